@@ -1,0 +1,3 @@
+"""crmseg: declarative segment, tier and journey-stage tags for CRM accounts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,215 @@
+"""Typed config (config.toml) and mapping files (connectors/*.toml), validated up front.
+
+Every error names the file and the key, and lists the allowed values.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crmseg.errors import ConfigError
+
+FieldType = Literal["str", "int", "float", "bool", "date", "datetime", "list"]
+FIELD_TYPES: tuple[str, ...] = ("str", "int", "float", "bool", "date", "datetime", "list")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- mapping files
+class FieldMap(_Strict):
+    """Where one canonical field comes from, its type and normalization."""
+
+    source: str | None = None  # CRM field; defaults to the canonical name
+    type: FieldType = "str"
+    normalize: Literal["country", "lower", "upper", "strip"] | None = None
+    synonyms: dict[str, list[str]] = Field(default_factory=dict)
+    separator: str = ";"  # list fields: how a CRM string splits into items
+
+
+class Mapping(_Strict):
+    """A connector mapping: CRM fields -> canonical fields, dimensions -> CRM tag fields."""
+
+    object: str = "Account"
+    id_field: str = "id"
+    modified_field: str | None = None
+    pin_field: str | None = None
+    fields: dict[str, FieldMap] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    tag_field_pattern: str | None = None  # e.g. "crmseg_{dimension}" for unlisted dimensions
+    path: str = ""
+
+    @field_validator("fields")
+    @classmethod
+    def _names(cls, v: dict[str, FieldMap]) -> dict[str, FieldMap]:
+        for name in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"canonical field name {name!r} must match [a-z][a-z0-9_]*")
+        return v
+
+    def source_of(self, canonical: str) -> str:
+        fm = self.fields.get(canonical)
+        return (fm.source if fm and fm.source else canonical)
+
+    def tag_field(self, dimension: str) -> str | None:
+        """The CRM field that holds ``dimension``'s tag, or None when unmapped."""
+        if dimension in self.tags:
+            return self.tags[dimension]
+        if self.tag_field_pattern:
+            return self.tag_field_pattern.format(dimension=dimension)
+        return None
+
+    def field_types(self) -> dict[str, str]:
+        return {name: fm.type for name, fm in self.fields.items()}
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and validate a mapping TOML file."""
+    p = Path(path)
+    data = _read_toml(p)
+    data["path"] = str(p)
+    return _validate(Mapping, data, p)
+
+
+# ---------------------------------------------------------------- config.toml
+class _SyncBase(_Strict):
+    mapping: str | None = None
+    rules: str = "rules"
+    engine: Literal["auto", "durable", "native"] = "auto"
+    interval: str | None = None  # "15m", "1h", "1d"
+    cron: str | None = None  # standard 5-field crontab
+    drift_alert_psi: float | None = None
+    min_segment_size: int | None = None
+    batch_size: int | None = None
+    name: str = ""
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str | None) -> str | None:
+        if v is not None and parse_interval(v) is None:
+            raise ValueError(f"interval {v!r} must look like 30s, 15m, 2h or 1d")
+        return v
+
+
+class FileSync(_SyncBase):
+    connector: Literal["csv", "jsonl"]
+    path: str
+
+
+class SalesforceSync(_SyncBase):
+    connector: Literal["salesforce"]
+    auth: Literal["password", "jwt", "session"] = "password"
+    instance_url: str | None = None
+    domain: str = "login"
+    api_version: str = "59.0"
+    username_env: str = "SF_USERNAME"
+    password_env: str = "SF_PASSWORD"
+    security_token_env: str = "SF_SECURITY_TOKEN"
+    consumer_key_env: str = "SF_CONSUMER_KEY"
+    private_key_file_env: str = "SF_PRIVATE_KEY_FILE"
+    session_id_env: str = "SF_SESSION_ID"
+    page_size: int = Field(2000, ge=200, le=2000)
+    bulk_threshold: int = 10_000
+
+
+class HubSpotSync(_SyncBase):
+    connector: Literal["hubspot"]
+    host: str = "https://api.hubapi.com"
+    access_token_env: str = "HUBSPOT_ACCESS_TOKEN"
+    provision: bool = False
+
+
+SyncConfig = Annotated[Union[FileSync, SalesforceSync, HubSpotSync], Field(discriminator="connector")]
+
+
+class StateConfig(_Strict):
+    path: str = "crmseg-state.sqlite"
+
+
+class LoggingConfig(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_lines: bool = False
+
+
+class Config(_Strict):
+    state: StateConfig = StateConfig()
+    logging: LoggingConfig = LoggingConfig()
+    syncs: dict[str, SyncConfig]
+    path: str = ""
+    base_dir: str = "."
+
+    @model_validator(mode="after")
+    def _has_syncs(self) -> "Config":
+        if not self.syncs:
+            raise ValueError("at least one [syncs.NAME] table is required")
+        return self
+
+    def sync(self, name: str | None) -> SyncConfig:
+        """The named sync, or the only one when ``name`` is None."""
+        if name is None:
+            if len(self.syncs) == 1:
+                return next(iter(self.syncs.values()))
+            raise ConfigError(f"{self.path}: several syncs ({', '.join(self.syncs)}); choose one with --sync")
+        if name not in self.syncs:
+            raise ConfigError(f"{self.path}: no sync named {name!r}; allowed: {', '.join(self.syncs)}")
+        return self.syncs[name]
+
+    def resolve(self, rel: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(rel)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate config.toml; sync tables get their ``name`` filled in."""
+    p = Path(path)
+    data = _read_toml(p)
+    for name, sync in (data.get("syncs") or {}).items():
+        if isinstance(sync, dict):
+            sync.setdefault("name", name)
+    data["path"] = str(p)
+    data["base_dir"] = str(p.parent)
+    return _validate(Config, data, p)
+
+
+def parse_interval(text: str) -> float | None:
+    """'90s', '15m', '2h', '1d' -> seconds, or None when malformed."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if not m:
+        return None
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+# ---------------------------------------------------------------- helpers
+def _read_toml(p: Path) -> dict[str, Any]:
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], p: Path) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after"))
+            msg = err["msg"]
+            ctx = err.get("ctx") or {}
+            if err["type"] == "literal_error" and "expected" in ctx:
+                msg = f"{msg} (allowed: {ctx['expected']})"
+            if err["type"] == "union_tag_invalid":
+                msg = f"unknown connector (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot')"
+            lines.append(f"{p}: {loc}: {msg}")
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Connectors: read accounts from a CRM or file, write tag changes back."""

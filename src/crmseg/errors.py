@@ -1,0 +1,58 @@
+"""One root error, branched by what the caller should do next.
+
+- ``ConfigError``  fix the config, mapping or rules (exit 2; nothing read or written)
+- ``FatalError``   abort the run (auth refused, schema mismatch, limit exhausted)
+- ``RetriableError`` try the same call again later (429, 5xx, timeouts)
+- ``RecordError``  skip one record, keep the rest (a per-record write failure)
+
+Messages name the file/key/rule/record or the CRM object, operation and status;
+never a credential.
+"""
+
+from __future__ import annotations
+
+
+class CrmsegError(Exception):
+    """Root of every error crmseg raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(CrmsegError):
+    """Bad configuration, mapping or usage: the user must fix an input file."""
+
+    exit_code = 2
+
+
+class RuleError(ConfigError):
+    """A rule file problem; ``problems`` holds every message found (one per line)."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class FatalError(CrmsegError):
+    """The run cannot continue (authentication, schema, exhausted limits)."""
+
+    exit_code = 1
+
+
+class RetriableError(CrmsegError):
+    """A transient failure; ``retry_after`` seconds is the server's hint, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthExpiredError(RetriableError):
+    """The session/token expired; re-authenticate once, then retry."""
+
+
+class RecordError(CrmsegError):
+    """One record failed; the others go on."""
+
+    def __init__(self, record_id: str, message: str) -> None:
+        super().__init__(f"record {record_id}: {message}")
+        self.record_id = record_id

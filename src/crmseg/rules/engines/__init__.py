@@ -1,0 +1,48 @@
+"""Engines run a checked RuleSet on accounts: ``native`` everywhere, ``durable`` where it imports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from crmseg.errors import ConfigError
+from crmseg.model import DimResult
+from crmseg.rules.model import RuleSet
+
+ENGINES = ("auto", "durable", "native")
+
+
+class Engine(Protocol):
+    name: str
+
+    def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
+        """Every dimension's result, in dependency order; ``account`` is not modified."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def durable_available() -> bool:
+    try:
+        import durable_rules_engine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_engine(kind: str, rules: RuleSet, now: datetime) -> Engine:
+    """Build the engine named ``kind`` (auto picks durable when importable)."""
+    if kind not in ENGINES:
+        raise ConfigError(f"unknown engine {kind!r}; allowed: {', '.join(ENGINES)}")
+    if kind == "auto":
+        kind = "durable" if durable_available() else "native"
+    if kind == "durable":
+        if not durable_available():
+            raise ConfigError("engine 'durable' needs the durable-rules package, which is not importable "
+                              "on this Python (it builds on Python <= 3.12); use --engine native")
+        from crmseg.rules.engines.durable import DurableEngine
+
+        return DurableEngine(rules, now)
+    from crmseg.rules.engines.native import NativeEngine
+
+    return NativeEngine(rules, now)

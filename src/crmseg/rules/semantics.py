@@ -1,0 +1,116 @@
+"""Runtime meaning of values, comparisons and functions — shared by every engine.
+
+A value is *missing* when absent, None or an empty string. Any comparison,
+membership test or function (except ``is_set``) that touches a missing value is
+false; so is a comparison between incompatible kinds (text vs number, bool vs
+anything but bool, lists or dates vs a literal).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from typing import Any, Callable
+
+MISSING: Any = None  # the one missing marker after ``get``
+
+# kinds
+NUM, STR, BOOL, LIST, DATE, OTHER = "num", "str", "bool", "list", "date", "other"
+
+
+def get(account: dict[str, Any], name: str) -> Any:
+    """A field's value, with absent/None/'' all folded into MISSING (None)."""
+    v = account.get(name)
+    return None if v == "" else v
+
+
+def kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return BOOL
+    if isinstance(v, (int, float)):
+        return NUM
+    if isinstance(v, str):
+        return STR
+    if isinstance(v, (list, tuple)):
+        return LIST
+    if isinstance(v, (date, datetime)):
+        return DATE
+    return OTHER
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def compare(a: Any, op: str, b: Any) -> bool:
+    """``a op b`` under the missing-value and kind rules above."""
+    if a is None or b is None or a == "" or b == "":
+        return False
+    ka, kb = kind(a), kind(b)
+    if ka != kb or ka not in (NUM, STR, BOOL):
+        return False
+    if ka == BOOL and op not in ("==", "!="):
+        return False
+    return _OPS[op](a, b)
+
+
+def lower(v: Any) -> Any:
+    return v.lower() if isinstance(v, str) and v != "" else None
+
+
+def days_since(v: Any, now: datetime) -> Any:
+    """Whole days from ``v`` (date or datetime) to ``now``; MISSING for anything else."""
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=timezone.utc)
+        return (now - v).days
+    if isinstance(v, date):
+        return (now.date() - v).days
+    return None
+
+
+def contains(v: Any, s: Any) -> bool:
+    if isinstance(v, str) and v != "" and isinstance(s, str):
+        return s in v
+    if isinstance(v, (list, tuple)) and v:
+        return s in v
+    return False
+
+
+def startswith(v: Any, s: Any) -> bool:
+    return isinstance(v, str) and v != "" and isinstance(s, str) and v.startswith(s)
+
+
+def endswith(v: Any, s: Any) -> bool:
+    return isinstance(v, str) and v != "" and isinstance(s, str) and v.endswith(s)
+
+
+@lru_cache(maxsize=512)
+def regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def matches(v: Any, pattern: str) -> bool:
+    """Python ``re.search`` semantics, case-sensitive (the checker validates the pattern)."""
+    return isinstance(v, str) and v != "" and regex(pattern).search(v) is not None
+
+
+def is_set(v: Any) -> bool:
+    if v is None or v == "":
+        return False
+    if isinstance(v, (list, tuple)) and not v:
+        return False
+    return True
+
+
+def has_item(v: Any, item: Any) -> bool:
+    """``item in list_field``: false when the field is missing or not a list."""
+    return isinstance(v, (list, tuple)) and item is not None and item in v
