@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -74,9 +75,12 @@ def _number(raw: str, col: int) -> int | float:
         raise ExprError(col, f"malformed number {raw!r}")
     clean = raw.replace("_", "")
     try:
-        return float(clean) if any(c in clean for c in ".eE") else int(clean)
+        value = float(clean) if any(c in clean for c in ".eE") else int(clean)
     except ValueError:
         raise ExprError(col, f"malformed number {raw!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExprError(col, f"number {raw!r} is too large")
+    return value
 
 
 def _unquote(raw: str, col: int) -> str:

@@ -10,10 +10,13 @@ How the IR maps onto the engine, and the traps it avoids:
 - Functions, list membership and value-to-value comparisons are computed in Python
   (``semantics``, the same code the native engine runs) into projected slots
   (``p<k>__*`` values, ``t<k>`` booleans) that rules then test.
+- Every condition is ANDed with the always-true ``k__ == 1``: a bare ``$nex`` (or an
+  ``$or`` holding one) makes durable-rules spin forever in ``do_actions``.
 - Labels: one ruleset per dimension, rules at ``pri`` = file order, the event is
   consumed by the first match; a catch-all at the lowest priority gives the default.
   Scores: the account is asserted as a fact, so every matching rule fires; it is
-  retracted afterwards.
+  retracted afterwards; a fact that matches several branches of an ``or`` fires the
+  rule once per branch, so fired names are de-duplicated.
 - Each engine uses its own uniquely named rulesets and deletes them on ``close``,
   so instances never share state and rules can be reloaded in one process. The
   engine's Host (with its background timer threads) is not used.
@@ -22,12 +25,15 @@ How the IR maps onto the engine, and the traps it avoids:
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import threading
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Callable
 
 import durable_rules_engine as dre
-from durable.engine import MessageNotHandledException, Ruleset
+from durable.engine import MessageNotHandledException, Promise, Ruleset
 
 from crmseg.errors import FatalError
 from crmseg.model import DimResult
@@ -89,9 +95,59 @@ class _Compiler:
         return {self.test(p): not neg}
 
 
+def _anchored(cond: dict[str, Any]) -> dict[str, Any]:
+    """AND a rule's condition with the always-present ``k__ == 1`` test.
+
+    Seen here: a condition that is only ``$nex``, or an ``$or`` holding one, makes
+    durable-rules loop forever on ``do_actions``; anchoring it with a positive test fixes it.
+    """
+    if cond is TRUE:
+        return cond
+    if "$and" in cond:
+        return {"$and": [TRUE, *cond["$and"]]}
+    return {"$and": [TRUE, cond]}
+
+
 def _op(key: str, op: str, lit: Any) -> dict[str, Any]:
     name = _OPS[op]
     return {key: lit} if name is None else {name: {key: lit}}
+
+
+def dumps(obj: Any) -> str:
+    """JSON for the engine: floats in plain decimal (its parser rejects ``1e-05``)."""
+    if isinstance(obj, bool) or obj is None:
+        return json.dumps(obj)
+    if isinstance(obj, float):
+        return format(Decimal(repr(obj)), "f")
+    if isinstance(obj, (int, str)):
+        return json.dumps(obj, ensure_ascii=False)
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{dumps(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(dumps(v) for v in obj) + "]"
+    raise TypeError(f"cannot send {type(obj).__name__} to durable-rules")
+
+
+class _Ruleset(Ruleset):
+    """durable's Ruleset with our JSON encoding and no Host (no timer threads)."""
+
+    def __init__(self, name: str, definition: dict[str, Any]) -> None:
+        self._actions = {}
+        self._name = name
+        self._host = None
+        for rule_name, rule in definition.items():
+            self._actions[rule_name] = Promise(rule.pop("run"))
+        self._handle = dre.create_ruleset(name, dumps(definition))
+        self._definition = definition
+
+    def assert_event(self, message: dict[str, Any]) -> Any:
+        return self._handle_result(dre.assert_event(self._handle, dumps(message)), message)
+
+    def assert_fact(self, fact: dict[str, Any]) -> Any:
+        return self._handle_result(dre.assert_fact(self._handle, dumps(fact)), fact)
+
+    def retract_fact(self, fact: dict[str, Any]) -> Any:
+        return self._handle_result(dre.retract_fact(self._handle, dumps(fact)), fact)
 
 
 class DurableEngine:
@@ -104,16 +160,16 @@ class DurableEngine:
         self.now = now
         self._c = _Compiler(now)
         self._fired: list[str] = []
-        self._plan: list[tuple[str, str, Any, Ruleset, dict[str, Any]]] = []
+        self._plan: list[tuple[str, str, Any, _Ruleset, dict[str, Any]]] = []
         with _lock:
             uid = next(_ids)
         for d in rules.dimensions:
             definition: dict[str, Any] = {}
             payload = {r.name: (r.value if d.kind == "label" else r.points) for r in d.rules}
             for i, r in enumerate(d.rules):
-                definition[f"r{i}"] = {"all": [{"m": self._c.cond(r.pred)}], "pri": i + 1, "run": self._action(r.name)}
+                definition[f"r{i}"] = {"all": [{"m": _anchored(self._c.cond(r.pred))}], "pri": i + 1, "run": self._action(r.name)}
             definition["default"] = {"all": [{"m": TRUE}], "pri": len(d.rules) + 1, "run": self._action(None)}
-            rs = Ruleset(f"crmseg_{uid}_{d.name}", None, definition)
+            rs = _Ruleset(f"crmseg_{uid}_{d.name}", definition)
             order = {r.name: i for i, r in enumerate(d.rules)}
             self._plan.append((d.name, d.kind, d.default, rs, {"payload": payload, "order": order}))
         self._getters = [(f"f_{f}", compile_value(ir.Field(f), now)) for f in sorted(self._c.fields)]
@@ -143,7 +199,7 @@ class DurableEngine:
             ev[slot] = check(acc)
         return ev
 
-    def _run(self, rs: Ruleset, ev: dict[str, Any], fact: bool) -> None:
+    def _run(self, rs: _Ruleset, ev: dict[str, Any], fact: bool) -> None:
         errors: list[Any] = []
 
         def done(e: Any, _state: Any) -> None:
@@ -170,7 +226,8 @@ class DurableEngine:
             if kind == "label":
                 result = DimResult(meta["payload"][names[0]], (names[0],)) if names else DimResult(default, ())
             else:
-                names.sort(key=meta["order"].__getitem__)
+                # a fact matching several branches of an ``or`` fires the rule once per branch
+                names = sorted(set(names), key=meta["order"].__getitem__)
                 total = default
                 for n in names:
                     total += meta["payload"][n]
@@ -198,7 +255,7 @@ class DurableEngine:
 
 
 def _put(ev: dict[str, Any], base: str, v: Any) -> None:
-    if v is None or v == "":
+    if v is None or v == "" or (isinstance(v, float) and not math.isfinite(v)):
         return
     suffix = _suffix(v)
     if suffix:
