@@ -1,0 +1,392 @@
+"""Raw CRM records -> canonical accounts: types, normalization, synonyms, data quality.
+
+A value that is absent, ``None`` or blank text is *missing*: its key is left out of the
+account. A value that cannot be converted to the field's type ("n/a" in an int field, an
+unknown country) is left out too and counted as *invalid*. Per-field converters are built
+once in ``Normalizer.__init__``; ``account()`` is a plain loop (it runs per record).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Iterable
+
+from crmseg.config import FieldMap, Mapping
+from crmseg.countries import to_alpha2
+from crmseg.errors import ConfigError
+from crmseg.model import Account, RawRecord
+
+__all__ = ["Normalizer", "make_converter", "parse_int", "parse_float", "parse_bool",
+           "parse_date", "parse_datetime"]
+
+UTC = timezone.utc
+_IDENT = re.compile(r"[a-z][a-z0-9_]*")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+_CURRENCY = "$€£¥"
+_BOOLS = {**dict.fromkeys(("true", "True", "TRUE", "yes", "Yes", "YES", "y", "t", "1"), True),
+          **dict.fromkeys(("false", "False", "FALSE", "no", "No", "NO", "n", "f", "0"), False)}
+_INVALID = (ValueError, TypeError, OverflowError, OSError)
+_MEMO_MAX = 10_000
+_NO_HIT: Any = object()
+
+Converter = Callable[[Any], Any]  # raw value -> value, None for missing; raises when invalid
+
+
+# ---------------------------------------------------------------- value parsers
+# Each ``_to_X`` is the converter for type X: raw value -> value, None when blank, ValueError
+# (or TypeError/OverflowError) when invalid. Clean CRM text goes through a C call first.
+def _number_text(text: str) -> str:
+    """Drop one leading currency sign and thousands commas ("1,200" yes, "1,20" no)."""
+    if text[:1] in _CURRENCY:
+        text = text[1:].lstrip()
+    if "," in text:
+        if not _THOUSANDS.fullmatch(text):
+            raise ValueError(f"ambiguous number {text!r}")
+        text = text.replace(",", "")
+    return text
+
+
+def _to_int(v: Any) -> int | None:
+    if v.__class__ is str:
+        if v:
+            try:
+                return int(v)
+            except ValueError:
+                pass
+        s = v.strip()
+        if not s:
+            return None
+        s = _number_text(s)
+        try:
+            return int(s)
+        except ValueError:
+            v = float(s)  # "1200.0", "1.2e3"; checked below
+    if (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()):
+        return int(v)
+    raise ValueError(f"not a whole number: {v!r}")
+
+
+def _to_float(v: Any) -> float | None:
+    if v.__class__ is str:
+        try:
+            x = float(v)
+        except ValueError:
+            s = v.strip()
+            if not s:
+                return None
+            x = float(_number_text(s))
+    elif isinstance(v, bool):
+        raise ValueError("a boolean is not a number")
+    else:
+        x = float(v)
+    if x - x == 0:  # finite
+        return x
+    raise ValueError(f"not a finite number: {v!r}")
+
+
+def _to_bool(v: Any) -> bool | None:
+    if v.__class__ is str:
+        hit = _BOOLS.get(v)
+        if hit is None:
+            s = v.strip()
+            if not s:
+                return None
+            hit = _BOOLS.get(s.lower())
+        if hit is not None:
+            return hit
+    elif isinstance(v, bool):
+        return v
+    elif isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    raise ValueError(f"not a boolean: {v!r}")
+
+
+def _epoch(number: float) -> datetime:
+    """Epoch seconds, or milliseconds (HubSpot) when the number is too large for seconds."""
+    return datetime.fromtimestamp(number / 1000 if abs(number) >= 100_000_000_000 else number, tz=UTC)
+
+
+def _to_datetime(v: Any) -> datetime | None:
+    if v.__class__ is str:
+        s = v.strip()
+        if not s:
+            return None
+        if s.isdigit() and s.isascii() and len(s) >= 9:  # 8 digits is ISO "20261101"
+            return _epoch(int(s))
+        d = datetime.fromisoformat(s)  # 3.11: "Z", "+0000", ".000", plain dates
+    elif isinstance(v, datetime):
+        d = v
+    elif isinstance(v, date):
+        return datetime(v.year, v.month, v.day, tzinfo=UTC)
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        return _epoch(v)
+    else:
+        raise ValueError(f"not a date: {v!r}")
+    if d.tzinfo is UTC:
+        return d
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+
+
+def _to_date(v: Any) -> date | None:
+    if v.__class__ is str and len(v) == 10 and v[4:5] == "-":
+        return date.fromisoformat(v)
+    if isinstance(v, date) and not isinstance(v, datetime):
+        return v
+    d = _to_datetime(v)
+    return None if d is None else d.date()
+
+
+def _required(out: Any) -> Any:
+    if out is None:
+        raise ValueError("no value")
+    return out
+
+
+def parse_int(value: Any) -> int:
+    """An int from an int, an integral float or text like "1,200" / "1200.0"; else ValueError."""
+    return _required(_to_int(value))
+
+
+def parse_float(value: Any) -> float:
+    """A finite float from a number or text like "1,200.50", "$3,000", "1.5e6"; else ValueError."""
+    return _required(_to_float(value))
+
+
+def parse_bool(value: Any) -> bool:
+    """true/false, yes/no, y/n, t/f, 1/0 (any case), a bool, or the ints 0 and 1."""
+    return _required(_to_bool(value))
+
+
+def parse_datetime(value: Any) -> datetime:
+    """An aware UTC datetime from ISO 8601 text (incl. 'Z', Salesforce '+0000'), a plain date
+    (midnight), epoch seconds or milliseconds (HubSpot), or a date/datetime (naive = UTC)."""
+    return _required(_to_datetime(value))
+
+
+def parse_date(value: Any) -> date:
+    """A date from the inputs ``parse_datetime`` accepts; datetimes give their UTC day."""
+    return _required(_to_date(value))
+
+
+_TYPED: dict[str, Converter] = {
+    "int": _to_int, "float": _to_float, "bool": _to_bool, "date": _to_date, "datetime": _to_datetime,
+}
+
+
+# ---------------------------------------------------------------- converter factories
+def _fold(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _country(s: str) -> str:
+    code = to_alpha2(s)
+    if code is None:
+        raise ValueError(f"unknown country {s!r}")
+    return code
+
+
+def _text_post(fm: FieldMap) -> Callable[[str], str] | None:
+    """Synonyms, then normalization, for one stripped non-empty text (None: nothing to do).
+
+    A synonym hit is final: the canonical key is exactly what rules see."""
+    exact: dict[str, str] = {}
+    folded: dict[str, str] = {}
+    for canonical, variants in fm.synonyms.items():
+        for spelling in (canonical, *variants):
+            exact.setdefault(spelling.strip(), canonical)
+            folded.setdefault(_fold(spelling), canonical)
+    norm = {"country": _country, "lower": str.lower, "upper": str.upper}.get(fm.normalize or "")
+    if not exact:
+        return norm  # to_alpha2 has its own cache
+
+    memo: dict[str, str] = {}  # the same few spellings repeat: remember (up to _MEMO_MAX)
+
+    def post(s: str) -> str:
+        out = memo.get(s)
+        if out is None:
+            out = exact.get(s) or folded.get(_fold(s))
+            if out is None:
+                out = norm(s) if norm is not None else s  # may raise: not remembered
+            if len(memo) < _MEMO_MAX:
+                memo[s] = out
+        return out
+    return post
+
+
+def _text_converter(post: Callable[[str], str] | None) -> Converter:
+    def conv(v: Any) -> Any:
+        s = (v if v.__class__ is str else str(v)).strip()
+        if not s:
+            return None
+        return post(s) if post is not None else s
+    return conv
+
+
+def _list_converter(sep: str, post: Callable[[str], str] | None) -> Converter:
+    def items_of(parts: Iterable[Any]) -> tuple[str, ...] | None:
+        out: list[str] = []
+        for item in parts:
+            s = "" if item is None else (item if item.__class__ is str else str(item)).strip()
+            if s:
+                if post is not None:
+                    s = post(s)
+                if s not in out:
+                    out.append(s)
+        return tuple(out) if out else None
+
+    memo: dict[str, tuple[str, ...] | None] = {}
+
+    def conv(v: Any) -> Any:
+        if v.__class__ is str:  # CRM text "a;b;c": the same few stacks repeat, so remember them
+            out = memo.get(v, _NO_HIT)
+            if out is _NO_HIT:
+                out = items_of(v.split(sep))
+                if len(memo) < _MEMO_MAX:
+                    memo[v] = out
+            return out
+        if isinstance(v, (list, tuple, set, frozenset)):
+            return items_of(v)
+        return items_of(str(v).split(sep))
+    return conv
+
+
+def make_converter(name: str, fm: FieldMap, where: str = "") -> Converter:
+    """The converter for one declared field; ConfigError for a contradictory declaration."""
+    if fm.type not in ("str", "list") and (fm.normalize or fm.synonyms):
+        raise ConfigError(f"{where}: fields.{name}: normalize and synonyms apply only to "
+                          f"str and list fields, not {fm.type}")
+    if fm.type == "str":
+        return _text_converter(_text_post(fm))
+    if fm.type == "list":
+        if not fm.separator:
+            raise ConfigError(f"{where}: fields.{name}: separator must not be empty")
+        return _list_converter(fm.separator, _text_post(fm))
+    return _TYPED[fm.type]
+
+
+# ---------------------------------------------------------------- the normalizer
+class Normalizer:
+    """Turns raw records into canonical accounts for one mapping and counts data quality."""
+
+    def __init__(self, mapping: Mapping, passthrough: bool = False,
+                 run_started: datetime | None = None, *, reserved: Iterable[str] = ()) -> None:
+        """``reserved``: names passthrough never produces (e.g. the dimension names)."""
+        self.mapping = mapping
+        self.passthrough = passthrough
+        self._reserved = frozenset(reserved)
+        #: The run's reference time (UTC); rules measure ``days_since`` from it.
+        self.run_started = parse_datetime(run_started or datetime.now(UTC))
+        where = mapping.path or "mapping"
+        self._plan: list[tuple[int, str, str, Converter]] = [
+            (i, name, mapping.source_of(name), make_converter(name, fm, where))
+            for i, (name, fm) in enumerate(mapping.fields.items())
+        ]
+        self._missing = [0] * len(self._plan)
+        self._invalid = [0] * len(self._plan)
+        self._sources = {src for _, _, src, _ in self._plan}
+        self._tag_fields = set(mapping.tags.values())
+        prefix, _, suffix = (mapping.tag_field_pattern or "").partition("{dimension}")
+        self._tag_re = re.compile(re.escape(prefix) + "[a-z][a-z0-9_]*" + re.escape(suffix)) \
+            if mapping.tag_field_pattern else None
+        self._pass_layout: set[Any] = set()
+        self._pass_plan: list[tuple[str, str]] = []
+
+    # -- what to read
+    def read_fields(self, dimensions: Iterable[str]) -> list[str]:
+        """CRM fields to read: id, modified, pin, every mapped source, every tag field."""
+        m = self.mapping
+        names: list[str | None] = [m.id_field, m.modified_field, m.pin_field]
+        names += [src for _, _, src, _ in self._plan]
+        names += [m.tag_field(d) for d in dimensions]
+        return list(dict.fromkeys(n for n in names if n))
+
+    def field_types(self, columns: Iterable[str] = ()) -> dict[str, str]:
+        """Canonical field -> type; with passthrough, each undeclared column as "str"."""
+        types = {"id": "str", **self.mapping.field_types()}
+        if self.passthrough:
+            for col in columns:
+                target = self._pass_target(col)
+                if target is not None:
+                    types.setdefault(target, "str")
+        return types
+
+    # -- per record
+    def account(self, raw: RawRecord) -> Account:
+        """The canonical account of one raw record; missing and invalid values left out."""
+        get = raw.fields.get
+        acc: Account = {}
+        missing, invalid = self._missing, self._invalid
+        for i, name, src, conv in self._plan:
+            v = get(src)
+            if v is None:
+                missing[i] += 1
+                continue
+            try:
+                out = conv(v)
+            except _INVALID:
+                invalid[i] += 1
+                continue
+            if out is None:
+                missing[i] += 1
+            else:
+                acc[name] = out
+        if self.passthrough:
+            self._pass(raw.fields, acc)
+        acc["id"] = raw.id
+        return acc
+
+    def current_tags(self, raw: RawRecord, dimensions: Iterable[str]) -> dict[str, Any]:
+        """The tag values the CRM holds now, per dimension (None when empty or unmapped)."""
+        out: dict[str, Any] = {}
+        for dim in dimensions:
+            field = self.mapping.tag_field(dim)
+            v = raw.fields.get(field) if field else None
+            if isinstance(v, str):
+                v = v.strip() or None
+            out[dim] = v
+        return out
+
+    def pinned(self, raw: RawRecord) -> bool:
+        """True when the mapped pin field holds a true value (never written back)."""
+        pin = self.mapping.pin_field
+        try:
+            return bool(_to_bool(raw.fields.get(pin))) if pin else False
+        except (ValueError, TypeError):
+            return False
+
+    # -- data quality
+    @property
+    def quality(self) -> dict[str, dict[str, int]]:
+        """Per declared field: how many values were missing and how many invalid."""
+        return {name: {"missing": self._missing[i], "invalid": self._invalid[i]}
+                for i, name, _, _ in self._plan}
+
+    def reset_quality(self) -> None:
+        """Zero the counters (e.g. between daemon runs that reuse one normalizer)."""
+        self._missing = [0] * len(self._plan)
+        self._invalid = [0] * len(self._plan)
+
+    # -- passthrough
+    def _pass(self, fields: Any, acc: Account) -> None:
+        keys = fields.keys()
+        if keys != self._pass_layout:  # rows of one file share their columns: plan once
+            self._pass_layout = set(keys)
+            self._pass_plan = [(k, t) for k in keys if (t := self._pass_target(k)) is not None]
+        get = fields.get
+        for key, target in self._pass_plan:
+            v = get(key)
+            if v is not None:
+                s = (v if v.__class__ is str else str(v)).strip()
+                if s:
+                    acc[target] = s
+
+    def _pass_target(self, key: Any) -> str | None:
+        """The account key an undeclared source field passes through as, or None."""
+        m = self.mapping
+        if (not isinstance(key, str) or key in self._sources or key == "id" or key in m.fields
+                or key in self._reserved
+                or key in (m.id_field, m.pin_field) or key in self._tag_fields
+                or not _IDENT.fullmatch(key) or (self._tag_re and self._tag_re.fullmatch(key))):
+            return None
+        return key

@@ -1,0 +1,316 @@
+"""Audit summary: streaming counters over every account of a run, plus warnings.
+
+``AuditSummary.add`` is called once per account (1M+ accounts per run), so it does
+O(dimensions) work with plain dicts and stores nothing per account.
+
+Warnings (spec "Audit output"), checked in ``finish``:
+
+- **too many labels** — a label dimension with more than 6 labels in use
+  (held by at least one account; ``(none)`` is not a label). Every label
+  dimension counts as a segment dimension; score dimensions are never checked.
+- **small label** — a label in use holding fewer than ``min_segment_size``
+  accounts. Default: the larger of 1% of the accounts (rounded up) and 20, so a
+  segment must be both material (1%) and big enough to act on (20). The check is
+  skipped when the run has fewer accounts than the threshold: no label could
+  reach it, so the warning would carry no information. Labels of the allow-list
+  that no account holds are listed in the counts with 0, not warned about.
+- **dominant label** — one label holding over 80% of the accounts.
+- **no value** — more than 20% of the accounts without a value (label
+  dimensions; a score always has a value).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import Any, Mapping, Protocol, Sequence
+
+from crmseg.diff import CHANGE_KINDS, tag_text
+from crmseg.model import NONE_LABEL, DimResult
+
+MAX_LABELS = 6
+DEFAULT_MIN_SEGMENT_SHARE = 0.01
+DEFAULT_MIN_SEGMENT_ACCOUNTS = 20
+DOMINANT_SHARE = 0.80
+NO_VALUE_SHARE = 0.20
+
+_NO_RESULT = DimResult(None)
+_TEXT_CACHE_LIMIT = 10_000
+_MISS = object()
+
+
+class DimInfo(Protocol):
+    """What the summary needs to know about a dimension (any object with these attributes)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # "label" | "score"
+    @property
+    def values(self) -> Sequence[str] | None: ...  # the allow-list, if any
+    @property
+    def rule_names(self) -> Sequence[str]: ...  # enabled rules, file order
+    @property
+    def description(self) -> str: ...
+
+
+class _DimStats:
+    """Running counters of one dimension."""
+
+    __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "hits", "changes",
+                 "vmin", "vmax", "vsum", "vnum")
+
+    def __init__(self, info: DimInfo) -> None:
+        self.name: str = info.name
+        self.kind: str = info.kind or "label"
+        self.is_score: bool = self.kind == "score"
+        self.description: str = getattr(info, "description", "") or ""
+        self.values: list[str] = list(getattr(info, "values", None) or [])
+        self.counts: dict[str, int] = {}
+        self.hits: dict[str, int] = dict.fromkeys(info.rule_names, 0)
+        # [unchanged, changed, added, cleared], in CHANGE_KINDS order.
+        self.changes: list[int] = [0, 0, 0, 0]
+        self.vmin: float = math.inf
+        self.vmax: float = -math.inf
+        self.vsum: float = 0.0
+        self.vnum: int = 0
+
+
+def min_segment_threshold(accounts: int, min_segment_size: int | None = None) -> int:
+    """The smallest label size that passes: explicit, or max(ceil(1% of accounts), 20)."""
+    if min_segment_size is not None:
+        return int(min_segment_size)
+    return max(math.ceil(accounts * DEFAULT_MIN_SEGMENT_SHARE), DEFAULT_MIN_SEGMENT_ACCOUNTS)
+
+
+def share_text(part: int, whole: int) -> str:
+    """A share as text: one decimal, never rounded to a misleading 0% or 100%."""
+    if whole <= 0:
+        return "0%"
+    share = 100.0 * part / whole
+    text = f"{share:.1f}"
+    if text == "0.0" and part > 0:
+        return "<0.1%"
+    if text == "100.0" and part < whole:
+        return ">99.9%"
+    return f"{text.removesuffix('.0')}%"
+
+
+def _jsonable(value: Any) -> Any:
+    """Metadata values as JSON types (paths and datetimes become text)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+class AuditSummary:
+    """Counts, rule hits, would-change counts, data quality and warnings of one run."""
+
+    def __init__(
+        self,
+        dimensions: Sequence[DimInfo],
+        used_fields: Sequence[str],
+        min_segment_size: int | None = None,
+    ) -> None:
+        self.dimensions: list[_DimStats] = [_DimStats(d) for d in dimensions]
+        names = {d.name for d in self.dimensions}
+        # A rule reading another dimension is not a data field: no quality row for it.
+        self.used_fields: list[str] = [f for f in dict.fromkeys(used_fields) if f not in names]
+        self.min_segment_size = min_segment_size
+        self.accounts = 0
+        self.quality: dict[str, dict[str, int]] = {}
+        self.warnings: list[str] = []
+        self.finished = False
+        #: Filled by the caller: source, rules_dir, engine, started_at, duration_s, mapping.
+        self.metadata: dict[str, Any] = {}
+        self._text: dict[str, str | None] = {}
+
+    # -- streaming ---------------------------------------------------------------------
+
+    def _tag(self, value: Any) -> str | None:
+        """``tag_text``, memoized for strings (labels and CRM values repeat a lot)."""
+        if value is None:
+            return None
+        if value.__class__ is str:
+            text = self._text.get(value, _MISS)
+            if text is _MISS:
+                text = tag_text(value)
+                if len(self._text) < _TEXT_CACHE_LIMIT:
+                    self._text[value] = text
+            return text  # type: ignore[return-value]
+        return tag_text(value)
+
+    def add(self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any]) -> None:
+        """Count one account's results and how they compare with the CRM's current tags."""
+        self.accounts += 1
+        tag = self._tag
+        get_current = current.get
+        for d in self.dimensions:
+            res = results.get(d.name, _NO_RESULT)
+            value = res.value
+            after = tag(value)
+            before = tag(get_current(d.name))
+            key = NONE_LABEL if after is None else after
+            counts = d.counts
+            counts[key] = counts.get(key, 0) + 1
+            rules = res.rules
+            if d.is_score:
+                if rules:
+                    hits = d.hits
+                    for r in rules:
+                        hits[r] = hits.get(r, 0) + 1
+                if value.__class__ is int or value.__class__ is float:
+                    d.vsum += value
+                    d.vnum += 1
+                    if value < d.vmin:
+                        d.vmin = value
+                    if value > d.vmax:
+                        d.vmax = value
+            elif rules:
+                r = rules[0]
+                d.hits[r] = d.hits.get(r, 0) + 1
+            # Same outcome as diff.classify, on the texts already computed.
+            changes = d.changes
+            if before == after:
+                changes[0] += 1
+            elif before is None:
+                changes[2] += 1
+            elif after is None:
+                changes[3] += 1
+            else:
+                changes[1] += 1
+
+    def finish(self, quality: Mapping[str, Mapping[str, int]], extra_warnings: Sequence[str] = ()) -> None:
+        """Keep data quality of the used fields and compute the warnings."""
+        self.quality = {
+            f: {
+                "missing": int((quality.get(f) or {}).get("missing", 0)),
+                "invalid": int((quality.get(f) or {}).get("invalid", 0)),
+            }
+            for f in self.used_fields
+        }
+        self.warnings = self._compute_warnings() + [str(w) for w in extra_warnings]
+        self.finished = True
+
+    # -- results -----------------------------------------------------------------------
+
+    @property
+    def segment_threshold(self) -> int:
+        """The label size below which a label is reported as too small."""
+        return min_segment_threshold(self.accounts, self.min_segment_size)
+
+    @property
+    def segment_size_checked(self) -> bool:
+        """Whether the small-label check applies to this run (see module docstring)."""
+        return self.accounts > 0 and self.accounts >= self.segment_threshold
+
+    def counts(self, dim: str) -> dict[str, int]:
+        """Value -> accounts of one dimension, allow-list values first, ``(none)`` last."""
+        d = self._dim(dim)
+        out: dict[str, int] = {}
+        if d.kind == "score":
+            keys = [k for k in d.counts if k != NONE_LABEL]
+            for k in sorted(keys, key=_numeric_key):
+                out[k] = d.counts[k]
+        else:
+            for v in d.values:
+                out[v] = d.counts.get(v, 0)
+            rest = [k for k in d.counts if k != NONE_LABEL and k not in out]
+            for k in sorted(rest, key=lambda k: (-d.counts[k], k)):
+                out[k] = d.counts[k]
+        out[NONE_LABEL] = d.counts.get(NONE_LABEL, 0)
+        return out
+
+    def _dim(self, name: str) -> _DimStats:
+        for d in self.dimensions:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def _compute_warnings(self) -> list[str]:
+        """Segmentation-practice warnings, in dimension order."""
+        n = self.accounts
+        out: list[str] = []
+        if n == 0:
+            return out
+        threshold = self.segment_threshold
+        how = ("min_segment_size" if self.min_segment_size is not None
+               else "default: 1% of accounts, at least 20")
+        for d in self.dimensions:
+            none = d.counts.get(NONE_LABEL, 0)
+            if d.kind == "score":
+                continue
+            in_use = sorted(((c, k) for k, c in d.counts.items() if k != NONE_LABEL and c > 0),
+                            key=lambda ck: (-ck[0], ck[1]))
+            if len(in_use) > MAX_LABELS:
+                out.append(f"{d.name}: {len(in_use)} labels in use, more than {MAX_LABELS}; "
+                           f"a segment dimension is hard to act on with that many labels")
+            if self.segment_size_checked:
+                for c, k in sorted(in_use, key=lambda ck: (ck[0], ck[1])):
+                    if c < threshold:
+                        out.append(f"{d.name}: label '{k}' holds {c:,} accounts ({share_text(c, n)}), "
+                                   f"fewer than the minimum segment size of {threshold:,} ({how})")
+            for c, k in in_use:
+                if c / n > DOMINANT_SHARE:
+                    out.append(f"{d.name}: label '{k}' holds {c:,} of {n:,} accounts "
+                               f"({share_text(c, n)}), over {DOMINANT_SHARE:.0%}")
+            if none / n > NO_VALUE_SHARE:
+                out.append(f"{d.name}: {none:,} of {n:,} accounts ({share_text(none, n)}) have no value, "
+                           f"over {NO_VALUE_SHARE:.0%}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec's JSON document (plus ``run``, ``thresholds`` and per-dimension extras)."""
+        dims: dict[str, Any] = {}
+        for d in self.dimensions:
+            entry: dict[str, Any] = {
+                "kind": d.kind,
+                "description": d.description,
+                "counts": self.counts(d.name),
+                "rules": dict(d.hits),
+                "never_fired": [r for r, h in d.hits.items() if h == 0],
+            }
+            if d.kind == "score":
+                entry["stats"] = (
+                    {"min": _num(d.vmin), "max": _num(d.vmax), "mean": round(d.vsum / d.vnum, 4)}
+                    if d.vnum else {"min": None, "max": None, "mean": None}
+                )
+            dims[d.name] = entry
+        warnings = self.warnings if self.finished else self._compute_warnings()
+        return {
+            "accounts": self.accounts,
+            "run": _jsonable(self.metadata),
+            "dimensions": dims,
+            "changes": {d.name: dict(zip(CHANGE_KINDS, d.changes)) for d in self.dimensions},
+            "quality": {f: dict(q) for f, q in self.quality.items()},
+            "warnings": list(warnings),
+            "thresholds": {
+                "max_labels": MAX_LABELS,
+                "min_segment_size": self.segment_threshold,
+                "min_segment_size_checked": self.segment_size_checked,
+                "dominant_share": DOMINANT_SHARE,
+                "no_value_share": NO_VALUE_SHARE,
+            },
+        }
+
+
+def _num(v: float) -> int | float:
+    """A stat as an int when integral (JSON readers see 42, not 42.0)."""
+    return int(v) if float(v).is_integer() else v
+
+
+def _numeric_key(text: str) -> tuple[int, float, str]:
+    """Sort score texts numerically, anything non-numeric after."""
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
