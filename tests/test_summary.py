@@ -170,6 +170,25 @@ def test_more_than_six_labels_warns() -> None:
                               "a segment dimension is hard to act on with that many labels"]
 
 
+def test_many_labels_only_warn_for_segment_dimensions() -> None:
+    """Journey stages and tiers are ordered scales: seven stages are by design."""
+    s = AuditSummary([Dim("stage")], [], min_segment_size=1)
+    for i in range(70):
+        s.add(str(i), {"stage": DimResult(f"S{i % 7}")}, {})
+    s.finish({})
+    assert not [w for w in s.warnings if "labels in use" in w]
+
+
+def test_pinned_accounts_count_apart_from_changes() -> None:
+    s = AuditSummary([Dim("segment")], [], min_segment_size=1)
+    s.add("1", {"segment": DimResult("A")}, {"segment": "B"}, pinned=True)
+    s.add("2", {"segment": DimResult("A")}, {"segment": "A"}, pinned=True)
+    s.add("3", {"segment": DimResult("A")}, {"segment": "B"})
+    doc = s.to_json()
+    assert doc["changes"]["segment"] == {"unchanged": 1, "changed": 1, "added": 0, "cleared": 0}
+    assert doc["pinned"] == {"accounts": 2, "would_change": {"segment": 1}}
+
+
 def test_unused_allow_list_labels_do_not_count_as_in_use() -> None:
     dim = Dim("segment", values=[f"L{i}" for i in range(10)])
     s = AuditSummary([dim], [], min_segment_size=1)

@@ -5,9 +5,10 @@ O(dimensions) work with plain dicts and stores nothing per account.
 
 Warnings (spec "Audit output"), checked in ``finish``:
 
-- **too many labels** — a label dimension with more than 6 labels in use
-  (held by at least one account; ``(none)`` is not a label). Every label
-  dimension counts as a segment dimension; score dimensions are never checked.
+- **too many labels** — a segment dimension (a label dimension whose name
+  contains "segment") with more than 6 labels in use (held by at least one
+  account; ``(none)`` is not a label). Tiers and journey stages are ordered
+  scales, not segments: the shipped stage dimension has 7 stages by design.
 - **small label** — a label in use holding fewer than ``min_segment_size``
   accounts. Default: the larger of 1% of the accounts (rounded up) and 20, so a
   segment must be both material (1%) and big enough to act on (20). The check is
@@ -70,7 +71,7 @@ class _DimStats:
         self.counts: dict[str, int] = {}
         self.hits: dict[str, int] = dict.fromkeys(info.rule_names, 0)
         # [unchanged, changed, added, cleared], in CHANGE_KINDS order.
-        self.changes: list[int] = [0, 0, 0, 0]
+        self.changes: list[int] = [0, 0, 0, 0, 0]  # + pinned: would differ, never written
         self.vmin: float = math.inf
         self.vmax: float = -math.inf
         self.vsum: float = 0.0
@@ -127,6 +128,7 @@ class AuditSummary:
         self.used_fields: list[str] = [f for f in dict.fromkeys(used_fields) if f not in names]
         self.min_segment_size = min_segment_size
         self.accounts = 0
+        self.pinned = 0
         self.quality: dict[str, dict[str, int]] = {}
         self.warnings: list[str] = []
         self.finished = False
@@ -149,9 +151,14 @@ class AuditSummary:
             return text  # type: ignore[return-value]
         return tag_text(value)
 
-    def add(self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any]) -> None:
-        """Count one account's results and how they compare with the CRM's current tags."""
+    def add(self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any],
+            pinned: bool = False) -> None:
+        """Count one account's results and how they compare with the CRM's current tags.
+
+        A pinned account's differing tags count as ``pinned`` (never written), not as changes."""
         self.accounts += 1
+        if pinned:
+            self.pinned += 1
         tag = self._tag
         get_current = current.get
         for d in self.dimensions:
@@ -182,6 +189,8 @@ class AuditSummary:
             changes = d.changes
             if before == after:
                 changes[0] += 1
+            elif pinned:
+                changes[4] += 1
             elif before is None:
                 changes[2] += 1
             elif after is None:
@@ -251,7 +260,7 @@ class AuditSummary:
                 continue
             in_use = sorted(((c, k) for k, c in d.counts.items() if k != NONE_LABEL and c > 0),
                             key=lambda ck: (-ck[0], ck[1]))
-            if len(in_use) > MAX_LABELS:
+            if "segment" in d.name and len(in_use) > MAX_LABELS:
                 out.append(f"{d.name}: {len(in_use)} labels in use, more than {MAX_LABELS}; "
                            f"a segment dimension is hard to act on with that many labels")
             if self.segment_size_checked:
@@ -291,6 +300,7 @@ class AuditSummary:
             "run": _jsonable(self.metadata),
             "dimensions": dims,
             "changes": {d.name: dict(zip(CHANGE_KINDS, d.changes)) for d in self.dimensions},
+            "pinned": {"accounts": self.pinned, "would_change": {d.name: d.changes[4] for d in self.dimensions}},
             "quality": {f: dict(q) for f, q in self.quality.items()},
             "warnings": list(warnings),
             "thresholds": {

@@ -1,0 +1,218 @@
+"""The ``crmseg`` command line: parse arguments, call the pipeline, print. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+
+from crmseg.errors import ConfigError, CrmsegError, RuleError
+
+ENGINE = click.option("--engine", type=click.Choice(["auto", "durable", "native"]), default=None,
+                      help="Rules engine (default: the sync's setting, else auto = durable when importable).")
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="crmseg")
+def cli() -> None:
+    """Segment, tier and journey-stage tags for CRM accounts, from rule files."""
+
+
+# ---------------------------------------------------------------- rules
+@cli.group()
+def rules() -> None:
+    """Check and explain rule files."""
+
+
+@rules.command("check")
+@click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(file_okay=False))
+@click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping whose fields rules may use (default connectors/csv.toml).")
+@ENGINE
+def rules_check(rules_dir: str, mapping: str | None, engine: str | None) -> None:
+    """Parse, type-check and lint the rules, then run their inline tests. Exit 0 clean, 1 problems."""
+    from crmseg.config import load_mapping
+    from crmseg.normalize import Normalizer
+    from crmseg.pipeline import default_mapping, dimension_names
+    from crmseg.rules.loader import load_rules
+    from crmseg.rules.testing import run_tests
+
+    m = load_mapping(mapping or default_mapping(rules_dir))
+    types = Normalizer(m, reserved=dimension_names(rules_dir)).field_types()
+    try:
+        ruleset = load_rules(rules_dir, types)
+    except RuleError as exc:
+        for line in exc.problems:
+            _err(line)
+        _err(f"{len(exc.problems)} problem(s) in {rules_dir}")
+        sys.exit(1)
+    for w in ruleset.warnings:
+        _err(f"warning: {w}")
+    outcomes = run_tests(ruleset, engine or "auto", datetime.now(timezone.utc))
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        _err(o.message)
+    n_rules = sum(len(d.rules) for d in ruleset.dimensions)
+    click.echo(f"{rules_dir}: {len(ruleset.dimensions)} dimensions ({', '.join(ruleset.names)}), {n_rules} rules, "
+               f"{len(outcomes) - len(failed)}/{len(outcomes)} tests passed")
+    sys.exit(1 if failed else 0)
+
+
+@rules.command("explain")
+@click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(file_okay=False))
+@click.option("--account", "account_json", help="The account as a JSON object of canonical fields.")
+@click.option("--source", type=click.Path(dir_okay=False, exists=True), help="CSV/JSONL file to take the account from.")
+@click.option("--id", "record_id", help="The account's id in --source.")
+@click.option("--mapping", type=click.Path(dir_okay=False))
+@ENGINE
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def rules_explain(rules_dir: str, account_json: str | None, source: str | None, record_id: str | None,
+                  mapping: str | None, engine: str | None, as_json: bool) -> None:
+    """Each dimension's value, the rule that fired and why earlier rules did not."""
+    from dataclasses import asdict
+
+    from crmseg.model import RawRecord
+    from crmseg.pipeline import find_record, plan_source
+    from crmseg.rules.engines import make_engine
+    from crmseg.rules.explain import explain, render_text
+
+    if (account_json is None) == (source is None):
+        raise click.UsageError("give either --account JSON or --source FILE --id ID")
+    if source is not None and record_id is None:
+        raise click.UsageError("--source needs --id ID")
+    if account_json is not None:
+        try:
+            data = json.loads(account_json)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--account") from None
+        if not isinstance(data, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--account")
+        tmp = Path(click.get_app_dir("crmseg")) / "explain-columns.csv"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(",".join(["id", *[k for k in data if k != "id"]]) + "\n", encoding="utf-8")
+        plan = plan_source(tmp, rules_dir, mapping, engine or "auto")
+        raw = RawRecord(str(data.get("id", "(account)")), {k: v for k, v in data.items()})
+    else:
+        plan = plan_source(source, rules_dir, mapping, engine or "auto")  # type: ignore[arg-type]
+        raw = find_record(plan, str(record_id))
+    account = plan.normalizer.account(raw)
+    eng = make_engine(plan.engine, plan.rules, plan.now)
+    try:
+        results = eng.evaluate(account)
+    finally:
+        eng.close()
+    expl = explain(plan.rules, account, results, plan.now)
+    if as_json:
+        click.echo(json.dumps({"id": raw.id, "engine": eng.name, "dimensions": [asdict(d) for d in expl]}, default=str, indent=2))
+    else:
+        click.echo(render_text(expl, raw.id))
+
+
+# ---------------------------------------------------------------- audit
+@cli.command()
+@click.option("--config", type=click.Path(dir_okay=False, exists=True), help="config.toml naming the sync to audit.")
+@click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
+@click.option("--source", type=click.Path(dir_okay=False, exists=True), help="CSV/JSONL file of accounts (canonical columns).")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules folder (with --source).")
+@click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping for --source (default connectors/csv.toml).")
+@ENGINE
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the summary as JSON.")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write one row per account.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML report.")
+@click.option("--quiet", "-q", is_flag=True, help="No terminal report.")
+def audit(config: str | None, sync_name: str | None, source: str | None, rules_dir: str | None, mapping: str | None,
+          engine: str | None, json_out: str | None, csv_out: str | None, html_out: str | None, quiet: bool) -> None:
+    """Dry run: what the rules would do to the accounts. Never writes to a CRM or to sync state."""
+    from crmseg.pipeline import plan_config, plan_source, run_audit
+    from crmseg.report import CsvWriter, render, write_html, write_json
+
+    if (config is None) == (source is None):
+        raise click.UsageError("give either --config FILE or --source FILE --rules DIR")
+    if source is not None:
+        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto")
+    else:
+        plan = plan_config(config, sync_name, engine)  # type: ignore[arg-type]
+    console = Console(stderr=False)
+    with ExitStack() as stack:
+        sink = None
+        if csv_out:
+            writer = stack.enter_context(CsvWriter(csv_out, plan.rules.dimensions))
+            sink = writer.row
+        tick = stack.enter_context(_progress()) if sys.stderr.isatty() and not quiet else None
+        summary = run_audit(plan, sink, tick)
+    if json_out:
+        write_json(summary, json_out)
+    if html_out:
+        write_html(summary, html_out)
+    if not quiet:
+        render(summary, console)
+        for label, path in (("JSON", json_out), ("CSV", csv_out), ("HTML report", html_out)):
+            if path:
+                console.print(f"{label} written to {path}")
+
+
+class _progress:
+    """A live account counter on stderr for TTYs."""
+
+    def __enter__(self) -> Callable[[int], None]:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.p = Progress(SpinnerColumn(), TextColumn("auditing: {task.completed:,} accounts"), TimeElapsedColumn(),
+                          console=Console(stderr=True), transient=True)
+        self.p.start()
+        task = self.p.add_task("audit", total=None)
+        return lambda n: self.p.update(task, completed=n)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.p.stop()
+
+
+# ---------------------------------------------------------------- sandbox
+@cli.command()
+@click.option("--crm", type=click.Choice(["salesforce", "hubspot"]), required=True)
+@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--seed", "seed_file", type=click.Path(dir_okay=False, exists=True), help="CSV of canonical accounts to load.")
+@click.option("--accounts", "accounts_n", type=int, help="Generate N synthetic accounts instead.")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules whose values become picklist options.")
+@click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping (default connectors/<crm>.toml).")
+@click.option("--write-config", type=click.Path(dir_okay=False), help="Write a ready config.toml pointing at the sandbox.")
+@click.option("--db", "db_path", default=":memory:", show_default=True, help="SQLite file for the sandbox's store.")
+def sandbox(crm: str, port: int, seed_file: str | None, accounts_n: int | None, rules_dir: str | None,
+            mapping: str | None, write_config: str | None, db_path: str) -> None:
+    """A local CRM on 127.0.0.1 speaking the API subset crmseg uses; no credentials needed."""
+    from crmseg.sandbox.cli import run_sandbox
+
+    if (seed_file is None) == (accounts_n is None):
+        raise click.UsageError("give either --seed FILE or --accounts N")
+    sys.exit(run_sandbox(crm, port=port, seed_file=seed_file, accounts_n=accounts_n, write_config=write_config,
+                         rules_dir=rules_dir, mapping=mapping, db_path=db_path))
+
+
+def main() -> None:
+    """Console entry point: project errors become a message and their exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _err("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except CrmsegError as exc:
+        _err(f"error: {exc}" if not isinstance(exc, RuleError) else str(exc))
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

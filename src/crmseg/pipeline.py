@@ -1,0 +1,146 @@
+"""The read -> normalize -> evaluate -> diff flow shared by audit (and later sync).
+
+``audit`` is this pipeline stopped after the diff: it never writes to a CRM and
+never touches sync state.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from crmseg.config import FileSync, Mapping, load_config, load_mapping
+from crmseg.connectors.base import Connector
+from crmseg.errors import ConfigError
+from crmseg.model import RawRecord
+from crmseg.normalize import Normalizer
+from crmseg.rules.engines import make_engine
+from crmseg.rules.loader import load_rules
+from crmseg.rules.model import RuleSet
+from crmseg.summary import AuditSummary
+
+DEFAULT_MAPPING = Path("connectors") / "csv.toml"
+
+
+@dataclass
+class Plan:
+    """Everything one run needs, validated before any record is read."""
+
+    connector: Connector
+    mapping: Mapping
+    rules: RuleSet
+    normalizer: Normalizer
+    engine: str
+    now: datetime
+    source: str
+    rules_dir: str
+    min_segment_size: int | None = None
+
+
+def default_mapping(rules_dir: str | Path) -> Path:
+    """``connectors/csv.toml`` in the working folder, else beside the rules folder."""
+    for candidate in (DEFAULT_MAPPING, Path(rules_dir).resolve().parent / DEFAULT_MAPPING):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no mapping given and {DEFAULT_MAPPING} not found; pass --mapping FILE")
+
+
+def dimension_names(rules_dir: str | Path) -> set[str]:
+    """The ``dimension`` names of a rules folder, read leniently (the loader reports errors)."""
+    names: set[str] = set()
+    for path in Path(rules_dir).glob("*.toml"):
+        try:
+            name = tomllib.loads(path.read_text(encoding="utf-8")).get("dimension")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+            continue
+        if isinstance(name, str):
+            names.add(name)
+    return names
+
+
+def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | Path | None,
+                engine: str, now: datetime | None = None) -> Plan:
+    """A plan for a CSV/JSONL file whose columns are canonical field names."""
+    from crmseg.connectors.files import FileConnector
+
+    now = now or datetime.now(timezone.utc)
+    mapping = load_mapping(mapping_path or default_mapping(rules_dir))
+    connector = FileConnector(source, mapping=mapping)
+    normalizer = Normalizer(mapping, passthrough=True, run_started=now, reserved=dimension_names(rules_dir))
+    rules = load_rules(rules_dir, normalizer.field_types(connector.columns()))
+    make_engine(engine, rules, now).close()  # fail now, not after reading, if unavailable
+    return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
+
+
+def plan_config(config_path: str | Path, sync_name: str | None, engine: str | None,
+                now: datetime | None = None, **connector_options: Any) -> Plan:
+    """A plan for one sync of a config file (file, Salesforce or HubSpot)."""
+    from crmseg.connectors.factory import open_connector
+
+    now = now or datetime.now(timezone.utc)
+    cfg = load_config(config_path)
+    sync = cfg.sync(sync_name)
+    rules_dir = cfg.resolve(sync.rules)
+    if sync.mapping:
+        mapping = load_mapping(cfg.resolve(sync.mapping))
+    elif isinstance(sync, FileSync):
+        mapping = load_mapping(default_mapping(rules_dir))
+    else:
+        raise ConfigError(f"{cfg.path}: syncs.{sync.name}.mapping is required for connector '{sync.connector}'")
+    passthrough = isinstance(sync, FileSync)
+    if isinstance(sync, FileSync):
+        sync = sync.model_copy(update={"path": str(cfg.resolve(sync.path))})
+    normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=dimension_names(rules_dir))
+    connector = open_connector(sync, mapping, **connector_options)
+    columns = connector.columns() if hasattr(connector, "columns") else ()
+    rules = load_rules(rules_dir, normalizer.field_types(columns))
+    kind = engine or sync.engine
+    make_engine(kind, rules, now).close()
+    source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"
+    return Plan(connector, mapping, rules, normalizer, kind, now, str(source), str(rules_dir), sync.min_segment_size)
+
+
+def read_records(plan: Plan) -> Iterator[RawRecord]:
+    """The connector's records for every field the mapping and tag fields need."""
+    return plan.connector.read(plan.normalizer.read_fields(plan.rules.names))
+
+
+def find_record(plan: Plan, record_id: str) -> RawRecord:
+    for raw in read_records(plan):
+        if raw.id == record_id:
+            return raw
+    raise ConfigError(f"{plan.source}: no record with id {record_id!r}")
+
+
+def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = None,
+              tick: Callable[[int], None] | None = None) -> AuditSummary:
+    """Read every record, evaluate it and count what would change. Writes nothing."""
+    started = time.perf_counter()
+    dims = plan.rules.names
+    summary = AuditSummary(plan.rules.dimensions, plan.rules.used_fields(), plan.min_segment_size)
+    norm = plan.normalizer
+    engine = make_engine(plan.engine, plan.rules, plan.now)
+    n = 0
+    try:
+        for raw in read_records(plan):
+            results = engine.evaluate(norm.account(raw))
+            current = norm.current_tags(raw, dims)
+            summary.add(raw.id, results, current, pinned=norm.pinned(raw))
+            if row_sink is not None:
+                row_sink(raw.id, results, current)
+            n += 1
+            if tick is not None and n % 1000 == 0:
+                tick(n)
+    finally:
+        engine.close()
+    summary.metadata.update({
+        "source": plan.source, "rules_dir": plan.rules_dir, "mapping": plan.mapping.path,
+        "engine": engine.name, "started_at": plan.now.isoformat(timespec="seconds"),
+        "duration_s": round(time.perf_counter() - started, 3),
+    })
+    summary.finish(norm.quality, plan.rules.warnings)
+    return summary

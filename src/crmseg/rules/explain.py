@@ -1,0 +1,108 @@
+"""Why an account got its tags: the rule that fired and, for earlier rules, what failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from crmseg.model import DimResult
+from crmseg.rules import ir
+from crmseg.rules.engines.native import compile_pred, compile_value
+from crmseg.rules.model import RuleSet
+
+
+@dataclass
+class RuleTrace:
+    name: str
+    matched: bool
+    when: str
+    outcome: Any  # label value or points
+    failed: list[str] = field(default_factory=list)  # the conditions that were false
+
+
+@dataclass
+class DimExplanation:
+    name: str
+    kind: str
+    value: Any
+    fired: tuple[str, ...]
+    rules: list[RuleTrace]
+    default_used: bool
+
+
+class _Why:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def holds(self, p: ir.Pred, acc: dict[str, Any]) -> bool:
+        return compile_pred(p, self.now)(acc)
+
+    def show(self, v: ir.Value, acc: dict[str, Any]) -> str:
+        x = compile_value(v, self.now)(acc)
+        label = v.name if isinstance(v, ir.Field) else f"{v.func}({_vtext(v.arg)})"
+        return f"{label} is missing" if x is None else f"{label} = {x!r}"
+
+    def failed(self, p: ir.Pred, acc: dict[str, Any]) -> list[str]:
+        """The smallest false parts of a false predicate, each with the values it read."""
+        if isinstance(p, ir.And):
+            for item in p.items:
+                if not self.holds(item, acc):
+                    return self.failed(item, acc)
+            return []
+        if isinstance(p, ir.Or):
+            return [reason for item in p.items for reason in self.failed(item, acc)]
+        if isinstance(p, ir.Not):
+            return [f"not ({p.item.src}): it is true"]
+        if isinstance(p, ir.Const):
+            return [f"{p.src} is always false"]
+        if isinstance(p, ir.Cmp2):
+            return [f"{p.src}  ({self.show(p.left, acc)}; {self.show(p.right, acc)})"]
+        value = p.left if isinstance(p, ir.Cmp) else p.arg
+        return [f"{p.src}  ({self.show(value, acc)})"]
+
+
+def _vtext(v: ir.Value) -> str:
+    return v.name if isinstance(v, ir.Field) else f"{v.func}({_vtext(v.arg)})"
+
+
+def explain(rules: RuleSet, account: dict[str, Any], results: dict[str, DimResult], now: datetime) -> list[DimExplanation]:
+    """Trace every dimension for one account, given the engine's results for it."""
+    why = _Why(now)
+    acc = dict(account)
+    out: list[DimExplanation] = []
+    for d in rules.dimensions:
+        res = results[d.name]
+        traces: list[RuleTrace] = []
+        for r in d.rules:
+            ok = why.holds(r.pred, acc)
+            traces.append(RuleTrace(r.name, ok, r.when, r.value if d.kind == "label" else r.points,
+                                    [] if ok else why.failed(r.pred, acc)))
+            if ok and d.kind == "label":
+                break
+        out.append(DimExplanation(d.name, d.kind, res.value, res.rules, traces, d.kind == "label" and not res.rules))
+        if res.value is None:
+            acc.pop(d.name, None)
+        else:
+            acc[d.name] = res.value
+    return out
+
+
+def render_text(expl: list[DimExplanation], account_id: str) -> str:
+    """Plain text for the terminal."""
+    lines = [f"account {account_id}"]
+    for d in expl:
+        shown = "(none)" if d.value is None else d.value
+        lines.append(f"\n{d.name} = {shown}")
+        for t in d.rules:
+            if d.kind == "label":
+                mark = "FIRED" if t.matched else "no   "
+                lines.append(f"  {mark} {t.name} -> {t.outcome}   when: {t.when}")
+            else:
+                mark = f"+{t.outcome:g}" if t.matched else "  0"
+                lines.append(f"  {mark:>6} {t.name}   when: {t.when}")
+            for reason in t.failed:
+                lines.append(f"          false: {reason}")
+        if d.default_used:
+            lines.append(f"  no rule matched: default {shown}")
+    return "\n".join(lines)

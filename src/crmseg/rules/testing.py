@@ -1,0 +1,63 @@
+"""Run the inline ``[[test]]`` cases of a rule set (``crmseg rules check``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+
+from crmseg.diff import tag_text
+from crmseg.rules.engines import make_engine
+from crmseg.rules.model import Dimension, RuleSet, TestCase
+
+
+@dataclass(frozen=True, slots=True)
+class TestOutcome:
+    dimension: Dimension
+    case: TestCase
+    ok: bool
+    message: str
+
+
+def _needed(rules: RuleSet, target: Dimension, given: set[str]) -> list[Dimension]:
+    """``target`` and the dimensions it reads (transitively), unless the test gives their value."""
+    by_name = {d.name: d for d in rules.dimensions}
+    keep: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in keep:
+            return
+        keep.add(name)
+        for dep in by_name[name].depends_on:
+            if dep not in given:
+                visit(dep)
+
+    visit(target.name)
+    return [d for d in rules.dimensions if d.name in keep]
+
+
+def _at(today: date | datetime | None, default: datetime) -> datetime:
+    if today is None:
+        return default
+    if isinstance(today, datetime):
+        return today if today.tzinfo else today.replace(tzinfo=timezone.utc)
+    return datetime.combine(today, time(0), tzinfo=timezone.utc)
+
+
+def run_tests(rules: RuleSet, engine: str, now: datetime) -> list[TestOutcome]:
+    """Evaluate every inline test with ``engine``; a test may fix upstream dimension values."""
+    outcomes: list[TestOutcome] = []
+    for dim in rules.dimensions:
+        for case in dim.tests:
+            sub = RuleSet(_needed(rules, dim, set(case.account)), rules.field_types)
+            eng = make_engine(engine, sub, _at(case.today, now))
+            try:
+                result = eng.evaluate(case.account)[dim.name]
+            finally:
+                eng.close()
+            ok = tag_text(result.value) == tag_text(case.expect)
+            fired = ", ".join(f'"{r}"' for r in result.rules) or "no rule"
+            got = "(none)" if result.value is None else repr(result.value)
+            want = "(none)" if case.expect is None else repr(case.expect)
+            msg = "" if ok else f'{dim.path}: test "{case.name}": expected {want}, got {got} ({fired} fired)'
+            outcomes.append(TestOutcome(dim, case, ok, msg))
+    return outcomes
