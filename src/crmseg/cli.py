@@ -80,8 +80,9 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
     """Each dimension's value, the rule that fired and why earlier rules did not."""
     from dataclasses import asdict
 
+    from crmseg.config import load_mapping
     from crmseg.model import RawRecord
-    from crmseg.pipeline import find_record, plan_source
+    from crmseg.pipeline import default_mapping, find_record, plan_source, prepare_rules
     from crmseg.rules.engines import make_engine
     from crmseg.rules.explain import explain, render_text
 
@@ -89,6 +90,7 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
         raise click.UsageError("give either --account JSON or --source FILE --id ID")
     if source is not None and record_id is None:
         raise click.UsageError("--source needs --id ID")
+    now = datetime.now(timezone.utc)
     if account_json is not None:
         try:
             data = json.loads(account_json)
@@ -96,21 +98,20 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--account") from None
         if not isinstance(data, dict):
             raise click.BadParameter("must be a JSON object", param_hint="--account")
-        tmp = Path(click.get_app_dir("crmseg")) / "explain-columns.csv"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(",".join(["id", *[k for k in data if k != "id"]]) + "\n", encoding="utf-8")
-        plan = plan_source(tmp, rules_dir, mapping, engine or "auto")
-        raw = RawRecord(str(data.get("id", "(account)")), {k: v for k, v in data.items()})
+        m = load_mapping(mapping or default_mapping(rules_dir))
+        normalizer, ruleset = prepare_rules(rules_dir, m, data.keys(), True, now)
+        raw = RawRecord(str(data.get("id", "(account)")), data)
     else:
-        plan = plan_source(source, rules_dir, mapping, engine or "auto")  # type: ignore[arg-type]
+        plan = plan_source(source, rules_dir, mapping, engine or "auto", now)  # type: ignore[arg-type]
+        normalizer, ruleset = plan.normalizer, plan.rules
         raw = find_record(plan, str(record_id))
-    account = plan.normalizer.account(raw)
-    eng = make_engine(plan.engine, plan.rules, plan.now)
+    account = normalizer.account(raw)
+    eng = make_engine(engine or "auto", ruleset, now)
     try:
         results = eng.evaluate(account)
     finally:
         eng.close()
-    expl = explain(plan.rules, account, results, plan.now)
+    expl = explain(ruleset, account, results, now)
     if as_json:
         click.echo(json.dumps({"id": raw.id, "engine": eng.name, "dimensions": [asdict(d) for d in expl]}, default=str, indent=2))
     else:

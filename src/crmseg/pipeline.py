@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from crmseg.config import FileSync, Mapping, load_config, load_mapping
 from crmseg.connectors.base import Connector
@@ -62,6 +62,13 @@ def dimension_names(rules_dir: str | Path) -> set[str]:
     return names
 
 
+def prepare_rules(rules_dir: str | Path, mapping: Mapping, columns: Iterable[str] = (), passthrough: bool = True,
+                  now: datetime | None = None) -> tuple[Normalizer, RuleSet]:
+    """The normalizer for ``mapping`` and the rules checked against its fields (and ``columns``)."""
+    normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=dimension_names(rules_dir))
+    return normalizer, load_rules(rules_dir, normalizer.field_types(columns))
+
+
 def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | Path | None,
                 engine: str, now: datetime | None = None) -> Plan:
     """A plan for a CSV/JSONL file whose columns are canonical field names."""
@@ -70,8 +77,7 @@ def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | P
     now = now or datetime.now(timezone.utc)
     mapping = load_mapping(mapping_path or default_mapping(rules_dir))
     connector = FileConnector(source, mapping=mapping)
-    normalizer = Normalizer(mapping, passthrough=True, run_started=now, reserved=dimension_names(rules_dir))
-    rules = load_rules(rules_dir, normalizer.field_types(connector.columns()))
+    normalizer, rules = prepare_rules(rules_dir, mapping, connector.columns(), True, now)
     make_engine(engine, rules, now).close()  # fail now, not after reading, if unavailable
     return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
 
@@ -94,10 +100,9 @@ def plan_config(config_path: str | Path, sync_name: str | None, engine: str | No
     passthrough = isinstance(sync, FileSync)
     if isinstance(sync, FileSync):
         sync = sync.model_copy(update={"path": str(cfg.resolve(sync.path))})
-    normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=dimension_names(rules_dir))
     connector = open_connector(sync, mapping, **connector_options)
     columns = connector.columns() if hasattr(connector, "columns") else ()
-    rules = load_rules(rules_dir, normalizer.field_types(columns))
+    normalizer, rules = prepare_rules(rules_dir, mapping, columns, passthrough, now)
     kind = engine or sync.engine
     make_engine(kind, rules, now).close()
     source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"
