@@ -1,0 +1,32 @@
+"""Open the connector a sync config names (imports each backend only when used)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping as TMapping
+
+from crmseg.config import FileSync, HubSpotSync, Mapping, SalesforceSync
+from crmseg.connectors.base import Connector
+from crmseg.errors import ConfigError
+
+
+def open_connector(sync_cfg: Any, mapping: Mapping, env: TMapping[str, str] = os.environ, **options: Any) -> Connector:
+    """A connector for ``sync_cfg`` (csv/jsonl file, salesforce, hubspot).
+
+    ``options`` go to the connector's constructor (e.g. ``policy=``, ``timeout=``) for the
+    CRM connectors; file connectors take none. Credentials come only from ``env``.
+    """
+    if isinstance(sync_cfg, FileSync):
+        from crmseg.connectors.files import FileConnector
+
+        return FileConnector(sync_cfg.path, sync_cfg.connector, mapping=mapping)
+    if isinstance(sync_cfg, SalesforceSync):
+        from crmseg.connectors.salesforce import SalesforceConnector
+
+        return SalesforceConnector(sync_cfg, mapping, env, **options)
+    if isinstance(sync_cfg, HubSpotSync):
+        from crmseg.connectors.hubspot import HubSpotConnector
+
+        return HubSpotConnector(sync_cfg, mapping, env, **options)
+    kind = getattr(sync_cfg, "connector", type(sync_cfg).__name__)
+    raise ConfigError(f"unknown connector {kind!r} (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot')")
