@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Mapping as TMapping
 
 from crmseg.config import FileSync, HubSpotSync, Mapping, SalesforceSync
@@ -10,16 +11,21 @@ from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
 
 
-def open_connector(sync_cfg: Any, mapping: Mapping, env: TMapping[str, str] = os.environ, **options: Any) -> Connector:
+def open_connector(sync_cfg: Any, mapping: Mapping, env: TMapping[str, str] = os.environ, *,
+                   base_dir: str | Path | None = None, **options: Any) -> Connector:
     """A connector for ``sync_cfg`` (csv/jsonl file, salesforce, hubspot).
 
     ``options`` go to the connector's constructor (e.g. ``policy=``, ``timeout=``) for the
-    CRM connectors; file connectors take none. Credentials come only from ``env``.
+    CRM connectors; file connectors take none. Credentials come only from ``env``. A
+    relative file path is taken relative to ``base_dir`` (the config's folder) when given.
     """
     if isinstance(sync_cfg, FileSync):
         from crmseg.connectors.files import FileConnector
 
-        return FileConnector(sync_cfg.path, sync_cfg.connector, mapping=mapping)
+        path = Path(sync_cfg.path)
+        if base_dir is not None and not path.is_absolute():
+            path = Path(base_dir) / path
+        return FileConnector(path, sync_cfg.connector, mapping=mapping)
     if isinstance(sync_cfg, SalesforceSync):
         from crmseg.connectors.salesforce import SalesforceConnector
 

@@ -1,0 +1,391 @@
+"""HubSpot companies through hubspot-api-client (CRM v3 objects, search, batch, properties).
+
+``host`` may be plain ``http://127.0.0.1:PORT`` (the client's Configuration takes it as
+given). The client's own urllib3 retries are switched off (``Retry(0)``) so the shared
+:class:`~crmseg.connectors.retry.RetryPolicy` is the only place that retries; responses are
+read raw (``_preload_content=False``) so every call's status and rate-limit headers are
+seen in one place (:meth:`HubSpotConnector._call`) and records stay plain dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Mapping as TMapping, Sequence, TypeVar
+
+from hubspot import HubSpot
+from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from urllib3.util.retry import Retry
+
+from crmseg.config import HubSpotSync, Mapping
+from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_retry_after
+from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
+from crmseg.errors import ConfigError, CrmsegError, FatalError
+from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PROP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LIST_LIMIT = 100
+SEARCH_LIMIT = 200
+SEARCH_CAP = 10_000
+MAX_BATCH = 100
+DEFAULT_MODIFIED = "hs_lastmodifieddate"
+GROUP = "crmseg"
+_API_EXC = (CompaniesApiException, PropertiesApiException)
+
+
+def check_prop(name: str) -> str:
+    """``name`` if it is a plain HubSpot property name, else ConfigError."""
+    if not isinstance(name, str) or not PROP.fullmatch(name):
+        raise ConfigError(f"hubspot: property name {name!r} is not valid (letters, digits, underscores)")
+    return name
+
+
+def to_ms(value: Any) -> int | None:
+    """Epoch milliseconds from a HubSpot datetime value (ISO 8601 string or ms epoch)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return int(dt.timestamp() * 1000)
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    try:
+        return to_ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def hs_value(value: Any) -> str:
+    """A tag value as HubSpot wants it: strings; '' clears; lists join with ';'."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, datetime):
+        return str(to_ms(value))
+    return str(value)
+
+
+class HubSpotConnector:
+    """The Connector protocol for HubSpot companies."""
+
+    crm = "hubspot"
+    field_names_case_insensitive = False
+
+    def __init__(self, cfg: HubSpotSync, mapping: Mapping, env: TMapping[str, str] = os.environ, *,
+                 policy: RetryPolicy | None = None, timeout: float = 30.0, search_cap: int = SEARCH_CAP,
+                 search_limit: int = SEARCH_LIMIT, search_interval: float = 0.25) -> None:
+        obj = (mapping.object or "companies").lower()
+        if obj not in ("account", "companies", "company"):
+            raise ConfigError(f"{mapping.path or 'hubspot mapping'}: object {mapping.object!r} is not supported "
+                              "(allowed: 'companies')")
+        self.cfg, self.mapping, self.env = cfg, mapping, env
+        self.object = "companies"
+        self.modified_field = check_prop(mapping.modified_field or DEFAULT_MODIFIED)
+        self.batch_size = max(1, min(cfg.batch_size or MAX_BATCH, MAX_BATCH))
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self.search_cap, self.search_limit = search_cap, min(search_limit, SEARCH_LIMIT)
+        self.gate = RateGate(sleep=self.policy.sleep, min_interval={"search": search_interval})
+        self.calls = 0
+        self.calls_by_kind: Counter[str] = Counter()
+        self._token = self._read_token()
+        self._apis: dict[str, Any] | None = None
+        self._schema: dict[str, SchemaField] | None = None
+
+    # ------------------------------------------------------------------ public
+    def read(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]:
+        """All companies (list API), or those modified at/after ``since`` (search API), lazily."""
+        props = list(dict.fromkeys([check_prop(f) for f in fields if f != "id"] + [self.modified_field]))
+        if since is None:
+            yield from self._list(props, fields)
+        else:
+            yield from self._search(props, fields, to_ms(since) or 0)
+
+    def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
+        """Batch update (<=100 a call); one result per input, in order; 207 errors map per id."""
+        for w in writes:
+            for name in w.fields:
+                check_prop(name)
+        out: list[WriteResult] = []
+        for chunk in chunks(writes, self.batch_size):
+            out.extend(self._write_batch(chunk))
+        return out
+
+    def schema(self) -> dict[str, SchemaField]:
+        """Company properties (cached for the connector's life)."""
+        if self._schema is None:
+            body = self._run("schema", lambda: self._call("schema", self._api("core").get_all, object_type=self.object))
+            self._schema = {p["name"]: _schema_field(p) for p in body.get("results", [])}
+        return self._schema
+
+    def provision(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
+        """Create missing tag (and pin) properties in the ``crmseg`` group; add missing options to ours.
+
+        A dimension with values becomes an enumeration (select) with those options; one named
+        in ``scores`` a number; any other a string; the pin field a checkbox. Returns the
+        property names created or changed.
+        """
+        schema = self.schema()
+        changed: list[str] = []
+        pin = self.mapping.pin_field
+        wanted = [self.mapping.tag_field(d) for d in dimensions] + [pin]
+        if any(name and name not in schema for name in wanted):
+            self._ensure_group()
+        if pin and pin not in schema:
+            check_prop(pin)
+            self._run("provision", lambda: self._call("provision", self._api("core").create, object_type=self.object,
+                                                      property_create=_pin_body(pin)))
+            changed.append(pin)
+        for dim, values in dimensions.items():
+            name = self.mapping.tag_field(dim)
+            if not name:
+                continue
+            check_prop(name)
+            have = schema.get(name)
+            if have is None:
+                self._run("provision", lambda: self._call("provision", self._api("core").create, object_type=self.object,
+                                                          property_create=_property_body(name, dim, values, dim in scores)))
+                changed.append(name)
+            elif values and have.options is not None and have.extra.get("group") == GROUP:
+                missing = [v for v in values if v not in have.options]
+                if missing:
+                    opts = [{"label": v, "value": v, "displayOrder": i, "hidden": False}
+                            for i, v in enumerate(list(have.options) + missing)]
+                    self._run("provision", lambda: self._call("provision", self._api("core").update, object_type=self.object,
+                                                              property_name=name, property_update={"options": opts}))
+                    changed.append(name)
+        if changed:
+            self._schema = None
+        return changed
+
+    def close(self) -> None:
+        for api in (self._apis or {}).values():
+            try:
+                api.api_client.rest_client.pool_manager.clear()
+            except AttributeError:  # pragma: no cover - a client without a pool
+                pass
+        self._apis = None
+
+    # ------------------------------------------------------------------ calls
+    def _read_token(self) -> str:
+        token = self.env.get(self.cfg.access_token_env)
+        if not token:
+            raise ConfigError(f"{self.cfg.name or 'hubspot'}: environment variable {self.cfg.access_token_env} "
+                              "(the private-app access token) is not set")
+        self.policy.redact.add(token)
+        return token
+
+    def _api(self, name: str) -> Any:
+        if self._apis is None:
+            client = HubSpot(access_token=self._token, host=self.cfg.host.rstrip("/"),
+                             retry=Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0,
+                                         respect_retry_after_header=False, raise_on_status=False))
+            self._apis = {"basic": client.crm.companies.basic_api, "search": client.crm.companies.search_api,
+                          "batch": client.crm.companies.batch_api, "core": client.crm.properties.core_api,
+                          "groups": client.crm.properties.groups_api}
+        return self._apis[name]
+
+    def _call(self, kind: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """One HTTP call: rate gate, count, rate headers, raw JSON body (errors raise)."""
+        self.gate.before_call(kind)
+        self.calls += 1
+        self.calls_by_kind[kind] += 1
+        try:
+            resp = fn(_preload_content=False, _request_timeout=self.timeout, **kwargs)
+        except _API_EXC:
+            self.gate.observe(None)  # an error's hint becomes the policy's retry_after instead
+            raise
+        try:
+            self.gate.observe(resp.headers)
+            data = resp.data
+        finally:
+            resp.release_conn()
+        return json.loads(data) if data else {}
+
+    def _run(self, kind: str, fn: Callable[[], T]) -> T:
+        return self.policy.run(fn, Op("hubspot", self.object, kind), self._classify, self._reauth)
+
+    def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
+        if not isinstance(exc, _API_EXC):
+            return None
+        body = _json(exc.body)
+        code = body.get("policyName") if body.get("policyName") == "DAILY" else (body.get("errorType") or body.get("category"))
+        if exc.status == 403 and body.get("category") == "MISSING_SCOPES":
+            return FatalError(f"{op}: HTTP 403 MISSING_SCOPES: the private app lacks a scope this call needs")
+        retry_after = parse_retry_after(header(exc.headers, "Retry-After"))
+        if retry_after is None and exc.status == 429:
+            retry_after = hubspot_wait_hint(exc.headers)
+        return http_error(op, exc.status, code, body.get("message") or exc.reason, retry_after)
+
+    def _reauth(self) -> None:
+        """Re-read the token (it may have been rotated) and rebuild the clients."""
+        self.close()
+        self._token = self._read_token()
+
+    # ------------------------------------------------------------------ reading
+    def _raw(self, obj: dict[str, Any], requested: Sequence[str]) -> RawRecord:
+        fields = dict(obj.get("properties") or {})
+        for name in requested:
+            if name not in fields:
+                fields[name] = str(obj["id"]) if name == "id" else None
+        return RawRecord(id=str(obj["id"]), fields=fields)
+
+    def _list(self, props: list[str], requested: Sequence[str]) -> Iterator[RawRecord]:
+        def fetch(after: str | None) -> tuple[list[RawRecord], str | None]:
+            args: dict[str, Any] = {"limit": LIST_LIMIT, "properties": props}
+            if after:
+                args["after"] = after
+            body = self._call("list", self._api("basic").get_page, **args)
+            nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
+            return [self._raw(o, requested) for o in body.get("results", [])], nxt
+
+        yield from paginate(fetch, lambda f: self._run("list", f))
+
+    def _search_page(self, props: list[str], lower: int, after: str | None) -> dict[str, Any]:
+        req: dict[str, Any] = {
+            "filterGroups": [{"filters": [{"propertyName": self.modified_field, "operator": "GTE", "value": str(lower)}]}],
+            "sorts": [{"propertyName": self.modified_field, "direction": "ASCENDING"}],
+            "properties": props, "limit": self.search_limit,
+        }
+        if after:
+            req["after"] = after
+        return self._run("search", lambda: self._call("search", self._api("search").do_search,
+                                                      public_object_search_request=req))
+
+    def _search(self, props: list[str], requested: Sequence[str], since_ms: int) -> Iterator[RawRecord]:
+        """Search pages sorted by modification time; past the result cap, re-query from the
+        last seen time, skipping the ids already seen at that exact time."""
+        lower, seen_at_lower = since_ms, set[str]()
+        while True:
+            fetched, after = 0, None
+            last_ts, at_last = lower, set(seen_at_lower)
+            while True:
+                body = self._search_page(props, lower, after)
+                results = body.get("results", [])
+                fetched += len(results)
+                for obj in results:
+                    rid = str(obj["id"])
+                    ts = to_ms((obj.get("properties") or {}).get(self.modified_field)) or lower
+                    if ts > last_ts:
+                        last_ts, at_last = ts, set()
+                    at_last.add(rid)
+                    if ts == lower and rid in seen_at_lower:
+                        continue
+                    yield self._raw(obj, requested)
+                after = ((body.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    return
+                if fetched + self.search_limit > self.search_cap:
+                    break
+            if last_ts == lower:
+                log.warning("hubspot companies search: over %d companies share one modification time; "
+                            "falling back to a full list scan", self.search_cap)
+                yield from self._scan_from(props, requested, lower, at_last)
+                return
+            lower, seen_at_lower = last_ts, at_last
+
+    def _scan_from(self, props: list[str], requested: Sequence[str], lower: int, skip: set[str]) -> Iterator[RawRecord]:
+        for rec in self._list(props, requested):
+            ts = to_ms(rec.fields.get(self.modified_field))
+            if ts is not None and (ts > lower or (ts == lower and rec.id not in skip)):
+                yield rec
+
+    # ------------------------------------------------------------------ writing
+    def _write_batch(self, chunk: Sequence[TagWrite]) -> list[WriteResult]:
+        inputs = [{"id": w.id, "properties": {k: hs_value(v) for k, v in w.fields.items()}} for w in chunk]
+        try:
+            body = self._run("write", lambda: self._call(
+                "write", self._api("batch").update, batch_input_simple_public_object_batch_input={"inputs": inputs}))
+        except FatalError as err:
+            if "PROPERTY_DOESNT_EXIST" in str(err):
+                raise ConfigError(f"{err} (a mapped tag property is missing; run with provision = true)") from None
+            if len(chunk) > 1 and "VALIDATION_ERROR" in str(err):
+                mid = len(chunk) // 2  # HubSpot rejected the whole batch: isolate the bad records
+                return self._write_batch(chunk[:mid]) + self._write_batch(chunk[mid:])
+            if len(chunk) == 1 and "VALIDATION_ERROR" in str(err):
+                return [WriteResult(chunk[0].id, False, str(err))]
+            raise
+        return [WriteResult(r.id, r.ok, self.policy.redact(r.error)) if r.error else r
+                for r in _batch_results(chunk, body)]
+
+    def _ensure_group(self) -> None:
+        groups = self._run("provision", lambda: self._call("provision", self._api("groups").get_all, object_type=self.object))
+        if any(g.get("name") == GROUP for g in groups.get("results", [])):
+            return
+        self._run("provision", lambda: self._call("provision", self._api("groups").create, object_type=self.object,
+                                                  property_group_create={"name": GROUP, "label": "crmseg segments",
+                                                                         "displayOrder": -1}))
+
+
+def _batch_results(chunk: Sequence[TagWrite], body: dict[str, Any]) -> list[WriteResult]:
+    ok = {str(r.get("id")) for r in body.get("results", [])}
+    failed: dict[str, str] = {}
+    loose: list[str] = []
+    for e in body.get("errors", []) or []:
+        text = f"{e.get('category') or 'ERROR'}: {e.get('message') or ''}".strip()
+        ids = (e.get("context") or {}).get("ids") or ([e["id"]] if e.get("id") else [])
+        for rid in ids:
+            failed[str(rid)] = text
+        if not ids:
+            loose.append(text)
+    partial = bool(body.get("errors"))
+    out = []
+    for w in chunk:
+        if w.id in failed:
+            out.append(WriteResult(w.id, False, failed[w.id]))
+        elif w.id in ok or not partial:
+            out.append(WriteResult(w.id, True))
+        else:
+            out.append(WriteResult(w.id, False, "; ".join(loose) or "no result returned for this record"))
+    return out
+
+
+def _json(body: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return {"message": str(body)[:300]}
+    return data if isinstance(data, dict) else {}
+
+
+def _property_body(name: str, dim: str, values: list[str] | None, score: bool) -> dict[str, Any]:
+    base = {"name": name, "label": dim.replace("_", " ").title(), "groupName": GROUP,
+            "description": f"crmseg dimension {dim}"}
+    if values:
+        opts = [{"label": v, "value": v, "displayOrder": i, "hidden": False} for i, v in enumerate(values)]
+        return {**base, "type": "enumeration", "fieldType": "select", "options": opts}
+    if score:
+        return {**base, "type": "number", "fieldType": "number"}
+    return {**base, "type": "string", "fieldType": "text"}
+
+
+def _pin_body(name: str) -> dict[str, Any]:
+    return {"name": name, "label": "crmseg pinned", "groupName": GROUP, "type": "bool", "fieldType": "booleancheckbox",
+            "description": "when true, crmseg never changes this company's tags",
+            "options": [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+                        {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}]}
+
+
+def _schema_field(p: dict[str, Any]) -> SchemaField:
+    ptype, ftype = str(p.get("type", "string")), str(p.get("fieldType", ""))
+    meta = p.get("modificationMetadata") or {}
+    updateable = not (meta.get("readOnlyValue") or p.get("calculated"))
+    options = [o["value"] for o in p.get("options") or [] if not o.get("hidden")] if ptype == "enumeration" else None
+    kind = {"string": "text", "phone_number": "text", "number": "number", "bool": "bool", "date": "date",
+            "datetime": "datetime"}.get(ptype, "other")
+    if ptype == "enumeration":
+        kind = {"checkbox": "multipicklist", "booleancheckbox": "bool"}.get(ftype, "picklist")
+    return SchemaField(name=p["name"], type=ptype, updateable=bool(updateable), options=options,
+                       extra={"kind": kind, "fieldType": ftype, "group": p.get("groupName"), "label": p.get("label")})

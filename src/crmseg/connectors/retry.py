@@ -1,0 +1,229 @@
+"""The one retry/rate-limit policy and error mapping every connector uses.
+
+- :func:`http_error` turns a CRM answer (status, error code, detail, Retry-After) into
+  the crmseg error that says what to do next (retry, re-authenticate, abort, fix config).
+- :class:`RetryPolicy` runs one call: exponential backoff with full jitter, max tries and
+  max total wait, ``Retry-After`` honored, 401 -> re-authenticate once then retry. Built on
+  tenacity; the sleep function is injectable so tests never wait.
+- :func:`paginate` walks a cursor-paged endpoint lazily, each page fetched through the policy.
+
+Messages name the CRM, object, operation and status; every message passes through a
+:class:`Redactor` holding the run's secrets, so a token never reaches a log or an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError, RetriableError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+C = TypeVar("C")
+
+#: Error codes that, with HTTP 403, mean "the org's API allowance is spent" (Salesforce): abort.
+LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "TOTAL_REQUESTS_LIMIT_EXCEEDED"})
+#: Rate-limit policies that mean the daily cap is spent (HubSpot 429 ``policyName``): abort.
+DAILY_POLICIES = frozenset({"DAILY"})
+#: Error codes that mean the mapping/config names something the CRM lacks.
+CONFIG_CODES = frozenset({"INVALID_FIELD", "INVALID_TYPE", "INVALID_FIELD_FOR_INSERT_UPDATE", "PROPERTY_DOESNT_EXIST"})
+_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Op:
+    """What a call does, for messages: ``salesforce Account query``."""
+
+    crm: str
+    object: str
+    operation: str
+
+    def __str__(self) -> str:
+        return f"{self.crm} {self.object} {self.operation}"
+
+
+class Redactor:
+    """Replaces every known secret in a text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._secrets: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str | None) -> None:
+        for s in secrets:
+            if s and len(s) >= 4 and s not in self._secrets:
+                self._secrets.append(s)
+        self._secrets.sort(key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for s in self._secrets:
+            if s in text:
+                text = text.replace(s, "***")
+        return text
+
+    def scrub(self, err: BaseException) -> BaseException:
+        """Redact an exception's message in place and return it."""
+        err.args = tuple(self(a) if isinstance(a, str) else a for a in err.args)
+        return err
+
+
+def http_error(
+    op: Op, status: int | None, code: str | None = None, detail: str | None = None,
+    retry_after: float | None = None,
+) -> CrmsegError:
+    """The crmseg error for a failed CRM call (status None: no answer at all)."""
+    label = f"HTTP {status}" if status else "no response"
+    text = f"{op}: {label}" + (f" {code}" if code else "") + (f": {_short(detail)}" if detail else "")
+    if status is None or status == 0:
+        return RetriableError(text, retry_after)
+    if status == 401:
+        return AuthExpiredError(text, 0.0)
+    if (status == 403 and code in LIMIT_CODES) or code in DAILY_POLICIES:
+        return FatalError(f"{text} (the CRM's API limit is exhausted; try again after it resets)")
+    if status in _RETRY_STATUS or status >= 500:
+        return RetriableError(text, retry_after)
+    if code in CONFIG_CODES:
+        return ConfigError(f"{text} (check the mapping)")
+    return FatalError(text)
+
+
+def network_error(op: Op, exc: BaseException) -> RetriableError | None:
+    """A RetriableError for timeouts and dropped connections, else None."""
+    import requests
+    import urllib3
+
+    kinds: tuple[type[BaseException], ...] = (
+        requests.Timeout, requests.ConnectionError, urllib3.exceptions.HTTPError,
+        socket.timeout, ConnectionError, TimeoutError,
+    )
+    if isinstance(exc, kinds):
+        return RetriableError(f"{op}: no response ({type(exc).__name__})")
+    return None
+
+
+Classifier = Callable[[BaseException, Op], "CrmsegError | None"]
+
+
+@dataclass
+class RetryPolicy:
+    """Backoff with full jitter, bounded by tries and by total wait; honors ``retry_after``.
+
+    ``backoff(n)`` for the n-th retry is uniform in [0, min(max_delay, base_delay * 2**(n-1))].
+    A server hint (``RetriableError.retry_after``) replaces the backoff for that wait; a hint
+    that would exceed ``max_total_wait`` stops retrying at once.
+    """
+
+    max_tries: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    max_total_wait: float = 300.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    redact: Redactor = field(default_factory=Redactor)
+    #: Seconds slept so far by this policy (all calls), for the run summary.
+    waited: float = 0.0
+    #: Retries made so far by this policy (all calls).
+    retries: int = 0
+
+    def backoff(self, retry_number: int) -> float:
+        """Full-jitter delay before retry ``retry_number`` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, retry_number - 1)))
+        return self.rng.uniform(0.0, ceiling)
+
+    def _wait(self, rs: RetryCallState) -> float:
+        exc = rs.outcome.exception() if rs.outcome else None
+        hint = getattr(exc, "retry_after", None)
+        return float(hint) if hint is not None else self.backoff(rs.attempt_number)
+
+    def _stop(self, rs: RetryCallState) -> bool:
+        return rs.attempt_number >= self.max_tries or rs.idle_for + rs.upcoming_sleep > self.max_total_wait
+
+    def _sleep(self, seconds: float) -> None:
+        self.waited += seconds
+        self.retries += 1
+        if seconds > 0:
+            self.sleep(seconds)
+
+    def _before_sleep(self, rs: RetryCallState) -> None:
+        exc = rs.outcome.exception() if rs.outcome else None
+        log.warning("%s (retry %d/%d in %.1fs)", self.redact(str(exc)), rs.attempt_number,
+                    self.max_tries - 1, rs.upcoming_sleep)
+
+    def run(self, fn: Callable[[], T], op: Op, classify: Classifier | None = None,
+            reauth: Callable[[], None] | None = None) -> T:
+        """Call ``fn`` until it succeeds, a non-retriable error occurs, or the budget is spent."""
+        reauthed = False
+
+        def attempt() -> T:
+            nonlocal reauthed
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - mapped below, unknown ones re-raised
+                err = self._map(exc, op, classify)
+            if isinstance(err, AuthExpiredError):
+                if reauth is None or reauthed:
+                    why = "after re-authenticating once" if reauthed else "and cannot re-authenticate"
+                    raise self.redact.scrub(FatalError(f"{err} (session refused {why})")) from None
+                log.info("%s: session expired; re-authenticating", op)
+                try:
+                    reauth()
+                except Exception as exc:  # noqa: BLE001
+                    raise self._map(exc, op, classify) from None
+                reauthed = True
+            raise err from None
+
+        retrying = Retrying(
+            stop=self._stop, wait=self._wait, retry=retry_if_exception_type(RetriableError),
+            sleep=self._sleep, before_sleep=self._before_sleep, reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except RetriableError as err:
+            tries = retrying.statistics.get("attempt_number", 1)
+            what = "try" if tries == 1 else "tries"
+            raise self.redact.scrub(type(err)(f"{err} (gave up after {tries} {what})", err.retry_after)) from None
+
+    def _map(self, exc: BaseException, op: Op, classify: Classifier | None) -> CrmsegError:
+        if isinstance(exc, CrmsegError):
+            return self.redact.scrub(exc)  # type: ignore[return-value]
+        err = classify(exc, op) if classify else None
+        if err is None:
+            err = network_error(op, exc)
+        if err is None:
+            raise exc
+        log.debug("%s: %s mapped to %s", op, type(exc).__name__, type(err).__name__)
+        return self.redact.scrub(err)  # type: ignore[return-value]
+
+
+def paginate(fetch: Callable[[C | None], tuple[Sequence[T], C | None]], run: Callable[[Callable[[], Any]], Any],
+             first: C | None = None) -> Iterator[T]:
+    """Yield items page by page, lazily; ``fetch(cursor) -> (items, next_cursor or None)``.
+
+    ``run`` wraps each page fetch (normally ``lambda f: policy.run(f, op, classify, reauth)``),
+    so a failure mid-way retries only that page.
+    """
+    cursor = first
+    while True:
+        items, nxt = run(lambda c=cursor: fetch(c))
+        yield from items
+        if nxt is None:
+            return
+        cursor = nxt
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most ``size`` items."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,386 @@
+"""Salesforce accounts through simple-salesforce (REST query, sObject Collections, Bulk API 2.0).
+
+Auth: username + password + security token, OAuth 2.0 JWT bearer (consumer key + private
+key file) or an existing session id + instance URL; credentials come only from the
+environment variables the config names. ``instance_url`` may be plain
+``http://127.0.0.1:PORT``: we log in against it ourselves (SOAP login via the library's
+``scratch_url``, or its ``token_login`` for JWT), then hand the session to
+``Salesforce(session_id=..., instance_url=...)`` and point that instance's ``base_url`` /
+``bulk2_url`` at the configured base — no library code is patched.
+
+Every HTTP call goes through one ``requests.Session`` whose response hook counts calls
+(``calls``, ``calls_by_kind``) and tracks ``Sforce-Limit-Info`` (``api_usage``); every
+operation runs under the shared :class:`~crmseg.connectors.retry.RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import Counter
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping as TMapping, Sequence, TypeVar
+from urllib.parse import urlparse
+
+import jwt
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError, SalesforceOperationError
+from simple_salesforce.login import SalesforceLogin, token_login
+
+from crmseg.config import Mapping, SalesforceSync
+from crmseg.connectors.limits import ApiUsage, header, parse_retry_after
+from crmseg.connectors.retry import Op, Redactor, RetryPolicy, chunks, http_error, paginate
+from crmseg.errors import ConfigError, CrmsegError, FatalError
+from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(__c|__r)?$")
+SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+MAX_RESUMES = 3
+MAX_COLLECTION = 200
+DEFAULT_MODIFIED = "SystemModstamp"
+
+
+def check_ident(name: str, what: str = "field") -> str:
+    """``name`` if it is a plain Salesforce API name, else ConfigError (no SOQL injection)."""
+    if not isinstance(name, str) or not IDENT.fullmatch(name):
+        raise ConfigError(f"salesforce: {what} name {name!r} is not a valid API name "
+                          "(letters, digits and underscores, starting with a letter)")
+    return name
+
+
+def soql_datetime(when: datetime) -> str:
+    """A SOQL dateTime literal in UTC, floored to the second: ``2026-11-01T00:00:00Z``.
+
+    A naive datetime is taken as UTC. Flooring (with ``>=``) re-reads at most one second, never skips.
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_sf_datetime(value: Any) -> datetime | None:
+    """A Salesforce dateTime (``2026-11-01T00:00:00.000+0000``) as an aware datetime, else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("Z", "+0000")
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def build_soql(obj: str, fields: Sequence[str], order_field: str, since: datetime | None,
+               after: tuple[datetime, str] | None = None) -> str:
+    """``SELECT f1, f2 FROM Obj [WHERE Mod >= X] ORDER BY Mod, Id`` from validated names only.
+
+    ``>=`` on the floored second, not ``>``: SystemModstamp is compared at whole seconds, so a
+    record changed later in the watermark's own second would otherwise never be read again.
+    Re-reading the boundary second is harmless (the diff finds nothing to write).
+    """
+    check_ident(obj, "object")
+    names = [check_ident(f) for f in fields]
+    check_ident(order_field)
+    where = f" WHERE {order_field} >= {soql_datetime(since)}" if since is not None else ""
+    if after is not None:  # keyset resume: strictly after the last (stamp, Id) read
+        stamp, last_id = soql_datetime(after[0]), after[1]
+        if not SF_ID.fullmatch(last_id):
+            raise FatalError(f"salesforce {obj} query: cannot resume after id {last_id!r}")
+        where = f" WHERE ({order_field} > {stamp} OR ({order_field} = {stamp} AND Id > '{last_id}'))"
+    return f"SELECT {', '.join(names)} FROM {obj}{where} ORDER BY {order_field}, Id"
+
+
+def sf_error_detail(content: Any) -> tuple[str | None, str | None]:
+    """(errorCode, message) from a Salesforce error body (a JSON list, a dict or text)."""
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        content = content[0]
+    if isinstance(content, dict):
+        return content.get("errorCode") or content.get("error"), content.get("message") or content.get("error_description")
+    if isinstance(content, bytes):
+        content = content.decode("utf-8", "replace")
+    return None, str(content) if content else None
+
+
+def sf_value(value: Any) -> Any:
+    """A tag value as Salesforce JSON: lists join with ';' (multi-picklists), dates as ISO."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+class QueryLocatorLost(FatalError):
+    """The query cursor is gone (expired or consumed); ``read`` resumes by keyset."""
+
+
+class _Session(requests.Session):
+    """A requests session with a default timeout for every call the library makes."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.default_timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+class SalesforceConnector:
+    """The Connector protocol for one Salesforce object (``mapping.object``, default Account)."""
+
+    crm = "salesforce"
+    field_names_case_insensitive = True
+
+    def __init__(self, cfg: SalesforceSync, mapping: Mapping, env: TMapping[str, str] = os.environ, *,
+                 policy: RetryPolicy | None = None, timeout: float = 60.0, bulk_wait: float = 1.0) -> None:
+        self.cfg = cfg
+        self.mapping = mapping
+        self.object = check_ident(mapping.object or "Account", "object")
+        self.modified_field = check_ident(mapping.modified_field or DEFAULT_MODIFIED)
+        self.batch_size = max(1, min(cfg.batch_size or MAX_COLLECTION, MAX_COLLECTION))
+        self.bulk_threshold = cfg.bulk_threshold
+        self.bulk_wait = bulk_wait
+        self.policy = policy or RetryPolicy()
+        self.calls = 0
+        self.calls_by_kind: Counter[str] = Counter()
+        self._usage = ApiUsage()
+        self._kind = "other"
+        self._last_headers: TMapping[str, str] = {}
+        self._creds = self._credentials(env)
+        self.policy.redact.add(*self._creds.values())
+        self._session = _Session(timeout)
+        self._session.hooks["response"].append(self._on_response)
+        self._sf: Salesforce | None = None
+        self._schema: dict[str, SchemaField] | None = None
+
+    # ------------------------------------------------------------------ public
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """(used, max) from the latest ``Sforce-Limit-Info`` header, or None before any call."""
+        return self._usage.as_tuple()
+
+    def read(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]:
+        """Yield records lazily, page by page, ordered by modification stamp then Id.
+
+        If the query locator dies mid-way (expired, or consumed by a call whose answer was
+        lost), the query resumes after the last record yielded (keyset on stamp, Id).
+        """
+        wanted = self._resolve(list(fields) + ["Id", self.modified_field])
+        names = list(dict.fromkeys(wanted.values()))
+        renames = [(req, canon) for req, canon in wanted.items() if req != canon]
+        order = wanted[self.modified_field]
+        opts = {"Sforce-Query-Options": f"batchSize={self.cfg.page_size}"}
+        last: tuple[datetime, str] | None = None
+        for attempt in range(MAX_RESUMES + 1):
+            soql = build_soql(self.object, names, order, since, after=last)
+            log.debug("salesforce %s query: %s", self.object, soql)
+
+            def fetch(cursor: str | None, soql: str = soql) -> tuple[list[RawRecord], str | None]:
+                sf = self._client()
+                res = sf.query(soql, headers=opts) if cursor is None else sf.restful(self._relative(cursor), headers=opts)
+                recs = [self._raw(r, renames) for r in res.get("records", [])]
+                return recs, (None if res.get("done", True) else res.get("nextRecordsUrl"))
+
+            try:
+                for rec in paginate(fetch, lambda f: self._run("query", f)):
+                    yield rec
+                    stamp = parse_sf_datetime(rec.fields.get(order))
+                    if stamp is not None:
+                        last = (stamp, rec.id)
+                return
+            except QueryLocatorLost:
+                if last is None or attempt == MAX_RESUMES:
+                    raise
+                log.warning("salesforce %s query: locator lost; resuming after %s", self.object, last[1])
+
+    def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
+        """One result per input, in order: sObject Collections (<=200 a call) or Bulk API 2.0."""
+        if not writes:
+            return []
+        for w in writes:
+            for name in w.fields:
+                check_ident(name)
+        if len(writes) > self.bulk_threshold:
+            from crmseg.connectors.salesforce_bulk import bulk_update
+
+            return bulk_update(self, writes)
+        out: list[WriteResult] = []
+        for chunk in chunks(writes, self.batch_size):
+            out.extend(self._write_collection(chunk))
+        return out
+
+    def schema(self) -> dict[str, SchemaField]:
+        """The object's fields from ``describe`` (cached for the connector's life)."""
+        if self._schema is None:
+            desc = self._run("describe", lambda: self._client().restful(f"sobjects/{self.object}/describe"))
+            self._schema = {f["name"]: _schema_field(f) for f in desc.get("fields", [])}
+        return self._schema
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ------------------------------------------------------------------ internals
+    def _run(self, kind: str, fn: Callable[[], T]) -> T:
+        def call() -> T:
+            self._kind = kind
+            return fn()
+
+        return self.policy.run(call, Op("salesforce", self.object, kind), self._classify, self._reauth)
+
+    def _on_response(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.calls += 1
+        self.calls_by_kind[self._kind] += 1
+        self._last_headers = resp.headers
+        self._usage.observe(resp.headers)
+
+    def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
+        if isinstance(exc, SalesforceAuthenticationFailed):
+            if isinstance(exc.code, int) and (exc.code >= 500 or exc.code == 429):
+                return http_error(Op("salesforce", self.object, "login"), exc.code)
+            return FatalError(f"salesforce login ({self.cfg.auth}) refused: {exc.code}: {exc.auth_message}")
+        if isinstance(exc, SalesforceError):
+            code, detail = sf_error_detail(exc.content)
+            if code == "INVALID_QUERY_LOCATOR":
+                return QueryLocatorLost(f"{op}: HTTP {exc.status} {code}: {detail}")
+            retry_after = parse_retry_after(header(self._last_headers, "Retry-After"))
+            return http_error(op, exc.status, code, detail, retry_after)
+        if isinstance(exc, SalesforceOperationError):
+            return FatalError(f"{op}: {exc}")
+        return None
+
+    def _credentials(self, env: TMapping[str, str]) -> dict[str, str]:
+        cfg = self.cfg
+        need = {
+            "password": {"username": cfg.username_env, "password": cfg.password_env, "token": cfg.security_token_env},
+            "jwt": {"username": cfg.username_env, "consumer_key": cfg.consumer_key_env, "key_file": cfg.private_key_file_env},
+            "session": {"session_id": cfg.session_id_env},
+        }[cfg.auth]
+        missing = [var for var in need.values() if not env.get(var)]
+        if missing:
+            raise ConfigError(f"{cfg.name or 'salesforce'}: auth = {cfg.auth!r} needs environment "
+                              f"variable(s) {', '.join(missing)}")
+        if cfg.auth == "session" and not cfg.instance_url:
+            raise ConfigError(f"{cfg.name or 'salesforce'}: auth = 'session' needs instance_url")
+        creds = {key: env[var] for key, var in need.items()}
+        if cfg.auth == "jwt" and not Path(creds["key_file"]).is_file():
+            raise ConfigError(f"{cfg.name or 'salesforce'}: private key file named by {cfg.private_key_file_env} not found")
+        return creds
+
+    def _base(self) -> str | None:
+        if not self.cfg.instance_url:
+            return None
+        u = urlparse(self.cfg.instance_url)
+        return f"{u.scheme or 'https'}://{u.netloc or u.path}".rstrip("/")
+
+    def _login(self) -> tuple[str, str]:
+        """(session id, REST base URL) for the configured auth flow."""
+        cfg, c, base = self.cfg, self._creds, self._base()
+        self._kind = "auth"
+        if cfg.auth == "session":
+            return c["session_id"], base  # type: ignore[return-value]
+        if cfg.auth == "password":
+            extra = {"scratch_url": base} if base else {}
+            sid, host = SalesforceLogin(username=c["username"], password=c["password"], security_token=c["token"],
+                                        sf_version=cfg.api_version, session=self._session, domain=cfg.domain, **extra)
+        elif base:
+            sid, host = token_login(f"{base}/services/oauth2/token", self._jwt_grant(), cfg.domain,
+                                    c["consumer_key"], None, None, self._session)
+        else:
+            sid, host = SalesforceLogin(username=c["username"], consumer_key=c["consumer_key"],
+                                        privatekey_file=c["key_file"], domain=cfg.domain, session=self._session)
+        self.policy.redact.add(sid)
+        return sid, base or f"https://{host}"
+
+    def _jwt_grant(self) -> dict[str, str]:
+        c = self._creds
+        exp = int(datetime.now(timezone.utc).timestamp()) + 180
+        claims = {"iss": c["consumer_key"], "sub": c["username"], "aud": f"https://{self.cfg.domain}.salesforce.com", "exp": exp}
+        assertion = jwt.encode(claims, Path(c["key_file"]).read_bytes(), algorithm="RS256")
+        return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+
+    def _connect(self) -> None:
+        kind = self._kind
+        try:
+            sid, base = self._login()
+        finally:
+            self._kind = kind
+        ver = self.cfg.api_version
+        sf = Salesforce(session_id=sid, instance_url=base, version=ver, session=self._session, object_pairs_hook=dict)
+        sf.base_url = f"{base}/services/data/v{ver}/"
+        sf.bulk2_url = f"{sf.base_url}jobs/"
+        self._sf = sf
+
+    def _client(self) -> Salesforce:
+        if self._sf is None:
+            self._connect()
+        return self._sf  # type: ignore[return-value]
+
+    def _reauth(self) -> None:
+        if self.cfg.auth == "session":
+            raise FatalError(f"salesforce {self.object}: the session id in {self.cfg.session_id_env} expired; "
+                             "supply a fresh one")
+        self._sf = None
+        self._connect()
+
+    def _relative(self, next_url: str) -> str:
+        """A ``nextRecordsUrl`` relative to the REST base (keeps http:// bases intact)."""
+        prefix = urlparse(self._client().base_url).path
+        path = urlparse(next_url).path
+        if not path.startswith(prefix):
+            raise FatalError(f"salesforce {self.object} query: unexpected nextRecordsUrl outside {prefix}")
+        query = urlparse(next_url).query
+        return path[len(prefix):] + (f"?{query}" if query else "")
+
+    def _resolve(self, fields: Sequence[str]) -> dict[str, str]:
+        """Requested name -> the API name ``describe`` spells (case-insensitive, like SOQL)."""
+        for f in fields:
+            check_ident(f)
+        by_lower = {name.lower(): name for name in self.schema()}
+        missing = [f for f in fields if f.lower() not in by_lower]
+        if missing:
+            where = f"{self.mapping.path}: " if self.mapping.path else ""
+            raise ConfigError(f"{where}field {', '.join(missing)} not found on {self.object}")
+        return {f: by_lower[f.lower()] for f in fields}
+
+    def _raw(self, rec: dict[str, Any], renames: list[tuple[str, str]]) -> RawRecord:
+        fields = {k: v for k, v in rec.items() if k != "attributes"}
+        for requested, canonical in renames:
+            fields[requested] = fields.get(canonical)
+        return RawRecord(id=str(rec.get("Id")), fields=fields)
+
+    def _write_collection(self, chunk: Sequence[TagWrite]) -> list[WriteResult]:
+        body = {"allOrNone": False, "records": [
+            {"attributes": {"type": self.object}, "id": w.id, **{k: sf_value(v) for k, v in w.fields.items()}}
+            for w in chunk]}
+        res = self._run("update", lambda: self._client().restful("composite/sobjects", method="PATCH", json=body))
+        if not isinstance(res, list) or len(res) != len(chunk):
+            raise FatalError(f"salesforce {self.object} update: expected {len(chunk)} results, got "
+                             f"{len(res) if isinstance(res, list) else type(res).__name__}")
+        return [_collection_result(w.id, r, self.policy.redact) for w, r in zip(chunk, res)]
+
+
+def _collection_result(record_id: str, res: dict[str, Any], redact: Callable[[str], str]) -> WriteResult:
+    if res.get("success"):
+        return WriteResult(record_id, True)
+    errs = res.get("errors") or []
+    text = "; ".join(
+        f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}" + (f" (fields: {', '.join(e['fields'])})" if e.get("fields") else "")
+        for e in errs) or "failed without an error message"
+    return WriteResult(record_id, False, redact(text))
+
+
+def _schema_field(f: dict[str, Any]) -> SchemaField:
+    ftype = str(f.get("type", "string"))
+    options = None
+    if ftype in ("picklist", "multipicklist"):
+        options = [p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)]
+    return SchemaField(name=f["name"], type=ftype, updateable=bool(f.get("updateable", False)), options=options,
+                       extra={"label": f.get("label"), "restricted": bool(f.get("restrictedPicklist", False))})

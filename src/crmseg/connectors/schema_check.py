@@ -1,0 +1,120 @@
+"""Check a mapping against what the CRM says about its fields, before anything is written.
+
+:func:`check_mapping` returns every problem as one line naming the mapping file, the CRM
+field and the object; the caller raises FatalError when the list is not empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Collection, Mapping as TMapping
+
+from crmseg.config import Mapping
+from crmseg.model import SchemaField
+
+#: CRM field kinds: text, number, bool, date, datetime, picklist, multipicklist, id, other.
+_TYPE_KINDS = {
+    # canonical (file connectors) and generic names
+    "str": "text", "string": "text", "text": "text", "int": "number", "float": "number", "number": "number",
+    "bool": "bool", "boolean": "bool", "date": "date", "datetime": "datetime", "list": "multipicklist",
+    # Salesforce describe types
+    "textarea": "text", "url": "text", "email": "text", "phone": "text", "combobox": "text",
+    "encryptedstring": "text", "picklist": "picklist", "multipicklist": "multipicklist", "double": "number",
+    "currency": "number", "percent": "number", "long": "number", "id": "id", "reference": "id",
+    # HubSpot property types
+    "phone_number": "text", "enumeration": "picklist",
+}
+
+#: Canonical type -> CRM kinds it cannot be read from (anything else converts, or becomes missing).
+_BAD_SOURCES = {
+    "int": {"bool", "date", "datetime"},
+    "float": {"bool", "date", "datetime"},
+    "bool": {"date", "datetime"},
+    "date": {"bool", "number"},
+    "datetime": {"bool", "number"},
+    "list": {"number", "bool", "date", "datetime"},
+}
+
+
+def field_kind(f: SchemaField) -> str:
+    """The kind of a CRM field, whichever connector described it."""
+    kind = f.extra.get("kind") if f.extra else None
+    if kind:
+        return str(kind)
+    return _TYPE_KINDS.get(f.type.lower(), "other")
+
+
+def _lookup(schema: TMapping[str, SchemaField], name: str, nocase: bool) -> SchemaField | None:
+    if name in schema:
+        return schema[name]
+    if nocase:
+        low = name.lower()
+        for key, f in schema.items():
+            if key.lower() == low:
+                return f
+    return None
+
+
+def check_mapping(connector: Any, mapping: Mapping, dimensions: TMapping[str, list[str] | None], *,
+                  scores: Collection[str] = (), writes: bool = True) -> list[str]:
+    """Every problem with ``mapping`` against ``connector.schema()``; empty when it fits.
+
+    ``dimensions``: dimension -> its allowed labels (None: no list, e.g. a score).
+    ``scores``: the dimensions whose values are numbers. ``writes=False`` (audit, file
+    sources) skips the tag-field checks.
+    """
+    schema = connector.schema()
+    nocase = bool(getattr(connector, "field_names_case_insensitive", False))
+    obj = getattr(connector, "object", None) or mapping.object
+    where = mapping.path or "mapping"
+    problems: list[str] = []
+
+    def missing(name: str, what: str) -> None:
+        problems.append(f"{where}: {what}{name} not found on {obj}")
+
+    for canonical, fm in mapping.fields.items():
+        source = mapping.source_of(canonical)
+        f = _lookup(schema, source, nocase)
+        if f is None:
+            missing(source, "field ")
+            continue
+        kind = field_kind(f)
+        if kind in _BAD_SOURCES.get(fm.type, set()):
+            problems.append(f"{where}: field {source} on {obj} is {f.type} ({kind}); it cannot feed "
+                            f"{canonical} of type {fm.type}")
+    for role, name in (("modified_field", mapping.modified_field), ("pin_field", mapping.pin_field),
+                       ("id_field", mapping.id_field)):
+        if name and not (role == "id_field" and name.lower() == "id") and _lookup(schema, name, nocase) is None:
+            missing(name, f"{role} ")
+    if writes:
+        for dim, values in dimensions.items():
+            name = mapping.tag_field(dim)
+            if name:
+                problems.extend(_check_tag(schema, name, dim, values, dim in scores, nocase, where, obj))
+    return problems
+
+
+def _check_tag(schema: TMapping[str, SchemaField], name: str, dim: str, values: list[str] | None, score: bool,
+               nocase: bool, where: str, obj: str) -> list[str]:
+    f = _lookup(schema, name, nocase)
+    head = f"{where}: tag field {name} for dimension {dim}"
+    if f is None:
+        return [f"{head} not found on {obj}"]
+    out = []
+    if not f.updateable:
+        out.append(f"{head} on {obj} is not updateable")
+    kind = field_kind(f)
+    if score:
+        if kind not in ("number", "text"):
+            out.append(f"{head} on {obj} is {f.type} ({kind}); a score needs a number or text field")
+    elif kind in ("picklist", "multipicklist"):
+        if values is None:
+            out.append(f"{head} on {obj} is a picklist but the dimension lists no values to check "
+                       "against it; add values = [...] to the rule file")
+        else:
+            lacking = [v for v in values if v not in (f.options or [])]
+            if lacking:
+                out.append(f"{head}: picklist {name} on {obj} lacks value(s) "
+                           + ", ".join(repr(v) for v in lacking))
+    elif kind not in ("text", "other"):
+        out.append(f"{head} on {obj} is {f.type} ({kind}); labels need a text or picklist field")
+    return out

@@ -1,0 +1,33 @@
+"""A local CRM sandbox: the Salesforce and HubSpot API subsets crmseg uses, over SQLite.
+
+For trying crmseg without credentials, for tests and for benchmarks::
+
+    from crmseg.sandbox import SandboxServer
+    from crmseg.sandbox.clients import hubspot_client, salesforce_client
+
+    with SandboxServer("salesforce", accounts=1000, rules_dir="rules") as sb:
+        sf = salesforce_client(sb.url)          # the real simple-salesforce client
+        sf.query("SELECT Id, Name FROM Account")
+        sb.inject({"kind": "429", "endpoint": "composite", "retry_after": 0})
+        print(sb.stats())
+
+    with SandboxServer("hubspot", accounts=1000) as sb:
+        hs = hubspot_client(sb.url)              # hubspot.HubSpot(access_token=..., host=sb.url)
+
+Command line: ``python -m crmseg.sandbox --crm hubspot --port 8765 --accounts 500
+--rules rules --write-config sandbox.toml`` (wired as ``crmseg sandbox``).
+
+Modules: ``server`` (SandboxServer), ``cli`` (run_sandbox, write_sandbox_config), ``base`` (HTTP,
+faults/stats/control endpoints), ``salesforce``/``sf_auth``/``sf_bulk``/``soql``,
+``hubspot``/``hs_search``/``hs_properties``, ``store`` (SQLite), ``schema``, ``seed``,
+``synthetic``, ``faults``, ``stats``, ``ratelimit``, ``values``, ``clients``.
+"""
+
+from crmseg.sandbox.base import SandboxOptions
+from crmseg.sandbox.cli import run_sandbox, write_sandbox_config
+from crmseg.sandbox.defaults import Credentials, default_mapping
+from crmseg.sandbox.server import SandboxServer
+from crmseg.sandbox.synthetic import synthetic_accounts
+
+__all__ = ["SandboxServer", "SandboxOptions", "Credentials", "run_sandbox", "write_sandbox_config", "default_mapping",
+           "synthetic_accounts"]

@@ -1,0 +1,182 @@
+"""``crmseg sandbox`` / ``python -m crmseg.sandbox``: run a sandbox CRM until SIGINT/SIGTERM.
+
+``run_sandbox`` is the entry the main CLI calls; ``main`` parses arguments with argparse.
+``--write-config OUT.toml`` writes a ready config (credentials only as environment
+variable names; the values to export are printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from crmseg.config import HubSpotSync, SalesforceSync, load_config
+from crmseg.errors import ConfigError, CrmsegError
+from crmseg.sandbox.defaults import mapping_toml
+from crmseg.sandbox.server import CRMS, SandboxServer
+
+
+def _rel(target: Path, base: Path) -> str:
+    """``target`` relative to ``base`` when it lies inside it, else absolute."""
+    try:
+        rel = os.path.relpath(target.resolve(), base.resolve())
+    except ValueError:  # another drive (Windows)
+        return str(target.resolve())
+    return str(target.resolve()) if rel.startswith("..") else rel
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "sandbox") -> Path:
+    """Write a config.toml for ``sb`` (and its mapping when built in); validate it; return its path."""
+    path = Path(out)
+    base = path.parent if str(path.parent) else Path(".")
+    base.mkdir(parents=True, exist_ok=True)
+    if Path(sb.mapping.path).is_file():
+        mapping_path = Path(sb.mapping.path)
+    else:
+        mapping_path = base / f"{path.stem}.{sb.crm}-mapping.toml"
+        mapping_path.write_text(mapping_toml(sb.mapping), encoding="utf-8")
+    rules = _rel(sb.rules_dir, base) if sb.rules_dir is not None else "rules"
+    lines = [
+        f"# Written by `crmseg sandbox --crm {sb.crm}` for the sandbox at {sb.url}.",
+        "# Credentials are read from the environment variables named below (never stored here).",
+        "",
+        "[state]",
+        f"path = {_q(path.stem + '-state.sqlite')}",
+        "",
+        f"[syncs.{sync_name}]",
+        f"connector = {_q(sb.crm)}",
+        f"mapping = {_q(_rel(mapping_path, base))}",
+        f"rules = {_q(rules)}",
+        'interval = "15m"',
+    ]
+    if sb.crm == "salesforce":
+        defaults = SalesforceSync.model_fields
+        lines += [f"instance_url = {_q(sb.url)}", 'auth = "password"',
+                  f"api_version = {_q(sb.options.api_version)}"]
+        lines += [f"{key} = {_q(str(defaults[key].default))}"
+                  for key in ("username_env", "password_env", "security_token_env")]
+    else:
+        lines += [f"host = {_q(sb.url)}",
+                  f"access_token_env = {_q(str(HubSpotSync.model_fields['access_token_env'].default))}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    load_config(path)  # the file we hand out must load
+    return path
+
+
+def _env_names(sb: SandboxServer) -> dict[str, str]:
+    env = sb.env()
+    if sb.crm == "salesforce":
+        return {k: env[k] for k in ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN")}
+    return env
+
+
+def run_sandbox(
+    crm: str,
+    port: int = 0,
+    seed_file: str | Path | None = None,
+    accounts_n: int | None = None,
+    write_config: str | Path | None = None,
+    rules_dir: str | Path | None = None,
+    mapping: str | Path | None = None,
+    *,
+    db_path: str = ":memory:",
+    seed: int = 42,
+    out: TextIO | None = None,
+    stop_event: threading.Event | None = None,
+    **options: Any,
+) -> int:
+    """Run a sandbox until SIGINT/SIGTERM (or ``stop_event``); returns the exit code (0).
+
+    ``seed_file`` (canonical accounts CSV) or ``accounts_n`` (synthetic accounts, default 100);
+    ``write_config``: path of a config.toml to write for this sandbox; ``options``: any
+    ``SandboxOptions`` field (``daily_limit``, ``rate_limit``, ``timeout_delay``, ...).
+    Raises ConfigError (exit code 2) for bad input files, OSError when the port is taken.
+    """
+    out = out or sys.stdout
+    if crm not in CRMS:
+        raise ConfigError(f"--crm must be one of: {', '.join(CRMS)} (got {crm!r})")
+    if seed_file is not None and accounts_n is not None:
+        raise ConfigError("give either --seed FILE or --accounts N, not both")
+    accounts: Any = seed_file if seed_file is not None else accounts_n
+    if accounts is None and (db_path == ":memory:" or not Path(db_path).exists()):
+        accounts = 100
+    sb = SandboxServer(crm, port=port, accounts=accounts, seed=seed, mapping=mapping, rules_dir=rules_dir,
+                       db_path=db_path, **options)
+    stop = stop_event or threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        sb.start()
+        print(f"crmseg sandbox ({crm}) listening on {sb.url} with {sb.store.count()} accounts", file=out)
+        print(f"  mapping: {sb.mapping.path}", file=out)
+        if sb.rules_dir is not None:
+            print(f"  rules:   {sb.rules_dir}", file=out)
+        print(f"  stats:   {sb.url}/__sandbox/stats", file=out)
+        if write_config is not None:
+            cfg = write_sandbox_config(sb, write_config)
+            print(f"Config written to {cfg}. Export these, then run e.g. `crmseg audit --config {cfg}`:", file=out)
+        else:
+            print("Credentials to export:", file=out)
+        for key, val in _env_names(sb).items():
+            print(f"export {key}={val}", file=out)
+        print("Press Ctrl+C to stop.", file=out, flush=True)
+        stop.wait()
+    finally:
+        sb.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("sandbox stopped", file=out, flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m crmseg.sandbox",
+                                description="A local Salesforce/HubSpot API sandbox for crmseg.")
+    p.add_argument("--crm", required=True, choices=CRMS)
+    p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--seed", dest="seed_file", metavar="FILE.csv", help="canonical accounts CSV")
+    src.add_argument("--accounts", dest="accounts_n", type=int, metavar="N",
+                     help="N synthetic accounts (default 100 unless --db holds records)")
+    p.add_argument("--random-seed", type=int, default=42, help="seed of the synthetic data (default 42)")
+    p.add_argument("--mapping", help="mapping TOML (default: connectors/<crm>.toml, else built-in)")
+    p.add_argument("--rules", dest="rules_dir", metavar="DIR", help="rules dir: tag picklists get its values")
+    p.add_argument("--write-config", metavar="OUT.toml", help="write a ready crmseg config for this sandbox")
+    p.add_argument("--db", default=":memory:", help="SQLite file for the records (default in memory)")
+    p.add_argument("--daily-limit", type=int, help="API calls allowed per day")
+    p.add_argument("--rate-limit", type=int, help="HubSpot: calls per 10-second window")
+    p.add_argument("--timeout-delay", type=float, help="seconds a 'timeout' fault holds a response")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run; exit code 2 on bad usage/config."""
+    args = build_parser().parse_args(argv)
+    opts = {k: v for k, v in (("daily_limit", args.daily_limit), ("rate_limit", args.rate_limit),
+                              ("timeout_delay", args.timeout_delay)) if v is not None}
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        opts["verbose"] = True
+    try:
+        return run_sandbox(args.crm, args.port, args.seed_file, args.accounts_n, args.write_config, args.rules_dir,
+                           args.mapping, db_path=args.db, seed=args.random_seed, **opts)
+    except CrmsegError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,195 @@
+"""``POST /crm/v3/objects/companies/search`` for the HubSpot sandbox.
+
+filterGroups are ORed, the filters of a group ANDed (≤ 5 groups, ≤ 6 filters each,
+≤ 18 in all); operators EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN HAS_PROPERTY
+NOT_HAS_PROPERTY CONTAINS_TOKEN NOT_CONTAINS_TOKEN; one sort (``{"propertyName",
+"direction"}`` or ``"name"`` / ``"-name"``); ``limit`` ≤ 200; ``after`` is an offset and
+one query returns at most 10,000 results: ``after`` ≥ 10000 answers 400. Filters and
+sorts on ``hs_lastmodifieddate`` / ``createdate`` / ``hs_object_id`` run in SQL.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from crmseg.sandbox.base import Request, Response, json_response
+from crmseg.sandbox.hs_properties import hs_error
+from crmseg.sandbox.schema import FieldDef
+from crmseg.sandbox.store import Record
+from crmseg.sandbox.values import ms_of
+
+if TYPE_CHECKING:
+    from crmseg.sandbox.hubspot import HubSpotApp
+
+MAX_RESULTS = 10_000
+MAX_LIMIT = 200
+OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
+             "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
+_SQL_OPS = {"EQ": "=", "NEQ": "!=", "LT": "<", "LTE": "<=", "GT": ">", "GTE": ">="}
+_COLUMNS = {"id": "CAST(id AS INTEGER)", "created": "created_ms", "modified": "modified_ms"}
+
+
+def _bad(message: str) -> Exception:
+    return hs_error(400, "VALIDATION_ERROR", message)
+
+
+def _norm(fd: FieldDef, value: Any) -> Any:
+    """A comparable form: numbers and times as floats, text lower-cased."""
+    if value is None or value == "":
+        return None
+    if fd.kind in ("datetime", "date"):
+        ms = ms_of(value)
+        return float(ms) if ms is not None else None
+    if fd.kind in ("int", "double", "currency", "id"):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+    return str(value).lower()
+
+
+def _test(fd: FieldDef, f: dict[str, Any], have: Any) -> bool:
+    op = f["operator"]
+    if op == "HAS_PROPERTY":
+        return have is not None
+    if op == "NOT_HAS_PROPERTY":
+        return have is None
+    if op in ("IN", "NOT_IN"):
+        inside = have is not None and have in {_norm(fd, v) for v in f.get("values") or []}
+        return inside if op == "IN" else not inside
+    if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        token = str(f.get("value", "")).lower().strip("*")
+        found = have is not None and any(token == t or (token and token in t)
+                                         for t in str(have).replace(";", " ").split())
+        return found if op == "CONTAINS_TOKEN" else not found
+    want = _norm(fd, f.get("value"))
+    if op == "EQ":
+        return have == want
+    if op == "NEQ":
+        return have != want
+    if have is None or want is None:
+        return False
+    try:
+        if op == "BETWEEN":
+            high = _norm(fd, f.get("highValue"))
+            return high is not None and want <= have <= high
+        return {"LT": have < want, "LTE": have <= want, "GT": have > want, "GTE": have >= want}[op]
+    except TypeError:
+        return False
+
+
+def _check(app: "HubSpotApp", body: dict[str, Any]) -> tuple[list[list[dict[str, Any]]], tuple[FieldDef, bool] | None]:
+    groups = body.get("filterGroups") or []
+    if not isinstance(groups, list) or len(groups) > 5:
+        raise _bad("filterGroups must be a list of at most 5 groups")
+    out: list[list[dict[str, Any]]] = []
+    total = 0
+    for g in groups:
+        filters = g.get("filters") if isinstance(g, dict) else None
+        if not isinstance(filters, list) or len(filters) > 6:
+            raise _bad("each filterGroup needs a 'filters' list of at most 6 filters")
+        total += len(filters)
+        for f in filters:
+            if not isinstance(f, dict) or f.get("operator") not in OPERATORS:
+                raise _bad(f"Invalid filter operator {f.get('operator') if isinstance(f, dict) else f!r}; "
+                           f"allowed: {', '.join(sorted(OPERATORS))}")
+            if f.get("propertyName") not in app.schema:
+                raise _bad(f"Property {f.get('propertyName')!r} does not exist on COMPANY")
+        out.append(filters)
+    if total > 18:
+        raise _bad(f"Too many filters: {total}; at most 18 filters are allowed across filterGroups")
+    sorts = body.get("sorts") or []
+    if not isinstance(sorts, list) or len(sorts) > 1:
+        raise _bad("At most one sort is supported")
+    sort = None
+    if sorts:
+        s = sorts[0]
+        if isinstance(s, str):
+            name, desc = s.lstrip("-"), s.startswith("-")
+        elif isinstance(s, dict):
+            name, desc = str(s.get("propertyName")), str(s.get("direction", "ASCENDING")).upper() == "DESCENDING"
+        else:
+            raise _bad("Invalid sort")
+        if name not in app.schema:
+            raise _bad(f"Property {name!r} does not exist on COMPANY")
+        sort = (app.schema[name], desc)
+    return out, sort
+
+
+def _sql(app: "HubSpotApp", groups: list[list[dict[str, Any]]]) -> tuple[str, list[Any]] | None:
+    """SQL for a single group of comparisons on system properties, else None."""
+    if not groups:
+        return "", []
+    if len(groups) != 1:
+        return None
+    conds, params = [], []
+    for f in groups[0]:
+        fd = app.schema[f["propertyName"]]
+        if fd.system not in _COLUMNS or f["operator"] not in _SQL_OPS:
+            return None
+        val = _norm(fd, f.get("value"))
+        if val is None:
+            return None
+        conds.append(f"{_COLUMNS[fd.system]} {_SQL_OPS[f['operator']]} ?")
+        params.append(val)
+    return " AND ".join(conds), params
+
+
+def _matches(app: "HubSpotApp", groups: list[list[dict[str, Any]]], query: str) -> Callable[[Record], bool]:
+    def ok(rec: Record) -> bool:
+        if query:
+            hay = " ".join(str(app.value(rec, app.schema[n]) or "") for n in ("name", "domain") if n in app.schema)
+            if query.lower() not in hay.lower():
+                return False
+        if not groups:
+            return True
+        return any(all(_test(app.schema[f["propertyName"]], f,
+                             _norm(app.schema[f["propertyName"]], app.value(rec, app.schema[f["propertyName"]])))
+                       for f in g) for g in groups)
+    return ok
+
+
+def run_search(app: "HubSpotApp", req: Request) -> Response:
+    """Answer one search request."""
+    try:
+        body = req.json() or {}
+    except ValueError:
+        raise _bad("Invalid input JSON") from None
+    if not isinstance(body, dict):
+        raise _bad("Invalid input JSON")
+    try:
+        limit = int(body.get("limit") or 10)
+        after = int(body.get("after") or 0)
+    except (TypeError, ValueError):
+        raise _bad("limit and after must be integers") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise _bad(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
+    if after >= MAX_RESULTS:
+        raise _bad(f"after={after}: a search returns at most {MAX_RESULTS} results; narrow the filters "
+                   "(e.g. hs_lastmodifieddate GTE the last value seen) to page further")
+    groups, sort = _check(app, body)
+    query = str(body.get("query") or "").strip()
+    names = app.requested(body.get("properties"))
+    sql = _sql(app, groups) if not query else None
+    order = "CAST(id AS INTEGER)"
+    if sort is not None and sort[0].system in _COLUMNS:
+        order = f"{_COLUMNS[sort[0].system]} {'DESC' if sort[1] else 'ASC'}, CAST(id AS INTEGER)"
+    if sql is not None and (sort is None or sort[0].system in _COLUMNS):
+        ids = app.store.select_ids(sql[0], sql[1], order)
+    else:
+        where, params = sql if sql is not None else ("", [])
+        keep = _matches(app, groups, query)
+        recs = [r for r in app.store.scan(app.store.select_ids(where, params, "CAST(id AS INTEGER)")) if keep(r)]
+        if sort is not None:
+            fd, desc = sort
+            keyed = [(_norm(fd, app.value(r, fd)), r) for r in recs]
+            valued = sorted((k for k in keyed if k[0] is not None), key=lambda k: k[0], reverse=desc)
+            recs = [r for _, r in valued] + [r for v, r in keyed if v is None]
+        ids = [r.id for r in recs]
+    page = ids[after : min(after + limit, MAX_RESULTS)]
+    found = app.store.get_many(page)
+    out: dict[str, Any] = {"total": len(ids), "results": [app.render(found[i], names) for i in page if i in found]}
+    nxt = after + len(page)
+    if nxt < len(ids) and page:
+        out["paging"] = {"next": {"after": str(nxt), "link": f"{app.base_url}/crm/v3/objects/companies/search"}}
+    return json_response(200, out)

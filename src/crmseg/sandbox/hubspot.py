@@ -1,0 +1,305 @@
+"""The HubSpot CRM v3 subset the crmseg connector uses, over the sandbox store.
+
+- ``GET  /crm/v3/objects/companies?limit=≤100&properties=a,b&after=CURSOR``
+- ``GET|PATCH /crm/v3/objects/companies/{id}``
+- ``POST /crm/v3/objects/companies/search``: filterGroups (OR of ANDed filters), one sort,
+  ``limit`` ≤ 200, ``after``; at most 10,000 results per query (``after`` ≥ 10000 → 400)
+- ``POST /crm/v3/objects/companies/batch/update``: ≤ 100 inputs; 200 when all succeed,
+  207 with ``errors`` beside ``results`` otherwise
+- properties endpoints (see ``hs_properties``)
+
+Auth is ``Authorization: Bearer <token>``. Calls are limited per sliding window
+(``rate_limit`` per ``rate_window`` s; search: ``search_rate_limit`` per ``search_window`` s)
+and per day; a refused call gets 429 with HubSpot's RATE_LIMIT body and ``Retry-After``.
+Every answer carries the ``X-HubSpot-RateLimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from crmseg.sandbox import hs_properties as props
+from crmseg.sandbox.base import BaseApp, Request, Response, Route, json_response
+from crmseg.sandbox.faults import Fault
+from crmseg.sandbox.hs_properties import hs_error
+from crmseg.sandbox.hs_search import run_search
+from crmseg.sandbox.ratelimit import SlidingWindow, retry_after_header
+from crmseg.sandbox.schema import FieldDef
+from crmseg.sandbox.store import Record
+from crmseg.sandbox.values import FieldError, hs_datetime, hs_text
+
+BASE = "/crm/v3/objects/companies"
+PROPS = "/crm/v3/properties/companies"
+ALWAYS = ("createdate", "hs_lastmodifieddate", "hs_object_id")
+DEFAULT_PROPS = ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name")
+MAX_BATCH = 100
+
+
+class HubSpotApp(BaseApp):
+    """HubSpot CRM v3 emulation."""
+
+    crm = "hubspot"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        o = self.options
+        self.window = SlidingWindow(o.rate_limit, o.rate_window)
+        self.search_window = SlidingWindow(o.search_rate_limit, o.search_window)
+        self.daily_used = 0
+        self._daily_lock = threading.Lock()
+
+    # ------------------------------------------------------------ routing
+    def route(self, req: Request) -> Route | None:
+        m, path = req.method, req.path.rstrip("/")
+        if path == BASE and m == "GET":
+            return "list", self._list
+        if path == f"{BASE}/search" and m == "POST":
+            return "search", lambda r: run_search(self, r)
+        if path == f"{BASE}/batch/update" and m == "POST":
+            return "batch_update", self._batch_update
+        found = re.fullmatch(rf"{BASE}/([^/]+)", path)
+        if found and m in ("GET", "PATCH"):
+            rid = found.group(1)
+            if m == "GET":
+                return "get", lambda r: self._get(r, rid)
+            return "update", lambda r: self._update(r, rid)
+        if path == PROPS and m == "GET":
+            return "properties_list", lambda r: props.list_properties(self, r)
+        if path == PROPS and m == "POST":
+            return "property_create", lambda r: props.create_property(self, r)
+        found = re.fullmatch(rf"{PROPS}/([^/]+)", path)
+        if found and m in ("GET", "PATCH"):
+            name = found.group(1)
+            if m == "GET":
+                return "property_get", lambda r: props.get_property(self, r, name)
+            return "property_update", lambda r: props.update_property(self, r, name)
+        return None
+
+    def not_found(self, req: Request) -> Response:
+        return self.error_response(hs_error(404, "OBJECT_NOT_FOUND", f"No route for {req.method} {req.path}"))
+
+    def guard(self, req: Request, endpoint: str) -> Response | None:
+        parts = req.header("authorization").split(None, 1)
+        token = parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
+        if token != self.options.credentials.hubspot_token:
+            return self.error_response(hs_error(
+                401, "INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports OAuth 2.0 "
+                "authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/"
+                "oauth-overview"))
+        with self._daily_lock:
+            if self.daily_used >= self.options.daily_limit:
+                return self._rate_limited("DAILY", "You have reached your daily limit.", 3600.0)
+        window = self.search_window if endpoint == "search" else self.window
+        allowed, _, wait = window.acquire()
+        if not allowed:
+            if endpoint == "search":
+                return self._rate_limited("SECONDLY", "You have reached your secondly limit.", wait)
+            return self._rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.",
+                                      wait)
+        with self._daily_lock:
+            self.daily_used += 1
+        return None
+
+    def _rate_limited(self, policy: str, message: str, wait: float) -> Response:
+        return json_response(429, {
+            "status": "error", "message": message, "errorType": "RATE_LIMIT",
+            "correlationId": "00000000-0000-4000-8000-000000000429", "policyName": policy,
+            "groupName": "publicapi:private-app:sandbox"}, {"Retry-After": retry_after_header(wait)})
+
+    def decorate(self, resp: Response, endpoint: str) -> None:
+        window = self.search_window if endpoint == "search" else self.window
+        resp.headers.update({
+            "X-HubSpot-RateLimit-Max": str(window.limit),
+            "X-HubSpot-RateLimit-Remaining": str(window.remaining()),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window.window * 1000)),
+            "X-HubSpot-RateLimit-Daily": str(self.options.daily_limit),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.options.daily_limit - self.daily_used)),
+        })
+
+    def fault_response(self, fault: Fault, req: Request, endpoint: str) -> Response:
+        retry = fault.retry_after if fault.retry_after is not None else self.options.default_retry_after
+        if fault.kind == "429":
+            policy = "SECONDLY" if endpoint == "search" else "TEN_SECONDLY_ROLLING"
+            return self._rate_limited(policy, f"You have reached your {policy.lower()} limit. (sandbox fault)",
+                                      retry)
+        if fault.kind == "expired_session":
+            return self.error_response(hs_error(
+                401, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired 0 second(s) ago. "
+                "(sandbox fault)"))
+        if fault.kind == "503":
+            err = self.error_response(hs_error(503, "SERVICE_UNAVAILABLE", "Service unavailable (sandbox fault)"))
+            err.headers["Retry-After"] = retry_after_header(retry)
+            return err
+        return self.error_response(hs_error(500, "INTERNAL_ERROR", "internal error (sandbox fault)"))
+
+    def extra_stats(self) -> dict[str, Any]:
+        return {"api_usage": {"used": self.daily_used, "max": self.options.daily_limit},
+                "rate_window": {"limit": self.window.limit, "remaining": self.window.remaining()}}
+
+    def reset_limits(self) -> None:
+        with self._daily_lock:
+            self.daily_used = 0
+        self.window.reset()
+        self.search_window.reset()
+
+    # ------------------------------------------------------------ rendering
+    def value(self, rec: Record, fd: FieldDef) -> str | None:
+        """A property's value as HubSpot returns it (a string or null)."""
+        if fd.system == "id":
+            return rec.id
+        if fd.system == "created":
+            return hs_datetime(rec.created_ms)
+        if fd.system == "modified":
+            return hs_datetime(rec.modified_ms)
+        return hs_text(fd.kind, rec.data.get(fd.name))
+
+    def render(self, rec: Record, names: list[str]) -> dict[str, Any]:
+        """A SimplePublicObject for ``rec`` with the requested properties (unknown names are ignored)."""
+        wanted = list(dict.fromkeys([*names, *ALWAYS]))
+        properties = {n: self.value(rec, self.schema[n]) for n in wanted if n in self.schema}
+        return {"id": rec.id, "properties": properties, "createdAt": hs_datetime(rec.created_ms),
+                "updatedAt": hs_datetime(rec.modified_ms), "archived": False}
+
+    def requested(self, raw: list[str] | None) -> list[str]:
+        """Property names from repeated and/or comma-separated ``properties`` values."""
+        if not raw:
+            return list(DEFAULT_PROPS)
+        return [p.strip() for item in raw for p in str(item).split(",") if p.strip()]
+
+    # ------------------------------------------------------------ reads
+    def _list(self, req: Request) -> Response:
+        try:
+            limit = int(req.arg("limit") or 10)
+        except ValueError:
+            raise hs_error(400, "VALIDATION_ERROR", "limit must be an integer") from None
+        if not 1 <= limit <= 100:
+            raise hs_error(400, "VALIDATION_ERROR", f"limit must be between 1 and 100 (got {limit})")
+        after = req.arg("after") or ""
+        if after and not after.isdigit():
+            raise hs_error(400, "VALIDATION_ERROR", f"Invalid paging cursor after={after!r}")
+        names = self.requested(req.query.get("properties"))
+        if (req.arg("archived") or "").lower() == "true":
+            return json_response(200, {"results": []})
+        where, params = ("CAST(id AS INTEGER) >= ?", [int(after)]) if after else ("", [])
+        ids = self.store.select_ids(where, params, "CAST(id AS INTEGER)", limit + 1)
+        found = self.store.get_many(ids[:limit])
+        body: dict[str, Any] = {"results": [self.render(found[i], names) for i in ids[:limit] if i in found]}
+        if len(ids) > limit:
+            nxt = str(int(ids[limit - 1]) + 1)
+            link = f"{self.base_url}{BASE}?limit={limit}&after={nxt}&properties={','.join(names)}"
+            body["paging"] = {"next": {"after": nxt, "link": link}}
+        return json_response(200, body)
+
+    def _get(self, req: Request, rid: str) -> Response:
+        rec = self.store.get(rid)
+        if rec is None:
+            raise hs_error(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
+        return json_response(200, self.render(rec, self.requested(req.query.get("properties"))))
+
+    # ------------------------------------------------------------ writes
+    def apply(self, items: list[tuple[str, dict[str, Any]]], endpoint: str,
+              path: str) -> list[tuple[str, Record | None, tuple[str, str, list[tuple[str, str, str]]] | None]]:
+        """Validate and write; per item (id, updated record | None, error (category, message, details) | None)."""
+        with self.lock:
+            existing = self.store.get_many([i for i, _ in items])
+            out: list[Any] = []
+            changes: list[tuple[str, dict[str, Any]]] = []
+            n_fields = n_changed = 0
+            for rid, properties in items:
+                if rid not in existing:
+                    out.append((rid, None, ("OBJECT_NOT_FOUND", "not found", [])))
+                    continue
+                fault = self.faults.record_fault(endpoint, path, rid)
+                if fault is not None:
+                    msg = fault.message or "injected record failure (sandbox fault)"
+                    out.append((rid, None, (fault.error or "VALIDATION_ERROR", msg, [])))
+                    continue
+                stored: dict[str, Any] = {}
+                errors: list[tuple[str, str, str]] = []
+                for name, value in properties.items():
+                    try:
+                        stored[name] = props.check_value(self.schema.get(name), name, value)
+                    except FieldError as exc:
+                        errors.append((exc.code, exc.message, name))
+                if errors:
+                    out.append((rid, None, ("VALIDATION_ERROR", props.validation_message(errors), errors)))
+                    continue
+                old = existing[rid].data
+                changed = {k: v for k, v in stored.items() if old.get(k) != v}
+                n_fields += len(stored)
+                n_changed += len(changed)
+                if changed:
+                    changes.append((rid, changed))
+                out.append((rid, existing[rid], None))
+            updated = {r.id: r for r in self.store.update_many(changes, self.write_ms()) if r} if changes else {}
+            ok = sum(1 for _, _, err in out if err is None)
+            self.stats.wrote(ok, len(out) - ok, n_fields, n_changed)
+            return [(rid, updated.get(rid, rec), err) for rid, rec, err in out]
+
+    def _properties_body(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+            raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON: 'properties' must be an object")
+        return body["properties"]
+
+    def _update(self, req: Request, rid: str) -> Response:
+        try:
+            properties = self._properties_body(req.json())
+        except ValueError:
+            raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON") from None
+        _, rec, err = self.apply([(rid, properties)], "update", req.path)[0]
+        if err is not None:
+            category, message, _ = err
+            if category == "OBJECT_NOT_FOUND":
+                raise hs_error(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
+            raise hs_error(400, category, message)
+        assert rec is not None
+        return json_response(200, self.render(rec, list(properties)))
+
+    def _batch_update(self, req: Request) -> Response:
+        started = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        try:
+            body = req.json()
+        except ValueError:
+            raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON") from None
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or not inputs:
+            raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a non-empty list")
+        if len(inputs) > MAX_BATCH:
+            raise hs_error(400, "VALIDATION_ERROR", f"Batch input too large: {len(inputs)} inputs; "
+                           f"the maximum is {MAX_BATCH}")
+        items: list[tuple[str, dict[str, Any]]] = []
+        for item in inputs:
+            if not isinstance(item, dict) or item.get("id") in (None, ""):
+                raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON: every input needs an 'id'")
+            items.append((str(item["id"]), self._properties_body(item)))
+        dupes = sorted({i for i, _ in items if [j for j, _ in items].count(i) > 1})
+        if dupes:
+            raise hs_error(400, "VALIDATION_ERROR", f"Duplicate IDs found in batch input: {dupes}. IDs must be unique")
+        outcome = self.apply(items, "batch_update", req.path)
+        results, errors, missing = [], [], []
+        for (rid, properties), (_, rec, err) in zip(items, outcome):
+            if err is None and rec is not None:
+                results.append(self.render(rec, list(properties)))
+            elif err is not None and err[0] == "OBJECT_NOT_FOUND":
+                missing.append(rid)
+            elif err is not None:
+                category, message, details = err
+                errors.append({"status": "error", "category": category, "message": message,
+                               "context": {"ids": [rid]}, "links": {}, "errors": [
+                                   {"message": m, "code": c, "in": p, "context": {"propertyName": [p]}}
+                                   for c, m, p in details]})
+        if missing:
+            errors.insert(0, {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some "
+                              "COMPANY objects, they may be deleted or not exist. Check that ids are valid.",
+                              "context": {"ids": missing}, "links": {}, "errors": []})
+        done = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                               "requestedAt": started, "completedAt": done}
+        if errors:
+            out.update(numErrors=len(items) - len(results), errors=errors)
+            return json_response(207, out)
+        return json_response(200, out)
+

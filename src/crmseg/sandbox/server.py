@@ -1,0 +1,174 @@
+"""``SandboxServer``: a seeded sandbox CRM on 127.0.0.1, run in a background thread.
+
+    with SandboxServer("salesforce", accounts=500, rules_dir="rules") as sb:
+        sf = salesforce_client(sb.url)            # see crmseg.sandbox.clients
+        ...
+        sb.stats()["calls"]["by_endpoint"]
+        sb.inject({"kind": "429", "endpoint": "query", "count": 2, "retry_after": 0})
+
+``accounts`` is a number (deterministic synthetic accounts), a CSV path of canonical
+accounts, or a list of canonical account dicts. ``create_tags=False`` starts without the
+mapping's tag and pin fields (for testing a connector that provisions them).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from crmseg.config import Mapping
+from crmseg.sandbox.base import BaseApp, SandboxHTTPServer, SandboxOptions
+from crmseg.sandbox.defaults import resolve_mapping
+from crmseg.sandbox.hubspot import HubSpotApp
+from crmseg.sandbox.salesforce import SalesforceApp
+from crmseg.sandbox.schema import build_schema, learn_options, load_dimensions, tag_fields
+from crmseg.sandbox.seed import build_records, read_seed_csv
+from crmseg.sandbox.store import Store
+from crmseg.sandbox.synthetic import synthetic_accounts
+
+CRMS = ("salesforce", "hubspot")
+
+
+class SandboxServer:
+    """A sandbox CRM (``crm`` = "salesforce" or "hubspot") serving HTTP on 127.0.0.1."""
+
+    def __init__(
+        self,
+        crm: str = "salesforce",
+        *,
+        port: int = 0,
+        accounts: int | str | Path | Sequence[dict[str, Any]] | None = None,
+        seed: int = 42,
+        mapping: Mapping | str | Path | None = None,
+        rules_dir: str | Path | None = None,
+        db_path: str = ":memory:",
+        create_tags: bool = True,
+        options: SandboxOptions | None = None,
+        **overrides: Any,
+    ) -> None:
+        if crm not in CRMS:
+            raise ValueError(f"crm must be one of {CRMS}, not {crm!r}")
+        self.crm = crm
+        self.mapping = resolve_mapping(crm, mapping)
+        self.rules_dir = Path(rules_dir) if rules_dir is not None else None
+        self.options = options or SandboxOptions()
+        for key, val in overrides.items():
+            if not hasattr(self.options, key):
+                raise TypeError(f"unknown sandbox option {key!r}")
+            setattr(self.options, key, val)
+        dims = load_dimensions(self.rules_dir)
+        self.tag_fields = tag_fields(self.mapping, dims)
+        schema = build_schema(crm, self.mapping, dims, create_tags)
+        self.store = Store(db_path)
+        self.id_map: dict[str, str] = {}
+        if accounts is not None:
+            rows = _rows(accounts, seed)
+            records, self.id_map = build_records(crm, rows, self.mapping, schema, self.tag_fields)
+            self.store.clear()
+            self.store.insert_many(records)
+        else:
+            for rec in self.store.scan():
+                learn_options(schema, rec.data)
+        app_cls = SalesforceApp if crm == "salesforce" else HubSpotApp
+        self.app: BaseApp = app_cls(self.store, schema, self.mapping, self.tag_fields, self.options)
+        self._httpd = SandboxHTTPServer(("127.0.0.1", port), self.app)
+        self.port: int = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app.base_url = self.url
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "SandboxServer":
+        """Serve in a daemon thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name=f"crmseg-sandbox-{self.crm}-{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until ``stop`` is called from elsewhere."""
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop serving, release held (``timeout``) responses and close the store."""
+        self.app.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.store.close()
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ test API
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.app.schema
+
+    def stats(self) -> dict[str, Any]:
+        """What ``GET /__sandbox/stats`` answers."""
+        return self.app.stats_snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero counters, API usage and rate windows."""
+        self.app.stats.reset()
+        self.app.faults.reset_counts()
+        self.app.reset_limits()
+
+    def inject(self, *faults: dict[str, Any], seed: int | None = None) -> None:
+        """Add faults (dicts as in ``crmseg.sandbox.faults``)."""
+        plan: dict[str, Any] = {"faults": list(faults)}
+        if seed is not None:
+            plan["seed"] = seed
+        self.app.faults.load(plan)
+
+    def clear_faults(self) -> None:
+        self.app.faults.clear()
+
+    def record(self, rid: str) -> dict[str, Any] | None:
+        """Stored field values of one record (None when absent)."""
+        rec = self.store.get(rid)
+        return None if rec is None else dict(rec.data)
+
+    def modified_ms(self, rid: str) -> int | None:
+        rec = self.store.get(rid)
+        return None if rec is None else rec.modified_ms
+
+    def ids(self) -> list[str]:
+        """All record ids in creation order."""
+        return self.store.select_ids()
+
+    def edit(self, updates: dict[str, dict[str, Any]] | None = None, touch: Sequence[str] = ()) -> None:
+        """Change records out of band (as a CRM user would), bumping their modification time."""
+        changes = [(rid, dict(fields)) for rid, fields in (updates or {}).items()] + [(r, {}) for r in touch]
+        with self.app.lock:
+            self.store.update_many(changes, self.app.write_ms())
+
+    @property
+    def credentials(self) -> Any:
+        return self.options.credentials
+
+    def env(self) -> dict[str, str]:
+        """Environment variables a crmseg config for this sandbox reads credentials from."""
+        c = self.options.credentials
+        if self.crm == "hubspot":
+            return {"HUBSPOT_ACCESS_TOKEN": c.hubspot_token}
+        return {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token,
+                "SF_SESSION_ID": c.session_id, "SF_CONSUMER_KEY": c.consumer_key}
+
+
+def _rows(accounts: int | str | Path | Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    if isinstance(accounts, bool):
+        raise TypeError("accounts must be a number, a CSV path or a list of dicts")
+    if isinstance(accounts, int):
+        return synthetic_accounts(accounts, seed)
+    if isinstance(accounts, (str, Path)):
+        return list(read_seed_csv(accounts))
+    return [dict(r) for r in accounts]

@@ -1,0 +1,174 @@
+"""SQLite record store shared by the sandbox CRMs.
+
+One table of records keyed by CRM id; each row keeps its creation and last
+modification time (epoch milliseconds) beside a JSON object of field values in
+the CRM's own representation. Every write bumps the modification time. A single
+connection is shared by the server threads and guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
+
+
+@dataclass(slots=True)
+class Record:
+    """One stored record: CRM id, timestamps (epoch ms) and field values."""
+
+    id: str
+    created_ms: int
+    modified_ms: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_modified ON records (modified_ms, id);
+"""
+
+
+class Store:
+    """Thread-safe SQLite store of records (a file path or ``:memory:``)."""
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._db.executescript(_SCHEMA)
+
+    # ------------------------------------------------------------ writes
+    def insert_many(self, records: Iterable[Record]) -> int:
+        """Insert (or replace) records in one transaction; returns how many."""
+        rows = [(r.id, r.created_ms, r.modified_ms, json.dumps(r.data)) for r in records]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO records (id, created_ms, modified_ms, data) VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return len(rows)
+
+    def update_many(self, changes: Sequence[tuple[str, dict[str, Any]]], now_ms: int) -> list[Record | None]:
+        """Apply field changes to several records atomically, bumping their modification time.
+
+        The new modification time is ``max(now_ms, previous)``: it never goes back.
+        Returns the updated records (None where the id does not exist).
+        """
+        out: list[Record | None] = []
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for rid, fields in changes:
+                    rec = self._get(rid)
+                    if rec is None:
+                        out.append(None)
+                        continue
+                    rec.data.update(fields)
+                    rec.modified_ms = max(now_ms, rec.modified_ms)
+                    self._db.execute(
+                        "UPDATE records SET modified_ms = ?, data = ? WHERE id = ?",
+                        (rec.modified_ms, json.dumps(rec.data), rid),
+                    )
+                    out.append(rec)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return out
+
+    def update(self, rid: str, fields: dict[str, Any], now_ms: int) -> Record | None:
+        """Apply field changes to one record (see ``update_many``)."""
+        return self.update_many([(rid, fields)], now_ms)[0]
+
+    def clear(self) -> None:
+        """Delete every record."""
+        with self._lock:
+            self._db.execute("DELETE FROM records")
+
+    # ------------------------------------------------------------ reads
+    def _get(self, rid: str) -> Record | None:
+        row = self._db.execute(
+            "SELECT id, created_ms, modified_ms, data FROM records WHERE id = ?", (rid,)
+        ).fetchone()
+        return _row(row) if row else None
+
+    def get(self, rid: str) -> Record | None:
+        """The record with this id, or None."""
+        with self._lock:
+            return self._get(rid)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
+        """Records by id (missing ids are absent from the answer)."""
+        out: dict[str, Record] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f"SELECT id, created_ms, modified_ms, data FROM records WHERE id IN ({marks})", chunk
+                ):
+                    out[row[0]] = _row(row)
+        return out
+
+    def count(self) -> int:
+        """How many records are stored."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    def select_ids(self, where: str = "", params: Sequence[Any] = (), order: str = "id",
+                   limit: int | None = None) -> list[str]:
+        """Ids of records matching a SQL condition on id/created_ms/modified_ms.
+
+        ``where`` and ``order`` are built by the sandbox from fixed fragments only;
+        values always travel as ``params``.
+        """
+        sql = "SELECT id FROM records" + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
+        args = list(params)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            return [r[0] for r in self._db.execute(sql, args)]
+
+    def scan(self, ids: Sequence[str] | None = None) -> Iterator[Record]:
+        """Every record (or those of ``ids``, in that order), decoded."""
+        if ids is not None:
+            found = self.get_many(ids)
+            for rid in ids:
+                if rid in found:
+                    yield found[rid]
+            return
+        with self._lock:
+            rows = self._db.execute("SELECT id, created_ms, modified_ms, data FROM records ORDER BY id").fetchall()
+        for row in rows:
+            yield _row(row)
+
+    def max_id(self) -> str | None:
+        """The largest id stored (ids are generated so that text order is creation order)."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(id) FROM records").fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+
+def _row(row: tuple[Any, ...]) -> Record:
+    return Record(id=row[0], created_ms=int(row[1]), modified_ms=int(row[2]), data=json.loads(row[3]))

@@ -1,0 +1,172 @@
+"""Shared helpers for the connector tests: configs, a no-wait retry policy, and
+Salesforce response bodies shaped as Salesforce documents them."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from crmseg.config import HubSpotSync, Mapping, SalesforceSync
+from crmseg.connectors.retry import RetryPolicy
+
+BASE = "http://127.0.0.1:8999"
+VER = "59.0"
+REST = f"{BASE}/services/data/v{VER}"
+SESSION_ID = "00DSECRETSESSION!AQcAQH0dMHZfz972Szmpkb58urFRkgeBGsxL"
+SF_ENV = {"SF_USERNAME": "ops@example.com", "SF_PASSWORD": "pw-SECRET-123", "SF_SECURITY_TOKEN": "tokSECRET456"}
+HS_TOKEN = "pat-na1-SECRET-0000-1111-2222"
+
+
+class FakeSleep:
+    """Records requested sleeps instead of waiting."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+    @property
+    def total(self) -> float:
+        return sum(self.calls)
+
+
+def no_wait_policy(max_tries: int = 4, **kw: Any) -> RetryPolicy:
+    """A RetryPolicy whose sleep only records (``policy.sleep.calls``)."""
+    return RetryPolicy(max_tries=max_tries, base_delay=0.5, max_delay=8.0, sleep=FakeSleep(),
+                       rng=random.Random(7), **kw)
+
+
+def sf_cfg(**kw: Any) -> SalesforceSync:
+    base = {"connector": "salesforce", "instance_url": BASE, "name": "sf", "api_version": VER}
+    base.update(kw)
+    return SalesforceSync(**base)
+
+
+def hs_cfg(host: str, **kw: Any) -> HubSpotSync:
+    return HubSpotSync(connector="hubspot", host=host, name="hs", **kw)
+
+
+def sf_mapping(**kw: Any) -> Mapping:
+    data: dict[str, Any] = {
+        "object": "Account", "id_field": "Id", "modified_field": "SystemModstamp",
+        "path": "connectors/salesforce.toml",
+        "fields": {"name": {"source": "Name"}, "industry": {"source": "Industry"},
+                   "employees": {"source": "NumberOfEmployees", "type": "int"},
+                   "tech_stack": {"source": "Tech_Stack__c", "type": "list"}},
+        "tags": {"segment": "Segment__c", "icp_score": "ICP_Score__c"},
+    }
+    data.update(kw)
+    return Mapping(**data)
+
+
+# ----------------------------------------------------------------- Salesforce bodies
+def soap_login_ok(session_id: str = SESSION_ID, server: str = BASE) -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><loginResponse><result>
+<metadataServerUrl>{server}/services/Soap/m/{VER}/00D000000000001</metadataServerUrl>
+<passwordExpired>false</passwordExpired><sandbox>true</sandbox>
+<serverUrl>{server}/services/Soap/u/{VER}/00D000000000001</serverUrl>
+<sessionId>{session_id}</sessionId><userId>005000000000001AAA</userId>
+</result></loginResponse></soapenv:Body></soapenv:Envelope>"""
+
+
+def sf_record(i: int, **fields: Any) -> dict[str, Any]:
+    rid = f"001{i:015d}"
+    rec = {"attributes": {"type": "Account", "url": f"/services/data/v{VER}/sobjects/Account/{rid}"},
+           "Id": rid, "Name": f"Acme {i}", "Industry": "Software", "NumberOfEmployees": 100 + i,
+           "Tech_Stack__c": "Salesforce;Slack", "SystemModstamp": f"2026-11-01T00:00:{i % 60:02d}.000+0000"}
+    rec.update(fields)
+    return rec
+
+
+def sf_page(records: list[dict[str, Any]], total: int, next_locator: str | None = None) -> dict[str, Any]:
+    page: dict[str, Any] = {"totalSize": total, "done": next_locator is None, "records": records}
+    if next_locator:
+        page["nextRecordsUrl"] = f"/services/data/v{VER}/query/{next_locator}"
+    return page
+
+
+def sf_error(code: str, message: str) -> list[dict[str, Any]]:
+    return [{"message": message, "errorCode": code}]
+
+
+def sf_describe() -> dict[str, Any]:
+    def f(name: str, ftype: str, updateable: bool = True, values: list[str] | None = None) -> dict[str, Any]:
+        return {"name": name, "type": ftype, "label": name, "updateable": updateable, "restrictedPicklist": False,
+                "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False}
+                                   for v in values or []]}
+
+    return {"name": "Account", "label": "Account", "fields": [
+        f("Id", "id", False), f("Name", "string"), f("Industry", "picklist", values=["Software", "Retail"]),
+        f("NumberOfEmployees", "int"), f("Tech_Stack__c", "multipicklist", values=["Salesforce", "Slack"]),
+        f("SystemModstamp", "datetime", False), f("CreatedDate", "datetime", False),
+        f("Segment__c", "picklist", values=["Enterprise", "Mid-Market", "SMB"]),
+        f("ICP_Score__c", "double"), f("Locked__c", "string", False),
+    ]}
+
+
+def limit_headers(used: int = 15, total: int = 100000) -> dict[str, str]:
+    return {"Sforce-Limit-Info": f"api-usage={used}/{total}"}
+
+
+# ----------------------------------------------------------------- sandbox harness
+RULES = {
+    "segment.toml": 'dimension = "segment"\nvalues = ["Enterprise", "Mid-Market", "SMB"]\ndefault = "SMB"\n'
+                    '[[rule]]\nname = "big"\nwhen = "employees >= 1000"\nvalue = "Enterprise"\n',
+    "icp_score.toml": 'dimension = "icp_score"\nkind = "score"\n'
+                      '[[rule]]\nname = "fit"\nwhen = "employees >= 100"\npoints = 10\n',
+}
+DIMENSIONS: dict[str, list[str] | None] = {"segment": ["Enterprise", "Mid-Market", "SMB"], "icp_score": None}
+SCORES = {"icp_score"}
+
+
+def write_rules(folder) -> str:
+    """The contract suite's two dimensions (a label with values, a score) as rule files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in RULES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return str(folder)
+
+
+class Harness:
+    """A sandbox CRM plus a way to open the matching connector, hiding vendor differences."""
+
+    def __init__(self, crm: str, rules_dir: str, accounts: int = 450, **sandbox_kw: Any) -> None:
+        from crmseg.sandbox import SandboxServer
+        from crmseg.sandbox.defaults import default_mapping
+
+        self.crm = crm
+        self.mapping = default_mapping(crm)
+        kw = {"rate_limit": 1_000_000, "search_rate_limit": 1_000_000}
+        kw.update(sandbox_kw)
+        self.sb = SandboxServer(crm, accounts=accounts, mapping=self.mapping, rules_dir=rules_dir, **kw).start()
+        self.accounts = accounts
+        #: Records per read page / per write call, as the connector uses them.
+        self.page = 200 if crm == "salesforce" else 100
+        self.batch = 200 if crm == "salesforce" else 100
+        self.tag = self.mapping.tag_field("segment")
+        self.score_tag = self.mapping.tag_field("icp_score")
+        self.read_fields = [self.mapping.source_of(f) for f in self.mapping.fields]
+        self.read_endpoints = ("query", "query_more") if crm == "salesforce" else ("list", "search")
+        self.write_endpoint = "composite_update" if crm == "salesforce" else "batch_update"
+        self.more_endpoint = "query_more" if crm == "salesforce" else "list"
+
+    def connector(self, env: dict[str, str] | None = None, mapping: Mapping | None = None, **kw: Any) -> Any:
+        from crmseg.connectors.factory import open_connector
+
+        kw.setdefault("policy", no_wait_policy())
+        if self.crm == "salesforce":
+            cfg = SalesforceSync(connector="salesforce", instance_url=self.sb.url, name="sf",
+                                 page_size=self.page, **kw.pop("cfg", {}))
+        else:
+            cfg = HubSpotSync(connector="hubspot", host=self.sb.url, name="hs", **kw.pop("cfg", {}))
+        return open_connector(cfg, mapping or self.mapping, env if env is not None else self.sb.env(), **kw)
+
+    def server_calls(self, *endpoints: str) -> int:
+        by = self.sb.stats()["calls"]["by_endpoint"]
+        return sum(by.get(e, 0) for e in endpoints) if endpoints else sum(by.values())
+
+    def close(self) -> None:
+        self.sb.stop()
