@@ -5,7 +5,6 @@
 admin types into ``when``. Whatever does lower must also evaluate on any account without an
 exception. Deep nesting is a RuleError, not a RecursionError.
 
-Tests marked ``xfail(strict=True)`` with a reason starting "BUG" document a known defect.
 """
 
 from __future__ import annotations
@@ -187,26 +186,17 @@ def test_long_flat_expressions_still_work() -> None:
     assert pred is not None and compile_pred(pred, NOW)({"is_customer": True}) is True
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="BUG: parser.Parser._list has no depth guard (_enter), so nested '[' recurse "
-                          "until RecursionError")
 @pytest.mark.parametrize("text", ["country in " + "[" * DEEP, "[" * DEEP, "country in " + "[" * 600 + "'x'" + "]" * 600])
 def test_deep_list_brackets_raise_rule_error(text: str) -> None:
     with pytest.raises(RuleError):
         Lowering(dict(TYPES), []).predicate(parse(text))
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="BUG: ir.Lowering._test_call catches only re.error from re.compile; a huge repeat count "
-                          "raises OverflowError")
 def test_regex_with_huge_repeat_raises_rule_error() -> None:
     with pytest.raises(RuleError):
         Lowering(dict(TYPES), []).predicate(parse("matches(industry, 'a{4294967296}')"))
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="BUG: ir.Lowering._test_call lets RecursionError from re.compile escape for a deeply "
-                          "nested regex (load_rules catches it; parse+Lowering alone does not)")
 def test_regex_nested_deeply_raises_rule_error() -> None:
     with pytest.raises(RuleError):
         Lowering(dict(TYPES), []).predicate(parse("matches(industry, '" + "(" * DEEP + "a" + ")" * DEEP + "')"))

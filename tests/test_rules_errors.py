@@ -5,7 +5,6 @@
 Each test runs from ``tmp_path`` with a relative ``rules`` directory so the messages carry
 exactly the paths an admin sees (``rules/segment.toml``).
 
-Tests marked ``xfail(strict=True)`` with a reason starting "BUG" document a known defect.
 """
 
 from __future__ import annotations
@@ -318,9 +317,6 @@ def test_every_problem_in_every_file_is_reported_at_once(rules_dir: Path) -> Non
 
 
 # ------------------------------------------------------------------ known defects
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="BUG: ir.Lowering._test_call catches only re.error; re.compile raises OverflowError "
-                          "for a huge repeat count, which escapes load_rules")
 def test_regex_with_huge_repeat_count_is_a_rule_error(rules_dir: Path) -> None:
     line = when_problem(rules_dir, "matches(industry, 'a{4294967296}')")
     assert line.startswith('rules/segment.toml: rule "r" (when, col 19): invalid regular expression')
@@ -339,8 +335,6 @@ def test_list_nested_too_deeply_is_a_rule_error(rules_dir: Path) -> None:
     assert line.startswith('rules/segment.toml: rule "r" (when')
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: loader.DIM_NAME/RULE_NAME use re.match with '$', which also "
-                                       "matches before a trailing newline, so 'tier\\n' is accepted")
 @pytest.mark.parametrize("text", [
     'dimension = "tier\\n"\n[[rule]]\nname = "r"\nwhen = "true"\nvalue = "A"\n',
     'dimension = "tier"\n[[rule]]\nname = "r\\n"\nwhen = "true"\nvalue = "A"\n',
@@ -352,8 +346,6 @@ def test_names_with_trailing_newline_are_rejected(rules_dir: Path, text: str) ->
 
 
 
-@pytest.mark.xfail(strict=True, reason="DEVIATION: ir.suggest() compares case-sensitively, so a label or name "
-                                       "that differs only in case ('Smb' for 'SMB') gets no suggestion")
 def test_suggestion_for_a_case_only_difference(rules_dir: Path) -> None:
     write(rules_dir, "segment.toml", 'dimension = "segment"\nvalues = ["SMB", "Enterprise"]\n'
                                      '[[rule]]\nname = "smb"\nwhen = "employees < 100"\nvalue = "Smb"\n')

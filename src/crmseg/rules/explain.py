@@ -102,7 +102,7 @@ def render_text(expl: list[DimExplanation], account_id: str) -> str:
                 mark = "FIRED" if t.matched else "no   "
                 lines.append(f"  {mark} {t.name} -> {t.outcome}   when: {t.when}")
             else:
-                mark = f"+{t.outcome:g}" if t.matched else "  0"
+                mark = f"{t.outcome:+g}" if t.matched else "  0"
                 lines.append(f"  {mark:>6} {t.name}   when: {t.when}")
             for reason in t.failed:
                 lines.append(f"          false: {reason}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -54,7 +55,8 @@ class Cmp2:
 
 @dataclass(frozen=True, slots=True)
 class Test:
-    """A boolean function of one value: contains/startswith/endswith/matches/is_set/has."""
+    """A boolean function of one value: contains/startswith/endswith/matches (``lit`` is the
+    text), has/lacks (``lit`` is the list item), is_set (``lit`` is the declared type)."""
 
     func: str
     arg: Value
@@ -114,8 +116,10 @@ def _family(t: str | None) -> str | None:
 
 
 def suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f" — did you mean '{close[0]}'?" if close else ""
+    """' — did you mean 'x'?' for the closest known name (case-insensitive), else ''."""
+    folded = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
+    return f" — did you mean '{folded[close[0]]}'?" if close and folded[close[0]] != name else ""
 
 
 @dataclass
@@ -174,8 +178,8 @@ class Lowering:
         if node.func == "is_set":
             if len(node.args) != 1:
                 raise ExprError(node.col, f"is_set() takes 1 argument, got {len(node.args)}")
-            arg, _ = self.value(node.args[0])
-            return Test("is_set", arg, None, node.text)
+            arg, t = self.value(node.args[0])
+            return Test("is_set", arg, t, node.text)
         if len(node.args) != 2:
             raise ExprError(node.col, f"{node.func}() takes 2 arguments (field, 'text'), got {len(node.args)}")
         arg, t = self.value(node.args[0])
@@ -187,9 +191,13 @@ class Lowering:
             raise ExprError(node.args[0].col, f"{node.func}() needs a text field, but '{node.args[0].text}' is {_KIND_WORD.get(t, t)}")
         if node.func == "matches":
             try:
-                re.compile(lit.value)
-            except re.error as exc:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    re.compile(lit.value)
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ExprError(lit.col, f"invalid regular expression: {exc}") from None
+        if node.func == "contains" and t == "list":
+            return Test("has", arg, lit.value, node.text)
         return Test(node.func, arg, lit.value, node.text)
 
     # -- comparisons
@@ -248,7 +256,7 @@ class Lowering:
             if op == "in":
                 return Or(tuple(Cmp(lv, "==", v, f"{left.text} == {v!r}") for v in values), text) if values else Const(False, text)
             if not values:
-                return Test("is_set", lv, None, text)
+                return Test("is_set", lv, lt, text)
             return And(tuple(Cmp(lv, "!=", v, f"{left.text} != {v!r}") for v in values), text)
         rv, rt = self.value(right)
         if rt != "list":
@@ -258,7 +266,7 @@ class Lowering:
         has = Test("has", rv, left.value, f"{left.text} in {right.text}")
         if op == "in":
             return has
-        return And((Test("is_set", rv, None, f"is_set({right.text})"), Not(has, text)), text)
+        return Test("lacks", rv, left.value, text)
 
 
 def fields_of(pred: Pred) -> set[str]:

@@ -55,7 +55,7 @@ def load_rules(rules_dir: str | Path, field_types: Mapping[str, str]) -> RuleSet
     dims_by_name: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path, data in raw:
         name = data.get("dimension")
-        if not isinstance(name, str) or not DIM_NAME.match(name):
+        if not isinstance(name, str) or not DIM_NAME.fullmatch(name):
             problems.add(str(path), f"'dimension' must be a name matching [a-z][a-z0-9_]*, got {name!r}")
             continue
         if name in dims_by_name:
@@ -133,7 +133,7 @@ def _rule(where: str, i: int, r: Any, dim: Dimension, types: dict[str, str], see
         return None
     name = r.get("name")
     label = f'rule "{name}"' if isinstance(name, str) else f"rule #{i}"
-    if not isinstance(name, str) or not RULE_NAME.match(name):
+    if not isinstance(name, str) or not RULE_NAME.fullmatch(name):
         problems.add(f"{where}: {label}", "name must match [a-z0-9][a-z0-9-]*")
         return None
     if name in seen:

@@ -80,6 +80,8 @@ def _number(raw: str, col: int) -> int | float:
         raise ExprError(col, f"malformed number {raw!r}") from None
     if isinstance(value, float) and not math.isfinite(value):
         raise ExprError(col, f"number {raw!r} is too large")
+    if isinstance(value, int) and value > 2**53:
+        raise ExprError(col, f"integer {raw!r} is beyond 2**53 and cannot compare exactly; write it as a float, e.g. {float(value):.0e}")
     return value
 
 
@@ -246,6 +248,7 @@ class Parser:
 
     def _list(self) -> Node:
         start = self._take().col  # [
+        self._enter(start)
         items: list[Lit] = []
         while not self._is("op", "]"):
             item = self._primary()
@@ -256,6 +259,7 @@ class Parser:
                 break
             self._take()
         self._expect_op("]", f"to close the '[' at col {start}")
+        self.depth -= 1
         return ListLit(tuple(items), start, self._src(start))
 
 

@@ -78,11 +78,8 @@ def days_since(v: Any, now: datetime) -> Any:
 
 
 def contains(v: Any, s: Any) -> bool:
-    if isinstance(v, str) and v != "" and isinstance(s, str):
-        return s in v
-    if isinstance(v, (list, tuple)) and v:
-        return s in v
-    return False
+    """Substring test on text (``contains`` on a list field is lowered to ``has``)."""
+    return isinstance(v, str) and v != "" and isinstance(s, str) and s in v
 
 
 def startswith(v: Any, s: Any) -> bool:
@@ -103,14 +100,49 @@ def matches(v: Any, pattern: str) -> bool:
     return isinstance(v, str) and v != "" and regex(pattern).search(v) is not None
 
 
-def is_set(v: Any) -> bool:
+_FAMILY = {"str": STR, "int": NUM, "float": NUM, "bool": BOOL, "list": LIST, "date": DATE, "datetime": DATE}
+
+
+def is_set(v: Any, declared: str | None = None) -> bool:
+    """Not missing and, when the field's type is declared, of that kind."""
     if v is None or v == "":
         return False
     if isinstance(v, (list, tuple)) and not v:
         return False
-    return True
+    return declared is None or kind(v) == _FAMILY.get(declared, declared)
 
 
 def has_item(v: Any, item: Any) -> bool:
     """``item in list_field``: false when the field is missing or not a list."""
     return isinstance(v, (list, tuple)) and item is not None and item in v
+
+
+def lacks_item(v: Any, item: Any) -> bool:
+    """``item not in list_field``: false when the field is missing or not a list."""
+    return isinstance(v, (list, tuple)) and len(v) > 0 and item not in v
+
+
+INT_EXACT = 2**53  # beyond this, integers are compared as floats by every engine
+
+
+def clean(account: dict[str, Any]) -> dict[str, Any]:
+    """The account as engines see it: missing values (None, '', empty lists, NaN and
+    infinities) dropped, integers beyond ±2**53 turned into floats."""
+    out: dict[str, Any] = {}
+    for k, v in account.items():
+        if v is None or v == "":
+            continue
+        t = type(v)
+        if t is float:
+            if v != v or v in (_INF, _NINF):
+                continue
+        elif t is int:
+            if not -INT_EXACT <= v <= INT_EXACT:
+                v = float(v)
+        elif (t is tuple or t is list) and not v:
+            continue
+        out[k] = v
+    return out
+
+
+_INF, _NINF = float("inf"), float("-inf")

@@ -117,8 +117,9 @@ def dumps(obj: Any) -> str:
     """JSON for the engine: floats in plain decimal (its parser rejects ``1e-05``)."""
     if isinstance(obj, bool) or obj is None:
         return json.dumps(obj)
-    if isinstance(obj, float):
-        return format(Decimal(repr(obj)), "f")
+    if isinstance(obj, float):  # always with a point: "2e19" as an integer text saturates at int64
+        text = format(Decimal(repr(obj)), "f")
+        return text if "." in text else text + ".0"
     if isinstance(obj, (int, str)):
         return json.dumps(obj, ensure_ascii=False)
     if isinstance(obj, dict):
@@ -217,7 +218,7 @@ class DurableEngine:
             raise FatalError(f"durable-rules failed: {errors[0]}")
 
     def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
-        acc = dict(account)
+        acc = sem.clean(account)
         out: dict[str, DimResult] = {}
         for name, kind, default, rs, meta in self._plan:
             self._fired.clear()

@@ -63,7 +63,8 @@ def compile_pred(p: ir.Pred, now: datetime) -> Check:
     getter = compile_value(p.arg, now)
     lit = p.lit
     fn: Callable[..., bool] = {"contains": sem.contains, "startswith": sem.startswith, "endswith": sem.endswith,
-                               "matches": sem.matches, "has": sem.has_item}.get(p.func) or (lambda v, _: sem.is_set(v))
+                               "matches": sem.matches, "has": sem.has_item, "lacks": sem.lacks_item,
+                               "is_set": sem.is_set}[p.func]
     if p.func == "matches":
         rx = sem.regex(lit)
         return lambda a: isinstance(v := getter(a), str) and v != "" and rx.search(v) is not None
@@ -99,7 +100,7 @@ class NativeEngine:
         ]
 
     def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
-        acc = dict(account)
+        acc = sem.clean(account)
         out: dict[str, DimResult] = {}
         for name, kind, default, rules in self._plan:
             if kind == "label":
