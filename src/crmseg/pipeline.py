@@ -103,10 +103,22 @@ def plan_config(config_path: str | Path, sync_name: str | None, engine: str | No
     connector = open_connector(sync, mapping, **connector_options)
     columns = connector.columns() if hasattr(connector, "columns") else ()
     normalizer, rules = prepare_rules(rules_dir, mapping, columns, passthrough, now)
+    if not passthrough:
+        _check_schema(connector, mapping, rules)
     kind = engine or sync.engine
     make_engine(kind, rules, now).close()
     source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"
     return Plan(connector, mapping, rules, normalizer, kind, now, str(source), str(rules_dir), sync.min_segment_size)
+
+
+def _check_schema(connector: Connector, mapping: Mapping, rules: RuleSet, writes: bool = False) -> None:
+    """Fail before reading (and before any write) when the mapping does not fit the CRM."""
+    from crmseg.connectors.schema_check import check_mapping
+
+    problems = check_mapping(connector, mapping, {d.name: d.values for d in rules.dimensions},
+                             scores={d.name for d in rules.dimensions if d.kind == "score"}, writes=writes)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def read_records(plan: Plan) -> Iterator[RawRecord]:
