@@ -202,3 +202,48 @@ def test_explain_from_a_source_file_as_text() -> None:
     assert "FIRED" in r.stdout and "false: " in r.stdout
     missing = crmseg("rules", "explain", "--rules", "rules", "--source", "examples/accounts.csv", "--id", "nope")
     assert missing.returncode == 2 and "no record with id 'nope'" in missing.stderr
+
+
+def _big_sample(tmp_path: Path, n: int) -> Path:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from make_sample_accounts import COLUMNS, generate
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / "big.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+        w.writeheader()
+        w.writerows(generate(n, seed=7))
+    return path
+
+
+def test_audit_shows_a_progress_bar_on_a_tty(tmp_path: Path) -> None:
+    import pty
+
+    source = _big_sample(tmp_path, 20_000)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "crmseg", "audit", "--source", str(source), "--rules", "rules",
+                             "--engine", "native", "--json", str(tmp_path / "a.json")],
+                            cwd=ROOT, stdin=slave, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=120) == 0
+    os.close(master)
+    assert b"auditing:" in seen and b"accounts" in seen
+
+
+def test_audit_logs_plain_progress_lines_off_a_terminal(tmp_path: Path) -> None:
+    source = _big_sample(tmp_path, 50_000)
+    r = crmseg("audit", "--source", str(source), "--rules", "rules", "--engine", "native", "--json", str(tmp_path / "a.json"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^audit: 50,000 accounts evaluated \([\d,]+/s\)$", r.stderr, re.M), r.stderr
+    assert "\x1b[" not in r.stderr

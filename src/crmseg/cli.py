@@ -148,7 +148,7 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
         if csv_out:
             writer = stack.enter_context(CsvWriter(csv_out, plan.rules.dimensions))
             sink = writer.row
-        tick = stack.enter_context(_progress()) if sys.stderr.isatty() and not quiet else None
+        tick = None if quiet else stack.enter_context(_progress()) if sys.stderr.isatty() else _log_lines()
         summary = run_audit(plan, sink, tick)
     if json_out:
         write_json(summary, json_out)
@@ -159,6 +159,20 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
         for label, path in (("JSON", json_out), ("CSV", csv_out), ("HTML report", html_out)):
             if path:
                 console.print(f"{label} written to {path}")
+
+
+def _log_lines(every: int = 50_000) -> Callable[[int], None]:
+    """Off a terminal: one plain progress line on stderr per ``every`` accounts."""
+    import time
+
+    start = time.perf_counter()
+
+    def tick(n: int) -> None:
+        if n % every == 0:
+            rate = n / max(time.perf_counter() - start, 1e-9)
+            _err(f"audit: {n:,} accounts evaluated ({rate:,.0f}/s)")
+
+    return tick
 
 
 class _progress:
