@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.dims import Dim
 from crmseg.model import DimResult
 from crmseg.report import CsvWriter, write_json
 from crmseg.report.files import safe_cell
 from crmseg.summary import AuditSummary
 
 
-@dataclass
-class Dim:
-    name: str
-    kind: str = "label"
-    values: list[str] | None = None
-    rule_names: list[str] = field(default_factory=list)
-    description: str = ""
 
 
 DIMS = [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.dims import Dim
 from crmseg.model import DimResult
 from crmseg.report import write_html
 from crmseg.report.html import render_html
@@ -15,13 +15,6 @@ from crmseg.summary import AuditSummary
 EVIL = "<script>alert(1)</script>"
 
 
-@dataclass
-class Dim:
-    name: str
-    kind: str = "label"
-    values: list[str] | None = None
-    rule_names: list[str] = field(default_factory=list)
-    description: str = ""
 
 
 def summary() -> AuditSummary:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
 
 from rich.console import Console
 
+from tests.dims import Dim
 from crmseg.model import DimResult
 from crmseg.report import render
 from crmseg.summary import AuditSummary
 
 
-@dataclass
-class Dim:
-    name: str
-    kind: str = "label"
-    values: list[str] | None = None
-    rule_names: list[str] = field(default_factory=list)
-    description: str = ""
 
 
 def summary() -> AuditSummary:

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from tests.dims import Dim
 from crmseg.model import NONE_LABEL, DimResult
 from crmseg.summary import AuditSummary, min_segment_threshold, share_text
 
 
-@dataclass
-class Dim:
-    name: str
-    kind: str = "label"
-    values: list[str] | None = None
-    rule_names: list[str] = field(default_factory=list)
-    description: str = ""
 
 
 def label_summary(counts: dict[str | None, int], min_segment_size: int | None = 1) -> AuditSummary:
