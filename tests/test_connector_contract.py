@@ -235,12 +235,9 @@ def _stepping_clock(start: float):
     return state, (lambda: state["t"])
 
 
-def test_hubspot_incremental_pages_past_the_search_cap(rules_dir, monkeypatch):
-    import crmseg.sandbox.hs_search as hs_search
-
-    monkeypatch.setattr(hs_search, "MAX_RESULTS", 50)
+def test_hubspot_incremental_pages_past_the_search_cap(rules_dir):
     state, clock = _stepping_clock(time.time())
-    h = Harness("hubspot", rules_dir, accounts=300, clock=clock)
+    h = Harness("hubspot", rules_dir, accounts=300, clock=clock, search_cap=50)
     try:
         ids = h.sb.ids()
         since = datetime.fromtimestamp(state["t"] + 1, timezone.utc)
@@ -265,20 +262,7 @@ def test_hubspot_incremental_pages_past_the_search_cap(rules_dir, monkeypatch):
         h.close()
 
 
-def _has_property_groups(h: Harness) -> bool:
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(f"{h.sb.url}/crm/v3/properties/companies/groups",
-                                 headers={"Authorization": f"Bearer {h.sb.env()['HUBSPOT_ACCESS_TOKEN']}"})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return "results" in resp.read().decode()
-    except urllib.error.HTTPError:
-        return False
-
-
-def test_hubspot_provisions_missing_tag_properties(rules_dir, monkeypatch):
+def test_hubspot_provisions_missing_tag_properties(rules_dir):
     from crmseg.sandbox import SandboxServer
 
     h = Harness("hubspot", rules_dir, accounts=5)
@@ -286,8 +270,6 @@ def test_hubspot_provisions_missing_tag_properties(rules_dir, monkeypatch):
     h.sb = SandboxServer("hubspot", accounts=5, mapping=h.mapping, rules_dir=rules_dir, create_tags=False).start()
     try:
         conn = h.connector()
-        if not _has_property_groups(h):  # the sandbox has no groups API yet: test the rest
-            monkeypatch.setattr(conn, "_ensure_group", lambda: None)
         assert check_mapping(conn, h.mapping, DIMENSIONS, scores=SCORES)  # tags missing
         created = conn.provision(DIMENSIONS, scores=SCORES)
         assert set(created) == {h.tag, h.score_tag, h.mapping.pin_field}

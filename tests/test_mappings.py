@@ -74,12 +74,12 @@ def test_salesforce_mapping() -> None:
     raw = RawRecord("001A", {"Id": "001A", "Industry": "Technology", "NumberOfEmployees": 1200,
                              "AnnualRevenue": 3.5e7, "BillingCountry": "United States",
                              "Tech_Stack__c": "Salesforce;Snowflake", "Is_Customer__c": True,
-                             "CreatedDate": "2026-01-05T10:00:00.000+0000", "LastActivityDate": "2026-10-01"})
+                             "CreatedDate": "2026-01-05T10:00:00.000+0000", "Last_Activity_At__c": "2026-10-01T08:30:00.000+0000"})
     acc = Normalizer(m).account(raw)
     assert acc["industry"] == "Software" and acc["employees"] == 1200 and acc["country"] == "US"
     assert acc["tech_stack"] == ("Salesforce", "Snowflake") and acc["is_customer"] is True
     assert acc["created_at"] == datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
-    assert acc["last_activity_at"] == datetime(2026, 10, 1, tzinfo=timezone.utc)
+    assert acc["last_activity_at"] == datetime(2026, 10, 1, 8, 30, tzinfo=timezone.utc)
 
 
 def test_hubspot_mapping() -> None:

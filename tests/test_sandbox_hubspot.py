@@ -11,7 +11,8 @@ from hubspot.crm.companies import (BatchInputSimplePublicObjectBatchInput, Batch
                                    BatchResponseSimplePublicObjectWithErrors, PublicObjectSearchRequest,
                                    SimplePublicObjectInput)
 from hubspot.crm.companies.exceptions import ApiException
-from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyUpdate
+from hubspot.crm.properties import (OptionInput, PropertyCreate, PropertyGroupCreate, PropertyGroupUpdate,
+                                    PropertyUpdate)
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from urllib3.util.retry import Retry
 
@@ -25,7 +26,8 @@ name = "enterprise"
 when = "employees >= 1000"
 value = "Enterprise"
 """
-MAPPING = default_mapping("hubspot")
+MAPPING = default_mapping("hubspot")  # the shipped connectors/hubspot.toml
+AUTH = {"Authorization": "Bearer pat-sandbox-0000-0000"}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,8 @@ def test_values_are_strings_or_null(sb):
     assert all(v is None or isinstance(v, str) for v in values)
     assert {"id", "properties", "createdAt", "updatedAt", "archived"} <= set(results[0])
     assert any(c["properties"]["is_customer"] == "true" for c in results)
-    assert all(c["properties"]["crmseg_segment"] is None for c in results)  # tags start empty
+    tags = {c["properties"]["crmseg_segment"] for c in results}
+    assert None in tags and len(tags) > 2  # seeded current tags: some set (some stale), some empty
     assert int(r.headers["X-HubSpot-RateLimit-Remaining"]) < int(r.headers["X-HubSpot-RateLimit-Max"])
 
 
@@ -107,6 +110,7 @@ def test_search_ten_thousand_result_cap():
 def test_batch_update_partial_failure_is_207(sb):
     hs = hubspot_client(sb.url)
     ids = sb.ids()
+    before = sb.record(ids[1])["crmseg_segment"]
     out = hs.crm.companies.batch_api.update(_batch((ids[0], {"crmseg_segment": "SMB"}),
                                                    (ids[1], {"crmseg_segment": "Bogus"}),
                                                    ("1", {"crmseg_segment": "SMB"})))
@@ -115,7 +119,7 @@ def test_batch_update_partial_failure_is_207(sb):
     cats = {e.category: e.context["ids"] for e in out.errors}
     assert cats == {"OBJECT_NOT_FOUND": ["1"], "VALIDATION_ERROR": [ids[1]]}
     assert "INVALID_OPTION" in [e for e in out.errors if e.category == "VALIDATION_ERROR"][0].message
-    assert sb.record(ids[0])["crmseg_segment"] == "SMB" and sb.record(ids[1])["crmseg_segment"] is None
+    assert sb.record(ids[0])["crmseg_segment"] == "SMB" and sb.record(ids[1])["crmseg_segment"] == before
     ok = hs.crm.companies.batch_api.update(_batch((ids[2], {"crmseg_segment": "Enterprise"})))
     assert isinstance(ok, BatchResponseSimplePublicObject) and ok.status == "COMPLETE"
     stats = sb.stats()
@@ -155,7 +159,8 @@ def test_properties_list_create_update(sb):
     seg = hs.crm.properties.core_api.get_by_name("companies", "crmseg_segment")
     assert seg.type == "enumeration" and [o.value for o in seg.options] == ["Enterprise", "Mid-Market", "SMB"]
     names = {p.name for p in hs.crm.properties.core_api.get_all("companies").results}
-    assert {"crmseg_tier", "crmseg_pinned", "hs_lastmodifieddate", "web_technologies"} <= names
+    wanted = {MAPPING.tag_field("tier"), MAPPING.pin_field, "hs_lastmodifieddate", MAPPING.source_of("tech_stack")}
+    assert wanted <= names
     created = hs.crm.properties.core_api.create("companies", PropertyCreate(
         name="crmseg_region", label="Region", type="enumeration", field_type="select", group_name="crmseg",
         options=[OptionInput(label="EMEA", value="EMEA", hidden=False, display_order=0)]))
@@ -215,3 +220,51 @@ def test_faults(sb):
         hs.crm.companies.basic_api.get_page()
     assert info.value.status == 401 and _body(info.value)["category"] == "EXPIRED_AUTHENTICATION"
     assert hs.crm.companies.basic_api.get_page().results  # the token works again
+
+
+def test_property_groups(sb):
+    hs = hubspot_client(sb.url)
+    groups = {g.name: g for g in hs.crm.properties.groups_api.get_all("companies").results}
+    assert {"companyinformation", "crmseg"} <= set(groups) and groups["companyinformation"].archived is False
+    with pytest.raises(PropertiesApiException) as info:  # a property needs an existing group
+        hs.crm.properties.core_api.create("companies", PropertyCreate(
+            name="acme_score", label="Acme score", type="number", field_type="number", group_name="acme"))
+    assert info.value.status == 400 and "acme does not exist" in json.loads(info.value.body)["message"]
+    made = hs.crm.properties.groups_api.create("companies", PropertyGroupCreate(name="acme", label="Acme",
+                                                                                 display_order=3))
+    assert (made.name, made.label, made.display_order, made.archived) == ("acme", "Acme", 3, False)
+    with pytest.raises(PropertiesApiException) as info:
+        hs.crm.properties.groups_api.create("companies", PropertyGroupCreate(name="acme", label="Again"))
+    assert info.value.status == 409 and json.loads(info.value.body)["category"] == "OBJECT_ALREADY_EXISTS"
+    assert hs.crm.properties.groups_api.get_by_name("companies", "acme").label == "Acme"
+    assert hs.crm.properties.groups_api.update("companies", "acme", PropertyGroupUpdate(label="Acme Inc")).label \
+        == "Acme Inc"
+    prop = hs.crm.properties.core_api.create("companies", PropertyCreate(
+        name="acme_score", label="Acme score", type="number", field_type="number", group_name="acme"))
+    assert prop.group_name == "acme"
+    with pytest.raises(PropertiesApiException) as info:
+        hs.crm.properties.groups_api.get_by_name("companies", "nope")
+    assert info.value.status == 404
+    by = sb.stats()["write_endpoints"]["by_endpoint"]
+    assert by == {"property_group_create": 2, "property_group_update": 1, "property_create": 2}
+
+
+def test_search_cap_is_an_option_settable_live():
+    with SandboxServer("hubspot", accounts=120, mapping=MAPPING, create_tags=False, search_cap=50) as s:
+        url = f"{s.url}/crm/v3/objects/companies/search"
+        first = requests.post(url, json={"limit": 40, "after": 40}, headers=AUTH).json()
+        assert first["total"] == 120 and len(first["results"]) == 10 and first["paging"]["next"]["after"] == "50"
+        refused = requests.post(url, json={"limit": 40, "after": 50}, headers=AUTH)
+        assert refused.status_code == 400 and "at most 50 results" in refused.json()["message"]
+        cfg = requests.post(f"{s.url}/__sandbox/config", json={"search_cap": 100, "rate_limit": 50})
+        assert cfg.status_code == 200 and cfg.json()["search_cap"] == 100 and cfg.json()["rate_limit"] == 50
+        assert requests.get(f"{s.url}/__sandbox/config").json() == cfg.json()
+        assert len(requests.post(url, json={"limit": 40, "after": 50}, headers=AUTH).json()["results"]) == 40
+        assert requests.get(f"{s.url}/crm/v3/objects/companies", headers=AUTH).headers[
+            "X-HubSpot-RateLimit-Max"] == "50"
+        s.configure(search_cap=10)
+        assert requests.post(url, json={"limit": 5, "after": 10}, headers=AUTH).status_code == 400
+        for bad in ({"nope": 1}, {"search_cap": "many"}, {"search_cap": -1}, {"credentials": {}}, [1]):
+            answer = requests.post(f"{s.url}/__sandbox/config", json=bad)
+            assert answer.status_code == 400 and "bad config" in answer.json()["error"], bad
+        assert s.options.search_cap == 10 and s.stats()["write_endpoints"] == {"total": 0, "by_endpoint": {}}

@@ -30,6 +30,9 @@ when = "employees >= 1000"
 points = 10
 """
 
+MAPPING = default_mapping("salesforce")  # the shipped connectors/salesforce.toml
+SCORE_TAG, PIN = MAPPING.tag_field("icp_score"), MAPPING.pin_field
+
 
 @pytest.fixture(scope="module")
 def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -42,14 +45,14 @@ def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def big(rules_dir: Path):
     """2,500 accounts, read-only use."""
-    with SandboxServer("salesforce", accounts=2500, mapping=default_mapping("salesforce"), rules_dir=rules_dir) as sb:
+    with SandboxServer("salesforce", accounts=2500, mapping=MAPPING, rules_dir=rules_dir) as sb:
         yield sb
 
 
 @pytest.fixture()
 def sb(rules_dir: Path):
     """A fresh small sandbox per test (writes, faults, limits)."""
-    with SandboxServer("salesforce", accounts=300, mapping=default_mapping("salesforce"), rules_dir=rules_dir,
+    with SandboxServer("salesforce", accounts=300, mapping=MAPPING, rules_dir=rules_dir,
                        timeout_delay=1.0) as server:
         yield server
 
@@ -111,9 +114,9 @@ def test_bad_soql_is_refused_in_vendor_shape(big):
 def test_composite_update_partial_failure(sb):
     sf = salesforce_client(sb.url)
     ids = sb.ids()
-    before = sb.modified_ms(ids[0])
+    before, held = sb.modified_ms(ids[0]), sb.record(ids[1])["Crmseg_Segment__c"]
     result = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
-        _record(ids[0], Crmseg_Segment__c="Enterprise", Crmseg_icp_score__c=35),
+        _record(ids[0], Crmseg_Segment__c="Enterprise", **{SCORE_TAG: 35}),
         _record(ids[1], Crmseg_Segment__c="Bogus"),
         _record("001Sb0000000zzzAAA", Crmseg_Segment__c="SMB"),
         _record(ids[2], Crmseg_Segment__c=None),
@@ -123,7 +126,7 @@ def test_composite_update_partial_failure(sb):
     assert result[1]["errors"][0]["fields"] == ["Crmseg_Segment__c"]
     assert result[2]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
     assert sb.record(ids[0])["Crmseg_Segment__c"] == "Enterprise" and sb.modified_ms(ids[0]) > before
-    assert sb.record(ids[1])["Crmseg_Segment__c"] is None
+    assert sb.record(ids[1])["Crmseg_Segment__c"] == held  # seeded current tag, untouched
     stats = sb.stats()
     assert stats["records_written"] == 2 and stats["records_failed"] == 2 and stats["written_fields"] == 3
     assert stats["calls"]["by_endpoint"]["composite_update"] == 1
@@ -139,10 +142,11 @@ def test_composite_limits_unknown_fields_and_all_or_none(sb):
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.restful("composite/sobjects", method="PATCH", json={"records": [_record(ids[0], Nope__c="x")]})
     assert info.value.content[0]["errorCode"] == "INVALID_FIELD"
+    sb.edit({ids[0]: {"Crmseg_Segment__c": "Enterprise"}})
     result = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
         _record(ids[0], Crmseg_Segment__c="SMB"), _record(ids[1], Crmseg_Segment__c="Bogus")]})
     assert result[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
-    assert sb.record(ids[0])["Crmseg_Segment__c"] is None
+    assert sb.record(ids[0])["Crmseg_Segment__c"] == "Enterprise"
 
 
 def test_describe_single_update_and_limit_header(sb):
@@ -151,8 +155,8 @@ def test_describe_single_update_and_limit_header(sb):
     seg = fields["Crmseg_Segment__c"]
     assert seg["type"] == "picklist" and seg["restrictedPicklist"] and seg["updateable"]
     assert [v["value"] for v in seg["picklistValues"]] == ["Enterprise", "Mid-Market", "SMB", "Unsegmented"]
-    assert fields["Crmseg_icp_score__c"]["type"] == "double"
-    assert fields["Crmseg_Pinned__c"]["type"] == "boolean" and not fields["SystemModstamp"]["updateable"]
+    assert fields[SCORE_TAG]["type"] == "double"
+    assert fields[PIN]["type"] == "boolean" and not fields["SystemModstamp"]["updateable"]
     rid = sb.ids()[5]
     assert sf.Account.update(rid, {"Crmseg_Segment__c": "SMB"}) == 204
     assert sb.record(rid)["Crmseg_Segment__c"] == "SMB"
@@ -178,7 +182,7 @@ def test_bulk2_update_with_failures(sb):
 
 
 def test_daily_limit_exhausted(rules_dir):
-    with SandboxServer("salesforce", accounts=10, mapping=default_mapping("salesforce"), daily_limit=3) as s:
+    with SandboxServer("salesforce", accounts=10, mapping=MAPPING, daily_limit=3) as s:
         sf = salesforce_client(s.url)
         for _ in range(3):
             sf.query("SELECT Id FROM Account")
@@ -244,7 +248,7 @@ def test_jwt_bearer_login(rules_dir):
                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    with SandboxServer("salesforce", accounts=5, mapping=default_mapping("salesforce"), jwt_public_key=pub) as s:
+    with SandboxServer("salesforce", accounts=5, mapping=MAPPING, jwt_public_key=pub) as s:
         token = salesforce_jwt_login(s.url, pem)
         sf = salesforce_client(s.url, session_id=token)
         assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 5

@@ -54,9 +54,44 @@ def test_synthetic_accounts_are_deterministic_and_messy():
     assert a == b and a != synthetic_accounts(400, seed=4)
     countries = {r["country"] for r in a}
     assert {"USA", "U.S.", "United States"} <= countries and "" in countries
-    sizes = [r["employees"] for r in a if r["employees"]]
-    assert min(sizes) < 50 and sum(n >= 1000 for n in sizes) > 8 and any(r["employees"] is None for r in a)
+    sizes = [int(r["employees"].replace(",", "")) for r in a if r["employees"].replace(",", "").isdigit()]
+    assert min(sizes) < 50 and sum(n >= 1000 for n in sizes) > 8 and any(r["employees"] == "" for r in a)
     assert {"Software", "SaaS", "Computer Software"} <= {r["industry"] for r in a}
+    assert any(r["crmseg_segment"] for r in a) and any(r["crmseg_pin"] == "true" for r in a)
+
+
+def test_synthetic_accounts_come_from_the_sample_generator():
+    """One generator: the one that wrote examples/accounts.csv (400 rows, seed 2026)."""
+    with (ROOT / "examples" / "accounts.csv").open(newline="", encoding="utf-8") as fh:
+        assert synthetic_accounts(400, seed=2026) == list(csv.DictReader(fh))
+
+
+def test_synthetic_accounts_without_the_scripts_folder_is_a_config_error(tmp_path, monkeypatch):
+    import crmseg.sandbox.defaults as defaults
+    import crmseg.sandbox.synthetic as synthetic
+    from crmseg.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(defaults, "checkout_root", lambda: tmp_path / "installed")
+    monkeypatch.delitem(sys.modules, synthetic._MODULE, raising=False)
+    with pytest.raises(ConfigError, match=r"scripts/make_sample_accounts\.py.*--seed FILE"):
+        synthetic_accounts(3)
+    with pytest.raises(ConfigError, match=r"connectors/hubspot\.toml.*--mapping FILE"):
+        SandboxServer("hubspot", accounts=[])
+
+
+def test_seed_keeps_ids_current_tags_and_pins(tmp_path):
+    """examples/accounts.csv as seed: its ids map to CRM ids, its crmseg_* columns become tags and pins."""
+    rows = list(csv.DictReader((ROOT / "examples" / "accounts.csv").open(newline="", encoding="utf-8")))
+    with SandboxServer("hubspot", accounts=ROOT / "examples" / "accounts.csv", rules_dir=ROOT / "rules") as sb:
+        m = sb.mapping
+        served = requests.get(f"{sb.url}/__sandbox/ids", timeout=5).json()
+        assert served["id_map"] == sb.id_map and len(sb.id_map) == len(rows) == len(served["ids"])
+        for row in rows:
+            rec = sb.record(sb.id_map[row["id"]])
+            assert rec[m.source_of("name")] == row["name"]
+            assert (rec[m.tag_field("segment")] or "") == row["crmseg_segment"]
+            assert rec[m.pin_field] is (row["crmseg_pin"] == "true")
 
 
 def test_salesforce_ids():
@@ -119,7 +154,7 @@ def test_dimensions_and_schema_without_tags(tmp_path):
     schema = build_schema("hubspot", default_mapping("hubspot"), dims)
     assert schema["crmseg_fit"].kind == "double" and schema["crmseg_segment"].restricted
     bare = build_schema("hubspot", default_mapping("hubspot"), dims, create_tags=False)
-    assert "crmseg_segment" not in bare and "crmseg_pinned" not in bare
+    assert "crmseg_segment" not in bare and default_mapping("hubspot").pin_field not in bare
 
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])

@@ -33,7 +33,7 @@ def test_datetime_literal_forms(schema, literal):
 
 
 def test_count_query(schema):
-    q = parse("SELECT COUNT() FROM Account WHERE Crmseg_Pinned__c = true", schema)
+    q = parse(f"SELECT COUNT() FROM Account WHERE {default_mapping('salesforce').pin_field} = true", schema)
     assert q.fields is None
 
 

@@ -14,6 +14,11 @@ For trying crmseg without credentials, for tests and for benchmarks::
     with SandboxServer("hubspot", accounts=1000) as sb:
         hs = hubspot_client(sb.url)              # hubspot.HubSpot(access_token=..., host=sb.url)
 
+The sandbox serves the shipped mappings (``connectors/<crm>.toml``, from the working folder or
+the source checkout; ``mapping=``/``--mapping`` for another file) and seeds a CSV of canonical
+accounts (``id_map`` / ``GET /__sandbox/ids`` link its ids to the CRM's) or ``accounts=N``
+synthetic ones from the checkout's ``scripts/make_sample_accounts.py``.
+
 Command line: ``python -m crmseg.sandbox --crm hubspot --port 8765 --accounts 500
 --rules rules --write-config sandbox.toml`` (wired as ``crmseg sandbox``).
 
@@ -25,9 +30,9 @@ faults/stats/control endpoints), ``salesforce``/``sf_auth``/``sf_bulk``/``soql``
 
 from crmseg.sandbox.base import SandboxOptions
 from crmseg.sandbox.cli import run_sandbox, write_sandbox_config
-from crmseg.sandbox.defaults import Credentials, default_mapping
+from crmseg.sandbox.defaults import Credentials, default_mapping, shipped_mapping_path
 from crmseg.sandbox.server import SandboxServer
 from crmseg.sandbox.synthetic import synthetic_accounts
 
 __all__ = ["SandboxServer", "SandboxOptions", "Credentials", "run_sandbox", "write_sandbox_config", "default_mapping",
-           "synthetic_accounts"]
+           "shipped_mapping_path", "synthetic_accounts"]

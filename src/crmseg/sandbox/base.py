@@ -8,7 +8,14 @@ Control endpoints (never counted as API calls, no auth):
 - ``POST /__sandbox/faults``         add faults (see ``faults``); ``DELETE`` clears them
 - ``GET  /__sandbox/records/<id>``   a stored record as is
 - ``POST /__sandbox/records``         out-of-band edits: ``{"updates": [{"id", "fields"}], "touch": [ids]}``
+- ``GET  /__sandbox/ids``             ``{"id_map": {seed id: CRM id}, "ids": [CRM ids in creation order]}``
+- ``GET  /__sandbox/config``          the tunable options (``TUNABLE``) and their values
+- ``POST /__sandbox/config``          change some of them live, e.g. ``{"search_cap": 50, "rate_limit": 5}``
 - ``GET  /__sandbox/health``
+
+``GET /__sandbox/stats`` counts calls per endpoint; ``write_endpoints`` sums the calls to
+the endpoints that change records or the schema (each app's ``WRITE_ENDPOINTS``), so a
+dry run can be checked to have sent none.
 """
 
 from __future__ import annotations
@@ -43,12 +50,46 @@ class SandboxOptions:
     rate_window: float = 10.0
     search_rate_limit: int = 5  # HubSpot search: calls per search_window seconds
     search_window: float = 1.0
+    search_cap: int = 10_000  # HubSpot: results one search query can page through ("after" past it -> 400)
     timeout_delay: float = 5.0  # "timeout" faults hold the response this long
     default_retry_after: float = 1.0
     jwt_public_key: str | None = None  # verify JWT bearer assertions when set (PEM)
     bulk_polls: int = 1  # Bulk API 2.0: status polls answering InProgress before JobComplete
     verbose: bool = False
     clock: Callable[[], float] = time.time  # record timestamps (seconds since the epoch)
+
+
+#: Options that ``POST /__sandbox/config`` may change on a running sandbox, with their type.
+TUNABLE: dict[str, type] = {
+    "daily_limit": int, "rate_limit": int, "rate_window": float, "search_rate_limit": int, "search_window": float,
+    "search_cap": int, "timeout_delay": float, "default_retry_after": float, "bulk_polls": int, "verbose": bool,
+}
+
+
+def set_options(options: SandboxOptions, changes: dict[str, Any], *, live: bool = False) -> None:
+    """Apply ``changes`` to ``options`` (TypeError for an unknown option or, when ``live``, a fixed one;
+    ValueError for a value of the wrong type or a negative number)."""
+    for key, val in changes.items():
+        if not hasattr(options, key) or key.startswith("_"):
+            raise TypeError(f"unknown sandbox option {key!r}")
+        kind = TUNABLE.get(key)
+        if kind is None:
+            if live:
+                raise TypeError(f"sandbox option {key!r} cannot be changed on a running sandbox; "
+                                f"tunable: {', '.join(TUNABLE)}")
+            setattr(options, key, val)
+            continue
+        if kind is bool:
+            ok = isinstance(val, bool)
+        elif kind is int:
+            ok = isinstance(val, int) and not isinstance(val, bool)
+        else:
+            ok = isinstance(val, (int, float)) and not isinstance(val, bool)
+        if not ok:
+            raise ValueError(f"sandbox option {key!r} must be {kind.__name__}, not {val!r}")
+        if kind is not bool and val < 0:
+            raise ValueError(f"sandbox option {key!r} must be >= 0, not {val!r}")
+        setattr(options, key, kind(val))
 
 
 @dataclass
@@ -105,6 +146,8 @@ class BaseApp:
     """What both CRMs share: store, schema, faults, stats, control endpoints."""
 
     crm = "base"
+    #: Endpoints that change records or the schema: a dry run must call none of them.
+    WRITE_ENDPOINTS: frozenset[str] = frozenset()
 
     def __init__(self, store: Store, schema: dict[str, FieldDef], mapping: Mapping,
                  tag_fields: dict[str, str], options: SandboxOptions) -> None:
@@ -116,6 +159,7 @@ class BaseApp:
         self.stats = Stats()
         self.faults = FaultPlan()
         self.base_url = "http://127.0.0.1"
+        self.id_map: dict[str, str] = {}  # seed id -> CRM id
         self.stopping = threading.Event()
         self.lock = threading.RLock()
 
@@ -144,6 +188,9 @@ class BaseApp:
 
     def reset_limits(self) -> None:
         """Forget API usage and rate windows."""
+
+    def options_changed(self) -> None:
+        """Options were changed live (``POST /__sandbox/config``): re-read what is derived from them."""
 
     # ------------------------------------------------------------ helpers
     def now_ms(self) -> int:
@@ -210,6 +257,21 @@ class BaseApp:
             return json_response(200, record_json(rec))
         if path == "/__sandbox/records" and method == "POST":
             return self._edit(req)
+        if path == "/__sandbox/ids" and method == "GET":
+            return json_response(200, {"id_map": self.id_map, "ids": self.store.select_ids()})
+        if path == "/__sandbox/config" and method == "GET":
+            return json_response(200, self.config_snapshot())
+        if path == "/__sandbox/config" and method == "POST":
+            try:
+                body = req.json()
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be a JSON object of option: value")
+                with self.lock:
+                    set_options(self.options, body, live=True)
+                    self.options_changed()
+            except (ValueError, TypeError) as exc:
+                return json_response(400, {"error": f"bad config: {exc}"})
+            return json_response(200, self.config_snapshot())
         return json_response(404, {"error": f"no control endpoint {method} {path}"})
 
     def _edit(self, req: Request) -> Response:
@@ -231,8 +293,13 @@ class BaseApp:
         """The modification time a write gets now (Salesforce keeps whole seconds)."""
         return self.now_ms()
 
+    def config_snapshot(self) -> dict[str, Any]:
+        return {key: getattr(self.options, key) for key in TUNABLE}
+
     def stats_snapshot(self) -> dict[str, Any]:
         out = self.stats.snapshot()
+        writes = {ep: n for ep, n in out["calls"]["by_endpoint"].items() if ep in self.WRITE_ENDPOINTS}
+        out["write_endpoints"] = {"total": sum(writes.values()), "by_endpoint": writes}
         out["faults"] = self.faults.snapshot()
         out["accounts"] = self.store.count()
         out.update(self.extra_stats())

@@ -17,7 +17,6 @@ from typing import Any, Sequence, TextIO
 
 from crmseg.config import HubSpotSync, SalesforceSync, load_config
 from crmseg.errors import ConfigError, CrmsegError
-from crmseg.sandbox.defaults import mapping_toml
 from crmseg.sandbox.server import CRMS, SandboxServer
 
 
@@ -35,15 +34,18 @@ def _q(text: str) -> str:
 
 
 def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "sandbox") -> Path:
-    """Write a config.toml for ``sb`` (and its mapping when built in); validate it; return its path."""
+    """Write a config.toml for ``sb`` naming its mapping file; validate it; return its path.
+
+    The sandbox's mapping must come from a file (the shipped ``connectors/<crm>.toml`` or
+    ``--mapping``): the config points at it rather than copying it.
+    """
     path = Path(out)
     base = path.parent if str(path.parent) else Path(".")
+    if not sb.mapping.path or not Path(sb.mapping.path).is_file():
+        raise ConfigError(f"cannot write {path}: the sandbox's mapping was not loaded from a file "
+                          f"({sb.mapping.path or 'built in memory'}); start it with mapping=PATH or --mapping FILE")
+    mapping_path = Path(sb.mapping.path)
     base.mkdir(parents=True, exist_ok=True)
-    if Path(sb.mapping.path).is_file():
-        mapping_path = Path(sb.mapping.path)
-    else:
-        mapping_path = base / f"{path.stem}.{sb.crm}-mapping.toml"
-        mapping_path.write_text(mapping_toml(sb.mapping), encoding="utf-8")
     rules = _rel(sb.rules_dir, base) if sb.rules_dir is not None else "rules"
     lines = [
         f"# Written by `crmseg sandbox --crm {sb.crm}` for the sandbox at {sb.url}.",
@@ -150,12 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--accounts", dest="accounts_n", type=int, metavar="N",
                      help="N synthetic accounts (default 100 unless --db holds records)")
     p.add_argument("--random-seed", type=int, default=42, help="seed of the synthetic data (default 42)")
-    p.add_argument("--mapping", help="mapping TOML (default: connectors/<crm>.toml, else built-in)")
+    p.add_argument("--mapping", help="mapping TOML (default: the shipped connectors/<crm>.toml, looked up in "
+                                     "the working folder, then in the crmseg checkout)")
     p.add_argument("--rules", dest="rules_dir", metavar="DIR", help="rules dir: tag picklists get its values")
     p.add_argument("--write-config", metavar="OUT.toml", help="write a ready crmseg config for this sandbox")
     p.add_argument("--db", default=":memory:", help="SQLite file for the records (default in memory)")
     p.add_argument("--daily-limit", type=int, help="API calls allowed per day")
     p.add_argument("--rate-limit", type=int, help="HubSpot: calls per 10-second window")
+    p.add_argument("--search-cap", type=int, help="HubSpot: results one search can page through (default 10000)")
     p.add_argument("--timeout-delay", type=float, help="seconds a 'timeout' fault holds a response")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
@@ -165,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run; exit code 2 on bad usage/config."""
     args = build_parser().parse_args(argv)
     opts = {k: v for k, v in (("daily_limit", args.daily_limit), ("rate_limit", args.rate_limit),
-                              ("timeout_delay", args.timeout_delay)) if v is not None}
+                              ("search_cap", args.search_cap), ("timeout_delay", args.timeout_delay))
+            if v is not None}
     if args.verbose:
         import logging
 

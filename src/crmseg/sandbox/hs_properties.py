@@ -1,9 +1,12 @@
-"""HubSpot property definitions and value checks for the sandbox.
+"""HubSpot property definitions, property groups and value checks for the sandbox.
 
 ``GET /crm/v3/properties/companies``, ``GET|PATCH .../{name}`` and ``POST`` (create, e.g. an
-enumeration with ``options``). Values are checked the way HubSpot does: an enumeration
-value that is not one of the options (each ``;``-separated item for checkboxes), a
-non-number in a number property, or a read-only property fails that record.
+enumeration with ``options``; its ``groupName`` must be an existing group). Property groups:
+``GET|POST /crm/v3/properties/companies/groups`` and ``GET|PATCH .../groups/{groupName}``,
+shaped ``{"name", "label", "displayOrder", "archived"}``; creating an existing group answers
+409. Values are checked the way HubSpot does: an enumeration value that is not one of the
+options (each ``;``-separated item for checkboxes), a non-number in a number property, or a
+read-only property fails that record.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ _TYPES = {  # kind -> (type, fieldType)
 _FIELD_TYPES = {"textarea", "text", "date", "file", "number", "select", "radio", "checkbox", "booleancheckbox",
                 "calculation_equation", "phonenumber", "html"}
 _CODES = {"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": "INVALID_OPTION", "STRING_TOO_LONG": "INVALID_LENGTH"}
+#: The company property groups every HubSpot portal has (name -> label).
+STANDARD_GROUPS = {"companyinformation": "Company information", "company_activity": "Company activity",
+                   "socialmediainformation": "Social media information",
+                   "analyticsinformation": "Web analytics history"}
+_GROUP_NAME = re.compile(r"[a-z0-9_]+")
 
 
 def hs_error(status: int, category: str, message: str, **extra: Any) -> ApiError:
@@ -88,7 +96,82 @@ def validation_message(errors: list[tuple[str, str, str]]) -> str:
     return f"Property values were not valid: {json.dumps(items)}"
 
 
-# ------------------------------------------------------------------ endpoints
+# ------------------------------------------------------------------ property groups
+def initial_groups(schema: dict[str, FieldDef]) -> dict[str, dict[str, Any]]:
+    """The standard groups plus every group a property of ``schema`` is in (name -> PropertyGroup)."""
+    names = list(STANDARD_GROUPS) + [fd.group for fd in schema.values() if fd.group not in STANDARD_GROUPS]
+    return {name: {"name": name, "label": STANDARD_GROUPS.get(name, name.replace("_", " ").title()),
+                   "displayOrder": i if name in STANDARD_GROUPS else -1, "archived": False}
+            for i, name in enumerate(dict.fromkeys(names))}
+
+
+def list_groups(app: "HubSpotApp", req: Request) -> Response:
+    """``GET /crm/v3/properties/companies/groups``."""
+    with app.lock:
+        return json_response(200, {"results": [dict(g) for g in app.groups.values()]})
+
+
+def get_group(app: "HubSpotApp", req: Request, name: str) -> Response:
+    with app.lock:
+        group = app.groups.get(name)
+    if group is None:
+        raise hs_error(404, "OBJECT_NOT_FOUND", f"Unable to find property group {name} for object type COMPANY")
+    return json_response(200, dict(group))
+
+
+def _json_object(req: Request) -> dict[str, Any]:
+    try:
+        body = req.json()
+    except ValueError:
+        raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON") from None
+    if not isinstance(body, dict):
+        raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON")
+    return body
+
+
+def _display_order(body: dict[str, Any], default: int) -> int:
+    order = body.get("displayOrder", default)
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise hs_error(400, "VALIDATION_ERROR", f"displayOrder must be an integer, not {order!r}")
+    return order
+
+
+def create_group(app: "HubSpotApp", req: Request) -> Response:
+    """``POST /crm/v3/properties/companies/groups`` with ``{"name", "label", "displayOrder"?}``: 201."""
+    body = _json_object(req)
+    missing = [k for k in ("name", "label") if not body.get(k)]
+    if missing:
+        raise hs_error(400, "VALIDATION_ERROR", f"Missing required field(s): {', '.join(missing)}")
+    name = str(body["name"])
+    if not _GROUP_NAME.fullmatch(name):
+        raise hs_error(400, "VALIDATION_ERROR",
+                       f"Property group name {name!r} must be lowercase letters, digits and _")
+    group = {"name": name, "label": str(body["label"]), "displayOrder": _display_order(body, -1),
+             "archived": False}
+    with app.lock:
+        if name in app.groups:
+            raise hs_error(409, "OBJECT_ALREADY_EXISTS", f"A property group named '{name}' already exists.")
+        app.groups[name] = group
+    return json_response(201, dict(group))
+
+
+def update_group(app: "HubSpotApp", req: Request, name: str) -> Response:
+    """``PATCH /crm/v3/properties/companies/groups/{name}``: label, displayOrder."""
+    body = _json_object(req)
+    with app.lock:
+        group = app.groups.get(name)
+        if group is None:
+            raise hs_error(404, "OBJECT_NOT_FOUND", f"Unable to find property group {name} for object type COMPANY")
+        if name in STANDARD_GROUPS:
+            raise hs_error(400, "VALIDATION_ERROR", f"Property group {name} is HubSpot-defined; it is read-only")
+        if "label" in body:
+            group["label"] = str(body["label"])
+        if "displayOrder" in body:
+            group["displayOrder"] = _display_order(body, group["displayOrder"])
+        return json_response(200, dict(group))
+
+
+# ------------------------------------------------------------------ properties
 def list_properties(app: "HubSpotApp", req: Request) -> Response:
     return json_response(200, {"results": [property_json(fd) for fd in app.schema.values()]})
 
@@ -135,6 +218,9 @@ def create_property(app: "HubSpotApp", req: Request) -> Response:
     with app.lock:
         if name in app.schema:
             raise hs_error(409, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists.")
+        if str(body["groupName"]) not in app.groups:
+            raise hs_error(400, "VALIDATION_ERROR", f"Property group {body['groupName']} does not exist. "
+                           "Create it first (POST /crm/v3/properties/companies/groups).")
         fd = FieldDef(name, kind, str(body["label"]), custom=True, group=str(body["groupName"]),
                       options=_options(body.get("options")) if kind in ("picklist", "multipicklist") else None,
                       restricted=kind in ("picklist", "multipicklist"))

@@ -4,7 +4,8 @@ filterGroups are ORed, the filters of a group ANDed (≤ 5 groups, ≤ 6 filters
 ≤ 18 in all); operators EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN HAS_PROPERTY
 NOT_HAS_PROPERTY CONTAINS_TOKEN NOT_CONTAINS_TOKEN; one sort (``{"propertyName",
 "direction"}`` or ``"name"`` / ``"-name"``); ``limit`` ≤ 200; ``after`` is an offset and
-one query returns at most 10,000 results: ``after`` ≥ 10000 answers 400. Filters and
+one query returns at most ``options.search_cap`` results (HubSpot: ``MAX_RESULTS``, 10,000):
+``after`` ≥ the cap answers 400. Filters and
 sorts on ``hs_lastmodifieddate`` / ``createdate`` / ``hs_object_id`` run in SQL.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from crmseg.sandbox.base import Request, Response, json_response
+from crmseg.sandbox.base import Request, Response, SandboxOptions, json_response
 from crmseg.sandbox.hs_properties import hs_error
 from crmseg.sandbox.schema import FieldDef
 from crmseg.sandbox.store import Record
@@ -21,7 +22,7 @@ from crmseg.sandbox.values import ms_of
 if TYPE_CHECKING:
     from crmseg.sandbox.hubspot import HubSpotApp
 
-MAX_RESULTS = 10_000
+MAX_RESULTS: int = SandboxOptions.search_cap  # HubSpot's 10,000 (tests lower it per sandbox, not here)
 MAX_LIMIT = 200
 OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
              "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
@@ -164,8 +165,9 @@ def run_search(app: "HubSpotApp", req: Request) -> Response:
         raise _bad("limit and after must be integers") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise _bad(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
-    if after >= MAX_RESULTS:
-        raise _bad(f"after={after}: a search returns at most {MAX_RESULTS} results; narrow the filters "
+    cap = app.options.search_cap
+    if after >= cap:
+        raise _bad(f"after={after}: a search returns at most {cap} results; narrow the filters "
                    "(e.g. hs_lastmodifieddate GTE the last value seen) to page further")
     groups, sort = _check(app, body)
     query = str(body.get("query") or "").strip()
@@ -186,7 +188,7 @@ def run_search(app: "HubSpotApp", req: Request) -> Response:
             valued = sorted((k for k in keyed if k[0] is not None), key=lambda k: k[0], reverse=desc)
             recs = [r for _, r in valued] + [r for v, r in keyed if v is None]
         ids = [r.id for r in recs]
-    page = ids[after : min(after + limit, MAX_RESULTS)]
+    page = ids[after : min(after + limit, cap)]
     found = app.store.get_many(page)
     out: dict[str, Any] = {"total": len(ids), "results": [app.render(found[i], names) for i in page if i in found]}
     nxt = after + len(page)

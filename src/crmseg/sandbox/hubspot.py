@@ -3,10 +3,11 @@
 - ``GET  /crm/v3/objects/companies?limit=≤100&properties=a,b&after=CURSOR``
 - ``GET|PATCH /crm/v3/objects/companies/{id}``
 - ``POST /crm/v3/objects/companies/search``: filterGroups (OR of ANDed filters), one sort,
-  ``limit`` ≤ 200, ``after``; at most 10,000 results per query (``after`` ≥ 10000 → 400)
+  ``limit`` ≤ 200, ``after``; at most ``search_cap`` (10,000) results per query
+  (``after`` ≥ the cap → 400)
 - ``POST /crm/v3/objects/companies/batch/update``: ≤ 100 inputs; 200 when all succeed,
   207 with ``errors`` beside ``results`` otherwise
-- properties endpoints (see ``hs_properties``)
+- properties and property-group endpoints (see ``hs_properties``)
 
 Auth is ``Authorization: Bearer <token>``. Calls are limited per sliding window
 (``rate_limit`` per ``rate_window`` s; search: ``search_rate_limit`` per ``search_window`` s)
@@ -42,6 +43,8 @@ class HubSpotApp(BaseApp):
     """HubSpot CRM v3 emulation."""
 
     crm = "hubspot"
+    WRITE_ENDPOINTS = frozenset({"update", "batch_update", "property_create", "property_update",
+                                 "property_group_create", "property_group_update"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,6 +53,7 @@ class HubSpotApp(BaseApp):
         self.search_window = SlidingWindow(o.search_rate_limit, o.search_window)
         self.daily_used = 0
         self._daily_lock = threading.Lock()
+        self.groups = props.initial_groups(self.schema)
 
     # ------------------------------------------------------------ routing
     def route(self, req: Request) -> Route | None:
@@ -66,6 +70,16 @@ class HubSpotApp(BaseApp):
             if m == "GET":
                 return "get", lambda r: self._get(r, rid)
             return "update", lambda r: self._update(r, rid)
+        if path == f"{PROPS}/groups" and m == "GET":
+            return "property_groups_list", lambda r: props.list_groups(self, r)
+        if path == f"{PROPS}/groups" and m == "POST":
+            return "property_group_create", lambda r: props.create_group(self, r)
+        found = re.fullmatch(rf"{PROPS}/groups/([^/]+)", path)
+        if found and m in ("GET", "PATCH"):
+            group = found.group(1)
+            if m == "GET":
+                return "property_group_get", lambda r: props.get_group(self, r, group)
+            return "property_group_update", lambda r: props.update_group(self, r, group)
         if path == PROPS and m == "GET":
             return "properties_list", lambda r: props.list_properties(self, r)
         if path == PROPS and m == "POST":
@@ -144,6 +158,11 @@ class HubSpotApp(BaseApp):
             self.daily_used = 0
         self.window.reset()
         self.search_window.reset()
+
+    def options_changed(self) -> None:
+        o = self.options
+        self.window.limit, self.window.window = o.rate_limit, o.rate_window
+        self.search_window.limit, self.search_window.window = o.search_rate_limit, o.search_window
 
     # ------------------------------------------------------------ rendering
     def value(self, rec: Record, fd: FieldDef) -> str | None:

@@ -49,6 +49,8 @@ class SalesforceApp(BaseApp):
     """Salesforce REST emulation."""
 
     crm = "salesforce"
+    WRITE_ENDPOINTS = frozenset({"composite_update", "sobject_update", "bulk_create", "bulk_upload", "bulk_state",
+                                 "bulk_delete"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

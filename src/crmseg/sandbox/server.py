@@ -6,9 +6,13 @@
         sb.stats()["calls"]["by_endpoint"]
         sb.inject({"kind": "429", "endpoint": "query", "count": 2, "retry_after": 0})
 
-``accounts`` is a number (deterministic synthetic accounts), a CSV path of canonical
-accounts, or a list of canonical account dicts. ``create_tags=False`` starts without the
-mapping's tag and pin fields (for testing a connector that provisions them).
+``accounts`` is a number (deterministic synthetic accounts from the checkout's
+``scripts/make_sample_accounts.py``), a CSV path of canonical accounts, or a list of
+canonical account dicts; ``id_map`` (also ``GET /__sandbox/ids``) links their ``id`` column
+to the CRM ids. ``mapping`` defaults to the shipped ``connectors/<crm>.toml``.
+``create_tags=False`` starts without the mapping's tag and pin fields (for testing a
+connector that provisions them). Keyword ``overrides`` set ``SandboxOptions`` fields, e.g.
+``search_cap=50`` (HubSpot's 10,000-result search cap, made small for tests).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from crmseg.config import Mapping
-from crmseg.sandbox.base import BaseApp, SandboxHTTPServer, SandboxOptions
+from crmseg.sandbox.base import BaseApp, SandboxHTTPServer, SandboxOptions, set_options
 from crmseg.sandbox.defaults import resolve_mapping
 from crmseg.sandbox.hubspot import HubSpotApp
 from crmseg.sandbox.salesforce import SalesforceApp
@@ -53,10 +57,7 @@ class SandboxServer:
         self.mapping = resolve_mapping(crm, mapping)
         self.rules_dir = Path(rules_dir) if rules_dir is not None else None
         self.options = options or SandboxOptions()
-        for key, val in overrides.items():
-            if not hasattr(self.options, key):
-                raise TypeError(f"unknown sandbox option {key!r}")
-            setattr(self.options, key, val)
+        set_options(self.options, overrides)
         dims = load_dimensions(self.rules_dir)
         self.tag_fields = tag_fields(self.mapping, dims)
         schema = build_schema(crm, self.mapping, dims, create_tags)
@@ -72,6 +73,7 @@ class SandboxServer:
                 learn_options(schema, rec.data)
         app_cls = SalesforceApp if crm == "salesforce" else HubSpotApp
         self.app: BaseApp = app_cls(self.store, schema, self.mapping, self.tag_fields, self.options)
+        self.app.id_map = self.id_map
         self._httpd = SandboxHTTPServer(("127.0.0.1", port), self.app)
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -131,6 +133,12 @@ class SandboxServer:
 
     def clear_faults(self) -> None:
         self.app.faults.clear()
+
+    def configure(self, **changes: Any) -> None:
+        """Change tunable options live, as ``POST /__sandbox/config`` does (e.g. ``search_cap=50``)."""
+        with self.app.lock:
+            set_options(self.options, changes, live=True)
+            self.app.options_changed()
 
     def record(self, rid: str) -> dict[str, Any] | None:
         """Stored field values of one record (None when absent)."""
