@@ -262,7 +262,8 @@ def _free_port() -> int:
 def test_readme_sandbox_snippet_works_as_written(tmp_path):
     """Run the README's two commands from a fresh folder holding examples/ and rules/ (as the checkout
     root does); only the fixed port is swapped for a free one and the console script's path resolved."""
-    start, audit = _readme_snippet()
+    start, audit, stop = _readme_snippet()
+    assert stop.split("#")[0].strip() == "kill %1"
     assert start.endswith(" &") and " sandbox " in start and audit.split()[1:3] == ["audit", "--config"]
     for name in ("examples", "rules"):
         shutil.copytree(ROOT / name, tmp_path / name)
