@@ -262,8 +262,9 @@ def _free_port() -> int:
 def test_readme_sandbox_snippet_works_as_written(tmp_path):
     """Run the README's two commands from a fresh folder holding examples/ and rules/ (as the checkout
     root does); only the fixed port is swapped for a free one and the console script's path resolved."""
-    start, audit, stop = _readme_snippet()
+    start, export, audit, stop = _readme_snippet()
     assert stop.split("#")[0].strip() == "kill %1"
+    var, _, value = export.split("#")[0].strip().removeprefix("export ").partition("=")
     assert start.endswith(" &") and " sandbox " in start and audit.split()[1:3] == ["audit", "--config"]
     for name in ("examples", "rules"):
         shutil.copytree(ROOT / name, tmp_path / name)
@@ -278,7 +279,8 @@ def test_readme_sandbox_snippet_works_as_written(tmp_path):
     start_args[start_args.index("--port") + 1] = str(_free_port())
     sb = Sandbox.start(start_args, tmp_path)
     try:
-        done = _run(argv(audit), tmp_path, _env(**sb.exports))
+        assert sb.exports.get(var) == value, (sb.exports, export)  # the README's export is what the sandbox prints
+        done = _run(argv(audit), tmp_path, _env(**{var: value}))
         stats = sb.get("/__sandbox/stats")
     except BaseException:
         sb.kill()
