@@ -166,6 +166,8 @@ class CrmRun:
     exit_code: int
     tail: str
     unmapped: list[str]
+    outputs: str  # everything the audit printed and wrote
+    secrets: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +186,8 @@ def crm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                         "--rules", "rules", "--write-config", str(t / "config.toml")], ROOT)
     try:
         before = sb.get("/__sandbox/stats")
-        _run([*_crmseg(), "audit", "--config", str(t / "config.toml"), "--csv", str(t / "crm.csv"),
-              "--json", str(t / "crm.json")], ROOT, _env(**sb.exports))
+        done = _run([*_crmseg(), "audit", "--config", str(t / "config.toml"), "--csv", str(t / "crm.csv"),
+                     "--json", str(t / "crm.json"), "--html", str(t / "crm.html")], ROOT, _env(**sb.exports))
         after = sb.get("/__sandbox/stats")
         to_seed = {crm_id: seed_id for seed_id, crm_id in sb.get("/__sandbox/ids")["id_map"].items()}
     except BaseException:
@@ -194,8 +196,11 @@ def crm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     code, tail = sb.stop()
     raw = _rows(t / "crm.csv")
     rows = {to_seed[i]: {**row, "id": to_seed[i]} for i, row in raw.items() if i in to_seed}
+    outputs = "\n".join([done.stdout, done.stderr, *((t / f).read_text(encoding="utf-8")
+                                                         for f in ("crm.json", "crm.csv", "crm.html", "config.toml"))])
+    secrets = [v for v in sb.exports.values() if len(v) >= 10]
     return CrmRun(crm, rows, json.loads((t / "crm.json").read_text(encoding="utf-8")), before, after, code, tail,
-                  sorted(set(raw) - set(to_seed)))
+                  sorted(set(raw) - set(to_seed)), outputs, secrets)
 
 
 def _dimensions(rows: dict[str, dict[str, str]]) -> list[str]:
@@ -226,6 +231,13 @@ def test_audit_sends_no_write_call(crm_run):
     assert after["write_calls"] == after["records_written"] == after["records_failed"] == 0
     assert before["calls"]["total"] == 0 and after["rate_limited"] == 0
     assert set(after["calls"]["by_status"]) == {"200"}, after["calls"]["by_status"]
+
+
+def test_no_secret_in_output_reports_or_config(crm_run):
+    """The tokens the audit authenticated with appear in no printed line, report or written config."""
+    assert crm_run.secrets, "the sandbox exported no token to check"
+    for secret in crm_run.secrets:
+        assert secret not in crm_run.outputs
 
 
 def test_sandbox_stops_on_sigterm_with_exit_0(crm_run):
