@@ -230,6 +230,19 @@ def test_salesforce_bulk_api_above_threshold(rules_dir):
         h.close()
 
 
+def test_salesforce_bulk_without_failures_downloads_no_result_files(rules_dir):
+    h = Harness("salesforce", rules_dir, accounts=320)
+    try:
+        conn = h.connector(cfg={"bulk_threshold": 300}, bulk_wait=0)
+        ids = h.sb.ids()
+        results = conn.write([TagWrite(i, {h.tag: "SMB"}) for i in ids])
+        assert [r.id for r in results] == ids and all(r.ok for r in results)
+        assert h.server_calls("bulk_results") == 0
+        assert all(h.sb.record(i)[h.tag] == "SMB" for i in ids[:5])
+    finally:
+        h.close()
+
+
 def _stepping_clock(start: float):
     state = {"t": start}
     return state, (lambda: state["t"])

@@ -179,7 +179,11 @@ class SalesforceConnector:
         order = wanted[self.modified_field]
         opts = {"Sforce-Query-Options": f"batchSize={self.cfg.page_size}"}
         last: tuple[datetime, str] | None = None
+        last_raw: tuple[Any, str] | None = None  # parsed only when resuming: strptime per record is costly
         for attempt in range(MAX_RESUMES + 1):
+            if last_raw is not None:
+                stamp = parse_sf_datetime(last_raw[0])
+                last = (stamp, last_raw[1]) if stamp is not None else last
             soql = build_soql(self.object, names, order, since, after=last)
             log.debug("salesforce %s query: %s", self.object, soql)
 
@@ -192,14 +196,13 @@ class SalesforceConnector:
             try:
                 for rec in paginate(fetch, lambda f: self._run("query", f)):
                     yield rec
-                    stamp = parse_sf_datetime(rec.fields.get(order))
-                    if stamp is not None:
-                        last = (stamp, rec.id)
+                    if rec.fields.get(order) is not None:
+                        last_raw = (rec.fields.get(order), rec.id)
                 return
             except QueryLocatorLost:
-                if last is None or attempt == MAX_RESUMES:
+                if last_raw is None or attempt == MAX_RESUMES:
                     raise
-                log.warning("salesforce %s query: locator lost; resuming after %s", self.object, last[1])
+                log.warning("salesforce %s query: locator lost; resuming after %s", self.object, last_raw[1])
 
     def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
         """One result per input, in order: sObject Collections (<=200 a call) or Bulk API 2.0."""

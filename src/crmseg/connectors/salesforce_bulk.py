@@ -66,6 +66,9 @@ def bulk_update(conn: "SalesforceConnector", writes: Sequence[TagWrite]) -> list
     status: dict[str, tuple[bool, str | None]] = {}
     for job in jobs:
         job_id = job["job_id"]
+        if len(jobs) == 1 and _all_succeeded(job, len(writes)):
+            # the one job processed every record without a failure: no result files to download
+            return [WriteResult(w.id, True) for w in writes]
         ok = conn._run("bulk", lambda: handler().get_successful_records(job_id))
         bad = conn._run("bulk", lambda: handler().get_failed_records(job_id))
         todo = conn._run("bulk", lambda: handler().get_unprocessed_records(job_id)) if _incomplete(job) else ""
@@ -75,6 +78,11 @@ def bulk_update(conn: "SalesforceConnector", writes: Sequence[TagWrite]) -> list
         ok, err = status.get(w.id, (False, "no result returned by the bulk job"))
         results.append(WriteResult(w.id, ok, conn.policy.redact(err) if err else None))
     return results
+
+
+def _all_succeeded(job: dict[str, Any], n: int) -> bool:
+    processed = int(job.get("numberRecordsProcessed", 0) or 0)
+    return processed == n and int(job.get("numberRecordsFailed", 0) or 0) == 0
 
 
 def _incomplete(job: dict[str, Any]) -> bool:
