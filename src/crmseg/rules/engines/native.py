@@ -41,12 +41,18 @@ def compile_pred(p: ir.Pred, now: datetime) -> Check:
         value = p.value
         return lambda a: value
     if isinstance(p, ir.And):
+        ranged = _range(p)
+        if ranged is not None:
+            return ranged
         items = tuple(compile_pred(i, now) for i in p.items)
         if len(items) == 2:
             f, g = items
             return lambda a: f(a) and g(a)
         return lambda a: all(f(a) for f in items)
     if isinstance(p, ir.Or):
+        member = _membership(p)
+        if member is not None:
+            return member
         items = tuple(compile_pred(i, now) for i in p.items)
         if len(items) == 2:
             f, g = items
@@ -71,6 +77,48 @@ def compile_pred(p: ir.Pred, now: datetime) -> Check:
     return lambda a: fn(getter(a), lit)
 
 
+def _same_field_cmps(items: tuple[ir.Pred, ...]) -> tuple[str, list[ir.Cmp]] | None:
+    """The field name when every item is a literal comparison on that one field."""
+    if len(items) < 2 or not all(isinstance(i, ir.Cmp) and isinstance(i.left, ir.Field) for i in items):
+        return None
+    cmps = [i for i in items if isinstance(i, ir.Cmp)]
+    names = {c.left.name for c in cmps if isinstance(c.left, ir.Field)}
+    return (names.pop(), cmps) if len(names) == 1 else None
+
+
+def _num_lit(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _membership(p: ir.Or) -> Check | None:
+    """``f in [a, b, c]`` (an ``or`` of ``==`` on one field, one literal kind) as a set lookup."""
+    found = _same_field_cmps(p.items)
+    if found is None or any(c.op != "==" for c in found[1]):
+        return None
+    name, cmps = found
+    lits = [c.right for c in cmps]
+    if all(isinstance(v, str) for v in lits):
+        strs = frozenset(lits)
+        return lambda a: type(x := a.get(name)) is str and x in strs
+    if all(_num_lit(v) for v in lits):
+        nums = frozenset(lits)
+        return lambda a: ((t := type(x := a.get(name))) is int or t is float) and x in nums
+    return None
+
+
+def _range(p: ir.And) -> Check | None:
+    """``lo <= f < hi`` (an ``and`` of numeric comparisons on one field): one lookup, one kind check."""
+    found = _same_field_cmps(p.items)
+    if found is None or not all(_num_lit(c.right) for c in found[1]):
+        return None
+    name, cmps = found
+    tests = tuple((_NUM_OPS[c.op], c.right) for c in cmps)
+    if len(tests) == 2:
+        (f1, v1), (f2, v2) = tests
+        return lambda a: ((t := type(x := a.get(name))) is int or t is float) and f1(x, v1) and f2(x, v2)
+    return lambda a: ((t := type(x := a.get(name))) is int or t is float) and all(f(x, v) for f, v in tests)
+
+
 def _compile_cmp(p: ir.Cmp, now: datetime) -> Check:
     """Specialized by literal kind: the hot path of every audit."""
     op, lit, opf = p.op, p.right, _NUM_OPS[p.op]
@@ -83,6 +131,10 @@ def _compile_cmp(p: ir.Cmp, now: datetime) -> Check:
         if isinstance(lit, str):
             return lambda a: type(x := a.get(name)) is str and x != "" and opf(x, lit)
     getter = compile_value(p.left, now)
+    if _num_lit(lit):  # days_since(f) <op> n
+        return lambda a: ((t := type(x := getter(a))) is int or t is float) and opf(x, lit)
+    if isinstance(lit, str):  # lower(f) <op> 'x'
+        return lambda a: type(x := getter(a)) is str and x != "" and opf(x, lit)
     return lambda a: sem.compare(getter(a), op, lit)
 
 
@@ -94,25 +146,28 @@ class NativeEngine:
     def __init__(self, rules: RuleSet, now: datetime) -> None:
         self.rules = rules
         self.now = now
+        # labels: the (immutable) result each rule gives is built once, here
         self._plan = [
-            (d.name, d.kind, d.default, [(r.name, r.value if d.kind == "label" else r.points, compile_pred(r.pred, now)) for r in d.rules])
+            (d.name, d.kind == "label", DimResult(d.default, ()) if d.kind == "label" else d.default,
+             [(DimResult(r.value, (r.name,)) if d.kind == "label" else (r.name, r.points), compile_pred(r.pred, now))
+              for r in d.rules])
             for d in rules.dimensions
         ]
 
     def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
         acc = sem.clean(account)
         out: dict[str, DimResult] = {}
-        for name, kind, default, rules in self._plan:
-            if kind == "label":
-                result = DimResult(default, ())
-                for rname, value, check in rules:
+        for name, is_label, default, rules in self._plan:
+            if is_label:
+                result = default
+                for outcome, check in rules:
                     if check(acc):
-                        result = DimResult(value, (rname,))
+                        result = outcome
                         break
             else:
                 total = default
                 fired = []
-                for rname, points, check in rules:
+                for (rname, points), check in rules:
                     if check(acc):
                         total += points
                         fired.append(rname)
