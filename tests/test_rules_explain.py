@@ -8,26 +8,18 @@ the others with their reasons. Results come from each engine in turn (native and
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from crmseg.rules.engines import durable_available, make_engine
+from crmseg.rules.engines import make_engine
 from crmseg.rules.explain import DimExplanation, RuleTrace, explain, render_text
 from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
 
-TYPES = {"employees": "int", "annual_revenue": "float", "industry": "str", "country": "str",
-         "tech_stack": "list", "last_activity_at": "datetime", "customer_since": "date", "is_customer": "bool"}
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
-
-ENGINES = [
-    pytest.param("native", id="native"),
-    pytest.param("durable", id="durable",
-                 marks=pytest.mark.skipif(not durable_available(), reason="durable-rules not importable on this Python")),
-]
+from tests.rule_env import ENGINES, NOW, TYPES
 
 SEGMENT = """
 dimension = "segment"

@@ -24,15 +24,7 @@ from crmseg.rules.model import RuleSet
 from crmseg.rules.parser import ExprError, parse
 from crmseg.rules.testing import run_tests
 
-TYPES = {"employees": "int", "annual_revenue": "float", "industry": "str", "country": "str",
-         "tech_stack": "list", "last_activity_at": "datetime", "customer_since": "date", "is_customer": "bool"}
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
-
-ENGINES = [
-    pytest.param("native", id="native"),
-    pytest.param("durable", id="durable",
-                 marks=pytest.mark.skipif(not durable_available(), reason="durable-rules not importable on this Python")),
-]
+from tests.rule_env import ENGINES, NOW, TYPES
 
 
 @pytest.fixture(params=ENGINES)
