@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS records (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_modified ON records (modified_ms, id);
+CREATE INDEX IF NOT EXISTS records_number ON records (CAST(id AS INTEGER));  -- HubSpot paging order
 """
 
 
