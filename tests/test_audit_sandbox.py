@@ -233,6 +233,17 @@ def test_audit_sends_no_write_call(crm_run):
     assert set(after["calls"]["by_status"]) == {"200"}, after["calls"]["by_status"]
 
 
+def test_run_summary_shows_api_calls_and_salesforce_limit_usage(crm_run):
+    run = crm_run.summary["run"]
+    reads = {"salesforce": ("login", "describe", "query", "query_more"), "hubspot": ("list", "properties_list")}
+    by = crm_run.stats_after["calls"]["by_endpoint"]
+    assert run["api_calls"] == sum(by.get(e, 0) for e in reads[crm_run.crm]) > 0, (run, by)
+    if crm_run.crm == "salesforce":  # from the Sforce-Limit-Info header of the last answer
+        assert re.fullmatch(r"[\d,]+/[\d,]+ \([\d.]+%\)", run["api_usage"]), run
+    else:
+        assert "api_usage" not in run
+
+
 def test_no_secret_in_output_reports_or_config(crm_run):
     """The tokens the audit authenticated with appear in no printed line, report or written config."""
     assert crm_run.secrets, "the sandbox exported no token to check"

@@ -159,5 +159,11 @@ def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = Non
         "engine": engine.name, "started_at": plan.now.isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - started, 3),
     })
+    calls = getattr(plan.connector, "calls", None)
+    if calls is not None:  # CRM connectors count their calls; Salesforce also reports Sforce-Limit-Info
+        summary.metadata["api_calls"] = calls
+        usage = getattr(plan.connector, "api_usage", None)
+        if usage:
+            summary.metadata["api_usage"] = f"{usage[0]:,}/{usage[1]:,} ({usage[0] / max(usage[1], 1):.1%})"
     summary.finish(norm.quality, plan.rules.warnings)
     return summary

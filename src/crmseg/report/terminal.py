@@ -53,6 +53,7 @@ def _header(data: Mapping[str, Any], n: int) -> Text:
     lines = (
         [("source", "source"), ("rules_dir", "rules"), ("mapping", "mapping")],
         [("engine", "engine"), ("started_at", "started"), ("duration_s", "took")],
+        [("api_calls", "API calls"), ("api_usage", "org API usage")],
     )
     for keys in lines:
         facts = [(label, _fact(key, run[key])) for key, label in keys if run.get(key) not in (None, "")]
