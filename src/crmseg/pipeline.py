@@ -82,12 +82,11 @@ def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | P
     return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
 
 
-def plan_config(config_path: str | Path, sync_name: str | None, engine: str | None,
-                now: datetime | None = None, **connector_options: Any) -> Plan:
-    """A plan for one sync of a config file (file, Salesforce or HubSpot)."""
+def _open_sync(config_path: str | Path, sync_name: str | None, now: datetime,
+               **connector_options: Any) -> tuple[Any, Mapping, Path, Connector, Normalizer, RuleSet]:
+    """Load one sync of a config: its mapping, connector, normalizer and checked rules."""
     from crmseg.connectors.factory import open_connector
 
-    now = now or datetime.now(timezone.utc)
     cfg = load_config(config_path)
     sync = cfg.sync(sync_name)
     rules_dir = cfg.resolve(sync.rules)
@@ -98,17 +97,47 @@ def plan_config(config_path: str | Path, sync_name: str | None, engine: str | No
     else:
         raise ConfigError(f"{cfg.path}: syncs.{sync.name}.mapping is required for connector '{sync.connector}'")
     passthrough = isinstance(sync, FileSync)
-    if isinstance(sync, FileSync):
+    if passthrough:
         sync = sync.model_copy(update={"path": str(cfg.resolve(sync.path))})
     connector = open_connector(sync, mapping, **connector_options)
     columns = connector.columns() if hasattr(connector, "columns") else ()
     normalizer, rules = prepare_rules(rules_dir, mapping, columns, passthrough, now)
-    if not passthrough:
+    return sync, mapping, rules_dir, connector, normalizer, rules
+
+
+def plan_config(config_path: str | Path, sync_name: str | None, engine: str | None,
+                now: datetime | None = None, **connector_options: Any) -> Plan:
+    """A plan for one sync of a config file (file, Salesforce or HubSpot)."""
+    now = now or datetime.now(timezone.utc)
+    sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(config_path, sync_name, now, **connector_options)
+    if not isinstance(sync, FileSync):
         _check_schema(connector, mapping, rules)
     kind = engine or sync.engine
     make_engine(kind, rules, now).close()
     source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"
     return Plan(connector, mapping, rules, normalizer, kind, now, str(source), str(rules_dir), sync.min_segment_size)
+
+
+def schema_problems(config_path: str | Path, sync_name: str | None, provision: bool = False) -> tuple[list[str], list[str]]:
+    """(problems, created): the sync's mapping, tag fields included, against the CRM's schema.
+
+    With ``provision`` (HubSpot), missing tag properties are created first, with the rule
+    files' ``values`` as enumeration options.
+    """
+    from crmseg.connectors.schema_check import check_mapping
+
+    sync, mapping, _, connector, _, rules = _open_sync(config_path, sync_name, datetime.now(timezone.utc))
+    if isinstance(sync, FileSync):
+        raise ConfigError(f"sync '{sync.name}' reads a {sync.connector} file: there is no CRM schema to check")
+    dims = {d.name: d.values for d in rules.dimensions}
+    scores = {d.name for d in rules.dimensions if d.kind == "score"}
+    created: list[str] = []
+    if provision:
+        if not hasattr(connector, "provision"):
+            raise ConfigError(f"--provision works with HubSpot; create the {sync.connector} fields in Setup "
+                              "(or with the Metadata API), then run this check again")
+        created = connector.provision(dims, scores=sorted(scores))
+    return check_mapping(connector, mapping, dims, scores=scores, writes=True), created
 
 
 def _check_schema(connector: Connector, mapping: Mapping, rules: RuleSet, writes: bool = False) -> None:
