@@ -292,3 +292,11 @@ def test_explain_does_not_modify_the_account(tmp_path: Path, engine: str) -> Non
     account = {"employees": 250}
     run(engine, rules, account)
     assert account == {"employees": 250}
+
+
+def test_explain_sees_the_account_as_the_engines_do(tmp_path: Path, engine: str) -> None:
+    """NaN and empty values are missing for explain too, not shown as values."""
+    rules = load(tmp_path, {"segment.toml": SEGMENT})
+    expl = run(engine, rules, {"employees": 250, "annual_revenue": float("nan"), "country": ""})
+    assert "annual_revenue >= 500_000_000  (annual_revenue is missing)" in why_not(expl, "segment", "enterprise")
+    assert any("country is missing" in r for r in why_not(expl, "segment", "mid-market"))

@@ -8,6 +8,7 @@ from typing import Any
 
 from crmseg.model import DimResult
 from crmseg.rules import ir
+from crmseg.rules import semantics as sem
 from crmseg.rules.engines.native import compile_pred, compile_value
 from crmseg.rules.model import RuleSet
 
@@ -72,7 +73,7 @@ def _vtext(v: ir.Value) -> str:
 def explain(rules: RuleSet, account: dict[str, Any], results: dict[str, DimResult], now: datetime) -> list[DimExplanation]:
     """Trace every dimension for one account, given the engine's results for it."""
     why = _Why(now)
-    acc = dict(account)
+    acc = sem.clean(account)  # the account exactly as the engines see it
     out: list[DimExplanation] = []
     for d in rules.dimensions:
         res = results[d.name]
