@@ -197,8 +197,10 @@ class _progress:
 @click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
 @click.option("--provision", is_flag=True, help="HubSpot: create missing tag properties (options from the rules' values).")
 def schema(config: str, sync_name: str | None, provision: bool) -> None:
-    """Check a sync's mapping against the CRM schema: fields exist, types fit, tag fields are
-    updateable and offer every label. Exit 0 when it fits, 1 with the problems."""
+    """Check a CRM sync's mapping against the CRM's schema.
+
+    Fields exist, types fit, tag fields are updateable and offer every label.
+    Exit 0 when it fits, 1 with the problems."""
     from crmseg.pipeline import schema_problems
 
     problems, created = schema_problems(config, sync_name, provision)
@@ -223,7 +225,9 @@ def schema(config: str, sync_name: str | None, provision: bool) -> None:
 @click.option("--db", "db_path", default=":memory:", show_default=True, help="SQLite file for the sandbox's store.")
 def sandbox(crm: str, port: int, seed_file: str | None, accounts_n: int | None, rules_dir: str | None,
             mapping: str | None, write_config: str | None, db_path: str) -> None:
-    """A local CRM on 127.0.0.1 speaking the API subset crmseg uses; no credentials needed."""
+    """A local Salesforce or HubSpot on 127.0.0.1, no credentials needed.
+
+    It speaks the API subset crmseg uses, with the vendors' page and batch sizes."""
     from crmseg.sandbox.cli import run_sandbox
 
     if (seed_file is None) == (accounts_n is None):
