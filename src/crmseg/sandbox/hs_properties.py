@@ -200,12 +200,7 @@ def _options(raw: Any) -> list[str]:
 
 def create_property(app: "HubSpotApp", req: Request) -> Response:
     """``POST /crm/v3/properties/companies``."""
-    try:
-        body = req.json()
-    except ValueError:
-        raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON") from None
-    if not isinstance(body, dict):
-        raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON")
+    body = _json_object(req)
     missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
     if missing:
         raise hs_error(400, "VALIDATION_ERROR", f"Missing required field(s): {', '.join(missing)}")
@@ -231,10 +226,7 @@ def create_property(app: "HubSpotApp", req: Request) -> Response:
 
 def update_property(app: "HubSpotApp", req: Request, name: str) -> Response:
     """``PATCH /crm/v3/properties/companies/{name}``: label, description, options."""
-    try:
-        body = req.json()
-    except ValueError:
-        raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON") from None
+    body = _json_object(req)
     with app.lock:
         fd = app.schema.get(name)
         if fd is None:
