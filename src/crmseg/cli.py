@@ -236,6 +236,11 @@ def sandbox(crm: str, port: int, seed_file: str | None, accounts_n: int | None, 
                          rules_dir=rules_dir, mapping=mapping, db_path=db_path))
 
 
+from crmseg.commands import register as _register_commands  # noqa: E402 - needs ``cli`` above
+
+_register_commands()
+
+
 def main() -> None:
     """Console entry point: project errors become a message and their exit code."""
     try:

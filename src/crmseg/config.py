@@ -130,7 +130,17 @@ SyncConfig = Annotated[Union[FileSync, SalesforceSync, HubSpotSync], Field(discr
 
 
 class StateConfig(_Strict):
+    """Where sync state lives: a SQLite file (relative to the config's folder)."""
+
     path: str = "crmseg-state.sqlite"
+    lease: str = "10m"  # how long a run's lock lasts without renewal (renewed while the run lasts)
+
+    @field_validator("lease")
+    @classmethod
+    def _lease(cls, v: str) -> str:
+        if parse_interval(v) is None:
+            raise ValueError(f"lease {v!r} must look like 30s, 15m, 2h or 1d")
+        return v
 
 
 class LoggingConfig(_Strict):

@@ -1,0 +1,183 @@
+"""The state store interface and the plain records it hands out.
+
+A store keeps, per sync:
+
+- **runs**: one row per ``crmseg sync`` run (status, counts, API calls, watermarks, rules fingerprint);
+- **sync state**: the watermark and the fingerprints of the last completed run;
+- **accounts**: a local copy of the CRM fields crmseg reads (the rules' inputs and the
+  current tags), so rule edits and ``days_since`` rules re-evaluate without re-reading;
+- **tags**: the value crmseg last wrote or confirmed per account and dimension;
+- **transitions**: ``account, dimension, from, to, rule, run, at`` — appended in the same
+  transaction that changes ``tags``, so each transition is logged exactly once;
+- **snapshots**: label counts per run and dimension (drift);
+- **outbox**: tag writes sent to the CRM whose outcome is not recorded yet;
+- **record errors**: failed records with attempt counts, permanent ones kept apart;
+- **locks**: one lease per sync (holder, host, pid, expiry).
+
+Implementations: :mod:`crmseg.state.sqlite` (a file, WAL mode). The SQL lives in
+:mod:`crmseg.state.sql` so a server database can reuse it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
+
+#: Run statuses, as the spec names them.
+RUN_STATUSES = ("running", "succeeded", "partial", "failed", "aborted")
+#: Count columns every run row carries.
+COUNT_KEYS = ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls")
+
+
+@dataclass(slots=True)
+class RunRow:
+    """One run as recorded."""
+
+    id: int
+    sync: str
+    started_at: str
+    status: str
+    mode: str = "incremental"
+    finished_at: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    api_remaining: int | None = None
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+    rules_fingerprint: str | None = None
+    message: str | None = None
+    drift_alert: str | None = None
+    holder: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"id": self.id, "sync": self.sync, "status": self.status, "mode": self.mode,
+               "started_at": self.started_at, "finished_at": self.finished_at}
+        out.update({k: self.counts.get(k, 0) for k in COUNT_KEYS})
+        out.update(api_remaining=self.api_remaining, watermark_before=self.watermark_before,
+                   watermark_after=self.watermark_after, rules_fingerprint=self.rules_fingerprint,
+                   message=self.message, drift_alert=self.drift_alert)
+        return out
+
+
+@dataclass(slots=True)
+class SyncState:
+    """What the last completed run left for the next one."""
+
+    watermark: str | None = None
+    rules_fingerprint: str | None = None
+    read_fingerprint: str | None = None
+    last_full_at: str | None = None
+
+
+@dataclass(slots=True)
+class Confirmed:
+    """One account's tags the CRM now holds, to record: dimension -> (crm_before, value, rule).
+
+    ``crm_before`` is the value the CRM held before crmseg's write (or the value it holds,
+    when nothing was written); ``fields`` are CRM field values to store in the local copy.
+    """
+
+    account: str
+    dims: dict[str, tuple[str | None, str | None, str | None]]
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PendingWrite:
+    """An outbox entry: what a write batch was about to set on one account."""
+
+    account: str
+    run: int
+    dims: dict[str, tuple[str | None, str | None, str | None]]  # dim -> (crm_before, target, rule)
+    fields: dict[str, Any] = field(default_factory=dict)  # CRM field -> value sent
+
+
+@dataclass(slots=True)
+class RecordError:
+    """A record the CRM refused, with the targets crmseg tried to set."""
+
+    account: str
+    error: str
+    permanent: bool
+    attempts: int = 1
+    targets: dict[str, str | None] = field(default_factory=dict)
+    first_run: int | None = None
+    last_run: int | None = None
+    at: str | None = None
+
+
+@dataclass(slots=True)
+class Transition:
+    """One logged tag move."""
+
+    account: str
+    dimension: str
+    from_value: str | None
+    to_value: str | None
+    rule: str | None
+    run: int
+    at: str
+
+
+@dataclass(slots=True)
+class Lease:
+    """Who holds a sync's lock, and until when (ISO UTC)."""
+
+    sync: str
+    holder: str
+    host: str
+    pid: int
+    acquired_at: str
+    expires_at: str
+
+
+class StateStore(Protocol):
+    """What the sync, status, drift and daemon code need from a state store."""
+
+    def close(self) -> None: ...
+
+    # -- leases
+    def acquire_lease(self, sync: str, holder: str, host: str, pid: int, lease_s: float,
+                      take_over: bool = False) -> Lease | None:
+        """Take the sync's lock; None when taken, else the current holder's lease (not ours)."""
+
+    def renew_lease(self, sync: str, holder: str, lease_s: float) -> bool: ...
+    def release_lease(self, sync: str, holder: str) -> None: ...
+    def lease(self, sync: str) -> Lease | None: ...
+
+    # -- runs
+    def begin_run(self, sync: str, mode: str, watermark_before: str | None, rules_fingerprint: str,
+                  holder: str, started_at: str) -> int: ...
+    def finish_run(self, run_id: int, status: str, finished_at: str, counts: Mapping[str, int],
+                   watermark_after: str | None = None, message: str | None = None,
+                   api_remaining: int | None = None, drift_alert: str | None = None) -> None: ...
+    def abort_stale_runs(self, sync: str, finished_at: str, message: str) -> list[int]: ...
+    def runs(self, sync: str, since: str | None = None, limit: int | None = None) -> list[RunRow]: ...
+    def last_run(self, sync: str) -> RunRow | None: ...
+    def syncs(self) -> list[str]: ...
+
+    # -- sync state
+    def sync_state(self, sync: str) -> SyncState: ...
+    def save_sync_state(self, sync: str, state: SyncState) -> None: ...
+
+    # -- local copy
+    def upsert_accounts(self, sync: str, run: int, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> None: ...
+    def iter_accounts(self, sync: str, ids: Iterable[str] | None = None,
+                      chunk: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]: ...
+    def mark_absent(self, sync: str, run: int) -> int: ...
+    def account_count(self, sync: str) -> int: ...
+
+    # -- tags, transitions, outbox, errors
+    def recorded_tags(self, sync: str, ids: Sequence[str]) -> dict[str, dict[str, str | None]]: ...
+    def put_outbox(self, sync: str, entries: Sequence[PendingWrite]) -> None: ...
+    def outbox(self, sync: str) -> dict[str, PendingWrite]: ...
+    def drop_outbox(self, sync: str, ids: Sequence[str]) -> None: ...
+    def confirm(self, sync: str, run: int, at: str, items: Sequence[Confirmed],
+                edit_rule: str = "(crm edit)") -> int: ...
+    def record_failures(self, sync: str, run: int, at: str, errors: Sequence[RecordError]) -> None: ...
+    def record_errors(self, sync: str) -> dict[str, RecordError]: ...
+    def clear_errors(self, sync: str, ids: Sequence[str]) -> None: ...
+
+    # -- drift
+    def write_snapshot(self, sync: str, run: int, dimensions: Sequence[str]) -> dict[str, dict[str, int]]: ...
+    def snapshots(self, sync: str, run_ids: Sequence[int]) -> dict[int, dict[str, dict[str, int]]]: ...
+    def transitions(self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None) -> list[Transition]: ...
