@@ -88,9 +88,23 @@ class _SyncBase(_Strict):
     drift_alert_psi: float | None = None
     min_segment_size: int | None = None
     batch_size: int | None = None
+    api_reserve: int | str = "5%"  # calls, or a share of the daily allowance, kept for other integrations
+    changes_path: str | None = None  # csv/jsonl syncs: where the import-ready changes file goes
+    full_every: str | None = "7d"  # a full read at least this often (finds deleted/archived records)
     name: str = ""
 
-    @field_validator("interval")
+    @field_validator("api_reserve")
+    @classmethod
+    def _reserve(cls, v: int | str) -> int | str:
+        from crmseg.sync.budget import parse_reserve
+
+        try:
+            parse_reserve(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("interval", "full_every")
     @classmethod
     def _interval(cls, v: str | None) -> str | None:
         if v is not None and parse_interval(v) is None:

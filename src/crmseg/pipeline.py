@@ -106,12 +106,14 @@ def _open_sync(config_path: str | Path, sync_name: str | None, now: datetime,
 
 
 def plan_config(config_path: str | Path, sync_name: str | None, engine: str | None,
-                now: datetime | None = None, **connector_options: Any) -> Plan:
-    """A plan for one sync of a config file (file, Salesforce or HubSpot)."""
+                now: datetime | None = None, writes: bool = False, **connector_options: Any) -> Plan:
+    """A plan for one sync of a config file (file, Salesforce or HubSpot).
+
+    ``writes``: the plan will write tags, so the tag fields must exist and be updateable."""
     now = now or datetime.now(timezone.utc)
     sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(config_path, sync_name, now, **connector_options)
     if not isinstance(sync, FileSync):
-        _check_schema(connector, mapping, rules)
+        _check_schema(connector, mapping, rules, writes=writes)
     kind = engine or sync.engine
     make_engine(kind, rules, now).close()
     source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"

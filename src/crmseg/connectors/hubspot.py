@@ -23,7 +23,7 @@ from hubspot.crm.properties.exceptions import ApiException as PropertiesApiExcep
 from urllib3.util.retry import Retry
 
 from crmseg.config import HubSpotSync, Mapping
-from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_retry_after
+from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
@@ -100,11 +100,21 @@ class HubSpotConnector:
         self.gate = RateGate(sleep=self.policy.sleep, min_interval={"search": search_interval})
         self.calls = 0
         self.calls_by_kind: Counter[str] = Counter()
+        #: The CRM's clock (``Date`` header of the latest answer): where the next watermark starts.
+        self.server_time: datetime | None = None
         self._token = self._read_token()
         self._apis: dict[str, Any] | None = None
         self._schema: dict[str, SchemaField] | None = None
 
     # ------------------------------------------------------------------ public
+    @property
+    def api_remaining(self) -> tuple[int, int] | None:
+        """(calls left today, daily allowance) from HubSpot's daily rate-limit headers, or None."""
+        gate = self.gate
+        if gate.daily_remaining is None:
+            return None
+        return gate.daily_remaining, gate.daily_max or gate.daily_remaining
+
     def read(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]:
         """All companies (list API), or those modified at/after ``since`` (search API), lazily."""
         props = list(dict.fromkeys([check_prop(f) for f in fields if f != "id"] + [self.modified_field]))
@@ -209,6 +219,7 @@ class HubSpotConnector:
             raise
         try:
             self.gate.observe(resp.headers)
+            self.server_time = parse_http_date(header(resp.headers, "Date")) or self.server_time
             data = resp.data
         finally:
             resp.release_conn()
@@ -335,6 +346,9 @@ def _batch_results(chunk: Sequence[TagWrite], body: dict[str, Any]) -> list[Writ
     loose: list[str] = []
     for e in body.get("errors", []) or []:
         text = f"{e.get('category') or 'ERROR'}: {e.get('message') or ''}".strip()
+        codes = [str(x.get("code")) for x in e.get("errors") or [] if isinstance(x, dict) and x.get("code")]
+        if codes:  # e.g. VALIDATION_ERROR with INVALID_OPTION inside: keep the precise code
+            text += f" [{', '.join(dict.fromkeys(codes))}]"
         ids = (e.get("context") or {}).get("ids") or ([e["id"]] if e.get("id") else [])
         for rid in ids:
             failed[str(rid)] = text

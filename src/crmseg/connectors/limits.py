@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Callable, Mapping
 
@@ -54,6 +55,19 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     if when is None:
         return None
     return max(0.0, when.timestamp() - now())
+
+
+def parse_http_date(value: str | None) -> "datetime | None":
+    """An HTTP ``Date`` header as an aware UTC datetime (whole seconds), else None."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def parse_sforce_limit_info(value: str | None) -> tuple[int, int] | None:
@@ -116,11 +130,18 @@ class RateGate:
     min_interval: dict[str, float] = field(default_factory=dict)
     pending_wait: float = 0.0
     waited: float = 0.0
+    #: The daily allowance (``X-HubSpot-RateLimit-Daily``) and what is left of it, as last reported.
+    daily_max: int | None = None
+    daily_remaining: int | None = None
     _last: dict[str, float] = field(default_factory=dict)
 
     def observe(self, headers: Mapping[str, str] | None) -> None:
         hint = hubspot_wait_hint(headers)
         self.pending_wait = hint or 0.0
+        daily, left = header(headers, "X-HubSpot-RateLimit-Daily"), header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
+        if left is not None and _int(left) is not None:
+            self.daily_remaining = _int(left)
+            self.daily_max = _int(daily) if daily is not None else self.daily_max
 
     def before_call(self, kind: str = "") -> None:
         wait = self.pending_wait

@@ -31,7 +31,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 from simple_salesforce.login import SalesforceLogin, token_login
 
 from crmseg.config import Mapping, SalesforceSync
-from crmseg.connectors.limits import ApiUsage, header, parse_retry_after
+from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, Redactor, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
@@ -154,6 +154,8 @@ class SalesforceConnector:
         self._usage = ApiUsage()
         self._kind = "other"
         self._last_headers: TMapping[str, str] = {}
+        #: The CRM's clock (``Date`` header of the latest response): where the next watermark starts.
+        self.server_time: datetime | None = None
         self._creds = self._credentials(env)
         self.policy.redact.add(*self._creds.values())
         self._session = _Session(timeout)
@@ -166,6 +168,12 @@ class SalesforceConnector:
     def api_usage(self) -> tuple[int, int] | None:
         """(used, max) from the latest ``Sforce-Limit-Info`` header, or None before any call."""
         return self._usage.as_tuple()
+
+    @property
+    def api_remaining(self) -> tuple[int, int] | None:
+        """(calls left today, daily allowance) from ``Sforce-Limit-Info``, or None before any call."""
+        usage = self._usage.as_tuple()
+        return (max(0, usage[1] - usage[0]), usage[1]) if usage else None
 
     def read(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]:
         """Yield records lazily, page by page, ordered by modification stamp then Id.
@@ -220,6 +228,15 @@ class SalesforceConnector:
             out.extend(self._write_collection(chunk))
         return out
 
+    def write_bulk(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
+        """One Bulk API 2.0 update job for ``writes`` whatever their number; one result per input, in order."""
+        from crmseg.connectors.salesforce_bulk import bulk_update
+
+        for w in writes:
+            for name in w.fields:
+                check_ident(name)
+        return bulk_update(self, writes) if writes else []
+
     def schema(self) -> dict[str, SchemaField]:
         """The object's fields from ``describe`` (cached for the connector's life)."""
         if self._schema is None:
@@ -243,6 +260,7 @@ class SalesforceConnector:
         self.calls_by_kind[self._kind] += 1
         self._last_headers = resp.headers
         self._usage.observe(resp.headers)
+        self.server_time = parse_http_date(resp.headers.get("Date")) or self.server_time
 
     def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
         if isinstance(exc, SalesforceAuthenticationFailed):

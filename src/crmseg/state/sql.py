@@ -282,8 +282,9 @@ class SqlStore:
                 self._many(cur, "UPDATE accounts SET data = ? WHERE sync = ? AND account = ?",
                            ((json.dumps({**copies[c.account], **c.fields}, default=str), sync, c.account)
                             for c in with_fields if c.account in copies))
-            self._delete_in(cur, "outbox", sync, ids)
-            self._delete_in(cur, "record_errors", sync, ids)
+            settled = [c.account for c in items if c.settles]
+            self._delete_in(cur, "outbox", sync, settled)
+            self._delete_in(cur, "record_errors", sync, settled)
             logged = len(trans)
         return logged
 

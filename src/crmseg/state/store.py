@@ -79,6 +79,8 @@ class Confirmed:
     account: str
     dims: dict[str, tuple[str | None, str | None, str | None]]
     fields: dict[str, Any] = field(default_factory=dict)
+    #: False when the account still has writes to come in this run: its outbox/error rows stay.
+    settles: bool = True
 
 
 @dataclass(slots=True)

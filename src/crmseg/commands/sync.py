@@ -1,0 +1,152 @@
+"""``crmseg sync``: one sync run now (or ``--dry-run``: the audit of what it would write)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+
+from crmseg.cli import ENGINE, _err, _log_lines, _progress, cli
+from crmseg.config import FileSync, load_config, parse_interval
+
+
+@cli.command()
+@click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True, help="config.toml.")
+@click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
+@click.option("--dry-run", is_flag=True, help="Read, evaluate and diff only: write nothing, keep no state.")
+@click.option("--full", is_flag=True, help="Read every account (not only those modified since the last run); "
+                                           "also retries records blocked by a permanent error.")
+@ENGINE
+@click.option("--quiet", "-q", is_flag=True, help="Only the run summary.")
+def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: str | None, quiet: bool) -> None:
+    """Run one sync now: write changed tags back, record state and drift.
+
+    Exit 0 all written, 1 some records failed or the run stopped, 2 bad config/rules, 3 locked."""
+    from crmseg.pipeline import plan_config
+
+    if dry_run:
+        _dry_run(config, sync_name, engine, quiet)
+        return
+    from crmseg.state import open_store
+    from crmseg.sync.lease import hold_lease
+    from crmseg.sync.runner import SyncOptions, run_sync
+
+    cfg = load_config(config)
+    sync_cfg = cfg.sync(sync_name)
+    plan = plan_config(config, sync_cfg.name, engine, writes=True)
+    store = open_store(cfg.resolve(cfg.state.path))
+    stop = threading.Event()
+    signals: list[int] = []
+    changes = None
+    if isinstance(sync_cfg, FileSync):
+        changes = cfg.resolve(sync_cfg.changes_path) if sync_cfg.changes_path else \
+            cfg.resolve(cfg.state.path).parent / f"{sync_cfg.name}-changes.csv"
+    with _stop_on_signals(stop, signals), _ticker(quiet) as tick:
+        try:
+            with hold_lease(store, sync_cfg.name, parse_interval(cfg.state.lease) or 600.0) as holder:
+                outcome = run_sync(plan, sync_cfg, store, SyncOptions(full=full, stop=stop, tick=tick, holder=holder),
+                                   changes_path=changes)
+        finally:
+            plan.connector.close()
+            store.close()
+    print_outcome(outcome, Console(soft_wrap=True))
+    if signals and outcome.status == "aborted":
+        sys.exit(130 if signals[0] == signal.SIGINT else 143)
+    sys.exit(outcome.exit_code)
+
+
+def _dry_run(config: str, sync_name: str | None, engine: str | None, quiet: bool) -> None:
+    """The audit pipeline, stopped after the diff: nothing written, no state touched."""
+    from crmseg.pipeline import plan_config, run_audit
+    from crmseg.report import render
+
+    plan = plan_config(config, sync_name, engine)
+    with _ticker(quiet) as tick:
+        summary = run_audit(plan, tick=(lambda n: tick("evaluate", n)) if tick else None)
+    console = Console()
+    if not quiet:
+        render(summary, console)
+    console.print("dry run: nothing was written and no sync state was kept; the changes above are what "
+                  "`crmseg sync` would write", highlight=False)
+
+
+def print_outcome(out: Any, console: Console) -> None:
+    """The run summary: status, counts, API calls, watermark and the failed records."""
+    c = out.counts
+    console.print(f"sync '{out.sync}' run {out.run_id}: [bold]{out.status}[/bold] ({out.mode} read"
+                  f"{', every account re-evaluated' if out.reevaluated_all and out.mode == 'incremental' else ''}, "
+                  f"{out.duration_s:.1f} s)", highlight=False)
+    console.print(f"  read {c['read']:,} · evaluated {c['evaluated']:,} · changed {c['changed']:,} · "
+                  f"written {c['written']:,} · failed {c['failed']:,} · pinned {c['pinned']:,} · "
+                  f"blocked {c['blocked']:,}", highlight=False)
+    calls = f"  API calls {c['api_calls']:,}"
+    if out.api_remaining:
+        calls += f" (daily allowance: {out.api_remaining[0]:,} of {out.api_remaining[1]:,} left)"
+    console.print(calls, highlight=False)
+    if out.watermark_after:
+        console.print(f"  watermark {out.watermark_before or '(none: full read)'} -> {out.watermark_after}",
+                      highlight=False)
+    if out.changes_file:
+        console.print(f"  changes file (import-ready): {out.changes_file}", highlight=False)
+    if out.message:
+        console.print(f"  {out.message}", highlight=False, markup=False)
+    for title, rows in (("failed records (retried on the next run unless the error is permanent)", out.failures),
+                        ("blocked records (a permanent error; fix the cause, then run with --full)", out.blocked)):
+        if rows:
+            console.print(f"{title}:", highlight=False)
+            for rid, error in rows[:50]:
+                console.print(f"  {rid}: {error}", highlight=False, markup=False)
+            if len(rows) > 50:
+                console.print(f"  ... and {len(rows) - 50:,} more (crmseg status --json lists them)", highlight=False)
+
+
+class _stop_on_signals:
+    """First SIGINT/SIGTERM: finish the current batch and stop; a second one exits at once."""
+
+    def __init__(self, stop: threading.Event, seen: list[int]) -> None:
+        self.stop, self.seen = stop, seen
+        self.old: dict[int, Any] = {}
+
+    def __enter__(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self.stop.is_set():
+                os._exit(130 if signum == signal.SIGINT else 143)
+            self.seen.append(signum)
+            self.stop.set()
+            _err(f"{signal.Signals(signum).name}: finishing the current batch, then stopping "
+                 "(send it again to stop at once)")
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.old[sig] = signal.signal(sig, handler)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self.old.items():
+            signal.signal(sig, old)
+
+
+class _ticker:
+    """Progress for a run: a live counter on a TTY, plain lines otherwise, nothing when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.inner: Any = None
+
+    def __enter__(self) -> Callable[[str, int], None] | None:
+        if self.quiet:
+            return None
+        if sys.stderr.isatty():
+            self.inner = _progress()
+            update = self.inner.__enter__()
+            return lambda phase, n: update(n)
+        lines = _log_lines()
+        return lambda phase, n: lines(n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.inner is not None:
+            self.inner.__exit__(*exc)

@@ -1,0 +1,1 @@
+"""crmseg sync: diff -> write -> record, on top of the read -> normalize -> evaluate pipeline."""

@@ -1,0 +1,67 @@
+"""The API budget: keep a reserve of the CRM's daily allowance for everything else.
+
+``api_reserve`` on a sync is a number of calls (``5000``) or a share of the daily allowance
+(``"10%"``, the default ``"5%"``). The allowance comes from the CRM's own headers
+(Salesforce ``Sforce-Limit-Info``, HubSpot ``X-HubSpot-RateLimit-Daily(-Remaining)``), read
+through the connector's ``api_remaining``. A run that would dip into the reserve stops
+between batches with status ``aborted``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmseg.errors import ConfigError, CrmsegError
+
+DEFAULT_RESERVE = "5%"
+
+
+class BudgetExhausted(CrmsegError):
+    """The next calls would use the reserved part of the daily API allowance."""
+
+    exit_code = 1
+
+
+def parse_reserve(value: int | str | None) -> tuple[int, float]:
+    """(calls, share) from ``5000`` or ``"10%"``; exactly one of them is non-zero."""
+    if value is None:
+        value = DEFAULT_RESERVE
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError(f"api_reserve {value} must be >= 0")
+        return value, 0.0
+    text = str(value).strip()
+    if text.endswith("%"):
+        try:
+            share = float(text[:-1]) / 100.0
+        except ValueError:
+            share = -1.0
+        if 0.0 <= share < 1.0:
+            return 0, share
+    raise ConfigError(f"api_reserve {value!r} must be a number of calls (5000) or a share like \"10%\" (0-99%)")
+
+
+class Budget:
+    """Checks the connector's remaining daily calls against the reserve."""
+
+    def __init__(self, connector: Any, reserve: int | str | None = None) -> None:
+        self.connector = connector
+        self.calls, self.share = parse_reserve(reserve)
+
+    def remaining(self) -> tuple[int, int] | None:
+        """(left, allowance) as the CRM last reported, or None (files, or no header seen)."""
+        return getattr(self.connector, "api_remaining", None)
+
+    def reserve_of(self, allowance: int) -> int:
+        return self.calls or int(allowance * self.share)
+
+    def check(self, next_calls: int, doing: str) -> None:
+        """Raise BudgetExhausted when ``next_calls`` more would cross the reserve."""
+        left = self.remaining()
+        if left is None:
+            return
+        remaining, allowance = left
+        reserve = self.reserve_of(allowance)
+        if remaining - next_calls < reserve:
+            raise BudgetExhausted(f"stopped before {doing}: {remaining:,} API calls left of {allowance:,} today and "
+                                  f"{reserve:,} are reserved (api_reserve); the rest is written on the next run")

@@ -1,0 +1,85 @@
+"""What to do with one evaluated account (pure functions, tested on plain values).
+
+- :func:`account_plan`: which dimensions to write (mapped, not pinned, differing from the
+  CRM's value), which to record as confirmed without a write, and the CRM fields to send.
+- :func:`is_permanent`: whether a CRM's per-record error can succeed by retrying.
+- :func:`rule_label`: the rule text logged with a transition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from crmseg.diff import tag_text
+from crmseg.model import DimResult
+from crmseg.state.transitions import PINNED_RULE
+
+#: Per-record errors that retrying cannot fix (only an admin or a data change can).
+PERMANENT_CODES = (
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_FIELD_FOR_INSERT_UPDATE", "INVALID_FIELD",
+    "FIELD_NOT_UPDATEABLE", "ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID", "INVALID_ID_FIELD",
+    "INSUFFICIENT_ACCESS", "FIELD_INTEGRITY_EXCEPTION", "INVALID_TYPE_ON_FIELD_IN_RECORD", "STRING_TOO_LONG",
+    "INVALID_OPTION", "OBJECT_NOT_FOUND", "PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE", "INVALID_LENGTH",
+)
+#: A retriable per-record error becomes permanent after this many failed runs.
+MAX_ATTEMPTS = 5
+DEFAULT_RULE = "(default)"
+
+Dims = dict[str, tuple[str | None, str | None, str | None]]  # dim -> (crm_before, value, rule)
+
+
+def is_permanent(error: str | None) -> bool:
+    """True when the error names a cause no retry can fix (restricted picklist, deleted record...)."""
+    text = (error or "").upper()
+    return any(code in text for code in PERMANENT_CODES)
+
+
+def rule_label(result: DimResult) -> str:
+    """The rule that produced a value: the label rule's name, score rules joined by '+', or (default)."""
+    return "+".join(result.rules) if result.rules else DEFAULT_RULE
+
+
+@dataclass(slots=True)
+class AccountPlan:
+    """The outcome of diffing one account."""
+
+    write: Dims = field(default_factory=dict)  # dims to send, with (crm_before, target, rule)
+    confirm: Dims = field(default_factory=dict)  # dims to record without a write
+    fields: dict[str, Any] = field(default_factory=dict)  # CRM field -> value to send
+    pinned: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.write)
+
+
+def account_plan(results: Mapping[str, DimResult], current: Mapping[str, Any], pinned: bool,
+                 tag_field: Callable[[str], str | None], recorded: Mapping[str, str | None]) -> AccountPlan:
+    """Diff one account's computed tags against the CRM's current values.
+
+    A mapped dimension whose value differs is written (never for a pinned account: its
+    CRM values are recorded as they are). An unmapped dimension has no CRM value: it is
+    recorded against what crmseg recorded before.
+    """
+    plan = AccountPlan(pinned=pinned)
+    for dim, res in results.items():
+        value, rule = tag_text(res.value), rule_label(res)
+        fld = tag_field(dim)
+        if fld is None:
+            plan.confirm[dim] = (recorded.get(dim), value, rule)
+            continue
+        crm = tag_text(current.get(dim))
+        if pinned:
+            plan.confirm[dim] = (crm, crm, PINNED_RULE)
+        elif crm == value:
+            plan.confirm[dim] = (crm, value, rule)
+        else:
+            plan.write[dim] = (crm, value, rule)
+            plan.fields[fld] = res.value
+    return plan
+
+
+def applied(current: Mapping[str, Any], targets: Mapping[str, tuple[Any, Any, Any]]) -> bool:
+    """Whether the CRM now holds every target of an outbox entry (its write was applied)."""
+    return all(tag_text(current.get(dim)) == target for dim, (_, target, _) in targets.items())

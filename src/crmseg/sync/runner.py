@@ -1,0 +1,315 @@
+"""One sync run: read -> local copy -> evaluate -> diff -> write (outbox) -> record.
+
+The run, step by step (the lease is held by the caller):
+
+1. Runs left ``running`` by a dead process are marked ``aborted``.
+2. **Mode.** A *full* read on the first run, with ``--full``, when the fields read changed
+   (mapping edit) or when the last full read is older than ``full_every``; otherwise an
+   *incremental* read from the watermark (``SystemModstamp`` / ``hs_lastmodifieddate``).
+3. **Read** into the state's local copy of the fields crmseg reads. The watermark for the
+   next run is the CRM's own clock (its ``Date`` header) *before* the read started, so it
+   never passes the run's start and crmseg's own writes are read back exactly once.
+4. **Evaluate** the accounts read, those with retriable failures or unresolved outbox entries,
+   and — when the rules fingerprint changed or a rule uses ``days_since`` — every account of
+   the local copy, with no extra API call.
+5. **Diff and write** only the changed mapped tag fields of unpinned accounts, in outbox
+   batches (:mod:`crmseg.sync.writer`); values the CRM already holds are recorded directly.
+6. **Record**: after a full read, accounts not seen leave the population; a count snapshot;
+   the watermark and fingerprints; the run's status and counts.
+
+A run stopped by a signal or the API budget ends ``aborted`` with state consistent; a
+fatal CRM error ends ``failed``. Neither advances the watermark.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from crmseg.config import FileSync, parse_interval
+from crmseg.errors import CrmsegError
+from crmseg.model import RawRecord
+from crmseg.pipeline import Plan
+from crmseg.rules.engines import make_engine
+from crmseg.state.sql import iso
+from crmseg.state.store import Confirmed, PendingWrite, StateStore, SyncState
+from crmseg.sync.budget import Budget
+from crmseg.sync.changes_file import ChangesFile
+from crmseg.sync.decide import account_plan, applied
+from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint, time_dependent
+from crmseg.sync.writer import StopRequested, Writer
+
+log = logging.getLogger(__name__)
+CHUNK = 1000
+
+
+@dataclass
+class SyncOptions:
+    full: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+    tick: Callable[[str, int], None] | None = None  # (phase, count) for progress
+    holder: str = ""
+
+
+@dataclass
+class SyncOutcome:
+    run_id: int
+    sync: str
+    status: str
+    mode: str
+    counts: dict[str, int]
+    started_at: str
+    duration_s: float
+    message: str | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    blocked: list[tuple[str, str]] = field(default_factory=list)
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+    api_remaining: tuple[int, int] | None = None
+    changes_file: str | None = None
+    reevaluated_all: bool = False
+    error: CrmsegError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "succeeded":
+            return 0
+        if self.error is not None:
+            return self.error.exit_code
+        return 1
+
+
+class SyncRun:
+    """The state of one run while it goes through its phases."""
+
+    def __init__(self, plan: Plan, sync_cfg: Any, store: StateStore, options: SyncOptions,
+                 changes_path: Path | None = None) -> None:
+        self.plan, self.cfg, self.store, self.opts = plan, sync_cfg, store, options
+        self.sync = sync_cfg.name
+        self.connector = plan.connector
+        self.norm = plan.normalizer
+        self.dims = plan.rules.names
+        self.is_file = isinstance(sync_cfg, FileSync)
+        self.counts = {k: 0 for k in ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked",
+                                      "api_calls")}
+        self.blocked: list[tuple[str, str]] = []
+        self.read_fields = self.norm.read_fields(self.dims)
+        self.rules_fp = rules_fingerprint(plan.rules_dir, plan.mapping.path or None)
+        self.read_fp = read_fingerprint(self.read_fields)
+        self.changes_path = changes_path
+        self.changes: ChangesFile | None = None
+
+    # ------------------------------------------------------------------ entry
+    def execute(self) -> SyncOutcome:
+        started = time.perf_counter()
+        now = datetime.now(timezone.utc)
+        store, sync = self.store, self.sync
+        stale = store.abort_stale_runs(sync, iso(now), "the process running it ended without recording the run")
+        if stale:
+            log.warning("sync %s: run(s) %s had been left running by a process that died; marked aborted",
+                        sync, ", ".join(map(str, stale)))
+        state = store.sync_state(sync)
+        full = self._full_read(state, now)
+        reeval = (not full) and (state.rules_fingerprint != self.rules_fp or time_dependent(self.plan.rules)
+                                 or bool(store.outbox(sync)))
+        mode = "full" if full else "incremental"
+        wm_before = None if full else state.watermark
+        run = store.begin_run(sync, mode, wm_before, self.rules_fp, self.opts.holder, iso(now))
+        self.run_id = run
+        out = SyncOutcome(run, sync, "running", mode, self.counts, iso(now), 0.0, watermark_before=wm_before,
+                          reevaluated_all=full or reeval)
+        try:
+            wm_after = self._run(state, full, reeval, out)
+        except BaseException as exc:  # noqa: BLE001 - record every ending, then re-raise non-crmseg errors
+            self._end_failed(out, exc)
+            out.duration_s = round(time.perf_counter() - started, 3)
+            if not isinstance(exc, CrmsegError):
+                raise
+            return out
+        out.watermark_after = wm_after
+        out.status = "partial" if self.counts["failed"] else "succeeded"
+        self._finish(out, out.status, wm_after, None)
+        out.duration_s = round(time.perf_counter() - started, 3)
+        return out
+
+    def _full_read(self, state: SyncState, now: datetime) -> bool:
+        if self.opts.full or self.is_file or state.watermark is None or state.read_fingerprint != self.read_fp:
+            return True
+        every = parse_interval(self.cfg.full_every) if getattr(self.cfg, "full_every", None) else None
+        if every and state.last_full_at:
+            return state.last_full_at < iso(now - timedelta(seconds=every))
+        return False
+
+    # ------------------------------------------------------------------ phases
+    def _run(self, state: SyncState, full: bool, reeval: bool, out: SyncOutcome) -> str | None:
+        store, sync, run = self.store, self.sync, self.run_id
+        budget = Budget(self.connector, getattr(self.cfg, "api_reserve", None))
+        since = None if full else _parse_iso(state.watermark)
+        t0 = getattr(self.connector, "server_time", None)
+        if t0 is None and not self.is_file:
+            t0 = datetime.now(timezone.utc) - timedelta(seconds=5)
+        read_ids = self._read(since, budget)
+        errors = store.record_errors(sync)
+        outbox = store.outbox(sync)
+        if full or reeval:
+            accounts: Iterable[tuple[str, dict[str, Any]]] = store.iter_accounts(sync)
+        else:
+            extra = {rid for rid, e in errors.items() if not e.permanent} | set(outbox)
+            accounts = store.iter_accounts(sync, read_ids | extra)
+        if self.is_file:
+            self.changes = ChangesFile(self.changes_path or Path(f"{sync}-changes.csv"), self.plan.mapping.id_field,
+                                       [f for d in self.dims if (f := self.plan.mapping.tag_field(d))])
+        target = self.changes if self.changes is not None else self.connector
+        attempts = {rid: e.attempts for rid, e in errors.items() if not e.permanent}
+        writer = Writer(target, store, sync, run, lambda: iso(datetime.now(timezone.utc)), budget, self.opts.stop,
+                        attempts)
+        engine = make_engine(self.plan.engine, self.plan.rules, self.plan.now)
+        try:
+            for chunk in _chunks(accounts, CHUNK):
+                self._check_stop()
+                self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
+            writer.finish()
+        except BaseException:
+            if self.changes is not None:
+                self.changes.discard()
+            raise
+        finally:
+            engine.close()
+            self.counts["written"] = writer.stats.written
+            self.counts["failed"] = writer.stats.failed
+            out.failures = writer.stats.failures
+            out.blocked = self.blocked
+        if self.changes is not None:
+            out.changes_file = str(self.changes.commit())
+        if full:
+            gone = store.mark_absent(sync, run)
+            if gone:
+                log.info("sync %s: %d account(s) no longer in the source left the population", sync, gone)
+        self.snapshot = store.write_snapshot(sync, run, self.dims)
+        wm_after = iso(t0) if t0 is not None else None
+        store.save_sync_state(sync, SyncState(watermark=wm_after, rules_fingerprint=self.rules_fp,
+                                              read_fingerprint=self.read_fp,
+                                              last_full_at=out.started_at if full else state.last_full_at))
+        return wm_after
+
+    def _read(self, since: datetime | None, budget: Budget) -> set[str]:
+        """Stream the source into the local copy; the ids read (kept only for incremental runs)."""
+        ids: set[str] = set()
+        batch: list[tuple[str, Any]] = []
+        keep = since is not None
+        n = 0
+        for raw in self.connector.read(self.read_fields, since=since):
+            batch.append((raw.id, raw.fields))
+            if keep:
+                ids.add(raw.id)
+            n += 1
+            if len(batch) >= CHUNK:
+                self.store.upsert_accounts(self.sync, self.run_id, batch)
+                batch = []
+                self._check_stop()
+                budget.check(1, "reading the next page")
+                self._tick("read", n)
+        if batch:
+            self.store.upsert_accounts(self.sync, self.run_id, batch)
+        self.counts["read"] = n
+        self._tick("read", n)
+        return ids
+
+    def _evaluate_chunk(self, chunk: list[tuple[str, dict[str, Any]]], engine: Any, writer: Writer,
+                        outbox: dict[str, PendingWrite], errors: dict[str, Any], full: bool) -> None:
+        store, sync, run, norm, dims = self.store, self.sync, self.run_id, self.norm, self.dims
+        raws = [RawRecord(rid, data) for rid, data in chunk]
+        currents = {r.id: norm.current_tags(r, dims) for r in raws}
+        # unresolved writes of an interrupted run: applied if the CRM now holds their targets
+        resolved = [outbox.pop(r.id) for r in raws if r.id in outbox]
+        if resolved:
+            done = [pw for pw in resolved if applied(currents[pw.account], pw.dims)]
+            store.confirm(sync, run, self._now(), [Confirmed(pw.account, pw.dims) for pw in done])
+            store.drop_outbox(sync, [pw.account for pw in resolved if pw not in done])
+        recorded = store.recorded_tags(sync, [r.id for r in raws])
+        confirms: list[Confirmed] = []
+        tag_field = self.plan.mapping.tag_field
+        for raw in raws:
+            results = engine.evaluate(norm.account(raw))
+            pinned = norm.pinned(raw)
+            have = recorded.get(raw.id, {})
+            plan = account_plan(results, currents[raw.id], pinned, tag_field, have)
+            if self.is_file:  # a file never receives our writes: its old values are not edits
+                plan.write = {d: (have.get(d, c), t, r) for d, (c, t, r) in plan.write.items()}
+                plan.confirm = {d: (have.get(d, c), t, r) for d, (c, t, r) in plan.confirm.items()}
+            self.counts["evaluated"] += 1
+            if pinned:
+                self.counts["pinned"] += 1
+            keep = {d: v for d, v in plan.confirm.items() if d not in have or have[d] != v[1] or v[0] != have[d]}
+            err = errors.get(raw.id)
+            if plan.write:
+                targets = {d: t for d, (_, t, _) in plan.write.items()}
+                if err is not None and err.permanent and not full and err.targets == targets:
+                    self.counts["blocked"] += 1
+                    self.blocked.append((raw.id, err.error))
+                else:
+                    self.counts["changed"] += 1
+                    writer.add(PendingWrite(raw.id, run, plan.write, plan.fields))
+                if keep:
+                    confirms.append(Confirmed(raw.id, keep, settles=False))
+            elif keep or err is not None:
+                confirms.append(Confirmed(raw.id, keep))
+        store.confirm(sync, run, self._now(), confirms)
+        self._tick("evaluate", self.counts["evaluated"])
+
+    # ------------------------------------------------------------------ endings
+    def _finish(self, out: SyncOutcome, status: str, wm_after: str | None, message: str | None) -> None:
+        self.counts["api_calls"] = int(getattr(self.connector, "calls", 0) or 0)
+        out.api_remaining = getattr(self.connector, "api_remaining", None)
+        remaining = out.api_remaining[0] if out.api_remaining else None
+        self.store.finish_run(self.run_id, status, self._now(), self.counts, wm_after, message, remaining)
+
+    def _end_failed(self, out: SyncOutcome, exc: BaseException) -> None:
+        aborted = isinstance(exc, (StopRequested, KeyboardInterrupt)) or type(exc).__name__ == "BudgetExhausted"
+        out.status = "aborted" if aborted else "failed"
+        out.message = str(exc) or type(exc).__name__
+        out.error = exc if isinstance(exc, CrmsegError) else None
+        try:
+            self._finish(out, out.status, None, out.message)
+        except Exception as rec_exc:  # noqa: BLE001 - the original error matters more
+            log.error("sync %s: could not record the run's end: %s", self.sync, rec_exc)
+
+    def _check_stop(self) -> None:
+        if self.opts.stop.is_set():
+            raise StopRequested("stopped on request; state is consistent and the next run goes on from here")
+
+    def _tick(self, phase: str, n: int) -> None:
+        if self.opts.tick is not None:
+            self.opts.tick(phase, n)
+
+    @staticmethod
+    def _now() -> str:
+        return iso(datetime.now(timezone.utc))
+
+
+def run_sync(plan: Plan, sync_cfg: Any, store: StateStore, options: SyncOptions | None = None,
+             changes_path: Path | None = None) -> SyncOutcome:
+    """Run one sync (the caller holds the lease) and return how it ended."""
+    return SyncRun(plan, sync_cfg, store, options or SyncOptions(), changes_path).execute()
+
+
+def _chunks(items: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    chunk: list[tuple[str, dict[str, Any]]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,111 @@
+"""Tag writes in batches, each one an outbox entry: record, send, record each outcome.
+
+For every batch the writer (1) stores the batch in the state's outbox, (2) sends it with the
+connector's batch write, (3) in one state transaction records the confirmed records' tags and
+transitions and the failed records' errors, dropping their outbox rows. A crash between (2)
+and (3) leaves the outbox rows; the next run resolves them from the CRM's current values
+(:func:`crmseg.sync.decide.applied`), never by guessing.
+
+Before each batch the writer checks the stop flag (a signal) and the API budget, so a run
+stops cleanly *between* batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from crmseg.errors import CrmsegError
+from crmseg.model import TagWrite
+from crmseg.state.store import Confirmed, PendingWrite, RecordError, StateStore
+from crmseg.sync.budget import Budget
+from crmseg.sync.decide import MAX_ATTEMPTS, is_permanent
+
+log = logging.getLogger(__name__)
+
+
+class StopRequested(CrmsegError):
+    """The run was asked to stop (signal or API budget); state is consistent."""
+
+    exit_code = 1
+
+
+@dataclass
+class WriteStats:
+    written: int = 0
+    failed: int = 0
+    batches: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (account, error), this run
+
+
+class Writer:
+    """Buffers pending writes and flushes them in the connector's batch size (or one Bulk job)."""
+
+    def __init__(self, connector: Any, store: StateStore, sync: str, run: int, now: Callable[[], str],
+                 budget: Budget, stop: threading.Event | None = None, attempts: dict[str, int] | None = None) -> None:
+        self.connector, self.store, self.sync, self.run, self.now = connector, store, sync, run, now
+        self.budget = budget
+        self.stop = stop or threading.Event()
+        self.attempts = attempts or {}
+        self.batch = int(getattr(connector, "batch_size", 200))
+        bulk = getattr(connector, "bulk_threshold", None)
+        #: Salesforce: more pending writes than this in one run go through Bulk API 2.0 jobs.
+        self.bulk_threshold: int | None = int(bulk) if bulk else None
+        self.bulk_job = 10_000  # records per Bulk job: one internal Salesforce batch each
+        self.bulk_mode = False
+        self.pending: list[PendingWrite] = []
+        self.stats = WriteStats()
+
+    def add(self, entry: PendingWrite) -> None:
+        self.pending.append(entry)
+        if self.bulk_threshold is not None and not self.bulk_mode:
+            if len(self.pending) > self.bulk_threshold:
+                self.bulk_mode = True  # too many for collections: the rest goes by Bulk API jobs
+            else:
+                return  # keep collecting until we know which API fits
+        size = self.bulk_job if self.bulk_mode else self.batch
+        while len(self.pending) >= size:
+            self._flush(self.pending[:size])
+            del self.pending[:size]
+
+    def finish(self) -> None:
+        """Send what is left."""
+        size = self.bulk_job if self.bulk_mode else self.batch
+        while self.pending:
+            self._flush(self.pending[:size])
+            del self.pending[:size]
+
+    # ------------------------------------------------------------------ one batch
+    def _flush(self, entries: list[PendingWrite]) -> None:
+        if self.stop.is_set():
+            raise StopRequested("stopped on request between write batches; the rest is written on the next run")
+        calls = 4 if self.bulk_mode else -(-len(entries) // self.batch)
+        self.budget.check(calls, f"writing {len(entries)} records")
+        self.store.put_outbox(self.sync, entries)
+        writes = [TagWrite(e.account, e.fields) for e in entries]
+        bulk = getattr(self.connector, "write_bulk", None) if self.bulk_mode else None
+        results = bulk(writes) if bulk is not None else self.connector.write(writes)
+        at = self.now()
+        ok: list[Confirmed] = []
+        bad: list[RecordError] = []
+        for entry, res in zip(entries, results):
+            if res.ok:
+                ok.append(Confirmed(entry.account, entry.dims, entry.fields))
+                continue
+            error = res.error or "failed without an error message"
+            tries = self.attempts.get(entry.account, 0) + 1
+            permanent = is_permanent(error) or tries >= MAX_ATTEMPTS
+            if not is_permanent(error) and permanent:
+                error = f"{error} (gave up after {tries} attempts)"
+            bad.append(RecordError(entry.account, error, permanent,
+                                   targets={d: t for d, (_, t, _) in entry.dims.items()}))
+        self.store.confirm(self.sync, self.run, at, ok)
+        self.store.record_failures(self.sync, self.run, at, bad)
+        self.stats.batches += 1
+        self.stats.written += len(ok)
+        self.stats.failed += len(bad)
+        self.stats.failures.extend((e.account, e.error) for e in bad)
+        for e in bad:
+            log.warning("record %s not written: %s", e.account, e.error)
