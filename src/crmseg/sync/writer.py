@@ -108,4 +108,4 @@ class Writer:
         self.stats.failed += len(bad)
         self.stats.failures.extend((e.account, e.error) for e in bad)
         for e in bad:
-            log.warning("record %s not written: %s", e.account, e.error)
+            log.info("record %s not written: %s", e.account, e.error)

@@ -1,0 +1,106 @@
+"""``crmseg status``: per sync, the last run, records waiting for a retry, the next scheduled run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+from rich.console import Console
+
+from crmseg.cli import cli
+from crmseg.config import Config, load_config, parse_interval
+
+
+def next_run(sync_cfg: Any, last_started: str | None, now: datetime | None = None) -> str | None:
+    """When the daemon runs this sync next (ISO UTC), from its interval or cron; None if unscheduled."""
+    now = now or datetime.now(timezone.utc)
+    if sync_cfg.cron:
+        from apscheduler.triggers.cron import CronTrigger
+
+        trigger = CronTrigger.from_crontab(sync_cfg.cron, timezone=timezone.utc)
+        when = trigger.get_next_fire_time(None, now)
+        return when.astimezone(timezone.utc).isoformat(timespec="seconds") if when else None
+    seconds = parse_interval(sync_cfg.interval) if sync_cfg.interval else None
+    if not seconds:
+        return None
+    if not last_started:
+        return now.isoformat(timespec="seconds")
+    last = datetime.fromisoformat(last_started.replace("Z", "+00:00"))
+    return max(now, last + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
+    """The ``status --json`` document: ``{"syncs": {NAME: {...}}}``."""
+    from crmseg.state import open_store
+
+    path = cfg.resolve(cfg.state.path)
+    names = [cfg.sync(sync_name).name] if sync_name else list(cfg.syncs)
+    out: dict[str, Any] = {"state": str(path), "syncs": {}}
+    store = open_store(path) if path.exists() else None
+    try:
+        for name in names:
+            sync_cfg = cfg.syncs[name]
+            last = store.last_run(name) if store else None
+            errors = store.record_errors(name) if store else {}
+            lease = store.lease(name) if store else None
+            retry = [e for e in errors.values() if not e.permanent]
+            blocked = [e for e in errors.values() if e.permanent]
+            out["syncs"][name] = {
+                "connector": sync_cfg.connector,
+                "last_run": last.as_dict() if last else None,
+                "pending_retries": len(retry),
+                "blocked": len(blocked),
+                "errors": [{"account": e.account, "error": e.error, "attempts": e.attempts, "permanent": e.permanent}
+                           for e in (retry + blocked)[:100]],
+                "drift_alert": last.drift_alert if last else None,
+                "running": ({"holder": lease.holder, "host": lease.host, "pid": lease.pid, "since": lease.acquired_at,
+                             "lease_until": lease.expires_at} if lease else None),
+                "next_run": next_run(sync_cfg, last.started_at if last else None),
+                "watermark": store.sync_state(name).watermark if store else None,
+            }
+    finally:
+        if store is not None:
+            store.close()
+    return out
+
+
+@cli.command()
+@click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True, help="config.toml.")
+@click.option("--sync", "sync_name", help="Only this sync.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(config: str, sync_name: str | None, as_json: bool) -> None:
+    """Per sync: the last run (when, outcome, counts, API calls, errors, drift alert) and the next one."""
+    data = status_data(load_config(config), sync_name)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    console = Console(soft_wrap=True)
+    console.print(f"state: {data['state']}", highlight=False)
+    for name, s in data["syncs"].items():
+        r = s["last_run"]
+        if r is None:
+            console.print(f"[bold]{name}[/] ({s['connector']}): never run; next run {s['next_run'] or '-'}", highlight=False)
+            continue
+        console.print(f"[bold]{name}[/] ({s['connector']}): last run #{r['id']} [bold]{r['status']}[/] at "
+                      f"{r['started_at'][:19].replace('T', ' ')}Z ({r['mode']} read)", highlight=False)
+        console.print(f"  read {r['read']:,} · evaluated {r['evaluated']:,} · changed {r['changed']:,} · "
+                      f"written {r['written']:,} · failed {r['failed']:,} · pinned {r['pinned']:,} · "
+                      f"API calls {r['api_calls']:,}", highlight=False)
+        console.print(f"  waiting for retry {s['pending_retries']:,} · blocked {s['blocked']:,} · "
+                      f"next run {s['next_run'] or '-'}", highlight=False)
+    for name, s in data["syncs"].items():
+        r = s["last_run"]
+        if s["running"]:
+            console.print(f"{name}: running now ({s['running']['holder']}, lease until {s['running']['lease_until']})",
+                          highlight=False)
+        if r and r.get("message"):
+            console.print(f"{name}: {r['message']}", highlight=False, markup=False)
+        if s["drift_alert"]:
+            console.print(f"{name}: [bold yellow]drift alert[/]: {s['drift_alert']}", highlight=False)
+        for e in s["errors"][:10]:
+            kind = "blocked" if e["permanent"] else f"retry (attempt {e['attempts']})"
+            console.print(f"{name}: {e['account']} {kind}: {e['error']}", highlight=False, markup=False)
+    sys.exit(0)
