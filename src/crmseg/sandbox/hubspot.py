@@ -255,7 +255,8 @@ class HubSpotApp(BaseApp):
                 out.append((rid, existing[rid], None))
             updated = {r.id: r for r in self.store.update_many(changes, self.write_ms()) if r} if changes else {}
             ok = sum(1 for _, _, err in out if err is None)
-            self.stats.wrote(ok, len(out) - ok, n_fields, n_changed)
+            self.stats.wrote(ok, len(out) - ok, n_fields, n_changed,
+                             [name for _, written in changes for name in written])
             return [(rid, updated.get(rid, rec), err) for rid, rec, err in out]
 
     def _properties_body(self, body: Any) -> dict[str, Any]:

@@ -84,7 +84,8 @@ def apply_updates(app: "SalesforceApp", items: list[tuple[str, dict[str, Any]]],
         if changes:
             app.store.update_many(changes, app.write_ms())
         ok = sum(1 for r in results if r.ok)
-        app.stats.wrote(ok, len(results) - ok, n_fields, n_changed)
+        app.stats.wrote(ok, len(results) - ok, n_fields, n_changed,
+                        [name for _, written in changes for name in written])
         return results
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, Iterable
 
 
 class Stats:
@@ -27,6 +27,7 @@ class Stats:
             self.rate_limited = 0
             self.logins = 0
             self.write_calls = 0
+            self.fields_written: Counter[str] = Counter()
 
     def call(self, endpoint: str) -> None:
         """One API call to ``endpoint``."""
@@ -41,9 +42,10 @@ class Stats:
             if code == 429:
                 self.rate_limited += 1
 
-    def wrote(self, ok: int, failed: int, fields: int, changed: int) -> None:
-        """A write call: records ok/failed, field values written, values that changed."""
+    def wrote(self, ok: int, failed: int, fields: int, changed: int, names: Iterable[str] = ()) -> None:
+        """A write call: records ok/failed, field values written, values that changed, which fields."""
         with self._lock:
+            self.fields_written.update(names)
             self.write_calls += 1
             self.records_written += ok
             self.records_failed += failed
@@ -69,6 +71,7 @@ class Stats:
                 "records_failed": self.records_failed,
                 "written_fields": self.written_fields,
                 "changed_fields": self.changed_fields,
+                "fields_written": dict(sorted(self.fields_written.items())),
                 "rate_limited": self.rate_limited,
                 "logins": self.logins,
             }
