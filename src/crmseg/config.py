@@ -131,6 +131,7 @@ class SalesforceSync(_SyncBase):
     session_id_env: str = "SF_SESSION_ID"
     page_size: int = Field(2000, ge=200, le=2000)
     bulk_threshold: int = 10_000
+    timeout: float = Field(60.0, gt=0, le=600)  # seconds to wait for one answer
 
 
 class HubSpotSync(_SyncBase):
@@ -138,6 +139,7 @@ class HubSpotSync(_SyncBase):
     host: str = "https://api.hubapi.com"
     access_token_env: str = "HUBSPOT_ACCESS_TOKEN"
     provision: bool = False
+    timeout: float = Field(30.0, gt=0, le=600)  # seconds to wait for one answer
 
 
 SyncConfig = Annotated[Union[FileSync, SalesforceSync, HubSpotSync], Field(discriminator="connector")]

@@ -29,10 +29,12 @@ def open_connector(sync_cfg: Any, mapping: Mapping, env: TMapping[str, str] = os
     if isinstance(sync_cfg, SalesforceSync):
         from crmseg.connectors.salesforce import SalesforceConnector
 
+        options.setdefault("timeout", sync_cfg.timeout)
         return SalesforceConnector(sync_cfg, mapping, env, **options)
     if isinstance(sync_cfg, HubSpotSync):
         from crmseg.connectors.hubspot import HubSpotConnector
 
+        options.setdefault("timeout", sync_cfg.timeout)
         return HubSpotConnector(sync_cfg, mapping, env, **options)
     kind = getattr(sync_cfg, "connector", type(sync_cfg).__name__)
     raise ConfigError(f"unknown connector {kind!r} (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot')")

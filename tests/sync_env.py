@@ -1,0 +1,121 @@
+"""A sandbox CRM (in this process, real HTTP on 127.0.0.1) plus a config, a state file and the
+real ``crmseg sync`` CLI as a subprocess: what the sync tests drive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from crmseg.diff import tag_text
+from crmseg.sandbox import SandboxServer
+from crmseg.sandbox.cli import write_sandbox_config
+from crmseg.state.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET_VARS = ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_SESSION_ID", "SF_CONSUMER_KEY",
+               "SF_PRIVATE_KEY_FILE", "HUBSPOT_ACCESS_TOKEN")
+
+
+def crmseg_cmd() -> list[str]:
+    script = Path(sys.executable).with_name("crmseg")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "crmseg"]
+
+
+class SyncEnv:
+    """One sandbox CRM with N synthetic accounts, an editable copy of the shipped rules, a config."""
+
+    def __init__(self, tmp: Path, crm: str, accounts: int, *, extra_config: str = "", **sandbox_kw: Any) -> None:
+        self.tmp, self.crm = tmp, crm
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.rules = tmp / "rules"
+        if not self.rules.exists():
+            shutil.copytree(ROOT / "rules", self.rules)
+        kw: dict[str, Any] = {"rate_limit": 1_000_000, "search_rate_limit": 1_000_000, "timeout_delay": 60.0,
+                              "default_retry_after": 0.2}
+        kw.update(sandbox_kw)
+        self.sb = SandboxServer(crm, accounts=accounts, mapping=ROOT / "connectors" / f"{crm}.toml",
+                                rules_dir=self.rules, **kw).start()
+        self.config = write_sandbox_config(self.sb, tmp / "config.toml")
+        text = self.config.read_text(encoding="utf-8")
+        extra = 'engine = "native"\ntimeout = 10\n' + ('bulk_threshold = 1000000\n' if crm == "salesforce" else "")
+        self.config.write_text(text + extra + extra_config, encoding="utf-8")
+        self.state_path = tmp / "config-state.sqlite"
+        self.tag_fields = dict(self.sb.tag_fields)
+        self.seed_of = {v: k for k, v in self.sb.id_map.items()}
+
+    # ------------------------------------------------------------------ the CLI
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+        env.update(self.sb.env(), PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200", **extra)
+        return env
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*crmseg_cmd(), *args], cwd=self.tmp, env=self.env(), capture_output=True, text=True,
+                              timeout=timeout)
+
+    def sync(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return self.run("sync", "--config", str(self.config), "-q", *args, timeout=timeout)
+
+    def popen_sync(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([*crmseg_cmd(), "sync", "--config", str(self.config), "-q", *args], cwd=self.tmp,
+                                env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+
+    def kill_when(self, proc: subprocess.Popen[str], ready: Any, timeout: float = 120) -> None:
+        """SIGKILL ``proc`` as soon as ``ready()`` is true (polled), failing if it ends first."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"sync ended before the kill point (exit {proc.returncode}):\n{proc.stdout.read()}")
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError("kill point not reached in time")
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+
+    # ------------------------------------------------------------------ the CRM
+    def fired(self, kind: str) -> int:
+        """How often faults of ``kind`` fired since the last stats reset."""
+        return int(self.sb.app.faults.snapshot()["fired"].get(kind, 0))
+
+    def crm_tags(self) -> dict[str, dict[str, str | None]]:
+        """seed id -> {dimension: tag text} as the CRM holds them."""
+        out = {}
+        for rec in self.sb.store.scan():
+            out[self.seed_of.get(rec.id, rec.id)] = {d: tag_text(rec.data.get(f)) for d, f in self.tag_fields.items()}
+        return out
+
+    def write_stats(self) -> dict[str, Any]:
+        return self.sb.stats()
+
+    # ------------------------------------------------------------------ the state
+    def store(self) -> SqliteStore:
+        return SqliteStore(self.state_path)
+
+    def transitions(self) -> Counter[tuple[Any, ...]]:
+        """(seed id, dimension, from, to, rule) -> times logged."""
+        store = self.store()
+        try:
+            return Counter((self.seed_of.get(t.account, t.account), t.dimension, t.from_value, t.to_value, t.rule)
+                           for t in store.transitions("sandbox"))
+        finally:
+            store.close()
+
+    def runs(self) -> list[Any]:
+        store = self.store()
+        try:
+            return store.runs("sandbox")
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        self.sb.stop()
