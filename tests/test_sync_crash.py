@@ -1,0 +1,135 @@
+"""Crash safety: ``crmseg sync`` (a real subprocess) is SIGKILLed at several points of a
+20,000-account sync, then rerun to completion. Each time the CRM must end with the tags of
+one uninterrupted run, the transition log must hold each transition exactly once, and no
+field outside the mapping may ever be written. Then the same under 10% seeded faults of
+every kind the sandbox injects.
+
+Kill points are reached from outside, as a real crash would: the sandbox holds one response
+(a ``timeout`` fault: the request is processed, the answer withheld) or answers 429 with a
+long ``Retry-After``, and the test kills the process once that fault has fired.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from .sync_env import SyncEnv
+
+N = 20_000
+READ = {"salesforce": "query_more", "hubspot": "list"}
+WRITE = {"salesforce": "composite_update", "hubspot": "batch_update"}
+BATCH = {"salesforce": 200, "hubspot": 100}
+
+pytestmark = pytest.mark.slow
+
+
+class Reference:
+    def __init__(self, tags: dict[str, Any], transitions: Counter[Any], write_calls: int, calls: int) -> None:
+        self.tags, self.transitions, self.write_calls, self.calls = tags, transitions, write_calls, calls
+
+
+@pytest.fixture(scope="module", params=["salesforce", "hubspot"])
+def reference(request, tmp_path_factory) -> tuple[str, Reference]:
+    """One uninterrupted sync of the same accounts: what every interrupted one must end with."""
+    crm = request.param
+    env = SyncEnv(tmp_path_factory.mktemp(f"ref-{crm}"), crm, N)
+    try:
+        res = env.sync()
+        assert res.returncode == 0, res.stdout + res.stderr
+        stats = env.write_stats()
+        ref = Reference(env.crm_tags(), env.transitions(), stats["write_calls"], stats["calls"]["total"])
+        assert ref.write_calls == math.ceil(stats["records_written"] / BATCH[crm])
+        return crm, ref
+    finally:
+        env.close()
+
+
+def _check(env: SyncEnv, ref: Reference) -> None:
+    assert env.crm_tags() == ref.tags
+    trans = env.transitions()
+    assert max(trans.values()) == 1, [k for k, n in trans.items() if n > 1][:5]  # nothing logged twice
+    assert trans == ref.transitions  # nothing lost
+    assert set(env.write_stats()["fields_written"]) <= set(env.tag_fields.values())
+
+
+def _finish(env: SyncEnv) -> None:
+    env.sb.clear_faults()
+    res = env.sync()
+    assert res.returncode == 0, res.stdout + res.stderr
+    runs = env.runs()
+    assert runs[0].status == "aborted" and "ended without recording" in (runs[0].message or "")  # the killed run, marked by the next
+    assert runs[-1].status == "succeeded"
+
+
+KILL_POINTS = {
+    # the 4th read page is held: killed while reading
+    "during-read": lambda crm, ref: ({"kind": "timeout", "endpoint": READ[crm], "after": 3}, "timeout"),
+    # the 11th write batch is refused with a long Retry-After: killed between two batches
+    "between-batches": lambda crm, ref: ({"kind": "429", "endpoint": WRITE[crm], "after": 10, "retry_after": 120},
+                                         "429"),
+    # the 21st batch is applied but its answer held: killed before its outcome is recorded
+    "write-not-recorded": lambda crm, ref: ({"kind": "timeout", "endpoint": WRITE[crm], "after": 20}, "timeout"),
+    # the last batch applied, answer held: killed after the last write, before the run is recorded
+    "after-last-write": lambda crm, ref: ({"kind": "timeout", "endpoint": WRITE[crm], "after": ref.write_calls - 1},
+                                          "timeout"),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sigkill_then_rerun_converges_to_one_uninterrupted_run(point, reference, tmp_path):
+    crm, ref = reference
+    env = SyncEnv(tmp_path, crm, N)
+    try:
+        fault, kind = KILL_POINTS[point](crm, ref)
+        env.sb.inject(fault)
+        proc = env.popen_sync()
+        env.kill_when(proc, lambda: env.fired(kind) > 0)
+        _finish(env)
+        _check(env, ref)
+    finally:
+        env.close()
+
+
+def test_faults_of_every_kind_then_a_kill_still_converge(reference, tmp_path, record_property):
+    """10% of calls fail (429 with headers, 500, 503, timeouts, expired sessions) and 10% of
+    records are refused; one run is killed mid-write. Reruns converge to the reference."""
+    crm, ref = reference
+    env = SyncEnv(tmp_path, crm, N, timeout_delay=2.5)  # a held answer outlasts the client's timeout:
+    env.config.write_text(env.config.read_text().replace("timeout = 10\n", "timeout = 1.5\n"), encoding="utf-8")
+    try:
+        faults = [{"kind": k, "probability": 0.1, "count": 40} for k in ("429", "500", "503", "expired_session")]
+        faults.append({"kind": "timeout", "probability": 0.1, "count": 10})
+        faults.append({"kind": "record_failure", "probability": 0.1, "count": 2000, "error": "UNABLE_TO_LOCK_ROW"})
+        env.sb.inject(*faults, seed=7)
+        kill = {"kind": "timeout", "endpoint": WRITE[crm], "after": 30, "count": 1, "delay": 120}
+        env.sb.app.faults.load({"faults": [kill]})
+        proc = env.popen_sync()
+        env.kill_when(proc, lambda: any(f["endpoint"] == WRITE[crm] and f["fired"] for f in _all_faults(env)))
+        runs = 1
+        for _ in range(8):  # failed records are retried by each next run
+            res = env.sync()
+            runs += 1
+            assert res.returncode in (0, 1), res.stdout + res.stderr
+            if res.returncode == 0 and env.runs()[-1].counts["failed"] == 0:
+                break
+        env.sb.clear_faults()
+        last = env.sync()
+        assert last.returncode == 0 and env.runs()[-1].counts["changed"] == 0, last.stdout
+        _check(env, ref)
+        stats = env.write_stats()
+        extra = stats["calls"]["total"] - ref.calls
+        fired = env.sb.app.faults.snapshot()["fired"]
+        record_property("extra_calls", extra)
+        print(f"\n[{crm}] faults fired {dict(fired)}; {runs + 1} runs; {stats['calls']['total']:,} calls vs "
+              f"{ref.calls:,} uninterrupted: {extra:,} extra")
+    finally:
+        env.close()
+
+
+def _all_faults(env: SyncEnv) -> list[dict[str, Any]]:
+    with env.sb.app.faults._lock:
+        return [f.describe() for f in env.sb.app.faults.faults]
