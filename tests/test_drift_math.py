@@ -141,6 +141,7 @@ def test_drift_report_shape_and_values() -> None:
     rep = drift_report(runs, snaps, ts, {"icp"})
     json.dumps(rep)  # JSON-ready
     assert [r["id"] for r in rep["runs"]] == [1, 3, 4]  # the failed run has no snapshot
+    assert rep["skipped_runs"] == [{"id": 2, "at": "2024-01-02T00:00:00.000000Z", "status": "failed"}]
     assert rep["runs"][0] == {"id": 1, "at": "2024-01-01T00:00:00.000000Z", "status": "succeeded",
                               "counts": {"segment": {"SMB": 6, "Mid": 4},
                                          "icp": {f"<= {i}" if i == 1 else f"({i - 1}, {i}]": 1 for i in range(1, 10)}
@@ -167,7 +168,7 @@ def test_drift_report_shape_and_values() -> None:
 
 
 def test_drift_report_without_runs_and_new_dimension() -> None:
-    assert drift_report([], {}, []) == {"runs": [], "first_run": None, "last_run": None,
+    assert drift_report([], {}, []) == {"runs": [], "skipped_runs": [], "first_run": None, "last_run": None,
                                         "psi": {"epsilon": EPS, "moderate": 0.1, "major": 0.25},
                                         "dimensions": {}}
     rep = drift_report([run(1), run(2)], {1: {"a": {"X": 1}}, 2: {"a": {"X": 1}, "b": {"Y": 2}}}, [])

@@ -289,8 +289,12 @@ def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Count
                          "method": "deciles of the baseline snapshot"}
         dims[dim] = d
 
+    kept_ids = set(ids)
+    skipped = [{"id": int(_get(r, "id")), "at": _get(r, "started_at", "at"), "status": _get(r, "status")}
+               for r in sorted(runs, key=lambda r: int(_get(r, "id"))) if int(_get(r, "id")) not in kept_ids]
     return {
         "runs": out_runs,
+        "skipped_runs": skipped,
         "first_run": ids[0] if ids else None,
         "last_run": ids[-1] if ids else None,
         "psi": {"epsilon": eps, "moderate": MODERATE, "major": MAJOR},
