@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crmseg.state import open_store
+from crmseg.state import StateStore, open_store
 from crmseg.state.drift import EPS
 from crmseg.state.store import Confirmed
 
@@ -33,7 +33,7 @@ def term(a: float, e: float) -> float:
     return (a - e) * math.log(a / e)
 
 
-def record(store, run: int, at: str, moves: dict[str, dict[str, str | None]]) -> None:
+def record(store: StateStore, run: int, at: str, moves: dict[str, dict[str, str | None]]) -> None:
     """Confirm tags as the sync does: crm_before = the value recorded so far (None on first sight)."""
     have = store.recorded_tags("demo", list(moves))
     items = [Confirmed(acc, {dim: (have.get(acc, {}).get(dim), value, f"rule-{value}") for dim, value in dims.items()})
@@ -41,7 +41,7 @@ def record(store, run: int, at: str, moves: dict[str, dict[str, str | None]]) ->
     store.confirm("demo", run, at, items)
 
 
-def finish(store, run: int, at: str, status: str = "succeeded", snapshot: bool = True) -> None:
+def finish(store: StateStore, run: int, at: str, status: str = "succeeded", snapshot: bool = True) -> None:
     if snapshot:
         store.write_snapshot("demo", run, [SEG, ICP])
     store.finish_run(run, status, at, {"read": 10})
