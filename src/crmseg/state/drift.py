@@ -237,10 +237,13 @@ def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Count
     names = sorted({d for i in ids for d in snapshots[i]} | set(by_dim))
 
     bins: dict[str, Bins] = {}
+    baseline: dict[str, int | None] = {}
     for dim in names:
         if dim in scores:
-            base = next((snapshots[i][dim] for i in ids
-                         if any(number(k) is not None for k in snapshots[i].get(dim, {}))), {})
+            first_scored = next((i for i in ids if any(number(k) is not None for k in snapshots[i].get(dim, {}))),
+                                None)
+            baseline[dim] = first_scored
+            base = snapshots[first_scored][dim] if first_scored is not None else {}
             bins[dim] = Bins(tuple(decile_edges(base)))
 
     def counts_of(run_id: int, dim: str) -> dict[str, int]:
@@ -273,19 +276,19 @@ def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Count
             labels = order + sorted(seen - set(order))
         else:
             labels = _label_order(seen, first, last)
+        rank = {k: n for n, k in enumerate(labels)}
         d: dict[str, Any] = {
             "kind": "score" if dim in bins else "label",
             "psi": value, "flag": flag(value),
             "from_run": having[0] if having else None, "to_run": having[-1] if having else None,
             "first": first, "last": last, "labels": labels,
-            "transitions": {a: dict(sorted(row.items(), key=lambda kv: labels.index(kv[0])))
-                            for a, row in sorted(matrix.items(), key=lambda kv: labels.index(kv[0]))},
+            "transitions": {a: dict(sorted(row.items(), key=lambda kv: rank[kv[0]]))
+                            for a, row in sorted(matrix.items(), key=lambda kv: rank[kv[0]])},
             "moves": len(by_dim.get(dim, [])),
             "flapping": flapping(by_dim.get(dim, []), min_moves, top),
         }
         if dim in bins:
-            base_run = next((i for i in ids if any(number(k) is not None for k in snapshots[i].get(dim, {}))), None)
-            d["bins"] = {"edges": list(bins[dim].edges), "labels": bins[dim].labels, "baseline_run": base_run,
+            d["bins"] = {"edges": list(bins[dim].edges), "labels": bins[dim].labels, "baseline_run": baseline[dim],
                          "method": "deciles of the baseline snapshot"}
         dims[dim] = d
 
