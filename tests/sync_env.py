@@ -4,6 +4,7 @@ real ``crmseg sync`` CLI as a subprocess: what the sync tests drive."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,15 +29,27 @@ def crmseg_cmd() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "crmseg"]
 
 
+def make_static(rules: Path) -> None:
+    """The shipped rules without the calendar: ``days_since(f)`` reads a plain number field instead
+    (inline tests dropped), so runs minutes apart compute the same tags."""
+    for path in rules.glob("*.toml"):
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"days_since\(\w+\)", "intent_score", text.split("[[test]]", 1)[0])
+        path.write_text(text, encoding="utf-8")
+
+
 class SyncEnv:
     """One sandbox CRM with N synthetic accounts, an editable copy of the shipped rules, a config."""
 
-    def __init__(self, tmp: Path, crm: str, accounts: int, *, extra_config: str = "", **sandbox_kw: Any) -> None:
+    def __init__(self, tmp: Path, crm: str, accounts: int, *, extra_config: str = "", static_rules: bool = True,
+                 **sandbox_kw: Any) -> None:
         self.tmp, self.crm = tmp, crm
         tmp.mkdir(parents=True, exist_ok=True)
         self.rules = tmp / "rules"
         if not self.rules.exists():
             shutil.copytree(ROOT / "rules", self.rules)
+            if static_rules:
+                make_static(self.rules)
         kw: dict[str, Any] = {"rate_limit": 1_000_000, "search_rate_limit": 1_000_000, "timeout_delay": 60.0,
                               "default_retry_after": 0.2}
         kw.update(sandbox_kw)

@@ -119,6 +119,9 @@ def test_outbox_entries_survive_until_confirmed_or_failed(store):
     assert set(store.outbox("demo")) == {"a", "b"}  # an unsettled confirm leaves the write pending
     store.confirm("demo", run, T0, [Confirmed("a", {"segment": ("SMB", "Enterprise", "big")})])
     store.record_failures("demo", run, T0, [RecordError("b", "UNABLE_TO_LOCK_ROW", False, targets={"segment": "SMB"})])
+    # a refused record stays in the outbox: an earlier, unanswered attempt may have been applied
+    assert set(store.outbox("demo")) == {"b"}
+    store.drop_outbox("demo", ["b"])
     assert store.outbox("demo") == {}
     store.put_outbox("demo", [PendingWrite("c", run, {}, {})])
     store.drop_outbox("demo", ["c"])

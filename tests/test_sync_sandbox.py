@@ -104,7 +104,16 @@ def test_a_rule_edit_writes_exactly_the_accounts_whose_tags_change(env, tmp_path
     assert in_run == expected and in_run <= moved | expected
 
 
-def test_an_account_crossing_a_days_since_threshold_is_retagged_without_being_modified(env):
+def test_an_account_crossing_a_days_since_threshold_is_retagged_without_being_modified(tmp_path):
+    for crm in CRMS:
+        env = SyncEnv(tmp_path / crm, crm, N, static_rules=False)
+        try:
+            _days_since_crossing(env)
+        finally:
+            env.close()
+
+
+def _days_since_crossing(env: SyncEnv) -> None:
     src = env.sb.mapping.source_of("last_activity_at")
     t0 = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
     rid = env.sb.ids()[0]

@@ -236,9 +236,11 @@ class SqlStore:
     def mark_absent(self, sync: str, run: int) -> int:
         """After a complete full read: accounts not seen in ``run`` leave the population (history kept)."""
         with self._tx() as cur:
-            cur = self._exec(cur, "UPDATE accounts SET present = 0 WHERE sync = ? AND present = 1 AND seen_run <> ?",
-                             (sync, run))
-            return int(cur.rowcount or 0)
+            gone = int(self._exec(cur, "UPDATE accounts SET present = 0 WHERE sync = ? AND present = 1 AND "
+                                       "seen_run <> ?", (sync, run)).rowcount or 0)
+            self._exec(cur, "DELETE FROM outbox WHERE sync = ? AND account IN (SELECT account FROM accounts "
+                            "WHERE sync = ? AND present = 0)", (sync, sync))
+            return gone
 
     def account_count(self, sync: str) -> int:
         return int(self._query("SELECT COUNT(*) FROM accounts WHERE sync = ? AND present = 1", (sync,))[0][0])
@@ -348,18 +350,19 @@ class SqlStore:
 
     # ------------------------------------------------------------ record errors
     def record_failures(self, sync: str, run: int, at: str, errors: Sequence[RecordError]) -> None:
-        """Add or bump each failed record (attempts + 1) and drop its outbox entry. One transaction."""
+        """Add or bump each failed record (attempts + 1). One transaction.
+
+        The outbox entry stays: an earlier attempt of the same batch (one whose answer was
+        lost) may have been applied, so the next run resolves it from the CRM's value."""
         if not errors:
             return
         with self._tx() as cur:
-            ids = [e.account for e in errors]
             self._many(cur, "INSERT INTO record_errors (sync, account, error, permanent, attempts, targets, first_run, "
                             "last_run, at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (sync, account) DO UPDATE SET "
                             "error = excluded.error, permanent = excluded.permanent, "
                             "attempts = record_errors.attempts + 1, targets = excluded.targets, "
                             "last_run = excluded.last_run, at = excluded.at",
                        ((sync, e.account, e.error, int(e.permanent), json.dumps(e.targets), run, run, at) for e in errors))
-            self._delete_in(cur, "outbox", sync, ids)
 
     def record_errors(self, sync: str) -> dict[str, RecordError]:
         return {r[0]: RecordError(r[0], r[1], bool(r[2]), int(r[3]), json.loads(r[4]), r[5], r[6], r[7])

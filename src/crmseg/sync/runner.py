@@ -115,8 +115,7 @@ class SyncRun:
                         sync, ", ".join(map(str, stale)))
         state = store.sync_state(sync)
         full = self._full_read(state, now)
-        reeval = (not full) and (state.rules_fingerprint != self.rules_fp or time_dependent(self.plan.rules)
-                                 or bool(store.outbox(sync)))
+        reeval = (not full) and (state.rules_fingerprint != self.rules_fp or time_dependent(self.plan.rules))
         mode = "full" if full else "incremental"
         wm_before = None if full else state.watermark
         run = store.begin_run(sync, mode, wm_before, self.rules_fp, self.opts.holder, iso(now))
