@@ -94,6 +94,8 @@ def print_outcome(out: Any, console: Console) -> None:
                       highlight=False)
     if out.changes_file:
         console.print(f"  changes file (import-ready): {out.changes_file}", highlight=False)
+    if out.drift_alert:
+        console.print(f"  [bold yellow]drift alert[/]: {out.drift_alert}", highlight=False)
     if out.message:
         console.print(f"  {out.message}", highlight=False, markup=False)
     for title, rows in (("failed records (retried on the next run unless the error is permanent)", out.failures),

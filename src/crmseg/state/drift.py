@@ -303,3 +303,19 @@ def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Count
         "psi": {"epsilon": eps, "moderate": MODERATE, "major": MAJOR},
         "dimensions": dims,
     }
+
+
+def snapshot_psi(before: Mapping[str, Counts], after: Mapping[str, Counts],
+                 score_dims: Iterable[str] = ()) -> dict[str, float]:
+    """PSI per dimension between two snapshots (scores binned on ``before``'s deciles)."""
+    scores = set(score_dims)
+    out: dict[str, float] = {}
+    for dim, cur in after.items():
+        prev = before.get(dim)
+        if not prev:
+            continue
+        if dim in scores:
+            bins = Bins(tuple(decile_edges(prev)))
+            prev, cur = bins.bin_counts(prev), bins.bin_counts(cur)
+        out[dim] = psi(prev, cur)
+    return out

@@ -36,6 +36,7 @@ from crmseg.errors import CrmsegError
 from crmseg.model import RawRecord
 from crmseg.pipeline import Plan
 from crmseg.rules.engines import make_engine
+from crmseg.state.drift import flag, snapshot_psi
 from crmseg.state.sql import iso
 from crmseg.state.store import Confirmed, PendingWrite, StateStore, SyncState
 from crmseg.sync.budget import Budget
@@ -73,6 +74,7 @@ class SyncOutcome:
     api_remaining: tuple[int, int] | None = None
     changes_file: str | None = None
     reevaluated_all: bool = False
+    drift_alert: str | None = None
     error: CrmsegError | None = None
 
     @property
@@ -190,6 +192,7 @@ class SyncRun:
             if gone:
                 log.info("sync %s: %d account(s) no longer in the source left the population", sync, gone)
         self.snapshot = store.write_snapshot(sync, run, self.dims)
+        out.drift_alert = self._drift_alert()
         wm_after = iso(t0) if t0 is not None else None
         store.save_sync_state(sync, SyncState(watermark=wm_after, rules_fingerprint=self.rules_fp,
                                               read_fingerprint=self.read_fp,
@@ -261,12 +264,32 @@ class SyncRun:
         store.confirm(sync, run, self._now(), confirms)
         self._tick("evaluate", self.counts["evaluated"])
 
+    def _drift_alert(self) -> str | None:
+        """A warning when a dimension's PSI against the previous completed run reaches ``drift_alert_psi``."""
+        limit = getattr(self.cfg, "drift_alert_psi", None)
+        if not limit:
+            return None
+        prev = next((r for r in reversed(self.store.runs(self.sync)) if r.id != self.run_id
+                     and r.status in ("succeeded", "partial")), None)
+        if prev is None:
+            return None
+        before = self.store.snapshots(self.sync, [prev.id]).get(prev.id, {})
+        scores = [d.name for d in self.plan.rules.dimensions if d.kind == "score"]
+        values = snapshot_psi(before, self.snapshot, scores)
+        hits = [f"{dim} PSI {v:.3f} ({flag(v)})" for dim, v in sorted(values.items()) if v >= limit]
+        if not hits:
+            return None
+        text = f"{'; '.join(hits)} against run {prev.id} (drift_alert_psi = {limit})"
+        log.warning("sync %s: segment drift: %s", self.sync, text)
+        return text
+
     # ------------------------------------------------------------------ endings
     def _finish(self, out: SyncOutcome, status: str, wm_after: str | None, message: str | None) -> None:
         self.counts["api_calls"] = int(getattr(self.connector, "calls", 0) or 0)
         out.api_remaining = getattr(self.connector, "api_remaining", None)
         remaining = out.api_remaining[0] if out.api_remaining else None
-        self.store.finish_run(self.run_id, status, self._now(), self.counts, wm_after, message, remaining)
+        self.store.finish_run(self.run_id, status, self._now(), self.counts, wm_after, message, remaining,
+                              out.drift_alert)
 
     def _end_failed(self, out: SyncOutcome, exc: BaseException) -> None:
         aborted = isinstance(exc, (StopRequested, KeyboardInterrupt)) or type(exc).__name__ == "BudgetExhausted"
