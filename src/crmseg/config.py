@@ -149,7 +149,19 @@ class StateConfig(_Strict):
     """Where sync state lives: a SQLite file (relative to the config's folder)."""
 
     path: str = "crmseg-state.sqlite"
+    url: str | None = None  # postgresql://user@host:5432/db — a server store shared by several hosts
+    password_env: str = "CRMSEG_STATE_PASSWORD"  # the server store's password, from the environment
     lease: str = "10m"  # how long a run's lock lasts without renewal (renewed while the run lasts)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^postgres(ql)?://", v):
+            raise ValueError(f"url must start with postgresql:// (got {v.split(':', 1)[0]!r}); "
+                             "leave it out to use the SQLite file in path")
+        if v is not None and re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", v):
+            raise ValueError("url must not hold a password; put it in the environment variable named by password_env")
+        return v
 
     @field_validator("lease")
     @classmethod

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from crmseg.cli import cli
+from crmseg.config import Config
 
 CHUNK = 500  # run ids per store query (stays far below SQLite's variable limit)
 
@@ -67,15 +68,15 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
     return [list(ids[i:i + CHUNK]) for i in range(0, len(ids), CHUNK)]
 
 
-def load_drift(state_path: Path, sync: str, since: datetime | None, kinds: dict[str, str]) -> dict[str, Any] | None:
-    """The drift document of ``sync`` from the state file; None when it recorded no run."""
-    from crmseg.state import open_store
+def load_drift(cfg: Config, sync: str, since: datetime | None, kinds: dict[str, str]) -> dict[str, Any] | None:
+    """The drift document of ``sync`` from the state store; None when it recorded no run."""
+    from crmseg.state import open_state
     from crmseg.state.drift import drift_report
     from crmseg.state.sql import iso
 
-    if not state_path.is_file():
+    store = open_state(cfg, create=False)
+    if store is None:
         return None
-    store = open_store(state_path)
     try:
         runs = store.runs(sync, since=iso(since) if since else None)
         if not runs:
@@ -116,7 +117,7 @@ def drift(config: str, sync_name: str | None, since: datetime | None, json_out: 
 
     cfg = load_config(config)
     sync = cfg.sync(sync_name)
-    report = load_drift(cfg.resolve(cfg.state.path), sync.name, since, rule_kinds(cfg.resolve(sync.rules)))
+    report = load_drift(cfg, sync.name, since, rule_kinds(cfg.resolve(sync.rules)))
     console = Console()
     empty = report is None
     if report is None:

@@ -34,12 +34,11 @@ def next_run(sync_cfg: Any, last_started: str | None, now: datetime | None = Non
 
 def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
     """The ``status --json`` document: ``{"syncs": {NAME: {...}}}``."""
-    from crmseg.state import open_store
+    from crmseg.state import open_state, state_label
 
-    path = cfg.resolve(cfg.state.path)
     names = [cfg.sync(sync_name).name] if sync_name else list(cfg.syncs)
-    out: dict[str, Any] = {"state": str(path), "syncs": {}}
-    store = open_store(path) if path.exists() else None
+    out: dict[str, Any] = {"state": state_label(cfg), "syncs": {}}
+    store = open_state(cfg, create=False)
     try:
         for name in names:
             sync_cfg = cfg.syncs[name]

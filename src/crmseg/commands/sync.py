@@ -33,20 +33,19 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
     if dry_run:
         _dry_run(config, sync_name, engine, quiet)
         return
-    from crmseg.state import open_store
+    from crmseg.state import open_state
     from crmseg.sync.lease import hold_lease
     from crmseg.sync.runner import SyncOptions, run_sync
 
     cfg = load_config(config)
     sync_cfg = cfg.sync(sync_name)
     plan = plan_config(config, sync_cfg.name, engine, writes=True)
-    store = open_store(cfg.resolve(cfg.state.path))
+    store = open_state(cfg)
     stop = threading.Event()
     signals: list[int] = []
     changes = None
     if isinstance(sync_cfg, FileSync):
-        changes = cfg.resolve(sync_cfg.changes_path) if sync_cfg.changes_path else \
-            cfg.resolve(cfg.state.path).parent / f"{sync_cfg.name}-changes.csv"
+        changes = cfg.resolve(sync_cfg.changes_path or f"{sync_cfg.name}-changes.csv")
     with _stop_on_signals(stop, signals), _ticker(quiet) as tick:
         try:
             with hold_lease(store, sync_cfg.name, parse_interval(cfg.state.lease) or 600.0) as holder:

@@ -2,16 +2,21 @@
 transition log, count snapshots, per-record errors, the write outbox and the per-sync
 lease — behind one small interface (:class:`~crmseg.state.store.StateStore`).
 
-``open_store`` picks the implementation from the config's ``[state]`` table.
+``open_state`` picks the implementation from the config's ``[state]`` table: a SQLite file
+(``path``, the default) or a PostgreSQL server (``url``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crmseg.state.store import StateStore
 
-__all__ = ["StateStore", "open_store"]
+if TYPE_CHECKING:
+    from crmseg.config import Config
+
+__all__ = ["StateStore", "open_store", "open_state", "state_label"]
 
 
 def open_store(path: str | Path) -> StateStore:
@@ -19,3 +24,24 @@ def open_store(path: str | Path) -> StateStore:
     from crmseg.state.sqlite import SqliteStore
 
     return SqliteStore(path)
+
+
+def state_label(cfg: "Config") -> str:
+    """Where the state lives, for messages (a server URL without its password)."""
+    if cfg.state.url:
+        from crmseg.state.postgres import display_url
+
+        return display_url(cfg.state.url)
+    return str(cfg.resolve(cfg.state.path))
+
+
+def open_state(cfg: "Config", create: bool = True) -> StateStore | None:
+    """The config's state store; with ``create=False``, None when a SQLite file does not exist yet."""
+    if cfg.state.url:
+        from crmseg.state.postgres import PostgresStore
+
+        return PostgresStore.from_config(cfg.state)
+    path = cfg.resolve(cfg.state.path)
+    if not create and not path.is_file():
+        return None
+    return open_store(path)
