@@ -176,9 +176,25 @@ class LoggingConfig(_Strict):
     json_lines: bool = False
 
 
+class DaemonConfig(_Strict):
+    """``crmseg daemon``: metrics endpoint and shutdown."""
+
+    metrics_port: int | None = Field(None, ge=0, le=65535)  # off unless set (or --metrics-port)
+    metrics_host: str = "127.0.0.1"  # another address only when named here
+    shutdown_timeout: str = "2m"  # how long SIGTERM waits for running syncs to finish their batch
+
+    @field_validator("shutdown_timeout")
+    @classmethod
+    def _timeout(cls, v: str) -> str:
+        if parse_interval(v) is None:
+            raise ValueError(f"shutdown_timeout {v!r} must look like 30s, 2m or 1h")
+        return v
+
+
 class Config(_Strict):
     state: StateConfig = StateConfig()
     logging: LoggingConfig = LoggingConfig()
+    daemon: DaemonConfig = DaemonConfig()
     syncs: dict[str, SyncConfig]
     path: str = ""
     base_dir: str = "."

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from crmseg.config import FileSync, Mapping, load_config, load_mapping
+from crmseg.config import Config, FileSync, Mapping, load_config, load_mapping
 from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
 from crmseg.model import RawRecord
@@ -39,6 +39,8 @@ class Plan:
     source: str
     rules_dir: str
     min_segment_size: int | None = None
+    #: The rules+mapping fingerprint of what was loaded (set by the daemon, which may hold older rules).
+    fingerprint: str | None = None
 
 
 def default_mapping(rules_dir: str | Path) -> Path:
@@ -82,15 +84,21 @@ def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | P
     return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
 
 
-def _open_sync(config_path: str | Path, sync_name: str | None, now: datetime,
+def _open_sync(config_path: str | Path | Config, sync_name: str | None, now: datetime,
+               prepared: tuple[Mapping, RuleSet] | None = None,
                **connector_options: Any) -> tuple[Any, Mapping, Path, Connector, Normalizer, RuleSet]:
-    """Load one sync of a config: its mapping, connector, normalizer and checked rules."""
+    """Load one sync of a config: its mapping, connector, normalizer and checked rules.
+
+    ``prepared``: a mapping and rule set already loaded and checked (the daemon's last good
+    ones), used instead of reading the files again."""
     from crmseg.connectors.factory import open_connector
 
-    cfg = load_config(config_path)
+    cfg = config_path if isinstance(config_path, Config) else load_config(config_path)
     sync = cfg.sync(sync_name)
     rules_dir = cfg.resolve(sync.rules)
-    if sync.mapping:
+    if prepared is not None:
+        mapping = prepared[0]
+    elif sync.mapping:
         mapping = load_mapping(cfg.resolve(sync.mapping))
     elif isinstance(sync, FileSync):
         mapping = load_mapping(default_mapping(rules_dir))
@@ -100,22 +108,32 @@ def _open_sync(config_path: str | Path, sync_name: str | None, now: datetime,
     if passthrough:
         sync = sync.model_copy(update={"path": str(cfg.resolve(sync.path))})
     connector = open_connector(sync, mapping, **connector_options)
+    if prepared is not None:
+        rules = prepared[1]
+        normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=rules.names)
+        return sync, mapping, rules_dir, connector, normalizer, rules
     columns = connector.columns() if hasattr(connector, "columns") else ()
     normalizer, rules = prepare_rules(rules_dir, mapping, columns, passthrough, now)
     return sync, mapping, rules_dir, connector, normalizer, rules
 
 
-def plan_config(config_path: str | Path, sync_name: str | None, engine: str | None,
-                now: datetime | None = None, writes: bool = False, **connector_options: Any) -> Plan:
-    """A plan for one sync of a config file (file, Salesforce or HubSpot).
+def plan_config(config_path: str | Path | Config, sync_name: str | None, engine: str | None,
+                now: datetime | None = None, writes: bool = False, *,
+                prepared: tuple[Mapping, RuleSet] | None = None, **connector_options: Any) -> Plan:
+    """A plan for one sync of a config (a file path or a loaded Config): file, Salesforce or HubSpot.
 
     ``writes``: the plan will write tags, so the tag fields must exist and be updateable."""
     now = now or datetime.now(timezone.utc)
-    sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(config_path, sync_name, now, **connector_options)
-    if not isinstance(sync, FileSync):
-        _check_schema(connector, mapping, rules, writes=writes)
-    kind = engine or sync.engine
-    make_engine(kind, rules, now).close()
+    sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(config_path, sync_name, now, prepared,
+                                                                        **connector_options)
+    try:
+        if not isinstance(sync, FileSync):
+            _check_schema(connector, mapping, rules, writes=writes)
+        kind = engine or sync.engine
+        make_engine(kind, rules, now).close()
+    except BaseException:
+        connector.close()
+        raise
     source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"
     return Plan(connector, mapping, rules, normalizer, kind, now, str(source), str(rules_dir), sync.min_segment_size)
 

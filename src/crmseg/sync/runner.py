@@ -101,7 +101,7 @@ class SyncRun:
                                       "api_calls")}
         self.blocked: list[tuple[str, str]] = []
         self.read_fields = self.norm.read_fields(self.dims)
-        self.rules_fp = rules_fingerprint(plan.rules_dir, plan.mapping.path or None)
+        self.rules_fp = plan.fingerprint or rules_fingerprint(plan.rules_dir, plan.mapping.path or None)
         self.read_fp = read_fingerprint(self.read_fields)
         self.changes_path = changes_path
         self.changes: ChangesFile | None = None

@@ -1,0 +1,115 @@
+"""Rule files and mappings in a running daemon: re-read when they change, used only once
+they pass ``check`` (parse, types, lints, inline tests); a broken edit keeps the last good
+set and logs its problems (file, rule, column) once.
+
+Each run takes one consistent (mapping, rule set) pair from :meth:`RuleGuard.current`; a
+reload replaces the pair between runs, never during one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from crmseg.config import Config, FileSync, Mapping, load_mapping
+from crmseg.daemon.logs import log_event
+from crmseg.errors import ConfigError, RuleError
+from crmseg.rules.model import RuleSet
+from crmseg.sync.fingerprint import rules_fingerprint
+
+log = logging.getLogger("crmseg.daemon")
+
+
+@dataclass(frozen=True)
+class GoodRules:
+    """A mapping and rule set that passed check, and the fingerprint of the files they came from."""
+
+    mapping: Mapping
+    rules: RuleSet
+    fingerprint: str
+    loaded_at: str
+
+
+def sync_files(cfg: Config, sync_cfg: Any) -> tuple[Path, Path | None]:
+    """(rules folder, mapping file) a sync reads, resolved against the config's folder."""
+    from crmseg.pipeline import default_mapping
+
+    rules_dir = cfg.resolve(sync_cfg.rules)
+    if sync_cfg.mapping:
+        return rules_dir, cfg.resolve(sync_cfg.mapping)
+    if isinstance(sync_cfg, FileSync):
+        return rules_dir, default_mapping(rules_dir)
+    return rules_dir, None
+
+
+def check_files(cfg: Config, sync_cfg: Any, engine: str) -> tuple[Mapping, RuleSet]:
+    """Load and check one sync's mapping and rules, inline tests included; RuleError lists every problem."""
+    from crmseg.normalize import Normalizer
+    from crmseg.pipeline import dimension_names
+    from crmseg.rules.loader import load_rules
+    from crmseg.rules.testing import run_tests
+
+    rules_dir, mapping_path = sync_files(cfg, sync_cfg)
+    if mapping_path is None:
+        raise ConfigError(f"{cfg.path}: syncs.{sync_cfg.name}.mapping is required for connector '{sync_cfg.connector}'")
+    mapping = load_mapping(mapping_path)
+    passthrough = isinstance(sync_cfg, FileSync)
+    columns: list[str] = []
+    if passthrough:
+        from crmseg.connectors.files import FileConnector
+
+        columns = list(FileConnector(cfg.resolve(sync_cfg.path), sync_cfg.connector, mapping=mapping).columns())
+    types = Normalizer(mapping, passthrough=passthrough, reserved=dimension_names(rules_dir)).field_types(columns)
+    ruleset = load_rules(rules_dir, types)
+    failed = [o.message for o in run_tests(ruleset, engine, datetime.now(timezone.utc)) if not o.ok]
+    if failed:
+        raise RuleError(failed)
+    return mapping, ruleset
+
+
+class RuleGuard:
+    """Per sync: the last good rules, reloaded when the files' fingerprint changes."""
+
+    def __init__(self) -> None:
+        self._good: dict[str, GoodRules] = {}
+        self._rejected: dict[str, str] = {}  # sync -> fingerprint already reported as broken
+        self._lock = threading.Lock()
+
+    def current(self, cfg: Config, sync_cfg: Any, engine: str = "native") -> GoodRules | None:
+        """The rules a run of ``sync_cfg`` should use now; None when no version ever passed check."""
+        name = sync_cfg.name
+        rules_dir, mapping_path = sync_files(cfg, sync_cfg)
+        with self._lock:
+            good = self._good.get(name)
+            try:
+                fp = rules_fingerprint(rules_dir, mapping_path)
+            except OSError as exc:
+                fp = f"unreadable:{exc}"
+            if good is not None and good.fingerprint == fp:
+                return good
+            if self._rejected.get(name) == fp:
+                return good
+            try:
+                mapping, ruleset = check_files(cfg, sync_cfg, engine)
+            except (RuleError, ConfigError) as exc:
+                self._rejected[name] = fp
+                problems = exc.problems if isinstance(exc, RuleError) else str(exc).splitlines()
+                keep = f"keeping the rules loaded at {good.loaded_at}" if good else "the sync cannot run until it is fixed"
+                log_event(log, logging.ERROR, "rules_rejected",
+                          f"sync {name}: rules in {rules_dir} do not pass check; {keep}",
+                          sync=name, problems=problems)
+                for line in problems:
+                    log_event(log, logging.ERROR, "rule_problem", line, sync=name)
+                return good
+            fresh = GoodRules(mapping, ruleset, fp, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            self._good[name] = fresh
+            self._rejected.pop(name, None)
+            verb = "reloaded" if good is not None else "loaded"
+            log_event(log, logging.INFO, "rules_loaded",
+                      f"sync {name}: rules {verb} ({len(ruleset.dimensions)} dimensions, "
+                      f"{sum(len(d.rules) for d in ruleset.dimensions)} rules)", sync=name, fingerprint=fp)
+            return fresh

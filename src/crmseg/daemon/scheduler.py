@@ -1,0 +1,253 @@
+"""``crmseg daemon``: every sync on its schedule (APScheduler 3), until SIGTERM/SIGINT.
+
+- One job per sync with an explicit id (``sync:NAME``), an interval or cron trigger,
+  ``max_instances=1``, ``coalesce=True`` (missed runs run once) and an explicit misfire grace
+  time (the library's default of 1 s silently drops a run that starts a little late).
+- Whether a run may start is decided by the state store's lease, not by the scheduler: a run
+  held by this daemon, another daemon on any host, or a manual ``crmseg sync`` makes this one
+  log a clear line and skip.
+- SIGTERM/SIGINT: no new runs; running syncs finish their current write batch and record
+  ``aborted``; the daemon exits 0 once they have, or 1 after ``shutdown_timeout``. A second
+  signal exits at once. SIGHUP re-reads the config (schedules added, changed or removed).
+- Rules and mappings are re-checked before each run (:mod:`crmseg.daemon.reload`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crmseg.config import Config, FileSync, load_config, parse_interval
+from crmseg.daemon.logs import log_event
+from crmseg.daemon.metrics import Metrics, MetricsServer
+from crmseg.daemon.reload import RuleGuard
+from crmseg.errors import ConfigError, CrmsegError
+
+log = logging.getLogger("crmseg.daemon")
+MIN_GRACE_S = 30.0
+
+
+def trigger_for(sync_cfg: Any) -> Any | None:
+    """The sync's APScheduler trigger (cron wins over interval), or None when it has no schedule."""
+    if sync_cfg.cron:
+        try:
+            return CronTrigger.from_crontab(sync_cfg.cron, timezone=timezone.utc)
+        except ValueError as exc:
+            raise ConfigError(f"syncs.{sync_cfg.name}.cron {sync_cfg.cron!r}: {exc}") from None
+    if sync_cfg.interval:
+        return IntervalTrigger(seconds=parse_interval(sync_cfg.interval), timezone=timezone.utc)
+    return None
+
+
+def period_of(trigger: Any) -> float:
+    """Seconds between two runs (cron: between its next two fire times)."""
+    if isinstance(trigger, IntervalTrigger):
+        return trigger.interval.total_seconds()
+    now = datetime.now(timezone.utc)
+    first = trigger.get_next_fire_time(None, now)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return (second - first).total_seconds() if first and second else 86400.0
+
+
+class Daemon:
+    """The scheduler, the shared stop flag, the rule guard, metrics and signal handling."""
+
+    def __init__(self, config_path: str | Path, *, metrics_port: int | None = None,
+                 metrics_host: str | None = None) -> None:
+        self.config_path = Path(config_path)
+        self.cfg = load_config(self.config_path)
+        self.stop = threading.Event()  # running syncs stop between batches when set
+        self.exit = threading.Event()
+        self.guard = RuleGuard()
+        self.metrics = Metrics()
+        dcfg = self.cfg.daemon
+        self.metrics_port = metrics_port if metrics_port is not None else dcfg.metrics_port
+        self.metrics_host = metrics_host or dcfg.metrics_host
+        self.shutdown_timeout = parse_interval(dcfg.shutdown_timeout) or 120.0
+        self.server: MetricsServer | None = None
+        self._active = 0
+        self._active_cv = threading.Condition()
+        self._signals: list[int] = []
+        self._hup = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone=timezone.utc,
+            executors={"default": ThreadPoolExecutor(max(1, len(self.cfg.syncs)))},
+            job_defaults={"coalesce": True, "max_instances": 1})
+
+    # ------------------------------------------------------------------ schedule
+    def schedule(self, cfg: Config) -> None:
+        """Add, update or remove one job per sync so the scheduler matches ``cfg``."""
+        wanted = set()
+        for name, sync_cfg in cfg.syncs.items():
+            trigger = trigger_for(sync_cfg)
+            job_id = f"sync:{name}"
+            if trigger is None:
+                log_event(log, logging.INFO, "not_scheduled", f"sync {name}: no interval or cron; not scheduled",
+                          sync=name)
+                self.metrics.schedule(name, None)
+                continue
+            period = period_of(trigger)
+            wanted.add(job_id)
+            self.metrics.schedule(name, period)
+            grace = int(max(MIN_GRACE_S, period))
+            if self.scheduler.get_job(job_id) is None:
+                self.scheduler.add_job(self.run_job, trigger, args=[name], id=job_id, name=name,
+                                       misfire_grace_time=grace, next_run_time=datetime.now(timezone.utc))
+            else:
+                self.scheduler.reschedule_job(job_id, trigger=trigger)
+                self.scheduler.modify_job(job_id, misfire_grace_time=grace)
+            log_event(log, logging.INFO, "scheduled", f"sync {name}: every {sync_cfg.cron or sync_cfg.interval}",
+                      sync=name, period_s=period)
+        for job in self.scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+                log_event(log, logging.INFO, "unscheduled", f"sync {job.name}: removed from the schedule", sync=job.name)
+
+    # ------------------------------------------------------------------ one run
+    def run_job(self, name: str) -> None:
+        """One scheduled run of ``name`` (called by APScheduler in a worker thread)."""
+        if self.stop.is_set():
+            return
+        with self._active_cv:
+            self._active += 1
+        try:
+            self._run(name)
+        except Exception as exc:  # noqa: BLE001 - a bug in one run must not kill the daemon
+            log.exception("sync %s: run crashed: %s", name, exc)
+            self.metrics.observe(name, "failed", {}, 0.0, None)
+        finally:
+            with self._active_cv:
+                self._active -= 1
+                self._active_cv.notify_all()
+
+    def _run(self, name: str) -> None:
+        from crmseg.pipeline import plan_config
+        from crmseg.state import open_state
+        from crmseg.sync.lease import SyncLocked, hold_lease
+        from crmseg.sync.runner import SyncOptions, run_sync
+
+        cfg = self.cfg
+        sync_cfg = cfg.syncs.get(name)
+        if sync_cfg is None:
+            return
+        started = time.perf_counter()
+        good = self.guard.current(cfg, sync_cfg, sync_cfg.engine)
+        if good is None:
+            log_event(log, logging.ERROR, "run_not_started", f"sync {name}: not run: its rules have never passed check",
+                      sync=name)
+            self.metrics.observe(name, "failed", {}, 0.0, None)
+            return
+        try:
+            plan = plan_config(cfg, name, None, writes=True, prepared=(good.mapping, good.rules))
+        except CrmsegError as exc:
+            log_event(log, logging.ERROR, "run_failed", f"sync {name}: not run: {exc}", sync=name, status="failed")
+            self.metrics.observe(name, "failed", {}, time.perf_counter() - started, None)
+            return
+        plan.fingerprint = good.fingerprint
+        changes = cfg.resolve(sync_cfg.changes_path or f"{name}-changes.csv") if isinstance(sync_cfg, FileSync) else None
+        store = None
+        try:
+            store = open_state(cfg)
+            with hold_lease(store, name, parse_interval(cfg.state.lease) or 600.0) as holder:
+                outcome = run_sync(plan, sync_cfg, store, SyncOptions(stop=self.stop, holder=holder), changes)
+        except SyncLocked as exc:
+            log_event(log, logging.INFO, "run_skipped", f"sync {name}: skipped: {exc}", sync=name,
+                      holder=exc.lease.holder)
+            self.metrics.skipped.labels(name).inc()
+            return
+        except CrmsegError as exc:
+            log_event(log, logging.ERROR, "run_failed", f"sync {name}: {exc}", sync=name, status="failed")
+            self.metrics.observe(name, "failed", {}, time.perf_counter() - started, None)
+            return
+        finally:
+            plan.connector.close()
+            if store is not None:
+                store.close()
+        self._report(outcome)
+
+    def _report(self, out: Any) -> None:
+        level = logging.INFO if out.status == "succeeded" else logging.WARNING
+        log_event(log, level, "run", f"sync {out.sync}: run {out.run_id} {out.status}", sync=out.sync,
+                  run_id=out.run_id, status=out.status, mode=out.mode, **out.counts, duration_s=out.duration_s,
+                  api_remaining=out.api_remaining[0] if out.api_remaining else None, message=out.message)
+        if out.failures:
+            log_event(log, logging.WARNING, "records_failed",
+                      f"sync {out.sync}: {len(out.failures)} record(s) failed; retried on the next run",
+                      sync=out.sync, run_id=out.run_id, failed=len(out.failures),
+                      records=[f"{rid}: {err}" for rid, err in out.failures[:10]])
+        if out.drift_alert:
+            log_event(log, logging.WARNING, "drift_alert", f"sync {out.sync}: drift alert: {out.drift_alert}",
+                      sync=out.sync, run_id=out.run_id)
+        remaining = out.api_remaining[0] if out.api_remaining else None
+        self.metrics.observe(out.sync, out.status, out.counts, out.duration_s, remaining)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGHUP:
+            self._hup.set()
+            return
+        if self.stop.is_set():
+            os._exit(128 + signum)  # a second signal: at once
+        self._signals.append(signum)
+        self.stop.set()
+        self.exit.set()
+
+    def reload_config(self) -> None:
+        """SIGHUP: re-read config.toml; a broken one is logged and the running one kept."""
+        try:
+            cfg = load_config(self.config_path)
+            for sync_cfg in cfg.syncs.values():
+                trigger_for(sync_cfg)
+        except CrmsegError as exc:
+            log_event(log, logging.ERROR, "config_rejected", f"config reload failed, keeping the running config: {exc}")
+            return
+        self.cfg = cfg
+        self.schedule(cfg)
+        log_event(log, logging.INFO, "config_reloaded", f"config {self.config_path} reloaded", syncs=list(cfg.syncs))
+
+    def serve(self) -> int:
+        """Run until a signal; the exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        if self.metrics_port is not None:
+            self.server = MetricsServer(self.metrics, self.metrics_host, self.metrics_port).start()
+            log_event(log, logging.INFO, "metrics", f"metrics on http://{self.server.host}:{self.server.port}/metrics "
+                      "and /healthz", host=self.server.host, port=self.server.port)
+        self.schedule(self.cfg)
+        self.scheduler.start()
+        log_event(log, logging.INFO, "started", f"crmseg daemon started with {len(self.cfg.syncs)} sync(s)",
+                  pid=os.getpid(), config=str(self.config_path))
+        while not self.exit.wait(0.2):
+            if self._hup.is_set():
+                self._hup.clear()
+                self.reload_config()
+        return self._shutdown()
+
+    def _shutdown(self) -> int:
+        name = signal.Signals(self._signals[0]).name if self._signals else "stop"
+        log_event(log, logging.INFO, "stopping", f"{name}: stopping; running syncs finish their current batch")
+        self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.shutdown_timeout
+        with self._active_cv:
+            while self._active and time.monotonic() < deadline:
+                self._active_cv.wait(timeout=0.2)
+            late = self._active
+        if self.server is not None:
+            self.server.stop()
+        if late:
+            log_event(log, logging.ERROR, "stopped", f"{late} sync run(s) still busy after {self.shutdown_timeout:.0f}s; "
+                      "exiting anyway (their runs are marked aborted by the next one)")
+            return 1
+        log_event(log, logging.INFO, "stopped", "crmseg daemon stopped")
+        return 0
