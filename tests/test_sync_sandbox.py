@@ -35,9 +35,9 @@ def _pinned(env: SyncEnv) -> set[str]:
     return {env.seed_of[r.id] for r in env.sb.store.scan() if str(r.data.get(pin)).lower() == "true"}
 
 
-def _audit_changes(env: SyncEnv, out) -> set[str]:
+def _audit_changes(env: SyncEnv, out, config=None) -> set[str]:
     """Seed ids the audit says would change (mapped dims, not pinned) — computed by the audit, not the sync."""
-    res = env.run("audit", "--config", str(env.config), "--engine", "native", "--csv", str(out), "-q")
+    res = env.run("audit", "--config", str(config or env.config), "--engine", "native", "--csv", str(out), "-q")
     assert res.returncode == 0, res.stderr
     pinned = _pinned(env)
     ids = set()
