@@ -487,7 +487,7 @@ def render(result: dict[str, Any], n: int, k: int, sb: Sandbox) -> tuple[str, bo
     bulk = next((r for r in rows if "Bulk" in r.op), None)
     if bulk is not None and not bulk.ok:
         downloads = bulk.server_kinds.get("bulk_results", 0)
-        why = ["simple-salesforce re-reads the job after wait_for_job saw JobComplete (+1)"]
+        why = [f"{bulk.server_kinds.get('bulk_status', 0):,} status poll(s): the job was not complete at the first poll"]
         if downloads:
             why.append(f"the connector downloaded {downloads} result file(s) (+{downloads}; skipped when no record failed)")
         out.append(f"  Bulk API 2.0 bound = create + upload + close + 1 status poll per job; made {bulk.calls}: "

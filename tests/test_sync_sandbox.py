@@ -305,3 +305,22 @@ def test_a_file_sync_writes_an_import_ready_changes_file_and_keeps_history(tmp_p
     finally:
         store.close()
     del env
+
+
+def test_salesforce_writes_above_bulk_threshold_go_through_bulk_api_jobs(tmp_path):
+    env = SyncEnv(tmp_path, "salesforce", N)
+    try:
+        env.config.write_text(env.config.read_text().replace("bulk_threshold = 1000000", "bulk_threshold = 100"),
+                              encoding="utf-8")
+        expected = _audit_changes(env, tmp_path / "a.csv")
+        assert len(expected) > 100
+        env.sb.reset_stats()
+        res = env.sync()
+        assert res.returncode == 0, res.stdout + res.stderr
+        stats = env.write_stats()
+        assert stats["bulk_jobs"] == 1 and stats["calls"]["by_endpoint"].get("composite_update", 0) == 0
+        assert stats["records_written"] == len(expected)
+        assert _audit_changes(env, tmp_path / "b.csv") == set()
+        assert env.runs()[-1].counts["written"] == len(expected) and max(env.transitions().values()) == 1
+    finally:
+        env.close()

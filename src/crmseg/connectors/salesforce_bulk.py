@@ -12,6 +12,8 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any, Sequence
 
+from simple_salesforce.bulk2 import JobState, Operation, ResultsType
+
 from crmseg.model import TagWrite, WriteResult
 
 if TYPE_CHECKING:
@@ -56,28 +58,59 @@ def parse_results(successful: str, failed: str, unprocessed: str) -> dict[str, t
 
 
 def bulk_update(conn: "SalesforceConnector", writes: Sequence[TagWrite]) -> list[WriteResult]:
-    """Run one Bulk API 2.0 update for ``writes``; one result per input, in order."""
-    rows = bulk_rows(writes)
+    """Run one Bulk API 2.0 update job for ``writes``; one result per input, in order.
 
-    def handler() -> Any:
-        return getattr(conn._client().bulk2, conn.object)
-
-    jobs = conn._run("bulk", lambda: handler().update(records=rows, wait=conn.bulk_wait))
-    status: dict[str, tuple[bool, str | None]] = {}
-    for job in jobs:
-        job_id = job["job_id"]
-        if len(jobs) == 1 and _all_succeeded(job, len(writes)):
-            # the one job processed every record without a failure: no result files to download
-            return [WriteResult(w.id, True) for w in writes]
-        ok = conn._run("bulk", lambda: handler().get_successful_records(job_id))
-        bad = conn._run("bulk", lambda: handler().get_failed_records(job_id))
-        todo = conn._run("bulk", lambda: handler().get_unprocessed_records(job_id)) if _incomplete(job) else ""
-        status.update(parse_results(ok, bad, todo))
+    The job is driven step by step through simple-salesforce's Bulk 2.0 client (create,
+    upload, close, poll), each step under the shared retry policy, and the last poll's counts
+    are used: the library's one-call ``update`` reads the finished job once more. Result
+    files are downloaded only when some record failed or was not processed.
+    """
+    client = getattr(getattr(conn._client().bulk2, conn.object), "_client")
+    job_id = conn._run("bulk", lambda: client.create_job(Operation.update)["id"])
+    conn._run("bulk", lambda: client.upload_job_data(job_id, _csv_text(bulk_rows(writes))))
+    conn._run("bulk", lambda: client.close_job(job_id))
+    job = _wait(conn, client, job_id)
+    if _all_succeeded(job, len(writes)):
+        return [WriteResult(w.id, True) for w in writes]
+    ok = conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.successful))
+    bad = conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.failed))
+    todo = conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.unprocessed)) \
+        if _incomplete(job, len(writes)) else ""
+    status = parse_results(ok, bad, todo)
     results = []
     for w in writes:
-        ok, err = status.get(w.id, (False, "no result returned by the bulk job"))
-        results.append(WriteResult(w.id, ok, conn.policy.redact(err) if err else None))
+        rok, err = status.get(w.id, (False, "no result returned by the bulk job"))
+        results.append(WriteResult(w.id, rok, conn.policy.redact(err) if err else None))
     return results
+
+
+def _wait(conn: "SalesforceConnector", client: Any, job_id: str, timeout_s: float = 3600.0) -> dict[str, Any]:
+    """Poll the job until it is complete (its info), failed or aborted (FatalError)."""
+    from crmseg.errors import FatalError
+
+    delay, waited = conn.bulk_wait, 0.0
+    while True:
+        conn.policy.sleep(delay)
+        waited += delay
+        job = conn._run("bulk", lambda: client.get_job(job_id, False))
+        state = job.get("state")
+        if state == JobState.job_complete:
+            return job
+        if state in (JobState.failed, JobState.aborted):
+            raise FatalError(f"salesforce {conn.object} bulk update job {job_id}: {state}: "
+                             f"{conn.policy.redact(str(job.get('errorMessage') or ''))}")
+        if waited >= timeout_s:
+            raise FatalError(f"salesforce {conn.object} bulk update job {job_id}: still {state} after {timeout_s:.0f} s")
+        delay = min(delay * 2, 10.0)
+
+
+def _csv_text(rows: list[dict[str, str]]) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def _all_succeeded(job: dict[str, Any], n: int) -> bool:
@@ -85,10 +118,8 @@ def _all_succeeded(job: dict[str, Any], n: int) -> bool:
     return processed == n and int(job.get("numberRecordsFailed", 0) or 0) == 0
 
 
-def _incomplete(job: dict[str, Any]) -> bool:
-    processed = int(job.get("numberRecordsProcessed", 0) or 0)
-    total = int(job.get("numberRecordsTotal", processed) or 0)
-    return processed < total
+def _incomplete(job: dict[str, Any], n: int) -> bool:
+    return int(job.get("numberRecordsProcessed", 0) or 0) < n
 
 
 def _rows(text: str | None) -> list[dict[str, str]]:
