@@ -607,6 +607,10 @@ def fmt(v: int) -> str:
     return f"{v:,}"
 
 
+def _opt(v: int | None) -> str:
+    return "?" if v is None else f"{v:,}"
+
+
 def naive_of(row: Row, nv: dict[str, Any]) -> tuple[int, float]:
     """(calls, wall s*) of the same run done the naive way: same reads and fixed calls, one
     update call per changed record; wall = the run's wall - its writes at the batched sample
@@ -663,7 +667,7 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
         eps = ", ".join(f"{k} {v:,}" for k, v in sorted(r.by_endpoint.items())) or "-"
         agree = "agree" if r.agree else "DISAGREE"
         out.append(f"  {r.label}: P {r.p:,} = {r.p_how}; W {r.w:,} = {r.w_how}")
-        out.append(f"    sandbox {eps} | run api_calls {r.state_calls} (state), {r.summary_calls} (summary) -> {agree}"
+        out.append(f"    sandbox {eps} | run api_calls {_opt(r.state_calls)} (state), {_opt(r.summary_calls)} (summary) -> {agree}"
                    + (f"; {r.tag_values_changed:,} tag values changed" if r.changed else ""))
         if r.note:
             out.append(f"    {r.note}")
