@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("sync", "status", "drift")
+MODULES = ("sync", "status", "drift", "state")
 
 
 def register() -> None:
