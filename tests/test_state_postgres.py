@@ -13,7 +13,7 @@ from typing import Any, Callable
 import pytest
 
 from crmseg.config import StateConfig
-from crmseg.errors import ConfigError
+from crmseg.errors import ConfigError, FatalError
 from crmseg.state.migrations import VERSION
 from crmseg.state.postgres import PostgresStore, display_url, to_pyformat
 
@@ -147,6 +147,13 @@ def test_processes_starting_together_on_an_empty_database_migrate_it_once(pg_ser
         close_all(stores)
 
 
+def test_a_role_that_may_not_create_tables_gets_a_clear_error(pg_server):
+    with pg_server.admin() as conn:
+        conn.execute("CREATE DATABASE not_ours")  # owned by postgres: crmseg may connect, not create
+    with pytest.raises(ConfigError, match=r"not_ours: cannot create or upgrade the state schema: .*permission denied"):
+        PostgresStore(pg_server.url("not_ours"), password=pg_server.password)
+
+
 def test_a_database_from_a_newer_crmseg_is_refused(pg_server, pg_url):
     PostgresStore(pg_url, password=pg_server.password).close()
     with pg_server.admin(pg_url.rsplit("/", 1)[1]) as conn:
@@ -200,8 +207,8 @@ def test_a_dropped_connection_is_opened_again_on_the_next_call(pg_server, pg_url
         with pg_server.admin() as admin:  # the server ends crmseg's sessions (restart, failover, idle kill)
             admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = %s",
                           (pg_url.rsplit("/", 1)[1],))
-        with pytest.raises(Exception):
-            store.last_run("demo")  # the call in flight fails
+        with pytest.raises(FatalError, match=f"^{pg_url}: the PostgreSQL state store failed"):
+            store.last_run("demo")  # the call in flight fails, naming the store
         assert store.last_run("demo").sync == "demo"  # the next one reconnects
     finally:
         store.close()

@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from crmseg.errors import ConfigError
+from crmseg.errors import ConfigError, FatalError
 from crmseg.state.sql import SqlStore
 from crmseg.state.store import Lease
 
@@ -92,9 +92,14 @@ class PostgresStore(SqlStore):
         self._lease_lock = threading.RLock()
         self._local = threading.local()
         self._lease_conn: Any = None
+        self._closed = False
         self._conn = self._connect()
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except BaseException:
+                self.close()
+                raise
 
     @classmethod
     def from_config(cls, state_cfg: "StateConfig", *, migrate: bool = True) -> "PostgresStore":
@@ -139,19 +144,25 @@ class PostgresStore(SqlStore):
     def _connection(self) -> Iterator[Any]:
         """This thread's connection (the lease one inside ``_lease_side``), held under its lock.
 
-        A connection found closed (server restart, network loss) is opened again."""
-        if getattr(self._local, "lease", False):
-            with self._lease_lock:
-                if self._lease_conn is None or self._lease_conn.closed:
-                    self._lease_conn = self._connect()
-                yield self._lease_conn
-            return
-        with self._lock:
-            if self._conn is None:
-                raise ConfigError(f"{self.where}: the state store is closed")
-            if self._conn.closed:
-                self._conn = self._connect()
-            yield self._conn
+        A connection found closed (server restart, network loss) is opened again; a call that
+        fails because the server went away raises FatalError."""
+        import psycopg
+
+        if self._closed:
+            raise ConfigError(f"{self.where}: the state store is closed")
+        try:
+            if getattr(self._local, "lease", False):
+                with self._lease_lock:
+                    if self._lease_conn is None or self._lease_conn.closed:
+                        self._lease_conn = self._connect()
+                    yield self._lease_conn
+                return
+            with self._lock:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                yield self._conn
+        except psycopg.OperationalError as exc:  # the server went away mid-call: no traceback, the URL named
+            raise FatalError(f"{self.where}: the PostgreSQL state store failed: {_reason(exc, self._password)}") from exc
 
     # ------------------------------------------------------------ dialect hooks
     def _sql(self, sql: str) -> str:
@@ -190,6 +201,17 @@ class PostgresStore(SqlStore):
         rows = self._query("SELECT value FROM meta WHERE key = 'schema_version'")
         return int(rows[0][0]) if rows else 0
 
+    def migrate(self) -> int:
+        """Create or upgrade the schema (one transaction, under an advisory lock); ConfigError when
+        the role may not (e.g. no CREATE privilege on the schema)."""
+        import psycopg
+
+        try:
+            return super().migrate()
+        except psycopg.Error as exc:
+            raise ConfigError(f"{self.where}: cannot create or upgrade the state schema: "
+                              f"{_reason(exc, self._password)}") from None
+
     def _locked_version(self, cur: Any) -> int:
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, MIGRATE_KEY))
         return super()._locked_version(cur)
@@ -213,6 +235,7 @@ class PostgresStore(SqlStore):
             return super().lease(sync)
 
     def close(self) -> None:
+        self._closed = True
         with self._lease_lock:
             if self._lease_conn is not None:
                 self._lease_conn.close()
