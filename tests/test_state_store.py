@@ -1,7 +1,7 @@
 """The state store contract, run against every backend the ``store`` fixture yields.
 
-SQLite here (a real file); the same tests run on any server database added behind the
-same interface (``tests/state_backends.py``).
+On a SQLite file and on a fresh database of a real PostgreSQL server the tests start
+themselves (``tests/state_backends.py``, ``tests/pg_server.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ T0, T1 = "2026-11-01T00:00:00.000000Z", "2026-11-01T00:01:00.000000Z"
 
 @pytest.fixture(params=backend_params())
 def store(request, tmp_path):
-    s = open_backend(request.param, tmp_path)
+    s = open_backend(request.param, tmp_path, request)
     yield s
     s.close()
 
@@ -193,3 +193,15 @@ def test_a_state_file_from_a_newer_crmseg_is_refused(tmp_path):
     conn.close()
     with pytest.raises(ConfigError, match=f"version {VERSION + 1} is newer"):
         SqliteStore(path)
+
+
+def test_text_sorts_in_byte_order_whatever_the_database_locale(store):
+    ids = ["a-b", "a_b", "aB", "ab", "A", "Ab", "b", "B", "é", "z"]
+    run = store.begin_run("beta", "full", None, "fp", "h", T0)
+    for name in ("alpha", "Zed", "Alpha"):
+        store.begin_run(name, "full", None, "fp", "h", T0)
+    assert store.syncs() == sorted(["beta", "alpha", "Zed", "Alpha"])
+    store.upsert_accounts("beta", run, [(i, {"i": i}) for i in ids])
+    assert [rid for rid, _ in store.iter_accounts("beta", chunk=3)] == sorted(ids)  # keyset paging agrees
+    store.record_failures("beta", run, T0, [RecordError(i, "x", False) for i in ids])
+    assert list(store.record_errors("beta")) == sorted(ids)

@@ -1,5 +1,6 @@
 """The StateStore in portable SQL over a DB-API connection; dialects supply the connection,
-placeholders and transactions (:mod:`crmseg.state.sqlite`)."""
+placeholders, transactions, DDL types and lease serialization (:mod:`crmseg.state.sqlite`,
+:mod:`crmseg.state.postgres`)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,18 @@ class SqlStore:
         self._exec(cur, sql, args)
         return int(cur.lastrowid)
 
+    def _ddl(self, stmt: str) -> str:
+        """A migration statement in this dialect (``{serial}``/``{big}`` filled in)."""
+        return stmt.format(**self.dialect)
+
+    def _lock_lease(self, cur: Any, sync: str) -> None:
+        """Serialize lease changes of ``sync`` inside the current transaction (SQLite's
+        ``BEGIN IMMEDIATE`` already does: no-op here)."""
+
+    def _clock(self, cur: Any) -> datetime:
+        """The time leases are stamped and compared with (a server store uses the server's clock)."""
+        return utcnow()
+
     # ------------------------------------------------------------ schema
     def schema_version(self) -> int:
         try:
@@ -91,22 +104,23 @@ class SqlStore:
             have = self._locked_version(cur)
             for number in range(have + 1, VERSION + 1):
                 for stmt in MIGRATIONS[number - 1]:
-                    self._exec(cur, stmt.format(**self.dialect))
+                    self._exec(cur, self._ddl(stmt))
                 self._exec(cur, "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(number),))
         return VERSION
 
     def _locked_version(self, cur: Any) -> int:
         """The version re-read inside the migration transaction (another process may have migrated)."""
-        self._exec(cur, "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._exec(cur, self._ddl("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
         row = self._exec(cur, "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
 
     # ------------------------------------------------------------ leases
     def acquire_lease(self, sync: str, holder: str, host: str, pid: int, lease_s: float,
                       take_over: bool = False) -> Lease | None:
-        now = utcnow()
         with self._tx() as cur:
+            self._lock_lease(cur, sync)
+            now = self._clock(cur)
             row = self._exec(cur, "SELECT sync, holder, host, pid, acquired_at, expires_at FROM locks WHERE sync = ?",
                              (sync,)).fetchone()
             if row is not None:
@@ -121,7 +135,7 @@ class SqlStore:
     def renew_lease(self, sync: str, holder: str, lease_s: float) -> bool:
         with self._tx() as cur:
             cur = self._exec(cur, "UPDATE locks SET expires_at = ? WHERE sync = ? AND holder = ?",
-                             (iso(utcnow() + timedelta(seconds=lease_s)), sync, holder))
+                             (iso(self._clock(cur) + timedelta(seconds=lease_s)), sync, holder))
             return bool(cur.rowcount)
 
     def release_lease(self, sync: str, holder: str) -> None:

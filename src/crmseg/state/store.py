@@ -14,8 +14,9 @@ A store keeps, per sync:
 - **record errors**: failed records with attempt counts, permanent ones kept apart;
 - **locks**: one lease per sync (holder, host, pid, expiry).
 
-Implementations: :mod:`crmseg.state.sqlite` (a file, WAL mode). The SQL lives in
-:mod:`crmseg.state.sql` so a server database can reuse it.
+Implementations: :mod:`crmseg.state.sqlite` (a file, WAL mode) and
+:mod:`crmseg.state.postgres` (a server shared by several hosts); both run the SQL in
+:mod:`crmseg.state.sql`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,63 @@
+"""``crmseg state``: create or upgrade the state schema; copy SQLite history into PostgreSQL."""
+
+from __future__ import annotations
+
+import click
+
+from crmseg.cli import cli
+from crmseg.config import load_config
+from crmseg.errors import ConfigError
+
+CONFIG = click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True,
+                      help="config.toml whose [state] names the store.")
+
+
+@cli.group()
+def state() -> None:
+    """Manage the sync state store (SQLite file or PostgreSQL server)."""
+
+
+@state.command("migrate")
+@CONFIG
+def state_migrate(config: str) -> None:
+    """Create the state schema or apply the migrations it lacks; print the version."""
+    from crmseg.state import state_label
+
+    cfg = load_config(config)
+    if cfg.state.url:
+        from crmseg.state.postgres import PostgresStore
+
+        store = PostgresStore.from_config(cfg.state, migrate=False)
+    else:
+        from crmseg.state.sqlite import SqliteStore
+
+        store = SqliteStore(cfg.resolve(cfg.state.path), migrate=False)
+    try:
+        before = store.schema_version()
+        after = store.migrate()
+    finally:
+        store.close()
+    change = "up to date" if before == after else ("created" if before == 0 else f"upgraded from {before}")
+    click.echo(f"{state_label(cfg)}: state schema version {after} ({change})")
+
+
+@state.command("copy")
+@click.option("--from", "source", type=click.Path(dir_okay=False, exists=True), required=True,
+              help="The SQLite state file to copy (never modified).")
+@CONFIG
+@click.option("--force", is_flag=True, help="Replace the history a non-empty target holds (its locks stay).")
+def state_copy(source: str, config: str, force: bool) -> None:
+    """Copy a SQLite state file's history (runs, transitions, tags, …) into the PostgreSQL store."""
+    from crmseg.state.copy import copy_sqlite, describe
+    from crmseg.state.postgres import PostgresStore
+
+    cfg = load_config(config)
+    if not cfg.state.url:
+        raise ConfigError(f"{config}: [state] url is not set; the copy needs a PostgreSQL target "
+                          "(url = \"postgresql://user@host:5432/db\")")
+    store = PostgresStore.from_config(cfg.state)
+    try:
+        counts = copy_sqlite(source, store, force=force)
+    finally:
+        store.close()
+    click.echo(f"copied {source} into {store.where}: {describe(counts)}")
