@@ -39,7 +39,7 @@ from crmseg.errors import FatalError
 from crmseg.model import DimResult
 from crmseg.rules import ir
 from crmseg.rules import semantics as sem
-from crmseg.rules.engines.native import compile_pred, compile_value
+from crmseg.rules.closures import compile_pred, compile_value
 from crmseg.rules.model import RuleSet
 
 _ids = itertools.count()
@@ -234,10 +234,7 @@ class DurableEngine:
                     total += meta["payload"][n]
                 result = DimResult(total, tuple(names))
             out[name] = result
-            if result.value is None:
-                acc.pop(name, None)
-            else:
-                acc[name] = result.value
+            sem.put_result(acc, name, result.value)
         return out
 
     def close(self) -> None:
