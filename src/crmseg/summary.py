@@ -135,21 +135,24 @@ class AuditSummary:
         #: Filled by the caller: source, rules_dir, engine, started_at, duration_s, mapping.
         self.metadata: dict[str, Any] = {}
         self._text: dict[str, str | None] = {}
+        self._nums: dict[float, str | None] = {}
 
     # -- streaming ---------------------------------------------------------------------
 
     def _tag(self, value: Any) -> str | None:
-        """``tag_text``, memoized for strings (labels and CRM values repeat a lot)."""
+        """``tag_text``, memoized for texts and numbers (labels, scores and CRM values repeat a lot)."""
         if value is None:
             return None
-        if value.__class__ is str:
-            text = self._text.get(value, _MISS)
-            if text is _MISS:
-                text = tag_text(value)
-                if len(self._text) < _TEXT_CACHE_LIMIT:
-                    self._text[value] = text
-            return text  # type: ignore[return-value]
-        return tag_text(value)
+        cls = value.__class__
+        memo = self._text if cls is str else self._nums if cls is int or cls is float else None
+        if memo is None:
+            return tag_text(value)
+        text = memo.get(value, _MISS)
+        if text is _MISS:
+            text = tag_text(value)  # 1 and 1.0 are one key and one text; bools never get here
+            if len(memo) < _TEXT_CACHE_LIMIT:
+                memo[value] = text
+        return text  # type: ignore[return-value]
 
     def add(self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any],
             pinned: bool = False) -> None:
@@ -159,13 +162,21 @@ class AuditSummary:
         self.accounts += 1
         if pinned:
             self.pinned += 1
-        tag = self._tag
+        texts, nums, tag = self._text, self._nums, self._tag
         get_current = current.get
         for d in self.dimensions:
             res = results.get(d.name, _NO_RESULT)
             value = res.value
-            after = tag(value)
-            before = tag(get_current(d.name))
+            # tag(value) and tag(before), inlined for the usual memoized texts and numbers
+            cls = value.__class__
+            after = (texts.get(value, _MISS) if cls is str else nums.get(value, _MISS) if cls is int or cls is float
+                     else None if value is None else _MISS)
+            if after is _MISS:
+                after = tag(value)
+            before = get_current(d.name)
+            if before is not None:
+                b = texts.get(before, _MISS) if before.__class__ is str else _MISS
+                before = tag(before) if b is _MISS else b
             key = NONE_LABEL if after is None else after
             counts = d.counts
             counts[key] = counts.get(key, 0) + 1
@@ -175,7 +186,7 @@ class AuditSummary:
                     hits = d.hits
                     for r in rules:
                         hits[r] = hits.get(r, 0) + 1
-                if value.__class__ is int or value.__class__ is float:
+                if cls is int or cls is float:
                     d.vsum += value
                     d.vnum += 1
                     if value < d.vmin:
