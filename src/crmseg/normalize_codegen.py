@@ -37,25 +37,40 @@ def slow_memo(conv: Callable[[Any], Any], memo: dict[str, Any], v: str) -> Any:
     return out
 
 
+# Per kind: the lines for a text value ``v`` (what files and most CRMs give). ``{N}`` is the
+# account key, ``{c}``/``{m}`` the field's converter and memo. A line either stores the value
+# (``acc[{N}] = ...``) or counts it, or leaves a result in ``x`` for the shared tail (TAIL).
+TAIL = ["if x is None:", "    _miss[{i}] += 1", "elif x is _BAD:", "    _bad[{i}] += 1", "else:", "    acc[{N}] = x"]
 # texts a C parser refused ("1,200", "n/a"): remembered, as the same few repeat
-_REMEMBERED = ["        x = {m}.get(v, _NO_HIT)", "        if x is _NO_HIT:", "            x = _slow_memo({c}, {m}, v)"]
-# the inline fast path per kind (after blank text, which is missing for every type); ``{c}``/``{m}`` are the field's converter and memo, ``x`` the result
-_FAST = {
-    "text": ["if v.__class__ is str:", "    x = v.strip() or None", "else:", "    x = _slow({c}, v)"],
-    "lower": ["if v.__class__ is str:", "    x = v.strip().lower() or None", "else:", "    x = _slow({c}, v)"],
-    "upper": ["if v.__class__ is str:", "    x = v.strip().upper() or None", "else:", "    x = _slow({c}, v)"],
-    "memo": ["if v.__class__ is str:", "    x = {m}.get(v, _NO_HIT)", "    if x is _NO_HIT:",
-             "        x = _slow_memo({c}, {m}, v)", "else:", "    x = _slow({c}, v)"],
-    "int": ["if v.__class__ is str:", "    try:", "        x = _int(v)", "    except ValueError:", *_REMEMBERED,
-            "else:", "    x = _slow({c}, v)"],
-    "float": ["if v.__class__ is str:", "    try:", "        x = _float(v)", "    except ValueError:", *_REMEMBERED,
-              "    else:", "        if x - x != 0:", "            x = _BAD", "else:", "    x = _slow({c}, v)"],
-    "bool": ["x = _BOOLS.get(v) if v.__class__ is str else None", "if x is None:", "    x = _slow({c}, v)"],
-    "datetime": ["if v.__class__ is str:", "    try:", "        x = _fromiso(v)", "    except ValueError:",
+_REMEMBERED = ["x = {m}.get(v, _NO_HIT)", "if x is _NO_HIT:", "    x = _slow_memo({c}, {m}, v)", *TAIL]
+_BLANK = ["if not v:", "    _miss[{i}] += 1"]
+
+
+def _indent(lines: list[str], n: int = 1) -> list[str]:
+    return ["    " * n + line for line in lines]
+
+
+def _stripped(method: str) -> list[str]:
+    return [f"x = v.strip(){method}", "if x:", "    acc[{N}] = x", "else:", "    _miss[{i}] += 1"]
+
+
+_TEXT = {
+    "text": _stripped(""),
+    "lower": _stripped(".lower()"),
+    "upper": _stripped(".upper()"),
+    "memo": _REMEMBERED,
+    "int": [*_BLANK, "else:", "    try:", "        acc[{N}] = _int(v)", "    except ValueError:",
+            *_indent(_REMEMBERED, 2)],
+    "float": [*_BLANK, "else:", "    try:", "        x = _float(v)", "    except ValueError:", *_indent(_REMEMBERED, 2),
+              "    else:", "        if x - x == 0:", "            acc[{N}] = x", "        else:",
+              "            _bad[{i}] += 1"],
+    "bool": ["x = _BOOLS.get(v)", "if x is not None:", "    acc[{N}] = x", "else:",
+             "    x = _slow({c}, v)", *_indent(TAIL)],
+    "datetime": [*_BLANK, "else:", "    try:", "        x = _fromiso(v)", "    except ValueError:",
                  "        x = _slow({c}, v)", "    else:", "        if x.tzinfo is not _UTC:",
-                 "            x = _slow({c}, v)", "else:", "    x = _slow({c}, v)"],
-    "date": ["if v.__class__ is str and len(v) == 10 and v[4] == '-':", "    try:", "        x = _date_iso(v)",
-             "    except ValueError:", "        x = _BAD", "else:", "    x = _slow({c}, v)"],
+                 "            x = _slow({c}, v)", *_indent(TAIL)],
+    "date": [*_BLANK, "elif len(v) == 10 and v[4] == '-':", "    try:", "        acc[{N}] = _date_iso(v)",
+             "    except ValueError:", "        _bad[{i}] += 1", "else:", "    x = _slow({c}, v)", *_indent(TAIL)],
 }
 
 
@@ -76,10 +91,10 @@ def generate(plan: list[tuple[int, str, str, FieldMap]], passthrough: bool) -> s
     lines += [f"    _m{i} = _memos[{i}]" for i, *_ in plan]
     lines += ["    def account(raw):", "        get = raw.fields.get", "        acc = {}"]
     for i, name, src, fm in plan:
-        lines += [f"        v = get({src!r})", "        if v is None or v == '':", f"            _miss[{i}] += 1", "        else:"]
-        lines += ["            " + t.format(c=f"_c{i}", m=f"_m{i}") for t in _FAST[fast_kind(fm)]]
-        lines += ["            if x is None:", f"                _miss[{i}] += 1", "            elif x is _BAD:",
-                  f"                _bad[{i}] += 1", "            else:", f"                acc[{name!r}] = x"]
+        body = ["if v.__class__ is str:", *_indent(_TEXT[fast_kind(fm)]), "elif v is None:", "    _miss[{i}] += 1",
+                "else:", "    x = _slow({c}, v)", *_indent(TAIL)]
+        lines.append(f"        v = get({src!r})")
+        lines += ["        " + t.format(c=f"_c{i}", m=f"_m{i}", i=i, N=repr(name)) for t in body]
     if passthrough:
         lines.append("        _pass(raw.fields, acc)")
     lines += ["        acc['id'] = raw.id", "        return acc", "    return account"]
