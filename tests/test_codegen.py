@@ -101,3 +101,12 @@ def test_score_totals_beyond_2_53_compare_as_floats_downstream(tmp_path: Path) -
     got = NativeEngine(rules, NOW).evaluate(acc)
     assert got == reference(rules, NOW, acc)
     assert got["tier"].value == "T1"  # 2**53 + 1 read as the float 2**53
+
+
+def test_auto_is_the_native_engine(tmp_path: Path) -> None:
+    """``auto`` never costs a user durable's speed: same results, native at every size."""
+    from crmseg.rules.engines import make_engine
+
+    engine = make_engine("auto", one_rule(tmp_path, "n1 > 1").rules, NOW)
+    assert engine.name == "native"
+    assert engine.evaluate({"n1": 2})["seg"].value == "Y"

@@ -288,7 +288,7 @@ class Normalizer:
         #: left out and counted. Generated per mapping (one straight line per field).
         self.account: Callable[[RawRecord], Account] = self._compile()
         self._pin = mapping.pin_field or None
-        self._dims_fields: tuple[tuple[str, ...], list[tuple[str, str | None]]] = ((), [])
+        self._dims_fields: tuple[Any, list[tuple[str, str | None]]] = ((), [])
         self._sources = {src for _, _, src, _ in self._plan}
         self._tag_fields = set(mapping.tags.values())
         prefix, _, suffix = (mapping.tag_field_pattern or "").partition("{dimension}")
@@ -328,14 +328,14 @@ class Normalizer:
 
     def current_tags(self, raw: RawRecord, dimensions: Iterable[str]) -> dict[str, Any]:
         """The tag values the CRM holds now, per dimension (None when empty or unmapped)."""
-        dims = dimensions if isinstance(dimensions, tuple) else tuple(dimensions)
+        dims = dimensions if isinstance(dimensions, (list, tuple)) else tuple(dimensions)
         if dims != self._dims_fields[0]:  # the same dimensions every record: look their fields up once
-            self._dims_fields = (dims, [(d, self.mapping.tag_field(d)) for d in dims])
+            self._dims_fields = (type(dims)(dims), [(d, self.mapping.tag_field(d)) for d in dims])
         get = raw.fields.get
         out: dict[str, Any] = {}
         for dim, field in self._dims_fields[1]:
             v = get(field) if field else None
-            if isinstance(v, str):
+            if v.__class__ is str or isinstance(v, str):
                 v = v.strip() or None
             out[dim] = v
         return out

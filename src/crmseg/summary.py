@@ -59,7 +59,7 @@ class DimInfo(Protocol):
 class _DimStats:
     """Running counters of one dimension."""
 
-    __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "hits", "changes",
+    __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "rule_names", "fired", "changes",
                  "vmin", "vmax", "vsum", "vnum")
 
     def __init__(self, info: DimInfo) -> None:
@@ -69,13 +69,24 @@ class _DimStats:
         self.description: str = getattr(info, "description", "") or ""
         self.values: list[str] = list(getattr(info, "values", None) or [])
         self.counts: dict[str, int] = {}
-        self.hits: dict[str, int] = dict.fromkeys(info.rule_names, 0)
+        self.rule_names: list[str] = list(info.rule_names)
+        self.fired: dict[tuple[str, ...], int] = {}  # the fired rules of an account -> accounts
         # [unchanged, changed, added, cleared], in CHANGE_KINDS order.
         self.changes: list[int] = [0, 0, 0, 0, 0]  # + pinned: would differ, never written
         self.vmin: float = math.inf
         self.vmax: float = -math.inf
         self.vsum: float = 0.0
         self.vnum: int = 0
+
+    @property
+    def hits(self) -> dict[str, int]:
+        """Rule -> accounts it fired for (every enabled rule listed, file order first; a label
+        counts its first rule only)."""
+        hits = dict.fromkeys(self.rule_names, 0)
+        for rules, n in self.fired.items():
+            for r in rules if self.is_score else rules[:1]:
+                hits[r] = hits.get(r, 0) + n
+        return hits
 
 
 def min_segment_threshold(accounts: int, min_segment_size: int | None = None) -> int:
@@ -181,11 +192,10 @@ class AuditSummary:
             counts = d.counts
             counts[key] = counts.get(key, 0) + 1
             rules = res.rules
+            if rules:  # one count per combination of fired rules; per rule in ``hits``
+                fired = d.fired
+                fired[rules] = fired.get(rules, 0) + 1
             if d.is_score:
-                if rules:
-                    hits = d.hits
-                    for r in rules:
-                        hits[r] = hits.get(r, 0) + 1
                 if cls is int or cls is float:
                     d.vsum += value
                     d.vnum += 1
@@ -193,9 +203,6 @@ class AuditSummary:
                         d.vmin = value
                     if value > d.vmax:
                         d.vmax = value
-            elif rules:
-                r = rules[0]
-                d.hits[r] = d.hits.get(r, 0) + 1
             # Same outcome as diff.classify, on the texts already computed.
             changes = d.changes
             if before == after:
@@ -296,8 +303,8 @@ class AuditSummary:
                 "kind": d.kind,
                 "description": d.description,
                 "counts": self.counts(d.name),
-                "rules": dict(d.hits),
-                "never_fired": [r for r, h in d.hits.items() if h == 0],
+                "rules": (hits := d.hits),
+                "never_fired": [r for r, h in hits.items() if h == 0],
             }
             if d.kind == "score":
                 entry["stats"] = (
