@@ -38,6 +38,7 @@ NO_VALUE_SHARE = 0.20
 
 _NO_RESULT = DimResult(None)
 _TEXT_CACHE_LIMIT = 10_000
+_COMBOS_MAX = 10_000
 _MISS = object()
 
 
@@ -59,7 +60,7 @@ class DimInfo(Protocol):
 class _DimStats:
     """Running counters of one dimension."""
 
-    __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "rule_names", "fired", "changes",
+    __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "rule_names", "fired", "spilled", "changes",
                  "vmin", "vmax", "vsum", "vnum")
 
     def __init__(self, info: DimInfo) -> None:
@@ -71,6 +72,7 @@ class _DimStats:
         self.counts: dict[str, int] = {}
         self.rule_names: list[str] = list(info.rule_names)
         self.fired: dict[tuple[str, ...], int] = {}  # the fired rules of an account -> accounts
+        self.spilled: dict[str, int] = {}  # per-rule hits once ``fired`` holds _COMBOS_MAX combinations
         # [unchanged, changed, added, cleared], in CHANGE_KINDS order.
         self.changes: list[int] = [0, 0, 0, 0, 0]  # + pinned: would differ, never written
         self.vmin: float = math.inf
@@ -83,7 +85,7 @@ class _DimStats:
         """Rule -> accounts it fired for (every enabled rule listed, file order first; a label
         counts its first rule only)."""
         hits = dict.fromkeys(self.rule_names, 0)
-        for rules, n in self.fired.items():
+        for rules, n in [*self.fired.items(), *(((r,), n) for r, n in self.spilled.items())]:
             for r in rules if self.is_score else rules[:1]:
                 hits[r] = hits.get(r, 0) + n
         return hits
@@ -194,7 +196,15 @@ class AuditSummary:
             rules = res.rules
             if rules:  # one count per combination of fired rules; per rule in ``hits``
                 fired = d.fired
-                fired[rules] = fired.get(rules, 0) + 1
+                n = fired.get(rules)
+                if n is not None:
+                    fired[rules] = n + 1
+                elif len(fired) < _COMBOS_MAX:
+                    fired[rules] = 1
+                else:  # memory stays flat whatever the rules: count per rule from here on
+                    spilled = d.spilled
+                    for r in rules if d.is_score else rules[:1]:
+                        spilled[r] = spilled.get(r, 0) + 1
             if d.is_score:
                 if cls is int or cls is float:
                     d.vsum += value
