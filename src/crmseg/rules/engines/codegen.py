@@ -134,7 +134,7 @@ class _Gen:
         self.locals_[ir.Field(name)] = (x, view)
         fast = _FAST["num_float" if declared == "float" else view].format(x=x, E=E)
         self.emit(indent, f"{x} = {source}")
-        self.emit(indent, f"if {fast}:")
+        self.emit(indent, f"if {x} is not None and ({fast}):")  # missing stays None
         self.emit(indent + 1, f"{x} = _{view}({x})")
 
     def value(self, v: ir.Value, indent: int) -> tuple[str, str]:
