@@ -39,7 +39,7 @@ import re
 import threading
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import durable_rules_engine as dre
 
