@@ -49,8 +49,19 @@ atoms = st.one_of(
     st.sampled_from(["true", "false", "1 < 2"]),
 )
 
+# long lists and long ``or``s: durable gets these as one set test / one boolean computed in Python
+long_words = st.lists(st.one_of(str_lit, st.text(alphabet="abAB日", min_size=1, max_size=3)), min_size=17, max_size=300)
+long_atoms = st.one_of(
+    st.builds(lambda f, neg, vs: f"{f} {'not in' if neg else 'in'} [{', '.join(map(_lit, vs))}]",
+              st.sampled_from(["s1", "s2"]), st.booleans(), long_words),
+    st.builds(lambda neg, vs: f"n1 {'not in' if neg else 'in'} [{', '.join(map(_lit, vs))}]",
+              st.booleans(), st.lists(st.one_of(num_lit, st.integers(-50, 50)), min_size=17, max_size=300)),
+    st.lists(atoms, min_size=33, max_size=80).map(lambda terms: "(" + " or ".join(terms) + ")"),
+    st.lists(atoms, min_size=2, max_size=6).map(lambda terms: " and ".join(f"({t} or {t} or s1 == 'a')" for t in terms)),
+)
+
 exprs = st.recursive(
-    atoms,
+    st.one_of(atoms, long_atoms),
     lambda inner: st.one_of(
         st.builds(lambda a, b: f"{a} and {b}", inner, inner),
         st.builds(lambda a, b: f"({a} or {b})", inner, inner),

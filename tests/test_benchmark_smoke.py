@@ -43,6 +43,14 @@ def test_benchmark_end_to_end(tmp_path: Path) -> None:
         assert re.search(rf"^{name}\s+[\d,]+\s+[\d.]+\s+(baseline|[\d.]+x (slower|faster) than hand-written)$",
                          out, re.M), out
     assert re.search(r"^native\s.*x (slower|faster) than hand-written|same as hand-written", out, re.M), out
+    # the csv.DictReader floor and every full audit's ratio to it
+    assert re.search(r"^floor\s+300\s+[\d.]+\s+[\d,]+\s+[\d,.]+\s+[\d,.]+\s+1\.00x\s+-$", out, re.M), out
+    assert re.search(r"^native\s+300\s+.*\s[\d.]+x\s+.*hand-written$", out, re.M), out
+    if durable_available():
+        assert re.search(r"^durable-batched\s+[\d,]+\s+[\d.]+\s+[\d.]+x slower than hand-written$", out, re.M), out
+    assert re.search(r"native evaluation speed vs hand-written: [\d.]+x \((met|NOT met): >= 0\.5x\)", out), out
+    assert re.search(r"native full audit vs the csv.DictReader floor: [\d.]+x \((met|NOT met): <= 3x\)", out), out
+    assert re.search(r"native peak RSS: [\d,.]+ MB for 300 accounts \(under the 500 MB budget\)", out), out
     assert "handwritten vs native: 0 mismatches" in out, out
     if durable_available():
         assert "durable vs native: 0 mismatches" in out, out

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmseg.errors import RuleError
-from crmseg.rules.engines.native import compile_pred
+from crmseg.rules.closures import compile_pred
 from crmseg.rules.ir import Lowering, Pred
 from crmseg.rules.parser import ExprError, parse
 

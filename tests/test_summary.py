@@ -271,3 +271,14 @@ def test_share_text() -> None:
     assert share_text(1, 10_000) == "<0.1%"
     assert share_text(9_999, 10_000) == ">99.9%"
     assert share_text(0, 0) == "0%"
+
+
+def test_rule_hits_exact_past_the_combination_cap(monkeypatch) -> None:
+    import crmseg.summary as summary
+
+    monkeypatch.setattr(summary, "_COMBOS_MAX", 2)
+    s = AuditSummary([Dim("score", kind="score", rule_names=["a", "b", "c"])], [])
+    for rules in [("a",), ("a", "b"), ("b", "c"), ("a", "b", "c"), ("a",), ("c",)]:
+        s.add("1", {"score": DimResult(len(rules), rules)}, {})
+    s.finish({})
+    assert s.to_json()["dimensions"]["score"]["rules"] == {"a": 4, "b": 3, "c": 3}

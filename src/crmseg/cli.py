@@ -15,7 +15,7 @@ from rich.console import Console
 from crmseg.errors import ConfigError, CrmsegError, RuleError
 
 ENGINE = click.option("--engine", type=click.Choice(["auto", "durable", "native"]), default=None,
-                      help="Rules engine (default: the sync's setting, else auto = durable when importable).")
+                      help="Rules engine (default: the sync's setting, else auto = native; same results either way).")
 
 
 def _err(message: str) -> None:

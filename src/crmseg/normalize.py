@@ -284,12 +284,17 @@ class Normalizer:
         ]
         self._missing = [0] * len(self._plan)
         self._invalid = [0] * len(self._plan)
+        #: ``account(raw)``: the canonical account of one raw record; missing and invalid values
+        #: left out and counted. Generated per mapping (one straight line per field).
+        self.account: Callable[[RawRecord], Account] = self._compile()
+        self._pin = mapping.pin_field or None
+        self._dims_fields: tuple[Any, list[tuple[str, str | None]]] = ((), [])
         self._sources = {src for _, _, src, _ in self._plan}
         self._tag_fields = set(mapping.tags.values())
         prefix, _, suffix = (mapping.tag_field_pattern or "").partition("{dimension}")
         self._tag_re = re.compile(re.escape(prefix) + "[a-z][a-z0-9_]*" + re.escape(suffix)) \
             if mapping.tag_field_pattern else None
-        self._pass_layout: set[Any] = set()
+        self._pass_layout: tuple[Any, ...] = ()
         self._pass_plan: list[tuple[str, str]] = []
 
     # -- what to read
@@ -312,46 +317,40 @@ class Normalizer:
         return types
 
     # -- per record
-    def account(self, raw: RawRecord) -> Account:
-        """The canonical account of one raw record; missing and invalid values left out."""
-        get = raw.fields.get
-        acc: Account = {}
-        missing, invalid = self._missing, self._invalid
-        for i, name, src, conv in self._plan:
-            v = get(src)
-            if v is None:
-                missing[i] += 1
-                continue
-            try:
-                out = conv(v)
-            except _INVALID:
-                invalid[i] += 1
-                continue
-            if out is None:
-                missing[i] += 1
-            else:
-                acc[name] = out
-        if self.passthrough:
-            self._pass(raw.fields, acc)
-        acc["id"] = raw.id
-        return acc
+    def _compile(self) -> Callable[[RawRecord], Account]:
+        """``account`` for this mapping, generated and compiled once (see ``normalize_codegen``)."""
+        from crmseg.normalize_codegen import build
+
+        fields = self.mapping.fields
+        plan = [(i, name, src, fields[name]) for i, name, src, _ in self._plan]
+        return build(plan, [conv for *_, conv in self._plan], self.passthrough, self._missing, self._invalid,
+                     self._pass)
 
     def current_tags(self, raw: RawRecord, dimensions: Iterable[str]) -> dict[str, Any]:
         """The tag values the CRM holds now, per dimension (None when empty or unmapped)."""
+        dims = dimensions if isinstance(dimensions, (list, tuple)) else tuple(dimensions)
+        if dims != self._dims_fields[0]:  # the same dimensions every record: look their fields up once
+            self._dims_fields = (type(dims)(dims), [(d, self.mapping.tag_field(d)) for d in dims])
+        get = raw.fields.get
         out: dict[str, Any] = {}
-        for dim in dimensions:
-            field = self.mapping.tag_field(dim)
-            v = raw.fields.get(field) if field else None
-            if isinstance(v, str):
+        for dim, field in self._dims_fields[1]:
+            v = get(field) if field else None
+            if v.__class__ is str or isinstance(v, str):
                 v = v.strip() or None
             out[dim] = v
         return out
 
     def pinned(self, raw: RawRecord) -> bool:
         """True when the mapped pin field holds a true value (never written back)."""
-        pin = self.mapping.pin_field
+        pin = self._pin
+        if pin is None:
+            return False
+        v = raw.fields.get(pin)
+        hit = _BOOLS.get(v) if v.__class__ is str else None  # the usual "true"/"false"
+        if hit is not None:
+            return hit
         try:
-            return bool(_to_bool(raw.fields.get(pin))) if pin else False
+            return bool(_to_bool(v))
         except (ValueError, TypeError):
             return False
 
@@ -364,15 +363,17 @@ class Normalizer:
 
     def reset_quality(self) -> None:
         """Zero the counters (e.g. between daemon runs that reuse one normalizer)."""
-        self._missing = [0] * len(self._plan)
-        self._invalid = [0] * len(self._plan)
+        self._missing[:] = [0] * len(self._plan)  # in place: ``account`` holds these lists
+        self._invalid[:] = [0] * len(self._plan)
 
     # -- passthrough
     def _pass(self, fields: Any, acc: Account) -> None:
-        keys = fields.keys()
+        keys = tuple(fields)
         if keys != self._pass_layout:  # rows of one file share their columns: plan once
-            self._pass_layout = set(keys)
+            self._pass_layout = keys
             self._pass_plan = [(k, t) for k in keys if (t := self._pass_target(k)) is not None]
+        if not self._pass_plan:
+            return
         get = fields.get
         for key, target in self._pass_plan:
             v = get(key)

@@ -38,6 +38,7 @@ NO_VALUE_SHARE = 0.20
 
 _NO_RESULT = DimResult(None)
 _TEXT_CACHE_LIMIT = 10_000
+_COMBOS_MAX = 10_000
 _MISS = object()
 
 
@@ -59,7 +60,7 @@ class DimInfo(Protocol):
 class _DimStats:
     """Running counters of one dimension."""
 
-    __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "hits", "changes",
+    __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "rule_names", "fired", "spilled", "changes",
                  "vmin", "vmax", "vsum", "vnum")
 
     def __init__(self, info: DimInfo) -> None:
@@ -69,13 +70,25 @@ class _DimStats:
         self.description: str = getattr(info, "description", "") or ""
         self.values: list[str] = list(getattr(info, "values", None) or [])
         self.counts: dict[str, int] = {}
-        self.hits: dict[str, int] = dict.fromkeys(info.rule_names, 0)
+        self.rule_names: list[str] = list(info.rule_names)
+        self.fired: dict[tuple[str, ...], int] = {}  # the fired rules of an account -> accounts
+        self.spilled: dict[str, int] = {}  # per-rule hits once ``fired`` holds _COMBOS_MAX combinations
         # [unchanged, changed, added, cleared], in CHANGE_KINDS order.
         self.changes: list[int] = [0, 0, 0, 0, 0]  # + pinned: would differ, never written
         self.vmin: float = math.inf
         self.vmax: float = -math.inf
         self.vsum: float = 0.0
         self.vnum: int = 0
+
+    @property
+    def hits(self) -> dict[str, int]:
+        """Rule -> accounts it fired for (every enabled rule listed, file order first; a label
+        counts its first rule only)."""
+        hits = dict.fromkeys(self.rule_names, 0)
+        for rules, n in [*self.fired.items(), *(((r,), n) for r, n in self.spilled.items())]:
+            for r in rules if self.is_score else rules[:1]:
+                hits[r] = hits.get(r, 0) + n
+        return hits
 
 
 def min_segment_threshold(accounts: int, min_segment_size: int | None = None) -> int:
@@ -135,21 +148,24 @@ class AuditSummary:
         #: Filled by the caller: source, rules_dir, engine, started_at, duration_s, mapping.
         self.metadata: dict[str, Any] = {}
         self._text: dict[str, str | None] = {}
+        self._nums: dict[float, str | None] = {}
 
     # -- streaming ---------------------------------------------------------------------
 
     def _tag(self, value: Any) -> str | None:
-        """``tag_text``, memoized for strings (labels and CRM values repeat a lot)."""
+        """``tag_text``, memoized for texts and numbers (labels, scores and CRM values repeat a lot)."""
         if value is None:
             return None
-        if value.__class__ is str:
-            text = self._text.get(value, _MISS)
-            if text is _MISS:
-                text = tag_text(value)
-                if len(self._text) < _TEXT_CACHE_LIMIT:
-                    self._text[value] = text
-            return text  # type: ignore[return-value]
-        return tag_text(value)
+        cls = value.__class__
+        memo = self._text if cls is str else self._nums if cls is int or cls is float else None
+        if memo is None:
+            return tag_text(value)
+        text = memo.get(value, _MISS)
+        if text is _MISS:
+            text = tag_text(value)  # 1 and 1.0 are one key and one text; bools never get here
+            if len(memo) < _TEXT_CACHE_LIMIT:
+                memo[value] = text
+        return text  # type: ignore[return-value]
 
     def add(self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any],
             pinned: bool = False) -> None:
@@ -159,32 +175,44 @@ class AuditSummary:
         self.accounts += 1
         if pinned:
             self.pinned += 1
-        tag = self._tag
+        texts, nums, tag = self._text, self._nums, self._tag
         get_current = current.get
         for d in self.dimensions:
             res = results.get(d.name, _NO_RESULT)
             value = res.value
-            after = tag(value)
-            before = tag(get_current(d.name))
+            # tag(value) and tag(before), inlined for the usual memoized texts and numbers
+            cls = value.__class__
+            after = (texts.get(value, _MISS) if cls is str else nums.get(value, _MISS) if cls is int or cls is float
+                     else None if value is None else _MISS)
+            if after is _MISS:
+                after = tag(value)
+            before = get_current(d.name)
+            if before is not None:
+                b = texts.get(before, _MISS) if before.__class__ is str else _MISS
+                before = tag(before) if b is _MISS else b
             key = NONE_LABEL if after is None else after
             counts = d.counts
             counts[key] = counts.get(key, 0) + 1
             rules = res.rules
+            if rules:  # one count per combination of fired rules; per rule in ``hits``
+                fired = d.fired
+                n = fired.get(rules)
+                if n is not None:
+                    fired[rules] = n + 1
+                elif len(fired) < _COMBOS_MAX:
+                    fired[rules] = 1
+                else:  # memory stays flat whatever the rules: count per rule from here on
+                    spilled = d.spilled
+                    for r in rules if d.is_score else rules[:1]:
+                        spilled[r] = spilled.get(r, 0) + 1
             if d.is_score:
-                if rules:
-                    hits = d.hits
-                    for r in rules:
-                        hits[r] = hits.get(r, 0) + 1
-                if value.__class__ is int or value.__class__ is float:
+                if cls is int or cls is float:
                     d.vsum += value
                     d.vnum += 1
                     if value < d.vmin:
                         d.vmin = value
                     if value > d.vmax:
                         d.vmax = value
-            elif rules:
-                r = rules[0]
-                d.hits[r] = d.hits.get(r, 0) + 1
             # Same outcome as diff.classify, on the texts already computed.
             changes = d.changes
             if before == after:
@@ -285,8 +313,8 @@ class AuditSummary:
                 "kind": d.kind,
                 "description": d.description,
                 "counts": self.counts(d.name),
-                "rules": dict(d.hits),
-                "never_fired": [r for r, h in d.hits.items() if h == 0],
+                "rules": (hits := d.hits),
+                "never_fired": [r for r, h in hits.items() if h == 0],
             }
             if d.kind == "score":
                 entry["stats"] = (

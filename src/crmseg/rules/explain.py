@@ -9,7 +9,7 @@ from typing import Any
 from crmseg.model import DimResult
 from crmseg.rules import ir
 from crmseg.rules import semantics as sem
-from crmseg.rules.engines.native import compile_pred, compile_value
+from crmseg.rules.closures import compile_pred, compile_value
 from crmseg.rules.model import RuleSet
 
 
@@ -85,10 +85,7 @@ def explain(rules: RuleSet, account: dict[str, Any], results: dict[str, DimResul
             if ok and d.kind == "label":
                 break
         out.append(DimExplanation(d.name, d.kind, res.value, res.rules, traces, d.kind == "label" and not res.rules))
-        if res.value is None:
-            acc.pop(d.name, None)
-        else:
-            acc[d.name] = res.value
+        sem.put_result(acc, d.name, res.value)
     return out
 
 

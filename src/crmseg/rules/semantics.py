@@ -146,3 +146,9 @@ def clean(account: dict[str, Any]) -> dict[str, Any]:
 
 
 _INF, _NINF = float("inf"), float("-inf")
+
+
+def put_result(acc: dict[str, Any], name: str, value: Any) -> None:
+    """A dimension's value into a cleaned account, cleaned as a field is, for the rules after it."""
+    acc.pop(name, None)
+    acc.update(clean({name: value}))

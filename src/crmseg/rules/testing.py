@@ -48,7 +48,9 @@ def run_tests(rules: RuleSet, engine: str, now: datetime) -> list[TestOutcome]:
     outcomes: list[TestOutcome] = []
     for dim in rules.dimensions:
         for case in dim.tests:
-            sub = RuleSet(_needed(rules, dim, set(case.account)), rules.field_types)
+            needed = _needed(rules, dim, set(case.account))
+            given = {d.name: ("float" if d.kind == "score" else "str") for d in rules.dimensions if d not in needed}
+            sub = RuleSet(needed, {**rules.field_types, **given})  # a given dimension is read as a field
             eng = make_engine(engine, sub, _at(case.today, now))
             try:
                 result = eng.evaluate(case.account)[dim.name]

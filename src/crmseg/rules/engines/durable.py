@@ -12,14 +12,22 @@ How the IR maps onto the engine, and the traps it avoids:
   (``p<k>__*`` values, ``t<k>`` booleans) that rules then test.
 - Every condition is ANDed with the always-true ``k__ == 1``: a bare ``$nex`` (or an
   ``$or`` holding one) makes durable-rules spin forever in ``do_actions``.
-- Labels: one ruleset per dimension, rules at ``pri`` = file order, the event is
+- Long conditions are computed in Python too: a membership list of more than
+  ``LONG_LIST`` items becomes one set test, and an ``and``/``or`` that durable would
+  expand into more than ``MAX_TERMS`` alternatives or ``MAX_WEIGHT`` expressions one
+  boolean slot — durable-rules takes minutes (ignoring Ctrl-C) to build a ruleset from
+  a 700-term ``or``, and refuses 32 expressions in one rule (error 113).
+- Labels: one ruleset per dimension, rules at ``pri`` = file order, each event is
   consumed by the first match; a catch-all at the lowest priority gives the default.
-  Scores: the account is asserted as a fact, so every matching rule fires; it is
+  Scores: the accounts are asserted as facts, so every matching rule fires; they are
   retracted afterwards; a fact that matches several branches of an ``or`` fires the
   rule once per branch, so fired names are de-duplicated.
+- Batches, not round trips: up to ``BATCH`` accounts go to a ruleset in one call
+  (``assert_events``/``assert_facts``), each rule has ``cap = BATCH`` so one action
+  carries every account it matched (``ix__`` says which), and actions are driven
+  through the C API directly (no Host, no per-action state update).
 - Each engine uses its own uniquely named rulesets and deletes them on ``close``,
-  so instances never share state and rules can be reloaded in one process. The
-  engine's Host (with its background timer threads) is not used.
+  so instances never share state and rules can be reloaded in one process.
 """
 
 from __future__ import annotations
@@ -27,19 +35,19 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import threading
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Iterable, Iterator
 
 import durable_rules_engine as dre
-from durable.engine import MessageNotHandledException, Promise, Ruleset
 
 from crmseg.errors import FatalError
 from crmseg.model import DimResult
 from crmseg.rules import ir
 from crmseg.rules import semantics as sem
-from crmseg.rules.engines.native import compile_pred, compile_value
+from crmseg.rules.closures import compile_pred, compile_value
 from crmseg.rules.model import RuleSet
 
 _ids = itertools.count()
@@ -48,6 +56,12 @@ _NEG = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 _OPS = {"==": None, "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 TRUE: dict[str, Any] = {"k__": 1}
 FALSE: dict[str, Any] = {"k__": 2}
+BATCH = 1000  # accounts per call, and each rule's ``cap``
+LONG_LIST = 16  # longer membership lists are one set test computed in Python
+MAX_TERMS = 32  # conditions durable would expand into more alternatives are computed in Python
+MAX_WEIGHT = 24  # ... and those with more expressions (durable refuses 32 in one rule)
+_RULE = re.compile(r'\{"(r\d+|default)":')
+_IX = re.compile(r'"ix__":\s*(\d+)')
 
 
 def _suffix(v: Any) -> str | None:
@@ -58,6 +72,46 @@ def _suffix(v: Any) -> str | None:
     if isinstance(v, str):
         return "__s"
     return None
+
+
+def _long_list(p: ir.Pred) -> bool:
+    """``v in [...]`` / ``v not in [...]`` with more than LONG_LIST items."""
+    return (isinstance(p, (ir.And, ir.Or)) and len(p.items) > LONG_LIST
+            and all(isinstance(i, ir.Cmp) and i.op in ("==", "!=") for i in p.items)
+            and len({i.left for i in p.items if isinstance(i, ir.Cmp)}) == 1)
+
+
+def _cost(p: ir.Pred, neg: bool) -> tuple[int, int]:
+    """(alternatives, expressions) of ``p``'s condition as ``cond`` builds it, projections made.
+
+    durable-rules refuses a rule whose expression sequence reaches 32 entries (error 113,
+    and/or groups count too) and grows slowly with many alternatives; past MAX_WEIGHT
+    entries or MAX_TERMS alternatives a node is one boolean slot (1, 1)."""
+    if isinstance(p, ir.Not):
+        return _cost(p.item, not neg)
+    if isinstance(p, (ir.And, ir.Or)):
+        if _long_list(p):
+            return 1, 1
+        is_and = isinstance(p, ir.And) != neg
+        terms, weight = (1 if is_and else 0), 2 if len(p.items) > 1 else 0
+        for item in p.items:
+            t, w = _cost(item, neg)
+            terms = min(terms * t if is_and else terms + t, MAX_TERMS + 1)
+            weight = min(weight + w, MAX_WEIGHT + 1)
+        return (1, 1) if terms > MAX_TERMS or weight > MAX_WEIGHT else (terms, weight)
+    if isinstance(p, ir.Cmp) and _slotted(p) and neg:
+        return 2, 4  # a negated comparison: ``op'`` or the slot absent
+    return 1, 1
+
+
+def _projected(p: ir.And | ir.Or, neg: bool) -> bool:
+    """Whether ``cond`` turns this ``and``/``or`` into one boolean computed in Python."""
+    return _long_list(p) or _cost(p, neg) == (1, 1) and len(p.items) > 1
+
+
+def _slotted(p: ir.Cmp) -> bool:
+    """A literal comparison durable tests on the value's typed slot itself."""
+    return bool(_suffix(p.right)) and not (isinstance(p.right, bool) and p.op not in ("==", "!="))
 
 
 class _Compiler:
@@ -84,10 +138,12 @@ class _Compiler:
         if isinstance(p, ir.Not):
             return self.cond(p.item, not neg)
         if isinstance(p, (ir.And, ir.Or)):
+            if _projected(p, neg):
+                return {self.test(p): not neg}  # one boolean, computed in Python
             is_and = isinstance(p, ir.And) != neg
             items = [self.cond(i, neg) for i in p.items]
             return items[0] if len(items) == 1 else {"$and" if is_and else "$or": items}
-        if isinstance(p, ir.Cmp) and _suffix(p.right) and not (isinstance(p.right, bool) and p.op not in ("==", "!=")):
+        if isinstance(p, ir.Cmp) and _slotted(p):
             key = self.slot(p.left) + str(_suffix(p.right))
             if not neg:
                 return _op(key, p.op, p.right)
@@ -118,7 +174,10 @@ def dumps(obj: Any) -> str:
     if isinstance(obj, bool) or obj is None:
         return json.dumps(obj)
     if isinstance(obj, float):  # always with a point: "2e19" as an integer text saturates at int64
-        text = format(Decimal(repr(obj)), "f")
+        text = repr(obj)
+        if "e" not in text and "n" not in text:
+            return text
+        text = format(Decimal(text), "f")
         return text if "." in text else text + ".0"
     if isinstance(obj, (int, str)):
         return json.dumps(obj, ensure_ascii=False)
@@ -129,26 +188,72 @@ def dumps(obj: Any) -> str:
     raise TypeError(f"cannot send {type(obj).__name__} to durable-rules")
 
 
-class _Ruleset(Ruleset):
-    """durable's Ruleset with our JSON encoding and no Host (no timer threads)."""
+class _Dim:
+    """One dimension's ruleset: its handle, kind and what each rule gives."""
 
-    def __init__(self, name: str, definition: dict[str, Any]) -> None:
-        self._actions = {}
-        self._name = name
-        self._host = None
-        for rule_name, rule in definition.items():
-            self._actions[rule_name] = Promise(rule.pop("run"))
-        self._handle = dre.create_ruleset(name, dumps(definition))
-        self._definition = definition
+    def __init__(self, name: str, kind: str, default: Any, handle: int, rules: list[tuple[str, Any]],
+                 c: _Compiler) -> None:
+        self.name, self.kind, self.default, self.handle = name, kind, default, handle
+        self.rules = rules  # (rule name, label value or points), file order; the catch-all is not listed
+        # the slots this dimension's rules read, and how to fill them from a cleaned account
+        self.getters = [(f"f_{f}", compile_value(ir.Field(f), c.now)) for f in sorted(c.fields)]
+        self.getters += [(base, compile_value(v, c.now)) for v, base in c.values.items()]
+        self.checks = [(slot, compile_pred(p, c.now)) for p, slot in c.tests.items()]
 
-    def assert_event(self, message: dict[str, Any]) -> Any:
-        return self._handle_result(dre.assert_event(self._handle, dumps(message)), message)
+    def event(self, ix: int, acc: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The event of one account, and whether it holds a float plain JSON would write with an exponent."""
+        ev: dict[str, Any] = {"k__": 1, "ix__": ix}
+        odd = False
+        for base, get in self.getters:
+            v = get(acc)
+            if v is None or v == "":
+                continue
+            cls = v.__class__
+            if cls is str:
+                ev[base + "__s"] = v
+            elif cls is int:
+                ev[base + "__n"] = v
+            elif cls is float:
+                if v - v == 0:  # finite
+                    ev[base + "__n"] = v
+                    odd = odd or (v != 0 and not 1e-4 <= abs(v) < 1e16)
+            elif cls is bool:
+                ev[base + "__b"] = v
+            else:
+                odd = _put(ev, base, v) or odd
+        for slot, check in self.checks:
+            ev[slot] = check(acc)
+        return ev, odd
 
-    def assert_fact(self, fact: dict[str, Any]) -> Any:
-        return self._handle_result(dre.assert_fact(self._handle, dumps(fact)), fact)
-
-    def retract_fact(self, fact: dict[str, Any]) -> Any:
-        return self._handle_result(dre.retract_fact(self._handle, dumps(fact)), fact)
+    def fired(self, accs: list[dict[str, Any]]) -> list[list[int]]:
+        """Per account, the indexes of the rules that fired (catch-all left out), in file order."""
+        events = [self.event(ix, acc) for ix, acc in enumerate(accs)]
+        out: list[set[int]] = [set() for _ in events]
+        if any(odd for _, odd in events):
+            text = "[" + ",".join(dumps(ev) for ev, _ in events) + "]"
+        else:  # the C encoder: same text when no float needs plain decimal
+            text = json.dumps([ev for ev, _ in events], ensure_ascii=False, separators=(",", ":"))
+        facts = self.kind == "score"
+        result = (dre.assert_facts if facts else dre.assert_events)(self.handle, text)
+        if result[0] not in (0, 3):  # pragma: no cover - the catch-all matches every event
+            raise FatalError(f"durable-rules did not take the events of '{self.name}' (code {result[0]})")
+        action = dre.start_action(self.handle)
+        while action:
+            state, message, action_handle = action
+            # an action is one rule's frames, {"r3": [{"m": {..., "ix__": 7, ...}}, ...]}: only the
+            # rule and the ``ix__`` numbers are needed (a text value holding '"ix__":' is escaped)
+            rule = _RULE.match(message)
+            if rule is None:  # pragma: no cover - durable-rules changed its message shape
+                raise FatalError(f"durable-rules sent an unexpected action: {message[:80]}")
+            if rule.group(1) != "default":
+                i = int(rule.group(1)[1:])
+                for ix in _IX.findall(message):
+                    out[int(ix)].add(i)
+            nxt = dre.complete_and_start_action(self.handle, action_handle)
+            action = (state, nxt, action_handle) if nxt else None
+        if facts:
+            dre.retract_facts(self.handle, text)
+        return [sorted(s) for s in out]
 
 
 class DurableEngine:
@@ -159,94 +264,58 @@ class DurableEngine:
     def __init__(self, rules: RuleSet, now: datetime) -> None:
         self.rules = rules
         self.now = now
-        self._c = _Compiler(now)
-        self._fired: list[str] = []
-        self._plan: list[tuple[str, str, Any, _Ruleset, dict[str, Any]]] = []
+        self._dims: list[_Dim] = []
+        self._closed = False
         with _lock:
             uid = next(_ids)
-        for d in rules.dimensions:
-            definition: dict[str, Any] = {}
-            payload = {r.name: (r.value if d.kind == "label" else r.points) for r in d.rules}
-            for i, r in enumerate(d.rules):
-                definition[f"r{i}"] = {"all": [{"m": _anchored(self._c.cond(r.pred))}], "pri": i + 1, "run": self._action(r.name)}
-            definition["default"] = {"all": [{"m": TRUE}], "pri": len(d.rules) + 1, "run": self._action(None)}
-            rs = _Ruleset(f"crmseg_{uid}_{d.name}", definition)
-            order = {r.name: i for i, r in enumerate(d.rules)}
-            self._plan.append((d.name, d.kind, d.default, rs, {"payload": payload, "order": order}))
-        self._getters = [(f"f_{f}", compile_value(ir.Field(f), now)) for f in sorted(self._c.fields)]
-        self._projected = [(base, compile_value(v, now)) for v, base in self._c.values.items()]
-        self._checks: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
-            (slot, compile_pred(p, now)) for p, slot in self._c.tests.items()]
-        self._closed = False
-
-    def _action(self, rule_name: str | None) -> Callable[[Any], None]:
-        fired = self._fired
-
-        def run(c: Any) -> None:
-            if rule_name is not None:
-                fired.append(rule_name)
-            else:
-                fired.append("")
-
-        return run
-
-    def _event(self, acc: dict[str, Any]) -> dict[str, Any]:
-        ev: dict[str, Any] = dict(TRUE)
-        for base, get in self._getters:
-            _put(ev, base, get(acc))
-        for base, get in self._projected:
-            _put(ev, base, get(acc))
-        for slot, check in self._checks:
-            ev[slot] = check(acc)
-        return ev
-
-    def _run(self, rs: _Ruleset, ev: dict[str, Any], fact: bool) -> None:
-        errors: list[Any] = []
-
-        def done(e: Any, _state: Any) -> None:
-            if e:
-                errors.append(e)
-
         try:
-            handle = rs.assert_fact(ev) if fact else rs.assert_event(ev)
-        except MessageNotHandledException:  # pragma: no cover - the catch-all always matches
-            return
-        rs.do_actions(handle, done)
-        if fact:
-            rs.retract_fact(ev)
-        if errors:
-            raise FatalError(f"durable-rules failed: {errors[0]}")
+            for d in rules.dimensions:
+                c = _Compiler(now)
+                definition: dict[str, Any] = {}
+                for i, r in enumerate(d.rules):
+                    definition[f"r{i}"] = {"all": [{"m": _anchored(c.cond(r.pred))}], "pri": i + 1, "cap": BATCH}
+                definition["default"] = {"all": [{"m": TRUE}], "pri": len(d.rules) + 1, "cap": BATCH}
+                handle = dre.create_ruleset(f"crmseg_{uid}_{d.name}", dumps(definition))
+                payload = [(r.name, r.value if d.kind == "label" else r.points) for r in d.rules]
+                self._dims.append(_Dim(d.name, d.kind, d.default, handle, payload, c))
+        except BaseException:
+            self.close()
+            raise
 
     def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
-        acc = sem.clean(account)
-        out: dict[str, DimResult] = {}
-        for name, kind, default, rs, meta in self._plan:
-            self._fired.clear()
-            self._run(rs, self._event(acc), fact=(kind == "score"))
-            names = [n for n in self._fired if n]
-            if kind == "label":
-                result = DimResult(meta["payload"][names[0]], (names[0],)) if names else DimResult(default, ())
-            else:
-                # a fact matching several branches of an ``or`` fires the rule once per branch
-                names = sorted(set(names), key=meta["order"].__getitem__)
-                total = default
-                for n in names:
-                    total += meta["payload"][n]
-                result = DimResult(total, tuple(names))
-            out[name] = result
-            if result.value is None:
-                acc.pop(name, None)
-            else:
-                acc[name] = result.value
-        return out
+        """Every dimension's result, in dependency order; ``account`` is not modified."""
+        return self._batch([account])[0]
+
+    def evaluate_many(self, accounts: Iterable[dict[str, Any]]) -> Iterator[dict[str, DimResult]]:
+        """``evaluate`` over many accounts, ``BATCH`` at a time per ruleset call, in order."""
+        it = iter(accounts)
+        while chunk := list(itertools.islice(it, BATCH)):
+            yield from self._batch(chunk)
+
+    def _batch(self, accounts: list[dict[str, Any]]) -> list[dict[str, DimResult]]:
+        accs = [sem.clean(a) for a in accounts]
+        outs: list[dict[str, DimResult]] = [{} for _ in accs]
+        for dim in self._dims:
+            fired = dim.fired(accs)
+            for acc, out, hits in zip(accs, outs, fired):
+                if dim.kind == "label":
+                    result = DimResult(dim.rules[hits[0]][1], (dim.rules[hits[0]][0],)) if hits else DimResult(dim.default, ())
+                else:
+                    total = dim.default
+                    for i in hits:
+                        total += dim.rules[i][1]
+                    result = DimResult(total, tuple(dim.rules[i][0] for i in hits))
+                out[dim.name] = result
+                sem.put_result(acc, dim.name, result.value)
+        return outs
 
     def close(self) -> None:
         """Delete this engine's rulesets from the process-wide durable-rules host."""
         if self._closed:
             return
         self._closed = True
-        for *_, rs, _meta in self._plan:
-            dre.delete_ruleset(rs._handle)
+        for dim in self._dims:
+            dre.delete_ruleset(dim.handle)
 
     def __del__(self) -> None:  # best effort; close() is the contract
         try:
@@ -255,9 +324,11 @@ class DurableEngine:
             pass
 
 
-def _put(ev: dict[str, Any], base: str, v: Any) -> None:
+def _put(ev: dict[str, Any], base: str, v: Any) -> bool:
+    """A value of any other class (subclasses of the usual ones) into its typed slot; True: send with ``dumps``."""
     if v is None or v == "" or (isinstance(v, float) and not math.isfinite(v)):
-        return
+        return False
     suffix = _suffix(v)
     if suffix:
         ev[base + suffix] = v
+    return True
