@@ -646,7 +646,7 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
     for r in rows:
         ncalls, nwall = naive_of(r, nv)
         check = "OK" if r.ok else (f"MISMATCH ({r.calls - r.floor:+d})" if r.calls != r.floor else "MISMATCH")
-        vs = "-" if r.changed == 0 else (f"{ncalls / r.calls:,.1f}x fewer calls, "
+        vs = "-" if r.changed == 0 or r.calls == 0 else (f"{ncalls / r.calls:,.1f}x fewer calls, "
                                          f"{nwall / r.wall:.1f}x less time*")
         table.append([r.label, fmt(r.read), fmt(r.evaluated), fmt(r.changed), fmt(r.calls), f"{r.p}+{r.w}+{r.f}",
                       check, f"{r.wall:.1f}", "-" if r.run_s is None else f"{r.run_s:.1f}", fmt(ncalls),
