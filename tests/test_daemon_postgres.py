@@ -79,38 +79,48 @@ def test_two_daemons_never_run_one_sync_twice_at_once(shared):
 
 def test_killing_one_daemon_hands_its_syncs_to_the_other_within_the_lease(shared):
     env, run_env, pg = shared
-    a = DaemonProc(env.config, run_env, env.tmp, metrics=False)
-    b = None
+    daemons = {}
     try:
-        a.wait_for(lambda e: e.get("event") == "run" and e["sync"] == "sandbox", timeout=120)
-        b = DaemonProc(env.config, run_env, env.tmp, metrics=False)
-        b.wait_for(lambda e: e.get("event") == "rules_loaded", timeout=120)
+        for _ in range(2):
+            d = DaemonProc(env.config, run_env, env.tmp, metrics=False)
+            daemons[d.proc.pid] = d
+        for d in daemons.values():
+            d.wait_for(lambda e: e.get("event") == "run" and e["sync"] == "sandbox", timeout=120)
+        # the next sandbox read is held: whichever daemon runs it is mid-run, holding the lease
+        env.sb.clear_faults()
+        env.sb.inject({"kind": "timeout", "endpoint": "query", "count": 1, "delay": 60})
+        deadline = time.monotonic() + 60
+        while not any(f["fired"] and f["delay"] == 60 for f in _faults(env)):
+            assert time.monotonic() < deadline, "no run reached the held read"
+            time.sleep(0.02)
         store = PostgresStore(pg[0], password=pg[1])
-        try:  # kill A mid-run: holding the sandbox sync's lease, its run recorded as running
-            deadline = time.monotonic() + 60
-            while True:
-                lease, last = store.lease("sandbox"), store.last_run("sandbox")
-                if lease is not None and lease.pid == a.proc.pid and last is not None and last.status == "running" \
-                        and last.holder == lease.holder:
-                    break
-                assert time.monotonic() < deadline, "daemon A never held the lease"
-                time.sleep(0.01)
+        try:
+            lease, running = store.lease("sandbox"), store.last_run("sandbox")
         finally:
             store.close()
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait(timeout=30)
+        assert lease is not None and running.status == "running" and running.holder == lease.holder
+        victim = daemons.pop(lease.pid)
+        (survivor,) = daemons.values()
+        seen = len(survivor.runs())
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(timeout=30)
         killed_at = time.monotonic()
-        b.wait_for(lambda e: e.get("event") == "run" and e["sync"] == "sandbox" and e["status"] == "succeeded",
-                   timeout=LEASE_S + 30)
+        survivor.wait_for(lambda e: e.get("event") == "run" and e["sync"] == "sandbox" and e["status"] == "succeeded"
+                          and e["run_id"] > running.id, timeout=LEASE_S + 30)
         took = time.monotonic() - killed_at
         assert took < LEASE_S + 10, f"takeover took {took:.1f} s"
-        assert b.stop() == 0
+        assert len(survivor.runs()) > seen
+        assert survivor.stop() == 0
     finally:
-        a.kill()
-        if b is not None:
-            b.kill()
+        for d in [*daemons.values(), *(locals().get("victim") and [victim] or [])]:
+            d.kill()
     runs = _runs(pg, "sandbox")
-    _assert_no_overlap([r for r in runs if r.status != "aborted"])
-    killed = [r for r in runs if r.holder.split(":")[1] == str(a.proc.pid) and r.status == "aborted"]
-    assert killed and "ended without recording" in (killed[-1].message or "")
-    assert runs[-1].status == "succeeded" and runs[-1].holder.split(":")[1] == str(b.proc.pid)
+    _assert_no_overlap([r for r in runs if r.id != running.id])
+    killed = next(r for r in runs if r.id == running.id)
+    assert killed.status == "aborted" and "ended without recording" in (killed.message or "")
+    assert runs[-1].status == "succeeded" and runs[-1].holder.split(":")[1] == str(survivor.proc.pid)
+
+
+def _faults(env: SyncEnv) -> list[dict]:
+    with env.sb.app.faults._lock:
+        return [{**f.describe(), "delay": f.delay} for f in env.sb.app.faults.faults]
