@@ -12,6 +12,7 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
+from crmseg.asof import as_of_option
 from crmseg.errors import ConfigError, CrmsegError, RuleError
 
 ENGINE = click.option("--engine", type=click.Choice(["auto", "durable", "native"]), default=None,
@@ -74,9 +75,10 @@ def rules_check(rules_dir: str, mapping: str | None, engine: str | None) -> None
 @click.option("--id", "record_id", help="The account's id in --source.")
 @click.option("--mapping", type=click.Path(dir_okay=False))
 @ENGINE
+@as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def rules_explain(rules_dir: str, account_json: str | None, source: str | None, record_id: str | None,
-                  mapping: str | None, engine: str | None, as_json: bool) -> None:
+                  mapping: str | None, engine: str | None, as_of: datetime | None, as_json: bool) -> None:
     """Each dimension's value, the rule that fired and why earlier rules did not."""
     from dataclasses import asdict
 
@@ -90,7 +92,7 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
         raise click.UsageError("give either --account JSON or --source FILE --id ID")
     if source is not None and record_id is None:
         raise click.UsageError("--source needs --id ID")
-    now = datetime.now(timezone.utc)
+    now = as_of or datetime.now(timezone.utc)
     if account_json is not None:
         try:
             data = json.loads(account_json)
@@ -126,12 +128,14 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules folder (with --source).")
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping for --source (default connectors/csv.toml).")
 @ENGINE
+@as_of_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the summary as JSON.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write one row per account.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML report.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report.")
 def audit(config: str | None, sync_name: str | None, source: str | None, rules_dir: str | None, mapping: str | None,
-          engine: str | None, json_out: str | None, csv_out: str | None, html_out: str | None, quiet: bool) -> None:
+          engine: str | None, as_of: datetime | None, json_out: str | None, csv_out: str | None, html_out: str | None,
+          quiet: bool) -> None:
     """Dry run: what the rules would do to the accounts. Never writes to a CRM or to sync state."""
     from crmseg.pipeline import plan_config, plan_source, run_audit
     from crmseg.report import CsvWriter, render, write_html, write_json
@@ -139,9 +143,9 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
     if (config is None) == (source is None):
         raise click.UsageError("give either --config FILE or --source FILE --rules DIR")
     if source is not None:
-        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto")
+        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto", as_of)
     else:
-        plan = plan_config(config, sync_name, engine)  # type: ignore[arg-type]
+        plan = plan_config(config, sync_name, engine, as_of)  # type: ignore[arg-type]
     console = Console(stderr=False)
     with ExitStack() as stack:
         sink = None
@@ -150,6 +154,9 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
             sink = writer.row
         tick = None if quiet else stack.enter_context(_progress()) if sys.stderr.isatty() else _log_lines()
         summary = run_audit(plan, sink, tick)
+    if as_of is not None:  # the run's clock is the as-of date; keep the real start beside it
+        summary.metadata["as_of"] = as_of.isoformat(timespec="seconds")
+        summary.metadata["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if json_out:
         write_json(summary, json_out)
     if html_out:

@@ -83,7 +83,7 @@ def _header(data: Mapping[str, Any], n: int) -> str:
                          for k, v, cls in tiles)
     facts = []
     for key, label in (("source", "Source"), ("rules_dir", "Rules"), ("mapping", "Mapping"),
-                       ("engine", "Engine"), ("started_at", "Started"), ("duration_s", "Run time"),
+                       ("engine", "Engine"), ("started_at", "Started"), ("as_of", "As of"), ("duration_s", "Run time"),
                        ("api_calls", "API calls"), ("api_usage", "Org API usage")):
         value = run.get(key)
         if value in (None, ""):

@@ -52,7 +52,7 @@ def _header(data: Mapping[str, Any], n: int) -> Text:
     text.append("  (dry run: nothing was written)", style="dim")
     lines = (
         [("source", "source"), ("rules_dir", "rules"), ("mapping", "mapping")],
-        [("engine", "engine"), ("started_at", "started"), ("duration_s", "took")],
+        [("engine", "engine"), ("started_at", "started"), ("as_of", "as of"), ("duration_s", "took")],
         [("api_calls", "API calls"), ("api_usage", "org API usage")],
     )
     for keys in lines:
