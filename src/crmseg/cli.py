@@ -166,6 +166,11 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
         for label, path in (("JSON", json_out), ("CSV", csv_out), ("HTML report", html_out)):
             if path:
                 console.print(f"{label} written to {path}")
+    if summary.failed_tests:  # never silent, even with --quiet
+        for line in summary.failed_tests:
+            _err(f"failed test: {line}")
+        _err(f"{len(summary.failed_tests)} inline rule test(s) fail: the tags above are not what the rules' tests say")
+        sys.exit(1)
 
 
 def _log_lines(every: int = 50_000) -> Callable[[int], None]:

@@ -131,6 +131,9 @@ class AuditSummary:
         self.pinned = 0
         self.quality: dict[str, dict[str, int]] = {}
         self.warnings: list[str] = []
+        #: Shown first in every report: the rules' failing inline tests and lint warnings.
+        self.failed_tests: list[str] = []
+        self.rule_warnings: list[str] = []
         self.finished = False
         #: Filled by the caller: source, rules_dir, engine, started_at, duration_s, mapping.
         self.metadata: dict[str, Any] = {}
@@ -303,6 +306,8 @@ class AuditSummary:
             "pinned": {"accounts": self.pinned, "would_change": {d.name: d.changes[4] for d in self.dimensions}},
             "quality": {f: dict(q) for f, q in self.quality.items()},
             "warnings": list(warnings),
+            "failed_tests": list(self.failed_tests),
+            "rule_warnings": list(self.rule_warnings),
             "thresholds": {
                 "max_labels": MAX_LABELS,
                 "min_segment_size": self.segment_threshold,

@@ -50,6 +50,7 @@ def render_html(summary: AuditSummary | Mapping[str, Any]) -> str:
     dims: Mapping[str, Any] = data.get("dimensions", {})
     body = [
         _header(data, n),
+        _rule_alerts(list(data.get("failed_tests", [])), list(data.get("rule_warnings", []))),
         _warnings(list(data.get("warnings", []))),
         _changes(data.get("changes", {}), n),
         *(_dimension(name, dim, n) for name, dim in dims.items()),
@@ -95,6 +96,20 @@ def _header(data: Mapping[str, Any], n: int) -> str:
     return (f'<header><h1>Segmentation audit</h1><p class="sub">Dry run: what crmseg would write. '
             f'Tag updates count dimension values that would change.</p>'
             f'<div class="tiles">{tiles_html}</div>{meta}</header>')
+
+
+def _rule_alerts(failed: list[str], lints: list[str]) -> str:
+    """Failing inline tests and rule lints, before any result ('' when there are none)."""
+    out = []
+    if failed:
+        items = "".join(f"<li>{esc(w)}</li>" for w in failed)
+        out.append(f'<div class="warnings" id="failed-tests" style="border-color:#ef4444;background:#fef2f2">'
+                   f'<h2>Inline rule tests fail ({len(failed)}): these tags are not what the rules\' tests say'
+                   f'</h2><ul>{items}</ul></div>')
+    if lints:
+        items = "".join(f"<li>{esc(w)}</li>" for w in lints)
+        out.append(f'<div class="warnings" id="rule-warnings"><h2>Rule warnings ({len(lints)})</h2><ul>{items}</ul></div>')
+    return "".join(out)
 
 
 def _warnings(warnings: list[str]) -> str:

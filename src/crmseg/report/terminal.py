@@ -32,6 +32,10 @@ def render(summary: AuditSummary | Mapping[str, Any], console: Console) -> None:
     data = as_data(summary)
     n = int(data.get("accounts", 0))
     console.print(_header(data, n))
+    alerts = _rule_alerts(data.get("failed_tests", []), data.get("rule_warnings", []))
+    if alerts is not None:
+        console.print()
+        console.print(alerts)
     for name, dim in data.get("dimensions", {}).items():
         console.print()
         console.print(_dimension(name, dim, n, console))
@@ -211,6 +215,25 @@ def _flagged(count: int, n: int) -> Text:
     if n and count / n > 0.2:
         text.stylize("yellow")
     return text
+
+
+def _rule_alerts(failed: list[str], lints: list[str]) -> RenderableType | None:
+    """Failing inline tests (red) and rule lints (yellow), shown before any result."""
+    if not failed and not lints:
+        return None
+    parts: list[RenderableType] = []
+    for items, title, style in ((failed, "Inline rule tests FAIL ({n}): these tags are not what the rules' "
+                                         "tests say; fix the rules or the tests before syncing", "red"),
+                                (lints, "Rule warnings ({n})", "yellow")):
+        if not items:
+            continue
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=3, justify="right")
+        grid.add_column()
+        for line in items:
+            grid.add_row(Text("!", style=f"bold {style}"), Text(str(line), style=style))
+        parts += [Text(title.format(n=len(items)), style=f"bold {style}"), grid]
+    return Group(*parts)
 
 
 def _warnings(warnings: list[str]) -> RenderableType:
