@@ -38,34 +38,68 @@ def rules() -> None:
 @rules.command("check")
 @click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(file_okay=False))
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping whose fields rules may use (default connectors/csv.toml).")
+@click.option("--source", type=click.Path(dir_okay=False, exists=True),
+              help="Also know this file's columns, as `audit --source` does (undeclared ones as text).")
+@click.option("--config", type=click.Path(dir_okay=False, exists=True),
+              help="Check the rules of a sync, with its mapping and (CRM syncs) the CRM's picklist options.")
+@click.option("--sync", "sync_name", help="Which sync of --config (needed when it has several).")
 @ENGINE
-def rules_check(rules_dir: str, mapping: str | None, engine: str | None) -> None:
-    """Parse, type-check and lint the rules, then run their inline tests. Exit 0 clean, 1 problems."""
-    from crmseg.config import load_mapping
-    from crmseg.normalize import Normalizer
-    from crmseg.pipeline import default_mapping, dimension_names
-    from crmseg.rules.loader import load_rules
-    from crmseg.rules.testing import run_tests
+@click.option("--strict", is_flag=True, help="Warnings (lints) fail the check too.")
+def rules_check(rules_dir: str, mapping: str | None, source: str | None, config: str | None, sync_name: str | None,
+                engine: str | None, strict: bool) -> None:
+    """Parse, type-check and lint the rules, then run their inline tests.
 
-    m = load_mapping(mapping or default_mapping(rules_dir))
-    types = Normalizer(m, reserved=dimension_names(rules_dir)).field_types()
+    Exit 0 clean (warnings allowed unless --strict), 1 problems."""
+    from crmseg.rules.alerts import rule_alerts
+
+    if source is not None and config is not None:
+        raise click.UsageError("give --source FILE or --config FILE, not both")
+    now = datetime.now(timezone.utc)
     try:
-        ruleset = load_rules(rules_dir, types)
+        ruleset, m, schema = _checked_rules(rules_dir, mapping, source, config, sync_name, engine)
     except RuleError as exc:
         for line in exc.problems:
             _err(line)
+        if source is None and config is None and any("unknown field" in p for p in exc.problems):
+            _err("hint: `audit --source FILE` also knows the file's undeclared columns (as text); "
+                 "pass the same --source FILE to check them the same way")
         _err(f"{len(exc.problems)} problem(s) in {rules_dir}")
         sys.exit(1)
-    for w in ruleset.warnings:
+    alerts = rule_alerts(ruleset, m, engine or "auto", now, schema)
+    for w in alerts.lints:
         _err(f"warning: {w}")
-    outcomes = run_tests(ruleset, engine or "auto", datetime.now(timezone.utc))
-    failed = [o for o in outcomes if not o.ok]
-    for o in failed:
-        _err(o.message)
+    for line in alerts.failed_tests:
+        _err(line)
     n_rules = sum(len(d.rules) for d in ruleset.dimensions)
+    passed = alerts.tests_run - len(alerts.failed_tests)
     click.echo(f"{rules_dir}: {len(ruleset.dimensions)} dimensions ({', '.join(ruleset.names)}), {n_rules} rules, "
-               f"{len(outcomes) - len(failed)}/{len(outcomes)} tests passed")
-    sys.exit(1 if failed else 0)
+               f"{passed}/{alerts.tests_run} tests passed, {len(alerts.lints)} warning(s)"
+               + (" (--strict: warnings fail)" if strict and alerts.lints else ""))
+    sys.exit(1 if alerts.failed_tests or (strict and alerts.lints) else 0)
+
+
+def _checked_rules(rules_dir: str, mapping: str | None, source: str | None, config: str | None,
+                   sync_name: str | None, engine: str | None) -> tuple[Any, Any, Any]:
+    """(rule set, mapping, CRM schema or None), with the same known fields as audit would use."""
+    from crmseg.config import load_mapping
+    from crmseg.normalize import Normalizer
+    from crmseg.pipeline import default_mapping, dimension_names, plan_config, plan_source
+    from crmseg.rules.loader import load_rules
+
+    if config is not None:
+        plan = plan_config(config, sync_name, engine)
+        try:
+            schema = plan.connector.schema() if plan.connector.__class__.__name__ != "FileConnector" else None
+        finally:
+            plan.connector.close()
+        return plan.rules, plan.mapping, schema
+    if source is not None:
+        plan = plan_source(source, rules_dir, mapping, engine or "auto")
+        plan.connector.close()
+        return plan.rules, plan.mapping, None
+    m = load_mapping(mapping or default_mapping(rules_dir))
+    types = Normalizer(m, reserved=dimension_names(rules_dir)).field_types()
+    return load_rules(rules_dir, types), m, None
 
 
 @rules.command("explain")

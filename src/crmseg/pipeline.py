@@ -185,12 +185,12 @@ def find_record(plan: Plan, record_id: str) -> RawRecord:
 def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = None,
               tick: Callable[[int], None] | None = None) -> AuditSummary:
     """Read every record, evaluate it and count what would change. Writes nothing."""
-    from crmseg.rules.alerts import rule_alerts
+    from crmseg.rules.alerts import plan_alerts
 
     started = time.perf_counter()
     dims = plan.rules.names
     summary = AuditSummary(plan.rules.dimensions, plan.rules.used_fields(), plan.min_segment_size)
-    alerts = rule_alerts(plan.rules, plan.mapping, plan.engine, plan.now)
+    alerts = plan_alerts(plan)
     summary.failed_tests, summary.rule_warnings = alerts.failed_tests, alerts.lints
     norm = plan.normalizer
     engine = make_engine(plan.engine, plan.rules, plan.now)

@@ -63,9 +63,9 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
 
 def _refuse_failing_tests(plan: Any) -> None:
     """Print the rule warnings once; exit 2 (nothing read or written) when an inline test fails."""
-    from crmseg.rules.alerts import rule_alerts
+    from crmseg.rules.alerts import plan_alerts
 
-    alerts = rule_alerts(plan.rules, plan.mapping, plan.engine, plan.now)
+    alerts = plan_alerts(plan)
     for line in alerts.lints:
         _err(f"warning: {line}")
     if alerts.failed_tests:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping as TMapping
 
 from crmseg.rules.model import RuleSet
 from crmseg.rules.testing import run_tests
 
 if TYPE_CHECKING:
     from crmseg.config import Mapping
+    from crmseg.model import SchemaField
 
-__all__ = ["RuleAlerts", "rule_alerts"]
+__all__ = ["RuleAlerts", "rule_alerts", "plan_alerts"]
 
 
 @dataclass
@@ -32,10 +33,25 @@ class RuleAlerts:
         return not self.failed_tests and not self.lints
 
 
-def rule_alerts(rules: RuleSet, mapping: "Mapping | None", engine: str, now: datetime) -> RuleAlerts:
-    """Run the inline tests (tests without ``today`` run at ``now``) and the lints."""
+def rule_alerts(rules: RuleSet, mapping: "Mapping | None", engine: str, now: datetime,
+                schema: "TMapping[str, SchemaField] | None" = None) -> RuleAlerts:
+    """Run the inline tests (tests without ``today`` run at ``now``) and the lints
+    (``schema``: the CRM's fields, for the picklist lint)."""
     from crmseg.rules.lints import lint_rules
 
     outcomes = run_tests(rules, engine, now)
-    lints = list(rules.warnings) + lint_rules(rules, mapping)
+    lints = list(rules.warnings) + lint_rules(rules, mapping, schema)
     return RuleAlerts([o.message for o in outcomes if not o.ok], len(outcomes), lints)
+
+
+def plan_alerts(plan: Any) -> RuleAlerts:
+    """:func:`rule_alerts` for a run's plan, with the CRM schema when the connector has one
+    (CRM connectors cache it from the pre-run schema check, so this costs no API call)."""
+    schema = None
+    describe = getattr(plan.connector, "schema", None)
+    if describe is not None and getattr(plan.connector, "_schema", None) is not None:
+        try:
+            schema = describe()
+        except Exception:  # noqa: BLE001 - the lint is best effort; the run reports CRM errors itself
+            schema = None
+    return rule_alerts(plan.rules, plan.mapping, plan.engine, plan.now, schema)
