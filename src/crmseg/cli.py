@@ -120,7 +120,7 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
     from crmseg.model import RawRecord
     from crmseg.pipeline import default_mapping, find_record, plan_source, prepare_rules
     from crmseg.rules.engines import make_engine
-    from crmseg.rules.explain import explain, render_text
+    from crmseg.rules.explain import explain, render_text, unknown_fields, with_current
 
     if (account_json is None) == (source is None):
         raise click.UsageError("give either --account JSON or --source FILE --id ID")
@@ -147,7 +147,10 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
         results = eng.evaluate(account)
     finally:
         eng.close()
-    expl = explain(ruleset, account, results, now)
+    expl = with_current(explain(ruleset, account, results, now), normalizer.current_tags(raw, ruleset.names))
+    if account_json is not None:
+        for line in unknown_fields(data, normalizer.mapping, ruleset):
+            _err(f"warning: {line}")
     if as_json:
         click.echo(json.dumps({"id": raw.id, "engine": eng.name, "dimensions": [asdict(d) for d in expl]}, default=str, indent=2))
     else:
