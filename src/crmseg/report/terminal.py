@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from crmseg.diff import CHANGE_KINDS
-from crmseg.report import Row, as_data, change_total, distribution_rows, share_text
+from crmseg.report import Row, as_data, change_total, crosstab_cells, distribution_rows, move_cells, share_text
+from crmseg.report.matrix import MAX_AXIS, terminal_matrix
 
 if TYPE_CHECKING:
     from crmseg.summary import AuditSummary
@@ -40,7 +41,11 @@ def render(summary: AuditSummary | Mapping[str, Any], console: Console) -> None:
         console.print()
         console.print(_dimension(name, dim, n, console))
     console.print()
-    console.print(_changes(data.get("changes", {}), n))
+    console.print(_changes(data.get("changes", {}), n, (data.get("pinned") or {}).get("would_change", {})))
+    cross = _crosstab(data)
+    if cross is not None:
+        console.print()
+        console.print(cross)
     console.print()
     console.print(_quality(data.get("quality", {}), n))
     console.print()
@@ -120,7 +125,48 @@ def _dimension(name: str, dim: Mapping[str, Any], n: int, console: Console) -> R
         line = Text("Never fired: ", style="yellow")
         line.append(", ".join(map(str, never)))
         parts.append(line)
+    moves = _moves(dim)
+    if moves is not None:
+        parts += [Text(), moves]
     return Group(*parts)
+
+
+def _moves(dim: Mapping[str, Any]) -> RenderableType | None:
+    """CRM now -> computed for the accounts that would be written (None when nothing moves)."""
+    order, cells = move_cells(dim)
+    if not cells:
+        return None
+    title = "Moves: CRM now → computed (accounts that would be written; pinned ones apart)"
+    if len(order) <= MAX_AXIS:
+        return terminal_matrix(order, cells, title, "CRM now", "computed")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=Text(title), title_justify="left")
+    for col, just in (("CRM now", "left"), ("computed", "left"), ("Accounts", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    top = sorted(cells.items(), key=lambda kv: -kv[1])
+    for (a, b), c in top[:12]:
+        table.add_row(Text(a), Text(b), f"{c:,}")
+    if len(top) > 12:
+        table.add_row(Text(f"… {len(top) - 12} more moves", style="dim"), "", f"{sum(c for _, c in top[12:]):,}")
+    return table
+
+
+def _crosstab(data: Mapping[str, Any]) -> RenderableType | None:
+    """Segment x tier: accounts per pair of computed values."""
+    ct = crosstab_cells(data)
+    if ct is None:
+        return None
+    rname, cname, rows, cols, cells = ct
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                  title=Text(f"{rname} × {cname} (computed)", style="bold"), title_justify="left")
+    table.add_column(Text(f"{rname} \\ {cname}"))
+    for c in cols:
+        table.add_column(Text(c), justify="right")
+    table.add_column("Total", justify="right", style="bold")
+    for r in rows:
+        line = [Text(f"{cells.get((r, c), 0):,}" if cells.get((r, c)) else "·", style="" if cells.get((r, c)) else "dim")
+                for c in cols]
+        table.add_row(Text(r), *line, f"{sum(cells.get((r, c), 0) for c in cols):,}")
+    return table
 
 
 def _num(value: Any) -> str:
@@ -163,13 +209,15 @@ def _rules(hits: Mapping[str, int], n: int, kind: str) -> Table:
     return table
 
 
-def _changes(changes: Mapping[str, Mapping[str, int]], n: int) -> RenderableType:
-    """Would-change counts against the CRM's current tags, one row per dimension."""
+def _changes(changes: Mapping[str, Mapping[str, int]], n: int, pinned: Mapping[str, int] | None = None) -> RenderableType:
+    """Would-change counts against the CRM's current tags, one row per dimension; with the
+    pinned accounts whose tag differs (never written), each row adds up to the accounts."""
     title = Text("Would change vs the CRM's current tags", style="bold")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("Dimension")
     for kind in CHANGE_KINDS:
         table.add_column(kind.capitalize(), justify="right", header_style=f"bold {CHANGE_STYLES[kind]}")
+    table.add_column("Pinned", justify="right", header_style="bold blue")
     table.add_column("Would write", justify="right", header_style="bold")
     if not changes:
         return Text("No dimensions.", style="dim")
@@ -178,6 +226,8 @@ def _changes(changes: Mapping[str, Mapping[str, int]], n: int) -> RenderableType
         for kind in CHANGE_KINDS:
             count = int(counts.get(kind, 0))
             cells.append(Text(f"{count:,}", style="" if count else "dim"))
+        held = int((pinned or {}).get(name, 0))
+        cells.append(Text(f"{held:,}", style="blue" if held else "dim"))
         cells.append(_count_share(change_total(counts), n, bold=True))
         table.add_row(*cells)
     return Group(title, table)
