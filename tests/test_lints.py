@@ -162,3 +162,16 @@ def test_picklist_lint_with_config(tmp_path: Path) -> None:
     lines = [line for line in r.stderr.splitlines() if "picklist" in line]
     assert len(lines) == 1 and 'rule "aero" (when, col 13)' in lines[0]
     assert "not among the CRM picklist options of Industry" in lines[0] and "'Software'" in lines[0]
+
+
+def test_sync_prints_the_same_warnings_once_before_it_starts(tmp_path: Path) -> None:
+    write_dim(tmp_path / "rules", [("saas-fit", "industry == 'SaaS'", "Fit")])
+    shutil.copytree(ROOT / "connectors", tmp_path / "connectors")
+    shutil.copy(ROOT / "examples" / "accounts.csv", tmp_path / "a.csv")
+    (tmp_path / "config.toml").write_text('[syncs.demo]\nconnector = "csv"\npath = "a.csv"\n'
+                                          'mapping = "connectors/csv.toml"\nrules = "rules"\n', encoding="utf-8")
+    check = crmseg("rules", "check", "--rules", "rules", cwd=tmp_path)
+    warning = check.stderr.splitlines()[0]
+    r = crmseg("sync", "--config", "config.toml", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[0] == warning and r.stderr.count("saas-fit") == 1

@@ -132,3 +132,13 @@ def test_vocabulary_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "x.toml").write_text('vocabulary = "nope.toml"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"nope.toml: vocabulary file not found"):
         load_mapping(tmp_path / "x.toml")
+
+
+def test_a_vocabulary_edit_changes_the_rules_fingerprint(tmp_path: Path) -> None:
+    from crmseg.sync.fingerprint import rules_fingerprint
+
+    (tmp_path / "rules").mkdir()
+    path = _mapping(tmp_path, "")
+    before = rules_fingerprint(tmp_path / "rules", path)
+    (tmp_path / "vocabulary.toml").write_text('[industry]\n"Software" = ["SaaS", "Apps"]\n', encoding="utf-8")
+    assert rules_fingerprint(tmp_path / "rules", path) != before
