@@ -9,6 +9,7 @@ three give identical canonical values and identical tags with the shipped mappin
 from __future__ import annotations
 
 import csv
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,7 @@ def test_vocabulary_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"vocabulary.toml: \[industry\] must hold"):
         load_mapping(_mapping(tmp_path, "", vocab="[industry]\nSoftware = 3\n"))
     (tmp_path / "x.toml").write_text('vocabulary = "nope.toml"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"nope.toml: vocabulary file not found"):
+    with pytest.raises(ConfigError, match=r"nope.toml: vocabulary file not found .*copy connectors/vocabulary.toml"):
         load_mapping(tmp_path / "x.toml")
 
 
@@ -142,3 +143,10 @@ def test_a_vocabulary_edit_changes_the_rules_fingerprint(tmp_path: Path) -> None
     before = rules_fingerprint(tmp_path / "rules", path)
     (tmp_path / "vocabulary.toml").write_text('[industry]\n"Software" = ["SaaS", "Apps"]\n', encoding="utf-8")
     assert rules_fingerprint(tmp_path / "rules", path) != before
+
+
+def test_a_copied_shipped_mapping_still_finds_the_shipped_vocabulary(tmp_path: Path) -> None:
+    copy = tmp_path / "elsewhere" / "my-salesforce.toml"
+    copy.parent.mkdir()
+    shutil.copy(ROOT / "connectors" / "salesforce.toml", copy)
+    assert load_mapping(copy).fields["industry"].synonyms == VOCAB["industry"]

@@ -23,9 +23,20 @@ def _fold(text: str) -> str:
 
 
 def vocabulary_path(mapping_path: str | Path, name: str) -> Path:
-    """The vocabulary file a mapping names, relative to the mapping's folder."""
+    """The vocabulary file a mapping names: beside the mapping, else (a copied shipped mapping)
+    in ``connectors/`` of the working folder or of the crmseg source checkout."""
     p = Path(name)
-    return p if p.is_absolute() else Path(mapping_path).parent / p
+    if p.is_absolute():
+        return p
+    beside = Path(mapping_path).parent / p
+    if beside.is_file():
+        return beside
+    import crmseg
+
+    for candidate in (Path("connectors") / p, Path(crmseg.__file__).resolve().parents[2] / "connectors" / p):
+        if candidate.is_file():
+            return candidate
+    return beside  # not found: the error names the place beside the mapping
 
 
 def load_vocabulary(path: str | Path) -> dict[str, dict[str, list[str]]]:
@@ -34,7 +45,8 @@ def load_vocabulary(path: str | Path) -> dict[str, dict[str, list[str]]]:
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{p}: vocabulary file not found") from None
+        raise ConfigError(f"{p}: vocabulary file not found (also looked in connectors/ of the working folder "
+                          "and of the crmseg checkout); copy connectors/vocabulary.toml beside the mapping") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     out: dict[str, dict[str, list[str]]] = {}
