@@ -118,3 +118,15 @@ def test_diff_with_config_reads_the_sync(repo: Path) -> None:
 def test_a_bad_base_is_a_usage_error(repo: Path, base: str, message: str) -> None:
     r = crmseg("rules", "diff", "--base", base, "--source", "accounts.csv", cwd=repo)
     assert r.returncode == 2 and message in r.stderr
+
+
+def test_a_base_whose_rules_do_not_load_names_the_revision(repo: Path) -> None:
+    seg = repo / "rules" / "segment.toml"
+    good = seg.read_text(encoding="utf-8")
+    seg.write_text(good.replace("employees >= 700 or", "employes >= 700 or"), encoding="utf-8")
+    git(repo, "commit", "-qam", "typo")
+    seg.write_text(good, encoding="utf-8")
+    r = crmseg("rules", "diff", "--base", "HEAD", "--source", "accounts.csv", cwd=repo)
+    assert r.returncode == 2
+    assert "--base HEAD (" in r.stderr and "rules/segment.toml: rule \"enterprise\"" in r.stderr
+    assert "crmseg-diff-" not in r.stderr

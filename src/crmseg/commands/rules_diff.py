@@ -13,6 +13,7 @@ from rich.console import Console
 
 from crmseg.asof import as_of_option
 from crmseg.cli import ENGINE, _err, rules
+from crmseg.errors import RuleError
 
 
 class Percent(click.ParamType):
@@ -84,7 +85,11 @@ def rules_diff(base: str, rules_dir: str | None, source: str | None, mapping: st
             load_rules(new_dir, plan.rules.field_types)
         with tempfile.TemporaryDirectory(prefix="crmseg-diff-") as scratch:
             base_dir, label = resolve_base(base, new_dir, Path(scratch))
-            base_rules = load_rules(base_dir, plan.rules.field_types)
+            try:
+                base_rules = load_rules(base_dir, plan.rules.field_types)
+            except RuleError as exc:  # name the revision, not the scratch folder
+                raise RuleError([f"--base {label}: " + p.replace(str(base_dir), str(new_dir)) for p in exc.problems]) \
+                    from None
         accounts = ((raw.id, plan.normalizer.account(raw)) for raw in read_records(plan))
         diff = diff_rules(base_rules, new, accounts, plan.engine, now, labels=(label, str(new_dir), plan.source),
                           samples=samples)
