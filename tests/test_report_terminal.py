@@ -53,7 +53,7 @@ def test_render_contains_figures() -> None:
     assert "Never fired: dead-rule" in out
     # would change: segment unchanged 400 (SMB=SMB) + 50 (none=none), added 550
     line = next(ln for ln in out.splitlines() if ln.startswith("segment ") and "450" in ln)
-    assert line.split()[1:7] == ["450", "0", "550", "0", "550", "55%"]
+    assert line.split()[1:8] == ["450", "0", "550", "0", "0", "550", "55%"]  # ... cleared, pinned, would write
     assert "Data quality" in out and "employees" in out and "industry" in out
     assert "[bold]not markup[/bold]" in out
     assert "Warnings (1)" in out or "Warnings (2)" in out

@@ -205,14 +205,14 @@ def test_label_default_used_and_no_default(tmp_path: Path, engine: str) -> None:
          ["days_since(customer_since) > 365  (days_since(customer_since) = 304)"]),
         ("days_since(customer_since) > 365", {}, ["days_since(customer_since) > 365  (days_since(customer_since) is missing)"]),
         ("employees < annual_revenue", {"employees": 10}, ["employees < annual_revenue  (employees = 10; annual_revenue is missing)"]),
-        ("is_customer", {"is_customer": False}, ["is_customer  (is_customer = False)"]),
+        ("is_customer", {"is_customer": False}, ["is_customer  (is_customer = false)"]),
         ("not is_customer", {"is_customer": True}, ["not (is_customer): it is true"]),
         ("not (employees > 5 and country == 'US')", {"employees": 6, "country": "US"},
          ["not (employees > 5 and country == 'US'): it is true"]),
         ("false", {}, ["false is always false"]),
         ("country == null", {"country": "US"}, ["country == null is always false"]),
         ("employees > 5 and (country == 'US' or is_customer)", {"employees": 6, "country": "DE", "is_customer": False},
-         ["country == 'US'  (country = 'DE')", "is_customer  (is_customer = False)"]),
+         ["country == 'US'  (country = 'DE')", "is_customer  (is_customer = false)"]),
     ],
 )
 def test_reason_for_each_kind_of_condition(tmp_path: Path, engine: str, when: str, account: dict, reasons: list[str]) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
+from crmseg.asof import as_of_option
 from crmseg.errors import ConfigError, CrmsegError, RuleError
 
 ENGINE = click.option("--engine", type=click.Choice(["auto", "durable", "native"]), default=None,
@@ -37,34 +38,68 @@ def rules() -> None:
 @rules.command("check")
 @click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(file_okay=False))
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping whose fields rules may use (default connectors/csv.toml).")
+@click.option("--source", type=click.Path(dir_okay=False, exists=True),
+              help="Also know this file's columns, as `audit --source` does (undeclared ones as text).")
+@click.option("--config", type=click.Path(dir_okay=False, exists=True),
+              help="Check the rules of a sync, with its mapping and (CRM syncs) the CRM's picklist options.")
+@click.option("--sync", "sync_name", help="Which sync of --config (needed when it has several).")
 @ENGINE
-def rules_check(rules_dir: str, mapping: str | None, engine: str | None) -> None:
-    """Parse, type-check and lint the rules, then run their inline tests. Exit 0 clean, 1 problems."""
-    from crmseg.config import load_mapping
-    from crmseg.normalize import Normalizer
-    from crmseg.pipeline import default_mapping, dimension_names
-    from crmseg.rules.loader import load_rules
-    from crmseg.rules.testing import run_tests
+@click.option("--strict", is_flag=True, help="Warnings (lints) fail the check too.")
+def rules_check(rules_dir: str, mapping: str | None, source: str | None, config: str | None, sync_name: str | None,
+                engine: str | None, strict: bool) -> None:
+    """Parse, type-check and lint the rules, then run their inline tests.
 
-    m = load_mapping(mapping or default_mapping(rules_dir))
-    types = Normalizer(m, reserved=dimension_names(rules_dir)).field_types()
+    Exit 0 clean (warnings allowed unless --strict), 1 problems."""
+    from crmseg.rules.alerts import rule_alerts
+
+    if source is not None and config is not None:
+        raise click.UsageError("give --source FILE or --config FILE, not both")
+    now = datetime.now(timezone.utc)
     try:
-        ruleset = load_rules(rules_dir, types)
+        ruleset, m, schema = _checked_rules(rules_dir, mapping, source, config, sync_name, engine)
     except RuleError as exc:
         for line in exc.problems:
             _err(line)
+        if source is None and config is None and any("unknown field" in p for p in exc.problems):
+            _err("hint: `audit --source FILE` also knows the file's undeclared columns (as text); "
+                 "pass the same --source FILE to check them the same way")
         _err(f"{len(exc.problems)} problem(s) in {rules_dir}")
         sys.exit(1)
-    for w in ruleset.warnings:
+    alerts = rule_alerts(ruleset, m, engine or "auto", now, schema)
+    for w in alerts.lints:
         _err(f"warning: {w}")
-    outcomes = run_tests(ruleset, engine or "auto", datetime.now(timezone.utc))
-    failed = [o for o in outcomes if not o.ok]
-    for o in failed:
-        _err(o.message)
+    for line in alerts.failed_tests:
+        _err(line)
     n_rules = sum(len(d.rules) for d in ruleset.dimensions)
+    passed = alerts.tests_run - len(alerts.failed_tests)
     click.echo(f"{rules_dir}: {len(ruleset.dimensions)} dimensions ({', '.join(ruleset.names)}), {n_rules} rules, "
-               f"{len(outcomes) - len(failed)}/{len(outcomes)} tests passed")
-    sys.exit(1 if failed else 0)
+               f"{passed}/{alerts.tests_run} tests passed, {len(alerts.lints)} warning(s)"
+               + (" (--strict: warnings fail)" if strict and alerts.lints else ""))
+    sys.exit(1 if alerts.failed_tests or (strict and alerts.lints) else 0)
+
+
+def _checked_rules(rules_dir: str, mapping: str | None, source: str | None, config: str | None,
+                   sync_name: str | None, engine: str | None) -> tuple[Any, Any, Any]:
+    """(rule set, mapping, CRM schema or None), with the same known fields as audit would use."""
+    from crmseg.config import load_mapping
+    from crmseg.normalize import Normalizer
+    from crmseg.pipeline import default_mapping, dimension_names, plan_config, plan_source
+    from crmseg.rules.loader import load_rules
+
+    if config is not None:
+        plan = plan_config(config, sync_name, engine)
+        try:
+            schema = plan.connector.schema() if plan.connector.__class__.__name__ != "FileConnector" else None
+        finally:
+            plan.connector.close()
+        return plan.rules, plan.mapping, schema
+    if source is not None:
+        plan = plan_source(source, rules_dir, mapping, engine or "auto")
+        plan.connector.close()
+        return plan.rules, plan.mapping, None
+    m = load_mapping(mapping or default_mapping(rules_dir))
+    types = Normalizer(m, reserved=dimension_names(rules_dir)).field_types()
+    return load_rules(rules_dir, types), m, None
 
 
 @rules.command("explain")
@@ -74,9 +109,10 @@ def rules_check(rules_dir: str, mapping: str | None, engine: str | None) -> None
 @click.option("--id", "record_id", help="The account's id in --source.")
 @click.option("--mapping", type=click.Path(dir_okay=False))
 @ENGINE
+@as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def rules_explain(rules_dir: str, account_json: str | None, source: str | None, record_id: str | None,
-                  mapping: str | None, engine: str | None, as_json: bool) -> None:
+                  mapping: str | None, engine: str | None, as_of: datetime | None, as_json: bool) -> None:
     """Each dimension's value, the rule that fired and why earlier rules did not."""
     from dataclasses import asdict
 
@@ -84,13 +120,13 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
     from crmseg.model import RawRecord
     from crmseg.pipeline import default_mapping, find_record, plan_source, prepare_rules
     from crmseg.rules.engines import make_engine
-    from crmseg.rules.explain import explain, render_text
+    from crmseg.rules.explain import explain, render_text, unknown_fields, with_current
 
     if (account_json is None) == (source is None):
         raise click.UsageError("give either --account JSON or --source FILE --id ID")
     if source is not None and record_id is None:
         raise click.UsageError("--source needs --id ID")
-    now = datetime.now(timezone.utc)
+    now = as_of or datetime.now(timezone.utc)
     if account_json is not None:
         try:
             data = json.loads(account_json)
@@ -111,7 +147,10 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
         results = eng.evaluate(account)
     finally:
         eng.close()
-    expl = explain(ruleset, account, results, now)
+    expl = with_current(explain(ruleset, account, results, now), normalizer.current_tags(raw, ruleset.names))
+    if account_json is not None:
+        for line in unknown_fields(data, normalizer.mapping, ruleset):
+            _err(f"warning: {line}")
     if as_json:
         click.echo(json.dumps({"id": raw.id, "engine": eng.name, "dimensions": [asdict(d) for d in expl]}, default=str, indent=2))
     else:
@@ -126,12 +165,14 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules folder (with --source).")
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping for --source (default connectors/csv.toml).")
 @ENGINE
+@as_of_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the summary as JSON.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write one row per account.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML report.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report.")
 def audit(config: str | None, sync_name: str | None, source: str | None, rules_dir: str | None, mapping: str | None,
-          engine: str | None, json_out: str | None, csv_out: str | None, html_out: str | None, quiet: bool) -> None:
+          engine: str | None, as_of: datetime | None, json_out: str | None, csv_out: str | None, html_out: str | None,
+          quiet: bool) -> None:
     """Dry run: what the rules would do to the accounts. Never writes to a CRM or to sync state."""
     from crmseg.pipeline import plan_config, plan_source, run_audit
     from crmseg.report import CsvWriter, render, write_html, write_json
@@ -139,9 +180,9 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
     if (config is None) == (source is None):
         raise click.UsageError("give either --config FILE or --source FILE --rules DIR")
     if source is not None:
-        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto")
+        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto", as_of)
     else:
-        plan = plan_config(config, sync_name, engine)  # type: ignore[arg-type]
+        plan = plan_config(config, sync_name, engine, as_of)  # type: ignore[arg-type]
     console = Console(stderr=False)
     with ExitStack() as stack:
         sink = None
@@ -150,6 +191,9 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
             sink = writer.row
         tick = None if quiet else stack.enter_context(_progress()) if sys.stderr.isatty() else _log_lines()
         summary = run_audit(plan, sink, tick)
+    if as_of is not None:  # the run's clock is the as-of date; keep the real start beside it
+        summary.metadata["as_of"] = as_of.isoformat(timespec="seconds")
+        summary.metadata["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if json_out:
         write_json(summary, json_out)
     if html_out:
@@ -159,6 +203,11 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
         for label, path in (("JSON", json_out), ("CSV", csv_out), ("HTML report", html_out)):
             if path:
                 console.print(f"{label} written to {path}")
+    if summary.failed_tests:  # never silent, even with --quiet
+        for line in summary.failed_tests:
+            _err(f"failed test: {line}")
+        _err(f"{len(summary.failed_tests)} inline rule test(s) fail: the tags above are not what the rules' tests say")
+        sys.exit(1)
 
 
 def _log_lines(every: int = 50_000) -> Callable[[int], None]:

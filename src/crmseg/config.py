@@ -44,6 +44,7 @@ class Mapping(_Strict):
     fields: dict[str, FieldMap] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     tag_field_pattern: str | None = None  # e.g. "crmseg_{dimension}" for unlisted dimensions
+    vocabulary: str | None = None  # the shared synonyms file, relative to the mapping (merged at load)
     path: str = ""
 
     @field_validator("fields")
@@ -66,15 +67,28 @@ class Mapping(_Strict):
             return self.tag_field_pattern.format(dimension=dimension)
         return None
 
+    def vocabulary_file(self) -> Path | None:
+        """The shared vocabulary file this mapping uses, or None."""
+        from crmseg.vocabulary import vocabulary_path
+
+        return vocabulary_path(self.path or ".", self.vocabulary) if self.vocabulary else None
+
     def field_types(self) -> dict[str, str]:
         return {name: fm.type for name, fm in self.fields.items()}
 
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read and validate a mapping TOML file."""
+    from crmseg.vocabulary import load_vocabulary, merge_vocabulary, vocabulary_path
+
     p = Path(path)
     data = _read_toml(p)
     data["path"] = str(p)
+    vocab = data.get("vocabulary")
+    if vocab is not None:
+        if not isinstance(vocab, str):
+            raise ConfigError(f"{p}: vocabulary must be a file name, e.g. \"vocabulary.toml\"")
+        merge_vocabulary(data, load_vocabulary(vocabulary_path(p, vocab)), str(p))
     return _validate(Mapping, data, p)
 
 

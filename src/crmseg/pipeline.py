@@ -185,9 +185,13 @@ def find_record(plan: Plan, record_id: str) -> RawRecord:
 def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = None,
               tick: Callable[[int], None] | None = None) -> AuditSummary:
     """Read every record, evaluate it and count what would change. Writes nothing."""
+    from crmseg.rules.alerts import plan_alerts
+
     started = time.perf_counter()
     dims = plan.rules.names
     summary = AuditSummary(plan.rules.dimensions, plan.rules.used_fields(), plan.min_segment_size)
+    alerts = plan_alerts(plan)
+    summary.failed_tests, summary.rule_warnings = alerts.failed_tests, alerts.lints
     norm = plan.normalizer
     engine = make_engine(plan.engine, plan.rules, plan.now)
     n = 0
@@ -214,5 +218,5 @@ def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = Non
         usage = getattr(plan.connector, "api_usage", None)
         if usage:
             summary.metadata["api_usage"] = f"{usage[0]:,}/{usage[1]:,} ({usage[0] / max(usage[1], 1):.1%})"
-    summary.finish(norm.quality, plan.rules.warnings)
+    summary.finish(norm.quality)
     return summary

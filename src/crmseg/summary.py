@@ -61,7 +61,7 @@ class _DimStats:
     """Running counters of one dimension."""
 
     __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "rule_names", "fired", "spilled", "changes",
-                 "vmin", "vmax", "vsum", "vnum")
+                 "vmin", "vmax", "vsum", "vnum", "moves")
 
     def __init__(self, info: DimInfo) -> None:
         self.name: str = info.name
@@ -79,6 +79,13 @@ class _DimStats:
         self.vmax: float = -math.inf
         self.vsum: float = 0.0
         self.vnum: int = 0
+        #: (CRM now, computed) -> accounts that would be written (pinned ones left out).
+        self.moves: dict[tuple[str, str], int] = {}
+
+    @property
+    def ordered(self) -> bool:
+        """An ordered scale (tiers, stages): a label dimension with ``values`` that is not a segment."""
+        return not self.is_score and bool(self.values) and "segment" not in self.name
 
     @property
     def hits(self) -> dict[str, int]:
@@ -144,11 +151,19 @@ class AuditSummary:
         self.pinned = 0
         self.quality: dict[str, dict[str, int]] = {}
         self.warnings: list[str] = []
+        #: Shown first in every report: the rules' failing inline tests and lint warnings.
+        self.failed_tests: list[str] = []
+        self.rule_warnings: list[str] = []
         self.finished = False
         #: Filled by the caller: source, rules_dir, engine, started_at, duration_s, mapping.
         self.metadata: dict[str, Any] = {}
         self._text: dict[str, str | None] = {}
         self._nums: dict[float, str | None] = {}
+        seg = [i for i, d in enumerate(self.dimensions) if not d.is_score and "segment" in d.name]
+        tier = [i for i, d in enumerate(self.dimensions) if "tier" in d.name]
+        #: segment x tier: (dimension indexes) and (segment, tier) -> accounts.
+        self._cross: tuple[int, int] | None = (seg[0], tier[0]) if seg and tier else None
+        self.crosstab: dict[tuple[str, str], int] = {}
 
     # -- streaming ---------------------------------------------------------------------
 
@@ -177,6 +192,10 @@ class AuditSummary:
             self.pinned += 1
         texts, nums, tag = self._text, self._nums, self._tag
         get_current = current.get
+        if self._cross is not None:
+            a, b = (self.dimensions[i].name for i in self._cross)
+            key2 = (tag(results.get(a, _NO_RESULT).value) or NONE_LABEL, tag(results.get(b, _NO_RESULT).value) or NONE_LABEL)
+            self.crosstab[key2] = self.crosstab.get(key2, 0) + 1
         for d in self.dimensions:
             res = results.get(d.name, _NO_RESULT)
             value = res.value
@@ -217,9 +236,13 @@ class AuditSummary:
             changes = d.changes
             if before == after:
                 changes[0] += 1
-            elif pinned:
+                continue
+            if pinned:
                 changes[4] += 1
-            elif before is None:
+                continue
+            move = (NONE_LABEL if before is None else before, key)
+            d.moves[move] = d.moves.get(move, 0) + 1
+            if before is None:
                 changes[2] += 1
             elif after is None:
                 changes[3] += 1
@@ -315,6 +338,10 @@ class AuditSummary:
                 "counts": self.counts(d.name),
                 "rules": (hits := d.hits),
                 "never_fired": [r for r, h in hits.items() if h == 0],
+                "values": list(d.values),
+                "ordered": d.ordered,
+                "moves": [{"from": a, "to": b, "accounts": n} for (a, b), n in
+                          sorted(d.moves.items(), key=lambda m: (-m[1], m[0]))],
             }
             if d.kind == "score":
                 entry["stats"] = (
@@ -331,6 +358,11 @@ class AuditSummary:
             "pinned": {"accounts": self.pinned, "would_change": {d.name: d.changes[4] for d in self.dimensions}},
             "quality": {f: dict(q) for f, q in self.quality.items()},
             "warnings": list(warnings),
+            "crosstab": None if self._cross is None else {
+                "rows": self.dimensions[self._cross[0]].name, "cols": self.dimensions[self._cross[1]].name,
+                "cells": [{"row": a, "col": b, "accounts": n} for (a, b), n in sorted(self.crosstab.items())]},
+            "failed_tests": list(self.failed_tests),
+            "rule_warnings": list(self.rule_warnings),
             "thresholds": {
                 "max_labels": MAX_LABELS,
                 "min_segment_size": self.segment_threshold,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("sync", "status", "drift", "daemon", "state")
+MODULES = ("sync", "status", "drift", "daemon", "state", "rules_diff")
 
 
 def register() -> None:

@@ -40,6 +40,7 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
     cfg = load_config(config)
     sync_cfg = cfg.sync(sync_name)
     plan = plan_config(config, sync_cfg.name, engine, writes=True)
+    _refuse_failing_tests(plan)
     store = open_state(cfg)
     stop = threading.Event()
     signals: list[int] = []
@@ -58,6 +59,22 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
     if signals and outcome.status == "aborted":
         sys.exit(130 if signals[0] == signal.SIGINT else 143)
     sys.exit(outcome.exit_code)
+
+
+def _refuse_failing_tests(plan: Any) -> None:
+    """Print the rule warnings once; exit 2 (nothing read or written) when an inline test fails."""
+    from crmseg.rules.alerts import plan_alerts
+
+    alerts = plan_alerts(plan)
+    for line in alerts.lints:
+        _err(f"warning: {line}")
+    if alerts.failed_tests:
+        plan.connector.close()
+        for line in alerts.failed_tests:
+            _err(line)
+        _err(f"sync refused: {len(alerts.failed_tests)} of {alerts.tests_run} inline rule test(s) fail in "
+             f"{plan.rules_dir}; nothing was read or written (run `crmseg rules check --rules {plan.rules_dir}`)")
+        sys.exit(2)
 
 
 def _dry_run(config: str, sync_name: str | None, engine: str | None, quiet: bool) -> None:

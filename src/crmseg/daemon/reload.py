@@ -108,6 +108,10 @@ class RuleGuard:
             fresh = GoodRules(mapping, ruleset, fp, datetime.now(timezone.utc).isoformat(timespec="seconds"))
             self._good[name] = fresh
             self._rejected.pop(name, None)
+            from crmseg.rules.lints import lint_rules
+
+            for line in [*ruleset.warnings, *lint_rules(ruleset, mapping)]:  # once per loaded version
+                log_event(log, logging.WARNING, "rule_warning", line, sync=name)
             verb = "reloaded" if good is not None else "loaded"
             log_event(log, logging.INFO, "rules_loaded",
                       f"sync {name}: rules {verb} ({len(ruleset.dimensions)} dimensions, "

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from crmseg.summary import AuditSummary
 
 __all__ = [
-    "CsvWriter", "Row", "as_data", "change_total", "distribution_rows", "render",
+    "CsvWriter", "Row", "as_data", "change_total", "crosstab_cells", "distribution_rows", "move_cells", "render",
     "share_text", "write_html", "write_json",
 ]
 
@@ -63,9 +63,38 @@ def distribution_rows(dim: Mapping[str, Any], accounts: int, max_rows: int = 12)
         if none:
             rows.append(row(NONE_LABEL, none, True))
         return rows
-    rows = [row(k, c) for k, c in sorted(items, key=lambda kc: (-kc[1], kc[0]))]
+    values = list(dim.get("values") or [])
+    if dim.get("ordered") and values:  # an ordered scale: its own order, then any other label by count
+        rank = {v: i for i, v in enumerate(values)}
+        ordered = sorted(items, key=lambda kc: (rank.get(kc[0], len(rank)), -kc[1] if kc[0] not in rank else 0, kc[0]))
+        rows = [row(k, c) for k, c in ordered]
+    else:
+        rows = [row(k, c) for k, c in sorted(items, key=lambda kc: (-kc[1], kc[0]))]
     rows.append(row(NONE_LABEL, none, True))
     return rows
+
+
+def move_cells(dim: Mapping[str, Any]) -> tuple[list[str], dict[tuple[str, str], int]]:
+    """(axis order, (CRM now, computed) -> accounts) of one dimension's would-write moves."""
+    from crmseg.rules_diff import value_order
+
+    cells = {(str(m["from"]), str(m["to"])): int(m["accounts"]) for m in dim.get("moves", [])}
+    seen = {v for pair in cells for v in pair}
+    return value_order(seen, list(dim.get("values") or [])), cells
+
+
+def crosstab_cells(data: Mapping[str, Any]) -> tuple[str, str, list[str], list[str], dict[tuple[str, str], int]] | None:
+    """(row dimension, column dimension, row order, column order, cells) of the segment x tier table."""
+    from crmseg.rules_diff import value_order
+
+    ct = data.get("crosstab")
+    if not ct:
+        return None
+    cells = {(str(c["row"]), str(c["col"])): int(c["accounts"]) for c in ct.get("cells", [])}
+    dims = data.get("dimensions", {})
+    rows = value_order({a for a, _ in cells}, list((dims.get(ct["rows"]) or {}).get("values") or []))
+    cols = value_order({b for _, b in cells}, list((dims.get(ct["cols"]) or {}).get("values") or []))
+    return str(ct["rows"]), str(ct["cols"]), rows, cols, cells
 
 
 def _score_rows(items: list[tuple[str, int]], max_rows: int, row: Any) -> list[Row]:

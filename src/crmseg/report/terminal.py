@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from crmseg.diff import CHANGE_KINDS
-from crmseg.report import Row, as_data, change_total, distribution_rows, share_text
+from crmseg.report import Row, as_data, change_total, crosstab_cells, distribution_rows, move_cells, share_text
+from crmseg.report.matrix import MAX_AXIS, terminal_matrix
 
 if TYPE_CHECKING:
     from crmseg.summary import AuditSummary
@@ -32,11 +33,19 @@ def render(summary: AuditSummary | Mapping[str, Any], console: Console) -> None:
     data = as_data(summary)
     n = int(data.get("accounts", 0))
     console.print(_header(data, n))
+    alerts = _rule_alerts(data.get("failed_tests", []), data.get("rule_warnings", []))
+    if alerts is not None:
+        console.print()
+        console.print(alerts)
     for name, dim in data.get("dimensions", {}).items():
         console.print()
         console.print(_dimension(name, dim, n, console))
     console.print()
-    console.print(_changes(data.get("changes", {}), n))
+    console.print(_changes(data.get("changes", {}), n, (data.get("pinned") or {}).get("would_change", {})))
+    cross = _crosstab(data)
+    if cross is not None:
+        console.print()
+        console.print(cross)
     console.print()
     console.print(_quality(data.get("quality", {}), n))
     console.print()
@@ -52,7 +61,7 @@ def _header(data: Mapping[str, Any], n: int) -> Text:
     text.append("  (dry run: nothing was written)", style="dim")
     lines = (
         [("source", "source"), ("rules_dir", "rules"), ("mapping", "mapping")],
-        [("engine", "engine"), ("started_at", "started"), ("duration_s", "took")],
+        [("engine", "engine"), ("started_at", "started"), ("as_of", "as of"), ("duration_s", "took")],
         [("api_calls", "API calls"), ("api_usage", "org API usage")],
     )
     for keys in lines:
@@ -116,7 +125,48 @@ def _dimension(name: str, dim: Mapping[str, Any], n: int, console: Console) -> R
         line = Text("Never fired: ", style="yellow")
         line.append(", ".join(map(str, never)))
         parts.append(line)
+    moves = _moves(dim)
+    if moves is not None:
+        parts += [Text(), moves]
     return Group(*parts)
+
+
+def _moves(dim: Mapping[str, Any]) -> RenderableType | None:
+    """CRM now -> computed for the accounts that would be written (None when nothing moves)."""
+    order, cells = move_cells(dim)
+    if not cells:
+        return None
+    title = "Moves: CRM now → computed (accounts that would be written; pinned ones apart)"
+    if len(order) <= MAX_AXIS:
+        return terminal_matrix(order, cells, title, "CRM now", "computed")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=Text(title), title_justify="left")
+    for col, just in (("CRM now", "left"), ("computed", "left"), ("Accounts", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    top = sorted(cells.items(), key=lambda kv: -kv[1])
+    for (a, b), c in top[:12]:
+        table.add_row(Text(a), Text(b), f"{c:,}")
+    if len(top) > 12:
+        table.add_row(Text(f"… {len(top) - 12} more moves", style="dim"), "", f"{sum(c for _, c in top[12:]):,}")
+    return table
+
+
+def _crosstab(data: Mapping[str, Any]) -> RenderableType | None:
+    """Segment x tier: accounts per pair of computed values."""
+    ct = crosstab_cells(data)
+    if ct is None:
+        return None
+    rname, cname, rows, cols, cells = ct
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                  title=Text(f"{rname} × {cname} (computed)", style="bold"), title_justify="left")
+    table.add_column(Text(f"{rname} \\ {cname}"))
+    for c in cols:
+        table.add_column(Text(c), justify="right")
+    table.add_column("Total", justify="right", style="bold")
+    for r in rows:
+        line = [Text(f"{cells.get((r, c), 0):,}" if cells.get((r, c)) else "·", style="" if cells.get((r, c)) else "dim")
+                for c in cols]
+        table.add_row(Text(r), *line, f"{sum(cells.get((r, c), 0) for c in cols):,}")
+    return table
 
 
 def _num(value: Any) -> str:
@@ -159,13 +209,15 @@ def _rules(hits: Mapping[str, int], n: int, kind: str) -> Table:
     return table
 
 
-def _changes(changes: Mapping[str, Mapping[str, int]], n: int) -> RenderableType:
-    """Would-change counts against the CRM's current tags, one row per dimension."""
+def _changes(changes: Mapping[str, Mapping[str, int]], n: int, pinned: Mapping[str, int] | None = None) -> RenderableType:
+    """Would-change counts against the CRM's current tags, one row per dimension; with the
+    pinned accounts whose tag differs (never written), each row adds up to the accounts."""
     title = Text("Would change vs the CRM's current tags", style="bold")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("Dimension")
     for kind in CHANGE_KINDS:
         table.add_column(kind.capitalize(), justify="right", header_style=f"bold {CHANGE_STYLES[kind]}")
+    table.add_column("Pinned", justify="right", header_style="bold blue")
     table.add_column("Would write", justify="right", header_style="bold")
     if not changes:
         return Text("No dimensions.", style="dim")
@@ -174,6 +226,8 @@ def _changes(changes: Mapping[str, Mapping[str, int]], n: int) -> RenderableType
         for kind in CHANGE_KINDS:
             count = int(counts.get(kind, 0))
             cells.append(Text(f"{count:,}", style="" if count else "dim"))
+        held = int((pinned or {}).get(name, 0))
+        cells.append(Text(f"{held:,}", style="blue" if held else "dim"))
         cells.append(_count_share(change_total(counts), n, bold=True))
         table.add_row(*cells)
     return Group(title, table)
@@ -211,6 +265,25 @@ def _flagged(count: int, n: int) -> Text:
     if n and count / n > 0.2:
         text.stylize("yellow")
     return text
+
+
+def _rule_alerts(failed: list[str], lints: list[str]) -> RenderableType | None:
+    """Failing inline tests (red) and rule lints (yellow), shown before any result."""
+    if not failed and not lints:
+        return None
+    parts: list[RenderableType] = []
+    for items, title, style in ((failed, "Inline rule tests FAIL ({n}): these tags are not what the rules' "
+                                         "tests say; fix the rules or the tests before syncing", "red"),
+                                (lints, "Rule warnings ({n})", "yellow")):
+        if not items:
+            continue
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=3, justify="right")
+        grid.add_column()
+        for line in items:
+            grid.add_row(Text("!", style=f"bold {style}"), Text(str(line), style=style))
+        parts += [Text(title.format(n=len(items)), style=f"bold {style}"), grid]
+    return Group(*parts)
 
 
 def _warnings(warnings: list[str]) -> RenderableType:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from crmseg.model import DimResult
@@ -30,6 +30,26 @@ class DimExplanation:
     fired: tuple[str, ...]
     rules: list[RuleTrace]
     default_used: bool
+    current: Any = None  # the CRM's tag now (None: empty)
+    change: str | None = None  # unchanged / changed / added / cleared; None when not known
+
+
+def rule_text(v: Any) -> str:
+    """A value as the rule language writes it: 'text', true/false, ['a', 'b'], null."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return "[" + ", ".join(rule_text(x) for x in v) + "]"
+    if isinstance(v, datetime):
+        d = v.astimezone(timezone.utc) if v.tzinfo else v
+        return d.isoformat().replace("+00:00", "Z")
+    if isinstance(v, date):
+        return v.isoformat()
+    return repr(v)
 
 
 class _Why:
@@ -42,7 +62,7 @@ class _Why:
     def show(self, v: ir.Value, acc: dict[str, Any]) -> str:
         x = compile_value(v, self.now)(acc)
         label = v.name if isinstance(v, ir.Field) else f"{v.func}({_vtext(v.arg)})"
-        return f"{label} is missing" if x is None else f"{label} = {x!r}"
+        return f"{label} is missing" if x is None else f"{label} = {rule_text(x)}"
 
     def failed(self, p: ir.Pred, acc: dict[str, Any]) -> list[str]:
         """The smallest false parts of a false predicate, each with the values it read."""
@@ -89,12 +109,31 @@ def explain(rules: RuleSet, account: dict[str, Any], results: dict[str, DimResul
     return out
 
 
+def with_current(expl: list[DimExplanation], current: dict[str, Any]) -> list[DimExplanation]:
+    """Fill in each dimension's current CRM tag and what writing the computed one would do."""
+    from crmseg.diff import classify
+
+    for d in expl:
+        d.current = current.get(d.name)
+        d.change = classify(d.current, d.value)
+    return expl
+
+
+_CHANGE_WORDS = {"unchanged": "unchanged", "changed": "would change", "added": "would be set", "cleared": "would be cleared"}
+
+
 def render_text(expl: list[DimExplanation], account_id: str) -> str:
     """Plain text for the terminal."""
+    from crmseg.diff import tag_text
+
     lines = [f"account {account_id}"]
     for d in expl:
         shown = "(none)" if d.value is None else d.value
-        lines.append(f"\n{d.name} = {shown}")
+        crm = ""
+        if d.change is not None:
+            now = tag_text(d.current)
+            crm = f"   (CRM now: {'(none)' if now is None else now}; {_CHANGE_WORDS[d.change]})"
+        lines.append(f"\n{d.name} = {shown}{crm}")
         for t in d.rules:
             if d.kind == "label":
                 mark = "FIRED" if t.matched else "no   "
@@ -107,3 +146,17 @@ def render_text(expl: list[DimExplanation], account_id: str) -> str:
         if d.default_used:
             lines.append(f"  no rule matched: default {shown}")
     return "\n".join(lines)
+
+
+def unknown_fields(data: dict[str, Any], mapping: Any, rules: RuleSet) -> list[str]:
+    """A warning per key of an ``--account`` that no rule reads and no mapping field, tag or
+    pin column names (a typo such as ``employes``): it changes nothing."""
+    from crmseg.rules.ir import suggest
+
+    dims = rules.names
+    known = set(mapping.fields) | set(rules.used_fields()) | set(dims) | {"id"}
+    known |= {n for n in (mapping.id_field, mapping.modified_field, mapping.pin_field) if n}
+    known |= {f for f in (mapping.tag_field(d) for d in dims) if f}
+    names = sorted(set(mapping.fields) | set(rules.used_fields()))
+    return [f"--account field '{k}' is read by no rule and declared by no mapping field, so it changes "
+            f"nothing{suggest(k, names)}" for k in data if k not in known]

@@ -10,13 +10,30 @@ from crmseg.rules.model import RuleSet
 
 
 def rules_fingerprint(rules_dir: str | Path, mapping_path: str | Path | None) -> str:
-    """Hash of every rule file (name and bytes) and the mapping file: any edit changes it."""
+    """Hash of every rule file (name and bytes), the mapping file and the vocabulary it names:
+    any edit changes it."""
     h = hashlib.sha256()
     for path in sorted(Path(rules_dir).glob("*.toml")):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     if mapping_path:
         h.update(b"mapping\0" + Path(mapping_path).read_bytes())
+        vocab = _vocabulary_of(Path(mapping_path))
+        if vocab is not None and vocab.is_file():
+            h.update(b"vocabulary\0" + vocab.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _vocabulary_of(mapping_path: Path) -> Path | None:
+    """The vocabulary file a mapping names (read leniently: the loader reports errors)."""
+    import tomllib
+
+    from crmseg.vocabulary import vocabulary_path
+
+    try:
+        name = tomllib.loads(mapping_path.read_text(encoding="utf-8")).get("vocabulary")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    return vocabulary_path(mapping_path, name) if isinstance(name, str) else None
 
 
 def read_fingerprint(fields: Iterable[str]) -> str:
