@@ -193,7 +193,8 @@ class SyncRun:
                 log.info("sync %s: %d account(s) no longer in the source left the population", sync, gone)
         self.snapshot = store.write_snapshot(sync, run, self.dims)
         out.drift_alert = self._drift_alert()
-        wm_after = iso(t0) if t0 is not None else None
+        mark = _watermark(t0, self.newest_read, getattr(self.connector, "server_time", None))
+        wm_after = iso(mark) if mark is not None else None
         store.save_sync_state(sync, SyncState(watermark=wm_after, rules_fingerprint=self.rules_fp,
                                               read_fingerprint=self.read_fp,
                                               last_full_at=out.started_at if full else state.last_full_at))
@@ -205,8 +206,13 @@ class SyncRun:
         batch: list[tuple[str, Any]] = []
         keep = since is not None
         n = 0
+        mod = getattr(self.connector, "modified_field", None)
+        newest: Any = None  # the latest modification stamp read, as the CRM wrote it (same format throughout)
         for raw in self.connector.read(self.read_fields, since=since):
             batch.append((raw.id, raw.fields))
+            stamp = raw.fields.get(mod) if mod else None
+            if stamp is not None and (newest is None or str(stamp) > str(newest)):
+                newest = stamp
             if keep:
                 ids.add(raw.id)
             n += 1
@@ -220,6 +226,7 @@ class SyncRun:
             self.store.upsert_accounts(self.sync, self.run_id, batch)
         self.counts["read"] = n
         self._tick("read", n)
+        self.newest_read = _stamp(newest)
         return ids
 
     def _evaluate_chunk(self, chunk: list[tuple[str, dict[str, Any]]], engine: Any, writer: Writer,
@@ -329,6 +336,32 @@ def _chunks(items: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[
             chunk = []
     if chunk:
         yield chunk
+
+
+def _stamp(value: Any) -> datetime | None:
+    """A CRM modification stamp (ISO text or epoch ms) as an aware datetime, else None."""
+    from crmseg.normalize import parse_datetime
+
+    if value is None:
+        return None
+    try:
+        when = parse_datetime(value)
+    except (ValueError, TypeError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _watermark(before_read: datetime | None, newest: datetime | None, after_read: datetime | None) -> datetime | None:
+    """The next run's watermark: the CRM's clock before the read, or the newest stamp the read saw when later.
+
+    Both are on the CRM's clock and no later than the read: a change after the read gets a later
+    stamp and is read next time. The ``Date`` header has whole seconds; the newest stamp, finer,
+    spares the next run re-reading what this one wrote in the second the read started."""
+    if before_read is None:
+        return None
+    if newest is None or after_read is None or newest <= before_read:
+        return before_read
+    return min(newest, after_read + timedelta(seconds=1))
 
 
 def _parse_iso(text: str | None) -> datetime | None:
