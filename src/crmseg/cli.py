@@ -18,6 +18,20 @@ ENGINE = click.option("--engine", type=click.Choice(["auto", "durable", "native"
                       help="Rules engine (default: the sync's setting, else auto = durable when importable).")
 
 
+def file_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--delimiter``, ``--encoding`` and ``--skip-bad-rows`` for commands reading a data file."""
+    f = click.option("--skip-bad-rows", is_flag=True,
+                     help="Leave out bad input rows (counted and named in the report) instead of stopping.")(f)
+    f = click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the data file.")(f)
+    f = click.option("--delimiter", help="CSV delimiter: a character or comma/semicolon/tab/pipe "
+                                         "(default: detected from the header).")(f)
+    return f
+
+
+def _file_kwargs(delimiter: str | None, encoding: str, skip_bad_rows: bool) -> dict[str, Any]:
+    return {"delimiter": delimiter, "encoding": encoding, "on_bad_row": "skip" if skip_bad_rows else "raise"}
+
+
 def _err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -130,8 +144,10 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write one row per account.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML report.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report.")
+@file_options
 def audit(config: str | None, sync_name: str | None, source: str | None, rules_dir: str | None, mapping: str | None,
-          engine: str | None, json_out: str | None, csv_out: str | None, html_out: str | None, quiet: bool) -> None:
+          engine: str | None, json_out: str | None, csv_out: str | None, html_out: str | None, quiet: bool,
+          delimiter: str | None, encoding: str, skip_bad_rows: bool) -> None:
     """Dry run: what the rules would do to the accounts. Never writes to a CRM or to sync state."""
     from crmseg.pipeline import plan_config, plan_source, run_audit
     from crmseg.report import CsvWriter, render, write_html, write_json
@@ -139,9 +155,12 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
     if (config is None) == (source is None):
         raise click.UsageError("give either --config FILE or --source FILE --rules DIR")
     if source is not None:
-        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto")
+        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto",
+                           **_file_kwargs(delimiter, encoding, skip_bad_rows))
     else:
         plan = plan_config(config, sync_name, engine)  # type: ignore[arg-type]
+        if skip_bad_rows and hasattr(plan.connector, "on_bad_row"):
+            plan.connector.on_bad_row = "skip"
     console = Console(stderr=False)
     with ExitStack() as stack:
         sink = None

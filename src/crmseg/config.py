@@ -115,6 +115,9 @@ class _SyncBase(_Strict):
 class FileSync(_SyncBase):
     connector: Literal["csv", "jsonl"]
     path: str
+    delimiter: str | None = None  # detected from the header unless given (",", ";", "tab", "|")
+    encoding: str = "utf-8"
+    skip_bad_rows: bool = False  # leave out (and count) bad rows instead of stopping
 
 
 class SalesforceSync(_SyncBase):

@@ -72,13 +72,15 @@ def prepare_rules(rules_dir: str | Path, mapping: Mapping, columns: Iterable[str
 
 
 def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | Path | None,
-                engine: str, now: datetime | None = None) -> Plan:
-    """A plan for a CSV/JSONL file whose columns are canonical field names."""
+                engine: str, now: datetime | None = None, **file_options: Any) -> Plan:
+    """A plan for a CSV/JSONL file whose columns are canonical field names.
+
+    ``file_options`` go to ``FileConnector`` (``delimiter``, ``encoding``, ``on_bad_row``)."""
     from crmseg.connectors.files import FileConnector
 
     now = now or datetime.now(timezone.utc)
     mapping = load_mapping(mapping_path or default_mapping(rules_dir))
-    connector = FileConnector(source, mapping=mapping)
+    connector = FileConnector(source, mapping=mapping, **file_options)
     normalizer, rules = prepare_rules(rules_dir, mapping, connector.columns(), True, now)
     make_engine(engine, rules, now).close()  # fail now, not after reading, if unavailable
     return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
@@ -214,5 +216,6 @@ def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = Non
         usage = getattr(plan.connector, "api_usage", None)
         if usage:
             summary.metadata["api_usage"] = f"{usage[0]:,}/{usage[1]:,} ({usage[0] / max(usage[1], 1):.1%})"
+    summary.skipped_rows = list(getattr(plan.connector, "skipped", None) or [])
     summary.finish(norm.quality, plan.rules.warnings)
     return summary

@@ -38,6 +38,7 @@ NO_VALUE_SHARE = 0.20
 
 _NO_RESULT = DimResult(None)
 _TEXT_CACHE_LIMIT = 10_000
+SKIPPED_LISTED = 100  # skipped input rows named in the JSON report (all are counted)
 _MISS = object()
 
 
@@ -130,6 +131,8 @@ class AuditSummary:
         self.accounts = 0
         self.pinned = 0
         self.quality: dict[str, dict[str, int]] = {}
+        #: "file:line: problem" of each input row left out (``--skip-bad-rows``).
+        self.skipped_rows: list[str] = []
         self.warnings: list[str] = []
         self.finished = False
         #: Filled by the caller: source, rules_dir, engine, started_at, duration_s, mapping.
@@ -302,6 +305,7 @@ class AuditSummary:
             "changes": {d.name: dict(zip(CHANGE_KINDS, d.changes)) for d in self.dimensions},
             "pinned": {"accounts": self.pinned, "would_change": {d.name: d.changes[4] for d in self.dimensions}},
             "quality": {f: dict(q) for f, q in self.quality.items()},
+            "skipped_rows": {"count": len(self.skipped_rows), "rows": self.skipped_rows[:SKIPPED_LISTED]},
             "warnings": list(warnings),
             "thresholds": {
                 "max_labels": MAX_LABELS,

@@ -1,0 +1,102 @@
+"""Issue 8 acceptance: each bad input through the CLI as a subprocess.
+
+Every case asserts the exit code, that the message names the file and line (or the key),
+that no traceback is printed, and for data files that no report claims a wrong count.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import crmseg
+
+HEAD = "id,name,employees\n"
+OK3 = "1,Acme,10\n2,Globex,20\n3,Initech,30\n"
+
+
+def _file(tmp_path: Path, name: str, data: str | bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return p
+
+
+def _audit(tmp_path: Path, src: Path, *extra: str) -> tuple[int, str, dict | None]:
+    j = tmp_path / "out.json"
+    j.unlink(missing_ok=True)
+    r = crmseg("audit", "--source", str(src), "--rules", "rules", "--engine", "native", "--json", str(j), "-q", *extra)
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+    return r.returncode, r.stderr, json.loads(j.read_text()) if j.exists() else None
+
+
+# name, file name, content, message (after "file:"), accounts and skipped rows with --skip-bad-rows
+# (None: a problem with the file itself, which stops the run with --skip-bad-rows too)
+DATA_CASES = [
+    ("short row", "a.csv", HEAD + "1,Acme,10\n2,Globex\n3,Initech,30\n", r"3: 2 fields, the header has 3", (2, 1)),
+    ("long row", "a.csv", HEAD + "1,Acme,10\n2,Globex,20,EXTRA\n3,Initech,30\n", r"3: 4 fields, the header has 3", (2, 1)),
+    ("quote never closed", "a.csv", HEAD + '1,"Acme,10\n2,Globex,20\n3,Initech,30\n', r"2: unbalanced quote", None),
+    ("stray quote", "a.csv", HEAD + '1,"Acme,10\n2,Globex,20\n3,"Ini",30\n', r"2: unbalanced or stray quote", None),
+    ("quote swallows rows", "a.csv", HEAD + '1,"Acme\n2,Globex,20\n3,Ini",30\n4,Umbrella,40\n',
+     r"2: field 2 spans 3 lines that look like rows", (1, 1)),
+    ("NUL byte", "a.csv", HEAD + "1,Ac\x00me,10\n2,Globex,20\n", r"2: NUL byte in field 2", (1, 1)),
+    ("duplicate header", "a.csv", "id,name,name\n1,a,b\n", r"1: duplicate column 'name' \(columns 2 and 3\)", None),
+    ("duplicate id", "a.csv", HEAD + OK3 + " 2 ,Again,50\n", r"5: duplicate id '2' \(first on line 3\)", (3, 1)),
+    ("duplicate id 1 and '1'", "a.jsonl", '{"id": 1, "name": "A"}\n{"id": "1", "name": "B"}\n{"id": 2}\n',
+     r"2: duplicate id '1' \(first on line 1\)", (2, 1)),
+    ("not UTF-8", "a.csv", (HEAD + "1,Café,10\n").encode("latin-1"),
+     r"2: not utf-8 text at byte 23 \(line 2\).*--encoding", None),
+    ("ambiguous delimiter", "a.csv", "id;name,x;y\n1;a,b;c\n", r"1: cannot tell the delimiter.*--delimiter", None),
+    ("deep JSON", "a.jsonl", '{"id": 1}\n{"id": 2, "x": ' + "[" * 3000 + "]" * 3000 + "}\n",
+     r"2: JSON nested deeper than 32 levels", (1, 1)),
+    ("duplicate JSON key", "a.jsonl", '{"id": 1}\n{"id": 2, "id": 3}\n', r"2: duplicate key 'id'", (1, 1)),
+    ("JSON array line", "a.jsonl", '{"id": 1}\n[1, 2]\n', r"2: expected a JSON object", (1, 1)),
+]
+
+
+@pytest.mark.parametrize("name, fname, content, message, skipped", DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_bad_data_file_stops_or_is_counted(tmp_path: Path, name: str, fname: str, content: str | bytes,
+                                           message: str, skipped: tuple[int, int] | None) -> None:
+    src = _file(tmp_path, fname, content)
+    code, err, doc = _audit(tmp_path, src)
+    assert code == 2 and doc is None, err
+    assert re.search(re.escape(str(src)) + ":" + message, err), err
+    code, err, doc = _audit(tmp_path, src, "--skip-bad-rows")
+    if skipped is None:
+        assert code == 2 and doc is None and re.search(re.escape(str(src)) + ":" + message, err), err
+        return
+    assert code == 0, err
+    assert doc is not None and (doc["accounts"], doc["skipped_rows"]["count"]) == skipped
+    assert re.search(message, doc["skipped_rows"]["rows"][0])
+
+
+@pytest.mark.parametrize("delim", [";", "\t", "|"])
+def test_other_delimiters_are_detected(tmp_path: Path, delim: str) -> None:
+    src = _file(tmp_path, "a.csv", (HEAD + OK3).replace(",", delim))
+    code, err, doc = _audit(tmp_path, src)
+    assert code == 0 and doc is not None and doc["accounts"] == 3, err
+
+
+def test_encoding_and_delimiter_options(tmp_path: Path) -> None:
+    src = _file(tmp_path, "a.csv", "id;name,x\n1;Café,SA\n2;Globex,Inc\n".encode("latin-1"))
+    code, err, doc = _audit(tmp_path, src, "--encoding", "latin-1", "--delimiter", "semicolon")
+    assert code == 0 and doc is not None and doc["accounts"] == 2, err
+    code, err, _ = _audit(tmp_path, src, "--encoding", "klingon")
+    assert code == 2 and "--encoding 'klingon': unknown encoding" in err
+
+
+def test_skipped_rows_show_in_the_terminal_report(tmp_path: Path) -> None:
+    src = _file(tmp_path, "a.csv", HEAD + "1,Acme,10\n2,Globex\n")
+    r = crmseg("audit", "--source", str(src), "--rules", "rules", "--engine", "native", "--skip-bad-rows",
+               env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    assert "Skipped input rows (--skip-bad-rows): 1" in r.stdout and f"{src}:3: 2 fields" in r.stdout
+
+
+def test_sandbox_seed_is_checked_like_an_audit_input(tmp_path: Path) -> None:
+    src = _file(tmp_path, "seed.csv", HEAD + "1,Acme,10\n2,Globex\n")
+    r = crmseg("sandbox", "--crm", "hubspot", "--seed", str(src))
+    assert r.returncode == 2 and f"{src}:3: 2 fields, the header has 3" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
