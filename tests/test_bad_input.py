@@ -7,7 +7,11 @@ that no traceback is printed, and for data files that no report claims a wrong c
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +104,79 @@ def test_sandbox_seed_is_checked_like_an_audit_input(tmp_path: Path) -> None:
     r = crmseg("sandbox", "--crm", "hubspot", "--seed", str(src))
     assert r.returncode == 2 and f"{src}:3: 2 fields, the header has 3" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------- credentials never in the clear
+RESOLVE_CRM_TEST = '''import socket
+_real = socket.getaddrinfo
+def _resolve(host, *args, **kwargs):
+    return _real("127.0.0.1" if host == "crm.test" else host, *args, **kwargs)
+socket.getaddrinfo = _resolve
+'''
+CRM_ENV = {"HUBSPOT_ACCESS_TOKEN": "pat-na1-secret", "SF_USERNAME": "u@example.com", "SF_PASSWORD": "pw-secret",
+           "SF_SECURITY_TOKEN": "tok-secret"}
+
+
+def _crm_config(tmp_path: Path, crm: str, url: str) -> Path:
+    key = "host" if crm == "hubspot" else "instance_url"
+    root = Path(__file__).resolve().parents[1]
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[syncs.demo]\nconnector = "{crm}"\nmapping = "{root / "connectors" / f"{crm}.toml"}"\n'
+                   f'rules = "{root / "rules"}"\n{key} = "{url}"\ntimeout = 2\n', encoding="utf-8")
+    return cfg
+
+
+def _listener() -> socket.socket:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(5)
+    s.settimeout(0.5)
+    return s
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_plain_http_to_another_host_is_refused_before_any_connection(tmp_path: Path, crm: str) -> None:
+    (tmp_path / "sitecustomize.py").write_text(RESOLVE_CRM_TEST, encoding="utf-8")  # crm.test -> 127.0.0.1
+    env = {**CRM_ENV, "PYTHONPATH": str(tmp_path)}
+    key = "host" if crm == "hubspot" else "instance_url"
+    with _listener() as srv:
+        port = srv.getsockname()[1]
+        # control: over https the same name does reach the listener (so "no connection" below means something)
+        cfg = _crm_config(tmp_path, crm, f"https://crm.test:{port}")
+        proc = subprocess.Popen([sys.executable, "-m", "crmseg", "audit", "--config", str(cfg)], cwd=tmp_path,
+                                env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        srv.settimeout(30)
+        try:
+            conn, _ = srv.accept()
+            conn.close()
+        finally:
+            proc.kill()
+            proc.wait()
+        srv.settimeout(1)
+        cfg = _crm_config(tmp_path, crm, f"http://crm.test:{port}")
+        r = crmseg("audit", "--config", str(cfg), cwd=tmp_path, env=env)
+        assert r.returncode == 2, r.stderr
+        assert f"{cfg}: syncs.demo.{key}: 'http://crm.test:{port}' uses plain http://" in r.stderr
+        assert "Traceback" not in r.stderr and "secret" not in r.stderr
+        with pytest.raises(socket.timeout):
+            srv.accept()
+
+
+@pytest.mark.parametrize("url, message", [
+    ("not a url", "'not a url' is not a URL"),
+    ("https://crm.example.com:99999", "is not a URL"),
+    ("https://user:pw@crm.example.com", "must not hold credentials"),
+    ("ftp://crm.example.com", "is not a URL"),
+])
+def test_crm_url_that_is_not_a_url_is_a_config_error(tmp_path: Path, url: str, message: str) -> None:
+    cfg = _crm_config(tmp_path, "hubspot", url)
+    r = crmseg("audit", "--config", str(cfg), cwd=tmp_path, env=CRM_ENV)
+    assert r.returncode == 2 and "syncs.demo.host: " in r.stderr and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_plain_http_to_loopback_is_allowed() -> None:
+    from crmseg.config import check_endpoint
+
+    for url in ("http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:80", "https://x.my.salesforce.com"):
+        assert check_endpoint(url) == url
