@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import crmseg
+from tests.test_cli import ENGINES, ROOT, crmseg
 
 HEAD = "id,name,employees\n"
 OK3 = "1,Acme,10\n2,Globex,20\n3,Initech,30\n"
@@ -180,3 +180,30 @@ def test_plain_http_to_loopback_is_allowed() -> None:
 
     for url in ("http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:80", "https://x.my.salesforce.com"):
         assert check_endpoint(url) == url
+
+
+# ---------------------------------------------------------------- regular expressions cannot hang a run
+@pytest.mark.parametrize("engine", ENGINES)
+def test_catastrophic_regex_runs_in_linear_time(tmp_path: Path, engine: str) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "segment.toml").write_text(
+        'dimension = "segment"\nvalues = ["A"]\n[[rule]]\nname = "as"\nwhen = "matches(name, \'(a+)+$\')"\n'
+        'value = "A"\n', encoding="utf-8")
+    src = _file(tmp_path, "a.csv", "id,name\n1," + "a" * 50_000 + "!\n2,aaa\n3," + "a" * 29 + "!\n")
+    j = tmp_path / "out.json"
+    r = crmseg("audit", "--source", str(src), "--rules", str(rules), "--mapping", str(ROOT / "connectors" / "csv.toml"),
+               "--engine", engine, "--json", str(j), "-q", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(j.read_text())["dimensions"]["segment"]["counts"] == {"A": 1, "(none)": 2}
+
+
+def test_rules_check_refuses_what_re2_cannot_express(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "segment.toml").write_text(
+        'dimension = "segment"\n[[rule]]\nname = "dup"\nwhen = "matches(name, \'(\\\\\\\\w+) \\\\\\\\1\')"\nvalue = "A"\n',
+        encoding="utf-8")
+    r = crmseg("rules", "check", "--rules", str(rules), "--mapping", str(ROOT / "connectors" / "csv.toml"))
+    assert r.returncode == 1 and "segment.toml: rule \"dup\" (when, col 15): invalid regular expression: " \
+        "invalid escape sequence: \\1 (matches() uses RE2 syntax" in r.stderr, r.stderr
