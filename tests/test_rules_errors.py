@@ -211,14 +211,14 @@ VALUES = 'values = ["Enterprise", "SMB", "Unsegmented"]\n'
         ('dimension = "segment"\n[[rule]]\nname = "big"\nwhen = "true"\n',
          'rules/segment.toml: rule "big": a label rule needs value = "<label>"'),
         ('dimension = "segment"\nkind = "score"\n[[rule]]\nname = "big"\nwhen = "true"\npoints = "5"\n',
-         "rules/segment.toml: rule \"big\": points must be a number, got '5'"),
+         "rules/segment.toml: rule \"big\": points must be a finite number, got '5'"),
         ('dimension = "segment"\nkind = "score"\nvalues = ["A"]\n[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n',
          "rules/segment.toml: 'values' applies to label dimensions only"),
         ('dimension = "segment"\nkind = "score"\ndefault = "high"\n[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n',
-         "rules/segment.toml: a score's default must be a number, got 'high'"),
+         "rules/segment.toml: a score's default must be a finite number, got 'high'"),
         ('dimension = "segment"\nkind = "score"\n[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n'
          '[[test]]\nname = "t"\naccount = {}\nexpect = "lots"\n',
-         "rules/segment.toml: test \"t\": a score test expects a number, got 'lots'"),
+         "rules/segment.toml: test \"t\": a score test expects a finite number, got 'lots'"),
         ('dimension = "segment"\nkind = "ranking"\n[[rule]]\nname = "big"\nwhen = "true"\nvalue = "A"\n',
          "rules/segment.toml: kind must be 'label' or 'score', got 'ranking'"),
         ('dimension = "segment"\n[[rule]]\nname = "Big_One"\nwhen = "true"\nvalue = "A"\n',
@@ -246,6 +246,33 @@ VALUES = 'values = ["Enterprise", "SMB", "Unsegmented"]\n'
 def test_structure_problem(rules_dir: Path, text: str, expected: str) -> None:
     write(rules_dir, "segment.toml", text)
     assert problems(rules_dir) == [expected]
+
+
+SCORE = 'dimension = "segment"\nkind = "score"\n'
+
+
+@pytest.mark.parametrize("text, expected", [
+    (SCORE + '[[rule]]\nname = "big"\nwhen = "true"\npoints = nan\n',
+     'rules/segment.toml: rule "big": points must be a finite number, got nan'),
+    (SCORE + '[[rule]]\nname = "big"\nwhen = "true"\npoints = -inf\n',
+     'rules/segment.toml: rule "big": points must be a finite number, got -inf'),
+    (SCORE + 'default = inf\n[[rule]]\nname = "big"\nwhen = "true"\npoints = 1\n',
+     "rules/segment.toml: a score's default must be a finite number, got inf"),
+    (SCORE + '[[rule]]\nname = "a"\nwhen = "true"\npoints = 1e308\n[[rule]]\nname = "b"\nwhen = "true"\n'
+     'points = -1e308\n[[rule]]\nname = "c"\nwhen = "true"\npoints = 1e308\n',
+     "rules/segment.toml: the points of all rules together overflow (their sum is not a finite number); "
+     "use smaller points"),
+    (SCORE + '[[rule]]\nname = "big"\nwhen = "true"\npoints = 1\n[[test]]\nname = "t"\naccount = {}\nexpect = nan\n',
+     'rules/segment.toml: test "t": a score test expects a finite number, got nan'),
+    (SCORE + '[[rule]]\nname = "big"\nwhen = "employees > 1e999"\npoints = 1\n', None),
+], ids=["points-nan", "points-inf", "default-inf", "sum-overflows", "expect-nan", "literal-inf"])
+def test_numbers_must_be_finite(rules_dir: Path, text: str, expected: str | None) -> None:
+    write(rules_dir, "segment.toml", text)
+    [line] = problems(rules_dir)
+    if expected is None:
+        assert line == 'rules/segment.toml: rule "big" (when, col 13): number \'1e999\' is too large'
+    else:
+        assert line == expected
 
 
 def test_duplicate_dimension_across_files(rules_dir: Path) -> None:
