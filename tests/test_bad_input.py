@@ -207,3 +207,69 @@ def test_rules_check_refuses_what_re2_cannot_express(tmp_path: Path) -> None:
     r = crmseg("rules", "check", "--rules", str(rules), "--mapping", str(ROOT / "connectors" / "csv.toml"))
     assert r.returncode == 1 and "segment.toml: rule \"dup\" (when, col 15): invalid regular expression: " \
         "invalid escape sequence: \\1 (matches() uses RE2 syntax" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- exit codes: one line naming the cause
+def _csv_config(tmp_path: Path) -> Path:
+    src = _file(tmp_path, "a.csv", HEAD + OK3)
+    cfg = tmp_path / "files.toml"
+    cfg.write_text(f'[syncs.demo]\nconnector = "csv"\npath = "{src}"\nrules = "{ROOT / "rules"}"\n'
+                   f'mapping = "{ROOT / "connectors" / "csv.toml"}"\ninterval = "1h"\n', encoding="utf-8")
+    return cfg
+
+
+USAGE_CASES = [
+    ("unwritable --html", ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--html", "/proc/x.html"],
+     2, r"--html /proc/x\.html: cannot write there"),
+    ("unwritable --csv", ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--csv", "/proc/x/a.csv"],
+     2, r"--csv /proc/x/a\.csv: cannot write there"),
+    ("--json is a folder", ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--json", "/tmp"],
+     2, r"'--json'"),
+    ("--accounts -5", ["sandbox", "--crm", "hubspot", "--accounts", "-5"], 2, r"'--accounts': -5"),
+    ("--port 99999", ["sandbox", "--crm", "hubspot", "--accounts", "5", "--port", "99999"], 2, r"'--port': 99999"),
+    ("rules check missing folder", ["rules", "check", "--rules", "/missing"], 2, r"/missing: rules directory not found"),
+    ("rules check missing mapping", ["rules", "check", "--rules", "rules", "--mapping", "/missing.toml"],
+     2, r"/missing\.toml: file not found"),
+]
+
+
+@pytest.mark.parametrize("name, args, code, message", USAGE_CASES, ids=[c[0] for c in USAGE_CASES])
+def test_user_errors_exit_with_one_line(name: str, args: list[str], code: int, message: str) -> None:
+    r = crmseg(*args)
+    assert r.returncode == code and re.search(message, r.stderr), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_port_in_use_names_the_port(tmp_path: Path) -> None:
+    with _listener() as taken:
+        port = taken.getsockname()[1]
+        r = crmseg("sandbox", "--crm", "hubspot", "--accounts", "3", "--port", str(port))
+        assert r.returncode == 2 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in r.stderr, r.stderr
+        r = crmseg("daemon", "--config", str(_csv_config(tmp_path)), "--metrics-port", str(port))
+        assert r.returncode == 2 and f"metrics port 127.0.0.1:{port}: cannot listen" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("key", ["missing", "malformed"])
+def test_jwt_private_key_missing_or_malformed(tmp_path: Path, key: str) -> None:
+    cfg = _crm_config(tmp_path, "salesforce", "http://127.0.0.1:1")
+    cfg.write_text(cfg.read_text(encoding="utf-8") + 'auth = "jwt"\n', encoding="utf-8")
+    pem = tmp_path / "key.pem"
+    if key == "malformed":
+        pem.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n", encoding="utf-8")
+    r = crmseg("audit", "--config", str(cfg), cwd=tmp_path,
+               env={**CRM_ENV, "SF_CONSUMER_KEY": "ck", "SF_PRIVATE_KEY_FILE": str(pem)})
+    want = "not found" if key == "missing" else "is not an RSA private key in PEM form"
+    assert r.returncode == 2 and f"the private key file named by SF_PRIVATE_KEY_FILE ({pem}) {want}" in r.stderr, \
+        r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unreachable_crm_exits_4(tmp_path: Path) -> None:
+    with _listener() as s:
+        port = s.getsockname()[1]  # bound then closed: nothing listens there
+    cfg = _crm_config(tmp_path, "hubspot", f"http://127.0.0.1:{port}")
+    r = crmseg("audit", "--config", str(cfg), cwd=tmp_path, env=CRM_ENV)
+    assert r.returncode == 4, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("error: hubspot companies schema: no response")
+    assert "Connection refused" in r.stderr and "Traceback" not in r.stderr and "secret" not in r.stderr

@@ -60,6 +60,8 @@ def rules_check(rules_dir: str, mapping: str | None, engine: str | None) -> None
     from crmseg.rules.loader import load_rules
     from crmseg.rules.testing import run_tests
 
+    if not Path(rules_dir).is_dir():
+        raise ConfigError(f"{rules_dir}: rules directory not found")
     m = load_mapping(mapping or default_mapping(rules_dir))
     types = Normalizer(m, reserved=dimension_names(rules_dir)).field_types()
     try:
@@ -151,9 +153,11 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
     """Dry run: what the rules would do to the accounts. Never writes to a CRM or to sync state."""
     from crmseg.pipeline import plan_config, plan_source, run_audit
     from crmseg.report import CsvWriter, render, write_html, write_json
+    from crmseg.report.files import check_writable
 
     if (config is None) == (source is None):
         raise click.UsageError("give either --config FILE or --source FILE --rules DIR")
+    check_writable(("--json", json_out), ("--csv", csv_out), ("--html", html_out))
     if source is not None:
         plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto",
                            **_file_kwargs(delimiter, encoding, skip_bad_rows))
@@ -235,9 +239,9 @@ def schema(config: str, sync_name: str | None, provision: bool) -> None:
 # ---------------------------------------------------------------- sandbox
 @cli.command()
 @click.option("--crm", type=click.Choice(["salesforce", "hubspot"]), required=True)
-@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
 @click.option("--seed", "seed_file", type=click.Path(dir_okay=False, exists=True), help="CSV of canonical accounts to load.")
-@click.option("--accounts", "accounts_n", type=int, help="Generate N synthetic accounts instead.")
+@click.option("--accounts", "accounts_n", type=click.IntRange(min=0), help="Generate N synthetic accounts instead.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules whose values become picklist options.")
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping (default connectors/<crm>.toml).")
 @click.option("--write-config", type=click.Path(dir_okay=False), help="Write a ready config.toml pointing at the sandbox.")
@@ -275,6 +279,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # a path or port the user named; CRM network errors are mapped by the connectors
+        import requests
+
+        _err(f"error: {exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}")
+        sys.exit(4 if isinstance(exc, (requests.RequestException, ConnectionError)) else 2)
 
 
 if __name__ == "__main__":

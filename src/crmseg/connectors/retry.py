@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError, RetriableError
+from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, CrmUnavailableError, FatalError, RetriableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,8 +104,18 @@ def network_error(op: Op, exc: BaseException) -> RetriableError | None:
         socket.timeout, ConnectionError, TimeoutError,
     )
     if isinstance(exc, kinds):
-        return RetriableError(f"{op}: no response ({type(exc).__name__})")
+        return RetriableError(f"{op}: no response ({_network_reason(exc)})")
     return None
+
+
+def _network_reason(exc: BaseException) -> str:
+    """``connection refused``, ``timed out``…: the OS reason inside a requests/urllib3 error."""
+    import re
+
+    m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    if m:
+        return f"{type(exc).__name__}: {m.group(1).strip().rstrip('.')}"
+    return type(exc).__name__
 
 
 Classifier = Callable[[BaseException, Op], "CrmsegError | None"]
@@ -170,7 +180,7 @@ class RetryPolicy:
             if isinstance(err, AuthExpiredError):
                 if reauth is None or reauthed:
                     why = "after re-authenticating once" if reauthed else "and cannot re-authenticate"
-                    raise self.redact.scrub(FatalError(f"{err} (session refused {why})")) from None
+                    raise self.redact.scrub(CrmUnavailableError(f"{err} (session refused {why})")) from None
                 log.info("%s: session expired; re-authenticating", op)
                 try:
                     reauth()

@@ -33,7 +33,7 @@ from simple_salesforce.login import SalesforceLogin, token_login
 from crmseg.config import Mapping, SalesforceSync
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, Redactor, RetryPolicy, chunks, http_error, paginate
-from crmseg.errors import ConfigError, CrmsegError, FatalError
+from crmseg.errors import ConfigError, CrmsegError, CrmUnavailableError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class SalesforceConnector:
         if isinstance(exc, SalesforceAuthenticationFailed):
             if isinstance(exc.code, int) and (exc.code >= 500 or exc.code == 429):
                 return http_error(Op("salesforce", self.object, "login"), exc.code)
-            return FatalError(f"salesforce login ({self.cfg.auth}) refused: {exc.code}: {exc.auth_message}")
+            return CrmUnavailableError(f"salesforce login ({self.cfg.auth}) refused: {exc.code}: {exc.auth_message}")
         if isinstance(exc, SalesforceError):
             code, detail = sf_error_detail(exc.content)
             if code == "INVALID_QUERY_LOCATOR":
@@ -291,8 +291,8 @@ class SalesforceConnector:
         if cfg.auth == "session" and not cfg.instance_url:
             raise ConfigError(f"{cfg.name or 'salesforce'}: auth = 'session' needs instance_url")
         creds = {key: env[var] for key, var in need.items()}
-        if cfg.auth == "jwt" and not Path(creds["key_file"]).is_file():
-            raise ConfigError(f"{cfg.name or 'salesforce'}: private key file named by {cfg.private_key_file_env} not found")
+        if cfg.auth == "jwt":
+            _check_private_key(Path(creds["key_file"]), cfg.private_key_file_env, cfg.name or "salesforce")
         return creds
 
     def _base(self) -> str | None:
@@ -405,3 +405,19 @@ def _schema_field(f: dict[str, Any]) -> SchemaField:
         options = [p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)]
     return SchemaField(name=f["name"], type=ftype, updateable=bool(f.get("updateable", False)), options=options,
                        extra={"label": f.get("label"), "restricted": bool(f.get("restrictedPicklist", False))})
+
+
+def _check_private_key(path: Path, env_var: str, name: str) -> None:
+    """The JWT private key must exist and be an RSA key in PEM form (ConfigError naming the variable)."""
+    where = f"{name}: the private key file named by {env_var} ({path})"
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{where} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror}") from None
+    try:
+        jwt.encode({"check": 1}, pem, algorithm="RS256")
+    except Exception:  # noqa: BLE001 - pyjwt/cryptography raise several kinds for a bad key
+        raise ConfigError(f"{where} is not an RSA private key in PEM form "
+                          "(-----BEGIN PRIVATE KEY----- ...)") from None

@@ -26,6 +26,26 @@ def write_json(summary: AuditSummary | Mapping[str, Any], path: str | os.PathLik
     atomic_write(Path(path), text)
 
 
+def check_writable(*outputs: tuple[str, str | os.PathLike[str] | None]) -> None:
+    """Fail before any work when an output path cannot be written: ConfigError naming the
+    option and the reason. Each ``(option, path)`` pair with a path is tried with a probe file."""
+    from crmseg.errors import ConfigError
+
+    for option, out in outputs:
+        if out is None:
+            continue
+        path = Path(out)
+        probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(21, "is a directory")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            probe.open("w").close()
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"{option} {out}: cannot write there: {exc.strerror or exc}") from None
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write to a temporary file next to ``path`` (usual permissions), then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -108,18 +108,30 @@ def run_sandbox(
         raise ConfigError(f"--crm must be one of: {', '.join(CRMS)} (got {crm!r})")
     if seed_file is not None and accounts_n is not None:
         raise ConfigError("give either --seed FILE or --accounts N, not both")
+    if accounts_n is not None and accounts_n < 0:
+        raise ConfigError(f"--accounts must be 0 or more (got {accounts_n})")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be 0-65535 (got {port})")
     accounts: Any = seed_file if seed_file is not None else accounts_n
     if accounts is None and (db_path == ":memory:" or not Path(db_path).exists()):
         accounts = 100
-    sb = SandboxServer(crm, port=port, accounts=accounts, seed=seed, mapping=mapping, rules_dir=rules_dir,
-                       db_path=db_path, **options)
+    try:
+        sb = SandboxServer(crm, port=port, accounts=accounts, seed=seed, mapping=mapping, rules_dir=rules_dir,
+                           db_path=db_path, **options)
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     stop = stop_event or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
-        sb.start()
+        try:
+            sb.start()
+        except OSError as exc:
+            raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         print(f"crmseg sandbox ({crm}) listening on {sb.url} with {sb.store.count()} accounts", file=out)
         print(f"  mapping: {sb.mapping.path}", file=out)
         if sb.rules_dir is not None:
