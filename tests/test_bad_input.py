@@ -273,3 +273,28 @@ def test_unreachable_crm_exits_4(tmp_path: Path) -> None:
     assert r.returncode == 4, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("error: hubspot companies schema: no response")
     assert "Connection refused" in r.stderr and "Traceback" not in r.stderr and "secret" not in r.stderr
+
+
+# ---------------------------------------------------------------- config validation in the user's terms
+CONFIG_CASES = [
+    ("cron out of range", 'cron = "61 * * * *"', r"syncs\.demo\.cron: '61 \* \* \* \*' is not a 5-field crontab"),
+    ("cron too short", 'cron = "* * *"', r"syncs\.demo\.cron: .*Wrong number of fields; got 3, expected 5"),
+    ("min_segment_size 0", "min_segment_size = 0", r"syncs\.demo\.min_segment_size: must be at least 1 \(got 0\)"),
+    ("psi 0", "drift_alert_psi = 0", r"syncs\.demo\.drift_alert_psi: must be greater than 0(\.0)? \(got 0\)"),
+    ("psi 11", "drift_alert_psi = 11", r"syncs\.demo\.drift_alert_psi: must be at most 10(\.0)? \(got 11\)"),
+    ("batch_size text", 'batch_size = "x"', r"syncs\.demo\.batch_size: must be a whole number \(got 'x'\)"),
+    ("typo with suggestion", 'intervall = "1h"', r"syncs\.demo\.intervall: unknown key — did you mean 'interval'\?$"),
+    ("unknown key lists once", "foo = 1\nbar = 2",
+     r"syncs\.demo\.foo: unknown key \(allowed: mapping, rules, .*\)\n.*syncs\.demo\.bar: unknown key$"),
+    ("unknown table key", '[state]\npth = "x"', r"state\.pth: unknown key — did you mean 'path'\?"),
+]
+
+
+@pytest.mark.parametrize("name, extra, message", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_config_errors_name_the_key(tmp_path: Path, name: str, extra: str, message: str) -> None:
+    cfg = _csv_config(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8") + extra + "\n", encoding="utf-8")
+    r = crmseg("audit", "--config", str(cfg))
+    assert r.returncode == 2, r.stderr
+    assert re.search(message, r.stderr, re.M), r.stderr
+    assert "Traceback" not in r.stderr and "pydantic" not in r.stderr and "Input should" not in r.stderr

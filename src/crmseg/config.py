@@ -85,9 +85,9 @@ class _SyncBase(_Strict):
     engine: Literal["auto", "durable", "native"] = "auto"
     interval: str | None = None  # "15m", "1h", "1d"
     cron: str | None = None  # standard 5-field crontab
-    drift_alert_psi: float | None = None
-    min_segment_size: int | None = None
-    batch_size: int | None = None
+    drift_alert_psi: float | None = Field(None, gt=0, le=10)  # PSI: 0.1 moderate, 0.25 large shift
+    min_segment_size: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, le=10_000)
     api_reserve: int | str = "5%"  # calls, or a share of the daily allowance, kept for other integrations
     changes_path: str | None = None  # csv/jsonl syncs: where the import-ready changes file goes
     full_every: str | None = "7d"  # a full read at least this often (finds deleted/archived records)
@@ -102,6 +102,22 @@ class _SyncBase(_Strict):
             parse_reserve(v)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from datetime import timezone
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v, timezone=timezone.utc)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{v!r} is not a 5-field crontab (minute hour day month weekday, "
+                             f"e.g. '*/15 * * * *'): {exc}") from None
         return v
 
     @field_validator("interval", "full_every")
@@ -310,6 +326,12 @@ def _validate(model: type[BaseModel], data: dict[str, Any], p: Path) -> Any:
             ctx = err.get("ctx") or {}
             if err["type"] == "literal_error" and "expected" in ctx:
                 msg = f"{msg} (allowed: {ctx['expected']})"
+            bound = _BOUNDS.get(err["type"])
+            if bound is not None:
+                limit = next(iter(ctx.values()), "?")
+                msg = f"must be {bound} {limit} (got {err.get('input')!r})"
+            elif err["type"] in _KINDS:
+                msg = f"must be {_KINDS[err['type']]} (got {err.get('input')!r})"
             if err["type"] == "union_tag_invalid":
                 msg = "unknown connector (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot')"
             if err["type"] == "extra_forbidden":
@@ -321,6 +343,11 @@ def _validate(model: type[BaseModel], data: dict[str, Any], p: Path) -> Any:
         raise ConfigError("\n".join(lines)) from None
 
 
+_BOUNDS = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than",
+           "less_than_equal": "at most"}
+_KINDS = {"int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+          "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+          "bool_type": "true or false", "string_type": "a quoted text"}
 _TAGS = {"csv": "FileSync", "jsonl": "FileSync", "salesforce": "SalesforceSync", "hubspot": "HubSpotSync"}
 _INTERNAL = {"Config": {"path", "base_dir"}, "Mapping": {"path"}}  # filled in by the loader
 
