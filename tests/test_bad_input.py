@@ -298,3 +298,43 @@ def test_config_errors_name_the_key(tmp_path: Path, name: str, extra: str, messa
     assert r.returncode == 2, r.stderr
     assert re.search(message, r.stderr, re.M), r.stderr
     assert "Traceback" not in r.stderr and "pydantic" not in r.stderr and "Input should" not in r.stderr
+
+
+# ---------------------------------------------------------------- Ctrl-C: exit 130, no partial report
+@pytest.fixture(scope="module")
+def long_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.test_files import load_generator
+
+    return load_generator().write_csv(tmp_path_factory.mktemp("long") / "accounts.csv", n=100_000, seed=5)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sigint_stops_a_long_audit_with_130_and_no_partial_report(tmp_path: Path, long_csv: Path, engine: str) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "crmseg", "audit", "--source", str(long_csv), "--rules", "rules",
+                             "--engine", engine, "--csv", str(out / "a.csv"), "--json", str(out / "a.json"),
+                             "--html", str(out / "a.html")], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until accounts are being evaluated and written
+            tmp = list(out.glob(".a.csv.*.tmp")) if out.exists() else []
+            if tmp and tmp[0].stat().st_size > 20_000:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        else:
+            pytest.fail("the audit never started writing rows")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "durable-rules failed" not in stderr
+    assert stderr.strip().splitlines()[-1] == "aborted"
+    assert sorted(p.name for p in out.iterdir()) == []  # no report, no temporary file

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import threading
 from datetime import datetime
@@ -34,6 +35,10 @@ from typing import Any, Callable
 
 import durable_rules_engine as dre
 from durable.engine import MessageNotHandledException, Promise, Ruleset
+
+# An action's error (Ctrl-C included) comes back to ``_run``, which raises it; durable's own
+# logger.exception would also print a traceback on stderr, so it is kept quiet.
+logging.getLogger("durable").setLevel(logging.CRITICAL)
 
 from crmseg.errors import FatalError
 from crmseg.model import DimResult
@@ -215,7 +220,9 @@ class DurableEngine:
         if fact:
             rs.retract_fact(ev)
         if errors:
-            raise FatalError(f"durable-rules failed: {errors[0]}")
+            if isinstance(errors[0], BaseException) and not isinstance(errors[0], Exception):
+                raise errors[0]  # Ctrl-C (KeyboardInterrupt) caught by durable's action runner: stop the run
+            raise FatalError(f"durable-rules failed: {errors[0]!r}")
 
     def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
         acc = sem.clean(account)
