@@ -158,6 +158,8 @@ class SalesforceConnector:
         self.server_time: datetime | None = None
         self._creds = self._credentials(env)
         self.policy.redact.add(*self._creds.values())
+        if "password" in self._creds:  # SOAP login sends password + security token as one word
+            self.policy.redact.add(self._creds["password"] + self._creds["token"])
         self._session = _Session(timeout)
         self._session.hooks["response"].append(self._on_response)
         self._sf: Salesforce | None = None
