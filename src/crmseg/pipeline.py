@@ -44,11 +44,17 @@ class Plan:
 
 
 def default_mapping(rules_dir: str | Path) -> Path:
-    """``connectors/csv.toml`` in the working folder, else beside the rules folder."""
+    """``connectors/csv.toml`` in the working folder, else beside the rules folder, else the
+    one shipped in the package."""
+    from crmseg.defaults import packaged
+
     for candidate in (DEFAULT_MAPPING, Path(rules_dir).resolve().parent / DEFAULT_MAPPING):
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"no mapping given and {DEFAULT_MAPPING} not found; pass --mapping FILE")
+    shipped = packaged(DEFAULT_MAPPING)
+    if shipped is None:
+        raise ConfigError(f"no mapping given and {DEFAULT_MAPPING} not found; pass --mapping FILE")
+    return shipped
 
 
 def dimension_names(rules_dir: str | Path) -> set[str]:

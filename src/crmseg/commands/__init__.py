@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("sync", "status", "drift", "daemon")
+MODULES = ("sync", "status", "drift", "daemon", "init")
 
 
 def register() -> None:
