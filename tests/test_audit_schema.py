@@ -33,7 +33,7 @@ def test_mapping_with_unknown_field_fails_before_any_read(tmp_path: Path, crm: s
     assert f"field Employee_Count_Typo__c not found on {obj}" in r.stderr
     by_endpoint = stats["calls"]["by_endpoint"]
     # only the schema was asked for (plus the login): no account was read
-    assert set(by_endpoint) == ({"login", "describe"} if crm == "salesforce" else {"properties_list"}), by_endpoint
+    assert set(by_endpoint) == ({"oauth_token", "describe"} if crm == "salesforce" else {"properties_list"}), by_endpoint
 
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])

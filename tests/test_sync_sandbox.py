@@ -190,7 +190,7 @@ def test_bad_input_leaves_state_and_crm_untouched(env, tmp_path):
     assert_untouched(env.sync(), 2, "tier.toml", "icp_scor")
     shutil.copy(tmp_path / "tier.bak", env.rules / "tier.toml")
     # a CRM that rejects the login
-    var = "HUBSPOT_ACCESS_TOKEN" if env.crm == "hubspot" else "SF_PASSWORD"
+    var = "HUBSPOT_ACCESS_TOKEN" if env.crm == "hubspot" else "SF_CONSUMER_SECRET"
     import subprocess
 
     from .sync_env import crmseg_cmd

@@ -167,7 +167,9 @@ class FileSync(_SyncBase):
 
 class SalesforceSync(_SyncBase):
     connector: Literal["salesforce"]
-    auth: Literal["password", "jwt", "session"] = "password"
+    # recommended: "client_credentials" or "jwt" (OAuth 2.0); "password" is SOAP login(), which
+    # Salesforce retires (unavailable from API 65.0, off in new orgs): kept, with a warning
+    auth: Literal["client_credentials", "jwt", "password", "session"] = "password"
     instance_url: str | None = None
     domain: str = "login"
     api_version: str = "59.0"
@@ -175,6 +177,7 @@ class SalesforceSync(_SyncBase):
     password_env: str = "SF_PASSWORD"
     security_token_env: str = "SF_SECURITY_TOKEN"
     consumer_key_env: str = "SF_CONSUMER_KEY"
+    consumer_secret_env: str = "SF_CONSUMER_SECRET"
     private_key_file_env: str = "SF_PRIVATE_KEY_FILE"
     session_id_env: str = "SF_SESSION_ID"
     page_size: int = Field(2000, ge=200, le=2000)
@@ -183,6 +186,13 @@ class SalesforceSync(_SyncBase):
     @classmethod
     def _instance_url(cls, v: str | None) -> str | None:
         return None if v is None else check_endpoint(v)
+
+    @model_validator(mode="after")
+    def _my_domain(self) -> "SalesforceSync":
+        if self.auth == "client_credentials" and not self.instance_url and self.domain in ("login", "test"):
+            raise ValueError("auth = 'client_credentials' needs your My Domain: instance_url = "
+                             "\"https://MYDOMAIN.my.salesforce.com\" (or domain = \"MYDOMAIN.my\")")
+        return self
 
     bulk_threshold: int = 10_000
     timeout: float = Field(60.0, gt=0, le=600)  # seconds to wait for one answer

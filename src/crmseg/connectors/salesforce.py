@@ -15,6 +15,7 @@ operation runs under the shared :class:`~crmseg.connectors.retry.RetryPolicy`.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -157,6 +158,10 @@ class SalesforceConnector:
         #: The CRM's clock (``Date`` header of the latest response): where the next watermark starts.
         self.server_time: datetime | None = None
         self._creds = self._credentials(env)
+        if cfg.auth == "password":
+            log.warning("salesforce sync %r: auth = 'password' uses SOAP login(), which Salesforce is retiring "
+                        "(unavailable from API 65.0, off in new orgs); switch to auth = 'client_credentials' or "
+                        "'jwt' (README: Salesforce login)", cfg.name or "salesforce")
         self.policy.redact.add(*self._creds.values())
         if "password" in self._creds:  # SOAP login sends password + security token as one word
             self.policy.redact.add(self._creds["password"] + self._creds["token"])
@@ -284,6 +289,7 @@ class SalesforceConnector:
         need = {
             "password": {"username": cfg.username_env, "password": cfg.password_env, "token": cfg.security_token_env},
             "jwt": {"username": cfg.username_env, "consumer_key": cfg.consumer_key_env, "key_file": cfg.private_key_file_env},
+            "client_credentials": {"consumer_key": cfg.consumer_key_env, "consumer_secret": cfg.consumer_secret_env},
             "session": {"session_id": cfg.session_id_env},
         }[cfg.auth]
         missing = [var for var in need.values() if not env.get(var)]
@@ -309,7 +315,12 @@ class SalesforceConnector:
         self._kind = "auth"
         if cfg.auth == "session":
             return c["session_id"], base  # type: ignore[return-value]
-        if cfg.auth == "password":
+        if cfg.auth == "client_credentials":
+            token_url = f"{base or f'https://{cfg.domain}.salesforce.com'}/services/oauth2/token"
+            basic = base64.b64encode(f"{c['consumer_key']}:{c['consumer_secret']}".encode()).decode()
+            sid, host = token_login(token_url, {"grant_type": "client_credentials"}, cfg.domain, c["consumer_key"],
+                                    {"Authorization": f"Basic {basic}"}, None, self._session)
+        elif cfg.auth == "password":
             extra = {"scratch_url": base} if base else {}
             sid, host = SalesforceLogin(username=c["username"], password=c["password"], security_token=c["token"],
                                         sf_version=cfg.api_version, session=self._session, domain=cfg.domain, **extra)

@@ -62,10 +62,9 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
     ]
     if sb.crm == "salesforce":
         defaults = SalesforceSync.model_fields
-        lines += [f"instance_url = {_q(sb.url)}", 'auth = "password"',
+        lines += [f"instance_url = {_q(sb.url)}", 'auth = "client_credentials"  # OAuth 2.0 (SOAP password login is retired)',
                   f"api_version = {_q(sb.options.api_version)}"]
-        lines += [f"{key} = {_q(str(defaults[key].default))}"
-                  for key in ("username_env", "password_env", "security_token_env")]
+        lines += [f"{key} = {_q(str(defaults[key].default))}" for key in ("consumer_key_env", "consumer_secret_env")]
     else:
         lines += [f"host = {_q(sb.url)}",
                   f"access_token_env = {_q(str(HubSpotSync.model_fields['access_token_env'].default))}"]
@@ -77,7 +76,7 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
 def _env_names(sb: SandboxServer) -> dict[str, str]:
     env = sb.env()
     if sb.crm == "salesforce":
-        return {k: env[k] for k in ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN")}
+        return {k: env[k] for k in ("SF_CONSUMER_KEY", "SF_CONSUMER_SECRET")}
     return env
 
 
