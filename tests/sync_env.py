@@ -21,6 +21,7 @@ from crmseg.state.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_VARS = ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_SESSION_ID", "SF_CONSUMER_KEY",
+               "SF_CONSUMER_SECRET",
                "SF_PRIVATE_KEY_FILE", "HUBSPOT_ACCESS_TOKEN")
 
 

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples" / "accounts.csv"
 RULES = ROOT / "rules"
 SECRET_VARS = ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_SESSION_ID", "SF_CONSUMER_KEY",
+               "SF_CONSUMER_SECRET",
                "SF_PRIVATE_KEY_FILE", "HUBSPOT_ACCESS_TOKEN")
 STARTUP_S = 20.0
 RUN_S = 40.0
@@ -235,7 +236,7 @@ def test_audit_sends_no_write_call(crm_run):
 
 def test_run_summary_shows_api_calls_and_salesforce_limit_usage(crm_run):
     run = crm_run.summary["run"]
-    reads = {"salesforce": ("login", "describe", "query", "query_more"), "hubspot": ("list", "properties_list")}
+    reads = {"salesforce": ("login", "oauth_token", "describe", "query", "query_more"), "hubspot": ("list", "properties_list")}
     by = crm_run.stats_after["calls"]["by_endpoint"]
     assert run["api_calls"] == sum(by.get(e, 0) for e in reads[crm_run.crm]) > 0, (run, by)
     if crm_run.crm == "salesforce":  # from the Sforce-Limit-Info header of the last answer

@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINES = ["native", "durable"] if durable_available() else ["native"]
 
 
-def crmseg(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def crmseg(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
+           timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "crmseg", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture

@@ -197,9 +197,9 @@ def test_regex_with_huge_repeat_raises_rule_error() -> None:
         Lowering(dict(TYPES), []).predicate(parse("matches(industry, 'a{4294967296}')"))
 
 
-def test_regex_nested_deeply_raises_rule_error() -> None:
-    with pytest.raises(RuleError):
-        Lowering(dict(TYPES), []).predicate(parse("matches(industry, '" + "(" * DEEP + "a" + ")" * DEEP + "')"))
+def test_regex_nested_deeply_is_fine_for_re2() -> None:
+    """RE2 parses nesting without recursion (re.compile raised RecursionError here)."""
+    Lowering(dict(TYPES), []).predicate(parse("matches(industry, '" + "(" * DEEP + "a" + ")" * DEEP + "')"))
 
 
 def test_known_inputs_from_past_crashes() -> None:

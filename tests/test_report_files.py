@@ -87,3 +87,18 @@ def test_csv_row_requires_open(tmp_path: Path) -> None:
     w = CsvWriter(tmp_path / "a.csv", ["tier"])
     with pytest.raises(RuntimeError):
         w.row("x", {}, {})
+
+
+def test_csv_is_all_or_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "a.csv"
+    out.write_text("previous report\n", encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        with CsvWriter(out, ["tier"]) as w:
+            w.row("1", {}, {})
+            assert out.read_text(encoding="utf-8") == "previous report\n"  # rows go to a temporary name
+            raise KeyboardInterrupt
+    assert out.read_text(encoding="utf-8") == "previous report\n" and sorted(tmp_path.iterdir()) == [out]
+    with CsvWriter(out, ["tier"]) as w:
+        w.row("1", {}, {})
+    assert out.read_text(encoding="utf-8").splitlines()[1] == "1,,,"
+    assert sorted(tmp_path.iterdir()) == [out]

@@ -235,3 +235,11 @@ def test_paginate_is_lazy_and_retries_only_the_failed_page():
     assert next(it) == 1 and fetched == [None]
     assert list(it) == [2, 3, 4]
     assert fetched == [None, "c1", "c1", "c2"]
+
+
+def test_redactor_masks_whole_tokens_only() -> None:
+    r = Redactor(["sandbox", "p@ss word!"])
+    assert r("HTTP 500: <sandbox>true</sandbox> sandbox") == "HTTP 500: <***>true</***> ***"
+    assert r("sandboxes, __sandbox/stats, crmsandbox") == "sandboxes, __sandbox/stats, crmsandbox"
+    assert r("pw=p%40ss%20word%21&x, body p@ss word!.") == "pw=***&x, body ***."
+    assert r("pw=p%40ss+word%21") == "pw=***"

@@ -67,12 +67,15 @@ def test_synthetic_accounts_come_from_the_sample_generator():
 
 
 def test_synthetic_accounts_without_the_scripts_folder_is_a_config_error(tmp_path, monkeypatch):
+    """No checkout and no packaged copy (a broken install): a ConfigError, not a traceback."""
+    import crmseg.defaults
     import crmseg.sandbox.defaults as defaults
     import crmseg.sandbox.synthetic as synthetic
     from crmseg.errors import ConfigError
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(defaults, "checkout_root", lambda: tmp_path / "installed")
+    monkeypatch.setattr(crmseg.defaults, "packaged", lambda relative: None)
     monkeypatch.delitem(sys.modules, synthetic._MODULE, raising=False)
     with pytest.raises(ConfigError, match=r"scripts/make_sample_accounts\.py.*--seed FILE"):
         synthetic_accounts(3)

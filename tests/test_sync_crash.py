@@ -116,7 +116,7 @@ def test_faults_of_every_kind_then_a_kill_still_converge(reference, tmp_path, re
         for _ in range(8):  # failed records are retried by each next run
             res = env.sync()
             runs += 1
-            assert res.returncode in (0, 1), res.stdout + res.stderr
+            assert res.returncode in (0, 1, 4), res.stdout + res.stderr  # 4: a call gave up after its retries
             if res.returncode == 0 and env.runs()[-1].counts["failed"] == 0:
                 break
         env.sb.clear_faults()

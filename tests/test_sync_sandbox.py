@@ -190,13 +190,13 @@ def test_bad_input_leaves_state_and_crm_untouched(env, tmp_path):
     assert_untouched(env.sync(), 2, "tier.toml", "icp_scor")
     shutil.copy(tmp_path / "tier.bak", env.rules / "tier.toml")
     # a CRM that rejects the login
-    var = "HUBSPOT_ACCESS_TOKEN" if env.crm == "hubspot" else "SF_PASSWORD"
+    var = "HUBSPOT_ACCESS_TOKEN" if env.crm == "hubspot" else "SF_CONSUMER_SECRET"
     import subprocess
 
     from .sync_env import crmseg_cmd
     res = subprocess.run([*crmseg_cmd(), "sync", "--config", str(env.config), "-q"], cwd=env.tmp,
                          env=env.env(**{var: "wrong-secret-value"}), capture_output=True, text=True, timeout=120)
-    assert_untouched(res, 1, "HTTP 401" if env.crm == "hubspot" else "login")
+    assert_untouched(res, 4, "HTTP 401" if env.crm == "hubspot" else "login")  # 4: the CRM refused us
     assert "wrong-secret-value" not in res.stdout + res.stderr
     # an exhausted daily limit
     env.sb.configure(daily_limit=0)

@@ -19,6 +19,20 @@ ENGINE = click.option("--engine", type=click.Choice(["auto", "durable", "native"
                       help="Rules engine (default: the sync's setting, else auto = native; same results either way).")
 
 
+def file_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--delimiter``, ``--encoding`` and ``--skip-bad-rows`` for commands reading a data file."""
+    f = click.option("--skip-bad-rows", is_flag=True,
+                     help="Leave out bad input rows (counted and named in the report) instead of stopping.")(f)
+    f = click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the data file.")(f)
+    f = click.option("--delimiter", help="CSV delimiter: a character or comma/semicolon/tab/pipe "
+                                         "(default: detected from the header).")(f)
+    return f
+
+
+def _file_kwargs(delimiter: str | None, encoding: str, skip_bad_rows: bool) -> dict[str, Any]:
+    return {"delimiter": delimiter, "encoding": encoding, "on_bad_row": "skip" if skip_bad_rows else "raise"}
+
+
 def _err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -55,6 +69,8 @@ def rules_check(rules_dir: str, mapping: str | None, source: str | None, config:
     if source is not None and config is not None:
         raise click.UsageError("give --source FILE or --config FILE, not both")
     now = datetime.now(timezone.utc)
+    if not Path(rules_dir).is_dir():
+        raise ConfigError(f"{rules_dir}: rules directory not found")
     try:
         ruleset, m, schema = _checked_rules(rules_dir, mapping, source, config, sync_name, engine)
     except RuleError as exc:
@@ -170,19 +186,25 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write one row per account.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML report.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report.")
+@file_options
 def audit(config: str | None, sync_name: str | None, source: str | None, rules_dir: str | None, mapping: str | None,
           engine: str | None, as_of: datetime | None, json_out: str | None, csv_out: str | None, html_out: str | None,
-          quiet: bool) -> None:
+          quiet: bool, delimiter: str | None, encoding: str, skip_bad_rows: bool) -> None:
     """Dry run: what the rules would do to the accounts. Never writes to a CRM or to sync state."""
     from crmseg.pipeline import plan_config, plan_source, run_audit
     from crmseg.report import CsvWriter, render, write_html, write_json
+    from crmseg.report.files import check_writable
 
     if (config is None) == (source is None):
         raise click.UsageError("give either --config FILE or --source FILE --rules DIR")
+    check_writable(("--json", json_out), ("--csv", csv_out), ("--html", html_out))
     if source is not None:
-        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto", as_of)
+        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto", as_of,
+                           **_file_kwargs(delimiter, encoding, skip_bad_rows))
     else:
         plan = plan_config(config, sync_name, engine, as_of)  # type: ignore[arg-type]
+        if skip_bad_rows and hasattr(plan.connector, "on_bad_row"):
+            plan.connector.on_bad_row = "skip"
     console = Console(stderr=False)
     with ExitStack() as stack:
         sink = None
@@ -265,9 +287,9 @@ def schema(config: str, sync_name: str | None, provision: bool) -> None:
 # ---------------------------------------------------------------- sandbox
 @cli.command()
 @click.option("--crm", type=click.Choice(["salesforce", "hubspot"]), required=True)
-@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
 @click.option("--seed", "seed_file", type=click.Path(dir_okay=False, exists=True), help="CSV of canonical accounts to load.")
-@click.option("--accounts", "accounts_n", type=int, help="Generate N synthetic accounts instead.")
+@click.option("--accounts", "accounts_n", type=click.IntRange(min=0), help="Generate N synthetic accounts instead.")
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules whose values become picklist options.")
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping (default connectors/<crm>.toml).")
 @click.option("--write-config", type=click.Path(dir_okay=False), help="Write a ready config.toml pointing at the sandbox.")
@@ -305,6 +327,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # a path or port the user named; CRM network errors are mapped by the connectors
+        import requests
+
+        _err(f"error: {exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}")
+        sys.exit(4 if isinstance(exc, (requests.RequestException, ConnectionError)) else 2)
 
 
 if __name__ == "__main__":

@@ -99,9 +99,9 @@ class _SyncBase(_Strict):
     engine: Literal["auto", "durable", "native"] = "auto"
     interval: str | None = None  # "15m", "1h", "1d"
     cron: str | None = None  # standard 5-field crontab
-    drift_alert_psi: float | None = None
-    min_segment_size: int | None = None
-    batch_size: int | None = None
+    drift_alert_psi: float | None = Field(None, gt=0, le=10)  # PSI: 0.1 moderate, 0.25 large shift
+    min_segment_size: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, le=10_000)
     api_reserve: int | str = "5%"  # calls, or a share of the daily allowance, kept for other integrations
     changes_path: str | None = None  # csv/jsonl syncs: where the import-ready changes file goes
     full_every: str | None = "7d"  # a full read at least this often (finds deleted/archived records)
@@ -118,6 +118,22 @@ class _SyncBase(_Strict):
             raise ValueError(str(exc)) from None
         return v
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from datetime import timezone
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v, timezone=timezone.utc)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{v!r} is not a 5-field crontab (minute hour day month weekday, "
+                             f"e.g. '*/15 * * * *'): {exc}") from None
+        return v
+
     @field_validator("interval", "full_every")
     @classmethod
     def _interval(cls, v: str | None) -> str | None:
@@ -126,14 +142,48 @@ class _SyncBase(_Strict):
         return v
 
 
+def check_endpoint(value: str) -> str:
+    """A CRM base URL: ``https://host[:port][/path]``, or ``http://`` only to a loopback host.
+
+    Credentials travel with every request, so plain HTTP to any other host is refused
+    (before any connection is opened), as is anything that is not a URL."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    try:
+        u = urlsplit(text)
+        host, _ = u.hostname, u.port  # .port raises ValueError when out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a URL ({exc})") from None
+    if u.scheme not in ("http", "https") or not host or " " in text or u.query or u.fragment:
+        raise ValueError(f"{value!r} is not a URL; expected https://HOST (e.g. https://mycompany.my.salesforce.com)")
+    if u.username or u.password:
+        raise ValueError("the URL must not hold credentials; they come from the environment")
+    if u.scheme == "http":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host.lower() == "localhost"
+        if not loopback:
+            raise ValueError(f"{value!r} uses plain http:// to a host that is not loopback: the access token would "
+                             "travel in the clear; use https:// (http:// is allowed only for 127.0.0.1, ::1, localhost)")
+    return text
+
+
 class FileSync(_SyncBase):
     connector: Literal["csv", "jsonl"]
     path: str
+    delimiter: str | None = None  # detected from the header unless given (",", ";", "tab", "|")
+    encoding: str = "utf-8"
+    skip_bad_rows: bool = False  # leave out (and count) bad rows instead of stopping
 
 
 class SalesforceSync(_SyncBase):
     connector: Literal["salesforce"]
-    auth: Literal["password", "jwt", "session"] = "password"
+    # recommended: "client_credentials" or "jwt" (OAuth 2.0); "password" is SOAP login(), which
+    # Salesforce retires (unavailable from API 65.0, off in new orgs): kept, with a warning
+    auth: Literal["client_credentials", "jwt", "password", "session"] = "password"
     instance_url: str | None = None
     domain: str = "login"
     api_version: str = "59.0"
@@ -141,9 +191,23 @@ class SalesforceSync(_SyncBase):
     password_env: str = "SF_PASSWORD"
     security_token_env: str = "SF_SECURITY_TOKEN"
     consumer_key_env: str = "SF_CONSUMER_KEY"
+    consumer_secret_env: str = "SF_CONSUMER_SECRET"
     private_key_file_env: str = "SF_PRIVATE_KEY_FILE"
     session_id_env: str = "SF_SESSION_ID"
     page_size: int = Field(2000, ge=200, le=2000)
+
+    @field_validator("instance_url")
+    @classmethod
+    def _instance_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_endpoint(v)
+
+    @model_validator(mode="after")
+    def _my_domain(self) -> "SalesforceSync":
+        if self.auth == "client_credentials" and not self.instance_url and self.domain in ("login", "test"):
+            raise ValueError("auth = 'client_credentials' needs your My Domain: instance_url = "
+                             "\"https://MYDOMAIN.my.salesforce.com\" (or domain = \"MYDOMAIN.my\")")
+        return self
+
     bulk_threshold: int = 10_000
     timeout: float = Field(60.0, gt=0, le=600)  # seconds to wait for one answer
 
@@ -154,6 +218,11 @@ class HubSpotSync(_SyncBase):
     access_token_env: str = "HUBSPOT_ACCESS_TOKEN"
     provision: bool = False
     timeout: float = Field(30.0, gt=0, le=600)  # seconds to wait for one answer
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        return check_endpoint(v)
 
 
 SyncConfig = Annotated[Union[FileSync, SalesforceSync, HubSpotSync], Field(discriminator="connector")]
@@ -267,17 +336,81 @@ def _read_toml(p: Path) -> dict[str, Any]:
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], p: Path) -> Any:
+    """``model`` from ``data``, or ConfigError: one line per problem, in the file's own key names."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        lines: list[str] = []
+        listed: set[str] = set()
         for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after"))
-            msg = err["msg"]
+            raw = [x for x in err["loc"] if not str(x).startswith("function-after")]
+            keys = _user_loc(raw)
+            loc = ".".join(str(x) for x in keys)
+            msg = str(err["msg"]).removeprefix("Value error, ")
             ctx = err.get("ctx") or {}
             if err["type"] == "literal_error" and "expected" in ctx:
                 msg = f"{msg} (allowed: {ctx['expected']})"
+            bound = _BOUNDS.get(err["type"])
+            if bound is not None:
+                limit = next(iter(ctx.values()), "?")
+                msg = f"must be {bound} {limit} (got {err.get('input')!r})"
+            elif err["type"] in _KINDS:
+                msg = f"must be {_KINDS[err['type']]} (got {err.get('input')!r})"
             if err["type"] == "union_tag_invalid":
-                msg = f"unknown connector (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot')"
+                msg = "unknown connector (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot')"
+            if err["type"] == "extra_forbidden":
+                table = ".".join(str(x) for x in keys[:-1])
+                msg = _unknown_key(str(keys[-1]), _allowed_keys(model, raw[:-1]), table in listed)
+                if "(allowed:" in msg:
+                    listed.add(table)
             lines.append(f"{p}: {loc}: {msg}")
         raise ConfigError("\n".join(lines)) from None
+
+
+_BOUNDS = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than",
+           "less_than_equal": "at most"}
+_KINDS = {"int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+          "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+          "bool_type": "true or false", "string_type": "a quoted text"}
+_TAGS = {"csv": "FileSync", "jsonl": "FileSync", "salesforce": "SalesforceSync", "hubspot": "HubSpotSync"}
+_INTERNAL = {"Config": {"path", "base_dir"}, "Mapping": {"path"}}  # filled in by the loader
+
+
+def _user_loc(loc: list[Any]) -> list[Any]:
+    """The location as the user wrote it: without pydantic's connector tag (syncs.NAME.TAG)."""
+    if len(loc) >= 3 and loc[0] == "syncs" and loc[2] in _TAGS:
+        return loc[:2] + loc[3:]
+    return loc
+
+
+def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
+    """The keys the table at ``loc`` (pydantic's location) may hold."""
+    from typing import get_args, get_origin
+
+    cur: Any = model
+    if len(loc) >= 3 and loc[0] == "syncs" and loc[2] in _TAGS:
+        cur, loc = globals()[_TAGS[loc[2]]], loc[3:]
+    for part in loc:
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            field = cur.model_fields.get(str(part))
+            cur = field.annotation if field is not None else None
+        elif get_origin(cur) is dict:
+            cur = get_args(cur)[1]
+        else:
+            return []
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        internal = _INTERNAL.get(cur.__name__, set()) | ({"name"} if issubclass(cur, _SyncBase) else set())
+        return [k for k in cur.model_fields if k not in internal]
+    return []
+
+
+def _unknown_key(key: str, allowed: list[str], listed: bool) -> str:
+    """``unknown key — did you mean 'x'?``, else the allowed keys (once per table)."""
+    import difflib
+
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key — did you mean {close[0]!r}?"
+    if listed or not allowed:
+        return "unknown key"
+    return f"unknown key (allowed: {', '.join(allowed)})"

@@ -4,6 +4,12 @@
 - ``FatalError``   abort the run (auth refused, schema mismatch, limit exhausted)
 - ``RetriableError`` try the same call again later (429, 5xx, timeouts)
 - ``RecordError``  skip one record, keep the rest (a per-record write failure)
+- ``CrmUnavailableError`` the CRM could not be reached or refused us (exit 4): no answer
+  after the retries, or the login/session refused. A ``RetriableError`` that reaches the
+  command line has spent its retries, so it exits 4 too.
+
+Exit codes: 0 success, 1 the run found problems, 2 bad usage/config/rules/input file,
+3 a sync locked by another run, 4 the CRM could not be reached or refused us, 130/143 a signal.
 
 Messages name the file/key/rule/record or the CRM object, operation and status;
 never a credential.
@@ -38,8 +44,18 @@ class FatalError(CrmsegError):
     exit_code = 1
 
 
+class CrmUnavailableError(FatalError):
+    """The CRM could not be reached (after retries) or refused the credentials."""
+
+    exit_code = 4
+
+
 class RetriableError(CrmsegError):
-    """A transient failure; ``retry_after`` seconds is the server's hint, if any."""
+    """A transient failure; ``retry_after`` seconds is the server's hint, if any.
+
+    Reaching the command line it means the retries were spent: the CRM did not answer (exit 4)."""
+
+    exit_code = 4
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)

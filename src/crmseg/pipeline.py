@@ -6,9 +6,10 @@ never touches sync state.
 
 from __future__ import annotations
 
+import logging
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -23,6 +24,7 @@ from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
 from crmseg.summary import AuditSummary
 
+log = logging.getLogger(__name__)
 DEFAULT_MAPPING = Path("connectors") / "csv.toml"
 
 
@@ -41,14 +43,22 @@ class Plan:
     min_segment_size: int | None = None
     #: The rules+mapping fingerprint of what was loaded (set by the daemon, which may hold older rules).
     fingerprint: str | None = None
+    #: Warnings about the run's setup (e.g. tag fields not created yet), shown with the report's.
+    warnings: list[str] = field(default_factory=list)
 
 
 def default_mapping(rules_dir: str | Path) -> Path:
-    """``connectors/csv.toml`` in the working folder, else beside the rules folder."""
+    """``connectors/csv.toml`` in the working folder, else beside the rules folder, else the
+    one shipped in the package."""
+    from crmseg.defaults import packaged
+
     for candidate in (DEFAULT_MAPPING, Path(rules_dir).resolve().parent / DEFAULT_MAPPING):
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"no mapping given and {DEFAULT_MAPPING} not found; pass --mapping FILE")
+    shipped = packaged(DEFAULT_MAPPING)
+    if shipped is None:
+        raise ConfigError(f"no mapping given and {DEFAULT_MAPPING} not found; pass --mapping FILE")
+    return shipped
 
 
 def dimension_names(rules_dir: str | Path) -> set[str]:
@@ -72,13 +82,15 @@ def prepare_rules(rules_dir: str | Path, mapping: Mapping, columns: Iterable[str
 
 
 def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | Path | None,
-                engine: str, now: datetime | None = None) -> Plan:
-    """A plan for a CSV/JSONL file whose columns are canonical field names."""
+                engine: str, now: datetime | None = None, **file_options: Any) -> Plan:
+    """A plan for a CSV/JSONL file whose columns are canonical field names.
+
+    ``file_options`` go to ``FileConnector`` (``delimiter``, ``encoding``, ``on_bad_row``)."""
     from crmseg.connectors.files import FileConnector
 
     now = now or datetime.now(timezone.utc)
     mapping = load_mapping(mapping_path or default_mapping(rules_dir))
-    connector = FileConnector(source, mapping=mapping)
+    connector = FileConnector(source, mapping=mapping, **file_options)
     normalizer, rules = prepare_rules(rules_dir, mapping, connector.columns(), True, now)
     make_engine(engine, rules, now).close()  # fail now, not after reading, if unavailable
     return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
@@ -126,8 +138,12 @@ def plan_config(config_path: str | Path | Config, sync_name: str | None, engine:
     now = now or datetime.now(timezone.utc)
     sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(config_path, sync_name, now, prepared,
                                                                         **connector_options)
+    notes: list[str] = []
     try:
         if not isinstance(sync, FileSync):
+            if not writes:
+                mapping, normalizer, notes = _read_unprovisioned_as_empty(connector, mapping, normalizer, rules,
+                                                                          config_path, sync)
             _check_schema(connector, mapping, rules, writes=writes)
         kind = engine or sync.engine
         make_engine(kind, rules, now).close()
@@ -135,7 +151,34 @@ def plan_config(config_path: str | Path | Config, sync_name: str | None, engine:
         connector.close()
         raise
     source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"
-    return Plan(connector, mapping, rules, normalizer, kind, now, str(source), str(rules_dir), sync.min_segment_size)
+    return Plan(connector, mapping, rules, normalizer, kind, now, str(source), str(rules_dir), sync.min_segment_size,
+                warnings=notes)
+
+
+def _read_unprovisioned_as_empty(connector: Connector, mapping: Mapping, normalizer: Normalizer, rules: RuleSet,
+                                 config_path: Any, sync: Any) -> tuple[Mapping, Normalizer, list[str]]:
+    """For a read-only run: tag and pin fields the CRM lacks yet are read as no current value,
+    with one warning naming them and the command that creates them (``sync`` still refuses)."""
+    from crmseg.connectors.schema_check import unprovisioned
+
+    lacking = unprovisioned(connector, mapping, rules.names)
+    if not lacking:
+        return mapping, normalizer, []
+    tags = {**mapping.tags, **{d: "" for d in lacking if d != "(pin)"}}
+    pin = None if "(pin)" in lacking else mapping.pin_field
+    mapping = mapping.model_copy(update={"tags": tags, "pin_field": pin})
+    if hasattr(connector, "mapping"):
+        connector.mapping = mapping  # type: ignore[attr-defined]
+    normalizer = Normalizer(mapping, passthrough=normalizer.passthrough, run_started=normalizer.run_started,
+                            reserved=rules.names)
+    cfg = getattr(config_path, "path", config_path)
+    how = (f"`crmseg schema --config {cfg} --sync {sync.name} --provision`" if sync.connector == "hubspot"
+           else f"Salesforce Setup (then check with `crmseg schema --config {cfg} --sync {sync.name}`)")
+    names = ", ".join(sorted(set(lacking.values())))
+    note = (f"fields not found on {getattr(connector, 'object', None) or mapping.object}: {names}; read as no current "
+            f"value (every account counts as 'added', none as pinned). Create them with {how} before `crmseg sync`")
+    log.warning(note)
+    return mapping, normalizer, [note]
 
 
 def schema_problems(config_path: str | Path, sync_name: str | None, provision: bool = False) -> tuple[list[str], list[str]]:
@@ -218,5 +261,6 @@ def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = Non
         usage = getattr(plan.connector, "api_usage", None)
         if usage:
             summary.metadata["api_usage"] = f"{usage[0]:,}/{usage[1]:,} ({usage[0] / max(usage[1], 1):.1%})"
-    summary.finish(norm.quality)
+    summary.skipped_rows = list(getattr(plan.connector, "skipped", None) or [])
+    summary.finish(norm.quality, plan.warnings)  # rule warnings are in summary.rule_warnings (alerts)
     return summary

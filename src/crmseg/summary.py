@@ -39,6 +39,7 @@ NO_VALUE_SHARE = 0.20
 _NO_RESULT = DimResult(None)
 _TEXT_CACHE_LIMIT = 10_000
 _COMBOS_MAX = 10_000
+SKIPPED_LISTED = 100  # skipped input rows named in the JSON report (all are counted)
 _MISS = object()
 
 
@@ -150,6 +151,8 @@ class AuditSummary:
         self.accounts = 0
         self.pinned = 0
         self.quality: dict[str, dict[str, int]] = {}
+        #: "file:line: problem" of each input row left out (``--skip-bad-rows``).
+        self.skipped_rows: list[str] = []
         self.warnings: list[str] = []
         #: Shown first in every report: the rules' failing inline tests and lint warnings.
         self.failed_tests: list[str] = []
@@ -357,6 +360,7 @@ class AuditSummary:
             "changes": {d.name: dict(zip(CHANGE_KINDS, d.changes)) for d in self.dimensions},
             "pinned": {"accounts": self.pinned, "would_change": {d.name: d.changes[4] for d in self.dimensions}},
             "quality": {f: dict(q) for f, q in self.quality.items()},
+            "skipped_rows": {"count": len(self.skipped_rows), "rows": self.skipped_rows[:SKIPPED_LISTED]},
             "warnings": list(warnings),
             "crosstab": None if self._cross is None else {
                 "rows": self.dimensions[self._cross[0]].name, "cols": self.dimensions[self._cross[1]].name,

@@ -24,7 +24,7 @@ def _fold(text: str) -> str:
 
 def vocabulary_path(mapping_path: str | Path, name: str) -> Path:
     """The vocabulary file a mapping names: beside the mapping, else (a copied shipped mapping)
-    in ``connectors/`` of the working folder or of the crmseg source checkout."""
+    in ``connectors/`` of the working folder, of the crmseg source checkout, or of the package."""
     p = Path(name)
     if p.is_absolute():
         return p
@@ -33,7 +33,10 @@ def vocabulary_path(mapping_path: str | Path, name: str) -> Path:
         return beside
     import crmseg
 
-    for candidate in (Path("connectors") / p, Path(crmseg.__file__).resolve().parents[2] / "connectors" / p):
+    from crmseg.defaults import packaged_dir
+
+    for candidate in (Path("connectors") / p, Path(crmseg.__file__).resolve().parents[2] / "connectors" / p,
+                      packaged_dir("connectors") / p):
         if candidate.is_file():
             return candidate
     return beside  # not found: the error names the place beside the mapping

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("sync", "status", "drift", "daemon", "state", "rules_diff")
+MODULES = ("sync", "status", "drift", "daemon", "state", "rules_diff", "init")
 
 
 def register() -> None:

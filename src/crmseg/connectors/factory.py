@@ -25,7 +25,8 @@ def open_connector(sync_cfg: Any, mapping: Mapping, env: TMapping[str, str] = os
         path = Path(sync_cfg.path)
         if base_dir is not None and not path.is_absolute():
             path = Path(base_dir) / path
-        return FileConnector(path, sync_cfg.connector, mapping=mapping)
+        return FileConnector(path, sync_cfg.connector, mapping=mapping, delimiter=sync_cfg.delimiter,
+                             encoding=sync_cfg.encoding, on_bad_row="skip" if sync_cfg.skip_bad_rows else "raise")
     if isinstance(sync_cfg, SalesforceSync):
         from crmseg.connectors.salesforce import SalesforceConnector
 

@@ -8,9 +8,14 @@ File sources are **read-only**: ``write`` raises ``FatalError``. ``audit`` and
 ``sync --dry-run`` work on files; to try write-back without a CRM, use ``crmseg sandbox``.
 
 Problems with the input raise ``ConfigError`` naming the file and the line: a missing
-file, a header without the id column, a row without an id, a line that is not a JSON
-object. With ``on_bad_row="skip"`` a bad *row* is logged, kept in ``skipped`` and the
-rest of the file is read.
+file, a header without the id column or with a duplicate column, a row with more or
+fewer fields than the header, an unbalanced quote, a NUL byte, a duplicate id (``1`` and
+``"1"`` are the same id), a row without an id, a line that is not a JSON object or nests
+deeper than ``MAX_JSON_DEPTH``, text that is not in ``encoding`` (with its byte offset).
+The delimiter is detected from the header (comma, semicolon, tab, pipe) unless given.
+With ``on_bad_row="skip"`` a bad *row* is logged, kept in ``skipped`` and the rest of
+the file is read; problems with the file itself (header, encoding, an unclosed quote
+at the end) always raise.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from pathlib import Path
 from typing import IO, Any, Iterator, Literal, Sequence
 
 from crmseg.config import Mapping
+from crmseg.connectors.file_checks import (DELIMITERS, DuplicateKey, IdSeen, detect_delimiter, first_bad_byte,
+                                           pairs_without_duplicates, too_deep)
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 from crmseg.normalize import parse_datetime
@@ -35,6 +42,7 @@ log = logging.getLogger(__name__)
 FileKind = Literal["csv", "jsonl"]
 _SUFFIXES: dict[str, FileKind] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _FIELD_LIMIT = 64 * 1024 * 1024  # one CSV cell may hold up to 64 MiB (long text fields)
+MAX_JSON_DEPTH = 32  # JSONL objects nesting deeper than this are bad rows (not a RecursionError)
 
 
 class FileConnector:
@@ -44,15 +52,22 @@ class FileConnector:
 
     def __init__(self, path: str | Path, kind: FileKind | None = None, *,
                  mapping: Mapping | None = None, id_field: str | None = None,
-                 modified_field: str | None = None, delimiter: str = ",",
-                 on_bad_row: Literal["raise", "skip"] = "raise") -> None:
+                 modified_field: str | None = None, delimiter: str | None = None,
+                 encoding: str = "utf-8-sig", on_bad_row: Literal["raise", "skip"] = "raise") -> None:
         self.path = Path(path)
         self.kind: FileKind = kind or self._kind_from_suffix(self.path)
         if self.kind not in ("csv", "jsonl"):
             raise ConfigError(f"{self.path}: unknown file kind {self.kind!r} (allowed: 'csv', 'jsonl')")
         self.id_field = id_field or (mapping.id_field if mapping else "id")
         self.modified_field = modified_field or (mapping.modified_field if mapping else None)
+        if delimiter is not None and len(delimiter) != 1:
+            named = {v: k for k, v in DELIMITERS.items()}
+            if delimiter.lower() not in named and delimiter != "\\t":
+                raise ConfigError(f"--delimiter {delimiter!r}: one character or one of {', '.join(named)}")
+            delimiter = "\t" if delimiter == "\\t" else named[delimiter.lower()]
+        #: None: detected from the header (comma, semicolon, tab or pipe).
         self.delimiter = delimiter
+        self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
         self.on_bad_row = on_bad_row
         #: Messages for rows skipped with ``on_bad_row="skip"`` (file:line: problem).
         self.skipped: list[str] = []
@@ -78,22 +93,40 @@ class FileConnector:
         if cutoff is not None and not mod:
             raise ConfigError(f"{self.path}: incremental read needs a modified_field in the mapping")
         id_field = self.id_field
+        seen = IdSeen()
         for line, row in rows:
             rid = row.get(id_field)
-            rid = (rid if isinstance(rid, str) else "" if rid is None else str(rid)).strip()
+            if isinstance(rid, (dict, list)):
+                self._bad_row(line, f"the id {id_field!r} is a JSON {type(rid).__name__}, not a text or number")
+                continue
+            rid = (rid if isinstance(rid, str) else "" if rid is None or rid is False else str(rid)).strip()
             if not rid:
                 self._bad_row(line, f"no value in the id column {id_field!r}")
+                continue
+            first = seen.add(rid, line)
+            if first is not None:
+                self._bad_row(line, f"duplicate id {rid!r} (first on line {first})")
                 continue
             if cutoff is not None and not self._modified_after(row.get(mod), cutoff):  # type: ignore[arg-type]
                 continue
             yield RawRecord(rid, row)
 
+    def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(line, row) of every well-formed row (header, field counts, quotes, NULs checked);
+        ids are not required here (``read`` checks them)."""
+        self.skipped = []
+        return self._csv_rows(require_id=False) if self.kind == "csv" else self._jsonl_rows()
+
     def columns(self) -> list[str]:
         """Column names: the CSV header, or the keys of the first JSONL object."""
         if self.kind == "csv":
             with self._open() as fh:
-                header = next(csv.reader(fh, delimiter=self.delimiter), None)
-            return [h.strip() for h in header] if header else []
+                try:
+                    return self._header(fh)
+                except UnicodeDecodeError as exc:
+                    raise self._not_text(exc) from None
+                except csv.Error as exc:
+                    raise ConfigError(f"{self.path}:1: malformed CSV header: {exc}") from None
         rows = self._jsonl_rows()
         try:
             return next((list(row) for _, row in rows), [])
@@ -121,39 +154,85 @@ class FileConnector:
     # ------------------------------------------------------------ readers
     def _open(self) -> IO[str]:
         try:
-            return self.path.open("r", encoding="utf-8-sig", newline="")
+            return self.path.open("r", encoding=self.encoding, newline="")
         except FileNotFoundError:
             raise ConfigError(f"{self.path}: file not found") from None
         except IsADirectoryError:
             raise ConfigError(f"{self.path}: is a directory, not a file") from None
         except PermissionError:
             raise ConfigError(f"{self.path}: permission denied") from None
+        except LookupError:
+            raise ConfigError(f"--encoding {self.encoding!r}: unknown encoding (e.g. utf-8, cp1252, latin-1)") from None
 
-    def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _not_text(self, exc: UnicodeDecodeError) -> ConfigError:
+        offset, line = first_bad_byte(self.path, self.encoding)
+        where = f"byte {offset} (line {line})" if offset >= 0 else "somewhere"
+        return ConfigError(f"{self.path}:{max(line, 1)}: not {self.encoding.removesuffix('-sig')} text at {where}: "
+                           f"{exc.reason}; re-export the file as UTF-8 or name its encoding with "
+                           "--encoding (e.g. --encoding cp1252)")
+
+    def _header(self, fh: IO[str], require_id: bool = True) -> list[str]:
+        """The header's column names; settles the delimiter when it was not given."""
+        first = fh.readline()
+        if not first.strip():
+            raise ConfigError(f"{self.path}: empty file (a CSV needs a header row)")
+        if self.delimiter is None:
+            found = detect_delimiter(first)
+            if found is None:
+                raise ConfigError(f"{self.path}:1: cannot tell the delimiter from the header (it has several of "
+                                  f"{', '.join(DELIMITERS.values())}); name it with --delimiter")
+            self.delimiter = found
+        names = [h.strip() for h in next(csv.reader([first], delimiter=self.delimiter, strict=True))]
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names, start=1):
+            if name in seen:
+                raise ConfigError(f"{self.path}:1: duplicate column {name!r} (columns {seen[name]} and {i})")
+            seen[name] = i
+        if require_id and self.id_field not in names:
+            hint = ""
+            others = [d for d in DELIMITERS if d != self.delimiter and d in first]
+            if len(names) == 1 and others:
+                hint = f"; the header looks {DELIMITERS[others[0]]}-separated: pass --delimiter"
+            raise ConfigError(f"{self.path}:1: no id column {self.id_field!r} in the header"
+                              f"{_suggest(self.id_field, names)}{hint}")
+        return names
+
+    def _csv_rows(self, require_id: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
         if csv.field_size_limit() < _FIELD_LIMIT:
             csv.field_size_limit(_FIELD_LIMIT)
         with self._open() as fh:
-            reader = csv.reader(fh, delimiter=self.delimiter)
+            line = 1
             try:
-                header = next(reader, None)
-                if not header:
-                    raise ConfigError(f"{self.path}: empty file (a CSV needs a header row)")
-                names = [h.strip() for h in header]
-                if self.id_field not in names:
-                    raise ConfigError(f"{self.path}:1: no id column {self.id_field!r} in the header"
-                                      f"{_suggest(self.id_field, names)}")
+                names = self._header(fh, require_id)
                 width = len(names)
-                for row in reader:
-                    if len(row) != width:
-                        if not row:  # blank line
-                            continue
-                        row = (row + [None] * width)[:width]  # short: None; long: extras dropped
-                    yield reader.line_num, dict(zip(names, row))
-            except csv.Error as exc:
-                raise ConfigError(f"{self.path}:{reader.line_num}: malformed CSV: {exc}") from None
+                reader = csv.reader(fh, delimiter=self.delimiter or ",", strict=True)
+                while True:
+                    start = line + 1
+                    try:
+                        row = next(reader, None)
+                    except csv.Error as exc:
+                        raise ConfigError(self._csv_problem(start, str(exc))) from None
+                    if row is None:
+                        return
+                    line = reader.line_num + 1
+                    if not row:  # blank line
+                        continue
+                    problem = _row_problem(row, width, self.delimiter or ",", line - start)
+                    if problem:
+                        self._bad_row(start, problem)
+                        continue
+                    yield start, dict(zip(names, row))
             except UnicodeDecodeError as exc:
-                raise ConfigError(f"{self.path}: near line {reader.line_num + 1}: not UTF-8 text "
-                                  f"({exc.reason}); re-export the file as UTF-8") from None
+                raise self._not_text(exc) from None
+
+    def _csv_problem(self, line: int, problem: str) -> str:
+        if "end of data" in problem:
+            return (f"{self.path}:{line}: unbalanced quote: the quoted field opened on or after line {line} "
+                    "never closes and swallows the rest of the file")
+        if "expected after" in problem:
+            return (f"{self.path}:{line}: unbalanced or stray quote in the row starting here ({problem}); "
+                    "double a quote inside a quoted field")
+        return f"{self.path}:{line}: malformed CSV: {problem}"
 
     def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         with self._open() as fh:
@@ -162,18 +241,29 @@ class FileConnector:
                 for line_no, line in enumerate(fh, start=1):
                     if not line.strip():
                         continue
+                    if "\x00" in line:
+                        self._bad_row(line_no, "NUL byte in the line (is this a binary file?)")
+                        continue
+                    if too_deep(line, MAX_JSON_DEPTH):
+                        self._bad_row(line_no, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+                        continue
                     try:
-                        row = json.loads(line)
+                        row = json.loads(line, object_pairs_hook=pairs_without_duplicates)
                     except json.JSONDecodeError as exc:
                         self._bad_row(line_no, f"malformed JSON: {exc.msg} (col {exc.colno})")
+                        continue
+                    except DuplicateKey as exc:
+                        self._bad_row(line_no, f"{exc} in the JSON object")
+                        continue
+                    except RecursionError:
+                        self._bad_row(line_no, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
                         continue
                     if not isinstance(row, dict):
                         self._bad_row(line_no, f"expected a JSON object, got {type(row).__name__}")
                         continue
                     yield line_no, row
             except UnicodeDecodeError as exc:
-                raise ConfigError(f"{self.path}: near line {line_no + 1}: not UTF-8 text "
-                                  f"({exc.reason}); re-export the file as UTF-8") from None
+                raise self._not_text(exc) from None
 
     # ------------------------------------------------------------ helpers
     def _bad_row(self, line: int, problem: str) -> None:
@@ -191,6 +281,23 @@ class FileConnector:
             return parse_datetime(value) > cutoff
         except (ValueError, TypeError, OverflowError, OSError):
             return True
+
+
+def _row_problem(row: list[str], width: int, delimiter: str, extra_lines: int) -> str | None:
+    """Why a CSV row cannot be trusted, or None: wrong field count, NUL bytes, swallowed lines."""
+    if len(row) != width:
+        problem = f"{len(row)} fields, the header has {width}"
+        if extra_lines:
+            problem += f" (the row spans {extra_lines + 1} lines: an unbalanced quote?)"
+        return problem
+    for i, cell in enumerate(row, start=1):
+        if "\x00" in cell:
+            return f"NUL byte in field {i} (is this a binary file?)"
+        if extra_lines and "\n" in cell and any(
+                ln.count(delimiter) >= max(width - 1, 1) for ln in cell.splitlines()[1:]):
+            return (f"field {i} spans {extra_lines + 1} lines that look like rows: "
+                    "an unbalanced quote swallows the following lines")
+    return None
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError, RetriableError
+from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, CrmUnavailableError, FatalError, RetriableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,23 +51,34 @@ class Op:
 
 
 class Redactor:
-    """Replaces every known secret in a text with ``***``."""
+    """Replaces every known secret in a text with ``***`` — whole tokens only.
+
+    A secret is masked where it is not part of a longer word (letters, digits, ``_`` on
+    neither side), as written or URL-encoded; so a short secret that is also an ordinary
+    word ("sandbox") does not blank that word out of "sandboxes" or "__sandbox/stats".
+    Secrets shorter than 4 characters are not masked (they would mask noise)."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._secrets: list[str] = []
+        self._pattern: re.Pattern[str] | None = None
         self.add(*secrets)
 
     def add(self, *secrets: str | None) -> None:
+        from urllib.parse import quote, quote_plus
+
         for s in secrets:
-            if s and len(s) >= 4 and s not in self._secrets:
-                self._secrets.append(s)
+            if s and len(s) >= 4:
+                for form in (s, quote(s, safe=""), quote_plus(s)):
+                    if form not in self._secrets:
+                        self._secrets.append(form)
         self._secrets.sort(key=len, reverse=True)
+        alternatives = "|".join(re.escape(s) for s in self._secrets)
+        self._pattern = re.compile(rf"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])") if alternatives else None
 
     def __call__(self, text: str) -> str:
-        for s in self._secrets:
-            if s in text:
-                text = text.replace(s, "***")
-        return text
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub("***", text)
 
     def scrub(self, err: BaseException) -> BaseException:
         """Redact an exception's message in place and return it."""
@@ -104,8 +116,18 @@ def network_error(op: Op, exc: BaseException) -> RetriableError | None:
         socket.timeout, ConnectionError, TimeoutError,
     )
     if isinstance(exc, kinds):
-        return RetriableError(f"{op}: no response ({type(exc).__name__})")
+        return RetriableError(f"{op}: no response ({_network_reason(exc)})")
     return None
+
+
+def _network_reason(exc: BaseException) -> str:
+    """``connection refused``, ``timed out``…: the OS reason inside a requests/urllib3 error."""
+    import re
+
+    m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    if m:
+        return f"{type(exc).__name__}: {m.group(1).strip().rstrip('.')}"
+    return type(exc).__name__
 
 
 Classifier = Callable[[BaseException, Op], "CrmsegError | None"]
@@ -170,7 +192,7 @@ class RetryPolicy:
             if isinstance(err, AuthExpiredError):
                 if reauth is None or reauthed:
                     why = "after re-authenticating once" if reauthed else "and cannot re-authenticate"
-                    raise self.redact.scrub(FatalError(f"{err} (session refused {why})")) from None
+                    raise self.redact.scrub(CrmUnavailableError(f"{err} (session refused {why})")) from None
                 log.info("%s: session expired; re-authenticating", op)
                 try:
                     reauth()

@@ -15,6 +15,7 @@ operation runs under the shared :class:`~crmseg.connectors.retry.RetryPolicy`.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -33,7 +34,7 @@ from simple_salesforce.login import SalesforceLogin, token_login
 from crmseg.config import Mapping, SalesforceSync
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, Redactor, RetryPolicy, chunks, http_error, paginate
-from crmseg.errors import ConfigError, CrmsegError, FatalError
+from crmseg.errors import ConfigError, CrmsegError, CrmUnavailableError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,13 @@ class SalesforceConnector:
         #: The CRM's clock (``Date`` header of the latest response): where the next watermark starts.
         self.server_time: datetime | None = None
         self._creds = self._credentials(env)
+        if cfg.auth == "password":
+            log.warning("salesforce sync %r: auth = 'password' uses SOAP login(), which Salesforce is retiring "
+                        "(unavailable from API 65.0, off in new orgs); switch to auth = 'client_credentials' or "
+                        "'jwt' (README: Salesforce login)", cfg.name or "salesforce")
         self.policy.redact.add(*self._creds.values())
+        if "password" in self._creds:  # SOAP login sends password + security token as one word
+            self.policy.redact.add(self._creds["password"] + self._creds["token"])
         self._session = _Session(timeout)
         self._session.hooks["response"].append(self._on_response)
         self._sf: Salesforce | None = None
@@ -266,7 +273,7 @@ class SalesforceConnector:
         if isinstance(exc, SalesforceAuthenticationFailed):
             if isinstance(exc.code, int) and (exc.code >= 500 or exc.code == 429):
                 return http_error(Op("salesforce", self.object, "login"), exc.code)
-            return FatalError(f"salesforce login ({self.cfg.auth}) refused: {exc.code}: {exc.auth_message}")
+            return CrmUnavailableError(f"salesforce login ({self.cfg.auth}) refused: {exc.code}: {exc.auth_message}")
         if isinstance(exc, SalesforceError):
             code, detail = sf_error_detail(exc.content)
             if code == "INVALID_QUERY_LOCATOR":
@@ -282,6 +289,7 @@ class SalesforceConnector:
         need = {
             "password": {"username": cfg.username_env, "password": cfg.password_env, "token": cfg.security_token_env},
             "jwt": {"username": cfg.username_env, "consumer_key": cfg.consumer_key_env, "key_file": cfg.private_key_file_env},
+            "client_credentials": {"consumer_key": cfg.consumer_key_env, "consumer_secret": cfg.consumer_secret_env},
             "session": {"session_id": cfg.session_id_env},
         }[cfg.auth]
         missing = [var for var in need.values() if not env.get(var)]
@@ -291,8 +299,8 @@ class SalesforceConnector:
         if cfg.auth == "session" and not cfg.instance_url:
             raise ConfigError(f"{cfg.name or 'salesforce'}: auth = 'session' needs instance_url")
         creds = {key: env[var] for key, var in need.items()}
-        if cfg.auth == "jwt" and not Path(creds["key_file"]).is_file():
-            raise ConfigError(f"{cfg.name or 'salesforce'}: private key file named by {cfg.private_key_file_env} not found")
+        if cfg.auth == "jwt":
+            _check_private_key(Path(creds["key_file"]), cfg.private_key_file_env, cfg.name or "salesforce")
         return creds
 
     def _base(self) -> str | None:
@@ -307,7 +315,12 @@ class SalesforceConnector:
         self._kind = "auth"
         if cfg.auth == "session":
             return c["session_id"], base  # type: ignore[return-value]
-        if cfg.auth == "password":
+        if cfg.auth == "client_credentials":
+            token_url = f"{base or f'https://{cfg.domain}.salesforce.com'}/services/oauth2/token"
+            basic = base64.b64encode(f"{c['consumer_key']}:{c['consumer_secret']}".encode()).decode()
+            sid, host = token_login(token_url, {"grant_type": "client_credentials"}, cfg.domain, c["consumer_key"],
+                                    {"Authorization": f"Basic {basic}"}, None, self._session)
+        elif cfg.auth == "password":
             extra = {"scratch_url": base} if base else {}
             sid, host = SalesforceLogin(username=c["username"], password=c["password"], security_token=c["token"],
                                         sf_version=cfg.api_version, session=self._session, domain=cfg.domain, **extra)
@@ -405,3 +418,19 @@ def _schema_field(f: dict[str, Any]) -> SchemaField:
         options = [p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)]
     return SchemaField(name=f["name"], type=ftype, updateable=bool(f.get("updateable", False)), options=options,
                        extra={"label": f.get("label"), "restricted": bool(f.get("restrictedPicklist", False))})
+
+
+def _check_private_key(path: Path, env_var: str, name: str) -> None:
+    """The JWT private key must exist and be an RSA key in PEM form (ConfigError naming the variable)."""
+    where = f"{name}: the private key file named by {env_var} ({path})"
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{where} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror}") from None
+    try:
+        jwt.encode({"check": 1}, pem, algorithm="RS256")
+    except Exception:  # noqa: BLE001 - pyjwt/cryptography raise several kinds for a bad key
+        raise ConfigError(f"{where} is not an RSA private key in PEM form "
+                          "(-----BEGIN PRIVATE KEY----- ...)") from None

@@ -81,8 +81,10 @@ def check_mapping(connector: Any, mapping: Mapping, dimensions: TMapping[str, li
         if kind in _BAD_SOURCES.get(fm.type, set()):
             problems.append(f"{where}: field {source} on {obj} is {f.type} ({kind}); it cannot feed "
                             f"{canonical} of type {fm.type}")
-    for role, name in (("modified_field", mapping.modified_field), ("pin_field", mapping.pin_field),
-                       ("id_field", mapping.id_field)):
+    roles = [("modified_field", mapping.modified_field), ("id_field", mapping.id_field)]
+    if writes:  # an audit reads a missing pin field as "not pinned" (see pipeline.plan_config)
+        roles.append(("pin_field", mapping.pin_field))
+    for role, name in roles:
         if name and not (role == "id_field" and name.lower() == "id") and _lookup(schema, name, nocase) is None:
             missing(name, f"{role} ")
     if writes:
@@ -91,6 +93,15 @@ def check_mapping(connector: Any, mapping: Mapping, dimensions: TMapping[str, li
             if name:
                 problems.extend(_check_tag(schema, name, dim, values, dim in scores, nocase, where, obj))
     return problems
+
+
+def unprovisioned(connector: Any, mapping: Mapping, dimensions: Collection[str]) -> dict[str, str]:
+    """The tag fields (dimension -> field) and pin field (``"(pin)"`` -> field) the CRM lacks yet."""
+    schema = connector.schema()
+    nocase = bool(getattr(connector, "field_names_case_insensitive", False))
+    wanted = {d: mapping.tag_field(d) for d in dimensions}
+    wanted["(pin)"] = mapping.pin_field
+    return {key: name for key, name in wanted.items() if name and _lookup(schema, name, nocase) is None}
 
 
 def _check_tag(schema: TMapping[str, SchemaField], name: str, dim: str, values: list[str] | None, score: bool,

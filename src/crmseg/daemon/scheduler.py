@@ -221,7 +221,11 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         if self.metrics_port is not None:
-            self.server = MetricsServer(self.metrics, self.metrics_host, self.metrics_port).start()
+            try:
+                self.server = MetricsServer(self.metrics, self.metrics_host, self.metrics_port).start()
+            except OSError as exc:
+                raise ConfigError(f"metrics port {self.metrics_host}:{self.metrics_port}: cannot listen: "
+                                  f"{exc.strerror or exc}") from None
             log_event(log, logging.INFO, "metrics", f"metrics on http://{self.server.host}:{self.server.port}/metrics "
                       "and /healthz", host=self.server.host, port=self.server.port)
         self.schedule(self.cfg)

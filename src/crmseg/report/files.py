@@ -26,6 +26,26 @@ def write_json(summary: AuditSummary | Mapping[str, Any], path: str | os.PathLik
     atomic_write(Path(path), text)
 
 
+def check_writable(*outputs: tuple[str, str | os.PathLike[str] | None]) -> None:
+    """Fail before any work when an output path cannot be written: ConfigError naming the
+    option and the reason. Each ``(option, path)`` pair with a path is tried with a probe file."""
+    from crmseg.errors import ConfigError
+
+    for option, out in outputs:
+        if out is None:
+            continue
+        path = Path(out)
+        probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(21, "is a directory")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            probe.open("w").close()
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"{option} {out}: cannot write there: {exc.strerror or exc}") from None
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write to a temporary file next to ``path`` (usual permissions), then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +78,9 @@ def safe_cell(text: str) -> str:
 class CsvWriter:
     """One CSV row per account: ``id``, then ``DIM``, ``DIM_rule``, ``DIM_current`` per dimension.
 
-    Use as a context manager; rows are written as they come (no buffering of the run).
+    Use as a context manager; rows are written as they come (no buffering of the run) to a
+    temporary file beside ``path``, renamed to ``path`` when the block ends without an error;
+    on an error or Ctrl-C the temporary file is removed, so no partial report is left.
     Values use ``tag_text`` (empty for no value); a score's ``DIM_rule`` lists every
     matching rule joined by ``;``.
     """
@@ -69,6 +91,7 @@ class CsvWriter:
         self.rows = 0
         self._fh: IO[str] | None = None
         self._writer: Any = None
+        self._tmp = self.path
 
     @property
     def header(self) -> list[str]:
@@ -81,7 +104,8 @@ class CsvWriter:
     def open(self) -> CsvWriter:
         """Create the file and write the header."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "w", encoding="utf-8", newline="")
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._fh = open(self._tmp, "w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._fh)
         self._writer.writerow(self.header)
         return self
@@ -99,12 +123,16 @@ class CsvWriter:
         self._writer.writerow(cells)
         self.rows += 1
 
-    def close(self) -> None:
-        """Flush and close the file."""
+    def close(self, complete: bool = True) -> None:
+        """Flush and close the file: renamed into place when ``complete``, else removed."""
         if self._fh is not None:
             self._fh.close()
             self._fh = None
             self._writer = None
+            if complete:
+                os.replace(self._tmp, self.path)
+            else:
+                self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> CsvWriter:
         return self.open()
@@ -115,4 +143,4 @@ class CsvWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(complete=exc_type is None)

@@ -48,6 +48,9 @@ def render(summary: AuditSummary | Mapping[str, Any], console: Console) -> None:
         console.print(cross)
     console.print()
     console.print(_quality(data.get("quality", {}), n))
+    skipped = data.get("skipped_rows") or {}
+    if skipped.get("count"):
+        console.print(_skipped(skipped))
     console.print()
     console.print(_warnings(data.get("warnings", [])))
 
@@ -255,6 +258,16 @@ def _quality(quality: Mapping[str, Mapping[str, int]], n: int) -> RenderableType
         missing, invalid = int(q.get("missing", 0)), int(q.get("invalid", 0))
         table.add_row(Text(str(field)), _flagged(missing, n), _flagged(invalid, n))
     return Group(title, table)
+
+
+def _skipped(skipped: Mapping[str, Any], listed: int = 5) -> RenderableType:
+    """Input rows left out with --skip-bad-rows: how many, and the first few."""
+    count = int(skipped.get("count", 0))
+    lines = [Text(f"Skipped input rows (--skip-bad-rows): {count:,}, not counted above", style="bold yellow")]
+    lines += [Text(f"  {row}", style="yellow") for row in list(skipped.get("rows", []))[:listed]]
+    if count > listed:
+        lines.append(Text(f"  ... and {count - listed:,} more (all listed in the JSON report up to 100)", style="dim"))
+    return Group(*lines)
 
 
 def _flagged(count: int, n: int) -> Text:

@@ -7,14 +7,13 @@ pass-through text columns) and reports problems as ExprError at the right column
 from __future__ import annotations
 
 import difflib
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Union
 
 from crmseg.rules import ast
 from crmseg.rules.parser import ExprError
-from crmseg.rules.semantics import FLIP, compare
+from crmseg.rules.semantics import FLIP, compare, regex_problem
 
 # ------------------------------------------------------------------ IR nodes
 @dataclass(frozen=True, slots=True)
@@ -190,12 +189,9 @@ class Lowering:
         if t not in allowed:
             raise ExprError(node.args[0].col, f"{node.func}() needs a text field, but '{node.args[0].text}' is {_KIND_WORD.get(t, t)}")
         if node.func == "matches":
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    re.compile(lit.value)
-            except (re.error, OverflowError, RecursionError) as exc:
-                raise ExprError(lit.col, f"invalid regular expression: {exc}") from None
+            problem = regex_problem(lit.value)
+            if problem is not None:
+                raise ExprError(lit.col, f"invalid regular expression: {problem}")
         if node.func == "contains" and t == "list":
             return Test("has", arg, lit.value, node.text)
         return Test(node.func, arg, lit.value, node.text)

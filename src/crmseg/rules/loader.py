@@ -6,6 +6,7 @@ each line naming file, rule and column, with a suggestion when a name is close.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from datetime import date, datetime, timezone
@@ -99,8 +100,8 @@ def _dimension(path: Path, data: dict[str, Any], types: dict[str, str], dim_name
             problems.add(where, f"default must be a text label, got {default!r}")
         elif values is not None and default not in values:
             problems.add(where, f"default '{default}' is not in values {values}{suggest(default, values)}")
-    if kind == "score" and default is not None and (isinstance(default, bool) or not isinstance(default, (int, float))):
-        problems.add(where, f"a score's default must be a number, got {default!r}")
+    if kind == "score" and default is not None and not _finite(default):
+        problems.add(where, f"a score's default must be a finite number, got {default!r}")
     dim = Dimension(name=data["dimension"], kind=kind, path=where, rules=[], default=default if kind == "label" else (default or 0),
                     values=values, description=str(data.get("description", "")))
     rules = data.get("rule", [])
@@ -119,6 +120,11 @@ def _dimension(path: Path, data: dict[str, Any], types: dict[str, str], dim_name
         refs = fields_of(rule.pred)
         dim.depends_on |= refs & dim_names
         dim.fields |= refs - dim_names
+    if kind == "score" and len(problems) == before:
+        total = sum(abs(float(x)) for x in [dim.default or 0, *(r.points for r in dim.rules)])
+        if not math.isfinite(total):
+            problems.add(where, "the points of all rules together overflow (their sum is not a finite number); "
+                                "use smaller points")
     for i, t in enumerate(data.get("test", []) if isinstance(data.get("test", []), list) else [], 1):
         case = _test(where, i, t, dim, problems)
         if case:
@@ -163,8 +169,8 @@ def _rule(where: str, i: int, r: Any, dim: Dimension, types: dict[str, str], see
         if "value" in r:
             problems.add(f"{where}: {label}", "'value' belongs to label dimensions; a score rule sets 'points'")
             bad = True
-        if isinstance(points, bool) or not isinstance(points, (int, float)):
-            problems.add(f"{where}: {label}", f"points must be a number, got {points!r}")
+        if not _finite(points):
+            problems.add(f"{where}: {label}", f"points must be a finite number, got {points!r}")
             bad = True
     when = r.get("when")
     if not isinstance(when, str):
@@ -206,12 +212,17 @@ def _test(where: str, i: int, t: Any, dim: Dimension, problems: _Problems) -> Te
             problems.add(f"{where}: {label}", f"expect must be a label or \"(none)\", got {expect!r}")
         elif dim.values is not None and expect not in dim.values:
             problems.add(f"{where}: {label}", f"expect '{expect}' is not in values {dim.values}{suggest(expect, dim.values)}")
-    if dim.kind == "score" and (isinstance(expect, bool) or not isinstance(expect, (int, float))):
-        problems.add(f"{where}: {label}", f"a score test expects a number, got {expect!r}")
+    if dim.kind == "score" and not _finite(expect):
+        problems.add(f"{where}: {label}", f"a score test expects a finite number, got {expect!r}")
     today = t.get("today")
     if today is not None and not isinstance(today, (date, datetime)):
         problems.add(f"{where}: {label}", "today must be a TOML date, e.g. today = 2026-11-01")
     return TestCase(name, {k: _test_value(v) for k, v in account.items()}, expect, today)
+
+
+def _finite(v: Any) -> bool:
+    """A number (not a bool) that is neither nan nor infinite."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _test_value(v: Any) -> Any:

@@ -8,7 +8,6 @@ anything but bool, lists or dates vs a literal).
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable
@@ -90,13 +89,48 @@ def endswith(v: Any, s: Any) -> bool:
     return isinstance(v, str) and v != "" and isinstance(s, str) and v.endswith(s)
 
 
+def _re2_options() -> Any:
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is reported by the checker, not logged by RE2
+    return options
+
+
 @lru_cache(maxsize=512)
-def regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def regex(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 (google-re2): linear-time search, no backtracking, so no
+    pattern can hang a run. RE2 syntax: no backreferences or lookaround (``regex_problem``)."""
+    import re2
+
+    return re2.compile(pattern, _re2_options())
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be a ``matches()`` pattern (RE2 cannot express it), or None."""
+    import re
+
+    import re2
+
+    for m in re.finditer(r"(?<!\\)\{(\d+)(?:,(\d*))?\}", pattern):
+        if max(int(m.group(1)), int(m.group(2) or 0)) > 1000:
+            return f"repeat count {m.group(0)} is over the limit of 1000"
+    try:
+        regex(pattern)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        if reason.startswith(("invalid perl operator", "invalid escape", "invalid named capture")):
+            reason += " (matches() uses RE2 syntax: no backreferences or lookaround)"
+        return reason
+    except (TypeError, ValueError, OverflowError) as exc:
+        return str(exc)
+    return None
 
 
 def matches(v: Any, pattern: str) -> bool:
-    """Python ``re.search`` semantics, case-sensitive (the checker validates the pattern)."""
+    """``search`` semantics (a match anywhere), case-sensitive, RE2 syntax, linear time
+    (the checker validates the pattern with ``regex_problem``)."""
     return isinstance(v, str) and v != "" and regex(pattern).search(v) is not None
 
 

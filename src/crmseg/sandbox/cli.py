@@ -62,10 +62,9 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
     ]
     if sb.crm == "salesforce":
         defaults = SalesforceSync.model_fields
-        lines += [f"instance_url = {_q(sb.url)}", 'auth = "password"',
+        lines += [f"instance_url = {_q(sb.url)}", 'auth = "client_credentials"  # OAuth 2.0 (SOAP password login is retired)',
                   f"api_version = {_q(sb.options.api_version)}"]
-        lines += [f"{key} = {_q(str(defaults[key].default))}"
-                  for key in ("username_env", "password_env", "security_token_env")]
+        lines += [f"{key} = {_q(str(defaults[key].default))}" for key in ("consumer_key_env", "consumer_secret_env")]
     else:
         lines += [f"host = {_q(sb.url)}",
                   f"access_token_env = {_q(str(HubSpotSync.model_fields['access_token_env'].default))}"]
@@ -77,7 +76,7 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
 def _env_names(sb: SandboxServer) -> dict[str, str]:
     env = sb.env()
     if sb.crm == "salesforce":
-        return {k: env[k] for k in ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN")}
+        return {k: env[k] for k in ("SF_CONSUMER_KEY", "SF_CONSUMER_SECRET")}
     return env
 
 
@@ -108,18 +107,30 @@ def run_sandbox(
         raise ConfigError(f"--crm must be one of: {', '.join(CRMS)} (got {crm!r})")
     if seed_file is not None and accounts_n is not None:
         raise ConfigError("give either --seed FILE or --accounts N, not both")
+    if accounts_n is not None and accounts_n < 0:
+        raise ConfigError(f"--accounts must be 0 or more (got {accounts_n})")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be 0-65535 (got {port})")
     accounts: Any = seed_file if seed_file is not None else accounts_n
     if accounts is None and (db_path == ":memory:" or not Path(db_path).exists()):
         accounts = 100
-    sb = SandboxServer(crm, port=port, accounts=accounts, seed=seed, mapping=mapping, rules_dir=rules_dir,
-                       db_path=db_path, **options)
+    try:
+        sb = SandboxServer(crm, port=port, accounts=accounts, seed=seed, mapping=mapping, rules_dir=rules_dir,
+                           db_path=db_path, **options)
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     stop = stop_event or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
-        sb.start()
+        try:
+            sb.start()
+        except OSError as exc:
+            raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         print(f"crmseg sandbox ({crm}) listening on {sb.url} with {sb.store.count()} accounts", file=out)
         print(f"  mapping: {sb.mapping.path}", file=out)
         if sb.rules_dir is not None:

@@ -4,8 +4,8 @@ The sandbox has no mapping of its own: it serves the shipped ``connectors/<crm>.
 (the same files a user's config names), or the file given with ``--mapping`` /
 ``mapping=``. The shipped file is looked up in the working folder first, then in the
 source checkout the ``crmseg`` package was imported from
-(``Path(crmseg.__file__).parents[2] / "connectors"``); when neither exists a ConfigError
-names both paths.
+(``Path(crmseg.__file__).parents[2] / "connectors"``), then in the copy shipped as package
+data (``crmseg/defaults``), so an installed package needs no checkout.
 """
 
 from __future__ import annotations
@@ -37,11 +37,14 @@ def checkout_root() -> Path:
 
 
 def checkout_file(relative: str | Path) -> Path | None:
-    """``relative`` in the working folder, else in the source checkout; None when in neither."""
+    """``relative`` in the working folder, else in the source checkout, else the copy shipped
+    in the package (``connectors/``, ``rules/``, ``examples/``); None when in none."""
+    from crmseg.defaults import packaged
+
     for candidate in (Path(relative), checkout_root() / relative):
         if candidate.is_file():
             return candidate
-    return None
+    return packaged(relative)
 
 
 def shipped_mapping_path(crm: str) -> Path:

@@ -10,7 +10,6 @@ already carries valid ones; ``id_map`` links the CSV ids to the CRM ids.
 
 from __future__ import annotations
 
-import csv
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,16 +68,21 @@ def valid_id(crm: str, rid: str) -> bool:
 
 
 def read_seed_csv(path: str | Path) -> list[dict[str, str]]:
-    """Rows of a canonical accounts CSV (UTF-8, header row)."""
-    p = Path(path)
-    try:
-        with p.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames:
-                raise ConfigError(f"{p}: empty CSV (a header row is required)")
-            return [dict(row) for row in reader]
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: file not found") from None
+    """Rows of a canonical accounts CSV (header row; delimiter detected), checked like an
+    audit's input: ragged rows, quotes, NUL bytes, duplicate headers and ids raise ConfigError."""
+    from crmseg.connectors.files import FileConnector
+
+    from crmseg.connectors.file_checks import IdSeen
+
+    fc = FileConnector(path, "csv")
+    seen, out = IdSeen(), []
+    for line, row in fc.rows():
+        rid = str(row.get("id") or "").strip()
+        first = seen.add(rid, line) if rid else None
+        if first is not None:
+            raise ConfigError(f"{path}:{line}: duplicate id {rid!r} (first on line {first})")
+        out.append(row)
+    return out
 
 
 def _seed_value(fd: FieldDef, value: Any) -> Any:

@@ -169,7 +169,7 @@ class SandboxServer:
         if self.crm == "hubspot":
             return {"HUBSPOT_ACCESS_TOKEN": c.hubspot_token}
         return {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token,
-                "SF_SESSION_ID": c.session_id, "SF_CONSUMER_KEY": c.consumer_key}
+                "SF_SESSION_ID": c.session_id, "SF_CONSUMER_KEY": c.consumer_key, "SF_CONSUMER_SECRET": c.consumer_secret}
 
 
 def _rows(accounts: int | str | Path | Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:

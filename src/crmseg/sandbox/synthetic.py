@@ -6,10 +6,9 @@ as a list: canonical accounts as a CRM export holds them (text values; countries
 ``crmseg_pin``), the very generator that wrote ``examples/accounts.csv``. The same ``n``
 and ``seed`` always give the same accounts.
 
-There is deliberately no second generator in the package: ``scripts/`` is imported by
-path from the working folder or the source checkout (where the shipped mappings the
-sandbox needs live too). Without it, ``--accounts N`` fails with a ConfigError naming the
-paths tried, and ``--seed FILE`` (any canonical accounts CSV) still works.
+There is deliberately no second generator: ``scripts/make_sample_accounts.py`` is imported
+by path from the working folder, the source checkout, or the copy shipped as package data
+(``crmseg/defaults/scripts``, kept identical by tests/test_init.py).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import re
 import threading
@@ -42,6 +43,10 @@ from decimal import Decimal
 from typing import Any, Iterable, Iterator
 
 import durable_rules_engine as dre
+
+# An action's error (Ctrl-C included) comes back to ``_run``, which raises it; durable's own
+# logger.exception would also print a traceback on stderr, so it is kept quiet.
+logging.getLogger("durable").setLevel(logging.CRITICAL)
 
 from crmseg.errors import FatalError
 from crmseg.model import DimResult
