@@ -39,6 +39,7 @@ NO_VALUE_SHARE = 0.20
 _NO_RESULT = DimResult(None)
 _TEXT_CACHE_LIMIT = 10_000
 _COMBOS_MAX = 10_000
+_TALLY_FLUSH = 50_000  # accounts between two counts of the tallies: memory stays flat
 _MISS = object()
 
 
@@ -142,7 +143,8 @@ class AuditSummary:
         used_fields: Sequence[str],
         min_segment_size: int | None = None,
     ) -> None:
-        self.dimensions: list[_DimStats] = [_DimStats(d) for d in dimensions]
+        self._dimensions: list[_DimStats] = [_DimStats(d) for d in dimensions]
+        self._tallied = 0  # accounts added since the last ``_flush``
         names = {d.name for d in self.dimensions}
         # A rule reading another dimension is not a data field: no quality row for it.
         self.used_fields: list[str] = [f for f in dict.fromkeys(used_fields) if f not in names]
@@ -164,6 +166,21 @@ class AuditSummary:
         #: segment x tier: (dimension indexes) and (segment, tier) -> accounts.
         self._cross: tuple[int, int] | None = (seg[0], tier[0]) if seg and tier else None
         self.crosstab: dict[tuple[str, str], int] = {}
+        self._cross_texts: list[str | None] = [None, None]  # the two dimensions' texts of the account being added
+        slots: dict[int, tuple[int, ...]] = {}
+        for k, i in enumerate(self._cross or ()):
+            slots[i] = (*slots.get(i, ()), k)
+        #: Per dimension: outcomes tallied by ``add`` and not yet counted (see ``_flush``).
+        self._tallies: list[dict[tuple[Any, ...], int]] = [{} for _ in self._dimensions]
+        self._plan = [(d.name, d if d.is_score else None, t, slots.get(i, ()))
+                      for i, (d, t) in enumerate(zip(self._dimensions, self._tallies))]
+
+    @property
+    def dimensions(self) -> list[_DimStats]:
+        """Each dimension's counters, up to date (outcomes still tallied are counted first)."""
+        if self._tallied:
+            self._flush()
+        return self._dimensions
 
     # -- streaming ---------------------------------------------------------------------
 
@@ -186,18 +203,21 @@ class AuditSummary:
             pinned: bool = False) -> None:
         """Count one account's results and how they compare with the CRM's current tags.
 
-        A pinned account's differing tags count as ``pinned`` (never written), not as changes."""
+        A pinned account's differing tags count as ``pinned`` (never written), not as changes.
+
+        Per dimension only the outcome's texts are looked up here: (computed text, fired rules,
+        CRM text, pinned) is tallied, and each distinct outcome is counted into the counters
+        once, in first-seen order (``_flush``), when the tally grows large and before any
+        figure is read — the same counts, combinations and spill order as one at a time."""
         self.accounts += 1
         if pinned:
             self.pinned += 1
         texts, nums, tag = self._text, self._nums, self._tag
         get_current = current.get
-        if self._cross is not None:
-            a, b = (self.dimensions[i].name for i in self._cross)
-            key2 = (tag(results.get(a, _NO_RESULT).value) or NONE_LABEL, tag(results.get(b, _NO_RESULT).value) or NONE_LABEL)
-            self.crosstab[key2] = self.crosstab.get(key2, 0) + 1
-        for d in self.dimensions:
-            res = results.get(d.name, _NO_RESULT)
+        get_result = results.get
+        cross = self._cross_texts
+        for name, d, tally, slot in self._plan:
+            res = get_result(name, _NO_RESULT)
             value = res.value
             # tag(value) and tag(before), inlined for the usual memoized texts and numbers
             cls = value.__class__
@@ -205,49 +225,66 @@ class AuditSummary:
                      else None if value is None else _MISS)
             if after is _MISS:
                 after = tag(value)
-            before = get_current(d.name)
+            before = get_current(name)
             if before is not None:
                 b = texts.get(before, _MISS) if before.__class__ is str else _MISS
                 before = tag(before) if b is _MISS else b
-            key = NONE_LABEL if after is None else after
-            counts = d.counts
-            counts[key] = counts.get(key, 0) + 1
-            rules = res.rules
-            if rules:  # one count per combination of fired rules; per rule in ``hits``
-                fired = d.fired
-                n = fired.get(rules)
-                if n is not None:
-                    fired[rules] = n + 1
-                elif len(fired) < _COMBOS_MAX:
-                    fired[rules] = 1
-                else:  # memory stays flat whatever the rules: count per rule from here on
-                    spilled = d.spilled
-                    for r in rules if d.is_score else rules[:1]:
-                        spilled[r] = spilled.get(r, 0) + 1
-            if d.is_score:
-                if cls is int or cls is float:
-                    d.vsum += value
-                    d.vnum += 1
-                    if value < d.vmin:
-                        d.vmin = value
-                    if value > d.vmax:
-                        d.vmax = value
-            # Same outcome as diff.classify, on the texts already computed.
-            changes = d.changes
-            if before == after:
-                changes[0] += 1
+            if d is not None and (cls is int or cls is float):  # a score: its statistics, in account order
+                d.vsum += value
+                d.vnum += 1
+                if value < d.vmin:
+                    d.vmin = value
+                if value > d.vmax:
+                    d.vmax = value
+            key = (after, res.rules, before, pinned)
+            tally[key] = tally.get(key, 0) + 1
+            if slot:
+                for k in slot:
+                    cross[k] = after
+        if self._cross is not None:
+            key2 = (cross[0] or NONE_LABEL, cross[1] or NONE_LABEL)
+            crosstab = self.crosstab
+            crosstab[key2] = crosstab.get(key2, 0) + 1
+        self._tallied += 1
+        if self._tallied >= _TALLY_FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Count the tallied outcomes into the per-dimension counters (first-seen order)."""
+        self._tallied = 0
+        for d, tally in zip(self._dimensions, self._tallies):
+            if not tally:
                 continue
-            if pinned:
-                changes[4] += 1
-                continue
-            move = (NONE_LABEL if before is None else before, key)
-            d.moves[move] = d.moves.get(move, 0) + 1
-            if before is None:
-                changes[2] += 1
-            elif after is None:
-                changes[3] += 1
-            else:
-                changes[1] += 1
+            counts, fired, changes, moves = d.counts, d.fired, d.changes, d.moves
+            for (after, rules, before, pinned), n in tally.items():
+                key = NONE_LABEL if after is None else after
+                counts[key] = counts.get(key, 0) + n
+                if rules:  # one count per combination of fired rules; per rule in ``hits``
+                    m = fired.get(rules)
+                    if m is not None:
+                        fired[rules] = m + n
+                    elif len(fired) < _COMBOS_MAX:
+                        fired[rules] = n
+                    else:  # memory stays flat whatever the rules: count per rule from here on
+                        spilled = d.spilled
+                        for r in rules if d.is_score else rules[:1]:
+                            spilled[r] = spilled.get(r, 0) + n
+                # Same outcome as diff.classify, on the texts already computed.
+                if before == after:
+                    changes[0] += n
+                    continue
+                if pinned:
+                    changes[4] += n
+                    continue
+                move = (NONE_LABEL if before is None else before, key)
+                moves[move] = moves.get(move, 0) + n
+                if before is None:
+                    changes[2] += n
+                elif after is None:
+                    changes[3] += n
+                else:
+                    changes[1] += n
+            tally.clear()
 
     def finish(self, quality: Mapping[str, Mapping[str, int]], extra_warnings: Sequence[str] = ()) -> None:
         """Keep data quality of the used fields and compute the warnings."""
