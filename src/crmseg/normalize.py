@@ -296,6 +296,7 @@ class Normalizer:
             if mapping.tag_field_pattern else None
         self._pass_layout: tuple[Any, ...] = ()
         self._pass_plan: list[tuple[str, str]] = []
+        self._restricted: dict[frozenset[str], Callable[[RawRecord], Account]] = {}
 
     # -- what to read
     def read_fields(self, dimensions: Iterable[str]) -> list[str]:
@@ -317,14 +318,28 @@ class Normalizer:
         return types
 
     # -- per record
-    def _compile(self) -> Callable[[RawRecord], Account]:
-        """``account`` for this mapping, generated and compiled once (see ``normalize_codegen``)."""
+    def _compile(self, only: frozenset[str] | None = None) -> Callable[[RawRecord], Account]:
+        """``account`` for this mapping, generated and compiled once (see ``normalize_codegen``);
+        with ``only``, for the fields named in it alone."""
         from crmseg.normalize_codegen import build
 
         fields = self.mapping.fields
-        plan = [(i, name, src, fields[name]) for i, name, src, _ in self._plan]
+        plan = [(i, name, src, fields[name]) for i, name, src, _ in self._plan if only is None or name in only]
+        pass_fn = self._pass if only is None else self._passer(only)
         return build(plan, [conv for *_, conv in self._plan], self.passthrough, self._missing, self._invalid,
-                     self._pass)
+                     pass_fn)
+
+    def account_of(self, fields: Iterable[str]) -> Callable[[RawRecord], Account]:
+        """``account`` restricted to ``fields``: only those declared fields are converted (and
+        counted in ``quality``) and only those undeclared columns passed through; ``id`` is
+        always set. For a run whose readers need only these fields — an audit's rules read
+        ``RuleSet.used_fields()`` and it reports data quality for those alone — the accounts
+        are ``account``'s with the other keys left out. Compiled once per set of fields."""
+        only = frozenset(fields)
+        fn = self._restricted.get(only)
+        if fn is None:
+            fn = self._restricted[only] = self._compile(only)
+        return fn
 
     def current_tags(self, raw: RawRecord, dimensions: Iterable[str]) -> dict[str, Any]:
         """The tag values the CRM holds now, per dimension (None when empty or unmapped)."""
@@ -367,6 +382,27 @@ class Normalizer:
         self._invalid[:] = [0] * len(self._plan)
 
     # -- passthrough
+    def _passer(self, only: frozenset[str]) -> Callable[[Any, Account], None]:
+        """``_pass`` for the undeclared columns whose account key is in ``only``."""
+        layout: list[Any] = [(), []]  # rows of one file share their columns: plan once
+
+        def pass_only(fields: Any, acc: Account) -> None:
+            keys = tuple(fields)
+            if keys != layout[0]:
+                layout[0] = keys
+                layout[1] = [(k, t) for k in keys if (t := self._pass_target(k)) is not None and t in only]
+            plan = layout[1]
+            if not plan:
+                return
+            get = fields.get
+            for key, target in plan:
+                v = get(key)
+                if v is not None:
+                    s = (v if v.__class__ is str else str(v)).strip()
+                    if s:
+                        acc[target] = s
+        return pass_only
+
     def _pass(self, fields: Any, acc: Account) -> None:
         keys = tuple(fields)
         if keys != self._pass_layout:  # rows of one file share their columns: plan once

@@ -108,6 +108,6 @@ def build(plan: list[tuple[int, str, str, FieldMap]], convs: list[Callable[[Any]
 
     namespace: dict[str, Any] = {}
     exec(compile(generate(plan, passthrough), "<crmseg mapping>", "exec"), namespace)  # noqa: S102 - names only as repr
-    memos: list[dict[str, Any]] = [{} for _ in plan]
+    memos: dict[int, dict[str, Any]] = {i: {} for i, *_ in plan}  # by the field's index, as the counters
     return namespace["_make"](missing, invalid, convs, memos, pass_fn, slow, slow_memo, BAD, NO_HIT, int, float,
                               _BOOLS, datetime.fromisoformat, date.fromisoformat, timezone.utc)
