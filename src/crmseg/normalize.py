@@ -26,6 +26,7 @@ _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _CURRENCY = "$€£¥"
 _BOOLS = {**dict.fromkeys(("true", "True", "TRUE", "yes", "Yes", "YES", "y", "t", "1"), True),
           **dict.fromkeys(("false", "False", "FALSE", "no", "No", "NO", "n", "f", "0"), False)}
+_PIN_TEXTS = {**_BOOLS, "": False}  # blank: no value, so not pinned
 _INVALID = (ValueError, TypeError, OverflowError, OSError)
 _MEMO_MAX = 10_000
 _NO_HIT: Any = object()
@@ -361,7 +362,7 @@ class Normalizer:
         if pin is None:
             return False
         v = raw.fields.get(pin)
-        hit = _BOOLS.get(v) if v.__class__ is str else None  # the usual "true"/"false"
+        hit = _PIN_TEXTS.get(v) if v.__class__ is str else None  # the usual "true"/"false"/blank
         if hit is not None:
             return hit
         try:

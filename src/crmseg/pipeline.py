@@ -213,14 +213,21 @@ def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = Non
                     n += 1
                     if tick is not None and n % 1000 == 0:
                         tick(n)
+        elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
+            evaluate = engine.evaluate
+            add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
+            for raw in read_records(plan):
+                add_record(raw.fields, evaluate(account(raw)), pinned(raw))
+                n += 1
+                if tick is not None and n % 1000 == 0:
+                    tick(n)
         else:
             evaluate = engine.evaluate
             for raw in read_records(plan):
                 results = evaluate(account(raw))
                 current = current_tags(raw, dims)
                 add(raw.id, results, current, pinned(raw))
-                if row_sink is not None:
-                    row_sink(raw.id, results, current)
+                row_sink(raw.id, results, current)
                 n += 1
                 if tick is not None and n % 1000 == 0:
                     tick(n)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from crmseg.diff import CHANGE_KINDS, tag_text
 from crmseg.model import NONE_LABEL, DimResult
@@ -248,6 +248,61 @@ class AuditSummary:
         self._tallied += 1
         if self._tallied >= _TALLY_FLUSH:
             self._flush()
+
+    def record_adder(self, tag_fields: Mapping[str, str | None]) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
+        """``add`` for raw records: ``adder(fields, results, pinned)`` reads each dimension's
+        current tag from the record's ``fields`` (CRM field ``tag_fields[dimension]``, None:
+        unmapped) exactly as ``Normalizer.current_tags`` gives it, without building that dict."""
+        texts, nums, tag = self._text, self._nums, self._tag
+        plan = [(name, tag_fields.get(name), d, tally, slot) for name, d, tally, slot in self._plan]
+        befores: dict[str, str | None] = {}  # CRM text -> its tag text (stripped, blank = None)
+        cross = self._cross_texts
+        crosstab = self.crosstab if self._cross is not None else None
+
+        def adder(fields: Mapping[str, Any], results: Mapping[str, DimResult], pinned: bool) -> None:
+            self.accounts += 1
+            if pinned:
+                self.pinned += 1
+            get_field = fields.get
+            get_result = results.get
+            for name, field, d, tally, slot in plan:
+                res = get_result(name, _NO_RESULT)
+                value = res.value
+                cls = value.__class__
+                after = (texts.get(value, _MISS) if cls is str else nums.get(value, _MISS) if cls is int or cls is float
+                         else None if value is None else _MISS)
+                if after is _MISS:
+                    after = tag(value)
+                before = None if field is None else get_field(field)
+                if before is not None:
+                    if before.__class__ is str:
+                        b = befores.get(before, _MISS)
+                        if b is _MISS:
+                            b = tag(before.strip() or None)
+                            if len(befores) < _TEXT_CACHE_LIMIT:
+                                befores[before] = b
+                        before = b
+                    else:
+                        before = tag((before.strip() or None) if isinstance(before, str) else before)
+                if d is not None and (cls is int or cls is float):  # a score: its statistics, in account order
+                    d.vsum += value
+                    d.vnum += 1
+                    if value < d.vmin:
+                        d.vmin = value
+                    if value > d.vmax:
+                        d.vmax = value
+                key = (after, res.rules, before, pinned)
+                tally[key] = tally.get(key, 0) + 1
+                if slot:
+                    for k in slot:
+                        cross[k] = after
+            if crosstab is not None:
+                key2 = (cross[0] or NONE_LABEL, cross[1] or NONE_LABEL)
+                crosstab[key2] = crosstab.get(key2, 0) + 1
+            self._tallied += 1
+            if self._tallied >= _TALLY_FLUSH:
+                self._flush()
+        return adder
 
     def _flush(self) -> None:
         """Count the tallied outcomes into the per-dimension counters (first-seen order)."""
