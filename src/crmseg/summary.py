@@ -165,8 +165,9 @@ class AuditSummary:
         tier = [i for i, d in enumerate(self.dimensions) if "tier" in d.name]
         #: segment x tier: (dimension indexes) and (segment, tier) -> accounts.
         self._cross: tuple[int, int] | None = (seg[0], tier[0]) if seg and tier else None
-        self.crosstab: dict[tuple[str, str], int] = {}
-        self._cross_texts: list[str | None] = [None, None]  # the two dimensions' texts of the account being added
+        self._crosstab: dict[tuple[str, str], int] = {}
+        self._cross_tally: dict[tuple[Any, Any], int] = {}  # (segment value, tier value) -> accounts, not yet counted
+        self._current_adder: Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None] | None = None
         slots: dict[int, tuple[int, ...]] = {}
         for k, i in enumerate(self._cross or ()):
             slots[i] = (*slots.get(i, ()), k)
@@ -174,6 +175,13 @@ class AuditSummary:
         self._tallies: list[dict[tuple[Any, ...], int]] = [{} for _ in self._dimensions]
         self._plan = [(d.name, d if d.is_score else None, t, slots.get(i, ()))
                       for i, (d, t) in enumerate(zip(self._dimensions, self._tallies))]
+
+    @property
+    def crosstab(self) -> dict[tuple[str, str], int]:
+        """(segment, tier) texts -> accounts, up to date."""
+        if self._tallied:
+            self._flush()
+        return self._crosstab
 
     @property
     def dimensions(self) -> list[_DimStats]:
@@ -205,59 +213,31 @@ class AuditSummary:
 
         A pinned account's differing tags count as ``pinned`` (never written), not as changes.
 
-        Per dimension only the outcome's texts are looked up here: (computed text, fired rules,
-        CRM text, pinned) is tallied, and each distinct outcome is counted into the counters
-        once, in first-seen order (``_flush``), when the tally grows large and before any
-        figure is read — the same counts, combinations and spill order as one at a time."""
-        self.accounts += 1
-        if pinned:
-            self.pinned += 1
-        texts, nums, tag = self._text, self._nums, self._tag
-        get_current = current.get
-        get_result = results.get
-        cross = self._cross_texts
-        for name, d, tally, slot in self._plan:
-            res = get_result(name, _NO_RESULT)
-            value = res.value
-            # tag(value) and tag(before), inlined for the usual memoized texts and numbers
-            cls = value.__class__
-            after = (texts.get(value, _MISS) if cls is str else nums.get(value, _MISS) if cls is int or cls is float
-                     else None if value is None else _MISS)
-            if after is _MISS:
-                after = tag(value)
-            before = get_current(name)
-            if before is not None:
-                b = texts.get(before, _MISS) if before.__class__ is str else _MISS
-                before = tag(before) if b is _MISS else b
-            if d is not None and (cls is int or cls is float):  # a score: its statistics, in account order
-                d.vsum += value
-                d.vnum += 1
-                if value < d.vmin:
-                    d.vmin = value
-                if value > d.vmax:
-                    d.vmax = value
-            key = (after, res.rules, before, pinned)
-            tally[key] = tally.get(key, 0) + 1
-            if slot:
-                for k in slot:
-                    cross[k] = after
-        if self._cross is not None:
-            key2 = (cross[0] or NONE_LABEL, cross[1] or NONE_LABEL)
-            crosstab = self.crosstab
-            crosstab[key2] = crosstab.get(key2, 0) + 1
-        self._tallied += 1
-        if self._tallied >= _TALLY_FLUSH:
-            self._flush()
+        Per dimension the outcome (computed value, fired rules, CRM value, pinned) is tallied,
+        and each distinct outcome is turned into texts and counted once, in first-seen order
+        (``_flush``), when the tally grows large and before any figure is read: the same
+        counts, rule combinations and spill order as counting one account at a time."""
+        adder = self._current_adder
+        if adder is None:
+            adder = self._current_adder = self._make_adder({d.name: d.name for d in self._dimensions}, False)
+        adder(current, results, pinned)
 
     def record_adder(self, tag_fields: Mapping[str, str | None]) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
         """``add`` for raw records: ``adder(fields, results, pinned)`` reads each dimension's
         current tag from the record's ``fields`` (CRM field ``tag_fields[dimension]``, None:
         unmapped) exactly as ``Normalizer.current_tags`` gives it, without building that dict."""
-        texts, nums, tag = self._text, self._nums, self._tag
+        return self._make_adder(tag_fields, True)
+
+    def _make_adder(self, tag_fields: Mapping[str, str | None],
+                    strip: bool) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
+        """The per-account tally. Values and CRM values are kept raw when they are exact
+        ``str``/``int``/``float`` (equal keys then have equal texts: ``tag`` maps 1 and 1.0
+        alike, and is idempotent on its own texts); anything else becomes its text here.
+        ``strip``: a CRM text of a ``str`` subclass is stripped first (``current_tags``)."""
+        tag = self._tag
         plan = [(name, tag_fields.get(name), d, tally, slot) for name, d, tally, slot in self._plan]
-        befores: dict[str, str | None] = {}  # CRM text -> its tag text (stripped, blank = None)
-        cross = self._cross_texts
-        crosstab = self.crosstab if self._cross is not None else None
+        cross = [None, None]  # the two crosstab dimensions' values of the account being added
+        cross_tally = self._cross_tally if self._cross is not None else None
 
         def adder(fields: Mapping[str, Any], results: Mapping[str, DimResult], pinned: bool) -> None:
             self.accounts += 1
@@ -269,36 +249,27 @@ class AuditSummary:
                 res = get_result(name, _NO_RESULT)
                 value = res.value
                 cls = value.__class__
-                after = (texts.get(value, _MISS) if cls is str else nums.get(value, _MISS) if cls is int or cls is float
-                         else None if value is None else _MISS)
-                if after is _MISS:
-                    after = tag(value)
+                if cls is int or cls is float:
+                    if d is not None:  # a score: its statistics, in account order
+                        d.vsum += value
+                        d.vnum += 1
+                        if value < d.vmin:
+                            d.vmin = value
+                        if value > d.vmax:
+                            d.vmax = value
+                elif cls is not str and value is not None:
+                    value = tag(value)
                 before = None if field is None else get_field(field)
-                if before is not None:
-                    if before.__class__ is str:
-                        b = befores.get(before, _MISS)
-                        if b is _MISS:
-                            b = tag(before.strip() or None)
-                            if len(befores) < _TEXT_CACHE_LIMIT:
-                                befores[before] = b
-                        before = b
-                    else:
-                        before = tag((before.strip() or None) if isinstance(before, str) else before)
-                if d is not None and (cls is int or cls is float):  # a score: its statistics, in account order
-                    d.vsum += value
-                    d.vnum += 1
-                    if value < d.vmin:
-                        d.vmin = value
-                    if value > d.vmax:
-                        d.vmax = value
-                key = (after, res.rules, before, pinned)
+                if before is not None and before.__class__ is not str:
+                    before = tag((before.strip() or None) if strip and isinstance(before, str) else before)
+                key = (value, res.rules, before, pinned)
                 tally[key] = tally.get(key, 0) + 1
                 if slot:
                     for k in slot:
-                        cross[k] = after
-            if crosstab is not None:
-                key2 = (cross[0] or NONE_LABEL, cross[1] or NONE_LABEL)
-                crosstab[key2] = crosstab.get(key2, 0) + 1
+                        cross[k] = value
+            if cross_tally is not None:
+                key2 = (cross[0], cross[1])
+                cross_tally[key2] = cross_tally.get(key2, 0) + 1
             self._tallied += 1
             if self._tallied >= _TALLY_FLUSH:
                 self._flush()
@@ -307,11 +278,14 @@ class AuditSummary:
     def _flush(self) -> None:
         """Count the tallied outcomes into the per-dimension counters (first-seen order)."""
         self._tallied = 0
+        tag = self._tag
         for d, tally in zip(self._dimensions, self._tallies):
             if not tally:
                 continue
             counts, fired, changes, moves = d.counts, d.fired, d.changes, d.moves
-            for (after, rules, before, pinned), n in tally.items():
+            for (value, rules, before, pinned), n in tally.items():
+                after = tag(value)
+                before = tag(before)
                 key = NONE_LABEL if after is None else after
                 counts[key] = counts.get(key, 0) + n
                 if rules:  # one count per combination of fired rules; per rule in ``hits``
@@ -324,7 +298,7 @@ class AuditSummary:
                         spilled = d.spilled
                         for r in rules if d.is_score else rules[:1]:
                             spilled[r] = spilled.get(r, 0) + n
-                # Same outcome as diff.classify, on the texts already computed.
+                # Same outcome as diff.classify, on the texts.
                 if before == after:
                     changes[0] += n
                     continue
@@ -340,6 +314,11 @@ class AuditSummary:
                 else:
                     changes[1] += n
             tally.clear()
+        crosstab = self._crosstab
+        for (a, b), n in self._cross_tally.items():
+            key2 = (tag(a) or NONE_LABEL, tag(b) or NONE_LABEL)
+            crosstab[key2] = crosstab.get(key2, 0) + n
+        self._cross_tally.clear()
 
     def finish(self, quality: Mapping[str, Mapping[str, int]], extra_warnings: Sequence[str] = ()) -> None:
         """Keep data quality of the used fields and compute the warnings."""
