@@ -327,7 +327,9 @@ class Normalizer:
         fields = self.mapping.fields
         plan = [(i, name, src, fields[name]) for i, name, src, _ in self._plan if only is None or name in only]
         pass_fn = self._pass if only is None else self._passer(only)
-        return build(plan, [conv for *_, conv in self._plan], self.passthrough, self._missing, self._invalid,
+        # an undeclared column passes through under its own name, never a declared one's or "id"
+        passthrough = self.passthrough and (only is None or bool(only - fields.keys() - {"id"}))
+        return build(plan, [conv for *_, conv in self._plan], passthrough, self._missing, self._invalid,
                      pass_fn)
 
     def account_of(self, fields: Iterable[str]) -> Callable[[RawRecord], Account]:
