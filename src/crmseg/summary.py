@@ -233,47 +233,9 @@ class AuditSummary:
         """The per-account tally. Values and CRM values are kept raw when they are exact
         ``str``/``int``/``float`` (equal keys then have equal texts: ``tag`` maps 1 and 1.0
         alike, and is idempotent on its own texts); anything else becomes its text here.
-        ``strip``: a CRM text of a ``str`` subclass is stripped first (``current_tags``)."""
-        tag = self._tag
-        plan = [(name, tag_fields.get(name), d, tally, slot) for name, d, tally, slot in self._plan]
-        cross = [None, None]  # the two crosstab dimensions' values of the account being added
-        cross_tally = self._cross_tally if self._cross is not None else None
-
-        def adder(fields: Mapping[str, Any], results: Mapping[str, DimResult], pinned: bool) -> None:
-            self.accounts += 1
-            if pinned:
-                self.pinned += 1
-            get_field = fields.get
-            get_result = results.get
-            for name, field, d, tally, slot in plan:
-                res = get_result(name, _NO_RESULT)
-                value = res.value
-                cls = value.__class__
-                if cls is int or cls is float:
-                    if d is not None:  # a score: its statistics, in account order
-                        d.vsum += value
-                        d.vnum += 1
-                        if value < d.vmin:
-                            d.vmin = value
-                        if value > d.vmax:
-                            d.vmax = value
-                elif cls is not str and value is not None:
-                    value = tag(value)
-                before = None if field is None else get_field(field)
-                if before is not None and before.__class__ is not str:
-                    before = tag((before.strip() or None) if strip and isinstance(before, str) else before)
-                key = (value, res.rules, before, pinned)
-                tally[key] = tally.get(key, 0) + 1
-                if slot:
-                    for k in slot:
-                        cross[k] = value
-            if cross_tally is not None:
-                key2 = (cross[0], cross[1])
-                cross_tally[key2] = cross_tally.get(key2, 0) + 1
-            self._tallied += 1
-            if self._tallied >= _TALLY_FLUSH:
-                self._flush()
-        return adder
+        ``strip``: a CRM text of a ``str`` subclass is stripped first (``current_tags``).
+        Generated per summary as straight lines, one block per dimension (``_build_adder``)."""
+        return _build_adder(self, tag_fields, strip)
 
     def _flush(self) -> None:
         """Count the tallied outcomes into the per-dimension counters (first-seen order)."""
@@ -442,6 +404,58 @@ class AuditSummary:
                 "no_value_share": NO_VALUE_SHARE,
             },
         }
+
+
+def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cross: bool) -> str:
+    """Source of ``_make(...)`` returning the adder; ``plan``: per dimension (CRM field, is a
+    score, crosstab slots). Field names appear only as ``repr``'d strings."""
+    lines = ["def _make(summary, tag, conv, names, stats, tallies, cross_tally, flush, flush_at, NO_RESULT):",
+             "    def adder(fields, results, pinned):",
+             "        summary.accounts += 1",
+             "        if pinned:",
+             "            summary.pinned += 1",
+             "        get_field = fields.get",
+             "        get_result = results.get"]
+    for i, (field, score, slots) in enumerate(plan):
+        body = [f"res = get_result(names[{i}], NO_RESULT)", "value = res.value", "cls = value.__class__"]
+        if score:
+            body += ["if cls is int or cls is float:", f"    d = stats[{i}]",
+                     "    d.vsum += value", "    d.vnum += 1", "    if value < d.vmin:", "        d.vmin = value",
+                     "    if value > d.vmax:", "        d.vmax = value",
+                     "elif cls is not str and value is not None:", "    value = tag(value)"]
+        else:
+            body += ["if cls is not str and cls is not int and cls is not float and value is not None:",
+                     "    value = tag(value)"]
+        if field is None:
+            body.append("before = None")
+        else:
+            body += [f"before = get_field({field!r})", "if before is not None and before.__class__ is not str:",
+                     "    before = conv(before)"]
+        body += ["key = (value, res.rules, before, pinned)", f"t = tallies[{i}]", "t[key] = t.get(key, 0) + 1"]
+        body += [f"x{k} = value" for k in slots]
+        lines += ["        " + line for line in body]
+    if cross:
+        lines += ["        key2 = (x0, x1)", "        cross_tally[key2] = cross_tally.get(key2, 0) + 1"]
+    lines += ["        summary._tallied += 1", "        if summary._tallied >= flush_at:", "            flush()",
+              "    return adder"]
+    return "\n".join(lines) + "\n"
+
+
+def _build_adder(summary: AuditSummary, tag_fields: Mapping[str, str | None],
+                 strip: bool) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
+    """Compile ``_adder_source`` for ``summary``'s dimensions and bind it to its tallies."""
+    tag = summary._tag
+    plan = [(tag_fields.get(name), d is not None, slot) for name, d, _, slot in summary._plan]
+    if strip:
+        def conv(before: Any) -> str | None:
+            return tag((before.strip() or None) if isinstance(before, str) else before)
+    else:
+        conv = tag
+    namespace: dict[str, Any] = {}
+    exec(compile(_adder_source(plan, summary._cross is not None), "<crmseg summary>", "exec"), namespace)  # noqa: S102
+    return namespace["_make"](summary, tag, conv, [name for name, *_ in summary._plan],
+                              [d for _, d, _, _ in summary._plan], [t for _, _, t, _ in summary._plan],
+                              summary._cross_tally, summary._flush, _TALLY_FLUSH, _NO_RESULT)
 
 
 def _num(v: float) -> int | float:
