@@ -319,18 +319,33 @@ class Normalizer:
         return types
 
     # -- per record
-    def _compile(self, only: frozenset[str] | None = None) -> Callable[[RawRecord], Account]:
+    def _compile(self, only: frozenset[str] | None = None,
+                 columns: dict[str, int] | None = None) -> Callable[..., Account]:
         """``account`` for this mapping, generated and compiled once (see ``normalize_codegen``);
-        with ``only``, for the fields named in it alone."""
+        with ``only``, for the fields named in it alone; with ``columns``, over list rows."""
         from crmseg.normalize_codegen import build
 
         fields = self.mapping.fields
         plan = [(i, name, src, fields[name]) for i, name, src, _ in self._plan if only is None or name in only]
         pass_fn = self._pass if only is None else self._passer(only)
-        # an undeclared column passes through under its own name, never a declared one's or "id"
-        passthrough = self.passthrough and (only is None or bool(only - fields.keys() - {"id"}))
+        passthrough = self.passthrough and (only is None or self.passes_through(only))
         return build(plan, [conv for *_, conv in self._plan], passthrough, self._missing, self._invalid,
-                     pass_fn)
+                     pass_fn, columns)
+
+    def passes_through(self, fields: Iterable[str]) -> bool:
+        """Whether an undeclared column could reach the account as one of ``fields`` (it passes
+        through under its own name, never a declared field's or ``id``)."""
+        return self.passthrough and bool(frozenset(fields) - self.mapping.fields.keys() - {"id"})
+
+    def row_account_of(self, fields: Iterable[str], columns: dict[str, int]) -> Callable[[str, list[Any]], Account]:
+        """``account_of(fields)`` over a CSV row as a list: ``account(id, row)``, ``columns``
+        mapping each column name to its position (the last one when a name repeats, as a dict
+        of the row keeps it). For fields no undeclared column passes through as
+        (``passes_through`` is False)."""
+        only = frozenset(fields)
+        if self.passes_through(only):
+            raise ValueError("row_account_of: an undeclared column may pass through; use account_of")
+        return self._compile(only, dict(columns))
 
     def account_of(self, fields: Iterable[str]) -> Callable[[RawRecord], Account]:
         """``account`` restricted to ``fields``: only those declared fields are converted (and
@@ -363,7 +378,11 @@ class Normalizer:
         pin = self._pin
         if pin is None:
             return False
-        v = raw.fields.get(pin)
+        return self.pin_value(raw.fields.get(pin))
+
+    @staticmethod
+    def pin_value(v: Any) -> bool:
+        """True when ``v``, a pin field's raw value (None: absent), is a true value."""
         hit = _PIN_TEXTS.get(v) if v.__class__ is str else None  # the usual "true"/"false"/blank
         if hit is not None:
             return hit

@@ -222,11 +222,13 @@ class AuditSummary:
             adder = self._current_adder = self._make_adder({d.name: d.name for d in self._dimensions}, False)
         adder(current, results, pinned)
 
-    def record_adder(self, tag_fields: Mapping[str, str | None]) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
+    def record_adder(self, tag_fields: Mapping[str, str | None],
+                     columns: Mapping[str, int] | None = None) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
         """``add`` for raw records: ``adder(fields, results, pinned)`` reads each dimension's
         current tag from the record's ``fields`` (CRM field ``tag_fields[dimension]``, None:
-        unmapped) exactly as ``Normalizer.current_tags`` gives it, without building that dict."""
-        return self._make_adder(tag_fields, True)
+        unmapped) exactly as ``Normalizer.current_tags`` gives it, without building that dict.
+        ``columns`` (field -> position): ``fields`` is a CSV row as a list instead."""
+        return _build_adder(self, tag_fields, True, columns)
 
     def _make_adder(self, tag_fields: Mapping[str, str | None],
                     strip: bool) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
@@ -406,15 +408,17 @@ class AuditSummary:
         }
 
 
-def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cross: bool) -> str:
+def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cross: bool,
+                  columns: Mapping[str, int] | None = None) -> str:
     """Source of ``_make(...)`` returning the adder; ``plan``: per dimension (CRM field, is a
-    score, crosstab slots). Field names appear only as ``repr``'d strings."""
+    score, crosstab slots). Field names appear only as ``repr``'d strings. ``columns`` (CRM
+    field -> position): ``fields`` is a CSV row as a list; a field without a column is None."""
     lines = ["def _make(summary, tag, conv, names, stats, tallies, cross_tally, flush, flush_at, NO_RESULT):",
              "    def adder(fields, results, pinned):",
              "        summary.accounts += 1",
              "        if pinned:",
              "            summary.pinned += 1",
-             "        get_field = fields.get",
+             *([] if columns is not None else ["        get_field = fields.get"]),
              "        get_result = results.get"]
     for i, (field, score, slots) in enumerate(plan):
         body = [f"res = get_result(names[{i}], NO_RESULT)", "value = res.value", "cls = value.__class__"]
@@ -426,10 +430,11 @@ def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cros
         else:
             body += ["if cls is not str and cls is not int and cls is not float and value is not None:",
                      "    value = tag(value)"]
-        if field is None:
+        if field is None or (columns is not None and field not in columns):
             body.append("before = None")
         else:
-            body += [f"before = get_field({field!r})", "if before is not None and before.__class__ is not str:",
+            read = f"get_field({field!r})" if columns is None else f"fields[{int(columns[field])}]"
+            body += [f"before = {read}", "if before is not None and before.__class__ is not str:",
                      "    before = conv(before)"]
         body += ["key = (value, res.rules, before, pinned)", f"t = tallies[{i}]", "t[key] = t.get(key, 0) + 1"]
         body += [f"x{k} = value" for k in slots]
@@ -441,8 +446,8 @@ def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cros
     return "\n".join(lines) + "\n"
 
 
-def _build_adder(summary: AuditSummary, tag_fields: Mapping[str, str | None],
-                 strip: bool) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
+def _build_adder(summary: AuditSummary, tag_fields: Mapping[str, str | None], strip: bool,
+                 columns: Mapping[str, int] | None = None) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
     """Compile ``_adder_source`` for ``summary``'s dimensions and bind it to its tallies."""
     tag = summary._tag
     plan = [(tag_fields.get(name), d is not None, slot) for name, d, _, slot in summary._plan]
@@ -452,7 +457,7 @@ def _build_adder(summary: AuditSummary, tag_fields: Mapping[str, str | None],
     else:
         conv = tag
     namespace: dict[str, Any] = {}
-    exec(compile(_adder_source(plan, summary._cross is not None), "<crmseg summary>", "exec"), namespace)  # noqa: S102
+    exec(compile(_adder_source(plan, summary._cross is not None, columns), "<crmseg summary>", "exec"), namespace)  # noqa: S102
     return namespace["_make"](summary, tag, conv, [name for name, *_ in summary._plan],
                               [d for _, d, _, _ in summary._plan], [t for _, _, t, _ in summary._plan],
                               summary._cross_tally, summary._flush, _TALLY_FLUSH, _NO_RESULT)

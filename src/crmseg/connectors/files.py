@@ -21,7 +21,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Iterator, Literal, Sequence
+from typing import IO, Any, Callable, Iterator, Literal, Sequence
 
 from crmseg.config import Mapping
 from crmseg.errors import ConfigError, FatalError
@@ -88,6 +88,28 @@ class FileConnector:
                 continue
             yield RawRecord(rid, row)
 
+    def read_rows(self, on_header: Callable[[list[str]], None]) -> Iterator[tuple[str, list[Any]]]:
+        """``read()`` of a CSV file as (id, row) with the row a list, ``on_header(names)`` called
+        once before the first row: the same rows, ids, padding and bad-row handling, without
+        a dict per row (a name repeated in the header: ``read()`` keeps its last column)."""
+        if self.kind != "csv":
+            raise ConfigError(f"{self.path}: read_rows reads CSV files only")
+        self.skipped = []
+        id_field = self.id_field
+        at: int | None = None
+        for line, row in self._csv_rows(as_list=True):
+            if at is None:
+                names = [h.strip() for h in row]
+                at = max(i for i, n in enumerate(names) if n == id_field)  # _csv_rows checked it is there
+                on_header(names)
+                continue
+            rid = row[at]
+            rid = "" if rid is None else rid.strip()
+            if not rid:
+                self._bad_row(line, f"no value in the id column {id_field!r}")
+                continue
+            yield rid, row
+
     def columns(self) -> list[str]:
         """Column names: the CSV header, or the keys of the first JSONL object."""
         if self.kind == "csv":
@@ -129,7 +151,8 @@ class FileConnector:
         except PermissionError:
             raise ConfigError(f"{self.path}: permission denied") from None
 
-    def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _csv_rows(self, as_list: bool = False) -> Iterator[tuple[int, Any]]:
+        """(line, row dict) per row; ``as_list``: (1, header) first, then (line, row list)."""
         if csv.field_size_limit() < _FIELD_LIMIT:
             csv.field_size_limit(_FIELD_LIMIT)
         with self._open() as fh:
@@ -143,6 +166,15 @@ class FileConnector:
                     raise ConfigError(f"{self.path}:1: no id column {self.id_field!r} in the header"
                                       f"{_suggest(self.id_field, names)}")
                 width = len(names)
+                if as_list:
+                    yield 1, header
+                    for row in reader:
+                        if len(row) != width:
+                            if not row:  # blank line
+                                continue
+                            row = (row + [None] * width)[:width]  # short: None; long: extras dropped
+                        yield reader.line_num, row
+                    return
                 for row in reader:
                     if len(row) != width:
                         if not row:  # blank line
