@@ -197,3 +197,26 @@ def test_raw_record_path_unchanged_for_jsonl(tmp_path: Path) -> None:
     fast, _ = _audit(path)
     assert fast == general
     assert RawRecord("x", {}).fields == {}
+
+
+@pytest.mark.parametrize("text", ["id,employees\n", "id,employees,crmseg_pin\na,5,\n", "id,crmseg_pin\nb, YES \n\n",
+                                  "employees,id\n5,x\n6,y,extra\n", "id,employees,crmseg_segment\nz\n"])
+def test_tiny_csv_three_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    general, _ = _audit(path, sink=True)
+    assert _audit(path)[0] == general
+    assert _audit(path, rows=False, monkeypatch=monkeypatch)[0] == general
+
+
+def test_row_without_id_fails_alike(tmp_path: Path) -> None:
+    from crmseg.errors import ConfigError
+
+    path = tmp_path / "bad.csv"
+    path.write_text("id,employees\na,5\n ,6\n", encoding="utf-8")
+    messages = []
+    for sink in (True, False):
+        with pytest.raises(ConfigError) as err:
+            _audit(path, sink=sink)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "bad.csv:3: no value in the id column 'id'" in messages[0]

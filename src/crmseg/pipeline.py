@@ -18,7 +18,7 @@ from crmseg.config import Config, FileSync, Mapping, load_config, load_mapping
 from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
 from crmseg.model import RawRecord
-from crmseg.normalize import Normalizer
+from crmseg.normalize import _PIN_TEXTS, Normalizer
 from crmseg.rules.engines import make_engine
 from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
@@ -272,12 +272,28 @@ def _audit_csv_rows(plan: Plan, engine: Any, summary: AuditSummary, used: list[s
         bound[:] = [norm.row_account_of(used, columns),
                     summary.record_adder({d: mapping.tag_field(d) for d in plan.rules.names}, columns), pin]
 
-    evaluate, pin_value = engine.evaluate, norm.pin_value
+    evaluate, pin_value, pin_texts = engine.evaluate, norm.pin_value, _PIN_TEXTS
     n = 0
-    for rid, row in plan.connector.read_rows(on_header):
+    rows = plan.connector.read_rows(on_header)
+    for rid, row in rows:  # the first row: the header has been read, the functions are bound
         account, add, pin = bound
         add(row, evaluate(account(rid, row)), False if pin is None else pin_value(row[pin]))
         n += 1
-        if tick is not None and n % 1000 == 0:
-            tick(n)
+        break
+    if not n:  # no rows
+        return 0
+    if pin is None:
+        for rid, row in rows:
+            add(row, evaluate(account(rid, row)), False)
+            n += 1
+            if tick is not None and n % 1000 == 0:
+                tick(n)
+    else:
+        for rid, row in rows:
+            v = row[pin]
+            p = pin_texts.get(v)  # the usual "true"/"false"/blank; anything else as pinned() reads it
+            add(row, evaluate(account(rid, row)), pin_value(v) if p is None else p)
+            n += 1
+            if tick is not None and n % 1000 == 0:
+                tick(n)
     return n

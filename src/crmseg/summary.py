@@ -144,8 +144,7 @@ class AuditSummary:
         min_segment_size: int | None = None,
     ) -> None:
         self._dimensions: list[_DimStats] = [_DimStats(d) for d in dimensions]
-        self._tallied = 0  # accounts added since the last ``_flush``
-        names = {d.name for d in self.dimensions}
+        names = {d.name for d in self._dimensions}
         # A rule reading another dimension is not a data field: no quality row for it.
         self.used_fields: list[str] = [f for f in dict.fromkeys(used_fields) if f not in names]
         self.min_segment_size = min_segment_size
@@ -161,8 +160,8 @@ class AuditSummary:
         self.metadata: dict[str, Any] = {}
         self._text: dict[str, str | None] = {}
         self._nums: dict[float, str | None] = {}
-        seg = [i for i, d in enumerate(self.dimensions) if not d.is_score and "segment" in d.name]
-        tier = [i for i, d in enumerate(self.dimensions) if "tier" in d.name]
+        seg = [i for i, d in enumerate(self._dimensions) if not d.is_score and "segment" in d.name]
+        tier = [i for i, d in enumerate(self._dimensions) if "tier" in d.name]
         #: segment x tier: (dimension indexes) and (segment, tier) -> accounts.
         self._cross: tuple[int, int] | None = (seg[0], tier[0]) if seg and tier else None
         self._crosstab: dict[tuple[str, str], int] = {}
@@ -179,15 +178,13 @@ class AuditSummary:
     @property
     def crosstab(self) -> dict[tuple[str, str], int]:
         """(segment, tier) texts -> accounts, up to date."""
-        if self._tallied:
-            self._flush()
+        self._flush()
         return self._crosstab
 
     @property
     def dimensions(self) -> list[_DimStats]:
         """Each dimension's counters, up to date (outcomes still tallied are counted first)."""
-        if self._tallied:
-            self._flush()
+        self._flush()
         return self._dimensions
 
     # -- streaming ---------------------------------------------------------------------
@@ -241,7 +238,6 @@ class AuditSummary:
 
     def _flush(self) -> None:
         """Count the tallied outcomes into the per-dimension counters (first-seen order)."""
-        self._tallied = 0
         tag = self._tag
         for d, tally in zip(self._dimensions, self._tallies):
             if not tally:
@@ -414,6 +410,7 @@ def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cros
     score, crosstab slots). Field names appear only as ``repr``'d strings. ``columns`` (CRM
     field -> position): ``fields`` is a CSV row as a list; a field without a column is None."""
     lines = ["def _make(summary, tag, conv, names, stats, tallies, cross_tally, flush, flush_at, NO_RESULT):",
+             "    pending = 0  # accounts tallied by this adder since it last flushed",
              "    def adder(fields, results, pinned):",
              "        summary.accounts += 1",
              "        if pinned:",
@@ -441,8 +438,8 @@ def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cros
         lines += ["        " + line for line in body]
     if cross:
         lines += ["        key2 = (x0, x1)", "        cross_tally[key2] = cross_tally.get(key2, 0) + 1"]
-    lines += ["        summary._tallied += 1", "        if summary._tallied >= flush_at:", "            flush()",
-              "    return adder"]
+    lines += ["        nonlocal pending", "        pending += 1", "        if pending >= flush_at:", "            pending = 0",
+              "            flush()", "    return adder"]
     return "\n".join(lines) + "\n"
 
 

@@ -95,20 +95,31 @@ class FileConnector:
         if self.kind != "csv":
             raise ConfigError(f"{self.path}: read_rows reads CSV files only")
         self.skipped = []
+        if csv.field_size_limit() < _FIELD_LIMIT:
+            csv.field_size_limit(_FIELD_LIMIT)
         id_field = self.id_field
-        at: int | None = None
-        for line, row in self._csv_rows(as_list=True):
-            if at is None:
-                names = [h.strip() for h in row]
-                at = max(i for i, n in enumerate(names) if n == id_field)  # _csv_rows checked it is there
+        with self._open() as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter)
+            try:
+                names = self._header(reader)
+                at = max(i for i, n in enumerate(names) if n == id_field)  # a dict row keeps the last one
                 on_header(names)
-                continue
-            rid = row[at]
-            rid = "" if rid is None else rid.strip()
-            if not rid:
-                self._bad_row(line, f"no value in the id column {id_field!r}")
-                continue
-            yield rid, row
+                width = len(names)
+                for row in reader:
+                    if len(row) != width:
+                        if not row:  # blank line
+                            continue
+                        row = (row + [None] * width)[:width]  # short: None; long: extras dropped
+                    rid = row[at]
+                    if rid is None or not (rid := rid.strip()):
+                        self._bad_row(reader.line_num, f"no value in the id column {id_field!r}")
+                        continue
+                    yield rid, row
+            except csv.Error as exc:
+                raise ConfigError(f"{self.path}:{reader.line_num}: malformed CSV: {exc}") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{self.path}: near line {reader.line_num + 1}: not UTF-8 text "
+                                  f"({exc.reason}); re-export the file as UTF-8") from None
 
     def columns(self) -> list[str]:
         """Column names: the CSV header, or the keys of the first JSONL object."""
@@ -151,30 +162,25 @@ class FileConnector:
         except PermissionError:
             raise ConfigError(f"{self.path}: permission denied") from None
 
-    def _csv_rows(self, as_list: bool = False) -> Iterator[tuple[int, Any]]:
-        """(line, row dict) per row; ``as_list``: (1, header) first, then (line, row list)."""
+    def _header(self, reader: Any) -> list[str]:
+        """The header's column names (stripped); ConfigError when empty or without the id column."""
+        header = next(reader, None)
+        if not header:
+            raise ConfigError(f"{self.path}: empty file (a CSV needs a header row)")
+        names = [h.strip() for h in header]
+        if self.id_field not in names:
+            raise ConfigError(f"{self.path}:1: no id column {self.id_field!r} in the header"
+                              f"{_suggest(self.id_field, names)}")
+        return names
+
+    def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         if csv.field_size_limit() < _FIELD_LIMIT:
             csv.field_size_limit(_FIELD_LIMIT)
         with self._open() as fh:
             reader = csv.reader(fh, delimiter=self.delimiter)
             try:
-                header = next(reader, None)
-                if not header:
-                    raise ConfigError(f"{self.path}: empty file (a CSV needs a header row)")
-                names = [h.strip() for h in header]
-                if self.id_field not in names:
-                    raise ConfigError(f"{self.path}:1: no id column {self.id_field!r} in the header"
-                                      f"{_suggest(self.id_field, names)}")
+                names = self._header(reader)
                 width = len(names)
-                if as_list:
-                    yield 1, header
-                    for row in reader:
-                        if len(row) != width:
-                            if not row:  # blank line
-                                continue
-                            row = (row + [None] * width)[:width]  # short: None; long: extras dropped
-                        yield reader.line_num, row
-                    return
                 for row in reader:
                     if len(row) != width:
                         if not row:  # blank line
