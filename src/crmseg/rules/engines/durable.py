@@ -282,9 +282,6 @@ class DurableEngine:
             self.close()
             raise
 
-    #: Accounts per ruleset call in ``evaluate_many`` (``run_audit`` hands them over in such batches).
-    batch_size = BATCH
-
     def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
         """Every dimension's result, in dependency order; ``account`` is not modified."""
         return self._batch([account])[0]
