@@ -17,19 +17,19 @@ Keep this file in step with rules/*.toml: the benchmark and tests/test_benchmark
 check that it gives exactly the native engine's values and fired rules.
 
 ``audit(plan)`` is the hand-written counterpart of ``crmseg.pipeline.run_audit``: the same
-CSV read with ``csv.DictReader``, the same ``Normalizer`` and the same ``AuditSummary``.
+CSV read (``FileConnector.read_rows``), the same ``Normalizer`` restricted to the fields the
+rules read, and the same ``AuditSummary`` adder; only the evaluation differs.
 The plan (``crmseg.pipeline.plan_source``) supplies the normalizer and the dimension
 descriptions the summary prints; the rules themselves are never consulted here.
 """
 
 from __future__ import annotations
 
-import csv
 import time
 from datetime import datetime
 from typing import Any, Callable
 
-from crmseg.model import DimResult, RawRecord
+from crmseg.model import DimResult
 from crmseg.summary import AuditSummary
 
 __all__ = ["HandwrittenEngine", "audit"]
@@ -193,21 +193,32 @@ class HandwrittenEngine:
 
 
 def audit(plan: Any) -> AuditSummary:
-    """``run_audit`` with the hand-written evaluator: csv.DictReader -> Normalizer -> if/elif -> AuditSummary.
+    """``run_audit`` with the hand-written evaluator: the same work as the pipeline's CSV path
+    (``crmseg.pipeline._audit_csv_rows``) but for the evaluation — ``FileConnector.read_rows``
+    (csv.reader rows as lists), the Normalizer converting only the fields the rules read
+    (``row_account_of``), if/elif, and the same ``AuditSummary`` adder and pin check.
 
-    ``plan`` comes from ``crmseg.pipeline.plan_source`` on a CSV file; only its file path,
+    ``plan`` comes from ``crmseg.pipeline.plan_source`` on a CSV file; only its connector,
     normalizer, run time and the dimension descriptions (for the summary) are used."""
     started = time.perf_counter()
     dims = plan.rules.names
-    summary = AuditSummary(plan.rules.dimensions, plan.rules.used_fields(), plan.min_segment_size)
+    used = plan.rules.used_fields()
+    summary = AuditSummary(plan.rules.dimensions, used, plan.min_segment_size)
     norm = plan.normalizer
+    mapping = norm.mapping
     evaluate = make_evaluator(plan.now)
-    id_field = plan.mapping.id_field
-    with open(plan.connector.path, encoding="utf-8-sig", newline="") as fh:
-        for row in csv.DictReader(fh):
-            raw = RawRecord(row[id_field].strip(), row)
-            results = evaluate(norm.account(raw))
-            summary.add(raw.id, results, norm.current_tags(raw, dims), pinned=norm.pinned(raw))
+    bound: list[Any] = []
+
+    def on_header(names: list[str]) -> None:
+        columns = {name: i for i, name in enumerate(names)}
+        pin = columns.get(mapping.pin_field) if mapping.pin_field else None
+        bound[:] = [norm.row_account_of(used, columns),
+                    summary.record_adder({d: mapping.tag_field(d) for d in dims}, columns), pin]
+
+    pin_value = norm.pin_value
+    for rid, row in plan.connector.read_rows(on_header):
+        account, add, pin = bound
+        add(row, evaluate(account(rid, row)), False if pin is None else pin_value(row[pin]))
     summary.metadata.update({
         "source": plan.source, "rules_dir": plan.rules_dir, "mapping": plan.mapping.path,
         "engine": HandwrittenEngine.name, "started_at": plan.now.isoformat(timespec="seconds"),

@@ -26,6 +26,7 @@ _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _CURRENCY = "$€£¥"
 _BOOLS = {**dict.fromkeys(("true", "True", "TRUE", "yes", "Yes", "YES", "y", "t", "1"), True),
           **dict.fromkeys(("false", "False", "FALSE", "no", "No", "NO", "n", "f", "0"), False)}
+_PIN_TEXTS = {**_BOOLS, "": False}  # blank: no value, so not pinned
 _INVALID = (ValueError, TypeError, OverflowError, OSError)
 _MEMO_MAX = 10_000
 _NO_HIT: Any = object()
@@ -296,6 +297,7 @@ class Normalizer:
             if mapping.tag_field_pattern else None
         self._pass_layout: tuple[Any, ...] = ()
         self._pass_plan: list[tuple[str, str]] = []
+        self._restricted: dict[frozenset[str], Callable[[RawRecord], Account]] = {}
 
     # -- what to read
     def read_fields(self, dimensions: Iterable[str]) -> list[str]:
@@ -317,14 +319,45 @@ class Normalizer:
         return types
 
     # -- per record
-    def _compile(self) -> Callable[[RawRecord], Account]:
-        """``account`` for this mapping, generated and compiled once (see ``normalize_codegen``)."""
+    def _compile(self, only: frozenset[str] | None = None,
+                 columns: dict[str, int] | None = None) -> Callable[..., Account]:
+        """``account`` for this mapping, generated and compiled once (see ``normalize_codegen``);
+        with ``only``, for the fields named in it alone; with ``columns``, over list rows."""
         from crmseg.normalize_codegen import build
 
         fields = self.mapping.fields
-        plan = [(i, name, src, fields[name]) for i, name, src, _ in self._plan]
-        return build(plan, [conv for *_, conv in self._plan], self.passthrough, self._missing, self._invalid,
-                     self._pass)
+        plan = [(i, name, src, fields[name]) for i, name, src, _ in self._plan if only is None or name in only]
+        pass_fn = self._pass if only is None else self._passer(only)
+        passthrough = self.passthrough and (only is None or self.passes_through(only))
+        return build(plan, [conv for *_, conv in self._plan], passthrough, self._missing, self._invalid,
+                     pass_fn, columns)
+
+    def passes_through(self, fields: Iterable[str]) -> bool:
+        """Whether an undeclared column could reach the account as one of ``fields`` (it passes
+        through under its own name, never a declared field's or ``id``)."""
+        return self.passthrough and bool(frozenset(fields) - self.mapping.fields.keys() - {"id"})
+
+    def row_account_of(self, fields: Iterable[str], columns: dict[str, int]) -> Callable[[str, list[Any]], Account]:
+        """``account_of(fields)`` over a CSV row as a list: ``account(id, row)``, ``columns``
+        mapping each column name to its position (the last one when a name repeats, as a dict
+        of the row keeps it). For fields no undeclared column passes through as
+        (``passes_through`` is False)."""
+        only = frozenset(fields)
+        if self.passes_through(only):
+            raise ValueError("row_account_of: an undeclared column may pass through; use account_of")
+        return self._compile(only, dict(columns))
+
+    def account_of(self, fields: Iterable[str]) -> Callable[[RawRecord], Account]:
+        """``account`` restricted to ``fields``: only those declared fields are converted (and
+        counted in ``quality``) and only those undeclared columns passed through; ``id`` is
+        always set. For a run whose readers need only these fields — an audit's rules read
+        ``RuleSet.used_fields()`` and it reports data quality for those alone — the accounts
+        are ``account``'s with the other keys left out. Compiled once per set of fields."""
+        only = frozenset(fields)
+        fn = self._restricted.get(only)
+        if fn is None:
+            fn = self._restricted[only] = self._compile(only)
+        return fn
 
     def current_tags(self, raw: RawRecord, dimensions: Iterable[str]) -> dict[str, Any]:
         """The tag values the CRM holds now, per dimension (None when empty or unmapped)."""
@@ -345,8 +378,12 @@ class Normalizer:
         pin = self._pin
         if pin is None:
             return False
-        v = raw.fields.get(pin)
-        hit = _BOOLS.get(v) if v.__class__ is str else None  # the usual "true"/"false"
+        return self.pin_value(raw.fields.get(pin))
+
+    @staticmethod
+    def pin_value(v: Any) -> bool:
+        """True when ``v``, a pin field's raw value (None: absent), is a true value."""
+        hit = _PIN_TEXTS.get(v) if v.__class__ is str else None  # the usual "true"/"false"/blank
         if hit is not None:
             return hit
         try:
@@ -367,6 +404,27 @@ class Normalizer:
         self._invalid[:] = [0] * len(self._plan)
 
     # -- passthrough
+    def _passer(self, only: frozenset[str]) -> Callable[[Any, Account], None]:
+        """``_pass`` for the undeclared columns whose account key is in ``only``."""
+        layout: list[Any] = [(), []]  # rows of one file share their columns: plan once
+
+        def pass_only(fields: Any, acc: Account) -> None:
+            keys = tuple(fields)
+            if keys != layout[0]:
+                layout[0] = keys
+                layout[1] = [(k, t) for k in keys if (t := self._pass_target(k)) is not None and t in only]
+            plan = layout[1]
+            if not plan:
+                return
+            get = fields.get
+            for key, target in plan:
+                v = get(key)
+                if v is not None:
+                    s = (v if v.__class__ is str else str(v)).strip()
+                    if s:
+                        acc[target] = s
+        return pass_only
+
     def _pass(self, fields: Any, acc: Account) -> None:
         keys = tuple(fields)
         if keys != self._pass_layout:  # rows of one file share their columns: plan once

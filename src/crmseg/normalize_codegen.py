@@ -83,18 +83,32 @@ def fast_kind(fm: FieldMap) -> str:
     return fm.type
 
 
-def generate(plan: list[tuple[int, str, str, FieldMap]], passthrough: bool) -> str:
-    """Source of ``_make(...)`` returning ``account(raw)`` for ``plan`` (index, name, source, FieldMap)."""
+def generate(plan: list[tuple[int, str, str, FieldMap]], passthrough: bool,
+             columns: dict[str, int] | None = None) -> str:
+    """Source of ``_make(...)`` returning ``account(raw)`` for ``plan`` (index, name, source, FieldMap).
+
+    ``columns`` (source -> position): ``account(id, row)`` for a CSV row as a list instead,
+    a source without a column reading as None (what ``dict.get`` gives); no passthrough."""
     lines = ["def _make(_miss, _bad, _convs, _memos, _pass, _slow, _slow_memo, _BAD, _NO_HIT, _int, _float,",
              "          _BOOLS, _fromiso, _date_iso, _UTC):"]
     lines += [f"    _c{i} = _convs[{i}]" for i, *_ in plan]
     lines += [f"    _m{i} = _memos[{i}]" for i, *_ in plan]
-    lines += ["    def account(raw):", "        get = raw.fields.get", "        acc = {}"]
+    if columns is None:
+        lines += ["    def account(raw):", "        get = raw.fields.get", "        acc = {}"]
+    else:
+        lines += ["    def account(rid, row):", "        acc = {}"]
     for i, name, src, fm in plan:
         body = ["if v.__class__ is str:", *_indent(_TEXT[fast_kind(fm)]), "elif v is None:", "    _miss[{i}] += 1",
                 "else:", "    x = _slow({c}, v)", *_indent(TAIL)]
-        lines.append(f"        v = get({src!r})")
+        if columns is None:
+            lines.append(f"        v = get({src!r})")
+        else:
+            at = columns.get(src)
+            lines.append("        v = None" if at is None else f"        v = row[{int(at)}]")
         lines += ["        " + t.format(c=f"_c{i}", m=f"_m{i}", i=i, N=repr(name)) for t in body]
+    if columns is not None:
+        lines += ["        acc['id'] = rid", "        return acc", "    return account"]
+        return "\n".join(lines) + "\n"
     if passthrough:
         lines.append("        _pass(raw.fields, acc)")
     lines += ["        acc['id'] = raw.id", "        return acc", "    return account"]
@@ -102,12 +116,13 @@ def generate(plan: list[tuple[int, str, str, FieldMap]], passthrough: bool) -> s
 
 
 def build(plan: list[tuple[int, str, str, FieldMap]], convs: list[Callable[[Any], Any]], passthrough: bool,
-          missing: list[int], invalid: list[int], pass_fn: Callable[[Any, dict[str, Any]], None]) -> Callable[[Any], dict[str, Any]]:
+          missing: list[int], invalid: list[int], pass_fn: Callable[[Any, dict[str, Any]], None],
+          columns: dict[str, int] | None = None) -> Callable[..., dict[str, Any]]:
     """Compile ``generate``'s source and bind it to this normalizer's converters and counters."""
     from crmseg.normalize import _BOOLS
 
     namespace: dict[str, Any] = {}
-    exec(compile(generate(plan, passthrough), "<crmseg mapping>", "exec"), namespace)  # noqa: S102 - names only as repr
-    memos: list[dict[str, Any]] = [{} for _ in plan]
+    exec(compile(generate(plan, passthrough, columns), "<crmseg mapping>", "exec"), namespace)  # noqa: S102 - names only as repr
+    memos: dict[int, dict[str, Any]] = {i: {} for i, *_ in plan}  # by the field's index, as the counters
     return namespace["_make"](missing, invalid, convs, memos, pass_fn, slow, slow_memo, BAD, NO_HIT, int, float,
                               _BOOLS, datetime.fromisoformat, date.fromisoformat, timezone.utc)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from crmseg.diff import CHANGE_KINDS, tag_text
 from crmseg.model import NONE_LABEL, DimResult
@@ -40,6 +40,7 @@ _NO_RESULT = DimResult(None)
 _TEXT_CACHE_LIMIT = 10_000
 _COMBOS_MAX = 10_000
 SKIPPED_LISTED = 100  # skipped input rows named in the JSON report (all are counted)
+_TALLY_FLUSH = 50_000  # accounts between two counts of the tallies: memory stays flat
 _MISS = object()
 
 
@@ -143,8 +144,8 @@ class AuditSummary:
         used_fields: Sequence[str],
         min_segment_size: int | None = None,
     ) -> None:
-        self.dimensions: list[_DimStats] = [_DimStats(d) for d in dimensions]
-        names = {d.name for d in self.dimensions}
+        self._dimensions: list[_DimStats] = [_DimStats(d) for d in dimensions]
+        names = {d.name for d in self._dimensions}
         # A rule reading another dimension is not a data field: no quality row for it.
         self.used_fields: list[str] = [f for f in dict.fromkeys(used_fields) if f not in names]
         self.min_segment_size = min_segment_size
@@ -162,11 +163,32 @@ class AuditSummary:
         self.metadata: dict[str, Any] = {}
         self._text: dict[str, str | None] = {}
         self._nums: dict[float, str | None] = {}
-        seg = [i for i, d in enumerate(self.dimensions) if not d.is_score and "segment" in d.name]
-        tier = [i for i, d in enumerate(self.dimensions) if "tier" in d.name]
+        seg = [i for i, d in enumerate(self._dimensions) if not d.is_score and "segment" in d.name]
+        tier = [i for i, d in enumerate(self._dimensions) if "tier" in d.name]
         #: segment x tier: (dimension indexes) and (segment, tier) -> accounts.
         self._cross: tuple[int, int] | None = (seg[0], tier[0]) if seg and tier else None
-        self.crosstab: dict[tuple[str, str], int] = {}
+        self._crosstab: dict[tuple[str, str], int] = {}
+        self._cross_tally: dict[tuple[Any, Any], int] = {}  # (segment value, tier value) -> accounts, not yet counted
+        self._current_adder: Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None] | None = None
+        slots: dict[int, tuple[int, ...]] = {}
+        for k, i in enumerate(self._cross or ()):
+            slots[i] = (*slots.get(i, ()), k)
+        #: Per dimension: outcomes tallied by ``add`` and not yet counted (see ``_flush``).
+        self._tallies: list[dict[tuple[Any, ...], int]] = [{} for _ in self._dimensions]
+        self._plan = [(d.name, d if d.is_score else None, t, slots.get(i, ()))
+                      for i, (d, t) in enumerate(zip(self._dimensions, self._tallies))]
+
+    @property
+    def crosstab(self) -> dict[tuple[str, str], int]:
+        """(segment, tier) texts -> accounts, up to date."""
+        self._flush()
+        return self._crosstab
+
+    @property
+    def dimensions(self) -> list[_DimStats]:
+        """Each dimension's counters, up to date (outcomes still tallied are counted first)."""
+        self._flush()
+        return self._dimensions
 
     # -- streaming ---------------------------------------------------------------------
 
@@ -189,68 +211,77 @@ class AuditSummary:
             pinned: bool = False) -> None:
         """Count one account's results and how they compare with the CRM's current tags.
 
-        A pinned account's differing tags count as ``pinned`` (never written), not as changes."""
-        self.accounts += 1
-        if pinned:
-            self.pinned += 1
-        texts, nums, tag = self._text, self._nums, self._tag
-        get_current = current.get
-        if self._cross is not None:
-            a, b = (self.dimensions[i].name for i in self._cross)
-            key2 = (tag(results.get(a, _NO_RESULT).value) or NONE_LABEL, tag(results.get(b, _NO_RESULT).value) or NONE_LABEL)
-            self.crosstab[key2] = self.crosstab.get(key2, 0) + 1
-        for d in self.dimensions:
-            res = results.get(d.name, _NO_RESULT)
-            value = res.value
-            # tag(value) and tag(before), inlined for the usual memoized texts and numbers
-            cls = value.__class__
-            after = (texts.get(value, _MISS) if cls is str else nums.get(value, _MISS) if cls is int or cls is float
-                     else None if value is None else _MISS)
-            if after is _MISS:
+        A pinned account's differing tags count as ``pinned`` (never written), not as changes.
+
+        Per dimension the outcome (computed value, fired rules, CRM value, pinned) is tallied,
+        and each distinct outcome is turned into texts and counted once, in first-seen order
+        (``_flush``), when the tally grows large and before any figure is read: the same
+        counts, rule combinations and spill order as counting one account at a time."""
+        adder = self._current_adder
+        if adder is None:
+            adder = self._current_adder = self._make_adder({d.name: d.name for d in self._dimensions}, False)
+        adder(current, results, pinned)
+
+    def record_adder(self, tag_fields: Mapping[str, str | None],
+                     columns: Mapping[str, int] | None = None) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
+        """``add`` for raw records: ``adder(fields, results, pinned)`` reads each dimension's
+        current tag from the record's ``fields`` (CRM field ``tag_fields[dimension]``, None:
+        unmapped) exactly as ``Normalizer.current_tags`` gives it, without building that dict.
+        ``columns`` (field -> position): ``fields`` is a CSV row as a list instead."""
+        return _build_adder(self, tag_fields, True, columns)
+
+    def _make_adder(self, tag_fields: Mapping[str, str | None],
+                    strip: bool) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
+        """The per-account tally. Values and CRM values are kept raw when they are exact
+        ``str``/``int``/``float`` (equal keys then have equal texts: ``tag`` maps 1 and 1.0
+        alike, and is idempotent on its own texts); anything else becomes its text here.
+        ``strip``: a CRM text of a ``str`` subclass is stripped first (``current_tags``).
+        Generated per summary as straight lines, one block per dimension (``_build_adder``)."""
+        return _build_adder(self, tag_fields, strip)
+
+    def _flush(self) -> None:
+        """Count the tallied outcomes into the per-dimension counters (first-seen order)."""
+        tag = self._tag
+        for d, tally in zip(self._dimensions, self._tallies):
+            if not tally:
+                continue
+            counts, fired, changes, moves = d.counts, d.fired, d.changes, d.moves
+            for (value, rules, before, pinned), n in tally.items():
                 after = tag(value)
-            before = get_current(d.name)
-            if before is not None:
-                b = texts.get(before, _MISS) if before.__class__ is str else _MISS
-                before = tag(before) if b is _MISS else b
-            key = NONE_LABEL if after is None else after
-            counts = d.counts
-            counts[key] = counts.get(key, 0) + 1
-            rules = res.rules
-            if rules:  # one count per combination of fired rules; per rule in ``hits``
-                fired = d.fired
-                n = fired.get(rules)
-                if n is not None:
-                    fired[rules] = n + 1
-                elif len(fired) < _COMBOS_MAX:
-                    fired[rules] = 1
-                else:  # memory stays flat whatever the rules: count per rule from here on
-                    spilled = d.spilled
-                    for r in rules if d.is_score else rules[:1]:
-                        spilled[r] = spilled.get(r, 0) + 1
-            if d.is_score:
-                if cls is int or cls is float:
-                    d.vsum += value
-                    d.vnum += 1
-                    if value < d.vmin:
-                        d.vmin = value
-                    if value > d.vmax:
-                        d.vmax = value
-            # Same outcome as diff.classify, on the texts already computed.
-            changes = d.changes
-            if before == after:
-                changes[0] += 1
-                continue
-            if pinned:
-                changes[4] += 1
-                continue
-            move = (NONE_LABEL if before is None else before, key)
-            d.moves[move] = d.moves.get(move, 0) + 1
-            if before is None:
-                changes[2] += 1
-            elif after is None:
-                changes[3] += 1
-            else:
-                changes[1] += 1
+                before = tag(before)
+                key = NONE_LABEL if after is None else after
+                counts[key] = counts.get(key, 0) + n
+                if rules:  # one count per combination of fired rules; per rule in ``hits``
+                    m = fired.get(rules)
+                    if m is not None:
+                        fired[rules] = m + n
+                    elif len(fired) < _COMBOS_MAX:
+                        fired[rules] = n
+                    else:  # memory stays flat whatever the rules: count per rule from here on
+                        spilled = d.spilled
+                        for r in rules if d.is_score else rules[:1]:
+                            spilled[r] = spilled.get(r, 0) + n
+                # Same outcome as diff.classify, on the texts.
+                if before == after:
+                    changes[0] += n
+                    continue
+                if pinned:
+                    changes[4] += n
+                    continue
+                move = (NONE_LABEL if before is None else before, key)
+                moves[move] = moves.get(move, 0) + n
+                if before is None:
+                    changes[2] += n
+                elif after is None:
+                    changes[3] += n
+                else:
+                    changes[1] += n
+            tally.clear()
+        crosstab = self._crosstab
+        for (a, b), n in self._cross_tally.items():
+            key2 = (tag(a) or NONE_LABEL, tag(b) or NONE_LABEL)
+            crosstab[key2] = crosstab.get(key2, 0) + n
+        self._cross_tally.clear()
 
     def finish(self, quality: Mapping[str, Mapping[str, int]], extra_warnings: Sequence[str] = ()) -> None:
         """Keep data quality of the used fields and compute the warnings."""
@@ -375,6 +406,62 @@ class AuditSummary:
                 "no_value_share": NO_VALUE_SHARE,
             },
         }
+
+
+def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cross: bool,
+                  columns: Mapping[str, int] | None = None) -> str:
+    """Source of ``_make(...)`` returning the adder; ``plan``: per dimension (CRM field, is a
+    score, crosstab slots). Field names appear only as ``repr``'d strings. ``columns`` (CRM
+    field -> position): ``fields`` is a CSV row as a list; a field without a column is None."""
+    lines = ["def _make(summary, tag, conv, names, stats, tallies, cross_tally, flush, flush_at, NO_RESULT):",
+             "    pending = 0  # accounts tallied by this adder since it last flushed",
+             "    def adder(fields, results, pinned):",
+             "        summary.accounts += 1",
+             "        if pinned:",
+             "            summary.pinned += 1",
+             *([] if columns is not None else ["        get_field = fields.get"]),
+             "        get_result = results.get"]
+    for i, (field, score, slots) in enumerate(plan):
+        body = [f"res = get_result(names[{i}], NO_RESULT)", "value = res.value", "cls = value.__class__"]
+        if score:
+            body += ["if cls is int or cls is float:", f"    d = stats[{i}]",
+                     "    d.vsum += value", "    d.vnum += 1", "    if value < d.vmin:", "        d.vmin = value",
+                     "    if value > d.vmax:", "        d.vmax = value",
+                     "elif cls is not str and value is not None:", "    value = tag(value)"]
+        else:
+            body += ["if cls is not str and cls is not int and cls is not float and value is not None:",
+                     "    value = tag(value)"]
+        if field is None or (columns is not None and field not in columns):
+            body.append("before = None")
+        else:
+            read = f"get_field({field!r})" if columns is None else f"fields[{int(columns[field])}]"
+            body += [f"before = {read}", "if before is not None and before.__class__ is not str:",
+                     "    before = conv(before)"]
+        body += ["key = (value, res.rules, before, pinned)", f"t = tallies[{i}]", "t[key] = t.get(key, 0) + 1"]
+        body += [f"x{k} = value" for k in slots]
+        lines += ["        " + line for line in body]
+    if cross:
+        lines += ["        key2 = (x0, x1)", "        cross_tally[key2] = cross_tally.get(key2, 0) + 1"]
+    lines += ["        nonlocal pending", "        pending += 1", "        if pending >= flush_at:", "            pending = 0",
+              "            flush()", "    return adder"]
+    return "\n".join(lines) + "\n"
+
+
+def _build_adder(summary: AuditSummary, tag_fields: Mapping[str, str | None], strip: bool,
+                 columns: Mapping[str, int] | None = None) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
+    """Compile ``_adder_source`` for ``summary``'s dimensions and bind it to its tallies."""
+    tag = summary._tag
+    plan = [(tag_fields.get(name), d is not None, slot) for name, d, _, slot in summary._plan]
+    if strip:
+        def conv(before: Any) -> str | None:
+            return tag((before.strip() or None) if isinstance(before, str) else before)
+    else:
+        conv = tag
+    namespace: dict[str, Any] = {}
+    exec(compile(_adder_source(plan, summary._cross is not None, columns), "<crmseg summary>", "exec"), namespace)  # noqa: S102
+    return namespace["_make"](summary, tag, conv, [name for name, *_ in summary._plan],
+                              [d for _, d, _, _ in summary._plan], [t for _, _, t, _ in summary._plan],
+                              summary._cross_tally, summary._flush, _TALLY_FLUSH, _NO_RESULT)
 
 
 def _num(v: float) -> int | float:

@@ -26,7 +26,7 @@ import json
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Iterator, Literal, Sequence
+from typing import IO, Any, Callable, Iterator, Literal, Sequence
 
 from crmseg.config import Mapping
 from crmseg.connectors.file_checks import (DELIMITERS, DuplicateKey, IdSeen, detect_delimiter, first_bad_byte,
@@ -69,6 +69,7 @@ class FileConnector:
         self.delimiter = delimiter
         self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
         self.on_bad_row = on_bad_row
+        self._names: list[str] = []  # the CSV header, once a read has parsed it
         #: Messages for rows skipped with ``on_bad_row="skip"`` (file:line: problem).
         self.skipped: list[str] = []
 
@@ -116,6 +117,29 @@ class FileConnector:
         ids are not required here (``read`` checks them)."""
         self.skipped = []
         return self._csv_rows(require_id=False) if self.kind == "csv" else self._jsonl_rows()
+
+    def read_rows(self, on_header: Callable[[list[str]], None]) -> Iterator[tuple[str, list[Any]]]:
+        """``read()`` of a CSV file as (id, row) with the row a list, ``on_header(names)`` called
+        once before the first row: the same rows, ids and bad-row handling (widths, quotes, NULs,
+        blank and duplicate ids), without a dict per row."""
+        if self.kind != "csv":
+            raise ConfigError(f"{self.path}: read_rows reads CSV files only")
+        self.skipped = []
+        seen = IdSeen()
+        at = -1
+        for line, row in self._csv_lists():
+            if at < 0:
+                at = self._names.index(self.id_field)
+                on_header(list(self._names))
+            rid = (row[at] or "").strip()
+            if not rid:
+                self._bad_row(line, f"no value in the id column {self.id_field!r}")
+                continue
+            first = seen.add(rid, line)
+            if first is not None:
+                self._bad_row(line, f"duplicate id {rid!r} (first on line {first})")
+                continue
+            yield rid, row
 
     def columns(self) -> list[str]:
         """Column names: the CSV header, or the keys of the first JSONL object."""
@@ -198,12 +222,18 @@ class FileConnector:
         return names
 
     def _csv_rows(self, require_id: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
+        for line, row in self._csv_lists(require_id):
+            yield line, dict(zip(self._names, row))
+
+    def _csv_lists(self, require_id: bool = True) -> Iterator[tuple[int, list[str]]]:
+        """(line, row) of every well-formed CSV row, the header in ``self._names`` from the first one."""
         if csv.field_size_limit() < _FIELD_LIMIT:
             csv.field_size_limit(_FIELD_LIMIT)
         with self._open() as fh:
             line = 1
             try:
                 names = self._header(fh, require_id)
+                self._names = names
                 width = len(names)
                 reader = csv.reader(fh, delimiter=self.delimiter or ",", strict=True)
                 while True:
@@ -221,7 +251,7 @@ class FileConnector:
                     if problem:
                         self._bad_row(start, problem)
                         continue
-                    yield start, dict(zip(names, row))
+                    yield start, row
             except UnicodeDecodeError as exc:
                 raise self._not_text(exc) from None
 
