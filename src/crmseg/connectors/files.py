@@ -245,6 +245,9 @@ class FileConnector:
                     if row is None:
                         return
                     line = reader.line_num + 1
+                    if len(row) == width and line - start == 0 and "\x00" not in "\x1f".join(row):
+                        yield start, row  # the usual row, checked inline
+                        continue
                     if not row:  # blank line
                         continue
                     problem = _row_problem(row, width, self.delimiter or ",", line - start)
