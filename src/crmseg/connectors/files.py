@@ -101,12 +101,7 @@ class FileConnector:
                 self._bad_row(line, f"the id {id_field!r} is a JSON {type(rid).__name__}, not a text or number")
                 continue
             rid = (rid if isinstance(rid, str) else "" if rid is None or rid is False else str(rid)).strip()
-            if not rid:
-                self._bad_row(line, f"no value in the id column {id_field!r}")
-                continue
-            first = seen.add(rid, line)
-            if first is not None:
-                self._bad_row(line, f"duplicate id {rid!r} (first on line {first})")
+            if not self._usable_id(rid, line, seen):
                 continue
             if cutoff is not None and not self._modified_after(row.get(mod), cutoff):  # type: ignore[arg-type]
                 continue
@@ -132,14 +127,19 @@ class FileConnector:
                 at = self._names.index(self.id_field)
                 on_header(list(self._names))
             rid = (row[at] or "").strip()
-            if not rid:
-                self._bad_row(line, f"no value in the id column {self.id_field!r}")
-                continue
-            first = seen.add(rid, line)
-            if first is not None:
-                self._bad_row(line, f"duplicate id {rid!r} (first on line {first})")
-                continue
-            yield rid, row
+            if self._usable_id(rid, line, seen):
+                yield rid, row
+
+    def _usable_id(self, rid: str, line: int, seen: IdSeen) -> bool:
+        """True for a new, non-blank id; a blank or repeated one is a bad row (raised or skipped)."""
+        if not rid:
+            self._bad_row(line, f"no value in the id column {self.id_field!r}")
+            return False
+        first = seen.add(rid, line)
+        if first is not None:
+            self._bad_row(line, f"duplicate id {rid!r} (first on line {first})")
+            return False
+        return True
 
     def columns(self) -> list[str]:
         """Column names: the CSV header, or the keys of the first JSONL object."""
