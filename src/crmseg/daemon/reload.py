@@ -2,6 +2,12 @@
 they pass ``check`` (parse, types, lints, inline tests); a broken edit keeps the last good
 set and logs its problems (file, rule, column) once.
 
+An edit is taken only once it has settled: while a changed file is younger than
+:data:`SETTLE_S` (an editor or ``git checkout`` may be half-way through writing it), runs
+keep the last good set, and the new version is checked on the next look — so a file caught
+truncated is neither loaded nor reported as broken. A version seen unchanged on two looks
+:data:`SETTLE_S` apart is taken whatever its timestamps say (clock skew on shared disks).
+
 Each run takes one consistent (mapping, rule set) pair from :meth:`RuleGuard.current`; a
 reload replaces the pair between runs, never during one.
 """
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,9 +26,12 @@ from crmseg.config import Config, FileSync, Mapping, load_mapping
 from crmseg.daemon.logs import log_event
 from crmseg.errors import ConfigError, RuleError
 from crmseg.rules.model import RuleSet
-from crmseg.sync.fingerprint import rules_fingerprint
+from crmseg.sync.fingerprint import newest_change, rules_fingerprint
 
 log = logging.getLogger("crmseg.daemon")
+
+SETTLE_S = 1.0
+"""Seconds a changed rule or mapping file must stay untouched before a daemon loads it."""
 
 
 @dataclass(frozen=True)
@@ -77,14 +87,31 @@ class RuleGuard:
     def __init__(self) -> None:
         self._good: dict[str, GoodRules] = {}
         self._rejected: dict[str, str] = {}  # sync -> fingerprint already reported as broken
+        self._pending: dict[str, tuple[str, float]] = {}  # sync -> (unsettled fingerprint, first seen, monotonic)
         self._lock = threading.Lock()
 
     def current(self, cfg: Config, sync_cfg: Any, engine: str = "native") -> GoodRules | None:
         """The rules a run of ``sync_cfg`` should use now; None when no version ever passed check."""
+        with self._lock:
+            return self._current_locked(cfg, sync_cfg, engine)
+
+    def _settled(self, name: str, fp: str, rules_dir: Path, mapping_path: Path | None) -> bool:
+        """True when version ``fp`` of the files may be loaded: untouched for SETTLE_S, or seen that long ago."""
+        now = time.monotonic()
+        seen = self._pending.get(name)
+        if seen is not None and seen[0] == fp and now - seen[1] >= SETTLE_S:
+            return True
+        if time.time() - newest_change(rules_dir, mapping_path) >= SETTLE_S:
+            return True
+        if seen is None or seen[0] != fp:
+            self._pending[name] = (fp, now)
+        return False
+
+    def _current_locked(self, cfg: Config, sync_cfg: Any, engine: str) -> GoodRules | None:
         name = sync_cfg.name
         rules_dir, mapping_path = sync_files(cfg, sync_cfg)
-        with self._lock:
-            good = self._good.get(name)
+        good = self._good.get(name)
+        while True:
             try:
                 fp = rules_fingerprint(rules_dir, mapping_path)
             except OSError as exc:
@@ -93,27 +120,33 @@ class RuleGuard:
                 return good
             if self._rejected.get(name) == fp:
                 return good
-            try:
-                mapping, ruleset = check_files(cfg, sync_cfg, engine)
-            except (RuleError, ConfigError) as exc:
-                self._rejected[name] = fp
-                problems = exc.problems if isinstance(exc, RuleError) else str(exc).splitlines()
-                keep = f"keeping the rules loaded at {good.loaded_at}" if good else "the sync cannot run until it is fixed"
-                log_event(log, logging.ERROR, "rules_rejected",
-                          f"sync {name}: rules in {rules_dir} do not pass check; {keep}",
-                          sync=name, problems=problems)
-                for line in problems:
-                    log_event(log, logging.ERROR, "rule_problem", line, sync=name)
-                return good
-            fresh = GoodRules(mapping, ruleset, fp, datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            self._good[name] = fresh
-            self._rejected.pop(name, None)
-            from crmseg.rules.lints import lint_rules
+            if self._settled(name, fp, rules_dir, mapping_path):
+                break
+            if good is not None:
+                return good  # this run keeps the last good rules; the edit is looked at again next time
+            time.sleep(SETTLE_S)  # nothing loaded yet (start-up): wait for the files to settle
+        self._pending.pop(name, None)
+        try:
+            mapping, ruleset = check_files(cfg, sync_cfg, engine)
+        except (RuleError, ConfigError) as exc:
+            self._rejected[name] = fp
+            problems = exc.problems if isinstance(exc, RuleError) else str(exc).splitlines()
+            keep = f"keeping the rules loaded at {good.loaded_at}" if good else "the sync cannot run until it is fixed"
+            log_event(log, logging.ERROR, "rules_rejected",
+                      f"sync {name}: rules in {rules_dir} do not pass check; {keep}",
+                      sync=name, problems=problems)
+            for line in problems:
+                log_event(log, logging.ERROR, "rule_problem", line, sync=name)
+            return good
+        fresh = GoodRules(mapping, ruleset, fp, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        self._good[name] = fresh
+        self._rejected.pop(name, None)
+        from crmseg.rules.lints import lint_rules
 
-            for line in [*ruleset.warnings, *lint_rules(ruleset, mapping)]:  # once per loaded version
-                log_event(log, logging.WARNING, "rule_warning", line, sync=name)
-            verb = "reloaded" if good is not None else "loaded"
-            log_event(log, logging.INFO, "rules_loaded",
-                      f"sync {name}: rules {verb} ({len(ruleset.dimensions)} dimensions, "
-                      f"{sum(len(d.rules) for d in ruleset.dimensions)} rules)", sync=name, fingerprint=fp)
-            return fresh
+        for line in [*ruleset.warnings, *lint_rules(ruleset, mapping)]:  # once per loaded version
+            log_event(log, logging.WARNING, "rule_warning", line, sync=name)
+        verb = "reloaded" if good is not None else "loaded"
+        log_event(log, logging.INFO, "rules_loaded",
+                  f"sync {name}: rules {verb} ({len(ruleset.dimensions)} dimensions, "
+                  f"{sum(len(d.rules) for d in ruleset.dimensions)} rules)", sync=name, fingerprint=fp)
+        return fresh

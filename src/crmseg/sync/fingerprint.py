@@ -23,6 +23,28 @@ def rules_fingerprint(rules_dir: str | Path, mapping_path: str | Path | None) ->
     return h.hexdigest()[:16]
 
 
+def rules_files(rules_dir: str | Path, mapping_path: str | Path | None) -> list[Path]:
+    """The files :func:`rules_fingerprint` hashes."""
+    files = sorted(Path(rules_dir).glob("*.toml"))
+    if mapping_path:
+        files.append(Path(mapping_path))
+        vocab = _vocabulary_of(Path(mapping_path))
+        if vocab is not None and vocab.is_file():
+            files.append(vocab)
+    return files
+
+
+def newest_change(rules_dir: str | Path, mapping_path: str | Path | None) -> float:
+    """The latest modification time (epoch seconds) among those files; 0.0 when none is readable."""
+    times = []
+    for path in rules_files(rules_dir, mapping_path):
+        try:
+            times.append(path.stat().st_mtime)
+        except OSError:
+            continue
+    return max(times, default=0.0)
+
+
 def _vocabulary_of(mapping_path: Path) -> Path | None:
     """The vocabulary file a mapping names (read leniently: the loader reports errors)."""
     import tomllib
