@@ -267,3 +267,35 @@ def test_generated_jsonl_round_trip(tmp_path: Path) -> None:
     assert [r.id for r in rows] == [row["id"] for row in gen.generate(50, 3)]
     assert all("" not in r.fields.values() for r in rows)
     assert json.loads(p.read_text(encoding="utf-8").splitlines()[0])["id"] == rows[0].id
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8"])
+def test_nul_bytes_found_per_row_whatever_the_encoding(tmp_path: Path, encoding: str) -> None:
+    # UTF-16 text has a NUL byte in every ASCII character: only a NUL *character* is a bad row
+    p = write(tmp_path, "n.csv", "id,name\n1,Acme\n2,Glo\x00bex\n3,Initech\n", encoding=encoding)
+    fc = FileConnector(p, encoding=encoding, on_bad_row="skip")
+    assert [r.id for r in fc.read([])] == ["1", "3"]
+    assert fc.skipped == [f"{p}:3: NUL byte in field 2 (is this a binary file?)"]
+    assert [rid for rid, _ in fc.read_rows(lambda names: None)] == ["1", "3"] and len(fc.skipped) == 1
+    clean = write(tmp_path, "c.csv", "id,name\n1,Acme\n2,Globex\n", encoding=encoding)
+    assert [r.fields["name"] for r in FileConnector(clean, encoding=encoding).read([])] == ["Acme", "Globex"]
+
+
+@pytest.mark.parametrize("expected", [0, 50_000, 10])
+def test_id_seen_finds_every_repeat_with_its_first_line_however_sized(expected: int) -> None:
+    from crmseg.connectors.file_checks import IdSeen
+
+    seen = IdSeen(expected)
+    ids = [f"001{i:012d}" for i in range(20_000)]
+    assert all(seen.add(rid, line) is None for line, rid in enumerate(ids, start=2))  # grows past 1024 slots
+    assert [seen.add(ids[i], 99_999) for i in (0, 7_777, 19_999)] == [2, 7_779, 20_001]
+    assert seen.add("0010000000000x", 5) is None and seen.add("0010000000000x", 6) == 5
+
+
+def test_estimate_lines_is_close_for_a_uniform_file(tmp_path: Path) -> None:
+    from crmseg.connectors.file_checks import estimate_lines
+
+    p = write(tmp_path, "u.csv", "id,name\n" + "".join(f"{i},Account number {i:06d}\n" for i in range(20_000)))
+    assert 19_000 <= estimate_lines(p) <= 22_500
+    assert estimate_lines(write(tmp_path, "s.csv", "id\n1\n2\n")) == 4
+    assert estimate_lines(tmp_path / "missing.csv") == 0

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 from crmseg.config import Config, FileSync, Mapping, load_config, load_mapping
 from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
+from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.normalize import _PIN_TEXTS, Normalizer
 from crmseg.rules.engines import make_engine
@@ -244,29 +245,30 @@ def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = Non
     engine = make_engine(plan.engine, plan.rules, plan.now)
     n = 0
     try:
-        # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
-        # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
-        # the audit does not use it
-        if row_sink is None and _csv_file(plan.connector) and not norm.passes_through(used):
-            n = _audit_csv_rows(plan, engine, summary, used, tick)
-        elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
-            evaluate = engine.evaluate
-            add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
-            for raw in read_records(plan):
-                add_record(raw.fields, evaluate(account(raw)), pinned(raw))
-                n += 1
-                if tick is not None and n % 1000 == 0:
-                    tick(n)
-        else:
-            evaluate = engine.evaluate
-            for raw in read_records(plan):
-                results = evaluate(account(raw))
-                current = current_tags(raw, dims)
-                add(raw.id, results, current, pinned(raw))
-                row_sink(raw.id, results, current)
-                n += 1
-                if tick is not None and n % 1000 == 0:
-                    tick(n)
+        with frozen_heap():  # the objects alive now are not garbage: the collector skips them
+            # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
+            # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
+            # the audit does not use it
+            if row_sink is None and _csv_file(plan.connector) and not norm.passes_through(used):
+                n = _audit_csv_rows(plan, engine, summary, used, tick)
+            elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
+                evaluate = engine.evaluate
+                add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
+                for raw in read_records(plan):
+                    add_record(raw.fields, evaluate(account(raw)), pinned(raw))
+                    n += 1
+                    if tick is not None and n % 1000 == 0:
+                        tick(n)
+            else:
+                evaluate = engine.evaluate
+                for raw in read_records(plan):
+                    results = evaluate(account(raw))
+                    current = current_tags(raw, dims)
+                    add(raw.id, results, current, pinned(raw))
+                    row_sink(raw.id, results, current)
+                    n += 1
+                    if tick is not None and n % 1000 == 0:
+                        tick(n)
     finally:
         engine.close()
     summary.metadata.update({

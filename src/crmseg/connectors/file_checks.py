@@ -2,6 +2,7 @@
 
 - ``IdSeen``: duplicate record ids in compact memory (an 8-byte fingerprint and a 4-byte
   line number per row, no string kept): 16-48 bytes per row, not ~150 for a set of ids.
+- ``estimate_lines``: about how many lines a file holds (to size ``IdSeen`` once).
 - ``detect_delimiter``: comma, semicolon, tab or pipe, from the header line.
 - ``first_bad_byte``: the byte offset of the first undecodable byte of a file.
 - ``too_deep``: whether a JSON text nests deeper than a limit (checked before parsing).
@@ -11,11 +12,12 @@
 from __future__ import annotations
 
 import codecs
+import os
 from array import array
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["IdSeen", "detect_delimiter", "first_bad_byte", "too_deep", "pairs_without_duplicates",
+__all__ = ["IdSeen", "estimate_lines", "detect_delimiter", "first_bad_byte", "too_deep", "pairs_without_duplicates",
            "DuplicateKey", "DELIMITERS"]
 
 DELIMITERS: dict[str, str] = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -24,44 +26,100 @@ DELIMITERS: dict[str, str] = {",": "comma", ";": "semicolon", "\t": "tab", "|": 
 class IdSeen:
     """A set of record ids (as 64-bit fingerprints) remembering the line each was first seen on."""
 
-    def __init__(self) -> None:
-        self._keys = array("q", [0]) * 1024
-        self._lines = array("i", [0]) * 1024
+    def __init__(self, expected: int = 0) -> None:
+        """``expected``: about how many ids will come (sizes the table once; it still grows past it)."""
+        size = 1024
+        while size * 3 < expected * 4:
+            size *= 2
+        self._alloc(size)
         self._n = 0
+
+    def _alloc(self, size: int) -> None:
+        self._keys = array("q", [0]) * size
+        self._lines = array("i", [0]) * size
+        self._mask = size - 1
+        self._limit = size * 3 // 4  # grown past a load of 3/4
 
     def add(self, rid: str, line: int) -> int | None:
         """Record ``rid`` at ``line``; return the earlier line when it was seen before."""
         key = hash(rid) or 1
-        keys, mask = self._keys, len(self._keys) - 1
+        keys, mask = self._keys, self._mask
         i = key & mask
-        while True:
-            k = keys[i]
-            if k == 0:
-                break
+        while k := keys[i]:
             if k == key:
                 return self._lines[i]
             i = (i + 1) & mask
         keys[i] = key
         self._lines[i] = line
         self._n += 1
-        if self._n * 4 > len(keys) * 3:
+        if self._n > self._limit:
             self._grow()
         return None
 
+    def unique(self, rows: Iterable[tuple[int, list[str]]], column: Callable[[], int],
+               bad: Callable[[str, int, int | None], None]) -> Iterator[tuple[str, list[str]]]:
+        """(id, row) of each (line, row) whose id — ``row[column()]`` stripped, ``column`` read at
+        the first row — is not blank and new; ``bad(id, line, first line or None)`` for the
+        others. ``add`` for a CSV read's hot loop: a new id landing on a free slot, the usual
+        case, is stored inline; anything else goes through ``add``."""
+        keys, lines, mask, n, limit = self._keys, self._lines, self._mask, self._n, self._limit
+        at = -1
+        try:
+            for line, row in rows:
+                if at < 0:
+                    at = column()
+                rid = row[at].strip()
+                if not rid:
+                    bad(rid, line, None)
+                    continue
+                key = hash(rid) or 1
+                i = key & mask
+                if not keys[i]:
+                    keys[i] = key
+                    lines[i] = line
+                    n += 1
+                    if n > limit:
+                        self._n = n
+                        self._grow()
+                        keys, lines, mask, limit = self._keys, self._lines, self._mask, self._limit
+                    yield rid, row
+                    continue
+                self._n = n
+                first = self.add(rid, line)
+                keys, lines, mask, n, limit = self._keys, self._lines, self._mask, self._n, self._limit
+                if first is None:
+                    yield rid, row
+                else:
+                    bad(rid, line, first)
+        finally:
+            self._n = n
+
     def _grow(self) -> None:
         old_keys, old_lines = self._keys, self._lines
-        size = len(old_keys) * 2
-        self._keys = array("q", [0]) * size
-        self._lines = array("i", [0]) * size
-        mask = size - 1
+        self._alloc(len(old_keys) * 2)
+        keys, mask = self._keys, self._mask
         for k, ln in zip(old_keys, old_lines):
             if not k:
                 continue
             i = k & mask
-            while self._keys[i]:
+            while keys[i]:
                 i = (i + 1) & mask
-            self._keys[i] = k
+            keys[i] = k
             self._lines[i] = ln
+
+
+def estimate_lines(path: Path, sample: int = 1 << 16) -> int:
+    """About how many lines ``path`` holds, from the line length in its first ``sample`` bytes;
+    0 when it cannot be read (the read that follows says why)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(sample)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError:
+        return 0
+    if len(head) < sample:
+        return head.count(b"\n") + 1
+    return int(size * (head.count(b"\n") + 1) / len(head) * 1.05) + 1
 
 
 def detect_delimiter(header_line: str) -> str | None:

@@ -20,6 +20,7 @@ at the end) always raise.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import json
@@ -29,7 +30,8 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Literal, Sequence
 
 from crmseg.config import Mapping
-from crmseg.connectors.file_checks import (DELIMITERS, DuplicateKey, IdSeen, detect_delimiter, first_bad_byte,
+from crmseg.connectors.file_checks import (DELIMITERS, DuplicateKey, IdSeen, detect_delimiter, estimate_lines,
+                                           first_bad_byte,
                                            pairs_without_duplicates, too_deep)
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
@@ -94,7 +96,7 @@ class FileConnector:
         if cutoff is not None and not mod:
             raise ConfigError(f"{self.path}: incremental read needs a modified_field in the mapping")
         id_field = self.id_field
-        seen = IdSeen()
+        seen = IdSeen(estimate_lines(self.path))
         for line, row in rows:
             rid = row.get(id_field)
             if isinstance(rid, (dict, list)):
@@ -120,26 +122,29 @@ class FileConnector:
         if self.kind != "csv":
             raise ConfigError(f"{self.path}: read_rows reads CSV files only")
         self.skipped = []
-        seen = IdSeen()
-        at = -1
-        for line, row in self._csv_lists():
-            if at < 0:
-                at = self._names.index(self.id_field)
-                on_header(list(self._names))
-            rid = (row[at] or "").strip()
-            if self._usable_id(rid, line, seen):
-                yield rid, row
+        at: list[int] = []
+
+        def header(names: list[str]) -> None:
+            at.append(names.index(self.id_field))
+            on_header(names)
+
+        rows = self._csv_lists(on_header=header)
+        return IdSeen(estimate_lines(self.path)).unique(rows, lambda: at[0], self._bad_id)
 
     def _usable_id(self, rid: str, line: int, seen: IdSeen) -> bool:
         """True for a new, non-blank id; a blank or repeated one is a bad row (raised or skipped)."""
+        first = seen.add(rid, line) if rid else None
+        if rid and first is None:
+            return True
+        self._bad_id(rid, line, first)
+        return False
+
+    def _bad_id(self, rid: str, line: int, first: int | None) -> None:
+        """Report a blank id, or ``rid`` repeating the one first seen on line ``first``."""
         if not rid:
             self._bad_row(line, f"no value in the id column {self.id_field!r}")
-            return False
-        first = seen.add(rid, line)
-        if first is not None:
+        else:
             self._bad_row(line, f"duplicate id {rid!r} (first on line {first})")
-            return False
-        return True
 
     def columns(self) -> list[str]:
         """Column names: the CSV header, or the keys of the first JSONL object."""
@@ -225,38 +230,57 @@ class FileConnector:
         for line, row in self._csv_lists(require_id):
             yield line, dict(zip(self._names, row))
 
-    def _csv_lists(self, require_id: bool = True) -> Iterator[tuple[int, list[str]]]:
-        """(line, row) of every well-formed CSV row, the header in ``self._names`` from the first one."""
+    def _csv_lists(self, require_id: bool = True,
+                   on_header: Callable[[list[str]], None] | None = None) -> Iterator[tuple[int, list[str]]]:
+        """(line, row) of every well-formed CSV row, the header in ``self._names`` from the first
+        one; ``on_header(names)`` is called once the header is read."""
         if csv.field_size_limit() < _FIELD_LIMIT:
             csv.field_size_limit(_FIELD_LIMIT)
+        nul_free = self._nul_free()
         with self._open() as fh:
-            line = 1
+            last = 0  # reader.line_num after the previous row: lines read past the header
             try:
                 names = self._header(fh, require_id)
                 self._names = names
                 width = len(names)
+                if on_header is not None:
+                    on_header(list(names))
                 reader = csv.reader(fh, delimiter=self.delimiter or ",", strict=True)
-                while True:
-                    start = line + 1
-                    try:
-                        row = next(reader, None)
-                    except csv.Error as exc:
-                        raise ConfigError(self._csv_problem(start, str(exc))) from None
-                    if row is None:
-                        return
-                    line = reader.line_num + 1
-                    if len(row) == width and line - start == 0 and "\x00" not in "\x1f".join(row):
-                        yield start, row  # the usual row, checked inline
+                for row in reader:
+                    n = reader.line_num
+                    if n == last + 1 and len(row) == width and (nul_free or "\x00" not in "\x1f".join(row)):
+                        last = n
+                        yield n + 1, row  # the usual row (one line, every field, no NUL), checked inline
                         continue
+                    start, last = last + 2, n
                     if not row:  # blank line
                         continue
-                    problem = _row_problem(row, width, self.delimiter or ",", line - start)
+                    problem = _row_problem(row, width, self.delimiter or ",", n + 1 - start)
                     if problem:
                         self._bad_row(start, problem)
                         continue
                     yield start, row
+            except csv.Error as exc:
+                raise ConfigError(self._csv_problem(last + 2, str(exc))) from None
             except UnicodeDecodeError as exc:
                 raise self._not_text(exc) from None
+
+    def _nul_free(self) -> bool:
+        """True when the file holds no NUL byte — one C-level scan, 1 MiB at a time — so rows
+        need no check of their own. False for UTF-16/32 (NUL bytes in every character) or a
+        file that cannot be read twice (a pipe): then each row is checked."""
+        try:
+            if codecs.lookup(self.encoding).name.startswith(("utf-16", "utf-32")):
+                return False
+            if not self.path.is_file():
+                return False
+            with self.path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    if b"\x00" in chunk:
+                        return False
+            return True
+        except (LookupError, OSError):  # the read that follows reports what is wrong
+            return False
 
     def _csv_problem(self, line: int, problem: str) -> str:
         if "end of data" in problem:

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from crmseg.config import FileSync, parse_interval
 from crmseg.errors import CrmsegError
+from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.pipeline import Plan
 from crmseg.rules.engines import make_engine
@@ -171,9 +172,10 @@ class SyncRun:
                         attempts)
         engine = make_engine(self.plan.engine, self.plan.rules, self.plan.now)
         try:
-            for chunk in _chunks(accounts, CHUNK):
-                self._check_stop()
-                self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
+            with frozen_heap():
+                for chunk in _chunks(accounts, CHUNK):
+                    self._check_stop()
+                    self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
             writer.finish()
         except BaseException:
             if self.changes is not None:
