@@ -102,9 +102,11 @@ def generate(plan: list[tuple[int, str, str, FieldMap]], passthrough: bool,
                 "else:", "    x = _slow({c}, v)", *_indent(TAIL)]
         if columns is None:
             lines.append(f"        v = get({src!r})")
-        else:
-            at = columns.get(src)
-            lines.append("        v = None" if at is None else f"        v = row[{int(at)}]")
+        elif columns.get(src) is None:
+            body = ["_miss[{i}] += 1"]  # no such column: None, as dict.get gives
+        else:  # a CSV row: every cell is a str
+            lines.append(f"        v = row[{int(columns[src])}]")
+            body = list(_TEXT[fast_kind(fm)])
         lines += ["        " + t.format(c=f"_c{i}", m=f"_m{i}", i=i, N=repr(name)) for t in body]
     if columns is not None:
         lines += ["        acc['id'] = rid", "        return acc", "    return account"]

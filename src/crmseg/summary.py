@@ -63,7 +63,7 @@ class _DimStats:
     """Running counters of one dimension."""
 
     __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "rule_names", "fired", "spilled", "changes",
-                 "vmin", "vmax", "vsum", "vnum", "moves")
+                 "vmin", "vmax", "vsum", "isum", "vnum", "moves")
 
     def __init__(self, info: DimInfo) -> None:
         self.name: str = info.name
@@ -79,7 +79,8 @@ class _DimStats:
         self.changes: list[int] = [0, 0, 0, 0, 0]  # + pinned: would differ, never written
         self.vmin: float = math.inf
         self.vmax: float = -math.inf
-        self.vsum: float = 0.0
+        self.vsum: float = 0.0  # float totals, added as they come
+        self.isum: int = 0  # int totals, exact (so the mean does not depend on when tallies are counted)
         self.vnum: int = 0
         #: (CRM now, computed) -> accounts that would be written (pinned ones left out).
         self.moves: dict[tuple[str, str], int] = {}
@@ -246,7 +247,16 @@ class AuditSummary:
             if not tally:
                 continue
             counts, fired, changes, moves = d.counts, d.fired, d.changes, d.moves
-            for (value, rules, before, pinned), n in tally.items():
+            score = d.is_score
+            for key, n in tally.items():
+                value, rules, before, pinned = key[0], key[1], key[2], key[3]
+                if score and value.__class__ is int and len(key) == 4:  # float totals: added as they came
+                    d.isum += value * n
+                    d.vnum += n
+                    if value < d.vmin:
+                        d.vmin = value
+                    if value > d.vmax:
+                        d.vmax = value
                 after = tag(value)
                 before = tag(before)
                 key = NONE_LABEL if after is None else after
@@ -379,7 +389,7 @@ class AuditSummary:
             }
             if d.kind == "score":
                 entry["stats"] = (
-                    {"min": _num(d.vmin), "max": _num(d.vmax), "mean": round(d.vsum / d.vnum, 4)}
+                    {"min": _num(d.vmin), "max": _num(d.vmax), "mean": round((d.vsum + d.isum) / d.vnum, 4)}
                     if d.vnum else {"min": None, "max": None, "mean": None}
                 )
             dims[d.name] = entry
@@ -408,6 +418,10 @@ class AuditSummary:
         }
 
 
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
 def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cross: bool,
                   columns: Mapping[str, int] | None = None) -> str:
     """Source of ``_make(...)`` returning the adder; ``plan``: per dimension (CRM field, is a
@@ -421,23 +435,30 @@ def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cros
              "            summary.pinned += 1",
              *([] if columns is not None else ["        get_field = fields.get"]),
              "        get_result = results.get"]
+    lines[1:1] = [f"    t{i} = tallies[{i}]" for i in range(len(plan))]
     for i, (field, score, slots) in enumerate(plan):
         body = [f"res = get_result(names[{i}], NO_RESULT)", "value = res.value", "cls = value.__class__"]
-        if score:
-            body += ["if cls is int or cls is float:", f"    d = stats[{i}]",
-                     "    d.vsum += value", "    d.vnum += 1", "    if value < d.vmin:", "        d.vmin = value",
-                     "    if value > d.vmax:", "        d.vmax = value",
-                     "elif cls is not str and value is not None:", "    value = tag(value)"]
-        else:
-            body += ["if cls is not str and cls is not int and cls is not float and value is not None:",
-                     "    value = tag(value)"]
         if field is None or (columns is not None and field not in columns):
             body.append("before = None")
-        else:
-            read = f"get_field({field!r})" if columns is None else f"fields[{int(columns[field])}]"
-            body += [f"before = {read}", "if before is not None and before.__class__ is not str:",
+        elif columns is None:
+            body += [f"before = get_field({field!r})", "if before is not None and before.__class__ is not str:",
                      "    before = conv(before)"]
-        body += ["key = (value, res.rules, before, pinned)", f"t = tallies[{i}]", "t[key] = t.get(key, 0) + 1"]
+        else:  # a CSV row: every cell is a str
+            body.append(f"before = fields[{int(columns[field])}]")
+        tally = [f"t{i}[key] = t{i}.get(key, 0) + 1"]
+        if score:
+            # int totals (the usual score) reach the stats from the tally in ``_flush`` (exactly);
+            # float ones as they come, tallied under a 5-tuple so that 5.0 never merges with 5
+            body += ["if cls is int:", "    key = (value, res.rules, before, pinned)", *_indent(tally),
+                     "elif cls is float:", f"    d = stats[{i}]",
+                     "    d.vsum += value", "    d.vnum += 1", "    if value < d.vmin:", "        d.vmin = value",
+                     "    if value > d.vmax:", "        d.vmax = value",
+                     "    key = (value, res.rules, before, pinned, None)", *_indent(tally),
+                     "else:", "    if value is not None and cls is not str:", "        value = tag(value)",
+                     "    key = (value, res.rules, before, pinned)", *_indent(tally)]
+        else:
+            body += ["if cls is not str and cls is not int and cls is not float and value is not None:",
+                     "    value = tag(value)", "key = (value, res.rules, before, pinned)", *tally]
         body += [f"x{k} = value" for k in slots]
         lines += ["        " + line for line in body]
     if cross:

@@ -350,16 +350,41 @@ def _label(g: _Gen, d: Any, r: str) -> None:
 
 
 def _score(g: _Gen, d: Any, r: str) -> None:
-    """Every matching rule adds its points, in file order."""
+    """Every matching rule sets its bit; the result per set of bits comes from ``ScoreTable``
+    (points added in file order there, so totals equal adding them here)."""
     for rule in d.rules:
         g.prepare(rule.pred, 2)
-    g.emit(2, f"t = {lit(d.default)}")
-    g.emit(2, "f = []")
-    for rule in d.rules:
+    table = g.const("score", ScoreTable(d.default, [(rule.name, rule.points) for rule in d.rules]))
+    g.emit(2, "m = 0")
+    for i, rule in enumerate(d.rules):
         g.emit(2, f"if {g.pred(rule.pred)}:")
-        g.emit(3, f"t += {lit(rule.points)}")
-        g.emit(3, f"f.append({rule.name!r})")
-    g.emit(2, f"{r} = _DimResult(t, tuple(f))")
+        g.emit(3, f"m |= {1 << i}")
+    g.emit(2, f"{r} = {table}.get(m)")
+    g.emit(2, f"if {r} is None:")
+    g.emit(3, f"{r} = {table}(m)")
+
+
+class ScoreTable(dict):  # type: ignore[type-arg]
+    """One score dimension's results by the set of matching rules (a bit mask, bit i = rule i):
+    built once per set seen, up to ``MAX`` of them (then built per account), and shared —
+    no list, tuple or result allocated per account for a set seen before."""
+
+    MAX = 4096
+
+    def __init__(self, default: Any, rules: list[tuple[str, Any]]) -> None:
+        super().__init__()
+        self.default, self.rules = default, rules
+
+    def __call__(self, mask: int) -> DimResult:
+        total, fired = self.default, []
+        for i, (name, points) in enumerate(self.rules):
+            if mask >> i & 1:
+                total += points
+                fired.append(name)
+        res = DimResult(total, tuple(fired))
+        if len(self) < self.MAX:
+            self[mask] = res
+        return res
 
 
 def build(rules: RuleSet, now: datetime) -> Callable[[dict[str, Any]], dict[str, DimResult]]:
