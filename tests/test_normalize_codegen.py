@@ -22,7 +22,8 @@ FIELDS = {
 TEXTS = ["", " ", "5", " 5 ", "1,200", "1,20", "1_000", "n/a", "2.5", "1e3", "nan", "inf", "$3,000", "true", "Yes",
          "no", "0", "us", "U.S.", "Germany", "Narnia", "saas", " Tech ", "SFDC;Snowflake", "a;;b; a", "2026-10-30",
          "2026-10-30T11:18:18Z", "2026-10-30T11:18:18+02:00", "2026-10-30T11:18:18", "1700000000", "20261101",
-         "2026-13-01", "日本"]
+         "2026-13-01", "日本", "2026-10-30 11:18", "20261101T1118", "2026-10-30T11:18:18.123", " 2026-10-30",
+         "202611011", "2026-W44-5", "2026-10-30T11:18:18-05:00"]
 OTHERS = st.one_of(st.none(), st.booleans(), st.integers(-5, 2**60), st.floats(allow_nan=True, allow_infinity=True),
                    st.just(date(2026, 1, 2)), st.just(datetime(2026, 1, 2, 3, tzinfo=timezone.utc)),
                    st.just(["a", " SFDC ", ""]), st.just(()))

@@ -66,9 +66,12 @@ _TEXT = {
               "            _bad[{i}] += 1"],
     "bool": ["x = _BOOLS.get(v)", "if x is not None:", "    acc[{N}] = x", "else:",
              "    x = _slow({c}, v)", *_indent(TAIL)],
+    # a naive ISO text ("2026-01-25", "2026-01-25 10:00") is UTC, as the converter reads it; digit-only
+    # texts take the converter (9+ digits are epoch seconds there)
     "datetime": [*_BLANK, "else:", "    try:", "        x = _fromiso(v)", "    except ValueError:",
                  "        x = _slow({c}, v)", "    else:", "        if x.tzinfo is not _UTC:",
-                 "            x = _slow({c}, v)", *_indent(TAIL)],
+                 "            if x.tzinfo is None and not v.isdigit():", "                x = x.replace(tzinfo=_UTC)",
+                 "            else:", "                x = _slow({c}, v)", *_indent(TAIL)],
     "date": [*_BLANK, "elif len(v) == 10 and v[4] == '-':", "    try:", "        acc[{N}] = _date_iso(v)",
              "    except ValueError:", "        _bad[{i}] += 1", "else:", "    x = _slow({c}, v)", *_indent(TAIL)],
 }

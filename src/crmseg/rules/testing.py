@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
+from typing import Any
 
 from crmseg.diff import tag_text
 from crmseg.rules.engines import make_engine
@@ -46,20 +47,31 @@ def _at(today: date | datetime | None, default: datetime) -> datetime:
 def run_tests(rules: RuleSet, engine: str, now: datetime) -> list[TestOutcome]:
     """Evaluate every inline test with ``engine``; a test may fix upstream dimension values."""
     outcomes: list[TestOutcome] = []
-    for dim in rules.dimensions:
-        for case in dim.tests:
-            needed = _needed(rules, dim, set(case.account))
-            given = {d.name: ("float" if d.kind == "score" else "str") for d in rules.dimensions if d not in needed}
-            sub = RuleSet(needed, {**rules.field_types, **given})  # a given dimension is read as a field
-            eng = make_engine(engine, sub, _at(case.today, now))
-            try:
-                result = eng.evaluate(case.account)[dim.name]
-            finally:
-                eng.close()
-            ok = tag_text(result.value) == tag_text(case.expect)
-            fired = ", ".join(f'"{r}"' for r in result.rules) or "no rule"
-            got = "(none)" if result.value is None else repr(result.value)
-            want = "(none)" if case.expect is None else repr(case.expect)
-            msg = "" if ok else f'{dim.path}: test "{case.name}": expected {want}, got {got} ({fired} fired)'
-            outcomes.append(TestOutcome(dim, case, ok, msg))
+    engines: dict[tuple[tuple[str, ...], datetime], Any] = {}  # tests with the same needs share one engine
+    try:
+        for dim in rules.dimensions:
+            for case in dim.tests:
+                outcomes.append(_run_case(rules, dim, case, engine, now, engines))
+    finally:
+        for eng in engines.values():
+            eng.close()
     return outcomes
+
+
+def _run_case(rules: RuleSet, dim: Dimension, case: TestCase, engine: str, now: datetime,
+              engines: dict[tuple[tuple[str, ...], datetime], Any]) -> TestOutcome:
+    needed = _needed(rules, dim, set(case.account))
+    at = _at(case.today, now)
+    key = (tuple(d.name for d in needed), at)
+    eng = engines.get(key)
+    if eng is None:
+        given = {d.name: ("float" if d.kind == "score" else "str") for d in rules.dimensions if d not in needed}
+        sub = RuleSet(needed, {**rules.field_types, **given})  # a given dimension is read as a field
+        eng = engines[key] = make_engine(engine, sub, at)
+    result = eng.evaluate(case.account)[dim.name]
+    ok = tag_text(result.value) == tag_text(case.expect)
+    fired = ", ".join(f'"{r}"' for r in result.rules) or "no rule"
+    got = "(none)" if result.value is None else repr(result.value)
+    want = "(none)" if case.expect is None else repr(case.expect)
+    msg = "" if ok else f'{dim.path}: test "{case.name}": expected {want}, got {got} ({fired} fired)'
+    return TestOutcome(dim, case, ok, msg)
