@@ -256,7 +256,7 @@ def test_reading_200k_rows_keeps_memory_flat(big_csv: Path) -> None:
         tracemalloc.stop()
     assert count == 200_000
     assert big_csv.stat().st_size > 40_000_000
-    # flat but for the duplicate-id check: 12-byte slots at load 3/8..3/4, old table kept while growing
+    # flat but for the duplicate-id check: 16-byte slots at load 3/8..3/4, sized once from the file
     assert peak < 2_000_000 + 200_000 * 48, f"peak traced memory {peak:,} bytes"
 
 

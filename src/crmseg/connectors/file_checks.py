@@ -1,7 +1,7 @@
 """Checks a data file must pass before its rows are trusted (used by ``FileConnector``).
 
-- ``IdSeen``: duplicate record ids in compact memory (an 8-byte fingerprint and a 4-byte
-  line number per row, no string kept): 16-48 bytes per row, not ~150 for a set of ids.
+- ``IdSeen``: duplicate record ids in compact memory (a 16-byte slot per id: fingerprint and
+  line number, no string kept): 21-43 bytes per row, not ~150 for a set of ids.
 - ``estimate_lines``: about how many lines a file holds (to size ``IdSeen`` once).
 - ``detect_delimiter``: comma, semicolon, tab or pipe, from the header line.
 - ``first_bad_byte``: the byte offset of the first undecodable byte of a file.
@@ -24,7 +24,10 @@ DELIMITERS: dict[str, str] = {",": "comma", ";": "semicolon", "\t": "tab", "|": 
 
 
 class IdSeen:
-    """A set of record ids (as 64-bit fingerprints) remembering the line each was first seen on."""
+    """A set of record ids (as 64-bit fingerprints) remembering the line each was first seen on.
+
+    One open-addressing table of 16-byte slots — fingerprint, then line — in one array, so a
+    lookup touches one cache line."""
 
     def __init__(self, expected: int = 0) -> None:
         """``expected``: about how many ids will come (sizes the table once; it still grows past it)."""
@@ -35,22 +38,21 @@ class IdSeen:
         self._n = 0
 
     def _alloc(self, size: int) -> None:
-        self._keys = array("q", [0]) * size
-        self._lines = array("i", [0]) * size
-        self._mask = size - 1
+        self._tab = array("q", [0]) * (2 * size)  # slot s: [2s] fingerprint (0: free), [2s+1] line
+        self._mask = 2 * size - 2  # (h << 1) & mask: an even index, the slot's fingerprint
         self._limit = size * 3 // 4  # grown past a load of 3/4
 
     def add(self, rid: str, line: int) -> int | None:
         """Record ``rid`` at ``line``; return the earlier line when it was seen before."""
         key = hash(rid) or 1
-        keys, mask = self._keys, self._mask
-        i = key & mask
-        while k := keys[i]:
+        tab, mask = self._tab, self._mask
+        i = (key << 1) & mask
+        while k := tab[i]:
             if k == key:
-                return self._lines[i]
-            i = (i + 1) & mask
-        keys[i] = key
-        self._lines[i] = line
+                return tab[i + 1]
+            i = (i + 2) & mask
+        tab[i] = key
+        tab[i + 1] = line
         self._n += 1
         if self._n > self._limit:
             self._grow()
@@ -62,7 +64,7 @@ class IdSeen:
         the first row — is not blank and new; ``bad(id, line, first line or None)`` for the
         others. ``add`` for a CSV read's hot loop: a new id landing on a free slot, the usual
         case, is stored inline; anything else goes through ``add``."""
-        keys, lines, mask, n, limit = self._keys, self._lines, self._mask, self._n, self._limit
+        tab, mask, n, limit = self._tab, self._mask, self._n, self._limit
         at = -1
         try:
             for line, row in rows:
@@ -73,20 +75,20 @@ class IdSeen:
                     bad(rid, line, None)
                     continue
                 key = hash(rid) or 1
-                i = key & mask
-                if not keys[i]:
-                    keys[i] = key
-                    lines[i] = line
+                i = (key << 1) & mask
+                if not tab[i]:
+                    tab[i] = key
+                    tab[i + 1] = line
                     n += 1
                     if n > limit:
                         self._n = n
                         self._grow()
-                        keys, lines, mask, limit = self._keys, self._lines, self._mask, self._limit
+                        tab, mask, limit = self._tab, self._mask, self._limit
                     yield rid, row
                     continue
                 self._n = n
                 first = self.add(rid, line)
-                keys, lines, mask, n, limit = self._keys, self._lines, self._mask, self._n, self._limit
+                tab, mask, n, limit = self._tab, self._mask, self._n, self._limit
                 if first is None:
                     yield rid, row
                 else:
@@ -95,17 +97,18 @@ class IdSeen:
             self._n = n
 
     def _grow(self) -> None:
-        old_keys, old_lines = self._keys, self._lines
-        self._alloc(len(old_keys) * 2)
-        keys, mask = self._keys, self._mask
-        for k, ln in zip(old_keys, old_lines):
+        old = self._tab
+        self._alloc(len(old))  # twice the slots
+        tab, mask = self._tab, self._mask
+        for s in range(0, len(old), 2):
+            k = old[s]
             if not k:
                 continue
-            i = k & mask
-            while keys[i]:
-                i = (i + 1) & mask
-            keys[i] = k
-            self._lines[i] = ln
+            i = (k << 1) & mask
+            while tab[i]:
+                i = (i + 2) & mask
+            tab[i] = k
+            tab[i + 1] = old[s + 1]
 
 
 def estimate_lines(path: Path, sample: int = 1 << 16) -> int:
