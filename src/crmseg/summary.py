@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from crmseg.diff import CHANGE_KINDS, tag_text
 from crmseg.model import NONE_LABEL, DimResult
+from crmseg.summary_codegen import adder_source
 
 MAX_LABELS = 6
 DEFAULT_MIN_SEGMENT_SHARE = 0.01
@@ -418,59 +419,9 @@ class AuditSummary:
         }
 
 
-def _indent(lines: list[str]) -> list[str]:
-    return ["    " + line for line in lines]
-
-
-def _adder_source(plan: Sequence[tuple[str | None, bool, tuple[int, ...]]], cross: bool,
-                  columns: Mapping[str, int] | None = None) -> str:
-    """Source of ``_make(...)`` returning the adder; ``plan``: per dimension (CRM field, is a
-    score, crosstab slots). Field names appear only as ``repr``'d strings. ``columns`` (CRM
-    field -> position): ``fields`` is a CSV row as a list; a field without a column is None."""
-    lines = ["def _make(summary, tag, conv, names, stats, tallies, cross_tally, flush, flush_at, NO_RESULT):",
-             "    pending = 0  # accounts tallied by this adder since it last flushed",
-             "    def adder(fields, results, pinned):",
-             "        summary.accounts += 1",
-             "        if pinned:",
-             "            summary.pinned += 1",
-             *([] if columns is not None else ["        get_field = fields.get"]),
-             "        get_result = results.get"]
-    lines[1:1] = [f"    t{i} = tallies[{i}]" for i in range(len(plan))]
-    for i, (field, score, slots) in enumerate(plan):
-        body = [f"res = get_result(names[{i}], NO_RESULT)", "value = res.value", "cls = value.__class__"]
-        if field is None or (columns is not None and field not in columns):
-            body.append("before = None")
-        elif columns is None:
-            body += [f"before = get_field({field!r})", "if before is not None and before.__class__ is not str:",
-                     "    before = conv(before)"]
-        else:  # a CSV row: every cell is a str
-            body.append(f"before = fields[{int(columns[field])}]")
-        tally = [f"t{i}[key] = t{i}.get(key, 0) + 1"]
-        if score:
-            # int totals (the usual score) reach the stats from the tally in ``_flush`` (exactly);
-            # float ones as they come, tallied under a 5-tuple so that 5.0 never merges with 5
-            body += ["if cls is int:", "    key = (value, res.rules, before, pinned)", *_indent(tally),
-                     "elif cls is float:", f"    d = stats[{i}]",
-                     "    d.vsum += value", "    d.vnum += 1", "    if value < d.vmin:", "        d.vmin = value",
-                     "    if value > d.vmax:", "        d.vmax = value",
-                     "    key = (value, res.rules, before, pinned, None)", *_indent(tally),
-                     "else:", "    if value is not None and cls is not str:", "        value = tag(value)",
-                     "    key = (value, res.rules, before, pinned)", *_indent(tally)]
-        else:
-            body += ["if cls is not str and cls is not int and cls is not float and value is not None:",
-                     "    value = tag(value)", "key = (value, res.rules, before, pinned)", *tally]
-        body += [f"x{k} = value" for k in slots]
-        lines += ["        " + line for line in body]
-    if cross:
-        lines += ["        key2 = (x0, x1)", "        cross_tally[key2] = cross_tally.get(key2, 0) + 1"]
-    lines += ["        nonlocal pending", "        pending += 1", "        if pending >= flush_at:", "            pending = 0",
-              "            flush()", "    return adder"]
-    return "\n".join(lines) + "\n"
-
-
 def _build_adder(summary: AuditSummary, tag_fields: Mapping[str, str | None], strip: bool,
                  columns: Mapping[str, int] | None = None) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
-    """Compile ``_adder_source`` for ``summary``'s dimensions and bind it to its tallies."""
+    """Compile ``summary_codegen.adder_source`` for ``summary``'s dimensions and bind it to its tallies."""
     tag = summary._tag
     plan = [(tag_fields.get(name), d is not None, slot) for name, d, _, slot in summary._plan]
     if strip:
@@ -479,7 +430,7 @@ def _build_adder(summary: AuditSummary, tag_fields: Mapping[str, str | None], st
     else:
         conv = tag
     namespace: dict[str, Any] = {}
-    exec(compile(_adder_source(plan, summary._cross is not None, columns), "<crmseg summary>", "exec"), namespace)  # noqa: S102
+    exec(compile(adder_source(plan, summary._cross is not None, columns), "<crmseg summary>", "exec"), namespace)  # noqa: S102
     return namespace["_make"](summary, tag, conv, [name for name, *_ in summary._plan],
                               [d for _, d, _, _ in summary._plan], [t for _, _, t, _ in summary._plan],
                               summary._cross_tally, summary._flush, _TALLY_FLUSH, _NO_RESULT)
