@@ -16,6 +16,7 @@ from crmseg.config import FieldMap, Mapping
 from crmseg.countries import to_alpha2
 from crmseg.errors import ConfigError
 from crmseg.model import Account, RawRecord
+from crmseg.normalize_codegen import MEMO_MAX, NO_HIT
 
 __all__ = ["Normalizer", "make_converter", "parse_int", "parse_float", "parse_bool",
            "parse_date", "parse_datetime"]
@@ -27,9 +28,7 @@ _CURRENCY = "$€£¥"
 _BOOLS = {**dict.fromkeys(("true", "True", "TRUE", "yes", "Yes", "YES", "y", "t", "1"), True),
           **dict.fromkeys(("false", "False", "FALSE", "no", "No", "NO", "n", "f", "0"), False)}
 _PIN_TEXTS = {**_BOOLS, "": False}  # blank: no value, so not pinned
-_INVALID = (ValueError, TypeError, OverflowError, OSError)
-_MEMO_MAX = 10_000
-_NO_HIT: Any = object()
+_MEMO_MAX, _NO_HIT = MEMO_MAX, NO_HIT  # one memo size and one miss marker with the generated code
 
 Converter = Callable[[Any], Any]  # raw value -> value, None for missing; raises when invalid
 

@@ -13,24 +13,27 @@ def rules_fingerprint(rules_dir: str | Path, mapping_path: str | Path | None) ->
     """Hash of every rule file (name and bytes), the mapping file and the vocabulary it names:
     any edit changes it."""
     h = hashlib.sha256()
-    for path in sorted(Path(rules_dir).glob("*.toml")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    if mapping_path:
-        h.update(b"mapping\0" + Path(mapping_path).read_bytes())
-        vocab = _vocabulary_of(Path(mapping_path))
-        if vocab is not None and vocab.is_file():
-            h.update(b"vocabulary\0" + vocab.read_bytes())
+    for path, role in _roles(rules_dir, mapping_path):
+        if role == "rule":
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        else:
+            h.update(role.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 
 def rules_files(rules_dir: str | Path, mapping_path: str | Path | None) -> list[Path]:
     """The files :func:`rules_fingerprint` hashes."""
-    files = sorted(Path(rules_dir).glob("*.toml"))
+    return [path for path, _ in _roles(rules_dir, mapping_path)]
+
+
+def _roles(rules_dir: str | Path, mapping_path: str | Path | None) -> list[tuple[Path, str]]:
+    """(file, "rule" | "mapping" | "vocabulary") in hashing order."""
+    files = [(path, "rule") for path in sorted(Path(rules_dir).glob("*.toml"))]
     if mapping_path:
-        files.append(Path(mapping_path))
+        files.append((Path(mapping_path), "mapping"))
         vocab = _vocabulary_of(Path(mapping_path))
         if vocab is not None and vocab.is_file():
-            files.append(vocab)
+            files.append((vocab, "vocabulary"))
     return files
 
 
