@@ -15,6 +15,7 @@ from crmseg.connectors.retry import RetryPolicy
 from crmseg.connectors.schema_check import check_mapping
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import TagWrite
+from crmseg.sync.decide import is_permanent
 
 from tests.connector_fixtures import DIMENSIONS, SCORES, Harness, no_wait_policy, write_rules
 
@@ -334,8 +335,10 @@ def test_salesforce_jwt_bearer_login_against_the_sandbox(rules_dir, tmp_path):
         h.close()
 
 
-def test_hubspot_whole_batch_rejection_is_bisected_to_the_bad_records():
-    """Real HubSpot may refuse a whole batch (400 VALIDATION_ERROR) for one bad value."""
+@pytest.mark.parametrize("refusal", ["invalid option", "deleted id"])
+def test_hubspot_whole_batch_rejection_is_bisected_to_the_bad_records(refusal):
+    """Real HubSpot may refuse a whole batch for one input (400 VALIDATION_ERROR for a bad
+    value, 404 OBJECT_NOT_FOUND for a deleted id) instead of a 207 naming it."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -353,9 +356,12 @@ def test_hubspot_whole_batch_rejection_is_bisected_to_the_bad_records():
             inputs = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["inputs"]
             seen.append([i["id"] for i in inputs])
             bad = [i["id"] for i in inputs if i["properties"]["crmseg_segment"] == "Nope"]
-            if bad:
+            if bad and refusal == "invalid option":
                 status, body = 400, {"status": "error", "category": "VALIDATION_ERROR", "correlationId": "x",
                                      "message": "Property values were not valid: [{\"error\":\"INVALID_OPTION\"}]"}
+            elif bad:
+                status, body = 404, {"status": "error", "category": "OBJECT_NOT_FOUND", "correlationId": "x",
+                                     "message": "Could not get some COMPANY objects, they may be deleted or not exist."}
             else:
                 status, body = 200, {"status": "COMPLETE", "results": [{"id": i["id"], "properties": {}} for i in inputs]}
             data = json.dumps(body).encode()
@@ -376,7 +382,8 @@ def test_hubspot_whole_batch_rejection_is_bisected_to_the_bad_records():
         writes = [TagWrite(str(i), {"crmseg_segment": "Nope" if i in (2, 5) else "SMB"}) for i in range(8)]
         results = conn.write(writes)
         assert [r.ok for r in results] == [i not in (2, 5) for i in range(8)]
-        assert "INVALID_OPTION" in results[2].error
+        assert ("INVALID_OPTION" if refusal == "invalid option" else "OBJECT_NOT_FOUND") in results[2].error
+        assert is_permanent(results[2].error) and is_permanent(results[5].error)  # kept apart, not retried
         assert seen[0] == [str(i) for i in range(8)] and len(seen) < 16
     finally:
         srv.shutdown()

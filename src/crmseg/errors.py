@@ -22,6 +22,8 @@ class CrmsegError(Exception):
     """Root of every error crmseg raises on purpose."""
 
     exit_code = 1
+    #: The HTTP status of the CRM answer behind the error, when there was one.
+    status: int | None = None
 
 
 class ConfigError(CrmsegError):

@@ -322,12 +322,15 @@ class HubSpotConnector:
         except FatalError as err:
             if "PROPERTY_DOESNT_EXIST" in str(err):
                 raise ConfigError(f"{err} (a mapped tag property is missing; run with provision = true)") from None
-            if len(chunk) > 1 and "VALIDATION_ERROR" in str(err):
-                mid = len(chunk) // 2  # HubSpot rejected the whole batch: isolate the bad records
-                return self._write_batch(chunk[:mid]) + self._write_batch(chunk[mid:])
-            if len(chunk) == 1 and "VALIDATION_ERROR" in str(err):
+            if err.status not in _RECORD_REFUSALS:
+                raise
+            # HubSpot may refuse a whole batch for one input (400 VALIDATION_ERROR for a value that
+            # is not an option, 404 OBJECT_NOT_FOUND for a deleted id) instead of answering 207:
+            # halve it until the refused records stand alone, and fail only those.
+            if len(chunk) == 1:
                 return [WriteResult(chunk[0].id, False, str(err))]
-            raise
+            mid = len(chunk) // 2
+            return self._write_batch(chunk[:mid]) + self._write_batch(chunk[mid:])
         return [WriteResult(r.id, r.ok, self.policy.redact(r.error)) if r.error else r
                 for r in _batch_results(chunk, body)]
 
@@ -338,6 +341,10 @@ class HubSpotConnector:
         self._run("provision", lambda: self._call("provision", self._api("groups").create, object_type=self.object,
                                                   property_group_create={"name": GROUP, "label": "crmseg segments",
                                                                          "displayOrder": -1}))
+
+
+#: Whole-batch answers that may be about some of its records: the batch is split to find them.
+_RECORD_REFUSALS = frozenset({400, 404, 409, 422})
 
 
 def _batch_results(chunk: Sequence[TagWrite], body: dict[str, Any]) -> list[WriteResult]:

@@ -93,17 +93,21 @@ def http_error(
     """The crmseg error for a failed CRM call (status None: no answer at all)."""
     label = f"HTTP {status}" if status else "no response"
     text = f"{op}: {label}" + (f" {code}" if code else "") + (f": {_short(detail)}" if detail else "")
+    err: CrmsegError
     if status is None or status == 0:
         return RetriableError(text, retry_after)
     if status == 401:
-        return AuthExpiredError(text, 0.0)
-    if (status == 403 and code in LIMIT_CODES) or code in DAILY_POLICIES:
-        return FatalError(f"{text} (the CRM's API limit is exhausted; try again after it resets)")
-    if status in _RETRY_STATUS or status >= 500:
-        return RetriableError(text, retry_after)
-    if code in CONFIG_CODES:
-        return ConfigError(f"{text} (check the mapping)")
-    return FatalError(text)
+        err = AuthExpiredError(text, 0.0)
+    elif (status == 403 and code in LIMIT_CODES) or code in DAILY_POLICIES:
+        err = FatalError(f"{text} (the CRM's API limit is exhausted; try again after it resets)")
+    elif status in _RETRY_STATUS or status >= 500:
+        err = RetriableError(text, retry_after)
+    elif code in CONFIG_CODES:
+        err = ConfigError(f"{text} (check the mapping)")
+    else:
+        err = FatalError(text)
+    err.status = status
+    return err
 
 
 def network_error(op: Op, exc: BaseException) -> RetriableError | None:
