@@ -307,6 +307,46 @@ def test_a_file_sync_writes_an_import_ready_changes_file_and_keeps_history(tmp_p
     del env
 
 
+def test_a_file_sync_with_bad_rows_stops_or_skips_and_names_them(tmp_path):
+    """A ragged row and a repeated id stop a file sync (exit 2, nothing kept) unless the sync opts
+    into skip_bad_rows: then the run summary counts and names them, and they are not written."""
+    import subprocess
+
+    from .sync_env import crmseg_cmd
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    lines = (ROOT / "examples" / "accounts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    ragged_id = lines[5].split(",", 1)[0]
+    lines[5] = lines[5].rstrip("\n") + ",extra\n"  # line 6: one field too many
+    lines.append(lines[9])  # the account on line 10 again, as the last line
+    (tmp_path / "accounts.csv").write_text("".join(lines), encoding="utf-8")
+    config = ('[state]\npath = "state/crmseg.sqlite"\n[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\n'
+              f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n'
+              'changes_path = "out/changes.csv"\n')
+
+    def sync() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*crmseg_cmd(), "sync", "--config", "config.toml", "-q"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    (tmp_path / "config.toml").write_text(config, encoding="utf-8")
+    strict = sync()
+    assert strict.returncode == 2, strict.stdout + strict.stderr
+    said = strict.stdout + strict.stderr
+    assert "accounts.csv:6: 28 fields, the header has 27" in said and "skip_bad_rows = true" in said
+    assert "Traceback" not in said
+    assert not (tmp_path / "out" / "changes.csv").exists()
+
+    (tmp_path / "config.toml").write_text(config + "skip_bad_rows = true\n", encoding="utf-8")
+    lenient = sync()
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+    assert "skipped 2 bad input row(s)" in lenient.stdout
+    last = len(lines)
+    assert f"accounts.csv:6:" in lenient.stdout and f"accounts.csv:{last}:" in lenient.stdout
+    assert "read 399 " in lenient.stdout  # 401 data rows, the two bad ones left out
+    with open(tmp_path / "out" / "changes.csv", newline="", encoding="utf-8") as fh:
+        assert ragged_id not in {r["id"] for r in csv.DictReader(fh)}
+
+
 def test_salesforce_writes_above_bulk_threshold_go_through_bulk_api_jobs(tmp_path):
     env = SyncEnv(tmp_path, "salesforce", N)
     try:

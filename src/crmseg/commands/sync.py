@@ -92,6 +92,9 @@ def _dry_run(config: str, sync_name: str | None, engine: str | None, quiet: bool
                   "`crmseg sync` would write", highlight=False)
 
 
+SKIPPED_SHOWN = 10  # skipped input rows named in the run summary (all are counted and logged)
+
+
 def print_outcome(out: Any, console: Console) -> None:
     """The run summary: status, counts, API calls, watermark and the failed records."""
     c = out.counts
@@ -112,6 +115,14 @@ def print_outcome(out: Any, console: Console) -> None:
         console.print(f"  changes file (import-ready): {out.changes_file}", highlight=False)
     if out.drift_alert:
         console.print(f"  [bold yellow]drift alert[/]: {out.drift_alert}", highlight=False)
+    if out.skipped_rows:
+        n = len(out.skipped_rows)
+        console.print(f"  [bold yellow]skipped {n:,} bad input row(s)[/] (skip_bad_rows = true); not evaluated, "
+                      "not written:", highlight=False)
+        for row in out.skipped_rows[:SKIPPED_SHOWN]:
+            console.print(f"    {row}", highlight=False, markup=False)
+        if n > SKIPPED_SHOWN:
+            console.print(f"    ... and {n - SKIPPED_SHOWN:,} more (each is in the log)", highlight=False)
     if out.message:
         console.print(f"  {out.message}", highlight=False, markup=False)
     for title, rows in (("failed records (retried on the next run unless the error is permanent)", out.failures),

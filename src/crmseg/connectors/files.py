@@ -326,7 +326,8 @@ class FileConnector:
     def _bad_row(self, line: int, problem: str) -> None:
         message = f"{self.path}:{line}: {problem}"
         if self.on_bad_row == "raise":
-            raise ConfigError(message)
+            raise ConfigError(f"{message} (fix the row, or leave bad rows out and count them: --skip-bad-rows, "
+                              "or skip_bad_rows = true on a sync)")
         log.warning("skipped row: %s", message)
         self.skipped.append(message)
 

@@ -186,6 +186,10 @@ class Daemon:
                       f"sync {out.sync}: {len(out.failures)} record(s) failed; retried on the next run",
                       sync=out.sync, run_id=out.run_id, failed=len(out.failures),
                       records=[f"{rid}: {err}" for rid, err in out.failures[:10]])
+        if out.skipped_rows:
+            log_event(log, logging.WARNING, "rows_skipped",
+                      f"sync {out.sync}: {len(out.skipped_rows)} bad input row(s) skipped (skip_bad_rows)",
+                      sync=out.sync, run_id=out.run_id, skipped=len(out.skipped_rows), rows=out.skipped_rows[:10])
         if out.drift_alert:
             log_event(log, logging.WARNING, "drift_alert", f"sync {out.sync}: drift alert: {out.drift_alert}",
                       sync=out.sync, run_id=out.run_id)

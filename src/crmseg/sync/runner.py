@@ -77,6 +77,8 @@ class SyncOutcome:
     reevaluated_all: bool = False
     drift_alert: str | None = None
     error: CrmsegError | None = None
+    #: Input rows a file sync left out (``skip_bad_rows = true``), as ``file:line: problem``.
+    skipped_rows: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -295,6 +297,7 @@ class SyncRun:
     # ------------------------------------------------------------------ endings
     def _finish(self, out: SyncOutcome, status: str, wm_after: str | None, message: str | None) -> None:
         self.counts["api_calls"] = int(getattr(self.connector, "calls", 0) or 0)
+        out.skipped_rows = list(getattr(self.connector, "skipped", None) or [])
         out.api_remaining = getattr(self.connector, "api_remaining", None)
         remaining = out.api_remaining[0] if out.api_remaining else None
         self.store.finish_run(self.run_id, status, self._now(), self.counts, wm_after, message, remaining,
