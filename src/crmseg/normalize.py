@@ -28,7 +28,6 @@ _CURRENCY = "$€£¥"
 _BOOLS = {**dict.fromkeys(("true", "True", "TRUE", "yes", "Yes", "YES", "y", "t", "1"), True),
           **dict.fromkeys(("false", "False", "FALSE", "no", "No", "NO", "n", "f", "0"), False)}
 _PIN_TEXTS = {**_BOOLS, "": False}  # blank: no value, so not pinned
-_MEMO_MAX, _NO_HIT = MEMO_MAX, NO_HIT  # one memo size and one miss marker with the generated code
 
 Converter = Callable[[Any], Any]  # raw value -> value, None for missing; raises when invalid
 
@@ -200,7 +199,7 @@ def _text_post(fm: FieldMap) -> Callable[[str], str] | None:
     if not exact:
         return norm  # to_alpha2 has its own cache
 
-    memo: dict[str, str] = {}  # the same few spellings repeat: remember (up to _MEMO_MAX)
+    memo: dict[str, str] = {}  # the same few spellings repeat: remember (up to MEMO_MAX)
 
     def post(s: str) -> str:
         out = memo.get(s)
@@ -208,7 +207,7 @@ def _text_post(fm: FieldMap) -> Callable[[str], str] | None:
             out = exact.get(s) or folded.get(_fold(s))
             if out is None:
                 out = norm(s) if norm is not None else s  # may raise: not remembered
-            if len(memo) < _MEMO_MAX:
+            if len(memo) < MEMO_MAX:
                 memo[s] = out
         return out
     return post
@@ -239,10 +238,10 @@ def _list_converter(sep: str, post: Callable[[str], str] | None) -> Converter:
 
     def conv(v: Any) -> Any:
         if v.__class__ is str:  # CRM text "a;b;c": the same few stacks repeat, so remember them
-            out = memo.get(v, _NO_HIT)
-            if out is _NO_HIT:
+            out = memo.get(v, NO_HIT)
+            if out is NO_HIT:
                 out = items_of(v.split(sep))
-                if len(memo) < _MEMO_MAX:
+                if len(memo) < MEMO_MAX:
                     memo[v] = out
             return out
         if isinstance(v, (list, tuple, set, frozenset)):
