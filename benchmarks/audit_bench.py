@@ -28,9 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -115,9 +116,14 @@ def child_audit(engine: str, file: str, now: datetime) -> dict[str, Any]:
         summary = run_audit(plan)
     wall = time.perf_counter() - t1
     return {
-        "engine": engine, "accounts": summary.accounts, "wall_s": wall, "setup_s": setup_s,
-        "rss_before_bytes": rss_before, "peak_rss_bytes": peak_rss_bytes(),
-        "ru_maxrss_bytes": ru_maxrss_bytes(), "summary": _summary_digest(summary),
+        "engine": engine,
+        "accounts": summary.accounts,
+        "wall_s": wall,
+        "setup_s": setup_s,
+        "rss_before_bytes": rss_before,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "ru_maxrss_bytes": ru_maxrss_bytes(),
+        "summary": _summary_digest(summary),
     }
 
 
@@ -132,8 +138,16 @@ def child_floor(file: str) -> dict[str, Any]:
         for _row in csv.DictReader(fh):
             n += 1
     wall = time.perf_counter() - t
-    return {"engine": FLOOR, "accounts": n, "wall_s": wall, "setup_s": 0.0, "rss_before_bytes": rss_before,
-            "peak_rss_bytes": peak_rss_bytes(), "ru_maxrss_bytes": ru_maxrss_bytes(), "summary": None}
+    return {
+        "engine": FLOOR,
+        "accounts": n,
+        "wall_s": wall,
+        "setup_s": 0.0,
+        "rss_before_bytes": rss_before,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "ru_maxrss_bytes": ru_maxrss_bytes(),
+        "summary": None,
+    }
 
 
 def _time_loop(evaluate: Callable[[dict[str, Any]], Any], accounts: Sequence[dict[str, Any]], repeat: int) -> float:
@@ -147,12 +161,14 @@ def _time_loop(evaluate: Callable[[dict[str, Any]], Any], accounts: Sequence[dic
     return best
 
 
-def child_engine_only(file: str, now: datetime, engines: Sequence[str], sample: int, verify: int,
-                      repeat: int) -> dict[str, Any]:
+def child_engine_only(
+    file: str, now: datetime, engines: Sequence[str], sample: int, verify: int, repeat: int
+) -> dict[str, Any]:
     """Tag equality on the first ``verify`` accounts, then evaluate() rates on ``sample``."""
     from itertools import islice
 
     import handwritten
+
     from crmseg.pipeline import read_records
     from crmseg.rules.engines import make_engine
 
@@ -210,9 +226,16 @@ def child_engine_only(file: str, now: datetime, engines: Sequence[str], sample: 
             rates[DURABLE_BATCHED] = {"seconds": secs, "runs": 1, "rate": len(timed) / secs if secs else 0.0}
     for ev in evaluators.values():
         ev.close()
-    return {"engine": ENGINE_ONLY, "sample": len(timed), "verified": len(checked), "first_read_s": read_s,
-            "read_normalize_rate": read_rate,
-            "mismatches": mismatches, "examples": examples, "rates": rates}
+    return {
+        "engine": ENGINE_ONLY,
+        "sample": len(timed),
+        "verified": len(checked),
+        "first_read_s": read_s,
+        "read_normalize_rate": read_rate,
+        "mismatches": mismatches,
+        "examples": examples,
+        "rates": rates,
+    }
 
 
 # ------------------------------------------------------------------ parent
@@ -263,28 +286,43 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequenc
     def line(cells: Sequence[str]) -> str:
         out = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
         return "  ".join(out).rstrip()
+
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000, help="accounts to generate and audit (default 100000)")
-    parser.add_argument("--engines", default="native,durable",
-                        help="engines to measure, comma-separated (default native,durable; durable is skipped "
-                             "when not importable; the hand-written baseline always runs)")
-    parser.add_argument("--out", default=None,
-                        help="folder for the generated CSV (default: crmseg-bench in the temp folder); "
-                             "an existing file of the same size and seed is reused")
+    parser.add_argument(
+        "--engines",
+        default="native,durable",
+        help="engines to measure, comma-separated (default native,durable; durable is skipped "
+        "when not importable; the hand-written baseline always runs)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="folder for the generated CSV (default: crmseg-bench in the temp folder); "
+        "an existing file of the same size and seed is reused",
+    )
     parser.add_argument("--seed", type=int, default=None, help="generator seed (default 2026)")
-    parser.add_argument("--now", default=None,
-                        help="the run's reference time for days_since (default: the generator's reference "
-                             "date 2026-11-01T00:00:00Z, so results do not depend on the day)")
+    parser.add_argument(
+        "--now",
+        default=None,
+        help="the run's reference time for days_since (default: the generator's reference "
+        "date 2026-11-01T00:00:00Z, so results do not depend on the day)",
+    )
     parser.add_argument("--sample", type=int, default=20_000, help="accounts for the engine-only rates (default 20000)")
-    parser.add_argument("--verify", type=int, default=5_000,
-                        help="first accounts on which every evaluator must give native's tags (default 5000)")
+    parser.add_argument(
+        "--verify",
+        type=int,
+        default=5_000,
+        help="first accounts on which every evaluator must give native's tags (default 5000)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="engine-only passes, best kept (durable: 1)")
-    parser.add_argument("--runs", type=int, default=1,
-                        help="full-audit subprocesses per engine, fastest kept (durable: 1; default 1)")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="full-audit subprocesses per engine, fastest kept (durable: 1; default 1)"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -292,9 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from make_sample_accounts import DEFAULT_SEED, REFERENCE_DATE
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    now = (datetime.fromisoformat(args.now) if args.now
-           else datetime(REFERENCE_DATE.year, REFERENCE_DATE.month, REFERENCE_DATE.day))
-    now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+    now = (
+        datetime.fromisoformat(args.now)
+        if args.now
+        else datetime(REFERENCE_DATE.year, REFERENCE_DATE.month, REFERENCE_DATE.day)
+    )
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     wanted = [e.strip() for e in args.engines.split(",") if e.strip()]
 
     if args.child:
@@ -329,8 +370,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     full: dict[str, dict[str, Any]] = {}
     # runs interleaved (floor, hand-written, native, floor, ...): a busy machine slows them alike
-    order = [(i, name) for i in range(max(1, args.runs)) for name in [FLOOR, HANDWRITTEN, *engines]
-             if name != "durable" or i == 0]
+    order = [
+        (i, name)
+        for i in range(max(1, args.runs))
+        for name in [FLOOR, HANDWRITTEN, *engines]
+        if name != "durable" or i == 0
+    ]
     for i, name in order:
         say(f"{name}: full audit of {n:,} accounts in a fresh subprocess (run {i + 1}) ...")
         r = run_child(["--child", name, "--file", str(path), "--now", now.isoformat()], None)
@@ -343,56 +388,111 @@ def main(argv: Sequence[str] | None = None) -> int:
     sample = min(args.sample, n)
     verify = min(args.verify, n)
     say(f"engine-only: verifying {verify:,} accounts, timing evaluate() on {sample:,} ...")
-    only = run_child(["--child", ENGINE_ONLY, "--file", str(path), "--now", now.isoformat(),
-                      "--engines", ",".join(engines), "--sample", str(sample), "--verify", str(verify),
-                      "--repeat", str(args.repeat)], None)
+    only = run_child(
+        [
+            "--child",
+            ENGINE_ONLY,
+            "--file",
+            str(path),
+            "--now",
+            now.isoformat(),
+            "--engines",
+            ",".join(engines),
+            "--sample",
+            str(sample),
+            "--verify",
+            str(verify),
+            "--repeat",
+            str(args.repeat),
+        ],
+        None,
+    )
 
     # ---------------------------------------------------------------- report
     lines: list[str] = []
     lines.append(f"crmseg audit benchmark: {n:,} accounts, seed {seed}, now {now.isoformat()}")
-    lines.append(f"python {platform.python_version()} on {platform.system()} {platform.machine()}, "
-                 f"{os.cpu_count()} CPUs; rules {RULES.relative_to(ROOT)}/, mapping {MAPPING.relative_to(ROOT)}")
+    lines.append(
+        f"python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; rules {RULES.relative_to(ROOT)}/, mapping {MAPPING.relative_to(ROOT)}"
+    )
     if gen_s is None:
         lines.append(f"data: {path} ({size_mb:,.1f} MB), reused from an earlier run")
     else:
-        lines.append(f"data: {path} ({size_mb:,.1f} MB), generated in {gen_s:.1f} s "
-                     f"({n / gen_s:,.0f} accounts/s; not part of any figure below)")
+        lines.append(
+            f"data: {path} ({size_mb:,.1f} MB), generated in {gen_s:.1f} s "
+            f"({n / gen_s:,.0f} accounts/s; not part of any figure below)"
+        )
     if skipped:
         lines.append("skipped: " + "; ".join(skipped))
     lines.append("")
     runs = f"fastest of {args.runs} runs (durable: 1), " if args.runs > 1 else ""
-    lines.append(f"full audit: CSV -> normalize -> evaluate -> summary, {runs}one fresh subprocess per run; "
-                 "floor: csv.DictReader alone over the same file")
+    lines.append(
+        f"full audit: CSV -> normalize -> evaluate -> summary, {runs}one fresh subprocess per run; "
+        "floor: csv.DictReader alone over the same file"
+    )
     base = full[HANDWRITTEN]["wall_s"]
     floor_s = full[FLOOR]["wall_s"]
     rows = []
     for name, r in full.items():
-        rows.append([name, f"{r['accounts']:,}", f"{r['wall_s']:.2f}", f"{r['accounts'] / r['wall_s']:,.0f}",
-                     f"{r['peak_rss_bytes'] / MB:,.1f}", f"{r['rss_before_bytes'] / MB:,.1f}",
-                     f"{r['wall_s'] / floor_s:.2f}x",
-                     "-" if name == FLOOR else "baseline" if name == HANDWRITTEN else ratio_text(r["wall_s"], base)])
-    lines += _table(["engine", "accounts", "wall s", "accounts/s", "peak RSS MB", "start RSS MB", "vs floor",
-                     "time vs hand-written"], rows, [False, True, True, True, True, True, True, False])
+        rows.append(
+            [
+                name,
+                f"{r['accounts']:,}",
+                f"{r['wall_s']:.2f}",
+                f"{r['accounts'] / r['wall_s']:,.0f}",
+                f"{r['peak_rss_bytes'] / MB:,.1f}",
+                f"{r['rss_before_bytes'] / MB:,.1f}",
+                f"{r['wall_s'] / floor_s:.2f}x",
+                "-" if name == FLOOR else "baseline" if name == HANDWRITTEN else ratio_text(r["wall_s"], base),
+            ]
+        )
+    lines += _table(
+        [
+            "engine",
+            "accounts",
+            "wall s",
+            "accounts/s",
+            "peak RSS MB",
+            "start RSS MB",
+            "vs floor",
+            "time vs hand-written",
+        ],
+        rows,
+        [False, True, True, True, True, True, True, False],
+    )
     digests = {r["summary"] for name, r in full.items() if name != FLOOR}
-    same = "yes" if len(digests) == 1 else "NO: " + ", ".join(
-        f"{k}={v['summary']}" for k, v in full.items() if k != FLOOR)
+    same = (
+        "yes" if len(digests) == 1 else "NO: " + ", ".join(f"{k}={v['summary']}" for k, v in full.items() if k != FLOOR)
+    )
     lines.append(f"audit summaries (counts, rule hits, changes, quality, warnings) identical across engines: {same}")
     if "durable" in full:
         lines.append("(the pipeline's run_audit calls evaluate() per account; durable's batched path is timed below)")
     lines.append("")
-    lines.append(f"engine only: evaluate() on {only['sample']:,} pre-normalized accounts in memory "
-                 f"(best of {args.repeat}; durable: 1 pass; durable-batched: evaluate_many)")
+    lines.append(
+        f"engine only: evaluate() on {only['sample']:,} pre-normalized accounts in memory "
+        f"(best of {args.repeat}; durable: 1 pass; durable-batched: evaluate_many)"
+    )
     hand_s = only["rates"][HANDWRITTEN]["seconds"]
     rows = []
     for name, r in only["rates"].items():
-        rows.append([name, f"{r['rate']:,.0f}", f"{1e6 / r['rate']:.1f}" if r["rate"] else "n/a",
-                     "baseline" if name == HANDWRITTEN else ratio_text(r["seconds"], hand_s)])
+        rows.append(
+            [
+                name,
+                f"{r['rate']:,.0f}",
+                f"{1e6 / r['rate']:.1f}" if r["rate"] else "n/a",
+                "baseline" if name == HANDWRITTEN else ratio_text(r["seconds"], hand_s),
+            ]
+        )
     lines += _table(["engine", "accounts/s", "us/account", "time vs hand-written"], rows, [False, True, True, False])
     native_speed = hand_s / only["rates"]["native"]["seconds"]
     rr = only["read_normalize_rate"]
-    lines.append(f"for scale: reading + normalizing the same accounts (FileConnector.read + Normalizer.account, all mapped "
-                 f"fields, no evaluation; the audit converts only the fields the rules read): "
-                 f"{rr:,.0f} accounts/s, {1e6 / rr:.1f} us/account" if rr else "")
+    lines.append(
+        f"for scale: reading + normalizing the same accounts (FileConnector.read + Normalizer.account, all mapped "
+        f"fields, no evaluation; the audit converts only the fields the rules read): "
+        f"{rr:,.0f} accounts/s, {1e6 / rr:.1f} us/account"
+        if rr
+        else ""
+    )
     lines.append("")
     lines.append(f"tag check on the first {only['verified']:,} accounts (value and fired rules of every dimension):")
     for name, bad in only["mismatches"].items():
@@ -402,12 +502,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     native_floor = full["native"]["wall_s"] / floor_s
     lines.append("")
     lines.append("targets (issue 9):")
-    lines.append(f"  native evaluation speed vs hand-written: {native_speed:.2f}x "
-                 f"({'met' if native_speed >= 0.5 else 'NOT met'}: >= 0.5x)")
-    lines.append(f"  native full audit vs the csv.DictReader floor: {native_floor:.2f}x "
-                 f"({'met' if native_floor <= 3 else 'NOT met'}: <= 3x)")
-    lines.append(f"  native peak RSS: {native_peak:,.1f} MB for {n:,} accounts "
-                 f"({'under' if native_peak < 500 else 'OVER'} the 500 MB budget)")
+    lines.append(
+        f"  native evaluation speed vs hand-written: {native_speed:.2f}x "
+        f"({'met' if native_speed >= 0.5 else 'NOT met'}: >= 0.5x)"
+    )
+    lines.append(
+        f"  native full audit vs the csv.DictReader floor: {native_floor:.2f}x "
+        f"({'met' if native_floor <= 3 else 'NOT met'}: <= 3x)"
+    )
+    lines.append(
+        f"  native peak RSS: {native_peak:,.1f} MB for {n:,} accounts "
+        f"({'under' if native_peak < 500 else 'OVER'} the 500 MB budget)"
+    )
     print("\n".join(lines))
     return 0
 

@@ -26,8 +26,9 @@ descriptions the summary prints; the rules themselves are never consulted here.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from crmseg.model import DimResult
 from crmseg.summary import AuditSummary
@@ -136,8 +137,9 @@ def make_evaluator(now: datetime) -> Callable[[dict[str, Any]], dict[str, DimRes
             segment = _SEG_ENTERPRISE
         elif industry in _DIGITAL_INDUSTRIES and modern_stack:
             segment = _SEG_DIGITAL
-        elif ((employees is not None and 100 <= employees < 1000)
-              or (revenue is not None and 20_000_000 <= revenue < 250_000_000)):
+        elif (employees is not None and 100 <= employees < 1000) or (
+            revenue is not None and 20_000_000 <= revenue < 250_000_000
+        ):
             segment = _SEG_MID
         elif (employees is not None and employees < 100) or (revenue is not None and revenue < 20_000_000):
             segment = _SEG_SMB
@@ -158,8 +160,11 @@ def make_evaluator(now: datetime) -> Callable[[dict[str, Any]], dict[str, DimRes
             stage = _ST_MQA
         elif (visits is not None and visits >= 5) or (activity_days is not None and activity_days <= 30):
             stage = _ST_ENGAGED
-        elif ((visits is not None and visits >= 1) or (intent is not None and intent >= 30)
-              or (activity_days is not None and activity_days <= 180)):
+        elif (
+            (visits is not None and visits >= 1)
+            or (intent is not None and intent >= 30)
+            or (activity_days is not None and activity_days <= 180)
+        ):
             stage = _ST_AWARE
         elif score >= 30:
             stage = _ST_QUALIFIED
@@ -212,17 +217,25 @@ def audit(plan: Any) -> AuditSummary:
     def on_header(names: list[str]) -> None:
         columns = {name: i for i, name in enumerate(names)}
         pin = columns.get(mapping.pin_field) if mapping.pin_field else None
-        bound[:] = [norm.row_account_of(used, columns),
-                    summary.record_adder({d: mapping.tag_field(d) for d in dims}, columns), pin]
+        bound[:] = [
+            norm.row_account_of(used, columns),
+            summary.record_adder({d: mapping.tag_field(d) for d in dims}, columns),
+            pin,
+        ]
 
     pin_value = norm.pin_value
     for rid, row in plan.connector.read_rows(on_header):
         account, add, pin = bound
         add(row, evaluate(account(rid, row)), False if pin is None else pin_value(row[pin]))
-    summary.metadata.update({
-        "source": plan.source, "rules_dir": plan.rules_dir, "mapping": plan.mapping.path,
-        "engine": HandwrittenEngine.name, "started_at": plan.now.isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - started, 3),
-    })
+    summary.metadata.update(
+        {
+            "source": plan.source,
+            "rules_dir": plan.rules_dir,
+            "mapping": plan.mapping.path,
+            "engine": HandwrittenEngine.name,
+            "started_at": plan.now.isoformat(timespec="seconds"),
+            "duration_s": round(time.perf_counter() - started, 3),
+        }
+    )
     summary.finish(norm.quality, plan.rules.warnings)
     return summary

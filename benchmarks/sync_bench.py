@@ -51,14 +51,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from crm_bench import RULES, ROOT, SANDBOX_OPTIONS, SEED, cache_key, mapping_path, next_value, scratch_root  # noqa: E402
+from crm_bench import ROOT, RULES, SANDBOX_OPTIONS, SEED, cache_key, mapping_path, next_value, scratch_root  # noqa: E402
 
 CRMS = ("salesforce", "hubspot")
 #: The rule edit: (file in rules/, text, replacement) -- the Enterprise segment's size threshold.
@@ -72,9 +73,19 @@ READ_EP = {"salesforce": ("query", "query_more"), "hubspot": ("list", "search")}
 FIXED_EP = {"salesforce": ("login", "describe"), "hubspot": ("properties_list",)}
 #: Endpoints that count as the Salesforce login, whichever flow the config uses (SOAP, OAuth token).
 LOGIN_EPS = ("login", "oauth_token")
-WRITE_EP = {"salesforce": ("composite_update", "sobject_update", "bulk_create", "bulk_upload", "bulk_state",
-                           "bulk_status", "bulk_results", "bulk_delete"),
-            "hubspot": ("batch_update", "update")}
+WRITE_EP = {
+    "salesforce": (
+        "composite_update",
+        "sobject_update",
+        "bulk_create",
+        "bulk_upload",
+        "bulk_state",
+        "bulk_status",
+        "bulk_results",
+        "bulk_delete",
+    ),
+    "hubspot": ("batch_update", "update"),
+}
 BULK_CALLS_PER_JOB = 4  # create + upload + close (UploadComplete) + one status poll
 
 
@@ -83,8 +94,16 @@ def log(msg: str) -> None:
 
 
 # ================================================================== children
-def serve(crm: str, accounts: int, seed: int, cache: Path, work: Path, source: Path | None,
-          config_out: Path | None, nagle: bool) -> None:
+def serve(
+    crm: str,
+    accounts: int,
+    seed: int,
+    cache: Path,
+    work: Path,
+    source: Path | None,
+    config_out: Path | None,
+    nagle: bool,
+) -> None:
     """Child: seed (or reuse) the cached store, serve a copy of ``source`` (default: the cache),
     optionally write a sync config for it, print one JSON line, wait for EOF on stdin."""
     from crmseg.config import load_mapping
@@ -104,8 +123,9 @@ def serve(crm: str, accounts: int, seed: int, cache: Path, work: Path, source: P
             p.unlink(missing_ok=True)
         log(f"{crm}: seeding {accounts:,} synthetic accounts into {cache} ...")
         t0 = time.perf_counter()
-        with SandboxServer(crm, accounts=accounts, seed=seed, mapping=mapping, rules_dir=RULES,
-                           db_path=str(part), **SANDBOX_OPTIONS):
+        with SandboxServer(
+            crm, accounts=accounts, seed=seed, mapping=mapping, rules_dir=RULES, db_path=str(part), **SANDBOX_OPTIONS
+        ):
             pass  # constructing seeds the store; leaving closes it (WAL checkpointed)
         os.replace(part, cache)
         seeded_s = time.perf_counter() - t0
@@ -120,10 +140,18 @@ def serve(crm: str, accounts: int, seed: int, cache: Path, work: Path, source: P
         fd = sb.schema.get(tag)
         if config_out is not None:
             write_sandbox_config(sb, config_out)
-        hello = {"url": sb.url, "env": sb.env(), "accounts": sb.store.count(), "tag": tag,
-                 "options": list(fd.options or []) if fd is not None else [], "pin": mapping.pin_field,
-                 "seeded_s": seeded_s, "load_s": time.perf_counter() - t0, "cache": str(cache),
-                 "nodelay_set": nodelay_set}
+        hello = {
+            "url": sb.url,
+            "env": sb.env(),
+            "accounts": sb.store.count(),
+            "tag": tag,
+            "options": list(fd.options or []) if fd is not None else [],
+            "pin": mapping.pin_field,
+            "seeded_s": seeded_s,
+            "load_s": time.perf_counter() - t0,
+            "cache": str(cache),
+            "nodelay_set": nodelay_set,
+        }
         print(json.dumps(hello), flush=True)
         sys.stdin.read()  # until the parent closes our stdin (or dies)
     finally:
@@ -144,7 +172,7 @@ def sync_child(config: str, days_later: float) -> int:
 
     cfg = load_config(config)
     sync_cfg = cfg.sync(None)
-    now = datetime.now(timezone.utc) + timedelta(days=days_later)
+    now = datetime.now(UTC) + timedelta(days=days_later)
     plan = plan_config(config, sync_cfg.name, "native", now=now, writes=True)
     store = open_store(cfg.resolve(cfg.state.path))
     try:
@@ -175,15 +203,30 @@ class Sandbox:
         self._http = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, no proxy
 
     def start(self, source: Path | None = None, config_out: Path | None = None) -> None:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", self.crm, "--accounts", str(self.accounts),
-               "--seed", str(self.seed), "--cache", str(self.cache), "--work", str(self.work)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve",
+            self.crm,
+            "--accounts",
+            str(self.accounts),
+            "--seed",
+            str(self.seed),
+            "--cache",
+            str(self.cache),
+            "--work",
+            str(self.work),
+        ]
         cmd += ["--from", str(source)] if source else []
         cmd += ["--config-out", str(config_out)] if config_out else []
         cmd += ["--sandbox-nagle"] if self.nagle else []
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
-                                                                           os.environ.get("PYTHONPATH")]))}
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-                                     cwd=str(ROOT))
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+        }
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT)
+        )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
             self.proc.wait(timeout=30)
@@ -211,8 +254,9 @@ class Sandbox:
             Path(f"{self.work}{suffix}").unlink(missing_ok=True)
 
     def _control(self, method: str, path: str) -> Any:
-        req = urllib.request.Request(f"{self.url}/__sandbox/{path}", method=method,
-                                     data=b"{}" if method == "POST" else None)
+        req = urllib.request.Request(
+            f"{self.url}/__sandbox/{path}", method=method, data=b"{}" if method == "POST" else None
+        )
         with self._http.open(req, timeout=60) as resp:
             return json.loads(resp.read() or b"null")
 
@@ -228,8 +272,12 @@ class Sandbox:
     def modified_since(self, ms: int) -> list[int]:
         """Modification times (epoch ms, ascending) of the records an incremental read from ``ms`` returns."""
         with self._db() as db:
-            return [r[0] for r in db.execute("SELECT modified_ms FROM records WHERE modified_ms >= ? "
-                                             "ORDER BY modified_ms, id", (ms,))]
+            return [
+                r[0]
+                for r in db.execute(
+                    "SELECT modified_ms FROM records WHERE modified_ms >= ? ORDER BY modified_ms, id", (ms,)
+                )
+            ]
 
     def count(self) -> int:
         with self._db() as db:
@@ -312,14 +360,21 @@ def sizes_for(crm: str, config: Path) -> Sizes:
         from types import SimpleNamespace
 
         bulk_job = int(Writer(SimpleNamespace(), None, "", 0, str, None).bulk_job)  # type: ignore[arg-type]
-    except Exception:  # noqa: BLE001 - fall back to the documented size
+    except Exception:
         bulk_job = 10_000
     if crm == "salesforce":
         from crmseg.connectors.salesforce import MAX_COLLECTION
 
         batch = max(1, min(sync_cfg.batch_size or MAX_COLLECTION, MAX_COLLECTION))
-        return Sizes(crm, sync_cfg.page_size, sync_cfg.page_size, batch, sync_cfg.bulk_threshold, bulk_job,
-                     fixed_names="login + describe")
+        return Sizes(
+            crm,
+            sync_cfg.page_size,
+            sync_cfg.page_size,
+            batch,
+            sync_cfg.bulk_threshold,
+            bulk_job,
+            fixed_names="login + describe",
+        )
     from crmseg.connectors.hubspot import LIST_LIMIT, MAX_BATCH, SEARCH_CAP, SEARCH_LIMIT
 
     batch = max(1, min(sync_cfg.batch_size or MAX_BATCH, MAX_BATCH))
@@ -332,8 +387,10 @@ def write_floor(sz: Sizes, k: int) -> tuple[int, str]:
         return 0, "nothing to write"
     if sz.bulk_threshold is not None and k > sz.bulk_threshold:
         jobs = math.ceil(k / sz.bulk_job)
-        return BULK_CALLS_PER_JOB * jobs, (f"{jobs} Bulk API 2.0 job(s) of <= {sz.bulk_job:,} x {BULK_CALLS_PER_JOB} "
-                                           "(create, upload, close, 1 status poll)")
+        return BULK_CALLS_PER_JOB * jobs, (
+            f"{jobs} Bulk API 2.0 job(s) of <= {sz.bulk_job:,} x {BULK_CALLS_PER_JOB} "
+            "(create, upload, close, 1 status poll)"
+        )
     unit = "sObject Collections" if sz.crm == "salesforce" else "batch/update"
     return math.ceil(k / sz.batch), f"ceil({k:,} / {sz.batch}) {unit}"
 
@@ -453,8 +510,15 @@ class Bench:
         copy_sqlite(src, self.state_path)
 
     # ---------------------------------------------------------------- one run
-    def run(self, key: str, label: str, config: Path, full: bool = False, days_later: float = 0.0,
-            expect_mode: str = "incremental") -> Row:
+    def run(
+        self,
+        key: str,
+        label: str,
+        config: Path,
+        full: bool = False,
+        days_later: float = 0.0,
+        expect_mode: str = "incremental",
+    ) -> Row:
         assert self.sizes is not None
         sz, sb, row = self.sizes, self.sb, Row(key, label, self.crm)
         state, _ = self._state()
@@ -464,7 +528,9 @@ class Bench:
         if full_read:
             expected = sb.count()
             row.p = max(1, math.ceil(expected / sz.page_full))
-            row.p_how = f"ceil({expected:,} / {sz.page_full:,}) {'query pages' if self.crm == 'salesforce' else 'list pages'}"
+            row.p_how = (
+                f"ceil({expected:,} / {sz.page_full:,}) {'query pages' if self.crm == 'salesforce' else 'list pages'}"
+            )
         else:
             since = datetime.fromisoformat(state.watermark.replace("Z", "+00:00"))
             stamps = sb.modified_since(int(since.timestamp() * 1000))
@@ -474,22 +540,39 @@ class Bench:
                 row.p_how = f"max(1, ceil({expected:,} / {sz.page_incr:,})) query pages (modified since the watermark)"
             else:
                 row.p, queries, reread = search_floor(stamps, sz.search_cap, sz.page_incr)
-                row.p_how = (f"{row.p:,} search page{'s' if row.p != 1 else ''} of <= {sz.page_incr} for "
-                             f"{expected:,} records modified since the watermark")
+                row.p_how = (
+                    f"{row.p:,} search page{'s' if row.p != 1 else ''} of <= {sz.page_incr} for "
+                    f"{expected:,} records modified since the watermark"
+                )
                 if queries > 1:
-                    row.p_how += (f" ({queries} queries: the search cap of {sz.search_cap:,} results makes each next "
-                                  f"query re-read the {reread:,} records sharing its start time)")
+                    row.p_how += (
+                        f" ({queries} queries: the search cap of {sz.search_cap:,} results makes each next "
+                        f"query re-read the {reread:,} records sharing its start time)"
+                    )
         row.f = len(FIXED_EP[self.crm])
         # ---- the run, in its own process
         if days_later:
-            argv = [sys.executable, str(Path(__file__).resolve()), "--sync-child", str(config),
-                    "--days-later", f"{days_later:g}"]
-            row.note = (f"run_sync in a child process with the rules' clock {days_later:g} days ahead "
-                        "(the CLI has no clock option)")
+            argv = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--sync-child",
+                str(config),
+                "--days-later",
+                f"{days_later:g}",
+            ]
+            row.note = (
+                f"run_sync in a child process with the rules' clock {days_later:g} days ahead "
+                "(the CLI has no clock option)"
+            )
         else:
-            argv = [*self.cli, "sync", "--config", str(config), "--engine", "native", "-q"] + (["--full"] if full else [])
-        env = {**os.environ, **sb.hello["env"],
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+            argv = [*self.cli, "sync", "--config", str(config), "--engine", "native", "-q"] + (
+                ["--full"] if full else []
+            )
+        env = {
+            **os.environ,
+            **sb.hello["env"],
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
+        }
         log(f"{self.crm}: {label} ...")
         sb.reset()
         t0 = time.perf_counter()
@@ -524,14 +607,20 @@ class Bench:
         if row.mode != ("full" if full_read else expect_mode):
             row.problems.append(f"mode {row.mode!r}, expected {'full' if full_read else expect_mode!r}")
         if row.read != expected:
-            row.problems.append(f"read {row.read:,} records, the CRM holds {expected:,} "
-                                f"{'in all' if full_read else 'modified since the watermark'}")
+            row.problems.append(
+                f"read {row.read:,} records, the CRM holds {expected:,} "
+                f"{'in all' if full_read else 'modified since the watermark'}"
+            )
         if not (row.changed == row.written == st["records_written"]) or st["records_failed"]:
-            row.problems.append(f"changed {row.changed:,}, written {row.written:,}; the sandbox wrote "
-                                f"{st['records_written']:,} and refused {st['records_failed']:,}")
+            row.problems.append(
+                f"changed {row.changed:,}, written {row.written:,}; the sandbox wrote "
+                f"{st['records_written']:,} and refused {st['records_failed']:,}"
+            )
         if row.evaluated != self.n:
-            row.problems.append(f"evaluated {row.evaluated:,} of {self.n:,} accounts (the shipped rules use "
-                                "days_since, so every run re-evaluates all)")
+            row.problems.append(
+                f"evaluated {row.evaluated:,} of {self.n:,} accounts (the shipped rules use "
+                "days_since, so every run re-evaluates all)"
+            )
         fixed = {ep: row.by_endpoint.get(ep, 0) for ep in FIXED_EP[self.crm]}
         if "login" in fixed:
             fixed["login"] = sum(row.by_endpoint.get(ep, 0) for ep in LOGIN_EPS)
@@ -572,9 +661,13 @@ def naive_sample(crm: str, sb: Sandbox, config: Path, sample: int) -> dict[str, 
     st = sb.stats()
     batched_calls = st["calls"]["total"]
     if any(not r.ok for r in results) or st["records_written"] != len(writes):
-        problems.append(f"batched sample: {sum(not r.ok for r in results)} failed, sandbox wrote {st['records_written']}")
+        problems.append(
+            f"batched sample: {sum(not r.ok for r in results)} failed, sandbox wrote {st['records_written']}"
+        )
     if batched_calls != math.ceil(len(writes) / conn.batch_size):
-        problems.append(f"batched sample: {batched_calls} calls for {len(writes)} records in batches of {conn.batch_size}")
+        problems.append(
+            f"batched sample: {batched_calls} calls for {len(writes)} records in batches of {conn.batch_size}"
+        )
     naive = [TagWrite(w.id, {tag: next_value(options, w.fields[tag])}) for w in writes]
     if crm == "salesforce":
         sf = conn._client()  # the connector's authenticated simple-salesforce client and session
@@ -601,11 +694,20 @@ def naive_sample(crm: str, sb: Sandbox, config: Path, sample: int) -> dict[str, 
     naive_s = time.perf_counter() - t0
     st = sb.stats()
     if st["calls"]["total"] != len(naive) or st["records_written"] != len(naive):
-        problems.append(f"naive sample: the sandbox counted {st['calls']['total']} calls and "
-                        f"{st['records_written']} records for {len(naive)} updates")
+        problems.append(
+            f"naive sample: the sandbox counted {st['calls']['total']} calls and "
+            f"{st['records_written']} records for {len(naive)} updates"
+        )
     conn.close()
-    return {"records": len(writes), "batched_s": batched_s, "batched_calls": batched_calls, "naive_s": naive_s,
-            "naive_calls": len(naive), "batch": conn.batch_size, "problems": problems}
+    return {
+        "records": len(writes),
+        "batched_s": batched_s,
+        "batched_calls": batched_calls,
+        "naive_s": naive_s,
+        "naive_calls": len(naive),
+        "batch": conn.batch_size,
+        "problems": problems,
+    }
 
 
 # ================================================================== report
@@ -634,96 +736,158 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
     out: list[str] = []
     cache = "reused" if sb.reused else f"seeded in {sb.first.get('seeded_s') or 0:.1f} s"
     out.append(f"== {crm}: {n:,} accounts ==")
-    out.append(f"sandbox in a child process, store {Path(sb.first['cache']).name} ({cache}); started "
-               f"{len(sb.loads)} times (runs 3-5 start from a snapshot taken after run 2), loaded in "
-               + ", ".join(f"{s:.1f}" for s in sb.loads) + " s")
+    out.append(
+        f"sandbox in a child process, store {Path(sb.first['cache']).name} ({cache}); started "
+        f"{len(sb.loads)} times (runs 3-5 start from a snapshot taken after run 2), loaded in "
+        + ", ".join(f"{s:.1f}" for s in sb.loads)
+        + " s"
+    )
     if sb.first.get("nodelay_set"):
         out.append("sandbox sockets: TCP_NODELAY set by the benchmark (see CRM.md, Nagle)")
     if crm == "salesforce":
         bulk = f"; more than {sz.bulk_threshold:,} changes go through Bulk API 2.0 jobs of {sz.bulk_job:,}"
-        out.append(f"sync: read pages of {sz.page_full:,}; writes in sObject Collections of {sz.batch}{bulk} "
-                   f"(the config's default bulk_threshold)")
+        out.append(
+            f"sync: read pages of {sz.page_full:,}; writes in sObject Collections of {sz.batch}{bulk} "
+            f"(the config's default bulk_threshold)"
+        )
     else:
-        out.append(f"sync: full read in list pages of {sz.page_full}; incremental read in search pages of "
-                   f"{sz.page_incr} (<= {sz.search_cap:,} results a query); writes in batch/update calls of {sz.batch}")
-    head = ["run", "read", "evaluated", "changed", "API calls", "floor P+W+F", "check", "wall s", "run s",
-            "naive calls", "naive wall s", "vs naive"]
+        out.append(
+            f"sync: full read in list pages of {sz.page_full}; incremental read in search pages of "
+            f"{sz.page_incr} (<= {sz.search_cap:,} results a query); writes in batch/update calls of {sz.batch}"
+        )
+    head = [
+        "run",
+        "read",
+        "evaluated",
+        "changed",
+        "API calls",
+        "floor P+W+F",
+        "check",
+        "wall s",
+        "run s",
+        "naive calls",
+        "naive wall s",
+        "vs naive",
+    ]
     table = []
     for r in rows:
         ncalls, nwall = naive_of(r, nv)
         check = "OK" if r.ok else (f"MISMATCH ({r.calls - r.floor:+d})" if r.calls != r.floor else "MISMATCH")
-        vs = "-" if r.changed == 0 or r.calls == 0 else (f"{ncalls / r.calls:,.1f}x fewer calls, "
-                                         f"{nwall / r.wall:.1f}x less time*")
-        table.append([r.label, fmt(r.read), fmt(r.evaluated), fmt(r.changed), fmt(r.calls), f"{r.p}+{r.w}+{r.f}",
-                      check, f"{r.wall:.1f}", "-" if r.run_s is None else f"{r.run_s:.1f}", fmt(ncalls),
-                      f"{nwall:.1f}*", vs])
+        vs = (
+            "-"
+            if r.changed == 0 or r.calls == 0
+            else (f"{ncalls / r.calls:,.1f}x fewer calls, {nwall / r.wall:.1f}x less time*")
+        )
+        table.append(
+            [
+                r.label,
+                fmt(r.read),
+                fmt(r.evaluated),
+                fmt(r.changed),
+                fmt(r.calls),
+                f"{r.p}+{r.w}+{r.f}",
+                check,
+                f"{r.wall:.1f}",
+                "-" if r.run_s is None else f"{r.run_s:.1f}",
+                fmt(ncalls),
+                f"{nwall:.1f}*",
+                vs,
+            ]
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
     right = {1, 2, 3, 4, 5, 7, 8, 9, 10}
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     out.append(line(head))
     out += [line(t) for t in table]
     out.append("")
-    out.append(f"floor P+W+F: P = read calls, W = write calls, F = fixed calls per run ({sz.fixed_names}: every run "
-               "is a new process); API calls = the sandbox's /__sandbox/stats count for the run")
+    out.append(
+        f"floor P+W+F: P = read calls, W = write calls, F = fixed calls per run ({sz.fixed_names}: every run "
+        "is a new process); API calls = the sandbox's /__sandbox/stats count for the run"
+    )
     for r in rows:
         eps = ", ".join(f"{k} {v:,}" for k, v in sorted(r.by_endpoint.items())) or "-"
         agree = "agree" if r.agree else "DISAGREE"
         out.append(f"  {r.label}: P {r.p:,} = {r.p_how}; W {r.w:,} = {r.w_how}")
-        out.append(f"    sandbox {eps} | run api_calls {_opt(r.state_calls)} (state), {_opt(r.summary_calls)} (summary) -> {agree}"
-                   + (f"; {r.tag_values_changed:,} tag values changed" if r.changed else ""))
+        out.append(
+            f"    sandbox {eps} | run api_calls {_opt(r.state_calls)} (state), {_opt(r.summary_calls)} (summary) -> {agree}"
+            + (f"; {r.tag_values_changed:,} tag values changed" if r.changed else "")
+        )
         if r.note:
             out.append(f"    {r.note}")
         if r.calls != r.floor and crm == "salesforce" and r.by_endpoint.get("bulk_create"):
             jobs = r.by_endpoint["bulk_create"]
             extra = r.by_endpoint.get("bulk_status", 0) - jobs
             if extra > 0:
-                out.append(f"    Bulk API 2.0: {r.by_endpoint['bulk_status']} status reads for {jobs} jobs (floor: 1 "
-                           "poll a job, the sandbox completes a job at its first poll): simple-salesforce's "
-                           "update() re-reads each job after wait_for_job saw JobComplete")
+                out.append(
+                    f"    Bulk API 2.0: {r.by_endpoint['bulk_status']} status reads for {jobs} jobs (floor: 1 "
+                    "poll a job, the sandbox completes a job at its first poll): simple-salesforce's "
+                    "update() re-reads each job after wait_for_job saw JobComplete"
+                )
     per_b = nv["batched_s"] / nv["records"] * 1000
     per_n = nv["naive_s"] / nv["records"] * 1000
-    out.append(f"* naive: the same run with one update call per changed record (same reads and fixed calls; calls "
-               f"exact). Wall = the run's wall - changed x {per_b:.2f} ms (batched write, per record) + changed x "
-               f"{per_n:.2f} ms (one update call), both timed on {nv['records']:,} records with the sync's own "
-               f"connector and client ({nv['batched_calls']} batched calls vs {nv['naive_calls']:,} naive calls)")
+    out.append(
+        f"* naive: the same run with one update call per changed record (same reads and fixed calls; calls "
+        f"exact). Wall = the run's wall - changed x {per_b:.2f} ms (batched write, per record) + changed x "
+        f"{per_n:.2f} ms (one update call), both timed on {nv['records']:,} records with the sync's own "
+        f"connector and client ({nv['batched_calls']} batched calls vs {nv['naive_calls']:,} naive calls)"
+    )
     if crm == "salesforce" and any(r.by_endpoint.get("bulk_create") for r in rows):
-        out.append("  (for runs that wrote through Bulk API 2.0 the batched share is estimated at the sObject "
-                   "Collections rate)")
+        out.append(
+            "  (for runs that wrote through Bulk API 2.0 the batched share is estimated at the sObject "
+            "Collections rate)"
+        )
     # ---- the rule change, both ways
     by = {r.key: r for r in rows}
     loc, full = by.get("edit_local"), by.get("edit_full")
     if loc and full:
         out.append("")
-        out.append(f"rule change ({EDIT_TEXT}), two ways from the same state: {loc.changed:,} accounts changed "
-                   f"({loc.changed / n:.1%} of {n:,}; {loc.tag_values_changed:,} tag values)")
+        out.append(
+            f"rule change ({EDIT_TEXT}), two ways from the same state: {loc.changed:,} accounts changed "
+            f"({loc.changed / n:.1%} of {n:,}; {loc.tag_values_changed:,} tag values)"
+        )
         for r, how in ((loc, "local copy re-evaluation"), (full, "full read (--full)     ")):
-            out.append(f"  {how}: {r.calls:,} API calls = {r.made('read'):,} read + {r.made('write'):,} write + "
-                       f"{r.made('fixed')} fixed; {r.read:,} records read; {r.wall:.1f} s")
+            out.append(
+                f"  {how}: {r.calls:,} API calls = {r.made('read'):,} read + {r.made('write'):,} write + "
+                f"{r.made('fixed')} fixed; {r.read:,} records read; {r.wall:.1f} s"
+            )
         saved = full.calls - loc.calls
-        out.append(f"  the local copy saves {saved:,} calls ({saved / full.calls:.0%} of the full read's) and "
-                   f"{full.wall - loc.wall:.1f} s; both evaluate all {n:,} accounts and write the same changes"
-                   + ("" if loc.changed == full.changed else
-                      f" ({loc.changed:,} vs {full.changed:,}: days_since moved between the runs)"))
+        out.append(
+            f"  the local copy saves {saved:,} calls ({saved / full.calls:.0%} of the full read's) and "
+            f"{full.wall - loc.wall:.1f} s; both evaluate all {n:,} accounts and write the same changes"
+            + (
+                ""
+                if loc.changed == full.changed
+                else f" ({loc.changed:,} vs {full.changed:,}: days_since moved between the runs)"
+            )
+        )
     # ---- at the vendor's limits
     if crm == "salesforce":
-        out.append("at the vendor's limits: share of a " + f"{SF_DAILY:,}-call daily org allowance: "
-                   + ", ".join(f"{r.key} {r.calls / SF_DAILY:.2%} (naive {naive_of(r, nv)[0] / SF_DAILY:.1%})"
-                               for r in rows))
+        out.append(
+            "at the vendor's limits: share of a "
+             f"{SF_DAILY:,}-call daily org allowance: "
+            + ", ".join(f"{r.key} {r.calls / SF_DAILY:.2%} (naive {naive_of(r, nv)[0] / SF_DAILY:.1%})" for r in rows)
+        )
     else:
+
         def floor_s(calls: int) -> float:
             return (max(0, calls - 1) // HS_BURST) * HS_WINDOW
 
-        out.append(f"at the vendor's limits ({HS_BURST} calls / {HS_WINDOW:g} s burst; raised in the sandbox): least "
-                   "time each run needs: " + ", ".join(f"{r.key} {floor_s(r.calls):,.0f} s (naive "
-                                                      f"{floor_s(naive_of(r, nv)[0]):,.0f} s)" for r in rows))
+        out.append(
+            f"at the vendor's limits ({HS_BURST} calls / {HS_WINDOW:g} s burst; raised in the sandbox): least "
+            "time each run needs: "
+            + ", ".join(f"{r.key} {floor_s(r.calls):,.0f} s (naive {floor_s(naive_of(r, nv)[0]):,.0f} s)" for r in rows)
+        )
     agree = all(r.agree for r in rows)
     clean = all(r.clean for r in rows)
-    out.append(f"sandbox /__sandbox/stats == run's api_calls (state) == run summary: {'yes' if agree else 'NO'}; "
-               f"faults: {'none (0 rate-limited, every answer 2xx)' if clean else 'YES'}")
+    out.append(
+        f"sandbox /__sandbox/stats == run's api_calls (state) == run summary: {'yes' if agree else 'NO'}; "
+        f"faults: {'none (0 rate-limited, every answer 2xx)' if clean else 'YES'}"
+    )
     problems = [f"{r.label}: {p}" for r in rows for p in r.problems] + [f"naive sample: {p}" for p in nv["problems"]]
     for p in problems:
         out.append(f"PROBLEM: {p}")
@@ -765,8 +929,9 @@ def bench_crm(crm: str, args: argparse.Namespace, db_dir: Path, scratch: Path, h
             sb.stop()
             bench.restore_state(snap_state)
             bench.start(snap_store)
-            bench.run("later", f"5 {args.days_later:g} days later: local copy", bench.config,
-                      days_later=args.days_later)
+            bench.run(
+                "later", f"5 {args.days_later:g} days later: local copy", bench.config, days_later=args.days_later
+            )
         nv = naive_sample(crm, sb, bench.config, min(args.naive_sample, n))
     finally:
         sb.close()
@@ -776,20 +941,32 @@ def bench_crm(crm: str, args: argparse.Namespace, db_dir: Path, scratch: Path, h
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--accounts", type=int, default=100_000, help="accounts in the sandbox (default 100000)")
     p.add_argument("--crm", default="salesforce,hubspot", help="CRMs to measure (default salesforce,hubspot)")
-    p.add_argument("--db-dir", default=None,
-                   help="folder for the cached seeded sandbox stores, shared with crm_bench.py (default: "
-                        "crmseg-bench in the temp folder)")
-    p.add_argument("--naive-sample", type=int, default=1000,
-                   help="records the batched and the naive one-call-per-record writes are timed on (default 1000, "
-                        "at most 10000)")
-    p.add_argument("--days-later", type=float, default=7.0,
-                   help="run 5: re-evaluate with the clock this many days ahead (default 7; 0 skips the run)")
-    p.add_argument("--sandbox-nagle", action="store_true",
-                   help="leave Nagle's algorithm on the sandbox's sockets (see CRM.md)")
+    p.add_argument(
+        "--db-dir",
+        default=None,
+        help="folder for the cached seeded sandbox stores, shared with crm_bench.py (default: "
+        "crmseg-bench in the temp folder)",
+    )
+    p.add_argument(
+        "--naive-sample",
+        type=int,
+        default=1000,
+        help="records the batched and the naive one-call-per-record writes are timed on (default 1000, at most 10000)",
+    )
+    p.add_argument(
+        "--days-later",
+        type=float,
+        default=7.0,
+        help="run 5: re-evaluate with the clock this many days ahead (default 7; 0 skips the run)",
+    )
+    p.add_argument(
+        "--sandbox-nagle", action="store_true", help="leave Nagle's algorithm on the sandbox's sockets (see CRM.md)"
+    )
     p.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
     p.add_argument("--serve", choices=CRMS, help=argparse.SUPPRESS)  # child: sandbox
     p.add_argument("--cache", help=argparse.SUPPRESS)
@@ -806,8 +983,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if args.accounts < 1:
             p.error("--accounts must be >= 1")
         if not 1 <= args.naive_sample <= 10_000:
-            p.error("--naive-sample must be between 1 and 10000 (the Salesforce sample must stay below "
-                    "bulk_threshold)")
+            p.error("--naive-sample must be between 1 and 10000 (the Salesforce sample must stay below bulk_threshold)")
         if args.days_later < 0:
             p.error("--days-later must be >= 0")
     return args
@@ -816,9 +992,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
-        serve(args.serve, args.accounts, args.seed, Path(args.cache), Path(args.work),
-              Path(args.source) if args.source else None, Path(args.config_out) if args.config_out else None,
-              args.sandbox_nagle)
+        serve(
+            args.serve,
+            args.accounts,
+            args.seed,
+            Path(args.cache),
+            Path(args.work),
+            Path(args.source) if args.source else None,
+            Path(args.config_out) if args.config_out else None,
+            args.sandbox_nagle,
+        )
         return 0
     sys.path.insert(0, str(ROOT / "src"))
     if args.sync_child:
@@ -826,14 +1009,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_dir = Path(args.db_dir) if args.db_dir else Path(tempfile.gettempdir()) / "crmseg-bench"
     n = args.accounts
     cli = " ".join(Path(c).name if i == 0 else c for i, c in enumerate(cli_command()))
-    print(f"crmseg sync benchmark: {n:,} accounts; Python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs; each run: `{cli} sync --config C --engine native -q` in its own process; "
-          f"sync state and configs in {tempfile.gettempdir()}; sandbox store cache {db_dir}; sandbox working copy "
-          f"in {scratch_root() or tempfile.gettempdir()}")
+    print(
+        f"crmseg sync benchmark: {n:,} accounts; Python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; each run: `{cli} sync --config C --engine native -q` in its own process; "
+        f"sync state and configs in {tempfile.gettempdir()}; sandbox store cache {db_dir}; sandbox working copy "
+        f"in {scratch_root() or tempfile.gettempdir()}"
+    )
     print(f"rule edit for runs 3-4: {EDIT[0]} `{EDIT[1]}` -> `{EDIT[2]}` ({EDIT_TEXT}), in a copy of rules/")
     all_good = True
-    with tempfile.TemporaryDirectory(prefix="sync-bench-", dir=scratch_root()) as scratch, \
-            tempfile.TemporaryDirectory(prefix="sync-bench-home-") as home:
+    with (
+        tempfile.TemporaryDirectory(prefix="sync-bench-", dir=scratch_root()) as scratch,
+        tempfile.TemporaryDirectory(prefix="sync-bench-home-") as home,
+    ):
         for crm in args.crms:
             text, good = bench_crm(crm, args, db_dir, Path(scratch), Path(home))
             print()

@@ -33,8 +33,9 @@ class FakeSleep:
 
 def no_wait_policy(max_tries: int = 4, **kw: Any) -> RetryPolicy:
     """A RetryPolicy whose sleep only records (``policy.sleep.calls``)."""
-    return RetryPolicy(max_tries=max_tries, base_delay=0.5, max_delay=8.0, sleep=FakeSleep(),
-                       rng=random.Random(7), **kw)
+    return RetryPolicy(
+        max_tries=max_tries, base_delay=0.5, max_delay=8.0, sleep=FakeSleep(), rng=random.Random(7), **kw
+    )
 
 
 def sf_cfg(**kw: Any) -> SalesforceSync:
@@ -49,11 +50,16 @@ def hs_cfg(host: str, **kw: Any) -> HubSpotSync:
 
 def sf_mapping(**kw: Any) -> Mapping:
     data: dict[str, Any] = {
-        "object": "Account", "id_field": "Id", "modified_field": "SystemModstamp",
+        "object": "Account",
+        "id_field": "Id",
+        "modified_field": "SystemModstamp",
         "path": "connectors/salesforce.toml",
-        "fields": {"name": {"source": "Name"}, "industry": {"source": "Industry"},
-                   "employees": {"source": "NumberOfEmployees", "type": "int"},
-                   "tech_stack": {"source": "Tech_Stack__c", "type": "list"}},
+        "fields": {
+            "name": {"source": "Name"},
+            "industry": {"source": "Industry"},
+            "employees": {"source": "NumberOfEmployees", "type": "int"},
+            "tech_stack": {"source": "Tech_Stack__c", "type": "list"},
+        },
         "tags": {"segment": "Segment__c", "icp_score": "ICP_Score__c"},
     }
     data.update(kw)
@@ -74,9 +80,15 @@ def soap_login_ok(session_id: str = SESSION_ID, server: str = BASE) -> str:
 
 def sf_record(i: int, **fields: Any) -> dict[str, Any]:
     rid = f"001{i:015d}"
-    rec = {"attributes": {"type": "Account", "url": f"/services/data/v{VER}/sobjects/Account/{rid}"},
-           "Id": rid, "Name": f"Acme {i}", "Industry": "Software", "NumberOfEmployees": 100 + i,
-           "Tech_Stack__c": "Salesforce;Slack", "SystemModstamp": f"2026-11-01T00:00:{i % 60:02d}.000+0000"}
+    rec = {
+        "attributes": {"type": "Account", "url": f"/services/data/v{VER}/sobjects/Account/{rid}"},
+        "Id": rid,
+        "Name": f"Acme {i}",
+        "Industry": "Software",
+        "NumberOfEmployees": 100 + i,
+        "Tech_Stack__c": "Salesforce;Slack",
+        "SystemModstamp": f"2026-11-01T00:00:{i % 60:02d}.000+0000",
+    }
     rec.update(fields)
     return rec
 
@@ -94,17 +106,31 @@ def sf_error(code: str, message: str) -> list[dict[str, Any]]:
 
 def sf_describe() -> dict[str, Any]:
     def f(name: str, ftype: str, updateable: bool = True, values: list[str] | None = None) -> dict[str, Any]:
-        return {"name": name, "type": ftype, "label": name, "updateable": updateable, "restrictedPicklist": False,
-                "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False}
-                                   for v in values or []]}
+        return {
+            "name": name,
+            "type": ftype,
+            "label": name,
+            "updateable": updateable,
+            "restrictedPicklist": False,
+            "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False} for v in values or []],
+        }
 
-    return {"name": "Account", "label": "Account", "fields": [
-        f("Id", "id", False), f("Name", "string"), f("Industry", "picklist", values=["Software", "Retail"]),
-        f("NumberOfEmployees", "int"), f("Tech_Stack__c", "multipicklist", values=["Salesforce", "Slack"]),
-        f("SystemModstamp", "datetime", False), f("CreatedDate", "datetime", False),
-        f("Segment__c", "picklist", values=["Enterprise", "Mid-Market", "SMB"]),
-        f("ICP_Score__c", "double"), f("Locked__c", "string", False),
-    ]}
+    return {
+        "name": "Account",
+        "label": "Account",
+        "fields": [
+            f("Id", "id", False),
+            f("Name", "string"),
+            f("Industry", "picklist", values=["Software", "Retail"]),
+            f("NumberOfEmployees", "int"),
+            f("Tech_Stack__c", "multipicklist", values=["Salesforce", "Slack"]),
+            f("SystemModstamp", "datetime", False),
+            f("CreatedDate", "datetime", False),
+            f("Segment__c", "picklist", values=["Enterprise", "Mid-Market", "SMB"]),
+            f("ICP_Score__c", "double"),
+            f("Locked__c", "string", False),
+        ],
+    }
 
 
 def limit_headers(used: int = 15, total: int = 100000) -> dict[str, str]:
@@ -114,9 +140,9 @@ def limit_headers(used: int = 15, total: int = 100000) -> dict[str, str]:
 # ----------------------------------------------------------------- sandbox harness
 RULES = {
     "segment.toml": 'dimension = "segment"\nvalues = ["Enterprise", "Mid-Market", "SMB"]\ndefault = "SMB"\n'
-                    '[[rule]]\nname = "big"\nwhen = "employees >= 1000"\nvalue = "Enterprise"\n',
+    '[[rule]]\nname = "big"\nwhen = "employees >= 1000"\nvalue = "Enterprise"\n',
     "icp_score.toml": 'dimension = "icp_score"\nkind = "score"\n'
-                      '[[rule]]\nname = "fit"\nwhen = "employees >= 100"\npoints = 10\n',
+    '[[rule]]\nname = "fit"\nwhen = "employees >= 100"\npoints = 10\n',
 }
 DIMENSIONS: dict[str, list[str] | None] = {"segment": ["Enterprise", "Mid-Market", "SMB"], "icp_score": None}
 SCORES = {"icp_score"}
@@ -158,8 +184,9 @@ class Harness:
 
         kw.setdefault("policy", no_wait_policy())
         if self.crm == "salesforce":
-            cfg = SalesforceSync(connector="salesforce", instance_url=self.sb.url, name="sf",
-                                 page_size=self.page, **kw.pop("cfg", {}))
+            cfg = SalesforceSync(
+                connector="salesforce", instance_url=self.sb.url, name="sf", page_size=self.page, **kw.pop("cfg", {})
+            )
         else:
             cfg = HubSpotSync(connector="hubspot", host=self.sb.url, name="hs", **kw.pop("cfg", {}))
         return open_connector(cfg, mapping or self.mapping, env if env is not None else self.sb.env(), **kw)

@@ -8,8 +8,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -21,8 +22,9 @@ class DaemonProc:
         args = [*crmseg_cmd(), "daemon", "--config", str(config), "--log-format", "json"]
         if metrics:
             args += ["--metrics-port", "0"]
-        self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         self.events: list[dict[str, Any]] = []
         self.raw: list[str] = []
         self._lock = threading.Lock()

@@ -31,8 +31,9 @@ NEEDED = ("initdb", "pg_ctl", "postgres")
 def find_bin() -> Path | None:
     """The newest PostgreSQL bin dir with initdb, pg_ctl and postgres (``CRMSEG_PG_BIN`` first)."""
     dirs = [os.environ["CRMSEG_PG_BIN"]] if os.environ.get("CRMSEG_PG_BIN") else []
-    dirs += sorted(glob.glob(BIN_GLOB), key=lambda d: [int(x) for x in Path(d).parent.name.split(".") if x.isdigit()],
-                   reverse=True)
+    dirs += sorted(
+        glob.glob(BIN_GLOB), key=lambda d: [int(x) for x in Path(d).parent.name.split(".") if x.isdigit()], reverse=True
+    )
     for d in dirs:
         if all(os.access(Path(d) / exe, os.X_OK) for exe in NEEDED):
             return Path(d)
@@ -46,8 +47,10 @@ def unavailable() -> str | None:
     except ImportError:
         return "psycopg is not installed (pip install -e '.[dev]')"
     if find_bin() is None:
-        return (f"PostgreSQL server binaries not found ({BIN_GLOB}/{{initdb,pg_ctl,postgres}}): "
-                "install Debian's postgresql package (.ci/run does)")
+        return (
+            f"PostgreSQL server binaries not found ({BIN_GLOB}/{{initdb,pg_ctl,postgres}}): "
+            "install Debian's postgresql package (.ci/run does)"
+        )
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
@@ -87,30 +90,55 @@ class PgServer:
         return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
 
     def _run(self, *cmd: str, timeout: float = 120) -> None:
-        res = subprocess.run(self._as_server_user(*cmd), capture_output=True, text=True, timeout=timeout,
-                             cwd=self.root)
+        res = subprocess.run(self._as_server_user(*cmd), capture_output=True, text=True, timeout=timeout, cwd=self.root)
         if res.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[:2])} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}\n"
-                               f"{self.log.read_text() if self.log.exists() else ''}")
+            raise RuntimeError(
+                f"{' '.join(cmd[:2])} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}\n"
+                f"{self.log.read_text() if self.log.exists() else ''}"
+            )
 
-    def start(self) -> "PgServer":
+    def start(self) -> PgServer:
         pwfile = self.root / "pw"
         pwfile.write_text(self.admin_password + "\n")
         if os.geteuid() == 0:
             pg = pwd.getpwnam("postgres")
             for p in (self.root, pwfile):
                 os.chown(p, pg.pw_uid, pg.pw_gid)
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", f"--pwfile={pwfile}",
-                  "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
         pwfile.unlink()
         for attempt in range(3):
             self.port = free_port()
-            opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
-                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-                    "-c shared_buffers=32MB")
+            opts = (
+                f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+                "-c shared_buffers=32MB"
+            )
             try:
-                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts,
-                          "-w", "-t", "60", "start")
+                self._run(
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                )
                 break
             except RuntimeError:
                 if attempt == 2:
@@ -134,8 +162,15 @@ class PgServer:
         """An autocommit superuser connection (a context manager)."""
         import psycopg
 
-        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", password=self.admin_password,
-                               dbname=dbname, autocommit=True, connect_timeout=10)
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            password=self.admin_password,
+            dbname=dbname,
+            autocommit=True,
+            connect_timeout=10,
+        )
 
     def url(self, dbname: str, user: str = ROLE) -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
@@ -151,8 +186,10 @@ class PgServer:
         with self.admin() as conn:
             if self._icu:
                 try:
-                    conn.execute(f"CREATE DATABASE {name} OWNER {ROLE} TEMPLATE template0 LOCALE_PROVIDER icu "
-                                 "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+                    conn.execute(
+                        f"CREATE DATABASE {name} OWNER {ROLE} TEMPLATE template0 LOCALE_PROVIDER icu "
+                        "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+                    )
                     return self.url(name)
                 except psycopg.Error:
                     self._icu = False

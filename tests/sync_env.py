@@ -20,9 +20,16 @@ from crmseg.sandbox.cli import write_sandbox_config
 from crmseg.state.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET_VARS = ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_SESSION_ID", "SF_CONSUMER_KEY",
-               "SF_CONSUMER_SECRET",
-               "SF_PRIVATE_KEY_FILE", "HUBSPOT_ACCESS_TOKEN")
+SECRET_VARS = (
+    "SF_USERNAME",
+    "SF_PASSWORD",
+    "SF_SECURITY_TOKEN",
+    "SF_SESSION_ID",
+    "SF_CONSUMER_KEY",
+    "SF_CONSUMER_SECRET",
+    "SF_PRIVATE_KEY_FILE",
+    "HUBSPOT_ACCESS_TOKEN",
+)
 
 
 def crmseg_cmd() -> list[str]:
@@ -42,8 +49,16 @@ def make_static(rules: Path) -> None:
 class SyncEnv:
     """One sandbox CRM with N synthetic accounts, an editable copy of the shipped rules, a config."""
 
-    def __init__(self, tmp: Path, crm: str, accounts: int, *, extra_config: str = "", static_rules: bool = True,
-                 **sandbox_kw: Any) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        crm: str,
+        accounts: int,
+        *,
+        extra_config: str = "",
+        static_rules: bool = True,
+        **sandbox_kw: Any,
+    ) -> None:
         self.tmp, self.crm = tmp, crm
         tmp.mkdir(parents=True, exist_ok=True)
         self.rules = tmp / "rules"
@@ -51,14 +66,19 @@ class SyncEnv:
             shutil.copytree(ROOT / "rules", self.rules)
             if static_rules:
                 make_static(self.rules)
-        kw: dict[str, Any] = {"rate_limit": 1_000_000, "search_rate_limit": 1_000_000, "timeout_delay": 60.0,
-                              "default_retry_after": 0.2}
+        kw: dict[str, Any] = {
+            "rate_limit": 1_000_000,
+            "search_rate_limit": 1_000_000,
+            "timeout_delay": 60.0,
+            "default_retry_after": 0.2,
+        }
         kw.update(sandbox_kw)
-        self.sb = SandboxServer(crm, accounts=accounts, mapping=ROOT / "connectors" / f"{crm}.toml",
-                                rules_dir=self.rules, **kw).start()
+        self.sb = SandboxServer(
+            crm, accounts=accounts, mapping=ROOT / "connectors" / f"{crm}.toml", rules_dir=self.rules, **kw
+        ).start()
         self.config = write_sandbox_config(self.sb, tmp / "config.toml")
         text = self.config.read_text(encoding="utf-8")
-        extra = 'engine = "native"\ntimeout = 10\n' + ('bulk_threshold = 1000000\n' if crm == "salesforce" else "")
+        extra = 'engine = "native"\ntimeout = 10\n' + ("bulk_threshold = 1000000\n" if crm == "salesforce" else "")
         self.config.write_text(text + extra + extra_config, encoding="utf-8")
         self.state_path = tmp / "config-state.sqlite"
         self.tag_fields = dict(self.sb.tag_fields)
@@ -71,23 +91,32 @@ class SyncEnv:
         return env
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*crmseg_cmd(), *args], cwd=self.tmp, env=self.env(), capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            [*crmseg_cmd(), *args], cwd=self.tmp, env=self.env(), capture_output=True, text=True, timeout=timeout
+        )
 
     def sync(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return self.run("sync", "--config", str(self.config), "-q", *args, timeout=timeout)
 
     def popen_sync(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([*crmseg_cmd(), "sync", "--config", str(self.config), "-q", *args], cwd=self.tmp,
-                                env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [*crmseg_cmd(), "sync", "--config", str(self.config), "-q", *args],
+            cwd=self.tmp,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
     def kill_when(self, proc: subprocess.Popen[str], ready: Any, timeout: float = 120) -> None:
         """SIGKILL ``proc`` as soon as ``ready()`` is true (polled), failing if it ends first."""
         deadline = time.monotonic() + timeout
         while not ready():
             if proc.poll() is not None:
-                raise AssertionError(f"sync ended before the kill point (exit {proc.returncode}):\n{proc.stdout.read()}")
+                raise AssertionError(
+                    f"sync ended before the kill point (exit {proc.returncode}):\n{proc.stdout.read()}"
+                )
             if time.monotonic() > deadline:
                 proc.kill()
                 raise AssertionError("kill point not reached in time")
@@ -119,8 +148,10 @@ class SyncEnv:
         """(seed id, dimension, from, to, rule) -> times logged."""
         store = self.store()
         try:
-            return Counter((self.seed_of.get(t.account, t.account), t.dimension, t.from_value, t.to_value, t.rule)
-                           for t in store.transitions("sandbox"))
+            return Counter(
+                (self.seed_of.get(t.account, t.account), t.dimension, t.from_value, t.to_value, t.rule)
+                for t in store.transitions("sandbox")
+            )
         finally:
             store.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,22 @@ def _clock(monkeypatch: pytest.MonkeyPatch, today: datetime) -> None:
 
 def _audit(tmp: Path, *extra: str) -> dict[str, Any]:
     out = tmp / "a.json"
-    res = CliRunner().invoke(cli, ["audit", "--source", str(SAMPLE), "--rules", str(RULES), "--engine", "native",
-                                   "-q", "--json", str(out), *extra])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "audit",
+            "--source",
+            str(SAMPLE),
+            "--rules",
+            str(RULES),
+            "--engine",
+            "native",
+            "-q",
+            "--json",
+            str(out),
+            *extra,
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text(encoding="utf-8"))
     data.pop("run")  # start time and duration
@@ -41,15 +55,15 @@ def _audit(tmp: Path, *extra: str) -> dict[str, Any]:
 
 
 def test_parse_as_of() -> None:
-    assert parse_as_of("2026-11-01") == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert parse_as_of("2026-11-01T09:30:00+02:00") == datetime(2026, 11, 1, 7, 30, tzinfo=timezone.utc)
+    assert parse_as_of("2026-11-01") == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parse_as_of("2026-11-01T09:30:00+02:00") == datetime(2026, 11, 1, 7, 30, tzinfo=UTC)
     with pytest.raises(ValueError):
         parse_as_of("yesterday")
 
 
 def test_audit_with_as_of_is_the_same_on_any_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = {}
-    for day in (datetime(2026, 11, 2, tzinfo=timezone.utc), datetime(2027, 6, 30, tzinfo=timezone.utc)):
+    for day in (datetime(2026, 11, 2, tzinfo=UTC), datetime(2027, 6, 30, tzinfo=UTC)):
         _clock(monkeypatch, day)
         runs[day, "as-of"] = _audit(tmp_path, "--as-of", "2026-11-01")
         runs[day, "now"] = _audit(tmp_path)
@@ -63,27 +77,56 @@ def test_the_bundled_demo_does_not_decay(tmp_path: Path, monkeypatch: pytest.Mon
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first = readme.split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()[0]
     assert "--as-of 2026-11-01" in first
-    _clock(monkeypatch, datetime(2030, 1, 1, tzinfo=timezone.utc))
+    _clock(monkeypatch, datetime(2030, 1, 1, tzinfo=UTC))
     hits = _audit(tmp_path, "--as-of", "2026-11-01")["dimensions"]["icp_score"]["rules"]
     assert hits["recent-activity"] > 0 and hits["activity-this-quarter"] > 0
 
 
 def test_audit_report_shows_the_as_of_date(tmp_path: Path) -> None:
-    res = CliRunner().invoke(cli, ["audit", "--source", str(SAMPLE), "--rules", str(RULES), "--engine", "native",
-                                   "--as-of", "2026-11-01"])
+    res = CliRunner().invoke(
+        cli, ["audit", "--source", str(SAMPLE), "--rules", str(RULES), "--engine", "native", "--as-of", "2026-11-01"]
+    )
     assert res.exit_code == 0, res.output
     assert "as of 2026-11-01T00:00:00+00:00" in " ".join(res.output.split())
 
 
 def test_explain_counts_days_since_from_as_of() -> None:
     account = json.dumps({"id": "a1", "last_activity_at": "2026-10-20T00:00:00Z"})
-    res = CliRunner().invoke(cli, ["rules", "explain", "--rules", str(RULES), "--engine", "native",
-                                   "--account", account, "--as-of", "2026-11-01", "--json"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "rules",
+            "explain",
+            "--rules",
+            str(RULES),
+            "--engine",
+            "native",
+            "--account",
+            account,
+            "--as-of",
+            "2026-11-01",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     icp = next(d for d in json.loads(res.output)["dimensions"] if d["name"] == "icp_score")
     assert "recent-activity" in icp["fired"]
-    later = CliRunner().invoke(cli, ["rules", "explain", "--rules", str(RULES), "--engine", "native",
-                                     "--account", account, "--as-of", "2027-01-01", "--json"])
+    later = CliRunner().invoke(
+        cli,
+        [
+            "rules",
+            "explain",
+            "--rules",
+            str(RULES),
+            "--engine",
+            "native",
+            "--account",
+            account,
+            "--as-of",
+            "2027-01-01",
+            "--json",
+        ],
+    )
     icp = next(d for d in json.loads(later.output)["dimensions"] if d["name"] == "icp_score")
     assert "recent-activity" not in icp["fired"]
 

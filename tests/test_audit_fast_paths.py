@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from crmseg.model import DimResult, RawRecord
 from crmseg.summary import AuditSummary
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _doc(summary: AuditSummary) -> str:
@@ -31,16 +31,25 @@ def _doc(summary: AuditSummary) -> str:
     return json.dumps(doc, sort_keys=True, default=str)
 
 
-def _audit(path: Path, mapping: Path | None = None, rules: Path | None = None, *, sink: bool = False,
-           rows: bool = True, monkeypatch: pytest.MonkeyPatch | None = None,
-           bad: str = "skip") -> tuple[str, list[str]]:
-    plan = pipeline.plan_source(path, rules or ROOT / "rules", mapping or ROOT / "connectors" / "csv.toml",
-                                "native", now=NOW, on_bad_row=bad)
+def _audit(
+    path: Path,
+    mapping: Path | None = None,
+    rules: Path | None = None,
+    *,
+    sink: bool = False,
+    rows: bool = True,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+    bad: str = "skip",
+) -> tuple[str, list[str]]:
+    plan = pipeline.plan_source(
+        path, rules or ROOT / "rules", mapping or ROOT / "connectors" / "csv.toml", "native", now=NOW, on_bad_row=bad
+    )
     seen: list[str] = []
     if monkeypatch is not None and not rows:
         monkeypatch.setattr(pipeline, "_csv_file", lambda connector: False)
-    summary = pipeline.run_audit(plan, row_sink=(lambda rid, res, cur: seen.append(repr((rid, res, cur))))
-                                 if sink else None)
+    summary = pipeline.run_audit(
+        plan, row_sink=(lambda rid, res, cur: seen.append(repr((rid, res, cur)))) if sink else None
+    )
     if monkeypatch is not None:
         monkeypatch.undo()
     return _doc(summary), seen
@@ -62,18 +71,39 @@ def test_shipped_example_three_ways(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_odd_csv_three_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Short and long rows (skipped as bad rows, the same on every path), blank lines, padded tags,
     pins of every spelling."""
-    header = ["id", "industry", "employees", "country", "crmseg_segment", "crmseg_tier", "crmseg_stage",
-              "crmseg_icp_score", "crmseg_pin", "employees_2", "tech_stack", "annual_revenue", "last_activity_at"]
+    header = [
+        "id",
+        "industry",
+        "employees",
+        "country",
+        "crmseg_segment",
+        "crmseg_tier",
+        "crmseg_stage",
+        "crmseg_icp_score",
+        "crmseg_pin",
+        "employees_2",
+        "tech_stack",
+        "annual_revenue",
+        "last_activity_at",
+    ]
     lines = [",".join(header)]
     rng = random.Random(7)
     for i in range(400):
-        row = [f"a{i}", rng.choice(["Software", "software", " Retail ", "", "Banking"]),
-               rng.choice(["10", "x", "", "1,500"]), rng.choice(["US", "Germany", "", "Narnia"]),
-               rng.choice(["", " SMB ", "Enterprise", "Mid-Market", "Strategic"]), rng.choice(["", "Tier 1", "Tier 3 "]),
-               rng.choice(["", "Aware", "MQA"]), rng.choice(["", "0", "20", "20.0", " 35 ", "abc"]),
-               rng.choice(["", "true", "false", "Yes", " yes ", "0", "maybe"]), rng.choice(["5000", "", "12"]),
-               rng.choice(["", "Salesforce;Snowflake", "HubSpot"]), rng.choice(["", "300000000", "$25,000,000"]),
-               rng.choice(["", "2026-10-20", "2026-10-30T10:00:00Z", "2026-01-01T00:00:00+02:00", "soon"])]
+        row = [
+            f"a{i}",
+            rng.choice(["Software", "software", " Retail ", "", "Banking"]),
+            rng.choice(["10", "x", "", "1,500"]),
+            rng.choice(["US", "Germany", "", "Narnia"]),
+            rng.choice(["", " SMB ", "Enterprise", "Mid-Market", "Strategic"]),
+            rng.choice(["", "Tier 1", "Tier 3 "]),
+            rng.choice(["", "Aware", "MQA"]),
+            rng.choice(["", "0", "20", "20.0", " 35 ", "abc"]),
+            rng.choice(["", "true", "false", "Yes", " yes ", "0", "maybe"]),
+            rng.choice(["5000", "", "12"]),
+            rng.choice(["", "Salesforce;Snowflake", "HubSpot"]),
+            rng.choice(["", "300000000", "$25,000,000"]),
+            rng.choice(["", "2026-10-20", "2026-10-30T10:00:00Z", "2026-01-01T00:00:00+02:00", "soon"]),
+        ]
         cut = rng.random()
         if cut < 0.05:
             row = row[:6]  # short: a bad row
@@ -93,7 +123,9 @@ def test_passthrough_column_used_by_a_rule(tmp_path: Path, monkeypatch: pytest.M
     rules.mkdir()
     (rules / "region.toml").write_text(
         'dimension = "region"\nkind = "label"\ndefault = "Other"\n\n'
-        '[[rule]]\nname = "north"\nwhen = "territory == \'North\'"\nvalue = "North"\n', encoding="utf-8")
+        '[[rule]]\nname = "north"\nwhen = "territory == \'North\'"\nvalue = "North"\n',
+        encoding="utf-8",
+    )
     path = tmp_path / "p.csv"
     path.write_text("id,territory,employees\na,North,5\nb, South ,7\nc,,9\nd,North,\n", encoding="utf-8")
     general, _ = _audit(path, rules=rules, sink=True)
@@ -103,8 +135,9 @@ def test_passthrough_column_used_by_a_rule(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_account_of_is_account_restricted() -> None:
-    plan = pipeline.plan_source(ROOT / "examples" / "accounts.csv", ROOT / "rules", ROOT / "connectors" / "csv.toml",
-                                "native", now=NOW)
+    plan = pipeline.plan_source(
+        ROOT / "examples" / "accounts.csv", ROOT / "rules", ROOT / "connectors" / "csv.toml", "native", now=NOW
+    )
     norm = plan.normalizer
     used = plan.rules.used_fields()
     raws = list(pipeline.read_records(plan))
@@ -145,8 +178,11 @@ def _random_run(seed: int) -> list[tuple[dict[str, DimResult], dict[str, object]
 
 
 def _summarize(run: list[tuple[dict[str, DimResult], dict[str, object], bool]], *, records: bool = False) -> str:
-    dims = [_Info("score", "score", rules=("r1", "r2")), _Info("segment", "label", ["Gold", "1"], ("r3",)),
-            _Info("tier", "label")]
+    dims = [
+        _Info("score", "score", rules=("r1", "r2")),
+        _Info("segment", "label", ["Gold", "1"], ("r3",)),
+        _Info("tier", "label"),
+    ]
     s = AuditSummary(dims, ["a", "b"], min_segment_size=5)
     if records:
         add = s.record_adder({"score": "f_score", "segment": "f_segment", "tier": None})
@@ -177,7 +213,8 @@ def test_record_adder_equals_add_with_current_tags() -> None:
     run = _random_run(3)
     stripped = [(r, {k: v for k, v in c.items() if k != "tier"}, p) for r, c, p in run]
     assert _summarize(run, records=True) == _summarize(
-        [(r, {k: (v.strip() or None) if isinstance(v, str) else v for k, v in c.items()}, p) for r, c, p in stripped])
+        [(r, {k: (v.strip() or None) if isinstance(v, str) else v for k, v in c.items()}, p) for r, c, p in stripped]
+    )
 
 
 def test_counters_read_mid_run_are_up_to_date() -> None:
@@ -191,9 +228,17 @@ def test_counters_read_mid_run_are_up_to_date() -> None:
 
 def test_raw_record_path_unchanged_for_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
-    recs = [{"id": f"j{i}", "employees": i * 300, "industry": "Software", "crmseg_segment": [None, "SMB", 5][i % 3],
-             "crmseg_icp_score": [20, 20.0, "20", True][i % 4], "crmseg_pin": [True, "yes", 0, None][i % 4]}
-            for i in range(40)]
+    recs = [
+        {
+            "id": f"j{i}",
+            "employees": i * 300,
+            "industry": "Software",
+            "crmseg_segment": [None, "SMB", 5][i % 3],
+            "crmseg_icp_score": [20, 20.0, "20", True][i % 4],
+            "crmseg_pin": [True, "yes", 0, None][i % 4],
+        }
+        for i in range(40)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in recs) + "\n", encoding="utf-8")
     general, _ = _audit(path, sink=True)
     fast, _ = _audit(path)
@@ -201,8 +246,16 @@ def test_raw_record_path_unchanged_for_jsonl(tmp_path: Path) -> None:
     assert RawRecord("x", {}).fields == {}
 
 
-@pytest.mark.parametrize("text", ["id,employees\n", "id,employees,crmseg_pin\na,5,\n", "id,crmseg_pin\nb, YES \n\n",
-                                  "employees,id\n5,x\n6,y,extra\n", "id,employees,crmseg_segment\nz\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,employees\n",
+        "id,employees,crmseg_pin\na,5,\n",
+        "id,crmseg_pin\nb, YES \n\n",
+        "employees,id\n5,x\n6,y,extra\n",
+        "id,employees,crmseg_segment\nz\n",
+    ],
+)
 def test_tiny_csv_three_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     path = tmp_path / "t.csv"
     path.write_text(text, encoding="utf-8")

@@ -25,16 +25,42 @@ DIMS = ("icp_score", "segment", "stage", "tier")
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dict[str, str]], str, str]:
     tmp = tmp_path_factory.mktemp("audit")
-    r = subprocess.run([sys.executable, "-m", "crmseg", "audit", "--source", str(SAMPLE), "--rules", "rules",
-                        "--as-of", "2026-11-01", "--engine", "native", "--json", str(tmp / "a.json"),
-                        "--csv", str(tmp / "a.csv"), "--html", str(tmp / "a.html")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crmseg",
+            "audit",
+            "--source",
+            str(SAMPLE),
+            "--rules",
+            "rules",
+            "--as-of",
+            "2026-11-01",
+            "--engine",
+            "native",
+            "--json",
+            str(tmp / "a.json"),
+            "--csv",
+            str(tmp / "a.csv"),
+            "--html",
+            str(tmp / "a.html"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
     assert r.returncode == 0, r.stderr
     with (tmp / "a.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    return (json.loads((tmp / "a.json").read_text(encoding="utf-8")), rows, r.stdout,
-            (tmp / "a.html").read_text(encoding="utf-8"))
+    return (
+        json.loads((tmp / "a.json").read_text(encoding="utf-8")),
+        rows,
+        r.stdout,
+        (tmp / "a.html").read_text(encoding="utf-8"),
+    )
 
 
 def _pinned() -> set[str]:
@@ -57,8 +83,11 @@ def test_from_to_cells_add_up_to_the_changed_counts(audit) -> None:
         moves = {(m["from"], m["to"]): m["accounts"] for m in doc["dimensions"][dim]["moves"]}
         c = doc["changes"][dim]
         assert sum(moves.values()) == c["changed"] + c["added"] + c["cleared"] > 0
-        by_hand = Counter((tag_text(r[f"{dim}_current"]) or "(none)", tag_text(r[dim]) or "(none)") for r in rows
-                          if r["id"] not in pinned and tag_text(r[f"{dim}_current"]) != tag_text(r[dim]))
+        by_hand = Counter(
+            (tag_text(r[f"{dim}_current"]) or "(none)", tag_text(r[dim]) or "(none)")
+            for r in rows
+            if r["id"] not in pinned and tag_text(r[f"{dim}_current"]) != tag_text(r[dim])
+        )
         assert moves == dict(by_hand), dim
 
 
@@ -67,7 +96,9 @@ def test_pinned_accounts_are_a_column_and_rows_add_up(audit) -> None:
     for dim in DIMS:
         c, held = doc["changes"][dim], doc["pinned"]["would_change"][dim]
         assert sum(c.values()) + held == doc["accounts"]
-        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [dim] and ln.split()[1:2] == [f"{c['unchanged']:,}"])
+        line = next(
+            ln for ln in out.splitlines() if ln.split()[:1] == [dim] and ln.split()[1:2] == [f"{c['unchanged']:,}"]
+        )
         assert line.split()[1:6] == [f"{c[k]:,}" for k in ("unchanged", "changed", "added", "cleared")] + [f"{held:,}"]
     assert '<th class="n">Pinned</th>' in html
 

@@ -36,16 +36,24 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples" / "accounts.csv"
 RULES = ROOT / "rules"
-SECRET_VARS = ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_SESSION_ID", "SF_CONSUMER_KEY",
-               "SF_CONSUMER_SECRET",
-               "SF_PRIVATE_KEY_FILE", "HUBSPOT_ACCESS_TOKEN")
+SECRET_VARS = (
+    "SF_USERNAME",
+    "SF_PASSWORD",
+    "SF_SECURITY_TOKEN",
+    "SF_SESSION_ID",
+    "SF_CONSUMER_KEY",
+    "SF_CONSUMER_SECRET",
+    "SF_PRIVATE_KEY_FILE",
+    "HUBSPOT_ACCESS_TOKEN",
+)
 STARTUP_S = 20.0
 RUN_S = 40.0
 
 
-
-pytestmark = pytest.mark.skipif(not (SEED.is_file() and RULES.is_dir() and (ROOT / "connectors").is_dir()),
-                                reason="needs the checkout's examples/, rules/ and connectors/")
+pytestmark = pytest.mark.skipif(
+    not (SEED.is_file() and RULES.is_dir() and (ROOT / "connectors").is_dir()),
+    reason="needs the checkout's examples/, rules/ and connectors/",
+)
 
 
 def _crmseg() -> list[str]:
@@ -72,9 +80,16 @@ class Sandbox:
     _q: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     @classmethod
-    def start(cls, args: list[str], cwd: Path) -> "Sandbox":
-        proc = subprocess.Popen(args, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
+    def start(cls, args: list[str], cwd: Path) -> Sandbox:
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         sb = cls(proc)
         threading.Thread(target=sb._pump, daemon=True).start()
         deadline = time.monotonic() + STARTUP_S
@@ -174,8 +189,23 @@ class CrmRun:
 @pytest.fixture(scope="module")
 def file_audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
     out = tmp_path_factory.mktemp("file")
-    _run([*_crmseg(), "audit", "--source", str(SEED), "--rules", str(RULES), "--csv", str(out / "file.csv"),
-          "--json", str(out / "file.json"), "-q"], ROOT, _env())
+    _run(
+        [
+            *_crmseg(),
+            "audit",
+            "--source",
+            str(SEED),
+            "--rules",
+            str(RULES),
+            "--csv",
+            str(out / "file.csv"),
+            "--json",
+            str(out / "file.json"),
+            "-q",
+        ],
+        ROOT,
+        _env(),
+    )
     return _rows(out / "file.csv"), json.loads((out / "file.json").read_text(encoding="utf-8"))
 
 
@@ -183,12 +213,41 @@ def file_audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict
 def crm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CrmRun:
     crm = request.param
     t = tmp_path_factory.mktemp(crm)
-    sb = Sandbox.start([*_crmseg(), "sandbox", "--crm", crm, "--port", "0", "--seed", "examples/accounts.csv",
-                        "--rules", "rules", "--write-config", str(t / "config.toml")], ROOT)
+    sb = Sandbox.start(
+        [
+            *_crmseg(),
+            "sandbox",
+            "--crm",
+            crm,
+            "--port",
+            "0",
+            "--seed",
+            "examples/accounts.csv",
+            "--rules",
+            "rules",
+            "--write-config",
+            str(t / "config.toml"),
+        ],
+        ROOT,
+    )
     try:
         before = sb.get("/__sandbox/stats")
-        done = _run([*_crmseg(), "audit", "--config", str(t / "config.toml"), "--csv", str(t / "crm.csv"),
-                     "--json", str(t / "crm.json"), "--html", str(t / "crm.html")], ROOT, _env(**sb.exports))
+        done = _run(
+            [
+                *_crmseg(),
+                "audit",
+                "--config",
+                str(t / "config.toml"),
+                "--csv",
+                str(t / "crm.csv"),
+                "--json",
+                str(t / "crm.json"),
+                "--html",
+                str(t / "crm.html"),
+            ],
+            ROOT,
+            _env(**sb.exports),
+        )
         after = sb.get("/__sandbox/stats")
         to_seed = {crm_id: seed_id for seed_id, crm_id in sb.get("/__sandbox/ids")["id_map"].items()}
     except BaseException:
@@ -197,11 +256,26 @@ def crm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     code, tail = sb.stop()
     raw = _rows(t / "crm.csv")
     rows = {to_seed[i]: {**row, "id": to_seed[i]} for i, row in raw.items() if i in to_seed}
-    outputs = "\n".join([done.stdout, done.stderr, *((t / f).read_text(encoding="utf-8")
-                                                         for f in ("crm.json", "crm.csv", "crm.html", "config.toml"))])
+    outputs = "\n".join(
+        [
+            done.stdout,
+            done.stderr,
+            *((t / f).read_text(encoding="utf-8") for f in ("crm.json", "crm.csv", "crm.html", "config.toml")),
+        ]
+    )
     secrets = [v for v in sb.exports.values() if len(v) >= 10]
-    return CrmRun(crm, rows, json.loads((t / "crm.json").read_text(encoding="utf-8")), before, after, code, tail,
-                  sorted(set(raw) - set(to_seed)), outputs, secrets)
+    return CrmRun(
+        crm,
+        rows,
+        json.loads((t / "crm.json").read_text(encoding="utf-8")),
+        before,
+        after,
+        code,
+        tail,
+        sorted(set(raw) - set(to_seed)),
+        outputs,
+        secrets,
+    )
 
 
 def _dimensions(rows: dict[str, dict[str, str]]) -> list[str]:
@@ -217,8 +291,7 @@ def test_audit_reads_every_seeded_account_with_its_current_tags(crm_run, file_au
     assert set(crm_run.rows) == set(file_rows)
     dims = _dimensions(file_rows)
     assert dims == _dimensions(crm_run.rows) and {"segment", "tier", "stage", "icp_score"} <= set(dims)
-    stale = [(i, d) for i in file_rows for d in dims
-             if crm_run.rows[i][f"{d}_current"] != file_rows[i][f"{d}_current"]]
+    stale = [(i, d) for i in file_rows for d in dims if crm_run.rows[i][f"{d}_current"] != file_rows[i][f"{d}_current"]]
     assert stale == [], "the CRM holds other current tags than the seed file"
     assert crm_run.summary["pinned"]["accounts"] == file_summary["pinned"]["accounts"] > 0
 
@@ -236,7 +309,10 @@ def test_audit_sends_no_write_call(crm_run):
 
 def test_run_summary_shows_api_calls_and_salesforce_limit_usage(crm_run):
     run = crm_run.summary["run"]
-    reads = {"salesforce": ("login", "oauth_token", "describe", "query", "query_more"), "hubspot": ("list", "properties_list")}
+    reads = {
+        "salesforce": ("login", "oauth_token", "describe", "query", "query_more"),
+        "hubspot": ("list", "properties_list"),
+    }
     by = crm_run.stats_after["calls"]["by_endpoint"]
     assert run["api_calls"] == sum(by.get(e, 0) for e in reads[crm_run.crm]) > 0, (run, by)
     if crm_run.crm == "salesforce":  # from the Sforce-Limit-Info header of the last answer
@@ -260,8 +336,12 @@ def test_audit_assignments_match_the_csv_audit(crm_run, file_audit, request):
     file_rows, _ = file_audit
     dims = _dimensions(file_rows)
     columns = [c for d in dims for c in (d, f"{d}_rule")]
-    diffs = [(i, c, file_rows[i][c], crm_run.rows[i][c]) for i in sorted(file_rows) for c in columns
-             if crm_run.rows[i][c] != file_rows[i][c]]
+    diffs = [
+        (i, c, file_rows[i][c], crm_run.rows[i][c])
+        for i in sorted(file_rows)
+        for c in columns
+        if crm_run.rows[i][c] != file_rows[i][c]
+    ]
     by_column = Counter(c for _, c, _, _ in diffs)
     shown = "\n".join(f"  {i} {c}: file={a!r} {crm_run.crm}={b!r}" for i, c, a, b in diffs[:12])
     assert not diffs, f"{len({d[0] for d in diffs})} accounts differ ({dict(by_column)}):\n{shown}"

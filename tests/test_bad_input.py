@@ -40,29 +40,56 @@ def _audit(tmp_path: Path, src: Path, *extra: str) -> tuple[int, str, dict | Non
 # (None: a problem with the file itself, which stops the run with --skip-bad-rows too)
 DATA_CASES = [
     ("short row", "a.csv", HEAD + "1,Acme,10\n2,Globex\n3,Initech,30\n", r"3: 2 fields, the header has 3", (2, 1)),
-    ("long row", "a.csv", HEAD + "1,Acme,10\n2,Globex,20,EXTRA\n3,Initech,30\n", r"3: 4 fields, the header has 3", (2, 1)),
+    (
+        "long row",
+        "a.csv",
+        HEAD + "1,Acme,10\n2,Globex,20,EXTRA\n3,Initech,30\n",
+        r"3: 4 fields, the header has 3",
+        (2, 1),
+    ),
     ("quote never closed", "a.csv", HEAD + '1,"Acme,10\n2,Globex,20\n3,Initech,30\n', r"2: unbalanced quote", None),
     ("stray quote", "a.csv", HEAD + '1,"Acme,10\n2,Globex,20\n3,"Ini",30\n', r"2: unbalanced or stray quote", None),
-    ("quote swallows rows", "a.csv", HEAD + '1,"Acme\n2,Globex,20\n3,Ini",30\n4,Umbrella,40\n',
-     r"2: field 2 spans 3 lines that look like rows", (1, 1)),
+    (
+        "quote swallows rows",
+        "a.csv",
+        HEAD + '1,"Acme\n2,Globex,20\n3,Ini",30\n4,Umbrella,40\n',
+        r"2: field 2 spans 3 lines that look like rows",
+        (1, 1),
+    ),
     ("NUL byte", "a.csv", HEAD + "1,Ac\x00me,10\n2,Globex,20\n", r"2: NUL byte in field 2", (1, 1)),
     ("duplicate header", "a.csv", "id,name,name\n1,a,b\n", r"1: duplicate column 'name' \(columns 2 and 3\)", None),
     ("duplicate id", "a.csv", HEAD + OK3 + " 2 ,Again,50\n", r"5: duplicate id '2' \(first on line 3\)", (3, 1)),
-    ("duplicate id 1 and '1'", "a.jsonl", '{"id": 1, "name": "A"}\n{"id": "1", "name": "B"}\n{"id": 2}\n',
-     r"2: duplicate id '1' \(first on line 1\)", (2, 1)),
-    ("not UTF-8", "a.csv", (HEAD + "1,Café,10\n").encode("latin-1"),
-     r"2: not utf-8 text at byte 23 \(line 2\).*--encoding", None),
+    (
+        "duplicate id 1 and '1'",
+        "a.jsonl",
+        '{"id": 1, "name": "A"}\n{"id": "1", "name": "B"}\n{"id": 2}\n',
+        r"2: duplicate id '1' \(first on line 1\)",
+        (2, 1),
+    ),
+    (
+        "not UTF-8",
+        "a.csv",
+        (HEAD + "1,Café,10\n").encode("latin-1"),
+        r"2: not utf-8 text at byte 23 \(line 2\).*--encoding",
+        None,
+    ),
     ("ambiguous delimiter", "a.csv", "id;name,x;y\n1;a,b;c\n", r"1: cannot tell the delimiter.*--delimiter", None),
-    ("deep JSON", "a.jsonl", '{"id": 1}\n{"id": 2, "x": ' + "[" * 3000 + "]" * 3000 + "}\n",
-     r"2: JSON nested deeper than 32 levels", (1, 1)),
+    (
+        "deep JSON",
+        "a.jsonl",
+        '{"id": 1}\n{"id": 2, "x": ' + "[" * 3000 + "]" * 3000 + "}\n",
+        r"2: JSON nested deeper than 32 levels",
+        (1, 1),
+    ),
     ("duplicate JSON key", "a.jsonl", '{"id": 1}\n{"id": 2, "id": 3}\n', r"2: duplicate key 'id'", (1, 1)),
     ("JSON array line", "a.jsonl", '{"id": 1}\n[1, 2]\n', r"2: expected a JSON object", (1, 1)),
 ]
 
 
 @pytest.mark.parametrize("name, fname, content, message, skipped", DATA_CASES, ids=[c[0] for c in DATA_CASES])
-def test_bad_data_file_stops_or_is_counted(tmp_path: Path, name: str, fname: str, content: str | bytes,
-                                           message: str, skipped: tuple[int, int] | None) -> None:
+def test_bad_data_file_stops_or_is_counted(
+    tmp_path: Path, name: str, fname: str, content: str | bytes, message: str, skipped: tuple[int, int] | None
+) -> None:
     src = _file(tmp_path, fname, content)
     code, err, doc = _audit(tmp_path, src)
     assert code == 2 and doc is None, err
@@ -93,8 +120,17 @@ def test_encoding_and_delimiter_options(tmp_path: Path) -> None:
 
 def test_skipped_rows_show_in_the_terminal_report(tmp_path: Path) -> None:
     src = _file(tmp_path, "a.csv", HEAD + "1,Acme,10\n2,Globex\n")
-    r = crmseg("audit", "--source", str(src), "--rules", "rules", "--engine", "native", "--skip-bad-rows",
-               env={"COLUMNS": "400"})
+    r = crmseg(
+        "audit",
+        "--source",
+        str(src),
+        "--rules",
+        "rules",
+        "--engine",
+        "native",
+        "--skip-bad-rows",
+        env={"COLUMNS": "400"},
+    )
     assert r.returncode == 0, r.stderr
     assert "Skipped input rows (--skip-bad-rows): 1" in r.stdout and f"{src}:3: 2 fields" in r.stdout
 
@@ -107,22 +143,29 @@ def test_sandbox_seed_is_checked_like_an_audit_input(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- credentials never in the clear
-RESOLVE_CRM_TEST = '''import socket
+RESOLVE_CRM_TEST = """import socket
 _real = socket.getaddrinfo
 def _resolve(host, *args, **kwargs):
     return _real("127.0.0.1" if host == "crm.test" else host, *args, **kwargs)
 socket.getaddrinfo = _resolve
-'''
-CRM_ENV = {"HUBSPOT_ACCESS_TOKEN": "pat-na1-secret", "SF_USERNAME": "u@example.com", "SF_PASSWORD": "pw-secret",
-           "SF_SECURITY_TOKEN": "tok-secret"}
+"""
+CRM_ENV = {
+    "HUBSPOT_ACCESS_TOKEN": "pat-na1-secret",
+    "SF_USERNAME": "u@example.com",
+    "SF_PASSWORD": "pw-secret",
+    "SF_SECURITY_TOKEN": "tok-secret",
+}
 
 
 def _crm_config(tmp_path: Path, crm: str, url: str) -> Path:
     key = "host" if crm == "hubspot" else "instance_url"
     root = Path(__file__).resolve().parents[1]
     cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[syncs.demo]\nconnector = "{crm}"\nmapping = "{root / "connectors" / f"{crm}.toml"}"\n'
-                   f'rules = "{root / "rules"}"\n{key} = "{url}"\ntimeout = 2\n', encoding="utf-8")
+    cfg.write_text(
+        f'[syncs.demo]\nconnector = "{crm}"\nmapping = "{root / "connectors" / f"{crm}.toml"}"\n'
+        f'rules = "{root / "rules"}"\n{key} = "{url}"\ntimeout = 2\n',
+        encoding="utf-8",
+    )
     return cfg
 
 
@@ -143,8 +186,13 @@ def test_plain_http_to_another_host_is_refused_before_any_connection(tmp_path: P
         port = srv.getsockname()[1]
         # control: over https the same name does reach the listener (so "no connection" below means something)
         cfg = _crm_config(tmp_path, crm, f"https://crm.test:{port}")
-        proc = subprocess.Popen([sys.executable, "-m", "crmseg", "audit", "--config", str(cfg)], cwd=tmp_path,
-                                env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crmseg", "audit", "--config", str(cfg)],
+            cwd=tmp_path,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         srv.settimeout(30)
         try:
             conn, _ = srv.accept()
@@ -162,12 +210,15 @@ def test_plain_http_to_another_host_is_refused_before_any_connection(tmp_path: P
             srv.accept()
 
 
-@pytest.mark.parametrize("url, message", [
-    ("not a url", "'not a url' is not a URL"),
-    ("https://crm.example.com:99999", "is not a URL"),
-    ("https://user:pw@crm.example.com", "must not hold credentials"),
-    ("ftp://crm.example.com", "is not a URL"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("not a url", "'not a url' is not a URL"),
+        ("https://crm.example.com:99999", "is not a URL"),
+        ("https://user:pw@crm.example.com", "must not hold credentials"),
+        ("ftp://crm.example.com", "is not a URL"),
+    ],
+)
 def test_crm_url_that_is_not_a_url_is_a_config_error(tmp_path: Path, url: str, message: str) -> None:
     cfg = _crm_config(tmp_path, "hubspot", url)
     r = crmseg("audit", "--config", str(cfg), cwd=tmp_path, env=CRM_ENV)
@@ -189,11 +240,26 @@ def test_catastrophic_regex_runs_in_linear_time(tmp_path: Path, engine: str) -> 
     rules.mkdir()
     (rules / "segment.toml").write_text(
         'dimension = "segment"\nvalues = ["A"]\n[[rule]]\nname = "as"\nwhen = "matches(name, \'(a+)+$\')"\n'
-        'value = "A"\n', encoding="utf-8")
+        'value = "A"\n',
+        encoding="utf-8",
+    )
     src = _file(tmp_path, "a.csv", "id,name\n1," + "a" * 50_000 + "!\n2,aaa\n3," + "a" * 29 + "!\n")
     j = tmp_path / "out.json"
-    r = crmseg("audit", "--source", str(src), "--rules", str(rules), "--mapping", str(ROOT / "connectors" / "csv.toml"),
-               "--engine", engine, "--json", str(j), "-q", timeout=60)
+    r = crmseg(
+        "audit",
+        "--source",
+        str(src),
+        "--rules",
+        str(rules),
+        "--mapping",
+        str(ROOT / "connectors" / "csv.toml"),
+        "--engine",
+        engine,
+        "--json",
+        str(j),
+        "-q",
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(j.read_text())["dimensions"]["segment"]["counts"] == {"A": 1, "(none)": 2}
 
@@ -203,33 +269,62 @@ def test_rules_check_refuses_what_re2_cannot_express(tmp_path: Path) -> None:
     rules.mkdir()
     (rules / "segment.toml").write_text(
         'dimension = "segment"\n[[rule]]\nname = "dup"\nwhen = "matches(name, \'(\\\\\\\\w+) \\\\\\\\1\')"\nvalue = "A"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     r = crmseg("rules", "check", "--rules", str(rules), "--mapping", str(ROOT / "connectors" / "csv.toml"))
-    assert r.returncode == 1 and "segment.toml: rule \"dup\" (when, col 15): invalid regular expression: " \
-        "invalid escape sequence: \\1 (matches() uses RE2 syntax" in r.stderr, r.stderr
+    assert (
+        r.returncode == 1
+        and 'segment.toml: rule "dup" (when, col 15): invalid regular expression: '
+        "invalid escape sequence: \\1 (matches() uses RE2 syntax"
+        in r.stderr
+    ), r.stderr
 
 
 # ---------------------------------------------------------------- exit codes: one line naming the cause
 def _csv_config(tmp_path: Path) -> Path:
     src = _file(tmp_path, "a.csv", HEAD + OK3)
     cfg = tmp_path / "files.toml"
-    cfg.write_text(f'[syncs.demo]\nconnector = "csv"\npath = "{src}"\nrules = "{ROOT / "rules"}"\n'
-                   f'mapping = "{ROOT / "connectors" / "csv.toml"}"\ninterval = "1h"\n', encoding="utf-8")
+    cfg.write_text(
+        f'[syncs.demo]\nconnector = "csv"\npath = "{src}"\nrules = "{ROOT / "rules"}"\n'
+        f'mapping = "{ROOT / "connectors" / "csv.toml"}"\ninterval = "1h"\n',
+        encoding="utf-8",
+    )
     return cfg
 
 
 USAGE_CASES = [
-    ("unwritable --html", ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--html", "/proc/x.html"],
-     2, r"--html /proc/x\.html: cannot write there"),
-    ("unwritable --csv", ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--csv", "/proc/x/a.csv"],
-     2, r"--csv /proc/x/a\.csv: cannot write there"),
-    ("--json is a folder", ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--json", "/tmp"],
-     2, r"'--json'"),
+    (
+        "unwritable --html",
+        ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--html", "/proc/x.html"],
+        2,
+        r"--html /proc/x\.html: cannot write there",
+    ),
+    (
+        "unwritable --csv",
+        ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--csv", "/proc/x/a.csv"],
+        2,
+        r"--csv /proc/x/a\.csv: cannot write there",
+    ),
+    (
+        "--json is a folder",
+        ["audit", "--source", "examples/accounts.csv", "--rules", "rules", "--json", "/tmp"],
+        2,
+        r"'--json'",
+    ),
     ("--accounts -5", ["sandbox", "--crm", "hubspot", "--accounts", "-5"], 2, r"'--accounts': -5"),
     ("--port 99999", ["sandbox", "--crm", "hubspot", "--accounts", "5", "--port", "99999"], 2, r"'--port': 99999"),
-    ("rules check missing folder", ["rules", "check", "--rules", "/missing"], 2, r"/missing: rules directory not found"),
-    ("rules check missing mapping", ["rules", "check", "--rules", "rules", "--mapping", "/missing.toml"],
-     2, r"/missing\.toml: file not found"),
+    (
+        "rules check missing folder",
+        ["rules", "check", "--rules", "/missing"],
+        2,
+        r"/missing: rules directory not found",
+    ),
+    (
+        "rules check missing mapping",
+        ["rules", "check", "--rules", "rules", "--mapping", "/missing.toml"],
+        2,
+        r"/missing\.toml: file not found",
+    ),
 ]
 
 
@@ -257,11 +352,17 @@ def test_jwt_private_key_missing_or_malformed(tmp_path: Path, key: str) -> None:
     pem = tmp_path / "key.pem"
     if key == "malformed":
         pem.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n", encoding="utf-8")
-    r = crmseg("audit", "--config", str(cfg), cwd=tmp_path,
-               env={**CRM_ENV, "SF_CONSUMER_KEY": "ck", "SF_PRIVATE_KEY_FILE": str(pem)})
+    r = crmseg(
+        "audit",
+        "--config",
+        str(cfg),
+        cwd=tmp_path,
+        env={**CRM_ENV, "SF_CONSUMER_KEY": "ck", "SF_PRIVATE_KEY_FILE": str(pem)},
+    )
     want = "not found" if key == "missing" else "is not an RSA private key in PEM form"
-    assert r.returncode == 2 and f"the private key file named by SF_PRIVATE_KEY_FILE ({pem}) {want}" in r.stderr, \
+    assert r.returncode == 2 and f"the private key file named by SF_PRIVATE_KEY_FILE ({pem}) {want}" in r.stderr, (
         r.stderr
+    )
     assert "Traceback" not in r.stderr
 
 
@@ -284,8 +385,11 @@ CONFIG_CASES = [
     ("psi 11", "drift_alert_psi = 11", r"syncs\.demo\.drift_alert_psi: must be at most 10(\.0)? \(got 11\)"),
     ("batch_size text", 'batch_size = "x"', r"syncs\.demo\.batch_size: must be a whole number \(got 'x'\)"),
     ("typo with suggestion", 'intervall = "1h"', r"syncs\.demo\.intervall: unknown key — did you mean 'interval'\?$"),
-    ("unknown key lists once", "foo = 1\nbar = 2",
-     r"syncs\.demo\.foo: unknown key \(allowed: mapping, rules, .*\)\n.*syncs\.demo\.bar: unknown key$"),
+    (
+        "unknown key lists once",
+        "foo = 1\nbar = 2",
+        r"syncs\.demo\.foo: unknown key \(allowed: mapping, rules, .*\)\n.*syncs\.demo\.bar: unknown key$",
+    ),
     ("unknown table key", '[state]\npth = "x"', r"state\.pth: unknown key — did you mean 'path'\?"),
 ]
 
@@ -314,10 +418,30 @@ def test_sigint_stops_a_long_audit_with_130_and_no_partial_report(tmp_path: Path
     import time
 
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "crmseg", "audit", "--source", str(long_csv), "--rules", "rules",
-                             "--engine", engine, "--csv", str(out / "a.csv"), "--json", str(out / "a.json"),
-                             "--html", str(out / "a.html")], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmseg",
+            "audit",
+            "--source",
+            str(long_csv),
+            "--rules",
+            "rules",
+            "--engine",
+            engine,
+            "--csv",
+            str(out / "a.csv"),
+            "--json",
+            str(out / "a.json"),
+            "--html",
+            str(out / "a.html"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait until accounts are being evaluated and written

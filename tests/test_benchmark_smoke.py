@@ -8,7 +8,7 @@ import importlib.util
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,9 +30,25 @@ def _handwritten():
 
 def test_benchmark_end_to_end(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--accounts", "300", "--out", str(tmp_path), "--sample", "300",
-         "--verify", "300", "--repeat", "1"],
-        capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+        [
+            sys.executable,
+            str(BENCH),
+            "--accounts",
+            "300",
+            "--out",
+            str(tmp_path),
+            "--sample",
+            "300",
+            "--verify",
+            "300",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(ROOT),
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     engines = ["handwritten", "native"] + (["durable"] if durable_available() else [])
@@ -40,8 +56,9 @@ def test_benchmark_end_to_end(tmp_path: Path) -> None:
         # full-audit row: engine, accounts, wall s, accounts/s, peak RSS MB, start RSS MB, ratio
         assert re.search(rf"^{name}\s+300\s+[\d.]+\s+[\d,]+\s+[\d,.]+\s+[\d,.]+\s+\S", out, re.M), out
         # engine-only row: engine, accounts/s, us/account, ratio
-        assert re.search(rf"^{name}\s+[\d,]+\s+[\d.]+\s+(baseline|[\d.]+x (slower|faster) than hand-written)$",
-                         out, re.M), out
+        assert re.search(
+            rf"^{name}\s+[\d,]+\s+[\d.]+\s+(baseline|[\d.]+x (slower|faster) than hand-written)$", out, re.M
+        ), out
     assert re.search(r"^native\s.*x (slower|faster) than hand-written|same as hand-written", out, re.M), out
     # the csv.DictReader floor and every full audit's ratio to it
     assert re.search(r"^floor\s+300\s+[\d.]+\s+[\d,]+\s+[\d,.]+\s+[\d,.]+\s+1\.00x\s+-$", out, re.M), out
@@ -58,12 +75,14 @@ def test_benchmark_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "accounts-300-seed2026.csv").is_file()
 
 
-@pytest.mark.parametrize("now", [datetime(2026, 11, 1, tzinfo=timezone.utc),
-                                 datetime(2027, 6, 15, 12, 30, tzinfo=timezone.utc)])
+@pytest.mark.parametrize(
+    "now", [datetime(2026, 11, 1, tzinfo=UTC), datetime(2027, 6, 15, 12, 30, tzinfo=UTC)]
+)
 def test_handwritten_equals_native_on_sample_accounts(now: datetime) -> None:
     hand = _handwritten().make_evaluator(now)
-    plan = plan_source(ROOT / "examples" / "accounts.csv", ROOT / "rules", ROOT / "connectors" / "csv.toml",
-                       "native", now=now)
+    plan = plan_source(
+        ROOT / "examples" / "accounts.csv", ROOT / "rules", ROOT / "connectors" / "csv.toml", "native", now=now
+    )
     native = make_engine("native", plan.rules, now)
     accounts = [plan.normalizer.account(raw) for raw in read_records(plan)]
     assert len(accounts) == 400

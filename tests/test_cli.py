@@ -19,10 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINES = ["native", "durable"] if durable_available() else ["native"]
 
 
-def crmseg(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
-           timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crmseg", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+def crmseg(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crmseg", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture
@@ -47,17 +54,34 @@ def test_check_passes_on_shipped_rules_and_runs_their_tests(engine: str) -> None
     assert m and m.group(1) == m.group(2) and int(m.group(1)) >= 8
 
 
-@pytest.mark.parametrize("mutation, expected", [
-    (("segment.toml", 'when        = "100 <= employees', 'when        = "100 <= employes'),
-     r'segment\.toml: rule "mid-market" \(when, col 8\): unknown field \'employes\' — did you mean \'employees\'\?'),
-    (("segment.toml", 'when        = "employees >= 1000', 'when        = "employees >= \'1000\''),
-     r'segment\.toml: rule "enterprise" \(when, col 14\): type mismatch: \'employees\' is a number but \'1000\' is text'),
-    (("segment.toml", 'when        = "employees >= 1000', 'when        = "contians(industry, \'x\') or employees >= 1000'),
-     r'segment\.toml: rule "enterprise" \(when, col 1\): unknown function \'contians\' — did you mean \'contains\'\?'),
-    (("segment.toml", 'value       = "Enterprise"', 'value       = "Enterprize"'),
-     r'segment\.toml: rule "enterprise": value \'Enterprize\' is not in values .* — did you mean \'Enterprise\'\?'),
-])
-def test_check_reports_problems_in_the_spec_format(rules_copy: Path, mutation: tuple[str, str, str], expected: str) -> None:
+@pytest.mark.parametrize(
+    "mutation, expected",
+    [
+        (
+            ("segment.toml", 'when        = "100 <= employees', 'when        = "100 <= employes'),
+            r'segment\.toml: rule "mid-market" \(when, col 8\): unknown field \'employes\' — did you mean \'employees\'\?',
+        ),
+        (
+            ("segment.toml", 'when        = "employees >= 1000', "when        = \"employees >= '1000'"),
+            r'segment\.toml: rule "enterprise" \(when, col 14\): type mismatch: \'employees\' is a number but \'1000\' is text',
+        ),
+        (
+            (
+                "segment.toml",
+                'when        = "employees >= 1000',
+                "when        = \"contians(industry, 'x') or employees >= 1000",
+            ),
+            r'segment\.toml: rule "enterprise" \(when, col 1\): unknown function \'contians\' — did you mean \'contains\'\?',
+        ),
+        (
+            ("segment.toml", 'value       = "Enterprise"', 'value       = "Enterprize"'),
+            r'segment\.toml: rule "enterprise": value \'Enterprize\' is not in values .* — did you mean \'Enterprise\'\?',
+        ),
+    ],
+)
+def test_check_reports_problems_in_the_spec_format(
+    rules_copy: Path, mutation: tuple[str, str, str], expected: str
+) -> None:
     file, old, new = mutation
     edit(rules_copy / file, old, new)
     r = crmseg("rules", "check", "--rules", str(rules_copy))
@@ -67,12 +91,17 @@ def test_check_reports_problems_in_the_spec_format(rules_copy: Path, mutation: t
 
 def test_check_reports_a_dimension_cycle(rules_copy: Path) -> None:
     # icp_score now reads tier, which reads icp_score
-    edit(rules_copy / "icp_score.toml", "when   = \"industry in ['Software', 'Financial Services']\"",
-         "when   = \"tier == 'Tier 1' or industry in ['Software', 'Financial Services']\"")
+    edit(
+        rules_copy / "icp_score.toml",
+        "when   = \"industry in ['Software', 'Financial Services']\"",
+        "when   = \"tier == 'Tier 1' or industry in ['Software', 'Financial Services']\"",
+    )
     r = crmseg("rules", "check", "--rules", str(rules_copy))
     assert r.returncode == 1
-    assert re.search(r"icp_score\.toml, .*tier\.toml: dimension cycle: (icp_score -> tier -> icp_score|tier -> icp_score -> tier)",
-                     r.stderr), r.stderr
+    assert re.search(
+        r"icp_score\.toml, .*tier\.toml: dimension cycle: (icp_score -> tier -> icp_score|tier -> icp_score -> tier)",
+        r.stderr,
+    ), r.stderr
 
 
 def test_check_reports_broken_toml_with_file_and_line(rules_copy: Path) -> None:
@@ -86,15 +115,26 @@ def test_check_fails_on_a_failing_inline_test(rules_copy: Path) -> None:
     edit(rules_copy / "tier.toml", 'expect  = "Tier 1"', 'expect  = "Tier 2"')
     r = crmseg("rules", "check", "--rules", str(rules_copy), "--engine", "native")
     assert r.returncode == 1
-    assert 'test "hot software account": expected \'Tier 2\', got \'Tier 1\' ("tier-1" fired)' in r.stderr
+    assert "test \"hot software account\": expected 'Tier 2', got 'Tier 1' (\"tier-1\" fired)" in r.stderr
 
 
 # ---------------------------------------------------------------- audit
 @pytest.mark.parametrize("engine", ENGINES)
 def test_audit_writes_spec_json_and_csv(tmp_path: Path, engine: str) -> None:
     j, c = tmp_path / "a.json", tmp_path / "a.csv"
-    r = crmseg("audit", "--source", "examples/accounts.csv", "--rules", "rules", "--engine", engine,
-               "--json", str(j), "--csv", str(c))
+    r = crmseg(
+        "audit",
+        "--source",
+        "examples/accounts.csv",
+        "--rules",
+        "rules",
+        "--engine",
+        engine,
+        "--json",
+        str(j),
+        "--csv",
+        str(c),
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(j.read_text())
     with (ROOT / "examples" / "accounts.csv").open(encoding="utf-8") as fh:
@@ -126,8 +166,21 @@ def test_audit_engines_agree_on_the_sample(tmp_path: Path) -> None:
     outs = []
     for engine in ENGINES:
         c = tmp_path / f"{engine}.csv"
-        assert crmseg("audit", "--source", "examples/accounts.csv", "--rules", "rules", "--engine", engine,
-                      "--csv", str(c), "-q").returncode == 0
+        assert (
+            crmseg(
+                "audit",
+                "--source",
+                "examples/accounts.csv",
+                "--rules",
+                "rules",
+                "--engine",
+                engine,
+                "--csv",
+                str(c),
+                "-q",
+            ).returncode
+            == 0
+        )
         outs.append(c.read_text())
     assert outs[0] == outs[1]
 
@@ -139,10 +192,19 @@ def test_audit_html_is_self_contained_and_opens_no_connection(tmp_path: Path) ->
     (guard / "sitecustomize.py").write_text(
         "import socket\n"
         "def _refuse(*a, **k):\n    raise OSError('network disabled by test')\n"
-        "socket.socket.connect = _refuse\nsocket.socket.connect_ex = _refuse\nsocket.create_connection = _refuse\n")
+        "socket.socket.connect = _refuse\nsocket.socket.connect_ex = _refuse\nsocket.create_connection = _refuse\n"
+    )
     h = tmp_path / "a.html"
-    r = crmseg("audit", "--source", "examples/accounts.csv", "--rules", "rules", "--html", str(h),
-               env={"PYTHONPATH": str(guard)})
+    r = crmseg(
+        "audit",
+        "--source",
+        "examples/accounts.csv",
+        "--rules",
+        "rules",
+        "--html",
+        str(h),
+        env={"PYTHONPATH": str(guard)},
+    )
     assert r.returncode == 0, r.stderr
     html = h.read_text(encoding="utf-8")
     assert html.count("<svg") >= 5  # one per dimension + the would-change chart
@@ -224,9 +286,26 @@ def test_audit_shows_a_progress_bar_on_a_tty(tmp_path: Path) -> None:
 
     source = _big_sample(tmp_path, 20_000)
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "crmseg", "audit", "--source", str(source), "--rules", "rules",
-                             "--engine", "native", "--json", str(tmp_path / "a.json")],
-                            cwd=ROOT, stdin=slave, stdout=subprocess.DEVNULL, stderr=slave)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmseg",
+            "audit",
+            "--source",
+            str(source),
+            "--rules",
+            "rules",
+            "--engine",
+            "native",
+            "--json",
+            str(tmp_path / "a.json"),
+        ],
+        cwd=ROOT,
+        stdin=slave,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
     os.close(slave)
     seen = b""
     while True:
@@ -244,7 +323,9 @@ def test_audit_shows_a_progress_bar_on_a_tty(tmp_path: Path) -> None:
 
 def test_audit_logs_plain_progress_lines_off_a_terminal(tmp_path: Path) -> None:
     source = _big_sample(tmp_path, 50_000)
-    r = crmseg("audit", "--source", str(source), "--rules", "rules", "--engine", "native", "--json", str(tmp_path / "a.json"))
+    r = crmseg(
+        "audit", "--source", str(source), "--rules", "rules", "--engine", "native", "--json", str(tmp_path / "a.json")
+    )
     assert r.returncode == 0, r.stderr
     assert re.search(r"^audit: 50,000 accounts evaluated \([\d,]+/s\)$", r.stderr, re.M), r.stderr
     assert "\x1b[" not in r.stderr

@@ -49,8 +49,9 @@ def write(d: Path, files: dict[str, str]) -> RuleSet:
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(files=rule_dirs(), accts=st.lists(accounts, min_size=1, max_size=6))
-def test_compiled_engine_equals_the_closures(tmp_path_factory: pytest.TempPathFactory, files: dict[str, str],
-                                             accts: list[dict]) -> None:
+def test_compiled_engine_equals_the_closures(
+    tmp_path_factory: pytest.TempPathFactory, files: dict[str, str], accts: list[dict]
+) -> None:
     rules = write(tmp_path_factory.mktemp("rules"), files)
     engine = NativeEngine(rules, NOW)
     for acc in accts:
@@ -60,7 +61,9 @@ def test_compiled_engine_equals_the_closures(tmp_path_factory: pytest.TempPathFa
 
 
 def one_rule(tmp_path: Path, when: str) -> NativeEngine:
-    rules = write(tmp_path, {"seg.toml": f'dimension = "seg"\n[[rule]]\nname = "hit"\nwhen = {json.dumps(when)}\nvalue = "Y"\n'})
+    rules = write(
+        tmp_path, {"seg.toml": f'dimension = "seg"\n[[rule]]\nname = "hit"\nwhen = {json.dumps(when)}\nvalue = "Y"\n'}
+    )
     return NativeEngine(rules, NOW)
 
 
@@ -83,20 +86,28 @@ def test_deepest_expression_the_parser_allows_compiles(tmp_path: Path) -> None:
 
 def test_dimension_given_by_an_inline_test_is_read_as_a_field(tmp_path: Path) -> None:
     """``rules check`` leaves out a dimension the test gives: its value comes from the account."""
-    rules = write(tmp_path, {
-        "score.toml": 'dimension = "score"\nkind = "score"\n[[rule]]\nname = "p"\nwhen = "n1 > 0"\npoints = 5\n',
-        "tier.toml": 'dimension = "tier"\n[[rule]]\nname = "top"\nwhen = "score >= 10"\nvalue = "T1"\n'
-                     '[[test]]\nname = "given"\naccount = { score = 12.0 }\nexpect = "T1"\n'
-                     '[[test]]\nname = "computed"\naccount = { n1 = 3 }\nexpect = "(none)"\n'})
+    rules = write(
+        tmp_path,
+        {
+            "score.toml": 'dimension = "score"\nkind = "score"\n[[rule]]\nname = "p"\nwhen = "n1 > 0"\npoints = 5\n',
+            "tier.toml": 'dimension = "tier"\n[[rule]]\nname = "top"\nwhen = "score >= 10"\nvalue = "T1"\n'
+            '[[test]]\nname = "given"\naccount = { score = 12.0 }\nexpect = "T1"\n'
+            '[[test]]\nname = "computed"\naccount = { n1 = 3 }\nexpect = "(none)"\n',
+        },
+    )
     outcomes = run_tests(rules, "native", NOW)
     assert [o.ok for o in outcomes] == [True, True], [o.message for o in outcomes]
 
 
 def test_score_totals_beyond_2_53_compare_as_floats_downstream(tmp_path: Path) -> None:
-    rules = write(tmp_path, {
-        "score.toml": 'dimension = "score"\nkind = "score"\n[[rule]]\nname = "p"\nwhen = "n1 > 0"\n'
-                      f"points = {2**53}\n[[rule]]\nname = \"o\"\nwhen = \"n1 > 0\"\npoints = 1\n",
-        "tier.toml": f'dimension = "tier"\n[[rule]]\nname = "top"\nwhen = "score == {2**53}"\nvalue = "T1"\n'})
+    rules = write(
+        tmp_path,
+        {
+            "score.toml": 'dimension = "score"\nkind = "score"\n[[rule]]\nname = "p"\nwhen = "n1 > 0"\n'
+            f'points = {2**53}\n[[rule]]\nname = "o"\nwhen = "n1 > 0"\npoints = 1\n',
+            "tier.toml": f'dimension = "tier"\n[[rule]]\nname = "top"\nwhen = "score == {2**53}"\nvalue = "T1"\n',
+        },
+    )
     acc = {"n1": 1}
     got = NativeEngine(rules, NOW).evaluate(acc)
     assert got == reference(rules, NOW, acc)

@@ -4,10 +4,9 @@ partial failure, every fault kind, schema checks, and minimal call counts."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +15,6 @@ from crmseg.connectors.schema_check import check_mapping
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import TagWrite
 from crmseg.sync.decide import is_permanent
-
 from tests.connector_fixtures import DIMENSIONS, SCORES, Harness, no_wait_policy, write_rules
 
 pytest.importorskip("crmseg.sandbox")
@@ -67,7 +65,7 @@ def test_full_read_pages_lazily_and_minimally(h):
 
 def test_incremental_read_returns_exactly_the_changed_records(h):
     conn = ready(h)
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     time.sleep(0.002)
     touched = h.sb.ids()[10:40]
     h.sb.edit(touch=touched)
@@ -90,8 +88,14 @@ def test_batched_write_with_partial_failure(h):
     conn = ready(h)
     ids = h.sb.ids()[:250]
     bad = {ids[3], ids[120], ids[249]}
-    h.sb.inject({"kind": "record_failure", "endpoint": h.write_endpoint, "ids": sorted(bad),
-                 "message": "locked by an approval process"})
+    h.sb.inject(
+        {
+            "kind": "record_failure",
+            "endpoint": h.write_endpoint,
+            "ids": sorted(bad),
+            "message": "locked by an approval process",
+        }
+    )
     writes = [TagWrite(i, {h.tag: "Mid-Market", h.score_tag: 42}) for i in ids]
     results = conn.write(writes)
     assert [r.id for r in results] == ids
@@ -221,7 +225,9 @@ def test_salesforce_bulk_api_above_threshold(rules_dir):
     try:
         conn = h.connector(cfg={"bulk_threshold": 300}, bulk_wait=0)
         ids = h.sb.ids()
-        h.sb.inject({"kind": "record_failure", "endpoint": "bulk", "ids": [ids[7]], "error": "FIELD_INTEGRITY_EXCEPTION"})
+        h.sb.inject(
+            {"kind": "record_failure", "endpoint": "bulk", "ids": [ids[7]], "error": "FIELD_INTEGRITY_EXCEPTION"}
+        )
         results = conn.write([TagWrite(i, {h.tag: "Enterprise"}) for i in ids])
         assert [r.id for r in results] == ids
         assert [r.id for r in results if not r.ok] == [ids[7]] and "FIELD_INTEGRITY_EXCEPTION" in results[7].error
@@ -254,11 +260,11 @@ def test_hubspot_incremental_pages_past_the_search_cap(rules_dir):
     h = Harness("hubspot", rules_dir, accounts=300, clock=clock, search_cap=50)
     try:
         ids = h.sb.ids()
-        since = datetime.fromtimestamp(state["t"] + 1, timezone.utc)
+        since = datetime.fromtimestamp(state["t"] + 1, UTC)
         touched = []
         for group in range(20):  # 20 distinct modification times, 7 records each: cap restarts mid-group
             state["t"] += 1 + group * 0.001
-            batch = ids[group * 7:(group + 1) * 7]
+            batch = ids[group * 7 : (group + 1) * 7]
             h.sb.edit(touch=batch)
             touched += batch
         conn = h.connector(search_cap=50, search_limit=20)
@@ -267,7 +273,7 @@ def test_hubspot_incremental_pages_past_the_search_cap(rules_dir):
         assert h.sb.stats()["calls"]["by_status"].get("400", 0) == 0
         # over the cap at ONE modification time: falls back to a filtered list scan
         state["t"] += 5
-        since2 = datetime.fromtimestamp(state["t"] - 0.5, timezone.utc)
+        since2 = datetime.fromtimestamp(state["t"] - 0.5, UTC)
         same = ids[150:230]
         h.sb.edit(touch=same)
         got2 = [r.id for r in conn.read(h.read_fields, since=since2)]
@@ -300,14 +306,15 @@ def test_hubspot_provisions_missing_tag_properties(rules_dir):
 
 
 def test_hubspot_rate_headers_and_search_throttle_avoid_429s(rules_dir):
-    h = Harness("hubspot", rules_dir, accounts=250, rate_limit=2, rate_window=0.3, search_rate_limit=5,
-                search_window=1.0)
+    h = Harness(
+        "hubspot", rules_dir, accounts=250, rate_limit=2, rate_window=0.3, search_rate_limit=5, search_window=1.0
+    )
     try:
         policy = RetryPolicy(max_tries=4, base_delay=0.05, sleep=time.sleep)
         conn = h.connector(policy=policy, search_limit=50, search_interval=0.25)
         conn._schema = {}  # skip the schema call: measure paging only
         assert len(list(conn.read(h.read_fields))) == 250  # 3 list pages against 2 calls / 0.3 s
-        since = datetime.now(timezone.utc)
+        since = datetime.now(UTC)
         time.sleep(0.002)
         h.sb.edit(touch=h.sb.ids()[:240])
         assert len(list(conn.read(h.read_fields, since=since))) == 240  # 5 searches against 5 / s
@@ -321,10 +328,14 @@ def test_salesforce_jwt_bearer_login_against_the_sandbox(rules_dir, tmp_path):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     h = Harness("salesforce", rules_dir, accounts=10, jwt_public_key=public)
     try:
         env = {**h.sb.env(), "SF_PRIVATE_KEY_FILE": str(tmp_path / "key.pem")}
@@ -352,18 +363,35 @@ def test_hubspot_whole_batch_rejection_is_bisected_to_the_bad_records(refusal):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             inputs = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["inputs"]
             seen.append([i["id"] for i in inputs])
             bad = [i["id"] for i in inputs if i["properties"]["crmseg_segment"] == "Nope"]
             if bad and refusal == "invalid option":
-                status, body = 400, {"status": "error", "category": "VALIDATION_ERROR", "correlationId": "x",
-                                     "message": "Property values were not valid: [{\"error\":\"INVALID_OPTION\"}]"}
+                status, body = (
+                    400,
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "correlationId": "x",
+                        "message": 'Property values were not valid: [{"error":"INVALID_OPTION"}]',
+                    },
+                )
             elif bad:
-                status, body = 404, {"status": "error", "category": "OBJECT_NOT_FOUND", "correlationId": "x",
-                                     "message": "Could not get some COMPANY objects, they may be deleted or not exist."}
+                status, body = (
+                    404,
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "correlationId": "x",
+                        "message": "Could not get some COMPANY objects, they may be deleted or not exist.",
+                    },
+                )
             else:
-                status, body = 200, {"status": "COMPLETE", "results": [{"id": i["id"], "properties": {}} for i in inputs]}
+                status, body = (
+                    200,
+                    {"status": "COMPLETE", "results": [{"id": i["id"], "properties": {}} for i in inputs]},
+                )
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -377,8 +405,12 @@ def test_hubspot_whole_batch_rejection_is_bisected_to_the_bad_records(refusal):
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        conn = HubSpotConnector(hs_cfg(f"http://127.0.0.1:{srv.server_port}"), Mapping(object="companies"),
-                                {"HUBSPOT_ACCESS_TOKEN": "pat-x"}, policy=no_wait_policy())
+        conn = HubSpotConnector(
+            hs_cfg(f"http://127.0.0.1:{srv.server_port}"),
+            Mapping(object="companies"),
+            {"HUBSPOT_ACCESS_TOKEN": "pat-x"},
+            policy=no_wait_policy(),
+        )
         writes = [TagWrite(str(i), {"crmseg_segment": "Nope" if i in (2, 5) else "SMB"}) for i in range(8)]
         results = conn.write(writes)
         assert [r.ok for r in results] == [i not in (2, 5) for i in range(8)]
@@ -403,8 +435,10 @@ def test_factory_opens_every_connector_kind(tmp_path, rules_dir):
     relative = open_connector(FileSync(connector="csv", path="a.csv"), Mapping(), base_dir=tmp_path)
     assert len(list(relative.read([]))) == 2
     assert isinstance(open_connector(sf_cfg(), sf_mapping(), SF_ENV), SalesforceConnector)
-    assert isinstance(open_connector(hs_cfg("http://127.0.0.1:9"), Mapping(object="companies"),
-                                     {"HUBSPOT_ACCESS_TOKEN": "pat-x"}), HubSpotConnector)
+    assert isinstance(
+        open_connector(hs_cfg("http://127.0.0.1:9"), Mapping(object="companies"), {"HUBSPOT_ACCESS_TOKEN": "pat-x"}),
+        HubSpotConnector,
+    )
     with pytest.raises(ConfigError, match="HUBSPOT_ACCESS_TOKEN"):
         open_connector(hs_cfg("http://127.0.0.1:9"), Mapping(object="companies"), {})
     with pytest.raises(ConfigError, match="unknown connector"):

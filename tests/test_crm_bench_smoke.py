@@ -41,7 +41,11 @@ def _row(section: str, op: str) -> list[str]:
 def test_crm_bench_tiny_run_makes_exactly_the_lower_bound_of_calls(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--accounts", str(N), "--changes", str(K), "--db-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(ROOT),
+    )
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "RESULT: calls == lower bound for every batched read and write (salesforce, hubspot): OK" in out, out

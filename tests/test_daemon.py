@@ -44,7 +44,7 @@ def test_daemon_runs_writes_reloads_good_rules_and_keeps_them_over_broken_ones(e
         seg_text = (env.rules / "segment.toml").read_text().replace("employees >= 1000 or", "employees >= 700 or")
         (edited / "segment.toml").write_text(seg_text, encoding="utf-8")
         preview = tmp_path / "preview.toml"
-        preview.write_text(env.config.read_text().replace(f'rules = "rules"', f'rules = "{edited}"'), encoding="utf-8")
+        preview.write_text(env.config.read_text().replace('rules = "rules"', f'rules = "{edited}"'), encoding="utf-8")
         expected = _audit_changes(env, tmp_path / "b.csv", preview)
         assert expected
         (env.rules / "segment.toml").write_text(seg_text, encoding="utf-8")

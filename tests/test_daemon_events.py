@@ -14,8 +14,9 @@ from crmseg.daemon.scheduler import Daemon
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_a_sync_that_skips_bad_rows_logs_a_rows_skipped_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sync_that_skips_bad_rows_logs_a_rows_skipped_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(reload, "SETTLE_S", 0.0)  # the copied rules are fresh; no editor is writing them
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     lines = (ROOT / "examples" / "accounts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
@@ -24,7 +25,9 @@ def test_a_sync_that_skips_bad_rows_logs_a_rows_skipped_warning(tmp_path: Path, 
     (tmp_path / "config.toml").write_text(
         '[state]\npath = "state.sqlite"\n[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\n'
         f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n'
-        'interval = "1h"\nskip_bad_rows = true\n', encoding="utf-8")
+        'interval = "1h"\nskip_bad_rows = true\n',
+        encoding="utf-8",
+    )
     daemon = Daemon(tmp_path / "config.toml")
     with caplog.at_level(logging.INFO):
         daemon._run("demo")
@@ -32,5 +35,6 @@ def test_a_sync_that_skips_bad_rows_logs_a_rows_skipped_warning(tmp_path: Path, 
     assert events["run"].fields["status"] == "succeeded" and events["run"].fields["read"] == len(lines) - 2
     skipped = events["rows_skipped"]
     assert skipped.levelno == logging.WARNING
-    assert skipped.fields["skipped"] == 1 and skipped.fields["rows"] == [f"{tmp_path / 'accounts.csv'}:4: "
-                                                                         "28 fields, the header has 27"]
+    assert skipped.fields["skipped"] == 1 and skipped.fields["rows"] == [
+        f"{tmp_path / 'accounts.csv'}:4: 28 fields, the header has 27"
+    ]

@@ -28,8 +28,10 @@ def shared(tmp_path, pg_server, pg_url):
     text = env.config.read_text().replace('interval = "15m"', 'interval = "1s"')
     head, _, rest = text.partition("[syncs.sandbox]")
     head = head.split("[state]")[0] + f'[state]\nurl = "{pg_url}"\nlease = "{LEASE_S}s"\n\n'
-    files = ('\n[syncs.files]\nconnector = "csv"\npath = "accounts.csv"\nrules = "file-rules"\nengine = "native"\n'
-             f'mapping = "{ROOT / "connectors" / "csv.toml"}"\ninterval = "1s"\n')
+    files = (
+        '\n[syncs.files]\nconnector = "csv"\npath = "accounts.csv"\nrules = "file-rules"\nengine = "native"\n'
+        f'mapping = "{ROOT / "connectors" / "csv.toml"}"\ninterval = "1s"\n'
+    )
     env.config.write_text(head + "[syncs.sandbox]" + rest + files, encoding="utf-8")
     env.sb.inject({"kind": "timeout", "endpoint": "query", "count": -1, "delay": 0.6})  # every run takes a while
     run_env = env.env(CRMSEG_STATE_PASSWORD=pg_server.password)
@@ -111,14 +113,21 @@ def test_killing_one_daemon_hands_its_syncs_to_the_other_within_the_lease(shared
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait(timeout=30)
         killed_at = time.monotonic()
-        survivor.wait_for(lambda e: e.get("event") == "run" and e["sync"] == "sandbox" and e["status"] == "succeeded"
-                          and e["run_id"] > running.id, timeout=LEASE_S + 30)
+        survivor.wait_for(
+            lambda e: (
+                e.get("event") == "run"
+                and e["sync"] == "sandbox"
+                and e["status"] == "succeeded"
+                and e["run_id"] > running.id
+            ),
+            timeout=LEASE_S + 30,
+        )
         took = time.monotonic() - killed_at
         assert took < LEASE_S + 10, f"takeover took {took:.1f} s"
         assert len(survivor.runs()) > seen
         assert survivor.stop() == 0
     finally:
-        for d in [*daemons.values(), *(locals().get("victim") and [victim] or [])]:
+        for d in [*daemons.values(), *((locals().get("victim") and [victim]) or [])]:
             d.kill()
     runs = _runs(pg, "sandbox")
     _assert_no_overlap([r for r in runs if r.id != running.id])

@@ -39,13 +39,17 @@ def test_a_hundred_runs_under_faults_keep_memory_flat_and_every_run_recorded(tmp
         shutil.copy(ROOT / "examples" / "accounts.csv", tmp_path / "accounts.csv")
         text = env.config.read_text().replace('interval = "15m"', 'interval = "1s"')
         text = text.replace("[state]\n", '[state]\nlease = "30s"\n')
-        text += ('\n[syncs.files]\nconnector = "csv"\npath = "accounts.csv"\nrules = "file-rules"\nengine = "native"\n'
-                 f'mapping = "{ROOT / "connectors" / "csv.toml"}"\ninterval = "1s"\n')
+        text += (
+            '\n[syncs.files]\nconnector = "csv"\npath = "accounts.csv"\nrules = "file-rules"\nengine = "native"\n'
+            f'mapping = "{ROOT / "connectors" / "csv.toml"}"\ninterval = "1s"\n'
+        )
         env.config.write_text(text, encoding="utf-8")
         # about 5% of calls fail (retried with a short Retry-After) and 5% of written records are refused
-        env.sb.inject(*[{"kind": k, "probability": 0.015, "count": -1} for k in ("429", "500", "503")],
-                      {"kind": "record_failure", "probability": 0.05, "count": -1, "error": "UNABLE_TO_LOCK_ROW"},
-                      seed=11)
+        env.sb.inject(
+            *[{"kind": k, "probability": 0.015, "count": -1} for k in ("429", "500", "503")],
+            {"kind": "record_failure", "probability": 0.05, "count": -1, "error": "UNABLE_TO_LOCK_ROW"},
+            seed=11,
+        )
         d = DaemonProc(env.config, env.env(), env.tmp, metrics=False)
         samples: list[int] = []  # RSS (kB) after each run, in order
         try:
@@ -64,7 +68,9 @@ def test_a_hundred_runs_under_faults_keep_memory_flat_and_every_run_recorded(tmp
         events = d.runs()
         # memory: after warm-up (caches, first full read, imports of lazily loaded modules) it stays flat
         early, late = statistics.median(samples[20:40]), statistics.median(samples[-20:])
-        assert late - early < 4 * 1024, f"RSS grew from {early / 1024:.1f} MB to {late / 1024:.1f} MB over {len(samples)} runs"
+        assert late - early < 4 * 1024, (
+            f"RSS grew from {early / 1024:.1f} MB to {late / 1024:.1f} MB over {len(samples)} runs"
+        )
         assert max(samples[20:]) - min(samples[20:]) < 8 * 1024, samples
         store = SqliteStore(env.state_path)
         try:
@@ -80,13 +86,17 @@ def test_a_hundred_runs_under_faults_keep_memory_flat_and_every_run_recorded(tmp
                 for (s1, e1), (s2, _) in zip(spans, spans[1:]):
                     assert e1 <= s2, f"{sync}: a run {s1}..{e1} overlaps the next, started {s2}"
             sandbox = [e for e in events if e["sync"] == "sandbox"]
-            assert any(e["failed"] for e in sandbox) and any(e["written"] for e in sandbox[1:])  # faults hit, retries wrote
+            assert any(e["failed"] for e in sandbox) and any(
+                e["written"] for e in sandbox[1:]
+            )  # faults hit, retries wrote
         finally:
             store.close()
         fired = env.sb.app.faults.snapshot()["fired"]
         assert fired.get("record_failure", 0) > 0 and sum(fired.get(k, 0) for k in ("429", "500", "503")) > 0, fired
         print("RSS MB every 10 runs:", [round(x / 1024, 1) for x in samples[::10]])
-        print(f"\nsoak: {len(samples)} runs, RSS {samples[0] / 1024:.1f} -> {early / 1024:.1f} (runs 20-40) -> "
-              f"{late / 1024:.1f} MB (last 20); faults fired {dict(fired)}")
+        print(
+            f"\nsoak: {len(samples)} runs, RSS {samples[0] / 1024:.1f} -> {early / 1024:.1f} (runs 20-40) -> "
+            f"{late / 1024:.1f} MB (last 20); faults fired {dict(fired)}"
+        )
     finally:
         env.close()

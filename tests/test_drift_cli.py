@@ -19,14 +19,22 @@ from crmseg.state.store import Confirmed
 
 ROOT = Path(__file__).resolve().parents[1]
 SEG, ICP = "segment", "icp_score"
-CONFIG = ('[state]\npath = "state.sqlite"\n'
-          '[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\nrules = "rules"\n'
-          '[syncs.other]\nconnector = "csv"\npath = "accounts.csv"\nrules = "rules"\n')
+CONFIG = (
+    '[state]\npath = "state.sqlite"\n'
+    '[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\nrules = "rules"\n'
+    '[syncs.other]\nconnector = "csv"\npath = "accounts.csv"\nrules = "rules"\n'
+)
 
 
 def crmseg(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crmseg", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "COLUMNS": "120"})
+    return subprocess.run(
+        [sys.executable, "-m", "crmseg", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120"},
+    )
 
 
 def term(a: float, e: float) -> float:
@@ -36,8 +44,10 @@ def term(a: float, e: float) -> float:
 def record(store: StateStore, run: int, at: str, moves: dict[str, dict[str, str | None]]) -> None:
     """Confirm tags as the sync does: crm_before = the value recorded so far (None on first sight)."""
     have = store.recorded_tags("demo", list(moves))
-    items = [Confirmed(acc, {dim: (have.get(acc, {}).get(dim), value, f"rule-{value}") for dim, value in dims.items()})
-             for acc, dims in moves.items()]
+    items = [
+        Confirmed(acc, {dim: (have.get(acc, {}).get(dim), value, f"rule-{value}") for dim, value in dims.items()})
+        for acc, dims in moves.items()
+    ]
     store.confirm("demo", run, at, items)
 
 
@@ -60,13 +70,21 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # run 1: a0-a5 SMB, a6-a9 Mid-Market; icp_score 0, 10, ... 90
         r = store.begin_run("demo", "full", None, "fp", "test", "2024-03-01T08:00:00.000000Z")
         store.upsert_accounts("demo", r, [(a, {"id": a}) for a in accounts])
-        record(store, r, "2024-03-01T08:00:01.000000Z",
-               {a: {SEG: "SMB" if i < 6 else "Mid-Market", ICP: str(10 * i)} for i, a in enumerate(accounts)})
+        record(
+            store,
+            r,
+            "2024-03-01T08:00:01.000000Z",
+            {a: {SEG: "SMB" if i < 6 else "Mid-Market", ICP: str(10 * i)} for i, a in enumerate(accounts)},
+        )
         finish(store, r, "2024-03-01T08:00:02.000000Z")
         # run 2: a0, a1 SMB -> Mid-Market; a9 Mid-Market -> Enterprise
         r = store.begin_run("demo", "incremental", None, "fp", "test", "2024-03-02T08:00:00.000000Z")
-        record(store, r, "2024-03-02T08:00:01.000000Z",
-               {"a0": {SEG: "Mid-Market"}, "a1": {SEG: "Mid-Market"}, "a9": {SEG: "Enterprise"}})
+        record(
+            store,
+            r,
+            "2024-03-02T08:00:01.000000Z",
+            {"a0": {SEG: "Mid-Market"}, "a1": {SEG: "Mid-Market"}, "a9": {SEG: "Enterprise"}},
+        )
         finish(store, r, "2024-03-02T08:00:02.000000Z")
         # run 3 fails after confirming a0 Mid-Market -> SMB: a transition, no snapshot
         r = store.begin_run("demo", "incremental", None, "fp", "test", "2024-03-03T08:00:00.000000Z")
@@ -74,9 +92,18 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         finish(store, r, "2024-03-03T08:00:02.000000Z", status="failed", snapshot=False)
         # run 4: a0 SMB -> Mid-Market again; a2 loses its segment; a0-a4 score 95
         r = store.begin_run("demo", "incremental", None, "fp", "test", "2024-03-04T08:00:00.000000Z")
-        record(store, r, "2024-03-04T08:00:01.000000Z",
-               {"a0": {SEG: "Mid-Market", ICP: "95"}, "a1": {ICP: "95"}, "a2": {SEG: None, ICP: "95"},
-                "a3": {ICP: "95"}, "a4": {ICP: "95"}})
+        record(
+            store,
+            r,
+            "2024-03-04T08:00:01.000000Z",
+            {
+                "a0": {SEG: "Mid-Market", ICP: "95"},
+                "a1": {ICP: "95"},
+                "a2": {SEG: None, ICP: "95"},
+                "a3": {ICP: "95"},
+                "a4": {ICP: "95"},
+            },
+        )
         finish(store, r, "2024-03-04T08:00:02.000000Z")
     finally:
         store.close()
@@ -85,8 +112,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_json_psi_matrix_and_flapping_match_the_hand_computation(project: Path, tmp_path: Path) -> None:
     out, page = tmp_path / "drift.json", tmp_path / "drift.html"
-    r = crmseg("drift", "--config", "config.toml", "--sync", "demo", "--json", str(out), "--html", str(page),
-               cwd=project)
+    r = crmseg(
+        "drift", "--config", "config.toml", "--sync", "demo", "--json", str(out), "--html", str(page), cwd=project
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads(out.read_text(encoding="utf-8"))
 
@@ -108,9 +136,12 @@ def test_json_psi_matrix_and_flapping_match_the_hand_computation(project: Path, 
         "SMB": {"Mid-Market": 3, "(none)": 1},  # a0, a1 in run 2, a0 in run 4; a2 in run 4
         "Mid-Market": {"SMB": 1, "Enterprise": 1},  # a0 in failed run 3; a9 in run 2
     }
-    assert seg["flapping"][0] == {"account": "a0", "moves": 4,
-                                  "path": ["(none)", "SMB", "Mid-Market", "SMB", "Mid-Market"],
-                                  "last_at": "2024-03-04T08:00:01.000000Z"}
+    assert seg["flapping"][0] == {
+        "account": "a0",
+        "moves": 4,
+        "path": ["(none)", "SMB", "Mid-Market", "SMB", "Mid-Market"],
+        "last_at": "2024-03-04T08:00:01.000000Z",
+    }
     assert [(f["account"], f["moves"]) for f in seg["flapping"]] == [("a0", 4), ("a1", 2), ("a2", 2), ("a9", 2)]
 
     icp = rep["dimensions"][ICP]
@@ -122,8 +153,7 @@ def test_json_psi_matrix_and_flapping_match_the_hand_computation(project: Path, 
     assert icp["psi"] == pytest.approx(by_hand, rel=1e-12)
     assert icp["flag"] == "major"
     assert icp["transitions"]["<= 0"] == {"> 80": 1}
-    assert icp["transitions"]["(none)"] == {"<= 0": 1, **{f"({10 * i}, {10 * i + 10}]": 1 for i in range(8)},
-                                            "> 80": 1}
+    assert icp["transitions"]["(none)"] == {"<= 0": 1, **{f"({10 * i}, {10 * i + 10}]": 1 for i in range(8)}, "> 80": 1}
     assert rep["runs"][2]["score_counts"][ICP] == {"50": 1, "60": 1, "70": 1, "80": 1, "90": 1, "95": 5}
 
     # terminal: per dimension first/last counts, PSI and flag, the matrix, flapping
@@ -146,8 +176,9 @@ def test_html_is_one_self_contained_file(project: Path, tmp_path: Path) -> None:
 
 def test_since_limits_the_period(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "d.json"
-    r = crmseg("drift", "--config", "config.toml", "--sync", "demo", "--since", "2024-03-02", "--json", str(out),
-               cwd=project)
+    r = crmseg(
+        "drift", "--config", "config.toml", "--sync", "demo", "--since", "2024-03-02", "--json", str(out), cwd=project
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads(out.read_text(encoding="utf-8"))
     assert [run["id"] for run in rep["runs"]] == [2, 4] and rep["since"] == "2024-03-02T00:00:00.000000Z"
@@ -157,8 +188,18 @@ def test_since_limits_the_period(project: Path, tmp_path: Path) -> None:
     assert seg["flag"] == "major"  # a new value holding 10% weighs 0.0999 * ln(0.1 / EPS) ≈ 0.69 alone
     assert seg["transitions"] == {"SMB": {"Mid-Market": 3, "(none)": 1}, "Mid-Market": {"SMB": 1, "Enterprise": 1}}
     # a datetime with an offset is converted to UTC: 10:00+02:00 is 08:00Z, run 4's start
-    r = crmseg("drift", "--config", "config.toml", "--sync", "demo", "--since", "2024-03-04T10:00:00+02:00",
-               "--json", str(out), cwd=project)
+    r = crmseg(
+        "drift",
+        "--config",
+        "config.toml",
+        "--sync",
+        "demo",
+        "--since",
+        "2024-03-04T10:00:00+02:00",
+        "--json",
+        str(out),
+        cwd=project,
+    )
     assert r.returncode == 0, r.stderr
     assert [run["id"] for run in json.loads(out.read_text(encoding="utf-8"))["runs"]] == [4]
 
@@ -180,12 +221,15 @@ def test_no_runs_is_a_one_line_message_and_exit_0(project: Path, tmp_path: Path)
     assert json.loads(out.read_text(encoding="utf-8"))["runs"] == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--since", "yesterday"], "Invalid value for '--since'"),
-    (["--since", "2024-13-01"], "Invalid value for '--since'"),
-    (["--sync", "nope"], "no sync named 'nope'"),
-    ([], "several syncs"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--since", "yesterday"], "Invalid value for '--since'"),
+        (["--since", "2024-13-01"], "Invalid value for '--since'"),
+        (["--sync", "nope"], "no sync named 'nope'"),
+        ([], "several syncs"),
+    ],
+)
 def test_usage_and_config_errors_exit_2(project: Path, args: list[str], message: str) -> None:
     if "--sync" not in args and args:
         args = ["--sync", "demo", *args]

@@ -7,8 +7,17 @@ import math
 
 import pytest
 
-from crmseg.state.drift import (EPS, Bins, decile_edges, drift_report, flag, flapping, numeric_dimensions, psi,
-                                transition_matrix)
+from crmseg.state.drift import (
+    EPS,
+    Bins,
+    decile_edges,
+    drift_report,
+    flag,
+    flapping,
+    numeric_dimensions,
+    psi,
+    transition_matrix,
+)
 from crmseg.state.store import RunRow, Transition
 
 
@@ -42,7 +51,8 @@ def test_psi_empty_bin_uses_epsilon_on_both_sides() -> None:
     by_hand = term(10 / 20, 10 / 25) + term(5 / 20, 10 / 25) + term(5 / 20, EPS) + term(EPS, 5 / 25)
     assert psi(expected, actual) == pytest.approx(by_hand)
     assert psi(expected, actual, eps=1e-3) == pytest.approx(
-        term(0.5, 0.4) + term(0.25, 0.4) + term(0.25, 1e-3) + term(1e-3, 0.2))
+        term(0.5, 0.4) + term(0.25, 0.4) + term(0.25, 1e-3) + term(1e-3, 0.2)
+    )
     assert EPS == 1e-4
 
 
@@ -56,10 +66,18 @@ def test_psi_properties() -> None:
         psi({}, {"A": 1})
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, "none"), (0.0, "none"), (0.0999, "none"), (0.1, "moderate"), (0.2499, "moderate"),
-    (0.25, "major"), (3.0, "major"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, "none"),
+        (0.0, "none"),
+        (0.0999, "none"),
+        (0.1, "moderate"),
+        (0.2499, "moderate"),
+        (0.25, "major"),
+        (3.0, "major"),
+    ],
+)
 def test_flag_thresholds(value: float | None, expected: str) -> None:
     assert flag(value) == expected
 
@@ -80,14 +98,29 @@ def test_bins_label_and_count_with_the_same_edges() -> None:
     bins = Bins((0.0, 35.0, 62.5))
     assert bins.labels == ["<= 0", "(0, 35]", "(35, 62.5]", "> 62.5"]
     assert [bins.label_of(v) for v in ("0", "-3", "1", "35", "35.5", "62.5", "100", None, "(none)")] == [
-        "<= 0", "<= 0", "(0, 35]", "(0, 35]", "(35, 62.5]", "(35, 62.5]", "> 62.5", "(none)", "(none)"]
+        "<= 0",
+        "<= 0",
+        "(0, 35]",
+        "(0, 35]",
+        "(35, 62.5]",
+        "(35, 62.5]",
+        "> 62.5",
+        "(none)",
+        "(none)",
+    ]
     assert bins.bin_counts({"(none)": 2, "90": 1, "10": 4, "20": 1, "0": 3}) == {
-        "<= 0": 3, "(0, 35]": 5, "> 62.5": 1, "(none)": 2}
+        "<= 0": 3,
+        "(0, 35]": 5,
+        "> 62.5": 1,
+        "(none)": 2,
+    }
 
 
 def test_numeric_dimensions() -> None:
-    snaps = {1: {"icp": {"10": 2, "(none)": 1}, "tier": {"Tier 1": 3}, "empty": {"(none)": 3}},
-             2: {"icp": {"20": 3}, "tier": {"4": 3}}}
+    snaps = {
+        1: {"icp": {"10": 2, "(none)": 1}, "tier": {"Tier 1": 3}, "empty": {"(none)": 3}},
+        2: {"icp": {"20": 3}, "tier": {"4": 3}},
+    }
     assert numeric_dimensions(snaps) == {"icp"}
 
 
@@ -106,14 +139,23 @@ def test_transition_matrix_counts_with_none() -> None:
 def test_transition_matrix_binned() -> None:
     bins = Bins((10.0, 20.0))
     ts = [T("a", "5", "15"), T("b", "12", "18"), T("c", None, "25")]
-    assert transition_matrix(ts, bins.label_of) == {"<= 10": {"(10, 20]": 1}, "(10, 20]": {"(10, 20]": 1},
-                                                    "(none)": {"> 20": 1}}
+    assert transition_matrix(ts, bins.label_of) == {
+        "<= 10": {"(10, 20]": 1},
+        "(10, 20]": {"(10, 20]": 1},
+        "(none)": {"> 20": 1},
+    }
 
 
 def test_flapping_orders_paths_and_limits() -> None:
-    ts = [T("a", "SMB", "Mid", 1), T("b", "SMB", "Mid", 1), T("c", None, "SMB", 1),
-          T("a", "Mid", "SMB", 2), T("b", "Mid", "SMB", 2),
-          T("a", "SMB", "Mid", 3), T("b", "Ent", "Mid", 3)]  # b: a CRM edit in between (SMB -> Ent unlogged)
+    ts = [
+        T("a", "SMB", "Mid", 1),
+        T("b", "SMB", "Mid", 1),
+        T("c", None, "SMB", 1),
+        T("a", "Mid", "SMB", 2),
+        T("b", "Mid", "SMB", 2),
+        T("a", "SMB", "Mid", 3),
+        T("b", "Ent", "Mid", 3),
+    ]  # b: a CRM edit in between (SMB -> Ent unlogged)
     out = flapping(ts)
     assert [(f["account"], f["moves"]) for f in out] == [("a", 3), ("b", 3)]
     assert out[0]["path"] == ["SMB", "Mid", "SMB", "Mid"]
@@ -136,17 +178,29 @@ def test_drift_report_shape_and_values() -> None:
         3: {"segment": {"SMB": 5, "Mid": 4, "(none)": 1}, "icp": {str(i): 1 for i in range(1, 11)}},
         4: {"segment": {"SMB": 3, "Mid": 7}, "icp": {"1": 5, "10": 5}},
     }
-    ts = [T("a", "SMB", "Mid", 2), T("a", "Mid", "SMB", 3), T("a", "SMB", "Mid", 4), T("b", "SMB", "Mid", 4),
-          T("c", "SMB", None, 3), T("c", None, "Mid", 4), T("x", "3", "10", 4, "icp")]
+    ts = [
+        T("a", "SMB", "Mid", 2),
+        T("a", "Mid", "SMB", 3),
+        T("a", "SMB", "Mid", 4),
+        T("b", "SMB", "Mid", 4),
+        T("c", "SMB", None, 3),
+        T("c", None, "Mid", 4),
+        T("x", "3", "10", 4, "icp"),
+    ]
     rep = drift_report(runs, snaps, ts, {"icp"})
     json.dumps(rep)  # JSON-ready
     assert [r["id"] for r in rep["runs"]] == [1, 3, 4]  # the failed run has no snapshot
     assert rep["skipped_runs"] == [{"id": 2, "at": "2024-01-02T00:00:00.000000Z", "status": "failed"}]
-    assert rep["runs"][0] == {"id": 1, "at": "2024-01-01T00:00:00.000000Z", "status": "succeeded",
-                              "counts": {"segment": {"SMB": 6, "Mid": 4},
-                                         "icp": {f"<= {i}" if i == 1 else f"({i - 1}, {i}]": 1 for i in range(1, 10)}
-                                         | {"> 9": 1}},
-                              "score_counts": {"icp": {str(i): 1 for i in range(1, 11)}}}
+    assert rep["runs"][0] == {
+        "id": 1,
+        "at": "2024-01-01T00:00:00.000000Z",
+        "status": "succeeded",
+        "counts": {
+            "segment": {"SMB": 6, "Mid": 4},
+            "icp": {f"<= {i}" if i == 1 else f"({i - 1}, {i}]": 1 for i in range(1, 10)} | {"> 9": 1},
+        },
+        "score_counts": {"icp": {str(i): 1 for i in range(1, 11)}},
+    }
     assert (rep["first_run"], rep["last_run"]) == (1, 4)
 
     seg = rep["dimensions"]["segment"]
@@ -154,10 +208,10 @@ def test_drift_report_shape_and_values() -> None:
     assert seg["flag"] == "major"
     assert seg["transitions"] == {"SMB": {"Mid": 3, "(none)": 1}, "Mid": {"SMB": 1}, "(none)": {"Mid": 1}}
     assert seg["labels"] == ["Mid", "SMB", "(none)"]
-    assert seg["flapping"] == [{"account": "a", "moves": 3, "path": ["SMB", "Mid", "SMB", "Mid"],
-                                "last_at": "2024-01-04T00:00:00.000000Z"},
-                               {"account": "c", "moves": 2, "path": ["SMB", "(none)", "Mid"],
-                                "last_at": "2024-01-04T00:00:00.000000Z"}]
+    assert seg["flapping"] == [
+        {"account": "a", "moves": 3, "path": ["SMB", "Mid", "SMB", "Mid"], "last_at": "2024-01-04T00:00:00.000000Z"},
+        {"account": "c", "moves": 2, "path": ["SMB", "(none)", "Mid"], "last_at": "2024-01-04T00:00:00.000000Z"},
+    ]
 
     icp = rep["dimensions"]["icp"]
     assert icp["kind"] == "score" and icp["bins"]["edges"] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
@@ -168,9 +222,14 @@ def test_drift_report_shape_and_values() -> None:
 
 
 def test_drift_report_without_runs_and_new_dimension() -> None:
-    assert drift_report([], {}, []) == {"runs": [], "skipped_runs": [], "first_run": None, "last_run": None,
-                                        "psi": {"epsilon": EPS, "moderate": 0.1, "major": 0.25},
-                                        "dimensions": {}}
+    assert drift_report([], {}, []) == {
+        "runs": [],
+        "skipped_runs": [],
+        "first_run": None,
+        "last_run": None,
+        "psi": {"epsilon": EPS, "moderate": 0.1, "major": 0.25},
+        "dimensions": {},
+    }
     rep = drift_report([run(1), run(2)], {1: {"a": {"X": 1}}, 2: {"a": {"X": 1}, "b": {"Y": 2}}}, [])
     assert rep["dimensions"]["b"]["psi"] == 0.0 and rep["dimensions"]["b"]["from_run"] == 2
     orphan = drift_report([run(1, "failed")], {}, [T("a", None, "X", 1)])

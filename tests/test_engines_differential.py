@@ -16,7 +16,9 @@ pytestmark = pytest.mark.skipif(not durable_available(), reason="durable-rules n
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(files=rule_dirs(), accts=st.lists(accounts, min_size=1, max_size=6))
-def test_native_and_durable_agree(tmp_path_factory: pytest.TempPathFactory, files: dict[str, str], accts: list[dict]) -> None:
+def test_native_and_durable_agree(
+    tmp_path_factory: pytest.TempPathFactory, files: dict[str, str], accts: list[dict]
+) -> None:
     from crmseg.rules.engines.durable import DurableEngine
 
     d = tmp_path_factory.mktemp("rules")
@@ -39,7 +41,8 @@ def test_engines_are_isolated_and_reloadable(tmp_path) -> None:
         d = tmp_path / f"r{threshold}"
         d.mkdir()
         (d / "seg.toml").write_text(
-            f'dimension = "seg"\n[[rule]]\nname = "big"\nwhen = "n1 >= {threshold}"\nvalue = "Big"\n', encoding="utf-8")
+            f'dimension = "seg"\n[[rule]]\nname = "big"\nwhen = "n1 >= {threshold}"\nvalue = "Big"\n', encoding="utf-8"
+        )
         return load_rules(d, TYPES)
 
     a, b = DurableEngine(write(10), NOW), DurableEngine(write(100), NOW)

@@ -6,7 +6,7 @@ import importlib.util
 import json
 import sys
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -19,7 +19,7 @@ from crmseg.model import TagWrite
 from crmseg.normalize import Normalizer
 
 ROOT = Path(__file__).resolve().parent.parent
-UTC = timezone.utc
+UTC = UTC
 
 
 def load_generator() -> ModuleType:
@@ -75,15 +75,18 @@ def test_csv_short_and_long_rows_are_errors_or_skipped(tmp_path: Path) -> None:
     assert [m.split(": ", 1)[1] for m in fc.skipped] == ["2 fields, the header has 3", "4 fields, the header has 3"]
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('id,name,n\n1,"Acme,10\n2,Globex,20\n3,Initech,30\n', r"c.csv:2: unbalanced quote"),
-    ('id,name,n\n1,"Acme,10\n2,Globex,20\n3,"Ini",30\n', r"c.csv:2: unbalanced or stray quote"),
-    ('id,name,n\n1,"Acme\n2,Globex,20\n3,Ini",30\n4,x,1\n', r"c.csv:2: field 2 spans 3 lines .*unbalanced quote"),
-    ("id,name\n1,Ac\x00me\n", r"c.csv:2: NUL byte in field 2"),
-    ("id,name,name\n1,a,b\n", r"c.csv:1: duplicate column 'name' \(columns 2 and 3\)"),
-    ("id,name\n1,a\n2,b\n 1 ,c\n", r"c.csv:4: duplicate id '1' \(first on line 2\)"),
-    ("id;name,x;y\n1;a\n", r"c.csv:1: cannot tell the delimiter.*--delimiter"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('id,name,n\n1,"Acme,10\n2,Globex,20\n3,Initech,30\n', r"c.csv:2: unbalanced quote"),
+        ('id,name,n\n1,"Acme,10\n2,Globex,20\n3,"Ini",30\n', r"c.csv:2: unbalanced or stray quote"),
+        ('id,name,n\n1,"Acme\n2,Globex,20\n3,Ini",30\n4,x,1\n', r"c.csv:2: field 2 spans 3 lines .*unbalanced quote"),
+        ("id,name\n1,Ac\x00me\n", r"c.csv:2: NUL byte in field 2"),
+        ("id,name,name\n1,a,b\n", r"c.csv:1: duplicate column 'name' \(columns 2 and 3\)"),
+        ("id,name\n1,a\n2,b\n 1 ,c\n", r"c.csv:4: duplicate id '1' \(first on line 2\)"),
+        ("id;name,x;y\n1;a\n", r"c.csv:1: cannot tell the delimiter.*--delimiter"),
+    ],
+)
 def test_csv_bad_input_names_file_and_line(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         list(FileConnector(write(tmp_path, "c.csv", text)).read([]))
@@ -106,11 +109,14 @@ def test_duplicate_ids_across_types_in_jsonl(tmp_path: Path) -> None:
     assert [r.id for r in fc.read([])] == ["1", "2"] and len(fc.skipped) == 1
 
 
-@pytest.mark.parametrize("line, problem", [
-    ('{"id": "2", "x": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper than 32 levels"),
-    ('{"id": "2", "id": "3"}', "duplicate key 'id'"),
-    ('{"id": {"a": 1}}', "is a JSON dict"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('{"id": "2", "x": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper than 32 levels"),
+        ('{"id": "2", "id": "3"}', "duplicate key 'id'"),
+        ('{"id": {"a": 1}}', "is a JSON dict"),
+    ],
+)
 def test_jsonl_structure_problems(tmp_path: Path, line: str, problem: str) -> None:
     p = write(tmp_path, "n.jsonl", '{"id": "1"}\n' + line + "\n")
     with pytest.raises(ConfigError, match=rf"n.jsonl:2: .*{problem}"):

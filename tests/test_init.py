@@ -15,7 +15,12 @@ import pytest
 from crmseg.defaults import packaged_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = [("connectors", "*.toml"), ("rules", "*.toml"), ("examples", "accounts.csv"), ("scripts", "make_sample_accounts.py")]
+SHIPPED = [
+    ("connectors", "*.toml"),
+    ("rules", "*.toml"),
+    ("examples", "accounts.csv"),
+    ("scripts", "make_sample_accounts.py"),
+]
 
 
 @pytest.mark.parametrize("folder, pattern", SHIPPED)
@@ -23,12 +28,15 @@ def test_packaged_copies_equal_the_repository_files(folder: str, pattern: str) -
     repo = sorted(p.name for p in (ROOT / folder).glob(pattern))
     assert repo and sorted(p.name for p in packaged_dir(folder).glob(pattern)) == repo
     for name in repo:
-        assert (packaged_dir(folder) / name).read_bytes() == (ROOT / folder / name).read_bytes(), \
+        assert (packaged_dir(folder) / name).read_bytes() == (ROOT / folder / name).read_bytes(), (
             f"src/crmseg/defaults/{folder}/{name} differs from {folder}/{name}: copy it over"
+        )
 
 
 def test_every_packaged_file_is_package_data() -> None:
-    globs = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]["crmseg"]
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"][
+        "crmseg"
+    ]
     base = ROOT / "src" / "crmseg"
     for path in (base / "defaults").rglob("*"):
         if path.is_file() and path.suffix != ".pyc" and path.name != "__init__.py":
@@ -45,8 +53,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crmseg", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "crmseg", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_init_then_check_and_audit_outside_the_repository(installed: dict[str, str], tmp_path: Path) -> None:
@@ -73,10 +82,13 @@ def test_default_mapping_comes_from_the_package(installed: dict[str, str], tmp_p
 
 
 def test_sandbox_mapping_and_generator_come_from_the_package(installed: dict[str, str], tmp_path: Path) -> None:
-    code = ("from crmseg.sandbox.defaults import shipped_mapping_path as m; from crmseg.sandbox.synthetic import "
-            "synthetic_accounts as s; print(m('hubspot')); print(len(s(3)))")
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=installed, capture_output=True, text=True,
-                       timeout=60)
+    code = (
+        "from crmseg.sandbox.defaults import shipped_mapping_path as m; from crmseg.sandbox.synthetic import "
+        "synthetic_accounts as s; print(m('hubspot')); print(len(s(3)))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=installed, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     path, n = r.stdout.split()
     assert path.endswith("crmseg/defaults/connectors/hubspot.toml") and str(ROOT) not in path and n == "3"

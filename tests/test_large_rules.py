@@ -43,36 +43,74 @@ CHILD = textwrap.dedent("""
 
 def or_terms(n: int) -> str:
     """``n`` terms over four fields and kinds, none of them a plain membership list."""
-    kinds = [lambda i: f"s1 == 'w{i}'", lambda i: f"n1 == {i}", lambda i: f"contains(s2, 'x{i}y')",
-             lambda i: f"'t{i}' in l1"]
+    kinds = [
+        lambda i: f"s1 == 'w{i}'",
+        lambda i: f"n1 == {i}",
+        lambda i: f"contains(s2, 'x{i}y')",
+        lambda i: f"'t{i}' in l1",
+    ]
     return " or ".join(kinds[i % 4](i) for i in range(n))
 
 
 def write_rules(d: Path) -> None:
     domains = ", ".join(f"'d{i}.com'" for i in range(N_LIST))
-    (d / "seg.toml").write_text("\n".join([
-        'dimension = "seg"',
-        "[[rule]]", 'name = "named-account"', f'when = "s1 in [{domains}]"', 'value = "ABM"',
-        "[[rule]]", 'name = "not-named"', f'when = "s2 not in [{domains}] and n1 > 5"', 'value = "Other"',
-        "[[rule]]", 'name = "long-or"', f"when = {json.dumps(or_terms(N_OR))}", 'value = "Or"',
-        "[[test]]", 'name = "last domain"', "account = { s1 = \"d9999.com\" }", 'expect = "ABM"',
-        "[[test]]", 'name = "last or term"', "account = { l1 = [\"t999\"] }", 'expect = "Or"',
-    ]), encoding="utf-8")
-    (d / "score.toml").write_text("\n".join([
-        'dimension = "score"', 'kind = "score"',
-        "[[rule]]", 'name = "named"', f'when = "s1 in [{domains}]"', "points = 10",
-        "[[rule]]", 'name = "or"', f"when = {json.dumps(or_terms(N_OR))}", "points = 1",
-        "[[rule]]", 'name = "products"', "when = " + json.dumps(" and ".join(
-            f"(n1 == {i} or n2 == {i} or s2 == 'p{i}')" for i in range(6))), "points = 100",
-    ]), encoding="utf-8")
+    (d / "seg.toml").write_text(
+        "\n".join(
+            [
+                'dimension = "seg"',
+                "[[rule]]",
+                'name = "named-account"',
+                f'when = "s1 in [{domains}]"',
+                'value = "ABM"',
+                "[[rule]]",
+                'name = "not-named"',
+                f'when = "s2 not in [{domains}] and n1 > 5"',
+                'value = "Other"',
+                "[[rule]]",
+                'name = "long-or"',
+                f"when = {json.dumps(or_terms(N_OR))}",
+                'value = "Or"',
+                "[[test]]",
+                'name = "last domain"',
+                'account = { s1 = "d9999.com" }',
+                'expect = "ABM"',
+                "[[test]]",
+                'name = "last or term"',
+                'account = { l1 = ["t999"] }',
+                'expect = "Or"',
+            ]
+        ),
+        encoding="utf-8",
+    )
+    (d / "score.toml").write_text(
+        "\n".join(
+            [
+                'dimension = "score"',
+                'kind = "score"',
+                "[[rule]]",
+                'name = "named"',
+                f'when = "s1 in [{domains}]"',
+                "points = 10",
+                "[[rule]]",
+                'name = "or"',
+                f"when = {json.dumps(or_terms(N_OR))}",
+                "points = 1",
+                "[[rule]]",
+                'name = "products"',
+                "when = " + json.dumps(" and ".join(f"(n1 == {i} or n2 == {i} or s2 == 'p{i}')" for i in range(6))),
+                "points = 100",
+            ]
+        ),
+        encoding="utf-8",
+    )
 
 
 ACCOUNTS = [
-    {"s1": "d9999.com", "n1": 3},           # named account, first rule
+    {"s1": "d9999.com", "n1": 3},  # named account, first rule
     {"s1": "nope.com", "s2": "d5.com", "n1": 997},  # in the not-in list: not "Other"; n1 == 997 is an or term
-    {"s2": "fresh.com", "n1": 7},           # not in the list and n1 > 5: "Other"
-    {"l1": ["t999"]},                       # the last term of the long or
-    {"s2": "ax998y"},                       # contains(s2, 'x998y')
+    {"s2": "fresh.com", "n1": 7},  # not in the list and n1 > 5: "Other"
+    {"l1": ["t999"]},  # the last term of the long or
+    {"s2": "ax998y"},  # contains(s2, 'x998y')
     {},
 ]
 EXPECTED = [
@@ -89,8 +127,13 @@ EXPECTED = [
 def test_long_lists_and_ors_evaluate_explain_and_check(tmp_path: Path, engine: str) -> None:
     write_rules(tmp_path)
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run([sys.executable, "-c", CHILD, engine, str(tmp_path), json.dumps(ACCOUNTS)],
-                          capture_output=True, text=True, timeout=TIMEOUT, cwd=root)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, engine, str(tmp_path), json.dumps(ACCOUNTS)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.splitlines()[-1])
     got = [{k: v for k, v in r.items() if k != "why"} for r in out["results"]]

@@ -22,8 +22,14 @@ CSV_MAPPING = load_mapping(ROOT / "connectors" / "csv.toml")
 
 
 def crmseg(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crmseg", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "crmseg", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
+    )
 
 
 def write_dim(folder: Path, rules: list[tuple[str, str, str]], *, values: str = "", default: str = "Other") -> Path:
@@ -43,14 +49,17 @@ def lints(tmp: Path, rules: list[tuple[str, str, str]], **kw: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- literals normalization never produces
-@pytest.mark.parametrize("when, fix", [
-    ("industry == 'SaaS'", "turns into 'Software': it can never match — write 'Software'"),
-    ("industry in ['Software', 'software']", "turns into 'Software': it can never match — write 'Software'"),
-    ("'SFDC' in tech_stack", "turns into 'Salesforce': it can never match — write 'Salesforce'"),
-    ("country == 'Germany'", "a country by name where the data holds ISO 3166 codes"),
-    ("country != 'United Kingdom'", "write 'GB'"),
-    ("lifecycle_stage == 'Customer'", "makes lifecycle_stage lower case: it can never match — write 'customer'"),
-])
+@pytest.mark.parametrize(
+    "when, fix",
+    [
+        ("industry == 'SaaS'", "turns into 'Software': it can never match — write 'Software'"),
+        ("industry in ['Software', 'software']", "turns into 'Software': it can never match — write 'Software'"),
+        ("'SFDC' in tech_stack", "turns into 'Salesforce': it can never match — write 'Salesforce'"),
+        ("country == 'Germany'", "a country by name where the data holds ISO 3166 codes"),
+        ("country != 'United Kingdom'", "write 'GB'"),
+        ("lifecycle_stage == 'Customer'", "makes lifecycle_stage lower case: it can never match — write 'customer'"),
+    ],
+)
 def test_a_literal_normalization_never_produces_is_flagged(tmp_path: Path, when: str, fix: str) -> None:
     out = lints(tmp_path, [("saas-fit", when, "Fit")])
     assert len(out) == 1, out
@@ -65,8 +74,16 @@ def test_the_column_points_at_the_literal(tmp_path: Path) -> None:
     assert "compares industry to 'SaaS', which " in out[0] and "connectors/csv.toml turns into 'Software'" in out[0]
 
 
-@pytest.mark.parametrize("when", ["industry == 'Software'", "country in ['US', 'DE']", "'Salesforce' in tech_stack",
-                                  "lifecycle_stage == 'customer'", "industry == 'Aerospace'"])
+@pytest.mark.parametrize(
+    "when",
+    [
+        "industry == 'Software'",
+        "country in ['US', 'DE']",
+        "'Salesforce' in tech_stack",
+        "lifecycle_stage == 'customer'",
+        "industry == 'Aerospace'",
+    ],
+)
 def test_literals_normalization_can_produce_are_fine(tmp_path: Path, when: str) -> None:
     assert lints(tmp_path, [("ok", when, "Fit")]) == []
 
@@ -79,12 +96,19 @@ def test_an_always_false_condition(tmp_path: Path) -> None:
     assert lints(tmp_path, [("tiny", "employees > 10 and employees < 50", "Fit")]) == []
 
 
-@pytest.mark.parametrize("rules", [
-    [("big", "employees >= 1000", "A"), ("huge", "employees >= 5000", "B")],
-    [("core", "industry in ['Software', 'Retail']", "A"), ("shops", "industry == 'Retail' and employees > 5", "B")],
-    [("small", "employees < 100", "A"), ("mid", "100 <= employees < 1000", "A"), ("some", "50 <= employees < 500", "B")],
-    [("big", "employees >= 1000 or annual_revenue >= 1e8", "A"), ("huge", "employees >= 5000", "B")],
-])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [("big", "employees >= 1000", "A"), ("huge", "employees >= 5000", "B")],
+        [("core", "industry in ['Software', 'Retail']", "A"), ("shops", "industry == 'Retail' and employees > 5", "B")],
+        [
+            ("small", "employees < 100", "A"),
+            ("mid", "100 <= employees < 1000", "A"),
+            ("some", "50 <= employees < 500", "B"),
+        ],
+        [("big", "employees >= 1000 or annual_revenue >= 1e8", "A"), ("huge", "employees >= 5000", "B")],
+    ],
+)
 def test_a_rule_earlier_rules_always_preempt(tmp_path: Path, rules: list[tuple[str, str, str]]) -> None:
     out = [w for w in lints(tmp_path, rules) if "can never fire" in w]
     assert len(out) == 1, out
@@ -92,19 +116,24 @@ def test_a_rule_earlier_rules_always_preempt(tmp_path: Path, rules: list[tuple[s
     assert "move it above, or narrow the earlier rule" in out[0]
 
 
-@pytest.mark.parametrize("rules", [
-    [("huge", "employees >= 5000", "B"), ("big", "employees >= 1000", "A")],
-    [("big", "employees >= 1000 and industry == 'Software'", "A"), ("huge", "employees >= 5000", "B")],
-    [("small", "employees < 100", "A"), ("some", "50 <= employees < 500", "B")],
-])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [("huge", "employees >= 5000", "B"), ("big", "employees >= 1000", "A")],
+        [("big", "employees >= 1000 and industry == 'Software'", "A"), ("huge", "employees >= 5000", "B")],
+        [("small", "employees < 100", "A"), ("some", "50 <= employees < 500", "B")],
+    ],
+)
 def test_rules_that_can_fire_are_fine(tmp_path: Path, rules: list[tuple[str, str, str]]) -> None:
     assert lints(tmp_path, rules) == []
 
 
 def test_a_values_entry_nothing_produces(tmp_path: Path) -> None:
     out = lints(tmp_path, [("a", "employees > 5", "A")], values='values = ["A", "B", "Other"]')
-    assert out == [f"{tmp_path / 'rules' / 'fit.toml'}: values: 'B' is produced by no rule and is not the default — "
-                   "add a rule that sets it or remove it from values"]
+    assert out == [
+        f"{tmp_path / 'rules' / 'fit.toml'}: values: 'B' is produced by no rule and is not the default — "
+        "add a rule that sets it or remove it from values"
+    ]
     assert lints(tmp_path, [("a", "employees > 5", "A")], values='values = ["A", "Other"]') == []
 
 
@@ -118,7 +147,7 @@ def test_strict_turns_warnings_into_failures(tmp_path: Path) -> None:
     write_dim(tmp_path / "rules", [("saas-fit", "industry == 'SaaS'", "Fit")])
     shutil.copytree(ROOT / "connectors", tmp_path / "connectors")
     plain = crmseg("rules", "check", "--rules", "rules", cwd=tmp_path)
-    assert plain.returncode == 0 and "warning: rules/fit.toml: rule \"saas-fit\" (when, col 13)" in plain.stderr
+    assert plain.returncode == 0 and 'warning: rules/fit.toml: rule "saas-fit" (when, col 13)' in plain.stderr
     strict = crmseg("rules", "check", "--rules", "rules", "--strict", cwd=tmp_path)
     assert strict.returncode == 1 and "(--strict: warnings fail)" in strict.stdout
 
@@ -151,11 +180,15 @@ def test_picklist_lint_with_config(tmp_path: Path) -> None:
     from crmseg.sandbox import SandboxServer
     from crmseg.sandbox.cli import write_sandbox_config
 
-    rules = write_dim(tmp_path / "rules", [("aero", "industry == 'Aerospace'", "Fit"),
-                                           ("soft", "industry == 'Software'", "Fit")], values='values = ["Fit", "Other"]')
+    rules = write_dim(
+        tmp_path / "rules",
+        [("aero", "industry == 'Aerospace'", "Fit"), ("soft", "industry == 'Software'", "Fit")],
+        values='values = ["Fit", "Other"]',
+    )
     rows = [{"id": "1", "name": "A", "industry": "Technology"}, {"id": "2", "name": "B", "industry": "Banking"}]
-    with SandboxServer("salesforce", accounts=rows, mapping=ROOT / "connectors" / "salesforce.toml",
-                       rules_dir=rules) as sb:
+    with SandboxServer(
+        "salesforce", accounts=rows, mapping=ROOT / "connectors" / "salesforce.toml", rules_dir=rules
+    ) as sb:
         config = write_sandbox_config(sb, tmp_path / "config.toml")
         r = crmseg("rules", "check", "--config", str(config), cwd=tmp_path, env=sb.env())
     assert r.returncode == 0, r.stderr
@@ -168,8 +201,10 @@ def test_sync_prints_the_same_warnings_once_before_it_starts(tmp_path: Path) -> 
     write_dim(tmp_path / "rules", [("saas-fit", "industry == 'SaaS'", "Fit")])
     shutil.copytree(ROOT / "connectors", tmp_path / "connectors")
     shutil.copy(ROOT / "examples" / "accounts.csv", tmp_path / "a.csv")
-    (tmp_path / "config.toml").write_text('[syncs.demo]\nconnector = "csv"\npath = "a.csv"\n'
-                                          'mapping = "connectors/csv.toml"\nrules = "rules"\n', encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        '[syncs.demo]\nconnector = "csv"\npath = "a.csv"\nmapping = "connectors/csv.toml"\nrules = "rules"\n',
+        encoding="utf-8",
+    )
     check = crmseg("rules", "check", "--rules", "rules", cwd=tmp_path)
     warning = check.stderr.splitlines()[0]
     r = crmseg("sync", "--config", "config.toml", "-q", cwd=tmp_path)

@@ -6,7 +6,7 @@ import importlib.util
 import inspect
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -23,12 +23,28 @@ DIMENSIONS = ["segment", "tier", "stage", "icp_score"]
 
 #: The canonical fields sync.md requires every mapping to ship, with their types.
 CANONICAL: dict[str, str] = {
-    "id": "str", "name": "str", "domain": "str", "industry": "str", "employees": "int",
-    "annual_revenue": "float", "country": "str", "state": "str", "city": "str", "type": "str",
-    "owner": "str", "created_at": "datetime", "updated_at": "datetime", "tech_stack": "list",
-    "intent_score": "float", "web_visits_30d": "int", "last_activity_at": "datetime",
-    "open_opportunities": "int", "won_opportunities": "int", "is_customer": "bool",
-    "customer_since": "date", "lifecycle_stage": "str",
+    "id": "str",
+    "name": "str",
+    "domain": "str",
+    "industry": "str",
+    "employees": "int",
+    "annual_revenue": "float",
+    "country": "str",
+    "state": "str",
+    "city": "str",
+    "type": "str",
+    "owner": "str",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "tech_stack": "list",
+    "intent_score": "float",
+    "web_visits_30d": "int",
+    "last_activity_at": "datetime",
+    "open_opportunities": "int",
+    "won_opportunities": "int",
+    "is_customer": "bool",
+    "customer_since": "date",
+    "lifecycle_stage": "str",
 }
 
 
@@ -69,29 +85,54 @@ def test_salesforce_mapping() -> None:
     m = shipped("salesforce")
     assert (m.object, m.id_field, m.modified_field, m.pin_field) == ("Account", "Id", "SystemModstamp", "Crmseg_Pin__c")
     assert [m.tag_field(d) for d in DIMENSIONS] == [
-        "Crmseg_Segment__c", "Crmseg_Tier__c", "Crmseg_Stage__c", "Crmseg_ICP_Score__c"]
+        "Crmseg_Segment__c",
+        "Crmseg_Tier__c",
+        "Crmseg_Stage__c",
+        "Crmseg_ICP_Score__c",
+    ]
     assert m.source_of("country") == "BillingCountry" and m.source_of("tech_stack") == "Tech_Stack__c"
-    raw = RawRecord("001A", {"Id": "001A", "Industry": "Technology", "NumberOfEmployees": 1200,
-                             "AnnualRevenue": 3.5e7, "BillingCountry": "United States",
-                             "Tech_Stack__c": "Salesforce;Snowflake", "Is_Customer__c": True,
-                             "CreatedDate": "2026-01-05T10:00:00.000+0000", "Last_Activity_At__c": "2026-10-01T08:30:00.000+0000"})
+    raw = RawRecord(
+        "001A",
+        {
+            "Id": "001A",
+            "Industry": "Technology",
+            "NumberOfEmployees": 1200,
+            "AnnualRevenue": 3.5e7,
+            "BillingCountry": "United States",
+            "Tech_Stack__c": "Salesforce;Snowflake",
+            "Is_Customer__c": True,
+            "CreatedDate": "2026-01-05T10:00:00.000+0000",
+            "Last_Activity_At__c": "2026-10-01T08:30:00.000+0000",
+        },
+    )
     acc = Normalizer(m).account(raw)
     assert acc["industry"] == "Software" and acc["employees"] == 1200 and acc["country"] == "US"
     assert acc["tech_stack"] == ("Salesforce", "Snowflake") and acc["is_customer"] is True
-    assert acc["created_at"] == datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
-    assert acc["last_activity_at"] == datetime(2026, 10, 1, 8, 30, tzinfo=timezone.utc)
+    assert acc["created_at"] == datetime(2026, 1, 5, 10, tzinfo=UTC)
+    assert acc["last_activity_at"] == datetime(2026, 10, 1, 8, 30, tzinfo=UTC)
 
 
 def test_hubspot_mapping() -> None:
     m = shipped("hubspot")
     assert (m.object, m.id_field, m.modified_field) == ("companies", "hs_object_id", "hs_lastmodifieddate")
     assert [m.tag_field(d) for d in DIMENSIONS] == [f"crmseg_{d}" for d in DIMENSIONS]
-    raw = RawRecord("42", {"hs_object_id": "42", "industry": "COMPUTER_SOFTWARE", "numberofemployees": "250",
-                           "annualrevenue": "1000000.5", "country": "Germany", "createdate": "2026-01-05T10:00:00Z",
-                           "hs_lastmodifieddate": "1793527200000", "is_customer": "false", "tech_stack": "HubSpot;AWS"})
+    raw = RawRecord(
+        "42",
+        {
+            "hs_object_id": "42",
+            "industry": "COMPUTER_SOFTWARE",
+            "numberofemployees": "250",
+            "annualrevenue": "1000000.5",
+            "country": "Germany",
+            "createdate": "2026-01-05T10:00:00Z",
+            "hs_lastmodifieddate": "1793527200000",
+            "is_customer": "false",
+            "tech_stack": "HubSpot;AWS",
+        },
+    )
     acc = Normalizer(m).account(raw)
     assert acc["industry"] == "Software" and acc["employees"] == 250 and acc["country"] == "DE"
-    assert acc["updated_at"] == datetime(2026, 11, 1, 10, tzinfo=timezone.utc) and acc["is_customer"] is False
+    assert acc["updated_at"] == datetime(2026, 11, 1, 10, tzinfo=UTC) and acc["is_customer"] is False
 
 
 @pytest.mark.parametrize("variant", ["SaaS", "software", "Computer Software", "Software"])
@@ -105,8 +146,9 @@ def test_sample_file_regenerates_byte_identically(tmp_path: Path) -> None:
     gen = load_generator()
     out = tmp_path / "accounts.csv"
     assert gen.main(["--out", str(out)]) == 0
-    assert out.read_bytes() == (ROOT / "examples" / "accounts.csv").read_bytes(), \
+    assert out.read_bytes() == (ROOT / "examples" / "accounts.csv").read_bytes(), (
         "examples/accounts.csv is stale: run python scripts/make_sample_accounts.py"
+    )
 
 
 def test_generate_streams_deterministically() -> None:
@@ -120,7 +162,9 @@ def test_generate_streams_deterministically() -> None:
 
 def test_sample_is_messy_like_a_real_export() -> None:
     rows = list(load_generator().generate(400))
-    values = {c: Counter(r[c] for r in rows) for c in ("industry", "country", "employees", "crmseg_pin", "crmseg_segment")}
+    values = {
+        c: Counter(r[c] for r in rows) for c in ("industry", "country", "employees", "crmseg_pin", "crmseg_segment")
+    }
     assert {"SaaS", "software", "Computer Software", "Fintech", ""} <= set(values["industry"])
     assert {"USA", "U.S.", "United States", "us", "Deutschland", "UK", ""} <= set(values["country"])
     assert "" in values["employees"] and any("," in e for e in values["employees"])
@@ -136,7 +180,7 @@ def test_shipped_rules_give_a_sensible_distribution_on_the_sample() -> None:
     n = Normalizer(m, passthrough=True)
     fc = FileConnector(ROOT / "examples" / "accounts.csv", mapping=m)
     rules = loader.load_rules(ROOT / "rules", n.field_types(fc.columns()))
-    engine = engines.make_engine("native", rules, datetime(2026, 11, 1, tzinfo=timezone.utc))
+    engine = engines.make_engine("native", rules, datetime(2026, 11, 1, tzinfo=UTC))
     counts: dict[str, Counter[object]] = {d: Counter() for d in ("segment", "tier", "stage")}
     total = 0
     for raw in fc.read(n.read_fields(rules.names)):

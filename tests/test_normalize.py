@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -13,14 +13,20 @@ from crmseg.errors import ConfigError
 from crmseg.model import RawRecord
 from crmseg.normalize import Normalizer, parse_bool, parse_date, parse_datetime, parse_float, parse_int
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def mapping(**fields: dict[str, Any]) -> Mapping:
-    return Mapping.model_validate({
-        "id_field": "id", "modified_field": "updated_at", "pin_field": "crmseg_pin",
-        "tag_field_pattern": "crmseg_{dimension}", "fields": fields, "path": "test.toml",
-    })
+    return Mapping.model_validate(
+        {
+            "id_field": "id",
+            "modified_field": "updated_at",
+            "pin_field": "crmseg_pin",
+            "tag_field_pattern": "crmseg_{dimension}",
+            "fields": fields,
+            "path": "test.toml",
+        }
+    )
 
 
 def one(field: dict[str, Any], value: Any) -> tuple[dict[str, Any], dict[str, int]]:
@@ -35,10 +41,22 @@ _ABSENT = object()
 
 
 # ---------------------------------------------------------------- types
-@pytest.mark.parametrize("text, expected", [
-    ("1200", 1200), (" 1200 ", 1200), ("1,200", 1200), ("1,234,567", 1234567), ("1200.0", 1200),
-    ("1.2e3", 1200), ("-5", -5), ("+7", 7), (42, 42), (42.0, 42), ("0", 0),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1200", 1200),
+        (" 1200 ", 1200),
+        ("1,200", 1200),
+        ("1,234,567", 1234567),
+        ("1200.0", 1200),
+        ("1.2e3", 1200),
+        ("-5", -5),
+        ("+7", 7),
+        (42, 42),
+        (42.0, 42),
+        ("0", 0),
+    ],
+)
 def test_int_accepts(text: Any, expected: int) -> None:
     acc, q = one({"type": "int"}, text)
     assert acc["f"] == expected and type(acc["f"]) is int
@@ -52,10 +70,19 @@ def test_int_rejects_as_invalid(text: Any) -> None:
     assert q == {"missing": 0, "invalid": 1}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("1,200.50", 1200.5), ("1.5e6", 1_500_000.0), ("$3,000", 3000.0), ("€ 12.5", 12.5), ("-0.25", -0.25),
-    ("7", 7.0), (7, 7.0), (2.5, 2.5),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1,200.50", 1200.5),
+        ("1.5e6", 1_500_000.0),
+        ("$3,000", 3000.0),
+        ("€ 12.5", 12.5),
+        ("-0.25", -0.25),
+        ("7", 7.0),
+        (7, 7.0),
+        (2.5, 2.5),
+    ],
+)
 def test_float_accepts(text: Any, expected: float) -> None:
     acc, _ = one({"type": "float"}, text)
     assert acc["f"] == expected and type(acc["f"]) is float
@@ -67,10 +94,24 @@ def test_float_rejects_as_invalid(text: Any) -> None:
     assert "f" not in acc and q["invalid"] == 1
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("true", True), ("TRUE", True), ("Yes", True), ("y", True), ("1", True), (" t ", True),
-    ("false", False), ("No", False), ("N", False), ("0", False), ("F", False), (True, True), (0, False),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("Yes", True),
+        ("y", True),
+        ("1", True),
+        (" t ", True),
+        ("false", False),
+        ("No", False),
+        ("N", False),
+        ("0", False),
+        ("F", False),
+        (True, True),
+        (0, False),
+    ],
+)
 def test_bool(text: Any, expected: bool) -> None:
     acc, _ = one({"type": "bool"}, text)
     assert acc["f"] is expected
@@ -82,28 +123,36 @@ def test_bool_invalid(text: Any) -> None:
     assert "f" not in acc and q["invalid"] == 1
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2026-11-01T10:00:00Z", datetime(2026, 11, 1, 10, tzinfo=UTC)),
-    ("2026-11-01T10:00:00.000+0000", datetime(2026, 11, 1, 10, tzinfo=UTC)),  # Salesforce
-    ("2026-11-01T12:00:00+02:00", datetime(2026, 11, 1, 10, tzinfo=UTC)),
-    ("2026-11-01T10:00:00", datetime(2026, 11, 1, 10, tzinfo=UTC)),  # naive -> UTC
-    ("2026-11-01 10:00", datetime(2026, 11, 1, 10, tzinfo=UTC)),
-    ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
-    ("1793527200000", datetime(2026, 11, 1, 10, tzinfo=UTC)),  # HubSpot epoch milliseconds
-    ("1793527200", datetime(2026, 11, 1, 10, tzinfo=UTC)),  # epoch seconds
-    (1793527200000, datetime(2026, 11, 1, 10, tzinfo=UTC)),
-    (date(2026, 11, 1), datetime(2026, 11, 1, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-11-01T10:00:00Z", datetime(2026, 11, 1, 10, tzinfo=UTC)),
+        ("2026-11-01T10:00:00.000+0000", datetime(2026, 11, 1, 10, tzinfo=UTC)),  # Salesforce
+        ("2026-11-01T12:00:00+02:00", datetime(2026, 11, 1, 10, tzinfo=UTC)),
+        ("2026-11-01T10:00:00", datetime(2026, 11, 1, 10, tzinfo=UTC)),  # naive -> UTC
+        ("2026-11-01 10:00", datetime(2026, 11, 1, 10, tzinfo=UTC)),
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("1793527200000", datetime(2026, 11, 1, 10, tzinfo=UTC)),  # HubSpot epoch milliseconds
+        ("1793527200", datetime(2026, 11, 1, 10, tzinfo=UTC)),  # epoch seconds
+        (1793527200000, datetime(2026, 11, 1, 10, tzinfo=UTC)),
+        (date(2026, 11, 1), datetime(2026, 11, 1, tzinfo=UTC)),
+    ],
+)
 def test_datetime(text: Any, expected: datetime) -> None:
     acc, _ = one({"type": "datetime"}, text)
     assert acc["f"] == expected
     assert acc["f"].tzinfo is not None and acc["f"].utcoffset().total_seconds() == 0
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2026-11-01", date(2026, 11, 1)), ("2026-11-01T23:30:00-05:00", date(2026, 11, 2)),
-    ("1793491200000", date(2026, 11, 1)), (datetime(2026, 11, 1, 5), date(2026, 11, 1)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-11-01", date(2026, 11, 1)),
+        ("2026-11-01T23:30:00-05:00", date(2026, 11, 2)),
+        ("1793491200000", date(2026, 11, 1)),
+        (datetime(2026, 11, 1, 5), date(2026, 11, 1)),
+    ],
+)
 def test_date(text: Any, expected: date) -> None:
     acc, _ = one({"type": "date"}, text)
     assert acc["f"] == expected and type(acc["f"]) is date
@@ -156,8 +205,11 @@ def test_quality_lists_every_declared_field_with_zero_counts() -> None:
     n = Normalizer(mapping(a={"type": "int"}, b={}, c={"type": "bool"}))
     n.account(RawRecord("1", {"id": "1", "a": "x", "b": "hello"}))
     n.account(RawRecord("2", {"id": "2", "a": "3", "b": "", "c": "yes"}))
-    assert n.quality == {"a": {"missing": 0, "invalid": 1}, "b": {"missing": 1, "invalid": 0},
-                         "c": {"missing": 1, "invalid": 0}}
+    assert n.quality == {
+        "a": {"missing": 0, "invalid": 1},
+        "b": {"missing": 1, "invalid": 0},
+        "c": {"missing": 1, "invalid": 0},
+    }
     n.reset_quality()
     assert n.quality["a"] == {"missing": 0, "invalid": 0}
 
@@ -174,15 +226,40 @@ def test_source_names_map_to_canonical_names() -> None:
 
 
 # ---------------------------------------------------------------- countries
-@pytest.mark.parametrize("text, code", [
-    ("USA", "US"), ("U.S.", "US"), ("U.S.A.", "US"), ("United States", "US"), ("us", "US"),
-    ("United States of America", "US"), ("US of A", "US"), ("Germany", "DE"), ("DE", "DE"),
-    ("Deutschland", "DE"), ("deu", "DE"), ("UK", "GB"), ("United Kingdom", "GB"), ("England", "GB"),
-    ("Great Britain", "GB"), ("France", "FR"), ("Holland", "NL"), ("The Netherlands", "NL"),
-    ("España", "ES"), ("Côte d'Ivoire", "CI"), ("South Korea", "KR"), ("Korea, Republic of", "KR"),
-    ("Viet Nam", "VN"), ("Vietnam", "VN"), ("Czech Republic", "CZ"), ("Türkiye", "TR"), ("Turkey", "TR"),
-    ("  brazil ", "BR"), ("Brasil", "BR"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("USA", "US"),
+        ("U.S.", "US"),
+        ("U.S.A.", "US"),
+        ("United States", "US"),
+        ("us", "US"),
+        ("United States of America", "US"),
+        ("US of A", "US"),
+        ("Germany", "DE"),
+        ("DE", "DE"),
+        ("Deutschland", "DE"),
+        ("deu", "DE"),
+        ("UK", "GB"),
+        ("United Kingdom", "GB"),
+        ("England", "GB"),
+        ("Great Britain", "GB"),
+        ("France", "FR"),
+        ("Holland", "NL"),
+        ("The Netherlands", "NL"),
+        ("España", "ES"),
+        ("Côte d'Ivoire", "CI"),
+        ("South Korea", "KR"),
+        ("Korea, Republic of", "KR"),
+        ("Viet Nam", "VN"),
+        ("Vietnam", "VN"),
+        ("Czech Republic", "CZ"),
+        ("Türkiye", "TR"),
+        ("Turkey", "TR"),
+        ("  brazil ", "BR"),
+        ("Brasil", "BR"),
+    ],
+)
 def test_country_spellings(text: str, code: str) -> None:
     assert to_alpha2(text) == code
 
@@ -207,11 +284,18 @@ def test_country_list_field() -> None:
 SYN = {"synonyms": {"Software": ["SaaS", "Computer Software"], "Financial Services": ["Fintech"]}}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("SaaS", "Software"), ("saas", "Software"), ("  COMPUTER   software ", "Software"),
-    ("software", "Software"), ("Software", "Software"), ("fintech", "Financial Services"),
-    ("Retail", "Retail"),  # not in the table: unchanged
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("SaaS", "Software"),
+        ("saas", "Software"),
+        ("  COMPUTER   software ", "Software"),
+        ("software", "Software"),
+        ("Software", "Software"),
+        ("fintech", "Financial Services"),
+        ("Retail", "Retail"),  # not in the table: unchanged
+    ],
+)
 def test_synonyms(text: str, expected: str) -> None:
     assert one(SYN, text)[0]["f"] == expected
 
@@ -236,11 +320,23 @@ def test_normalization_on_a_typed_field_is_a_config_error(field: dict[str, Any])
 # ---------------------------------------------------------------- passthrough
 def test_passthrough_adds_undeclared_columns_as_text() -> None:
     n = Normalizer(mapping(employees={"type": "int"}, region={"source": "Region__c"}), passthrough=True)
-    raw = RawRecord("7", {
-        "id": "7", "employees": "12", "Region__c": "EMEA", "partner_tier": " Gold ", "score": 5,
-        "crmseg_segment": "SMB", "crmseg_pin": "true", "Bad Name": "x", "CamelCase": "x",
-        "region": "ignored: a declared canonical name", "empty_col": "  ", "null_col": None,
-    })
+    raw = RawRecord(
+        "7",
+        {
+            "id": "7",
+            "employees": "12",
+            "Region__c": "EMEA",
+            "partner_tier": " Gold ",
+            "score": 5,
+            "crmseg_segment": "SMB",
+            "crmseg_pin": "true",
+            "Bad Name": "x",
+            "CamelCase": "x",
+            "region": "ignored: a declared canonical name",
+            "empty_col": "  ",
+            "null_col": None,
+        },
+    )
     acc = n.account(raw)
     assert acc == {"id": "7", "employees": 12, "region": "EMEA", "partner_tier": "Gold", "score": "5"}
 
@@ -262,25 +358,42 @@ def test_field_types_include_passthrough_columns() -> None:
     types = n.field_types(["id", "employees", "partner_tier", "crmseg_tier", "Bad Col", "crmseg_pin"])
     assert types == {"id": "str", "employees": "int", "partner_tier": "str"}
     assert Normalizer(mapping(employees={"type": "int"})).field_types(["partner_tier"]) == {
-        "id": "str", "employees": "int"}
+        "id": "str",
+        "employees": "int",
+    }
 
 
 # ---------------------------------------------------------------- fields, tags, pin
 def test_read_fields_deduplicated_in_stable_order() -> None:
-    m = Mapping.model_validate({
-        "id_field": "Id", "modified_field": "SystemModstamp", "pin_field": "Pin__c",
-        "fields": {"id": {"source": "Id"}, "name": {"source": "Name"}, "updated_at": {"source": "SystemModstamp"}},
-        "tags": {"segment": "Seg__c"}, "tag_field_pattern": "Crmseg_{dimension}__c",
-    })
+    m = Mapping.model_validate(
+        {
+            "id_field": "Id",
+            "modified_field": "SystemModstamp",
+            "pin_field": "Pin__c",
+            "fields": {"id": {"source": "Id"}, "name": {"source": "Name"}, "updated_at": {"source": "SystemModstamp"}},
+            "tags": {"segment": "Seg__c"},
+            "tag_field_pattern": "Crmseg_{dimension}__c",
+        }
+    )
     assert Normalizer(m).read_fields(["segment", "tier", "segment"]) == [
-        "Id", "SystemModstamp", "Pin__c", "Name", "Seg__c", "Crmseg_tier__c"]
+        "Id",
+        "SystemModstamp",
+        "Pin__c",
+        "Name",
+        "Seg__c",
+        "Crmseg_tier__c",
+    ]
 
 
 def test_current_tags_and_pin() -> None:
     n = Normalizer(mapping(a={}))
     raw = RawRecord("1", {"crmseg_segment": " SMB ", "crmseg_tier": "", "crmseg_icp_score": 42.0, "crmseg_pin": "Yes"})
     assert n.current_tags(raw, ["segment", "tier", "icp_score", "stage"]) == {
-        "segment": "SMB", "tier": None, "icp_score": 42.0, "stage": None}
+        "segment": "SMB",
+        "tier": None,
+        "icp_score": 42.0,
+        "stage": None,
+    }
     assert n.pinned(raw) is True
     for value in ("false", "", None, "garbage"):
         assert n.pinned(RawRecord("1", {"crmseg_pin": value})) is False
@@ -299,6 +412,12 @@ def test_public_parsers() -> None:
     assert parse_int("1,200") == 1200 and parse_float("1,200.50") == 1200.5
     assert parse_bool("Y") is True and parse_date("2026-11-01") == date(2026, 11, 1)
     assert parse_datetime("2026-11-01T10:00:00Z") == datetime(2026, 11, 1, 10, tzinfo=UTC)
-    for parse, bad in ((parse_int, "x"), (parse_float, "x"), (parse_bool, "x"), (parse_date, "x"), (parse_datetime, "x")):
+    for parse, bad in (
+        (parse_int, "x"),
+        (parse_float, "x"),
+        (parse_bool, "x"),
+        (parse_date, "x"),
+        (parse_datetime, "x"),
+    ):
         with pytest.raises(ValueError):
             parse(bad)

@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.dims import Dim
 from crmseg.model import DimResult
 from crmseg.report import CsvWriter, write_json
 from crmseg.report.files import safe_cell
 from crmseg.summary import AuditSummary
-
-
-
+from tests.dims import Dim
 
 DIMS = [
     Dim("segment", rule_names=["ent", "smb"]),
@@ -43,15 +40,25 @@ def test_write_json_round_trip(tmp_path: Path) -> None:
 def test_csv_header_and_rows(tmp_path: Path) -> None:
     out = tmp_path / "audit.csv"
     with CsvWriter(out, DIMS) as w:
-        w.row("001", {"segment": DimResult("SMB", ("smb",)), "icp_score": DimResult(55.0, ("fit", "intent"))},
-              {"segment": "SMB", "icp_score": "50.0"})
+        w.row(
+            "001",
+            {"segment": DimResult("SMB", ("smb",)), "icp_score": DimResult(55.0, ("fit", "intent"))},
+            {"segment": "SMB", "icp_score": "50.0"},
+        )
         w.row("002", {"segment": DimResult(None), "icp_score": DimResult(0)}, {})
         w.row("003", {}, {"segment": "Old"})
     assert w.rows == 3
     with out.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["id", "segment", "segment_rule", "segment_current",
-                       "icp_score", "icp_score_rule", "icp_score_current"]
+    assert rows[0] == [
+        "id",
+        "segment",
+        "segment_rule",
+        "segment_current",
+        "icp_score",
+        "icp_score_rule",
+        "icp_score_current",
+    ]
     assert rows[1] == ["001", "SMB", "smb", "SMB", "55", "fit;intent", "50"]
     assert rows[2] == ["002", "", "", "", "0", "", ""]
     assert rows[3] == ["003", "", "", "Old", "", "", ""]
@@ -92,11 +99,10 @@ def test_csv_row_requires_open(tmp_path: Path) -> None:
 def test_csv_is_all_or_nothing(tmp_path: Path) -> None:
     out = tmp_path / "a.csv"
     out.write_text("previous report\n", encoding="utf-8")
-    with pytest.raises(KeyboardInterrupt):
-        with CsvWriter(out, ["tier"]) as w:
-            w.row("1", {}, {})
-            assert out.read_text(encoding="utf-8") == "previous report\n"  # rows go to a temporary name
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), CsvWriter(out, ["tier"]) as w:
+        w.row("1", {}, {})
+        assert out.read_text(encoding="utf-8") == "previous report\n"  # rows go to a temporary name
+        raise KeyboardInterrupt
     assert out.read_text(encoding="utf-8") == "previous report\n" and sorted(tmp_path.iterdir()) == [out]
     with CsvWriter(out, ["tier"]) as w:
         w.row("1", {}, {})

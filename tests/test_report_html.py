@@ -6,15 +6,13 @@ import json
 import re
 from pathlib import Path
 
-from tests.dims import Dim
 from crmseg.model import DimResult
 from crmseg.report import write_html
 from crmseg.report.html import render_html
 from crmseg.summary import AuditSummary
+from tests.dims import Dim
 
 EVIL = "<script>alert(1)</script>"
-
-
 
 
 def summary() -> AuditSummary:
@@ -27,10 +25,18 @@ def summary() -> AuditSummary:
     for i in range(200):
         seg = DimResult(EVIL, ("ent",)) if i % 3 else DimResult("SMB & Co")
         score = DimResult(float(i % 40), ("fit",))  # 40 distinct values -> binned chart
-        s.add(str(i), {"segment": seg, "stage": DimResult(None), "icp_score": score},
-              {"segment": "SMB & Co" if i < 50 else None})
-    s.metadata.update(source="http://127.0.0.1:8080/sandbox", engine="native",
-                      started_at="2024-05-01T10:00:00+00:00", duration_s=2.5, rules_dir="rules/")
+        s.add(
+            str(i),
+            {"segment": seg, "stage": DimResult(None), "icp_score": score},
+            {"segment": "SMB & Co" if i < 50 else None},
+        )
+    s.metadata.update(
+        source="http://127.0.0.1:8080/sandbox",
+        engine="native",
+        started_at="2024-05-01T10:00:00+00:00",
+        duration_s=2.5,
+        rules_dir="rules/",
+    )
     s.finish({"employees": {"missing": 12, "invalid": 3}}, [f"warning with {EVIL}"])
     return s
 
@@ -64,9 +70,21 @@ def test_escapes_user_text() -> None:
 def test_contents() -> None:
     page = render_html(summary())
     text = re.sub(r"<[^>]+>", " ", page)
-    for needle in ("200", "Would change", "unchanged", "changed", "added", "cleared",
-                   "Data quality", "employees", "Never fired", "Warnings (", "native", "2.5 s",
-                   "127.0.0.1&#58;//".replace("127.0.0.1", "http")):
+    for needle in (
+        "200",
+        "Would change",
+        "unchanged",
+        "changed",
+        "added",
+        "cleared",
+        "Data quality",
+        "employees",
+        "Never fired",
+        "Warnings (",
+        "native",
+        "2.5 s",
+        "127.0.0.1&#58;//".replace("127.0.0.1", "http"),
+    ):
         assert needle in text, needle
     # the score dimension (40 distinct values) is binned into ranges
     assert "0–4" in page or "0–9" in page

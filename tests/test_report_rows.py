@@ -20,7 +20,7 @@ def test_score_rows_numeric_order_and_none_only_when_present() -> None:
 
 
 def test_score_rows_binned_when_many_values() -> None:
-    counts = {str(v): 1 for v in range(0, 100)}
+    counts = {str(v): 1 for v in range(100)}
     rows = distribution_rows({"kind": "score", "counts": counts}, 100, max_rows=12)
     assert len(rows) <= 12
     assert rows[0].label == "0–9" and rows[-1].label == "90–99"
@@ -28,7 +28,7 @@ def test_score_rows_binned_when_many_values() -> None:
 
 
 def test_score_rows_binned_fractional() -> None:
-    counts = {f"{v / 10:g}": 1 for v in range(0, 40)}
+    counts = {f"{v / 10:g}": 1 for v in range(40)}
     rows = distribution_rows({"kind": "score", "counts": counts}, 40, max_rows=5)
     assert sum(r.count for r in rows) == 40
     assert rows[0].label.startswith("0 to <")

@@ -7,18 +7,20 @@ import json
 
 from rich.console import Console
 
-from tests.dims import Dim
 from crmseg.model import DimResult
 from crmseg.report import render
 from crmseg.summary import AuditSummary
-
-
+from tests.dims import Dim
 
 
 def summary() -> AuditSummary:
     dims = [
-        Dim("segment", values=["Enterprise", "SMB"], rule_names=["ent", "smb", "dead-rule"],
-            description="Firmographic segments"),
+        Dim(
+            "segment",
+            values=["Enterprise", "SMB"],
+            rule_names=["ent", "smb", "dead-rule"],
+            description="Firmographic segments",
+        ),
         Dim("icp_score", kind="score", rule_names=["fit", "intent"]),
     ]
     s = AuditSummary(dims, ["employees", "industry"])
@@ -47,8 +49,23 @@ def test_render_contains_figures() -> None:
     out = render_text(summary())
     assert "1,000 accounts" in out
     assert "accounts.csv" in out and "native" in out and "1.25 s" in out
-    for text in ("segment", "Firmographic segments", "SMB", "700", "70%", "Enterprise", "250", "25%",
-                 "(none)", "50", "5%", "icp_score", "mean 15", "ent", "smb"):
+    for text in (
+        "segment",
+        "Firmographic segments",
+        "SMB",
+        "700",
+        "70%",
+        "Enterprise",
+        "250",
+        "25%",
+        "(none)",
+        "50",
+        "5%",
+        "icp_score",
+        "mean 15",
+        "ent",
+        "smb",
+    ):
         assert text in out, text
     assert "Never fired: dead-rule" in out
     # would change: segment unchanged 400 (SMB=SMB) + 50 (none=none), added 550

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmseg.connectors.limits import (
-    ApiUsage, RateGate, hubspot_wait_hint, parse_retry_after, parse_sforce_limit_info,
+    ApiUsage,
+    RateGate,
+    hubspot_wait_hint,
+    parse_retry_after,
+    parse_sforce_limit_info,
 )
 from crmseg.connectors.retry import Op, Redactor, RetryPolicy, http_error, paginate
 from crmseg.errors import AuthExpiredError, ConfigError, FatalError, RetriableError
-
 from tests.connector_fixtures import FakeSleep
 
 OP = Op("salesforce", "Account", "query")
@@ -64,7 +68,7 @@ def test_jitter_spreads_delays():
 
 # ------------------------------------------------------------------ Retry-After and limit headers
 def test_retry_after_seconds_and_http_date():
-    now = datetime(2026, 11, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
     clock = lambda: now.timestamp()  # noqa: E731
     assert parse_retry_after("7", clock) == 7.0
     assert parse_retry_after(" 1.5 ", clock) == 1.5
@@ -90,8 +94,14 @@ def test_api_usage_tracks_latest_header_case_insensitively():
 
 
 def test_hubspot_headers_wait_when_remaining_hits_zero():
-    assert hubspot_wait_hint({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}) == 10.0
-    assert hubspot_wait_hint({"X-HubSpot-RateLimit-Remaining": "5", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}) is None
+    assert (
+        hubspot_wait_hint({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"})
+        == 10.0
+    )
+    assert (
+        hubspot_wait_hint({"X-HubSpot-RateLimit-Remaining": "5", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"})
+        is None
+    )
     assert hubspot_wait_hint({"X-HubSpot-RateLimit-Secondly-Remaining": "0"}) == 1.0
     slept = FakeSleep()
     gate = RateGate(sleep=slept, clock=lambda: 100.0, min_interval={"search": 0.25})
@@ -104,13 +114,25 @@ def test_hubspot_headers_wait_when_remaining_hits_zero():
 
 
 # ------------------------------------------------------------------ error mapping
-@pytest.mark.parametrize("status,code,kind", [
-    (None, None, RetriableError), (429, None, RetriableError), (500, None, RetriableError),
-    (503, None, RetriableError), (504, None, RetriableError), (408, None, RetriableError),
-    (401, "INVALID_SESSION_ID", AuthExpiredError), (403, "REQUEST_LIMIT_EXCEEDED", FatalError),
-    (429, "DAILY", FatalError), (429, "REQUEST_LIMIT_EXCEEDED", RetriableError), (403, "INSUFFICIENT_ACCESS", FatalError), (400, "MALFORMED_QUERY", FatalError),
-    (400, "INVALID_FIELD", ConfigError), (404, "NOT_FOUND", FatalError),
-])
+@pytest.mark.parametrize(
+    "status,code,kind",
+    [
+        (None, None, RetriableError),
+        (429, None, RetriableError),
+        (500, None, RetriableError),
+        (503, None, RetriableError),
+        (504, None, RetriableError),
+        (408, None, RetriableError),
+        (401, "INVALID_SESSION_ID", AuthExpiredError),
+        (403, "REQUEST_LIMIT_EXCEEDED", FatalError),
+        (429, "DAILY", FatalError),
+        (429, "REQUEST_LIMIT_EXCEEDED", RetriableError),
+        (403, "INSUFFICIENT_ACCESS", FatalError),
+        (400, "MALFORMED_QUERY", FatalError),
+        (400, "INVALID_FIELD", ConfigError),
+        (404, "NOT_FOUND", FatalError),
+    ],
+)
 def test_http_error_mapping(status, code, kind):
     err = http_error(OP, status, code, "detail text", 3.0)
     assert type(err) is kind

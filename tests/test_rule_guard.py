@@ -29,7 +29,9 @@ def setup(tmp_path, monkeypatch):
     shutil.copy(ROOT / "examples" / "accounts.csv", tmp_path / "accounts.csv")
     (tmp_path / "config.toml").write_text(
         '[state]\npath = "state.db"\n\n[syncs.files]\nconnector = "csv"\npath = "accounts.csv"\nrules = "rules"\n'
-        f'mapping = "{ROOT / "connectors" / "csv.toml"}"\n', encoding="utf-8")
+        f'mapping = "{ROOT / "connectors" / "csv.toml"}"\n',
+        encoding="utf-8",
+    )
     for path in rules.glob("*.toml"):
         os.utime(path, (OLD, OLD))
     cfg = load_config(tmp_path / "config.toml")

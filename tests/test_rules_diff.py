@@ -19,13 +19,23 @@ EDIT = ("employees >= 1000 or", "employees >= 700 or")
 
 
 def crmseg(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crmseg", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=180, env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "crmseg", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
 
 
 def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "commit.gpgsign=false",
-                    *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture
@@ -48,16 +58,42 @@ def repo(tmp_path: Path) -> Path:
 
 def _audit_tags(cwd: Path, rules: Path) -> dict[str, dict[str, str]]:
     out = cwd.parent / f"audit-{rules.name}.csv"
-    r = crmseg("audit", "--source", "accounts.csv", "--rules", str(rules), "--as-of", "2026-11-01", "--engine",
-               "native", "-q", "--csv", str(out), cwd=cwd)
+    r = crmseg(
+        "audit",
+        "--source",
+        "accounts.csv",
+        "--rules",
+        str(rules),
+        "--as-of",
+        "2026-11-01",
+        "--engine",
+        "native",
+        "-q",
+        "--csv",
+        str(out),
+        cwd=cwd,
+    )
     assert r.returncode == 0, r.stderr
     with out.open(newline="", encoding="utf-8") as fh:
         return {row["id"]: {d: row[d] or "(none)" for d in DIMS} for row in csv.DictReader(fh)}
 
 
 def test_diff_against_head_1_matches_two_separate_audits(repo: Path) -> None:
-    r = crmseg("rules", "diff", "--base", "HEAD~1", "--source", "accounts.csv", "--as-of", "2026-11-01",
-               "--engine", "native", "--json", "diff.json", cwd=repo)
+    r = crmseg(
+        "rules",
+        "diff",
+        "--base",
+        "HEAD~1",
+        "--source",
+        "accounts.csv",
+        "--as-of",
+        "2026-11-01",
+        "--engine",
+        "native",
+        "--json",
+        "diff.json",
+        cwd=repo,
+    )
     assert r.returncode == 0, r.stderr
     assert "from → to" in r.stdout and "Enterprise" in r.stdout
     doc = json.loads((repo / "diff.json").read_text(encoding="utf-8"))
@@ -70,7 +106,9 @@ def test_diff_against_head_1_matches_two_separate_audits(repo: Path) -> None:
         got = {(c["from"], c["to"]): c["accounts"] for c in doc["dimensions"][dim]["matrix"]}
         assert got == dict(matrix), dim
         counts = doc["dimensions"][dim]["counts"]
-        assert {v: c["before"] for v, c in counts.items() if c["before"]} == dict(Counter(t[dim] for t in before.values()))
+        assert {v: c["before"] for v, c in counts.items() if c["before"]} == dict(
+            Counter(t[dim] for t in before.values())
+        )
         assert {v: c["after"] for v, c in counts.items() if c["after"]} == dict(Counter(t[dim] for t in after.values()))
     seg = doc["dimensions"]["segment"]
     assert seg["rules"]["enterprise"]["delta"] == seg["counts"]["Enterprise"]["delta"] > 0
@@ -80,8 +118,19 @@ def test_diff_against_head_1_matches_two_separate_audits(repo: Path) -> None:
 
 
 def test_fail_above_is_a_ci_gate(repo: Path) -> None:
-    args = ("rules", "diff", "--base", "HEAD~1", "--source", "accounts.csv", "--as-of", "2026-11-01", "-q",
-            "--json", "d.json")
+    args = (
+        "rules",
+        "diff",
+        "--base",
+        "HEAD~1",
+        "--source",
+        "accounts.csv",
+        "--as-of",
+        "2026-11-01",
+        "-q",
+        "--json",
+        "d.json",
+    )
     ok = crmseg(*args, "--fail-above", "50%", cwd=repo)
     assert ok.returncode == 0, ok.stderr
     share = json.loads((repo / "d.json").read_text(encoding="utf-8"))["moved_share"] * 100
@@ -93,28 +142,57 @@ def test_fail_above_is_a_ci_gate(repo: Path) -> None:
 
 
 def test_folder_base_markdown_and_html(repo: Path) -> None:
-    r = crmseg("rules", "diff", "--base", str(repo.parent / "before"), "--source", "accounts.csv", "--as-of",
-               "2026-11-01", "--markdown", "-", "--html", "d.html", cwd=repo)
+    r = crmseg(
+        "rules",
+        "diff",
+        "--base",
+        str(repo.parent / "before"),
+        "--source",
+        "accounts.csv",
+        "--as-of",
+        "2026-11-01",
+        "--markdown",
+        "-",
+        "--html",
+        "d.html",
+        cwd=repo,
+    )
     assert r.returncode == 0, r.stderr
     md = r.stdout
     assert md.startswith("## crmseg rules diff") and "| from \\ to |" in md and "**" in md
     assert "| enterprise |" in md  # rule hit changes
     page = (repo / "d.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and 'class="matrix"' in page
-    assert "http" not in page.replace('http-equiv', '') and "<script" not in page
+    assert "http" not in page.replace("http-equiv", "") and "<script" not in page
 
 
 def test_diff_with_config_reads_the_sync(repo: Path) -> None:
-    (repo / "config.toml").write_text('[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\n'
-                                      'mapping = "connectors/csv.toml"\nrules = "rules"\n', encoding="utf-8")
-    r = crmseg("rules", "diff", "--base", "HEAD~1", "--config", "config.toml", "--as-of", "2026-11-01", "-q",
-               "--json", "-", cwd=repo)
+    (repo / "config.toml").write_text(
+        '[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\nmapping = "connectors/csv.toml"\nrules = "rules"\n',
+        encoding="utf-8",
+    )
+    r = crmseg(
+        "rules",
+        "diff",
+        "--base",
+        "HEAD~1",
+        "--config",
+        "config.toml",
+        "--as-of",
+        "2026-11-01",
+        "-q",
+        "--json",
+        "-",
+        cwd=repo,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["moved"] > 0
 
 
-@pytest.mark.parametrize("base, message", [("no-such-rev", "not a folder and not a git revision"),
-                                           ("HEAD~5", "not a folder and not a git revision")])
+@pytest.mark.parametrize(
+    "base, message",
+    [("no-such-rev", "not a folder and not a git revision"), ("HEAD~5", "not a folder and not a git revision")],
+)
 def test_a_bad_base_is_a_usage_error(repo: Path, base: str, message: str) -> None:
     r = crmseg("rules", "diff", "--base", base, "--source", "accounts.csv", cwd=repo)
     assert r.returncode == 2 and message in r.stderr
@@ -128,5 +206,5 @@ def test_a_base_whose_rules_do_not_load_names_the_revision(repo: Path) -> None:
     seg.write_text(good, encoding="utf-8")
     r = crmseg("rules", "diff", "--base", "HEAD", "--source", "accounts.csv", cwd=repo)
     assert r.returncode == 2
-    assert "--base HEAD (" in r.stderr and "rules/segment.toml: rule \"enterprise\"" in r.stderr
+    assert "--base HEAD (" in r.stderr and 'rules/segment.toml: rule "enterprise"' in r.stderr
     assert "crmseg-diff-" not in r.stderr

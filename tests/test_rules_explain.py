@@ -18,7 +18,6 @@ from crmseg.rules.engines import make_engine
 from crmseg.rules.explain import DimExplanation, RuleTrace, explain, render_text
 from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
-
 from tests.rule_env import ENGINES, NOW, TYPES
 
 SEGMENT = """
@@ -129,8 +128,13 @@ def test_label_fired_rule_and_why_earlier_rules_failed(tmp_path: Path, engine: s
     assert (seg.kind, seg.value, seg.fired, seg.default_used) == ("label", "Mid-Market", ("mid-market",), False)
     # rules after the one that fired are not tried
     assert seg.rules == [
-        RuleTrace("enterprise", False, "employees >= 1000 or annual_revenue >= 500_000_000", "Enterprise",
-                  ["employees >= 1000  (employees = 250)", "annual_revenue >= 500_000_000  (annual_revenue is missing)"]),
+        RuleTrace(
+            "enterprise",
+            False,
+            "employees >= 1000 or annual_revenue >= 500_000_000",
+            "Enterprise",
+            ["employees >= 1000  (employees = 250)", "annual_revenue >= 500_000_000  (annual_revenue is missing)"],
+        ),
         RuleTrace("mid-market", True, "100 <= employees < 1000 and country in ['US', 'CA']", "Mid-Market", []),
     ]
 
@@ -172,7 +176,7 @@ def test_label_reasons_name_the_values_read(tmp_path: Path, engine: str, account
 
 
 def test_label_default_used_and_no_default(tmp_path: Path, engine: str) -> None:
-    no_catch_all = SEGMENT.split("[[rule]]\nname = \"catch-all\"")[0]
+    no_catch_all = SEGMENT.split('[[rule]]\nname = "catch-all"')[0]
     rules = load(tmp_path, {"segment.toml": no_catch_all})
     expl = run(engine, rules, {"employees": 250, "country": "FR"})
     seg = dim(expl, "segment")
@@ -189,33 +193,66 @@ def test_label_default_used_and_no_default(tmp_path: Path, engine: str) -> None:
 @pytest.mark.parametrize(
     "when, account, reasons",
     [
-        ("industry in ['Software', 'Fintech']", {"industry": "Retail"},
-         ["industry in ['Software', 'Fintech']  (industry = 'Retail')"]),
+        (
+            "industry in ['Software', 'Fintech']",
+            {"industry": "Retail"},
+            ["industry in ['Software', 'Fintech']  (industry = 'Retail')"],
+        ),
         ("country not in ['US', 'CA']", {"country": "US"}, ["country != 'US'  (country = 'US')"]),
-        ("'Salesforce' in tech_stack", {"tech_stack": ["HubSpot"]}, ["'Salesforce' in tech_stack  (tech_stack = ['HubSpot'])"]),
+        (
+            "'Salesforce' in tech_stack",
+            {"tech_stack": ["HubSpot"]},
+            ["'Salesforce' in tech_stack  (tech_stack = ['HubSpot'])"],
+        ),
         ("'Salesforce' in tech_stack", {}, ["'Salesforce' in tech_stack  (tech_stack is missing)"]),
         ("'Salesforce' not in tech_stack", {}, ["'Salesforce' not in tech_stack  (tech_stack is missing)"]),
-        ("contains(industry, 'soft')", {"industry": "Software"}, ["contains(industry, 'soft')  (industry = 'Software')"]),
+        (
+            "contains(industry, 'soft')",
+            {"industry": "Software"},
+            ["contains(industry, 'soft')  (industry = 'Software')"],
+        ),
         ("matches(industry, '^Fin')", {}, ["matches(industry, '^Fin')  (industry is missing)"]),
         ("is_set(country)", {"country": ""}, ["is_set(country)  (country is missing)"]),
         ("lower(country) == 'us'", {"country": "DE"}, ["lower(country) == 'us'  (lower(country) = 'de')"]),
-        ("days_since(last_activity_at) <= 30", {"last_activity_at": NOW - timedelta(days=45, hours=1)},
-         ["days_since(last_activity_at) <= 30  (days_since(last_activity_at) = 45)"]),
-        ("days_since(customer_since) > 365", {"customer_since": date(2026, 1, 1)},
-         ["days_since(customer_since) > 365  (days_since(customer_since) = 304)"]),
-        ("days_since(customer_since) > 365", {}, ["days_since(customer_since) > 365  (days_since(customer_since) is missing)"]),
-        ("employees < annual_revenue", {"employees": 10}, ["employees < annual_revenue  (employees = 10; annual_revenue is missing)"]),
+        (
+            "days_since(last_activity_at) <= 30",
+            {"last_activity_at": NOW - timedelta(days=45, hours=1)},
+            ["days_since(last_activity_at) <= 30  (days_since(last_activity_at) = 45)"],
+        ),
+        (
+            "days_since(customer_since) > 365",
+            {"customer_since": date(2026, 1, 1)},
+            ["days_since(customer_since) > 365  (days_since(customer_since) = 304)"],
+        ),
+        (
+            "days_since(customer_since) > 365",
+            {},
+            ["days_since(customer_since) > 365  (days_since(customer_since) is missing)"],
+        ),
+        (
+            "employees < annual_revenue",
+            {"employees": 10},
+            ["employees < annual_revenue  (employees = 10; annual_revenue is missing)"],
+        ),
         ("is_customer", {"is_customer": False}, ["is_customer  (is_customer = false)"]),
         ("not is_customer", {"is_customer": True}, ["not (is_customer): it is true"]),
-        ("not (employees > 5 and country == 'US')", {"employees": 6, "country": "US"},
-         ["not (employees > 5 and country == 'US'): it is true"]),
+        (
+            "not (employees > 5 and country == 'US')",
+            {"employees": 6, "country": "US"},
+            ["not (employees > 5 and country == 'US'): it is true"],
+        ),
         ("false", {}, ["false is always false"]),
         ("country == null", {"country": "US"}, ["country == null is always false"]),
-        ("employees > 5 and (country == 'US' or is_customer)", {"employees": 6, "country": "DE", "is_customer": False},
-         ["country == 'US'  (country = 'DE')", "is_customer  (is_customer = false)"]),
+        (
+            "employees > 5 and (country == 'US' or is_customer)",
+            {"employees": 6, "country": "DE", "is_customer": False},
+            ["country == 'US'  (country = 'DE')", "is_customer  (is_customer = false)"],
+        ),
     ],
 )
-def test_reason_for_each_kind_of_condition(tmp_path: Path, engine: str, when: str, account: dict, reasons: list[str]) -> None:
+def test_reason_for_each_kind_of_condition(
+    tmp_path: Path, engine: str, when: str, account: dict, reasons: list[str]
+) -> None:
     q = when.replace('"', '\\"')
     rules = load(tmp_path, {"t.toml": f'dimension = "t"\n[[rule]]\nname = "r"\nwhen = "{q}"\nvalue = "yes"\n'})
     assert why_not(run(engine, rules, account), "t", "r") == reasons
@@ -228,8 +265,13 @@ def test_score_lists_every_rule_with_points_or_reasons(tmp_path: Path, engine: s
     assert (icp.kind, icp.value, icp.fired, icp.default_used) == ("score", 37.5, ("big", "software"), False)
     assert icp.rules == [
         RuleTrace("big", True, "employees >= 200", 25, []),
-        RuleTrace("crm", False, "'Salesforce' in tech_stack or 'HubSpot' in tech_stack", 10,
-                  ["'Salesforce' in tech_stack or 'HubSpot' in tech_stack  (tech_stack is missing)"]),
+        RuleTrace(
+            "crm",
+            False,
+            "'Salesforce' in tech_stack or 'HubSpot' in tech_stack",
+            10,
+            ["'Salesforce' in tech_stack or 'HubSpot' in tech_stack  (tech_stack is missing)"],
+        ),
         RuleTrace("software", True, "lower(industry) == 'software'", 7.5, []),
         RuleTrace("prospect", False, "not is_customer", 3, ["not (is_customer): it is true"]),
     ]
@@ -255,12 +297,15 @@ def test_score_with_no_match_is_the_default(tmp_path: Path, engine: str) -> None
     icp = dim(run(engine, rules, {"employees": 10, "is_customer": True}), "icp_score")
     assert (icp.value, icp.fired, icp.default_used) == (5, (), False)
     assert [(t.name, t.matched, len(t.failed)) for t in icp.rules] == [
-        ("big", False, 1), ("crm", False, 1), ("software", False, 1), ("prospect", False, 1)]
+        ("big", False, 1),
+        ("crm", False, 1),
+        ("software", False, 1),
+        ("prospect", False, 1),
+    ]
 
 
 def test_score_render_negative_points(tmp_path: Path) -> None:
-    text = ('dimension = "s"\nkind = "score"\n'
-            '[[rule]]\nname = "penalty"\nwhen = "not is_customer"\npoints = -5\n')
+    text = 'dimension = "s"\nkind = "score"\n[[rule]]\nname = "penalty"\nwhen = "not is_customer"\npoints = -5\n'
     rules = load(tmp_path, {"s.toml": text})
     lines = render_text(run("native", rules, {}), "1").splitlines()
     assert lines[2:] == ["s = -5", "      -5 penalty   when: not is_customer"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
 from crmseg.rules.parser import ExprError, parse
 from crmseg.rules.testing import run_tests
-
 from tests.rule_env import ENGINES, NOW, TYPES
 
 
@@ -111,7 +110,7 @@ def check_table(base: Path, engine: str, cases: list[tuple[str, dict[str, Any], 
         ("industry == 'Software'", {"industry": "Software"}, True),
         ('industry == "Software"', {"industry": "Software"}, True),
         ('industry == "Software"', {"industry": "Retail"}, False),
-        ("industry == \"it's\"", {"industry": "it's"}, True),
+        ('industry == "it\'s"', {"industry": "it's"}, True),
         ("industry == 'say \"hi\"'", {"industry": 'say "hi"'}, True),
         ("industry == '日本 – é'", {"industry": "日本 – é"}, True),
         ("industry == ''", {"industry": "x"}, False),
@@ -139,9 +138,25 @@ def test_literals(tmp_path: Path, engine: str, when: str, account: dict[str, Any
 
 @pytest.mark.parametrize(
     "text, value",
-    [("42", 42), ("1_000_000", 1_000_000), ("2.5", 2.5), ("-3", -3), ("- 3", -3), ("-2.5", -2.5), ("0.5", 0.5),
-     ("1e3", 1000.0), ("'text'", "text"), ('"text"', "text"), ("'it\\'s'", "it's"), ('"a\\"b"', 'a"b'),
-     ("'a\\\\b'", "a\\b"), ("'\\n\\t'", "\n\t"), ("true", True), ("false", False), ("null", None)],
+    [
+        ("42", 42),
+        ("1_000_000", 1_000_000),
+        ("2.5", 2.5),
+        ("-3", -3),
+        ("- 3", -3),
+        ("-2.5", -2.5),
+        ("0.5", 0.5),
+        ("1e3", 1000.0),
+        ("'text'", "text"),
+        ('"text"', "text"),
+        ("'it\\'s'", "it's"),
+        ('"a\\"b"', 'a"b'),
+        ("'a\\\\b'", "a\\b"),
+        ("'\\n\\t'", "\n\t"),
+        ("true", True),
+        ("false", False),
+        ("null", None),
+    ],
 )
 def test_literal_values_parse(text: str, value: Any) -> None:
     node = parse(text)
@@ -150,8 +165,16 @@ def test_literal_values_parse(text: str, value: Any) -> None:
 
 @pytest.mark.parametrize(
     "text, col",
-    [("employees == 1__000", 14), ("employees == 1_", 14), ("employees == 1_.5", 14), ("employees == 1e999", 14),
-     ("industry == 'a\\qb'", 15), ("industry == 'open", 13), ("industry == \"open", 13), ("employees == --3", 14)],
+    [
+        ("employees == 1__000", 14),
+        ("employees == 1_", 14),
+        ("employees == 1_.5", 14),
+        ("employees == 1e999", 14),
+        ("industry == 'a\\qb'", 15),
+        ("industry == 'open", 13),
+        ('industry == "open', 13),
+        ("employees == --3", 14),
+    ],
 )
 def test_malformed_literals_are_errors_at_their_column(text: str, col: int) -> None:
     with pytest.raises(ExprError) as exc:
@@ -170,7 +193,14 @@ def test_null_compare_is_always_false_and_warns(tmp_path: Path, engine: str) -> 
 # ------------------------------------------------------------------ comparisons
 @pytest.mark.parametrize(
     "op, five, ten",  # employees == 10 compared with 5 and 10
-    [("==", False, True), ("!=", True, False), ("<", False, False), ("<=", False, True), (">", True, False), (">=", True, True)],
+    [
+        ("==", False, True),
+        ("!=", True, False),
+        ("<", False, False),
+        ("<=", False, True),
+        (">", True, False),
+        (">=", True, True),
+    ],
 )
 def test_each_comparison_operator(tmp_path: Path, engine: str, op: str, five: bool, ten: bool) -> None:
     assert holds(tmp_path, engine, f"employees {op} 5", {"employees": 10}) is five
@@ -179,12 +209,15 @@ def test_each_comparison_operator(tmp_path: Path, engine: str, op: str, five: bo
     flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
     assert holds(tmp_path, engine, f"5 {flipped} employees", {"employees": 10}) is five
     # text orders like Python strings
-    assert holds(tmp_path, engine, f"industry {op} 'M'", {"industry": "Retail"}) is {
-        "==": False, "!=": True, "<": False, "<=": False, ">": True, ">=": True}[op]
+    assert (
+        holds(tmp_path, engine, f"industry {op} 'M'", {"industry": "Retail"})
+        is {"==": False, "!=": True, "<": False, "<=": False, ">": True, ">=": True}[op]
+    )
 
 
 @pytest.mark.parametrize(
-    "employees, expected", [(99, False), (100, True), (500, True), (999, True), (1000, False), (None, False)],
+    "employees, expected",
+    [(99, False), (100, True), (500, True), (999, True), (1000, False), (None, False)],
 )
 def test_chained_comparison(tmp_path: Path, engine: str, employees: int | None, expected: bool) -> None:
     acc = {} if employees is None else {"employees": employees}
@@ -193,63 +226,75 @@ def test_chained_comparison(tmp_path: Path, engine: str, employees: int | None, 
 
 
 def test_text_compares_exactly(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("country == 'US'", {"country": "US"}, True),
-        ("country == 'US'", {"country": "us"}, False),
-        ("country == 'US'", {"country": "US "}, False),
-        ("country != 'US'", {"country": "us"}, True),
-        ("lower(country) == 'us'", {"country": "Us"}, True),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("country == 'US'", {"country": "US"}, True),
+            ("country == 'US'", {"country": "us"}, False),
+            ("country == 'US'", {"country": "US "}, False),
+            ("country != 'US'", {"country": "us"}, True),
+            ("lower(country) == 'us'", {"country": "Us"}, True),
+        ],
+    )
 
 
 def test_field_against_field(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("employees < annual_revenue", {"employees": 10, "annual_revenue": 10.5}, True),
-        ("employees > annual_revenue", {"employees": 10, "annual_revenue": 10.5}, False),
-        ("employees < annual_revenue", {"employees": 10}, False),
-        ("employees != annual_revenue", {"employees": 10}, False),
-        ("not (employees < annual_revenue)", {"annual_revenue": 1.0}, True),
-        ("industry == country", {"industry": "X", "country": "X"}, True),
-        ("industry != country", {"industry": "X", "country": ""}, False),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("employees < annual_revenue", {"employees": 10, "annual_revenue": 10.5}, True),
+            ("employees > annual_revenue", {"employees": 10, "annual_revenue": 10.5}, False),
+            ("employees < annual_revenue", {"employees": 10}, False),
+            ("employees != annual_revenue", {"employees": 10}, False),
+            ("not (employees < annual_revenue)", {"annual_revenue": 1.0}, True),
+            ("industry == country", {"industry": "X", "country": "X"}, True),
+            ("industry != country", {"industry": "X", "country": ""}, False),
+        ],
+    )
 
 
 # ------------------------------------------------------------------ membership
 def test_membership(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("industry in ['Software', 'Fintech']", {"industry": "Software"}, True),
-        ("industry in ['Software', 'Fintech']", {"industry": "Fintech"}, True),
-        ("industry in ['Software', 'Fintech']", {"industry": "software"}, False),
-        ("industry in ['Software', 'Fintech']", {"industry": "Retail"}, False),
-        ("industry in ['Software', 'Fintech']", {}, False),
-        ("industry in [\"Software\"]", {"industry": "Software"}, True),
-        ("industry in ['Software',]", {"industry": "Software"}, True),
-        ("country not in ['US', 'CA']", {"country": "DE"}, True),
-        ("country not in ['US', 'CA']", {"country": "US"}, False),
-        ("country not in ['US', 'CA']", {"country": "CA"}, False),
-        ("country not in ['US', 'CA']", {}, False),
-        ("country not in ['US', 'CA']", {"country": ""}, False),
-        ("employees in [1, 2, 3]", {"employees": 2}, True),
-        ("employees in [1, 2, 3]", {"employees": 4}, False),
-        ("employees not in [1, -2, 3.5]", {"employees": -2}, False),
-        ("employees not in [1, -2, 3.5]", {"employees": 7}, True),
-        ("is_customer in [true]", {"is_customer": True}, True),
-        # a literal in a list field
-        ("'Salesforce' in tech_stack", {"tech_stack": ["Salesforce", "HubSpot"]}, True),
-        ("'Salesforce' in tech_stack", {"tech_stack": ("HubSpot",)}, False),
-        ("'Salesforce' in tech_stack", {"tech_stack": ["salesforce"]}, False),
-        ("'Salesforce' in tech_stack", {"tech_stack": ["Salesforce CPQ"]}, False),
-        ("'Salesforce' in tech_stack", {"tech_stack": []}, False),
-        ("'Salesforce' in tech_stack", {}, False),
-        ("'Salesforce' not in tech_stack", {"tech_stack": ["HubSpot"]}, True),
-        ("'Salesforce' not in tech_stack", {"tech_stack": ["Salesforce"]}, False),
-        # the list is missing (absent, null or empty): 'not in' is false like every other test
-        ("'Salesforce' not in tech_stack", {}, False),
-        ("'Salesforce' not in tech_stack", {"tech_stack": None}, False),
-        ("'Salesforce' not in tech_stack", {"tech_stack": []}, False),
-        # plain negation of 'in' is true when the list is missing
-        ("not ('Salesforce' in tech_stack)", {}, True),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("industry in ['Software', 'Fintech']", {"industry": "Software"}, True),
+            ("industry in ['Software', 'Fintech']", {"industry": "Fintech"}, True),
+            ("industry in ['Software', 'Fintech']", {"industry": "software"}, False),
+            ("industry in ['Software', 'Fintech']", {"industry": "Retail"}, False),
+            ("industry in ['Software', 'Fintech']", {}, False),
+            ('industry in ["Software"]', {"industry": "Software"}, True),
+            ("industry in ['Software',]", {"industry": "Software"}, True),
+            ("country not in ['US', 'CA']", {"country": "DE"}, True),
+            ("country not in ['US', 'CA']", {"country": "US"}, False),
+            ("country not in ['US', 'CA']", {"country": "CA"}, False),
+            ("country not in ['US', 'CA']", {}, False),
+            ("country not in ['US', 'CA']", {"country": ""}, False),
+            ("employees in [1, 2, 3]", {"employees": 2}, True),
+            ("employees in [1, 2, 3]", {"employees": 4}, False),
+            ("employees not in [1, -2, 3.5]", {"employees": -2}, False),
+            ("employees not in [1, -2, 3.5]", {"employees": 7}, True),
+            ("is_customer in [true]", {"is_customer": True}, True),
+            # a literal in a list field
+            ("'Salesforce' in tech_stack", {"tech_stack": ["Salesforce", "HubSpot"]}, True),
+            ("'Salesforce' in tech_stack", {"tech_stack": ("HubSpot",)}, False),
+            ("'Salesforce' in tech_stack", {"tech_stack": ["salesforce"]}, False),
+            ("'Salesforce' in tech_stack", {"tech_stack": ["Salesforce CPQ"]}, False),
+            ("'Salesforce' in tech_stack", {"tech_stack": []}, False),
+            ("'Salesforce' in tech_stack", {}, False),
+            ("'Salesforce' not in tech_stack", {"tech_stack": ["HubSpot"]}, True),
+            ("'Salesforce' not in tech_stack", {"tech_stack": ["Salesforce"]}, False),
+            # the list is missing (absent, null or empty): 'not in' is false like every other test
+            ("'Salesforce' not in tech_stack", {}, False),
+            ("'Salesforce' not in tech_stack", {"tech_stack": None}, False),
+            ("'Salesforce' not in tech_stack", {"tech_stack": []}, False),
+            # plain negation of 'in' is true when the list is missing
+            ("not ('Salesforce' in tech_stack)", {}, True),
+        ],
+    )
 
 
 # ------------------------------------------------------------------ boolean operators
@@ -275,7 +320,19 @@ def _bool_account(a: bool, b: bool, c: bool) -> dict[str, Any]:
         (f"{A} or {B} or {C}", lambda a, b, c: a or b or c),
         (f"(({A}))", lambda a, b, c: a),
     ],
-    ids=["or-and", "and-or", "not-and", "not-or", "and-not-or", "parens", "not-parens", "not-not", "and3", "or3", "nested-parens"],
+    ids=[
+        "or-and",
+        "and-or",
+        "not-and",
+        "not-or",
+        "and-not-or",
+        "parens",
+        "not-parens",
+        "not-not",
+        "and3",
+        "or3",
+        "nested-parens",
+    ],
 )
 def test_boolean_precedence_not_and_or(tmp_path: Path, engine: str, when: str, meaning: Any) -> None:
     rules = probe(tmp_path, when)
@@ -289,20 +346,24 @@ def test_boolean_precedence_not_and_or(tmp_path: Path, engine: str, when: str, m
 
 
 def test_bare_bool_field_means_field_equals_true(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("is_customer", {"is_customer": True}, True),
-        ("is_customer", {"is_customer": False}, False),
-        ("is_customer", {}, False),
-        ("is_customer", {"is_customer": None}, False),
-        ("is_customer", {"is_customer": ""}, False),
-        ("is_customer", {"is_customer": "true"}, False),  # wrong kind at run time: missing
-        ("is_customer", {"is_customer": 1}, False),
-        ("not is_customer", {"is_customer": False}, True),
-        ("not is_customer", {}, True),  # plain negation
-        ("is_customer and employees > 5", {"is_customer": True, "employees": 6}, True),
-        ("is_customer and employees > 5", {"is_customer": False, "employees": 6}, False),
-        ("is_customer or employees > 5", {"employees": 6}, True),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("is_customer", {"is_customer": True}, True),
+            ("is_customer", {"is_customer": False}, False),
+            ("is_customer", {}, False),
+            ("is_customer", {"is_customer": None}, False),
+            ("is_customer", {"is_customer": ""}, False),
+            ("is_customer", {"is_customer": "true"}, False),  # wrong kind at run time: missing
+            ("is_customer", {"is_customer": 1}, False),
+            ("not is_customer", {"is_customer": False}, True),
+            ("not is_customer", {}, True),  # plain negation
+            ("is_customer and employees > 5", {"is_customer": True, "employees": 6}, True),
+            ("is_customer and employees > 5", {"is_customer": False, "employees": 6}, False),
+            ("is_customer or employees > 5", {"employees": 6}, True),
+        ],
+    )
 
 
 def test_bare_non_bool_field_is_a_check_error(tmp_path: Path) -> None:
@@ -312,120 +373,147 @@ def test_bare_non_bool_field_is_a_check_error(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ functions
 def test_contains_on_text_and_list(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("contains(industry, 'soft')", {"industry": "Microsoft"}, True),
-        ("contains(industry, 'soft')", {"industry": "Software"}, False),  # case-sensitive
-        ("contains(industry, 'Soft')", {"industry": "Software"}, True),
-        ("contains(industry, 'soft')", {}, False),
-        ("contains(industry, 'soft')", {"industry": ""}, False),
-        ("not contains(industry, 'soft')", {}, True),
-        ("contains(tech_stack, 'Salesforce')", {"tech_stack": ["HubSpot", "Salesforce"]}, True),
-        ("contains(tech_stack, 'Salesforce')", {"tech_stack": ("HubSpot",)}, False),
-        ("contains(tech_stack, 'Salesforce')", {"tech_stack": ["Salesforce CPQ"]}, False),  # list: whole items
-        ("contains(tech_stack, 'Salesforce')", {"tech_stack": []}, False),
-        ("contains(tech_stack, 'Salesforce')", {}, False),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("contains(industry, 'soft')", {"industry": "Microsoft"}, True),
+            ("contains(industry, 'soft')", {"industry": "Software"}, False),  # case-sensitive
+            ("contains(industry, 'Soft')", {"industry": "Software"}, True),
+            ("contains(industry, 'soft')", {}, False),
+            ("contains(industry, 'soft')", {"industry": ""}, False),
+            ("not contains(industry, 'soft')", {}, True),
+            ("contains(tech_stack, 'Salesforce')", {"tech_stack": ["HubSpot", "Salesforce"]}, True),
+            ("contains(tech_stack, 'Salesforce')", {"tech_stack": ("HubSpot",)}, False),
+            ("contains(tech_stack, 'Salesforce')", {"tech_stack": ["Salesforce CPQ"]}, False),  # list: whole items
+            ("contains(tech_stack, 'Salesforce')", {"tech_stack": []}, False),
+            ("contains(tech_stack, 'Salesforce')", {}, False),
+        ],
+    )
 
 
 def test_startswith_and_endswith(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("startswith(industry, 'Soft')", {"industry": "Software"}, True),
-        ("startswith(industry, 'soft')", {"industry": "Software"}, False),
-        ("startswith(industry, 'ware')", {"industry": "Software"}, False),
-        ("startswith(industry, 'Soft')", {}, False),
-        ("startswith(lower(industry), 'soft')", {"industry": "Software"}, True),
-        ("endswith(industry, 'ware')", {"industry": "Software"}, True),
-        ("endswith(industry, 'WARE')", {"industry": "Software"}, False),
-        ("endswith(industry, 'Soft')", {"industry": "Software"}, False),
-        ("endswith(industry, 'ware')", {"industry": ""}, False),
-        ("not endswith(industry, 'ware')", {}, True),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("startswith(industry, 'Soft')", {"industry": "Software"}, True),
+            ("startswith(industry, 'soft')", {"industry": "Software"}, False),
+            ("startswith(industry, 'ware')", {"industry": "Software"}, False),
+            ("startswith(industry, 'Soft')", {}, False),
+            ("startswith(lower(industry), 'soft')", {"industry": "Software"}, True),
+            ("endswith(industry, 'ware')", {"industry": "Software"}, True),
+            ("endswith(industry, 'WARE')", {"industry": "Software"}, False),
+            ("endswith(industry, 'Soft')", {"industry": "Software"}, False),
+            ("endswith(industry, 'ware')", {"industry": ""}, False),
+            ("not endswith(industry, 'ware')", {}, True),
+        ],
+    )
 
 
 def test_matches_is_python_re_search_and_case_sensitive(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("matches(industry, 'soft')", {"industry": "Microsoft"}, True),  # search, not match
-        ("matches(industry, '^Soft')", {"industry": "Software"}, True),
-        ("matches(industry, '^soft')", {"industry": "Microsoft"}, False),
-        ("matches(industry, 'SOFT')", {"industry": "Software"}, False),  # case-sensitive
-        ("matches(industry, '(?i)SOFT')", {"industry": "Software"}, True),  # Python inline flag
-        ("matches(industry, 'Fin(ance|tech)$')", {"industry": "Fintech"}, True),
-        ("matches(industry, 'Fin(ance|tech)$')", {"industry": "Fintechs"}, False),
-        ("matches(country, '^[A-Z]{2}$')", {"country": "US"}, True),
-        ("matches(country, '^[A-Z]{2}$')", {"country": "USA"}, False),
-        ("matches(country, '\\\\d')", {"country": "A1"}, True),  # '\\d' in the expression is the regex \d
-        ("matches(country, '\\\\d')", {"country": "AB"}, False),
-        ("matches(industry, '\\\\bsoft')", {"industry": "hard soft"}, True),
-        ("matches(industry, '\\\\bsoft')", {"industry": "hardsoft"}, False),
-        ("matches(industry, 'a.c')", {"industry": "a\nc"}, False),  # '.' excludes newline as in Python
-        ("matches(industry, '.')", {}, False),
-        ("matches(industry, '^$')", {"industry": ""}, False),  # '' is missing
-        ("not matches(industry, 'x')", {}, True),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("matches(industry, 'soft')", {"industry": "Microsoft"}, True),  # search, not match
+            ("matches(industry, '^Soft')", {"industry": "Software"}, True),
+            ("matches(industry, '^soft')", {"industry": "Microsoft"}, False),
+            ("matches(industry, 'SOFT')", {"industry": "Software"}, False),  # case-sensitive
+            ("matches(industry, '(?i)SOFT')", {"industry": "Software"}, True),  # Python inline flag
+            ("matches(industry, 'Fin(ance|tech)$')", {"industry": "Fintech"}, True),
+            ("matches(industry, 'Fin(ance|tech)$')", {"industry": "Fintechs"}, False),
+            ("matches(country, '^[A-Z]{2}$')", {"country": "US"}, True),
+            ("matches(country, '^[A-Z]{2}$')", {"country": "USA"}, False),
+            ("matches(country, '\\\\d')", {"country": "A1"}, True),  # '\\d' in the expression is the regex \d
+            ("matches(country, '\\\\d')", {"country": "AB"}, False),
+            ("matches(industry, '\\\\bsoft')", {"industry": "hard soft"}, True),
+            ("matches(industry, '\\\\bsoft')", {"industry": "hardsoft"}, False),
+            ("matches(industry, 'a.c')", {"industry": "a\nc"}, False),  # '.' excludes newline as in Python
+            ("matches(industry, '.')", {}, False),
+            ("matches(industry, '^$')", {"industry": ""}, False),  # '' is missing
+            ("not matches(industry, 'x')", {}, True),
+        ],
+    )
 
 
 def test_lower(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("lower(country) == 'us'", {"country": "US"}, True),
-        ("lower(country) == 'us'", {"country": "uS"}, True),
-        ("lower(country) == 'US'", {"country": "US"}, False),
-        ("lower(country) == 'us'", {}, False),
-        ("lower(country) != 'us'", {}, False),
-        ("lower(country) in ['us', 'ca']", {"country": "CA"}, True),
-        ("lower(industry) == lower(country)", {"industry": "X", "country": "x"}, True),
-        ("contains(lower(industry), 'soft')", {"industry": "SOFTWARE"}, True),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("lower(country) == 'us'", {"country": "US"}, True),
+            ("lower(country) == 'us'", {"country": "uS"}, True),
+            ("lower(country) == 'US'", {"country": "US"}, False),
+            ("lower(country) == 'us'", {}, False),
+            ("lower(country) != 'us'", {}, False),
+            ("lower(country) in ['us', 'ca']", {"country": "CA"}, True),
+            ("lower(industry) == lower(country)", {"industry": "X", "country": "x"}, True),
+            ("contains(lower(industry), 'soft')", {"industry": "SOFTWARE"}, True),
+        ],
+    )
 
 
 def test_is_set(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("is_set(country)", {"country": "US"}, True),
-        ("is_set(country)", {}, False),
-        ("is_set(country)", {"country": None}, False),
-        ("is_set(country)", {"country": ""}, False),
-        ("is_set(employees)", {"employees": 0}, True),
-        ("is_set(is_customer)", {"is_customer": False}, True),
-        ("is_set(tech_stack)", {"tech_stack": ["x"]}, True),
-        ("is_set(tech_stack)", {"tech_stack": []}, False),  # an empty list is missing
-        ("is_set(tech_stack)", {"tech_stack": ()}, False),
-        ("not is_set(tech_stack)", {"tech_stack": []}, True),
-        ("is_set(customer_since)", {"customer_since": date(2020, 1, 1)}, True),
-        ("is_set(lower(country))", {"country": "US"}, True),
-        ("is_set(lower(country))", {"country": ""}, False),
-        ("is_set(days_since(customer_since))", {"customer_since": date(2020, 1, 1)}, True),
-        ("is_set(days_since(customer_since))", {}, False),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("is_set(country)", {"country": "US"}, True),
+            ("is_set(country)", {}, False),
+            ("is_set(country)", {"country": None}, False),
+            ("is_set(country)", {"country": ""}, False),
+            ("is_set(employees)", {"employees": 0}, True),
+            ("is_set(is_customer)", {"is_customer": False}, True),
+            ("is_set(tech_stack)", {"tech_stack": ["x"]}, True),
+            ("is_set(tech_stack)", {"tech_stack": []}, False),  # an empty list is missing
+            ("is_set(tech_stack)", {"tech_stack": ()}, False),
+            ("not is_set(tech_stack)", {"tech_stack": []}, True),
+            ("is_set(customer_since)", {"customer_since": date(2020, 1, 1)}, True),
+            ("is_set(lower(country))", {"country": "US"}, True),
+            ("is_set(lower(country))", {"country": ""}, False),
+            ("is_set(days_since(customer_since))", {"customer_since": date(2020, 1, 1)}, True),
+            ("is_set(days_since(customer_since))", {}, False),
+        ],
+    )
 
 
 def test_days_since_date_and_datetime(tmp_path: Path, engine: str) -> None:
     day = timedelta(days=1)
-    check_table(tmp_path, engine, [
-        # date: whole days from the date to the run's start date (NOW is 2026-11-01 12:00 UTC)
-        ("days_since(customer_since) == 30", {"customer_since": date(2026, 10, 2)}, True),
-        ("days_since(customer_since) == 0", {"customer_since": date(2026, 11, 1)}, True),
-        ("days_since(customer_since) > 365", {"customer_since": date(2025, 10, 31)}, True),
-        ("days_since(customer_since) > 365", {"customer_since": date(2025, 11, 1)}, False),
-        ("days_since(customer_since) < 0", {"customer_since": date(2026, 11, 2)}, True),
-        # datetime: whole (completed) days
-        ("days_since(last_activity_at) == 10", {"last_activity_at": NOW - 10 * day - timedelta(hours=1)}, True),
-        ("days_since(last_activity_at) == 9", {"last_activity_at": NOW - 10 * day + timedelta(hours=1)}, True),
-        ("days_since(last_activity_at) == 0", {"last_activity_at": NOW - timedelta(hours=23)}, True),
-        ("days_since(last_activity_at) <= 30", {"last_activity_at": NOW - 30 * day}, True),
-        ("days_since(last_activity_at) <= 30", {"last_activity_at": NOW - 31 * day}, False),
-        # an aware datetime in another zone is the same instant
-        ("days_since(last_activity_at) == 1",
-         {"last_activity_at": datetime(2026, 10, 31, 13, 0, tzinfo=timezone(timedelta(hours=2)))}, True),
-        # a naive datetime is read as UTC
-        ("days_since(last_activity_at) == 2", {"last_activity_at": datetime(2026, 10, 30, 11, 0)}, True),
-        # a date field may also hold a datetime, and the other way round
-        ("days_since(customer_since) == 3", {"customer_since": NOW - 3 * day}, True),
-        ("days_since(last_activity_at) == 3", {"last_activity_at": date(2026, 10, 29)}, True),
-        # missing
-        ("days_since(last_activity_at) <= 30", {}, False),
-        ("days_since(last_activity_at) > 30", {}, False),
-        ("days_since(last_activity_at) > 30", {"last_activity_at": ""}, False),
-        ("not (days_since(last_activity_at) > 30)", {}, True),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            # date: whole days from the date to the run's start date (NOW is 2026-11-01 12:00 UTC)
+            ("days_since(customer_since) == 30", {"customer_since": date(2026, 10, 2)}, True),
+            ("days_since(customer_since) == 0", {"customer_since": date(2026, 11, 1)}, True),
+            ("days_since(customer_since) > 365", {"customer_since": date(2025, 10, 31)}, True),
+            ("days_since(customer_since) > 365", {"customer_since": date(2025, 11, 1)}, False),
+            ("days_since(customer_since) < 0", {"customer_since": date(2026, 11, 2)}, True),
+            # datetime: whole (completed) days
+            ("days_since(last_activity_at) == 10", {"last_activity_at": NOW - 10 * day - timedelta(hours=1)}, True),
+            ("days_since(last_activity_at) == 9", {"last_activity_at": NOW - 10 * day + timedelta(hours=1)}, True),
+            ("days_since(last_activity_at) == 0", {"last_activity_at": NOW - timedelta(hours=23)}, True),
+            ("days_since(last_activity_at) <= 30", {"last_activity_at": NOW - 30 * day}, True),
+            ("days_since(last_activity_at) <= 30", {"last_activity_at": NOW - 31 * day}, False),
+            # an aware datetime in another zone is the same instant
+            (
+                "days_since(last_activity_at) == 1",
+                {"last_activity_at": datetime(2026, 10, 31, 13, 0, tzinfo=timezone(timedelta(hours=2)))},
+                True,
+            ),
+            # a naive datetime is read as UTC
+            ("days_since(last_activity_at) == 2", {"last_activity_at": datetime(2026, 10, 30, 11, 0)}, True),
+            # a date field may also hold a datetime, and the other way round
+            ("days_since(customer_since) == 3", {"customer_since": NOW - 3 * day}, True),
+            ("days_since(last_activity_at) == 3", {"last_activity_at": date(2026, 10, 29)}, True),
+            # missing
+            ("days_since(last_activity_at) <= 30", {}, False),
+            ("days_since(last_activity_at) > 30", {}, False),
+            ("days_since(last_activity_at) > 30", {"last_activity_at": ""}, False),
+            ("not (days_since(last_activity_at) > 30)", {}, True),
+        ],
+    )
 
 
 def test_days_since_counts_to_the_run_start(tmp_path: Path, engine: str) -> None:
@@ -459,56 +547,76 @@ def test_missing_value_table(tmp_path: Path, engine: str, when: str, expected: b
 
 @pytest.mark.parametrize("account", MISSING_ACCOUNTS)
 def test_every_test_touching_a_missing_value_is_false(tmp_path: Path, engine: str, account: dict[str, Any]) -> None:
-    rows = ["country == 'US'", "country != 'US'", "country < 'M'", "country >= 'M'", "country in ['US']",
-            "country not in ['US']", "contains(country, 'U')", "startswith(country, 'U')", "endswith(country, 'S')",
-            "matches(country, '.*')", "lower(country) == 'us'", "lower(country) != 'us'", "country == industry",
-            "country != industry"]
+    rows = [
+        "country == 'US'",
+        "country != 'US'",
+        "country < 'M'",
+        "country >= 'M'",
+        "country in ['US']",
+        "country not in ['US']",
+        "contains(country, 'U')",
+        "startswith(country, 'U')",
+        "endswith(country, 'S')",
+        "matches(country, '.*')",
+        "lower(country) == 'us'",
+        "lower(country) != 'us'",
+        "country == industry",
+        "country != industry",
+    ]
     acc = dict(account, industry="US")
     check_table(tmp_path, engine, [(w, acc, False) for w in rows] + [(f"not ({w})", acc, True) for w in rows])
 
 
 def test_missing_numbers_and_lists(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("employees >= 100", {}, False),
-        ("employees < 100", {}, False),
-        ("employees != 100", {"employees": None}, False),
-        ("not (employees >= 100)", {}, True),  # the docs' own example
-        ("employees in [1, 2]", {}, False),
-        ("employees not in [1, 2]", {}, False),
-        ("is_customer == false", {}, False),
-        ("is_customer != true", {}, False),
-        ("'x' in tech_stack", {"tech_stack": []}, False),
-        ("contains(tech_stack, 'x')", {"tech_stack": None}, False),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("employees >= 100", {}, False),
+            ("employees < 100", {}, False),
+            ("employees != 100", {"employees": None}, False),
+            ("not (employees >= 100)", {}, True),  # the docs' own example
+            ("employees in [1, 2]", {}, False),
+            ("employees not in [1, 2]", {}, False),
+            ("is_customer == false", {}, False),
+            ("is_customer != true", {}, False),
+            ("'x' in tech_stack", {"tech_stack": []}, False),
+            ("contains(tech_stack, 'x')", {"tech_stack": None}, False),
+        ],
+    )
 
 
 # ------------------------------------------------------------------ run-time kind mismatch
 def test_runtime_kind_mismatch_behaves_as_missing(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("employees >= 100", {"employees": "250"}, False),
-        ("employees < 100", {"employees": "50"}, False),
-        ("employees != 5", {"employees": "abc"}, False),
-        ("employees == 1", {"employees": True}, False),
-        ("not (employees >= 100)", {"employees": "250"}, True),
-        ("employees in [250]", {"employees": "250"}, False),
-        ("employees not in [1]", {"employees": "250"}, False),
-        ("annual_revenue > 1", {"annual_revenue": [5]}, False),
-        ("country == 'US'", {"country": 5}, False),
-        ("country != 'US'", {"country": 5}, False),
-        ("country in ['US']", {"country": ["US"]}, False),
-        ("country not in ['US']", {"country": 5}, False),
-        ("startswith(country, 'U')", {"country": ["US"]}, False),
-        ("endswith(country, 'S')", {"country": 5}, False),
-        ("matches(country, '.')", {"country": 5}, False),
-        ("lower(country) == 'us'", {"country": ["US"]}, False),
-        ("lower(country) != 'us'", {"country": 5}, False),
-        ("is_customer == true", {"is_customer": "true"}, False),
-        ("is_customer != true", {"is_customer": 0}, False),
-        ("days_since(customer_since) > 1", {"customer_since": "2020-01-01"}, False),
-        ("days_since(customer_since) < 1", {"customer_since": 5}, False),
-        ("'Salesforce' in tech_stack", {"tech_stack": "Salesforce"}, False),
-        ("employees < annual_revenue", {"employees": "1", "annual_revenue": 2.0}, False),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("employees >= 100", {"employees": "250"}, False),
+            ("employees < 100", {"employees": "50"}, False),
+            ("employees != 5", {"employees": "abc"}, False),
+            ("employees == 1", {"employees": True}, False),
+            ("not (employees >= 100)", {"employees": "250"}, True),
+            ("employees in [250]", {"employees": "250"}, False),
+            ("employees not in [1]", {"employees": "250"}, False),
+            ("annual_revenue > 1", {"annual_revenue": [5]}, False),
+            ("country == 'US'", {"country": 5}, False),
+            ("country != 'US'", {"country": 5}, False),
+            ("country in ['US']", {"country": ["US"]}, False),
+            ("country not in ['US']", {"country": 5}, False),
+            ("startswith(country, 'U')", {"country": ["US"]}, False),
+            ("endswith(country, 'S')", {"country": 5}, False),
+            ("matches(country, '.')", {"country": 5}, False),
+            ("lower(country) == 'us'", {"country": ["US"]}, False),
+            ("lower(country) != 'us'", {"country": 5}, False),
+            ("is_customer == true", {"is_customer": "true"}, False),
+            ("is_customer != true", {"is_customer": 0}, False),
+            ("days_since(customer_since) > 1", {"customer_since": "2020-01-01"}, False),
+            ("days_since(customer_since) < 1", {"customer_since": 5}, False),
+            ("'Salesforce' in tech_stack", {"tech_stack": "Salesforce"}, False),
+            ("employees < annual_revenue", {"employees": "1", "annual_revenue": 2.0}, False),
+        ],
+    )
 
 
 def test_not_in_list_field_holding_text_is_missing(tmp_path: Path, engine: str) -> None:
@@ -559,15 +667,19 @@ value = "SMB"
         ({}, "Unsegmented", ()),
     ],
 )
-def test_label_first_match_wins_and_default(tmp_path: Path, engine: str, account: dict, value: str, fired: tuple) -> None:
+def test_label_first_match_wins_and_default(
+    tmp_path: Path, engine: str, account: dict, value: str, fired: tuple
+) -> None:
     rules = load(tmp_path, {"segment.toml": SEGMENT.format(default='default = "Unsegmented"')})
     assert evaluate(engine, rules, account)["segment"] == DimResult(value, fired)
 
 
 def test_label_rule_order_is_file_order(tmp_path: Path, engine: str) -> None:
-    text = ('dimension = "size"\n'
-            '[[rule]]\nname = "any"\nwhen = "employees >= 1"\nvalue = "Some"\n'
-            '[[rule]]\nname = "big"\nwhen = "employees >= 1000"\nvalue = "Big"\n')
+    text = (
+        'dimension = "size"\n'
+        '[[rule]]\nname = "any"\nwhen = "employees >= 1"\nvalue = "Some"\n'
+        '[[rule]]\nname = "big"\nwhen = "employees >= 1000"\nvalue = "Big"\n'
+    )
     rules = load(tmp_path, {"size.toml": text})
     assert rules.dimension("size").rule_names == ["any", "big"]
     assert evaluate(engine, rules, {"employees": 5000})["size"] == DimResult("Some", ("any",))
@@ -625,7 +737,9 @@ points = 2.5
         ({}, -5, ("no-crm",)),  # negative points, below the default start value
     ],
 )
-def test_score_sums_matching_points_from_zero(tmp_path: Path, engine: str, account: dict, value: float, fired: tuple) -> None:
+def test_score_sums_matching_points_from_zero(
+    tmp_path: Path, engine: str, account: dict, value: float, fired: tuple
+) -> None:
     rules = load(tmp_path, {"icp.toml": SCORE.format(default="")})
     assert rules.dimension("icp_score").default == 0
     res = evaluate(engine, rules, account)["icp_score"]
@@ -636,24 +750,34 @@ def test_score_sums_matching_points_from_zero(tmp_path: Path, engine: str, accou
 def test_score_default_is_the_start_value(tmp_path: Path, engine: str, default: str, start: float) -> None:
     rules = load(tmp_path, {"icp.toml": SCORE.format(default=default)})
     assert evaluate(engine, rules, {"tech_stack": ["Salesforce"]})["icp_score"] == DimResult(start, ())
-    assert evaluate(engine, rules, {"employees": 1000, "tech_stack": ["Salesforce"]})["icp_score"] == DimResult(start + 25, ("big",))
+    assert evaluate(engine, rules, {"employees": 1000, "tech_stack": ["Salesforce"]})["icp_score"] == DimResult(
+        start + 25, ("big",)
+    )
 
 
 def test_score_rule_matching_through_several_or_branches_counts_once(tmp_path: Path, engine: str) -> None:
-    text = ('dimension = "s"\nkind = "score"\n'
-            '[[rule]]\nname = "any"\nwhen = "employees > 1 or country == \'US\' or is_customer"\npoints = 7\n')
+    text = (
+        'dimension = "s"\nkind = "score"\n'
+        '[[rule]]\nname = "any"\nwhen = "employees > 1 or country == \'US\' or is_customer"\npoints = 7\n'
+    )
     rules = load(tmp_path, {"s.toml": text})
-    assert evaluate(engine, rules, {"employees": 5, "country": "US", "is_customer": True})["s"] == DimResult(7, ("any",))
+    assert evaluate(engine, rules, {"employees": 5, "country": "US", "is_customer": True})["s"] == DimResult(
+        7, ("any",)
+    )
 
 
 # ------------------------------------------------------------------ enabled = false
 def test_disabled_rules_never_run(tmp_path: Path, engine: str) -> None:
-    label = ('dimension = "seg"\ndefault = "Other"\n'
-             '[[rule]]\nname = "off"\nwhen = "employees >= 1"\nvalue = "Off"\nenabled = false\n'
-             '[[rule]]\nname = "on"\nwhen = "employees >= 1"\nvalue = "On"\nenabled = true\n')
-    score = ('dimension = "sc"\nkind = "score"\n'
-             '[[rule]]\nname = "off"\nwhen = "employees >= 1"\npoints = 100\nenabled = false\n'
-             '[[rule]]\nname = "on"\nwhen = "employees >= 1"\npoints = 1\n')
+    label = (
+        'dimension = "seg"\ndefault = "Other"\n'
+        '[[rule]]\nname = "off"\nwhen = "employees >= 1"\nvalue = "Off"\nenabled = false\n'
+        '[[rule]]\nname = "on"\nwhen = "employees >= 1"\nvalue = "On"\nenabled = true\n'
+    )
+    score = (
+        'dimension = "sc"\nkind = "score"\n'
+        '[[rule]]\nname = "off"\nwhen = "employees >= 1"\npoints = 100\nenabled = false\n'
+        '[[rule]]\nname = "on"\nwhen = "employees >= 1"\npoints = 1\n'
+    )
     rules = load(tmp_path, {"seg.toml": label, "sc.toml": score})
     assert rules.dimension("seg").rule_names == ["on"] and rules.dimension("seg").disabled == ["off"]
     res = evaluate(engine, rules, {"employees": 5})
@@ -709,10 +833,14 @@ def test_dimension_reading_another_is_evaluated_after_it(tmp_path: Path, engine:
 
 
 def test_chain_of_three_dimensions_and_label_reading_label(tmp_path: Path, engine: str) -> None:
-    motion = ('dimension = "motion"\n[[rule]]\nname = "field"\nwhen = "tier == \'Hot\' and segment != \'SMB\'"\nvalue = "Field"\n'
-              '[[rule]]\nname = "none"\nwhen = "not is_set(segment)"\nvalue = "Unknown"\n')
-    segment = ('dimension = "segment"\n[[rule]]\nname = "smb"\nwhen = "employees < 100"\nvalue = "SMB"\n'
-               '[[rule]]\nname = "ent"\nwhen = "employees >= 1000"\nvalue = "Ent"\n')
+    motion = (
+        'dimension = "motion"\n[[rule]]\nname = "field"\nwhen = "tier == \'Hot\' and segment != \'SMB\'"\nvalue = "Field"\n'
+        '[[rule]]\nname = "none"\nwhen = "not is_set(segment)"\nvalue = "Unknown"\n'
+    )
+    segment = (
+        'dimension = "segment"\n[[rule]]\nname = "smb"\nwhen = "employees < 100"\nvalue = "SMB"\n'
+        '[[rule]]\nname = "ent"\nwhen = "employees >= 1000"\nvalue = "Ent"\n'
+    )
     rules = load(tmp_path, {"a.toml": motion, "b.toml": TIER.format(tests=""), "c.toml": ICP, "d.toml": segment})
     names = rules.names
     assert names.index("icp_score") < names.index("tier") < names.index("motion")
@@ -780,14 +908,16 @@ def test_inline_test_failure_message(tmp_path: Path, engine: str) -> None:
     rules = load_rules(root, TYPES)
     [outcome] = run_tests(rules, engine, NOW)
     assert not outcome.ok
-    assert outcome.message == f'{root / "tier.toml"}: test "wrong": expected \'Hot\', got \'Warm\' ("warm" fired)'
+    assert outcome.message == f"{root / 'tier.toml'}: test \"wrong\": expected 'Hot', got 'Warm' (\"warm\" fired)"
 
 
 def test_inline_test_expect_omitted_or_none_means_no_value(tmp_path: Path, engine: str) -> None:
-    text = ('dimension = "seg"\n[[rule]]\nname = "big"\nwhen = "employees >= 1000"\nvalue = "Big"\n'
-            '[[test]]\nname = "omitted"\naccount = { employees = 5 }\n'
-            '[[test]]\nname = "none"\naccount = { employees = 5 }\nexpect = "(none)"\n'
-            '[[test]]\nname = "wrong"\naccount = { employees = 5000 }\nexpect = "(none)"\n')
+    text = (
+        'dimension = "seg"\n[[rule]]\nname = "big"\nwhen = "employees >= 1000"\nvalue = "Big"\n'
+        '[[test]]\nname = "omitted"\naccount = { employees = 5 }\n'
+        '[[test]]\nname = "none"\naccount = { employees = 5 }\nexpect = "(none)"\n'
+        '[[test]]\nname = "wrong"\naccount = { employees = 5000 }\nexpect = "(none)"\n'
+    )
     rules = load(tmp_path, {"seg.toml": text})
     outcomes = run_tests(rules, engine, NOW)
     assert [(o.case.name, o.ok) for o in outcomes] == [("omitted", True), ("none", True), ("wrong", False)]
@@ -795,10 +925,12 @@ def test_inline_test_expect_omitted_or_none_means_no_value(tmp_path: Path, engin
 
 
 def test_inline_score_tests_compare_numbers(tmp_path: Path, engine: str) -> None:
-    tests = ('\n[[test]]\nname = "int"\naccount = { employees = 5000, country = "US" }\nexpect = 80\n'
-             '[[test]]\nname = "float"\naccount = { employees = 5000 }\nexpect = 50.0\n'
-             '[[test]]\nname = "zero"\naccount = {}\nexpect = 0\n'
-             '[[test]]\nname = "wrong"\naccount = {}\nexpect = 1\n')
+    tests = (
+        '\n[[test]]\nname = "int"\naccount = { employees = 5000, country = "US" }\nexpect = 80\n'
+        '[[test]]\nname = "float"\naccount = { employees = 5000 }\nexpect = 50.0\n'
+        '[[test]]\nname = "zero"\naccount = {}\nexpect = 0\n'
+        '[[test]]\nname = "wrong"\naccount = {}\nexpect = 1\n'
+    )
     rules = load(tmp_path, {"icp.toml": ICP + tests})
     outcomes = run_tests(rules, engine, NOW)
     assert [(o.case.name, o.ok) for o in outcomes] == [("int", True), ("float", True), ("zero", True), ("wrong", False)]
@@ -807,32 +939,36 @@ def test_inline_score_tests_compare_numbers(tmp_path: Path, engine: str) -> None
 
 def test_inline_test_values_are_toml_values(tmp_path: Path, engine: str) -> None:
     """Arrays are lists, TOML dates and datetimes are dates, ``today`` fixes days_since."""
-    text = ('dimension = "seg"\n'
-            '[[rule]]\nname = "crm"\nwhen = "\'Salesforce\' in tech_stack and is_customer"\nvalue = "CRM"\n'
-            '[[rule]]\nname = "recent"\nwhen = "days_since(last_activity_at) <= 30"\nvalue = "Recent"\n'
-            '[[rule]]\nname = "old"\nwhen = "days_since(customer_since) > 365"\nvalue = "Old"\n'
-            '[[test]]\nname = "array"\naccount = { tech_stack = ["HubSpot", "Salesforce"], is_customer = true }\nexpect = "CRM"\n'
-            '[[test]]\nname = "datetime recent"\naccount = { last_activity_at = 2026-10-15T09:30:00Z }\n'
-            'today = 2026-11-01\nexpect = "Recent"\n'
-            '[[test]]\nname = "datetime old at today"\naccount = { last_activity_at = 2026-10-15T09:30:00Z }\n'
-            'today = 2027-01-01\nexpect = "(none)"\n'
-            '[[test]]\nname = "local datetime"\naccount = { last_activity_at = 2026-10-02T00:00:00 }\n'
-            'today = 2026-11-01\nexpect = "Recent"\n'
-            '[[test]]\nname = "date"\naccount = { customer_since = 2025-10-31 }\ntoday = 2026-11-01\nexpect = "Old"\n'
-            '[[test]]\nname = "date boundary"\naccount = { customer_since = 2025-11-01 }\ntoday = 2026-11-01\n'
-            'expect = "(none)"\n'
-            '[[test]]\nname = "today datetime"\naccount = { customer_since = 2025-11-01 }\n'
-            'today = 2026-11-02T08:00:00Z\nexpect = "Old"\n')
+    text = (
+        'dimension = "seg"\n'
+        '[[rule]]\nname = "crm"\nwhen = "\'Salesforce\' in tech_stack and is_customer"\nvalue = "CRM"\n'
+        '[[rule]]\nname = "recent"\nwhen = "days_since(last_activity_at) <= 30"\nvalue = "Recent"\n'
+        '[[rule]]\nname = "old"\nwhen = "days_since(customer_since) > 365"\nvalue = "Old"\n'
+        '[[test]]\nname = "array"\naccount = { tech_stack = ["HubSpot", "Salesforce"], is_customer = true }\nexpect = "CRM"\n'
+        '[[test]]\nname = "datetime recent"\naccount = { last_activity_at = 2026-10-15T09:30:00Z }\n'
+        'today = 2026-11-01\nexpect = "Recent"\n'
+        '[[test]]\nname = "datetime old at today"\naccount = { last_activity_at = 2026-10-15T09:30:00Z }\n'
+        'today = 2027-01-01\nexpect = "(none)"\n'
+        '[[test]]\nname = "local datetime"\naccount = { last_activity_at = 2026-10-02T00:00:00 }\n'
+        'today = 2026-11-01\nexpect = "Recent"\n'
+        '[[test]]\nname = "date"\naccount = { customer_since = 2025-10-31 }\ntoday = 2026-11-01\nexpect = "Old"\n'
+        '[[test]]\nname = "date boundary"\naccount = { customer_since = 2025-11-01 }\ntoday = 2026-11-01\n'
+        'expect = "(none)"\n'
+        '[[test]]\nname = "today datetime"\naccount = { customer_since = 2025-11-01 }\n'
+        'today = 2026-11-02T08:00:00Z\nexpect = "Old"\n'
+    )
     rules = load(tmp_path, {"seg.toml": text})
     # `now` is far from every `today`: a test that ignored `today` would fail
-    outcomes = run_tests(rules, engine, datetime(2030, 1, 1, tzinfo=timezone.utc))
+    outcomes = run_tests(rules, engine, datetime(2030, 1, 1, tzinfo=UTC))
     assert [(o.case.name, o.ok, o.message) for o in outcomes if not o.ok] == []
     assert len(outcomes) == 7
 
 
 def test_inline_test_without_today_uses_now(tmp_path: Path, engine: str) -> None:
-    text = ('dimension = "seg"\n[[rule]]\nname = "recent"\nwhen = "days_since(customer_since) <= 30"\nvalue = "Recent"\n'
-            '[[test]]\nname = "t"\naccount = { customer_since = 2026-10-15 }\nexpect = "Recent"\n')
+    text = (
+        'dimension = "seg"\n[[rule]]\nname = "recent"\nwhen = "days_since(customer_since) <= 30"\nvalue = "Recent"\n'
+        '[[test]]\nname = "t"\naccount = { customer_since = 2026-10-15 }\nexpect = "Recent"\n'
+    )
     rules = load(tmp_path, {"seg.toml": text})
     assert [o.ok for o in run_tests(rules, engine, NOW)] == [True]
     assert [o.ok for o in run_tests(rules, engine, NOW + timedelta(days=60))] == [False]
@@ -841,12 +977,16 @@ def test_inline_test_without_today_uses_now(tmp_path: Path, engine: str) -> None
 # ------------------------------------------------------------------ numbers at the edges
 def test_numbers_beyond_int64(tmp_path: Path, engine: str) -> None:
     """Huge values compare as floats in both engines (durable saturates integer text at int64)."""
-    check_table(tmp_path, engine, [
-        ("annual_revenue > 1e19", {"annual_revenue": 2e19}, True),
-        ("annual_revenue == 1e19", {"annual_revenue": 2e19}, False),
-        ("employees > 1e19", {"employees": 20_000_000_000_000_000_000}, True),
-        ("employees < 1e19", {"employees": 20_000_000_000_000_000_000}, False),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("annual_revenue > 1e19", {"annual_revenue": 2e19}, True),
+            ("annual_revenue == 1e19", {"annual_revenue": 2e19}, False),
+            ("employees > 1e19", {"employees": 20_000_000_000_000_000_000}, True),
+            ("employees < 1e19", {"employees": 20_000_000_000_000_000_000}, False),
+        ],
+    )
 
 
 def test_integer_literals_beyond_2_53_are_a_check_error(tmp_path: Path) -> None:
@@ -855,8 +995,9 @@ def test_integer_literals_beyond_2_53_are_a_check_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not durable_available(), reason="durable-rules not importable on this Python")
-@pytest.mark.parametrize("when", ["annual_revenue != 5", "annual_revenue not in [5]", "annual_revenue >= 1",
-                                  "not (annual_revenue >= 1)"])
+@pytest.mark.parametrize(
+    "when", ["annual_revenue != 5", "annual_revenue not in [5]", "annual_revenue >= 1", "not (annual_revenue >= 1)"]
+)
 def test_engines_agree_on_non_finite_numbers(tmp_path: Path, when: str) -> None:
     rules = probe(tmp_path, when)
     for x in (float("nan"), float("inf"), float("-inf")):
@@ -864,13 +1005,17 @@ def test_engines_agree_on_non_finite_numbers(tmp_path: Path, when: str) -> None:
 
 
 def test_numbers_inside_int64_agree(tmp_path: Path, engine: str) -> None:
-    check_table(tmp_path, engine, [
-        ("annual_revenue > 1e18", {"annual_revenue": 2e18}, True),
-        ("annual_revenue < 1e18", {"annual_revenue": 2e18}, False),
-        ("employees == 9_007_199_254_740_991", {"employees": 9_007_199_254_740_991}, True),
-        ("employees == 9_007_199_254_740_991", {"employees": 9_007_199_254_740_990}, False),
-        ("annual_revenue > 0.0000001", {"annual_revenue": 2e-7}, True),
-        ("annual_revenue < 0.0000001", {"annual_revenue": 2e-7}, False),
-        ("annual_revenue >= 1", {"annual_revenue": float("nan")}, False),
-        ("annual_revenue < 1", {"annual_revenue": float("nan")}, False),
-    ])
+    check_table(
+        tmp_path,
+        engine,
+        [
+            ("annual_revenue > 1e18", {"annual_revenue": 2e18}, True),
+            ("annual_revenue < 1e18", {"annual_revenue": 2e18}, False),
+            ("employees == 9_007_199_254_740_991", {"employees": 9_007_199_254_740_991}, True),
+            ("employees == 9_007_199_254_740_991", {"employees": 9_007_199_254_740_990}, False),
+            ("annual_revenue > 0.0000001", {"annual_revenue": 2e-7}, True),
+            ("annual_revenue < 0.0000001", {"annual_revenue": 2e-7}, False),
+            ("annual_revenue >= 1", {"annual_revenue": float("nan")}, False),
+            ("annual_revenue < 1", {"annual_revenue": float("nan")}, False),
+        ],
+    )

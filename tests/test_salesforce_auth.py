@@ -19,13 +19,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def audit(cfg: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SF_")}
-    return subprocess.run([sys.executable, "-m", "crmseg", "audit", "--config", str(cfg), "-q"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env={**clean, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "crmseg", "audit", "--config", str(cfg), "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **env},
+    )
 
 
 def test_sandbox_config_uses_client_credentials_and_password_login_warns(tmp_path: Path) -> None:
-    with SandboxServer(crm="salesforce", accounts=10, mapping=ROOT / "connectors" / "salesforce.toml",
-                       rules_dir=ROOT / "rules") as sb:
+    with SandboxServer(
+        crm="salesforce", accounts=10, mapping=ROOT / "connectors" / "salesforce.toml", rules_dir=ROOT / "rules"
+    ) as sb:
         cfg = write_sandbox_config(sb, tmp_path / "config.toml")
         text = cfg.read_text(encoding="utf-8")
         assert 'auth = "client_credentials"' in text and "password_env" not in text
@@ -46,8 +53,9 @@ def test_sandbox_config_uses_client_credentials_and_password_login_warns(tmp_pat
 
 def test_client_credentials_needs_my_domain(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[syncs.sf]\nconnector = "salesforce"\nmapping = "m.toml"\nauth = "client_credentials"\n',
-                   encoding="utf-8")
+    cfg.write_text(
+        '[syncs.sf]\nconnector = "salesforce"\nmapping = "m.toml"\nauth = "client_credentials"\n', encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match=r"syncs\.sf: auth = 'client_credentials' needs your My Domain"):
         load_config(cfg)
     cfg.write_text(cfg.read_text(encoding="utf-8") + 'domain = "acme.my"\n', encoding="utf-8")

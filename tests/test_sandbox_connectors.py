@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,7 @@ factory = pytest.importorskip("crmseg.connectors.factory")
 def test_connector_reads_writes_and_reads_incrementally(tmp_path, crm):
     if not (ROOT / "connectors" / f"{crm}.toml").is_file() or not (ROOT / "rules").is_dir():
         pytest.skip("shipped mapping or rules not present")
-    with SandboxServer(crm, accounts=450, mapping=ROOT / "connectors" / f"{crm}.toml",
-                       rules_dir=ROOT / "rules") as sb:
+    with SandboxServer(crm, accounts=450, mapping=ROOT / "connectors" / f"{crm}.toml", rules_dir=ROOT / "rules") as sb:
         cfg = load_config(write_sandbox_config(sb, tmp_path / "config.toml"))
         sync = cfg.sync(None)
         mapping = load_mapping(cfg.resolve(sync.mapping))
@@ -37,7 +36,7 @@ def test_connector_reads_writes_and_reads_incrementally(tmp_path, crm):
             results = conn.write([TagWrite(i, {seg: "SMB"}) for i in ids[:-1]] + [TagWrite(ids[-1], {seg: "Nope"})])
             assert [r.ok for r in results] == [True] * 119 + [False]
             assert sb.record(ids[0])[seg] == "SMB" and sb.record(ids[-1])[seg] == before != "Nope"
-            since = datetime.now(timezone.utc)
+            since = datetime.now(UTC)
             time.sleep(1.05)  # Salesforce compares whole seconds
             sb.edit({ids[5]: {seg: "Enterprise"}})
             changed = {r.id: r.fields.get(seg) for r in conn.read(fields, since=since)}

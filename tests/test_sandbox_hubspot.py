@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from hubspot.crm.companies import (BatchInputSimplePublicObjectBatchInput, BatchResponseSimplePublicObject,
-                                   BatchResponseSimplePublicObjectWithErrors, PublicObjectSearchRequest,
-                                   SimplePublicObjectInput)
+from hubspot.crm.companies import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchResponseSimplePublicObject,
+    BatchResponseSimplePublicObjectWithErrors,
+    PublicObjectSearchRequest,
+    SimplePublicObjectInput,
+)
 from hubspot.crm.companies.exceptions import ApiException
-from hubspot.crm.properties import (OptionInput, PropertyCreate, PropertyGroupCreate, PropertyGroupUpdate,
-                                    PropertyUpdate)
+from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate, PropertyGroupUpdate, PropertyUpdate
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from urllib3.util.retry import Retry
 
@@ -66,9 +69,11 @@ def test_list_pages_with_cursor(sb):
 
 
 def test_values_are_strings_or_null(sb):
-    r = requests.get(f"{sb.url}/crm/v3/objects/companies",
-                     params={"limit": 100, "properties": "numberofemployees,is_customer,annualrevenue,crmseg_segment"},
-                     headers={"Authorization": f"Bearer {sb.credentials.hubspot_token}"})
+    r = requests.get(
+        f"{sb.url}/crm/v3/objects/companies",
+        params={"limit": 100, "properties": "numberofemployees,is_customer,annualrevenue,crmseg_segment"},
+        headers={"Authorization": f"Bearer {sb.credentials.hubspot_token}"},
+    )
     results = r.json()["results"]
     values = [v for c in results for v in c["properties"].values()]
     assert all(v is None or isinstance(v, str) for v in values)
@@ -84,7 +89,10 @@ def test_search_incremental_sorted_paging(sb):
     later = sorted(sb.modified_ms(i) for i in sb.ids())[150]
     req = PublicObjectSearchRequest(
         filter_groups=[{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(later)}]}],
-        sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}], properties=["name"], limit=60)
+        sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+        properties=["name"],
+        limit=60,
+    )
     first = hs.crm.companies.search_api.do_search(req)
     assert first.total == 100 and len(first.results) == 60 and first.paging.next.after == "60"
     req.after = first.paging.next.after
@@ -111,9 +119,11 @@ def test_batch_update_partial_failure_is_207(sb):
     hs = hubspot_client(sb.url)
     ids = sb.ids()
     before = sb.record(ids[1])["crmseg_segment"]
-    out = hs.crm.companies.batch_api.update(_batch((ids[0], {"crmseg_segment": "SMB"}),
-                                                   (ids[1], {"crmseg_segment": "Bogus"}),
-                                                   ("1", {"crmseg_segment": "SMB"})))
+    out = hs.crm.companies.batch_api.update(
+        _batch(
+            (ids[0], {"crmseg_segment": "SMB"}), (ids[1], {"crmseg_segment": "Bogus"}), ("1", {"crmseg_segment": "SMB"})
+        )
+    )
     assert isinstance(out, BatchResponseSimplePublicObjectWithErrors)
     assert [c.id for c in out.results] == [ids[0]] and out.results[0].properties["crmseg_segment"] == "SMB"
     cats = {e.category: e.context["ids"] for e in out.errors}
@@ -161,21 +171,39 @@ def test_properties_list_create_update(sb):
     names = {p.name for p in hs.crm.properties.core_api.get_all("companies").results}
     wanted = {MAPPING.tag_field("tier"), MAPPING.pin_field, "hs_lastmodifieddate", MAPPING.source_of("tech_stack")}
     assert wanted <= names
-    created = hs.crm.properties.core_api.create("companies", PropertyCreate(
-        name="crmseg_region", label="Region", type="enumeration", field_type="select", group_name="crmseg",
-        options=[OptionInput(label="EMEA", value="EMEA", hidden=False, display_order=0)]))
+    created = hs.crm.properties.core_api.create(
+        "companies",
+        PropertyCreate(
+            name="crmseg_region",
+            label="Region",
+            type="enumeration",
+            field_type="select",
+            group_name="crmseg",
+            options=[OptionInput(label="EMEA", value="EMEA", hidden=False, display_order=0)],
+        ),
+    )
     assert created.name == "crmseg_region"
     with pytest.raises(PropertiesApiException) as info:
-        hs.crm.properties.core_api.create("companies", PropertyCreate(
-            name="crmseg_region", label="Region", type="string", field_type="text", group_name="crmseg"))
+        hs.crm.properties.core_api.create(
+            "companies",
+            PropertyCreate(name="crmseg_region", label="Region", type="string", field_type="text", group_name="crmseg"),
+        )
     assert info.value.status == 409
     rid = sb.ids()[0]
     assert hs.crm.companies.batch_api.update(_batch((rid, {"crmseg_region": "APAC"}))).errors
-    hs.crm.properties.core_api.update("companies", "crmseg_region", PropertyUpdate(options=[
-        OptionInput(label="EMEA", value="EMEA", hidden=False, display_order=0),
-        OptionInput(label="APAC", value="APAC", hidden=False, display_order=1)]))
-    assert isinstance(hs.crm.companies.batch_api.update(_batch((rid, {"crmseg_region": "APAC"}))),
-                      BatchResponseSimplePublicObject)
+    hs.crm.properties.core_api.update(
+        "companies",
+        "crmseg_region",
+        PropertyUpdate(
+            options=[
+                OptionInput(label="EMEA", value="EMEA", hidden=False, display_order=0),
+                OptionInput(label="APAC", value="APAC", hidden=False, display_order=1),
+            ]
+        ),
+    )
+    assert isinstance(
+        hs.crm.companies.batch_api.update(_batch((rid, {"crmseg_region": "APAC"}))), BatchResponseSimplePublicObject
+    )
 
 
 def test_auth_refused(sb):
@@ -208,8 +236,11 @@ def test_rate_limits_answer_429_with_headers():
 def test_faults(sb):
     hs = hubspot_client(sb.url)
     ids = sb.ids()
-    sb.inject({"kind": "500", "endpoint": "batch_update"}, {"kind": "expired_session", "endpoint": "list"},
-              {"kind": "record_failure", "endpoint": "batch", "every": 2, "count": -1, "error": "CONFLICT"})
+    sb.inject(
+        {"kind": "500", "endpoint": "batch_update"},
+        {"kind": "expired_session", "endpoint": "list"},
+        {"kind": "record_failure", "endpoint": "batch", "every": 2, "count": -1, "error": "CONFLICT"},
+    )
     with pytest.raises(ApiException) as info:
         hs.crm.companies.batch_api.update(_batch((ids[0], {"crmseg_segment": "SMB"})))
     assert info.value.status == 500
@@ -227,20 +258,29 @@ def test_property_groups(sb):
     groups = {g.name: g for g in hs.crm.properties.groups_api.get_all("companies").results}
     assert {"companyinformation", "crmseg"} <= set(groups) and groups["companyinformation"].archived is False
     with pytest.raises(PropertiesApiException) as info:  # a property needs an existing group
-        hs.crm.properties.core_api.create("companies", PropertyCreate(
-            name="acme_score", label="Acme score", type="number", field_type="number", group_name="acme"))
+        hs.crm.properties.core_api.create(
+            "companies",
+            PropertyCreate(
+                name="acme_score", label="Acme score", type="number", field_type="number", group_name="acme"
+            ),
+        )
     assert info.value.status == 400 and "acme does not exist" in json.loads(info.value.body)["message"]
-    made = hs.crm.properties.groups_api.create("companies", PropertyGroupCreate(name="acme", label="Acme",
-                                                                                 display_order=3))
+    made = hs.crm.properties.groups_api.create(
+        "companies", PropertyGroupCreate(name="acme", label="Acme", display_order=3)
+    )
     assert (made.name, made.label, made.display_order, made.archived) == ("acme", "Acme", 3, False)
     with pytest.raises(PropertiesApiException) as info:
         hs.crm.properties.groups_api.create("companies", PropertyGroupCreate(name="acme", label="Again"))
     assert info.value.status == 409 and json.loads(info.value.body)["category"] == "OBJECT_ALREADY_EXISTS"
     assert hs.crm.properties.groups_api.get_by_name("companies", "acme").label == "Acme"
-    assert hs.crm.properties.groups_api.update("companies", "acme", PropertyGroupUpdate(label="Acme Inc")).label \
+    assert (
+        hs.crm.properties.groups_api.update("companies", "acme", PropertyGroupUpdate(label="Acme Inc")).label
         == "Acme Inc"
-    prop = hs.crm.properties.core_api.create("companies", PropertyCreate(
-        name="acme_score", label="Acme score", type="number", field_type="number", group_name="acme"))
+    )
+    prop = hs.crm.properties.core_api.create(
+        "companies",
+        PropertyCreate(name="acme_score", label="Acme score", type="number", field_type="number", group_name="acme"),
+    )
     assert prop.group_name == "acme"
     with pytest.raises(PropertiesApiException) as info:
         hs.crm.properties.groups_api.get_by_name("companies", "nope")
@@ -260,8 +300,9 @@ def test_search_cap_is_an_option_settable_live():
         assert cfg.status_code == 200 and cfg.json()["search_cap"] == 100 and cfg.json()["rate_limit"] == 50
         assert requests.get(f"{s.url}/__sandbox/config").json() == cfg.json()
         assert len(requests.post(url, json={"limit": 40, "after": 50}, headers=AUTH).json()["results"]) == 40
-        assert requests.get(f"{s.url}/crm/v3/objects/companies", headers=AUTH).headers[
-            "X-HubSpot-RateLimit-Max"] == "50"
+        assert (
+            requests.get(f"{s.url}/crm/v3/objects/companies", headers=AUTH).headers["X-HubSpot-RateLimit-Max"] == "50"
+        )
         s.configure(search_cap=10)
         assert requests.post(url, json={"limit": 5, "after": 10}, headers=AUTH).status_code == 400
         for bad in ({"nope": 1}, {"search_cap": "many"}, {"search_cap": -1}, {"credentials": {}}, [1]):

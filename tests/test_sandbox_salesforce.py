@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 import requests
 from simple_salesforce import Salesforce, SalesforceLogin
-from simple_salesforce.exceptions import (SalesforceAuthenticationFailed, SalesforceExpiredSession,
-                                          SalesforceMalformedRequest, SalesforceRefusedRequest)
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+)
 
 from crmseg.sandbox import SandboxServer, default_mapping
 from crmseg.sandbox.clients import plain_http_session, salesforce_client, salesforce_jwt_login
@@ -52,8 +56,7 @@ def big(rules_dir: Path):
 @pytest.fixture()
 def sb(rules_dir: Path):
     """A fresh small sandbox per test (writes, faults, limits)."""
-    with SandboxServer("salesforce", accounts=300, mapping=MAPPING, rules_dir=rules_dir,
-                       timeout_delay=1.0) as server:
+    with SandboxServer("salesforce", accounts=300, mapping=MAPPING, rules_dir=rules_dir, timeout_delay=1.0) as server:
         yield server
 
 
@@ -63,20 +66,28 @@ def _record(rid: str, **fields):
 
 def test_soap_login_and_http_instance(big):
     session = plain_http_session(big.url)
-    sid, instance = SalesforceLogin(username="sandbox@example.com", password="sandbox",
-                                    security_token="sandbox-token", scratch_url=big.url, session=session)
+    sid, instance = SalesforceLogin(
+        username="sandbox@example.com",
+        password="sandbox",
+        security_token="sandbox-token",
+        scratch_url=big.url,
+        session=session,
+    )
     assert instance == f"127.0.0.1:{big.port}" and sid.startswith("00D")
     sf = Salesforce(session_id=sid, instance_url=big.url, session=session)
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 2500
     with pytest.raises(SalesforceAuthenticationFailed, match="INVALID_LOGIN"):
-        SalesforceLogin(username="sandbox@example.com", password="wrong", security_token="sandbox-token",
-                        scratch_url=big.url)
+        SalesforceLogin(
+            username="sandbox@example.com", password="wrong", security_token="sandbox-token", scratch_url=big.url
+        )
 
 
 def test_query_pages_and_query_all(big):
     sf = salesforce_client(big.url)
-    first = sf.query("SELECT Id, Name, SystemModstamp FROM Account ORDER BY SystemModstamp, Id",
-                     headers={"Sforce-Query-Options": "batchSize=500"})
+    first = sf.query(
+        "SELECT Id, Name, SystemModstamp FROM Account ORDER BY SystemModstamp, Id",
+        headers={"Sforce-Query-Options": "batchSize=500"},
+    )
     assert first["totalSize"] == 2500 and not first["done"] and len(first["records"]) == 500
     assert re.fullmatch(r"/services/data/v59\.0/query/01g\w+-500", first["nextRecordsUrl"])
     rec = first["records"][0]
@@ -115,12 +126,19 @@ def test_composite_update_partial_failure(sb):
     sf = salesforce_client(sb.url)
     ids = sb.ids()
     before, held = sb.modified_ms(ids[0]), sb.record(ids[1])["Crmseg_Segment__c"]
-    result = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": [
-        _record(ids[0], Crmseg_Segment__c="Enterprise", **{SCORE_TAG: 35}),
-        _record(ids[1], Crmseg_Segment__c="Bogus"),
-        _record("001Sb0000000zzzAAA", Crmseg_Segment__c="SMB"),
-        _record(ids[2], Crmseg_Segment__c=None),
-    ]})
+    result = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "allOrNone": False,
+            "records": [
+                _record(ids[0], Crmseg_Segment__c="Enterprise", **{SCORE_TAG: 35}),
+                _record(ids[1], Crmseg_Segment__c="Bogus"),
+                _record("001Sb0000000zzzAAA", Crmseg_Segment__c="SMB"),
+                _record(ids[2], Crmseg_Segment__c=None),
+            ],
+        },
+    )
     assert [r["success"] for r in result] == [True, False, False, True]
     assert result[1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     assert result[1]["errors"][0]["fields"] == ["Crmseg_Segment__c"]
@@ -136,15 +154,24 @@ def test_composite_limits_unknown_fields_and_all_or_none(sb):
     sf = salesforce_client(sb.url)
     ids = sb.ids()
     with pytest.raises(SalesforceMalformedRequest) as info:
-        sf.restful("composite/sobjects", method="PATCH",
-                   json={"records": [_record(i, Crmseg_Segment__c="SMB") for i in ids[:201]]})
+        sf.restful(
+            "composite/sobjects",
+            method="PATCH",
+            json={"records": [_record(i, Crmseg_Segment__c="SMB") for i in ids[:201]]},
+        )
     assert info.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.restful("composite/sobjects", method="PATCH", json={"records": [_record(ids[0], Nope__c="x")]})
     assert info.value.content[0]["errorCode"] == "INVALID_FIELD"
     sb.edit({ids[0]: {"Crmseg_Segment__c": "Enterprise"}})
-    result = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": [
-        _record(ids[0], Crmseg_Segment__c="SMB"), _record(ids[1], Crmseg_Segment__c="Bogus")]})
+    result = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "allOrNone": True,
+            "records": [_record(ids[0], Crmseg_Segment__c="SMB"), _record(ids[1], Crmseg_Segment__c="Bogus")],
+        },
+    )
     assert result[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
     assert sb.record(ids[0])["Crmseg_Segment__c"] == "Enterprise"
 
@@ -170,9 +197,14 @@ def test_describe_single_update_and_limit_header(sb):
 def test_bulk2_update_with_failures(sb):
     sf = salesforce_client(sb.url)
     ids = sb.ids()
-    out = sf.bulk2.Account.update(records=[{"Id": ids[0], "Crmseg_Segment__c": "SMB"},
-                                           {"Id": ids[1], "Crmseg_Segment__c": "Nope"},
-                                           {"Id": ids[2], "Crmseg_Segment__c": "Mid-Market"}], wait=0)
+    out = sf.bulk2.Account.update(
+        records=[
+            {"Id": ids[0], "Crmseg_Segment__c": "SMB"},
+            {"Id": ids[1], "Crmseg_Segment__c": "Nope"},
+            {"Id": ids[2], "Crmseg_Segment__c": "Mid-Market"},
+        ],
+        wait=0,
+    )
     assert out[0]["numberRecordsProcessed"] == 3 and out[0]["numberRecordsFailed"] == 1
     failed = sf.bulk2.Account.get_failed_records(out[0]["job_id"])
     assert failed.splitlines()[0].startswith('"sf__Id","sf__Error"')
@@ -208,13 +240,17 @@ def test_auth_and_expired_session_fault(sb):
 def test_http_faults_retry_after_and_record_failure(sb):
     sf = salesforce_client(sb.url)
     headers = {"Authorization": f"Bearer {sf.session_id}"}
-    sb.inject({"kind": "503", "endpoint": "query", "count": 1, "retry_after": 2},
-              {"kind": "429", "endpoint": "describe", "count": 2})
+    sb.inject(
+        {"kind": "503", "endpoint": "query", "count": 1, "retry_after": 2},
+        {"kind": "429", "endpoint": "describe", "count": 2},
+    )
     r = requests.get(f"{sb.url}/services/data/v59.0/query", params={"q": "SELECT Id FROM Account"}, headers=headers)
     assert r.status_code == 503 and r.headers["Retry-After"] == "2" and r.json()[0]["errorCode"] == "SERVER_UNAVAILABLE"
     assert requests.get(r.url, headers=headers).status_code == 200
-    codes = [requests.get(f"{sb.url}/services/data/v59.0/sobjects/Account/describe", headers=headers).status_code
-             for _ in range(3)]
+    codes = [
+        requests.get(f"{sb.url}/services/data/v59.0/sobjects/Account/describe", headers=headers).status_code
+        for _ in range(3)
+    ]
     assert codes == [429, 429, 200]
     ids = sb.ids()
     sb.inject({"kind": "record_failure", "ids": [ids[1]]})
@@ -232,8 +268,9 @@ def test_timeout_fault_applies_the_write_but_holds_the_answer(sb):
     rid = sb.ids()[7]
     sb.inject({"kind": "timeout", "endpoint": "composite", "delay": 0.6})
     with pytest.raises(requests.exceptions.ReadTimeout):
-        sf.restful("composite/sobjects", method="PATCH", timeout=0.2,
-                   json={"records": [_record(rid, Crmseg_Segment__c="SMB")]})
+        sf.restful(
+            "composite/sobjects", method="PATCH", timeout=0.2, json={"records": [_record(rid, Crmseg_Segment__c="SMB")]}
+        )
     assert sb.record(rid)["Crmseg_Segment__c"] == "SMB"
 
 
@@ -242,12 +279,15 @@ def test_jwt_bearer_login(rules_dir):
     from cryptography.hazmat.primitives import serialization
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pub = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with SandboxServer("salesforce", accounts=5, mapping=MAPPING, jwt_public_key=pub) as s:
         token = salesforce_jwt_login(s.url, pem)
         sf = salesforce_client(s.url, session_id=token)
@@ -257,7 +297,9 @@ def test_jwt_bearer_login(rules_dir):
 
 
 def test_control_endpoints_over_http(sb):
-    r = requests.post(f"{sb.url}/__sandbox/faults", json={"seed": 7, "faults": [{"kind": "500", "endpoint": "query", "count": 1}]})
+    r = requests.post(
+        f"{sb.url}/__sandbox/faults", json={"seed": 7, "faults": [{"kind": "500", "endpoint": "query", "count": 1}]}
+    )
     assert r.status_code == 200 and r.json()["active"][0]["kind"] == "500"
     assert requests.post(f"{sb.url}/__sandbox/faults", json={"faults": [{"kind": "boom"}]}).status_code == 400
     sf = salesforce_client(sb.url)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -124,24 +124,49 @@ def test_csv_seed_through_a_mapping_file(tmp_path):
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "segment.toml").write_text(SEGMENT)
     rows = [
-        {"id": "acc-1", "name": "Acme", "employees": "120", "country": "USA", "tech_stack": "AWS|Snowflake",
-         "updated_at": "2026-10-01T10:00:00Z", "region": "EMEA", "crmseg_segment": "SMB", "pinned": "true"},
-        {"id": "acc-2", "name": "Globex", "employees": "n/a", "country": "U.S.", "tech_stack": "",
-         "updated_at": "2026-10-02T10:00:00.5Z", "region": "", "crmseg_segment": ""},
+        {
+            "id": "acc-1",
+            "name": "Acme",
+            "employees": "120",
+            "country": "USA",
+            "tech_stack": "AWS|Snowflake",
+            "updated_at": "2026-10-01T10:00:00Z",
+            "region": "EMEA",
+            "crmseg_segment": "SMB",
+            "pinned": "true",
+        },
+        {
+            "id": "acc-2",
+            "name": "Globex",
+            "employees": "n/a",
+            "country": "U.S.",
+            "tech_stack": "",
+            "updated_at": "2026-10-02T10:00:00.5Z",
+            "region": "",
+            "crmseg_segment": "",
+        },
     ]
     with (tmp_path / "seed.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     mapping = load_mapping(tmp_path / "m.toml")
-    with SandboxServer("salesforce", accounts=tmp_path / "seed.csv", mapping=mapping,
-                       rules_dir=tmp_path / "rules") as sb:
+    with SandboxServer(
+        "salesforce", accounts=tmp_path / "seed.csv", mapping=mapping, rules_dir=tmp_path / "rules"
+    ) as sb:
         first, second = sb.id_map["acc-1"], sb.id_map["acc-2"]
-        expected = {"Name": "Acme", "NumberOfEmployees": 120, "BillingCountry": "USA", "Tech__c": "AWS;Snowflake",
-                    "Region__c": "EMEA", "Seg__c": "SMB", "Pin__c": True}
+        expected = {
+            "Name": "Acme",
+            "NumberOfEmployees": 120,
+            "BillingCountry": "USA",
+            "Tech__c": "AWS;Snowflake",
+            "Region__c": "EMEA",
+            "Seg__c": "SMB",
+            "Pin__c": True,
+        }
         assert {k: v for k, v in sb.record(first).items() if v is not None} == expected
         assert sb.record(second)["NumberOfEmployees"] is None and sb.record(second)["Seg__c"] is None
-        stamp = datetime(2026, 10, 2, 10, tzinfo=timezone.utc).timestamp() * 1000
+        stamp = datetime(2026, 10, 2, 10, tzinfo=UTC).timestamp() * 1000
         assert sb.modified_ms(second) == stamp  # updated_at, in whole seconds for Salesforce
         seg = sb.schema["Seg__c"]
         assert seg.kind == "picklist" and seg.options == ["SMB", "Enterprise"] and seg.restricted
@@ -190,8 +215,13 @@ def test_shipped_mappings_and_rules_are_served(crm):
 
 def _start_cli(*args: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "crmseg.sandbox", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmseg.sandbox", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     lines = [proc.stdout.readline()]
     if "listening on" not in lines[0]:
         proc.kill()
@@ -210,8 +240,11 @@ def test_cli_runs_until_sigterm(tmp_path):
     proc, banner = _start_cli("--crm", "hubspot", "--port", "0", "--accounts", "25", "--write-config", str(out))
     url = _url(banner)
     try:
-        assert requests.get(f"{url}/__sandbox/health", timeout=5).json() == {"ok": True, "crm": "hubspot",
-                                                                            "accounts": 25}
+        assert requests.get(f"{url}/__sandbox/health", timeout=5).json() == {
+            "ok": True,
+            "crm": "hubspot",
+            "accounts": 25,
+        }
         assert load_config(out).sync(None).host == url
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -221,9 +254,15 @@ def test_cli_runs_until_sigterm(tmp_path):
 
 
 def test_cli_bad_usage_exits_2(tmp_path):
-    both = subprocess.run([sys.executable, "-m", "crmseg.sandbox", "--crm", "hubspot", "--seed", "x.csv",
-                           "--accounts", "3"], capture_output=True, text=True)
+    both = subprocess.run(
+        [sys.executable, "-m", "crmseg.sandbox", "--crm", "hubspot", "--seed", "x.csv", "--accounts", "3"],
+        capture_output=True,
+        text=True,
+    )
     assert both.returncode == 2
-    missing = subprocess.run([sys.executable, "-m", "crmseg.sandbox", "--crm", "salesforce", "--seed",
-                              str(tmp_path / "missing.csv")], capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "crmseg.sandbox", "--crm", "salesforce", "--seed", str(tmp_path / "missing.csv")],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "file not found" in missing.stderr

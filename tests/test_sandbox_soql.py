@@ -16,8 +16,11 @@ def schema():
 
 
 def test_incremental_query_runs_entirely_in_sql(schema):
-    q = parse("SELECT Id, name, SystemModstamp FROM account WHERE SystemModstamp > 2026-11-01T00:00:00Z "
-              "ORDER BY SystemModstamp, Id LIMIT 5", schema)
+    q = parse(
+        "SELECT Id, name, SystemModstamp FROM account WHERE SystemModstamp > 2026-11-01T00:00:00Z "
+        "ORDER BY SystemModstamp, Id LIMIT 5",
+        schema,
+    )
     assert [f.name for f in q.fields] == ["Id", "Name", "SystemModstamp"]  # canonical case
     conds, params, complete = sql_filter(q.where)
     assert conds == ["modified_ms > ?"] and params == [1793491200000] and complete
@@ -25,8 +28,10 @@ def test_incremental_query_runs_entirely_in_sql(schema):
     assert q.limit == 5
 
 
-@pytest.mark.parametrize("literal", ["2026-11-01T00:00:00Z", "2026-11-01T00:00:00.000Z", "2026-11-01T01:00:00+01:00",
-                                     "2026-10-31T16:00:00-08:00"])
+@pytest.mark.parametrize(
+    "literal",
+    ["2026-11-01T00:00:00Z", "2026-11-01T00:00:00.000Z", "2026-11-01T01:00:00+01:00", "2026-10-31T16:00:00-08:00"],
+)
 def test_datetime_literal_forms(schema, literal):
     q = parse(f"SELECT Id FROM Account WHERE SystemModstamp >= {literal}", schema)
     assert sql_filter(q.where)[1] == [1793491200000]
@@ -37,30 +42,33 @@ def test_count_query(schema):
     assert q.fields is None
 
 
-@pytest.mark.parametrize("text, code", [
-    ("", "MALFORMED_QUERY"),
-    ("SELECT * FROM Account", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account; DELETE FROM records", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account WHERE Name = 'x' OR '1'='1'", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account WHERE Name = 'x' -- comment", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account WHERE Name = 'x' /* c */", "MALFORMED_QUERY"),
-    ('SELECT Id FROM Account WHERE Name = "x"', "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account WHERE Id IN (SELECT Id FROM Account)", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account UNION SELECT Id FROM Account", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account WHERE Name = 'a' AND Id = 'b' OR Name = 'c'", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account WHERE SystemModstamp > 2026-11-01T00:00:00.000+0000", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account WHERE Name = 'unterminated", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account WHERE Name = 'bad \\x escape'", "MALFORMED_QUERY"),
-    ("SELECT Id, Id FROM Account", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account LIMIT -1", "MALFORMED_QUERY"),
-    ("SELECT Id FROM Account LIMIT 5 extra", "MALFORMED_QUERY"),
-    ("SELECT Id, Password FROM Account", "INVALID_FIELD"),
-    ("SELECT Owner.Name FROM Account", "INVALID_FIELD"),
-    ("SELECT Id FROM Account WHERE SystemModstamp > '2026-11-01T00:00:00Z'", "INVALID_FIELD"),
-    ("SELECT Id FROM Account WHERE NumberOfEmployees > '10'", "INVALID_FIELD"),
-    ("SELECT Id FROM Account WHERE Name = 5", "INVALID_FIELD"),
-    ("SELECT Id FROM User", "INVALID_TYPE"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("", "MALFORMED_QUERY"),
+        ("SELECT * FROM Account", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account; DELETE FROM records", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'x' OR '1'='1'", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'x' -- comment", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'x' /* c */", "MALFORMED_QUERY"),
+        ('SELECT Id FROM Account WHERE Name = "x"', "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Id IN (SELECT Id FROM Account)", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account UNION SELECT Id FROM Account", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'a' AND Id = 'b' OR Name = 'c'", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE SystemModstamp > 2026-11-01T00:00:00.000+0000", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'unterminated", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'bad \\x escape'", "MALFORMED_QUERY"),
+        ("SELECT Id, Id FROM Account", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account LIMIT -1", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account LIMIT 5 extra", "MALFORMED_QUERY"),
+        ("SELECT Id, Password FROM Account", "INVALID_FIELD"),
+        ("SELECT Owner.Name FROM Account", "INVALID_FIELD"),
+        ("SELECT Id FROM Account WHERE SystemModstamp > '2026-11-01T00:00:00Z'", "INVALID_FIELD"),
+        ("SELECT Id FROM Account WHERE NumberOfEmployees > '10'", "INVALID_FIELD"),
+        ("SELECT Id FROM Account WHERE Name = 5", "INVALID_FIELD"),
+        ("SELECT Id FROM User", "INVALID_TYPE"),
+    ],
+)
 def test_rejections(schema, text, code):
     with pytest.raises(SoqlError) as info:
         parse(text, schema)
@@ -84,8 +92,11 @@ def _rec(**values):
 
 
 def test_evaluation_semantics(schema):
-    q = parse("SELECT Id FROM Account WHERE (Industry = 'software' OR Industry LIKE 'Fin%') "
-              "AND NOT BillingCountry IN ('US', 'USA') AND NumberOfEmployees >= 100", schema)
+    q = parse(
+        "SELECT Id FROM Account WHERE (Industry = 'software' OR Industry LIKE 'Fin%') "
+        "AND NOT BillingCountry IN ('US', 'USA') AND NumberOfEmployees >= 100",
+        schema,
+    )
     assert evaluate(q.where, _rec(Industry="Software", BillingCountry="Germany", NumberOfEmployees=100))
     assert evaluate(q.where, _rec(Industry="Financial Services", BillingCountry=None, NumberOfEmployees=500))
     assert not evaluate(q.where, _rec(Industry="Software", BillingCountry="usa", NumberOfEmployees=500))

@@ -17,13 +17,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(cfg: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crmseg", "schema", "--config", str(cfg), *extra], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "crmseg", "schema", "--config", str(cfg), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
 
 
 def test_hubspot_missing_tag_properties_are_reported_then_provisioned(tmp_path: Path) -> None:
-    with SandboxServer(crm="hubspot", accounts=10, mapping=ROOT / "connectors" / "hubspot.toml",
-                       rules_dir=ROOT / "rules", create_tags=False) as sb:
+    with SandboxServer(
+        crm="hubspot",
+        accounts=10,
+        mapping=ROOT / "connectors" / "hubspot.toml",
+        rules_dir=ROOT / "rules",
+        create_tags=False,
+    ) as sb:
         cfg = write_sandbox_config(sb, tmp_path / "config.toml")
         before = run(cfg, sb.env())
         assert before.returncode == 1
@@ -32,8 +43,11 @@ def test_hubspot_missing_tag_properties_are_reported_then_provisioned(tmp_path: 
         assert done.returncode == 0, done.stderr
         assert "created or updated property crmseg_segment" in done.stdout
         assert "mapping fits the CRM schema" in done.stdout
-        prop = requests.get(f"{sb.url}/crm/v3/properties/companies/crmseg_segment", timeout=10,
-                            headers={"Authorization": f"Bearer {sb.env()['HUBSPOT_ACCESS_TOKEN']}"}).json()
+        prop = requests.get(
+            f"{sb.url}/crm/v3/properties/companies/crmseg_segment",
+            timeout=10,
+            headers={"Authorization": f"Bearer {sb.env()['HUBSPOT_ACCESS_TOKEN']}"},
+        ).json()
         values = tomllib.loads((ROOT / "rules" / "segment.toml").read_text(encoding="utf-8"))["values"]
         assert prop["type"] == "enumeration" and [o["value"] for o in prop["options"]] == values
         again = run(cfg, sb.env())
@@ -41,8 +55,9 @@ def test_hubspot_missing_tag_properties_are_reported_then_provisioned(tmp_path: 
 
 
 def test_salesforce_cannot_provision_and_says_how(tmp_path: Path) -> None:
-    with SandboxServer(crm="salesforce", accounts=10, mapping=ROOT / "connectors" / "salesforce.toml",
-                       rules_dir=ROOT / "rules") as sb:
+    with SandboxServer(
+        crm="salesforce", accounts=10, mapping=ROOT / "connectors" / "salesforce.toml", rules_dir=ROOT / "rules"
+    ) as sb:
         cfg = write_sandbox_config(sb, tmp_path / "config.toml")
         ok = run(cfg, sb.env())
         assert ok.returncode == 0, ok.stderr

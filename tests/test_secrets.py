@@ -13,7 +13,6 @@ import pytest
 
 from crmseg.errors import CrmsegError
 from crmseg.model import TagWrite
-
 from tests.connector_fixtures import Harness, no_wait_policy, write_rules
 
 pytest.importorskip("crmseg.sandbox")
@@ -24,8 +23,13 @@ SECRETS = {
     "session_id": "00DSb0000000001!AQsecret-static-session-4f2e",
     "hubspot_token": "pat-na1-11111111-secret-2222",
 }
-FAULTS = [{"kind": "429", "retry_after": 0}, {"kind": "500"}, {"kind": "503", "retry_after": 0},
-          {"kind": "timeout", "delay": 0.5}, {"kind": "expired_session"}]
+FAULTS = [
+    {"kind": "429", "retry_after": 0},
+    {"kind": "500"},
+    {"kind": "503", "retry_after": 0},
+    {"kind": "timeout", "delay": 0.5},
+    {"kind": "expired_session"},
+]
 
 
 @pytest.fixture(params=["salesforce", "hubspot"])
@@ -64,8 +68,15 @@ def test_no_secret_in_logs_or_errors(h, caplog):
         h.sb.inject({**fault, "endpoint": h.read_endpoints[0]}, {**fault, "endpoint": h.write_endpoint})
     records = list(conn.read(h.read_fields))
     own = SECRETS["password"] if h.crm == "salesforce" else SECRETS["hubspot_token"]
-    h.sb.inject({"kind": "record_failure", "endpoint": h.write_endpoint, "ids": [r.id for r in records[:2]], "count": -1,
-                 "message": f"rejected (credential was {own})"})
+    h.sb.inject(
+        {
+            "kind": "record_failure",
+            "endpoint": h.write_endpoint,
+            "ids": [r.id for r in records[:2]],
+            "count": -1,
+            "message": f"rejected (credential was {own})",
+        }
+    )
     results = conn.write([TagWrite(r.id, {h.tag: "SMB"}) for r in records[:30]])
     assert len(records) == 120 and [r.ok for r in results[:2]] == [False, False]
     errors_text = [r.error or "" for r in results]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def at_once(stores: list[PostgresStore], fn: Callable[[int, PostgresStore], Any]
         barrier.wait()
         try:
             out[i] = fn(i, store)
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:
             out[i] = exc
 
     threads = [threading.Thread(target=work, args=(i, s)) for i, s in enumerate(stores)]
@@ -106,8 +107,9 @@ def test_lease_times_come_from_the_server_clock(pg_server, pg_url):
     try:
         store.acquire_lease("demo", "h:1:a", "h", 1, 30)
         lease = store.lease("demo")
-        server_now = store._query("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
-                                  "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")[0][0]
+        server_now = store._query(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        )[0][0]
         assert lease.acquired_at <= server_now < lease.expires_at
         assert lease.acquired_at.endswith("Z") and len(lease.acquired_at) == len("2026-11-01T00:00:00.000000Z")
     finally:
@@ -121,8 +123,18 @@ def test_migrate_creates_the_schema_in_an_empty_database_and_then_changes_nothin
         assert store.schema_version() == 0
         assert store.migrate() == VERSION == store.schema_version()
         tables = {r[0] for r in store._query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-        assert tables == {"meta", "runs", "sync_state", "accounts", "tags", "transitions", "snapshots", "locks",
-                          "outbox", "record_errors"}
+        assert tables == {
+            "meta",
+            "runs",
+            "sync_state",
+            "accounts",
+            "tags",
+            "transitions",
+            "snapshots",
+            "locks",
+            "outbox",
+            "record_errors",
+        }
         run = store.begin_run("demo", "full", None, "fp", "h", "2026-11-01T00:00:00.000000Z")
         assert store.migrate() == VERSION
         assert store._query("SELECT COUNT(*) FROM meta")[0][0] == 1
@@ -173,7 +185,8 @@ def test_from_config_reads_the_password_from_the_named_variable(pg_server, pg_ur
 
 
 def test_bad_password_missing_password_and_unreachable_server_are_config_errors_without_the_password(
-        pg_server, pg_url, monkeypatch):
+    pg_server, pg_url, monkeypatch
+):
     monkeypatch.setenv("MY_PG_PW", "not-the-password")
     with pytest.raises(ConfigError) as bad:
         PostgresStore.from_config(StateConfig(url=pg_url, password_env="MY_PG_PW"))
@@ -193,11 +206,15 @@ def test_bad_password_missing_password_and_unreachable_server_are_config_errors_
 
 
 def test_urls_are_shown_without_a_password_and_placeholders_are_translated():
-    assert display_url("postgresql://u:pw@db.example:5432/crm?sslmode=require&password=x") == \
-        "postgresql://u@db.example:5432/crm?sslmode=require"
+    assert (
+        display_url("postgresql://u:pw@db.example:5432/crm?sslmode=require&password=x")
+        == "postgresql://u@db.example:5432/crm?sslmode=require"
+    )
     assert display_url("postgresql://u@h/db") == "postgresql://u@h/db"
-    assert to_pyformat("SELECT '5%' FROM t WHERE a = ? AND b IN (?, ?)") == \
-        "SELECT '5%%' FROM t WHERE a = %s AND b IN (%s, %s)"
+    assert (
+        to_pyformat("SELECT '5%' FROM t WHERE a = ? AND b IN (?, ?)")
+        == "SELECT '5%%' FROM t WHERE a = %s AND b IN (%s, %s)"
+    )
 
 
 def test_a_dropped_connection_is_opened_again_on_the_next_call(pg_server, pg_url):
@@ -205,8 +222,10 @@ def test_a_dropped_connection_is_opened_again_on_the_next_call(pg_server, pg_url
     try:
         store.begin_run("demo", "full", None, "fp", "h", "t")
         with pg_server.admin() as admin:  # the server ends crmseg's sessions (restart, failover, idle kill)
-            admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = %s",
-                          (pg_url.rsplit("/", 1)[1],))
+            admin.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = %s",
+                (pg_url.rsplit("/", 1)[1],),
+            )
         with pytest.raises(FatalError, match=f"^{pg_url}: the PostgreSQL state store failed"):
             store.last_run("demo")  # the call in flight fails, naming the store
         assert store.last_run("demo").sync == "demo"  # the next one reconnects

@@ -29,8 +29,10 @@ class CsvProject:
         self.tmp, self.url, self.password = tmp, pg_url, password
         shutil.copytree(ROOT / "rules", tmp / "rules")
         shutil.copy(ROOT / "examples" / "accounts.csv", tmp / "accounts.csv")
-        sync = (f'[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\nmapping = "{ROOT / "connectors" / "csv.toml"}"\n'
-                'rules = "rules"\nengine = "native"\nchanges_path = "out/changes.csv"\n')
+        sync = (
+            f'[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\nmapping = "{ROOT / "connectors" / "csv.toml"}"\n'
+            'rules = "rules"\nengine = "native"\nchanges_path = "out/changes.csv"\n'
+        )
         (tmp / "sqlite.toml").write_text(f'[state]\npath = "state/crmseg.sqlite"\n{sync}', encoding="utf-8")
         (tmp / "pg.toml").write_text(f'[state]\nurl = "{pg_url}"\nlease = "30s"\n{sync}', encoding="utf-8")
         self.sqlite_path = tmp / "state" / "crmseg.sqlite"
@@ -45,8 +47,9 @@ class CsvProject:
     def edit_rules(self) -> None:
         """Enterprise from 500 employees (was 1,000): the next run moves some accounts."""
         seg = self.tmp / "rules" / "segment.toml"
-        seg.write_text(seg.read_text(encoding="utf-8").replace('"employees >= 1000 or', '"employees >= 500 or'),
-                       encoding="utf-8")
+        seg.write_text(
+            seg.read_text(encoding="utf-8").replace('"employees >= 1000 or', '"employees >= 500 or'), encoding="utf-8"
+        )
 
     def pg(self) -> PostgresStore:
         return PostgresStore(self.url, password=self.password)
@@ -88,7 +91,10 @@ def test_sync_status_and_drift_work_on_a_postgresql_state_url(project):
         moved = [t for t in store.transitions("demo") if t.run == 2]
         assert moved and {t.to_value for t in moved if t.dimension == "segment"} == {"Enterprise"}
         assert store.account_count("demo") == 400 and store.lease("demo") is None  # released
-        assert store.snapshots("demo", [2])[2]["segment"]["Enterprise"] > store.snapshots("demo", [1])[1]["segment"]["Enterprise"]
+        assert (
+            store.snapshots("demo", [2])[2]["segment"]["Enterprise"]
+            > store.snapshots("demo", [1])[1]["segment"]["Enterprise"]
+        )
         segment_moves = len([t for t in store.transitions("demo") if t.dimension == "segment"])
     finally:
         store.close()
@@ -181,21 +187,26 @@ def test_state_copy_moves_sqlite_history_into_postgresql_unchanged(project):
 
     # the sequences continue after the copied ids: the next run and its moves get new ids
     seg = project.tmp / "rules" / "segment.toml"
-    seg.write_text(seg.read_text(encoding="utf-8").replace('"employees >= 500 or', '"employees >= 300 or'),
-                   encoding="utf-8")
+    seg.write_text(
+        seg.read_text(encoding="utf-8").replace('"employees >= 500 or', '"employees >= 300 or'), encoding="utf-8"
+    )
     res = project.run("sync", "--config", "pg.toml", "-q")
     assert res.returncode == 0, res.stderr
     store = project.pg()
     try:
         after = history(store)
         assert after["runs"][:3] == want["runs"] and after["runs"][3]["id"] == 4
-        assert after["transitions"][:len(want["transitions"])] == want["transitions"]
-        new = after["transitions"][len(want["transitions"]):]
+        assert after["transitions"][: len(want["transitions"])] == want["transitions"]
+        new = after["transitions"][len(want["transitions"]) :]
         assert new and {t.run for t in new} == {4}
         ids = [i for (i,) in store._query("SELECT id FROM transitions ORDER BY id")]
-        assert ids[:len(first_ids)] == first_ids and min(ids[len(first_ids):]) > max(first_ids)
-        assert store.confirm("demo", 4, "2026-12-01T00:00:00.000000Z",
-                             [Confirmed("acc-000001", {"segment": ("x", "y", "r")})]) >= 1
+        assert ids[: len(first_ids)] == first_ids and min(ids[len(first_ids) :]) > max(first_ids)
+        assert (
+            store.confirm(
+                "demo", 4, "2026-12-01T00:00:00.000000Z", [Confirmed("acc-000001", {"segment": ("x", "y", "r")})]
+            )
+            >= 1
+        )
     finally:
         store.close()
 

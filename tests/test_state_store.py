@@ -31,8 +31,15 @@ def store(request, tmp_path):
 def test_a_run_is_recorded_with_its_counts_and_watermarks(store):
     run = store.begin_run("demo", "full", None, "fp1", "h:1:a", T0)
     assert store.last_run("demo").status == "running"
-    store.finish_run(run, "partial", T1, {"read": 10, "written": 7, "failed": 3, "api_calls": 4}, "2026-11-01T00:00:00Z",
-                     "3 records failed", api_remaining=990)
+    store.finish_run(
+        run,
+        "partial",
+        T1,
+        {"read": 10, "written": 7, "failed": 3, "api_calls": 4},
+        "2026-11-01T00:00:00Z",
+        "3 records failed",
+        api_remaining=990,
+    )
     row = store.last_run("demo")
     assert (row.id, row.status, row.mode, row.finished_at) == (run, "partial", "full", T1)
     assert row.counts["read"] == 10 and row.counts["written"] == 7 and row.counts["failed"] == 3
@@ -91,30 +98,48 @@ def test_local_copy_upserts_iterates_in_chunks_and_marks_absent(store):
 def test_confirm_logs_each_transition_once_and_updates_the_copy(store):
     run = store.begin_run("demo", "full", None, "fp", "h", T0)
     store.upsert_accounts("demo", run, [("a", {"Seg": "SMB", "x": 1}), ("b", {"Seg": None})])
-    first = [Confirmed("a", {"segment": ("SMB", "Enterprise", "big")}, {"Seg": "Enterprise"}),
-             Confirmed("b", {"segment": (None, None, "(default)")})]
+    first = [
+        Confirmed("a", {"segment": ("SMB", "Enterprise", "big")}, {"Seg": "Enterprise"}),
+        Confirmed("b", {"segment": (None, None, "(default)")}),
+    ]
     assert store.confirm("demo", run, T0, first) == 1
     # the next run reads the value back from the CRM: recorded already, nothing is logged again
-    again = [Confirmed("a", {"segment": ("Enterprise", "Enterprise", "big")}), Confirmed("b", {"segment": (None, None, "x")})]
+    again = [
+        Confirmed("a", {"segment": ("Enterprise", "Enterprise", "big")}),
+        Confirmed("b", {"segment": (None, None, "x")}),
+    ]
     assert store.confirm("demo", run, T0, again) == 0
     assert dict(store.iter_accounts("demo", ids=["a"]))["a"] == {"Seg": "Enterprise", "x": 1}
     # someone set b to SMB in the CRM, crmseg then writes Mid-Market: the edit and the write are both logged
     assert store.confirm("demo", run, T1, [Confirmed("b", {"segment": ("SMB", "Mid-Market", "mid")})]) == 2
     moves = [(t.account, t.from_value, t.to_value, t.rule) for t in store.transitions("demo")]
-    assert moves == [("a", "SMB", "Enterprise", "big"), ("b", None, "SMB", "(crm edit)"),
-                     ("b", "SMB", "Mid-Market", "mid")]
-    assert store.recorded_tags("demo", ["a", "b", "c"]) == {"a": {"segment": "Enterprise"}, "b": {"segment": "Mid-Market"}}
+    assert moves == [
+        ("a", "SMB", "Enterprise", "big"),
+        ("b", None, "SMB", "(crm edit)"),
+        ("b", "SMB", "Mid-Market", "mid"),
+    ]
+    assert store.recorded_tags("demo", ["a", "b", "c"]) == {
+        "a": {"segment": "Enterprise"},
+        "b": {"segment": "Mid-Market"},
+    }
     assert [t.account for t in store.transitions("demo", since=T1)] == ["b", "b"]
     assert store.transitions("demo", run_ids=[]) == []
 
 
 def test_outbox_entries_survive_until_confirmed_or_failed(store):
     run = store.begin_run("demo", "full", None, "fp", "h", T0)
-    store.put_outbox("demo", [PendingWrite("a", run, {"segment": ("SMB", "Enterprise", "big")}, {"Seg": "Enterprise"}),
-                              PendingWrite("b", run, {"segment": (None, "SMB", "small")}, {"Seg": "SMB"})])
+    store.put_outbox(
+        "demo",
+        [
+            PendingWrite("a", run, {"segment": ("SMB", "Enterprise", "big")}, {"Seg": "Enterprise"}),
+            PendingWrite("b", run, {"segment": (None, "SMB", "small")}, {"Seg": "SMB"}),
+        ],
+    )
     pending = store.outbox("demo")
     assert set(pending) == {"a", "b"}
-    assert pending["a"].dims == {"segment": ("SMB", "Enterprise", "big")} and pending["a"].fields == {"Seg": "Enterprise"}
+    assert pending["a"].dims == {"segment": ("SMB", "Enterprise", "big")} and pending["a"].fields == {
+        "Seg": "Enterprise"
+    }
     store.confirm("demo", run, T0, [Confirmed("a", {"segment": ("SMB", "Enterprise", "big")}, settles=False)])
     assert set(store.outbox("demo")) == {"a", "b"}  # an unsettled confirm leaves the write pending
     store.confirm("demo", run, T0, [Confirmed("a", {"segment": ("SMB", "Enterprise", "big")})])
@@ -132,8 +157,15 @@ def test_record_errors_count_attempts_and_clear_on_success(store):
     r1 = store.begin_run("demo", "full", None, "fp", "h", T0)
     store.record_failures("demo", r1, T0, [RecordError("a", "UNABLE_TO_LOCK_ROW", False, targets={"segment": "SMB"})])
     r2 = store.begin_run("demo", "full", None, "fp", "h", T1)
-    store.record_failures("demo", r2, T1, [RecordError("a", "INVALID_OPTION", True, targets={"segment": "SMB"}),
-                                           RecordError("b", "ENTITY_IS_DELETED", True)])
+    store.record_failures(
+        "demo",
+        r2,
+        T1,
+        [
+            RecordError("a", "INVALID_OPTION", True, targets={"segment": "SMB"}),
+            RecordError("b", "ENTITY_IS_DELETED", True),
+        ],
+    )
     errs = store.record_errors("demo")
     assert errs["a"].attempts == 2 and errs["a"].permanent and errs["a"].first_run == r1 and errs["a"].last_run == r2
     assert errs["a"].targets == {"segment": "SMB"} and errs["b"].attempts == 1
@@ -146,11 +178,20 @@ def test_record_errors_count_attempts_and_clear_on_success(store):
 def test_snapshot_counts_present_accounts_with_none_for_untagged(store):
     run = store.begin_run("demo", "full", None, "fp", "h", T0)
     store.upsert_accounts("demo", run, [(x, {}) for x in "abcd"])
-    store.confirm("demo", run, T0, [Confirmed("a", {"segment": (None, "SMB", "r")}),
-                                    Confirmed("b", {"segment": (None, "SMB", "r")}),
-                                    Confirmed("c", {"segment": (None, "Enterprise", "r")})])
+    store.confirm(
+        "demo",
+        run,
+        T0,
+        [
+            Confirmed("a", {"segment": (None, "SMB", "r")}),
+            Confirmed("b", {"segment": (None, "SMB", "r")}),
+            Confirmed("c", {"segment": (None, "Enterprise", "r")}),
+        ],
+    )
     assert store.write_snapshot("demo", run, ["segment", "tier"]) == {
-        "segment": {"SMB": 2, "Enterprise": 1, "(none)": 1}, "tier": {"(none)": 4}}
+        "segment": {"SMB": 2, "Enterprise": 1, "(none)": 1},
+        "tier": {"(none)": 4},
+    }
     run2 = store.begin_run("demo", "full", None, "fp", "h", T1)
     store.upsert_accounts("demo", run2, [(x, {}) for x in "ab"])
     store.mark_absent("demo", run2)  # c and d left the population; their history stays
@@ -168,8 +209,11 @@ def test_sqlite_file_uses_wal_and_is_upgraded_in_place(tmp_path):
         conn.execute(stmt.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", big="INTEGER"))
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
     conn.execute("INSERT INTO runs (sync, mode, status, started_at) VALUES ('demo', 'full', 'succeeded', ?)", (T0,))
-    conn.execute("INSERT INTO transitions (sync, account, dimension, from_value, to_value, rule, run, at) "
-                 "VALUES ('demo', 'a', 'segment', NULL, 'SMB', 'r', 1, ?)", (T0,))
+    conn.execute(
+        "INSERT INTO transitions (sync, account, dimension, from_value, to_value, rule, run, at) "
+        "VALUES ('demo', 'a', 'segment', NULL, 'SMB', 'r', 1, ?)",
+        (T0,),
+    )
     conn.commit()
     conn.close()
     store = SqliteStore(path)

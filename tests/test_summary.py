@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.dims import Dim
 from crmseg.model import NONE_LABEL, DimResult
 from crmseg.summary import AuditSummary, min_segment_threshold, share_text
-
-
+from tests.dims import Dim
 
 
 def label_summary(counts: dict[str | None, int], min_segment_size: int | None = 1) -> AuditSummary:
@@ -118,8 +116,9 @@ def test_missing_current_is_added() -> None:
 
 
 def test_quality_only_used_fields_with_zero_default() -> None:
-    s = AuditSummary([Dim("segment"), Dim("icp_score", kind="score")],
-                     ["employees", "industry", "icp_score", "employees"])
+    s = AuditSummary(
+        [Dim("segment"), Dim("icp_score", kind="score")], ["employees", "industry", "icp_score", "employees"]
+    )
     s.finish({"employees": {"missing": 3, "invalid": 1}, "country": {"missing": 9, "invalid": 0}})
     assert s.to_json()["quality"] == {
         "employees": {"missing": 3, "invalid": 1},
@@ -130,8 +129,9 @@ def test_quality_only_used_fields_with_zero_default() -> None:
 def test_json_has_spec_keys_and_serializes() -> None:
     s = AuditSummary([Dim("segment", rule_names=["r"]), Dim("score", kind="score")], ["employees"])
     s.add("1", {"segment": DimResult("A", ("r",)), "score": DimResult(5)}, {"segment": "B"})
-    s.metadata.update(source=Path("a.csv"), started_at=datetime(2024, 1, 2, tzinfo=timezone.utc),
-                      engine="native", duration_s=0.5)
+    s.metadata.update(
+        source=Path("a.csv"), started_at=datetime(2024, 1, 2, tzinfo=UTC), engine="native", duration_s=0.5
+    )
     s.finish({"employees": {"missing": 1}}, ["extra"])
     doc = json.loads(json.dumps(s.to_json()))
     assert {"accounts", "dimensions", "changes", "quality", "warnings"} <= set(doc)
@@ -140,8 +140,12 @@ def test_json_has_spec_keys_and_serializes() -> None:
     assert set(doc["changes"]["segment"]) == {"unchanged", "changed", "added", "cleared"}
     assert doc["changes"]["segment"]["changed"] == 1
     assert doc["quality"] == {"employees": {"missing": 1, "invalid": 0}}
-    assert doc["run"] == {"source": "a.csv", "started_at": "2024-01-02T00:00:00+00:00",
-                          "engine": "native", "duration_s": 0.5}
+    assert doc["run"] == {
+        "source": "a.csv",
+        "started_at": "2024-01-02T00:00:00+00:00",
+        "engine": "native",
+        "duration_s": 0.5,
+    }
     assert doc["warnings"][-1] == "extra"
 
 
@@ -159,8 +163,9 @@ def test_more_than_six_labels_warns() -> None:
     six = label_summary({f"L{i}": 10 for i in range(6)})
     assert not [w for w in six.warnings if "labels in use" in w]
     seven = label_summary({f"L{i}": 10 for i in range(7)})
-    assert seven.warnings == ["segment: 7 labels in use, more than 6; "
-                              "a segment dimension is hard to act on with that many labels"]
+    assert seven.warnings == [
+        "segment: 7 labels in use, more than 6; a segment dimension is hard to act on with that many labels"
+    ]
 
 
 def test_many_labels_only_warn_for_segment_dimensions() -> None:
@@ -203,8 +208,9 @@ def test_small_label_explicit_threshold_boundary() -> None:
     ok = label_summary({"A": 25, "B": 25, "Small": 10}, min_segment_size=10)
     assert ok.warnings == []
     bad = label_summary({"A": 26, "B": 25, "Small": 9}, min_segment_size=10)
-    assert bad.warnings == ["segment: label 'Small' holds 9 accounts (15%), fewer than the "
-                            "minimum segment size of 10 (min_segment_size)"]
+    assert bad.warnings == [
+        "segment: label 'Small' holds 9 accounts (15%), fewer than the minimum segment size of 10 (min_segment_size)"
+    ]
 
 
 def test_default_min_segment_size() -> None:
@@ -220,8 +226,10 @@ def test_small_label_default_threshold_boundary() -> None:
     ok = label_summary({"A": 2500, "B": 2450, "C": 50}, min_segment_size=None)
     assert ok.warnings == []
     bad = label_summary({"A": 2500, "B": 2451, "C": 49}, min_segment_size=None)
-    assert bad.warnings == ["segment: label 'C' holds 49 accounts (1%), fewer than the minimum "
-                            "segment size of 50 (default: 1% of accounts, at least 20)"]
+    assert bad.warnings == [
+        "segment: label 'C' holds 49 accounts (1%), fewer than the minimum "
+        "segment size of 50 (default: 1% of accounts, at least 20)"
+    ]
     # 100 accounts -> the floor of 20 applies.
     floor = label_summary({"A": 81 - 1, "B": 19 + 1}, min_segment_size=None)
     assert floor.warnings == []
@@ -240,14 +248,14 @@ def test_small_label_check_skipped_when_run_smaller_than_threshold() -> None:
 
 def test_dominant_label_boundary() -> None:
     assert label_summary({"A": 80, "B": 20}).warnings == []
-    assert label_summary({"A": 81, "B": 19}).warnings == [
-        "segment: label 'A' holds 81 of 100 accounts (81%), over 80%"]
+    assert label_summary({"A": 81, "B": 19}).warnings == ["segment: label 'A' holds 81 of 100 accounts (81%), over 80%"]
 
 
 def test_no_value_boundary() -> None:
     assert label_summary({"A": 40, "B": 40, None: 20}).warnings == []
     assert label_summary({"A": 40, "B": 39, None: 21}).warnings == [
-        "segment: 21 of 100 accounts (21%) have no value, over 20%"]
+        "segment: 21 of 100 accounts (21%) have no value, over 20%"
+    ]
 
 
 def test_all_none_warns_no_value_but_not_dominant() -> None:

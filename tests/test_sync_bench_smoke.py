@@ -18,8 +18,13 @@ pytest.importorskip("crmseg.sandbox")
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks" / "sync_bench.py"
 N = 2500
-RUNS = ("1 full first sync (state empty)", "2 no-change incremental", "3 rule edit: local copy",
-        "4 rule edit: --full read", "5 7 days later: local copy")
+RUNS = (
+    "1 full first sync (state empty)",
+    "2 no-change incremental",
+    "3 rule edit: local copy",
+    "4 rule edit: --full read",
+    "5 7 days later: local copy",
+)
 # (full-read page, incremental page, write batch, fixed calls per run) per CRM
 SIZES = {"salesforce": (2000, 2000, 200, 2), "hubspot": (100, 200, 100, 1)}
 
@@ -31,7 +36,7 @@ def _num(text: str) -> int:
 def _section(out: str, crm: str) -> str:
     start = out.index(f"== {crm}:")
     ends = [i for i in (out.find("\n== ", start + 1), out.find("\nRESULT:", start)) if i >= 0]
-    return out[start:min(ends)] if ends else out[start:]
+    return out[start : min(ends)] if ends else out[start:]
 
 
 def _row(section: str, label: str) -> list[str]:
@@ -64,8 +69,13 @@ def test_search_floor_rereads_the_records_sharing_a_query_start() -> None:
 
 
 def test_sync_bench_tiny_run_makes_exactly_the_floor_of_calls(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(BENCH), "--accounts", str(N), "--db-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, cwd=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--accounts", str(N), "--db-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=str(ROOT),
+    )
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "RESULT: calls == floor for every sync run (salesforce, hubspot): OK" in out, out

@@ -61,7 +61,9 @@ def _finish(env: SyncEnv) -> None:
     res = env.sync()
     assert res.returncode == 0, res.stdout + res.stderr
     runs = env.runs()
-    assert runs[0].status == "aborted" and "ended without recording" in (runs[0].message or "")  # the killed run, marked by the next
+    assert runs[0].status == "aborted" and "ended without recording" in (
+        runs[0].message or ""
+    )  # the killed run, marked by the next
     assert runs[-1].status == "succeeded"
 
 
@@ -69,13 +71,17 @@ KILL_POINTS = {
     # the 4th read page is held: killed while reading
     "during-read": lambda crm, ref: ({"kind": "timeout", "endpoint": READ[crm], "after": 3}, "timeout"),
     # the 11th write batch is refused with a long Retry-After: killed between two batches
-    "between-batches": lambda crm, ref: ({"kind": "429", "endpoint": WRITE[crm], "after": 10, "retry_after": 120},
-                                         "429"),
+    "between-batches": lambda crm, ref: (
+        {"kind": "429", "endpoint": WRITE[crm], "after": 10, "retry_after": 120},
+        "429",
+    ),
     # the 21st batch is applied but its answer held: killed before its outcome is recorded
     "write-not-recorded": lambda crm, ref: ({"kind": "timeout", "endpoint": WRITE[crm], "after": 20}, "timeout"),
     # the last batch applied, answer held: killed after the last write, before the run is recorded
-    "after-last-write": lambda crm, ref: ({"kind": "timeout", "endpoint": WRITE[crm], "after": ref.write_calls - 1},
-                                          "timeout"),
+    "after-last-write": lambda crm, ref: (
+        {"kind": "timeout", "endpoint": WRITE[crm], "after": ref.write_calls - 1},
+        "timeout",
+    ),
 }
 
 
@@ -102,10 +108,15 @@ def test_faults_of_every_kind_then_a_kill_still_converge(reference, tmp_path, re
     env.config.write_text(env.config.read_text().replace("timeout = 10\n", "timeout = 1.5\n"), encoding="utf-8")
     try:
         # about 10% of calls fail, spread over the kinds; 10% of written records are refused
-        faults: list[dict[str, Any]] = [{"kind": k, "probability": p, "count": 60}
-                                        for k, p in (("429", 0.03), ("500", 0.02), ("503", 0.02), ("timeout", 0.01))]
+        faults: list[dict[str, Any]] = [
+            {"kind": k, "probability": p, "count": 60}
+            for k, p in (("429", 0.03), ("500", 0.02), ("503", 0.02), ("timeout", 0.01))
+        ]
         # an expired session answers a call made with a session (a login answers differently)
-        faults += [{"kind": "expired_session", "endpoint": e, "probability": 0.02, "count": 20} for e in (READ[crm], WRITE[crm])]
+        faults += [
+            {"kind": "expired_session", "endpoint": e, "probability": 0.02, "count": 20}
+            for e in (READ[crm], WRITE[crm])
+        ]
         faults.append({"kind": "record_failure", "probability": 0.1, "count": 2000, "error": "UNABLE_TO_LOCK_ROW"})
         env.sb.inject(*faults, seed=7)
         kill = {"kind": "timeout", "endpoint": WRITE[crm], "after": 30, "count": 1, "delay": 120}
@@ -127,8 +138,10 @@ def test_faults_of_every_kind_then_a_kill_still_converge(reference, tmp_path, re
         extra = stats["calls"]["total"] - ref.calls
         fired = env.sb.app.faults.snapshot()["fired"]
         record_property("extra_calls", extra)
-        print(f"\n[{crm}] faults fired {dict(fired)}; {runs + 1} runs; {stats['calls']['total']:,} calls vs "
-              f"{ref.calls:,} uninterrupted: {extra:,} extra")
+        print(
+            f"\n[{crm}] faults fired {dict(fired)}; {runs + 1} runs; {stats['calls']['total']:,} calls vs "
+            f"{ref.calls:,} uninterrupted: {extra:,} extra"
+        )
     finally:
         env.close()
 

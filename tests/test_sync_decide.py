@@ -14,24 +14,30 @@ from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint
 TAGS = {"segment": "Segment__c", "icp_score": "ICP_Score__c"}.get
 
 
-@pytest.mark.parametrize("has, recorded, crm, value, expected", [
-    (False, None, None, "SMB", [(None, "SMB", "r")]),  # first run: against the CRM's value
-    (False, None, "SMB", "SMB", []),
-    (False, None, "SMB", "Enterprise", [("SMB", "Enterprise", "r")]),
-    (True, "SMB", "SMB", "Enterprise", [("SMB", "Enterprise", "r")]),
-    (True, "SMB", "SMB", "SMB", []),
-    (True, "SMB", "Mid", "SMB", [("SMB", "Mid", EDIT_RULE), ("Mid", "SMB", "r")]),  # edit overwritten
-    (True, "SMB", "Mid", "Enterprise", [("SMB", "Mid", EDIT_RULE), ("Mid", "Enterprise", "r")]),
-    (True, "SMB", "Mid", "Mid", [("SMB", "Mid", "r")]),  # the rules now agree with the edit
-    (True, None, None, None, []),
-])
+@pytest.mark.parametrize(
+    "has, recorded, crm, value, expected",
+    [
+        (False, None, None, "SMB", [(None, "SMB", "r")]),  # first run: against the CRM's value
+        (False, None, "SMB", "SMB", []),
+        (False, None, "SMB", "Enterprise", [("SMB", "Enterprise", "r")]),
+        (True, "SMB", "SMB", "Enterprise", [("SMB", "Enterprise", "r")]),
+        (True, "SMB", "SMB", "SMB", []),
+        (True, "SMB", "Mid", "SMB", [("SMB", "Mid", EDIT_RULE), ("Mid", "SMB", "r")]),  # edit overwritten
+        (True, "SMB", "Mid", "Enterprise", [("SMB", "Mid", EDIT_RULE), ("Mid", "Enterprise", "r")]),
+        (True, "SMB", "Mid", "Mid", [("SMB", "Mid", "r")]),  # the rules now agree with the edit
+        (True, None, None, None, []),
+    ],
+)
 def test_moves_are_diffs_against_the_recorded_value(has, recorded, crm, value, expected):
     assert moves(has, recorded, crm, value, "r") == expected
 
 
 def test_account_plan_writes_only_changed_mapped_unpinned_dims():
-    results = {"segment": DimResult("Enterprise", ("big",)), "icp_score": DimResult(40, ("fit", "web")),
-               "tier": DimResult("Tier 1", ())}
+    results = {
+        "segment": DimResult("Enterprise", ("big",)),
+        "icp_score": DimResult(40, ("fit", "web")),
+        "tier": DimResult("Tier 1", ()),
+    }
     plan = account_plan(results, {"segment": "SMB", "icp_score": "40.0"}, False, TAGS, {"tier": "Tier 2"})
     assert plan.write == {"segment": ("SMB", "Enterprise", "big")}
     assert plan.fields == {"Segment__c": "Enterprise"}  # the score equals the CRM's 40.0: not sent
@@ -44,21 +50,29 @@ def test_account_plan_writes_only_changed_mapped_unpinned_dims():
 
 
 def test_applied_compares_tag_texts():
-    assert applied({"segment": "Enterprise", "icp_score": 40.0}, {"segment": ("SMB", "Enterprise", "r"),
-                                                                  "icp_score": ("10", "40", "r")})
+    assert applied(
+        {"segment": "Enterprise", "icp_score": 40.0},
+        {"segment": ("SMB", "Enterprise", "r"), "icp_score": ("10", "40", "r")},
+    )
     assert not applied({"segment": "SMB"}, {"segment": ("SMB", "Enterprise", "r")})
 
 
-@pytest.mark.parametrize("error, permanent", [
-    ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: bad value for restricted picklist field: X (fields: Segment__c)", True),
-    ("ENTITY_IS_DELETED: entity is deleted", True),
-    ("VALIDATION_ERROR: Property values were not valid [INVALID_OPTION]", True),
-    ("OBJECT_NOT_FOUND: Could not get some COMPANY objects", True),
-    ("INVALID_FIELD_FOR_INSERT_UPDATE: Unable to create/update fields: Locked__c", True),
-    ("UNABLE_TO_LOCK_ROW: unable to obtain exclusive access to this record", False),
-    ("no result returned by the bulk job", False),
-    (None, False),
-])
+@pytest.mark.parametrize(
+    "error, permanent",
+    [
+        (
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: bad value for restricted picklist field: X (fields: Segment__c)",
+            True,
+        ),
+        ("ENTITY_IS_DELETED: entity is deleted", True),
+        ("VALIDATION_ERROR: Property values were not valid [INVALID_OPTION]", True),
+        ("OBJECT_NOT_FOUND: Could not get some COMPANY objects", True),
+        ("INVALID_FIELD_FOR_INSERT_UPDATE: Unable to create/update fields: Locked__c", True),
+        ("UNABLE_TO_LOCK_ROW: unable to obtain exclusive access to this record", False),
+        ("no result returned by the bulk job", False),
+        (None, False),
+    ],
+)
 def test_permanent_errors_are_told_apart(error, permanent):
     assert is_permanent(error) is permanent
 

@@ -22,16 +22,35 @@ EPS = 1e-4
 
 
 def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run([*crmseg_cmd(), *args], cwd=tmp, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
+    res = subprocess.run(
+        [*crmseg_cmd(), *args],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     return res
 
 
 def _audit(tmp: Path, name: str) -> dict[str, dict[str, str]]:
     out = tmp / f"{name}.csv"
-    _run(tmp, "audit", "--source", "accounts.csv", "--rules", "rules", "--mapping", str(ROOT / "connectors" / "csv.toml"),
-         "--engine", "native", "--csv", str(out), "-q")
+    _run(
+        tmp,
+        "audit",
+        "--source",
+        "accounts.csv",
+        "--rules",
+        "rules",
+        "--mapping",
+        str(ROOT / "connectors" / "csv.toml"),
+        "--engine",
+        "native",
+        "--csv",
+        str(out),
+        "-q",
+    )
     with open(out, newline="", encoding="utf-8") as fh:
         return {r["id"]: r for r in csv.DictReader(fh)}
 
@@ -52,13 +71,17 @@ def test_drift_matrix_and_psi_match_a_hand_computation(tmp_path):
     shutil.copy(ROOT / "examples" / "accounts.csv", tmp_path / "accounts.csv")
     (tmp_path / "config.toml").write_text(
         '[state]\npath = "state.sqlite"\n[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\n'
-        f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n', encoding="utf-8")
+        f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n',
+        encoding="utf-8",
+    )
     with open(tmp_path / "accounts.csv", newline="", encoding="utf-8") as fh:
         pinned = {r["id"] for r in csv.DictReader(fh) if r["crmseg_pin"].strip().lower() in ("true", "1", "yes")}
     seg, tier = tmp_path / "rules" / "segment.toml", tmp_path / "rules" / "tier.toml"
     edits = [
         lambda: None,
-        lambda: seg.write_text(seg.read_text().replace("employees >= 1000 or", "employees >= 400 or"), encoding="utf-8"),
+        lambda: seg.write_text(
+            seg.read_text().replace("employees >= 1000 or", "employees >= 400 or"), encoding="utf-8"
+        ),
         lambda: tier.write_text(tier.read_text().replace("icp_score >= 70", "icp_score >= 40"), encoding="utf-8"),
     ]
     audits = []

@@ -57,11 +57,19 @@ def test_a_run_crossing_drift_alert_psi_warns_and_status_shows_it(tmp_path):
     (tmp_path / "config.toml").write_text(
         '[state]\npath = "state.sqlite"\n[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\n'
         f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n'
-        'drift_alert_psi = 0.1\n', encoding="utf-8")
+        "drift_alert_psi = 0.1\n",
+        encoding="utf-8",
+    )
 
     def crmseg(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*crmseg_cmd(), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
+        return subprocess.run(
+            [*crmseg_cmd(), *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        )
 
     assert crmseg("sync", "--config", "config.toml", "-q").returncode == 0
     assert crmseg("sync", "--config", "config.toml", "-q").returncode == 0  # nothing moved: no alert
@@ -69,8 +77,9 @@ def test_a_run_crossing_drift_alert_psi_warns_and_status_shows_it(tmp_path):
     assert status["drift_alert"] is None
     seg = tmp_path / "rules" / "segment.toml"
     # the edit contradicts the file's inline tests, which sync would refuse: drop them with it
-    seg.write_text(seg.read_text().split("[[test]]")[0].replace("employees >= 1000 or", "employees >= 50 or"),
-                   encoding="utf-8")
+    seg.write_text(
+        seg.read_text().split("[[test]]")[0].replace("employees >= 1000 or", "employees >= 50 or"), encoding="utf-8"
+    )
     moved = crmseg("sync", "--config", "config.toml", "-q")
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert "drift alert" in moved.stdout and "segment PSI" in moved.stdout

@@ -7,7 +7,7 @@ import csv
 import json
 import shutil
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -68,8 +68,12 @@ def test_sync_writes_what_the_audit_predicts_then_nothing(env, tmp_path):
         assert after[sid] == before[sid]  # pinned accounts are never written
     assert _audit_changes(env, tmp_path / "a2.csv") == set()  # the CRM now holds what the rules say
     run = env.runs()[-1]
-    assert (run.status, run.counts["changed"], run.counts["written"], run.counts["read"]) == ("succeeded", len(expected),
-                                                                                            len(expected), N)
+    assert (run.status, run.counts["changed"], run.counts["written"], run.counts["read"]) == (
+        "succeeded",
+        len(expected),
+        len(expected),
+        N,
+    )
     assert run.counts["api_calls"] == stats["calls"]["total"]  # the run's own count matches the CRM's
     env.sb.reset_stats()
     second = env.sync()
@@ -83,8 +87,12 @@ def test_sync_writes_what_the_audit_predicts_then_nothing(env, tmp_path):
 def test_a_rule_edit_writes_exactly_the_accounts_whose_tags_change(env, tmp_path):
     assert env.sync().returncode == 0
     seg = env.rules / "segment.toml"
-    seg.write_text(seg.read_text().replace("employees >= 1000 or", "employees >= 700 or")
-                   .replace("100 <= employees < 1000", "100 <= employees < 700"), encoding="utf-8")
+    seg.write_text(
+        seg.read_text()
+        .replace("employees >= 1000 or", "employees >= 700 or")
+        .replace("100 <= employees < 1000", "100 <= employees < 700"),
+        encoding="utf-8",
+    )
     expected = _audit_changes(env, tmp_path / "edit.csv")
     assert 0 < len(expected) < N
     env.sb.reset_stats()  # (the audit's reads are not the sync's)
@@ -115,7 +123,7 @@ def test_an_account_crossing_a_days_since_threshold_is_retagged_without_being_mo
 
 def _days_since_crossing(env: SyncEnv) -> None:
     src = env.sb.mapping.source_of("last_activity_at")
-    t0 = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
     rid = env.sb.ids()[0]
     env.sb.edit({rid: {src: (t0 - timedelta(days=30) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")}})
     cfg = load_config(env.config)
@@ -186,7 +194,9 @@ def test_bad_input_leaves_state_and_crm_untouched(env, tmp_path):
     env.config.write_text(good, encoding="utf-8")
     # a rules folder with an error
     shutil.copy(env.rules / "tier.toml", tmp_path / "tier.bak")
-    (env.rules / "tier.toml").write_text((tmp_path / "tier.bak").read_text().replace("icp_score >= 70", "icp_scor >= 70"))
+    (env.rules / "tier.toml").write_text(
+        (tmp_path / "tier.bak").read_text().replace("icp_score >= 70", "icp_scor >= 70")
+    )
     assert_untouched(env.sync(), 2, "tier.toml", "icp_scor")
     shutil.copy(tmp_path / "tier.bak", env.rules / "tier.toml")
     # a CRM that rejects the login
@@ -194,8 +204,15 @@ def test_bad_input_leaves_state_and_crm_untouched(env, tmp_path):
     import subprocess
 
     from .sync_env import crmseg_cmd
-    res = subprocess.run([*crmseg_cmd(), "sync", "--config", str(env.config), "-q"], cwd=env.tmp,
-                         env=env.env(**{var: "wrong-secret-value"}), capture_output=True, text=True, timeout=120)
+
+    res = subprocess.run(
+        [*crmseg_cmd(), "sync", "--config", str(env.config), "-q"],
+        cwd=env.tmp,
+        env=env.env(**{var: "wrong-secret-value"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert_untouched(res, 4, "HTTP 401" if env.crm == "hubspot" else "login")  # 4: the CRM refused us
     assert "wrong-secret-value" not in res.stdout + res.stderr
     # an exhausted daily limit
@@ -206,9 +223,16 @@ def test_bad_input_leaves_state_and_crm_untouched(env, tmp_path):
 def test_failed_records_are_retried_and_permanent_ones_kept_apart(env):
     ids = env.sb.ids()
     flaky, bad = ids[:5], ids[5:8]
-    env.sb.inject({"kind": "record_failure", "ids": flaky, "error": "UNABLE_TO_LOCK_ROW"},
-                  {"kind": "record_failure", "ids": bad, "count": -1, "error": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                   "message": "bad value for restricted picklist field"})
+    env.sb.inject(
+        {"kind": "record_failure", "ids": flaky, "error": "UNABLE_TO_LOCK_ROW"},
+        {
+            "kind": "record_failure",
+            "ids": bad,
+            "count": -1,
+            "error": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "message": "bad value for restricted picklist field",
+        },
+    )
     first = env.sync()
     assert first.returncode == 1, first.stdout + first.stderr
     assert "partial" in first.stdout and all(i in first.stdout for i in flaky + bad)
@@ -275,14 +299,22 @@ def test_a_file_sync_writes_an_import_ready_changes_file_and_keeps_history(tmp_p
     (tmp_path / "config.toml").write_text(
         '[state]\npath = "state/crmseg.sqlite"\n[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\n'
         f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n'
-        'changes_path = "out/changes.csv"\n', encoding="utf-8")
+        'changes_path = "out/changes.csv"\n',
+        encoding="utf-8",
+    )
     env = SyncEnv.__new__(SyncEnv)  # only the CLI helpers: no CRM here
-    from .sync_env import crmseg_cmd
     import subprocess
 
+    from .sync_env import crmseg_cmd
+
     def sync() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*crmseg_cmd(), "sync", "--config", "config.toml", "-q"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [*crmseg_cmd(), "sync", "--config", "config.toml", "-q"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     source = (tmp_path / "accounts.csv").read_bytes()
     first = sync()
@@ -320,13 +352,20 @@ def test_a_file_sync_with_bad_rows_stops_or_skips_and_names_them(tmp_path):
     lines[5] = lines[5].rstrip("\n") + ",extra\n"  # line 6: one field too many
     lines.append(lines[9])  # the account on line 10 again, as the last line
     (tmp_path / "accounts.csv").write_text("".join(lines), encoding="utf-8")
-    config = ('[state]\npath = "state/crmseg.sqlite"\n[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\n'
-              f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n'
-              'changes_path = "out/changes.csv"\n')
+    config = (
+        '[state]\npath = "state/crmseg.sqlite"\n[syncs.demo]\nconnector = "csv"\npath = "accounts.csv"\n'
+        f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n'
+        'changes_path = "out/changes.csv"\n'
+    )
 
     def sync() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*crmseg_cmd(), "sync", "--config", "config.toml", "-q"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [*crmseg_cmd(), "sync", "--config", "config.toml", "-q"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     (tmp_path / "config.toml").write_text(config, encoding="utf-8")
     strict = sync()
@@ -341,7 +380,7 @@ def test_a_file_sync_with_bad_rows_stops_or_skips_and_names_them(tmp_path):
     assert lenient.returncode == 0, lenient.stdout + lenient.stderr
     assert "skipped 2 bad input row(s)" in lenient.stdout
     last = len(lines)
-    assert f"accounts.csv:6:" in lenient.stdout and f"accounts.csv:{last}:" in lenient.stdout
+    assert "accounts.csv:6:" in lenient.stdout and f"accounts.csv:{last}:" in lenient.stdout
     assert "read 399 " in lenient.stdout  # 401 data rows, the two bad ones left out
     with open(tmp_path / "out" / "changes.csv", newline="", encoding="utf-8") as fh:
         assert ragged_id not in {r["id"] for r in csv.DictReader(fh)}
@@ -350,8 +389,9 @@ def test_a_file_sync_with_bad_rows_stops_or_skips_and_names_them(tmp_path):
 def test_salesforce_writes_above_bulk_threshold_go_through_bulk_api_jobs(tmp_path):
     env = SyncEnv(tmp_path, "salesforce", N)
     try:
-        env.config.write_text(env.config.read_text().replace("bulk_threshold = 1000000", "bulk_threshold = 100"),
-                              encoding="utf-8")
+        env.config.write_text(
+            env.config.read_text().replace("bulk_threshold = 1000000", "bulk_threshold = 100"), encoding="utf-8"
+        )
         expected = _audit_changes(env, tmp_path / "a.csv")
         assert len(expected) > 100
         env.sb.reset_stats()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from crmseg.vocabulary import load_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = load_vocabulary(ROOT / "connectors" / "vocabulary.toml")
-NOW = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 COMPARED = ("industry", "tech_stack", "country", "employees", "intent_score", "last_activity_at")
 
 
@@ -39,15 +39,22 @@ def _accounts() -> list[dict[str, str]]:
     techs = [s for c, vs in VOCAB["tech_stack"].items() for s in (c, *vs)]
     out = []
     for i, ind in enumerate(industries):
-        out.append({
-            "id": f"v-{i:04d}", "name": f"Vocab {i}", "industry": ind,
-            "tech_stack": ";".join([techs[i % len(techs)], techs[(i * 7 + 3) % len(techs)], "Snowflake"]),
-            "country": ["USA", "Germany", "U.K.", "FR"][i % 4], "employees": str([40, 150, 900, 6000][i % 4]),
-            "annual_revenue": str([1e6, 3e7, 2e8, 9e8][(i // 4) % 4]), "intent_score": str((i * 13) % 100),
-            "web_visits_30d": str(i % 30), "last_activity_at": f"2026-10-{1 + i % 28:02d}T10:00:00Z",
-            "lifecycle_stage": ["lead", "opportunity", "customer"][i % 3],
-            "is_customer": "true" if i % 3 == 2 else "false",
-        })
+        out.append(
+            {
+                "id": f"v-{i:04d}",
+                "name": f"Vocab {i}",
+                "industry": ind,
+                "tech_stack": ";".join([techs[i % len(techs)], techs[(i * 7 + 3) % len(techs)], "Snowflake"]),
+                "country": ["USA", "Germany", "U.K.", "FR"][i % 4],
+                "employees": str([40, 150, 900, 6000][i % 4]),
+                "annual_revenue": str([1e6, 3e7, 2e8, 9e8][(i // 4) % 4]),
+                "intent_score": str((i * 13) % 100),
+                "web_visits_30d": str(i % 30),
+                "last_activity_at": f"2026-10-{1 + i % 28:02d}T10:00:00Z",
+                "lifecycle_stage": ["lead", "opportunity", "customer"][i % 3],
+                "is_customer": "true" if i % 3 == 2 else "false",
+            }
+        )
     return out
 
 
@@ -76,8 +83,7 @@ def _csv_source(tmp: Path, rows: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def _crm_source(tmp: Path, crm: str, rows: list[dict[str, str]]) -> dict[str, Any]:
-    with SandboxServer(crm, accounts=rows, mapping=ROOT / "connectors" / f"{crm}.toml",
-                       rules_dir=ROOT / "rules") as sb:
+    with SandboxServer(crm, accounts=rows, mapping=ROOT / "connectors" / f"{crm}.toml", rules_dir=ROOT / "rules") as sb:
         config = write_sandbox_config(sb, tmp / f"{crm}.toml")
         plan = plan_config(config, None, "native", now=NOW, env=sb.env())
         return _evaluate(plan, {crm_id: seed for seed, crm_id in sb.id_map.items()})
@@ -115,15 +121,22 @@ def _mapping(tmp: Path, body: str, vocab: str = '[industry]\n"Software" = ["SaaS
 
 
 def test_a_mapping_extends_the_vocabulary(tmp_path: Path) -> None:
-    m = load_mapping(_mapping(tmp_path, '[fields.industry.synonyms]\n"Software" = ["Apps"]\n"Energy" = ["Oil & Gas"]\n'))
+    m = load_mapping(
+        _mapping(tmp_path, '[fields.industry.synonyms]\n"Software" = ["Apps"]\n"Energy" = ["Oil & Gas"]\n')
+    )
     assert m.fields["industry"].synonyms == {"Software": ["SaaS", "Apps"], "Energy": ["Oil & Gas"]}
     n = Normalizer(m)
-    assert [n.account(RawRecord("1", {"industry": v}))["industry"] for v in ("saas", "apps", "oil & gas")] == \
-        ["Software", "Software", "Energy"]
+    assert [n.account(RawRecord("1", {"industry": v}))["industry"] for v in ("saas", "apps", "oil & gas")] == [
+        "Software",
+        "Software",
+        "Energy",
+    ]
 
 
 def test_a_mapping_may_not_contradict_the_vocabulary(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"m.toml: fields.industry.synonyms .*'SaaS' is a synonym of both 'Software' and 'Apps'"):
+    with pytest.raises(
+        ConfigError, match=r"m.toml: fields.industry.synonyms .*'SaaS' is a synonym of both 'Software' and 'Apps'"
+    ):
         load_mapping(_mapping(tmp_path, '[fields.industry.synonyms]\n"Apps" = ["SaaS"]\n'))
 
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import click
 
-__all__ = ["AsOf", "parse_as_of", "as_of_option"]
+__all__ = ["AsOf", "as_of_option", "parse_as_of"]
 
 
 def parse_as_of(text: str) -> datetime:
     """``2026-11-01`` (midnight UTC) or an ISO 8601 datetime (naive = UTC); ValueError otherwise."""
     s = text.strip()
     if len(s) == 10:
-        return datetime.combine(date.fromisoformat(s), time(0), tzinfo=timezone.utc)
+        return datetime.combine(date.fromisoformat(s), time(0), tzinfo=UTC)
     d = datetime.fromisoformat(s)
-    return d.replace(tzinfo=timezone.utc) if d.tzinfo is None else d.astimezone(timezone.utc)
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
 
 
 class AsOf(click.ParamType):
@@ -35,6 +35,11 @@ class AsOf(click.ParamType):
 
 def as_of_option(f: Any) -> Any:
     """The shared ``--as-of`` option (None: now)."""
-    return click.option("--as-of", "as_of", type=AsOf(), default=None,
-                        help="Evaluate as of this date (YYYY-MM-DD, midnight UTC) or datetime: days_since "
-                             "counts from it, so the result does not move with the calendar.")(f)
+    return click.option(
+        "--as-of",
+        "as_of",
+        type=AsOf(),
+        default=None,
+        help="Evaluate as of this date (YYYY-MM-DD, midnight UTC) or datetime: days_since "
+        "counts from it, so the result does not move with the calendar.",
+    )(f)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 from rich.console import Console
@@ -15,17 +16,26 @@ from rich.console import Console
 from crmseg.asof import as_of_option
 from crmseg.errors import ConfigError, CrmsegError, RuleError
 
-ENGINE = click.option("--engine", type=click.Choice(["auto", "durable", "native"]), default=None,
-                      help="Rules engine (default: the sync's setting, else auto = native; same results either way).")
+ENGINE = click.option(
+    "--engine",
+    type=click.Choice(["auto", "durable", "native"]),
+    default=None,
+    help="Rules engine (default: the sync's setting, else auto = native; same results either way).",
+)
 
 
 def file_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--delimiter``, ``--encoding`` and ``--skip-bad-rows`` for commands reading a data file."""
-    f = click.option("--skip-bad-rows", is_flag=True,
-                     help="Leave out bad input rows (counted and named in the report) instead of stopping.")(f)
+    f = click.option(
+        "--skip-bad-rows",
+        is_flag=True,
+        help="Leave out bad input rows (counted and named in the report) instead of stopping.",
+    )(f)
     f = click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the data file.")(f)
-    f = click.option("--delimiter", help="CSV delimiter: a character or comma/semicolon/tab/pipe "
-                                         "(default: detected from the header).")(f)
+    f = click.option(
+        "--delimiter",
+        help="CSV delimiter: a character or comma/semicolon/tab/pipe (default: detected from the header).",
+    )(f)
     return f
 
 
@@ -51,16 +61,33 @@ def rules() -> None:
 
 @rules.command("check")
 @click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(file_okay=False))
-@click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping whose fields rules may use (default connectors/csv.toml).")
-@click.option("--source", type=click.Path(dir_okay=False, exists=True),
-              help="Also know this file's columns, as `audit --source` does (undeclared ones as text).")
-@click.option("--config", type=click.Path(dir_okay=False, exists=True),
-              help="Check the rules of a sync, with its mapping and (CRM syncs) the CRM's picklist options.")
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False),
+    help="Mapping whose fields rules may use (default connectors/csv.toml).",
+)
+@click.option(
+    "--source",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Also know this file's columns, as `audit --source` does (undeclared ones as text).",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Check the rules of a sync, with its mapping and (CRM syncs) the CRM's picklist options.",
+)
 @click.option("--sync", "sync_name", help="Which sync of --config (needed when it has several).")
 @ENGINE
 @click.option("--strict", is_flag=True, help="Warnings (lints) fail the check too.")
-def rules_check(rules_dir: str, mapping: str | None, source: str | None, config: str | None, sync_name: str | None,
-                engine: str | None, strict: bool) -> None:
+def rules_check(
+    rules_dir: str,
+    mapping: str | None,
+    source: str | None,
+    config: str | None,
+    sync_name: str | None,
+    engine: str | None,
+    strict: bool,
+) -> None:
     """Parse, type-check and lint the rules, then run their inline tests.
 
     Exit 0 clean (warnings allowed unless --strict), 1 problems."""
@@ -68,7 +95,7 @@ def rules_check(rules_dir: str, mapping: str | None, source: str | None, config:
 
     if source is not None and config is not None:
         raise click.UsageError("give --source FILE or --config FILE, not both")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if not Path(rules_dir).is_dir():
         raise ConfigError(f"{rules_dir}: rules directory not found")
     try:
@@ -77,8 +104,10 @@ def rules_check(rules_dir: str, mapping: str | None, source: str | None, config:
         for line in exc.problems:
             _err(line)
         if source is None and config is None and any("unknown field" in p for p in exc.problems):
-            _err("hint: `audit --source FILE` also knows the file's undeclared columns (as text); "
-                 "pass the same --source FILE to check them the same way")
+            _err(
+                "hint: `audit --source FILE` also knows the file's undeclared columns (as text); "
+                "pass the same --source FILE to check them the same way"
+            )
         _err(f"{len(exc.problems)} problem(s) in {rules_dir}")
         sys.exit(1)
     alerts = rule_alerts(ruleset, m, engine or "auto", now, schema)
@@ -88,14 +117,22 @@ def rules_check(rules_dir: str, mapping: str | None, source: str | None, config:
         _err(line)
     n_rules = sum(len(d.rules) for d in ruleset.dimensions)
     passed = alerts.tests_run - len(alerts.failed_tests)
-    click.echo(f"{rules_dir}: {len(ruleset.dimensions)} dimensions ({', '.join(ruleset.names)}), {n_rules} rules, "
-               f"{passed}/{alerts.tests_run} tests passed, {len(alerts.lints)} warning(s)"
-               + (" (--strict: warnings fail)" if strict and alerts.lints else ""))
+    click.echo(
+        f"{rules_dir}: {len(ruleset.dimensions)} dimensions ({', '.join(ruleset.names)}), {n_rules} rules, "
+        f"{passed}/{alerts.tests_run} tests passed, {len(alerts.lints)} warning(s)"
+        + (" (--strict: warnings fail)" if strict and alerts.lints else "")
+    )
     sys.exit(1 if alerts.failed_tests or (strict and alerts.lints) else 0)
 
 
-def _checked_rules(rules_dir: str, mapping: str | None, source: str | None, config: str | None,
-                   sync_name: str | None, engine: str | None) -> tuple[Any, Any, Any]:
+def _checked_rules(
+    rules_dir: str,
+    mapping: str | None,
+    source: str | None,
+    config: str | None,
+    sync_name: str | None,
+    engine: str | None,
+) -> tuple[Any, Any, Any]:
     """(rule set, mapping, CRM schema or None), with the same known fields as audit would use."""
     from crmseg.config import load_mapping
     from crmseg.normalize import Normalizer
@@ -127,8 +164,16 @@ def _checked_rules(rules_dir: str, mapping: str | None, source: str | None, conf
 @ENGINE
 @as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
-def rules_explain(rules_dir: str, account_json: str | None, source: str | None, record_id: str | None,
-                  mapping: str | None, engine: str | None, as_of: datetime | None, as_json: bool) -> None:
+def rules_explain(
+    rules_dir: str,
+    account_json: str | None,
+    source: str | None,
+    record_id: str | None,
+    mapping: str | None,
+    engine: str | None,
+    as_of: datetime | None,
+    as_json: bool,
+) -> None:
     """Each dimension's value, the rule that fired and why earlier rules did not."""
     from dataclasses import asdict
 
@@ -142,7 +187,7 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
         raise click.UsageError("give either --account JSON or --source FILE --id ID")
     if source is not None and record_id is None:
         raise click.UsageError("--source needs --id ID")
-    now = as_of or datetime.now(timezone.utc)
+    now = as_of or datetime.now(UTC)
     if account_json is not None:
         try:
             data = json.loads(account_json)
@@ -168,7 +213,11 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
         for line in unknown_fields(data, normalizer.mapping, ruleset):
             _err(f"warning: {line}")
     if as_json:
-        click.echo(json.dumps({"id": raw.id, "engine": eng.name, "dimensions": [asdict(d) for d in expl]}, default=str, indent=2))
+        click.echo(
+            json.dumps(
+                {"id": raw.id, "engine": eng.name, "dimensions": [asdict(d) for d in expl]}, default=str, indent=2
+            )
+        )
     else:
         click.echo(render_text(expl, raw.id))
 
@@ -177,7 +226,9 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
 @cli.command()
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), help="config.toml naming the sync to audit.")
 @click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
-@click.option("--source", type=click.Path(dir_okay=False, exists=True), help="CSV/JSONL file of accounts (canonical columns).")
+@click.option(
+    "--source", type=click.Path(dir_okay=False, exists=True), help="CSV/JSONL file of accounts (canonical columns)."
+)
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules folder (with --source).")
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping for --source (default connectors/csv.toml).")
 @ENGINE
@@ -187,9 +238,22 @@ def rules_explain(rules_dir: str, account_json: str | None, source: str | None, 
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML report.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report.")
 @file_options
-def audit(config: str | None, sync_name: str | None, source: str | None, rules_dir: str | None, mapping: str | None,
-          engine: str | None, as_of: datetime | None, json_out: str | None, csv_out: str | None, html_out: str | None,
-          quiet: bool, delimiter: str | None, encoding: str, skip_bad_rows: bool) -> None:
+def audit(
+    config: str | None,
+    sync_name: str | None,
+    source: str | None,
+    rules_dir: str | None,
+    mapping: str | None,
+    engine: str | None,
+    as_of: datetime | None,
+    json_out: str | None,
+    csv_out: str | None,
+    html_out: str | None,
+    quiet: bool,
+    delimiter: str | None,
+    encoding: str,
+    skip_bad_rows: bool,
+) -> None:
     """Dry run: what the rules would do to the accounts. Never writes to a CRM or to sync state."""
     from crmseg.pipeline import plan_config, plan_source, run_audit
     from crmseg.report import CsvWriter, render, write_html, write_json
@@ -199,8 +263,14 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
         raise click.UsageError("give either --config FILE or --source FILE --rules DIR")
     check_writable(("--json", json_out), ("--csv", csv_out), ("--html", html_out))
     if source is not None:
-        plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto", as_of,
-                           **_file_kwargs(delimiter, encoding, skip_bad_rows))
+        plan = plan_source(
+            source,
+            rules_dir or "rules",
+            mapping,
+            engine or "auto",
+            as_of,
+            **_file_kwargs(delimiter, encoding, skip_bad_rows),
+        )
     else:
         plan = plan_config(config, sync_name, engine, as_of)  # type: ignore[arg-type]
         if skip_bad_rows and hasattr(plan.connector, "on_bad_row"):
@@ -215,7 +285,7 @@ def audit(config: str | None, sync_name: str | None, source: str | None, rules_d
         summary = run_audit(plan, sink, tick)
     if as_of is not None:  # the run's clock is the as-of date; keep the real start beside it
         summary.metadata["as_of"] = as_of.isoformat(timespec="seconds")
-        summary.metadata["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        summary.metadata["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     if json_out:
         write_json(summary, json_out)
     if html_out:
@@ -252,8 +322,13 @@ class _progress:
     def __enter__(self) -> Callable[[int], None]:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.p = Progress(SpinnerColumn(), TextColumn("auditing: {task.completed:,} accounts"), TimeElapsedColumn(),
-                          console=Console(stderr=True), transient=True)
+        self.p = Progress(
+            SpinnerColumn(),
+            TextColumn("auditing: {task.completed:,} accounts"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         self.p.start()
         task = self.p.add_task("audit", total=None)
         return lambda n: self.p.update(task, completed=n)
@@ -266,7 +341,9 @@ class _progress:
 @cli.command()
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True)
 @click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
-@click.option("--provision", is_flag=True, help="HubSpot: create missing tag properties (options from the rules' values).")
+@click.option(
+    "--provision", is_flag=True, help="HubSpot: create missing tag properties (options from the rules' values)."
+)
 def schema(config: str, sync_name: str | None, provision: bool) -> None:
     """Check a CRM sync's mapping against the CRM's schema.
 
@@ -288,14 +365,28 @@ def schema(config: str, sync_name: str | None, provision: bool) -> None:
 @cli.command()
 @click.option("--crm", type=click.Choice(["salesforce", "hubspot"]), required=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
-@click.option("--seed", "seed_file", type=click.Path(dir_okay=False, exists=True), help="CSV of canonical accounts to load.")
+@click.option(
+    "--seed", "seed_file", type=click.Path(dir_okay=False, exists=True), help="CSV of canonical accounts to load."
+)
 @click.option("--accounts", "accounts_n", type=click.IntRange(min=0), help="Generate N synthetic accounts instead.")
-@click.option("--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules whose values become picklist options.")
+@click.option(
+    "--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules whose values become picklist options."
+)
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping (default connectors/<crm>.toml).")
-@click.option("--write-config", type=click.Path(dir_okay=False), help="Write a ready config.toml pointing at the sandbox.")
+@click.option(
+    "--write-config", type=click.Path(dir_okay=False), help="Write a ready config.toml pointing at the sandbox."
+)
 @click.option("--db", "db_path", default=":memory:", show_default=True, help="SQLite file for the sandbox's store.")
-def sandbox(crm: str, port: int, seed_file: str | None, accounts_n: int | None, rules_dir: str | None,
-            mapping: str | None, write_config: str | None, db_path: str) -> None:
+def sandbox(
+    crm: str,
+    port: int,
+    seed_file: str | None,
+    accounts_n: int | None,
+    rules_dir: str | None,
+    mapping: str | None,
+    write_config: str | None,
+    db_path: str,
+) -> None:
     """A local Salesforce or HubSpot on 127.0.0.1, no credentials needed.
 
     It speaks the API subset crmseg uses, with the vendors' page and batch sizes."""
@@ -303,8 +394,18 @@ def sandbox(crm: str, port: int, seed_file: str | None, accounts_n: int | None, 
 
     if (seed_file is None) == (accounts_n is None):
         raise click.UsageError("give either --seed FILE or --accounts N")
-    sys.exit(run_sandbox(crm, port=port, seed_file=seed_file, accounts_n=accounts_n, write_config=write_config,
-                         rules_dir=rules_dir, mapping=mapping, db_path=db_path))
+    sys.exit(
+        run_sandbox(
+            crm,
+            port=port,
+            seed_file=seed_file,
+            accounts_n=accounts_n,
+            write_config=write_config,
+            rules_dir=rules_dir,
+            mapping=mapping,
+            db_path=db_path,
+        )
+    )
 
 
 from crmseg.commands import register as _register_commands  # noqa: E402 - needs ``cli`` above

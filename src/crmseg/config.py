@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -57,7 +58,7 @@ class Mapping(_Strict):
 
     def source_of(self, canonical: str) -> str:
         fm = self.fields.get(canonical)
-        return (fm.source if fm and fm.source else canonical)
+        return fm.source if fm and fm.source else canonical
 
     def tag_field(self, dimension: str) -> str | None:
         """The CRM field that holds ``dimension``'s tag, or None when unmapped."""
@@ -87,7 +88,7 @@ def load_mapping(path: str | Path) -> Mapping:
     vocab = data.get("vocabulary")
     if vocab is not None:
         if not isinstance(vocab, str):
-            raise ConfigError(f"{p}: vocabulary must be a file name, e.g. \"vocabulary.toml\"")
+            raise ConfigError(f'{p}: vocabulary must be a file name, e.g. "vocabulary.toml"')
         merge_vocabulary(data, load_vocabulary(vocabulary_path(p, vocab)), str(p))
     return _validate(Mapping, data, p)
 
@@ -123,15 +124,15 @@ class _SyncBase(_Strict):
     def _cron(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from datetime import timezone
 
         from apscheduler.triggers.cron import CronTrigger
 
         try:
-            CronTrigger.from_crontab(v, timezone=timezone.utc)
+            CronTrigger.from_crontab(v, timezone=UTC)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{v!r} is not a 5-field crontab (minute hour day month weekday, "
-                             f"e.g. '*/15 * * * *'): {exc}") from None
+            raise ValueError(
+                f"{v!r} is not a 5-field crontab (minute hour day month weekday, e.g. '*/15 * * * *'): {exc}"
+            ) from None
         return v
 
     @field_validator("interval", "full_every")
@@ -166,8 +167,10 @@ def check_endpoint(value: str) -> str:
         except ValueError:
             loopback = host.lower() == "localhost"
         if not loopback:
-            raise ValueError(f"{value!r} uses plain http:// to a host that is not loopback: the access token would "
-                             "travel in the clear; use https:// (http:// is allowed only for 127.0.0.1, ::1, localhost)")
+            raise ValueError(
+                f"{value!r} uses plain http:// to a host that is not loopback: the access token would "
+                "travel in the clear; use https:// (http:// is allowed only for 127.0.0.1, ::1, localhost)"
+            )
     return text
 
 
@@ -202,10 +205,12 @@ class SalesforceSync(_SyncBase):
         return None if v is None else check_endpoint(v)
 
     @model_validator(mode="after")
-    def _my_domain(self) -> "SalesforceSync":
+    def _my_domain(self) -> SalesforceSync:
         if self.auth == "client_credentials" and not self.instance_url and self.domain in ("login", "test"):
-            raise ValueError("auth = 'client_credentials' needs your My Domain: instance_url = "
-                             "\"https://MYDOMAIN.my.salesforce.com\" (or domain = \"MYDOMAIN.my\")")
+            raise ValueError(
+                "auth = 'client_credentials' needs your My Domain: instance_url = "
+                '"https://MYDOMAIN.my.salesforce.com" (or domain = "MYDOMAIN.my")'
+            )
         return self
 
     bulk_threshold: int = 10_000
@@ -225,7 +230,7 @@ class HubSpotSync(_SyncBase):
         return check_endpoint(v)
 
 
-SyncConfig = Annotated[Union[FileSync, SalesforceSync, HubSpotSync], Field(discriminator="connector")]
+SyncConfig = Annotated[FileSync | SalesforceSync | HubSpotSync, Field(discriminator="connector")]
 
 
 class StateConfig(_Strict):
@@ -240,8 +245,10 @@ class StateConfig(_Strict):
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^postgres(ql)?://", v):
-            raise ValueError(f"url must start with postgresql:// (got {v.split(':', 1)[0]!r}); "
-                             "leave it out to use the SQLite file in path")
+            raise ValueError(
+                f"url must start with postgresql:// (got {v.split(':', 1)[0]!r}); "
+                "leave it out to use the SQLite file in path"
+            )
         if v is not None and re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", v):
             raise ValueError("url must not hold a password; put it in the environment variable named by password_env")
         return v
@@ -283,7 +290,7 @@ class Config(_Strict):
     base_dir: str = "."
 
     @model_validator(mode="after")
-    def _has_syncs(self) -> "Config":
+    def _has_syncs(self) -> Config:
         if not self.syncs:
             raise ValueError("at least one [syncs.NAME] table is required")
         return self
@@ -367,11 +374,22 @@ def _validate(model: type[BaseModel], data: dict[str, Any], p: Path) -> Any:
         raise ConfigError("\n".join(lines)) from None
 
 
-_BOUNDS = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than",
-           "less_than_equal": "at most"}
-_KINDS = {"int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
-          "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
-          "bool_type": "true or false", "string_type": "a quoted text"}
+_BOUNDS = {
+    "greater_than": "greater than",
+    "greater_than_equal": "at least",
+    "less_than": "less than",
+    "less_than_equal": "at most",
+}
+_KINDS = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a quoted text",
+}
 _TAGS = {"csv": "FileSync", "jsonl": "FileSync", "salesforce": "SalesforceSync", "hubspot": "HubSpotSync"}
 _INTERNAL = {"Config": {"path", "base_dir"}, "Mapping": {"path"}}  # filled in by the loader
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _lock = threading.Lock()
 _depth = 0  # nested or concurrent loops (daemon threads): the heap is handed back when the last ends

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 #: A canonical account: canonical field name -> normalized value. Missing values are absent.
 Account = dict[str, Any]

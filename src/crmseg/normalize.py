@@ -9,8 +9,9 @@ once in ``Normalizer.__init__``; ``account()`` is a plain loop (it runs per reco
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from crmseg.config import FieldMap, Mapping
 from crmseg.countries import to_alpha2
@@ -18,15 +19,16 @@ from crmseg.errors import ConfigError
 from crmseg.model import Account, RawRecord
 from crmseg.normalize_codegen import MEMO_MAX, NO_HIT
 
-__all__ = ["Normalizer", "make_converter", "parse_int", "parse_float", "parse_bool",
-           "parse_date", "parse_datetime"]
+__all__ = ["Normalizer", "make_converter", "parse_bool", "parse_date", "parse_datetime", "parse_float", "parse_int"]
 
-UTC = timezone.utc
+UTC = UTC
 _IDENT = re.compile(r"[a-z][a-z0-9_]*")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _CURRENCY = "$€£¥"
-_BOOLS = {**dict.fromkeys(("true", "True", "TRUE", "yes", "Yes", "YES", "y", "t", "1"), True),
-          **dict.fromkeys(("false", "False", "FALSE", "no", "No", "NO", "n", "f", "0"), False)}
+_BOOLS = {
+    **dict.fromkeys(("true", "True", "TRUE", "yes", "Yes", "YES", "y", "t", "1"), True),
+    **dict.fromkeys(("false", "False", "FALSE", "no", "No", "NO", "n", "f", "0"), False),
+}
 _PIN_TEXTS = {**_BOOLS, "": False}  # blank: no value, so not pinned
 
 Converter = Callable[[Any], Any]  # raw value -> value, None for missing; raises when invalid
@@ -169,7 +171,11 @@ def parse_date(value: Any) -> date:
 
 
 _TYPED: dict[str, Converter] = {
-    "int": _to_int, "float": _to_float, "bool": _to_bool, "date": _to_date, "datetime": _to_datetime,
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _to_bool,
+    "date": _to_date,
+    "datetime": _to_datetime,
 }
 
 
@@ -210,6 +216,7 @@ def _text_post(fm: FieldMap) -> Callable[[str], str] | None:
             if len(memo) < MEMO_MAX:
                 memo[s] = out
         return out
+
     return post
 
 
@@ -219,6 +226,7 @@ def _text_converter(post: Callable[[str], str] | None) -> Converter:
         if not s:
             return None
         return post(s) if post is not None else s
+
     return conv
 
 
@@ -247,14 +255,16 @@ def _list_converter(sep: str, post: Callable[[str], str] | None) -> Converter:
         if isinstance(v, (list, tuple, set, frozenset)):
             return items_of(v)
         return items_of(str(v).split(sep))
+
     return conv
 
 
 def make_converter(name: str, fm: FieldMap, where: str = "") -> Converter:
     """The converter for one declared field; ConfigError for a contradictory declaration."""
     if fm.type not in ("str", "list") and (fm.normalize or fm.synonyms):
-        raise ConfigError(f"{where}: fields.{name}: normalize and synonyms apply only to "
-                          f"str and list fields, not {fm.type}")
+        raise ConfigError(
+            f"{where}: fields.{name}: normalize and synonyms apply only to str and list fields, not {fm.type}"
+        )
     if fm.type == "str":
         return _text_converter(_text_post(fm))
     if fm.type == "list":
@@ -268,8 +278,14 @@ def make_converter(name: str, fm: FieldMap, where: str = "") -> Converter:
 class Normalizer:
     """Turns raw records into canonical accounts for one mapping and counts data quality."""
 
-    def __init__(self, mapping: Mapping, passthrough: bool = False,
-                 run_started: datetime | None = None, *, reserved: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        mapping: Mapping,
+        passthrough: bool = False,
+        run_started: datetime | None = None,
+        *,
+        reserved: Iterable[str] = (),
+    ) -> None:
         """``reserved``: names passthrough never produces (e.g. the dimension names)."""
         self.mapping = mapping
         self.passthrough = passthrough
@@ -291,8 +307,9 @@ class Normalizer:
         self._sources = {src for _, _, src, _ in self._plan}
         self._tag_fields = set(mapping.tags.values())
         prefix, _, suffix = (mapping.tag_field_pattern or "").partition("{dimension}")
-        self._tag_re = re.compile(re.escape(prefix) + "[a-z][a-z0-9_]*" + re.escape(suffix)) \
-            if mapping.tag_field_pattern else None
+        self._tag_re = (
+            re.compile(re.escape(prefix) + "[a-z][a-z0-9_]*" + re.escape(suffix)) if mapping.tag_field_pattern else None
+        )
         self._pass_layout: tuple[Any, ...] = ()
         self._pass_plan: list[tuple[str, str]] = []
         self._restricted: dict[frozenset[str], Callable[[RawRecord], Account]] = {}
@@ -317,8 +334,9 @@ class Normalizer:
         return types
 
     # -- per record
-    def _compile(self, only: frozenset[str] | None = None,
-                 columns: dict[str, int] | None = None) -> Callable[..., Account]:
+    def _compile(
+        self, only: frozenset[str] | None = None, columns: dict[str, int] | None = None
+    ) -> Callable[..., Account]:
         """``account`` for this mapping, generated and compiled once (see ``normalize_codegen``);
         with ``only``, for the fields named in it alone; with ``columns``, over list rows."""
         from crmseg.normalize_codegen import build
@@ -327,8 +345,9 @@ class Normalizer:
         plan = [(i, name, src, fields[name]) for i, name, src, _ in self._plan if only is None or name in only]
         pass_fn = self._pass if only is None else self._passer(only)
         passthrough = self.passthrough and (only is None or self.passes_through(only))
-        return build(plan, [conv for *_, conv in self._plan], passthrough, self._missing, self._invalid,
-                     pass_fn, columns)
+        return build(
+            plan, [conv for *_, conv in self._plan], passthrough, self._missing, self._invalid, pass_fn, columns
+        )
 
     def passes_through(self, fields: Iterable[str]) -> bool:
         """Whether an undeclared column could reach the account as one of ``fields`` (it passes
@@ -393,8 +412,7 @@ class Normalizer:
     @property
     def quality(self) -> dict[str, dict[str, int]]:
         """Per declared field: how many values were missing and how many invalid."""
-        return {name: {"missing": self._missing[i], "invalid": self._invalid[i]}
-                for i, name, _, _ in self._plan}
+        return {name: {"missing": self._missing[i], "invalid": self._invalid[i]} for i, name, _, _ in self._plan}
 
     def reset_quality(self) -> None:
         """Zero the counters (e.g. between daemon runs that reuse one normalizer)."""
@@ -421,6 +439,7 @@ class Normalizer:
                     s = (v if v.__class__ is str else str(v)).strip()
                     if s:
                         acc[target] = s
+
         return pass_only
 
     def _pass(self, fields: Any, acc: Account) -> None:
@@ -441,9 +460,16 @@ class Normalizer:
     def _pass_target(self, key: Any) -> str | None:
         """The account key an undeclared source field passes through as, or None."""
         m = self.mapping
-        if (not isinstance(key, str) or key in self._sources or key == "id" or key in m.fields
-                or key in self._reserved
-                or key in (m.id_field, m.pin_field) or key in self._tag_fields
-                or not _IDENT.fullmatch(key) or (self._tag_re and self._tag_re.fullmatch(key))):
+        if (
+            not isinstance(key, str)
+            or key in self._sources
+            or key == "id"
+            or key in m.fields
+            or key in self._reserved
+            or key in (m.id_field, m.pin_field)
+            or key in self._tag_fields
+            or not _IDENT.fullmatch(key)
+            or (self._tag_re and self._tag_re.fullmatch(key))
+        ):
             return None
         return key

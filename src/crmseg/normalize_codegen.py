@@ -10,8 +10,9 @@ converters, memo dicts, counters) are arguments of a factory function.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from crmseg.config import FieldMap
 
@@ -59,21 +60,63 @@ _TEXT = {
     "lower": _stripped(".lower()"),
     "upper": _stripped(".upper()"),
     "memo": _REMEMBERED,
-    "int": [*_BLANK, "else:", "    try:", "        acc[{N}] = _int(v)", "    except ValueError:",
-            *_indent(_REMEMBERED, 2)],
-    "float": [*_BLANK, "else:", "    try:", "        x = _float(v)", "    except ValueError:", *_indent(_REMEMBERED, 2),
-              "    else:", "        if x - x == 0:", "            acc[{N}] = x", "        else:",
-              "            _bad[{i}] += 1"],
-    "bool": ["x = _BOOLS.get(v)", "if x is not None:", "    acc[{N}] = x", "else:",
-             "    x = _slow({c}, v)", *_indent(TAIL)],
+    "int": [
+        *_BLANK,
+        "else:",
+        "    try:",
+        "        acc[{N}] = _int(v)",
+        "    except ValueError:",
+        *_indent(_REMEMBERED, 2),
+    ],
+    "float": [
+        *_BLANK,
+        "else:",
+        "    try:",
+        "        x = _float(v)",
+        "    except ValueError:",
+        *_indent(_REMEMBERED, 2),
+        "    else:",
+        "        if x - x == 0:",
+        "            acc[{N}] = x",
+        "        else:",
+        "            _bad[{i}] += 1",
+    ],
+    "bool": [
+        "x = _BOOLS.get(v)",
+        "if x is not None:",
+        "    acc[{N}] = x",
+        "else:",
+        "    x = _slow({c}, v)",
+        *_indent(TAIL),
+    ],
     # a naive ISO text ("2026-01-25", "2026-01-25 10:00") is UTC, as the converter reads it; digit-only
     # texts take the converter (9+ digits are epoch seconds there)
-    "datetime": [*_BLANK, "else:", "    try:", "        x = _fromiso(v)", "    except ValueError:",
-                 "        x = _slow({c}, v)", "    else:", "        if x.tzinfo is not _UTC:",
-                 "            if x.tzinfo is None and not v.isdigit():", "                x = x.replace(tzinfo=_UTC)",
-                 "            else:", "                x = _slow({c}, v)", *_indent(TAIL)],
-    "date": [*_BLANK, "elif len(v) == 10 and v[4] == '-':", "    try:", "        acc[{N}] = _date_iso(v)",
-             "    except ValueError:", "        _bad[{i}] += 1", "else:", "    x = _slow({c}, v)", *_indent(TAIL)],
+    "datetime": [
+        *_BLANK,
+        "else:",
+        "    try:",
+        "        x = _fromiso(v)",
+        "    except ValueError:",
+        "        x = _slow({c}, v)",
+        "    else:",
+        "        if x.tzinfo is not _UTC:",
+        "            if x.tzinfo is None and not v.isdigit():",
+        "                x = x.replace(tzinfo=_UTC)",
+        "            else:",
+        "                x = _slow({c}, v)",
+        *_indent(TAIL),
+    ],
+    "date": [
+        *_BLANK,
+        "elif len(v) == 10 and v[4] == '-':",
+        "    try:",
+        "        acc[{N}] = _date_iso(v)",
+        "    except ValueError:",
+        "        _bad[{i}] += 1",
+        "else:",
+        "    x = _slow({c}, v)",
+        *_indent(TAIL),
+    ],
 }
 
 
@@ -86,14 +129,17 @@ def fast_kind(fm: FieldMap) -> str:
     return fm.type
 
 
-def generate(plan: list[tuple[int, str, str, FieldMap]], passthrough: bool,
-             columns: dict[str, int] | None = None) -> str:
+def generate(
+    plan: list[tuple[int, str, str, FieldMap]], passthrough: bool, columns: dict[str, int] | None = None
+) -> str:
     """Source of ``_make(...)`` returning ``account(raw)`` for ``plan`` (index, name, source, FieldMap).
 
     ``columns`` (source -> position): ``account(id, row)`` for a CSV row as a list instead,
     a source without a column reading as None (what ``dict.get`` gives); no passthrough."""
-    lines = ["def _make(_miss, _bad, _convs, _memos, _pass, _slow, _slow_memo, _BAD, _NO_HIT, _int, _float,",
-             "          _BOOLS, _fromiso, _date_iso, _UTC):"]
+    lines = [
+        "def _make(_miss, _bad, _convs, _memos, _pass, _slow, _slow_memo, _BAD, _NO_HIT, _int, _float,",
+        "          _BOOLS, _fromiso, _date_iso, _UTC):",
+    ]
     lines += [f"    _c{i} = _convs[{i}]" for i, *_ in plan]
     lines += [f"    _m{i} = _memos[{i}]" for i, *_ in plan]
     if columns is None:
@@ -101,8 +147,15 @@ def generate(plan: list[tuple[int, str, str, FieldMap]], passthrough: bool,
     else:
         lines += ["    def account(rid, row):", "        acc = {}"]
     for i, name, src, fm in plan:
-        body = ["if v.__class__ is str:", *_indent(_TEXT[fast_kind(fm)]), "elif v is None:", "    _miss[{i}] += 1",
-                "else:", "    x = _slow({c}, v)", *_indent(TAIL)]
+        body = [
+            "if v.__class__ is str:",
+            *_indent(_TEXT[fast_kind(fm)]),
+            "elif v is None:",
+            "    _miss[{i}] += 1",
+            "else:",
+            "    x = _slow({c}, v)",
+            *_indent(TAIL),
+        ]
         if columns is None:
             lines.append(f"        v = get({src!r})")
         elif columns.get(src) is None:
@@ -120,14 +173,35 @@ def generate(plan: list[tuple[int, str, str, FieldMap]], passthrough: bool,
     return "\n".join(lines) + "\n"
 
 
-def build(plan: list[tuple[int, str, str, FieldMap]], convs: list[Callable[[Any], Any]], passthrough: bool,
-          missing: list[int], invalid: list[int], pass_fn: Callable[[Any, dict[str, Any]], None],
-          columns: dict[str, int] | None = None) -> Callable[..., dict[str, Any]]:
+def build(
+    plan: list[tuple[int, str, str, FieldMap]],
+    convs: list[Callable[[Any], Any]],
+    passthrough: bool,
+    missing: list[int],
+    invalid: list[int],
+    pass_fn: Callable[[Any, dict[str, Any]], None],
+    columns: dict[str, int] | None = None,
+) -> Callable[..., dict[str, Any]]:
     """Compile ``generate``'s source and bind it to this normalizer's converters and counters."""
     from crmseg.normalize import _BOOLS
 
     namespace: dict[str, Any] = {}
-    exec(compile(generate(plan, passthrough, columns), "<crmseg mapping>", "exec"), namespace)  # noqa: S102 - names only as repr
+    exec(compile(generate(plan, passthrough, columns), "<crmseg mapping>", "exec"), namespace)
     memos: dict[int, dict[str, Any]] = {i: {} for i, *_ in plan}  # by the field's index, as the counters
-    return namespace["_make"](missing, invalid, convs, memos, pass_fn, slow, slow_memo, BAD, NO_HIT, int, float,
-                              _BOOLS, datetime.fromisoformat, date.fromisoformat, timezone.utc)
+    return namespace["_make"](
+        missing,
+        invalid,
+        convs,
+        memos,
+        pass_fn,
+        slow,
+        slow_memo,
+        BAD,
+        NO_HIT,
+        int,
+        float,
+        _BOOLS,
+        datetime.fromisoformat,
+        date.fromisoformat,
+        UTC,
+    )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 import tomllib
-from itertools import islice
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from crmseg.config import Config, FileSync, Mapping, load_config, load_mapping
 from crmseg.connectors.base import Connector
@@ -76,21 +77,32 @@ def dimension_names(rules_dir: str | Path) -> set[str]:
     return names
 
 
-def prepare_rules(rules_dir: str | Path, mapping: Mapping, columns: Iterable[str] = (), passthrough: bool = True,
-                  now: datetime | None = None) -> tuple[Normalizer, RuleSet]:
+def prepare_rules(
+    rules_dir: str | Path,
+    mapping: Mapping,
+    columns: Iterable[str] = (),
+    passthrough: bool = True,
+    now: datetime | None = None,
+) -> tuple[Normalizer, RuleSet]:
     """The normalizer for ``mapping`` and the rules checked against its fields (and ``columns``)."""
     normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=dimension_names(rules_dir))
     return normalizer, load_rules(rules_dir, normalizer.field_types(columns))
 
 
-def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | Path | None,
-                engine: str, now: datetime | None = None, **file_options: Any) -> Plan:
+def plan_source(
+    source: str | Path,
+    rules_dir: str | Path,
+    mapping_path: str | Path | None,
+    engine: str,
+    now: datetime | None = None,
+    **file_options: Any,
+) -> Plan:
     """A plan for a CSV/JSONL file whose columns are canonical field names.
 
     ``file_options`` go to ``FileConnector`` (``delimiter``, ``encoding``, ``on_bad_row``)."""
     from crmseg.connectors.files import FileConnector
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     mapping = load_mapping(mapping_path or default_mapping(rules_dir))
     connector = FileConnector(source, mapping=mapping, **file_options)
     normalizer, rules = prepare_rules(rules_dir, mapping, connector.columns(), True, now)
@@ -98,9 +110,13 @@ def plan_source(source: str | Path, rules_dir: str | Path, mapping_path: str | P
     return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
 
 
-def _open_sync(config_path: str | Path | Config, sync_name: str | None, now: datetime,
-               prepared: tuple[Mapping, RuleSet] | None = None,
-               **connector_options: Any) -> tuple[Any, Mapping, Path, Connector, Normalizer, RuleSet]:
+def _open_sync(
+    config_path: str | Path | Config,
+    sync_name: str | None,
+    now: datetime,
+    prepared: tuple[Mapping, RuleSet] | None = None,
+    **connector_options: Any,
+) -> tuple[Any, Mapping, Path, Connector, Normalizer, RuleSet]:
     """Load one sync of a config: its mapping, connector, normalizer and checked rules.
 
     ``prepared``: a mapping and rule set already loaded and checked (the daemon's last good
@@ -131,21 +147,30 @@ def _open_sync(config_path: str | Path | Config, sync_name: str | None, now: dat
     return sync, mapping, rules_dir, connector, normalizer, rules
 
 
-def plan_config(config_path: str | Path | Config, sync_name: str | None, engine: str | None,
-                now: datetime | None = None, writes: bool = False, *,
-                prepared: tuple[Mapping, RuleSet] | None = None, **connector_options: Any) -> Plan:
+def plan_config(
+    config_path: str | Path | Config,
+    sync_name: str | None,
+    engine: str | None,
+    now: datetime | None = None,
+    writes: bool = False,
+    *,
+    prepared: tuple[Mapping, RuleSet] | None = None,
+    **connector_options: Any,
+) -> Plan:
     """A plan for one sync of a config (a file path or a loaded Config): file, Salesforce or HubSpot.
 
     ``writes``: the plan will write tags, so the tag fields must exist and be updateable."""
-    now = now or datetime.now(timezone.utc)
-    sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(config_path, sync_name, now, prepared,
-                                                                        **connector_options)
+    now = now or datetime.now(UTC)
+    sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(
+        config_path, sync_name, now, prepared, **connector_options
+    )
     notes: list[str] = []
     try:
         if not isinstance(sync, FileSync):
             if not writes:
-                mapping, normalizer, notes = _read_unprovisioned_as_empty(connector, mapping, normalizer, rules,
-                                                                          config_path, sync)
+                mapping, normalizer, notes = _read_unprovisioned_as_empty(
+                    connector, mapping, normalizer, rules, config_path, sync
+                )
             _check_schema(connector, mapping, rules, writes=writes)
         kind = engine or sync.engine
         make_engine(kind, rules, now).close()
@@ -153,12 +178,23 @@ def plan_config(config_path: str | Path | Config, sync_name: str | None, engine:
         connector.close()
         raise
     source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"
-    return Plan(connector, mapping, rules, normalizer, kind, now, str(source), str(rules_dir), sync.min_segment_size,
-                warnings=notes)
+    return Plan(
+        connector,
+        mapping,
+        rules,
+        normalizer,
+        kind,
+        now,
+        str(source),
+        str(rules_dir),
+        sync.min_segment_size,
+        warnings=notes,
+    )
 
 
-def _read_unprovisioned_as_empty(connector: Connector, mapping: Mapping, normalizer: Normalizer, rules: RuleSet,
-                                 config_path: Any, sync: Any) -> tuple[Mapping, Normalizer, list[str]]:
+def _read_unprovisioned_as_empty(
+    connector: Connector, mapping: Mapping, normalizer: Normalizer, rules: RuleSet, config_path: Any, sync: Any
+) -> tuple[Mapping, Normalizer, list[str]]:
     """For a read-only run: tag and pin fields the CRM lacks yet are read as no current value,
     with one warning naming them and the command that creates them (``sync`` still refuses)."""
     from crmseg.connectors.schema_check import unprovisioned
@@ -171,19 +207,27 @@ def _read_unprovisioned_as_empty(connector: Connector, mapping: Mapping, normali
     mapping = mapping.model_copy(update={"tags": tags, "pin_field": pin})
     if hasattr(connector, "mapping"):
         connector.mapping = mapping  # type: ignore[attr-defined]
-    normalizer = Normalizer(mapping, passthrough=normalizer.passthrough, run_started=normalizer.run_started,
-                            reserved=rules.names)
+    normalizer = Normalizer(
+        mapping, passthrough=normalizer.passthrough, run_started=normalizer.run_started, reserved=rules.names
+    )
     cfg = getattr(config_path, "path", config_path)
-    how = (f"`crmseg schema --config {cfg} --sync {sync.name} --provision`" if sync.connector == "hubspot"
-           else f"Salesforce Setup (then check with `crmseg schema --config {cfg} --sync {sync.name}`)")
+    how = (
+        f"`crmseg schema --config {cfg} --sync {sync.name} --provision`"
+        if sync.connector == "hubspot"
+        else f"Salesforce Setup (then check with `crmseg schema --config {cfg} --sync {sync.name}`)"
+    )
     names = ", ".join(sorted(set(lacking.values())))
-    note = (f"fields not found on {getattr(connector, 'object', None) or mapping.object}: {names}; read as no current "
-            f"value (every account counts as 'added', none as pinned). Create them with {how} before `crmseg sync`")
+    note = (
+        f"fields not found on {getattr(connector, 'object', None) or mapping.object}: {names}; read as no current "
+        f"value (every account counts as 'added', none as pinned). Create them with {how} before `crmseg sync`"
+    )
     log.warning(note)
     return mapping, normalizer, [note]
 
 
-def schema_problems(config_path: str | Path, sync_name: str | None, provision: bool = False) -> tuple[list[str], list[str]]:
+def schema_problems(
+    config_path: str | Path, sync_name: str | None, provision: bool = False
+) -> tuple[list[str], list[str]]:
     """(problems, created): the sync's mapping, tag fields included, against the CRM's schema.
 
     With ``provision`` (HubSpot), missing tag properties are created first, with the rule
@@ -191,7 +235,7 @@ def schema_problems(config_path: str | Path, sync_name: str | None, provision: b
     """
     from crmseg.connectors.schema_check import check_mapping
 
-    sync, mapping, _, connector, _, rules = _open_sync(config_path, sync_name, datetime.now(timezone.utc))
+    sync, mapping, _, connector, _, rules = _open_sync(config_path, sync_name, datetime.now(UTC))
     if isinstance(sync, FileSync):
         raise ConfigError(f"sync '{sync.name}' reads a {sync.connector} file: there is no CRM schema to check")
     dims = {d.name: d.values for d in rules.dimensions}
@@ -199,8 +243,10 @@ def schema_problems(config_path: str | Path, sync_name: str | None, provision: b
     created: list[str] = []
     if provision:
         if not hasattr(connector, "provision"):
-            raise ConfigError(f"--provision works with HubSpot; create the {sync.connector} fields in Setup "
-                              "(or with the Metadata API), then run this check again")
+            raise ConfigError(
+                f"--provision works with HubSpot; create the {sync.connector} fields in Setup "
+                "(or with the Metadata API), then run this check again"
+            )
         created = connector.provision(dims, scores=sorted(scores))
     return check_mapping(connector, mapping, dims, scores=scores, writes=True), created
 
@@ -209,8 +255,13 @@ def _check_schema(connector: Connector, mapping: Mapping, rules: RuleSet, writes
     """Fail before reading (and before any write) when the mapping does not fit the CRM."""
     from crmseg.connectors.schema_check import check_mapping
 
-    problems = check_mapping(connector, mapping, {d.name: d.values for d in rules.dimensions},
-                             scores={d.name for d in rules.dimensions if d.kind == "score"}, writes=writes)
+    problems = check_mapping(
+        connector,
+        mapping,
+        {d.name: d.values for d in rules.dimensions},
+        scores={d.name for d in rules.dimensions if d.kind == "score"},
+        writes=writes,
+    )
     if problems:
         raise ConfigError("\n".join(problems))
 
@@ -227,8 +278,9 @@ def find_record(plan: Plan, record_id: str) -> RawRecord:
     raise ConfigError(f"{plan.source}: no record with id {record_id!r}")
 
 
-def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = None,
-              tick: Callable[[int], None] | None = None) -> AuditSummary:
+def run_audit(
+    plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = None, tick: Callable[[int], None] | None = None
+) -> AuditSummary:
     """Read every record, evaluate it and count what would change. Writes nothing."""
     from crmseg.rules.alerts import plan_alerts
 
@@ -272,11 +324,16 @@ def run_audit(plan: Plan, row_sink: Callable[[str, Any, Any], None] | None = Non
                         tick(n)
     finally:
         engine.close()
-    summary.metadata.update({
-        "source": plan.source, "rules_dir": plan.rules_dir, "mapping": plan.mapping.path,
-        "engine": engine.name, "started_at": plan.now.isoformat(timespec="seconds"),
-        "duration_s": round(time.perf_counter() - started, 3),
-    })
+    summary.metadata.update(
+        {
+            "source": plan.source,
+            "rules_dir": plan.rules_dir,
+            "mapping": plan.mapping.path,
+            "engine": engine.name,
+            "started_at": plan.now.isoformat(timespec="seconds"),
+            "duration_s": round(time.perf_counter() - started, 3),
+        }
+    )
     calls = getattr(plan.connector, "calls", None)
     if calls is not None:  # CRM connectors count their calls; Salesforce also reports Sforce-Limit-Info
         summary.metadata["api_calls"] = calls
@@ -294,8 +351,9 @@ def _csv_file(connector: Any) -> bool:
     return isinstance(connector, FileConnector) and connector.kind == "csv"
 
 
-def _audit_csv_rows(plan: Plan, engine: Any, summary: AuditSummary, used: list[str],
-                    tick: Callable[[int], None] | None) -> int:
+def _audit_csv_rows(
+    plan: Plan, engine: Any, summary: AuditSummary, used: list[str], tick: Callable[[int], None] | None
+) -> int:
     """``run_audit``'s loop over a CSV file's rows as lists (``FileConnector.read_rows``):
     the normalizer, the summary and the pin read the columns by position, so no dict is
     built per row. Same accounts, current tags and pins as the RawRecord loop."""
@@ -306,8 +364,11 @@ def _audit_csv_rows(plan: Plan, engine: Any, summary: AuditSummary, used: list[s
     def on_header(names: list[str]) -> None:
         columns = {name: i for i, name in enumerate(names)}  # a repeated name: its last column, as a dict row
         pin = columns.get(mapping.pin_field) if mapping.pin_field else None
-        bound[:] = [norm.row_account_of(used, columns),
-                    summary.record_adder({d: mapping.tag_field(d) for d in plan.rules.names}, columns), pin]
+        bound[:] = [
+            norm.row_account_of(used, columns),
+            summary.record_adder({d: mapping.tag_field(d) for d in plan.rules.names}, columns),
+            pin,
+        ]
 
     evaluate, pin_value, pin_texts = engine.evaluate, norm.pin_value, _PIN_TEXTS
     n = 0

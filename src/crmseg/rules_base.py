@@ -33,12 +33,16 @@ def resolve_base(base: str, rules_dir: str | Path, scratch: Path) -> tuple[Path,
         top = Path(_git(rules, "rev-parse", "--show-toplevel").strip())
         sha = _git(top, "rev-parse", "--short", "--verify", f"{base}^{{commit}}").strip()
     except ConfigError as exc:
-        raise ConfigError(f"--base {base!r}: not a folder and not a git revision of the repository holding "
-                          f"{rules_dir} ({exc})") from None
+        raise ConfigError(
+            f"--base {base!r}: not a folder and not a git revision of the repository holding {rules_dir} ({exc})"
+        ) from None
     rel = rules.relative_to(top.resolve()).as_posix()
     prefix = "" if rel == "." else rel + "/"
-    names = [n for n in _git(top, "ls-tree", "--name-only", sha, prefix or ".").splitlines()
-             if n.endswith(".toml") and "/" not in n[len(prefix):]]
+    names = [
+        n
+        for n in _git(top, "ls-tree", "--name-only", sha, prefix or ".").splitlines()
+        if n.endswith(".toml") and "/" not in n[len(prefix) :]
+    ]
     if not names:
         raise ConfigError(f"--base {base!r}: {prefix or './'} holds no rule files (*.toml) at {sha}")
     out = scratch / f"base-{sha}"

@@ -7,9 +7,10 @@ and a few sample accounts per move with the rules that moved them.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from crmseg.diff import tag_text
 from crmseg.model import NONE_LABEL, Account, DimResult
@@ -61,11 +62,14 @@ class DimDiff:
     def rule_changes(self) -> list[tuple[str, int, int]]:
         """(rule, hits before, hits after) for each rule whose hits changed."""
         names = list(dict.fromkeys([*self.hits_before, *self.hits_after]))
-        return [(r, self.hits_before[r], self.hits_after[r]) for r in names if self.hits_before[r] != self.hits_after[r]]
+        return [
+            (r, self.hits_before[r], self.hits_after[r]) for r in names if self.hits_before[r] != self.hits_after[r]
+        ]
 
 
 def value_order(seen: Iterable[str], values: list[str] | None) -> list[str]:
     """``values`` order first, then numbers by value, then the rest by name; ``(none)`` last."""
+
     def key(v: str) -> tuple[int, float, str]:
         if v == NONE_LABEL:
             return (3, 0.0, v)
@@ -75,6 +79,7 @@ def value_order(seen: Iterable[str], values: list[str] | None) -> list[str]:
             return (1, float(v), v)
         except ValueError:
             return (2, 0.0, v)
+
     return sorted(set(seen), key=key)
 
 
@@ -98,23 +103,43 @@ class RulesDiff:
         dims = {}
         for d in self.dimensions:
             dims[d.name] = {
-                "kind": d.kind, "moved": d.moved,
-                "counts": {v: {"before": d.before[v], "after": d.after[v], "delta": d.after[v] - d.before[v]}
-                           for v in d.order()},
-                "matrix": [{"from": a, "to": b, "accounts": n} for a in d.order() for b in d.order()
-                           if (n := d.matrix[a, b])],
-                "moves": [{"from": a, "to": b, "accounts": n, "samples": d.samples.get((a, b), [])}
-                          for a, b, n in d.moves()],
+                "kind": d.kind,
+                "moved": d.moved,
+                "counts": {
+                    v: {"before": d.before[v], "after": d.after[v], "delta": d.after[v] - d.before[v]}
+                    for v in d.order()
+                },
+                "matrix": [
+                    {"from": a, "to": b, "accounts": n} for a in d.order() for b in d.order() if (n := d.matrix[a, b])
+                ],
+                "moves": [
+                    {"from": a, "to": b, "accounts": n, "samples": d.samples.get((a, b), [])} for a, b, n in d.moves()
+                ],
                 "rules": {r: {"before": x, "after": y, "delta": y - x} for r, x, y in d.rule_changes()},
             }
-        return {"base": self.base, "rules": self.rules, "source": self.source, "as_of": self.as_of,
-                "accounts": self.accounts, "moved": self.moved, "moved_share": round(self.moved_share, 6),
-                "dimensions": dims}
+        return {
+            "base": self.base,
+            "rules": self.rules,
+            "source": self.source,
+            "as_of": self.as_of,
+            "accounts": self.accounts,
+            "moved": self.moved,
+            "moved_share": round(self.moved_share, 6),
+            "dimensions": dims,
+        }
 
 
-def diff_rules(base: RuleSet, new: RuleSet, accounts: Iterable[tuple[str, Account]], engine: str, now: datetime,
-               *, labels: tuple[str, str, str] = ("base", "rules", ""), samples: int = 3,
-               tick: Callable[[int], None] | None = None) -> RulesDiff:
+def diff_rules(
+    base: RuleSet,
+    new: RuleSet,
+    accounts: Iterable[tuple[str, Account]],
+    engine: str,
+    now: datetime,
+    *,
+    labels: tuple[str, str, str] = ("base", "rules", ""),
+    samples: int = 3,
+    tick: Callable[[int], None] | None = None,
+) -> RulesDiff:
     """Evaluate ``base`` and ``new`` on each (id, account), once each, and count the movement."""
     names = list(dict.fromkeys([*new.names, *base.names]))
     info = {d.name: d for d in base.dimensions} | {d.name: d for d in new.dimensions}

@@ -23,9 +23,10 @@ Warnings (spec "Audit output"), checked in ``finish``:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from crmseg.diff import CHANGE_KINDS, tag_text
 from crmseg.model import NONE_LABEL, DimResult
@@ -63,8 +64,24 @@ class DimInfo(Protocol):
 class _DimStats:
     """Running counters of one dimension."""
 
-    __slots__ = ("name", "kind", "is_score", "description", "values", "counts", "rule_names", "fired", "spilled", "changes",
-                 "vmin", "vmax", "vsum", "isum", "vnum", "moves")
+    __slots__ = (
+        "changes",
+        "counts",
+        "description",
+        "fired",
+        "is_score",
+        "isum",
+        "kind",
+        "moves",
+        "name",
+        "rule_names",
+        "spilled",
+        "values",
+        "vmax",
+        "vmin",
+        "vnum",
+        "vsum",
+    )
 
     def __init__(self, info: DimInfo) -> None:
         self.name: str = info.name
@@ -177,8 +194,10 @@ class AuditSummary:
             slots[i] = (*slots.get(i, ()), k)
         #: Per dimension: outcomes tallied by ``add`` and not yet counted (see ``_flush``).
         self._tallies: list[dict[tuple[Any, ...], int]] = [{} for _ in self._dimensions]
-        self._plan = [(d.name, d if d.is_score else None, t, slots.get(i, ()))
-                      for i, (d, t) in enumerate(zip(self._dimensions, self._tallies))]
+        self._plan = [
+            (d.name, d if d.is_score else None, t, slots.get(i, ()))
+            for i, (d, t) in enumerate(zip(self._dimensions, self._tallies))
+        ]
 
     @property
     def crosstab(self) -> dict[tuple[str, str], int]:
@@ -209,8 +228,9 @@ class AuditSummary:
                 memo[value] = text
         return text  # type: ignore[return-value]
 
-    def add(self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any],
-            pinned: bool = False) -> None:
+    def add(
+        self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any], pinned: bool = False
+    ) -> None:
         """Count one account's results and how they compare with the CRM's current tags.
 
         A pinned account's differing tags count as ``pinned`` (never written), not as changes.
@@ -224,16 +244,18 @@ class AuditSummary:
             adder = self._current_adder = self._make_adder({d.name: d.name for d in self._dimensions}, False)
         adder(current, results, pinned)
 
-    def record_adder(self, tag_fields: Mapping[str, str | None],
-                     columns: Mapping[str, int] | None = None) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
+    def record_adder(
+        self, tag_fields: Mapping[str, str | None], columns: Mapping[str, int] | None = None
+    ) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
         """``add`` for raw records: ``adder(fields, results, pinned)`` reads each dimension's
         current tag from the record's ``fields`` (CRM field ``tag_fields[dimension]``, None:
         unmapped) exactly as ``Normalizer.current_tags`` gives it, without building that dict.
         ``columns`` (field -> position): ``fields`` is a CSV row as a list instead."""
         return _build_adder(self, tag_fields, True, columns)
 
-    def _make_adder(self, tag_fields: Mapping[str, str | None],
-                    strip: bool) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
+    def _make_adder(
+        self, tag_fields: Mapping[str, str | None], strip: bool
+    ) -> Callable[[Mapping[str, Any], Mapping[str, DimResult], bool], None]:
         """The per-account tally. Values and CRM values are kept raw when they are exact
         ``str``/``int``/``float`` (equal keys then have equal texts: ``tag`` maps 1 and 1.0
         alike, and is idempotent on its own texts); anything else becomes its text here.
@@ -348,29 +370,37 @@ class AuditSummary:
         if n == 0:
             return out
         threshold = self.segment_threshold
-        how = ("min_segment_size" if self.min_segment_size is not None
-               else "default: 1% of accounts, at least 20")
+        how = "min_segment_size" if self.min_segment_size is not None else "default: 1% of accounts, at least 20"
         for d in self.dimensions:
             none = d.counts.get(NONE_LABEL, 0)
             if d.kind == "score":
                 continue
-            in_use = sorted(((c, k) for k, c in d.counts.items() if k != NONE_LABEL and c > 0),
-                            key=lambda ck: (-ck[0], ck[1]))
+            in_use = sorted(
+                ((c, k) for k, c in d.counts.items() if k != NONE_LABEL and c > 0), key=lambda ck: (-ck[0], ck[1])
+            )
             if "segment" in d.name and len(in_use) > MAX_LABELS:
-                out.append(f"{d.name}: {len(in_use)} labels in use, more than {MAX_LABELS}; "
-                           f"a segment dimension is hard to act on with that many labels")
+                out.append(
+                    f"{d.name}: {len(in_use)} labels in use, more than {MAX_LABELS}; "
+                    f"a segment dimension is hard to act on with that many labels"
+                )
             if self.segment_size_checked:
                 for c, k in sorted(in_use, key=lambda ck: (ck[0], ck[1])):
                     if c < threshold:
-                        out.append(f"{d.name}: label '{k}' holds {c:,} accounts ({share_text(c, n)}), "
-                                   f"fewer than the minimum segment size of {threshold:,} ({how})")
+                        out.append(
+                            f"{d.name}: label '{k}' holds {c:,} accounts ({share_text(c, n)}), "
+                            f"fewer than the minimum segment size of {threshold:,} ({how})"
+                        )
             for c, k in in_use:
                 if c / n > DOMINANT_SHARE:
-                    out.append(f"{d.name}: label '{k}' holds {c:,} of {n:,} accounts "
-                               f"({share_text(c, n)}), over {DOMINANT_SHARE:.0%}")
+                    out.append(
+                        f"{d.name}: label '{k}' holds {c:,} of {n:,} accounts "
+                        f"({share_text(c, n)}), over {DOMINANT_SHARE:.0%}"
+                    )
             if none / n > NO_VALUE_SHARE:
-                out.append(f"{d.name}: {none:,} of {n:,} accounts ({share_text(none, n)}) have no value, "
-                           f"over {NO_VALUE_SHARE:.0%}")
+                out.append(
+                    f"{d.name}: {none:,} of {n:,} accounts ({share_text(none, n)}) have no value, "
+                    f"over {NO_VALUE_SHARE:.0%}"
+                )
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -385,13 +415,16 @@ class AuditSummary:
                 "never_fired": [r for r, h in hits.items() if h == 0],
                 "values": list(d.values),
                 "ordered": d.ordered,
-                "moves": [{"from": a, "to": b, "accounts": n} for (a, b), n in
-                          sorted(d.moves.items(), key=lambda m: (-m[1], m[0]))],
+                "moves": [
+                    {"from": a, "to": b, "accounts": n}
+                    for (a, b), n in sorted(d.moves.items(), key=lambda m: (-m[1], m[0]))
+                ],
             }
             if d.kind == "score":
                 entry["stats"] = (
                     {"min": _num(d.vmin), "max": _num(d.vmax), "mean": round((d.vsum + d.isum) / d.vnum, 4)}
-                    if d.vnum else {"min": None, "max": None, "mean": None}
+                    if d.vnum
+                    else {"min": None, "max": None, "mean": None}
                 )
             dims[d.name] = entry
         warnings = self.warnings if self.finished else self._compute_warnings()
@@ -404,9 +437,13 @@ class AuditSummary:
             "quality": {f: dict(q) for f, q in self.quality.items()},
             "skipped_rows": {"count": len(self.skipped_rows), "rows": self.skipped_rows[:SKIPPED_LISTED]},
             "warnings": list(warnings),
-            "crosstab": None if self._cross is None else {
-                "rows": self.dimensions[self._cross[0]].name, "cols": self.dimensions[self._cross[1]].name,
-                "cells": [{"row": a, "col": b, "accounts": n} for (a, b), n in sorted(self.crosstab.items())]},
+            "crosstab": None
+            if self._cross is None
+            else {
+                "rows": self.dimensions[self._cross[0]].name,
+                "cols": self.dimensions[self._cross[1]].name,
+                "cells": [{"row": a, "col": b, "accounts": n} for (a, b), n in sorted(self.crosstab.items())],
+            },
             "failed_tests": list(self.failed_tests),
             "rule_warnings": list(self.rule_warnings),
             "thresholds": {
@@ -419,21 +456,32 @@ class AuditSummary:
         }
 
 
-def _build_adder(summary: AuditSummary, tag_fields: Mapping[str, str | None], strip: bool,
-                 columns: Mapping[str, int] | None = None) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
+def _build_adder(
+    summary: AuditSummary, tag_fields: Mapping[str, str | None], strip: bool, columns: Mapping[str, int] | None = None
+) -> Callable[[Any, Mapping[str, DimResult], bool], None]:
     """Compile ``summary_codegen.adder_source`` for ``summary``'s dimensions and bind it to its tallies."""
     tag = summary._tag
     plan = [(tag_fields.get(name), d is not None, slot) for name, d, _, slot in summary._plan]
     if strip:
+
         def conv(before: Any) -> str | None:
             return tag((before.strip() or None) if isinstance(before, str) else before)
     else:
         conv = tag
     namespace: dict[str, Any] = {}
-    exec(compile(adder_source(plan, summary._cross is not None, columns), "<crmseg summary>", "exec"), namespace)  # noqa: S102
-    return namespace["_make"](summary, tag, conv, [name for name, *_ in summary._plan],
-                              [d for _, d, _, _ in summary._plan], [t for _, _, t, _ in summary._plan],
-                              summary._cross_tally, summary._flush, _TALLY_FLUSH, _NO_RESULT)
+    exec(compile(adder_source(plan, summary._cross is not None, columns), "<crmseg summary>", "exec"), namespace)
+    return namespace["_make"](
+        summary,
+        tag,
+        conv,
+        [name for name, *_ in summary._plan],
+        [d for _, d, _, _ in summary._plan],
+        [t for _, _, t, _ in summary._plan],
+        summary._cross_tally,
+        summary._flush,
+        _TALLY_FLUSH,
+        _NO_RESULT,
+    )
 
 
 def _num(v: float) -> int | float:

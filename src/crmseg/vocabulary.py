@@ -32,11 +32,13 @@ def vocabulary_path(mapping_path: str | Path, name: str) -> Path:
     if beside.is_file():
         return beside
     import crmseg
-
     from crmseg.defaults import packaged_dir
 
-    for candidate in (Path("connectors") / p, Path(crmseg.__file__).resolve().parents[2] / "connectors" / p,
-                      packaged_dir("connectors") / p):
+    for candidate in (
+        Path("connectors") / p,
+        Path(crmseg.__file__).resolve().parents[2] / "connectors" / p,
+        packaged_dir("connectors") / p,
+    ):
         if candidate.is_file():
             return candidate
     return beside  # not found: the error names the place beside the mapping
@@ -48,16 +50,18 @@ def load_vocabulary(path: str | Path) -> dict[str, dict[str, list[str]]]:
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{p}: vocabulary file not found (also looked in connectors/ of the working folder "
-                          "and of the crmseg checkout); copy connectors/vocabulary.toml beside the mapping") from None
+        raise ConfigError(
+            f"{p}: vocabulary file not found (also looked in connectors/ of the working folder "
+            "and of the crmseg checkout); copy connectors/vocabulary.toml beside the mapping"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     out: dict[str, dict[str, list[str]]] = {}
     for fname, table in data.items():
         if not isinstance(table, dict) or not all(
-                isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
-                for k, v in table.items()):
-            raise ConfigError(f"{p}: [{fname}] must hold CANONICAL = [\"variant\", ...] lines")
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in table.items()
+        ):
+            raise ConfigError(f'{p}: [{fname}] must hold CANONICAL = ["variant", ...] lines')
         out[fname] = {k: list(v) for k, v in table.items()}
         _check_unique(out[fname], f"{p}: [{fname}]")
     return out
@@ -70,8 +74,10 @@ def _check_unique(table: dict[str, list[str]], where: str) -> None:
         for spelling in (canonical, *variants):
             key = _fold(spelling)
             if seen.setdefault(key, canonical) != canonical:
-                raise ConfigError(f"{where}: {spelling!r} is a synonym of both {seen[key]!r} and {canonical!r}; "
-                                  "keep it under one canonical value")
+                raise ConfigError(
+                    f"{where}: {spelling!r} is a synonym of both {seen[key]!r} and {canonical!r}; "
+                    "keep it under one canonical value"
+                )
 
 
 def merge_vocabulary(data: dict[str, Any], vocab: dict[str, dict[str, list[str]]], where: str) -> None:
@@ -91,6 +97,8 @@ def merge_vocabulary(data: dict[str, Any], vocab: dict[str, dict[str, list[str]]
         merged = {k: list(v) for k, v in table.items()}
         for canonical, variants in own.items():
             merged.setdefault(canonical, [])
-            merged[canonical] += [v for v in (variants if isinstance(variants, list) else []) if v not in merged[canonical]]
+            merged[canonical] += [
+                v for v in (variants if isinstance(variants, list) else []) if v not in merged[canonical]
+            ]
         _check_unique(merged, f"{where}: fields.{fname}.synonyms (with the vocabulary)")
         fm["synonyms"] = merged

@@ -11,10 +11,18 @@ from crmseg.cli import cli
 
 @cli.command()
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True, help="config.toml.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="Log lines for people (text) or JSON lines (default: [logging] json_lines).")
-@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
-              help="Serve /metrics and /healthz on this port (0: any free port; default: [daemon] metrics_port, off).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines for people (text) or JSON lines (default: [logging] json_lines).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /metrics and /healthz on this port (0: any free port; default: [daemon] metrics_port, off).",
+)
 @click.option("--metrics-host", default=None, help="Address for metrics (default: [daemon] metrics_host, 127.0.0.1).")
 def daemon(config: str, log_format: str | None, metrics_port: int | None, metrics_host: str | None) -> None:
     """Run every sync on its schedule until SIGTERM/SIGINT (SIGHUP reloads the config).

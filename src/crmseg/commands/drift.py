@@ -7,9 +7,10 @@ dimensions are scores) and the state file. Never writes to a CRM or to sync stat
 from __future__ import annotations
 
 import tomllib
-from datetime import date, datetime, time, timezone
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 from rich.console import Console
@@ -25,11 +26,11 @@ def parse_since(value: str) -> datetime:
     text = value.strip()
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=timezone.utc)
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO date (2024-06-01) or datetime (2024-06-01T08:00:00Z)") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -65,7 +66,7 @@ def score_dimensions(kinds: dict[str, str], snapshots: dict[int, dict[str, dict[
 
 
 def _chunks(ids: Sequence[int]) -> list[list[int]]:
-    return [list(ids[i:i + CHUNK]) for i in range(0, len(ids), CHUNK)]
+    return [list(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
 
 
 def load_drift(cfg: Config, sync: str, since: datetime | None, kinds: dict[str, str]) -> dict[str, Any] | None:
@@ -93,15 +94,24 @@ def load_drift(cfg: Config, sync: str, since: datetime | None, kinds: dict[str, 
 
 
 @cli.command()
-@click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True,
-              help="config.toml naming the sync and its state file.")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, exists=True),
+    required=True,
+    help="config.toml naming the sync and its state file.",
+)
 @click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
-@click.option("--since", callback=_since_option, metavar="DATE",
-              help="Only runs started at or after DATE (ISO date or datetime; UTC unless it has an offset).")
+@click.option(
+    "--since",
+    callback=_since_option,
+    metavar="DATE",
+    help="Only runs started at or after DATE (ISO date or datetime; UTC unless it has an offset).",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the drift report as JSON.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Write a self-contained HTML report.")
-def drift(config: str, sync_name: str | None, since: datetime | None, json_out: str | None,
-          html_out: str | None) -> None:
+def drift(
+    config: str, sync_name: str | None, since: datetime | None, json_out: str | None, html_out: str | None
+) -> None:
     """Segment drift: PSI, transitions, flapping.
 
     Per dimension: label counts per run, the from → to transition matrix, the accounts that

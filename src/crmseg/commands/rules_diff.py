@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,12 @@ def _write(path: str, text: str) -> None:
 
 @rules.command("diff")
 @click.option("--base", required=True, help="The rules to compare with: a git revision (main, HEAD~1) or a folder.")
-@click.option("--rules", "rules_dir", type=click.Path(file_okay=False),
-              help="The new rules (default: rules, or the sync's rules with --config).")
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False),
+    help="The new rules (default: rules, or the sync's rules with --config).",
+)
 @click.option("--source", type=click.Path(dir_okay=False, exists=True), help="CSV/JSONL file of accounts.")
 @click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping for --source (default connectors/csv.toml).")
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), help="config.toml: read the sync's accounts.")
@@ -51,15 +55,34 @@ def _write(path: str, text: str) -> None:
 @ENGINE
 @as_of_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), help="Write the diff as JSON.")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False, allow_dash=True), help="Write a self-contained HTML page.")
-@click.option("--markdown", "md_out", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write Markdown for a pull request ('-': print it instead of the terminal report).")
+@click.option(
+    "--html", "html_out", type=click.Path(dir_okay=False, allow_dash=True), help="Write a self-contained HTML page."
+)
+@click.option(
+    "--markdown",
+    "md_out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write Markdown for a pull request ('-': print it instead of the terminal report).",
+)
 @click.option("--fail-above", type=Percent(), help="Exit 1 when more than this share of accounts move (a CI gate).")
 @click.option("--samples", default=3, show_default=True, type=click.IntRange(0, 100), help="Sample accounts per move.")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal report.")
-def rules_diff(base: str, rules_dir: str | None, source: str | None, mapping: str | None, config: str | None,
-               sync_name: str | None, engine: str | None, as_of: datetime | None, json_out: str | None,
-               html_out: str | None, md_out: str | None, fail_above: float | None, samples: int, quiet: bool) -> None:
+def rules_diff(
+    base: str,
+    rules_dir: str | None,
+    source: str | None,
+    mapping: str | None,
+    config: str | None,
+    sync_name: str | None,
+    engine: str | None,
+    as_of: datetime | None,
+    json_out: str | None,
+    html_out: str | None,
+    md_out: str | None,
+    fail_above: float | None,
+    samples: int,
+    quiet: bool,
+) -> None:
     """Evaluate the --base rules and the new rules on the same accounts (read once) and show what moves.
 
     Per dimension: counts before and after, the from → to matrix, rule hit changes and sample
@@ -74,25 +97,30 @@ def rules_diff(base: str, rules_dir: str | None, source: str | None, mapping: st
 
     if (config is None) == (source is None):
         raise click.UsageError("give either --source FILE or --config FILE")
-    now = as_of or datetime.now(timezone.utc)
+    now = as_of or datetime.now(UTC)
     if source is not None:
         plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto", now)
     else:
         plan = plan_config(config, sync_name, engine, now)  # type: ignore[arg-type]
     try:
         new_dir = rules_dir or plan.rules_dir
-        new = plan.rules if Path(new_dir).resolve() == Path(plan.rules_dir).resolve() else \
-            load_rules(new_dir, plan.rules.field_types)
+        new = (
+            plan.rules
+            if Path(new_dir).resolve() == Path(plan.rules_dir).resolve()
+            else load_rules(new_dir, plan.rules.field_types)
+        )
         with tempfile.TemporaryDirectory(prefix="crmseg-diff-") as scratch:
             base_dir, label = resolve_base(base, new_dir, Path(scratch))
             try:
                 base_rules = load_rules(base_dir, plan.rules.field_types)
             except RuleError as exc:  # name the revision, not the scratch folder
-                raise RuleError([f"--base {label}: " + p.replace(str(base_dir), str(new_dir)) for p in exc.problems]) \
-                    from None
+                raise RuleError(
+                    [f"--base {label}: " + p.replace(str(base_dir), str(new_dir)) for p in exc.problems]
+                ) from None
         accounts = ((raw.id, plan.normalizer.account(raw)) for raw in read_records(plan))
-        diff = diff_rules(base_rules, new, accounts, plan.engine, now, labels=(label, str(new_dir), plan.source),
-                          samples=samples)
+        diff = diff_rules(
+            base_rules, new, accounts, plan.engine, now, labels=(label, str(new_dir), plan.source), samples=samples
+        )
     finally:
         plan.connector.close()
     if json_out:
@@ -104,6 +132,8 @@ def rules_diff(base: str, rules_dir: str | None, source: str | None, mapping: st
     if not quiet and md_out != "-" and json_out != "-" and html_out != "-":
         render_diff(diff, Console(soft_wrap=False))
     if fail_above is not None and diff.moved_share * 100 > fail_above:
-        _err(f"rules diff: {diff.moved:,} of {diff.accounts:,} accounts move ({diff.moved_share:.1%}), "
-             f"more than --fail-above {fail_above:g}%")
+        _err(
+            f"rules diff: {diff.moved:,} of {diff.accounts:,} accounts move ({diff.moved_share:.1%}), "
+            f"more than --fail-above {fail_above:g}%"
+        )
         sys.exit(1)

@@ -8,8 +8,12 @@ from crmseg.cli import cli
 from crmseg.config import load_config
 from crmseg.errors import ConfigError
 
-CONFIG = click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True,
-                      help="config.toml whose [state] names the store.")
+CONFIG = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, exists=True),
+    required=True,
+    help="config.toml whose [state] names the store.",
+)
 
 
 @cli.group()
@@ -42,8 +46,13 @@ def state_migrate(config: str) -> None:
 
 
 @state.command("copy")
-@click.option("--from", "source", type=click.Path(dir_okay=False, exists=True), required=True,
-              help="The SQLite state file to copy (never modified).")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(dir_okay=False, exists=True),
+    required=True,
+    help="The SQLite state file to copy (never modified).",
+)
 @CONFIG
 @click.option("--force", is_flag=True, help="Replace the history a non-empty target holds (its locks stay).")
 def state_copy(source: str, config: str, force: bool) -> None:
@@ -53,8 +62,10 @@ def state_copy(source: str, config: str, force: bool) -> None:
 
     cfg = load_config(config)
     if not cfg.state.url:
-        raise ConfigError(f"{config}: [state] url is not set; the copy needs a PostgreSQL target "
-                          "(url = \"postgresql://user@host:5432/db\")")
+        raise ConfigError(
+            f"{config}: [state] url is not set; the copy needs a PostgreSQL target "
+            '(url = "postgresql://user@host:5432/db")'
+        )
     store = PostgresStore.from_config(cfg.state)
     try:
         counts = copy_sqlite(source, store, force=force)

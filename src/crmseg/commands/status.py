@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -16,13 +16,13 @@ from crmseg.config import Config, load_config, parse_interval
 
 def next_run(sync_cfg: Any, last_started: str | None, now: datetime | None = None) -> str | None:
     """When the daemon runs this sync next (ISO UTC), from its interval or cron; None if unscheduled."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if sync_cfg.cron:
         from apscheduler.triggers.cron import CronTrigger
 
-        trigger = CronTrigger.from_crontab(sync_cfg.cron, timezone=timezone.utc)
+        trigger = CronTrigger.from_crontab(sync_cfg.cron, timezone=UTC)
         when = trigger.get_next_fire_time(None, now)
-        return when.astimezone(timezone.utc).isoformat(timespec="seconds") if when else None
+        return when.astimezone(UTC).isoformat(timespec="seconds") if when else None
     seconds = parse_interval(sync_cfg.interval) if sync_cfg.interval else None
     if not seconds:
         return None
@@ -52,11 +52,22 @@ def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
                 "last_run": last.as_dict() if last else None,
                 "pending_retries": len(retry),
                 "blocked": len(blocked),
-                "errors": [{"account": e.account, "error": e.error, "attempts": e.attempts, "permanent": e.permanent}
-                           for e in (retry + blocked)[:100]],
+                "errors": [
+                    {"account": e.account, "error": e.error, "attempts": e.attempts, "permanent": e.permanent}
+                    for e in (retry + blocked)[:100]
+                ],
                 "drift_alert": last.drift_alert if last else None,
-                "running": ({"holder": lease.holder, "host": lease.host, "pid": lease.pid, "since": lease.acquired_at,
-                             "lease_until": lease.expires_at} if lease else None),
+                "running": (
+                    {
+                        "holder": lease.holder,
+                        "host": lease.host,
+                        "pid": lease.pid,
+                        "since": lease.acquired_at,
+                        "lease_until": lease.expires_at,
+                    }
+                    if lease
+                    else None
+                ),
                 "next_run": next_run(sync_cfg, last.started_at if last else None),
                 "watermark": store.sync_state(name).watermark if store else None,
             }
@@ -81,20 +92,33 @@ def status(config: str, sync_name: str | None, as_json: bool) -> None:
     for name, s in data["syncs"].items():
         r = s["last_run"]
         if r is None:
-            console.print(f"[bold]{name}[/] ({s['connector']}): never run; next run {s['next_run'] or '-'}", highlight=False)
+            console.print(
+                f"[bold]{name}[/] ({s['connector']}): never run; next run {s['next_run'] or '-'}", highlight=False
+            )
             continue
-        console.print(f"[bold]{name}[/] ({s['connector']}): last run #{r['id']} [bold]{r['status']}[/] at "
-                      f"{r['started_at'][:19].replace('T', ' ')}Z ({r['mode']} read)", highlight=False)
-        console.print(f"  read {r['read']:,} · evaluated {r['evaluated']:,} · changed {r['changed']:,} · "
-                      f"written {r['written']:,} · failed {r['failed']:,} · pinned {r['pinned']:,} · "
-                      f"API calls {r['api_calls']:,}", highlight=False)
-        console.print(f"  waiting for retry {s['pending_retries']:,} · blocked {s['blocked']:,} · "
-                      f"next run {s['next_run'] or '-'}", highlight=False)
+        console.print(
+            f"[bold]{name}[/] ({s['connector']}): last run #{r['id']} [bold]{r['status']}[/] at "
+            f"{r['started_at'][:19].replace('T', ' ')}Z ({r['mode']} read)",
+            highlight=False,
+        )
+        console.print(
+            f"  read {r['read']:,} · evaluated {r['evaluated']:,} · changed {r['changed']:,} · "
+            f"written {r['written']:,} · failed {r['failed']:,} · pinned {r['pinned']:,} · "
+            f"API calls {r['api_calls']:,}",
+            highlight=False,
+        )
+        console.print(
+            f"  waiting for retry {s['pending_retries']:,} · blocked {s['blocked']:,} · "
+            f"next run {s['next_run'] or '-'}",
+            highlight=False,
+        )
     for name, s in data["syncs"].items():
         r = s["last_run"]
         if s["running"]:
-            console.print(f"{name}: running now ({s['running']['holder']}, lease until {s['running']['lease_until']})",
-                          highlight=False)
+            console.print(
+                f"{name}: running now ({s['running']['holder']}, lease until {s['running']['lease_until']})",
+                highlight=False,
+            )
         if r and r.get("message"):
             console.print(f"{name}: {r['message']}", highlight=False, markup=False)
         if s["drift_alert"]:

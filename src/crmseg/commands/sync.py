@@ -6,8 +6,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 import click
 from rich.console import Console
@@ -20,8 +21,12 @@ from crmseg.config import FileSync, load_config, parse_interval
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True, help="config.toml.")
 @click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
 @click.option("--dry-run", is_flag=True, help="Read, evaluate and diff only: write nothing, keep no state.")
-@click.option("--full", is_flag=True, help="Read every account (not only those modified since the last run); "
-                                           "also retries records blocked by a permanent error.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Read every account (not only those modified since the last run); "
+    "also retries records blocked by a permanent error.",
+)
 @ENGINE
 @click.option("--quiet", "-q", is_flag=True, help="Only the run summary.")
 def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: str | None, quiet: bool) -> None:
@@ -50,8 +55,13 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
     with _stop_on_signals(stop, signals), _ticker(quiet) as tick:
         try:
             with hold_lease(store, sync_cfg.name, parse_interval(cfg.state.lease) or 600.0) as holder:
-                outcome = run_sync(plan, sync_cfg, store, SyncOptions(full=full, stop=stop, tick=tick, holder=holder),
-                                   changes_path=changes)
+                outcome = run_sync(
+                    plan,
+                    sync_cfg,
+                    store,
+                    SyncOptions(full=full, stop=stop, tick=tick, holder=holder),
+                    changes_path=changes,
+                )
         finally:
             plan.connector.close()
             store.close()
@@ -72,8 +82,10 @@ def _refuse_failing_tests(plan: Any) -> None:
         plan.connector.close()
         for line in alerts.failed_tests:
             _err(line)
-        _err(f"sync refused: {len(alerts.failed_tests)} of {alerts.tests_run} inline rule test(s) fail in "
-             f"{plan.rules_dir}; nothing was read or written (run `crmseg rules check --rules {plan.rules_dir}`)")
+        _err(
+            f"sync refused: {len(alerts.failed_tests)} of {alerts.tests_run} inline rule test(s) fail in "
+            f"{plan.rules_dir}; nothing was read or written (run `crmseg rules check --rules {plan.rules_dir}`)"
+        )
         sys.exit(2)
 
 
@@ -88,8 +100,10 @@ def _dry_run(config: str, sync_name: str | None, engine: str | None, quiet: bool
     console = Console()
     if not quiet:
         render(summary, console)
-    console.print("dry run: nothing was written and no sync state was kept; the changes above are what "
-                  "`crmseg sync` would write", highlight=False)
+    console.print(
+        "dry run: nothing was written and no sync state was kept; the changes above are what `crmseg sync` would write",
+        highlight=False,
+    )
 
 
 SKIPPED_SHOWN = 10  # skipped input rows named in the run summary (all are counted and logged)
@@ -98,35 +112,46 @@ SKIPPED_SHOWN = 10  # skipped input rows named in the run summary (all are count
 def print_outcome(out: Any, console: Console) -> None:
     """The run summary: status, counts, API calls, watermark and the failed records."""
     c = out.counts
-    console.print(f"sync '{out.sync}' run {out.run_id}: [bold]{out.status}[/bold] ({out.mode} read"
-                  f"{', every account re-evaluated' if out.reevaluated_all and out.mode == 'incremental' else ''}, "
-                  f"{out.duration_s:.1f} s)", highlight=False)
-    console.print(f"  read {c['read']:,} · evaluated {c['evaluated']:,} · changed {c['changed']:,} · "
-                  f"written {c['written']:,} · failed {c['failed']:,} · pinned {c['pinned']:,} · "
-                  f"blocked {c['blocked']:,}", highlight=False)
+    console.print(
+        f"sync '{out.sync}' run {out.run_id}: [bold]{out.status}[/bold] ({out.mode} read"
+        f"{', every account re-evaluated' if out.reevaluated_all and out.mode == 'incremental' else ''}, "
+        f"{out.duration_s:.1f} s)",
+        highlight=False,
+    )
+    console.print(
+        f"  read {c['read']:,} · evaluated {c['evaluated']:,} · changed {c['changed']:,} · "
+        f"written {c['written']:,} · failed {c['failed']:,} · pinned {c['pinned']:,} · "
+        f"blocked {c['blocked']:,}",
+        highlight=False,
+    )
     calls = f"  API calls {c['api_calls']:,}"
     if out.api_remaining:
         calls += f" (daily allowance: {out.api_remaining[0]:,} of {out.api_remaining[1]:,} left)"
     console.print(calls, highlight=False)
     if out.watermark_after:
-        console.print(f"  watermark {out.watermark_before or '(none: full read)'} -> {out.watermark_after}",
-                      highlight=False)
+        console.print(
+            f"  watermark {out.watermark_before or '(none: full read)'} -> {out.watermark_after}", highlight=False
+        )
     if out.changes_file:
         console.print(f"  changes file (import-ready): {out.changes_file}", highlight=False)
     if out.drift_alert:
         console.print(f"  [bold yellow]drift alert[/]: {out.drift_alert}", highlight=False)
     if out.skipped_rows:
         n = len(out.skipped_rows)
-        console.print(f"  [bold yellow]skipped {n:,} bad input row(s)[/] (skip_bad_rows = true); not evaluated, "
-                      "not written:", highlight=False)
+        console.print(
+            f"  [bold yellow]skipped {n:,} bad input row(s)[/] (skip_bad_rows = true); not evaluated, not written:",
+            highlight=False,
+        )
         for row in out.skipped_rows[:SKIPPED_SHOWN]:
             console.print(f"    {row}", highlight=False, markup=False)
         if n > SKIPPED_SHOWN:
             console.print(f"    ... and {n - SKIPPED_SHOWN:,} more (each is in the log)", highlight=False)
     if out.message:
         console.print(f"  {out.message}", highlight=False, markup=False)
-    for title, rows in (("failed records (retried on the next run unless the error is permanent)", out.failures),
-                        ("blocked records (a permanent error; fix the cause, then run with --full)", out.blocked)):
+    for title, rows in (
+        ("failed records (retried on the next run unless the error is permanent)", out.failures),
+        ("blocked records (a permanent error; fix the cause, then run with --full)", out.blocked),
+    ):
         if rows:
             console.print(f"{title}:", highlight=False)
             for rid, error in rows[:50]:
@@ -148,8 +173,10 @@ class _stop_on_signals:
                 os._exit(130 if signum == signal.SIGINT else 143)
             self.seen.append(signum)
             self.stop.set()
-            _err(f"{signal.Signals(signum).name}: finishing the current batch, then stopping "
-                 "(send it again to stop at once)")
+            _err(
+                f"{signal.Signals(signum).name}: finishing the current batch, then stopping "
+                "(send it again to stop at once)"
+            )
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.old[sig] = signal.signal(sig, handler)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping as TMapping
 from pathlib import Path
-from typing import Any, Mapping as TMapping
+from typing import Any
 
 from crmseg.config import FileSync, HubSpotSync, Mapping, SalesforceSync
 from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
 
 
-def open_connector(sync_cfg: Any, mapping: Mapping, env: TMapping[str, str] = os.environ, *,
-                   base_dir: str | Path | None = None, **options: Any) -> Connector:
+def open_connector(
+    sync_cfg: Any,
+    mapping: Mapping,
+    env: TMapping[str, str] = os.environ,
+    *,
+    base_dir: str | Path | None = None,
+    **options: Any,
+) -> Connector:
     """A connector for ``sync_cfg`` (csv/jsonl file, salesforce, hubspot).
 
     ``options`` go to the connector's constructor (e.g. ``policy=``, ``timeout=``) for the
@@ -25,8 +32,14 @@ def open_connector(sync_cfg: Any, mapping: Mapping, env: TMapping[str, str] = os
         path = Path(sync_cfg.path)
         if base_dir is not None and not path.is_absolute():
             path = Path(base_dir) / path
-        return FileConnector(path, sync_cfg.connector, mapping=mapping, delimiter=sync_cfg.delimiter,
-                             encoding=sync_cfg.encoding, on_bad_row="skip" if sync_cfg.skip_bad_rows else "raise")
+        return FileConnector(
+            path,
+            sync_cfg.connector,
+            mapping=mapping,
+            delimiter=sync_cfg.delimiter,
+            encoding=sync_cfg.encoding,
+            on_bad_row="skip" if sync_cfg.skip_bad_rows else "raise",
+        )
     if isinstance(sync_cfg, SalesforceSync):
         from crmseg.connectors.salesforce import SalesforceConnector
 

@@ -14,11 +14,20 @@ from __future__ import annotations
 import codecs
 import os
 from array import array
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-__all__ = ["IdSeen", "estimate_lines", "detect_delimiter", "first_bad_byte", "too_deep", "pairs_without_duplicates",
-           "DuplicateKey", "DELIMITERS"]
+__all__ = [
+    "DELIMITERS",
+    "DuplicateKey",
+    "IdSeen",
+    "detect_delimiter",
+    "estimate_lines",
+    "first_bad_byte",
+    "pairs_without_duplicates",
+    "too_deep",
+]
 
 DELIMITERS: dict[str, str] = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
@@ -58,8 +67,12 @@ class IdSeen:
             self._grow()
         return None
 
-    def unique(self, rows: Iterable[tuple[int, list[str]]], column: Callable[[], int],
-               bad: Callable[[str, int, int | None], None]) -> Iterator[tuple[str, list[str]]]:
+    def unique(
+        self,
+        rows: Iterable[tuple[int, list[str]]],
+        column: Callable[[], int],
+        bad: Callable[[str, int, int | None], None],
+    ) -> Iterator[tuple[str, list[str]]]:
         """(id, row) of each (line, row) whose id — ``row[column()]`` stripped, ``column`` read at
         the first row — is not blank and new; ``bad(id, line, first line or None)`` for the
         others. ``add`` for a CSV read's hot loop: a new id landing on a free slot, the usual

@@ -25,14 +25,22 @@ import csv
 import difflib
 import json
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Literal, Sequence
+from typing import IO, Any, Literal
 
 from crmseg.config import Mapping
-from crmseg.connectors.file_checks import (DELIMITERS, DuplicateKey, IdSeen, detect_delimiter, estimate_lines,
-                                           first_bad_byte,
-                                           pairs_without_duplicates, too_deep)
+from crmseg.connectors.file_checks import (
+    DELIMITERS,
+    DuplicateKey,
+    IdSeen,
+    detect_delimiter,
+    estimate_lines,
+    first_bad_byte,
+    pairs_without_duplicates,
+    too_deep,
+)
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 from crmseg.normalize import parse_datetime
@@ -52,10 +60,18 @@ class FileConnector:
 
     batch_size = 200
 
-    def __init__(self, path: str | Path, kind: FileKind | None = None, *,
-                 mapping: Mapping | None = None, id_field: str | None = None,
-                 modified_field: str | None = None, delimiter: str | None = None,
-                 encoding: str = "utf-8-sig", on_bad_row: Literal["raise", "skip"] = "raise") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        kind: FileKind | None = None,
+        *,
+        mapping: Mapping | None = None,
+        id_field: str | None = None,
+        modified_field: str | None = None,
+        delimiter: str | None = None,
+        encoding: str = "utf-8-sig",
+        on_bad_row: Literal["raise", "skip"] = "raise",
+    ) -> None:
         self.path = Path(path)
         self.kind: FileKind = kind or self._kind_from_suffix(self.path)
         if self.kind not in ("csv", "jsonl"):
@@ -79,8 +95,10 @@ class FileConnector:
     def _kind_from_suffix(path: Path) -> FileKind:
         kind = _SUFFIXES.get(path.suffix.lower())
         if kind is None:
-            raise ConfigError(f"{path}: cannot tell the file kind from the suffix "
-                              f"{path.suffix or '(none)'!r}; use .csv or .jsonl, or name the kind")
+            raise ConfigError(
+                f"{path}: cannot tell the file kind from the suffix "
+                f"{path.suffix or '(none)'!r}; use .csv or .jsonl, or name the kind"
+            )
         return kind
 
     # ------------------------------------------------------------ protocol
@@ -168,13 +186,15 @@ class FileConnector:
 
     def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
         """File sources are read-only: always raises FatalError."""
-        raise FatalError(f"{self.path}: file sources are read-only; use `crmseg audit` or "
-                         "`crmseg sync --dry-run` on files, or `crmseg sandbox` to try write-back")
+        raise FatalError(
+            f"{self.path}: file sources are read-only; use `crmseg audit` or "
+            "`crmseg sync --dry-run` on files, or `crmseg sandbox` to try write-back"
+        )
 
     def close(self) -> None:
         """Nothing to release: each read opens and closes the file itself."""
 
-    def __enter__(self) -> "FileConnector":
+    def __enter__(self) -> FileConnector:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -196,9 +216,11 @@ class FileConnector:
     def _not_text(self, exc: UnicodeDecodeError) -> ConfigError:
         offset, line = first_bad_byte(self.path, self.encoding)
         where = f"byte {offset} (line {line})" if offset >= 0 else "somewhere"
-        return ConfigError(f"{self.path}:{max(line, 1)}: not {self.encoding.removesuffix('-sig')} text at {where}: "
-                           f"{exc.reason}; re-export the file as UTF-8 or name its encoding with "
-                           "--encoding (e.g. --encoding cp1252)")
+        return ConfigError(
+            f"{self.path}:{max(line, 1)}: not {self.encoding.removesuffix('-sig')} text at {where}: "
+            f"{exc.reason}; re-export the file as UTF-8 or name its encoding with "
+            "--encoding (e.g. --encoding cp1252)"
+        )
 
     def _header(self, fh: IO[str], require_id: bool = True) -> list[str]:
         """The header's column names; settles the delimiter when it was not given."""
@@ -208,8 +230,10 @@ class FileConnector:
         if self.delimiter is None:
             found = detect_delimiter(first)
             if found is None:
-                raise ConfigError(f"{self.path}:1: cannot tell the delimiter from the header (it has several of "
-                                  f"{', '.join(DELIMITERS.values())}); name it with --delimiter")
+                raise ConfigError(
+                    f"{self.path}:1: cannot tell the delimiter from the header (it has several of "
+                    f"{', '.join(DELIMITERS.values())}); name it with --delimiter"
+                )
             self.delimiter = found
         names = [h.strip() for h in next(csv.reader([first], delimiter=self.delimiter, strict=True))]
         seen: dict[str, int] = {}
@@ -222,16 +246,18 @@ class FileConnector:
             others = [d for d in DELIMITERS if d != self.delimiter and d in first]
             if len(names) == 1 and others:
                 hint = f"; the header looks {DELIMITERS[others[0]]}-separated: pass --delimiter"
-            raise ConfigError(f"{self.path}:1: no id column {self.id_field!r} in the header"
-                              f"{_suggest(self.id_field, names)}{hint}")
+            raise ConfigError(
+                f"{self.path}:1: no id column {self.id_field!r} in the header{_suggest(self.id_field, names)}{hint}"
+            )
         return names
 
     def _csv_rows(self, require_id: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
         for line, row in self._csv_lists(require_id):
             yield line, dict(zip(self._names, row))
 
-    def _csv_lists(self, require_id: bool = True,
-                   on_header: Callable[[list[str]], None] | None = None) -> Iterator[tuple[int, list[str]]]:
+    def _csv_lists(
+        self, require_id: bool = True, on_header: Callable[[list[str]], None] | None = None
+    ) -> Iterator[tuple[int, list[str]]]:
         """(line, row) of every well-formed CSV row, the header in ``self._names`` from the first
         one; ``on_header(names)`` is called once the header is read."""
         if csv.field_size_limit() < _FIELD_LIMIT:
@@ -284,11 +310,15 @@ class FileConnector:
 
     def _csv_problem(self, line: int, problem: str) -> str:
         if "end of data" in problem:
-            return (f"{self.path}:{line}: unbalanced quote: the quoted field opened on or after line {line} "
-                    "never closes and swallows the rest of the file")
+            return (
+                f"{self.path}:{line}: unbalanced quote: the quoted field opened on or after line {line} "
+                "never closes and swallows the rest of the file"
+            )
         if "expected after" in problem:
-            return (f"{self.path}:{line}: unbalanced or stray quote in the row starting here ({problem}); "
-                    "double a quote inside a quoted field")
+            return (
+                f"{self.path}:{line}: unbalanced or stray quote in the row starting here ({problem}); "
+                "double a quote inside a quoted field"
+            )
         return f"{self.path}:{line}: malformed CSV: {problem}"
 
     def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -326,8 +356,10 @@ class FileConnector:
     def _bad_row(self, line: int, problem: str) -> None:
         message = f"{self.path}:{line}: {problem}"
         if self.on_bad_row == "raise":
-            raise ConfigError(f"{message} (fix the row, or leave bad rows out and count them: --skip-bad-rows, "
-                              "or skip_bad_rows = true on a sync)")
+            raise ConfigError(
+                f"{message} (fix the row, or leave bad rows out and count them: --skip-bad-rows, "
+                "or skip_bad_rows = true on a sync)"
+            )
         log.warning("skipped row: %s", message)
         self.skipped.append(message)
 
@@ -353,16 +385,20 @@ def _row_problem(row: list[str], width: int, delimiter: str, extra_lines: int) -
     for i, cell in enumerate(row, start=1):
         if "\x00" in cell:
             return f"NUL byte in field {i} (is this a binary file?)"
-        if extra_lines and "\n" in cell and any(
-                ln.count(delimiter) >= max(width - 1, 1) for ln in cell.splitlines()[1:]):
-            return (f"field {i} spans {extra_lines + 1} lines that look like rows: "
-                    "an unbalanced quote swallows the following lines")
+        if (
+            extra_lines
+            and "\n" in cell
+            and any(ln.count(delimiter) >= max(width - 1, 1) for ln in cell.splitlines()[1:])
+        ):
+            return (
+                f"field {i} spans {extra_lines + 1} lines that look like rows: "
+                "an unbalanced quote swallows the following lines"
+            )
     return None
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1) or [
-        k for k in known if k.lower() == name.lower()]
+    close = difflib.get_close_matches(name, known, n=1) or [k for k in known if k.lower() == name.lower()]
     if close:
         return f" — did you mean {close[0]!r}?"
     return f" (columns: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''})"

@@ -14,8 +14,10 @@ import logging
 import os
 import re
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Mapping as TMapping, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping as TMapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from hubspot import HubSpot
 from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
@@ -53,7 +55,7 @@ def to_ms(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
         return int(dt.timestamp() * 1000)
     text = str(value)
     if text.isdigit():
@@ -83,13 +85,24 @@ class HubSpotConnector:
     crm = "hubspot"
     field_names_case_insensitive = False
 
-    def __init__(self, cfg: HubSpotSync, mapping: Mapping, env: TMapping[str, str] = os.environ, *,
-                 policy: RetryPolicy | None = None, timeout: float = 30.0, search_cap: int = SEARCH_CAP,
-                 search_limit: int = SEARCH_LIMIT, search_interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        cfg: HubSpotSync,
+        mapping: Mapping,
+        env: TMapping[str, str] = os.environ,
+        *,
+        policy: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        search_cap: int = SEARCH_CAP,
+        search_limit: int = SEARCH_LIMIT,
+        search_interval: float = 0.25,
+    ) -> None:
         obj = (mapping.object or "companies").lower()
         if obj not in ("account", "companies", "company"):
-            raise ConfigError(f"{mapping.path or 'hubspot mapping'}: object {mapping.object!r} is not supported "
-                              "(allowed: 'companies')")
+            raise ConfigError(
+                f"{mapping.path or 'hubspot mapping'}: object {mapping.object!r} is not supported "
+                "(allowed: 'companies')"
+            )
         self.cfg, self.mapping, self.env = cfg, mapping, env
         self.object = "companies"
         self.modified_field = check_prop(mapping.modified_field or DEFAULT_MODIFIED)
@@ -155,8 +168,12 @@ class HubSpotConnector:
             self._ensure_group()
         if pin and pin not in schema:
             check_prop(pin)
-            self._run("provision", lambda: self._call("provision", self._api("core").create, object_type=self.object,
-                                                      property_create=_pin_body(pin)))
+            self._run(
+                "provision",
+                lambda: self._call(
+                    "provision", self._api("core").create, object_type=self.object, property_create=_pin_body(pin)
+                ),
+            )
             changed.append(pin)
         for dim, values in dimensions.items():
             name = self.mapping.tag_field(dim)
@@ -165,16 +182,33 @@ class HubSpotConnector:
             check_prop(name)
             have = schema.get(name)
             if have is None:
-                self._run("provision", lambda: self._call("provision", self._api("core").create, object_type=self.object,
-                                                          property_create=_property_body(name, dim, values, dim in scores)))
+                self._run(
+                    "provision",
+                    lambda: self._call(
+                        "provision",
+                        self._api("core").create,
+                        object_type=self.object,
+                        property_create=_property_body(name, dim, values, dim in scores),
+                    ),
+                )
                 changed.append(name)
             elif values and have.options is not None and have.extra.get("group") == GROUP:
                 missing = [v for v in values if v not in have.options]
                 if missing:
-                    opts = [{"label": v, "value": v, "displayOrder": i, "hidden": False}
-                            for i, v in enumerate(list(have.options) + missing)]
-                    self._run("provision", lambda: self._call("provision", self._api("core").update, object_type=self.object,
-                                                              property_name=name, property_update={"options": opts}))
+                    opts = [
+                        {"label": v, "value": v, "displayOrder": i, "hidden": False}
+                        for i, v in enumerate(list(have.options) + missing)
+                    ]
+                    self._run(
+                        "provision",
+                        lambda: self._call(
+                            "provision",
+                            self._api("core").update,
+                            object_type=self.object,
+                            property_name=name,
+                            property_update={"options": opts},
+                        ),
+                    )
                     changed.append(name)
         if changed:
             self._schema = None
@@ -192,19 +226,36 @@ class HubSpotConnector:
     def _read_token(self) -> str:
         token = self.env.get(self.cfg.access_token_env)
         if not token:
-            raise ConfigError(f"{self.cfg.name or 'hubspot'}: environment variable {self.cfg.access_token_env} "
-                              "(the private-app access token) is not set")
+            raise ConfigError(
+                f"{self.cfg.name or 'hubspot'}: environment variable {self.cfg.access_token_env} "
+                "(the private-app access token) is not set"
+            )
         self.policy.redact.add(token)
         return token
 
     def _api(self, name: str) -> Any:
         if self._apis is None:
-            client = HubSpot(access_token=self._token, host=self.cfg.host.rstrip("/"),
-                             retry=Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0,
-                                         respect_retry_after_header=False, raise_on_status=False))
-            self._apis = {"basic": client.crm.companies.basic_api, "search": client.crm.companies.search_api,
-                          "batch": client.crm.companies.batch_api, "core": client.crm.properties.core_api,
-                          "groups": client.crm.properties.groups_api}
+            client = HubSpot(
+                access_token=self._token,
+                host=self.cfg.host.rstrip("/"),
+                retry=Retry(
+                    total=0,
+                    connect=0,
+                    read=0,
+                    redirect=0,
+                    status=0,
+                    other=0,
+                    respect_retry_after_header=False,
+                    raise_on_status=False,
+                ),
+            )
+            self._apis = {
+                "basic": client.crm.companies.basic_api,
+                "search": client.crm.companies.search_api,
+                "batch": client.crm.companies.batch_api,
+                "core": client.crm.properties.core_api,
+                "groups": client.crm.properties.groups_api,
+            }
         return self._apis[name]
 
     def _call(self, kind: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -232,7 +283,11 @@ class HubSpotConnector:
         if not isinstance(exc, _API_EXC):
             return None
         body = _json(exc.body)
-        code = body.get("policyName") if body.get("policyName") == "DAILY" else (body.get("errorType") or body.get("category"))
+        code = (
+            body.get("policyName")
+            if body.get("policyName") == "DAILY"
+            else (body.get("errorType") or body.get("category"))
+        )
         if exc.status == 403 and body.get("category") == "MISSING_SCOPES":
             return FatalError(f"{op}: HTTP 403 MISSING_SCOPES: the private app lacks a scope this call needs")
         retry_after = parse_retry_after(header(exc.headers, "Retry-After"))
@@ -266,14 +321,18 @@ class HubSpotConnector:
 
     def _search_page(self, props: list[str], lower: int, after: str | None) -> dict[str, Any]:
         req: dict[str, Any] = {
-            "filterGroups": [{"filters": [{"propertyName": self.modified_field, "operator": "GTE", "value": str(lower)}]}],
+            "filterGroups": [
+                {"filters": [{"propertyName": self.modified_field, "operator": "GTE", "value": str(lower)}]}
+            ],
             "sorts": [{"propertyName": self.modified_field, "direction": "ASCENDING"}],
-            "properties": props, "limit": self.search_limit,
+            "properties": props,
+            "limit": self.search_limit,
         }
         if after:
             req["after"] = after
-        return self._run("search", lambda: self._call("search", self._api("search").do_search,
-                                                      public_object_search_request=req))
+        return self._run(
+            "search", lambda: self._call("search", self._api("search").do_search, public_object_search_request=req)
+        )
 
     def _search(self, props: list[str], requested: Sequence[str], since_ms: int) -> Iterator[RawRecord]:
         """Search pages sorted by modification time; past the result cap, re-query from the
@@ -301,8 +360,11 @@ class HubSpotConnector:
                 if fetched + self.search_limit > self.search_cap:
                     break
             if last_ts == lower:
-                log.warning("hubspot companies search: over %d companies share one modification time; "
-                            "falling back to a full list scan", self.search_cap)
+                log.warning(
+                    "hubspot companies search: over %d companies share one modification time; "
+                    "falling back to a full list scan",
+                    self.search_cap,
+                )
                 yield from self._scan_from(props, requested, lower, at_last)
                 return
             lower, seen_at_lower = last_ts, at_last
@@ -317,8 +379,12 @@ class HubSpotConnector:
     def _write_batch(self, chunk: Sequence[TagWrite]) -> list[WriteResult]:
         inputs = [{"id": w.id, "properties": {k: hs_value(v) for k, v in w.fields.items()}} for w in chunk]
         try:
-            body = self._run("write", lambda: self._call(
-                "write", self._api("batch").update, batch_input_simple_public_object_batch_input={"inputs": inputs}))
+            body = self._run(
+                "write",
+                lambda: self._call(
+                    "write", self._api("batch").update, batch_input_simple_public_object_batch_input={"inputs": inputs}
+                ),
+            )
         except FatalError as err:
             if "PROPERTY_DOESNT_EXIST" in str(err):
                 raise ConfigError(f"{err} (a mapped tag property is missing; run with provision = true)") from None
@@ -331,16 +397,25 @@ class HubSpotConnector:
                 return [WriteResult(chunk[0].id, False, str(err))]
             mid = len(chunk) // 2
             return self._write_batch(chunk[:mid]) + self._write_batch(chunk[mid:])
-        return [WriteResult(r.id, r.ok, self.policy.redact(r.error)) if r.error else r
-                for r in _batch_results(chunk, body)]
+        return [
+            WriteResult(r.id, r.ok, self.policy.redact(r.error)) if r.error else r for r in _batch_results(chunk, body)
+        ]
 
     def _ensure_group(self) -> None:
-        groups = self._run("provision", lambda: self._call("provision", self._api("groups").get_all, object_type=self.object))
+        groups = self._run(
+            "provision", lambda: self._call("provision", self._api("groups").get_all, object_type=self.object)
+        )
         if any(g.get("name") == GROUP for g in groups.get("results", [])):
             return
-        self._run("provision", lambda: self._call("provision", self._api("groups").create, object_type=self.object,
-                                                  property_group_create={"name": GROUP, "label": "crmseg segments",
-                                                                         "displayOrder": -1}))
+        self._run(
+            "provision",
+            lambda: self._call(
+                "provision",
+                self._api("groups").create,
+                object_type=self.object,
+                property_group_create={"name": GROUP, "label": "crmseg segments", "displayOrder": -1},
+            ),
+        )
 
 
 #: Whole-batch answers that may be about some of its records: the batch is split to find them.
@@ -382,8 +457,12 @@ def _json(body: Any) -> dict[str, Any]:
 
 
 def _property_body(name: str, dim: str, values: list[str] | None, score: bool) -> dict[str, Any]:
-    base = {"name": name, "label": dim.replace("_", " ").title(), "groupName": GROUP,
-            "description": f"crmseg dimension {dim}"}
+    base = {
+        "name": name,
+        "label": dim.replace("_", " ").title(),
+        "groupName": GROUP,
+        "description": f"crmseg dimension {dim}",
+    }
     if values:
         opts = [{"label": v, "value": v, "displayOrder": i, "hidden": False} for i, v in enumerate(values)]
         return {**base, "type": "enumeration", "fieldType": "select", "options": opts}
@@ -393,10 +472,18 @@ def _property_body(name: str, dim: str, values: list[str] | None, score: bool) -
 
 
 def _pin_body(name: str) -> dict[str, Any]:
-    return {"name": name, "label": "crmseg pinned", "groupName": GROUP, "type": "bool", "fieldType": "booleancheckbox",
-            "description": "when true, crmseg never changes this company's tags",
-            "options": [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
-                        {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}]}
+    return {
+        "name": name,
+        "label": "crmseg pinned",
+        "groupName": GROUP,
+        "type": "bool",
+        "fieldType": "booleancheckbox",
+        "description": "when true, crmseg never changes this company's tags",
+        "options": [
+            {"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+            {"label": "No", "value": "false", "displayOrder": 1, "hidden": False},
+        ],
+    }
 
 
 def _schema_field(p: dict[str, Any]) -> SchemaField:
@@ -404,9 +491,20 @@ def _schema_field(p: dict[str, Any]) -> SchemaField:
     meta = p.get("modificationMetadata") or {}
     updateable = not (meta.get("readOnlyValue") or p.get("calculated"))
     options = [o["value"] for o in p.get("options") or [] if not o.get("hidden")] if ptype == "enumeration" else None
-    kind = {"string": "text", "phone_number": "text", "number": "number", "bool": "bool", "date": "date",
-            "datetime": "datetime"}.get(ptype, "other")
+    kind = {
+        "string": "text",
+        "phone_number": "text",
+        "number": "number",
+        "bool": "bool",
+        "date": "date",
+        "datetime": "datetime",
+    }.get(ptype, "other")
     if ptype == "enumeration":
         kind = {"checkbox": "multipicklist", "booleancheckbox": "bool"}.get(ftype, "picklist")
-    return SchemaField(name=p["name"], type=ptype, updateable=bool(updateable), options=options,
-                       extra={"kind": kind, "fieldType": ftype, "group": p.get("groupName"), "label": p.get("label")})
+    return SchemaField(
+        name=p["name"],
+        type=ptype,
+        updateable=bool(updateable),
+        options=options,
+        extra={"kind": kind, "fieldType": ftype, "group": p.get("groupName"), "label": p.get("label")},
+    )

@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Callable, Mapping
 
 log = logging.getLogger(__name__)
 _API_USAGE = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
@@ -57,7 +57,7 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
     return max(0.0, when.timestamp() - now())
 
 
-def parse_http_date(value: str | None) -> "datetime | None":
+def parse_http_date(value: str | None) -> datetime | None:
     """An HTTP ``Date`` header as an aware UTC datetime (whole seconds), else None."""
     if not value:
         return None
@@ -67,7 +67,7 @@ def parse_http_date(value: str | None) -> "datetime | None":
         return None
     if when is None:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def parse_sforce_limit_info(value: str | None) -> tuple[int, int] | None:
@@ -94,8 +94,9 @@ class ApiUsage:
             frac = self.fraction
             if frac is not None and frac >= self.warn_at and not self.warned:
                 self.warned = True
-                log.warning("salesforce org API usage at %d of %d daily requests (%.0f%%)", self.used, self.max,
-                            100 * frac)
+                log.warning(
+                    "salesforce org API usage at %d of %d daily requests (%.0f%%)", self.used, self.max, 100 * frac
+                )
 
     def as_tuple(self) -> tuple[int, int] | None:
         return (self.used, self.max) if self.used is not None and self.max is not None else None
@@ -138,7 +139,10 @@ class RateGate:
     def observe(self, headers: Mapping[str, str] | None) -> None:
         hint = hubspot_wait_hint(headers)
         self.pending_wait = hint or 0.0
-        daily, left = header(headers, "X-HubSpot-RateLimit-Daily"), header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
+        daily, left = (
+            header(headers, "X-HubSpot-RateLimit-Daily"),
+            header(headers, "X-HubSpot-RateLimit-Daily-Remaining"),
+        )
         if left is not None and _int(left) is not None:
             self.daily_remaining = _int(left)
             self.daily_max = _int(daily) if daily is not None else self.daily_max

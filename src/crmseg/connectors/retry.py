@@ -18,8 +18,9 @@ import random
 import re
 import socket
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
@@ -87,7 +88,10 @@ class Redactor:
 
 
 def http_error(
-    op: Op, status: int | None, code: str | None = None, detail: str | None = None,
+    op: Op,
+    status: int | None,
+    code: str | None = None,
+    detail: str | None = None,
     retry_after: float | None = None,
 ) -> CrmsegError:
     """The crmseg error for a failed CRM call (status None: no answer at all)."""
@@ -116,8 +120,12 @@ def network_error(op: Op, exc: BaseException) -> RetriableError | None:
     import urllib3
 
     kinds: tuple[type[BaseException], ...] = (
-        requests.Timeout, requests.ConnectionError, urllib3.exceptions.HTTPError,
-        socket.timeout, ConnectionError, TimeoutError,
+        requests.Timeout,
+        requests.ConnectionError,
+        urllib3.exceptions.HTTPError,
+        socket.timeout,
+        ConnectionError,
+        TimeoutError,
     )
     if isinstance(exc, kinds):
         return RetriableError(f"{op}: no response ({_network_reason(exc)})")
@@ -179,11 +187,13 @@ class RetryPolicy:
 
     def _before_sleep(self, rs: RetryCallState) -> None:
         exc = rs.outcome.exception() if rs.outcome else None
-        log.warning("%s (retry %d/%d in %.1fs)", self.redact(str(exc)), rs.attempt_number,
-                    self.max_tries - 1, rs.upcoming_sleep)
+        log.warning(
+            "%s (retry %d/%d in %.1fs)", self.redact(str(exc)), rs.attempt_number, self.max_tries - 1, rs.upcoming_sleep
+        )
 
-    def run(self, fn: Callable[[], T], op: Op, classify: Classifier | None = None,
-            reauth: Callable[[], None] | None = None) -> T:
+    def run(
+        self, fn: Callable[[], T], op: Op, classify: Classifier | None = None, reauth: Callable[[], None] | None = None
+    ) -> T:
         """Call ``fn`` until it succeeds, a non-retriable error occurs, or the budget is spent."""
         reauthed = False
 
@@ -191,7 +201,7 @@ class RetryPolicy:
             nonlocal reauthed
             try:
                 return fn()
-            except Exception as exc:  # noqa: BLE001 - mapped below, unknown ones re-raised
+            except Exception as exc:
                 err = self._map(exc, op, classify)
             if isinstance(err, AuthExpiredError):
                 if reauth is None or reauthed:
@@ -200,14 +210,18 @@ class RetryPolicy:
                 log.info("%s: session expired; re-authenticating", op)
                 try:
                     reauth()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     raise self._map(exc, op, classify) from None
                 reauthed = True
             raise err from None
 
         retrying = Retrying(
-            stop=self._stop, wait=self._wait, retry=retry_if_exception_type(RetriableError),
-            sleep=self._sleep, before_sleep=self._before_sleep, reraise=True,
+            stop=self._stop,
+            wait=self._wait,
+            retry=retry_if_exception_type(RetriableError),
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
         )
         try:
             return retrying(attempt)
@@ -228,8 +242,11 @@ class RetryPolicy:
         return self.redact.scrub(err)  # type: ignore[return-value]
 
 
-def paginate(fetch: Callable[[C | None], tuple[Sequence[T], C | None]], run: Callable[[Callable[[], Any]], Any],
-             first: C | None = None) -> Iterator[T]:
+def paginate(
+    fetch: Callable[[C | None], tuple[Sequence[T], C | None]],
+    run: Callable[[Callable[[], Any]], Any],
+    first: C | None = None,
+) -> Iterator[T]:
     """Yield items page by page, lazily; ``fetch(cursor) -> (items, next_cursor or None)``.
 
     ``run`` wraps each page fetch (normally ``lambda f: policy.run(f, op, classify, reauth)``),
@@ -247,7 +264,7 @@ def paginate(fetch: Callable[[C | None], tuple[Sequence[T], C | None]], run: Cal
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most ``size`` items."""
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _short(text: str, limit: int = 300) -> str:

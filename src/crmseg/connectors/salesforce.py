@@ -20,9 +20,11 @@ import logging
 import os
 import re
 from collections import Counter
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping as TMapping
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping as TMapping, Sequence, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import jwt
@@ -33,7 +35,7 @@ from simple_salesforce.login import SalesforceLogin, token_login
 
 from crmseg.config import Mapping, SalesforceSync
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
-from crmseg.connectors.retry import Op, Redactor, RetryPolicy, chunks, http_error, paginate
+from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import ConfigError, CrmsegError, CrmUnavailableError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
@@ -50,8 +52,10 @@ DEFAULT_MODIFIED = "SystemModstamp"
 def check_ident(name: str, what: str = "field") -> str:
     """``name`` if it is a plain Salesforce API name, else ConfigError (no SOQL injection)."""
     if not isinstance(name, str) or not IDENT.fullmatch(name):
-        raise ConfigError(f"salesforce: {what} name {name!r} is not a valid API name "
-                          "(letters, digits and underscores, starting with a letter)")
+        raise ConfigError(
+            f"salesforce: {what} name {name!r} is not a valid API name "
+            "(letters, digits and underscores, starting with a letter)"
+        )
     return name
 
 
@@ -61,8 +65,8 @@ def soql_datetime(when: datetime) -> str:
     A naive datetime is taken as UTC. Flooring (with ``>=``) re-reads at most one second, never skips.
     """
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_sf_datetime(value: Any) -> datetime | None:
@@ -78,8 +82,9 @@ def parse_sf_datetime(value: Any) -> datetime | None:
     return None
 
 
-def build_soql(obj: str, fields: Sequence[str], order_field: str, since: datetime | None,
-               after: tuple[datetime, str] | None = None) -> str:
+def build_soql(
+    obj: str, fields: Sequence[str], order_field: str, since: datetime | None, after: tuple[datetime, str] | None = None
+) -> str:
     """``SELECT f1, f2 FROM Obj [WHERE Mod >= X] ORDER BY Mod, Id`` from validated names only.
 
     ``>=`` on the floored second, not ``>``: SystemModstamp is compared at whole seconds, so a
@@ -103,7 +108,9 @@ def sf_error_detail(content: Any) -> tuple[str | None, str | None]:
     if isinstance(content, list) and content and isinstance(content[0], dict):
         content = content[0]
     if isinstance(content, dict):
-        return content.get("errorCode") or content.get("error"), content.get("message") or content.get("error_description")
+        return content.get("errorCode") or content.get("error"), content.get("message") or content.get(
+            "error_description"
+        )
     if isinstance(content, bytes):
         content = content.decode("utf-8", "replace")
     return None, str(content) if content else None
@@ -140,8 +147,16 @@ class SalesforceConnector:
     crm = "salesforce"
     field_names_case_insensitive = True
 
-    def __init__(self, cfg: SalesforceSync, mapping: Mapping, env: TMapping[str, str] = os.environ, *,
-                 policy: RetryPolicy | None = None, timeout: float = 60.0, bulk_wait: float = 1.0) -> None:
+    def __init__(
+        self,
+        cfg: SalesforceSync,
+        mapping: Mapping,
+        env: TMapping[str, str] = os.environ,
+        *,
+        policy: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        bulk_wait: float = 1.0,
+    ) -> None:
         self.cfg = cfg
         self.mapping = mapping
         self.object = check_ident(mapping.object or "Account", "object")
@@ -159,9 +174,12 @@ class SalesforceConnector:
         self.server_time: datetime | None = None
         self._creds = self._credentials(env)
         if cfg.auth == "password":
-            log.warning("salesforce sync %r: auth = 'password' uses SOAP login(), which Salesforce is retiring "
-                        "(unavailable from API 65.0, off in new orgs); switch to auth = 'client_credentials' or "
-                        "'jwt' (README: Salesforce login)", cfg.name or "salesforce")
+            log.warning(
+                "salesforce sync %r: auth = 'password' uses SOAP login(), which Salesforce is retiring "
+                "(unavailable from API 65.0, off in new orgs); switch to auth = 'client_credentials' or "
+                "'jwt' (README: Salesforce login)",
+                cfg.name or "salesforce",
+            )
         self.policy.redact.add(*self._creds.values())
         if "password" in self._creds:  # SOAP login sends password + security token as one word
             self.policy.redact.add(self._creds["password"] + self._creds["token"])
@@ -204,7 +222,9 @@ class SalesforceConnector:
 
             def fetch(cursor: str | None, soql: str = soql) -> tuple[list[RawRecord], str | None]:
                 sf = self._client()
-                res = sf.query(soql, headers=opts) if cursor is None else sf.restful(self._relative(cursor), headers=opts)
+                res = (
+                    sf.query(soql, headers=opts) if cursor is None else sf.restful(self._relative(cursor), headers=opts)
+                )
                 recs = [self._raw(r, renames) for r in res.get("records", [])]
                 return recs, (None if res.get("done", True) else res.get("nextRecordsUrl"))
 
@@ -288,14 +308,19 @@ class SalesforceConnector:
         cfg = self.cfg
         need = {
             "password": {"username": cfg.username_env, "password": cfg.password_env, "token": cfg.security_token_env},
-            "jwt": {"username": cfg.username_env, "consumer_key": cfg.consumer_key_env, "key_file": cfg.private_key_file_env},
+            "jwt": {
+                "username": cfg.username_env,
+                "consumer_key": cfg.consumer_key_env,
+                "key_file": cfg.private_key_file_env,
+            },
             "client_credentials": {"consumer_key": cfg.consumer_key_env, "consumer_secret": cfg.consumer_secret_env},
             "session": {"session_id": cfg.session_id_env},
         }[cfg.auth]
         missing = [var for var in need.values() if not env.get(var)]
         if missing:
-            raise ConfigError(f"{cfg.name or 'salesforce'}: auth = {cfg.auth!r} needs environment "
-                              f"variable(s) {', '.join(missing)}")
+            raise ConfigError(
+                f"{cfg.name or 'salesforce'}: auth = {cfg.auth!r} needs environment variable(s) {', '.join(missing)}"
+            )
         if cfg.auth == "session" and not cfg.instance_url:
             raise ConfigError(f"{cfg.name or 'salesforce'}: auth = 'session' needs instance_url")
         creds = {key: env[var] for key, var in need.items()}
@@ -318,25 +343,56 @@ class SalesforceConnector:
         if cfg.auth == "client_credentials":
             token_url = f"{base or f'https://{cfg.domain}.salesforce.com'}/services/oauth2/token"
             basic = base64.b64encode(f"{c['consumer_key']}:{c['consumer_secret']}".encode()).decode()
-            sid, host = token_login(token_url, {"grant_type": "client_credentials"}, cfg.domain, c["consumer_key"],
-                                    {"Authorization": f"Basic {basic}"}, None, self._session)
+            sid, host = token_login(
+                token_url,
+                {"grant_type": "client_credentials"},
+                cfg.domain,
+                c["consumer_key"],
+                {"Authorization": f"Basic {basic}"},
+                None,
+                self._session,
+            )
         elif cfg.auth == "password":
             extra = {"scratch_url": base} if base else {}
-            sid, host = SalesforceLogin(username=c["username"], password=c["password"], security_token=c["token"],
-                                        sf_version=cfg.api_version, session=self._session, domain=cfg.domain, **extra)
+            sid, host = SalesforceLogin(
+                username=c["username"],
+                password=c["password"],
+                security_token=c["token"],
+                sf_version=cfg.api_version,
+                session=self._session,
+                domain=cfg.domain,
+                **extra,
+            )
         elif base:
-            sid, host = token_login(f"{base}/services/oauth2/token", self._jwt_grant(), cfg.domain,
-                                    c["consumer_key"], None, None, self._session)
+            sid, host = token_login(
+                f"{base}/services/oauth2/token",
+                self._jwt_grant(),
+                cfg.domain,
+                c["consumer_key"],
+                None,
+                None,
+                self._session,
+            )
         else:
-            sid, host = SalesforceLogin(username=c["username"], consumer_key=c["consumer_key"],
-                                        privatekey_file=c["key_file"], domain=cfg.domain, session=self._session)
+            sid, host = SalesforceLogin(
+                username=c["username"],
+                consumer_key=c["consumer_key"],
+                privatekey_file=c["key_file"],
+                domain=cfg.domain,
+                session=self._session,
+            )
         self.policy.redact.add(sid)
         return sid, base or f"https://{host}"
 
     def _jwt_grant(self) -> dict[str, str]:
         c = self._creds
-        exp = int(datetime.now(timezone.utc).timestamp()) + 180
-        claims = {"iss": c["consumer_key"], "sub": c["username"], "aud": f"https://{self.cfg.domain}.salesforce.com", "exp": exp}
+        exp = int(datetime.now(UTC).timestamp()) + 180
+        claims = {
+            "iss": c["consumer_key"],
+            "sub": c["username"],
+            "aud": f"https://{self.cfg.domain}.salesforce.com",
+            "exp": exp,
+        }
         assertion = jwt.encode(claims, Path(c["key_file"]).read_bytes(), algorithm="RS256")
         return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
 
@@ -359,8 +415,9 @@ class SalesforceConnector:
 
     def _reauth(self) -> None:
         if self.cfg.auth == "session":
-            raise FatalError(f"salesforce {self.object}: the session id in {self.cfg.session_id_env} expired; "
-                             "supply a fresh one")
+            raise FatalError(
+                f"salesforce {self.object}: the session id in {self.cfg.session_id_env} expired; supply a fresh one"
+            )
         self._sf = None
         self._connect()
 
@@ -371,7 +428,7 @@ class SalesforceConnector:
         if not path.startswith(prefix):
             raise FatalError(f"salesforce {self.object} query: unexpected nextRecordsUrl outside {prefix}")
         query = urlparse(next_url).query
-        return path[len(prefix):] + (f"?{query}" if query else "")
+        return path[len(prefix) :] + (f"?{query}" if query else "")
 
     def _resolve(self, fields: Sequence[str]) -> dict[str, str]:
         """Requested name -> the API name ``describe`` spells (case-insensitive, like SOQL)."""
@@ -391,13 +448,19 @@ class SalesforceConnector:
         return RawRecord(id=str(rec.get("Id")), fields=fields)
 
     def _write_collection(self, chunk: Sequence[TagWrite]) -> list[WriteResult]:
-        body = {"allOrNone": False, "records": [
-            {"attributes": {"type": self.object}, "id": w.id, **{k: sf_value(v) for k, v in w.fields.items()}}
-            for w in chunk]}
+        body = {
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": self.object}, "id": w.id, **{k: sf_value(v) for k, v in w.fields.items()}}
+                for w in chunk
+            ],
+        }
         res = self._run("update", lambda: self._client().restful("composite/sobjects", method="PATCH", json=body))
         if not isinstance(res, list) or len(res) != len(chunk):
-            raise FatalError(f"salesforce {self.object} update: expected {len(chunk)} results, got "
-                             f"{len(res) if isinstance(res, list) else type(res).__name__}")
+            raise FatalError(
+                f"salesforce {self.object} update: expected {len(chunk)} results, got "
+                f"{len(res) if isinstance(res, list) else type(res).__name__}"
+            )
         return [_collection_result(w.id, r, self.policy.redact) for w, r in zip(chunk, res)]
 
 
@@ -405,9 +468,14 @@ def _collection_result(record_id: str, res: dict[str, Any], redact: Callable[[st
     if res.get("success"):
         return WriteResult(record_id, True)
     errs = res.get("errors") or []
-    text = "; ".join(
-        f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}" + (f" (fields: {', '.join(e['fields'])})" if e.get("fields") else "")
-        for e in errs) or "failed without an error message"
+    text = (
+        "; ".join(
+            f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}"
+            + (f" (fields: {', '.join(e['fields'])})" if e.get("fields") else "")
+            for e in errs
+        )
+        or "failed without an error message"
+    )
     return WriteResult(record_id, False, redact(text))
 
 
@@ -416,8 +484,13 @@ def _schema_field(f: dict[str, Any]) -> SchemaField:
     options = None
     if ftype in ("picklist", "multipicklist"):
         options = [p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)]
-    return SchemaField(name=f["name"], type=ftype, updateable=bool(f.get("updateable", False)), options=options,
-                       extra={"label": f.get("label"), "restricted": bool(f.get("restrictedPicklist", False))})
+    return SchemaField(
+        name=f["name"],
+        type=ftype,
+        updateable=bool(f.get("updateable", False)),
+        options=options,
+        extra={"label": f.get("label"), "restricted": bool(f.get("restrictedPicklist", False))},
+    )
 
 
 def _check_private_key(path: Path, env_var: str, name: str) -> None:
@@ -431,6 +504,5 @@ def _check_private_key(path: Path, env_var: str, name: str) -> None:
         raise ConfigError(f"{where} cannot be read: {exc.strerror}") from None
     try:
         jwt.encode({"check": 1}, pem, algorithm="RS256")
-    except Exception:  # noqa: BLE001 - pyjwt/cryptography raise several kinds for a bad key
-        raise ConfigError(f"{where} is not an RSA private key in PEM form "
-                          "(-----BEGIN PRIVATE KEY----- ...)") from None
+    except Exception:
+        raise ConfigError(f"{where} is not an RSA private key in PEM form (-----BEGIN PRIVATE KEY----- ...)") from None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from simple_salesforce.bulk2 import JobState, Operation, ResultsType
 
@@ -57,7 +58,7 @@ def parse_results(successful: str, failed: str, unprocessed: str) -> dict[str, t
     return out
 
 
-def bulk_update(conn: "SalesforceConnector", writes: Sequence[TagWrite]) -> list[WriteResult]:
+def bulk_update(conn: SalesforceConnector, writes: Sequence[TagWrite]) -> list[WriteResult]:
     """Run one Bulk API 2.0 update job for ``writes``; one result per input, in order.
 
     The job is driven step by step through simple-salesforce's Bulk 2.0 client (create,
@@ -65,7 +66,7 @@ def bulk_update(conn: "SalesforceConnector", writes: Sequence[TagWrite]) -> list
     are used: the library's one-call ``update`` reads the finished job once more. Result
     files are downloaded only when some record failed or was not processed.
     """
-    client = getattr(getattr(conn._client().bulk2, conn.object), "_client")
+    client = getattr(conn._client().bulk2, conn.object)._client
     job_id = conn._run("bulk", lambda: client.create_job(Operation.update)["id"])
     conn._run("bulk", lambda: client.upload_job_data(job_id, _csv_text(bulk_rows(writes))))
     conn._run("bulk", lambda: client.close_job(job_id))
@@ -74,8 +75,11 @@ def bulk_update(conn: "SalesforceConnector", writes: Sequence[TagWrite]) -> list
         return [WriteResult(w.id, True) for w in writes]
     ok = conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.successful))
     bad = conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.failed))
-    todo = conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.unprocessed)) \
-        if _incomplete(job, len(writes)) else ""
+    todo = (
+        conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.unprocessed))
+        if _incomplete(job, len(writes))
+        else ""
+    )
     status = parse_results(ok, bad, todo)
     results = []
     for w in writes:
@@ -84,7 +88,7 @@ def bulk_update(conn: "SalesforceConnector", writes: Sequence[TagWrite]) -> list
     return results
 
 
-def _wait(conn: "SalesforceConnector", client: Any, job_id: str, timeout_s: float = 3600.0) -> dict[str, Any]:
+def _wait(conn: SalesforceConnector, client: Any, job_id: str, timeout_s: float = 3600.0) -> dict[str, Any]:
     """Poll the job until it is complete (its info), failed or aborted (FatalError)."""
     from crmseg.errors import FatalError
 
@@ -97,10 +101,14 @@ def _wait(conn: "SalesforceConnector", client: Any, job_id: str, timeout_s: floa
         if state == JobState.job_complete:
             return job
         if state in (JobState.failed, JobState.aborted):
-            raise FatalError(f"salesforce {conn.object} bulk update job {job_id}: {state}: "
-                             f"{conn.policy.redact(str(job.get('errorMessage') or ''))}")
+            raise FatalError(
+                f"salesforce {conn.object} bulk update job {job_id}: {state}: "
+                f"{conn.policy.redact(str(job.get('errorMessage') or ''))}"
+            )
         if waited >= timeout_s:
-            raise FatalError(f"salesforce {conn.object} bulk update job {job_id}: still {state} after {timeout_s:.0f} s")
+            raise FatalError(
+                f"salesforce {conn.object} bulk update job {job_id}: still {state} after {timeout_s:.0f} s"
+            )
         delay = min(delay * 2, 10.0)
 
 

@@ -6,7 +6,9 @@ field and the object; the caller raises FatalError when the list is not empty.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping as TMapping
+from collections.abc import Collection
+from collections.abc import Mapping as TMapping
+from typing import Any
 
 from crmseg.config import Mapping
 from crmseg.model import SchemaField
@@ -14,14 +16,35 @@ from crmseg.model import SchemaField
 #: CRM field kinds: text, number, bool, date, datetime, picklist, multipicklist, id, other.
 _TYPE_KINDS = {
     # canonical (file connectors) and generic names
-    "str": "text", "string": "text", "text": "text", "int": "number", "float": "number", "number": "number",
-    "bool": "bool", "boolean": "bool", "date": "date", "datetime": "datetime", "list": "multipicklist",
+    "str": "text",
+    "string": "text",
+    "text": "text",
+    "int": "number",
+    "float": "number",
+    "number": "number",
+    "bool": "bool",
+    "boolean": "bool",
+    "date": "date",
+    "datetime": "datetime",
+    "list": "multipicklist",
     # Salesforce describe types
-    "textarea": "text", "url": "text", "email": "text", "phone": "text", "combobox": "text",
-    "encryptedstring": "text", "picklist": "picklist", "multipicklist": "multipicklist", "double": "number",
-    "currency": "number", "percent": "number", "long": "number", "id": "id", "reference": "id",
+    "textarea": "text",
+    "url": "text",
+    "email": "text",
+    "phone": "text",
+    "combobox": "text",
+    "encryptedstring": "text",
+    "picklist": "picklist",
+    "multipicklist": "multipicklist",
+    "double": "number",
+    "currency": "number",
+    "percent": "number",
+    "long": "number",
+    "id": "id",
+    "reference": "id",
     # HubSpot property types
-    "phone_number": "text", "enumeration": "picklist",
+    "phone_number": "text",
+    "enumeration": "picklist",
 }
 
 #: Canonical type -> CRM kinds it cannot be read from (anything else converts, or becomes missing).
@@ -54,8 +77,14 @@ def _lookup(schema: TMapping[str, SchemaField], name: str, nocase: bool) -> Sche
     return None
 
 
-def check_mapping(connector: Any, mapping: Mapping, dimensions: TMapping[str, list[str] | None], *,
-                  scores: Collection[str] = (), writes: bool = True) -> list[str]:
+def check_mapping(
+    connector: Any,
+    mapping: Mapping,
+    dimensions: TMapping[str, list[str] | None],
+    *,
+    scores: Collection[str] = (),
+    writes: bool = True,
+) -> list[str]:
     """Every problem with ``mapping`` against ``connector.schema()``; empty when it fits.
 
     ``dimensions``: dimension -> its allowed labels (None: no list, e.g. a score).
@@ -79,8 +108,9 @@ def check_mapping(connector: Any, mapping: Mapping, dimensions: TMapping[str, li
             continue
         kind = field_kind(f)
         if kind in _BAD_SOURCES.get(fm.type, set()):
-            problems.append(f"{where}: field {source} on {obj} is {f.type} ({kind}); it cannot feed "
-                            f"{canonical} of type {fm.type}")
+            problems.append(
+                f"{where}: field {source} on {obj} is {f.type} ({kind}); it cannot feed {canonical} of type {fm.type}"
+            )
     roles = [("modified_field", mapping.modified_field), ("id_field", mapping.id_field)]
     if writes:  # an audit reads a missing pin field as "not pinned" (see pipeline.plan_config)
         roles.append(("pin_field", mapping.pin_field))
@@ -104,8 +134,16 @@ def unprovisioned(connector: Any, mapping: Mapping, dimensions: Collection[str])
     return {key: name for key, name in wanted.items() if name and _lookup(schema, name, nocase) is None}
 
 
-def _check_tag(schema: TMapping[str, SchemaField], name: str, dim: str, values: list[str] | None, score: bool,
-               nocase: bool, where: str, obj: str) -> list[str]:
+def _check_tag(
+    schema: TMapping[str, SchemaField],
+    name: str,
+    dim: str,
+    values: list[str] | None,
+    score: bool,
+    nocase: bool,
+    where: str,
+    obj: str,
+) -> list[str]:
     f = _lookup(schema, name, nocase)
     head = f"{where}: tag field {name} for dimension {dim}"
     if f is None:
@@ -119,13 +157,14 @@ def _check_tag(schema: TMapping[str, SchemaField], name: str, dim: str, values: 
             out.append(f"{head} on {obj} is {f.type} ({kind}); a score needs a number or text field")
     elif kind in ("picklist", "multipicklist"):
         if values is None:
-            out.append(f"{head} on {obj} is a picklist but the dimension lists no values to check "
-                       "against it; add values = [...] to the rule file")
+            out.append(
+                f"{head} on {obj} is a picklist but the dimension lists no values to check "
+                "against it; add values = [...] to the rule file"
+            )
         else:
             lacking = [v for v in values if v not in (f.options or [])]
             if lacking:
-                out.append(f"{head}: picklist {name} on {obj} lacks value(s) "
-                           + ", ".join(repr(v) for v in lacking))
+                out.append(f"{head}: picklist {name} on {obj} lacks value(s) " + ", ".join(repr(v) for v in lacking))
     elif kind not in ("text", "other"):
         out.append(f"{head} on {obj} is {f.type} ({kind}); labels need a text or picklist field")
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -21,9 +21,11 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(), "logger": record.name,
-            "event": getattr(record, "event", "log"), "msg": record.getMessage(),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": getattr(record, "event", "log"),
+            "msg": record.getMessage(),
         }
         out.update(getattr(record, "fields", {}) or {})
         if record.exc_info:
@@ -35,7 +37,7 @@ class TextFormatter(logging.Formatter):
     """``2026-12-01T10:00:00Z INFO  message key=value ...``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         fields = getattr(record, "fields", {}) or {}
         extra = "".join(f" {k}={_short(v)}" for k, v in fields.items() if v not in (None, "", {}, []))
         line = f"{ts} {record.levelname:<7} {record.getMessage()}{extra}"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -28,14 +29,22 @@ class Metrics:
         self.runs = Counter("crmseg_sync_runs", "Sync runs by outcome", ["sync", "status"], registry=r)
         self.records = Counter("crmseg_sync_records", "Records per run stage", ["sync", "stage"], registry=r)
         self.api_calls = Counter("crmseg_sync_api_calls", "CRM API calls made by syncs", ["sync"], registry=r)
-        self.api_remaining = Gauge("crmseg_sync_api_remaining", "CRM daily API calls left, as last reported",
-                                   ["sync"], registry=r)
-        self.duration = Histogram("crmseg_sync_run_duration_seconds", "Sync run duration", ["sync"], registry=r,
-                                  buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 7200))
-        self.last_success = Gauge("crmseg_sync_last_success_timestamp_seconds", "Unix time of the last successful run",
-                                  ["sync"], registry=r)
-        self.skipped = Counter("crmseg_sync_skipped", "Runs skipped because another run held the lock", ["sync"],
-                               registry=r)
+        self.api_remaining = Gauge(
+            "crmseg_sync_api_remaining", "CRM daily API calls left, as last reported", ["sync"], registry=r
+        )
+        self.duration = Histogram(
+            "crmseg_sync_run_duration_seconds",
+            "Sync run duration",
+            ["sync"],
+            registry=r,
+            buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 7200),
+        )
+        self.last_success = Gauge(
+            "crmseg_sync_last_success_timestamp_seconds", "Unix time of the last successful run", ["sync"], registry=r
+        )
+        self.skipped = Counter(
+            "crmseg_sync_skipped", "Runs skipped because another run held the lock", ["sync"], registry=r
+        )
         self._success: dict[str, float] = {}
         self._period: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -52,8 +61,9 @@ class Metrics:
         for stage in ("read", "written", "failed"):
             self.records.labels(sync, stage)
 
-    def observe(self, sync: str, status: str, counts: dict[str, int], duration_s: float,
-                api_remaining: int | None) -> None:
+    def observe(
+        self, sync: str, status: str, counts: dict[str, int], duration_s: float, api_remaining: int | None
+    ) -> None:
         """Count one finished run."""
         self.runs.labels(sync, status).inc()
         for stage in ("read", "written", "failed"):
@@ -76,8 +86,11 @@ class Metrics:
             for sync, period in self._period.items():
                 since = self._success.get(sync, self.started)
                 if now - since > 2 * period:
-                    late[sync] = {"last_success": self._success.get(sync), "seconds_since": round(now - since, 1),
-                                  "limit_s": 2 * period}
+                    late[sync] = {
+                        "last_success": self._success.get(sync),
+                        "seconds_since": round(now - since, 1),
+                        "limit_s": 2 * period,
+                    }
         return not late, {"ok": not late, "late": late}
 
 
@@ -88,7 +101,7 @@ class MetricsServer:
         outer = metrics
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     self._send(200, generate_latest(outer.registry), CONTENT_TYPE_LATEST)
@@ -105,7 +118,7 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
@@ -113,7 +126,7 @@ class MetricsServer:
         self.host, self.port = host, int(self.httpd.server_address[1])
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="crmseg-metrics", daemon=True)
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         self.thread.start()
         return self
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ def check_files(cfg: Config, sync_cfg: Any, engine: str) -> tuple[Mapping, RuleS
         columns = list(FileConnector(cfg.resolve(sync_cfg.path), sync_cfg.connector, mapping=mapping).columns())
     types = Normalizer(mapping, passthrough=passthrough, reserved=dimension_names(rules_dir)).field_types(columns)
     ruleset = load_rules(rules_dir, types)
-    failed = [o.message for o in run_tests(ruleset, engine, datetime.now(timezone.utc)) if not o.ok]
+    failed = [o.message for o in run_tests(ruleset, engine, datetime.now(UTC)) if not o.ok]
     if failed:
         raise RuleError(failed)
     return mapping, ruleset
@@ -132,13 +132,18 @@ class RuleGuard:
             self._rejected[name] = fp
             problems = exc.problems if isinstance(exc, RuleError) else str(exc).splitlines()
             keep = f"keeping the rules loaded at {good.loaded_at}" if good else "the sync cannot run until it is fixed"
-            log_event(log, logging.ERROR, "rules_rejected",
-                      f"sync {name}: rules in {rules_dir} do not pass check; {keep}",
-                      sync=name, problems=problems)
+            log_event(
+                log,
+                logging.ERROR,
+                "rules_rejected",
+                f"sync {name}: rules in {rules_dir} do not pass check; {keep}",
+                sync=name,
+                problems=problems,
+            )
             for line in problems:
                 log_event(log, logging.ERROR, "rule_problem", line, sync=name)
             return good
-        fresh = GoodRules(mapping, ruleset, fp, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        fresh = GoodRules(mapping, ruleset, fp, datetime.now(UTC).isoformat(timespec="seconds"))
         self._good[name] = fresh
         self._rejected.pop(name, None)
         from crmseg.rules.lints import lint_rules
@@ -146,7 +151,13 @@ class RuleGuard:
         for line in [*ruleset.warnings, *lint_rules(ruleset, mapping)]:  # once per loaded version
             log_event(log, logging.WARNING, "rule_warning", line, sync=name)
         verb = "reloaded" if good is not None else "loaded"
-        log_event(log, logging.INFO, "rules_loaded",
-                  f"sync {name}: rules {verb} ({len(ruleset.dimensions)} dimensions, "
-                  f"{sum(len(d.rules) for d in ruleset.dimensions)} rules)", sync=name, fingerprint=fp)
+        log_event(
+            log,
+            logging.INFO,
+            "rules_loaded",
+            f"sync {name}: rules {verb} ({len(ruleset.dimensions)} dimensions, "
+            f"{sum(len(d.rules) for d in ruleset.dimensions)} rules)",
+            sync=name,
+            fingerprint=fp,
+        )
         return fresh

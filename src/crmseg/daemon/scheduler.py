@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,11 @@ def trigger_for(sync_cfg: Any) -> Any | None:
     """The sync's APScheduler trigger (cron wins over interval), or None when it has no schedule."""
     if sync_cfg.cron:
         try:
-            return CronTrigger.from_crontab(sync_cfg.cron, timezone=timezone.utc)
+            return CronTrigger.from_crontab(sync_cfg.cron, timezone=UTC)
         except ValueError as exc:
             raise ConfigError(f"syncs.{sync_cfg.name}.cron {sync_cfg.cron!r}: {exc}") from None
     if sync_cfg.interval:
-        return IntervalTrigger(seconds=parse_interval(sync_cfg.interval), timezone=timezone.utc)
+        return IntervalTrigger(seconds=parse_interval(sync_cfg.interval), timezone=UTC)
     return None
 
 
@@ -54,7 +54,7 @@ def period_of(trigger: Any) -> float:
     """Seconds between two runs (cron: between its next two fire times)."""
     if isinstance(trigger, IntervalTrigger):
         return trigger.interval.total_seconds()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     first = trigger.get_next_fire_time(None, now)
     second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
     return (second - first).total_seconds() if first and second else 86400.0
@@ -63,8 +63,9 @@ def period_of(trigger: Any) -> float:
 class Daemon:
     """The scheduler, the shared stop flag, the rule guard, metrics and signal handling."""
 
-    def __init__(self, config_path: str | Path, *, metrics_port: int | None = None,
-                 metrics_host: str | None = None) -> None:
+    def __init__(
+        self, config_path: str | Path, *, metrics_port: int | None = None, metrics_host: str | None = None
+    ) -> None:
         self.config_path = Path(config_path)
         self.cfg = load_config(self.config_path)
         self.stop = threading.Event()  # running syncs stop between batches when set
@@ -81,9 +82,10 @@ class Daemon:
         self._signals: list[int] = []
         self._hup = threading.Event()
         self.scheduler = BackgroundScheduler(
-            timezone=timezone.utc,
+            timezone=UTC,
             executors={"default": ThreadPoolExecutor(max(1, len(self.cfg.syncs)))},
-            job_defaults={"coalesce": True, "max_instances": 1})
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
 
     # ------------------------------------------------------------------ schedule
     def schedule(self, cfg: Config) -> None:
@@ -93,8 +95,9 @@ class Daemon:
             trigger = trigger_for(sync_cfg)
             job_id = f"sync:{name}"
             if trigger is None:
-                log_event(log, logging.INFO, "not_scheduled", f"sync {name}: no interval or cron; not scheduled",
-                          sync=name)
+                log_event(
+                    log, logging.INFO, "not_scheduled", f"sync {name}: no interval or cron; not scheduled", sync=name
+                )
                 self.metrics.schedule(name, None)
                 continue
             period = period_of(trigger)
@@ -102,17 +105,32 @@ class Daemon:
             self.metrics.schedule(name, period)
             grace = int(max(MIN_GRACE_S, period))
             if self.scheduler.get_job(job_id) is None:
-                self.scheduler.add_job(self.run_job, trigger, args=[name], id=job_id, name=name,
-                                       misfire_grace_time=grace, next_run_time=datetime.now(timezone.utc))
+                self.scheduler.add_job(
+                    self.run_job,
+                    trigger,
+                    args=[name],
+                    id=job_id,
+                    name=name,
+                    misfire_grace_time=grace,
+                    next_run_time=datetime.now(UTC),
+                )
             else:
                 self.scheduler.reschedule_job(job_id, trigger=trigger)
                 self.scheduler.modify_job(job_id, misfire_grace_time=grace)
-            log_event(log, logging.INFO, "scheduled", f"sync {name}: every {sync_cfg.cron or sync_cfg.interval}",
-                      sync=name, period_s=period)
+            log_event(
+                log,
+                logging.INFO,
+                "scheduled",
+                f"sync {name}: every {sync_cfg.cron or sync_cfg.interval}",
+                sync=name,
+                period_s=period,
+            )
         for job in self.scheduler.get_jobs():
             if job.id not in wanted:
                 job.remove()
-                log_event(log, logging.INFO, "unscheduled", f"sync {job.name}: removed from the schedule", sync=job.name)
+                log_event(
+                    log, logging.INFO, "unscheduled", f"sync {job.name}: removed from the schedule", sync=job.name
+                )
 
     # ------------------------------------------------------------------ one run
     def run_job(self, name: str) -> None:
@@ -123,7 +141,7 @@ class Daemon:
             self._active += 1
         try:
             self._run(name)
-        except Exception as exc:  # noqa: BLE001 - a bug in one run must not kill the daemon
+        except Exception as exc:
             log.exception("sync %s: run crashed: %s", name, exc)
             self.metrics.observe(name, "failed", {}, 0.0, None)
         finally:
@@ -144,8 +162,13 @@ class Daemon:
         started = time.perf_counter()
         good = self.guard.current(cfg, sync_cfg, sync_cfg.engine)
         if good is None:
-            log_event(log, logging.ERROR, "run_not_started", f"sync {name}: not run: its rules have never passed check",
-                      sync=name)
+            log_event(
+                log,
+                logging.ERROR,
+                "run_not_started",
+                f"sync {name}: not run: its rules have never passed check",
+                sync=name,
+            )
             self.metrics.observe(name, "failed", {}, 0.0, None)
             return
         try:
@@ -155,15 +178,18 @@ class Daemon:
             self.metrics.observe(name, "failed", {}, time.perf_counter() - started, None)
             return
         plan.fingerprint = good.fingerprint
-        changes = cfg.resolve(sync_cfg.changes_path or f"{name}-changes.csv") if isinstance(sync_cfg, FileSync) else None
+        changes = (
+            cfg.resolve(sync_cfg.changes_path or f"{name}-changes.csv") if isinstance(sync_cfg, FileSync) else None
+        )
         store = None
         try:
             store = open_state(cfg)
             with hold_lease(store, name, parse_interval(cfg.state.lease) or 600.0) as holder:
                 outcome = run_sync(plan, sync_cfg, store, SyncOptions(stop=self.stop, holder=holder), changes)
         except SyncLocked as exc:
-            log_event(log, logging.INFO, "run_skipped", f"sync {name}: skipped: {exc}", sync=name,
-                      holder=exc.lease.holder)
+            log_event(
+                log, logging.INFO, "run_skipped", f"sync {name}: skipped: {exc}", sync=name, holder=exc.lease.holder
+            )
             self.metrics.skipped.labels(name).inc()
             return
         except CrmsegError as exc:
@@ -178,21 +204,51 @@ class Daemon:
 
     def _report(self, out: Any) -> None:
         level = logging.INFO if out.status == "succeeded" else logging.WARNING
-        log_event(log, level, "run", f"sync {out.sync}: run {out.run_id} {out.status}", sync=out.sync,
-                  run_id=out.run_id, status=out.status, mode=out.mode, **out.counts, duration_s=out.duration_s,
-                  api_remaining=out.api_remaining[0] if out.api_remaining else None, message=out.message)
+        log_event(
+            log,
+            level,
+            "run",
+            f"sync {out.sync}: run {out.run_id} {out.status}",
+            sync=out.sync,
+            run_id=out.run_id,
+            status=out.status,
+            mode=out.mode,
+            **out.counts,
+            duration_s=out.duration_s,
+            api_remaining=out.api_remaining[0] if out.api_remaining else None,
+            message=out.message,
+        )
         if out.failures:
-            log_event(log, logging.WARNING, "records_failed",
-                      f"sync {out.sync}: {len(out.failures)} record(s) failed; retried on the next run",
-                      sync=out.sync, run_id=out.run_id, failed=len(out.failures),
-                      records=[f"{rid}: {err}" for rid, err in out.failures[:10]])
+            log_event(
+                log,
+                logging.WARNING,
+                "records_failed",
+                f"sync {out.sync}: {len(out.failures)} record(s) failed; retried on the next run",
+                sync=out.sync,
+                run_id=out.run_id,
+                failed=len(out.failures),
+                records=[f"{rid}: {err}" for rid, err in out.failures[:10]],
+            )
         if out.skipped_rows:
-            log_event(log, logging.WARNING, "rows_skipped",
-                      f"sync {out.sync}: {len(out.skipped_rows)} bad input row(s) skipped (skip_bad_rows)",
-                      sync=out.sync, run_id=out.run_id, skipped=len(out.skipped_rows), rows=out.skipped_rows[:10])
+            log_event(
+                log,
+                logging.WARNING,
+                "rows_skipped",
+                f"sync {out.sync}: {len(out.skipped_rows)} bad input row(s) skipped (skip_bad_rows)",
+                sync=out.sync,
+                run_id=out.run_id,
+                skipped=len(out.skipped_rows),
+                rows=out.skipped_rows[:10],
+            )
         if out.drift_alert:
-            log_event(log, logging.WARNING, "drift_alert", f"sync {out.sync}: drift alert: {out.drift_alert}",
-                      sync=out.sync, run_id=out.run_id)
+            log_event(
+                log,
+                logging.WARNING,
+                "drift_alert",
+                f"sync {out.sync}: drift alert: {out.drift_alert}",
+                sync=out.sync,
+                run_id=out.run_id,
+            )
         remaining = out.api_remaining[0] if out.api_remaining else None
         self.metrics.observe(out.sync, out.status, out.counts, out.duration_s, remaining)
 
@@ -228,14 +284,27 @@ class Daemon:
             try:
                 self.server = MetricsServer(self.metrics, self.metrics_host, self.metrics_port).start()
             except OSError as exc:
-                raise ConfigError(f"metrics port {self.metrics_host}:{self.metrics_port}: cannot listen: "
-                                  f"{exc.strerror or exc}") from None
-            log_event(log, logging.INFO, "metrics", f"metrics on http://{self.server.host}:{self.server.port}/metrics "
-                      "and /healthz", host=self.server.host, port=self.server.port)
+                raise ConfigError(
+                    f"metrics port {self.metrics_host}:{self.metrics_port}: cannot listen: {exc.strerror or exc}"
+                ) from None
+            log_event(
+                log,
+                logging.INFO,
+                "metrics",
+                f"metrics on http://{self.server.host}:{self.server.port}/metrics and /healthz",
+                host=self.server.host,
+                port=self.server.port,
+            )
         self.schedule(self.cfg)
         self.scheduler.start()
-        log_event(log, logging.INFO, "started", f"crmseg daemon started with {len(self.cfg.syncs)} sync(s)",
-                  pid=os.getpid(), config=str(self.config_path))
+        log_event(
+            log,
+            logging.INFO,
+            "started",
+            f"crmseg daemon started with {len(self.cfg.syncs)} sync(s)",
+            pid=os.getpid(),
+            config=str(self.config_path),
+        )
         while not self.exit.wait(0.2):
             if self._hup.is_set():
                 self._hup.clear()
@@ -254,8 +323,13 @@ class Daemon:
         if self.server is not None:
             self.server.stop()
         if late:
-            log_event(log, logging.ERROR, "stopped", f"{late} sync run(s) still busy after {self.shutdown_timeout:.0f}s; "
-                      "exiting anyway (their runs are marked aborted by the next one)")
+            log_event(
+                log,
+                logging.ERROR,
+                "stopped",
+                f"{late} sync run(s) still busy after {self.shutdown_timeout:.0f}s; "
+                "exiting anyway (their runs are marked aborted by the next one)",
+            )
             return 1
         log_event(log, logging.INFO, "stopped", "crmseg daemon stopped")
         return 0

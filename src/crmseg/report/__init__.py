@@ -7,8 +7,9 @@ Every renderer takes an ``AuditSummary`` or the dict its ``to_json()`` returns
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from crmseg.model import NONE_LABEL
 from crmseg.summary import share_text
@@ -17,8 +18,17 @@ if TYPE_CHECKING:
     from crmseg.summary import AuditSummary
 
 __all__ = [
-    "CsvWriter", "Row", "as_data", "change_total", "crosstab_cells", "distribution_rows", "move_cells", "render",
-    "share_text", "write_html", "write_json",
+    "CsvWriter",
+    "Row",
+    "as_data",
+    "change_total",
+    "crosstab_cells",
+    "distribution_rows",
+    "move_cells",
+    "render",
+    "share_text",
+    "write_html",
+    "write_json",
 ]
 
 
@@ -145,11 +155,14 @@ def __getattr__(name: str) -> Any:
     """Renderers load on first use (keeps ``import crmseg.report`` light and cycle-free)."""
     if name == "render":
         from crmseg.report.terminal import render
+
         return render
     if name in ("write_json", "CsvWriter"):
         from crmseg.report import files
+
         return getattr(files, name)
     if name == "write_html":
         from crmseg.report.html import write_html
+
         return write_html
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,8 @@ Input: the ``drift --json`` document. User-supplied text goes in as ``Text``, ne
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -43,8 +44,11 @@ def _header(report: Mapping[str, Any]) -> Text:
     if skipped:
         text.append(f"  ({len(skipped):,} failed or aborted left out)", style="dim")
     if runs:
-        text.append(f"\n#{runs[0]['id']} {str(runs[0].get('at') or '')[:19]} → "
-                    f"#{runs[-1]['id']} {str(runs[-1].get('at') or '')[:19]}", style="dim")
+        text.append(
+            f"\n#{runs[0]['id']} {str(runs[0].get('at') or '')[:19]} → "
+            f"#{runs[-1]['id']} {str(runs[-1].get('at') or '')[:19]}",
+            style="dim",
+        )
     if report.get("since"):
         text.append(f"\nsince {report['since']}", style="dim")
     alerts = [r for r in runs if r.get("drift_alert")]
@@ -66,8 +70,9 @@ def _dimension(name: str, dim: Mapping[str, Any], console: Console) -> Renderabl
     parts: list[RenderableType] = [Rule(title, align="left", style="dim")]
     bins = dim.get("bins")
     if bins:
-        parts.append(Text(f"scores binned by the deciles of run #{bins.get('baseline_run')}; "
-                          "(none) is its own bin", style="dim"))
+        parts.append(
+            Text(f"scores binned by the deciles of run #{bins.get('baseline_run')}; (none) is its own bin", style="dim")
+        )
     labels = [str(x) for x in dim.get("labels", [])]
     if dim.get("from_run") is not None:
         parts += [_first_last(dim, labels), Text()]
@@ -91,8 +96,12 @@ def _first_last(dim: Mapping[str, Any], labels: list[str]) -> Table:
             continue
         delta = (b / tl if tl else 0.0) - (a / tf if tf else 0.0)
         style = "yellow" if abs(delta) >= 0.05 else "dim" if not delta else ""
-        table.add_row(Text(label, style="dim italic" if label == NONE_LABEL else ""), _count(a, tf), _count(b, tl),
-                      Text(f"{delta * 100:+.1f} pp", style=style))
+        table.add_row(
+            Text(label, style="dim italic" if label == NONE_LABEL else ""),
+            _count(a, tf),
+            _count(b, tl),
+            Text(f"{delta * 100:+.1f} pp", style=style),
+        )
     return table
 
 
@@ -114,8 +123,13 @@ def _matrix(matrix: Mapping[str, Mapping[str, int]], labels: list[str], console:
 
     tos = ordered({t for row in matrix.values() for t in row})
     top = max(n for row in matrix.values() for n in row.values()) or 1
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  title=Text("Transitions (from ↓ to →)", style="bold"), title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        title=Text("Transitions (from ↓ to →)", style="bold"),
+        title_justify="left",
+    )
     width = min(max(len(k) for k in [*matrix, "from \\ to"]), 30)
     table.add_column("from \\ to", overflow="fold", min_width=width, max_width=30)
     for t in tos:
@@ -125,8 +139,7 @@ def _matrix(matrix: Mapping[str, Mapping[str, int]], labels: list[str], console:
         cells: list[Text] = [Text(f, style="bold")]
         for t in tos:
             n = int(matrix[f].get(t, 0))
-            cells.append(Text(f"{n:,}", style="bold cyan" if n * 2 >= top else "cyan")
-                         if n else Text("·", style="dim"))
+            cells.append(Text(f"{n:,}", style="bold cyan" if n * 2 >= top else "cyan") if n else Text("·", style="dim"))
         cells.append(Text(f"{sum(int(x) for x in matrix[f].values()):,}", style="bold"))
         table.add_row(*cells)
     if Measurement.get(console, console.options.update_width(10_000), table).maximum <= console.width:
@@ -136,13 +149,21 @@ def _matrix(matrix: Mapping[str, Mapping[str, int]], labels: list[str], console:
 
 def _pairs(matrix: Mapping[str, Mapping[str, int]], order: Mapping[str, int], most: int = 15) -> RenderableType:
     """The matrix as ``from → to  n`` lines, most frequent first (ties in label order)."""
+
     def rank(k: str) -> tuple[int, str]:
         return order.get(k, len(order)), k
 
-    pairs = sorted(((int(n), f, t) for f, row in matrix.items() for t, n in row.items()),
-                   key=lambda p: (-p[0], rank(p[1]), rank(p[2])))
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  title=Text("Transitions (from → to)", style="bold"), title_justify="left")
+    pairs = sorted(
+        ((int(n), f, t) for f, row in matrix.items() for t, n in row.items()),
+        key=lambda p: (-p[0], rank(p[1]), rank(p[2])),
+    )
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        title=Text("Transitions (from → to)", style="bold"),
+        title_justify="left",
+    )
     table.add_column("From", overflow="fold", max_width=30)
     table.add_column("To", overflow="fold", max_width=30)
     table.add_column("Moves", justify="right")
@@ -158,9 +179,13 @@ def _flapping(items: Sequence[Mapping[str, Any]]) -> RenderableType:
     if not items:
         return Text("Flapping: no account moved more than once.", style="dim")
     shown = items[:TOP_FLAPPING]
-    grid = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                 title=Text(f"Flapping accounts (top {len(shown)})", style="bold"),
-                 title_justify="left")
+    grid = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        title=Text(f"Flapping accounts (top {len(shown)})", style="bold"),
+        title_justify="left",
+    )
     grid.add_column("Account", overflow="fold", max_width=30)
     grid.add_column("Moves", justify="right")
     grid.add_column("Path", overflow="fold")

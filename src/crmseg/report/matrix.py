@@ -4,12 +4,12 @@ Markdown and HTML: shared by ``rules diff`` and the audit's movement tables."""
 from __future__ import annotations
 
 import html
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["terminal_matrix", "markdown_matrix", "html_matrix", "MAX_AXIS"]
+__all__ = ["MAX_AXIS", "html_matrix", "markdown_matrix", "terminal_matrix"]
 
 #: More distinct values than this on an axis (scores): show the moves as a list instead.
 MAX_AXIS = 14
@@ -21,8 +21,9 @@ def _axes(order: Sequence[str], cells: Mapping[tuple[str, str], int]) -> tuple[l
     return rows, cols
 
 
-def terminal_matrix(order: Sequence[str], cells: Mapping[tuple[str, str], int], title: str,
-                    from_word: str = "from", to_word: str = "to") -> Table:
+def terminal_matrix(
+    order: Sequence[str], cells: Mapping[tuple[str, str], int], title: str, from_word: str = "from", to_word: str = "to"
+) -> Table:
     """A rich table; unchanged cells dim, moves in yellow, row and column totals."""
     rows, cols = _axes(order, cells)
     t = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
@@ -37,8 +38,11 @@ def terminal_matrix(order: Sequence[str], cells: Mapping[tuple[str, str], int], 
             line.append(Text(f"{n:,}" if n else "·", style="dim" if r == c or not n else "yellow"))
         line.append(Text(f"{sum(cells.get((r, c), 0) for c in cols):,}"))
         t.add_row(*line)
-    t.add_row(Text("total", style="bold"), *(Text(f"{sum(cells.get((r, c), 0) for r in rows):,}", style="bold")
-                                             for c in cols), Text(f"{sum(cells.values()):,}", style="bold"))
+    t.add_row(
+        Text("total", style="bold"),
+        *(Text(f"{sum(cells.get((r, c), 0) for r in rows):,}", style="bold") for c in cols),
+        Text(f"{sum(cells.values()):,}", style="bold"),
+    )
     return t
 
 
@@ -49,8 +53,7 @@ def _md(text: str) -> str:
 def markdown_matrix(order: Sequence[str], cells: Mapping[tuple[str, str], int]) -> list[str]:
     """GitHub-flavoured Markdown table lines (moves in bold)."""
     rows, cols = _axes(order, cells)
-    out = ["| from \\ to | " + " | ".join(_md(c) for c in cols) + " |",
-           "| --- |" + " ---: |" * len(cols)]
+    out = ["| from \\ to | " + " | ".join(_md(c) for c in cols) + " |", "| --- |" + " ---: |" * len(cols)]
     for r in rows:
         vals = []
         for c in cols:
@@ -80,5 +83,7 @@ def html_matrix(order: Sequence[str], cells: Mapping[tuple[str, str], int], capt
                 tds.append(f'<td class="n" style="background:rgba(245,158,11,{alpha:.2f})"><b>{n:,}</b></td>')
         body.append(f'<tr><th class="name">{esc(r)}</th>{"".join(tds)}</tr>')
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return (f'<div class="scroll"><table class="matrix">{cap}<thead><tr><th>from \\ to</th>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+    return (
+        f'<div class="scroll"><table class="matrix">{cap}<thead><tr><th>from \\ to</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )

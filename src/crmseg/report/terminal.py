@@ -7,7 +7,8 @@ escape codes. Every user-supplied text (labels, rule and field names) goes in as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -112,8 +113,9 @@ def _dimension(name: str, dim: Mapping[str, Any], n: int, console: Console) -> R
     parts: list[RenderableType] = [Rule(title, align="left", style="dim")]
     stats = dim.get("stats")
     if kind == "score" and isinstance(stats, Mapping) and stats.get("mean") is not None:
-        parts.append(Text(f"min {_num(stats['min'])}  ·  mean {_num(stats['mean'])}  ·  "
-                          f"max {_num(stats['max'])}", style="cyan"))
+        parts.append(
+            Text(f"min {_num(stats['min'])}  ·  mean {_num(stats['mean'])}  ·  max {_num(stats['max'])}", style="cyan")
+        )
     dist = _distribution(distribution_rows(dim, n), kind, n)
     rules = _rules(dim.get("rules", {}), n, kind)
     widths = [Measurement.get(console, console.options, t).maximum for t in (dist, rules)]
@@ -159,15 +161,22 @@ def _crosstab(data: Mapping[str, Any]) -> RenderableType | None:
     if ct is None:
         return None
     rname, cname, rows, cols, cells = ct
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  title=Text(f"{rname} × {cname} (computed)", style="bold"), title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        title=Text(f"{rname} × {cname} (computed)", style="bold"),
+        title_justify="left",
+    )
     table.add_column(Text(f"{rname} \\ {cname}"))
     for c in cols:
         table.add_column(Text(c), justify="right")
     table.add_column("Total", justify="right", style="bold")
     for r in rows:
-        line = [Text(f"{cells.get((r, c), 0):,}" if cells.get((r, c)) else "·", style="" if cells.get((r, c)) else "dim")
-                for c in cols]
+        line = [
+            Text(f"{cells.get((r, c), 0):,}" if cells.get((r, c)) else "·", style="" if cells.get((r, c)) else "dim")
+            for c in cols
+        ]
         table.add_row(Text(r), *line, f"{sum(cells.get((r, c), 0) for c in cols):,}")
     return table
 
@@ -189,16 +198,19 @@ def _distribution(rows: list[Row], kind: str, n: int) -> Table:
     top = max((r.count for r in rows), default=0) or 1
     for r in rows:
         style = "dim italic" if r.is_none else ("dim" if r.count == 0 else "")
-        table.add_row(Text(r.label, style=style), f"{r.count:,}", share_text(r.count, n),
-                      Text(_bar(r.count / top), style="dim" if r.is_none else "cyan"))
+        table.add_row(
+            Text(r.label, style=style),
+            f"{r.count:,}",
+            share_text(r.count, n),
+            Text(_bar(r.count / top), style="dim" if r.is_none else "cyan"),
+        )
     return table
 
 
 def _rules(hits: Mapping[str, int], n: int, kind: str) -> Table:
     """Hits per rule, file order; never-fired rules flagged."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("Rule (fired)" if kind == "label" else "Rule (matched)", overflow="fold",
-                     max_width=40)
+    table.add_column("Rule (fired)" if kind == "label" else "Rule (matched)", overflow="fold", max_width=40)
     table.add_column("Hits", justify="right")
     table.add_column("Share", justify="right")
     if not hits:
@@ -207,12 +219,13 @@ def _rules(hits: Mapping[str, int], n: int, kind: str) -> Table:
         if count:
             table.add_row(Text(str(rule)), f"{count:,}", share_text(count, n))
         else:
-            table.add_row(Text(str(rule), style="yellow"), Text("0", style="yellow"),
-                          Text("never", style="yellow"))
+            table.add_row(Text(str(rule), style="yellow"), Text("0", style="yellow"), Text("never", style="yellow"))
     return table
 
 
-def _changes(changes: Mapping[str, Mapping[str, int]], n: int, pinned: Mapping[str, int] | None = None) -> RenderableType:
+def _changes(
+    changes: Mapping[str, Mapping[str, int]], n: int, pinned: Mapping[str, int] | None = None
+) -> RenderableType:
     """Would-change counts against the CRM's current tags, one row per dimension; with the
     pinned accounts whose tag differs (never written), each row adds up to the accounts."""
     title = Text("Would change vs the CRM's current tags", style="bold")
@@ -252,8 +265,7 @@ def _quality(quality: Mapping[str, Mapping[str, int]], n: int) -> RenderableType
     table.add_column("Field")
     table.add_column("Missing", justify="right")
     table.add_column("Invalid", justify="right")
-    order = sorted(quality.items(),
-                   key=lambda fq: -(int(fq[1].get("missing", 0)) + int(fq[1].get("invalid", 0))))
+    order = sorted(quality.items(), key=lambda fq: -(int(fq[1].get("missing", 0)) + int(fq[1].get("invalid", 0))))
     for field, q in order:
         missing, invalid = int(q.get("missing", 0)), int(q.get("invalid", 0))
         table.add_row(Text(str(field)), _flagged(missing, n), _flagged(invalid, n))
@@ -285,9 +297,15 @@ def _rule_alerts(failed: list[str], lints: list[str]) -> RenderableType | None:
     if not failed and not lints:
         return None
     parts: list[RenderableType] = []
-    for items, title, style in ((failed, "Inline rule tests FAIL ({n}): these tags are not what the rules' "
-                                         "tests say; fix the rules or the tests before syncing", "red"),
-                                (lints, "Rule warnings ({n})", "yellow")):
+    for items, title, style in (
+        (
+            failed,
+            "Inline rule tests FAIL ({n}): these tags are not what the rules' "
+            "tests say; fix the rules or the tests before syncing",
+            "red",
+        ),
+        (lints, "Rule warnings ({n})", "yellow"),
+    ):
         if not items:
             continue
         grid = Table.grid(padding=(0, 1))

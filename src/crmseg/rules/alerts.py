@@ -6,9 +6,10 @@ problems; audit shows them at the top of every report and sync refuses rules who
 
 from __future__ import annotations
 
+from collections.abc import Mapping as TMapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping as TMapping
+from typing import TYPE_CHECKING, Any
 
 from crmseg.rules.model import RuleSet
 from crmseg.rules.testing import run_tests
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from crmseg.config import Mapping
     from crmseg.model import SchemaField
 
-__all__ = ["RuleAlerts", "rule_alerts", "plan_alerts"]
+__all__ = ["RuleAlerts", "plan_alerts", "rule_alerts"]
 
 
 @dataclass
@@ -33,8 +34,13 @@ class RuleAlerts:
         return not self.failed_tests and not self.lints
 
 
-def rule_alerts(rules: RuleSet, mapping: "Mapping | None", engine: str, now: datetime,
-                schema: "TMapping[str, SchemaField] | None" = None) -> RuleAlerts:
+def rule_alerts(
+    rules: RuleSet,
+    mapping: Mapping | None,
+    engine: str,
+    now: datetime,
+    schema: TMapping[str, SchemaField] | None = None,
+) -> RuleAlerts:
     """Run the inline tests (tests without ``today`` run at ``now``) and the lints
     (``schema``: the CRM's fields, for the picklist lint)."""
     from crmseg.rules.lints import lint_rules
@@ -52,6 +58,6 @@ def plan_alerts(plan: Any) -> RuleAlerts:
     if describe is not None and getattr(plan.connector, "_schema", None) is not None:
         try:
             schema = describe()
-        except Exception:  # noqa: BLE001 - the lint is best effort; the run reports CRM errors itself
+        except Exception:
             schema = None
     return rule_alerts(plan.rules, plan.mapping, plan.engine, plan.now, schema)

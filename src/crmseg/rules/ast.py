@@ -30,7 +30,7 @@ class Name:
 @dataclass(frozen=True, slots=True)
 class Call:
     func: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
     col: int
     text: str
 
@@ -39,9 +39,9 @@ class Call:
 class Compare:
     """A comparison chain: ``first op0 rest0 op1 rest1 ...``; ops include 'in' and 'not in'."""
 
-    first: "Node"
+    first: Node
     ops: tuple[str, ...]
-    rest: tuple["Node", ...]
+    rest: tuple[Node, ...]
     col: int
     text: str
 
@@ -49,14 +49,14 @@ class Compare:
 @dataclass(frozen=True, slots=True)
 class BoolOp:
     op: str  # 'and' | 'or'
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
     col: int
     text: str
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    item: "Node"
+    item: Node
     col: int
     text: str
 

@@ -7,8 +7,9 @@ the durable engine computes its projected slots with it, and the compiled native
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from crmseg.rules import ir
 from crmseg.rules import semantics as sem
@@ -33,8 +34,12 @@ def compile_value(v: ir.Value, now: datetime) -> Getter:
 
 
 _NUM_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda x, y: x == y, "!=": lambda x, y: x != y, "<": lambda x, y: x < y,
-    "<=": lambda x, y: x <= y, ">": lambda x, y: x > y, ">=": lambda x, y: x >= y,
+    "==": lambda x, y: x == y,
+    "!=": lambda x, y: x != y,
+    "<": lambda x, y: x < y,
+    "<=": lambda x, y: x <= y,
+    ">": lambda x, y: x > y,
+    ">=": lambda x, y: x >= y,
 }
 
 
@@ -71,9 +76,15 @@ def compile_pred(p: ir.Pred, now: datetime) -> Check:
         return lambda a: sem.compare(left(a), op, right(a))
     getter = compile_value(p.arg, now)
     lit = p.lit
-    fn: Callable[..., bool] = {"contains": sem.contains, "startswith": sem.startswith, "endswith": sem.endswith,
-                               "matches": sem.matches, "has": sem.has_item, "lacks": sem.lacks_item,
-                               "is_set": sem.is_set}[p.func]
+    fn: Callable[..., bool] = {
+        "contains": sem.contains,
+        "startswith": sem.startswith,
+        "endswith": sem.endswith,
+        "matches": sem.matches,
+        "has": sem.has_item,
+        "lacks": sem.lacks_item,
+        "is_set": sem.is_set,
+    }[p.func]
     if p.func == "matches":
         rx = sem.regex(lit)
         return lambda a: isinstance(v := getter(a), str) and v != "" and rx.search(v) is not None

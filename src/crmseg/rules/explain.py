@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from crmseg.model import DimResult
@@ -45,7 +45,7 @@ def rule_text(v: Any) -> str:
     if isinstance(v, (list, tuple, set, frozenset)):
         return "[" + ", ".join(rule_text(x) for x in v) + "]"
     if isinstance(v, datetime):
-        d = v.astimezone(timezone.utc) if v.tzinfo else v
+        d = v.astimezone(UTC) if v.tzinfo else v
         return d.isoformat().replace("+00:00", "Z")
     if isinstance(v, date):
         return v.isoformat()
@@ -90,7 +90,9 @@ def _vtext(v: ir.Value) -> str:
     return v.name if isinstance(v, ir.Field) else f"{v.func}({_vtext(v.arg)})"
 
 
-def explain(rules: RuleSet, account: dict[str, Any], results: dict[str, DimResult], now: datetime) -> list[DimExplanation]:
+def explain(
+    rules: RuleSet, account: dict[str, Any], results: dict[str, DimResult], now: datetime
+) -> list[DimExplanation]:
     """Trace every dimension for one account, given the engine's results for it."""
     why = _Why(now)
     acc = sem.clean(account)  # the account exactly as the engines see it
@@ -100,8 +102,15 @@ def explain(rules: RuleSet, account: dict[str, Any], results: dict[str, DimResul
         traces: list[RuleTrace] = []
         for r in d.rules:
             ok = why.holds(r.pred, acc)
-            traces.append(RuleTrace(r.name, ok, r.when, r.value if d.kind == "label" else r.points,
-                                    [] if ok else why.failed(r.pred, acc)))
+            traces.append(
+                RuleTrace(
+                    r.name,
+                    ok,
+                    r.when,
+                    r.value if d.kind == "label" else r.points,
+                    [] if ok else why.failed(r.pred, acc),
+                )
+            )
             if ok and d.kind == "label":
                 break
         out.append(DimExplanation(d.name, d.kind, res.value, res.rules, traces, d.kind == "label" and not res.rules))
@@ -119,7 +128,12 @@ def with_current(expl: list[DimExplanation], current: dict[str, Any]) -> list[Di
     return expl
 
 
-_CHANGE_WORDS = {"unchanged": "unchanged", "changed": "would change", "added": "would be set", "cleared": "would be cleared"}
+_CHANGE_WORDS = {
+    "unchanged": "unchanged",
+    "changed": "would change",
+    "added": "would be set",
+    "cleared": "would be cleared",
+}
 
 
 def render_text(expl: list[DimExplanation], account_id: str) -> str:
@@ -158,5 +172,9 @@ def unknown_fields(data: dict[str, Any], mapping: Any, rules: RuleSet) -> list[s
     known |= {n for n in (mapping.id_field, mapping.modified_field, mapping.pin_field) if n}
     known |= {f for f in (mapping.tag_field(d) for d in dims) if f}
     names = sorted(set(mapping.fields) | set(rules.used_fields()))
-    return [f"--account field '{k}' is read by no rule and declared by no mapping field, so it changes "
-            f"nothing{suggest(k, names)}" for k in data if k not in known]
+    return [
+        f"--account field '{k}' is read by no rule and declared by no mapping field, so it changes "
+        f"nothing{suggest(k, names)}"
+        for k in data
+        if k not in known
+    ]

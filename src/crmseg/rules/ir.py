@@ -7,13 +7,13 @@ pass-through text columns) and reports problems as ExprError at the right column
 from __future__ import annotations
 
 import difflib
-import warnings
 from dataclasses import dataclass
 from typing import Any, Union
 
 from crmseg.rules import ast
 from crmseg.rules.parser import ExprError
 from crmseg.rules.semantics import FLIP, compare, regex_problem
+
 
 # ------------------------------------------------------------------ IR nodes
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class Fn:
     """A value-producing function: ``lower`` or ``days_since``."""
 
     func: str
-    arg: "Value"
+    arg: Value
 
 
 Value = Union[Field, Fn]
@@ -65,19 +65,19 @@ class Test:
 
 @dataclass(frozen=True, slots=True)
 class And:
-    items: tuple["Pred", ...]
+    items: tuple[Pred, ...]
     src: str
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
-    items: tuple["Pred", ...]
+    items: tuple[Pred, ...]
     src: str
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    item: "Pred"
+    item: Pred
     src: str
 
 
@@ -94,8 +94,15 @@ NUMERIC = {"int", "float"}
 TEXT_FUNCS = {"contains", "startswith", "endswith", "matches"}
 VALUE_FUNCS = {"lower": ("str", "str"), "days_since": ("date", "int")}
 FUNCTIONS = sorted(TEXT_FUNCS | set(VALUE_FUNCS) | {"is_set"})
-_KIND_WORD = {"str": "text", "int": "a number", "float": "a number", "bool": "true/false",
-              "date": "a date", "datetime": "a date", "list": "a list"}
+_KIND_WORD = {
+    "str": "text",
+    "int": "a number",
+    "float": "a number",
+    "bool": "true/false",
+    "date": "a date",
+    "datetime": "a date",
+    "list": "a list",
+}
 
 
 def lit_type(v: Any) -> str | None:
@@ -140,13 +147,18 @@ class Lowering:
             if node.func in TEXT_FUNCS or node.func == "is_set":
                 return self._test_call(node)
             if node.func in VALUE_FUNCS:
-                raise ExprError(node.col, f"{node.func}(...) gives a value, not a condition; compare it, e.g. {node.text} > 30")
+                raise ExprError(
+                    node.col, f"{node.func}(...) gives a value, not a condition; compare it, e.g. {node.text} > 30"
+                )
             raise ExprError(node.col, f"unknown function '{node.func}'{suggest(node.func, FUNCTIONS)}")
         if isinstance(node, ast.Name):
             t = self._name_type(node)
             if t == "bool":
                 return Cmp(Field(node.name), "==", True, node.text)
-            raise ExprError(node.col, f"'{node.name}' is {_KIND_WORD.get(t, t)}, not a condition; compare it (e.g. is_set({node.name}))")
+            raise ExprError(
+                node.col,
+                f"'{node.name}' is {_KIND_WORD.get(t, t)}, not a condition; compare it (e.g. is_set({node.name}))",
+            )
         if isinstance(node, ast.Lit) and isinstance(node.value, bool):
             return Const(node.value, node.text)
         raise ExprError(node.col, f"{node.text} is not a condition")
@@ -167,7 +179,10 @@ class Lowering:
                 raise ExprError(node.col, f"{node.func}() takes 1 argument, got {len(node.args)}")
             arg, t = self.value(node.args[0])
             if _family(t) != _family(want):
-                raise ExprError(node.args[0].col, f"{node.func}() needs {_KIND_WORD[want]} field, but '{node.args[0].text}' is {_KIND_WORD.get(t, t)}")
+                raise ExprError(
+                    node.args[0].col,
+                    f"{node.func}() needs {_KIND_WORD[want]} field, but '{node.args[0].text}' is {_KIND_WORD.get(t, t)}",
+                )
             return Fn(node.func, arg), gives
         if isinstance(node, ast.Call) and node.func not in FUNCTIONS:
             raise ExprError(node.col, f"unknown function '{node.func}'{suggest(node.func, FUNCTIONS)}")
@@ -187,7 +202,10 @@ class Lowering:
             raise ExprError(lit.col, f"{node.func}()'s second argument must be a quoted text")
         allowed = ("str", "list") if node.func == "contains" else ("str",)
         if t not in allowed:
-            raise ExprError(node.args[0].col, f"{node.func}() needs a text field, but '{node.args[0].text}' is {_KIND_WORD.get(t, t)}")
+            raise ExprError(
+                node.args[0].col,
+                f"{node.func}() needs a text field, but '{node.args[0].text}' is {_KIND_WORD.get(t, t)}",
+            )
         if node.func == "matches":
             problem = regex_problem(lit.value)
             if problem is not None:
@@ -221,7 +239,9 @@ class Lowering:
         lv, lt = self.value(left)
         if isinstance(right, ast.Lit):
             if right.value is None:
-                self.warnings.append(f"'{text}' compares with null, which is always false (a missing value); use is_set()")
+                self.warnings.append(
+                    f"'{text}' compares with null, which is always false (a missing value); use is_set()"
+                )
                 return Const(False, text)
             self._check_types(lt, lit_type(right.value), op, left, right)
             return Cmp(lv, op, right.value, text)
@@ -234,9 +254,14 @@ class Lowering:
         if lf == "date":
             raise ExprError(left.col, f"'{left.text}' is a date; compare days_since({left.text}) with a number of days")
         if lf == "list":
-            raise ExprError(left.col, f"'{left.text}' is a list; use 'value' in {left.text} or contains({left.text}, 'value')")
+            raise ExprError(
+                left.col, f"'{left.text}' is a list; use 'value' in {left.text} or contains({left.text}, 'value')"
+            )
         if lf != rf:
-            raise ExprError(right.col, f"type mismatch: '{left.text}' is {_KIND_WORD.get(lt, lt)} but {right.text} is {_KIND_WORD.get(rt or '', rt)}")
+            raise ExprError(
+                right.col,
+                f"type mismatch: '{left.text}' is {_KIND_WORD.get(lt, lt)} but {right.text} is {_KIND_WORD.get(rt or '', rt)}",
+            )
         if lf == "bool" and op not in ("==", "!="):
             raise ExprError(right.col, f"true/false values only compare with == or !=, not '{op}'")
 
@@ -250,15 +275,24 @@ class Lowering:
                     self._check_types(lt or "", lit_type(item.value), "==", left, item)
             values = [i.value for i in right.items if i.value is not None]
             if op == "in":
-                return Or(tuple(Cmp(lv, "==", v, f"{left.text} == {v!r}") for v in values), text) if values else Const(False, text)
+                return (
+                    Or(tuple(Cmp(lv, "==", v, f"{left.text} == {v!r}") for v in values), text)
+                    if values
+                    else Const(False, text)
+                )
             if not values:
                 return Test("is_set", lv, lt, text)
             return And(tuple(Cmp(lv, "!=", v, f"{left.text} != {v!r}") for v in values), text)
         rv, rt = self.value(right)
         if rt != "list":
-            raise ExprError(right.col, f"'{op}' needs a list on its right, but '{right.text}' is {_KIND_WORD.get(rt, rt)}; for text use contains({right.text}, ...)")
+            raise ExprError(
+                right.col,
+                f"'{op}' needs a list on its right, but '{right.text}' is {_KIND_WORD.get(rt, rt)}; for text use contains({right.text}, ...)",
+            )
         if not isinstance(left, ast.Lit) or left.value is None:
-            raise ExprError(left.col, f"the value looked for in '{right.text}' must be a literal, e.g. 'Salesforce' in {right.text}")
+            raise ExprError(
+                left.col, f"the value looked for in '{right.text}' must be a literal, e.g. 'Salesforce' in {right.text}"
+            )
         has = Test("has", rv, left.value, f"{left.text} in {right.text}")
         if op == "in":
             return has

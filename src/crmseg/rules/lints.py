@@ -12,7 +12,9 @@ Each message names the file, the rule, the column in ``when`` and the fix.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Mapping as TMapping
+from collections.abc import Iterator
+from collections.abc import Mapping as TMapping
+from typing import TYPE_CHECKING
 
 from crmseg.rules import ir
 from crmseg.rules import ranges as R
@@ -50,14 +52,16 @@ def _literals(p: ir.Pred) -> Iterator[tuple[str, str, str]]:
         yield from _literals(p.item)
     elif isinstance(p, ir.Cmp) and isinstance(p.left, ir.Field) and isinstance(p.right, str) and p.op in ("==", "!="):
         yield p.left.name, p.right, "compares"
-    elif isinstance(p, ir.Test) and p.func in ("has", "lacks") and isinstance(p.arg, ir.Field) and isinstance(p.lit, str):
+    elif (
+        isinstance(p, ir.Test) and p.func in ("has", "lacks") and isinstance(p.arg, ir.Field) and isinstance(p.lit, str)
+    ):
         yield p.arg.name, p.lit, "looks for"
 
 
 class _Vocab:
     """What one mapping's normalization can produce for each text field."""
 
-    def __init__(self, mapping: "Mapping", schema: TMapping[str, "SchemaField"] | None) -> None:
+    def __init__(self, mapping: Mapping, schema: TMapping[str, SchemaField] | None) -> None:
         self.mapping = mapping
         self.schema = schema or {}
         self._options: dict[str, set[str] | None] = {}
@@ -78,8 +82,10 @@ class _Vocab:
 
             code = to_alpha2(lit)
             if code is not None and code != lit:
-                return (f"a country by name where the data holds ISO 3166 codes ({where} normalizes {field}): "
-                        f"it can never match — write '{code}'")
+                return (
+                    f"a country by name where the data holds ISO 3166 codes ({where} normalizes {field}): "
+                    f"it can never match — write '{code}'"
+                )
             if code is None:
                 return f"not a country {where} can produce (ISO 3166 alpha-2 codes such as 'US'): it can never match"
         if lit not in canon and fm.normalize in ("lower", "upper"):
@@ -89,12 +95,14 @@ class _Vocab:
         options = self._picklist(field, fm)
         if options is not None and lit not in options:
             near = sorted(options)[:8]
-            return (f"which is not among the CRM picklist options of {self.mapping.source_of(field)} "
-                    f"(normalized: {', '.join(repr(o) for o in near)}{', …' if len(options) > 8 else ''}): "
-                    "it can never match — use one of them or add the option in the CRM")
+            return (
+                f"which is not among the CRM picklist options of {self.mapping.source_of(field)} "
+                f"(normalized: {', '.join(repr(o) for o in near)}{', …' if len(options) > 8 else ''}): "
+                "it can never match — use one of them or add the option in the CRM"
+            )
         return None
 
-    def _picklist(self, field: str, fm: "FieldMap") -> set[str] | None:
+    def _picklist(self, field: str, fm: FieldMap) -> set[str] | None:
         """The field's picklist options after normalization, when the CRM schema gives them."""
         if field in self._options:
             return self._options[field]
@@ -149,8 +157,9 @@ def _shadowed(dim: Dimension) -> Iterator[tuple[Rule, list[str], str]]:
         earlier.append((rule, R.covers(rule.pred)))
 
 
-def lint_rules(rules: RuleSet, mapping: "Mapping | None",
-               schema: TMapping[str, "SchemaField"] | None = None) -> list[str]:
+def lint_rules(
+    rules: RuleSet, mapping: Mapping | None, schema: TMapping[str, SchemaField] | None = None
+) -> list[str]:
     """Every lint warning for ``rules`` read through ``mapping`` (None: no normalization lints)."""
     out: list[str] = []
     vocab = _Vocab(mapping, schema) if mapping is not None else None
@@ -161,21 +170,29 @@ def lint_rules(rules: RuleSet, mapping: "Mapping | None",
                     why = vocab.problem(field, lit)
                     if why:
                         col = _col(rule.when, repr(lit), f'"{lit}"', lit)
-                        out.append(f"{_where(dim, rule, col)}: {how} {field} {'to' if how == 'compares' else 'in'}"
-                                   f" {lit!r}, {why}")
+                        out.append(
+                            f"{_where(dim, rule, col)}: {how} {field} {'to' if how == 'compares' else 'in'}"
+                            f" {lit!r}, {why}"
+                        )
             hit = _always_false(rule.pred)
             if hit is not None:
                 node, key = hit
-                out.append(f"{_where(dim, rule, _col(rule.when, node.src))}: '{node.src}' is always false: no "
-                           f"value of {key} meets every bound — fix the bounds (or disable the rule)")
+                out.append(
+                    f"{_where(dim, rule, _col(rule.when, node.src))}: '{node.src}' is always false: no "
+                    f"value of {key} meets every bound — fix the bounds (or disable the rule)"
+                )
         if dim.kind == "label":
             for rule, by, key in _shadowed(dim):
                 names = ", ".join(f'"{n}"' for n in by)
-                out.append(f"{_where(dim, rule, 1)}: can never fire: every account it matches on {key} is matched "
-                           f"first by rule {names} — move it above, or narrow the earlier rule")
+                out.append(
+                    f"{_where(dim, rule, 1)}: can never fire: every account it matches on {key} is matched "
+                    f"first by rule {names} — move it above, or narrow the earlier rule"
+                )
             produced = {r.value for r in dim.rules} | {dim.default}
             for v in dim.values or []:
                 if v not in produced:
-                    out.append(f"{dim.path}: values: '{v}' is produced by no rule and is not the default — "
-                               "add a rule that sets it or remove it from values")
+                    out.append(
+                        f"{dim.path}: values: '{v}' is produced by no rule and is not the default — "
+                        "add a rule that sets it or remove it from values"
+                    )
     return out

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from datetime import date, datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from crmseg.errors import RuleError
 from crmseg.rules.ir import Lowering, fields_of, suggest
@@ -70,15 +71,27 @@ def load_rules(rules_dir: str | Path, field_types: Mapping[str, str]) -> RuleSet
     for name, (_, data) in dims_by_name.items():
         types[name] = "float" if data.get("kind") == "score" else "str"
     warnings: list[str] = []
-    dims = [d for d in (_dimension(p, data, types, set(dims_by_name), problems, warnings) for p, data in dims_by_name.values()) if d]
+    dims = [
+        d
+        for d in (
+            _dimension(p, data, types, set(dims_by_name), problems, warnings) for p, data in dims_by_name.values()
+        )
+        if d
+    ]
     ordered = _order(dims, problems)
     if problems:
         raise RuleError(list(problems))
     return RuleSet(ordered, dict(field_types), warnings)
 
 
-def _dimension(path: Path, data: dict[str, Any], types: dict[str, str], dim_names: set[str],
-               problems: _Problems, warnings: list[str]) -> Dimension | None:
+def _dimension(
+    path: Path,
+    data: dict[str, Any],
+    types: dict[str, str],
+    dim_names: set[str],
+    problems: _Problems,
+    warnings: list[str],
+) -> Dimension | None:
     where = str(path)
     before = len(problems)
     for key in data:
@@ -102,8 +115,15 @@ def _dimension(path: Path, data: dict[str, Any], types: dict[str, str], dim_name
             problems.add(where, f"default '{default}' is not in values {values}{suggest(default, values)}")
     if kind == "score" and default is not None and not _finite(default):
         problems.add(where, f"a score's default must be a finite number, got {default!r}")
-    dim = Dimension(name=data["dimension"], kind=kind, path=where, rules=[], default=default if kind == "label" else (default or 0),
-                    values=values, description=str(data.get("description", "")))
+    dim = Dimension(
+        name=data["dimension"],
+        kind=kind,
+        path=where,
+        rules=[],
+        default=default if kind == "label" else (default or 0),
+        values=values,
+        description=str(data.get("description", "")),
+    )
     rules = data.get("rule", [])
     if not isinstance(rules, list) or not rules:
         problems.add(where, "no [[rule]] tables")
@@ -123,8 +143,10 @@ def _dimension(path: Path, data: dict[str, Any], types: dict[str, str], dim_name
     if kind == "score" and len(problems) == before:
         total = sum(abs(float(x)) for x in [dim.default or 0, *(r.points for r in dim.rules)])
         if not math.isfinite(total):
-            problems.add(where, "the points of all rules together overflow (their sum is not a finite number); "
-                                "use smaller points")
+            problems.add(
+                where,
+                "the points of all rules together overflow (their sum is not a finite number); use smaller points",
+            )
     for i, t in enumerate(data.get("test", []) if isinstance(data.get("test", []), list) else [], 1):
         case = _test(where, i, t, dim, problems)
         if case:
@@ -132,8 +154,16 @@ def _dimension(path: Path, data: dict[str, Any], types: dict[str, str], dim_name
     return dim if len(problems) == before else None
 
 
-def _rule(where: str, i: int, r: Any, dim: Dimension, types: dict[str, str], seen: set[str],
-          problems: _Problems, warnings: list[str]) -> Rule | None:
+def _rule(
+    where: str,
+    i: int,
+    r: Any,
+    dim: Dimension,
+    types: dict[str, str],
+    seen: set[str],
+    problems: _Problems,
+    warnings: list[str],
+) -> Rule | None:
     if not isinstance(r, dict):
         problems.add(where, f"rule #{i} must be a table")
         return None
@@ -160,10 +190,12 @@ def _rule(where: str, i: int, r: Any, dim: Dimension, types: dict[str, str], see
             problems.add(f"{where}: {label}", "'points' belongs to score dimensions; a label rule sets 'value'")
             bad = True
         if not isinstance(value, str) or not value:
-            problems.add(f"{where}: {label}", "a label rule needs value = \"<label>\"")
+            problems.add(f"{where}: {label}", 'a label rule needs value = "<label>"')
             bad = True
         elif dim.values is not None and value not in dim.values:
-            problems.add(f"{where}: {label}", f"value '{value}' is not in values {dim.values}{suggest(value, dim.values)}")
+            problems.add(
+                f"{where}: {label}", f"value '{value}' is not in values {dim.values}{suggest(value, dim.values)}"
+            )
             bad = True
     else:
         if "value" in r:
@@ -174,7 +206,7 @@ def _rule(where: str, i: int, r: Any, dim: Dimension, types: dict[str, str], see
             bad = True
     when = r.get("when")
     if not isinstance(when, str):
-        problems.add(f"{where}: {label}", "needs when = \"<condition>\"")
+        problems.add(f"{where}: {label}", 'needs when = "<condition>"')
         return None
     lint: list[str] = []
     try:
@@ -188,7 +220,14 @@ def _rule(where: str, i: int, r: Any, dim: Dimension, types: dict[str, str], see
     warnings.extend(f"{where}: {label}: {w}" for w in lint)
     if bad:
         return None
-    return Rule(name, when, pred, value if dim.kind == "label" else None, points if dim.kind == "score" else 0, str(r.get("description", "")))
+    return Rule(
+        name,
+        when,
+        pred,
+        value if dim.kind == "label" else None,
+        points if dim.kind == "score" else 0,
+        str(r.get("description", "")),
+    )
 
 
 def _test(where: str, i: int, t: Any, dim: Dimension, problems: _Problems) -> TestCase | None:
@@ -209,9 +248,11 @@ def _test(where: str, i: int, t: Any, dim: Dimension, problems: _Problems) -> Te
         expect = None
     if dim.kind == "label" and expect is not None:
         if not isinstance(expect, str):
-            problems.add(f"{where}: {label}", f"expect must be a label or \"(none)\", got {expect!r}")
+            problems.add(f"{where}: {label}", f'expect must be a label or "(none)", got {expect!r}')
         elif dim.values is not None and expect not in dim.values:
-            problems.add(f"{where}: {label}", f"expect '{expect}' is not in values {dim.values}{suggest(expect, dim.values)}")
+            problems.add(
+                f"{where}: {label}", f"expect '{expect}' is not in values {dim.values}{suggest(expect, dim.values)}"
+            )
     if dim.kind == "score" and not _finite(expect):
         problems.add(f"{where}: {label}", f"a score test expects a finite number, got {expect!r}")
     today = t.get("today")
@@ -230,7 +271,7 @@ def _test_value(v: Any) -> Any:
     if isinstance(v, list):
         return tuple(v)
     if isinstance(v, datetime) and v.tzinfo is None:
-        return v.replace(tzinfo=timezone.utc)
+        return v.replace(tzinfo=UTC)
     return v
 
 
@@ -244,7 +285,7 @@ def _order(dims: list[Dimension], problems: _Problems) -> list[Dimension]:
         if state.get(d.name) == 2:
             return
         if state.get(d.name) == 1:
-            cycle = stack[stack.index(d.name):] + [d.name]
+            cycle = stack[stack.index(d.name) :] + [d.name]
             files = ", ".join(sorted({by_name[n].path for n in cycle}))
             problems.append(f"{files}: dimension cycle: {' -> '.join(cycle)}")
             return

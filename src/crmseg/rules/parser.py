@@ -81,7 +81,10 @@ def _number(raw: str, col: int) -> int | float:
     if isinstance(value, float) and not math.isfinite(value):
         raise ExprError(col, f"number {raw!r} is too large")
     if isinstance(value, int) and value > 2**53:
-        raise ExprError(col, f"integer {raw!r} is beyond 2**53 and cannot compare exactly; write it as a float, e.g. {float(value):.0e}")
+        raise ExprError(
+            col,
+            f"integer {raw!r} is beyond 2**53 and cannot compare exactly; write it as a float, e.g. {float(value):.0e}",
+        )
     return value
 
 
@@ -157,7 +160,7 @@ class Parser:
             raise ExprError(self.tok.col, f"unexpected {self._describe(self.tok)} (missing 'and'/'or'?)")
         return node
 
-    def _bool(self, op: str, sub: "callable") -> Node:  # type: ignore[valid-type]
+    def _bool(self, op: str, sub: callable) -> Node:  # type: ignore[valid-type]
         start = self.tok.col
         items = [sub()]
         while self._is("kw", op):
@@ -193,7 +196,9 @@ class Parser:
             elif self._is("kw", "in"):
                 self._take()
                 ops.append("in")
-            elif self._is("kw", "not") and self.tokens[self.i + 1].kind == "kw" and self.tokens[self.i + 1].value == "in":
+            elif (
+                self._is("kw", "not") and self.tokens[self.i + 1].kind == "kw" and self.tokens[self.i + 1].value == "in"
+            ):
                 self.i += 2
                 ops.append("not in")
             else:

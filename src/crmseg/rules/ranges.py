@@ -11,8 +11,21 @@ from typing import Any, Union
 
 from crmseg.rules import ir
 
-__all__ = ["Interval", "Nums", "Vals", "VSet", "key_of", "single", "union", "intersect", "subset", "is_empty",
-           "within", "exact", "covers"]
+__all__ = [
+    "Interval",
+    "Nums",
+    "VSet",
+    "Vals",
+    "covers",
+    "exact",
+    "intersect",
+    "is_empty",
+    "key_of",
+    "single",
+    "subset",
+    "union",
+    "within",
+]
 
 Interval = tuple[float, bool, float, bool]  # lo, lo included, hi, hi included
 
@@ -69,9 +82,14 @@ def single(p: ir.Pred) -> tuple[str, VSet] | None:
     key, v = key_of(p.left), p.right
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         x = float(v)
-        parts = {"==": [(x, True, x, True)], "!=": [(-_INF, False, x, False), (x, False, _INF, False)],
-                 "<": [(-_INF, False, x, False)], "<=": [(-_INF, False, x, True)],
-                 ">": [(x, False, _INF, False)], ">=": [(x, True, _INF, False)]}[p.op]
+        parts = {
+            "==": [(x, True, x, True)],
+            "!=": [(-_INF, False, x, False), (x, False, _INF, False)],
+            "<": [(-_INF, False, x, False)],
+            "<=": [(-_INF, False, x, True)],
+            ">": [(x, False, _INF, False)],
+            ">=": [(x, True, _INF, False)],
+        }[p.op]
         return key, _merge(parts)
     if p.op in ("==", "!="):
         return key, Vals(frozenset([v]), co=p.op == "!=")
@@ -93,9 +111,16 @@ def union(a: VSet, b: VSet) -> VSet | None:
 
 def intersect(a: VSet, b: VSet) -> VSet | None:
     if isinstance(a, Nums) and isinstance(b, Nums):
-        parts = [(max(x[0], y[0]), x[1] if x[0] > y[0] else y[1] if y[0] > x[0] else x[1] and y[1],
-                  min(x[2], y[2]), x[3] if x[2] < y[2] else y[3] if y[2] < x[2] else x[3] and y[3])
-                 for x in a.parts for y in b.parts]
+        parts = [
+            (
+                max(x[0], y[0]),
+                x[1] if x[0] > y[0] else y[1] if y[0] > x[0] else x[1] and y[1],
+                min(x[2], y[2]),
+                x[3] if x[2] < y[2] else y[3] if y[2] < x[2] else x[3] and y[3],
+            )
+            for x in a.parts
+            for y in b.parts
+        ]
         return _merge(parts)
     if isinstance(a, Vals) and isinstance(b, Vals):
         if not a.co and not b.co:

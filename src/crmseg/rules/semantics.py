@@ -8,9 +8,10 @@ anything but bool, lists or dates vs a literal).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 MISSING: Any = None  # the one missing marker after ``get``
 
@@ -69,7 +70,7 @@ def days_since(v: Any, now: datetime) -> Any:
     """Whole days from ``v`` (date or datetime) to ``now``; MISSING for anything else."""
     if isinstance(v, datetime):
         if v.tzinfo is None:
-            v = v.replace(tzinfo=timezone.utc)
+            v = v.replace(tzinfo=UTC)
         return (now - v).days
     if isinstance(v, date):
         return (now.date() - v).days

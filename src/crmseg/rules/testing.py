@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from crmseg.diff import tag_text
@@ -40,8 +40,8 @@ def _at(today: date | datetime | None, default: datetime) -> datetime:
     if today is None:
         return default
     if isinstance(today, datetime):
-        return today if today.tzinfo else today.replace(tzinfo=timezone.utc)
-    return datetime.combine(today, time(0), tzinfo=timezone.utc)
+        return today if today.tzinfo else today.replace(tzinfo=UTC)
+    return datetime.combine(today, time(0), tzinfo=UTC)
 
 
 def run_tests(rules: RuleSet, engine: str, now: datetime) -> list[TestOutcome]:
@@ -58,8 +58,14 @@ def run_tests(rules: RuleSet, engine: str, now: datetime) -> list[TestOutcome]:
     return outcomes
 
 
-def _run_case(rules: RuleSet, dim: Dimension, case: TestCase, engine: str, now: datetime,
-              engines: dict[tuple[tuple[str, ...], datetime], Any]) -> TestOutcome:
+def _run_case(
+    rules: RuleSet,
+    dim: Dimension,
+    case: TestCase,
+    engine: str,
+    now: datetime,
+    engines: dict[tuple[tuple[str, ...], datetime], Any],
+) -> TestOutcome:
     needed = _needed(rules, dim, set(case.account))
     at = _at(case.today, now)
     key = (tuple(d.name for d in needed), at)

@@ -34,5 +34,13 @@ from crmseg.sandbox.defaults import Credentials, default_mapping, shipped_mappin
 from crmseg.sandbox.server import SandboxServer
 from crmseg.sandbox.synthetic import synthetic_accounts
 
-__all__ = ["SandboxServer", "SandboxOptions", "Credentials", "run_sandbox", "write_sandbox_config", "default_mapping",
-           "shipped_mapping_path", "synthetic_accounts"]
+__all__ = [
+    "Credentials",
+    "SandboxOptions",
+    "SandboxServer",
+    "default_mapping",
+    "run_sandbox",
+    "shipped_mapping_path",
+    "synthetic_accounts",
+    "write_sandbox_config",
+]

@@ -24,9 +24,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from crmseg.config import Mapping
@@ -61,8 +62,16 @@ class SandboxOptions:
 
 #: Options that ``POST /__sandbox/config`` may change on a running sandbox, with their type.
 TUNABLE: dict[str, type] = {
-    "daily_limit": int, "rate_limit": int, "rate_window": float, "search_rate_limit": int, "search_window": float,
-    "search_cap": int, "timeout_delay": float, "default_retry_after": float, "bulk_polls": int, "verbose": bool,
+    "daily_limit": int,
+    "rate_limit": int,
+    "rate_window": float,
+    "search_rate_limit": int,
+    "search_window": float,
+    "search_cap": int,
+    "timeout_delay": float,
+    "default_retry_after": float,
+    "bulk_polls": int,
+    "verbose": bool,
 }
 
 
@@ -75,8 +84,9 @@ def set_options(options: SandboxOptions, changes: dict[str, Any], *, live: bool 
         kind = TUNABLE.get(key)
         if kind is None:
             if live:
-                raise TypeError(f"sandbox option {key!r} cannot be changed on a running sandbox; "
-                                f"tunable: {', '.join(TUNABLE)}")
+                raise TypeError(
+                    f"sandbox option {key!r} cannot be changed on a running sandbox; tunable: {', '.join(TUNABLE)}"
+                )
             setattr(options, key, val)
             continue
         if kind is bool:
@@ -149,8 +159,14 @@ class BaseApp:
     #: Endpoints that change records or the schema: a dry run must call none of them.
     WRITE_ENDPOINTS: frozenset[str] = frozenset()
 
-    def __init__(self, store: Store, schema: dict[str, FieldDef], mapping: Mapping,
-                 tag_fields: dict[str, str], options: SandboxOptions) -> None:
+    def __init__(
+        self,
+        store: Store,
+        schema: dict[str, FieldDef],
+        mapping: Mapping,
+        tag_fields: dict[str, str],
+        options: SandboxOptions,
+    ) -> None:
         self.store = store
         self.schema = schema
         self.mapping = mapping
@@ -286,8 +302,10 @@ class BaseApp:
             return json_response(400, {"error": f"unknown field(s): {', '.join(unknown)}"})
         with self.lock:
             done = self.store.update_many(changes, self.write_ms())
-        return json_response(200, {"updated": [r.id for r in done if r], "missing": [
-            rid for (rid, _), r in zip(changes, done) if r is None]})
+        return json_response(
+            200,
+            {"updated": [r.id for r in done if r], "missing": [rid for (rid, _), r in zip(changes, done) if r is None]},
+        )
 
     def write_ms(self) -> int:
         """The modification time a write gets now (Salesforce keeps whole seconds)."""
@@ -330,7 +348,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out separately: avoid ~40 ms delayed-ACK stalls
     server: SandboxHTTPServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         self._dispatch()
 
     do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
@@ -375,6 +393,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.app.options.verbose:
             log.info("%s - %s", self.address_string(), format % args)

@@ -12,8 +12,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from crmseg.config import HubSpotSync, SalesforceSync, load_config
 from crmseg.errors import ConfigError, CrmsegError
@@ -42,8 +43,10 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
     path = Path(out)
     base = path.parent if str(path.parent) else Path(".")
     if not sb.mapping.path or not Path(sb.mapping.path).is_file():
-        raise ConfigError(f"cannot write {path}: the sandbox's mapping was not loaded from a file "
-                          f"({sb.mapping.path or 'built in memory'}); start it with mapping=PATH or --mapping FILE")
+        raise ConfigError(
+            f"cannot write {path}: the sandbox's mapping was not loaded from a file "
+            f"({sb.mapping.path or 'built in memory'}); start it with mapping=PATH or --mapping FILE"
+        )
     mapping_path = Path(sb.mapping.path)
     base.mkdir(parents=True, exist_ok=True)
     rules = _rel(sb.rules_dir, base) if sb.rules_dir is not None else "rules"
@@ -62,12 +65,17 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
     ]
     if sb.crm == "salesforce":
         defaults = SalesforceSync.model_fields
-        lines += [f"instance_url = {_q(sb.url)}", 'auth = "client_credentials"  # OAuth 2.0 (SOAP password login is retired)',
-                  f"api_version = {_q(sb.options.api_version)}"]
+        lines += [
+            f"instance_url = {_q(sb.url)}",
+            'auth = "client_credentials"  # OAuth 2.0 (SOAP password login is retired)',
+            f"api_version = {_q(sb.options.api_version)}",
+        ]
         lines += [f"{key} = {_q(str(defaults[key].default))}" for key in ("consumer_key_env", "consumer_secret_env")]
     else:
-        lines += [f"host = {_q(sb.url)}",
-                  f"access_token_env = {_q(str(HubSpotSync.model_fields['access_token_env'].default))}"]
+        lines += [
+            f"host = {_q(sb.url)}",
+            f"access_token_env = {_q(str(HubSpotSync.model_fields['access_token_env'].default))}",
+        ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     load_config(path)  # the file we hand out must load
     return path
@@ -115,8 +123,16 @@ def run_sandbox(
     if accounts is None and (db_path == ":memory:" or not Path(db_path).exists()):
         accounts = 100
     try:
-        sb = SandboxServer(crm, port=port, accounts=accounts, seed=seed, mapping=mapping, rules_dir=rules_dir,
-                           db_path=db_path, **options)
+        sb = SandboxServer(
+            crm,
+            port=port,
+            accounts=accounts,
+            seed=seed,
+            mapping=mapping,
+            rules_dir=rules_dir,
+            db_path=db_path,
+            **options,
+        )
     except OSError as exc:
         if exc.filename:
             raise
@@ -154,17 +170,26 @@ def run_sandbox(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m crmseg.sandbox",
-                                description="A local Salesforce/HubSpot API sandbox for crmseg.")
+    p = argparse.ArgumentParser(
+        prog="python -m crmseg.sandbox", description="A local Salesforce/HubSpot API sandbox for crmseg."
+    )
     p.add_argument("--crm", required=True, choices=CRMS)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--seed", dest="seed_file", metavar="FILE.csv", help="canonical accounts CSV")
-    src.add_argument("--accounts", dest="accounts_n", type=int, metavar="N",
-                     help="N synthetic accounts (default 100 unless --db holds records)")
+    src.add_argument(
+        "--accounts",
+        dest="accounts_n",
+        type=int,
+        metavar="N",
+        help="N synthetic accounts (default 100 unless --db holds records)",
+    )
     p.add_argument("--random-seed", type=int, default=42, help="seed of the synthetic data (default 42)")
-    p.add_argument("--mapping", help="mapping TOML (default: the shipped connectors/<crm>.toml, looked up in "
-                                     "the working folder, then in the crmseg checkout)")
+    p.add_argument(
+        "--mapping",
+        help="mapping TOML (default: the shipped connectors/<crm>.toml, looked up in "
+        "the working folder, then in the crmseg checkout)",
+    )
     p.add_argument("--rules", dest="rules_dir", metavar="DIR", help="rules dir: tag picklists get its values")
     p.add_argument("--write-config", metavar="OUT.toml", help="write a ready crmseg config for this sandbox")
     p.add_argument("--db", default=":memory:", help="SQLite file for the records (default in memory)")
@@ -179,17 +204,34 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run; exit code 2 on bad usage/config."""
     args = build_parser().parse_args(argv)
-    opts = {k: v for k, v in (("daily_limit", args.daily_limit), ("rate_limit", args.rate_limit),
-                              ("search_cap", args.search_cap), ("timeout_delay", args.timeout_delay))
-            if v is not None}
+    opts = {
+        k: v
+        for k, v in (
+            ("daily_limit", args.daily_limit),
+            ("rate_limit", args.rate_limit),
+            ("search_cap", args.search_cap),
+            ("timeout_delay", args.timeout_delay),
+        )
+        if v is not None
+    }
     if args.verbose:
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         opts["verbose"] = True
     try:
-        return run_sandbox(args.crm, args.port, args.seed_file, args.accounts_n, args.write_config, args.rules_dir,
-                           args.mapping, db_path=args.db, seed=args.random_seed, **opts)
+        return run_sandbox(
+            args.crm,
+            args.port,
+            args.seed_file,
+            args.accounts_n,
+            args.write_config,
+            args.rules_dir,
+            args.mapping,
+            db_path=args.db,
+            seed=args.random_seed,
+            **opts,
+        )
     except CrmsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -23,7 +23,7 @@ log in again and build a new client.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,7 +42,7 @@ class PlainHttpAdapter(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if request.url and request.url.startswith("https://"):
-            request.url = "http://" + request.url[len("https://"):]
+            request.url = "http://" + request.url[len("https://") :]
         return super().send(request, *args, **kwargs)
 
 
@@ -56,30 +56,42 @@ def plain_http_session(url: str, session: requests.Session | None = None) -> req
     return s
 
 
-def salesforce_login(url: str, creds: Credentials | None = None, version: str = "59.0",
-                     session: requests.Session | None = None) -> str:
+def salesforce_login(
+    url: str, creds: Credentials | None = None, version: str = "59.0", session: requests.Session | None = None
+) -> str:
     """Username + password + security token login (SOAP) against ``url``; returns the session id."""
     c = creds or Credentials()
-    sid, _instance = SalesforceLogin(username=c.username, password=c.password, security_token=c.security_token,
-                                     sf_version=version, scratch_url=url, session=session)
+    sid, _instance = SalesforceLogin(
+        username=c.username,
+        password=c.password,
+        security_token=c.security_token,
+        sf_version=version,
+        scratch_url=url,
+        session=session,
+    )
     return sid
 
 
-def salesforce_jwt_login(url: str, private_key: str | bytes, creds: Credentials | None = None,
-                         session: requests.Session | None = None) -> str:
+def salesforce_jwt_login(
+    url: str, private_key: str | bytes, creds: Credentials | None = None, session: requests.Session | None = None
+) -> str:
     """OAuth 2.0 JWT bearer login against ``url``; returns the access token."""
     c = creds or Credentials()
-    claims = {"iss": c.consumer_key, "sub": c.username, "aud": "https://login.salesforce.com",
-              "exp": int((datetime.now(timezone.utc) + timedelta(minutes=3)).timestamp())}
+    claims = {
+        "iss": c.consumer_key,
+        "sub": c.username,
+        "aud": "https://login.salesforce.com",
+        "exp": int((datetime.now(UTC) + timedelta(minutes=3)).timestamp()),
+    }
     assertion = jwt.encode(claims, private_key, algorithm="RS256")
     data = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
-    token, _instance = token_login(f"{url}/services/oauth2/token", data, "login", c.consumer_key, None, None,
-                                   session)
+    token, _instance = token_login(f"{url}/services/oauth2/token", data, "login", c.consumer_key, None, None, session)
     return str(token)
 
 
-def salesforce_client(url: str, session_id: str | None = None, creds: Credentials | None = None,
-                      version: str = "59.0") -> Salesforce:
+def salesforce_client(
+    url: str, session_id: str | None = None, creds: Credentials | None = None, version: str = "59.0"
+) -> Salesforce:
     """A simple-salesforce client for the sandbox at ``url`` (logs in unless ``session_id`` is given)."""
     session = plain_http_session(url)
     sid = session_id or salesforce_login(url, creds, version, session)

@@ -56,7 +56,8 @@ def shipped_mapping_path(crm: str) -> Path:
     if found is None:
         raise ConfigError(
             f"no mapping for the {crm} sandbox: neither {Path.cwd() / relative} nor {checkout_root() / relative} "
-            "exists; pass --mapping FILE (or mapping=...)")
+            "exists; pass --mapping FILE (or mapping=...)"
+        )
     return found
 
 

@@ -64,8 +64,19 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
     """Validate one fault spec; raises ValueError naming the bad key."""
     if not isinstance(spec, dict):
         raise ValueError("each fault must be an object")
-    unknown = set(spec) - {"kind", "endpoint", "count", "every", "after", "probability", "ids", "retry_after",
-                           "delay", "error", "message"}
+    unknown = set(spec) - {
+        "kind",
+        "endpoint",
+        "count",
+        "every",
+        "after",
+        "probability",
+        "ids",
+        "retry_after",
+        "delay",
+        "error",
+        "message",
+    }
     if unknown:
         raise ValueError(f"unknown fault key(s): {', '.join(sorted(unknown))}")
     kind = str(spec.get("kind"))

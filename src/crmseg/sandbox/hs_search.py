@@ -11,7 +11,8 @@ sorts on ``hs_lastmodifieddate`` / ``createdate`` / ``hs_object_id`` run in SQL.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from crmseg.sandbox.base import Request, Response, SandboxOptions, json_response
 from crmseg.sandbox.hs_properties import hs_error
@@ -24,8 +25,21 @@ if TYPE_CHECKING:
 
 MAX_RESULTS: int = SandboxOptions.search_cap  # HubSpot's 10,000 (tests lower it per sandbox, not here)
 MAX_LIMIT = 200
-OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
-             "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
+OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}
 _SQL_OPS = {"EQ": "=", "NEQ": "!=", "LT": "<", "LTE": "<=", "GT": ">", "GTE": ">="}
 _COLUMNS = {"id": "CAST(id AS INTEGER)", "created": "created_ms", "modified": "modified_ms"}
 
@@ -60,8 +74,9 @@ def _test(fd: FieldDef, f: dict[str, Any], have: Any) -> bool:
         return inside if op == "IN" else not inside
     if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
         token = str(f.get("value", "")).lower().strip("*")
-        found = have is not None and any(token == t or (token and token in t)
-                                         for t in str(have).replace(";", " ").split())
+        found = have is not None and any(
+            token == t or (token and token in t) for t in str(have).replace(";", " ").split()
+        )
         return found if op == "CONTAINS_TOKEN" else not found
     want = _norm(fd, f.get("value"))
     if op == "EQ":
@@ -79,7 +94,7 @@ def _test(fd: FieldDef, f: dict[str, Any], have: Any) -> bool:
         return False
 
 
-def _check(app: "HubSpotApp", body: dict[str, Any]) -> tuple[list[list[dict[str, Any]]], tuple[FieldDef, bool] | None]:
+def _check(app: HubSpotApp, body: dict[str, Any]) -> tuple[list[list[dict[str, Any]]], tuple[FieldDef, bool] | None]:
     groups = body.get("filterGroups") or []
     if not isinstance(groups, list) or len(groups) > 5:
         raise _bad("filterGroups must be a list of at most 5 groups")
@@ -92,8 +107,10 @@ def _check(app: "HubSpotApp", body: dict[str, Any]) -> tuple[list[list[dict[str,
         total += len(filters)
         for f in filters:
             if not isinstance(f, dict) or f.get("operator") not in OPERATORS:
-                raise _bad(f"Invalid filter operator {f.get('operator') if isinstance(f, dict) else f!r}; "
-                           f"allowed: {', '.join(sorted(OPERATORS))}")
+                raise _bad(
+                    f"Invalid filter operator {f.get('operator') if isinstance(f, dict) else f!r}; "
+                    f"allowed: {', '.join(sorted(OPERATORS))}"
+                )
             if f.get("propertyName") not in app.schema:
                 raise _bad(f"Property {f.get('propertyName')!r} does not exist on COMPANY")
         out.append(filters)
@@ -117,7 +134,7 @@ def _check(app: "HubSpotApp", body: dict[str, Any]) -> tuple[list[list[dict[str,
     return out, sort
 
 
-def _sql(app: "HubSpotApp", groups: list[list[dict[str, Any]]]) -> tuple[str, list[Any]] | None:
+def _sql(app: HubSpotApp, groups: list[list[dict[str, Any]]]) -> tuple[str, list[Any]] | None:
     """SQL for a single group of comparisons on system properties, else None."""
     if not groups:
         return "", []
@@ -136,7 +153,7 @@ def _sql(app: "HubSpotApp", groups: list[list[dict[str, Any]]]) -> tuple[str, li
     return " AND ".join(conds), params
 
 
-def _matches(app: "HubSpotApp", groups: list[list[dict[str, Any]]], query: str) -> Callable[[Record], bool]:
+def _matches(app: HubSpotApp, groups: list[list[dict[str, Any]]], query: str) -> Callable[[Record], bool]:
     def ok(rec: Record) -> bool:
         if query:
             hay = " ".join(str(app.value(rec, app.schema[n]) or "") for n in ("name", "domain") if n in app.schema)
@@ -144,13 +161,22 @@ def _matches(app: "HubSpotApp", groups: list[list[dict[str, Any]]], query: str) 
                 return False
         if not groups:
             return True
-        return any(all(_test(app.schema[f["propertyName"]], f,
-                             _norm(app.schema[f["propertyName"]], app.value(rec, app.schema[f["propertyName"]])))
-                       for f in g) for g in groups)
+        return any(
+            all(
+                _test(
+                    app.schema[f["propertyName"]],
+                    f,
+                    _norm(app.schema[f["propertyName"]], app.value(rec, app.schema[f["propertyName"]])),
+                )
+                for f in g
+            )
+            for g in groups
+        )
+
     return ok
 
 
-def run_search(app: "HubSpotApp", req: Request) -> Response:
+def run_search(app: HubSpotApp, req: Request) -> Response:
     """Answer one search request."""
     try:
         body = req.json() or {}
@@ -167,8 +193,10 @@ def run_search(app: "HubSpotApp", req: Request) -> Response:
         raise _bad(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
     cap = app.options.search_cap
     if after >= cap:
-        raise _bad(f"after={after}: a search returns at most {cap} results; narrow the filters "
-                   "(e.g. hs_lastmodifieddate GTE the last value seen) to page further")
+        raise _bad(
+            f"after={after}: a search returns at most {cap} results; narrow the filters "
+            "(e.g. hs_lastmodifieddate GTE the last value seen) to page further"
+        )
     groups, sort = _check(app, body)
     query = str(body.get("query") or "").strip()
     names = app.requested(body.get("properties"))

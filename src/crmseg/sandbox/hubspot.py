@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from crmseg.sandbox import hs_properties as props
@@ -43,8 +43,16 @@ class HubSpotApp(BaseApp):
     """HubSpot CRM v3 emulation."""
 
     crm = "hubspot"
-    WRITE_ENDPOINTS = frozenset({"update", "batch_update", "property_create", "property_update",
-                                 "property_group_create", "property_group_update"})
+    WRITE_ENDPOINTS = frozenset(
+        {
+            "update",
+            "batch_update",
+            "property_create",
+            "property_update",
+            "property_group_create",
+            "property_group_update",
+        }
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,10 +107,15 @@ class HubSpotApp(BaseApp):
         parts = req.header("authorization").split(None, 1)
         token = parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
         if token != self.options.credentials.hubspot_token:
-            return self.error_response(hs_error(
-                401, "INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports OAuth 2.0 "
-                "authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/"
-                "oauth-overview"))
+            return self.error_response(
+                hs_error(
+                    401,
+                    "INVALID_AUTHENTICATION",
+                    "Authentication credentials not found. This API supports OAuth 2.0 "
+                    "authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/"
+                    "oauth-overview",
+                )
+            )
         with self._daily_lock:
             if self.daily_used >= self.options.daily_limit:
                 return self._rate_limited("DAILY", "You have reached your daily limit.", 3600.0)
@@ -111,38 +124,50 @@ class HubSpotApp(BaseApp):
         if not allowed:
             if endpoint == "search":
                 return self._rate_limited("SECONDLY", "You have reached your secondly limit.", wait)
-            return self._rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.",
-                                      wait)
+            return self._rate_limited("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.", wait)
         with self._daily_lock:
             self.daily_used += 1
         return None
 
     def _rate_limited(self, policy: str, message: str, wait: float) -> Response:
-        return json_response(429, {
-            "status": "error", "message": message, "errorType": "RATE_LIMIT",
-            "correlationId": "00000000-0000-4000-8000-000000000429", "policyName": policy,
-            "groupName": "publicapi:private-app:sandbox"}, {"Retry-After": retry_after_header(wait)})
+        return json_response(
+            429,
+            {
+                "status": "error",
+                "message": message,
+                "errorType": "RATE_LIMIT",
+                "correlationId": "00000000-0000-4000-8000-000000000429",
+                "policyName": policy,
+                "groupName": "publicapi:private-app:sandbox",
+            },
+            {"Retry-After": retry_after_header(wait)},
+        )
 
     def decorate(self, resp: Response, endpoint: str) -> None:
         window = self.search_window if endpoint == "search" else self.window
-        resp.headers.update({
-            "X-HubSpot-RateLimit-Max": str(window.limit),
-            "X-HubSpot-RateLimit-Remaining": str(window.remaining()),
-            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window.window * 1000)),
-            "X-HubSpot-RateLimit-Daily": str(self.options.daily_limit),
-            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.options.daily_limit - self.daily_used)),
-        })
+        resp.headers.update(
+            {
+                "X-HubSpot-RateLimit-Max": str(window.limit),
+                "X-HubSpot-RateLimit-Remaining": str(window.remaining()),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window.window * 1000)),
+                "X-HubSpot-RateLimit-Daily": str(self.options.daily_limit),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.options.daily_limit - self.daily_used)),
+            }
+        )
 
     def fault_response(self, fault: Fault, req: Request, endpoint: str) -> Response:
         retry = fault.retry_after if fault.retry_after is not None else self.options.default_retry_after
         if fault.kind == "429":
             policy = "SECONDLY" if endpoint == "search" else "TEN_SECONDLY_ROLLING"
-            return self._rate_limited(policy, f"You have reached your {policy.lower()} limit. (sandbox fault)",
-                                      retry)
+            return self._rate_limited(policy, f"You have reached your {policy.lower()} limit. (sandbox fault)", retry)
         if fault.kind == "expired_session":
-            return self.error_response(hs_error(
-                401, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired 0 second(s) ago. "
-                "(sandbox fault)"))
+            return self.error_response(
+                hs_error(
+                    401,
+                    "EXPIRED_AUTHENTICATION",
+                    "The OAuth token used to make this call expired 0 second(s) ago. (sandbox fault)",
+                )
+            )
         if fault.kind == "503":
             err = self.error_response(hs_error(503, "SERVICE_UNAVAILABLE", "Service unavailable (sandbox fault)"))
             err.headers["Retry-After"] = retry_after_header(retry)
@@ -150,8 +175,10 @@ class HubSpotApp(BaseApp):
         return self.error_response(hs_error(500, "INTERNAL_ERROR", "internal error (sandbox fault)"))
 
     def extra_stats(self) -> dict[str, Any]:
-        return {"api_usage": {"used": self.daily_used, "max": self.options.daily_limit},
-                "rate_window": {"limit": self.window.limit, "remaining": self.window.remaining()}}
+        return {
+            "api_usage": {"used": self.daily_used, "max": self.options.daily_limit},
+            "rate_window": {"limit": self.window.limit, "remaining": self.window.remaining()},
+        }
 
     def reset_limits(self) -> None:
         with self._daily_lock:
@@ -179,8 +206,13 @@ class HubSpotApp(BaseApp):
         """A SimplePublicObject for ``rec`` with the requested properties (unknown names are ignored)."""
         wanted = list(dict.fromkeys([*names, *ALWAYS]))
         properties = {n: self.value(rec, self.schema[n]) for n in wanted if n in self.schema}
-        return {"id": rec.id, "properties": properties, "createdAt": hs_datetime(rec.created_ms),
-                "updatedAt": hs_datetime(rec.modified_ms), "archived": False}
+        return {
+            "id": rec.id,
+            "properties": properties,
+            "createdAt": hs_datetime(rec.created_ms),
+            "updatedAt": hs_datetime(rec.modified_ms),
+            "archived": False,
+        }
 
     def requested(self, raw: list[str] | None) -> list[str]:
         """Property names from repeated and/or comma-separated ``properties`` values."""
@@ -219,8 +251,9 @@ class HubSpotApp(BaseApp):
         return json_response(200, self.render(rec, self.requested(req.query.get("properties"))))
 
     # ------------------------------------------------------------ writes
-    def apply(self, items: list[tuple[str, dict[str, Any]]], endpoint: str,
-              path: str) -> list[tuple[str, Record | None, tuple[str, str, list[tuple[str, str, str]]] | None]]:
+    def apply(
+        self, items: list[tuple[str, dict[str, Any]]], endpoint: str, path: str
+    ) -> list[tuple[str, Record | None, tuple[str, str, list[tuple[str, str, str]]] | None]]:
         """Validate and write; per item (id, updated record | None, error (category, message, details) | None)."""
         with self.lock:
             existing = self.store.get_many([i for i, _ in items])
@@ -255,8 +288,9 @@ class HubSpotApp(BaseApp):
                 out.append((rid, existing[rid], None))
             updated = {r.id: r for r in self.store.update_many(changes, self.write_ms()) if r} if changes else {}
             ok = sum(1 for _, _, err in out if err is None)
-            self.stats.wrote(ok, len(out) - ok, n_fields, n_changed,
-                             [name for _, written in changes for name in written])
+            self.stats.wrote(
+                ok, len(out) - ok, n_fields, n_changed, [name for _, written in changes for name in written]
+            )
             return [(rid, updated.get(rid, rec), err) for rid, rec, err in out]
 
     def _properties_body(self, body: Any) -> dict[str, Any]:
@@ -279,7 +313,7 @@ class HubSpotApp(BaseApp):
         return json_response(200, self.render(rec, list(properties)))
 
     def _batch_update(self, req: Request) -> Response:
-        started = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         try:
             body = req.json()
         except ValueError:
@@ -288,8 +322,9 @@ class HubSpotApp(BaseApp):
         if not isinstance(inputs, list) or not inputs:
             raise hs_error(400, "VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a non-empty list")
         if len(inputs) > MAX_BATCH:
-            raise hs_error(400, "VALIDATION_ERROR", f"Batch input too large: {len(inputs)} inputs; "
-                           f"the maximum is {MAX_BATCH}")
+            raise hs_error(
+                400, "VALIDATION_ERROR", f"Batch input too large: {len(inputs)} inputs; the maximum is {MAX_BATCH}"
+            )
         items: list[tuple[str, dict[str, Any]]] = []
         for item in inputs:
             if not isinstance(item, dict) or item.get("id") in (None, ""):
@@ -307,19 +342,40 @@ class HubSpotApp(BaseApp):
                 missing.append(rid)
             elif err is not None:
                 category, message, details = err
-                errors.append({"status": "error", "category": category, "message": message,
-                               "context": {"ids": [rid]}, "links": {}, "errors": [
-                                   {"message": m, "code": c, "in": p, "context": {"propertyName": [p]}}
-                                   for c, m, p in details]})
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": category,
+                        "message": message,
+                        "context": {"ids": [rid]},
+                        "links": {},
+                        "errors": [
+                            {"message": m, "code": c, "in": p, "context": {"propertyName": [p]}} for c, m, p in details
+                        ],
+                    }
+                )
         if missing:
-            errors.insert(0, {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some "
-                              "COMPANY objects, they may be deleted or not exist. Check that ids are valid.",
-                              "context": {"ids": missing}, "links": {}, "errors": []})
-        done = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
-                               "requestedAt": started, "completedAt": done}
+            errors.insert(
+                0,
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "Could not get some "
+                    "COMPANY objects, they may be deleted or not exist. Check that ids are valid.",
+                    "context": {"ids": missing},
+                    "links": {},
+                    "errors": [],
+                },
+            )
+        done = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        out: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "requestedAt": started,
+            "completedAt": done,
+        }
         if errors:
             out.update(numErrors=len(items) - len(results), errors=errors)
             return json_response(207, out)
         return json_response(200, out)
-

@@ -49,8 +49,9 @@ class SalesforceApp(BaseApp):
     """Salesforce REST emulation."""
 
     crm = "salesforce"
-    WRITE_ENDPOINTS = frozenset({"composite_update", "sobject_update", "bulk_create", "bulk_upload", "bulk_state",
-                                 "bulk_delete"})
+    WRITE_ENDPOINTS = frozenset(
+        {"composite_update", "sobject_update", "bulk_create", "bulk_upload", "bulk_state", "bulk_delete"}
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,16 +84,24 @@ class SalesforceApp(BaseApp):
             ("GET", r"sobjects", "describe_global", self._describe_global),
             ("GET", rf"sobjects/(?i:{obj})/describe", "describe", self._describe),
             ("GET", rf"sobjects/(?i:{obj})/([^/]+)", "sobject_get", self._get_record),
-            ("PATCH", rf"sobjects/(?i:{obj})/([^/]+)", "sobject_update",
-             lambda r, rid: sf_writes.update_record(self, r, rid)),
+            (
+                "PATCH",
+                rf"sobjects/(?i:{obj})/([^/]+)",
+                "sobject_update",
+                lambda r, rid: sf_writes.update_record(self, r, rid),
+            ),
             ("GET", r"limits", "limits", self._limits),
             ("POST", r"jobs/ingest", "bulk_create", self.bulk.create),
             ("PUT", r"jobs/ingest/([^/]+)/batches", "bulk_upload", self.bulk.upload),
             ("PATCH", r"jobs/ingest/([^/]+)", "bulk_state", self.bulk.set_state),
             ("GET", r"jobs/ingest/([^/]+)", "bulk_status", self.bulk.status),
             ("DELETE", r"jobs/ingest/([^/]+)", "bulk_delete", self.bulk.delete),
-            ("GET", r"jobs/ingest/([^/]+)/(successfulResults|failedResults|unprocessedrecords)", "bulk_results",
-             self.bulk.results),
+            (
+                "GET",
+                r"jobs/ingest/([^/]+)/(successfulResults|failedResults|unprocessedrecords)",
+                "bulk_results",
+                self.bulk.results,
+            ),
         ]
         for method, pattern, name, fn in table:
             found = re.fullmatch(pattern, rest)
@@ -111,8 +120,9 @@ class SalesforceApp(BaseApp):
             return json_response(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
         with self._usage_lock:
             if self.api_used >= self.options.daily_limit:
-                return json_response(403, [{"message": "TotalRequests Limit exceeded.",
-                                            "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+                return json_response(
+                    403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+                )
             self.api_used += 1
         return None
 
@@ -126,25 +136,35 @@ class SalesforceApp(BaseApp):
         if fault.kind in ("429", "503"):
             headers["Retry-After"] = str(max(0, int(-(-retry // 1))))
         if fault.kind == "429":
-            return json_response(429, [{"message": "Too many requests (sandbox fault)",
-                                        "errorCode": "REQUEST_LIMIT_EXCEEDED"}], headers)
+            return json_response(
+                429, [{"message": "Too many requests (sandbox fault)", "errorCode": "REQUEST_LIMIT_EXCEEDED"}], headers
+            )
         if fault.kind == "503":
-            return json_response(503, [{"message": "Server temporarily unavailable (sandbox fault)",
-                                        "errorCode": "SERVER_UNAVAILABLE"}], headers)
+            return json_response(
+                503,
+                [{"message": "Server temporarily unavailable (sandbox fault)", "errorCode": "SERVER_UNAVAILABLE"}],
+                headers,
+            )
         if fault.kind == "expired_session":
             self.sessions.revoke_all()
             return json_response(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
-        return json_response(500, [{"message": "An unexpected error occurred. Please include this ErrorId if you "
-                                    "contact support: 0000000000-00000 (sandbox fault)",
-                                    "errorCode": "UNKNOWN_EXCEPTION"}])
+        return json_response(
+            500,
+            [
+                {
+                    "message": "An unexpected error occurred. Please include this ErrorId if you "
+                    "contact support: 0000000000-00000 (sandbox fault)",
+                    "errorCode": "UNKNOWN_EXCEPTION",
+                }
+            ],
+        )
 
     def write_ms(self) -> int:
         now = self.now_ms()
         return now - now % 1000
 
     def extra_stats(self) -> dict[str, Any]:
-        return {"api_usage": {"used": self.api_used, "max": self.options.daily_limit},
-                "bulk_jobs": len(self.bulk.jobs)}
+        return {"api_usage": {"used": self.api_used, "max": self.options.daily_limit}, "bulk_jobs": len(self.bulk.jobs)}
 
     def reset_limits(self) -> None:
         with self._usage_lock:
@@ -192,13 +212,15 @@ class SalesforceApp(BaseApp):
             if q.where is not None and not complete:
                 recs = [r for r in recs if soql_eval.evaluate(q.where, lambda fd, r=r: self.value(r, fd))]
             for fd, desc, nulls_last in reversed(q.order):
+
                 def key(r: Record, fd: FieldDef = fd, nl: bool = nulls_last, d: bool = desc) -> tuple[int, Any]:
                     v = soql_eval.norm(fd, self.value(r, fd))
                     first = 1 if (v is None) == (nl != d) else 0
                     return (first, 0 if v is None else v)
+
                 recs.sort(key=key, reverse=desc)
             ids = [r.id for r in recs]
-        ids = ids[q.offset:]
+        ids = ids[q.offset :]
         return ids if q.limit is None else ids[: q.limit]
 
     def _batch_size(self, req: Request) -> int:
@@ -254,29 +276,68 @@ class SalesforceApp(BaseApp):
         fields = []
         for fd in self.schema.values():
             item: dict[str, Any] = {
-                "name": fd.name, "label": fd.label, "type": fd.kind, "custom": fd.custom,
-                "updateable": fd.updateable, "createable": fd.updateable, "nillable": fd.kind not in ("id", "boolean"),
-                "filterable": True, "sortable": fd.kind not in ("multipicklist", "textarea"),
-                "length": fd.length if fd.kind not in ("int", "double", "currency", "boolean", "date", "datetime")
-                else 0, "restrictedPicklist": fd.restricted, "calculated": False, "externalId": False,
-                "picklistValues": [{"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
-                                   for v in fd.options or []],
+                "name": fd.name,
+                "label": fd.label,
+                "type": fd.kind,
+                "custom": fd.custom,
+                "updateable": fd.updateable,
+                "createable": fd.updateable,
+                "nillable": fd.kind not in ("id", "boolean"),
+                "filterable": True,
+                "sortable": fd.kind not in ("multipicklist", "textarea"),
+                "length": fd.length
+                if fd.kind not in ("int", "double", "currency", "boolean", "date", "datetime")
+                else 0,
+                "restrictedPicklist": fd.restricted,
+                "calculated": False,
+                "externalId": False,
+                "picklistValues": [
+                    {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
+                    for v in fd.options or []
+                ],
             }
             if fd.kind in ("double", "currency"):
                 item.update(precision=18, scale=2 if fd.kind == "currency" else 0)
             fields.append(item)
-        return json_response(200, {
-            "name": self.object, "label": self.object, "labelPlural": self.object + "s", "keyPrefix": "001",
-            "custom": False, "queryable": True, "updateable": True, "createable": True, "fields": fields,
-            "urls": {"sobject": f"/services/data/v{self.options.api_version}/sobjects/{self.object}",
-                     "describe": f"/services/data/v{self.options.api_version}/sobjects/{self.object}/describe"},
-        })
+        return json_response(
+            200,
+            {
+                "name": self.object,
+                "label": self.object,
+                "labelPlural": self.object + "s",
+                "keyPrefix": "001",
+                "custom": False,
+                "queryable": True,
+                "updateable": True,
+                "createable": True,
+                "fields": fields,
+                "urls": {
+                    "sobject": f"/services/data/v{self.options.api_version}/sobjects/{self.object}",
+                    "describe": f"/services/data/v{self.options.api_version}/sobjects/{self.object}/describe",
+                },
+            },
+        )
 
     def _describe_global(self, req: Request) -> Response:
         ver = self.options.api_version
-        return json_response(200, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": [{
-            "name": self.object, "label": self.object, "keyPrefix": "001", "custom": False, "queryable": True,
-            "updateable": True, "urls": {"describe": f"/services/data/v{ver}/sobjects/{self.object}/describe"}}]})
+        return json_response(
+            200,
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [
+                    {
+                        "name": self.object,
+                        "label": self.object,
+                        "keyPrefix": "001",
+                        "custom": False,
+                        "queryable": True,
+                        "updateable": True,
+                        "urls": {"describe": f"/services/data/v{ver}/sobjects/{self.object}/describe"},
+                    }
+                ],
+            },
+        )
 
     def _get_record(self, req: Request, rid: str) -> Response:
         rec = self.store.get(sf_id18(rid)) if SF_ID.match(rid) else None
@@ -290,7 +351,8 @@ class SalesforceApp(BaseApp):
 
     # ------------------------------------------------------------ writes
 
-    def apply_updates(self, items: list[tuple[str, dict[str, Any]]], endpoint: str, path: str,
-                      all_or_none: bool = False) -> list[RecordResult]:
+    def apply_updates(
+        self, items: list[tuple[str, dict[str, Any]]], endpoint: str, path: str, all_or_none: bool = False
+    ) -> list[RecordResult]:
         """Validate and apply updates; one result per item, in order (see ``sf_writes``)."""
         return sf_writes.apply_updates(self, items, endpoint, path, all_or_none)

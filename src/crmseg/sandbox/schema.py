@@ -76,8 +76,9 @@ _SF_STANDARD: dict[str, FieldDef] = {
     "IsDeleted": FieldDef("IsDeleted", "boolean", "Deleted", updateable=False),
     "Name": FieldDef("Name", "string", "Account Name"),
     "CreatedDate": FieldDef("CreatedDate", "datetime", "Created Date", updateable=False, system="created"),
-    "LastModifiedDate": FieldDef("LastModifiedDate", "datetime", "Last Modified Date", updateable=False,
-                                 system="modified"),
+    "LastModifiedDate": FieldDef(
+        "LastModifiedDate", "datetime", "Last Modified Date", updateable=False, system="modified"
+    ),
     "SystemModstamp": FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False, system="modified"),
     "OwnerId": FieldDef("OwnerId", "reference", "Owner ID", length=18),
     "Website": FieldDef("Website", "url", "Website"),
@@ -94,16 +95,31 @@ _SF_STANDARD: dict[str, FieldDef] = {
 _HS_STANDARD: dict[str, FieldDef] = {
     "hs_object_id": FieldDef("hs_object_id", "id", "Record ID", updateable=False, system="id"),
     "createdate": FieldDef("createdate", "datetime", "Create Date", updateable=False, system="created"),
-    "hs_lastmodifieddate": FieldDef("hs_lastmodifieddate", "datetime", "Last Modified Date", updateable=False,
-                                    system="modified"),
+    "hs_lastmodifieddate": FieldDef(
+        "hs_lastmodifieddate", "datetime", "Last Modified Date", updateable=False, system="modified"
+    ),
     "name": FieldDef("name", "string", "Company name"),
     "domain": FieldDef("domain", "string", "Company Domain Name"),
 }
 
-_SF_KIND = {"str": "string", "int": "double", "float": "double", "bool": "boolean", "date": "date",
-            "datetime": "datetime", "list": "multipicklist"}
-_HS_KIND = {"str": "string", "int": "double", "float": "double", "bool": "boolean", "date": "date",
-            "datetime": "datetime", "list": "multipicklist"}
+_SF_KIND = {
+    "str": "string",
+    "int": "double",
+    "float": "double",
+    "bool": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+    "list": "multipicklist",
+}
+_HS_KIND = {
+    "str": "string",
+    "int": "double",
+    "float": "double",
+    "bool": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+    "list": "multipicklist",
+}
 
 
 def _label(name: str) -> str:
@@ -121,8 +137,9 @@ def tag_fields(mapping: Mapping, dims: dict[str, Dimension]) -> dict[str, str]:
     return out
 
 
-def build_schema(crm: str, mapping: Mapping, dims: dict[str, Dimension],
-                 create_tags: bool = True) -> dict[str, FieldDef]:
+def build_schema(
+    crm: str, mapping: Mapping, dims: dict[str, Dimension], create_tags: bool = True
+) -> dict[str, FieldDef]:
     """All fields of the sandbox object for ``crm`` ("salesforce" or "hubspot").
 
     ``create_tags=False`` leaves out the tag and pin fields (to test provisioning them).
@@ -138,8 +155,14 @@ def build_schema(crm: str, mapping: Mapping, dims: dict[str, Dimension],
         src = fm.source or canonical
         if src in schema:
             continue
-        schema[src] = FieldDef(src, kinds[fm.type], _label(src), custom=not sf or src.endswith("__c"),
-                               options=[] if fm.type == "list" else None, restricted=False)
+        schema[src] = FieldDef(
+            src,
+            kinds[fm.type],
+            _label(src),
+            custom=not sf or src.endswith("__c"),
+            options=[] if fm.type == "list" else None,
+            restricted=False,
+        )
         if fm.type == "int" and sf and not src.endswith("__c"):
             schema[src].kind = "int"
     if not create_tags:
@@ -149,15 +172,17 @@ def build_schema(crm: str, mapping: Mapping, dims: dict[str, Dimension],
         if d is not None and d.kind == "score":
             fd = FieldDef(target, "double", _label(target), custom=True, group="crmseg")
         elif d is not None and d.values:
-            fd = FieldDef(target, "picklist", _label(target), options=list(d.values), restricted=True,
-                          custom=True, group="crmseg")
+            fd = FieldDef(
+                target, "picklist", _label(target), options=list(d.values), restricted=True, custom=True, group="crmseg"
+            )
         else:
             fd = FieldDef(target, "string", _label(target), custom=True, group="crmseg")
         fd.extra["dimension"] = dim
         schema[target] = fd
     if mapping.pin_field and mapping.pin_field not in schema:
-        schema[mapping.pin_field] = FieldDef(mapping.pin_field, "boolean", _label(mapping.pin_field),
-                                             custom=True, group="crmseg")
+        schema[mapping.pin_field] = FieldDef(
+            mapping.pin_field, "boolean", _label(mapping.pin_field), custom=True, group="crmseg"
+        )
     return schema
 
 

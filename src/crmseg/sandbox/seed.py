@@ -11,9 +11,10 @@ already carries valid ones; ``id_map`` links the CSV ids to the CRM ids.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from crmseg.config import Mapping
 from crmseg.errors import ConfigError
@@ -27,7 +28,7 @@ SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
 HS_BASE = 30_000_000_000
 #: Creation time of seeded rows that carry neither ``created_at`` nor ``updated_at``
 #: (row n is n minutes older), so seeding never depends on the wall clock.
-BASE_TIME = datetime(2026, 11, 1, 9, 0, 0, tzinfo=timezone.utc)
+BASE_TIME = datetime(2026, 11, 1, 9, 0, 0, tzinfo=UTC)
 #: Seed columns that pin an account, first present wins (``crmseg_pin`` is the CSV mapping's pin column).
 PIN_COLUMNS = ("crmseg_pin", "pinned", "crmseg_pinned")
 
@@ -70,9 +71,8 @@ def valid_id(crm: str, rid: str) -> bool:
 def read_seed_csv(path: str | Path) -> list[dict[str, str]]:
     """Rows of a canonical accounts CSV (header row; delimiter detected), checked like an
     audit's input: ragged rows, quotes, NUL bytes, duplicate headers and ids raise ConfigError."""
-    from crmseg.connectors.files import FileConnector
-
     from crmseg.connectors.file_checks import IdSeen
+    from crmseg.connectors.files import FileConnector
 
     fc = FileConnector(path, "csv")
     seen, out = IdSeen(), []
@@ -142,8 +142,11 @@ def build_records(
             data[pin] = _truthy(raw) if raw is not None else False
         learn_options(learnable, {k: data[k] for k in learnable if data[k] is not None})
         given = str(row.get("id") or "").strip()
-        rid = given if given and valid_id(crm, given) and given not in taken else (
-            sf_id(n) if crm == "salesforce" else hs_id(n))
+        rid = (
+            given
+            if given and valid_id(crm, given) and given not in taken
+            else (sf_id(n) if crm == "salesforce" else hs_id(n))
+        )
         if crm == "salesforce" and len(rid) == 15:
             rid = sf_id18(rid)
         taken.add(rid)

@@ -18,8 +18,9 @@ connector that provisions them). Keyword ``overrides`` set ``SandboxOptions`` fi
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from crmseg.config import Mapping
 from crmseg.sandbox.base import BaseApp, SandboxHTTPServer, SandboxOptions, set_options
@@ -81,11 +82,15 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         """Serve in a daemon thread (idempotent)."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                            name=f"crmseg-sandbox-{self.crm}-{self.port}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"crmseg-sandbox-{self.crm}-{self.port}",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -103,7 +108,7 @@ class SandboxServer:
             self._thread = None
         self.store.close()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -168,8 +173,14 @@ class SandboxServer:
         c = self.options.credentials
         if self.crm == "hubspot":
             return {"HUBSPOT_ACCESS_TOKEN": c.hubspot_token}
-        return {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token,
-                "SF_SESSION_ID": c.session_id, "SF_CONSUMER_KEY": c.consumer_key, "SF_CONSUMER_SECRET": c.consumer_secret}
+        return {
+            "SF_USERNAME": c.username,
+            "SF_PASSWORD": c.password,
+            "SF_SECURITY_TOKEN": c.security_token,
+            "SF_SESSION_ID": c.session_id,
+            "SF_CONSUMER_KEY": c.consumer_key,
+            "SF_CONSUMER_SECRET": c.consumer_secret,
+        }
 
 
 def _rows(accounts: int | str | Path | Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:

@@ -101,7 +101,7 @@ def _soap_values(body: bytes) -> dict[str, str]:
     return out
 
 
-def soap_login(app: "SalesforceApp", req: Request) -> Response:
+def soap_login(app: SalesforceApp, req: Request) -> Response:
     """Answer a partner SOAP login like Salesforce does (fault XML on failure)."""
     try:
         vals = _soap_values(req.body)
@@ -113,16 +113,26 @@ def soap_login(app: "SalesforceApp", req: Request) -> Response:
     sid = app.sessions.issue()
     app.stats.login()
     creds = app.options.credentials
-    return _xml(200, _OK.format(base=app.base_url, ver=app.options.api_version, org=ORG_ID, sid=sid,
-                                user=USER_ID, email=escape(creds.username)))
+    return _xml(
+        200,
+        _OK.format(
+            base=app.base_url,
+            ver=app.options.api_version,
+            org=ORG_ID,
+            sid=sid,
+            user=USER_ID,
+            email=escape(creds.username),
+        ),
+    )
 
 
-def _password_ok(app: "SalesforceApp", username: str, password: str) -> bool:
+def _password_ok(app: SalesforceApp, username: str, password: str) -> bool:
     creds = app.options.credentials
     if username != creds.username:
         return False
     return password == creds.password + creds.security_token or (
-        not creds.security_token and password == creds.password)
+        not creds.security_token and password == creds.password
+    )
 
 
 # ------------------------------------------------------------------ OAuth 2.0 token
@@ -130,22 +140,25 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return json_response(status, {"error": error, "error_description": description})
 
 
-def _token_ok(app: "SalesforceApp") -> Response:
+def _token_ok(app: SalesforceApp) -> Response:
     sid = app.sessions.issue()
     app.stats.login()
     now = str(int(time.time() * 1000))
-    return json_response(200, {
-        "access_token": sid,
-        "instance_url": app.base_url,
-        "id": f"{app.base_url}/id/{ORG_ID}/{USER_ID}",
-        "token_type": "Bearer",
-        "issued_at": now,
-        "scope": "api",
-        "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
-    })
+    return json_response(
+        200,
+        {
+            "access_token": sid,
+            "instance_url": app.base_url,
+            "id": f"{app.base_url}/id/{ORG_ID}/{USER_ID}",
+            "token_type": "Bearer",
+            "issued_at": now,
+            "scope": "api",
+            "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
+        },
+    )
 
 
-def _jwt_claims(app: "SalesforceApp", assertion: str) -> dict[str, Any] | None:
+def _jwt_claims(app: SalesforceApp, assertion: str) -> dict[str, Any] | None:
     key = app.options.jwt_public_key
     try:
         if key:
@@ -155,7 +168,7 @@ def _jwt_claims(app: "SalesforceApp", assertion: str) -> dict[str, Any] | None:
         return None
 
 
-def oauth_token(app: "SalesforceApp", req: Request) -> Response:
+def oauth_token(app: SalesforceApp, req: Request) -> Response:
     """``POST /services/oauth2/token`` for the JWT bearer, password and client-credentials flows."""
     form = {k: v[-1] for k, v in parse_qs(req.body.decode("utf-8"), keep_blank_values=True).items()}
     creds = app.options.credentials

@@ -33,7 +33,7 @@ def _err(status: int, code: str, message: str) -> ApiError:
 class BulkJobs:
     """The ingest jobs of one sandbox."""
 
-    def __init__(self, app: "SalesforceApp") -> None:
+    def __init__(self, app: SalesforceApp) -> None:
         self.app = app
         self.jobs: dict[str, dict[str, Any]] = {}
         self._data: dict[str, list[str]] = {}
@@ -57,19 +57,29 @@ class BulkJobs:
         if str(body.get("object", "")).lower() != self.app.object.lower():
             raise _err(400, "NOT_FOUND", f"sObject type '{body.get('object')}' is not supported.")
         if body.get("operation") != "update":
-            raise _err(400, "FEATURENOTENABLED", f"the sandbox supports operation 'update' only, "
-                       f"not {body.get('operation')!r}")
+            raise _err(
+                400, "FEATURENOTENABLED", f"the sandbox supports operation 'update' only, not {body.get('operation')!r}"
+            )
         if body.get("contentType", "CSV") != "CSV" or body.get("columnDelimiter", "COMMA") != "COMMA":
             raise _err(400, "INVALIDJOB", "only contentType CSV with columnDelimiter COMMA is supported")
         ver = self.app.options.api_version
         job_id = sf_id(next(self._seq), prefix="750")
         now = sf_datetime(self.app.now_ms())
         job = {
-            "id": job_id, "operation": "update", "object": self.app.object, "createdById": "005Sb0000000001",
-            "createdDate": now, "systemModstamp": now, "state": "Open", "concurrencyMode": "Parallel",
-            "contentType": "CSV", "apiVersion": float(ver), "jobType": "V2Ingest",
+            "id": job_id,
+            "operation": "update",
+            "object": self.app.object,
+            "createdById": "005Sb0000000001",
+            "createdDate": now,
+            "systemModstamp": now,
+            "state": "Open",
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(ver),
+            "jobType": "V2Ingest",
             "contentUrl": f"services/data/v{ver}/jobs/ingest/{job_id}/batches",
-            "lineEnding": body.get("lineEnding", "LF"), "columnDelimiter": "COMMA",
+            "lineEnding": body.get("lineEnding", "LF"),
+            "columnDelimiter": "COMMA",
         }
         with self._lock:
             self.jobs[job_id] = job
@@ -107,17 +117,23 @@ class BulkJobs:
         unknown = [h for h in header if h.lower() != "id" and lookup(self.app.schema, h) is None]
         id_col = next((i for i, h in enumerate(header) if h.lower() == "id"), None)
         if not header or id_col is None or unknown:
-            job.update(state="Failed", numberRecordsProcessed=0, numberRecordsFailed=0,
-                       errorMessage=f"InvalidBatch : Field name not found : {unknown[0]}" if unknown
-                       else "InvalidBatch : Id column is required for update")
+            job.update(
+                state="Failed",
+                numberRecordsProcessed=0,
+                numberRecordsFailed=0,
+                errorMessage=f"InvalidBatch : Field name not found : {unknown[0]}"
+                if unknown
+                else "InvalidBatch : Id column is required for update",
+            )
             self._results[job_id] = ("", "", "")
             return
         body = [r for r in rows[1:] if any(c.strip() for c in r)]
         items = []
         for row in body:
             row = row + [""] * (len(header) - len(row))
-            fields = {h: (None if v == "#N/A" else v) for i, (h, v) in enumerate(zip(header, row))
-                      if i != id_col and v != ""}
+            fields = {
+                h: (None if v == "#N/A" else v) for i, (h, v) in enumerate(zip(header, row)) if i != id_col and v != ""
+            }
             items.append((row[id_col], fields))
         results = self.app.apply_updates(items, "bulk_upload", f"/jobs/ingest/{job_id}")
         ok_out, bad_out = io.StringIO(), io.StringIO()
@@ -130,12 +146,18 @@ class BulkJobs:
                 ok_w.writerow([res.id, "false", *row])
             else:
                 code, msg, fields = res.errors[0]
-                bad_w.writerow(["" if code == "MALFORMED_ID" else res.id, f"{code}:{msg}:{','.join(fields)} --",
-                                *row])
+                bad_w.writerow(["" if code == "MALFORMED_ID" else res.id, f"{code}:{msg}:{','.join(fields)} --", *row])
         failed = sum(1 for r in results if not r.ok)
-        job.update(state="JobComplete", numberRecordsProcessed=len(results), numberRecordsFailed=failed,
-                   retries=0, totalProcessingTime=len(results), apiActiveProcessingTime=len(results),
-                   apexProcessingTime=0, systemModstamp=sf_datetime(self.app.now_ms()))
+        job.update(
+            state="JobComplete",
+            numberRecordsProcessed=len(results),
+            numberRecordsFailed=failed,
+            retries=0,
+            totalProcessingTime=len(results),
+            apiActiveProcessingTime=len(results),
+            apexProcessingTime=0,
+            systemModstamp=sf_datetime(self.app.now_ms()),
+        )
         self._results[job_id] = (ok_out.getvalue(), bad_out.getvalue(), ",".join(header) + "\n")
         self._polls[job_id] = self.app.options.bulk_polls
 

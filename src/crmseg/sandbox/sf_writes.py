@@ -43,22 +43,26 @@ class RecordResult:
     errors: list[tuple[str, str, list[str]]]
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "success": self.ok, "errors": [
-            {"statusCode": c, "message": m, "fields": f} for c, m, f in self.errors]}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "success": self.ok,
+            "errors": [{"statusCode": c, "message": m, "fields": f} for c, m, f in self.errors],
+        }
         if not self.ok and not SF_ID.match(self.id or ""):
             out.pop("id")
         return out
 
 
-def check_fields(app: "SalesforceApp", names: list[str]) -> None:
+def check_fields(app: SalesforceApp, names: list[str]) -> None:
     """Refuse the whole request when a field does not exist (like JSON deserialization does)."""
     for name in names:
         if name != "attributes" and name.lower() != "id" and lookup(app.schema, name) is None:
             raise sf_error(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {app.object}")
 
 
-def apply_updates(app: "SalesforceApp", items: list[tuple[str, dict[str, Any]]], endpoint: str, path: str,
-                  all_or_none: bool = False) -> list[RecordResult]:
+def apply_updates(
+    app: SalesforceApp, items: list[tuple[str, dict[str, Any]]], endpoint: str, path: str, all_or_none: bool = False
+) -> list[RecordResult]:
     """Validate and apply updates; one result per item, in order."""
     with app.lock:
         ids = [sf_id18(i) if SF_ID.match(i or "") else i for i, _ in items]
@@ -78,19 +82,27 @@ def apply_updates(app: "SalesforceApp", items: list[tuple[str, dict[str, Any]]],
             for r in results:
                 if r.ok:
                     r.ok = False
-                    r.errors = [("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all "
-                                 "records were valid and the request was using AllOrNone header", [])]
+                    r.errors = [
+                        (
+                            "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                            "Record rolled back because not all "
+                            "records were valid and the request was using AllOrNone header",
+                            [],
+                        )
+                    ]
             changes, n_fields, n_changed = [], 0, 0
         if changes:
             app.store.update_many(changes, app.write_ms())
         ok = sum(1 for r in results if r.ok)
-        app.stats.wrote(ok, len(results) - ok, n_fields, n_changed,
-                        [name for _, written in changes for name in written])
+        app.stats.wrote(
+            ok, len(results) - ok, n_fields, n_changed, [name for _, written in changes for name in written]
+        )
         return results
 
 
-def _validate(app: "SalesforceApp", rid: str, fields: dict[str, Any], existing: dict[str, Record], endpoint: str,
-              path: str) -> tuple[list[tuple[str, str, list[str]]], dict[str, Any]]:
+def _validate(
+    app: SalesforceApp, rid: str, fields: dict[str, Any], existing: dict[str, Record], endpoint: str, path: str
+) -> tuple[list[tuple[str, str, list[str]]], dict[str, Any]]:
     if not rid:
         return [("MISSING_ARGUMENT", "Id not specified in an update call", [])], {}
     if not SF_ID.match(rid):
@@ -114,19 +126,26 @@ def _validate(app: "SalesforceApp", rid: str, fields: dict[str, Any], existing: 
             errors.append(("INVALID_FIELD", f"No such column '{name}' on sobject of type {app.object}", [name]))
             continue
         if not fd.updateable:
-            errors.append(("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {fd.name}. "
-                           "Please check the security settings of this field and verify that it is read/write "
-                           "for your profile or permission set.", [fd.name]))
+            errors.append(
+                (
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {fd.name}. "
+                    "Please check the security settings of this field and verify that it is read/write "
+                    "for your profile or permission set.",
+                    [fd.name],
+                )
+            )
             continue
         try:
-            stored[fd.name] = coerce(fd.kind, value, label=fd.label, options=fd.options,
-                                     restricted=fd.restricted, length=fd.length)
+            stored[fd.name] = coerce(
+                fd.kind, value, label=fd.label, options=fd.options, restricted=fd.restricted, length=fd.length
+            )
         except FieldError as exc:
             errors.append((exc.code, exc.message, [fd.name]))
     return errors, stored
 
 
-def composite_update(app: "SalesforceApp", req: Request) -> Response:
+def composite_update(app: SalesforceApp, req: Request) -> Response:
     try:
         body = req.json()
     except ValueError as exc:
@@ -135,16 +154,22 @@ def composite_update(app: "SalesforceApp", req: Request) -> Response:
         raise sf_error(400, "INVALID_FIELD", "The request body must contain a 'records' list")
     records = body["records"]
     if len(records) > MAX_COLLECTION:
-        raise sf_error(400, "EXCEEDED_ID_LIMIT",
-                       f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call")
+        raise sf_error(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
+        )
     items: list[tuple[str, dict[str, Any]]] = []
     for rec in records:
         if not isinstance(rec, dict):
             raise sf_error(400, "JSON_PARSER_ERROR", "each record must be a JSON object")
         attrs = rec.get("attributes") or {}
         if str(attrs.get("type", "")).lower() != app.object.lower():
-            raise sf_error(400, "INVALID_TYPE", "sObject type is required and must be "
-                           f"'{app.object}' for every record (attributes.type)")
+            raise sf_error(
+                400,
+                "INVALID_TYPE",
+                f"sObject type is required and must be '{app.object}' for every record (attributes.type)",
+            )
         check_fields(app, list(rec))
         rid = next((str(v) for k, v in rec.items() if k.lower() == "id" and v), "")
         items.append((rid, rec))
@@ -152,7 +177,7 @@ def composite_update(app: "SalesforceApp", req: Request) -> Response:
     return json_response(200, [r.as_json() for r in results])
 
 
-def update_record(app: "SalesforceApp", req: Request, rid: str) -> Response:
+def update_record(app: SalesforceApp, req: Request, rid: str) -> Response:
     try:
         body = req.json()
     except ValueError as exc:

@@ -26,10 +26,40 @@ from typing import Any, Union
 from crmseg.sandbox.schema import FieldDef, lookup
 from crmseg.sandbox.values import parse_datetime, to_ms
 
-KEYWORDS = frozenset({"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "ASC", "DESC",
-                      "NULLS", "FIRST", "LAST", "LIMIT", "OFFSET", "TRUE", "FALSE", "NULL", "GROUP", "HAVING",
-                      "INCLUDES", "EXCLUDES", "USING", "WITH", "FOR", "TYPEOF"})
-_TOKEN = re.compile(r"""
+KEYWORDS = frozenset(
+    {
+        "SELECT",
+        "FROM",
+        "WHERE",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "LIKE",
+        "ORDER",
+        "BY",
+        "ASC",
+        "DESC",
+        "NULLS",
+        "FIRST",
+        "LAST",
+        "LIMIT",
+        "OFFSET",
+        "TRUE",
+        "FALSE",
+        "NULL",
+        "GROUP",
+        "HAVING",
+        "INCLUDES",
+        "EXCLUDES",
+        "USING",
+        "WITH",
+        "FOR",
+        "TYPEOF",
+    }
+)
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<dt>\d{4}-\d{2}-\d{2}T[0-9:.+\-Z]*)
   | (?P<date>\d{4}-\d{2}-\d{2})
@@ -38,7 +68,9 @@ _TOKEN = re.compile(r"""
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<op><=|>=|!=|<>|=|<|>)
   | (?P<punct>[(),])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 _DT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2})$")
 _ESC = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\", "_": "\\_", "%": "\\%"}
 
@@ -71,7 +103,7 @@ class Cond:
 @dataclass(slots=True)
 class BoolExpr:
     op: str  # AND | OR | NOT
-    items: list["Node"]
+    items: list[Node]
 
 
 Node = Union[Cond, BoolExpr]
@@ -174,14 +206,20 @@ class _Parser:
             raise self.fail(tok)
         if "." in tok.value:
             head = tok.value.split(".", 1)[0]
-            raise SoqlError("INVALID_FIELD", f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\n"
-                            f"Didn't understand relationship '{head}' in field path.")
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\n"
+                f"Didn't understand relationship '{head}' in field path.",
+            )
         fd = lookup(self.schema, tok.value)
         if fd is None:
-            raise SoqlError("INVALID_FIELD", f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\n"
-                            f"No such column '{tok.value}' on entity '{self.obj}'. If you are attempting to use a "
-                            "custom field, be sure to append the '__c' after the custom field name. Please reference "
-                            "your WSDL or the describe call for the appropriate names.")
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\n"
+                f"No such column '{tok.value}' on entity '{self.obj}'. If you are attempting to use a "
+                "custom field, be sure to append the '__c' after the custom field name. Please reference "
+                "your WSDL or the describe call for the appropriate names.",
+            )
         return fd
 
     def integer(self) -> int:
@@ -216,8 +254,10 @@ class _Parser:
         if tok.kind != "ident":
             raise self.fail(tok)
         if tok.value.lower() != self.obj.lower():
-            raise SoqlError("INVALID_TYPE", f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\n"
-                            f"sObject type '{tok.value}' is not supported.")
+            raise SoqlError(
+                "INVALID_TYPE",
+                f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\nsObject type '{tok.value}' is not supported.",
+            )
         q = Query(self.obj, fields)
         if self.accept_kw("WHERE"):
             q.where = self.expr()
@@ -301,8 +341,11 @@ class _Parser:
             return None
         if tok.kind == "dt":
             if not _DT.match(tok.value):
-                raise self.fail(tok, f"line 1:{tok.pos} no viable alternative at character: invalid dateTime "
-                                     f"'{tok.value}' (use YYYY-MM-DDThh:mm:ssZ or ±hh:mm)")
+                raise self.fail(
+                    tok,
+                    f"line 1:{tok.pos} no viable alternative at character: invalid dateTime "
+                    f"'{tok.value}' (use YYYY-MM-DDThh:mm:ssZ or ±hh:mm)",
+                )
             if kind != "datetime":
                 raise self._wrong_type(fd, tok)
             dt = parse_datetime(tok.value)
@@ -330,12 +373,22 @@ class _Parser:
         raise self.fail(tok)
 
     def _wrong_type(self, fd: FieldDef, tok: Tok) -> SoqlError:
-        names = {"datetime": "dateTime", "date": "date", "boolean": "boolean", "int": "number", "double": "number",
-                 "currency": "number", "percent": "number"}
+        names = {
+            "datetime": "dateTime",
+            "date": "date",
+            "boolean": "boolean",
+            "int": "number",
+            "double": "number",
+            "currency": "number",
+            "percent": "number",
+        }
         want = names.get(fd.kind, "string")
         quote = "should not be enclosed in quotes" if want != "string" else "should be enclosed in quotes"
-        return SoqlError("INVALID_FIELD", f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\n"
-                         f"value of filter criterion for field '{fd.name}' must be of type {want} and {quote}")
+        return SoqlError(
+            "INVALID_FIELD",
+            f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\n"
+            f"value of filter criterion for field '{fd.name}' must be of type {want} and {quote}",
+        )
 
 
 def parse(text: str, schema: dict[str, FieldDef], obj: str = "Account") -> Query:

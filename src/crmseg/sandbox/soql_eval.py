@@ -7,7 +7,8 @@ as a bound parameter, so a query string cannot reach the database as SQL.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from crmseg.sandbox.schema import FieldDef
 from crmseg.sandbox.soql import BoolExpr, Cond, Node
@@ -82,8 +83,12 @@ def sql_filter(node: Node | None) -> tuple[list[str], list[Any], bool]:
     params: list[Any] = []
     complete = True
     for part in parts:
-        if (isinstance(part, Cond) and part.field.system in SYSTEM_COLUMNS and part.value is not None
-                and part.op in ("=", "!=", "<", "<=", ">", ">=")):
+        if (
+            isinstance(part, Cond)
+            and part.field.system in SYSTEM_COLUMNS
+            and part.value is not None
+            and part.op in ("=", "!=", "<", "<=", ">", ">=")
+        ):
             conds.append(f"{SYSTEM_COLUMNS[part.field.system]} {part.op} ?")
             params.append(part.value if part.field.system != "id" else str(part.value))
         else:

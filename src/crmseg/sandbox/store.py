@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -103,9 +104,7 @@ class Store:
 
     # ------------------------------------------------------------ reads
     def _get(self, rid: str) -> Record | None:
-        row = self._db.execute(
-            "SELECT id, created_ms, modified_ms, data FROM records WHERE id = ?", (rid,)
-        ).fetchone()
+        row = self._db.execute("SELECT id, created_ms, modified_ms, data FROM records WHERE id = ?", (rid,)).fetchone()
         return _row(row) if row else None
 
     def get(self, rid: str) -> Record | None:
@@ -131,8 +130,9 @@ class Store:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
-    def select_ids(self, where: str = "", params: Sequence[Any] = (), order: str = "id",
-                   limit: int | None = None) -> list[str]:
+    def select_ids(
+        self, where: str = "", params: Sequence[Any] = (), order: str = "id", limit: int | None = None
+    ) -> list[str]:
         """Ids of records matching a SQL condition on id/created_ms/modified_ms.
 
         ``where`` and ``order`` are built by the sandbox from fixed fragments only;

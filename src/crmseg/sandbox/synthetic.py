@@ -33,9 +33,11 @@ def generator_module() -> ModuleType:
         return mod
     path = checkout_file(GENERATOR)
     if path is None:
-        raise ConfigError(f"synthetic accounts need {GENERATOR} (the sample-data generator of the crmseg "
-                          f"checkout): neither {Path.cwd() / GENERATOR} nor {checkout_root() / GENERATOR} exists; "
-                          "seed the sandbox from a CSV instead (--seed FILE)")
+        raise ConfigError(
+            f"synthetic accounts need {GENERATOR} (the sample-data generator of the crmseg "
+            f"checkout): neither {Path.cwd() / GENERATOR} nor {checkout_root() / GENERATOR} exists; "
+            "seed the sandbox from a CSV instead (--seed FILE)"
+        )
     spec = importlib.util.spec_from_file_location(_MODULE, path)
     if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has a loader
         raise ConfigError(f"{path}: cannot import the sample-data generator")

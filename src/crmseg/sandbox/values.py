@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 _ISO = re.compile(
@@ -38,7 +38,7 @@ def parse_datetime(text: str) -> datetime | None:
         except ValueError:
             dt = None
         if dt is not None:
-            return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+            return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     m = _ISO.match(text)
     if not m:
         return None
@@ -52,8 +52,8 @@ def parse_datetime(text: str) -> datetime | None:
         sign = 1 if tz[0] == "+" else -1
         digits = tz[1:].replace(":", "")
         offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
-        return dt.replace(tzinfo=timezone.utc) - timedelta(minutes=offset)
-    return dt.replace(tzinfo=timezone.utc)
+        return dt.replace(tzinfo=UTC) - timedelta(minutes=offset)
+    return dt.replace(tzinfo=UTC)
 
 
 def to_ms(value: datetime) -> int:
@@ -63,14 +63,16 @@ def to_ms(value: datetime) -> int:
 
 def from_ms(ms: int) -> datetime:
     """Aware UTC datetime from epoch milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def sf_datetime(ms: int) -> str:
     """Salesforce dateTime text: ``2026-11-01T10:00:00.000+0000``."""
     d = from_ms(ms)
-    return (f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}."
-            f"{d.microsecond // 1000:03d}+0000")
+    return (
+        f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}."
+        f"{d.microsecond // 1000:03d}+0000"
+    )
 
 
 def hs_datetime(ms: int) -> str:
@@ -87,9 +89,9 @@ def ms_of(value: Any) -> int | None:
     if isinstance(value, (int, float)):
         return int(value)
     if isinstance(value, datetime):
-        return to_ms(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+        return to_ms(value if value.tzinfo else value.replace(tzinfo=UTC))
     if isinstance(value, date):
-        return to_ms(datetime(value.year, value.month, value.day, tzinfo=timezone.utc))
+        return to_ms(datetime(value.year, value.month, value.day, tzinfo=UTC))
     text = str(value).strip()
     if len(text) >= 10 and text[4] == "-":
         dt = parse_datetime(text)
@@ -132,8 +134,9 @@ def split_multi(value: Any) -> list[str]:
     return [i.strip() for i in items if i.strip()]
 
 
-def coerce(kind: str, value: Any, *, label: str, options: list[str] | None = None,
-           restricted: bool = False, length: int = 255) -> Any:
+def coerce(
+    kind: str, value: Any, *, label: str, options: list[str] | None = None, restricted: bool = False, length: int = 255
+) -> Any:
     """Convert a written value to the stored JSON-native form or raise FieldError.
 
     Codes follow Salesforce; HubSpot callers translate them. None/"" clear a field.

@@ -16,7 +16,7 @@ from crmseg.state.store import StateStore
 if TYPE_CHECKING:
     from crmseg.config import Config
 
-__all__ = ["StateStore", "open_store", "open_state", "state_label"]
+__all__ = ["StateStore", "open_state", "open_store", "state_label"]
 
 
 def open_store(path: str | Path) -> StateStore:
@@ -26,7 +26,7 @@ def open_store(path: str | Path) -> StateStore:
     return SqliteStore(path)
 
 
-def state_label(cfg: "Config") -> str:
+def state_label(cfg: Config) -> str:
     """Where the state lives, for messages (a server URL without its password)."""
     if cfg.state.url:
         from crmseg.state.postgres import display_url
@@ -35,7 +35,7 @@ def state_label(cfg: "Config") -> str:
     return str(cfg.resolve(cfg.state.path))
 
 
-def open_state(cfg: "Config", create: bool = True) -> StateStore | None:
+def open_state(cfg: Config, create: bool = True) -> StateStore | None:
     """The config's state store; with ``create=False``, None when a SQLite file does not exist yet."""
     if cfg.state.url:
         from crmseg.state.postgres import PostgresStore

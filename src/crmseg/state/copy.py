@@ -48,8 +48,9 @@ def _snapshot(source: Path, into: Path) -> None:
         raise ConfigError(f"{source}: cannot read the state file: {exc}") from None
 
 
-def copy_sqlite(source: str | Path, target: "PostgresStore", *, force: bool = False,
-                chunk: int = 5000) -> dict[str, int]:
+def copy_sqlite(
+    source: str | Path, target: PostgresStore, *, force: bool = False, chunk: int = 5000
+) -> dict[str, int]:
     """Copy every table of the SQLite state file ``source`` into ``target``; rows per table.
 
     Refuses (ConfigError) when the target already holds history, unless ``force``: then
@@ -64,8 +65,10 @@ def copy_sqlite(source: str | Path, target: "PostgresStore", *, force: bool = Fa
             row = probe.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         have = int(row[0]) if row else 0
         if have > VERSION:
-            raise ConfigError(f"{source}: state schema version {have} is newer than this crmseg understands "
-                              f"({VERSION}); upgrade crmseg")
+            raise ConfigError(
+                f"{source}: state schema version {have} is newer than this crmseg understands "
+                f"({VERSION}); upgrade crmseg"
+            )
         SqliteStore(snap).close()  # bring the copy (not the source) to the current schema
         src = sqlite3.connect(str(snap))
         try:
@@ -74,15 +77,17 @@ def copy_sqlite(source: str | Path, target: "PostgresStore", *, force: bool = Fa
             src.close()
 
 
-def _copy(src: sqlite3.Connection, source: Path, target: "PostgresStore", force: bool, chunk: int) -> dict[str, int]:
+def _copy(src: sqlite3.Connection, source: Path, target: PostgresStore, force: bool, chunk: int) -> dict[str, int]:
     counts: dict[str, int] = {}
     with target._tx() as cur:
         cur.execute(f"LOCK TABLE {', '.join(TABLES)} IN SHARE ROW EXCLUSIVE MODE")
         held = {t: n for t in TABLES if (n := int(cur.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]))}
         if held and not force:
             listed = ", ".join(f"{n} {t}" for t, n in held.items())
-            raise ConfigError(f"{target.where}: the target state store is not empty ({listed}); "
-                              "use --force to replace its history with the file's")
+            raise ConfigError(
+                f"{target.where}: the target state store is not empty ({listed}); "
+                "use --force to replace its history with the file's"
+            )
         if held:
             cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
         for table in TABLES:
@@ -98,8 +103,10 @@ def _copy(src: sqlite3.Connection, source: Path, target: "PostgresStore", force:
                 raise ConfigError(f"{target.where}: copied {got} of {want} rows of {table} from {source}; nothing kept")
             counts[table] = got
         for table in SERIAL:
-            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)")
+            cur.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            )
     return counts
 
 

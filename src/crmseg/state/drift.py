@@ -21,9 +21,10 @@ edges, so a move inside one bin shows on the matrix diagonal.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from crmseg.model import NONE_LABEL
 
@@ -169,8 +170,7 @@ def _text(value: Any) -> str:
     return NONE_LABEL if value is None else str(value)
 
 
-def transition_matrix(transitions: Iterable[Any],
-                      bin_of: Callable[[str | None], str] | None = None) -> Matrix:
+def transition_matrix(transitions: Iterable[Any], bin_of: Callable[[str | None], str] | None = None) -> Matrix:
     """``{FROM: {TO: n}}`` over transitions (records or mappings with ``from_value``/``to_value``).
 
     ``None`` becomes ``(none)``; ``bin_of`` maps a value to its bin (score dimensions).
@@ -213,14 +213,20 @@ def flapping(transitions: Iterable[Any], min_moves: int = 2, top: int = 10) -> l
 # ---------------------------------------------------------------- the report
 def _label_order(labels: Iterable[str], first: Counts, last: Counts) -> list[str]:
     """Most accounts in the last snapshot first (then the first one's, then name); ``(none)`` last."""
-    uniq = sorted(set(labels) - {NONE_LABEL},
-                  key=lambda k: (-int(last.get(k, 0)), -int(first.get(k, 0)), k))
+    uniq = sorted(set(labels) - {NONE_LABEL}, key=lambda k: (-int(last.get(k, 0)), -int(first.get(k, 0)), k))
     return uniq + ([NONE_LABEL] if NONE_LABEL in set(labels) else [])
 
 
-def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Counts]], transitions: Sequence[Any],
-                 score_dims: Iterable[str] = (), *, top: int = 10, min_moves: int = 2,
-                 eps: float = EPS) -> dict[str, Any]:
+def drift_report(
+    runs: Sequence[Any],
+    snapshots: Mapping[int, Mapping[str, Counts]],
+    transitions: Sequence[Any],
+    score_dims: Iterable[str] = (),
+    *,
+    top: int = 10,
+    min_moves: int = 2,
+    eps: float = EPS,
+) -> dict[str, Any]:
     """The ``drift --json`` document for one sync over a period.
 
     ``runs``: run records or mappings (``id``, ``started_at``, ``status`` …) of the period;
@@ -240,8 +246,7 @@ def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Count
     baseline: dict[str, int | None] = {}
     for dim in names:
         if dim in scores:
-            first_scored = next((i for i in ids if any(number(k) is not None for k in snapshots[i].get(dim, {}))),
-                                None)
+            first_scored = next((i for i in ids if any(number(k) is not None for k in snapshots[i].get(dim, {}))), None)
             baseline[dim] = first_scored
             base = snapshots[first_scored][dim] if first_scored is not None else {}
             bins[dim] = Bins(tuple(decile_edges(base)))
@@ -252,8 +257,12 @@ def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Count
 
     out_runs = []
     for r, i in zip(kept, ids):
-        entry: dict[str, Any] = {"id": i, "at": _get(r, "started_at", "at"), "status": _get(r, "status"),
-                                 "counts": {d: counts_of(i, d) for d in names if d in snapshots[i]}}
+        entry: dict[str, Any] = {
+            "id": i,
+            "at": _get(r, "started_at", "at"),
+            "status": _get(r, "status"),
+            "counts": {d: counts_of(i, d) for d in names if d in snapshots[i]},
+        }
         raw_scores = {d: dict(snapshots[i][d]) for d in names if d in bins and d in snapshots[i]}
         if raw_scores:
             entry["score_counts"] = raw_scores
@@ -279,22 +288,35 @@ def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Count
         rank = {k: n for n, k in enumerate(labels)}
         d: dict[str, Any] = {
             "kind": "score" if dim in bins else "label",
-            "psi": value, "flag": flag(value),
-            "from_run": having[0] if having else None, "to_run": having[-1] if having else None,
-            "first": first, "last": last, "labels": labels,
-            "transitions": {a: dict(sorted(row.items(), key=lambda kv: rank[kv[0]]))
-                            for a, row in sorted(matrix.items(), key=lambda kv: rank[kv[0]])},
+            "psi": value,
+            "flag": flag(value),
+            "from_run": having[0] if having else None,
+            "to_run": having[-1] if having else None,
+            "first": first,
+            "last": last,
+            "labels": labels,
+            "transitions": {
+                a: dict(sorted(row.items(), key=lambda kv: rank[kv[0]]))
+                for a, row in sorted(matrix.items(), key=lambda kv: rank[kv[0]])
+            },
             "moves": len(by_dim.get(dim, [])),
             "flapping": flapping(by_dim.get(dim, []), min_moves, top),
         }
         if dim in bins:
-            d["bins"] = {"edges": list(bins[dim].edges), "labels": bins[dim].labels, "baseline_run": baseline[dim],
-                         "method": "deciles of the baseline snapshot"}
+            d["bins"] = {
+                "edges": list(bins[dim].edges),
+                "labels": bins[dim].labels,
+                "baseline_run": baseline[dim],
+                "method": "deciles of the baseline snapshot",
+            }
         dims[dim] = d
 
     kept_ids = set(ids)
-    skipped = [{"id": int(_get(r, "id")), "at": _get(r, "started_at", "at"), "status": _get(r, "status")}
-               for r in sorted(runs, key=lambda r: int(_get(r, "id"))) if int(_get(r, "id")) not in kept_ids]
+    skipped = [
+        {"id": int(_get(r, "id")), "at": _get(r, "started_at", "at"), "status": _get(r, "status")}
+        for r in sorted(runs, key=lambda r: int(_get(r, "id")))
+        if int(_get(r, "id")) not in kept_ids
+    ]
     return {
         "runs": out_runs,
         "skipped_runs": skipped,
@@ -305,8 +327,9 @@ def drift_report(runs: Sequence[Any], snapshots: Mapping[int, Mapping[str, Count
     }
 
 
-def snapshot_psi(before: Mapping[str, Counts], after: Mapping[str, Counts],
-                 score_dims: Iterable[str] = ()) -> dict[str, float]:
+def snapshot_psi(
+    before: Mapping[str, Counts], after: Mapping[str, Counts], score_dims: Iterable[str] = ()
+) -> dict[str, float]:
     """PSI per dimension between two snapshots (scores binned on ``before``'s deciles)."""
     scores = set(score_dims)
     out: dict[str, float] = {}

@@ -24,10 +24,11 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crmseg.errors import ConfigError, FatalError
@@ -75,14 +76,22 @@ class PostgresStore(SqlStore):
 
     dialect = {"serial": "BIGSERIAL PRIMARY KEY", "big": "BIGINT"}
 
-    def __init__(self, url: str, *, password: str | None = None, password_env: str | None = None,
-                 migrate: bool = True, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        password_env: str | None = None,
+        migrate: bool = True,
+        connect_timeout: int = 10,
+    ) -> None:
         super().__init__()
         try:
             import psycopg  # noqa: F401 - checked here so a missing driver is a clear message
         except ImportError:  # pragma: no cover - a dependency of crmseg
-            raise ConfigError(f"{display_url(url)}: the PostgreSQL state store needs psycopg 3 "
-                              "(pip install 'psycopg[binary]')") from None
+            raise ConfigError(
+                f"{display_url(url)}: the PostgreSQL state store needs psycopg 3 (pip install 'psycopg[binary]')"
+            ) from None
         self.url = url
         self.where = display_url(url)
         self._password = password
@@ -102,7 +111,7 @@ class PostgresStore(SqlStore):
                 raise
 
     @classmethod
-    def from_config(cls, state_cfg: "StateConfig", *, migrate: bool = True) -> "PostgresStore":
+    def from_config(cls, state_cfg: StateConfig, *, migrate: bool = True) -> PostgresStore:
         """The store at ``[state] url``; the password from the variable named by ``password_env``."""
         if not state_cfg.url:
             raise ConfigError("[state] url is not set")
@@ -114,8 +123,7 @@ class PostgresStore(SqlStore):
         """A new autocommit connection; ConfigError (URL without password) when it fails."""
         import psycopg
 
-        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self._timeout,
-                                  "application_name": "crmseg"}
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self._timeout, "application_name": "crmseg"}
         if self._password is not None:
             kwargs["password"] = self._password
         try:
@@ -126,9 +134,10 @@ class PostgresStore(SqlStore):
             if self._password is None and self._password_env and "password" in reason.lower():
                 hint = f" (is {self._password_env} set?)"
             raise ConfigError(f"{self.where}: cannot connect to the PostgreSQL state store: {reason}{hint}") from None
-        except Exception as exc:  # noqa: BLE001 - a malformed URL and the like
-            raise ConfigError(f"{self.where}: cannot connect to the PostgreSQL state store: "
-                              f"{_reason(exc, self._password)}") from None
+        except Exception as exc:
+            raise ConfigError(
+                f"{self.where}: cannot connect to the PostgreSQL state store: {_reason(exc, self._password)}"
+            ) from None
 
     @contextmanager
     def _lease_side(self) -> Iterator[None]:
@@ -162,7 +171,9 @@ class PostgresStore(SqlStore):
                     self._conn = self._connect()
                 yield self._conn
         except psycopg.OperationalError as exc:  # the server went away mid-call: no traceback, the URL named
-            raise FatalError(f"{self.where}: the PostgreSQL state store failed: {_reason(exc, self._password)}") from exc
+            raise FatalError(
+                f"{self.where}: the PostgreSQL state store failed: {_reason(exc, self._password)}"
+            ) from exc
 
     # ------------------------------------------------------------ dialect hooks
     def _sql(self, sql: str) -> str:
@@ -170,16 +181,13 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        with self._connection() as conn:
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    yield cur
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._connection() as conn:
-            with conn.cursor() as cur:
-                cur.execute(self._sql(sql), tuple(args))
-                return list(cur.fetchall())
+        with self._connection() as conn, conn.cursor() as cur:
+            cur.execute(self._sql(sql), tuple(args))
+            return list(cur.fetchall())
 
     def _insert_id(self, cur: Any, sql: str, args: Sequence[Any]) -> int:
         return int(self._exec(cur, sql + " RETURNING id", args).fetchone()[0])
@@ -192,7 +200,7 @@ class PostgresStore(SqlStore):
 
     def _clock(self, cur: Any) -> datetime:
         cur.execute("SELECT clock_timestamp()")
-        return cur.fetchone()[0].astimezone(timezone.utc)
+        return cur.fetchone()[0].astimezone(UTC)
 
     # ------------------------------------------------------------ schema
     def schema_version(self) -> int:
@@ -209,16 +217,18 @@ class PostgresStore(SqlStore):
         try:
             return super().migrate()
         except psycopg.Error as exc:
-            raise ConfigError(f"{self.where}: cannot create or upgrade the state schema: "
-                              f"{_reason(exc, self._password)}") from None
+            raise ConfigError(
+                f"{self.where}: cannot create or upgrade the state schema: {_reason(exc, self._password)}"
+            ) from None
 
     def _locked_version(self, cur: Any) -> int:
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, MIGRATE_KEY))
         return super()._locked_version(cur)
 
     # ------------------------------------------------------------ leases (on their own connection)
-    def acquire_lease(self, sync: str, holder: str, host: str, pid: int, lease_s: float,
-                      take_over: bool = False) -> Lease | None:
+    def acquire_lease(
+        self, sync: str, holder: str, host: str, pid: int, lease_s: float, take_over: bool = False
+    ) -> Lease | None:
         with self._lease_side():
             return super().acquire_lease(sync, holder, host, pid, lease_s, take_over)
 

@@ -5,29 +5,31 @@ placeholders, transactions, DDL types and lease serialization (:mod:`crmseg.stat
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from crmseg.errors import ConfigError
 from crmseg.model import NONE_LABEL
 from crmseg.state.migrations import MIGRATIONS, VERSION
-from crmseg.state.store import (COUNT_KEYS, Confirmed, Lease, PendingWrite, RecordError, RunRow, SyncState,
-                                Transition)
+from crmseg.state.store import COUNT_KEYS, Confirmed, Lease, PendingWrite, RecordError, RunRow, SyncState, Transition
 from crmseg.state.transitions import EDIT_RULE, moves
 
-_RUN_COLS = ("id, sync, mode, status, started_at, finished_at, n_read, n_evaluated, n_changed, n_written, n_failed, "
-             "n_pinned, n_blocked, n_api_calls, api_remaining, watermark_before, watermark_after, rules_fingerprint, "
-             "message, drift_alert, holder")
+_RUN_COLS = (
+    "id, sync, mode, status, started_at, finished_at, n_read, n_evaluated, n_changed, n_written, n_failed, "
+    "n_pinned, n_blocked, n_api_calls, api_remaining, watermark_before, watermark_after, rules_fingerprint, "
+    "message, drift_alert, holder"
+)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(when: datetime) -> str:
     """ISO 8601 UTC with microseconds: sorts as text."""
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class SqlStore:
@@ -84,7 +86,7 @@ class SqlStore:
     def schema_version(self) -> int:
         try:
             rows = self._query("SELECT value FROM meta WHERE key = 'schema_version'")
-        except Exception:  # noqa: BLE001 - no meta table yet: a new database
+        except Exception:
             self._rollback_quietly()
             return 0
         return int(rows[0][0]) if rows else 0
@@ -96,8 +98,10 @@ class SqlStore:
         """Apply the migrations this database lacks; returns the version now."""
         have = self.schema_version()
         if have > VERSION:
-            raise ConfigError(f"{self.where}: state schema version {have} is newer than this crmseg understands "
-                              f"({VERSION}); upgrade crmseg")
+            raise ConfigError(
+                f"{self.where}: state schema version {have} is newer than this crmseg understands "
+                f"({VERSION}); upgrade crmseg"
+            )
         if have == VERSION:
             return have
         with self._tx() as cur:
@@ -105,8 +109,12 @@ class SqlStore:
             for number in range(have + 1, VERSION + 1):
                 for stmt in MIGRATIONS[number - 1]:
                     self._exec(cur, self._ddl(stmt))
-                self._exec(cur, "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(number),))
+                self._exec(
+                    cur,
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(number),),
+                )
         return VERSION
 
     def _locked_version(self, cur: Any) -> int:
@@ -116,26 +124,34 @@ class SqlStore:
         return int(row[0]) if row else 0
 
     # ------------------------------------------------------------ leases
-    def acquire_lease(self, sync: str, holder: str, host: str, pid: int, lease_s: float,
-                      take_over: bool = False) -> Lease | None:
+    def acquire_lease(
+        self, sync: str, holder: str, host: str, pid: int, lease_s: float, take_over: bool = False
+    ) -> Lease | None:
         with self._tx() as cur:
             self._lock_lease(cur, sync)
             now = self._clock(cur)
-            row = self._exec(cur, "SELECT sync, holder, host, pid, acquired_at, expires_at FROM locks WHERE sync = ?",
-                             (sync,)).fetchone()
+            row = self._exec(
+                cur, "SELECT sync, holder, host, pid, acquired_at, expires_at FROM locks WHERE sync = ?", (sync,)
+            ).fetchone()
             if row is not None:
                 cur_lease = Lease(*row)
                 if cur_lease.holder != holder and cur_lease.expires_at > iso(now) and not take_over:
                     return cur_lease
                 self._exec(cur, "DELETE FROM locks WHERE sync = ?", (sync,))
-            self._exec(cur, "INSERT INTO locks (sync, holder, host, pid, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                       (sync, holder, host, pid, iso(now), iso(now + timedelta(seconds=lease_s))))
+            self._exec(
+                cur,
+                "INSERT INTO locks (sync, holder, host, pid, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (sync, holder, host, pid, iso(now), iso(now + timedelta(seconds=lease_s))),
+            )
         return None
 
     def renew_lease(self, sync: str, holder: str, lease_s: float) -> bool:
         with self._tx() as cur:
-            cur = self._exec(cur, "UPDATE locks SET expires_at = ? WHERE sync = ? AND holder = ?",
-                             (iso(self._clock(cur) + timedelta(seconds=lease_s)), sync, holder))
+            cur = self._exec(
+                cur,
+                "UPDATE locks SET expires_at = ? WHERE sync = ? AND holder = ?",
+                (iso(self._clock(cur) + timedelta(seconds=lease_s)), sync, holder),
+            )
             return bool(cur.rowcount)
 
     def release_lease(self, sync: str, holder: str) -> None:
@@ -147,31 +163,62 @@ class SqlStore:
         return Lease(*rows[0]) if rows else None
 
     # ------------------------------------------------------------ runs
-    def begin_run(self, sync: str, mode: str, watermark_before: str | None, rules_fingerprint: str,
-                  holder: str, started_at: str) -> int:
+    def begin_run(
+        self, sync: str, mode: str, watermark_before: str | None, rules_fingerprint: str, holder: str, started_at: str
+    ) -> int:
         with self._tx() as cur:
-            return self._insert_id(cur, "INSERT INTO runs (sync, mode, status, started_at, watermark_before, "
-                                        "rules_fingerprint, holder) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                                   (sync, mode, started_at, watermark_before, rules_fingerprint, holder))
+            return self._insert_id(
+                cur,
+                "INSERT INTO runs (sync, mode, status, started_at, watermark_before, "
+                "rules_fingerprint, holder) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                (sync, mode, started_at, watermark_before, rules_fingerprint, holder),
+            )
 
-    def finish_run(self, run_id: int, status: str, finished_at: str, counts: Mapping[str, int],
-                   watermark_after: str | None = None, message: str | None = None,
-                   api_remaining: int | None = None, drift_alert: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        finished_at: str,
+        counts: Mapping[str, int],
+        watermark_after: str | None = None,
+        message: str | None = None,
+        api_remaining: int | None = None,
+        drift_alert: str | None = None,
+    ) -> None:
         sets = ", ".join(f"n_{k} = ?" for k in COUNT_KEYS)
         with self._tx() as cur:
-            self._exec(cur, f"UPDATE runs SET status = ?, finished_at = ?, {sets}, watermark_after = ?, message = ?, "
-                            "api_remaining = ?, drift_alert = ? WHERE id = ?",
-                       (status, finished_at, *[int(counts.get(k, 0)) for k in COUNT_KEYS], watermark_after, message,
-                        api_remaining, drift_alert, run_id))
+            self._exec(
+                cur,
+                f"UPDATE runs SET status = ?, finished_at = ?, {sets}, watermark_after = ?, message = ?, "
+                "api_remaining = ?, drift_alert = ? WHERE id = ?",
+                (
+                    status,
+                    finished_at,
+                    *[int(counts.get(k, 0)) for k in COUNT_KEYS],
+                    watermark_after,
+                    message,
+                    api_remaining,
+                    drift_alert,
+                    run_id,
+                ),
+            )
 
     def abort_stale_runs(self, sync: str, finished_at: str, message: str) -> list[int]:
         """Mark runs left ``running`` (their process died) as ``aborted``; call while holding the lease."""
         with self._tx() as cur:
-            ids = [r[0] for r in self._exec(cur, "SELECT id FROM runs WHERE sync = ? AND status = 'running'",
-                                            (sync,)).fetchall()]
+            ids = [
+                r[0]
+                for r in self._exec(
+                    cur, "SELECT id FROM runs WHERE sync = ? AND status = 'running'", (sync,)
+                ).fetchall()
+            ]
             if ids:
-                self._exec(cur, "UPDATE runs SET status = 'aborted', finished_at = ?, message = ? "
-                                "WHERE sync = ? AND status = 'running'", (finished_at, message, sync))
+                self._exec(
+                    cur,
+                    "UPDATE runs SET status = 'aborted', finished_at = ?, message = ? "
+                    "WHERE sync = ? AND status = 'running'",
+                    (finished_at, message, sync),
+                )
         return ids
 
     def runs(self, sync: str, since: str | None = None, limit: int | None = None) -> list[RunRow]:
@@ -197,50 +244,82 @@ class SqlStore:
 
     @staticmethod
     def _run_row(r: Sequence[Any]) -> RunRow:
-        counts = dict(zip(("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls"),
-                          (int(x or 0) for x in r[6:14])))
-        return RunRow(id=int(r[0]), sync=r[1], mode=r[2], status=r[3], started_at=r[4], finished_at=r[5],
-                      counts=counts, api_remaining=r[14], watermark_before=r[15], watermark_after=r[16],
-                      rules_fingerprint=r[17], message=r[18], drift_alert=r[19], holder=r[20])
+        counts = dict(
+            zip(
+                ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls"),
+                (int(x or 0) for x in r[6:14]),
+            )
+        )
+        return RunRow(
+            id=int(r[0]),
+            sync=r[1],
+            mode=r[2],
+            status=r[3],
+            started_at=r[4],
+            finished_at=r[5],
+            counts=counts,
+            api_remaining=r[14],
+            watermark_before=r[15],
+            watermark_after=r[16],
+            rules_fingerprint=r[17],
+            message=r[18],
+            drift_alert=r[19],
+            holder=r[20],
+        )
 
     # ------------------------------------------------------------ sync state
     def sync_state(self, sync: str) -> SyncState:
-        rows = self._query("SELECT watermark, rules_fingerprint, read_fingerprint, last_full_at FROM sync_state "
-                           "WHERE sync = ?", (sync,))
+        rows = self._query(
+            "SELECT watermark, rules_fingerprint, read_fingerprint, last_full_at FROM sync_state WHERE sync = ?",
+            (sync,),
+        )
         return SyncState(*rows[0]) if rows else SyncState()
 
     def save_sync_state(self, sync: str, state: SyncState) -> None:
         with self._tx() as cur:
-            self._exec(cur, "INSERT INTO sync_state (sync, watermark, rules_fingerprint, read_fingerprint, last_full_at) "
-                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sync) DO UPDATE SET watermark = excluded.watermark, "
-                            "rules_fingerprint = excluded.rules_fingerprint, read_fingerprint = excluded.read_fingerprint, "
-                            "last_full_at = excluded.last_full_at",
-                       (sync, state.watermark, state.rules_fingerprint, state.read_fingerprint, state.last_full_at))
+            self._exec(
+                cur,
+                "INSERT INTO sync_state (sync, watermark, rules_fingerprint, read_fingerprint, last_full_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sync) DO UPDATE SET watermark = excluded.watermark, "
+                "rules_fingerprint = excluded.rules_fingerprint, read_fingerprint = excluded.read_fingerprint, "
+                "last_full_at = excluded.last_full_at",
+                (sync, state.watermark, state.rules_fingerprint, state.read_fingerprint, state.last_full_at),
+            )
 
     # ------------------------------------------------------------ local copy
     def upsert_accounts(self, sync: str, run: int, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         with self._tx() as cur:
-            self._many(cur, "INSERT INTO accounts (sync, account, data, present, seen_run) VALUES (?, ?, ?, 1, ?) "
-                            "ON CONFLICT (sync, account) DO UPDATE SET data = excluded.data, present = 1, "
-                            "seen_run = excluded.seen_run",
-                       ((sync, rid, json.dumps(dict(data), default=str), run) for rid, data in rows))
+            self._many(
+                cur,
+                "INSERT INTO accounts (sync, account, data, present, seen_run) VALUES (?, ?, ?, 1, ?) "
+                "ON CONFLICT (sync, account) DO UPDATE SET data = excluded.data, present = 1, "
+                "seen_run = excluded.seen_run",
+                ((sync, rid, json.dumps(dict(data), default=str), run) for rid, data in rows),
+            )
 
-    def iter_accounts(self, sync: str, ids: Iterable[str] | None = None,
-                      chunk: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]:
+    def iter_accounts(
+        self, sync: str, ids: Iterable[str] | None = None, chunk: int = 5000
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Present accounts in id order (all, or those in ``ids``), fetched ``chunk`` at a time."""
         if ids is not None:
             wanted = sorted(set(ids))
             for i in range(0, len(wanted), 500):
-                part = wanted[i:i + 500]
+                part = wanted[i : i + 500]
                 marks = ", ".join("?" * len(part))
-                for rid, data in self._query(f"SELECT account, data FROM accounts WHERE sync = ? AND present = 1 "
-                                             f"AND account IN ({marks}) ORDER BY account", (sync, *part)):
+                for rid, data in self._query(
+                    f"SELECT account, data FROM accounts WHERE sync = ? AND present = 1 "
+                    f"AND account IN ({marks}) ORDER BY account",
+                    (sync, *part),
+                ):
                     yield rid, json.loads(data)
             return
         last = ""
         while True:
-            rows = self._query("SELECT account, data FROM accounts WHERE sync = ? AND present = 1 AND account > ? "
-                               "ORDER BY account LIMIT ?", (sync, last, chunk))
+            rows = self._query(
+                "SELECT account, data FROM accounts WHERE sync = ? AND present = 1 AND account > ? "
+                "ORDER BY account LIMIT ?",
+                (sync, last, chunk),
+            )
             for rid, data in rows:
                 yield rid, json.loads(data)
             if len(rows) < chunk:
@@ -250,10 +329,18 @@ class SqlStore:
     def mark_absent(self, sync: str, run: int) -> int:
         """After a complete full read: accounts not seen in ``run`` leave the population (history kept)."""
         with self._tx() as cur:
-            gone = int(self._exec(cur, "UPDATE accounts SET present = 0 WHERE sync = ? AND present = 1 AND "
-                                       "seen_run <> ?", (sync, run)).rowcount or 0)
-            self._exec(cur, "DELETE FROM outbox WHERE sync = ? AND account IN (SELECT account FROM accounts "
-                            "WHERE sync = ? AND present = 0)", (sync, sync))
+            gone = int(
+                self._exec(
+                    cur, "UPDATE accounts SET present = 0 WHERE sync = ? AND present = 1 AND seen_run <> ?", (sync, run)
+                ).rowcount
+                or 0
+            )
+            self._exec(
+                cur,
+                "DELETE FROM outbox WHERE sync = ? AND account IN (SELECT account FROM accounts "
+                "WHERE sync = ? AND present = 0)",
+                (sync, sync),
+            )
             return gone
 
     def account_count(self, sync: str) -> int:
@@ -264,10 +351,11 @@ class SqlStore:
         out: dict[str, dict[str, str | None]] = {}
         ids = list(dict.fromkeys(ids))
         for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
+            part = ids[i : i + 500]
             marks = ", ".join("?" * len(part))
-            for rid, dim, value in self._query(f"SELECT account, dimension, value FROM tags WHERE sync = ? "
-                                               f"AND account IN ({marks})", (sync, *part)):
+            for rid, dim, value in self._query(
+                f"SELECT account, dimension, value FROM tags WHERE sync = ? AND account IN ({marks})", (sync, *part)
+            ):
                 out.setdefault(rid, {})[dim] = value
         return out
 
@@ -287,17 +375,31 @@ class SqlStore:
                         trans.append((sync, c.account, dim, frm, to, why, run, at))
                     if dim not in have or have[dim] != value:
                         tag_rows.append((sync, c.account, dim, value, rule, run, at))
-            self._many(cur, "INSERT INTO transitions (sync, account, dimension, from_value, to_value, rule, run, at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", trans)
-            self._many(cur, "INSERT INTO tags (sync, account, dimension, value, rule, run, at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                            "ON CONFLICT (sync, account, dimension) DO UPDATE SET value = excluded.value, "
-                            "rule = excluded.rule, run = excluded.run, at = excluded.at", tag_rows)
+            self._many(
+                cur,
+                "INSERT INTO transitions (sync, account, dimension, from_value, to_value, rule, run, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                trans,
+            )
+            self._many(
+                cur,
+                "INSERT INTO tags (sync, account, dimension, value, rule, run, at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (sync, account, dimension) DO UPDATE SET value = excluded.value, "
+                "rule = excluded.rule, run = excluded.run, at = excluded.at",
+                tag_rows,
+            )
             with_fields = [c for c in items if c.fields]
             if with_fields:
                 copies = self._data_in(cur, sync, [c.account for c in with_fields])
-                self._many(cur, "UPDATE accounts SET data = ? WHERE sync = ? AND account = ?",
-                           ((json.dumps({**copies[c.account], **c.fields}, default=str), sync, c.account)
-                            for c in with_fields if c.account in copies))
+                self._many(
+                    cur,
+                    "UPDATE accounts SET data = ? WHERE sync = ? AND account = ?",
+                    (
+                        (json.dumps({**copies[c.account], **c.fields}, default=str), sync, c.account)
+                        for c in with_fields
+                        if c.account in copies
+                    ),
+                )
             settled = [c.account for c in items if c.settles]
             self._delete_in(cur, "outbox", sync, settled)
             self._delete_in(cur, "record_errors", sync, settled)
@@ -307,30 +409,36 @@ class SqlStore:
     def _recorded_in(self, cur: Any, sync: str, ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         out: dict[str, dict[str, str | None]] = {}
         for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
+            part = ids[i : i + 500]
             marks = ", ".join("?" * len(part))
-            for rid, dim, value in self._exec(cur, f"SELECT account, dimension, value FROM tags WHERE sync = ? "
-                                                   f"AND account IN ({marks})", (sync, *part)).fetchall():
+            for rid, dim, value in self._exec(
+                cur,
+                f"SELECT account, dimension, value FROM tags WHERE sync = ? AND account IN ({marks})",
+                (sync, *part),
+            ).fetchall():
                 out.setdefault(rid, {})[dim] = value
         return out
 
     def _data_in(self, cur: Any, sync: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
+            part = ids[i : i + 500]
             marks = ", ".join("?" * len(part))
-            for rid, data in self._exec(cur, f"SELECT account, data FROM accounts WHERE sync = ? AND account IN ({marks})",
-                                        (sync, *part)).fetchall():
+            for rid, data in self._exec(
+                cur, f"SELECT account, data FROM accounts WHERE sync = ? AND account IN ({marks})", (sync, *part)
+            ).fetchall():
                 out[rid] = json.loads(data)
         return out
 
     def _delete_in(self, cur: Any, table: str, sync: str, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
+            part = ids[i : i + 500]
             marks = ", ".join("?" * len(part))
             self._exec(cur, f"DELETE FROM {table} WHERE sync = ? AND account IN ({marks})", (sync, *part))
 
-    def transitions(self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None) -> list[Transition]:
+    def transitions(
+        self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None
+    ) -> list[Transition]:
         sql = "SELECT account, dimension, from_value, to_value, rule, run, at FROM transitions WHERE sync = ?"
         args: list[Any] = [sync]
         if since:
@@ -346,16 +454,25 @@ class SqlStore:
     # ------------------------------------------------------------ outbox
     def put_outbox(self, sync: str, entries: Sequence[PendingWrite]) -> None:
         with self._tx() as cur:
-            self._many(cur, "INSERT INTO outbox (sync, account, run, dims, fields) VALUES (?, ?, ?, ?, ?) "
-                            "ON CONFLICT (sync, account) DO UPDATE SET run = excluded.run, dims = excluded.dims, "
-                            "fields = excluded.fields",
-                       ((sync, e.account, e.run, json.dumps(e.dims), json.dumps(e.fields, default=str)) for e in entries))
+            self._many(
+                cur,
+                "INSERT INTO outbox (sync, account, run, dims, fields) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (sync, account) DO UPDATE SET run = excluded.run, dims = excluded.dims, "
+                "fields = excluded.fields",
+                ((sync, e.account, e.run, json.dumps(e.dims), json.dumps(e.fields, default=str)) for e in entries),
+            )
 
     def outbox(self, sync: str) -> dict[str, PendingWrite]:
         out = {}
-        for rid, run, dims, fields in self._query("SELECT account, run, dims, fields FROM outbox WHERE sync = ?", (sync,)):
-            out[rid] = PendingWrite(rid, int(run), {k: tuple(v) for k, v in json.loads(dims).items()},  # type: ignore[misc]
-                                    json.loads(fields))
+        for rid, run, dims, fields in self._query(
+            "SELECT account, run, dims, fields FROM outbox WHERE sync = ?", (sync,)
+        ):
+            out[rid] = PendingWrite(
+                rid,
+                int(run),
+                {k: tuple(v) for k, v in json.loads(dims).items()},  # type: ignore[misc]
+                json.loads(fields),
+            )
         return out
 
     def drop_outbox(self, sync: str, ids: Sequence[str]) -> None:
@@ -371,24 +488,36 @@ class SqlStore:
         if not errors:
             return
         with self._tx() as cur:
-            self._many(cur, "INSERT INTO record_errors (sync, account, error, permanent, attempts, targets, first_run, "
-                            "last_run, at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (sync, account) DO UPDATE SET "
-                            "error = excluded.error, permanent = excluded.permanent, "
-                            "attempts = record_errors.attempts + 1, targets = excluded.targets, "
-                            "last_run = excluded.last_run, at = excluded.at",
-                       ((sync, e.account, e.error, int(e.permanent), json.dumps(e.targets), run, run, at) for e in errors))
+            self._many(
+                cur,
+                "INSERT INTO record_errors (sync, account, error, permanent, attempts, targets, first_run, "
+                "last_run, at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (sync, account) DO UPDATE SET "
+                "error = excluded.error, permanent = excluded.permanent, "
+                "attempts = record_errors.attempts + 1, targets = excluded.targets, "
+                "last_run = excluded.last_run, at = excluded.at",
+                ((sync, e.account, e.error, int(e.permanent), json.dumps(e.targets), run, run, at) for e in errors),
+            )
 
     def record_errors(self, sync: str) -> dict[str, RecordError]:
-        return {r[0]: RecordError(r[0], r[1], bool(r[2]), int(r[3]), json.loads(r[4]), r[5], r[6], r[7])
-                for r in self._query("SELECT account, error, permanent, attempts, targets, first_run, last_run, at "
-                                     "FROM record_errors WHERE sync = ? ORDER BY account", (sync,))}
+        return {
+            r[0]: RecordError(r[0], r[1], bool(r[2]), int(r[3]), json.loads(r[4]), r[5], r[6], r[7])
+            for r in self._query(
+                "SELECT account, error, permanent, attempts, targets, first_run, last_run, at "
+                "FROM record_errors WHERE sync = ? ORDER BY account",
+                (sync,),
+            )
+        }
 
     def mark_permanent(self, sync: str, ids: Sequence[str]) -> None:
         with self._tx() as cur:
             for i in range(0, len(ids), 500):
-                part = list(ids[i:i + 500])
-                self._exec(cur, f"UPDATE record_errors SET permanent = 1 WHERE sync = ? AND account IN "
-                                f"({', '.join('?' * len(part))})", (sync, *part))
+                part = list(ids[i : i + 500])
+                self._exec(
+                    cur,
+                    f"UPDATE record_errors SET permanent = 1 WHERE sync = ? AND account IN "
+                    f"({', '.join('?' * len(part))})",
+                    (sync, *part),
+                )
 
     def clear_errors(self, sync: str, ids: Sequence[str]) -> None:
         with self._tx() as cur:
@@ -399,12 +528,17 @@ class SqlStore:
         """Label counts of the recorded tags of the present accounts, per dimension, stored for ``run``."""
         out: dict[str, dict[str, int]] = {}
         with self._tx() as cur:
-            total = int(self._exec(cur, "SELECT COUNT(*) FROM accounts WHERE sync = ? AND present = 1",
-                                   (sync,)).fetchone()[0])
+            total = int(
+                self._exec(cur, "SELECT COUNT(*) FROM accounts WHERE sync = ? AND present = 1", (sync,)).fetchone()[0]
+            )
             for dim in dimensions:
-                rows = self._exec(cur, "SELECT t.value, COUNT(*) FROM tags t JOIN accounts a ON a.sync = t.sync AND "
-                                       "a.account = t.account WHERE t.sync = ? AND t.dimension = ? AND a.present = 1 "
-                                       "GROUP BY t.value", (sync, dim)).fetchall()
+                rows = self._exec(
+                    cur,
+                    "SELECT t.value, COUNT(*) FROM tags t JOIN accounts a ON a.sync = t.sync AND "
+                    "a.account = t.account WHERE t.sync = ? AND t.dimension = ? AND a.present = 1 "
+                    "GROUP BY t.value",
+                    (sync, dim),
+                ).fetchall()
                 counts: dict[str, int] = {}
                 for value, n in rows:
                     label = NONE_LABEL if value is None else str(value)
@@ -413,8 +547,11 @@ class SqlStore:
                 if untagged > 0:
                     counts[NONE_LABEL] = counts.get(NONE_LABEL, 0) + untagged
                 out[dim] = counts
-                self._many(cur, "INSERT INTO snapshots (sync, run, dimension, label, n) VALUES (?, ?, ?, ?, ?)",
-                           ((sync, run, dim, label, n) for label, n in counts.items()))
+                self._many(
+                    cur,
+                    "INSERT INTO snapshots (sync, run, dimension, label, n) VALUES (?, ?, ?, ?, ?)",
+                    ((sync, run, dim, label, n) for label, n in counts.items()),
+                )
         return out
 
     def snapshots(self, sync: str, run_ids: Sequence[int]) -> dict[int, dict[str, dict[str, int]]]:
@@ -422,7 +559,10 @@ class SqlStore:
         if not run_ids:
             return out
         marks = ", ".join("?" * len(run_ids))
-        for run, dim, label, n in self._query(f"SELECT run, dimension, label, n FROM snapshots WHERE sync = ? AND run IN "
-                                              f"({marks}) ORDER BY run, dimension, label", (sync, *run_ids)):
+        for run, dim, label, n in self._query(
+            f"SELECT run, dimension, label, n FROM snapshots WHERE sync = ? AND run IN "
+            f"({marks}) ORDER BY run, dimension, label",
+            (sync, *run_ids),
+        ):
             out.setdefault(int(run), {}).setdefault(dim, {})[label] = int(n)
         return out

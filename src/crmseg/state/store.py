@@ -21,8 +21,9 @@ Implementations: :mod:`crmseg.state.sqlite` (a file, WAL mode) and
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 #: Run statuses, as the spec names them.
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "aborted")
@@ -50,12 +51,23 @@ class RunRow:
     holder: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"id": self.id, "sync": self.sync, "status": self.status, "mode": self.mode,
-               "started_at": self.started_at, "finished_at": self.finished_at}
+        out = {
+            "id": self.id,
+            "sync": self.sync,
+            "status": self.status,
+            "mode": self.mode,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
         out.update({k: self.counts.get(k, 0) for k in COUNT_KEYS})
-        out.update(api_remaining=self.api_remaining, watermark_before=self.watermark_before,
-                   watermark_after=self.watermark_after, rules_fingerprint=self.rules_fingerprint,
-                   message=self.message, drift_alert=self.drift_alert)
+        out.update(
+            api_remaining=self.api_remaining,
+            watermark_before=self.watermark_before,
+            watermark_after=self.watermark_after,
+            rules_fingerprint=self.rules_fingerprint,
+            message=self.message,
+            drift_alert=self.drift_alert,
+        )
         return out
 
 
@@ -139,8 +151,9 @@ class StateStore(Protocol):
     def close(self) -> None: ...
 
     # -- leases
-    def acquire_lease(self, sync: str, holder: str, host: str, pid: int, lease_s: float,
-                      take_over: bool = False) -> Lease | None:
+    def acquire_lease(
+        self, sync: str, holder: str, host: str, pid: int, lease_s: float, take_over: bool = False
+    ) -> Lease | None:
         """Take the sync's lock; None when taken, else the current holder's lease (not ours)."""
 
     def renew_lease(self, sync: str, holder: str, lease_s: float) -> bool: ...
@@ -148,11 +161,20 @@ class StateStore(Protocol):
     def lease(self, sync: str) -> Lease | None: ...
 
     # -- runs
-    def begin_run(self, sync: str, mode: str, watermark_before: str | None, rules_fingerprint: str,
-                  holder: str, started_at: str) -> int: ...
-    def finish_run(self, run_id: int, status: str, finished_at: str, counts: Mapping[str, int],
-                   watermark_after: str | None = None, message: str | None = None,
-                   api_remaining: int | None = None, drift_alert: str | None = None) -> None: ...
+    def begin_run(
+        self, sync: str, mode: str, watermark_before: str | None, rules_fingerprint: str, holder: str, started_at: str
+    ) -> int: ...
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        finished_at: str,
+        counts: Mapping[str, int],
+        watermark_after: str | None = None,
+        message: str | None = None,
+        api_remaining: int | None = None,
+        drift_alert: str | None = None,
+    ) -> None: ...
     def abort_stale_runs(self, sync: str, finished_at: str, message: str) -> list[int]: ...
     def runs(self, sync: str, since: str | None = None, limit: int | None = None) -> list[RunRow]: ...
     def last_run(self, sync: str) -> RunRow | None: ...
@@ -164,8 +186,9 @@ class StateStore(Protocol):
 
     # -- local copy
     def upsert_accounts(self, sync: str, run: int, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> None: ...
-    def iter_accounts(self, sync: str, ids: Iterable[str] | None = None,
-                      chunk: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]: ...
+    def iter_accounts(
+        self, sync: str, ids: Iterable[str] | None = None, chunk: int = 5000
+    ) -> Iterator[tuple[str, dict[str, Any]]]: ...
     def mark_absent(self, sync: str, run: int) -> int: ...
     def account_count(self, sync: str) -> int: ...
 
@@ -174,8 +197,9 @@ class StateStore(Protocol):
     def put_outbox(self, sync: str, entries: Sequence[PendingWrite]) -> None: ...
     def outbox(self, sync: str) -> dict[str, PendingWrite]: ...
     def drop_outbox(self, sync: str, ids: Sequence[str]) -> None: ...
-    def confirm(self, sync: str, run: int, at: str, items: Sequence[Confirmed],
-                edit_rule: str = "(crm edit)") -> int: ...
+    def confirm(
+        self, sync: str, run: int, at: str, items: Sequence[Confirmed], edit_rule: str = "(crm edit)"
+    ) -> int: ...
     def record_failures(self, sync: str, run: int, at: str, errors: Sequence[RecordError]) -> None: ...
     def record_errors(self, sync: str) -> dict[str, RecordError]: ...
     def clear_errors(self, sync: str, ids: Sequence[str]) -> None: ...
@@ -183,4 +207,6 @@ class StateStore(Protocol):
     # -- drift
     def write_snapshot(self, sync: str, run: int, dimensions: Sequence[str]) -> dict[str, dict[str, int]]: ...
     def snapshots(self, sync: str, run_ids: Sequence[int]) -> dict[int, dict[str, dict[str, int]]]: ...
-    def transitions(self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None) -> list[Transition]: ...
+    def transitions(
+        self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None
+    ) -> list[Transition]: ...

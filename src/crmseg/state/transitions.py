@@ -17,8 +17,14 @@ EDIT_RULE = "(crm edit)"
 PINNED_RULE = "(pinned)"
 
 
-def moves(has_record: bool, recorded: str | None, crm_before: str | None, value: str | None,
-          rule: str | None, edit_rule: str = EDIT_RULE) -> list[Move]:
+def moves(
+    has_record: bool,
+    recorded: str | None,
+    crm_before: str | None,
+    value: str | None,
+    rule: str | None,
+    edit_rule: str = EDIT_RULE,
+) -> list[Move]:
     """The transitions to log when ``value`` becomes the recorded tag."""
     if not has_record:
         return [] if crm_before == value else [(crm_before, value, rule)]

@@ -38,7 +38,7 @@ def parse_reserve(value: int | str | None) -> tuple[int, float]:
             share = -1.0
         if 0.0 <= share < 1.0:
             return 0, share
-    raise ConfigError(f"api_reserve {value!r} must be a number of calls (5000) or a share like \"10%\" (0-99%)")
+    raise ConfigError(f'api_reserve {value!r} must be a number of calls (5000) or a share like "10%" (0-99%)')
 
 
 class Budget:
@@ -63,5 +63,7 @@ class Budget:
         remaining, allowance = left
         reserve = self.reserve_of(allowance)
         if remaining - next_calls < reserve:
-            raise BudgetExhausted(f"stopped before {doing}: {remaining:,} API calls left of {allowance:,} today and "
-                                  f"{reserve:,} are reserved (api_reserve); the rest is written on the next run")
+            raise BudgetExhausted(
+                f"stopped before {doing}: {remaining:,} API calls left of {allowance:,} today and "
+                f"{reserve:,} are reserved (api_reserve); the rest is written on the next run"
+            )

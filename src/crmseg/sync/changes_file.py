@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from crmseg.diff import tag_text
 from crmseg.model import TagWrite, WriteResult

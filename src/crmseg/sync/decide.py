@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from crmseg.diff import tag_text
 from crmseg.model import DimResult
@@ -17,10 +18,23 @@ from crmseg.state.transitions import PINNED_RULE
 
 #: Per-record errors that retrying cannot fix (only an admin or a data change can).
 PERMANENT_CODES = (
-    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_FIELD_FOR_INSERT_UPDATE", "INVALID_FIELD",
-    "FIELD_NOT_UPDATEABLE", "ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID", "INVALID_ID_FIELD",
-    "INSUFFICIENT_ACCESS", "FIELD_INTEGRITY_EXCEPTION", "INVALID_TYPE_ON_FIELD_IN_RECORD", "STRING_TOO_LONG",
-    "INVALID_OPTION", "OBJECT_NOT_FOUND", "PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE", "INVALID_LENGTH",
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+    "INVALID_FIELD_FOR_INSERT_UPDATE",
+    "INVALID_FIELD",
+    "FIELD_NOT_UPDATEABLE",
+    "ENTITY_IS_DELETED",
+    "INVALID_CROSS_REFERENCE_KEY",
+    "MALFORMED_ID",
+    "INVALID_ID_FIELD",
+    "INSUFFICIENT_ACCESS",
+    "FIELD_INTEGRITY_EXCEPTION",
+    "INVALID_TYPE_ON_FIELD_IN_RECORD",
+    "STRING_TOO_LONG",
+    "INVALID_OPTION",
+    "OBJECT_NOT_FOUND",
+    "PROPERTY_DOESNT_EXIST",
+    "READ_ONLY_VALUE",
+    "INVALID_LENGTH",
 )
 #: A retriable per-record error becomes permanent after this many failed runs.
 MAX_ATTEMPTS = 5
@@ -54,8 +68,13 @@ class AccountPlan:
         return bool(self.write)
 
 
-def account_plan(results: Mapping[str, DimResult], current: Mapping[str, Any], pinned: bool,
-                 tag_field: Callable[[str], str | None], recorded: Mapping[str, str | None]) -> AccountPlan:
+def account_plan(
+    results: Mapping[str, DimResult],
+    current: Mapping[str, Any],
+    pinned: bool,
+    tag_field: Callable[[str], str | None],
+    recorded: Mapping[str, str | None],
+) -> AccountPlan:
     """Diff one account's computed tags against the CRM's current values.
 
     A mapped dimension whose value differs is written (never for a pinned account: its

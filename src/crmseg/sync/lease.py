@@ -13,8 +13,8 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from crmseg.errors import CrmsegError
 from crmseg.state.store import Lease, StateStore
@@ -28,8 +28,10 @@ class SyncLocked(CrmsegError):
     exit_code = 3
 
     def __init__(self, sync: str, lease: Lease) -> None:
-        super().__init__(f"sync '{sync}' is already running: locked by {lease.holder} (host {lease.host}, pid "
-                         f"{lease.pid}) since {lease.acquired_at}, lease until {lease.expires_at}; not started")
+        super().__init__(
+            f"sync '{sync}' is already running: locked by {lease.holder} (host {lease.host}, pid "
+            f"{lease.pid}) since {lease.acquired_at}, lease until {lease.expires_at}; not started"
+        )
         self.lease = lease
 
 
@@ -69,7 +71,7 @@ def hold_lease(store: StateStore, sync: str, lease_s: float, holder: str | None 
                 if not store.renew_lease(sync, holder, lease_s):
                     log.error("sync %s: lost the lease to another holder", sync)
                     return
-            except Exception as exc:  # noqa: BLE001 - keep renewing; the run notices a lost lease at the end
+            except Exception as exc:
                 log.warning("sync %s: lease renewal failed: %s", sync, exc)
 
     thread = threading.Thread(target=renew, name=f"lease-{sync}", daemon=True)

@@ -26,10 +26,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from crmseg.config import FileSync, parse_interval
 from crmseg.errors import CrmsegError
@@ -92,16 +93,16 @@ class SyncOutcome:
 class SyncRun:
     """The state of one run while it goes through its phases."""
 
-    def __init__(self, plan: Plan, sync_cfg: Any, store: StateStore, options: SyncOptions,
-                 changes_path: Path | None = None) -> None:
+    def __init__(
+        self, plan: Plan, sync_cfg: Any, store: StateStore, options: SyncOptions, changes_path: Path | None = None
+    ) -> None:
         self.plan, self.cfg, self.store, self.opts = plan, sync_cfg, store, options
         self.sync = sync_cfg.name
         self.connector = plan.connector
         self.norm = plan.normalizer
         self.dims = plan.rules.names
         self.is_file = isinstance(sync_cfg, FileSync)
-        self.counts = {k: 0 for k in ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked",
-                                      "api_calls")}
+        self.counts = dict.fromkeys(("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls"), 0)
         self.blocked: list[tuple[str, str]] = []
         self.read_fields = self.norm.read_fields(self.dims)
         self.rules_fp = plan.fingerprint or rules_fingerprint(plan.rules_dir, plan.mapping.path or None)
@@ -112,12 +113,15 @@ class SyncRun:
     # ------------------------------------------------------------------ entry
     def execute(self) -> SyncOutcome:
         started = time.perf_counter()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         store, sync = self.store, self.sync
         stale = store.abort_stale_runs(sync, iso(now), "the process running it ended without recording the run")
         if stale:
-            log.warning("sync %s: run(s) %s had been left running by a process that died; marked aborted",
-                        sync, ", ".join(map(str, stale)))
+            log.warning(
+                "sync %s: run(s) %s had been left running by a process that died; marked aborted",
+                sync,
+                ", ".join(map(str, stale)),
+            )
         state = store.sync_state(sync)
         full = self._full_read(state, now)
         reeval = (not full) and (state.rules_fingerprint != self.rules_fp or time_dependent(self.plan.rules))
@@ -125,11 +129,20 @@ class SyncRun:
         wm_before = None if full else state.watermark
         run = store.begin_run(sync, mode, wm_before, self.rules_fp, self.opts.holder, iso(now))
         self.run_id = run
-        out = SyncOutcome(run, sync, "running", mode, self.counts, iso(now), 0.0, watermark_before=wm_before,
-                          reevaluated_all=full or reeval)
+        out = SyncOutcome(
+            run,
+            sync,
+            "running",
+            mode,
+            self.counts,
+            iso(now),
+            0.0,
+            watermark_before=wm_before,
+            reevaluated_all=full or reeval,
+        )
         try:
             wm_after = self._run(state, full, reeval, out)
-        except BaseException as exc:  # noqa: BLE001 - record every ending, then re-raise non-crmseg errors
+        except BaseException as exc:
             self._end_failed(out, exc)
             out.duration_s = round(time.perf_counter() - started, 3)
             if not isinstance(exc, CrmsegError):
@@ -156,7 +169,7 @@ class SyncRun:
         since = None if full else _parse_iso(state.watermark)
         t0 = getattr(self.connector, "server_time", None)
         if t0 is None and not self.is_file:
-            t0 = datetime.now(timezone.utc) - timedelta(seconds=5)
+            t0 = datetime.now(UTC) - timedelta(seconds=5)
         read_ids = self._read(since, budget)
         errors = store.record_errors(sync)
         outbox = store.outbox(sync)
@@ -166,12 +179,16 @@ class SyncRun:
             extra = {rid for rid, e in errors.items() if not e.permanent} | set(outbox)
             accounts = store.iter_accounts(sync, read_ids | extra)
         if self.is_file:
-            self.changes = ChangesFile(self.changes_path or Path(f"{sync}-changes.csv"), self.plan.mapping.id_field,
-                                       [f for d in self.dims if (f := self.plan.mapping.tag_field(d))])
+            self.changes = ChangesFile(
+                self.changes_path or Path(f"{sync}-changes.csv"),
+                self.plan.mapping.id_field,
+                [f for d in self.dims if (f := self.plan.mapping.tag_field(d))],
+            )
         target = self.changes if self.changes is not None else self.connector
         attempts = {rid: e.attempts for rid, e in errors.items() if not e.permanent}
-        writer = Writer(target, store, sync, run, lambda: iso(datetime.now(timezone.utc)), budget, self.opts.stop,
-                        attempts)
+        writer = Writer(
+            target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts
+        )
         engine = make_engine(self.plan.engine, self.plan.rules, self.plan.now)
         try:
             with frozen_heap():
@@ -199,9 +216,15 @@ class SyncRun:
         out.drift_alert = self._drift_alert()
         mark = _watermark(t0, self.newest_read, getattr(self.connector, "server_time", None))
         wm_after = iso(mark) if mark is not None else None
-        store.save_sync_state(sync, SyncState(watermark=wm_after, rules_fingerprint=self.rules_fp,
-                                              read_fingerprint=self.read_fp,
-                                              last_full_at=out.started_at if full else state.last_full_at))
+        store.save_sync_state(
+            sync,
+            SyncState(
+                watermark=wm_after,
+                rules_fingerprint=self.rules_fp,
+                read_fingerprint=self.read_fp,
+                last_full_at=out.started_at if full else state.last_full_at,
+            ),
+        )
         return wm_after
 
     def _read(self, since: datetime | None, budget: Budget) -> set[str]:
@@ -233,8 +256,15 @@ class SyncRun:
         self.newest_read = _stamp(newest)
         return ids
 
-    def _evaluate_chunk(self, chunk: list[tuple[str, dict[str, Any]]], engine: Any, writer: Writer,
-                        outbox: dict[str, PendingWrite], errors: dict[str, Any], full: bool) -> None:
+    def _evaluate_chunk(
+        self,
+        chunk: list[tuple[str, dict[str, Any]]],
+        engine: Any,
+        writer: Writer,
+        outbox: dict[str, PendingWrite],
+        errors: dict[str, Any],
+        full: bool,
+    ) -> None:
         store, sync, run, norm, dims = self.store, self.sync, self.run_id, self.norm, self.dims
         raws = [RawRecord(rid, data) for rid, data in chunk]
         currents = {r.id: norm.current_tags(r, dims) for r in raws}
@@ -280,8 +310,14 @@ class SyncRun:
         limit = getattr(self.cfg, "drift_alert_psi", None)
         if not limit:
             return None
-        prev = next((r for r in reversed(self.store.runs(self.sync)) if r.id != self.run_id
-                     and r.status in ("succeeded", "partial")), None)
+        prev = next(
+            (
+                r
+                for r in reversed(self.store.runs(self.sync))
+                if r.id != self.run_id and r.status in ("succeeded", "partial")
+            ),
+            None,
+        )
         if prev is None:
             return None
         before = self.store.snapshots(self.sync, [prev.id]).get(prev.id, {})
@@ -300,8 +336,9 @@ class SyncRun:
         out.skipped_rows = list(getattr(self.connector, "skipped", None) or [])
         out.api_remaining = getattr(self.connector, "api_remaining", None)
         remaining = out.api_remaining[0] if out.api_remaining else None
-        self.store.finish_run(self.run_id, status, self._now(), self.counts, wm_after, message, remaining,
-                              out.drift_alert)
+        self.store.finish_run(
+            self.run_id, status, self._now(), self.counts, wm_after, message, remaining, out.drift_alert
+        )
 
     def _end_failed(self, out: SyncOutcome, exc: BaseException) -> None:
         aborted = isinstance(exc, (StopRequested, KeyboardInterrupt)) or type(exc).__name__ == "BudgetExhausted"
@@ -310,7 +347,7 @@ class SyncRun:
         out.error = exc if isinstance(exc, CrmsegError) else None
         try:
             self._finish(out, out.status, None, out.message)
-        except Exception as rec_exc:  # noqa: BLE001 - the original error matters more
+        except Exception as rec_exc:
             log.error("sync %s: could not record the run's end: %s", self.sync, rec_exc)
 
     def _check_stop(self) -> None:
@@ -323,11 +360,12 @@ class SyncRun:
 
     @staticmethod
     def _now() -> str:
-        return iso(datetime.now(timezone.utc))
+        return iso(datetime.now(UTC))
 
 
-def run_sync(plan: Plan, sync_cfg: Any, store: StateStore, options: SyncOptions | None = None,
-             changes_path: Path | None = None) -> SyncOutcome:
+def run_sync(
+    plan: Plan, sync_cfg: Any, store: StateStore, options: SyncOptions | None = None, changes_path: Path | None = None
+) -> SyncOutcome:
     """Run one sync (the caller holds the lease) and return how it ended."""
     return SyncRun(plan, sync_cfg, store, options or SyncOptions(), changes_path).execute()
 
@@ -353,7 +391,7 @@ def _stamp(value: Any) -> datetime | None:
         when = parse_datetime(value)
     except (ValueError, TypeError):
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _watermark(before_read: datetime | None, newest: datetime | None, after_read: datetime | None) -> datetime | None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from crmseg.errors import CrmsegError
 from crmseg.model import TagWrite
@@ -43,8 +44,17 @@ class WriteStats:
 class Writer:
     """Buffers pending writes and flushes them in the connector's batch size (or one Bulk job)."""
 
-    def __init__(self, connector: Any, store: StateStore, sync: str, run: int, now: Callable[[], str],
-                 budget: Budget, stop: threading.Event | None = None, attempts: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        connector: Any,
+        store: StateStore,
+        sync: str,
+        run: int,
+        now: Callable[[], str],
+        budget: Budget,
+        stop: threading.Event | None = None,
+        attempts: dict[str, int] | None = None,
+    ) -> None:
         self.connector, self.store, self.sync, self.run, self.now = connector, store, sync, run, now
         self.budget = budget
         self.stop = stop or threading.Event()
@@ -99,8 +109,9 @@ class Writer:
             permanent = is_permanent(error) or tries >= MAX_ATTEMPTS
             if not is_permanent(error) and permanent:
                 error = f"{error} (gave up after {tries} attempts)"
-            bad.append(RecordError(entry.account, error, permanent,
-                                   targets={d: t for d, (_, t, _) in entry.dims.items()}))
+            bad.append(
+                RecordError(entry.account, error, permanent, targets={d: t for d, (_, t, _) in entry.dims.items()})
+            )
         self.store.confirm(self.sync, self.run, at, ok)
         self.store.record_failures(self.sync, self.run, at, bad)
         self.stats.batches += 1

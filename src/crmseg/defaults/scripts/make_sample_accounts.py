@@ -17,10 +17,11 @@ import json
 import random
 import sys
 from bisect import bisect
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from itertools import accumulate
 from pathlib import Path
-from typing import Generic, Iterator, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -30,11 +31,33 @@ DEFAULT_SEED = 2026
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "examples" / "accounts.csv"
 
 COLUMNS: tuple[str, ...] = (
-    "id", "name", "domain", "industry", "employees", "annual_revenue", "country", "state",
-    "city", "type", "owner", "created_at", "updated_at", "tech_stack", "intent_score",
-    "web_visits_30d", "last_activity_at", "open_opportunities", "won_opportunities",
-    "is_customer", "customer_since", "lifecycle_stage",
-    "crmseg_segment", "crmseg_tier", "crmseg_stage", "crmseg_icp_score", "crmseg_pin",
+    "id",
+    "name",
+    "domain",
+    "industry",
+    "employees",
+    "annual_revenue",
+    "country",
+    "state",
+    "city",
+    "type",
+    "owner",
+    "created_at",
+    "updated_at",
+    "tech_stack",
+    "intent_score",
+    "web_visits_30d",
+    "last_activity_at",
+    "open_opportunities",
+    "won_opportunities",
+    "is_customer",
+    "customer_since",
+    "lifecycle_stage",
+    "crmseg_segment",
+    "crmseg_tier",
+    "crmseg_stage",
+    "crmseg_icp_score",
+    "crmseg_pin",
 )
 
 
@@ -52,50 +75,156 @@ class Pick(Generic[T]):
 
 # canonical industry -> (weight, spellings seen in exports, name words)
 INDUSTRIES: dict[str, tuple[float, list[str], list[str]]] = {
-    "Software": (26, ["Software"] * 5 + ["SaaS", "SaaS", "software", "Computer Software", "Internet"],
-                 ["Software", "Labs", "Technologies", "Cloud", "Systems", "Data", "AI", "Analytics"]),
-    "Financial Services": (12, ["Financial Services"] * 4 + ["Fintech", "Banking", "Insurance"],
-                           ["Capital", "Financial", "Pay", "Bank", "Insurance", "Wealth"]),
-    "Manufacturing": (14, ["Manufacturing"] * 4 + ["Industrial", "Machinery", "manufacturing"],
-                      ["Industries", "Manufacturing", "Components", "Works", "Engineering"]),
-    "Healthcare": (11, ["Healthcare"] * 3 + ["Health Care", "Hospital & Health Care", "Medical Devices"],
-                   ["Health", "Medical", "Care", "Clinics", "Bio"]),
-    "Retail": (10, ["Retail"] * 3 + ["E-commerce", "Consumer Goods"],
-               ["Outfitters", "Goods", "Market", "Stores", "Brands", "Shop"]),
-    "Education": (6, ["Education", "Education", "Higher Education", "E-Learning"],
-                  ["Learning", "Academy", "Education", "University"]),
-    "Professional Services": (7, ["Professional Services", "Consulting"],
-                              ["Partners", "Consulting", "Advisors", "Group"]),
+    "Software": (
+        26,
+        ["Software"] * 5 + ["SaaS", "SaaS", "software", "Computer Software", "Internet"],
+        ["Software", "Labs", "Technologies", "Cloud", "Systems", "Data", "AI", "Analytics"],
+    ),
+    "Financial Services": (
+        12,
+        ["Financial Services"] * 4 + ["Fintech", "Banking", "Insurance"],
+        ["Capital", "Financial", "Pay", "Bank", "Insurance", "Wealth"],
+    ),
+    "Manufacturing": (
+        14,
+        ["Manufacturing"] * 4 + ["Industrial", "Machinery", "manufacturing"],
+        ["Industries", "Manufacturing", "Components", "Works", "Engineering"],
+    ),
+    "Healthcare": (
+        11,
+        ["Healthcare"] * 3 + ["Health Care", "Hospital & Health Care", "Medical Devices"],
+        ["Health", "Medical", "Care", "Clinics", "Bio"],
+    ),
+    "Retail": (
+        10,
+        ["Retail"] * 3 + ["E-commerce", "Consumer Goods"],
+        ["Outfitters", "Goods", "Market", "Stores", "Brands", "Shop"],
+    ),
+    "Education": (
+        6,
+        ["Education", "Education", "Higher Education", "E-Learning"],
+        ["Learning", "Academy", "Education", "University"],
+    ),
+    "Professional Services": (
+        7,
+        ["Professional Services", "Consulting"],
+        ["Partners", "Consulting", "Advisors", "Group"],
+    ),
     "Logistics": (5, ["Logistics", "Transportation"], ["Logistics", "Freight", "Transport"]),
     "Non-profit": (2, ["Non-profit", "Nonprofit"], ["Foundation", "Trust"]),
     "": (7, [""], ["Group", "Holdings", "Company", "Co"]),
 }
 PICK_INDUSTRY = Pick([(k, v[0]) for k, v in INDUSTRIES.items()])
 
-PREFIXES = ["North", "Blue", "Iron", "Silver", "Bright", "Red", "Summit", "Clear", "Green", "Stone",
-            "Swift", "Oak", "Nova", "Polar", "Cedar", "Harbor", "Atlas", "Lumen", "Vertex", "Pine",
-            "Quantum", "Granite", "Coral", "Falcon", "Meridian", "Crescent", "Willow", "Echo"]
-ROOTS = ["wind", "peak", "bridge", "field", "line", "stone", "gate", "wave", "path", "point",
-         "ridge", "light", "forge", "brook", "view", "spring", "crest", "works", "leaf", "haven"]
+PREFIXES = [
+    "North",
+    "Blue",
+    "Iron",
+    "Silver",
+    "Bright",
+    "Red",
+    "Summit",
+    "Clear",
+    "Green",
+    "Stone",
+    "Swift",
+    "Oak",
+    "Nova",
+    "Polar",
+    "Cedar",
+    "Harbor",
+    "Atlas",
+    "Lumen",
+    "Vertex",
+    "Pine",
+    "Quantum",
+    "Granite",
+    "Coral",
+    "Falcon",
+    "Meridian",
+    "Crescent",
+    "Willow",
+    "Echo",
+]
+ROOTS = [
+    "wind",
+    "peak",
+    "bridge",
+    "field",
+    "line",
+    "stone",
+    "gate",
+    "wave",
+    "path",
+    "point",
+    "ridge",
+    "light",
+    "forge",
+    "brook",
+    "view",
+    "spring",
+    "crest",
+    "works",
+    "leaf",
+    "haven",
+]
 
 # ISO code -> (weight, spellings, tld, legal suffixes, (state, [cities]) ...)
 COUNTRIES: dict[str, tuple[float, list[str], str, list[str], list[tuple[str, list[str]]]]] = {
-    "US": (42, ["United States"] * 4 + ["USA"] * 3 + ["US", "US", "U.S.", "us", "United States of America"],
-           ".com", [" Inc.", " LLC", " Corp.", ""],
-           [("CA", ["San Francisco", "Los Angeles", "San Diego", "San Jose"]), ("NY", ["New York", "Brooklyn"]),
-            ("TX", ["Austin", "Dallas", "Houston"]), ("MA", ["Boston", "Cambridge"]), ("WA", ["Seattle"]),
-            ("IL", ["Chicago"]), ("GA", ["Atlanta"]), ("CO", ["Denver", "Boulder"]), ("FL", ["Miami", "Tampa"]),
-            ("California", ["Palo Alto"]), ("New York", ["Rochester"])]),
-    "GB": (11, ["United Kingdom"] * 3 + ["UK", "UK", "England", "GB"], ".co.uk", [" Ltd", " plc", ""],
-           [("England", ["London", "London", "Manchester", "Bristol"]), ("Scotland", ["Edinburgh", "Glasgow"])]),
-    "DE": (9, ["Germany"] * 3 + ["DE", "Deutschland"], ".de", [" GmbH", " AG", ""],
-           [("Bavaria", ["Munich", "Nuremberg"]), ("Berlin", ["Berlin"]), ("Hamburg", ["Hamburg"])]),
-    "FR": (6, ["France"] * 3 + ["FR"], ".fr", [" SAS", " SA", ""],
-           [("Île-de-France", ["Paris"]), ("Auvergne-Rhône-Alpes", ["Lyon"])]),
-    "CA": (6, ["Canada", "Canada", "CA"], ".ca", [" Inc.", ""],
-           [("ON", ["Toronto", "Ottawa"]), ("BC", ["Vancouver"]), ("QC", ["Montréal"])]),
-    "NL": (3, ["Netherlands", "Holland", "The Netherlands"], ".nl", [" B.V.", ""],
-           [("North Holland", ["Amsterdam"]), ("South Holland", ["Rotterdam"])]),
+    "US": (
+        42,
+        ["United States"] * 4 + ["USA"] * 3 + ["US", "US", "U.S.", "us", "United States of America"],
+        ".com",
+        [" Inc.", " LLC", " Corp.", ""],
+        [
+            ("CA", ["San Francisco", "Los Angeles", "San Diego", "San Jose"]),
+            ("NY", ["New York", "Brooklyn"]),
+            ("TX", ["Austin", "Dallas", "Houston"]),
+            ("MA", ["Boston", "Cambridge"]),
+            ("WA", ["Seattle"]),
+            ("IL", ["Chicago"]),
+            ("GA", ["Atlanta"]),
+            ("CO", ["Denver", "Boulder"]),
+            ("FL", ["Miami", "Tampa"]),
+            ("California", ["Palo Alto"]),
+            ("New York", ["Rochester"]),
+        ],
+    ),
+    "GB": (
+        11,
+        ["United Kingdom"] * 3 + ["UK", "UK", "England", "GB"],
+        ".co.uk",
+        [" Ltd", " plc", ""],
+        [("England", ["London", "London", "Manchester", "Bristol"]), ("Scotland", ["Edinburgh", "Glasgow"])],
+    ),
+    "DE": (
+        9,
+        ["Germany"] * 3 + ["DE", "Deutschland"],
+        ".de",
+        [" GmbH", " AG", ""],
+        [("Bavaria", ["Munich", "Nuremberg"]), ("Berlin", ["Berlin"]), ("Hamburg", ["Hamburg"])],
+    ),
+    "FR": (
+        6,
+        ["France"] * 3 + ["FR"],
+        ".fr",
+        [" SAS", " SA", ""],
+        [("Île-de-France", ["Paris"]), ("Auvergne-Rhône-Alpes", ["Lyon"])],
+    ),
+    "CA": (
+        6,
+        ["Canada", "Canada", "CA"],
+        ".ca",
+        [" Inc.", ""],
+        [("ON", ["Toronto", "Ottawa"]), ("BC", ["Vancouver"]), ("QC", ["Montréal"])],
+    ),
+    "NL": (
+        3,
+        ["Netherlands", "Holland", "The Netherlands"],
+        ".nl",
+        [" B.V.", ""],
+        [("North Holland", ["Amsterdam"]), ("South Holland", ["Rotterdam"])],
+    ),
     "AU": (4, ["Australia", "AU"], ".com.au", [" Pty Ltd", ""], [("NSW", ["Sydney"]), ("VIC", ["Melbourne"])]),
     "IE": (2, ["Ireland"], ".ie", [" Ltd", ""], [("", ["Dublin", "Cork"])]),
     "ES": (2, ["Spain", "España"], ".es", [" SL", ""], [("", ["Madrid", "Barcelona"])]),
@@ -109,10 +238,21 @@ COUNTRIES: dict[str, tuple[float, list[str], str, list[str], list[tuple[str, lis
 }
 PICK_COUNTRY = Pick([(k, v[0]) for k, v in COUNTRIES.items()])
 
-OWNERS = ["Alex Morgan", "Priya Shah", "Jordan Lee", "Sam Taylor", "Maria Garcia", "Chen Wei",
-          "Lukas Schmidt", "Emma Dubois", "Noah Williams", ""]
-STAGES_PROSPECT = Pick([("lead", 4), ("marketingqualifiedlead", 2), ("salesqualifiedlead", 1),
-                        ("subscriber", 1), ("Lead", 1), ("", 1)])
+OWNERS = [
+    "Alex Morgan",
+    "Priya Shah",
+    "Jordan Lee",
+    "Sam Taylor",
+    "Maria Garcia",
+    "Chen Wei",
+    "Lukas Schmidt",
+    "Emma Dubois",
+    "Noah Williams",
+    "",
+]
+STAGES_PROSPECT = Pick(
+    [("lead", 4), ("marketingqualifiedlead", 2), ("salesqualifiedlead", 1), ("subscriber", 1), ("Lead", 1), ("", 1)]
+)
 LEGACY_SEGMENTS = ["Enterprise", "Mid-Market", "SMB", "Digital Native", "Mid Market", "Strategic"]
 TIERS = ["Tier 1", "Tier 2", "Tier 3"]
 STAGES = ["Qualified", "Aware", "Engaged", "MQA", "Opportunity", "Customer", "Post-sale"]
@@ -191,6 +331,7 @@ def generate(n: int, seed: int = DEFAULT_SEED) -> Iterator[dict[str, str]]:
 
     def choice(seq: Sequence[T]) -> T:
         return seq[int(r() * len(seq))]
+
     width = max(6, len(str(n)))
     for i in range(1, n + 1):
         industry = PICK_INDUSTRY(rng)
@@ -211,7 +352,9 @@ def generate(n: int, seed: int = DEFAULT_SEED) -> Iterator[dict[str, str]]:
         stem = choice(PREFIXES) + choice(ROOTS)
         word = choice(words)
         name = f"{stem} {word}{choice(legal)}"
-        domain = f"{stem.lower()}{'' if r() < 0.7 else word.lower()}{'.io' if industry == 'Software' and r() < 0.3 else tld}"
+        domain = (
+            f"{stem.lower()}{'' if r() < 0.7 else word.lower()}{'.io' if industry == 'Software' and r() < 0.3 else tld}"
+        )
         if r() < 0.03:
             domain = "www." + domain.capitalize()
         state, cities = choice(places)
@@ -221,7 +364,7 @@ def generate(n: int, seed: int = DEFAULT_SEED) -> Iterator[dict[str, str]]:
         age = 30 + r() * 2200
         updated = r() * min(age, 120)
         engaged = r()  # latent interest: drives visits, intent and activity
-        visits = int(engaged ** 2.2 * 60)
+        visits = int(engaged**2.2 * 60)
         intent = min(100, max(0, int(engaged * 85 + (r() - 0.5) * 40)))
         recency = (1 - engaged) ** 1.5 * 400 + r() * 20
         customer = r() < (0.28 if size == "ent" else 0.16)
@@ -233,8 +376,11 @@ def generate(n: int, seed: int = DEFAULT_SEED) -> Iterator[dict[str, str]]:
         last_activity = "" if r() < 0.12 else _stamp(recency)
         if last_activity and r() < 0.06:
             last_activity = last_activity[:10]
-        lifecycle = ("customer" if r() < 0.9 else "Customer") if customer else \
-            ("opportunity" if open_opps else STAGES_PROSPECT(rng))
+        lifecycle = (
+            ("customer" if r() < 0.9 else "Customer")
+            if customer
+            else ("opportunity" if open_opps else STAGES_PROSPECT(rng))
+        )
 
         tagged = r() < 0.6
         row = {
@@ -267,13 +413,19 @@ def generate(n: int, seed: int = DEFAULT_SEED) -> Iterator[dict[str, str]]:
             "crmseg_pin": "",
         }
         if tagged:  # as a previous sync left them: mostly right, some stale
-            row["crmseg_segment"] = {"ent": "Enterprise", "mid": "Mid-Market", "smb": "SMB"}[size] \
-                if r() < 0.8 else choice(LEGACY_SEGMENTS)
-            score = min(100, int(intent * 0.4 + visits * 0.5 + (20 if industry in ("Software", "Financial Services") else 5)))
+            row["crmseg_segment"] = (
+                {"ent": "Enterprise", "mid": "Mid-Market", "smb": "SMB"}[size] if r() < 0.8 else choice(LEGACY_SEGMENTS)
+            )
+            score = min(
+                100, int(intent * 0.4 + visits * 0.5 + (20 if industry in ("Software", "Financial Services") else 5))
+            )
             row["crmseg_icp_score"] = str(score if r() < 0.75 else max(0, score - 10 - int(r() * 20)))
             row["crmseg_tier"] = "Tier 1" if score >= 65 else "Tier 2" if score >= 40 else "Tier 3"
-            row["crmseg_stage"] = ("Customer" if customer else "Opportunity" if open_opps else
-                                   "Engaged" if visits >= 5 else "Aware") if r() < 0.8 else choice(STAGES)
+            row["crmseg_stage"] = (
+                ("Customer" if customer else "Opportunity" if open_opps else "Engaged" if visits >= 5 else "Aware")
+                if r() < 0.8
+                else choice(STAGES)
+            )
         if r() < 0.025:
             row["crmseg_pin"] = "true"
         elif r() < 0.05:
@@ -308,8 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="number of accounts (default 400)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default 2026)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="output file (default examples/accounts.csv)")
-    parser.add_argument("--format", choices=("csv", "jsonl"), default=None,
-                        help="file format (default: from the suffix of --out)")
+    parser.add_argument(
+        "--format", choices=("csv", "jsonl"), default=None, help="file format (default: from the suffix of --out)"
+    )
     args = parser.parse_args(argv)
     fmt = args.format or ("jsonl" if args.out.endswith((".jsonl", ".ndjson")) else "csv")
     path = (write_jsonl if fmt == "jsonl" else write_csv)(args.out, args.rows, args.seed)

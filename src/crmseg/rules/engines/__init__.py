@@ -8,8 +8,9 @@ compiler or Python <= 3.12. ``durable`` is there for who asks for it by name.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 from crmseg.errors import ConfigError
 from crmseg.model import DimResult
@@ -48,8 +49,10 @@ def make_engine(kind: str, rules: RuleSet, now: datetime) -> Engine:
         kind = "native"
     if kind == "durable":
         if not durable_available():
-            raise ConfigError("engine 'durable' needs the durable-rules package, which is not importable "
-                              "on this Python (it builds on Python <= 3.12); use --engine native")
+            raise ConfigError(
+                "engine 'durable' needs the durable-rules package, which is not importable "
+                "on this Python (it builds on Python <= 3.12); use --engine native"
+            )
         from crmseg.rules.engines.durable import DurableEngine
 
         return DurableEngine(rules, now)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import keyword
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
 
 from crmseg.model import DimResult
 from crmseg.rules import ir
@@ -29,8 +30,7 @@ from crmseg.rules import semantics as sem
 from crmseg.rules.model import RuleSet
 
 E = sem.INT_EXACT
-_VIEW = {"int": "num", "float": "num", "str": "str", "bool": "bool", "list": "seq", "date": "date",
-         "datetime": "date"}
+_VIEW = {"int": "num", "float": "num", "str": "str", "bool": "bool", "list": "seq", "date": "date", "datetime": "date"}
 _FN_VIEW = {"lower": "str", "days_since": "num"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -69,8 +69,14 @@ def raw_view(v: Any) -> Any:
 
 
 HELPERS: dict[str, Callable[..., Any]] = {
-    "_num": num_view, "_str": str_view, "_seq": seq_view, "_date": date_view, "_bool": bool_view,
-    "_raw": raw_view, "_days": sem.days_since, "_cmp": sem.compare,
+    "_num": num_view,
+    "_str": str_view,
+    "_seq": seq_view,
+    "_date": date_view,
+    "_bool": bool_view,
+    "_raw": raw_view,
+    "_days": sem.days_since,
+    "_cmp": sem.compare,
 }
 # one fast check per view for the type the value usually has; the helper otherwise
 _FAST = {
@@ -149,8 +155,11 @@ class _Gen:
         if v.func == "lower":
             self.emit(indent, f"{x} = None if {arg} is None else {arg}.lower()")
         else:
-            self.emit(indent, f"{x} = None if {arg} is None else ((_now - {arg}).days if "
-                              f"{arg}.__class__ is _datetime_t and {arg}.tzinfo is not None else _days({arg}, _now))")
+            self.emit(
+                indent,
+                f"{x} = None if {arg} is None else ((_now - {arg}).days if "
+                f"{arg}.__class__ is _datetime_t and {arg}.tzinfo is not None else _days({arg}, _now))",
+            )
         self.locals_[v] = (x, _FN_VIEW[v.func])
         return self.locals_[v]
 
@@ -217,7 +226,8 @@ class _Gen:
         x, view = self.locals_[cmps[0].left]
         kinds = {sem.kind(c.right) for c in cmps}
         if (view, kinds) not in (("num", {sem.NUM}), ("str", {sem.STR})) or not all(
-                isinstance(c.right, str) or math.isfinite(c.right) for c in cmps):
+            isinstance(c.right, str) or math.isfinite(c.right) for c in cmps
+        ):
             return None
         members = "{" + ", ".join(lit(c.right) for c in cmps) + "}"
         if op == "==":
@@ -391,5 +401,5 @@ def build(rules: RuleSet, now: datetime) -> Callable[[dict[str, Any]], dict[str,
     """Generate, ``compile()`` and instantiate the evaluator of ``rules`` at ``now``."""
     src, consts = generate(rules)
     namespace: dict[str, Any] = {}
-    exec(compile(src, "<crmseg rules>", "exec"), namespace)  # noqa: S102 - source built above from checked IR only
+    exec(compile(src, "<crmseg rules>", "exec"), namespace)
     return namespace["_make"](DimResult, now, math.inf, datetime, date, *HELPERS.values(), *consts.values())

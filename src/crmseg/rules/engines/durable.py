@@ -38,9 +38,10 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import durable_rules_engine as dre
 
@@ -81,9 +82,12 @@ def _suffix(v: Any) -> str | None:
 
 def _long_list(p: ir.Pred) -> bool:
     """``v in [...]`` / ``v not in [...]`` with more than LONG_LIST items."""
-    return (isinstance(p, (ir.And, ir.Or)) and len(p.items) > LONG_LIST
-            and all(isinstance(i, ir.Cmp) and i.op in ("==", "!=") for i in p.items)
-            and len({i.left for i in p.items if isinstance(i, ir.Cmp)}) == 1)
+    return (
+        isinstance(p, (ir.And, ir.Or))
+        and len(p.items) > LONG_LIST
+        and all(isinstance(i, ir.Cmp) and i.op in ("==", "!=") for i in p.items)
+        and len({i.left for i in p.items if isinstance(i, ir.Cmp)}) == 1
+    )
 
 
 def _cost(p: ir.Pred, neg: bool) -> tuple[int, int]:
@@ -111,7 +115,7 @@ def _cost(p: ir.Pred, neg: bool) -> tuple[int, int]:
 
 def _projected(p: ir.And | ir.Or, neg: bool) -> bool:
     """Whether ``cond`` turns this ``and``/``or`` into one boolean computed in Python."""
-    return _long_list(p) or _cost(p, neg) == (1, 1) and len(p.items) > 1
+    return _long_list(p) or (_cost(p, neg) == (1, 1) and len(p.items) > 1)
 
 
 def _slotted(p: ir.Cmp) -> bool:
@@ -196,8 +200,9 @@ def dumps(obj: Any) -> str:
 class _Dim:
     """One dimension's ruleset: its handle, kind and what each rule gives."""
 
-    def __init__(self, name: str, kind: str, default: Any, handle: int, rules: list[tuple[str, Any]],
-                 c: _Compiler) -> None:
+    def __init__(
+        self, name: str, kind: str, default: Any, handle: int, rules: list[tuple[str, Any]], c: _Compiler
+    ) -> None:
         self.name, self.kind, self.default, self.handle = name, kind, default, handle
         self.rules = rules  # (rule name, label value or points), file order; the catch-all is not listed
         # the slots this dimension's rules read, and how to fill them from a cleaned account
@@ -304,7 +309,11 @@ class DurableEngine:
             fired = dim.fired(accs)
             for acc, out, hits in zip(accs, outs, fired):
                 if dim.kind == "label":
-                    result = DimResult(dim.rules[hits[0]][1], (dim.rules[hits[0]][0],)) if hits else DimResult(dim.default, ())
+                    result = (
+                        DimResult(dim.rules[hits[0]][1], (dim.rules[hits[0]][0],))
+                        if hits
+                        else DimResult(dim.default, ())
+                    )
                 else:
                     total = dim.default
                     for i in hits:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from crmseg.model import DimResult
 from crmseg.rules.engines.codegen import build
