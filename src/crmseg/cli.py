@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
+from crmseg import __version__
 from crmseg.asof import as_of_option
+from crmseg.commands import ROOT, RULES, LazyGroup
 from crmseg.errors import ConfigError, CrmsegError, RuleError
+
+# Start-up time matters (``crmseg --help`` should answer at once): import only click and
+# crmseg's light modules here. rich, pydantic (crmseg.config), the CRM clients and the rest
+# are imported inside the commands that use them, and the commands of crmseg.commands on
+# first use (tests/test_startup.py checks that importing this module loads none of them).
 
 ENGINE = click.option(
     "--engine",
@@ -47,14 +51,14 @@ def _err(message: str) -> None:
     click.echo(message, err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="crmseg")
+@click.group("crmseg", cls=LazyGroup, lazy_subcommands=ROOT, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=__version__)  # the constant: no importlib.metadata on every start
 def cli() -> None:
     """Segment, tier and journey-stage tags for CRM accounts, from rule files."""
 
 
 # ---------------------------------------------------------------- rules
-@cli.group()
+@cli.group(cls=LazyGroup, lazy_subcommands=RULES)
 def rules() -> None:
     """Check and explain rule files."""
 
@@ -175,6 +179,7 @@ def rules_explain(
     as_json: bool,
 ) -> None:
     """Each dimension's value, the rule that fired and why earlier rules did not."""
+    import json
     from dataclasses import asdict
 
     from crmseg.config import load_mapping
@@ -255,6 +260,10 @@ def audit(
     skip_bad_rows: bool,
 ) -> None:
     """Dry run: what the rules would do to the accounts. Never writes to a CRM or to sync state."""
+    from contextlib import ExitStack
+
+    from rich.console import Console
+
     from crmseg.pipeline import plan_config, plan_source, run_audit
     from crmseg.report import CsvWriter, render, write_html, write_json
     from crmseg.report.files import check_writable
@@ -320,6 +329,7 @@ class _progress:
     """A live account counter on stderr for TTYs."""
 
     def __enter__(self) -> Callable[[int], None]:
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.p = Progress(
@@ -408,11 +418,6 @@ def sandbox(
     )
 
 
-from crmseg.commands import register as _register_commands  # noqa: E402 - needs ``cli`` above
-
-_register_commands()
-
-
 def main() -> None:
     """Console entry point: project errors become a message and their exit code."""
     try:
@@ -429,10 +434,14 @@ def main() -> None:
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:  # a path or port the user named; CRM network errors are mapped by the connectors
-        import requests
-
         _err(f"error: {exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}")
-        sys.exit(4 if isinstance(exc, (requests.RequestException, ConnectionError)) else 2)
+        sys.exit(4 if _is_network_error(exc) else 2)
+
+
+def _is_network_error(exc: OSError) -> bool:
+    """A connection error or a ``requests`` one (an OSError too), without importing requests for it."""
+    requests = sys.modules.get("requests")  # not imported: the error cannot be one of its
+    return isinstance(exc, ConnectionError) or (requests is not None and isinstance(exc, requests.RequestException))
 
 
 if __name__ == "__main__":

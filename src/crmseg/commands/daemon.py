@@ -6,10 +6,8 @@ import sys
 
 import click
 
-from crmseg.cli import cli
 
-
-@cli.command()
+@click.command()
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True, help="config.toml.")
 @click.option(
     "--log-format",

@@ -15,7 +15,6 @@ from typing import Any
 import click
 from rich.console import Console
 
-from crmseg.cli import cli
 from crmseg.config import Config
 
 CHUNK = 500  # run ids per store query (stays far below SQLite's variable limit)
@@ -93,7 +92,7 @@ def load_drift(cfg: Config, sync: str, since: datetime | None, kinds: dict[str, 
     return drift_report(runs, snapshots, transitions, score_dimensions(kinds, snapshots))
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--config",
     type=click.Path(dir_okay=False, exists=True),

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from crmseg.cli import cli
 from crmseg.errors import ConfigError
 
 STARTER_CONFIG = """\
@@ -63,7 +62,7 @@ def write_starter(directory: str | Path, force: bool = False) -> list[Path]:
     return written
 
 
-@cli.command("init")
+@click.command("init")
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 def init(directory: str, force: bool) -> None:

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from crmseg.asof import as_of_option
-from crmseg.cli import ENGINE, _err, rules
+from crmseg.cli import ENGINE, _err
 from crmseg.errors import RuleError
 
 
@@ -40,7 +40,7 @@ def _write(path: str, text: str) -> None:
         atomic_write(Path(path), text)
 
 
-@rules.command("diff")
+@click.command("diff")
 @click.option("--base", required=True, help="The rules to compare with: a git revision (main, HEAD~1) or a folder.")
 @click.option(
     "--rules",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from crmseg.cli import cli
 from crmseg.config import load_config
 from crmseg.errors import ConfigError
 
@@ -16,7 +15,7 @@ CONFIG = click.option(
 )
 
 
-@cli.group()
+@click.group()
 def state() -> None:
     """Manage the sync state store (SQLite file or PostgreSQL server)."""
 

@@ -10,7 +10,6 @@ from typing import Any
 import click
 from rich.console import Console
 
-from crmseg.cli import cli
 from crmseg.config import Config, load_config, parse_interval
 
 
@@ -77,7 +76,7 @@ def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
     return out
 
 
-@cli.command()
+@click.command()
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True, help="config.toml.")
 @click.option("--sync", "sync_name", help="Only this sync.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

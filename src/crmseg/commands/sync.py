@@ -13,11 +13,11 @@ from typing import Any
 import click
 from rich.console import Console
 
-from crmseg.cli import ENGINE, _err, _log_lines, _progress, cli
+from crmseg.cli import ENGINE, _err, _log_lines, _progress
 from crmseg.config import FileSync, load_config, parse_interval
 
 
-@cli.command()
+@click.command()
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True, help="config.toml.")
 @click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
 @click.option("--dry-run", is_flag=True, help="Read, evaluate and diff only: write nothing, keep no state.")
