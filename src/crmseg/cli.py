@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,54 @@ def _err(message: str) -> None:
     click.echo(message, err=True)
 
 
-@click.group("crmseg", cls=LazyGroup, lazy_subcommands=ROOT, context_settings={"help_option_names": ["-h", "--help"]})
+class CrmsegGroup(LazyGroup):
+    """The root group: in standalone mode (the console script, ``CliRunner().invoke``) its ``main``
+    turns errors into crmseg's exit codes and one-line messages, the same way for both.
+
+    ``CrmsegError`` -> ``error: …`` (a RuleError: its problems) and its ``exit_code``; a click
+    usage error -> click's message, exit 2; Abort/Ctrl-C -> ``aborted``, 130; a broken pipe -> 0;
+    another OSError (a path or port the user named) -> ``error: …``, 2 (4: a network error).
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line; with ``standalone_mode=False`` errors propagate, as click's do."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            # not standalone: click would print its own "Aborted!" and exit 1 on Abort, etc.
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.Abort:
+            _err("aborted")
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(2)
+        except CrmsegError as exc:
+            _err(f"error: {exc}" if not isinstance(exc, RuleError) else str(exc))
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            sys.exit(0)
+        except OSError as exc:  # a path or port the user named; CRM network errors are mapped by the connectors
+            _err(f"error: {exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}")
+            sys.exit(4 if _is_network_error(exc) else 2)
+        # commands return None; an int is the code of a ctx.exit(...) (--help, --version: 0)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_network_error(exc: OSError) -> bool:
+    """A connection error or a ``requests`` one (an OSError too), without importing requests for it."""
+    requests = sys.modules.get("requests")  # not imported: the error cannot be one of its
+    return isinstance(exc, ConnectionError) or (requests is not None and isinstance(exc, requests.RequestException))
+
+
+@click.group("crmseg", cls=CrmsegGroup, lazy_subcommands=ROOT, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__)  # the constant: no importlib.metadata on every start
 def cli() -> None:
     """Segment, tier and journey-stage tags for CRM accounts, from rule files."""
@@ -419,29 +466,8 @@ def sandbox(
 
 
 def main() -> None:
-    """Console entry point: project errors become a message and their exit code."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        _err("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
-    except CrmsegError as exc:
-        _err(f"error: {exc}" if not isinstance(exc, RuleError) else str(exc))
-        sys.exit(exc.exit_code)
-    except BrokenPipeError:
-        sys.exit(0)
-    except OSError as exc:  # a path or port the user named; CRM network errors are mapped by the connectors
-        _err(f"error: {exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}")
-        sys.exit(4 if _is_network_error(exc) else 2)
-
-
-def _is_network_error(exc: OSError) -> bool:
-    """A connection error or a ``requests`` one (an OSError too), without importing requests for it."""
-    requests = sys.modules.get("requests")  # not imported: the error cannot be one of its
-    return isinstance(exc, ConnectionError) or (requests is not None and isinstance(exc, requests.RequestException))
+    """Console entry point; :class:`CrmsegGroup` maps errors to messages and exit codes."""
+    cli.main()
 
 
 if __name__ == "__main__":
