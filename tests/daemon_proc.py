@@ -14,11 +14,17 @@ from typing import Any
 
 import requests
 
-from .sync_env import crmseg_cmd
+from .cli_run import crmseg_cmd
+
+FIXTURE_TOKEN = object()
 
 
 class DaemonProc:
-    def __init__(self, config: Path, env: dict[str, str], cwd: Path, metrics: bool = True) -> None:
+    def __init__(
+        self, config: Path, env: dict[str, str], cwd: Path, metrics: bool = True, *, _token: object = None
+    ) -> None:
+        if _token is not FIXTURE_TOKEN:  # the fixture marks its tests ``daemon`` (out of the fast set)
+            raise AssertionError("start a daemon through the `daemon` fixture of tests/conftest.py")
         args = [*crmseg_cmd(), "daemon", "--config", str(config), "--log-format", "json"]
         if metrics:
             args += ["--metrics-port", "0"]
@@ -28,8 +34,12 @@ class DaemonProc:
         self.events: list[dict[str, Any]] = []
         self.raw: list[str] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._pump, args=(self.proc.stderr,), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(stream,), daemon=True)
+            for stream in (self.proc.stderr, self.proc.stdout)
+        ]
+        for t in self._pumps:
+            t.start()
 
     def _pump(self, stream: Any) -> None:
         for line in stream:
@@ -48,7 +58,8 @@ class DaemonProc:
             if len(hits) >= count:
                 return hits
             if self.proc.poll() is not None:
-                time.sleep(0.2)
+                for t in self._pumps:  # the last lines it printed, for the message
+                    t.join(timeout=5)
                 raise AssertionError(f"daemon exited ({self.proc.returncode}):\n{''.join(self.raw[-30:])}")
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {count} event(s):\n{''.join(self.raw[-30:])}")

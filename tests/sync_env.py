@@ -1,5 +1,5 @@
 """A sandbox CRM (in this process, real HTTP on 127.0.0.1) plus a config, a state file and the
-real ``crmseg sync`` CLI as a subprocess: what the sync tests drive."""
+real ``crmseg sync`` CLI (in-process, or a subprocess where it gets killed): what the sync tests drive."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,22 +18,7 @@ from crmseg.sandbox import SandboxServer
 from crmseg.sandbox.cli import write_sandbox_config
 from crmseg.state.sqlite import SqliteStore
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET_VARS = (
-    "SF_USERNAME",
-    "SF_PASSWORD",
-    "SF_SECURITY_TOKEN",
-    "SF_SESSION_ID",
-    "SF_CONSUMER_KEY",
-    "SF_CONSUMER_SECRET",
-    "SF_PRIVATE_KEY_FILE",
-    "HUBSPOT_ACCESS_TOKEN",
-)
-
-
-def crmseg_cmd() -> list[str]:
-    script = Path(sys.executable).with_name("crmseg")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "crmseg"]
+from .cli_run import ROOT, CliResult, crmseg, crmseg_cmd, process_env
 
 
 def make_static(rules: Path) -> None:
@@ -86,17 +70,15 @@ class SyncEnv:
 
     # ------------------------------------------------------------------ the CLI
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
-        env.update(self.sb.env(), PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200", **extra)
-        return env
+        """The whole environment of a CLI subprocess pointed at this sandbox (no other secrets)."""
+        return process_env({**self.sb.env(), **extra})
 
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*crmseg_cmd(), *args], cwd=self.tmp, env=self.env(), capture_output=True, text=True, timeout=timeout
-        )
+    def run(self, *args: str) -> CliResult:
+        """``crmseg ARGS`` in-process from the env's folder, with the sandbox's variables."""
+        return crmseg(*args, cwd=self.tmp, env=self.sb.env())
 
-    def sync(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return self.run("sync", "--config", str(self.config), "-q", *args, timeout=timeout)
+    def sync(self, *args: str) -> CliResult:
+        return self.run("sync", "--config", str(self.config), "-q", *args)
 
     def popen_sync(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

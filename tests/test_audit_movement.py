@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +13,8 @@ import pytest
 
 from crmseg.diff import tag_text
 from crmseg.normalize import parse_bool
+
+from .cli_run import crmseg
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "accounts.csv"
@@ -25,32 +24,24 @@ DIMS = ("icp_score", "segment", "stage", "tier")
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dict[str, str]], str, str]:
     tmp = tmp_path_factory.mktemp("audit")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "crmseg",
-            "audit",
-            "--source",
-            str(SAMPLE),
-            "--rules",
-            "rules",
-            "--as-of",
-            "2026-11-01",
-            "--engine",
-            "native",
-            "--json",
-            str(tmp / "a.json"),
-            "--csv",
-            str(tmp / "a.csv"),
-            "--html",
-            str(tmp / "a.html"),
-        ],
+    r = crmseg(
+        "audit",
+        "--source",
+        str(SAMPLE),
+        "--rules",
+        "rules",
+        "--as-of",
+        "2026-11-01",
+        "--engine",
+        "native",
+        "--json",
+        str(tmp / "a.json"),
+        "--csv",
+        str(tmp / "a.csv"),
+        "--html",
+        str(tmp / "a.html"),
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        env={"COLUMNS": "200", "NO_COLOR": "1"},
     )
     assert r.returncode == 0, r.stderr
     with (tmp / "a.csv").open(newline="", encoding="utf-8") as fh:

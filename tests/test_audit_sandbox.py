@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -33,19 +32,11 @@ from typing import Any
 import pytest
 import requests
 
+from .cli_run import SECRET_VARS, crmseg_cmd
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples" / "accounts.csv"
 RULES = ROOT / "rules"
-SECRET_VARS = (
-    "SF_USERNAME",
-    "SF_PASSWORD",
-    "SF_SECURITY_TOKEN",
-    "SF_SESSION_ID",
-    "SF_CONSUMER_KEY",
-    "SF_CONSUMER_SECRET",
-    "SF_PRIVATE_KEY_FILE",
-    "HUBSPOT_ACCESS_TOKEN",
-)
 STARTUP_S = 20.0
 RUN_S = 40.0
 
@@ -54,12 +45,6 @@ pytestmark = pytest.mark.skipif(
     not (SEED.is_file() and RULES.is_dir() and (ROOT / "connectors").is_dir()),
     reason="needs the checkout's examples/, rules/ and connectors/",
 )
-
-
-def _crmseg() -> list[str]:
-    """The installed console script beside this interpreter, else ``python -m crmseg``."""
-    script = Path(sys.executable).with_name("crmseg")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "crmseg"]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -191,7 +176,7 @@ def file_audit(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict
     out = tmp_path_factory.mktemp("file")
     _run(
         [
-            *_crmseg(),
+            *crmseg_cmd(),
             "audit",
             "--source",
             str(SEED),
@@ -215,7 +200,7 @@ def crm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     t = tmp_path_factory.mktemp(crm)
     sb = Sandbox.start(
         [
-            *_crmseg(),
+            *crmseg_cmd(),
             "sandbox",
             "--crm",
             crm,
@@ -234,7 +219,7 @@ def crm_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         before = sb.get("/__sandbox/stats")
         done = _run(
             [
-                *_crmseg(),
+                *crmseg_cmd(),
                 "audit",
                 "--config",
                 str(t / "config.toml"),
@@ -372,7 +357,7 @@ def test_readme_sandbox_snippet_works_as_written(tmp_path):
     assert start.endswith(" &") and " sandbox " in start and audit.split()[1:3] == ["audit", "--config"]
     for name in ("examples", "rules"):
         shutil.copytree(ROOT / name, tmp_path / name)
-    exe = _crmseg()
+    exe = crmseg_cmd()
 
     def argv(line: str) -> list[str]:
         words = line.removesuffix("&").split()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from crmseg.sandbox.cli import write_sandbox_config
 from crmseg.sandbox.server import SandboxServer
+
+from .cli_run import crmseg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,14 +26,7 @@ def test_mapping_with_unknown_field_fails_before_any_read(tmp_path: Path, crm: s
         cfg = write_sandbox_config(sb, tmp_path / "config.toml")
         cfg.write_text(cfg.read_text().replace('mapping = "', f'mapping = "{mapping}" #', 1), encoding="utf-8")
         sb.reset_stats()
-        r = subprocess.run(
-            [sys.executable, "-m", "crmseg", "audit", "--config", str(cfg), "-q"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, **sb.env()},
-        )
+        r = crmseg("audit", "--config", str(cfg), "-q", cwd=ROOT, env=sb.env())
         stats = sb.stats()
     assert r.returncode == 2, r.stderr
     obj = "Account" if crm == "salesforce" else "companies"
@@ -54,16 +46,9 @@ def test_audit_runs_before_provisioning_and_sync_still_refuses(tmp_path: Path, c
         crm=crm, accounts=20, mapping=ROOT / "connectors" / f"{crm}.toml", rules_dir=ROOT / "rules", create_tags=False
     ) as sb:
         cfg = write_sandbox_config(sb, tmp_path / "config.toml")
-        env = {**os.environ, **sb.env()}
+        env = sb.env()
         out = tmp_path / "a.json"
-        r = subprocess.run(
-            [sys.executable, "-m", "crmseg", "audit", "--config", str(cfg), "--json", str(out), "-q"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-        )
+        r = crmseg("audit", "--config", str(cfg), "--json", str(out), "-q", cwd=ROOT, env=env)
         assert r.returncode == 0, r.stderr
         doc = json.loads(out.read_text(encoding="utf-8"))
         [note] = [w for w in doc["warnings"] if "fields not found" in w]
@@ -75,13 +60,6 @@ def test_audit_runs_before_provisioning_and_sync_still_refuses(tmp_path: Path, c
             c["added"] + c["unchanged"] == 20 and c["changed"] == c["cleared"] == 0 for c in doc["changes"].values()
         )
         sb.reset_stats()
-        r = subprocess.run(
-            [sys.executable, "-m", "crmseg", "sync", "--config", str(cfg), "-q"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-        )
+        r = crmseg("sync", "--config", str(cfg), "-q", cwd=tmp_path, env=env)
         assert r.returncode == 2 and f"tag field {tags[0]}" in r.stderr, r.stderr
         assert "write" not in " ".join(sb.stats()["calls"]["by_endpoint"])

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,26 +26,9 @@ def _handwritten():
     return module
 
 
-def test_benchmark_end_to_end(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--accounts",
-            "300",
-            "--out",
-            str(tmp_path),
-            "--sample",
-            "300",
-            "--verify",
-            "300",
-            "--repeat",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=str(ROOT),
+def test_benchmark_end_to_end(tmp_path: Path, run_bench) -> None:
+    proc = run_bench(
+        "audit_bench", "--accounts", "300", "--out", tmp_path, "--sample", "300", "--verify", "300", "--repeat", "1"
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -75,9 +56,7 @@ def test_benchmark_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "accounts-300-seed2026.csv").is_file()
 
 
-@pytest.mark.parametrize(
-    "now", [datetime(2026, 11, 1, tzinfo=UTC), datetime(2027, 6, 15, 12, 30, tzinfo=UTC)]
-)
+@pytest.mark.parametrize("now", [datetime(2026, 11, 1, tzinfo=UTC), datetime(2027, 6, 15, 12, 30, tzinfo=UTC)])
 def test_handwritten_equals_native_on_sample_accounts(now: datetime) -> None:
     hand = _handwritten().make_evaluator(now)
     plan = plan_source(

@@ -1,4 +1,5 @@
-"""The crmseg command line, run as a real subprocess the way users run it."""
+"""The crmseg command line: in-process through click's runner; a subprocess where the TTY or the
+interpreter itself matters."""
 
 from __future__ import annotations
 
@@ -15,21 +16,10 @@ import pytest
 
 from crmseg.rules.engines import durable_available
 
+from .cli_run import crmseg, crmseg_process
+
 ROOT = Path(__file__).resolve().parents[1]
 ENGINES = ["native", "durable"] if durable_available() else ["native"]
-
-
-def crmseg(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmseg", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture
@@ -195,7 +185,7 @@ def test_audit_html_is_self_contained_and_opens_no_connection(tmp_path: Path) ->
         "socket.socket.connect = _refuse\nsocket.socket.connect_ex = _refuse\nsocket.create_connection = _refuse\n"
     )
     h = tmp_path / "a.html"
-    r = crmseg(
+    r = crmseg_process(  # a new interpreter, so the guard's sitecustomize runs before anything else
         "audit",
         "--source",
         "examples/accounts.csv",

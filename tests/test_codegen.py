@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from crmseg.model import DimResult
@@ -47,7 +47,6 @@ def write(d: Path, files: dict[str, str]) -> RuleSet:
     return load_rules(d, TYPES)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(files=rule_dirs(), accts=st.lists(accounts, min_size=1, max_size=6))
 def test_compiled_engine_equals_the_closures(
     tmp_path_factory: pytest.TempPathFactory, files: dict[str, str], accts: list[dict]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -38,14 +36,8 @@ def _row(section: str, op: str) -> list[str]:
     return re.split(r"\s{2,}", m.group(0).strip())
 
 
-def test_crm_bench_tiny_run_makes_exactly_the_lower_bound_of_calls(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--accounts", str(N), "--changes", str(K), "--db-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=str(ROOT),
-    )
+def test_crm_bench_tiny_run_makes_exactly_the_lower_bound_of_calls(tmp_path: Path, run_bench) -> None:
+    proc = run_bench("crm_bench", "--accounts", N, "--changes", K, "--db-dir", tmp_path)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "RESULT: calls == lower bound for every batched read and write (salesforce, hubspot): OK" in out, out

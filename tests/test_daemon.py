@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -26,12 +27,27 @@ def env(tmp_path):
     e.close()
 
 
+def _lease_holder(env: SyncEnv) -> object:
+    store = env.store()
+    try:
+        return store.lease("sandbox")
+    finally:
+        store.close()
+
+
+def _wait_until(cond: Callable[[], bool], message: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.05)
+
+
 def _ok_runs(d: DaemonProc) -> list[dict]:
     return [r for r in d.runs() if r["status"] == "succeeded"]
 
 
-def test_daemon_runs_writes_reloads_good_rules_and_keeps_them_over_broken_ones(env, tmp_path):
-    d = DaemonProc(env.config, env.env(), env.tmp)
+def test_daemon_runs_writes_reloads_good_rules_and_keeps_them_over_broken_ones(env, tmp_path, daemon):
+    d = daemon(env.config, env.env(), env.tmp)
     try:
         d.wait_for(lambda e: e.get("event") == "run" and e["status"] == "succeeded", timeout=90, count=2)
         assert _audit_changes(env, tmp_path / "a.csv") == set()  # the CRM holds what the rules say
@@ -80,10 +96,10 @@ def test_daemon_runs_writes_reloads_good_rules_and_keeps_them_over_broken_ones(e
     assert secrets and not any(s in line for s in secrets for line in d.raw)  # never a secret in the logs
 
 
-def test_sigterm_mid_run_finishes_the_batch_records_aborted_and_exits_0(env, tmp_path):
+def test_sigterm_mid_run_finishes_the_batch_records_aborted_and_exits_0(env, tmp_path, daemon):
     env.config.write_text(env.config.read_text() + "batch_size = 20\n", encoding="utf-8")
     env.sb.inject({"kind": "timeout", "endpoint": "composite_update", "after": 3, "delay": 2.0})
-    d = DaemonProc(env.config, env.env(), env.tmp, metrics=False)
+    d = daemon(env.config, env.env(), env.tmp, metrics=False)
     try:
         deadline = time.monotonic() + 60
         while env.fired("timeout") == 0:
@@ -109,18 +125,18 @@ def test_sigterm_mid_run_finishes_the_batch_records_aborted_and_exits_0(env, tmp
     assert max(env.transitions().values()) == 1
 
 
-def test_a_second_daemon_skips_the_locked_sync_and_a_manual_sync_names_the_holder(env):
+def test_a_second_daemon_skips_the_locked_sync_and_a_manual_sync_names_the_holder(env, daemon):
     env.config.write_text(env.config.read_text() + "batch_size = 10\n", encoding="utf-8")
     env.sb.inject({"kind": "timeout", "endpoint": "composite_update", "count": -1, "delay": 0.3})  # slow runs
-    a = DaemonProc(env.config, env.env(), env.tmp, metrics=False)
+    a = daemon(env.config, env.env(), env.tmp, metrics=False)
     b = None
     try:
         a.wait_for(lambda e: e.get("event") == "rules_loaded", timeout=60)
-        time.sleep(1.0)
-        b = DaemonProc(env.config, env.env(), env.tmp, metrics=False)
+        _wait_until(lambda: _lease_holder(env) is not None, "the first daemon never took the sync's lease")
+        b = daemon(env.config, env.env(), env.tmp, metrics=False)
         skip = b.wait_for(lambda e: e.get("event") == "run_skipped", timeout=60)[0]
         assert "already running: locked by" in skip["msg"] and skip["holder"].split(":")[1] == str(a.proc.pid)
-        manual = env.sync(timeout=120)
+        manual = env.sync()
         assert manual.returncode == 3 and "locked by" in manual.stderr and str(a.proc.pid) in manual.stderr
         assert a.stop() == 0 and b.stop() == 0
     finally:
@@ -132,8 +148,8 @@ def test_a_second_daemon_skips_the_locked_sync_and_a_manual_sync_names_the_holde
     assert all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:]))  # never two runs at once
 
 
-def test_healthz_turns_unhealthy_when_runs_fail(env):
-    d = DaemonProc(env.config, env.env(), env.tmp)
+def test_healthz_turns_unhealthy_when_runs_fail(env, daemon):
+    d = daemon(env.config, env.env(), env.tmp)
     try:
         d.wait_for(lambda e: e.get("event") == "run" and e["status"] == "succeeded", timeout=60)
         assert d.get("/healthz").status_code == 200

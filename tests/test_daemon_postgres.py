@@ -61,10 +61,10 @@ def _assert_no_overlap(runs: list) -> None:
         assert e1 <= s2, f"two runs at once: one ran {s1}..{e1}, the next started {s2}"
 
 
-def test_two_daemons_never_run_one_sync_twice_at_once(shared):
+def test_two_daemons_never_run_one_sync_twice_at_once(shared, daemon):
     env, run_env, pg = shared
-    a = DaemonProc(env.config, run_env, env.tmp, metrics=False)
-    b = DaemonProc(env.config, run_env, env.tmp, metrics=False)
+    a = daemon(env.config, run_env, env.tmp, metrics=False)
+    b = daemon(env.config, run_env, env.tmp, metrics=False)
     try:
         deadline = time.monotonic() + 120
         # both schedule every sync each second: they collide, and the lease lets one run (which one
@@ -85,12 +85,12 @@ def test_two_daemons_never_run_one_sync_twice_at_once(shared):
     assert holders and holders <= {str(a.proc.pid), str(b.proc.pid)}  # only these two ran, never one sync at once
 
 
-def test_killing_one_daemon_hands_its_syncs_to_the_other_within_the_lease(shared):
+def test_killing_one_daemon_hands_its_syncs_to_the_other_within_the_lease(shared, daemon):
     env, run_env, pg = shared
     daemons = {}
     try:
         for _ in range(2):
-            d = DaemonProc(env.config, run_env, env.tmp, metrics=False)
+            d = daemon(env.config, run_env, env.tmp, metrics=False)
             daemons[d.proc.pid] = d
         for d in daemons.values():  # both up and contending for the sandbox sync (one may win every time)
             d.wait_for(lambda e: e.get("event") in ("run", "run_skipped") and e["sync"] == "sandbox", timeout=120)

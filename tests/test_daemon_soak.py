@@ -5,7 +5,6 @@ the same status, and none is left ``running``."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import sys
@@ -16,10 +15,8 @@ import pytest
 
 from crmseg.state.sqlite import SqliteStore
 
-from .daemon_proc import DaemonProc
 from .sync_env import ROOT, SyncEnv, make_static
 
-RUNS = int(os.environ.get("CRMSEG_SOAK_RUNS", "110"))  # longer soaks: CRMSEG_SOAK_RUNS=1000
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
 
 
@@ -30,7 +27,7 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_a_hundred_runs_under_faults_keep_memory_flat_and_every_run_recorded(tmp_path):
+def test_a_hundred_runs_under_faults_keep_memory_flat_and_every_run_recorded(tmp_path, daemon, soak_runs: int):
     env = SyncEnv(tmp_path, "hubspot", 300)
     try:
         files_rules = tmp_path / "file-rules"
@@ -50,11 +47,11 @@ def test_a_hundred_runs_under_faults_keep_memory_flat_and_every_run_recorded(tmp
             {"kind": "record_failure", "probability": 0.05, "count": -1, "error": "UNABLE_TO_LOCK_ROW"},
             seed=11,
         )
-        d = DaemonProc(env.config, env.env(), env.tmp, metrics=False)
+        d = daemon(env.config, env.env(), env.tmp, metrics=False)
         samples: list[int] = []  # RSS (kB) after each run, in order
         try:
             deadline = time.monotonic() + 600
-            while len(samples) < RUNS:
+            while len(samples) < soak_runs:
                 assert time.monotonic() < deadline, f"only {len(samples)} runs in 10 minutes"
                 ran = len(d.runs())
                 if ran > len(samples):

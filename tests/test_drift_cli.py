@@ -1,14 +1,11 @@
 """``crmseg drift`` end to end: a real SQLite state built through the store API, the command
-run as a real subprocess, its JSON checked against PSI and matrices computed by hand."""
+run in-process through the CLI, its JSON checked against PSI and matrices computed by hand."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,9 @@ import pytest
 from crmseg.state import StateStore, open_store
 from crmseg.state.drift import EPS
 from crmseg.state.store import Confirmed
+
+from .cli_run import CliResult
+from .cli_run import crmseg as run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SEG, ICP = "segment", "icp_score"
@@ -26,15 +26,8 @@ CONFIG = (
 )
 
 
-def crmseg(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmseg", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "120"},
-    )
+def crmseg(*args: str, cwd: Path) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={"COLUMNS": "120"})
 
 
 def term(a: float, e: float) -> float:

@@ -4,9 +4,6 @@ warning for unknown ``--account`` fields, values written as the rule language wr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -14,30 +11,24 @@ import pytest
 
 from crmseg.rules.explain import rule_text
 
+from .cli_run import CliResult, crmseg
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def explain(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "crmseg",
-            "rules",
-            "explain",
-            "--rules",
-            "rules",
-            "--engine",
-            "native",
-            "--as-of",
-            "2026-11-01",
-            *args,
-        ],
+def explain(*args: str) -> CliResult:
+    return crmseg(
+        "rules",
+        "explain",
+        "--rules",
+        "rules",
+        "--engine",
+        "native",
+        "--as-of",
+        "2026-11-01",
+        *args,
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={"NO_COLOR": "1"},
     )
 
 

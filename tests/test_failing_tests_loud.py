@@ -8,14 +8,13 @@ exit 2 before reading anything; the error examples in the README and the docs ar
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .cli_run import crmseg
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "accounts.csv"
@@ -23,17 +22,6 @@ BROKEN = (
     'name    = "big manufacturer"\naccount = { industry = "Manufacturing", employees = 5000 }\nexpect  = "Enterprise"',
     'name    = "big manufacturer"\naccount = { industry = "Manufacturing", employees = 5000 }\nexpect  = "SMB"',
 )
-
-
-def crmseg(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmseg", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-    )
 
 
 @pytest.fixture

@@ -4,10 +4,7 @@ and sync show the same warnings; check knows the same columns as ``audit --sourc
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,19 +14,10 @@ from crmseg.normalize import Normalizer
 from crmseg.rules.lints import lint_rules
 from crmseg.rules.loader import load_rules
 
+from .cli_run import crmseg
+
 ROOT = Path(__file__).resolve().parents[1]
 CSV_MAPPING = load_mapping(ROOT / "connectors" / "csv.toml")
-
-
-def crmseg(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmseg", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
-    )
 
 
 def write_dim(folder: Path, rules: list[tuple[str, str, str]], *, values: str = "", default: str = "Other") -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from crmseg.config import Mapping
@@ -119,7 +119,6 @@ def reference(n: Normalizer, raw: RawRecord, missing: list[int], invalid: list[i
     return acc
 
 
-@settings(max_examples=300, deadline=None)
 @given(rows=st.lists(st.fixed_dictionaries({}, optional=dict.fromkeys(COLUMNS, VALUES)), min_size=1, max_size=12))
 def test_generated_account_equals_the_converters(rows: list[dict[str, Any]]) -> None:
     n = Normalizer(mapping(), passthrough=True)

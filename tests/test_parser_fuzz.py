@@ -34,7 +34,7 @@ TYPES = {
     "segment": "str",
 }
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], database=None)
+SETTINGS = dict(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], database=None)  # examples: the profile
 
 
 def lower(text: str) -> Pred | None:
@@ -248,19 +248,19 @@ accounts = st.dictionaries(st.sampled_from(sorted(TYPES)), value, max_size=len(T
 
 
 # ------------------------------------------------------------------ properties
-@settings(max_examples=600, **SETTINGS)
+@settings(**SETTINGS)
 @given(text=st.text(max_size=80))
 def test_random_text_returns_or_raises_rule_error(text: str) -> None:
     lower(text)
 
 
-@settings(max_examples=850, **SETTINGS)
+@settings(**SETTINGS)
 @given(text=soup())
 def test_token_soup_returns_or_raises_rule_error(text: str) -> None:
     lower(text)
 
 
-@settings(max_examples=350, **SETTINGS)
+@settings(**SETTINGS)
 @given(text=near_valid(), account=accounts)
 def test_near_valid_expressions_lower_and_evaluate_without_crashing(text: str, account: dict) -> None:
     pred = lower(text)
@@ -269,7 +269,7 @@ def test_near_valid_expressions_lower_and_evaluate_without_crashing(text: str, a
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # re's "Possible nested set" warnings
-@settings(max_examples=200, **SETTINGS)
+@settings(**SETTINGS)
 @given(pattern=st.text(alphabet="()[]{}?*+|^$\\.,:=!<>Pa1-dwsb ", max_size=20))
 def test_random_regex_in_matches_returns_or_raises_rule_error(pattern: str) -> None:
     # patterns keep repeat counts tiny: huge ones are the known OverflowError bug below

@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from .cli_run import crmseg
+
 ROOT = Path(__file__).resolve().parents[1]
 DIMS = ("segment", "tier", "stage", "icp_score")
 EDIT = ("employees >= 1000 or", "employees >= 700 or")
-
-
-def crmseg(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmseg", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-    )
 
 
 def git(cwd: Path, *args: str) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,19 +11,13 @@ from crmseg.errors import ConfigError
 from crmseg.sandbox.cli import write_sandbox_config
 from crmseg.sandbox.server import SandboxServer
 
+from .cli_run import CliResult, crmseg
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def audit(cfg: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SF_")}
-    return subprocess.run(
-        [sys.executable, "-m", "crmseg", "audit", "--config", str(cfg), "-q"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean, **env},
-    )
+def audit(cfg: Path, env: dict[str, str]) -> CliResult:
+    return crmseg("audit", "--config", cfg, "-q", env=env)
 
 
 def test_sandbox_config_uses_client_credentials_and_password_login_warns(tmp_path: Path) -> None:

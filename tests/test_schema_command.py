@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -13,18 +10,13 @@ import requests
 from crmseg.sandbox.cli import write_sandbox_config
 from crmseg.sandbox.server import SandboxServer
 
+from .cli_run import CliResult, crmseg
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(cfg: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmseg", "schema", "--config", str(cfg), *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-    )
+def run(cfg: Path, env: dict[str, str], *extra: str) -> CliResult:
+    return crmseg("schema", "--config", cfg, *extra, env=env)
 
 
 def test_hubspot_missing_tag_properties_are_reported_then_provisioned(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from crmseg.state.postgres import PostgresStore
 from crmseg.state.sqlite import SqliteStore
 from crmseg.state.store import Confirmed
 
-from .sync_env import ROOT, SECRET_VARS, crmseg_cmd
+from .cli_run import ROOT, SECRET_VARS, crmseg_cmd
 
 pytestmark = pytest.mark.postgres
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -68,14 +67,8 @@ def test_search_floor_rereads_the_records_sharing_a_query_start() -> None:
     assert floor(stamps, 10_000, 200) == (50 + 50 + 26, 3, 200)
 
 
-def test_sync_bench_tiny_run_makes_exactly_the_floor_of_calls(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--accounts", str(N), "--db-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=str(ROOT),
-    )
+def test_sync_bench_tiny_run_makes_exactly_the_floor_of_calls(tmp_path: Path, run_bench) -> None:
+    proc = run_bench("sync_bench", "--accounts", N, "--db-dir", tmp_path, timeout=600)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "RESULT: calls == floor for every sync run (salesforce, hubspot): OK" in out, out

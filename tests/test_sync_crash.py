@@ -1,5 +1,5 @@
 """Crash safety: ``crmseg sync`` (a real subprocess) is SIGKILLed at several points of a
-20,000-account sync, then rerun to completion. Each time the CRM must end with the tags of
+20,000-account sync (CI's size; ``tests/scale.py``), then rerun to completion. Each time the CRM must end with the tags of
 one uninterrupted run, the transition log must hold each transition exactly once, and no
 field outside the mapping may ever be written. Then the same under 10% seeded faults of
 every kind the sandbox injects.
@@ -19,8 +19,8 @@ import pytest
 
 from .sync_env import SyncEnv
 
-N = 20_000
 READ = {"salesforce": "query_more", "hubspot": "list"}
+PAGE = {"salesforce": 2000, "hubspot": 100}  # records per read call
 WRITE = {"salesforce": "composite_update", "hubspot": "batch_update"}
 BATCH = {"salesforce": 200, "hubspot": 100}
 
@@ -28,20 +28,34 @@ pytestmark = pytest.mark.slow
 
 
 class Reference:
-    def __init__(self, tags: dict[str, Any], transitions: Counter[Any], write_calls: int, calls: int) -> None:
-        self.tags, self.transitions, self.write_calls, self.calls = tags, transitions, write_calls, calls
+    def __init__(
+        self, accounts: int, tags: dict[str, Any], transitions: Counter[Any], write_calls: int, calls: int
+    ) -> None:
+        self.accounts, self.tags, self.transitions, self.write_calls, self.calls = (
+            accounts,
+            tags,
+            transitions,
+            write_calls,
+            calls,
+        )
+
+    def read_calls(self, crm: str) -> int:
+        """Calls to the paging endpoint of READ (Salesforce's first page comes from ``query``)."""
+        return math.ceil(self.accounts / PAGE[crm]) - (1 if crm == "salesforce" else 0)
 
 
 @pytest.fixture(scope="module", params=["salesforce", "hubspot"])
-def reference(request, tmp_path_factory) -> tuple[str, Reference]:
+def reference(request, tmp_path_factory, crash_accounts: int) -> tuple[str, Reference]:
     """One uninterrupted sync of the same accounts: what every interrupted one must end with."""
     crm = request.param
-    env = SyncEnv(tmp_path_factory.mktemp(f"ref-{crm}"), crm, N)
+    env = SyncEnv(tmp_path_factory.mktemp(f"ref-{crm}"), crm, crash_accounts)
     try:
         res = env.sync()
         assert res.returncode == 0, res.stdout + res.stderr
         stats = env.write_stats()
-        ref = Reference(env.crm_tags(), env.transitions(), stats["write_calls"], stats["calls"]["total"])
+        ref = Reference(
+            crash_accounts, env.crm_tags(), env.transitions(), stats["write_calls"], stats["calls"]["total"]
+        )
         assert ref.write_calls == math.ceil(stats["records_written"] / BATCH[crm])
         return crm, ref
     finally:
@@ -68,15 +82,21 @@ def _finish(env: SyncEnv) -> None:
 
 
 KILL_POINTS = {
-    # the 4th read page is held: killed while reading
-    "during-read": lambda crm, ref: ({"kind": "timeout", "endpoint": READ[crm], "after": 3}, "timeout"),
-    # the 11th write batch is refused with a long Retry-After: killed between two batches
+    # a read page past the first few is held (the 4th at 20k): killed while reading
+    "during-read": lambda crm, ref: (
+        {"kind": "timeout", "endpoint": READ[crm], "after": min(3, ref.read_calls(crm) // 2)},
+        "timeout",
+    ),
+    # a write batch is refused with a long Retry-After (the 11th at 20k): killed between two batches
     "between-batches": lambda crm, ref: (
-        {"kind": "429", "endpoint": WRITE[crm], "after": 10, "retry_after": 120},
+        {"kind": "429", "endpoint": WRITE[crm], "after": min(10, ref.write_calls // 3), "retry_after": 120},
         "429",
     ),
-    # the 21st batch is applied but its answer held: killed before its outcome is recorded
-    "write-not-recorded": lambda crm, ref: ({"kind": "timeout", "endpoint": WRITE[crm], "after": 20}, "timeout"),
+    # a batch is applied but its answer held (the 21st at 20k): killed before its outcome is recorded
+    "write-not-recorded": lambda crm, ref: (
+        {"kind": "timeout", "endpoint": WRITE[crm], "after": min(20, 2 * ref.write_calls // 3)},
+        "timeout",
+    ),
     # the last batch applied, answer held: killed after the last write, before the run is recorded
     "after-last-write": lambda crm, ref: (
         {"kind": "timeout", "endpoint": WRITE[crm], "after": ref.write_calls - 1},
@@ -88,7 +108,7 @@ KILL_POINTS = {
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_sigkill_then_rerun_converges_to_one_uninterrupted_run(point, reference, tmp_path):
     crm, ref = reference
-    env = SyncEnv(tmp_path, crm, N)
+    env = SyncEnv(tmp_path, crm, ref.accounts)
     try:
         fault, kind = KILL_POINTS[point](crm, ref)
         env.sb.inject(fault)
@@ -104,7 +124,7 @@ def test_faults_of_every_kind_then_a_kill_still_converge(reference, tmp_path, re
     """About 10% of calls fail (429 with Retry-After, 500, 503, timeouts, expired sessions) and 10%
     of written records are refused; one run is killed mid-write. Reruns converge to the reference."""
     crm, ref = reference
-    env = SyncEnv(tmp_path, crm, N, timeout_delay=2.5)  # a held answer outlasts the client's timeout:
+    env = SyncEnv(tmp_path, crm, ref.accounts, timeout_delay=2.5)  # a held answer outlasts the client's timeout:
     env.config.write_text(env.config.read_text().replace("timeout = 10\n", "timeout = 1.5\n"), encoding="utf-8")
     try:
         # about 10% of calls fail, spread over the kinds; 10% of written records are refused
@@ -119,7 +139,13 @@ def test_faults_of_every_kind_then_a_kill_still_converge(reference, tmp_path, re
         ]
         faults.append({"kind": "record_failure", "probability": 0.1, "count": 2000, "error": "UNABLE_TO_LOCK_ROW"})
         env.sb.inject(*faults, seed=7)
-        kill = {"kind": "timeout", "endpoint": WRITE[crm], "after": 30, "count": 1, "delay": 120}
+        kill = {
+            "kind": "timeout",
+            "endpoint": WRITE[crm],
+            "after": min(30, ref.write_calls // 2),
+            "count": 1,
+            "delay": 120,
+        }
         env.sb.app.faults.load({"faults": [kill]})
         proc = env.popen_sync()
         env.kill_when(proc, lambda: any(f["endpoint"] == WRITE[crm] and f["fired"] for f in _all_faults(env)))

@@ -7,29 +7,21 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 from crmseg.diff import tag_text
 
-from .sync_env import ROOT, crmseg_cmd, make_static
+from .cli_run import CliResult, crmseg
+from .sync_env import ROOT, make_static
 
 LABEL_DIMS = ("segment", "tier", "stage")
 EPS = 1e-4
 
 
-def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run(
-        [*crmseg_cmd(), *args],
-        cwd=tmp,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-    )
+def _run(tmp: Path, *args: str) -> CliResult:
+    res = crmseg(*args, cwd=tmp)
     assert res.returncode == 0, res.stdout + res.stderr
     return res
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .sync_env import ROOT, SECRET_VARS, crmseg_cmd
+from .cli_run import ROOT, SECRET_VARS, crmseg_cmd
 
 
 def _snippet() -> str:

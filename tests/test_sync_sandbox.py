@@ -1,4 +1,4 @@
-"""``crmseg sync`` end to end: the real CLI as a subprocess, the real clients over HTTP on
+"""``crmseg sync`` end to end: the real CLI (in-process), the real clients over HTTP on
 127.0.0.1 against the sandbox CRMs, a real SQLite state file."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from crmseg.pipeline import plan_config
 from crmseg.state.sqlite import SqliteStore
 from crmseg.sync.runner import SyncOptions, run_sync
 
-from .sync_env import ROOT, SyncEnv
+from .cli_run import ROOT, CliResult, crmseg
+from .sync_env import SyncEnv
 
 CRMS = ("salesforce", "hubspot")
 N = 400
@@ -201,18 +202,7 @@ def test_bad_input_leaves_state_and_crm_untouched(env, tmp_path):
     shutil.copy(tmp_path / "tier.bak", env.rules / "tier.toml")
     # a CRM that rejects the login
     var = "HUBSPOT_ACCESS_TOKEN" if env.crm == "hubspot" else "SF_CONSUMER_SECRET"
-    import subprocess
-
-    from .sync_env import crmseg_cmd
-
-    res = subprocess.run(
-        [*crmseg_cmd(), "sync", "--config", str(env.config), "-q"],
-        cwd=env.tmp,
-        env=env.env(**{var: "wrong-secret-value"}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    res = crmseg("sync", "--config", env.config, "-q", cwd=env.tmp, env={**env.sb.env(), var: "wrong-secret-value"})
     assert_untouched(res, 4, "HTTP 401" if env.crm == "hubspot" else "login")  # 4: the CRM refused us
     assert "wrong-secret-value" not in res.stdout + res.stderr
     # an exhausted daily limit
@@ -302,19 +292,9 @@ def test_a_file_sync_writes_an_import_ready_changes_file_and_keeps_history(tmp_p
         'changes_path = "out/changes.csv"\n',
         encoding="utf-8",
     )
-    env = SyncEnv.__new__(SyncEnv)  # only the CLI helpers: no CRM here
-    import subprocess
 
-    from .sync_env import crmseg_cmd
-
-    def sync() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*crmseg_cmd(), "sync", "--config", "config.toml", "-q"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def sync() -> CliResult:
+        return crmseg("sync", "--config", "config.toml", "-q", cwd=tmp_path)
 
     source = (tmp_path / "accounts.csv").read_bytes()
     first = sync()
@@ -336,16 +316,11 @@ def test_a_file_sync_writes_an_import_ready_changes_file_and_keeps_history(tmp_p
         assert logged and {t.run for t in logged} == {runs[0].id}  # nothing logged twice
     finally:
         store.close()
-    del env
 
 
 def test_a_file_sync_with_bad_rows_stops_or_skips_and_names_them(tmp_path):
     """A ragged row and a repeated id stop a file sync (exit 2, nothing kept) unless the sync opts
     into skip_bad_rows: then the run summary counts and names them, and they are not written."""
-    import subprocess
-
-    from .sync_env import crmseg_cmd
-
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     lines = (ROOT / "examples" / "accounts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     ragged_id = lines[5].split(",", 1)[0]
@@ -358,14 +333,8 @@ def test_a_file_sync_with_bad_rows_stops_or_skips_and_names_them(tmp_path):
         'changes_path = "out/changes.csv"\n'
     )
 
-    def sync() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*crmseg_cmd(), "sync", "--config", "config.toml", "-q"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def sync() -> CliResult:
+        return crmseg("sync", "--config", "config.toml", "-q", cwd=tmp_path)
 
     (tmp_path / "config.toml").write_text(config, encoding="utf-8")
     strict = sync()
