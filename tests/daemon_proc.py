@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,10 +46,8 @@ class DaemonProc:
         for line in stream:
             with self._lock:
                 self.raw.append(line)
-                try:
+                with contextlib.suppress(ValueError):
                     self.events.append(json.loads(line))
-                except ValueError:
-                    pass
 
     def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 60, count: int = 1) -> list[dict]:
         deadline = time.monotonic() + timeout

@@ -67,7 +67,7 @@ def test_audit_with_as_of_is_the_same_on_any_day(tmp_path: Path, monkeypatch: py
         _clock(monkeypatch, day)
         runs[day, "as-of"] = _audit(tmp_path, "--as-of", "2026-11-01")
         runs[day, "now"] = _audit(tmp_path)
-    (d1, _), (d2, _) = list(runs)[0], list(runs)[2]
+    (d1, _), (d2, _) = next(iter(runs)), list(runs)[2]
     assert runs[d1, "as-of"] == runs[d2, "as-of"]
     assert runs[d1, "now"] != runs[d2, "now"]  # without it, the recency rules follow the calendar
 

@@ -459,7 +459,7 @@ def test_sigint_stops_a_long_audit_with_130_and_no_partial_report(tmp_path: Path
             pytest.fail("the audit never started writing rows")
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=20)
+        _stdout, stderr = proc.communicate(timeout=20)
     finally:
         proc.kill()
     assert time.monotonic() - started < 10

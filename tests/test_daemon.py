@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -145,7 +146,7 @@ def test_a_second_daemon_skips_the_locked_sync_and_a_manual_sync_names_the_holde
             b.kill()
     runs = env.runs()
     spans = sorted((r.started_at, r.finished_at or "9") for r in runs)
-    assert all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:]))  # never two runs at once
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))  # never two runs at once
 
 
 def test_healthz_turns_unhealthy_when_runs_fail(env, daemon):

@@ -4,6 +4,7 @@ its syncs over within the lease time."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import signal
 import time
@@ -57,7 +58,7 @@ def _ran(a: DaemonProc, b: DaemonProc, sync: str) -> int:
 
 def _assert_no_overlap(runs: list) -> None:
     spans = sorted((r.started_at, r.finished_at or "9999") for r in runs)
-    for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+    for (s1, e1), (s2, _) in itertools.pairwise(spans):
         assert e1 <= s2, f"two runs at once: one ran {s1}..{e1}, the next started {s2}"
 
 

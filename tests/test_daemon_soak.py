@@ -5,6 +5,7 @@ the same status, and none is left ``running``."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import statistics
 import sys
@@ -80,7 +81,7 @@ def test_a_hundred_runs_under_faults_keep_memory_flat_and_every_run_recorded(tmp
                 assert len(recorded) == len(logged) + len(gave_up), (sync, len(recorded), len(logged), gave_up)
                 assert all(r.status != "running" and r.finished_at for r in runs)  # every run finished and recorded
                 spans = sorted((r.started_at, r.finished_at) for r in runs)
-                for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+                for (s1, e1), (s2, _) in itertools.pairwise(spans):
                     assert e1 <= s2, f"{sync}: a run {s1}..{e1} overlaps the next, started {s2}"
             sandbox = [e for e in events if e["sync"] == "sandbox"]
             assert any(e["failed"] for e in sandbox) and any(

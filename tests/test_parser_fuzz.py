@@ -34,7 +34,10 @@ TYPES = {
     "segment": "str",
 }
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
-SETTINGS = dict(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], database=None)  # examples: the profile
+SETTINGS = {
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
+    "database": None,
+}  # examples: the profile
 
 
 def lower(text: str) -> Pred | None:
@@ -50,7 +53,8 @@ def lower(text: str) -> Pred | None:
 
 
 # ------------------------------------------------------------------ strategies
-NAMES = sorted(TYPES) + [
+NAMES = [
+    *sorted(TYPES),
     "employes",
     "x",
     "_a",

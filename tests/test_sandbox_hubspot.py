@@ -128,7 +128,7 @@ def test_batch_update_partial_failure_is_207(sb):
     assert [c.id for c in out.results] == [ids[0]] and out.results[0].properties["crmseg_segment"] == "SMB"
     cats = {e.category: e.context["ids"] for e in out.errors}
     assert cats == {"OBJECT_NOT_FOUND": ["1"], "VALIDATION_ERROR": [ids[1]]}
-    assert "INVALID_OPTION" in [e for e in out.errors if e.category == "VALIDATION_ERROR"][0].message
+    assert "INVALID_OPTION" in next(e for e in out.errors if e.category == "VALIDATION_ERROR").message
     assert sb.record(ids[0])["crmseg_segment"] == "SMB" and sb.record(ids[1])["crmseg_segment"] == before
     ok = hs.crm.companies.batch_api.update(_batch((ids[2], {"crmseg_segment": "Enterprise"})))
     assert isinstance(ok, BatchResponseSimplePublicObject) and ok.status == "COMPLETE"

@@ -5,6 +5,7 @@ accounts (the audit CSV's computed and current values), not from the sync's own 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import shutil
@@ -94,7 +95,7 @@ def test_drift_matrix_and_psi_match_a_hand_computation(tmp_path):
             if rid in pinned:
                 continue
             chain = [tag_text(audits[0][rid][f"{d}_current"]) or "(none)"] + [recorded(a, d, rid) for a in audits]
-            for frm, to in zip(chain, chain[1:]):
+            for frm, to in itertools.pairwise(chain):
                 if frm != to:
                     expect_matrix[d][(frm, to)] += 1
     assert sum(expect_matrix["segment"].values()) and sum(expect_matrix["tier"].values())
