@@ -72,7 +72,7 @@ class CrmsegGroup(LazyGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
-            # not standalone: click would print its own "Aborted!" and exit 1 on Abort, etc.
+            # click itself non-standalone: its standalone mode would print "Aborted!" and exit 1, etc.
             code = super().main(args, prog_name, complete_var, False, **extra)
         except click.exceptions.Abort:
             _err("aborted")

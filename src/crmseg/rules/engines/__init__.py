@@ -3,11 +3,13 @@
 ``auto`` is ``native``: both give identical values and fired rules (a 1,000-case
 differential test holds them to it), and native is faster at every run size — from one
 account (no ruleset to build) to millions (benchmarks/RESULTS-issue9.md) — and needs no
-compiler or Python <= 3.12. ``durable`` is there for who asks for it by name.
+compiler or Python <= 3.12. ``durable`` is there for who asks for it by name; its package,
+durable-rules, is the optional ``crmseg[durable]`` extra.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,11 +36,23 @@ class Engine(Protocol):
 
 
 def durable_available() -> bool:
+    """Whether durable-rules (the ``crmseg[durable]`` extra) imports here."""
     try:
-        import durable_rules_engine  # noqa: F401
+        import durable_rules_engine  # noqa: F401 - imported only to see whether it can be
     except ImportError:
         return False
     return True
+
+
+def durable_missing(version: tuple[int, int] = sys.version_info[:2]) -> str:
+    """Why ``--engine durable`` cannot run without durable-rules, and what to do (on Python ``version``)."""
+    msg = "engine 'durable' needs the durable-rules package: pip install 'crmseg[durable]'"
+    if version >= (3, 13):
+        return (
+            f"{msg} on Python 3.12 or earlier; it does not build on Python 3.13 or later "
+            f"(this is {version[0]}.{version[1]}): use --engine native (same results)"
+        )
+    return f"{msg} (it builds from C source: gcc and the Python headers), or use --engine native (same results)"
 
 
 def make_engine(kind: str, rules: RuleSet, now: datetime) -> Engine:
@@ -49,10 +63,7 @@ def make_engine(kind: str, rules: RuleSet, now: datetime) -> Engine:
         kind = "native"
     if kind == "durable":
         if not durable_available():
-            raise ConfigError(
-                "engine 'durable' needs the durable-rules package, which is not importable "
-                "on this Python (it builds on Python <= 3.12); use --engine native"
-            )
+            raise ConfigError(durable_missing())
         from crmseg.rules.engines.durable import DurableEngine
 
         return DurableEngine(rules, now)
