@@ -108,7 +108,7 @@ def test_odd_csv_three_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         if cut < 0.05:
             row = row[:6]  # short: a bad row
         elif cut < 0.1:
-            row = row + ["extra", "more"]  # long: a bad row
+            row = [*row, "extra", "more"]  # long: a bad row
         lines.append(",".join(f'"{v}"' if "," in v else v for v in row))
         if i % 97 == 0:
             lines.append("")

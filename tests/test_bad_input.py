@@ -272,7 +272,10 @@ def test_rules_check_refuses_what_re2_cannot_express(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "segment.toml").write_text(
-        'dimension = "segment"\n[[rule]]\nname = "dup"\nwhen = "matches(name, \'(\\\\\\\\w+) \\\\\\\\1\')"\nvalue = "A"\n',
+        (
+            'dimension = "segment"\n[[rule]]\nname = "dup"\n'
+            'when = "matches(name, \'(\\\\\\\\w+) \\\\\\\\1\')"\nvalue = "A"\n'
+        ),
         encoding="utf-8",
     )
     r = crmseg("rules", "check", "--rules", str(rules), "--mapping", str(ROOT / "connectors" / "csv.toml"))

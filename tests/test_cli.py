@@ -49,11 +49,17 @@ def test_check_passes_on_shipped_rules_and_runs_their_tests(engine: str) -> None
     [
         (
             ("segment.toml", 'when        = "100 <= employees', 'when        = "100 <= employes'),
-            r'segment\.toml: rule "mid-market" \(when, col 8\): unknown field \'employes\' — did you mean \'employees\'\?',
+            (
+                r'segment\.toml: rule "mid-market" \(when, col 8\): '
+                r"unknown field \'employes\' — did you mean \'employees\'\?"
+            ),
         ),
         (
             ("segment.toml", 'when        = "employees >= 1000', "when        = \"employees >= '1000'"),
-            r'segment\.toml: rule "enterprise" \(when, col 14\): type mismatch: \'employees\' is a number but \'1000\' is text',
+            (
+                r'segment\.toml: rule "enterprise" \(when, col 14\): '
+                r"type mismatch: \'employees\' is a number but \'1000\' is text"
+            ),
         ),
         (
             (
@@ -61,11 +67,17 @@ def test_check_passes_on_shipped_rules_and_runs_their_tests(engine: str) -> None
                 'when        = "employees >= 1000',
                 "when        = \"contians(industry, 'x') or employees >= 1000",
             ),
-            r'segment\.toml: rule "enterprise" \(when, col 1\): unknown function \'contians\' — did you mean \'contains\'\?',
+            (
+                r'segment\.toml: rule "enterprise" \(when, col 1\): '
+                r"unknown function \'contians\' — did you mean \'contains\'\?"
+            ),
         ),
         (
             ("segment.toml", 'value       = "Enterprise"', 'value       = "Enterprize"'),
-            r'segment\.toml: rule "enterprise": value \'Enterprize\' is not in values .* — did you mean \'Enterprise\'\?',
+            (
+                r'segment\.toml: rule "enterprise": '
+                r"value \'Enterprize\' is not in values .* — did you mean \'Enterprise\'\?"
+            ),
         ),
     ],
 )

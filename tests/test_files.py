@@ -210,7 +210,7 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 
 def test_unknown_suffix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="use .csv or .jsonl"):
+    with pytest.raises(ConfigError, match=r"use \.csv or \.jsonl"):
         FileConnector(tmp_path / "accounts.xlsx")
     assert FileConnector(tmp_path / "accounts.txt", "jsonl").kind == "jsonl"
 

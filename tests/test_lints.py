@@ -119,8 +119,10 @@ def test_rules_that_can_fire_are_fine(tmp_path: Path, rules: list[tuple[str, str
 def test_a_values_entry_nothing_produces(tmp_path: Path) -> None:
     out = lints(tmp_path, [("a", "employees > 5", "A")], values='values = ["A", "B", "Other"]')
     assert out == [
-        f"{tmp_path / 'rules' / 'fit.toml'}: values: 'B' is produced by no rule and is not the default — "
-        "add a rule that sets it or remove it from values"
+        (
+            f"{tmp_path / 'rules' / 'fit.toml'}: values: 'B' is produced by no rule and is not the default — "
+            "add a rule that sets it or remove it from values"
+        )
     ]
     assert lints(tmp_path, [("a", "employees > 5", "A")], values='values = ["A", "Other"]') == []
 

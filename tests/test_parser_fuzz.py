@@ -179,7 +179,7 @@ def soup(draw: st.DrawFn) -> str:
     """A random sequence of language tokens with random separators."""
     toks = draw(st.lists(token, min_size=1, max_size=20))
     seps = draw(st.lists(separator, min_size=len(toks), max_size=len(toks)))
-    return "".join(t + s for t, s in zip(toks, seps))
+    return "".join(t + s for t, s in zip(toks, seps, strict=True))
 
 
 @st.composite
@@ -215,7 +215,7 @@ def near_valid(draw: st.DrawFn) -> str:
     glue = draw(
         st.lists(st.sampled_from([" and ", " or ", " and not ", " or not "]), min_size=len(parts), max_size=len(parts))
     )
-    text = "".join(g + p for g, p in zip(glue, parts))[len(glue[0]) :]
+    text = "".join(g + p for g, p in zip(glue, parts, strict=True))[len(glue[0]) :]
     if draw(st.booleans()):
         text = f"not ({text})"
     toks = re.findall(r"'[^']*'|\w+|[^\w\s]+|\s+", text)

@@ -68,9 +68,9 @@ def when_problem(root: Path, when: str, name: str = "r") -> str:
 def test_spec_example_line(rules_dir: Path) -> None:
     # 'employes' starts at column 14 here, reproducing the spec's example line exactly
     line = when_problem(rules_dir, "not (1000 <= employes)", name="mid-market")
-    assert (
-        line
-        == f"rules/segment.toml: rule \"mid-market\" (when, col 14): unknown field 'employes' {DASH} did you mean 'employees'?"
+    assert line == (
+        'rules/segment.toml: rule "mid-market" (when, col 14): '
+        f"unknown field 'employes' {DASH} did you mean 'employees'?"
     )
 
 
@@ -175,8 +175,10 @@ def test_null_comparison_is_a_warning_not_an_error(rules_dir: Path) -> None:
     write(rules_dir, "segment.toml", label("country == null", name="no-country"))
     rules = load_rules(rules_dir, TYPES)
     assert rules.warnings == [
-        "rules/segment.toml: rule \"no-country\": 'country == null' compares with null, "
-        "which is always false (a missing value); use is_set()"
+        (
+            "rules/segment.toml: rule \"no-country\": 'country == null' compares with null, "
+            "which is always false (a missing value); use is_set()"
+        )
     ]
 
 
@@ -227,28 +229,38 @@ VALUES = 'values = ["Enterprise", "SMB", "Unsegmented"]\n'
             'dimension = "segment"\n'
             + VALUES
             + '[[rule]]\nname = "ent"\nwhen = "employees > 1"\nvalue = "Enterprize"\n',
-            f"rules/segment.toml: rule \"ent\": value 'Enterprize' is not in values ['Enterprise', 'SMB', 'Unsegmented'] "
-            f"{DASH} did you mean 'Enterprise'?",
+            (
+                'rules/segment.toml: rule "ent": '
+                f"value 'Enterprize' is not in values ['Enterprise', 'SMB', 'Unsegmented'] "
+                f"{DASH} did you mean 'Enterprise'?"
+            ),
         ),
         # default outside `values`
         (
             'dimension = "segment"\ndefault = "Unsegmentd"\n'
             + VALUES
             + '[[rule]]\nname = "ent"\nwhen = "true"\nvalue = "SMB"\n',
-            f"rules/segment.toml: default 'Unsegmentd' is not in values ['Enterprise', 'SMB', 'Unsegmented'] "
-            f"{DASH} did you mean 'Unsegmented'?",
+            (
+                f"rules/segment.toml: default 'Unsegmentd' is not in values ['Enterprise', 'SMB', 'Unsegmented'] "
+                f"{DASH} did you mean 'Unsegmented'?"
+            ),
         ),
         # test expectation outside `values`
         (
             'dimension = "segment"\n' + VALUES + '[[rule]]\nname = "ent"\nwhen = "true"\nvalue = "SMB"\n'
             '[[test]]\nname = "big"\naccount = { employees = 5 }\nexpect = "Enterprize"\n',
-            f"rules/segment.toml: test \"big\": expect 'Enterprize' is not in values ['Enterprise', 'SMB', 'Unsegmented'] "
-            f"{DASH} did you mean 'Enterprise'?",
+            (
+                'rules/segment.toml: test "big": '
+                f"expect 'Enterprize' is not in values ['Enterprise', 'SMB', 'Unsegmented'] "
+                f"{DASH} did you mean 'Enterprise'?"
+            ),
         ),
         # duplicate rule names
         (
-            'dimension = "segment"\n[[rule]]\nname = "big"\nwhen = "true"\nvalue = "A"\n'
-            '[[rule]]\nname = "big"\nwhen = "false"\nvalue = "B"\n',
+            (
+                'dimension = "segment"\n[[rule]]\nname = "big"\nwhen = "true"\nvalue = "A"\n'
+                '[[rule]]\nname = "big"\nwhen = "false"\nvalue = "B"\n'
+            ),
             'rules/segment.toml: rule "big": duplicate rule name in this file',
         ),
         # unknown keys, with suggestions, at every level
@@ -261,8 +273,10 @@ VALUES = 'values = ["Enterprise", "SMB", "Unsegmented"]\n'
             f"rules/segment.toml: unknown key 'defualt' {DASH} did you mean 'default'?",
         ),
         (
-            'dimension = "segment"\n[[rule]]\nname = "big"\nwhen = "true"\nvalue = "A"\n'
-            '[[test]]\nname = "t"\naccount = {}\nexpected = "A"\n',
+            (
+                'dimension = "segment"\n[[rule]]\nname = "big"\nwhen = "true"\nvalue = "A"\n'
+                '[[test]]\nname = "t"\naccount = {}\nexpected = "A"\n'
+            ),
             f"rules/segment.toml: test \"t\": unknown key 'expected' {DASH} did you mean 'expect'?",
         ),
         # missing `when`
@@ -288,16 +302,24 @@ VALUES = 'values = ["Enterprise", "SMB", "Unsegmented"]\n'
             "rules/segment.toml: rule \"big\": points must be a finite number, got '5'",
         ),
         (
-            'dimension = "segment"\nkind = "score"\nvalues = ["A"]\n[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n',
+            (
+                'dimension = "segment"\nkind = "score"\nvalues = ["A"]\n'
+                '[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n'
+            ),
             "rules/segment.toml: 'values' applies to label dimensions only",
         ),
         (
-            'dimension = "segment"\nkind = "score"\ndefault = "high"\n[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n',
+            (
+                'dimension = "segment"\nkind = "score"\ndefault = "high"\n'
+                '[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n'
+            ),
             "rules/segment.toml: a score's default must be a finite number, got 'high'",
         ),
         (
-            'dimension = "segment"\nkind = "score"\n[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n'
-            '[[test]]\nname = "t"\naccount = {}\nexpect = "lots"\n',
+            (
+                'dimension = "segment"\nkind = "score"\n[[rule]]\nname = "big"\nwhen = "true"\npoints = 5\n'
+                '[[test]]\nname = "t"\naccount = {}\nexpect = "lots"\n'
+            ),
             "rules/segment.toml: test \"t\": a score test expects a finite number, got 'lots'",
         ),
         (
@@ -313,8 +335,10 @@ VALUES = 'values = ["Enterprise", "SMB", "Unsegmented"]\n'
             'rules/segment.toml: rule "big": enabled must be true or false',
         ),
         (
-            'dimension = "segment"\n[[rule]]\nname = "big"\nwhen = "true"\nvalue = "A"\n'
-            '[[test]]\nname = "t"\naccount = {}\nexpect = "A"\ntoday = "2026-11-01"\n',
+            (
+                'dimension = "segment"\n[[rule]]\nname = "big"\nwhen = "true"\nvalue = "A"\n'
+                '[[test]]\nname = "t"\naccount = {}\nexpect = "A"\ntoday = "2026-11-01"\n'
+            ),
             'rules/segment.toml: test "t": today must be a TOML date, e.g. today = 2026-11-01',
         ),
         (
@@ -383,8 +407,10 @@ SCORE = 'dimension = "segment"\nkind = "score"\n'
         (
             SCORE + '[[rule]]\nname = "a"\nwhen = "true"\npoints = 1e308\n[[rule]]\nname = "b"\nwhen = "true"\n'
             'points = -1e308\n[[rule]]\nname = "c"\nwhen = "true"\npoints = 1e308\n',
-            "rules/segment.toml: the points of all rules together overflow (their sum is not a finite number); "
-            "use smaller points",
+            (
+                "rules/segment.toml: the points of all rules together overflow (their sum is not a finite number); "
+                "use smaller points"
+            ),
         ),
         (
             SCORE
@@ -476,7 +502,10 @@ def test_every_problem_in_every_file_is_reported_at_once(rules_dir: Path) -> Non
     assert got == [
         "rules/b_tier.toml: invalid TOML: Expected '=' after a key in a key/value pair (at line 4, column 7)",
         f"rules/a_segment.toml: rule \"ent\" (when, col 1): unknown field 'employes' {DASH} did you mean 'employees'?",
-        f"rules/a_segment.toml: rule \"smb\": value 'SMBB' is not in values ['Enterprise', 'SMB'] {DASH} did you mean 'SMB'?",
+        (
+            'rules/a_segment.toml: rule "smb": '
+            f"value 'SMBB' is not in values ['Enterprise', 'SMB'] {DASH} did you mean 'SMB'?"
+        ),
         'rules/a_segment.toml: rule "mid" (when, col 14): expected a value, found end of expression',
         "rules/c_icp.toml: rule \"big\" (when, col 13): type mismatch: 'employees' is a number but 'many' is text",
         'rules/c_icp.toml: rule "big": duplicate rule name in this file',
@@ -542,5 +571,8 @@ def test_suggestion_for_a_case_only_difference(rules_dir: Path) -> None:
         '[[rule]]\nname = "smb"\nwhen = "employees < 100"\nvalue = "Smb"\n',
     )
     assert problems(rules_dir) == [
-        f"rules/segment.toml: rule \"smb\": value 'Smb' is not in values ['SMB', 'Enterprise'] {DASH} did you mean 'SMB'?"
+        (
+            'rules/segment.toml: rule "smb": '
+            f"value 'Smb' is not in values ['SMB', 'Enterprise'] {DASH} did you mean 'SMB'?"
+        )
     ]

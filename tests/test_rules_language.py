@@ -693,7 +693,10 @@ def test_label_default_omitted_is_no_value(tmp_path: Path, engine: str) -> None:
 
 
 def test_label_without_values_allows_any_label(tmp_path: Path, engine: str) -> None:
-    text = 'dimension = "region"\ndefault = "Other"\n[[rule]]\nname = "na"\nwhen = "country in [\'US\', \'CA\']"\nvalue = "North America"\n'
+    text = (
+        'dimension = "region"\ndefault = "Other"\n'
+        '[[rule]]\nname = "na"\nwhen = "country in [\'US\', \'CA\']"\nvalue = "North America"\n'
+    )
     rules = load(tmp_path, {"region.toml": text})
     assert evaluate(engine, rules, {"country": "CA"})["region"] == DimResult("North America", ("na",))
     assert evaluate(engine, rules, {"country": "FR"})["region"] == DimResult("Other", ())
@@ -834,7 +837,8 @@ def test_dimension_reading_another_is_evaluated_after_it(tmp_path: Path, engine:
 
 def test_chain_of_three_dimensions_and_label_reading_label(tmp_path: Path, engine: str) -> None:
     motion = (
-        'dimension = "motion"\n[[rule]]\nname = "field"\nwhen = "tier == \'Hot\' and segment != \'SMB\'"\nvalue = "Field"\n'
+        'dimension = "motion"\n'
+        '[[rule]]\nname = "field"\nwhen = "tier == \'Hot\' and segment != \'SMB\'"\nvalue = "Field"\n'
         '[[rule]]\nname = "none"\nwhen = "not is_set(segment)"\nvalue = "Unknown"\n'
     )
     segment = (
@@ -944,7 +948,8 @@ def test_inline_test_values_are_toml_values(tmp_path: Path, engine: str) -> None
         '[[rule]]\nname = "crm"\nwhen = "\'Salesforce\' in tech_stack and is_customer"\nvalue = "CRM"\n'
         '[[rule]]\nname = "recent"\nwhen = "days_since(last_activity_at) <= 30"\nvalue = "Recent"\n'
         '[[rule]]\nname = "old"\nwhen = "days_since(customer_since) > 365"\nvalue = "Old"\n'
-        '[[test]]\nname = "array"\naccount = { tech_stack = ["HubSpot", "Salesforce"], is_customer = true }\nexpect = "CRM"\n'
+        '[[test]]\nname = "array"\naccount = { tech_stack = ["HubSpot", "Salesforce"], is_customer = true }\n'
+        'expect = "CRM"\n'
         '[[test]]\nname = "datetime recent"\naccount = { last_activity_at = 2026-10-15T09:30:00Z }\n'
         'today = 2026-11-01\nexpect = "Recent"\n'
         '[[test]]\nname = "datetime old at today"\naccount = { last_activity_at = 2026-10-15T09:30:00Z }\n'

@@ -223,7 +223,8 @@ def test_retries_give_up_with_a_retriable_error(rsps):
 def test_login_refused_is_fatal_and_never_shows_the_password(rsps):
     fault = (
         '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
-        ' xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault><faultcode>INVALID_LOGIN</faultcode>'
+        ' xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body>'
+        "<soapenv:Fault><faultcode>INVALID_LOGIN</faultcode>"
         "<detail><sf:LoginFault><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode><sf:exceptionMessage>Invalid "
         f"username, password {SF_ENV['SF_PASSWORD']}</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault>"
         "</soapenv:Body></soapenv:Envelope>"
@@ -367,7 +368,10 @@ def test_bulk_api_2_above_the_threshold(rsps):
         responses.GET,
         f"{jobs}/{job['id']}/failedResults",
         content_type="text/csv",
-        body='"sf__Id","sf__Error",Id,Segment__c\n"","INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--","001B","SMB"\n',
+        body=(
+            '"sf__Id","sf__Error",Id,Segment__c\n'
+            '"","INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--","001B","SMB"\n'
+        ),
     )
     conn = SalesforceConnector(sf_cfg(bulk_threshold=2), sf_mapping(), SF_ENV, policy=no_wait_policy(), bulk_wait=0)
     res = conn.write(

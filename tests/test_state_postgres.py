@@ -57,7 +57,9 @@ def test_daemons_acquiring_a_free_lease_at_the_same_instant_get_exactly_one_winn
     try:
         for round_ in range(30):
             sync = f"sync{round_}"
-            got = at_once(stores, lambda i, s: s.acquire_lease(sync, f"host{i}:{100 + i}:n", f"host{i}", 100 + i, 60))
+            got = at_once(
+                stores, lambda i, s, sync=sync: s.acquire_lease(sync, f"host{i}:{100 + i}:n", f"host{i}", 100 + i, 60)
+            )
             assert not [g for g in got if isinstance(g, Exception)], got
             winners = [i for i, g in enumerate(got) if g is None]
             assert len(winners) == 1, (round_, got)
@@ -75,7 +77,7 @@ def test_daemons_taking_over_an_expired_lease_at_the_same_instant_get_exactly_on
             sync = f"sync{round_}"
             assert stores[0].acquire_lease(sync, "dead:1:x", "dead", 1, 0.05) is None
             time.sleep(0.1)  # the dead host's lease has expired
-            got = at_once(stores, lambda i, s: s.acquire_lease(sync, f"host{i}:{i}:n", f"host{i}", i, 60))
+            got = at_once(stores, lambda i, s, sync=sync: s.acquire_lease(sync, f"host{i}:{i}:n", f"host{i}", i, 60))
             assert not [g for g in got if isinstance(g, Exception)], got
             winners = [i for i, g in enumerate(got) if g is None]
             assert len(winners) == 1, (round_, got)

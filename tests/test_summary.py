@@ -227,8 +227,10 @@ def test_small_label_default_threshold_boundary() -> None:
     assert ok.warnings == []
     bad = label_summary({"A": 2500, "B": 2451, "C": 49}, min_segment_size=None)
     assert bad.warnings == [
-        "segment: label 'C' holds 49 accounts (1%), fewer than the minimum "
-        "segment size of 50 (default: 1% of accounts, at least 20)"
+        (
+            "segment: label 'C' holds 49 accounts (1%), fewer than the minimum "
+            "segment size of 50 (default: 1% of accounts, at least 20)"
+        )
     ]
     # 100 accounts -> the floor of 20 applies.
     floor = label_summary({"A": 81 - 1, "B": 19 + 1}, min_segment_size=None)

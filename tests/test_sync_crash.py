@@ -1,8 +1,8 @@
 """Crash safety: ``crmseg sync`` (a real subprocess) is SIGKILLed at several points of a
-20,000-account sync (CI's size; ``tests/scale.py``), then rerun to completion. Each time the CRM must end with the tags of
-one uninterrupted run, the transition log must hold each transition exactly once, and no
-field outside the mapping may ever be written. Then the same under 10% seeded faults of
-every kind the sandbox injects.
+20,000-account sync (CI's size; ``tests/scale.py``), then rerun to completion. Each time
+the CRM must end with the tags of one uninterrupted run, the transition log must hold each
+transition exactly once, and no field outside the mapping may ever be written. Then the
+same under 10% seeded faults of every kind the sandbox injects.
 
 Kill points are reached from outside, as a real crash would: the sandbox holds one response
 (a ``timeout`` fault: the request is processed, the answer withheld) or answers 429 with a
