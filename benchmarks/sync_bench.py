@@ -869,7 +869,7 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
     if crm == "salesforce":
         out.append(
             "at the vendor's limits: share of a "
-             f"{SF_DAILY:,}-call daily org allowance: "
+            f"{SF_DAILY:,}-call daily org allowance: "
             + ", ".join(f"{r.key} {r.calls / SF_DAILY:.2%} (naive {naive_of(r, nv)[0] / SF_DAILY:.1%})" for r in rows)
         )
     else:
