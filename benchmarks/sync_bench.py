@@ -794,12 +794,13 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
                 vs,
             ]
         )
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *table, strict=True)]
     right = {1, 2, 3, 4, 5, 7, 8, 9, 10}
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     out.append(line(head))
@@ -814,7 +815,8 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
         agree = "agree" if r.agree else "DISAGREE"
         out.append(f"  {r.label}: P {r.p:,} = {r.p_how}; W {r.w:,} = {r.w_how}")
         out.append(
-            f"    sandbox {eps} | run api_calls {_opt(r.state_calls)} (state), {_opt(r.summary_calls)} (summary) -> {agree}"
+            f"    sandbox {eps} | run api_calls {_opt(r.state_calls)} (state), "
+            f"{_opt(r.summary_calls)} (summary) -> {agree}"
             + (f"; {r.tag_values_changed:,} tag values changed" if r.changed else "")
         )
         if r.note:

@@ -384,10 +384,10 @@ def _audit_csv_rows(
     more = n
     while True:  # runs of ``step`` rows, no per-row progress check
         if pin is None:
-            for more, (rid, row) in enumerate(islice(rows, step), n + 1):
+            for more, (rid, row) in enumerate(islice(rows, step), n + 1):  # noqa: B007 - the row count, read after the loop
                 add(row, evaluate(account(rid, row)), False)
         else:
-            for more, (rid, row) in enumerate(islice(rows, step), n + 1):
+            for more, (rid, row) in enumerate(islice(rows, step), n + 1):  # noqa: B007 - the row count, read after the loop
                 v = row[pin]
                 p = pin_texts.get(v)  # the usual "true"/"false"/blank; anything else as pinned() reads it
                 add(row, evaluate(account(rid, row)), pin_value(v) if p is None else p)

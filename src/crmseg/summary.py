@@ -196,7 +196,7 @@ class AuditSummary:
         self._tallies: list[dict[tuple[Any, ...], int]] = [{} for _ in self._dimensions]
         self._plan = [
             (d.name, d if d.is_score else None, t, slots.get(i, ()))
-            for i, (d, t) in enumerate(zip(self._dimensions, self._tallies))
+            for i, (d, t) in enumerate(zip(self._dimensions, self._tallies, strict=True))
         ]
 
     @property
@@ -266,7 +266,7 @@ class AuditSummary:
     def _flush(self) -> None:
         """Count the tallied outcomes into the per-dimension counters (first-seen order)."""
         tag = self._tag
-        for d, tally in zip(self._dimensions, self._tallies):
+        for d, tally in zip(self._dimensions, self._tallies, strict=True):
             if not tally:
                 continue
             counts, fired, changes, moves = d.counts, d.fired, d.changes, d.moves
@@ -432,7 +432,8 @@ class AuditSummary:
             "accounts": self.accounts,
             "run": _jsonable(self.metadata),
             "dimensions": dims,
-            "changes": {d.name: dict(zip(CHANGE_KINDS, d.changes)) for d in self.dimensions},
+            # d.changes has a fifth count (pinned, would differ) past the four kinds: listed under "pinned"
+            "changes": {d.name: dict(zip(CHANGE_KINDS, d.changes, strict=False)) for d in self.dimensions},
             "pinned": {"accounts": self.pinned, "would_change": {d.name: d.changes[4] for d in self.dimensions}},
             "quality": {f: dict(q) for f, q in self.quality.items()},
             "skipped_rows": {"count": len(self.skipped_rows), "rows": self.skipped_rows[:SKIPPED_LISTED]},

@@ -253,7 +253,7 @@ class FileConnector:
 
     def _csv_rows(self, require_id: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
         for line, row in self._csv_lists(require_id):
-            yield line, dict(zip(self._names, row))
+            yield line, dict(zip(self._names, row, strict=True))  # _csv_lists yields only full-width rows
 
     def _csv_lists(
         self, require_id: bool = True, on_header: Callable[[list[str]], None] | None = None

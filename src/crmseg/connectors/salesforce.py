@@ -206,7 +206,7 @@ class SalesforceConnector:
         If the query locator dies mid-way (expired, or consumed by a call whose answer was
         lost), the query resumes after the last record yielded (keyset on stamp, Id).
         """
-        wanted = self._resolve(list(fields) + ["Id", self.modified_field])
+        wanted = self._resolve([*fields, "Id", self.modified_field])
         names = list(dict.fromkeys(wanted.values()))
         renames = [(req, canon) for req, canon in wanted.items() if req != canon]
         order = wanted[self.modified_field]
@@ -461,7 +461,7 @@ class SalesforceConnector:
                 f"salesforce {self.object} update: expected {len(chunk)} results, got "
                 f"{len(res) if isinstance(res, list) else type(res).__name__}"
             )
-        return [_collection_result(w.id, r, self.policy.redact) for w, r in zip(chunk, res)]
+        return [_collection_result(w.id, r, self.policy.redact) for w, r in zip(chunk, res, strict=True)]
 
 
 def _collection_result(record_id: str, res: dict[str, Any], redact: Callable[[str], str]) -> WriteResult:

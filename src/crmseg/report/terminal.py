@@ -90,7 +90,7 @@ def _duration(seconds: float) -> str:
         return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s"
 
 
@@ -300,8 +300,10 @@ def _rule_alerts(failed: list[str], lints: list[str]) -> RenderableType | None:
     for items, title, style in (
         (
             failed,
-            "Inline rule tests FAIL ({n}): these tags are not what the rules' "
-            "tests say; fix the rules or the tests before syncing",
+            (
+                "Inline rule tests FAIL ({n}): these tags are not what the rules' "
+                "tests say; fix the rules or the tests before syncing"
+            ),
             "red",
         ),
         (lints, "Rule warnings ({n})", "yellow"),

@@ -230,7 +230,7 @@ class Parser:
             self._enter(t.col)
             node = self._or()
             self.depth -= 1
-            self._expect_op(")", "to close the '(' at col %d" % t.col)
+            self._expect_op(")", f"to close the '(' at col {t.col:d}")
             return node
         if self._is("op", "["):
             return self._list()

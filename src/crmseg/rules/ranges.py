@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from crmseg.rules import ir
 
@@ -45,7 +45,7 @@ class Vals:
     co: bool = False
 
 
-VSet = Union[Nums, Vals]
+VSet = Nums | Vals
 
 
 def key_of(v: ir.Value) -> str:

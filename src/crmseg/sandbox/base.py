@@ -304,7 +304,10 @@ class BaseApp:
             done = self.store.update_many(changes, self.write_ms())
         return json_response(
             200,
-            {"updated": [r.id for r in done if r], "missing": [rid for (rid, _), r in zip(changes, done) if r is None]},
+            {
+                "updated": [r.id for r in done if r],
+                "missing": [rid for (rid, _), r in zip(changes, done, strict=True) if r is None],
+            },
         )
 
     def write_ms(self) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from crmseg.sandbox.schema import FieldDef, lookup
 from crmseg.sandbox.values import parse_datetime, to_ms
@@ -106,7 +106,7 @@ class BoolExpr:
     items: list[Node]
 
 
-Node = Union[Cond, BoolExpr]
+Node = Cond | BoolExpr
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from crmseg.errors import ConfigError
 from crmseg.model import NONE_LABEL
@@ -35,7 +35,7 @@ def iso(when: datetime) -> str:
 class SqlStore:
     """Shared implementation; subclasses set ``dialect`` and the connection."""
 
-    dialect: dict[str, str] = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "big": "INTEGER"}
+    dialect: ClassVar[Mapping[str, str]] = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "big": "INTEGER"}
     where: str = "state"
 
     def __init__(self) -> None:
@@ -248,6 +248,7 @@ class SqlStore:
             zip(
                 ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls"),
                 (int(x or 0) for x in r[6:14]),
+                strict=True,
             )
         )
         return RunRow(
