@@ -59,7 +59,16 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from crm_bench import ROOT, RULES, SANDBOX_OPTIONS, SEED, cache_key, mapping_path, next_value, scratch_root  # noqa: E402
+from crm_bench import (  # noqa: E402 - crm_bench is found through the sys.path entry just above
+    ROOT,
+    RULES,
+    SANDBOX_OPTIONS,
+    SEED,
+    cache_key,
+    mapping_path,
+    next_value,
+    scratch_root,
+)
 
 CRMS = ("salesforce", "hubspot")
 #: The rule edit: (file in rules/, text, replacement) -- the Enterprise segment's size threshold.
@@ -359,7 +368,7 @@ def sizes_for(crm: str, config: Path) -> Sizes:
     try:  # the Writer's Bulk job size (an instance attribute); a stub connector is all it reads
         from types import SimpleNamespace
 
-        bulk_job = int(Writer(SimpleNamespace(), None, "", 0, str, None).bulk_job)  # type: ignore[arg-type]
+        bulk_job = int(Writer(SimpleNamespace(), None, "", 0, str, None).bulk_job)  # type: ignore[arg-type]  # stubs: only bulk_job is read
     except Exception:
         bulk_job = 10_000
     if crm == "salesforce":

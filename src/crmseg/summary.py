@@ -226,7 +226,7 @@ class AuditSummary:
             text = tag_text(value)  # 1 and 1.0 are one key and one text; bools never get here
             if len(memo) < _TEXT_CACHE_LIMIT:
                 memo[value] = text
-        return text  # type: ignore[return-value]
+        return text  # type: ignore[return-value]  # not _MISS here: a str or None from tag_text or the memo
 
     def add(
         self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any], pinned: bool = False
@@ -282,8 +282,8 @@ class AuditSummary:
                         d.vmax = value
                 after = tag(value)
                 before = tag(before)
-                key = NONE_LABEL if after is None else after
-                counts[key] = counts.get(key, 0) + n
+                label = NONE_LABEL if after is None else after
+                counts[label] = counts.get(label, 0) + n
                 if rules:  # one count per combination of fired rules; per rule in ``hits``
                     m = fired.get(rules)
                     if m is not None:
@@ -301,7 +301,7 @@ class AuditSummary:
                 if pinned:
                     changes[4] += n
                     continue
-                move = (NONE_LABEL if before is None else before, key)
+                move = (NONE_LABEL if before is None else before, label)
                 moves[move] = moves.get(move, 0) + n
                 if before is None:
                     changes[2] += n
@@ -465,7 +465,7 @@ def _build_adder(
     plan = [(tag_fields.get(name), d is not None, slot) for name, d, _, slot in summary._plan]
     if strip:
 
-        def conv(before: Any) -> str | None:
+        def conv(before: Any, /) -> str | None:
             return tag((before.strip() or None) if isinstance(before, str) else before)
     else:
         conv = tag

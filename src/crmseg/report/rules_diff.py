@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -43,8 +43,14 @@ def render_diff(diff: RulesDiff, console: Console) -> None:
             continue
         order = d.order()
         counts = Table(show_edge=False, pad_edge=False, title=Text("counts"), title_justify="left")
-        for col, just in (("value", "left"), ("before", "right"), ("after", "right"), ("change", "right")):
-            counts.add_column(col, justify=just)  # type: ignore[arg-type]
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("value", "left"),
+            ("before", "right"),
+            ("after", "right"),
+            ("change", "right"),
+        )
+        for col, just in columns:
+            counts.add_column(col, justify=just)
         for v in order:
             delta = d.after[v] - d.before[v]
             counts.add_row(
@@ -123,7 +129,10 @@ _CSS = (
 
 def diff_html(diff: RulesDiff) -> str:
     """One self-contained HTML page (inline CSS, no scripts, nothing fetched)."""
-    esc = lambda s: html.escape(str(s), quote=True)  # noqa: E731
+
+    def esc(s: object) -> str:
+        return html.escape(str(s), quote=True)
+
     parts = [
         (
             f"<h1>crmseg rules diff</h1><p><b>{esc(_headline(diff))}</b></p>"

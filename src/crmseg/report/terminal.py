@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.measure import Measurement
 from rich.rule import Rule
 from rich.table import Table
@@ -145,8 +145,9 @@ def _moves(dim: Mapping[str, Any]) -> RenderableType | None:
     if len(order) <= MAX_AXIS:
         return terminal_matrix(order, cells, title, "CRM now", "computed")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=Text(title), title_justify="left")
-    for col, just in (("CRM now", "left"), ("computed", "left"), ("Accounts", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("CRM now", "left"), ("computed", "left"), ("Accounts", "right"))
+    for col, just in columns:
+        table.add_column(col, justify=just)
     top = sorted(cells.items(), key=lambda kv: -kv[1])
     for (a, b), c in top[:12]:
         table.add_row(Text(a), Text(b), f"{c:,}")

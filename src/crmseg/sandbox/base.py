@@ -220,9 +220,9 @@ class BaseApp:
         route = self.route(req)
         if route is None:
             self.stats.call("unknown")
-            resp = self.not_found(req)
-            self.stats.status(resp.status)
-            return resp
+            unknown = self.not_found(req)
+            self.stats.status(unknown.status)
+            return unknown
         endpoint, fn = route
         self.stats.call(endpoint)
         fault = self.faults.call_fault(endpoint, req.path)
@@ -358,7 +358,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
                 if size == 0:

@@ -148,8 +148,10 @@ class BulkJobs:
             if res.ok:
                 ok_w.writerow([res.id, "false", *row])
             else:
-                code, msg, fields = res.errors[0]
-                bad_w.writerow(["" if code == "MALFORMED_ID" else res.id, f"{code}:{msg}:{','.join(fields)} --", *row])
+                code, msg, bad_fields = res.errors[0]
+                bad_w.writerow(
+                    ["" if code == "MALFORMED_ID" else res.id, f"{code}:{msg}:{','.join(bad_fields)} --", *row]
+                )
         failed = sum(1 for r in results if not r.ok)
         job.update(
             state="JobComplete",

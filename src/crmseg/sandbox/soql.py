@@ -231,7 +231,7 @@ class _Parser:
     # -------------------------------------------------------------- grammar
     def query(self) -> Query:
         self.expect_kw("SELECT")
-        fields: list[FieldDef] | None = []
+        fields: list[FieldDef] | None
         tok = self.peek()
         if tok.kind == "ident" and tok.value.upper() == "COUNT" and self.toks[self.i + 1].value == "(":
             self.i += 1
@@ -239,6 +239,7 @@ class _Parser:
             self.expect_punct(")")
             fields = None
         else:
+            fields = []
             seen: set[str] = set()
             while True:
                 fd = self.field()

@@ -50,6 +50,10 @@ class SqlStore:
         raise NotImplementedError
         yield
 
+    def close(self) -> None:  # pragma: no cover - overridden
+        """Release the connection(s); each dialect closes its own."""
+        raise NotImplementedError
+
     def _exec(self, cur: Any, sql: str, args: Sequence[Any] = ()) -> Any:
         cur.execute(self._sql(sql), tuple(args))
         return cur
@@ -471,7 +475,7 @@ class SqlStore:
             out[rid] = PendingWrite(
                 rid,
                 int(run),
-                {k: tuple(v) for k, v in json.loads(dims).items()},  # type: ignore[misc]
+                {k: tuple(v) for k, v in json.loads(dims).items()},
                 json.loads(fields),
             )
         return out

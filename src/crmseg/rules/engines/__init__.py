@@ -35,7 +35,7 @@ class Engine(Protocol):
 
 def durable_available() -> bool:
     try:
-        import durable_rules_engine  # noqa: F401
+        import durable_rules_engine  # noqa: F401 - imported only to see whether it loads
     except ImportError:
         return False
     return True
