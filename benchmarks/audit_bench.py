@@ -191,7 +191,7 @@ def child_engine_only(
         if name == "native":
             continue
         bad = 0
-        for acc, want in zip(checked, expected):
+        for acc, want in zip(checked, expected, strict=True):
             got = ev.evaluate(acc)
             if got != want:
                 bad += 1
@@ -284,7 +284,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequenc
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        out = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
+        out = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)]
         return "  ".join(out).rstrip()
 
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]

@@ -571,12 +571,13 @@ def render(result: dict[str, Any], n: int, k: int, sb: Sandbox) -> tuple[str, bo
                 vs_naive(r, naive),
             ]
         )
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *table, strict=True)]
     right = {1, 2, 3, 5, 6}
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     out.append(line(head))

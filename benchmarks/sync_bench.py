@@ -59,7 +59,16 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from crm_bench import ROOT, RULES, SANDBOX_OPTIONS, SEED, cache_key, mapping_path, next_value, scratch_root  # noqa: E402
+from crm_bench import (  # noqa: E402 - crm_bench is found through the sys.path entry just above
+    ROOT,
+    RULES,
+    SANDBOX_OPTIONS,
+    SEED,
+    cache_key,
+    mapping_path,
+    next_value,
+    scratch_root,
+)
 
 CRMS = ("salesforce", "hubspot")
 #: The rule edit: (file in rules/, text, replacement) -- the Enterprise segment's size threshold.
@@ -359,7 +368,7 @@ def sizes_for(crm: str, config: Path) -> Sizes:
     try:  # the Writer's Bulk job size (an instance attribute); a stub connector is all it reads
         from types import SimpleNamespace
 
-        bulk_job = int(Writer(SimpleNamespace(), None, "", 0, str, None).bulk_job)  # type: ignore[arg-type]
+        bulk_job = int(Writer(SimpleNamespace(), None, "", 0, str, None).bulk_job)  # type: ignore[arg-type]  # stubs: only bulk_job is read
     except Exception:
         bulk_job = 10_000
     if crm == "salesforce":
@@ -794,12 +803,13 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
                 vs,
             ]
         )
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *table, strict=True)]
     right = {1, 2, 3, 4, 5, 7, 8, 9, 10}
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     out.append(line(head))
@@ -814,7 +824,8 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
         agree = "agree" if r.agree else "DISAGREE"
         out.append(f"  {r.label}: P {r.p:,} = {r.p_how}; W {r.w:,} = {r.w_how}")
         out.append(
-            f"    sandbox {eps} | run api_calls {_opt(r.state_calls)} (state), {_opt(r.summary_calls)} (summary) -> {agree}"
+            f"    sandbox {eps} | run api_calls {_opt(r.state_calls)} (state), "
+            f"{_opt(r.summary_calls)} (summary) -> {agree}"
             + (f"; {r.tag_values_changed:,} tag values changed" if r.changed else "")
         )
         if r.note:
@@ -869,7 +880,7 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
     if crm == "salesforce":
         out.append(
             "at the vendor's limits: share of a "
-             f"{SF_DAILY:,}-call daily org allowance: "
+            f"{SF_DAILY:,}-call daily org allowance: "
             + ", ".join(f"{r.key} {r.calls / SF_DAILY:.2%} (naive {naive_of(r, nv)[0] / SF_DAILY:.1%})" for r in rows)
         )
     else:

@@ -251,7 +251,7 @@ def rules_explain(
         normalizer, ruleset = prepare_rules(rules_dir, m, data.keys(), True, now)
         raw = RawRecord(str(data.get("id", "(account)")), data)
     else:
-        plan = plan_source(source, rules_dir, mapping, engine or "auto", now)  # type: ignore[arg-type]
+        plan = plan_source(source, rules_dir, mapping, engine or "auto", now)  # type: ignore[arg-type]  # source is set: one of --account/--source
         normalizer, ruleset = plan.normalizer, plan.rules
         raw = find_record(plan, str(record_id))
     account = normalizer.account(raw)
@@ -328,7 +328,7 @@ def audit(
             **_file_kwargs(delimiter, encoding, skip_bad_rows),
         )
     else:
-        plan = plan_config(config, sync_name, engine, as_of)  # type: ignore[arg-type]
+        plan = plan_config(config, sync_name, engine, as_of)  # type: ignore[arg-type]  # config is set: one of --config/--source
         if skip_bad_rows and hasattr(plan.connector, "on_bad_row"):
             plan.connector.on_bad_row = "skip"
     console = Console(stderr=False)

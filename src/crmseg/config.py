@@ -100,9 +100,9 @@ class _SyncBase(_Strict):
     engine: Literal["auto", "durable", "native"] = "auto"
     interval: str | None = None  # "15m", "1h", "1d"
     cron: str | None = None  # standard 5-field crontab
-    drift_alert_psi: float | None = Field(None, gt=0, le=10)  # PSI: 0.1 moderate, 0.25 large shift
-    min_segment_size: int | None = Field(None, ge=1)
-    batch_size: int | None = Field(None, ge=1, le=10_000)
+    drift_alert_psi: float | None = Field(default=None, gt=0, le=10)  # PSI: 0.1 moderate, 0.25 large shift
+    min_segment_size: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1, le=10_000)
     api_reserve: int | str = "5%"  # calls, or a share of the daily allowance, kept for other integrations
     changes_path: str | None = None  # csv/jsonl syncs: where the import-ready changes file goes
     full_every: str | None = "7d"  # a full read at least this often (finds deleted/archived records)
@@ -197,7 +197,7 @@ class SalesforceSync(_SyncBase):
     consumer_secret_env: str = "SF_CONSUMER_SECRET"
     private_key_file_env: str = "SF_PRIVATE_KEY_FILE"
     session_id_env: str = "SF_SESSION_ID"
-    page_size: int = Field(2000, ge=200, le=2000)
+    page_size: int = Field(default=2000, ge=200, le=2000)
 
     @field_validator("instance_url")
     @classmethod
@@ -214,7 +214,7 @@ class SalesforceSync(_SyncBase):
         return self
 
     bulk_threshold: int = 10_000
-    timeout: float = Field(60.0, gt=0, le=600)  # seconds to wait for one answer
+    timeout: float = Field(default=60.0, gt=0, le=600)  # seconds to wait for one answer
 
 
 class HubSpotSync(_SyncBase):
@@ -222,7 +222,7 @@ class HubSpotSync(_SyncBase):
     host: str = "https://api.hubapi.com"
     access_token_env: str = "HUBSPOT_ACCESS_TOKEN"
     provision: bool = False
-    timeout: float = Field(30.0, gt=0, le=600)  # seconds to wait for one answer
+    timeout: float = Field(default=30.0, gt=0, le=600)  # seconds to wait for one answer
 
     @field_validator("host")
     @classmethod
@@ -269,7 +269,7 @@ class LoggingConfig(_Strict):
 class DaemonConfig(_Strict):
     """``crmseg daemon``: metrics endpoint and shutdown."""
 
-    metrics_port: int | None = Field(None, ge=0, le=65535)  # off unless set (or --metrics-port)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)  # off unless set (or --metrics-port)
     metrics_host: str = "127.0.0.1"  # another address only when named here
     shutdown_timeout: str = "2m"  # how long SIGTERM waits for running syncs to finish their batch
 

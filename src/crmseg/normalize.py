@@ -384,7 +384,7 @@ class Normalizer:
         get = raw.fields.get
         out: dict[str, Any] = {}
         for dim, field in self._dims_fields[1]:
-            v = get(field) if field else None
+            v: Any = get(field) if field else None
             if v.__class__ is str or isinstance(v, str):
                 v = v.strip() or None
             out[dim] = v

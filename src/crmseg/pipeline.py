@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from crmseg.config import Config, FileSync, Mapping, load_config, load_mapping
 from crmseg.connectors.base import Connector
@@ -26,6 +26,9 @@ from crmseg.rules.engines import make_engine
 from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
 from crmseg.summary import AuditSummary
+
+if TYPE_CHECKING:
+    from crmseg.connectors.files import FileConnector
 
 log = logging.getLogger(__name__)
 DEFAULT_MAPPING = Path("connectors") / "csv.toml"
@@ -135,7 +138,7 @@ def _open_sync(
     else:
         raise ConfigError(f"{cfg.path}: syncs.{sync.name}.mapping is required for connector '{sync.connector}'")
     passthrough = isinstance(sync, FileSync)
-    if passthrough:
+    if isinstance(sync, FileSync):
         sync = sync.model_copy(update={"path": str(cfg.resolve(sync.path))})
     connector = open_connector(sync, mapping, **connector_options)
     if prepared is not None:
@@ -206,7 +209,7 @@ def _read_unprovisioned_as_empty(
     pin = None if "(pin)" in lacking else mapping.pin_field
     mapping = mapping.model_copy(update={"tags": tags, "pin_field": pin})
     if hasattr(connector, "mapping"):
-        connector.mapping = mapping  # type: ignore[attr-defined]
+        connector.mapping = mapping
     normalizer = Normalizer(
         mapping, passthrough=normalizer.passthrough, run_started=normalizer.run_started, reserved=rules.names
     )
@@ -303,7 +306,7 @@ def run_audit(
             # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
             # the audit does not use it
             if row_sink is None and _csv_file(plan.connector) and not norm.passes_through(used):
-                n = _audit_csv_rows(plan, engine, summary, used, tick)
+                n = _audit_csv_rows(plan, plan.connector, engine, summary, used, tick)
             elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
                 evaluate = engine.evaluate
                 add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
@@ -345,14 +348,19 @@ def run_audit(
     return summary
 
 
-def _csv_file(connector: Any) -> bool:
+def _csv_file(connector: Any) -> TypeGuard[FileConnector]:
     from crmseg.connectors.files import FileConnector
 
     return isinstance(connector, FileConnector) and connector.kind == "csv"
 
 
 def _audit_csv_rows(
-    plan: Plan, engine: Any, summary: AuditSummary, used: list[str], tick: Callable[[int], None] | None
+    plan: Plan,
+    connector: FileConnector,
+    engine: Any,
+    summary: AuditSummary,
+    used: list[str],
+    tick: Callable[[int], None] | None,
 ) -> int:
     """``run_audit``'s loop over a CSV file's rows as lists (``FileConnector.read_rows``):
     the normalizer, the summary and the pin read the columns by position, so no dict is
@@ -372,7 +380,7 @@ def _audit_csv_rows(
 
     evaluate, pin_value, pin_texts = engine.evaluate, norm.pin_value, _PIN_TEXTS
     n = 0
-    rows = plan.connector.read_rows(on_header)
+    rows = connector.read_rows(on_header)
     for rid, row in rows:  # the first row: the header has been read, the functions are bound
         account, add, pin = bound
         add(row, evaluate(account(rid, row)), False if pin is None else pin_value(row[pin]))
@@ -384,10 +392,10 @@ def _audit_csv_rows(
     more = n
     while True:  # runs of ``step`` rows, no per-row progress check
         if pin is None:
-            for more, (rid, row) in enumerate(islice(rows, step), n + 1):
+            for more, (rid, row) in enumerate(islice(rows, step), n + 1):  # noqa: B007 - the row count, read after the loop
                 add(row, evaluate(account(rid, row)), False)
         else:
-            for more, (rid, row) in enumerate(islice(rows, step), n + 1):
+            for more, (rid, row) in enumerate(islice(rows, step), n + 1):  # noqa: B007 - the row count, read after the loop
                 v = row[pin]
                 p = pin_texts.get(v)  # the usual "true"/"false"/blank; anything else as pinned() reads it
                 add(row, evaluate(account(rid, row)), pin_value(v) if p is None else p)

@@ -196,7 +196,7 @@ class AuditSummary:
         self._tallies: list[dict[tuple[Any, ...], int]] = [{} for _ in self._dimensions]
         self._plan = [
             (d.name, d if d.is_score else None, t, slots.get(i, ()))
-            for i, (d, t) in enumerate(zip(self._dimensions, self._tallies))
+            for i, (d, t) in enumerate(zip(self._dimensions, self._tallies, strict=True))
         ]
 
     @property
@@ -226,7 +226,7 @@ class AuditSummary:
             text = tag_text(value)  # 1 and 1.0 are one key and one text; bools never get here
             if len(memo) < _TEXT_CACHE_LIMIT:
                 memo[value] = text
-        return text  # type: ignore[return-value]
+        return text  # type: ignore[return-value]  # not _MISS here: a str or None from tag_text or the memo
 
     def add(
         self, account_id: str, results: Mapping[str, DimResult], current: Mapping[str, Any], pinned: bool = False
@@ -266,7 +266,7 @@ class AuditSummary:
     def _flush(self) -> None:
         """Count the tallied outcomes into the per-dimension counters (first-seen order)."""
         tag = self._tag
-        for d, tally in zip(self._dimensions, self._tallies):
+        for d, tally in zip(self._dimensions, self._tallies, strict=True):
             if not tally:
                 continue
             counts, fired, changes, moves = d.counts, d.fired, d.changes, d.moves
@@ -282,8 +282,8 @@ class AuditSummary:
                         d.vmax = value
                 after = tag(value)
                 before = tag(before)
-                key = NONE_LABEL if after is None else after
-                counts[key] = counts.get(key, 0) + n
+                label = NONE_LABEL if after is None else after
+                counts[label] = counts.get(label, 0) + n
                 if rules:  # one count per combination of fired rules; per rule in ``hits``
                     m = fired.get(rules)
                     if m is not None:
@@ -301,7 +301,7 @@ class AuditSummary:
                 if pinned:
                     changes[4] += n
                     continue
-                move = (NONE_LABEL if before is None else before, key)
+                move = (NONE_LABEL if before is None else before, label)
                 moves[move] = moves.get(move, 0) + n
                 if before is None:
                     changes[2] += n
@@ -432,7 +432,8 @@ class AuditSummary:
             "accounts": self.accounts,
             "run": _jsonable(self.metadata),
             "dimensions": dims,
-            "changes": {d.name: dict(zip(CHANGE_KINDS, d.changes)) for d in self.dimensions},
+            # d.changes has a fifth count (pinned, would differ) past the four kinds: listed under "pinned"
+            "changes": {d.name: dict(zip(CHANGE_KINDS, d.changes, strict=False)) for d in self.dimensions},
             "pinned": {"accounts": self.pinned, "would_change": {d.name: d.changes[4] for d in self.dimensions}},
             "quality": {f: dict(q) for f, q in self.quality.items()},
             "skipped_rows": {"count": len(self.skipped_rows), "rows": self.skipped_rows[:SKIPPED_LISTED]},
@@ -464,7 +465,7 @@ def _build_adder(
     plan = [(tag_fields.get(name), d is not None, slot) for name, d, _, slot in summary._plan]
     if strip:
 
-        def conv(before: Any) -> str | None:
+        def conv(before: Any, /) -> str | None:
             return tag((before.strip() or None) if isinstance(before, str) else before)
     else:
         conv = tag

@@ -101,7 +101,7 @@ def rules_diff(
     if source is not None:
         plan = plan_source(source, rules_dir or "rules", mapping, engine or "auto", now)
     else:
-        plan = plan_config(config, sync_name, engine, now)  # type: ignore[arg-type]
+        plan = plan_config(config, sync_name, engine, now)  # type: ignore[arg-type]  # config is set: one of --config/--source
     try:
         new_dir = rules_dir or plan.rules_dir
         new = (

@@ -25,8 +25,10 @@ def state() -> None:
 def state_migrate(config: str) -> None:
     """Create the state schema or apply the migrations it lacks; print the version."""
     from crmseg.state import state_label
+    from crmseg.state.sql import SqlStore
 
     cfg = load_config(config)
+    store: SqlStore
     if cfg.state.url:
         from crmseg.state.postgres import PostgresStore
 

@@ -25,7 +25,7 @@ import csv
 import difflib
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -110,7 +110,7 @@ class FileConnector:
         self.skipped = []
         rows = self._csv_rows() if self.kind == "csv" else self._jsonl_rows()
         cutoff = parse_datetime(since) if since is not None else None
-        mod = self.modified_field
+        mod = self.modified_field or ""  # read only with a cutoff, which needs one (checked here)
         if cutoff is not None and not mod:
             raise ConfigError(f"{self.path}: incremental read needs a modified_field in the mapping")
         id_field = self.id_field
@@ -123,7 +123,7 @@ class FileConnector:
             rid = (rid if isinstance(rid, str) else "" if rid is None or rid is False else str(rid)).strip()
             if not self._usable_id(rid, line, seen):
                 continue
-            if cutoff is not None and not self._modified_after(row.get(mod), cutoff):  # type: ignore[arg-type]
+            if cutoff is not None and not self._modified_after(row.get(mod), cutoff):
                 continue
             yield RawRecord(rid, row)
 
@@ -253,7 +253,7 @@ class FileConnector:
 
     def _csv_rows(self, require_id: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
         for line, row in self._csv_lists(require_id):
-            yield line, dict(zip(self._names, row))
+            yield line, dict(zip(self._names, row, strict=True))  # _csv_lists yields only full-width rows
 
     def _csv_lists(
         self, require_id: bool = True, on_header: Callable[[list[str]], None] | None = None
@@ -321,7 +321,7 @@ class FileConnector:
             )
         return f"{self.path}:{line}: malformed CSV: {problem}"
 
-    def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _jsonl_rows(self) -> Generator[tuple[int, dict[str, Any]], None, None]:
         with self._open() as fh:
             line_no = 0
             try:

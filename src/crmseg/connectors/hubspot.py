@@ -9,6 +9,7 @@ seen in one place (:meth:`HubSpotConnector._call`) and records stay plain dicts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -182,15 +183,7 @@ class HubSpotConnector:
             check_prop(name)
             have = schema.get(name)
             if have is None:
-                self._run(
-                    "provision",
-                    lambda: self._call(
-                        "provision",
-                        self._api("core").create,
-                        object_type=self.object,
-                        property_create=_property_body(name, dim, values, dim in scores),
-                    ),
-                )
+                self._provision("create", property_create=_property_body(name, dim, values, dim in scores))
                 changed.append(name)
             elif values and have.options is not None and have.extra.get("group") == GROUP:
                 missing = [v for v in values if v not in have.options]
@@ -199,27 +192,24 @@ class HubSpotConnector:
                         {"label": v, "value": v, "displayOrder": i, "hidden": False}
                         for i, v in enumerate(list(have.options) + missing)
                     ]
-                    self._run(
-                        "provision",
-                        lambda: self._call(
-                            "provision",
-                            self._api("core").update,
-                            object_type=self.object,
-                            property_name=name,
-                            property_update={"options": opts},
-                        ),
-                    )
+                    self._provision("update", property_name=name, property_update={"options": opts})
                     changed.append(name)
         if changed:
             self._schema = None
         return changed
 
+    def _provision(self, action: str, **kwargs: Any) -> Any:
+        """One ``provision`` call of the core properties API, ``create`` or ``update`` with ``kwargs``;
+        the API client is looked up on each attempt (a re-authentication rebuilds it)."""
+        return self._run(
+            "provision",
+            lambda: self._call("provision", getattr(self._api("core"), action), object_type=self.object, **kwargs),
+        )
+
     def close(self) -> None:
         for api in (self._apis or {}).values():
-            try:
+            with contextlib.suppress(AttributeError):  # a client without a pool
                 api.api_client.rest_client.pool_manager.clear()
-            except AttributeError:  # pragma: no cover - a client without a pool
-                pass
         self._apis = None
 
     # ------------------------------------------------------------------ calls

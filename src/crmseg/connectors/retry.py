@@ -13,6 +13,7 @@ Messages name the CRM, object, operation and status; every message passes throug
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
@@ -29,6 +30,7 @@ from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, CrmUnavail
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 C = TypeVar("C")
+E = TypeVar("E", bound=BaseException)
 
 #: Error codes that, with HTTP 403, mean "the org's API allowance is spent" (Salesforce): abort.
 LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "TOTAL_REQUESTS_LIMIT_EXCEEDED"})
@@ -81,7 +83,7 @@ class Redactor:
             return text
         return self._pattern.sub("***", text)
 
-    def scrub(self, err: BaseException) -> BaseException:
+    def scrub(self, err: E) -> E:
         """Redact an exception's message in place and return it."""
         err.args = tuple(self(a) if isinstance(a, str) else a for a in err.args)
         return err
@@ -232,14 +234,14 @@ class RetryPolicy:
 
     def _map(self, exc: BaseException, op: Op, classify: Classifier | None) -> CrmsegError:
         if isinstance(exc, CrmsegError):
-            return self.redact.scrub(exc)  # type: ignore[return-value]
+            return self.redact.scrub(exc)
         err = classify(exc, op) if classify else None
         if err is None:
             err = network_error(op, exc)
         if err is None:
             raise exc
         log.debug("%s: %s mapped to %s", op, type(exc).__name__, type(err).__name__)
-        return self.redact.scrub(err)  # type: ignore[return-value]
+        return self.redact.scrub(err)
 
 
 def paginate(
@@ -254,7 +256,7 @@ def paginate(
     """
     cursor = first
     while True:
-        items, nxt = run(lambda c=cursor: fetch(c))
+        items, nxt = run(functools.partial(fetch, cursor))
         yield from items
         if nxt is None:
             return

@@ -136,7 +136,7 @@ class _Session(requests.Session):
         super().__init__()
         self.default_timeout = timeout
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.default_timeout)
         return super().request(method, url, *args, **kwargs)
 
@@ -206,7 +206,7 @@ class SalesforceConnector:
         If the query locator dies mid-way (expired, or consumed by a call whose answer was
         lost), the query resumes after the last record yielded (keyset on stamp, Id).
         """
-        wanted = self._resolve(list(fields) + ["Id", self.modified_field])
+        wanted = self._resolve([*fields, "Id", self.modified_field])
         names = list(dict.fromkeys(wanted.values()))
         renames = [(req, canon) for req, canon in wanted.items() if req != canon]
         order = wanted[self.modified_field]
@@ -222,9 +222,10 @@ class SalesforceConnector:
 
             def fetch(cursor: str | None, soql: str = soql) -> tuple[list[RawRecord], str | None]:
                 sf = self._client()
-                res = (
-                    sf.query(soql, headers=opts) if cursor is None else sf.restful(self._relative(cursor), headers=opts)
-                )
+                if cursor is None:
+                    res = sf.query(soql, headers=opts)
+                else:
+                    res = _answer(sf.restful(self._relative(cursor), headers=opts), f"salesforce {self.object} query")
                 recs = [self._raw(r, renames) for r in res.get("records", [])]
                 return recs, (None if res.get("done", True) else res.get("nextRecordsUrl"))
 
@@ -267,7 +268,10 @@ class SalesforceConnector:
     def schema(self) -> dict[str, SchemaField]:
         """The object's fields from ``describe`` (cached for the connector's life)."""
         if self._schema is None:
-            desc = self._run("describe", lambda: self._client().restful(f"sobjects/{self.object}/describe"))
+            desc = _answer(
+                self._run("describe", lambda: self._client().restful(f"sobjects/{self.object}/describe")),
+                f"salesforce {self.object} describe",
+            )
             self._schema = {f["name"]: _schema_field(f) for f in desc.get("fields", [])}
         return self._schema
 
@@ -339,7 +343,8 @@ class SalesforceConnector:
         cfg, c, base = self.cfg, self._creds, self._base()
         self._kind = "auth"
         if cfg.auth == "session":
-            return c["session_id"], base  # type: ignore[return-value]
+            assert base is not None  # _credentials refused auth = 'session' without instance_url
+            return c["session_id"], base
         if cfg.auth == "client_credentials":
             token_url = f"{base or f'https://{cfg.domain}.salesforce.com'}/services/oauth2/token"
             basic = base64.b64encode(f"{c['consumer_key']}:{c['consumer_secret']}".encode()).decode()
@@ -353,7 +358,8 @@ class SalesforceConnector:
                 self._session,
             )
         elif cfg.auth == "password":
-            extra = {"scratch_url": base} if base else {}
+            # scratch_url only when set: older simple-salesforce releases have no such SalesforceLogin parameter
+            extra: dict[str, Any] = {"scratch_url": base} if base else {}
             sid, host = SalesforceLogin(
                 username=c["username"],
                 password=c["password"],
@@ -396,7 +402,7 @@ class SalesforceConnector:
         assertion = jwt.encode(claims, Path(c["key_file"]).read_bytes(), algorithm="RS256")
         return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
 
-    def _connect(self) -> None:
+    def _connect(self) -> Salesforce:
         kind = self._kind
         try:
             sid, base = self._login()
@@ -407,11 +413,10 @@ class SalesforceConnector:
         sf.base_url = f"{base}/services/data/v{ver}/"
         sf.bulk2_url = f"{sf.base_url}jobs/"
         self._sf = sf
+        return sf
 
     def _client(self) -> Salesforce:
-        if self._sf is None:
-            self._connect()
-        return self._sf  # type: ignore[return-value]
+        return self._sf if self._sf is not None else self._connect()
 
     def _reauth(self) -> None:
         if self.cfg.auth == "session":
@@ -461,7 +466,14 @@ class SalesforceConnector:
                 f"salesforce {self.object} update: expected {len(chunk)} results, got "
                 f"{len(res) if isinstance(res, list) else type(res).__name__}"
             )
-        return [_collection_result(w.id, r, self.policy.redact) for w, r in zip(chunk, res)]
+        return [_collection_result(w.id, r, self.policy.redact) for w, r in zip(chunk, res, strict=True)]
+
+
+def _answer(res: Any | None, what: str) -> Any:
+    """A REST answer that must have a body (``restful`` gives None for an empty 204 answer)."""
+    if res is None:
+        raise FatalError(f"{what}: empty answer where a JSON body was expected")
+    return res
 
 
 def _collection_result(record_id: str, res: dict[str, Any], redact: Callable[[str], str]) -> WriteResult:

@@ -131,10 +131,12 @@ def _score_rows(items: list[tuple[str, int]], max_rows: int, row: Any) -> list[R
     for i in range(max(bins) + 1):
         a = start + i * step
         b = a + step
-        if integral:
-            label = f"{int(a)}" if step == 1 else f"{int(a)}–{int(b) - 1}"
-        else:
+        if not integral:
             label = f"{a:g} to <{b:g}"
+        elif step == 1:
+            label = f"{int(a)}"
+        else:
+            label = f"{int(a)}–{int(b) - 1}"
         rows.append(row(label, bins.get(i, 0)))
     return rows + [row(k, c) for k, c in other]
 

@@ -196,7 +196,7 @@ def _flapping(items: Sequence[Mapping[str, Any]]) -> str:
     for f in items:
         path = [str(p) for p in f.get("path", [])]
         if len(path) > MAX_PATH:
-            path = path[:5] + ["…"] + path[-5:]
+            path = [*path[:5], "…", *path[-5:]]
         rows.append(
             f'<tr><td class="name">{esc(f.get("account"))}</td><td class="n">{int(f.get("moves", 0)):,}</td>'
             f'<td class="name">{" → ".join(esc(p) for p in path)}</td></tr>'
@@ -289,8 +289,10 @@ def line_chart(dim: str, labels: list[str], runs: list[Mapping[str, Any]]) -> st
         return PAD_T + plot_h * (1 - v / top)
 
     parts = [
-        f'<svg viewBox="0 0 {CHART_W} {CHART_H}" width="{CHART_W}" height="{CHART_H}" role="img" '
-        f'aria-label="{esc(dim)} counts over runs">'
+        (
+            f'<svg viewBox="0 0 {CHART_W} {CHART_H}" width="{CHART_W}" height="{CHART_H}" role="img" '
+            f'aria-label="{esc(dim)} counts over runs">'
+        )
     ]
     for k in range(5):
         v = top * k // 4

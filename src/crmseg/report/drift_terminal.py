@@ -192,6 +192,6 @@ def _flapping(items: Sequence[Mapping[str, Any]]) -> RenderableType:
     for f in shown:
         path = [str(p) for p in f.get("path", [])]
         if len(path) > MAX_PATH:
-            path = path[:4] + ["…"] + path[-4:]
+            path = [*path[:4], "…", *path[-4:]]
         grid.add_row(Text(str(f.get("account"))), f"{int(f.get('moves', 0)):,}", Text(" → ".join(path)))
     return grid

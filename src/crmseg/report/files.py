@@ -106,7 +106,7 @@ class CsvWriter:
         """Create the file and write the header."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self._fh = open(self._tmp, "w", encoding="utf-8", newline="")
+        self._fh = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - open across row() calls until close()
         self._writer = csv.writer(self._fh)
         self._writer.writerow(self.header)
         return self

@@ -218,7 +218,8 @@ def _crosstab(data: Mapping[str, Any]) -> str:
     body = []
     for r in rows:
         tds = "".join(
-            f'<td class="n" style="background:rgba(79,70,229,{0.08 + 0.5 * cells[(r, c)] / top:.2f})">{cells[(r, c)]:,}</td>'
+            f'<td class="n" style="background:rgba(79,70,229,{0.08 + 0.5 * cells[(r, c)] / top:.2f})">'
+            f"{cells[(r, c)]:,}</td>"
             if cells.get((r, c))
             else '<td class="n" style="color:#cbd5e1">·</td>'
             for c in cols
@@ -318,8 +319,10 @@ def bar_chart(rows: list[Row]) -> str:
     top = max(r.count for r in rows) or 1
     height = len(rows) * ROW_H
     parts = [
-        f'<svg viewBox="0 0 {CHART_WIDTH} {height}" width="{CHART_WIDTH}" height="{height}" '
-        f'role="img" aria-label="distribution">'
+        (
+            f'<svg viewBox="0 0 {CHART_WIDTH} {height}" width="{CHART_WIDTH}" height="{height}" '
+            f'role="img" aria-label="distribution">'
+        )
     ]
     for i, r in enumerate(rows):
         y = i * ROW_H
@@ -360,8 +363,10 @@ def stacked_chart(changes: Mapping[str, Mapping[str, int]], n: int) -> str:
     row_h = 30
     height = len(names) * row_h
     parts = [
-        f'<svg viewBox="0 0 {STACK_WIDTH} {height}" width="{STACK_WIDTH}" height="{height}" '
-        f'role="img" aria-label="would-change summary">'
+        (
+            f'<svg viewBox="0 0 {STACK_WIDTH} {height}" width="{STACK_WIDTH}" height="{height}" '
+            f'role="img" aria-label="would-change summary">'
+        )
     ]
     for i, name in enumerate(names):
         c = changes[name]

@@ -67,7 +67,10 @@ def html_matrix(order: Sequence[str], cells: Mapping[tuple[str, str], int], capt
     """A heat-map table: moves shaded by their share of the largest move, unchanged cells grey."""
     rows, cols = _axes(order, cells)
     top = max([n for (a, b), n in cells.items() if a != b] or [1])
-    esc = lambda s: html.escape(str(s), quote=True)  # noqa: E731
+
+    def esc(s: object) -> str:
+        return html.escape(str(s), quote=True)
+
     head = "".join(f'<th class="n">{esc(c)}</th>' for c in cols)
     body = []
     for r in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -43,8 +43,14 @@ def render_diff(diff: RulesDiff, console: Console) -> None:
             continue
         order = d.order()
         counts = Table(show_edge=False, pad_edge=False, title=Text("counts"), title_justify="left")
-        for col, just in (("value", "left"), ("before", "right"), ("after", "right"), ("change", "right")):
-            counts.add_column(col, justify=just)  # type: ignore[arg-type]
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("value", "left"),
+            ("before", "right"),
+            ("after", "right"),
+            ("change", "right"),
+        )
+        for col, just in columns:
+            counts.add_column(col, justify=just)
         for v in order:
             delta = d.after[v] - d.before[v]
             counts.add_row(
@@ -110,19 +116,28 @@ def diff_markdown(diff: RulesDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
-_CSS = """body{font:14px/1.5 -apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1e293b;background:#f8fafc;margin:0}
-main{max-width:1080px;margin:0 auto;padding:32px 24px}section{background:#fff;border:1px solid #e2e8f0;border-radius:10px;
-padding:16px 20px;margin:16px 0}table{border-collapse:collapse;margin:8px 0}th,td{padding:4px 10px;border-bottom:1px solid
-#e2e8f0;text-align:left}.n{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}
-caption{text-align:left;color:#64748b;font-size:12px}.muted{color:#64748b}"""
+_CSS = (
+    "body{font:14px/1.5 -apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1e293b;background:#f8fafc;margin:0}\n"
+    "main{max-width:1080px;margin:0 auto;padding:32px 24px}"
+    "section{background:#fff;border:1px solid #e2e8f0;border-radius:10px;\n"
+    "padding:16px 20px;margin:16px 0}table{border-collapse:collapse;margin:8px 0}"
+    "th,td{padding:4px 10px;border-bottom:1px solid\n"
+    "#e2e8f0;text-align:left}.n{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}\n"
+    "caption{text-align:left;color:#64748b;font-size:12px}.muted{color:#64748b}"
+)
 
 
 def diff_html(diff: RulesDiff) -> str:
     """One self-contained HTML page (inline CSS, no scripts, nothing fetched)."""
-    esc = lambda s: html.escape(str(s), quote=True)  # noqa: E731
+
+    def esc(s: object) -> str:
+        return html.escape(str(s), quote=True)
+
     parts = [
-        f"<h1>crmseg rules diff</h1><p><b>{esc(_headline(diff))}</b></p>"
-        f'<p class="muted">source {esc(diff.source)} · as of {esc(diff.as_of)}</p>'
+        (
+            f"<h1>crmseg rules diff</h1><p><b>{esc(_headline(diff))}</b></p>"
+            f'<p class="muted">source {esc(diff.source)} · as of {esc(diff.as_of)}</p>'
+        )
     ]
     for d in diff.dimensions:
         sec = [f"<h2>{esc(d.name)}: {d.moved:,} accounts move ({_pct(d.moved, diff.accounts)})</h2>"]

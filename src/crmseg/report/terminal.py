@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.measure import Measurement
 from rich.rule import Rule
 from rich.table import Table
@@ -90,7 +90,7 @@ def _duration(seconds: float) -> str:
         return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s"
 
 
@@ -145,8 +145,9 @@ def _moves(dim: Mapping[str, Any]) -> RenderableType | None:
     if len(order) <= MAX_AXIS:
         return terminal_matrix(order, cells, title, "CRM now", "computed")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=Text(title), title_justify="left")
-    for col, just in (("CRM now", "left"), ("computed", "left"), ("Accounts", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("CRM now", "left"), ("computed", "left"), ("Accounts", "right"))
+    for col, just in columns:
+        table.add_column(col, justify=just)
     top = sorted(cells.items(), key=lambda kv: -kv[1])
     for (a, b), c in top[:12]:
         table.add_row(Text(a), Text(b), f"{c:,}")
@@ -300,8 +301,10 @@ def _rule_alerts(failed: list[str], lints: list[str]) -> RenderableType | None:
     for items, title, style in (
         (
             failed,
-            "Inline rule tests FAIL ({n}): these tags are not what the rules' "
-            "tests say; fix the rules or the tests before syncing",
+            (
+                "Inline rule tests FAIL ({n}): these tags are not what the rules' "
+                "tests say; fix the rules or the tests before syncing"
+            ),
             "red",
         ),
         (lints, "Rule warnings ({n})", "yellow"),

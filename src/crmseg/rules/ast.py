@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,4 +61,4 @@ class Not:
     text: str
 
 
-Node = Union[Lit, ListLit, Name, Call, Compare, BoolOp, Not]
+Node = Lit | ListLit | Name | Call | Compare | BoolOp | Not

@@ -76,7 +76,7 @@ def compile_pred(p: ir.Pred, now: datetime) -> Check:
         return lambda a: sem.compare(left(a), op, right(a))
     getter = compile_value(p.arg, now)
     lit = p.lit
-    fn: Callable[..., bool] = {
+    by_func: dict[str, Callable[..., bool]] = {
         "contains": sem.contains,
         "startswith": sem.startswith,
         "endswith": sem.endswith,
@@ -84,7 +84,8 @@ def compile_pred(p: ir.Pred, now: datetime) -> Check:
         "has": sem.has_item,
         "lacks": sem.lacks_item,
         "is_set": sem.is_set,
-    }[p.func]
+    }
+    fn = by_func[p.func]
     if p.func == "matches":
         rx = sem.regex(lit)
         return lambda a: isinstance(v := getter(a), str) and v != "" and rx.search(v) is not None

@@ -73,8 +73,9 @@ class _Why:
             return []
         if isinstance(p, ir.Or):
             values = {i.left if isinstance(i, ir.Cmp) else i.arg if isinstance(i, ir.Test) else None for i in p.items}
-            if len(values) == 1 and None not in values:  # e.g. `industry in [...]`: one line, one value
-                return [f"{p.src}  ({self.show(values.pop(), acc)})"]  # type: ignore[arg-type]
+            one = values.pop() if len(values) == 1 else None
+            if one is not None:  # e.g. `industry in [...]`: one line, one value
+                return [f"{p.src}  ({self.show(one, acc)})"]
             return [reason for item in p.items for reason in self.failed(item, acc)]
         if isinstance(p, ir.Not):
             return [f"not ({p.item.src}): it is true"]

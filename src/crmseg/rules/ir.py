@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from crmseg.rules import ast
 from crmseg.rules.parser import ExprError
@@ -29,7 +29,7 @@ class Fn:
     arg: Value
 
 
-Value = Union[Field, Fn]
+Value = Field | Fn
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ class Const:
     src: str
 
 
-Pred = Union[Cmp, Cmp2, Test, And, Or, Not, Const]
+Pred = Cmp | Cmp2 | Test | And | Or | Not | Const
 
 # ------------------------------------------------------------------ types
 NUMERIC = {"int", "float"}
@@ -181,7 +181,8 @@ class Lowering:
             if _family(t) != _family(want):
                 raise ExprError(
                     node.args[0].col,
-                    f"{node.func}() needs {_KIND_WORD[want]} field, but '{node.args[0].text}' is {_KIND_WORD.get(t, t)}",
+                    f"{node.func}() needs {_KIND_WORD[want]} field, "
+                    f"but '{node.args[0].text}' is {_KIND_WORD.get(t, t)}",
                 )
             return Fn(node.func, arg), gives
         if isinstance(node, ast.Call) and node.func not in FUNCTIONS:
@@ -260,7 +261,8 @@ class Lowering:
         if lf != rf:
             raise ExprError(
                 right.col,
-                f"type mismatch: '{left.text}' is {_KIND_WORD.get(lt, lt)} but {right.text} is {_KIND_WORD.get(rt or '', rt)}",
+                f"type mismatch: '{left.text}' is {_KIND_WORD.get(lt, lt)} "
+                f"but {right.text} is {_KIND_WORD.get(rt or '', rt)}",
             )
         if lf == "bool" and op not in ("==", "!="):
             raise ExprError(right.col, f"true/false values only compare with == or !=, not '{op}'")
@@ -287,7 +289,8 @@ class Lowering:
         if rt != "list":
             raise ExprError(
                 right.col,
-                f"'{op}' needs a list on its right, but '{right.text}' is {_KIND_WORD.get(rt, rt)}; for text use contains({right.text}, ...)",
+                f"'{op}' needs a list on its right, but '{right.text}' is {_KIND_WORD.get(rt, rt)}; "
+                f"for text use contains({right.text}, ...)",
             )
         if not isinstance(left, ast.Lit) or left.value is None:
             raise ExprError(

@@ -157,9 +157,7 @@ def _shadowed(dim: Dimension) -> Iterator[tuple[Rule, list[str], str]]:
         earlier.append((rule, R.covers(rule.pred)))
 
 
-def lint_rules(
-    rules: RuleSet, mapping: Mapping | None, schema: TMapping[str, SchemaField] | None = None
-) -> list[str]:
+def lint_rules(rules: RuleSet, mapping: Mapping | None, schema: TMapping[str, SchemaField] | None = None) -> list[str]:
     """Every lint warning for ``rules`` read through ``mapping`` (None: no normalization lints)."""
     out: list[str] = []
     vocab = _Vocab(mapping, schema) if mapping is not None else None

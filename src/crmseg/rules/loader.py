@@ -285,14 +285,14 @@ def _order(dims: list[Dimension], problems: _Problems) -> list[Dimension]:
         if state.get(d.name) == 2:
             return
         if state.get(d.name) == 1:
-            cycle = stack[stack.index(d.name) :] + [d.name]
+            cycle = [*stack[stack.index(d.name) :], d.name]
             files = ", ".join(sorted({by_name[n].path for n in cycle}))
             problems.append(f"{files}: dimension cycle: {' -> '.join(cycle)}")
             return
         state[d.name] = 1
         for dep in sorted(d.depends_on):
             if dep in by_name:
-                visit(by_name[dep], stack + [d.name])
+                visit(by_name[dep], [*stack, d.name])
         state[d.name] = 2
         order.append(d)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from crmseg.errors import RuleError
@@ -160,7 +161,7 @@ class Parser:
             raise ExprError(self.tok.col, f"unexpected {self._describe(self.tok)} (missing 'and'/'or'?)")
         return node
 
-    def _bool(self, op: str, sub: callable) -> Node:  # type: ignore[valid-type]
+    def _bool(self, op: str, sub: Callable[[], Node]) -> Node:
         start = self.tok.col
         items = [sub()]
         while self._is("kw", op):
@@ -216,7 +217,8 @@ class Parser:
         if self._is("op", "-") and self.tokens[self.i + 1].kind == "num":
             self._take()
             num = self._take()
-            return Lit(-num.value, t.col, self._src(t.col))  # type: ignore[operator]
+            assert isinstance(num.value, int | float)  # a "num" token holds what _number gave
+            return Lit(-num.value, t.col, self._src(t.col))
         if t.kind == "kw" and t.value in ("true", "false", "null"):
             self._take()
             return Lit({"true": True, "false": False, "null": None}[str(t.value)], t.col, str(t.value))
@@ -230,7 +232,7 @@ class Parser:
             self._enter(t.col)
             node = self._or()
             self.depth -= 1
-            self._expect_op(")", "to close the '(' at col %d" % t.col)
+            self._expect_op(")", f"to close the '(' at col {t.col:d}")
             return node
         if self._is("op", "["):
             return self._list()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from crmseg.rules import ir
 
@@ -45,7 +45,7 @@ class Vals:
     co: bool = False
 
 
-VSet = Union[Nums, Vals]
+VSet = Nums | Vals
 
 
 def key_of(v: ir.Value) -> str:
@@ -174,13 +174,14 @@ def exact(p: ir.Pred) -> tuple[str, VSet] | None:
     one = single(p)
     if one is not None or not isinstance(p, (ir.And, ir.Or)):
         return one
-    parts = [exact(i) for i in p.items]
-    if not parts or any(x is None for x in parts) or len({x[0] for x in parts}) != 1:  # type: ignore[index]
+    found = [exact(i) for i in p.items]
+    parts = [x for x in found if x is not None]
+    if not parts or len(parts) != len(found) or len({x[0] for x in parts}) != 1:
         return None
-    acc: VSet | None = parts[0][1]  # type: ignore[index]
-    for _, s in parts[1:]:  # type: ignore[misc]
+    acc: VSet | None = parts[0][1]
+    for _, s in parts[1:]:
         acc = (intersect if isinstance(p, ir.And) else union)(acc, s) if acc is not None else None
-    return None if acc is None else (parts[0][0], acc)  # type: ignore[index]
+    return None if acc is None else (parts[0][0], acc)
 
 
 def covers(p: ir.Pred) -> dict[str, VSet]:

@@ -220,9 +220,9 @@ class BaseApp:
         route = self.route(req)
         if route is None:
             self.stats.call("unknown")
-            resp = self.not_found(req)
-            self.stats.status(resp.status)
-            return resp
+            unknown = self.not_found(req)
+            self.stats.status(unknown.status)
+            return unknown
         endpoint, fn = route
         self.stats.call(endpoint)
         fault = self.faults.call_fault(endpoint, req.path)
@@ -304,7 +304,10 @@ class BaseApp:
             done = self.store.update_many(changes, self.write_ms())
         return json_response(
             200,
-            {"updated": [r.id for r in done if r], "missing": [rid for (rid, _), r in zip(changes, done) if r is None]},
+            {
+                "updated": [r.id for r in done if r],
+                "missing": [rid for (rid, _), r in zip(changes, done, strict=True) if r is None],
+            },
         )
 
     def write_ms(self) -> int:
@@ -355,7 +358,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
                 if size == 0:

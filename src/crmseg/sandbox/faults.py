@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CALL_KINDS = ("429", "500", "503", "timeout", "expired_session")
-KINDS = CALL_KINDS + ("record_failure",)
+KINDS = (*CALL_KINDS, "record_failure")
 
 
 @dataclass(slots=True)

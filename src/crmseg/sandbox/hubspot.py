@@ -335,7 +335,7 @@ class HubSpotApp(BaseApp):
             raise hs_error(400, "VALIDATION_ERROR", f"Duplicate IDs found in batch input: {dupes}. IDs must be unique")
         outcome = self.apply(items, "batch_update", req.path)
         results, errors, missing = [], [], []
-        for (rid, properties), (_, rec, err) in zip(items, outcome):
+        for (rid, properties), (_, rec, err) in zip(items, outcome, strict=True):
             if err is None and rec is not None:
                 results.append(self.render(rec, list(properties)))
             elif err is not None and err[0] == "OBJECT_NOT_FOUND":

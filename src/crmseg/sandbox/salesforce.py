@@ -18,11 +18,13 @@ the daily limit calls get 403 ``REQUEST_LIMIT_EXCEEDED``. Errors are vendor-shap
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,11 @@ from crmseg.sandbox.store import Record
 from crmseg.sandbox.values import sf_datetime
 
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
+
+
+def _bound(fn: Callable[..., Response], groups: tuple[Any, ...]) -> Callable[[Request], Response]:
+    """A route handler ``fn(request, *groups)`` with the path's captured groups bound."""
+    return lambda r: fn(r, *groups)
 
 
 @dataclass
@@ -106,8 +113,7 @@ class SalesforceApp(BaseApp):
         for method, pattern, name, fn in table:
             found = re.fullmatch(pattern, rest)
             if method == m and found:
-                groups = found.groups()
-                return name, (lambda r, fn=fn, groups=groups: fn(r, *groups))
+                return name, _bound(fn, found.groups())
         return None
 
     def not_found(self, req: Request) -> Response:
@@ -210,7 +216,7 @@ class SalesforceApp(BaseApp):
         else:
             recs = list(self.store.scan(self.store.select_ids(where, params, "id")))
             if q.where is not None and not complete:
-                recs = [r for r in recs if soql_eval.evaluate(q.where, lambda fd, r=r: self.value(r, fd))]
+                recs = [r for r in recs if soql_eval.evaluate(q.where, functools.partial(self.value, r))]
             for fd, desc, nulls_last in reversed(q.order):
 
                 def key(r: Record, fd: FieldDef = fd, nl: bool = nulls_last, d: bool = desc) -> tuple[int, Any]:

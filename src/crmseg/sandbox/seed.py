@@ -129,7 +129,7 @@ def build_records(
     resolution = 1000 if crm == "salesforce" else 1
     base_ms = to_ms(BASE_TIME)
     plan = _plan(mapping, schema, tag_fields)
-    empty = {fd.name: None for fd in schema.values() if not fd.system}
+    empty: dict[str, Any] = {fd.name: None for fd in schema.values() if not fd.system}
     learnable = {fd.name: fd for fd in schema.values() if fd.options is not None and not fd.restricted}
     pin = mapping.pin_field if mapping.pin_field in schema else None
     for n, row in enumerate(rows, start=first):

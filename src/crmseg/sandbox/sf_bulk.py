@@ -131,8 +131,11 @@ class BulkJobs:
         items = []
         for row in body:
             row = row + [""] * (len(header) - len(row))
+            # a short row was padded above; cells past the header (a longer row) are ignored
             fields = {
-                h: (None if v == "#N/A" else v) for i, (h, v) in enumerate(zip(header, row)) if i != id_col and v != ""
+                h: (None if v == "#N/A" else v)
+                for i, (h, v) in enumerate(zip(header, row, strict=False))
+                if i != id_col and v != ""
             }
             items.append((row[id_col], fields))
         results = self.app.apply_updates(items, "bulk_upload", f"/jobs/ingest/{job_id}")
@@ -141,12 +144,14 @@ class BulkJobs:
         bad_w = csv.writer(bad_out, quoting=csv.QUOTE_ALL, lineterminator="\n")
         ok_w.writerow(["sf__Id", "sf__Created", *header])
         bad_w.writerow(["sf__Id", "sf__Error", *header])
-        for res, row in zip(results, body):
+        for res, row in zip(results, body, strict=True):  # apply_updates: one result per item, in order
             if res.ok:
                 ok_w.writerow([res.id, "false", *row])
             else:
-                code, msg, fields = res.errors[0]
-                bad_w.writerow(["" if code == "MALFORMED_ID" else res.id, f"{code}:{msg}:{','.join(fields)} --", *row])
+                code, msg, bad_fields = res.errors[0]
+                bad_w.writerow(
+                    ["" if code == "MALFORMED_ID" else res.id, f"{code}:{msg}:{','.join(bad_fields)} --", *row]
+                )
         failed = sum(1 for r in results if not r.ok)
         job.update(
             state="JobComplete",

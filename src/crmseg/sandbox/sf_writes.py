@@ -70,7 +70,7 @@ def apply_updates(
         results: list[RecordResult] = []
         changes: list[tuple[str, dict[str, Any]]] = []
         n_fields = n_changed = 0
-        for rid, (_, fields) in zip(ids, items):
+        for rid, (_, fields) in zip(ids, items, strict=True):
             errors, stored = _validate(app, rid, fields, existing, endpoint, path)
             results.append(RecordResult(rid, not errors, errors))
             if not errors:
@@ -85,8 +85,10 @@ def apply_updates(
                     r.errors = [
                         (
                             "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                            "Record rolled back because not all "
-                            "records were valid and the request was using AllOrNone header",
+                            (
+                                "Record rolled back because not all "
+                                "records were valid and the request was using AllOrNone header"
+                            ),
                             [],
                         )
                     ]
@@ -129,9 +131,11 @@ def _validate(
             errors.append(
                 (
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"Unable to create/update fields: {fd.name}. "
-                    "Please check the security settings of this field and verify that it is read/write "
-                    "for your profile or permission set.",
+                    (
+                        f"Unable to create/update fields: {fd.name}. "
+                        "Please check the security settings of this field and verify that it is read/write "
+                        "for your profile or permission set."
+                    ),
                     [fd.name],
                 )
             )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from crmseg.sandbox.schema import FieldDef, lookup
 from crmseg.sandbox.values import parse_datetime, to_ms
@@ -106,7 +106,7 @@ class BoolExpr:
     items: list[Node]
 
 
-Node = Union[Cond, BoolExpr]
+Node = Cond | BoolExpr
 
 
 @dataclass(slots=True)
@@ -231,7 +231,7 @@ class _Parser:
     # -------------------------------------------------------------- grammar
     def query(self) -> Query:
         self.expect_kw("SELECT")
-        fields: list[FieldDef] | None = []
+        fields: list[FieldDef] | None
         tok = self.peek()
         if tok.kind == "ident" and tok.value.upper() == "COUNT" and self.toks[self.i + 1].value == "(":
             self.i += 1
@@ -239,6 +239,7 @@ class _Parser:
             self.expect_punct(")")
             fields = None
         else:
+            fields = []
             seen: set[str] = set()
             while True:
                 fd = self.field()

@@ -58,7 +58,7 @@ def parse_datetime(text: str) -> datetime | None:
 
 def to_ms(value: datetime) -> int:
     """Epoch milliseconds of an aware datetime."""
-    return int(round(value.timestamp() * 1000))
+    return round(value.timestamp() * 1000)
 
 
 def from_ms(ms: int) -> datetime:
@@ -127,10 +127,7 @@ def _bool(value: Any) -> bool | None:
 
 def split_multi(value: Any) -> list[str]:
     """Items of a multi-select value given as a list or a ';'-joined string."""
-    if isinstance(value, (list, tuple)):
-        items = [str(v) for v in value]
-    else:
-        items = str(value).split(";")
+    items = [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).split(";")
     return [i.strip() for i in items if i.strip()]
 
 

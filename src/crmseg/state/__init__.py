@@ -9,7 +9,7 @@ lease — behind one small interface (:class:`~crmseg.state.store.StateStore`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from crmseg.state.store import StateStore
 
@@ -33,6 +33,14 @@ def state_label(cfg: Config) -> str:
 
         return display_url(cfg.state.url)
     return str(cfg.resolve(cfg.state.path))
+
+
+@overload
+def open_state(cfg: Config, create: Literal[True] = True) -> StateStore: ...
+
+
+@overload
+def open_state(cfg: Config, create: bool) -> StateStore | None: ...
 
 
 def open_state(cfg: Config, create: bool = True) -> StateStore | None:

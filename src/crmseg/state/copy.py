@@ -48,9 +48,7 @@ def _snapshot(source: Path, into: Path) -> None:
         raise ConfigError(f"{source}: cannot read the state file: {exc}") from None
 
 
-def copy_sqlite(
-    source: str | Path, target: PostgresStore, *, force: bool = False, chunk: int = 5000
-) -> dict[str, int]:
+def copy_sqlite(source: str | Path, target: PostgresStore, *, force: bool = False, chunk: int = 5000) -> dict[str, int]:
     """Copy every table of the SQLite state file ``source`` into ``target``; rows per table.
 
     Refuses (ConfigError) when the target already holds history, unless ``force``: then

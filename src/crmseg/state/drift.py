@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 from crmseg.model import NONE_LABEL
@@ -129,7 +130,7 @@ class Bins:
         e = [fmt_number(x) for x in self.edges]
         if not e:
             return ["scored"]
-        return [f"<= {e[0]}", *(f"({a}, {b}]" for a, b in zip(e, e[1:])), f"> {e[-1]}"]
+        return [f"<= {e[0]}", *(f"({a}, {b}]" for a, b in pairwise(e)), f"> {e[-1]}"]
 
     def label_of(self, label: str | None) -> str:
         """The bin of one score label; ``(none)`` for no value; a non-numeric label is kept."""
@@ -256,7 +257,7 @@ def drift_report(
         return bins[dim].bin_counts(raw) if dim in bins else {k: int(n) for k, n in raw.items()}
 
     out_runs = []
-    for r, i in zip(kept, ids):
+    for r, i in zip(kept, ids, strict=True):
         entry: dict[str, Any] = {
             "id": i,
             "at": _get(r, "started_at", "at"),

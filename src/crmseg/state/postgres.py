@@ -24,11 +24,11 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crmseg.errors import ConfigError, FatalError
@@ -74,7 +74,7 @@ def _reason(exc: BaseException, password: str | None) -> str:
 class PostgresStore(SqlStore):
     """A SqlStore over psycopg 3 (autocommit connections; explicit transactions in ``_tx``)."""
 
-    dialect = {"serial": "BIGSERIAL PRIMARY KEY", "big": "BIGINT"}
+    dialect: ClassVar[Mapping[str, str]] = {"serial": "BIGSERIAL PRIMARY KEY", "big": "BIGINT"}
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from crmseg.errors import ConfigError
 from crmseg.model import NONE_LABEL
@@ -35,7 +35,7 @@ def iso(when: datetime) -> str:
 class SqlStore:
     """Shared implementation; subclasses set ``dialect`` and the connection."""
 
-    dialect: dict[str, str] = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "big": "INTEGER"}
+    dialect: ClassVar[Mapping[str, str]] = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "big": "INTEGER"}
     where: str = "state"
 
     def __init__(self) -> None:
@@ -49,6 +49,10 @@ class SqlStore:
     def _tx(self) -> Iterator[Any]:  # pragma: no cover - overridden
         raise NotImplementedError
         yield
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        """Release the connection(s); each dialect closes its own."""
+        raise NotImplementedError
 
     def _exec(self, cur: Any, sql: str, args: Sequence[Any] = ()) -> Any:
         cur.execute(self._sql(sql), tuple(args))
@@ -248,6 +252,7 @@ class SqlStore:
             zip(
                 ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls"),
                 (int(x or 0) for x in r[6:14]),
+                strict=True,
             )
         )
         return RunRow(
@@ -470,7 +475,7 @@ class SqlStore:
             out[rid] = PendingWrite(
                 rid,
                 int(run),
-                {k: tuple(v) for k, v in json.loads(dims).items()},  # type: ignore[misc]
+                {k: tuple(v) for k, v in json.loads(dims).items()},
                 json.loads(fields),
             )
         return out

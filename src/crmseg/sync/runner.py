@@ -102,7 +102,9 @@ class SyncRun:
         self.norm = plan.normalizer
         self.dims = plan.rules.names
         self.is_file = isinstance(sync_cfg, FileSync)
-        self.counts = dict.fromkeys(("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls"), 0)
+        self.counts = dict.fromkeys(
+            ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls"), 0
+        )
         self.blocked: list[tuple[str, str]] = []
         self.read_fields = self.norm.read_fields(self.dims)
         self.rules_fp = plan.fingerprint or rules_fingerprint(plan.rules_dir, plan.mapping.path or None)
@@ -186,9 +188,7 @@ class SyncRun:
             )
         target = self.changes if self.changes is not None else self.connector
         attempts = {rid: e.attempts for rid, e in errors.items() if not e.permanent}
-        writer = Writer(
-            target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts
-        )
+        writer = Writer(target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts)
         engine = make_engine(self.plan.engine, self.plan.rules, self.plan.now)
         try:
             with frozen_heap():

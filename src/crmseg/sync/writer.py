@@ -100,7 +100,7 @@ class Writer:
         at = self.now()
         ok: list[Confirmed] = []
         bad: list[RecordError] = []
-        for entry, res in zip(entries, results):
+        for entry, res in zip(entries, results, strict=True):  # write answers one result per input, in order
             if res.ok:
                 ok.append(Confirmed(entry.account, entry.dims, entry.fields))
                 continue

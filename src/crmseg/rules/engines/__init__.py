@@ -38,7 +38,7 @@ class Engine(Protocol):
 def durable_available() -> bool:
     """Whether durable-rules (the ``crmseg[durable]`` extra) imports here."""
     try:
-        import durable_rules_engine  # noqa: F401 - imported only to see whether it can be
+        import durable_rules_engine  # noqa: F401 - imported only to see whether it loads
     except ImportError:
         return False
     return True

@@ -374,7 +374,7 @@ def _score(g: _Gen, d: Any, r: str) -> None:
     g.emit(3, f"{r} = {table}(m)")
 
 
-class ScoreTable(dict):  # type: ignore[type-arg]
+class ScoreTable(dict[int, DimResult]):
     """One score dimension's results by the set of matching rules (a bit mask, bit i = rule i):
     built once per set seen, up to ``MAX`` of them (then built per account), and shared —
     no list, tuple or result allocated per account for a set seen before."""

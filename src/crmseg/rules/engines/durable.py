@@ -32,6 +32,7 @@ How the IR maps onto the engine, and the traps it avoids:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -45,16 +46,16 @@ from typing import Any
 
 import durable_rules_engine as dre
 
-# An action's error (Ctrl-C included) comes back to ``_run``, which raises it; durable's own
-# logger.exception would also print a traceback on stderr, so it is kept quiet.
-logging.getLogger("durable").setLevel(logging.CRITICAL)
-
 from crmseg.errors import FatalError
 from crmseg.model import DimResult
 from crmseg.rules import ir
 from crmseg.rules import semantics as sem
 from crmseg.rules.closures import compile_pred, compile_value
 from crmseg.rules.model import RuleSet
+
+# An action's error (Ctrl-C included) comes back to ``_run``, which raises it; durable's own
+# logger.exception would also print a traceback on stderr, so it is kept quiet.
+logging.getLogger("durable").setLevel(logging.CRITICAL)
 
 _ids = itertools.count()
 _lock = threading.Lock()
@@ -307,7 +308,7 @@ class DurableEngine:
         outs: list[dict[str, DimResult]] = [{} for _ in accs]
         for dim in self._dims:
             fired = dim.fired(accs)
-            for acc, out, hits in zip(accs, outs, fired):
+            for acc, out, hits in zip(accs, outs, fired, strict=True):
                 if dim.kind == "label":
                     result = (
                         DimResult(dim.rules[hits[0]][1], (dim.rules[hits[0]][0],))
@@ -332,10 +333,8 @@ class DurableEngine:
             dre.delete_ruleset(dim.handle)
 
     def __del__(self) -> None:  # best effort; close() is the contract
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
 
 
 def _put(ev: dict[str, Any], base: str, v: Any) -> bool:
