@@ -220,15 +220,16 @@ def test_salesforce_read_of_an_unknown_field_fails_before_querying(rules_dir):
 
 
 # ------------------------------------------------------------------ vendor specifics
-def test_salesforce_bulk_api_above_threshold(rules_dir):
+def test_salesforce_bulk_write_is_one_job_answering_per_record(rules_dir):
+    """The sync writer sends more than ``bulk_threshold`` pending writes this way (tests/test_sync_writer.py)."""
     h = Harness("salesforce", rules_dir, accounts=320, bulk_polls=2)
     try:
-        conn = h.connector(cfg={"bulk_threshold": 300}, bulk_wait=0)
+        conn = h.connector(bulk_wait=0)
         ids = h.sb.ids()
         h.sb.inject(
             {"kind": "record_failure", "endpoint": "bulk", "ids": [ids[7]], "error": "FIELD_INTEGRITY_EXCEPTION"}
         )
-        results = conn.write([TagWrite(i, {h.tag: "Enterprise"}) for i in ids])
+        results = conn.capabilities.bulk_write.write_bulk([TagWrite(i, {h.tag: "Enterprise"}) for i in ids])
         assert [r.id for r in results] == ids
         assert [r.id for r in results if not r.ok] == [ids[7]] and "FIELD_INTEGRITY_EXCEPTION" in results[7].error
         assert h.sb.stats()["bulk_jobs"] == 1 and h.server_calls("composite_update") == 0
@@ -240,9 +241,9 @@ def test_salesforce_bulk_api_above_threshold(rules_dir):
 def test_salesforce_bulk_without_failures_downloads_no_result_files(rules_dir):
     h = Harness("salesforce", rules_dir, accounts=320)
     try:
-        conn = h.connector(cfg={"bulk_threshold": 300}, bulk_wait=0)
+        conn = h.connector(bulk_wait=0)
         ids = h.sb.ids()
-        results = conn.write([TagWrite(i, {h.tag: "SMB"}) for i in ids])
+        results = conn.capabilities.bulk_write.write_bulk([TagWrite(i, {h.tag: "SMB"}) for i in ids])
         assert [r.id for r in results] == ids and all(r.ok for r in results)
         assert h.server_calls("bulk_results") == 0
         assert all(h.sb.record(i)[h.tag] == "SMB" for i in ids[:5])

@@ -26,6 +26,7 @@ from hubspot.crm.properties.exceptions import ApiException as PropertiesApiExcep
 from urllib3.util.retry import Retry
 
 from crmseg.config import HubSpotSync, Mapping
+from crmseg.connectors.base import Capabilities, Connector
 from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import ConfigError, CrmsegError, FatalError
@@ -80,8 +81,11 @@ def hs_value(value: Any) -> str:
     return str(value)
 
 
-class HubSpotConnector:
-    """The Connector protocol for HubSpot companies."""
+class HubSpotConnector(Connector):
+    """The Connector protocol for HubSpot companies.
+
+    Claims: incremental reads (search API) against the server's clock, tag property
+    provisioning, API limits (daily allowance headers), and a described object schema."""
 
     crm = "hubspot"
     field_names_case_insensitive = False
@@ -122,6 +126,15 @@ class HubSpotConnector:
 
     # ------------------------------------------------------------------ public
     @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(incremental=self, provision=self, api_limits=self, object_schema=self)
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """None: HubSpot's headers report what is left (:attr:`api_remaining`), not a usage line."""
+        return None
+
+    @property
     def api_remaining(self) -> tuple[int, int] | None:
         """(calls left today, daily allowance) from HubSpot's daily rate-limit headers, or None."""
         gate = self.gate
@@ -152,6 +165,10 @@ class HubSpotConnector:
         if self._schema is None:
             body = self._run("schema", lambda: self._call("schema", self._api("core").get_all, object_type=self.object))
             self._schema = {p["name"]: _schema_field(p) for p in body.get("results", [])}
+        return self._schema
+
+    def cached_schema(self) -> dict[str, SchemaField] | None:
+        """The property list when :meth:`schema` has fetched it, else None (no call)."""
         return self._schema
 
     def provision(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
