@@ -28,7 +28,7 @@ from urllib3.util.retry import Retry
 from crmseg.config import HubSpotSync, Mapping
 from crmseg.connectors.base import Capabilities, Connector
 from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_http_date, parse_retry_after
-from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
+from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
@@ -324,7 +324,7 @@ class HubSpotConnector(Connector):
             nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
             return [self._raw(o, requested) for o in body.get("results", [])], nxt
 
-        yield from paginate(fetch, lambda f: self._run("list", f))
+        yield from paginate(fetch, lambda f: self._run("list", f), Op("hubspot", self.object, "list"))
 
     def _search_page(self, props: list[str], lower: int, after: str | None) -> dict[str, Any]:
         req: dict[str, Any] = {
@@ -348,6 +348,7 @@ class HubSpotConnector(Connector):
         while True:
             fetched, after = 0, None
             last_ts, at_last = lower, set(seen_at_lower)
+            walk = CursorWalk[str](Op("hubspot", self.object, "search"))  # one per query: offsets restart
             while True:
                 body = self._search_page(props, lower, after)
                 results = body.get("results", [])
@@ -364,6 +365,7 @@ class HubSpotConnector(Connector):
                 after = ((body.get("paging") or {}).get("next") or {}).get("after")
                 if not after:
                     return
+                walk.follow(after)
                 if fetched + self.search_limit > self.search_cap:
                     break
             if last_ts == lower:

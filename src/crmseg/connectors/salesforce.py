@@ -238,7 +238,7 @@ class SalesforceConnector(Connector):
                 return recs, (None if res.get("done", True) else res.get("nextRecordsUrl"))
 
             try:
-                for rec in paginate(fetch, lambda f: self._run("query", f)):
+                for rec in paginate(fetch, lambda f: self._run("query", f), Op("salesforce", self.object, "query")):
                     yield rec
                     if rec.fields.get(order) is not None:
                         last_raw = (rec.fields.get(order), rec.id)
