@@ -13,6 +13,8 @@ the claimed object really has every member of the capability (``isinstance`` on 
 only checks that attributes of those names exist, so a connector would claim a capability
 by accident, and reading a property to check it may already call the CRM); and each
 capability is typed ``X | None``, so mypy makes every caller handle a connector without it.
+The contract suite (``tests/connector_contract.py``) compares each connector's claims with
+the ones its test hooks declare.
 """
 
 from __future__ import annotations
