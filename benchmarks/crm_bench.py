@@ -16,8 +16,8 @@ For each CRM:
    measures the client; page and batch sizes stay the vendors'.
 2. Through ``crmseg.connectors.factory.open_connector`` (the connector the CLI uses), it
    reads all N accounts with the fields the pipeline reads, then writes K segment-tag
-   changes in one ``write`` call (Salesforce: sObject Collections, ``bulk_threshold`` set
-   above K; and, reported separately, Bulk API 2.0 with ``bulk_threshold = 0``).
+   changes in one ``write`` call (Salesforce: sObject Collections; and, reported separately,
+   Bulk API 2.0 through the connector's ``write_bulk``, its ``bulk_write`` capability).
 3. It counts API calls twice -- the connector's own ``calls`` counter and the sandbox's
    ``/__sandbox/stats`` -- and compares them with the lower bound: ceil(N / page size)
    read pages + ceil(K / batch size) write calls, fixed calls (login, describe) listed apart.
@@ -320,7 +320,7 @@ def bench_crm(crm: str, sb: Sandbox, n: int, k: int, naive_sample: int, bulk: bo
 
     rows: list[Row] = []
     problems: list[str] = []
-    conn = connector(bulk_threshold=k + 1) if crm == "salesforce" else connector()
+    conn = connector()
     if crm == "salesforce":
         page, fixed_read, fixed_names = conn.cfg.page_size, None, "login + describe"
     else:
@@ -377,11 +377,11 @@ def bench_crm(crm: str, sb: Sandbox, n: int, k: int, naive_sample: int, bulk: bo
         for w in writes:
             current[w.id] = w.fields[tag]
 
-    def batched_write(c: Any, label: str, lower: int, checked: bool = True, note: str = "") -> Row:
+    def batched_write(c: Any, label: str, lower: int, checked: bool = True, note: str = "", bulk: bool = False) -> Row:
         writes = plan(order)
         log(f"{crm}: {label}: {len(writes):,} records ...")
         with CallMeter(sb, c) as mw:
-            results = c.write(writes)
+            results = c.capabilities.bulk_write.write_bulk(writes) if bulk else c.write(writes)
         failed = sum(1 for r in results if not r.ok)
         if failed or len(results) != len(writes) or mw.records_failed:
             problems.append(
@@ -414,7 +414,7 @@ def bench_crm(crm: str, sb: Sandbox, n: int, k: int, naive_sample: int, bulk: bo
     if crm == "salesforce" and bulk:
         from crmseg.connectors.salesforce_bulk import bulk_rows
 
-        conn_b = connector(bulk_threshold=0)
+        conn_b = connector()
         conn_b.schema()  # log in and describe before timing (as the pipeline's mapping check does)
         buf = io.StringIO()
         rows_csv = bulk_rows(plan(order))
@@ -429,6 +429,7 @@ def bench_crm(crm: str, sb: Sandbox, n: int, k: int, naive_sample: int, bulk: bo
             "write tags: Bulk API 2.0",
             4 * jobs,
             checked=False,
+            bulk=True,
             note=f"{jobs} job(s); includes the connector's bulk_wait={conn_b.bulk_wait:g} s sleep "
             "before the first status poll",
         )

@@ -362,15 +362,9 @@ class Sizes:
 
 def sizes_for(crm: str, config: Path) -> Sizes:
     from crmseg.config import load_config
-    from crmseg.sync.writer import Writer
+    from crmseg.sync.writer import BULK_JOB
 
     sync_cfg = load_config(config).sync(None)
-    try:  # the Writer's Bulk job size (an instance attribute); a stub connector is all it reads
-        from types import SimpleNamespace
-
-        bulk_job = int(Writer(SimpleNamespace(), None, "", 0, str, None).bulk_job)  # type: ignore[arg-type]  # stubs: only bulk_job is read
-    except Exception:
-        bulk_job = 10_000
     if crm == "salesforce":
         from crmseg.connectors.salesforce import MAX_COLLECTION
 
@@ -381,13 +375,13 @@ def sizes_for(crm: str, config: Path) -> Sizes:
             sync_cfg.page_size,
             batch,
             sync_cfg.bulk_threshold,
-            bulk_job,
+            BULK_JOB,
             fixed_names="login + describe",
         )
     from crmseg.connectors.hubspot import LIST_LIMIT, MAX_BATCH, SEARCH_CAP, SEARCH_LIMIT
 
     batch = max(1, min(sync_cfg.batch_size or MAX_BATCH, MAX_BATCH))
-    return Sizes(crm, LIST_LIMIT, SEARCH_LIMIT, batch, None, bulk_job, SEARCH_CAP, fixed_names="property list")
+    return Sizes(crm, LIST_LIMIT, SEARCH_LIMIT, batch, None, BULK_JOB, SEARCH_CAP, fixed_names="property list")
 
 
 def write_floor(sz: Sizes, k: int) -> tuple[int, str]:

@@ -1,12 +1,20 @@
-"""Shared helpers for the connector tests: configs, a no-wait retry policy, and
-Salesforce response bodies shaped as Salesforce documents them."""
+"""Shared helpers for the connector tests: configs, a no-wait retry policy, Salesforce
+response bodies shaped as Salesforce documents them, and the contract suite's harnesses
+(:class:`ContractHarness`: one per kind of fake a connector runs against)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from crmseg.config import HubSpotSync, Mapping, SalesforceSync
+from crmseg.connectors.base import Connector
 from crmseg.connectors.retry import RetryPolicy
 
 BASE = "http://127.0.0.1:8999"
@@ -156,8 +164,50 @@ def write_rules(folder) -> str:
     return str(folder)
 
 
-class Harness:
-    """A sandbox CRM plus a way to open the matching connector, hiding vendor differences."""
+class ContractHarness(ABC):
+    """A connector's fake source, seeded with accounts, and the hooks the contract suite
+    (``tests/connector_contract.py``) drives it through. One subclass per kind of fake."""
+
+    #: Records seeded in the fake.
+    accounts: int
+    #: Source field names a read asks for (the mapping's fields).
+    read_fields: list[str]
+    #: The mapping the connector is opened with.
+    mapping: Mapping
+    #: Tag fields of the suite's label and score dimensions.
+    tag: str | None
+    score_tag: str | None
+
+    @abstractmethod
+    def connector(self, **kw: Any) -> Connector:
+        """A new connector against the fake (``kw`` goes to its constructor / factory)."""
+
+    @abstractmethod
+    def ids(self) -> list[str]:
+        """Every seeded record's id."""
+
+    @abstractmethod
+    def touch(self, ids: Sequence[str]) -> None:
+        """Modify ``ids`` now, so an incremental read from before this call returns exactly them."""
+
+    @abstractmethod
+    def record(self, rid: str) -> dict[str, Any]:
+        """The record's fields as the fake holds them now."""
+
+    def add_bad_row(self) -> None:
+        """Add one malformed record (connectors claiming ``skipped_rows``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot add a malformed record")
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the fake."""
+
+
+class Harness(ContractHarness):
+    """A sandbox CRM plus a way to open the matching connector, hiding vendor differences.
+
+    Besides the contract hooks, the sandbox injects call faults (``sb.inject``) and counts
+    calls per endpoint (``server_calls``)."""
 
     def __init__(self, crm: str, rules_dir: str, accounts: int = 450, **sandbox_kw: Any) -> None:
         from crmseg.sandbox import SandboxServer
@@ -191,9 +241,93 @@ class Harness:
             cfg = HubSpotSync(connector="hubspot", host=self.sb.url, name="hs", **kw.pop("cfg", {}))
         return open_connector(cfg, mapping or self.mapping, env if env is not None else self.sb.env(), **kw)
 
+    def ids(self) -> list[str]:
+        return self.sb.ids()
+
+    def touch(self, ids: Sequence[str]) -> None:
+        self.sb.edit(touch=ids)
+
+    def record(self, rid: str) -> dict[str, Any]:
+        rec = self.sb.record(rid)
+        assert rec is not None, rid
+        return rec
+
     def server_calls(self, *endpoints: str) -> int:
         by = self.sb.stats()["calls"]["by_endpoint"]
         return sum(by.get(e, 0) for e in endpoints) if endpoints else sum(by.values())
 
     def close(self) -> None:
         self.sb.stop()
+
+
+class FileHarness(ContractHarness):
+    """A CSV or JSONL file of accounts (the file connector's fake is the file itself)."""
+
+    OLD = "2020-01-01T00:00:00Z"
+    COLUMNS = ("id", "name", "industry", "employees", "updated_at", "crmseg_segment", "crmseg_icp_score")
+
+    def __init__(self, kind: str, folder: Path, accounts: int = 450) -> None:
+        self.kind, self.accounts = kind, accounts
+        self.path = folder / f"accounts.{kind}"
+        self.mapping = Mapping(
+            id_field="id",
+            modified_field="updated_at",
+            fields={
+                "name": {"source": "name"},
+                "industry": {"source": "industry"},
+                "employees": {"source": "employees", "type": "int"},
+            },
+            tags={"segment": "crmseg_segment", "icp_score": "crmseg_icp_score"},
+        )
+        self.read_fields = [self.mapping.source_of(f) for f in self.mapping.fields]
+        self.tag, self.score_tag = "crmseg_segment", "crmseg_icp_score"
+        self.rows = [
+            {
+                "id": f"acc-{i:05d}",
+                "name": f"Acme {i}",
+                "industry": "Software" if i % 2 else "Retail",
+                "employees": str(10 * i),
+                "updated_at": self.OLD,
+                "crmseg_segment": "SMB",
+                "crmseg_icp_score": "",
+            }
+            for i in range(accounts)
+        ]
+        self.bad_lines: list[str] = []
+        self._save()
+
+    def _save(self) -> None:
+        with self.path.open("w", encoding="utf-8", newline="") as fh:
+            if self.kind == "csv":
+                out = csv.DictWriter(fh, fieldnames=self.COLUMNS, lineterminator="\n")
+                out.writeheader()
+                out.writerows(self.rows)
+            else:
+                fh.writelines(json.dumps(row) + "\n" for row in self.rows)
+            fh.writelines(line + "\n" for line in self.bad_lines)
+
+    def connector(self, **kw: Any) -> Connector:
+        from crmseg.connectors.files import FileConnector
+
+        return FileConnector(self.path, self.kind, mapping=self.mapping, **kw)
+
+    def ids(self) -> list[str]:
+        return [row["id"] for row in self.rows]
+
+    def touch(self, ids: Sequence[str]) -> None:
+        now = datetime.now(UTC).isoformat()
+        wanted = set(ids)
+        for row in self.rows:
+            if row["id"] in wanted:
+                row["updated_at"] = now
+        self._save()
+
+    def record(self, rid: str) -> dict[str, Any]:
+        return next(row for row in self.rows if row["id"] == rid)
+
+    def close(self) -> None:
+        """Nothing runs: the file stays in the test's folder."""
+
+    def add_bad_row(self) -> None:
+        self.bad_lines.append("broken,row" if self.kind == "csv" else "{not json")
+        self._save()

@@ -1,6 +1,6 @@
 """run_audit's fast paths give exactly the per-account results.
 
-- CSV rows as lists (``FileConnector.read_rows``, positions instead of dicts) vs RawRecords
+- CSV rows as lists (the ``row_lists`` capability, positions instead of dicts) vs RawRecords
   with ``record_adder`` vs the general ``current_tags`` + ``add`` loop (taken with a row sink);
 - ``Normalizer.account_of`` vs ``account`` with the other keys left out;
 - ``AuditSummary``'s tallies vs counting every account at once (``_TALLY_FLUSH = 1``), also
@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from datetime import UTC, datetime
@@ -45,8 +46,9 @@ def _audit(
         path, rules or ROOT / "rules", mapping or ROOT / "connectors" / "csv.toml", "native", now=NOW, on_bad_row=bad
     )
     seen: list[str] = []
-    if monkeypatch is not None and not rows:
-        monkeypatch.setattr(pipeline, "_csv_file", lambda connector: False)
+    if monkeypatch is not None and not rows:  # the connector no longer claims row lists: RawRecords
+        without = dataclasses.replace(plan.connector.capabilities, row_lists=None)
+        monkeypatch.setattr(type(plan.connector), "capabilities", property(lambda self: without))
     summary = pipeline.run_audit(
         plan, row_sink=(lambda rid, res, cur: seen.append(repr((rid, res, cur)))) if sink else None
     )

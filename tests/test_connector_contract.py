@@ -1,37 +1,40 @@
-"""One contract every CRM connector passes, through the real client libraries over real
-HTTP to the local sandbox (crmseg.sandbox): paging, incremental reads, batched writes with
-partial failure, every fault kind, schema checks, and minimal call counts."""
+"""One contract every connector passes (``tests/connector_contract.py``): the CRM connectors
+through the real client libraries over real HTTP to the local sandbox (crmseg.sandbox) --
+paging, incremental reads, batched writes with partial failure, every fault kind, schema
+checks, minimal call counts -- and the file connector (CSV and JSONL) on files; then each
+vendor's specifics."""
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from crmseg.connectors.retry import RetryPolicy
 from crmseg.connectors.schema_check import check_mapping
-from crmseg.errors import ConfigError, FatalError
+from crmseg.errors import ConfigError
 from crmseg.model import TagWrite
 from crmseg.sync.decide import is_permanent
-from tests.connector_fixtures import DIMENSIONS, SCORES, Harness, no_wait_policy, write_rules
+from tests.connector_contract import ConnectorContract, SandboxContract
+from tests.connector_fixtures import (
+    DIMENSIONS,
+    SCORES,
+    ContractHarness,
+    FileHarness,
+    Harness,
+    no_wait_policy,
+    write_rules,
+)
 
 pytest.importorskip("crmseg.sandbox")
-
-CRMS = ["salesforce", "hubspot"]
 
 
 @pytest.fixture(scope="module")
 def rules_dir(tmp_path_factory):
     return write_rules(tmp_path_factory.mktemp("rules"))
-
-
-@pytest.fixture(params=CRMS)
-def h(request, rules_dir):
-    harness = Harness(request.param, rules_dir)
-    yield harness
-    harness.close()
 
 
 def ready(h: Harness, **kw):
@@ -41,138 +44,44 @@ def ready(h: Harness, **kw):
     return conn
 
 
-def read_calls(conn) -> int:
-    by = conn.calls_by_kind
-    return by["query"] + by["list"] + by["search"]
+# ------------------------------------------------------------------ the contract, per connector
+class TestSalesforce(SandboxContract):
+    name = "salesforce"
+    crm = "salesforce"
+    claims = frozenset({"incremental", "bulk_write", "api_limits", "object_schema"})
+    object_name = "Account"
+    bogus_field = "Bogus_Field__c"
+    bulk_options = {"bulk_wait": 0}  # noqa: RUF012 - a hook read, never mutated
 
 
-def write_calls(conn) -> int:
-    return conn.calls_by_kind["update"] + conn.calls_by_kind["write"]
+class TestHubSpot(SandboxContract):
+    name = "hubspot"
+    crm = "hubspot"
+    claims = frozenset({"incremental", "provision", "api_limits", "object_schema"})
+    object_name = "companies"
 
 
-# ------------------------------------------------------------------ reading
-def test_full_read_pages_lazily_and_minimally(h):
-    conn = ready(h)
-    it = conn.read(h.read_fields)
-    first = next(it)
-    assert read_calls(conn) == 1  # one page fetched so far: a generator, not a list
-    records = [first, *it]
-    assert sorted(r.id for r in records) == sorted(h.sb.ids())
-    pages = math.ceil(h.accounts / h.page)
-    assert read_calls(conn) == pages == h.server_calls(*h.read_endpoints)
-    assert all(set(h.read_fields) <= set(r.fields) for r in records)
+class FileContract(ConnectorContract):
+    kind: str
+    writes = False
+    claims = frozenset({"incremental", "skipped_rows", "passthrough"})
+
+    def make_harness(self, tmp: Path, rules_dir: str, accounts: int, **fake: Any) -> ContractHarness:
+        return FileHarness(self.kind, tmp, accounts)
 
 
-def test_incremental_read_returns_exactly_the_changed_records(h):
-    conn = ready(h)
-    since = datetime.now(UTC)
-    time.sleep(0.002)
-    touched = h.sb.ids()[10:40]
-    h.sb.edit(touch=touched)
-    got = [r.id for r in conn.read(h.read_fields, since=since)]
-    assert sorted(got) == sorted(touched)
-    assert read_calls(conn) == 1
+class TestCsvFile(FileContract):
+    name = "csv file"
+    kind = "csv"
+    claims = FileContract.claims | {"row_lists"}
 
 
-def test_read_survives_a_rate_limit_mid_paging_without_re_emitting(h):
-    conn = ready(h)
-    h.sb.inject({"kind": "429", "endpoint": h.more_endpoint, "after": 1, "retry_after": 3})
-    ids = [r.id for r in conn.read(h.read_fields)]
-    assert len(ids) == len(set(ids)) == h.accounts
-    assert 3.0 in conn.policy.sleep.calls  # Retry-After honored
-    assert h.sb.stats()["rate_limited"] == 1
+class TestJsonlFile(FileContract):
+    name = "jsonl file"
+    kind = "jsonl"
 
 
-# ------------------------------------------------------------------ writing
-def test_batched_write_with_partial_failure(h):
-    conn = ready(h)
-    ids = h.sb.ids()[:250]
-    bad = {ids[3], ids[120], ids[249]}
-    h.sb.inject(
-        {
-            "kind": "record_failure",
-            "endpoint": h.write_endpoint,
-            "ids": sorted(bad),
-            "message": "locked by an approval process",
-        }
-    )
-    writes = [TagWrite(i, {h.tag: "Mid-Market", h.score_tag: 42}) for i in ids]
-    results = conn.write(writes)
-    assert [r.id for r in results] == ids
-    assert {r.id for r in results if not r.ok} == bad
-    assert all("locked by an approval process" in r.error for r in results if not r.ok)
-    assert write_calls(conn) == math.ceil(250 / h.batch) == h.server_calls(h.write_endpoint)
-    assert h.sb.record(ids[0])[h.tag] == "Mid-Market"
-    assert h.sb.record(ids[3])[h.tag] != "Mid-Market"
-
-
-def test_write_clears_a_tag_with_none(h):
-    conn = ready(h)
-    rid = h.sb.ids()[0]
-    assert conn.write([TagWrite(rid, {h.tag: "SMB"})])[0].ok
-    assert conn.write([TagWrite(rid, {h.tag: None})])[0].ok
-    assert h.sb.record(rid).get(h.tag) in (None, "")
-
-
-def test_call_count_is_the_lower_bound_without_faults(h):
-    conn = ready(h)
-    h.sb.reset_stats()
-    before = conn.calls
-    records = list(conn.read(h.read_fields))
-    changes = [TagWrite(r.id, {h.tag: "Enterprise"}) for r in records[:321]]
-    assert all(r.ok for r in conn.write(changes))
-    lower_bound = math.ceil(h.accounts / h.page) + math.ceil(len(changes) / h.batch)
-    assert conn.calls - before == lower_bound == h.server_calls()
-
-
-# ------------------------------------------------------------------ faults
-FAULTS = [
-    {"kind": "429", "retry_after": 2},
-    {"kind": "500"},
-    {"kind": "503", "retry_after": 1},
-    {"kind": "timeout", "delay": 0.6},
-    {"kind": "expired_session"},
-]
-
-
-@pytest.mark.parametrize("fault", FAULTS, ids=[f["kind"] for f in FAULTS])
-def test_every_call_fault_is_retried_on_read_and_write(h, fault):
-    conn = ready(h, timeout=0.25)
-    h.sb.inject({**fault, "endpoint": h.more_endpoint, "after": 1}, {**fault, "endpoint": h.write_endpoint})
-    ids = [r.id for r in conn.read(h.read_fields)]
-    assert len(ids) == len(set(ids)) == h.accounts
-    results = conn.write([TagWrite(i, {h.tag: "SMB"}) for i in ids[:150]])
-    assert all(r.ok for r in results) and len(results) == 150
-    assert h.sb.stats()["faults"]["fired"] == {fault["kind"]: 2}
-    if fault.get("retry_after"):
-        assert conn.policy.sleep.calls.count(float(fault["retry_after"])) == 2
-    if fault["kind"] == "expired_session" and h.crm == "salesforce":
-        assert h.sb.stats()["logins"] == 3  # first login, then one re-login per expired session
-
-
-def test_persistent_server_errors_give_up_as_retriable(h):
-    from crmseg.errors import RetriableError
-
-    conn = ready(h)
-    h.sb.inject({"kind": "503", "endpoint": h.write_endpoint, "count": -1, "retry_after": 0})
-    with pytest.raises(RetriableError, match=r"HTTP 503.*gave up after 4 tries"):
-        conn.write([TagWrite(h.sb.ids()[0], {h.tag: "SMB"})])
-    assert h.server_calls(h.write_endpoint) == 4
-
-
-def test_exhausted_daily_limit_is_fatal_and_not_retried(rules_dir):
-    for crm in CRMS:
-        h = Harness(crm, rules_dir, accounts=50, daily_limit=3)
-        try:
-            conn = h.connector()
-            with pytest.raises(FatalError, match="limit is exhausted"):
-                for _ in range(5):
-                    list(conn.read(h.read_fields))
-            assert conn.policy.sleep.calls == []
-        finally:
-            h.close()
-
-
+# ------------------------------------------------------------------ vendor specifics
 def test_salesforce_tracks_api_usage(rules_dir):
     h = Harness("salesforce", rules_dir, accounts=20, daily_limit=5000)
     try:
@@ -182,31 +91,6 @@ def test_salesforce_tracks_api_usage(rules_dir):
         assert conn.api_usage == (usage["used"], usage["max"]) == (2, 5000)
     finally:
         h.close()
-
-
-# ------------------------------------------------------------------ schema checks
-def test_schema_check_passes_for_the_shipped_mapping(h):
-    assert check_mapping(h.connector(), h.mapping, DIMENSIONS, scores=SCORES) == []
-
-
-def test_schema_check_names_missing_fields_before_any_write(h):
-    fields = dict(h.mapping.model_dump()["fields"])
-    fields["bogus"] = {"source": "Bogus_Field__c" if h.crm == "salesforce" else "bogus_field"}
-    bad = h.mapping.model_copy(update={"fields": h.mapping.model_validate({"fields": fields}).fields})
-    conn = h.connector(mapping=bad)
-    dims = {**DIMENSIONS, "segment": ["Enterprise", "Mid-Market", "SMB", "Startup"]}
-    problems = check_mapping(conn, bad, dims, scores=SCORES)
-    obj = "Account" if h.crm == "salesforce" else "companies"
-    missing = "Bogus_Field__c" if h.crm == "salesforce" else "bogus_field"
-    assert f"field {missing} not found on {obj}" in problems[0]
-    assert any("lacks value(s) 'Startup'" in p for p in problems)
-    assert h.server_calls(h.write_endpoint) == 0
-
-
-def test_schema_check_refuses_a_score_into_a_picklist(h):
-    swapped = h.mapping.model_copy(update={"tags": {**h.mapping.tags, "icp_score": h.tag}})
-    problems = check_mapping(h.connector(mapping=swapped), swapped, DIMENSIONS, scores=SCORES)
-    assert len(problems) == 1 and "a score needs a number or text field" in problems[0]
 
 
 def test_salesforce_read_of_an_unknown_field_fails_before_querying(rules_dir):
@@ -219,16 +103,16 @@ def test_salesforce_read_of_an_unknown_field_fails_before_querying(rules_dir):
         h.close()
 
 
-# ------------------------------------------------------------------ vendor specifics
-def test_salesforce_bulk_api_above_threshold(rules_dir):
+def test_salesforce_bulk_write_is_one_job_answering_per_record(rules_dir):
+    """The sync writer sends more than ``bulk_threshold`` pending writes this way (tests/test_sync_writer.py)."""
     h = Harness("salesforce", rules_dir, accounts=320, bulk_polls=2)
     try:
-        conn = h.connector(cfg={"bulk_threshold": 300}, bulk_wait=0)
+        conn = h.connector(bulk_wait=0)
         ids = h.sb.ids()
         h.sb.inject(
             {"kind": "record_failure", "endpoint": "bulk", "ids": [ids[7]], "error": "FIELD_INTEGRITY_EXCEPTION"}
         )
-        results = conn.write([TagWrite(i, {h.tag: "Enterprise"}) for i in ids])
+        results = conn.capabilities.bulk_write.write_bulk([TagWrite(i, {h.tag: "Enterprise"}) for i in ids])
         assert [r.id for r in results] == ids
         assert [r.id for r in results if not r.ok] == [ids[7]] and "FIELD_INTEGRITY_EXCEPTION" in results[7].error
         assert h.sb.stats()["bulk_jobs"] == 1 and h.server_calls("composite_update") == 0
@@ -240,9 +124,9 @@ def test_salesforce_bulk_api_above_threshold(rules_dir):
 def test_salesforce_bulk_without_failures_downloads_no_result_files(rules_dir):
     h = Harness("salesforce", rules_dir, accounts=320)
     try:
-        conn = h.connector(cfg={"bulk_threshold": 300}, bulk_wait=0)
+        conn = h.connector(bulk_wait=0)
         ids = h.sb.ids()
-        results = conn.write([TagWrite(i, {h.tag: "SMB"}) for i in ids])
+        results = conn.capabilities.bulk_write.write_bulk([TagWrite(i, {h.tag: "SMB"}) for i in ids])
         assert [r.id for r in results] == ids and all(r.ok for r in results)
         assert h.server_calls("bulk_results") == 0
         assert all(h.sb.record(i)[h.tag] == "SMB" for i in ids[:5])

@@ -250,7 +250,7 @@ def test_paginate_is_lazy_and_retries_only_the_failed_page():
             raise failures.pop()
         return pages[cursor]
 
-    it = paginate(fetch, lambda f: p.run(f, OP))
+    it = paginate(fetch, lambda f: p.run(f, OP), OP)
     assert next(it) == 1 and fetched == [None]
     assert list(it) == [2, 3, 4]
     assert fetched == [None, "c1", "c1", "c2"]

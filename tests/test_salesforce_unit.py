@@ -332,7 +332,7 @@ def test_write_of_an_unknown_field_maps_to_config_error(rsps):
         connector().write([TagWrite("001000000000000001", {"Foo__c": "x"})])
 
 
-def test_bulk_api_2_above_the_threshold(rsps):
+def test_bulk_api_2_job_answers_per_record(rsps):
     login_and_describe(rsps)
     jobs = f"{REST}/jobs/ingest"
     job = {
@@ -374,7 +374,7 @@ def test_bulk_api_2_above_the_threshold(rsps):
         ),
     )
     conn = SalesforceConnector(sf_cfg(bulk_threshold=2), sf_mapping(), SF_ENV, policy=no_wait_policy(), bulk_wait=0)
-    res = conn.write(
+    res = conn.write_bulk(
         [
             TagWrite("001A", {"Segment__c": "SMB"}),
             TagWrite("001B", {"Segment__c": "SMB"}),

@@ -122,6 +122,17 @@ def test_an_account_crossing_a_days_since_threshold_is_retagged_without_being_mo
             env.close()
 
 
+def test_a_days_since_rule_written_with_a_space_before_the_parenthesis_still_retags(tmp_path):
+    env = SyncEnv(tmp_path, "hubspot", N, static_rules=False)
+    try:
+        for path in env.rules.glob("*.toml"):
+            path.write_text(path.read_text(encoding="utf-8").replace("days_since(", "days_since ("), encoding="utf-8")
+        assert "days_since (last_activity_at)" in (env.rules / "icp_score.toml").read_text(encoding="utf-8")
+        _days_since_crossing(env)
+    finally:
+        env.close()
+
+
 def _days_since_crossing(env: SyncEnv) -> None:
     src = env.sb.mapping.source_of("last_activity_at")
     t0 = datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -86,7 +86,7 @@ class CrmsegGroup(LazyGroup):
         except BrokenPipeError:
             sys.exit(0)
         except OSError as exc:  # a path or port the user named; CRM network errors are mapped by the connectors
-            _err(f"error: {exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}")
+            _err(f"error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}")
             sys.exit(4 if _is_network_error(exc) else 2)
         # commands return None; an int is the code of a ctx.exit(...) (--help, --version: 0)
         sys.exit(code if isinstance(code, int) else 0)
@@ -193,7 +193,8 @@ def _checked_rules(
     if config is not None:
         plan = plan_config(config, sync_name, engine)
         try:
-            schema = plan.connector.schema() if plan.connector.__class__.__name__ != "FileConnector" else None
+            described = plan.connector.capabilities.object_schema is not None  # a CRM object, not a file
+            schema = plan.connector.schema() if described else None
         finally:
             plan.connector.close()
         return plan.rules, plan.mapping, schema
@@ -329,8 +330,9 @@ def audit(
         )
     else:
         plan = plan_config(config, sync_name, engine, as_of)  # type: ignore[arg-type]  # config is set: one of --config/--source
-        if skip_bad_rows and hasattr(plan.connector, "on_bad_row"):
-            plan.connector.on_bad_row = "skip"
+        rows = plan.connector.capabilities.skipped_rows
+        if skip_bad_rows and rows is not None:
+            rows.on_bad_row = "skip"
     console = Console(stderr=False)
     with ExitStack() as stack:
         sink = None

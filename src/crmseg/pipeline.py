@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any
 
-from crmseg.config import Config, FileSync, Mapping, load_config, load_mapping
-from crmseg.connectors.base import Connector
+from crmseg.config import Config, FileSync, Mapping, SyncConfig, load_config, load_mapping
+from crmseg.connectors.base import Connector, RowLists
 from crmseg.errors import ConfigError
 from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
@@ -26,9 +26,6 @@ from crmseg.rules.engines import make_engine
 from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
 from crmseg.summary import AuditSummary
-
-if TYPE_CHECKING:
-    from crmseg.connectors.files import FileConnector
 
 log = logging.getLogger(__name__)
 DEFAULT_MAPPING = Path("connectors") / "csv.toml"
@@ -145,7 +142,8 @@ def _open_sync(
         rules = prepared[1]
         normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=rules.names)
         return sync, mapping, rules_dir, connector, normalizer, rules
-    columns = connector.columns() if hasattr(connector, "columns") else ()
+    own_columns = connector.capabilities.passthrough
+    columns = own_columns.columns() if own_columns is not None else ()
     normalizer, rules = prepare_rules(rules_dir, mapping, columns, passthrough, now)
     return sync, mapping, rules_dir, connector, normalizer, rules
 
@@ -180,7 +178,7 @@ def plan_config(
     except BaseException:
         connector.close()
         raise
-    source = getattr(sync, "path", None) or f"{sync.connector} sync '{sync.name}'"
+    source = sync.path if isinstance(sync, FileSync) else f"{sync.connector} sync '{sync.name}'"
     return Plan(
         connector,
         mapping,
@@ -196,11 +194,16 @@ def plan_config(
 
 
 def _read_unprovisioned_as_empty(
-    connector: Connector, mapping: Mapping, normalizer: Normalizer, rules: RuleSet, config_path: Any, sync: Any
+    connector: Connector,
+    mapping: Mapping,
+    normalizer: Normalizer,
+    rules: RuleSet,
+    config_path: str | Path | Config,
+    sync: SyncConfig,
 ) -> tuple[Mapping, Normalizer, list[str]]:
     """For a read-only run: tag and pin fields the CRM lacks yet are read as no current value,
     with one warning naming them and the command that creates them (``sync`` still refuses)."""
-    from crmseg.connectors.schema_check import unprovisioned
+    from crmseg.connectors.schema_check import object_name, unprovisioned
 
     lacking = unprovisioned(connector, mapping, rules.names)
     if not lacking:
@@ -208,12 +211,10 @@ def _read_unprovisioned_as_empty(
     tags = {**mapping.tags, **{d: "" for d in lacking if d != "(pin)"}}
     pin = None if "(pin)" in lacking else mapping.pin_field
     mapping = mapping.model_copy(update={"tags": tags, "pin_field": pin})
-    if hasattr(connector, "mapping"):
-        connector.mapping = mapping
     normalizer = Normalizer(
         mapping, passthrough=normalizer.passthrough, run_started=normalizer.run_started, reserved=rules.names
     )
-    cfg = getattr(config_path, "path", config_path)
+    cfg = config_path.path if isinstance(config_path, Config) else config_path
     how = (
         f"`crmseg schema --config {cfg} --sync {sync.name} --provision`"
         if sync.connector == "hubspot"
@@ -221,7 +222,7 @@ def _read_unprovisioned_as_empty(
     )
     names = ", ".join(sorted(set(lacking.values())))
     note = (
-        f"fields not found on {getattr(connector, 'object', None) or mapping.object}: {names}; read as no current "
+        f"fields not found on {object_name(connector, mapping)}: {names}; read as no current "
         f"value (every account counts as 'added', none as pinned). Create them with {how} before `crmseg sync`"
     )
     log.warning(note)
@@ -245,12 +246,13 @@ def schema_problems(
     scores = {d.name for d in rules.dimensions if d.kind == "score"}
     created: list[str] = []
     if provision:
-        if not hasattr(connector, "provision"):
+        provisioner = connector.capabilities.provision
+        if provisioner is None:
             raise ConfigError(
                 f"--provision works with HubSpot; create the {sync.connector} fields in Setup "
                 "(or with the Metadata API), then run this check again"
             )
-        created = connector.provision(dims, scores=sorted(scores))
+        created = provisioner.provision(dims, scores=sorted(scores))
     return check_mapping(connector, mapping, dims, scores=scores, writes=True), created
 
 
@@ -305,8 +307,9 @@ def run_audit(
             # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
             # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
             # the audit does not use it
-            if row_sink is None and _csv_file(plan.connector) and not norm.passes_through(used):
-                n = _audit_csv_rows(plan, plan.connector, engine, summary, used, tick)
+            row_lists = plan.connector.capabilities.row_lists
+            if row_sink is None and row_lists is not None and not norm.passes_through(used):
+                n = _audit_csv_rows(plan, row_lists, engine, summary, used, tick)
             elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
                 evaluate = engine.evaluate
                 add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
@@ -337,32 +340,27 @@ def run_audit(
             "duration_s": round(time.perf_counter() - started, 3),
         }
     )
-    calls = getattr(plan.connector, "calls", None)
-    if calls is not None:  # CRM connectors count their calls; Salesforce also reports Sforce-Limit-Info
-        summary.metadata["api_calls"] = calls
-        usage = getattr(plan.connector, "api_usage", None)
+    limits = plan.connector.capabilities.api_limits
+    if limits is not None:  # CRM connectors count their calls; Salesforce also reports Sforce-Limit-Info
+        summary.metadata["api_calls"] = limits.calls
+        usage = limits.api_usage
         if usage:
             summary.metadata["api_usage"] = f"{usage[0]:,}/{usage[1]:,} ({usage[0] / max(usage[1], 1):.1%})"
-    summary.skipped_rows = list(getattr(plan.connector, "skipped", None) or [])
+    skipped = plan.connector.capabilities.skipped_rows
+    summary.skipped_rows = list(skipped.skipped) if skipped is not None else []
     summary.finish(norm.quality, plan.warnings)  # rule warnings are in summary.rule_warnings (alerts)
     return summary
 
 
-def _csv_file(connector: Any) -> TypeGuard[FileConnector]:
-    from crmseg.connectors.files import FileConnector
-
-    return isinstance(connector, FileConnector) and connector.kind == "csv"
-
-
 def _audit_csv_rows(
     plan: Plan,
-    connector: FileConnector,
+    connector: RowLists,
     engine: Any,
     summary: AuditSummary,
     used: list[str],
     tick: Callable[[int], None] | None,
 ) -> int:
-    """``run_audit``'s loop over a CSV file's rows as lists (``FileConnector.read_rows``):
+    """``run_audit``'s loop over a CSV file's rows as lists (the ``row_lists`` capability):
     the normalizer, the summary and the pin read the columns by position, so no dict is
     built per row. Same accounts, current tags and pins as the RawRecord loop."""
     norm = plan.normalizer

@@ -1,30 +1,197 @@
-"""The connector protocol: the one small interface every source implements."""
+"""The connector protocol, and the optional capabilities a connector claims.
+
+Every source implements :class:`Connector`: ``read``, ``write``, ``schema``, ``close``, a
+``batch_size``, and ``capabilities``. What only some sources can do (read incrementally
+against the CRM's clock, write through a bulk API, create tag fields, report API usage,
+leave bad rows out, ...) is not probed for: a connector *claims* it by putting an object
+into its :class:`Capabilities` (usually ``self``), and callers read
+``connector.capabilities.<name>``, which is that object or None.
+
+Why a capabilities object rather than ``isinstance`` checks against runtime-checkable
+protocols: a claim is explicit and made in one place per connector, where mypy checks that
+the claimed object really has every member of the capability (``isinstance`` on a protocol
+only checks that attributes of those names exist, so a connector would claim a capability
+by accident, and reading a property to check it may already call the CRM); and each
+capability is typed ``X | None``, so mypy makes every caller handle a connector without it.
+The contract suite (``tests/connector_contract.py``) compares each connector's claims with
+the ones its test hooks declare.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping as TMapping
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
+__all__ = [
+    "ApiLimits",
+    "BadRowPolicy",
+    "BulkWrite",
+    "Capabilities",
+    "Connector",
+    "IncrementalRead",
+    "ObjectSchema",
+    "PassThrough",
+    "RowLists",
+    "SchemaProvision",
+    "SkippedRows",
+    "TagSink",
+]
 
-class Connector(Protocol):
-    """A CRM or file that accounts come from and tags go back to.
+#: What a file source does with a malformed row: stop with an error, or leave it out and list it.
+BadRowPolicy = Literal["raise", "skip"]
 
-    ``read`` yields raw records (CRM field names) for the requested fields, all of
-    them or only those modified after ``since``; ``write`` applies one batch of tag
-    writes and answers one result per input, in input order; ``schema`` describes
-    the object's fields so a mapping can be checked before anything is written.
-    """
+
+class TagSink(Protocol):
+    """Where tag writes go, a batch at a time: a connector, or a file sync's changes file."""
 
     #: Largest batch ``write`` accepts in one call.
     batch_size: int
 
-    def read(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]: ...
+    def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
+        """Apply one batch; one result per input, in input order."""
+        ...
 
-    def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]: ...
+
+# ------------------------------------------------------------------ capabilities
+class IncrementalRead(Protocol):
+    """``read(fields, since=...)`` yields only the records modified at or after ``since``,
+    judged by ``modified_field``; ``server_time`` is the source's own clock at its latest
+    answer (None when it has none), where the next watermark starts."""
+
+    @property
+    def modified_field(self) -> str: ...
+
+    @property
+    def server_time(self) -> datetime | None: ...
+
+
+class BulkWrite(Protocol):
+    """A second write path for large runs (Salesforce Bulk API 2.0). The sync writer alone
+    decides when to use it: more than ``bulk_threshold`` pending writes in one run."""
+
+    @property
+    def bulk_threshold(self) -> int: ...
+
+    def write_bulk(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
+        """One bulk job for ``writes``, whatever their number; one result per input, in order."""
+        ...
+
+
+class SchemaProvision(Protocol):
+    """The connector can create the mapping's missing tag (and pin) fields in the CRM."""
+
+    def provision(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
+        """Create or widen the tag fields of ``dimensions`` (-> their values); the names changed."""
+        ...
+
+
+class ApiLimits(Protocol):
+    """The connector counts its HTTP calls and reads the CRM's daily allowance from its headers."""
+
+    @property
+    def calls(self) -> int:
+        """HTTP calls made so far by this connector."""
+        ...
+
+    @property
+    def api_remaining(self) -> tuple[int, int] | None:
+        """(calls left today, daily allowance) as the CRM last reported, or None before it has."""
+        ...
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """(used, max) when the CRM reports usage itself (Salesforce ``Sforce-Limit-Info``), else None."""
+        ...
+
+
+class ObjectSchema(Protocol):
+    """The source is a CRM object whose fields the CRM describes (types, picklists, updateable)."""
+
+    @property
+    def object(self) -> str:
+        """The object's API name, for messages (``Account``, ``companies``)."""
+        ...
+
+    @property
+    def field_names_case_insensitive(self) -> bool: ...
+
+    def cached_schema(self) -> TMapping[str, SchemaField] | None:
+        """The schema when ``schema()`` has already fetched it (no call), else None."""
+        ...
+
+
+class SkippedRows(Protocol):
+    """A file source that can leave malformed rows out and list them instead of stopping."""
+
+    on_bad_row: BadRowPolicy
+
+    @property
+    def skipped(self) -> list[str]:
+        """The rows left out by the latest read, as ``file:line: problem``."""
+        ...
+
+
+class PassThrough(Protocol):
+    """A source whose own columns are canonical fields the rules may read (files)."""
+
+    def columns(self) -> list[str]: ...
+
+
+class RowLists(Protocol):
+    """A fast read path: the same records as ``read``, each a list in header order (CSV files)."""
+
+    def read_rows(self, on_header: Callable[[list[str]], None]) -> Iterator[tuple[str, list[Any]]]:
+        """(id, row) of every record; ``on_header(names)`` is called once before the first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What a connector can do beyond the protocol: each field the object doing it, or None."""
+
+    incremental: IncrementalRead | None = None
+    bulk_write: BulkWrite | None = None
+    provision: SchemaProvision | None = None
+    api_limits: ApiLimits | None = None
+    object_schema: ObjectSchema | None = None
+    skipped_rows: SkippedRows | None = None
+    passthrough: PassThrough | None = None
+    row_lists: RowLists | None = None
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every capability's name, in declaration order."""
+        return tuple(f.name for f in fields(cls))
+
+    def claimed(self) -> frozenset[str]:
+        """The names of the capabilities this connector claims."""
+        return frozenset(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+
+# ------------------------------------------------------------------ the protocol
+class Connector(TagSink, Protocol):
+    """A CRM or file that accounts come from and tags go back to.
+
+    ``read`` yields raw records (CRM field names) for the requested fields, all of them or,
+    for a connector claiming :class:`IncrementalRead`, only those modified after ``since``;
+    ``write`` applies one batch of tag writes and answers one result per input, in input
+    order; ``schema`` describes the object's fields so a mapping can be checked before
+    anything is written. Concrete connectors subclass this protocol explicitly, so mypy
+    checks that they implement every member.
+    """
+
+    def read(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]: ...
 
     def schema(self) -> dict[str, SchemaField]: ...
 
     def close(self) -> None: ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The optional capabilities this connector claims."""
+        ...

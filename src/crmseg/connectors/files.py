@@ -26,11 +26,13 @@ import difflib
 import json
 import logging
 from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from crmseg.config import Mapping
+from crmseg.connectors.base import BadRowPolicy, Capabilities, Connector
 from crmseg.connectors.file_checks import (
     DELIMITERS,
     DuplicateKey,
@@ -55,8 +57,20 @@ _FIELD_LIMIT = 64 * 1024 * 1024  # one CSV cell may hold up to 64 MiB (long text
 MAX_JSON_DEPTH = 32  # JSONL objects nesting deeper than this are bad rows (not a RecursionError)
 
 
-class FileConnector:
-    """A CSV or JSONL file of accounts, read through the Connector protocol."""
+@dataclass(frozen=True, slots=True)
+class _FileModified:
+    """A file's incremental-read claim: rows filter on ``modified_field``; a file has no clock."""
+
+    modified_field: str
+    server_time: datetime | None = None
+
+
+class FileConnector(Connector):
+    """A CSV or JSONL file of accounts, read through the Connector protocol.
+
+    Claims: bad rows can be left out and listed (``skipped_rows``), its columns pass through
+    as fields (``passthrough``), a CSV file reads as row lists (``row_lists``), and with a
+    modified field, ``read(since=...)`` filters on it (``incremental``, without a clock)."""
 
     batch_size = 200
 
@@ -70,7 +84,7 @@ class FileConnector:
         modified_field: str | None = None,
         delimiter: str | None = None,
         encoding: str = "utf-8-sig",
-        on_bad_row: Literal["raise", "skip"] = "raise",
+        on_bad_row: BadRowPolicy = "raise",
     ) -> None:
         self.path = Path(path)
         self.kind: FileKind = kind or self._kind_from_suffix(self.path)
@@ -86,7 +100,7 @@ class FileConnector:
         #: None: detected from the header (comma, semicolon, tab or pipe).
         self.delimiter = delimiter
         self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-        self.on_bad_row = on_bad_row
+        self.on_bad_row: BadRowPolicy = on_bad_row
         self._names: list[str] = []  # the CSV header, once a read has parsed it
         #: Messages for rows skipped with ``on_bad_row="skip"`` (file:line: problem).
         self.skipped: list[str] = []
@@ -102,6 +116,16 @@ class FileConnector:
         return kind
 
     # ------------------------------------------------------------ protocol
+    @property
+    def capabilities(self) -> Capabilities:
+        mod = self.modified_field
+        return Capabilities(
+            incremental=_FileModified(mod) if mod else None,
+            skipped_rows=self,
+            passthrough=self,
+            row_lists=self if self.kind == "csv" else None,
+        )
+
     def read(self, fields: Sequence[str] = (), since: datetime | None = None) -> Iterator[RawRecord]:
         """Stream every row as a RawRecord; with ``since``, only rows modified after it.
 

@@ -26,8 +26,9 @@ from hubspot.crm.properties.exceptions import ApiException as PropertiesApiExcep
 from urllib3.util.retry import Retry
 
 from crmseg.config import HubSpotSync, Mapping
+from crmseg.connectors.base import Capabilities, Connector
 from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_http_date, parse_retry_after
-from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
+from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
@@ -80,8 +81,11 @@ def hs_value(value: Any) -> str:
     return str(value)
 
 
-class HubSpotConnector:
-    """The Connector protocol for HubSpot companies."""
+class HubSpotConnector(Connector):
+    """The Connector protocol for HubSpot companies.
+
+    Claims: incremental reads (search API) against the server's clock, tag property
+    provisioning, API limits (daily allowance headers), and a described object schema."""
 
     crm = "hubspot"
     field_names_case_insensitive = False
@@ -122,6 +126,15 @@ class HubSpotConnector:
 
     # ------------------------------------------------------------------ public
     @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(incremental=self, provision=self, api_limits=self, object_schema=self)
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """None: HubSpot's headers report what is left (:attr:`api_remaining`), not a usage line."""
+        return None
+
+    @property
     def api_remaining(self) -> tuple[int, int] | None:
         """(calls left today, daily allowance) from HubSpot's daily rate-limit headers, or None."""
         gate = self.gate
@@ -152,6 +165,10 @@ class HubSpotConnector:
         if self._schema is None:
             body = self._run("schema", lambda: self._call("schema", self._api("core").get_all, object_type=self.object))
             self._schema = {p["name"]: _schema_field(p) for p in body.get("results", [])}
+        return self._schema
+
+    def cached_schema(self) -> dict[str, SchemaField] | None:
+        """The property list when :meth:`schema` has fetched it, else None (no call)."""
         return self._schema
 
     def provision(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
@@ -307,7 +324,7 @@ class HubSpotConnector:
             nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
             return [self._raw(o, requested) for o in body.get("results", [])], nxt
 
-        yield from paginate(fetch, lambda f: self._run("list", f))
+        yield from paginate(fetch, lambda f: self._run("list", f), Op("hubspot", self.object, "list"))
 
     def _search_page(self, props: list[str], lower: int, after: str | None) -> dict[str, Any]:
         req: dict[str, Any] = {
@@ -331,6 +348,7 @@ class HubSpotConnector:
         while True:
             fetched, after = 0, None
             last_ts, at_last = lower, set(seen_at_lower)
+            walk = CursorWalk[str](Op("hubspot", self.object, "search"))  # one per query: offsets restart
             while True:
                 body = self._search_page(props, lower, after)
                 results = body.get("results", [])
@@ -347,6 +365,7 @@ class HubSpotConnector:
                 after = ((body.get("paging") or {}).get("next") or {}).get("after")
                 if not after:
                     return
+                walk.follow(after)
                 if fetched + self.search_limit > self.search_cap:
                     break
             if last_ts == lower:

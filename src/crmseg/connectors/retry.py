@@ -5,7 +5,9 @@
 - :class:`RetryPolicy` runs one call: exponential backoff with full jitter, max tries and
   max total wait, ``Retry-After`` honored, 401 -> re-authenticate once then retry. Built on
   tenacity; the sleep function is injectable so tests never wait.
-- :func:`paginate` walks a cursor-paged endpoint lazily, each page fetched through the policy.
+- :func:`paginate` walks a cursor-paged endpoint lazily, each page fetched through the policy;
+  :class:`CursorWalk` refuses a cursor the walk has already followed (a CRM answering the same
+  ``after`` / ``nextRecordsUrl`` twice would otherwise make the read loop forever).
 
 Messages name the CRM, object, operation and status; every message passes through a
 :class:`Redactor` holding the run's secrets, so a token never reaches a log or an error.
@@ -19,9 +21,9 @@ import random
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
@@ -29,7 +31,7 @@ from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, CrmUnavail
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-C = TypeVar("C")
+C = TypeVar("C", bound=Hashable)
 E = TypeVar("E", bound=BaseException)
 
 #: Error codes that, with HTTP 403, mean "the org's API allowance is spent" (Salesforce): abort.
@@ -244,23 +246,52 @@ class RetryPolicy:
         return self.redact.scrub(err)
 
 
+class RepeatedCursorError(FatalError):
+    """A paged read was handed a page cursor it had already followed: it would loop forever."""
+
+    def __init__(self, op: Op, cursor: object) -> None:
+        super().__init__(
+            f"{op}: the CRM answered the page cursor {cursor!r} a second time in one read; stopped "
+            "rather than read the same pages forever (a paging fault on the CRM's side: try again later)"
+        )
+        self.op, self.cursor = op, cursor
+
+
+class CursorWalk(Generic[C]):
+    """The cursors one paged read (one query) has followed, so a repeated one is refused."""
+
+    def __init__(self, op: Op, first: C | None = None) -> None:
+        self.op = op
+        self._seen: set[C] = set() if first is None else {first}
+
+    def follow(self, cursor: C) -> C:
+        """``cursor``, recorded; RepeatedCursorError when this walk has followed it before."""
+        if cursor in self._seen:
+            raise RepeatedCursorError(self.op, cursor)
+        self._seen.add(cursor)
+        return cursor
+
+
 def paginate(
     fetch: Callable[[C | None], tuple[Sequence[T], C | None]],
     run: Callable[[Callable[[], Any]], Any],
+    op: Op,
     first: C | None = None,
 ) -> Iterator[T]:
     """Yield items page by page, lazily; ``fetch(cursor) -> (items, next_cursor or None)``.
 
     ``run`` wraps each page fetch (normally ``lambda f: policy.run(f, op, classify, reauth)``),
-    so a failure mid-way retries only that page.
+    so a failure mid-way retries only that page. A next cursor already followed in this walk
+    raises :class:`RepeatedCursorError` naming ``op`` (CRM, object, operation) and the cursor.
     """
+    walk = CursorWalk(op, first)
     cursor = first
     while True:
         items, nxt = run(functools.partial(fetch, cursor))
         yield from items
         if nxt is None:
             return
-        cursor = nxt
+        cursor = walk.follow(nxt)
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -34,6 +34,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 from simple_salesforce.login import SalesforceLogin, token_login
 
 from crmseg.config import Mapping, SalesforceSync
+from crmseg.connectors.base import Capabilities, Connector
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import ConfigError, CrmsegError, CrmUnavailableError, FatalError
@@ -141,8 +142,11 @@ class _Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-class SalesforceConnector:
-    """The Connector protocol for one Salesforce object (``mapping.object``, default Account)."""
+class SalesforceConnector(Connector):
+    """The Connector protocol for one Salesforce object (``mapping.object``, default Account).
+
+    Claims: incremental reads on ``SystemModstamp`` (or the mapping's modified field) against
+    the server's clock, Bulk API 2.0 writes, API limits, and a described object schema."""
 
     crm = "salesforce"
     field_names_case_insensitive = True
@@ -190,6 +194,10 @@ class SalesforceConnector:
 
     # ------------------------------------------------------------------ public
     @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(incremental=self, bulk_write=self, api_limits=self, object_schema=self)
+
+    @property
     def api_usage(self) -> tuple[int, int] | None:
         """(used, max) from the latest ``Sforce-Limit-Info`` header, or None before any call."""
         return self._usage.as_tuple()
@@ -230,7 +238,7 @@ class SalesforceConnector:
                 return recs, (None if res.get("done", True) else res.get("nextRecordsUrl"))
 
             try:
-                for rec in paginate(fetch, lambda f: self._run("query", f)):
+                for rec in paginate(fetch, lambda f: self._run("query", f), Op("salesforce", self.object, "query")):
                     yield rec
                     if rec.fields.get(order) is not None:
                         last_raw = (rec.fields.get(order), rec.id)
@@ -241,16 +249,15 @@ class SalesforceConnector:
                 log.warning("salesforce %s query: locator lost; resuming after %s", self.object, last_raw[1])
 
     def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
-        """One result per input, in order: sObject Collections (<=200 a call) or Bulk API 2.0."""
+        """One result per input, in order, through sObject Collections (<=200 records a call).
+
+        Bulk API 2.0 is :meth:`write_bulk`; the sync writer chooses it (above ``bulk_threshold``
+        pending writes in one run), so the choice is made in that one place."""
         if not writes:
             return []
         for w in writes:
             for name in w.fields:
                 check_ident(name)
-        if len(writes) > self.bulk_threshold:
-            from crmseg.connectors.salesforce_bulk import bulk_update
-
-            return bulk_update(self, writes)
         out: list[WriteResult] = []
         for chunk in chunks(writes, self.batch_size):
             out.extend(self._write_collection(chunk))
@@ -273,6 +280,10 @@ class SalesforceConnector:
                 f"salesforce {self.object} describe",
             )
             self._schema = {f["name"]: _schema_field(f) for f in desc.get("fields", [])}
+        return self._schema
+
+    def cached_schema(self) -> dict[str, SchemaField] | None:
+        """The ``describe`` result when :meth:`schema` has fetched it, else None (no call)."""
         return self._schema
 
     def close(self) -> None:

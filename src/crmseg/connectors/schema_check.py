@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from collections.abc import Mapping as TMapping
-from typing import Any
 
 from crmseg.config import Mapping
+from crmseg.connectors.base import Connector
 from crmseg.model import SchemaField
 
 #: CRM field kinds: text, number, bool, date, datetime, picklist, multipicklist, id, other.
@@ -78,7 +78,7 @@ def _lookup(schema: TMapping[str, SchemaField], name: str, nocase: bool) -> Sche
 
 
 def check_mapping(
-    connector: Any,
+    connector: Connector,
     mapping: Mapping,
     dimensions: TMapping[str, list[str] | None],
     *,
@@ -92,8 +92,8 @@ def check_mapping(
     sources) skips the tag-field checks.
     """
     schema = connector.schema()
-    nocase = bool(getattr(connector, "field_names_case_insensitive", False))
-    obj = getattr(connector, "object", None) or mapping.object
+    nocase = _case_insensitive(connector)
+    obj = object_name(connector, mapping)
     where = mapping.path or "mapping"
     problems: list[str] = []
 
@@ -125,13 +125,24 @@ def check_mapping(
     return problems
 
 
-def unprovisioned(connector: Any, mapping: Mapping, dimensions: Collection[str]) -> dict[str, str]:
+def unprovisioned(connector: Connector, mapping: Mapping, dimensions: Collection[str]) -> dict[str, str]:
     """The tag fields (dimension -> field) and pin field (``"(pin)"`` -> field) the CRM lacks yet."""
     schema = connector.schema()
-    nocase = bool(getattr(connector, "field_names_case_insensitive", False))
+    nocase = _case_insensitive(connector)
     wanted = {d: mapping.tag_field(d) for d in dimensions}
     wanted["(pin)"] = mapping.pin_field
     return {key: name for key, name in wanted.items() if name and _lookup(schema, name, nocase) is None}
+
+
+def object_name(connector: Connector, mapping: Mapping) -> str | None:
+    """The CRM object the connector reads (for messages), else the mapping's ``object``."""
+    described = connector.capabilities.object_schema
+    return (described.object if described is not None else None) or mapping.object
+
+
+def _case_insensitive(connector: Connector) -> bool:
+    described = connector.capabilities.object_schema
+    return described is not None and described.field_names_case_insensitive
 
 
 def _check_tag(
@@ -142,7 +153,7 @@ def _check_tag(
     score: bool,
     nocase: bool,
     where: str,
-    obj: str,
+    obj: str | None,
 ) -> list[str]:
     f = _lookup(schema, name, nocase)
     head = f"{where}: tag field {name} for dimension {dim}"

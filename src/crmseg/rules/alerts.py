@@ -53,11 +53,6 @@ def rule_alerts(
 def plan_alerts(plan: Any) -> RuleAlerts:
     """:func:`rule_alerts` for a run's plan, with the CRM schema when the connector has one
     (CRM connectors cache it from the pre-run schema check, so this costs no API call)."""
-    schema = None
-    describe = getattr(plan.connector, "schema", None)
-    if describe is not None and getattr(plan.connector, "_schema", None) is not None:
-        try:
-            schema = describe()
-        except Exception:
-            schema = None
+    described = plan.connector.capabilities.object_schema
+    schema = described.cached_schema() if described is not None else None
     return rule_alerts(plan.rules, plan.mapping, plan.engine, plan.now, schema)

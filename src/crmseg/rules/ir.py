@@ -302,6 +302,27 @@ class Lowering:
         return Test("lacks", rv, left.value, text)
 
 
+def values_of(pred: Pred) -> list[Value]:
+    """Every value expression a predicate compares or tests, at any depth of and/or/not."""
+    out: list[Value] = []
+
+    def walk(p: Pred) -> None:
+        if isinstance(p, (And, Or)):
+            for i in p.items:
+                walk(i)
+        elif isinstance(p, Not):
+            walk(p.item)
+        elif isinstance(p, Cmp):
+            out.append(p.left)
+        elif isinstance(p, Test):
+            out.append(p.arg)
+        elif isinstance(p, Cmp2):
+            out.extend((p.left, p.right))
+
+    walk(pred)
+    return out
+
+
 def fields_of(pred: Pred) -> set[str]:
     """Every field name a predicate reads."""
     out: set[str] = set()
@@ -312,17 +333,20 @@ def fields_of(pred: Pred) -> set[str]:
         else:
             val(v.arg)
 
-    def walk(p: Pred) -> None:
-        if isinstance(p, (And, Or)):
-            for i in p.items:
-                walk(i)
-        elif isinstance(p, Not):
-            walk(p.item)
-        elif isinstance(p, (Cmp, Test)):
-            val(p.left if isinstance(p, Cmp) else p.arg)
-        elif isinstance(p, Cmp2):
-            val(p.left)
-            val(p.right)
+    for v in values_of(pred):
+        val(v)
+    return out
 
-    walk(pred)
+
+def functions_of(pred: Pred) -> set[str]:
+    """Every value function (``lower``, ``days_since``) a predicate calls, nested calls included."""
+    out: set[str] = set()
+
+    def val(v: Value) -> None:
+        if isinstance(v, Fn):
+            out.add(v.func)
+            val(v.arg)
+
+    for v in values_of(pred):
+        val(v)
     return out

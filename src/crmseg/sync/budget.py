@@ -3,14 +3,14 @@
 ``api_reserve`` on a sync is a number of calls (``5000``) or a share of the daily allowance
 (``"10%"``, the default ``"5%"``). The allowance comes from the CRM's own headers
 (Salesforce ``Sforce-Limit-Info``, HubSpot ``X-HubSpot-RateLimit-Daily(-Remaining)``), read
-through the connector's ``api_remaining``. A run that would dip into the reserve stops
+through the connector's :class:`~crmseg.connectors.base.ApiLimits` capability (files have
+none, so a file sync never stops for it). A run that would dip into the reserve stops
 between batches with status ``aborted``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from crmseg.connectors.base import ApiLimits
 from crmseg.errors import ConfigError, CrmsegError
 
 DEFAULT_RESERVE = "5%"
@@ -44,13 +44,13 @@ def parse_reserve(value: int | str | None) -> tuple[int, float]:
 class Budget:
     """Checks the connector's remaining daily calls against the reserve."""
 
-    def __init__(self, connector: Any, reserve: int | str | None = None) -> None:
-        self.connector = connector
+    def __init__(self, limits: ApiLimits | None, reserve: int | str | None = None) -> None:
+        self.limits = limits
         self.calls, self.share = parse_reserve(reserve)
 
     def remaining(self) -> tuple[int, int] | None:
         """(left, allowance) as the CRM last reported, or None (files, or no header seen)."""
-        return getattr(self.connector, "api_remaining", None)
+        return self.limits.api_remaining if self.limits is not None else None
 
     def reserve_of(self, allowance: int) -> int:
         return self.calls or int(allowance * self.share)

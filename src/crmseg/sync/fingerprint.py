@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from crmseg.rules.ir import functions_of
 from crmseg.rules.model import RuleSet
 
 
@@ -67,5 +68,6 @@ def read_fingerprint(fields: Iterable[str]) -> str:
 
 
 def time_dependent(rules: RuleSet) -> bool:
-    """True when a rule uses ``days_since``: its result moves with the calendar, not with the data."""
-    return any("days_since(" in (rule.when or "") for dim in rules.dimensions for rule in dim.rules)
+    """True when an enabled rule calls ``days_since`` anywhere in its condition: its result moves with
+    the calendar, not with the data. Read from the checked IR, so spacing and nesting do not matter."""
+    return any("days_since" in functions_of(rule.pred) for dim in rules.dimensions for rule in dim.rules)

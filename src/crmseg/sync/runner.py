@@ -32,7 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crmseg.config import FileSync, parse_interval
+from crmseg.config import FileSync, SyncConfig, parse_interval
+from crmseg.connectors.base import TagSink
 from crmseg.errors import CrmsegError
 from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
@@ -41,7 +42,7 @@ from crmseg.rules.engines import make_engine
 from crmseg.state.drift import flag, snapshot_psi
 from crmseg.state.sql import iso
 from crmseg.state.store import Confirmed, PendingWrite, StateStore, SyncState
-from crmseg.sync.budget import Budget
+from crmseg.sync.budget import Budget, BudgetExhausted
 from crmseg.sync.changes_file import ChangesFile
 from crmseg.sync.decide import account_plan, applied
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint, time_dependent
@@ -94,11 +95,17 @@ class SyncRun:
     """The state of one run while it goes through its phases."""
 
     def __init__(
-        self, plan: Plan, sync_cfg: Any, store: StateStore, options: SyncOptions, changes_path: Path | None = None
+        self,
+        plan: Plan,
+        sync_cfg: SyncConfig,
+        store: StateStore,
+        options: SyncOptions,
+        changes_path: Path | None = None,
     ) -> None:
         self.plan, self.cfg, self.store, self.opts = plan, sync_cfg, store, options
         self.sync = sync_cfg.name
         self.connector = plan.connector
+        self.caps = plan.connector.capabilities
         self.norm = plan.normalizer
         self.dims = plan.rules.names
         self.is_file = isinstance(sync_cfg, FileSync)
@@ -159,7 +166,7 @@ class SyncRun:
     def _full_read(self, state: SyncState, now: datetime) -> bool:
         if self.opts.full or self.is_file or state.watermark is None or state.read_fingerprint != self.read_fp:
             return True
-        every = parse_interval(self.cfg.full_every) if getattr(self.cfg, "full_every", None) else None
+        every = parse_interval(self.cfg.full_every) if self.cfg.full_every else None
         if every and state.last_full_at:
             return state.last_full_at < iso(now - timedelta(seconds=every))
         return False
@@ -167,9 +174,9 @@ class SyncRun:
     # ------------------------------------------------------------------ phases
     def _run(self, state: SyncState, full: bool, reeval: bool, out: SyncOutcome) -> str | None:
         store, sync, run = self.store, self.sync, self.run_id
-        budget = Budget(self.connector, getattr(self.cfg, "api_reserve", None))
+        budget = Budget(self.caps.api_limits, self.cfg.api_reserve)
         since = None if full else _parse_iso(state.watermark)
-        t0 = getattr(self.connector, "server_time", None)
+        t0 = self._server_time()
         if t0 is None and not self.is_file:
             t0 = datetime.now(UTC) - timedelta(seconds=5)
         read_ids = self._read(since, budget)
@@ -186,9 +193,12 @@ class SyncRun:
                 self.plan.mapping.id_field,
                 [f for d in self.dims if (f := self.plan.mapping.tag_field(d))],
             )
-        target = self.changes if self.changes is not None else self.connector
+        target: TagSink = self.changes if self.changes is not None else self.connector
+        bulk = self.caps.bulk_write if self.changes is None else None
         attempts = {rid: e.attempts for rid, e in errors.items() if not e.permanent}
-        writer = Writer(target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts)
+        writer = Writer(
+            target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts, bulk=bulk
+        )
         engine = make_engine(self.plan.engine, self.plan.rules, self.plan.now)
         try:
             with frozen_heap():
@@ -214,7 +224,7 @@ class SyncRun:
                 log.info("sync %s: %d account(s) no longer in the source left the population", sync, gone)
         self.snapshot = store.write_snapshot(sync, run, self.dims)
         out.drift_alert = self._drift_alert()
-        mark = _watermark(t0, self.newest_read, getattr(self.connector, "server_time", None))
+        mark = _watermark(t0, self.newest_read, self._server_time())
         wm_after = iso(mark) if mark is not None else None
         store.save_sync_state(
             sync,
@@ -233,7 +243,7 @@ class SyncRun:
         batch: list[tuple[str, Any]] = []
         keep = since is not None
         n = 0
-        mod = getattr(self.connector, "modified_field", None)
+        mod = self.caps.incremental.modified_field if self.caps.incremental is not None else None
         newest: Any = None  # the latest modification stamp read, as the CRM wrote it (same format throughout)
         for raw in self.connector.read(self.read_fields, since=since):
             batch.append((raw.id, raw.fields))
@@ -307,7 +317,7 @@ class SyncRun:
 
     def _drift_alert(self) -> str | None:
         """A warning when a dimension's PSI against the previous completed run reaches ``drift_alert_psi``."""
-        limit = getattr(self.cfg, "drift_alert_psi", None)
+        limit = self.cfg.drift_alert_psi
         if not limit:
             return None
         prev = next(
@@ -332,16 +342,17 @@ class SyncRun:
 
     # ------------------------------------------------------------------ endings
     def _finish(self, out: SyncOutcome, status: str, wm_after: str | None, message: str | None) -> None:
-        self.counts["api_calls"] = int(getattr(self.connector, "calls", 0) or 0)
-        out.skipped_rows = list(getattr(self.connector, "skipped", None) or [])
-        out.api_remaining = getattr(self.connector, "api_remaining", None)
+        limits, rows = self.caps.api_limits, self.caps.skipped_rows
+        self.counts["api_calls"] = limits.calls if limits is not None else 0
+        out.skipped_rows = list(rows.skipped) if rows is not None else []
+        out.api_remaining = limits.api_remaining if limits is not None else None
         remaining = out.api_remaining[0] if out.api_remaining else None
         self.store.finish_run(
             self.run_id, status, self._now(), self.counts, wm_after, message, remaining, out.drift_alert
         )
 
     def _end_failed(self, out: SyncOutcome, exc: BaseException) -> None:
-        aborted = isinstance(exc, (StopRequested, KeyboardInterrupt)) or type(exc).__name__ == "BudgetExhausted"
+        aborted = isinstance(exc, (StopRequested, BudgetExhausted, KeyboardInterrupt))
         out.status = "aborted" if aborted else "failed"
         out.message = str(exc) or type(exc).__name__
         out.error = exc if isinstance(exc, CrmsegError) else None
@@ -349,6 +360,11 @@ class SyncRun:
             self._finish(out, out.status, None, out.message)
         except Exception as rec_exc:
             log.error("sync %s: could not record the run's end: %s", self.sync, rec_exc)
+
+    def _server_time(self) -> datetime | None:
+        """The source's clock at its latest answer; None for a source without one (files)."""
+        incremental = self.caps.incremental
+        return incremental.server_time if incremental is not None else None
 
     def _check_stop(self) -> None:
         if self.opts.stop.is_set():
@@ -364,7 +380,11 @@ class SyncRun:
 
 
 def run_sync(
-    plan: Plan, sync_cfg: Any, store: StateStore, options: SyncOptions | None = None, changes_path: Path | None = None
+    plan: Plan,
+    sync_cfg: SyncConfig,
+    store: StateStore,
+    options: SyncOptions | None = None,
+    changes_path: Path | None = None,
 ) -> SyncOutcome:
     """Run one sync (the caller holds the lease) and return how it ended."""
     return SyncRun(plan, sync_cfg, store, options or SyncOptions(), changes_path).execute()

@@ -8,6 +8,10 @@ and (3) leaves the outbox rows; the next run resolves them from the CRM's curren
 
 Before each batch the writer checks the stop flag (a signal) and the API budget, so a run
 stops cleanly *between* batches.
+
+The writer is the one place that chooses a connector's bulk path (:class:`BulkWrite`, Salesforce
+Bulk API 2.0): when more than its ``bulk_threshold`` writes are pending in one run, the rest
+goes in bulk jobs of :data:`BULK_JOB` records.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from crmseg.connectors.base import BulkWrite, TagSink
 from crmseg.errors import CrmsegError
 from crmseg.model import TagWrite
 from crmseg.state.store import Confirmed, PendingWrite, RecordError, StateStore
@@ -25,6 +29,9 @@ from crmseg.sync.budget import Budget
 from crmseg.sync.decide import MAX_ATTEMPTS, is_permanent
 
 log = logging.getLogger(__name__)
+
+#: Records per bulk job: one internal Salesforce batch each.
+BULK_JOB = 10_000
 
 
 class StopRequested(CrmsegError):
@@ -42,11 +49,11 @@ class WriteStats:
 
 
 class Writer:
-    """Buffers pending writes and flushes them in the connector's batch size (or one Bulk job)."""
+    """Buffers pending writes and flushes them in the target's batch size (or one bulk job)."""
 
     def __init__(
         self,
-        connector: Any,
+        target: TagSink,
         store: StateStore,
         sync: str,
         run: int,
@@ -54,24 +61,25 @@ class Writer:
         budget: Budget,
         stop: threading.Event | None = None,
         attempts: dict[str, int] | None = None,
+        *,
+        bulk: BulkWrite | None = None,
     ) -> None:
-        self.connector, self.store, self.sync, self.run, self.now = connector, store, sync, run, now
+        self.target, self.store, self.sync, self.run, self.now = target, store, sync, run, now
         self.budget = budget
         self.stop = stop or threading.Event()
         self.attempts = attempts or {}
-        self.batch = int(getattr(connector, "batch_size", 200))
-        bulk = getattr(connector, "bulk_threshold", None)
-        #: Salesforce: more pending writes than this in one run go through Bulk API 2.0 jobs.
-        self.bulk_threshold: int | None = int(bulk) if bulk else None
-        self.bulk_job = 10_000  # records per Bulk job: one internal Salesforce batch each
+        self.batch = target.batch_size
+        #: The bulk path; more pending writes than its ``bulk_threshold`` in one run switch to it.
+        self.bulk = bulk
+        self.bulk_job = BULK_JOB
         self.bulk_mode = False
         self.pending: list[PendingWrite] = []
         self.stats = WriteStats()
 
     def add(self, entry: PendingWrite) -> None:
         self.pending.append(entry)
-        if self.bulk_threshold is not None and not self.bulk_mode:
-            if len(self.pending) > self.bulk_threshold:
+        if self.bulk is not None and not self.bulk_mode:
+            if len(self.pending) > self.bulk.bulk_threshold:
                 self.bulk_mode = True  # too many for collections: the rest goes by Bulk API jobs
             else:
                 return  # keep collecting until we know which API fits
@@ -95,8 +103,10 @@ class Writer:
         self.budget.check(calls, f"writing {len(entries)} records")
         self.store.put_outbox(self.sync, entries)
         writes = [TagWrite(e.account, e.fields) for e in entries]
-        bulk = getattr(self.connector, "write_bulk", None) if self.bulk_mode else None
-        results = bulk(writes) if bulk is not None else self.connector.write(writes)
+        if self.bulk_mode and self.bulk is not None:
+            results = self.bulk.write_bulk(writes)
+        else:
+            results = self.target.write(writes)
         at = self.now()
         ok: list[Confirmed] = []
         bad: list[RecordError] = []
