@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from crmseg.config import FileSync, parse_interval
+from crmseg.dates import INVALID, parse_datetime, parse_iso
 from crmseg.errors import CrmsegError
 from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
@@ -168,7 +169,7 @@ class SyncRun:
     def _run(self, state: SyncState, full: bool, reeval: bool, out: SyncOutcome) -> str | None:
         store, sync, run = self.store, self.sync, self.run_id
         budget = Budget(self.connector, getattr(self.cfg, "api_reserve", None))
-        since = None if full else _parse_iso(state.watermark)
+        since = None if full or not state.watermark else parse_iso(state.watermark)
         t0 = getattr(self.connector, "server_time", None)
         if t0 is None and not self.is_file:
             t0 = datetime.now(UTC) - timedelta(seconds=5)
@@ -383,15 +384,12 @@ def _chunks(items: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[
 
 def _stamp(value: Any) -> datetime | None:
     """A CRM modification stamp (ISO text or epoch ms) as an aware datetime, else None."""
-    from crmseg.normalize import parse_datetime
-
     if value is None:
         return None
     try:
-        when = parse_datetime(value)
-    except (ValueError, TypeError):
+        return parse_datetime(value)
+    except INVALID:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _watermark(before_read: datetime | None, newest: datetime | None, after_read: datetime | None) -> datetime | None:
@@ -405,9 +403,3 @@ def _watermark(before_read: datetime | None, newest: datetime | None, after_read
     if newest is None or after_read is None or newest <= before_read:
         return before_read
     return min(newest, after_read + timedelta(seconds=1))
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
