@@ -284,15 +284,17 @@ class SyncRun:
             have = recorded.get(raw.id, {})
             plan = account_plan(results, currents[raw.id], pinned, tag_field, have)
             if self.is_file:  # a file never receives our writes: its old values are not edits
-                plan.write = {d: (have.get(d, c), t, r) for d, (c, t, r) in plan.write.items()}
-                plan.confirm = {d: (have.get(d, c), t, r) for d, (c, t, r) in plan.confirm.items()}
+                plan.write = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.write.items()}
+                plan.confirm = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.confirm.items()}
             self.counts["evaluated"] += 1
             if pinned:
                 self.counts["pinned"] += 1
-            keep = {d: v for d, v in plan.confirm.items() if d not in have or have[d] != v[1] or v[0] != have[d]}
+            keep = {
+                d: t for d, t in plan.confirm.items() if d not in have or have[d] != t.value or t.crm_before != have[d]
+            }
             err = errors.get(raw.id)
             if plan.write:
-                targets = {d: t for d, (_, t, _) in plan.write.items()}
+                targets = {d: t.value for d, t in plan.write.items()}
                 if err is not None and err.permanent and not full and err.targets == targets:
                     self.counts["blocked"] += 1
                     self.blocked.append((raw.id, err.error))
