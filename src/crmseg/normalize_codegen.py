@@ -6,6 +6,10 @@ remembered spellings), and hand anything else to the field's own converter from
 ``normalize.make_converter`` — so the result is exactly the converter's, only faster.
 Field and source names appear in the source only as ``repr``'d strings; objects (the
 converters, memo dicts, counters) are arguments of a factory function.
+
+``plain`` builds the same ``account`` as an obvious loop over the converters: the reference
+the generated code is tested against (tests/test_normalize_codegen.py, with Hypothesis). The
+generated code is kept because it makes a whole audit some 12-19% faster (benchmarks/audit_bench.py).
 """
 
 from __future__ import annotations
