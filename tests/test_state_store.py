@@ -14,7 +14,7 @@ import pytest
 from crmseg.errors import ConfigError
 from crmseg.state.migrations import MIGRATIONS, VERSION
 from crmseg.state.sqlite import SqliteStore
-from crmseg.state.store import Confirmed, PendingWrite, RecordError, SyncState
+from crmseg.state.store import Confirmed, DimTag, PendingWrite, RecordError, SyncState
 
 from .state_backends import backend_params, open_backend
 
@@ -137,7 +137,8 @@ def test_outbox_entries_survive_until_confirmed_or_failed(store):
     )
     pending = store.outbox("demo")
     assert set(pending) == {"a", "b"}
-    assert pending["a"].dims == {"segment": ("SMB", "Enterprise", "big")} and pending["a"].fields == {
+    assert type(pending["a"].dims["segment"]) is DimTag  # read back from its JSON list
+    assert pending["a"].dims == {"segment": DimTag("SMB", "Enterprise", "big")} and pending["a"].fields == {
         "Seg": "Enterprise"
     }
     store.confirm("demo", run, T0, [Confirmed("a", {"segment": ("SMB", "Enterprise", "big")}, settles=False)])

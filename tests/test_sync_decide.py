@@ -6,6 +6,7 @@ import pytest
 
 from crmseg.errors import ConfigError
 from crmseg.model import DimResult
+from crmseg.state.store import DimTag
 from crmseg.state.transitions import EDIT_RULE, PINNED_RULE, moves
 from crmseg.sync.budget import Budget, BudgetExhausted, parse_reserve
 from crmseg.sync.decide import account_plan, applied, is_permanent, rule_label
@@ -39,9 +40,13 @@ def test_account_plan_writes_only_changed_mapped_unpinned_dims():
         "tier": DimResult("Tier 1", ()),
     }
     plan = account_plan(results, {"segment": "SMB", "icp_score": "40.0"}, False, TAGS, {"tier": "Tier 2"})
-    assert plan.write == {"segment": ("SMB", "Enterprise", "big")}
+    assert plan.write == {"segment": DimTag(crm_before="SMB", value="Enterprise", rule="big")}
     assert plan.fields == {"Segment__c": "Enterprise"}  # the score equals the CRM's 40.0: not sent
-    assert plan.confirm == {"icp_score": ("40", "40", "fit+web"), "tier": ("Tier 2", "Tier 1", "(default)")}
+    assert all(type(t) is DimTag for t in [*plan.write.values(), *plan.confirm.values()])
+    assert plan.confirm == {
+        "icp_score": DimTag(crm_before="40", value="40", rule="fit+web"),
+        "tier": DimTag(crm_before="Tier 2", value="Tier 1", rule="(default)"),  # unmapped: against the record
+    }
     pinned = account_plan(results, {"segment": "SMB", "icp_score": None}, True, TAGS, {})
     assert pinned.write == {} and pinned.fields == {} and pinned.pinned
     assert pinned.confirm["segment"] == ("SMB", "SMB", PINNED_RULE)
@@ -52,9 +57,9 @@ def test_account_plan_writes_only_changed_mapped_unpinned_dims():
 def test_applied_compares_tag_texts():
     assert applied(
         {"segment": "Enterprise", "icp_score": 40.0},
-        {"segment": ("SMB", "Enterprise", "r"), "icp_score": ("10", "40", "r")},
+        {"segment": DimTag("SMB", "Enterprise", "r"), "icp_score": DimTag("10", "40", "r")},
     )
-    assert not applied({"segment": "SMB"}, {"segment": ("SMB", "Enterprise", "r")})
+    assert not applied({"segment": "SMB"}, {"segment": DimTag("SMB", "Enterprise", "r")})
 
 
 @pytest.mark.parametrize(

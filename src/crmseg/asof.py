@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
 import click
+
+from crmseg.dates import parse_iso
 
 __all__ = ["AsOf", "as_of_option", "parse_as_of"]
 
 
 def parse_as_of(text: str) -> datetime:
     """``2026-11-01`` (midnight UTC) or an ISO 8601 datetime (naive = UTC); ValueError otherwise."""
-    s = text.strip()
-    if len(s) == 10:
-        return datetime.combine(date.fromisoformat(s), time(0), tzinfo=UTC)
-    d = datetime.fromisoformat(s)
-    return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+    return parse_iso(text)
 
 
 class AsOf(click.ParamType):

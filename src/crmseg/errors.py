@@ -3,7 +3,6 @@
 - ``ConfigError``  fix the config, mapping or rules (exit 2; nothing read or written)
 - ``FatalError``   abort the run (auth refused, schema mismatch, limit exhausted)
 - ``RetriableError`` try the same call again later (429, 5xx, timeouts)
-- ``RecordError``  skip one record, keep the rest (a per-record write failure)
 - ``CrmUnavailableError`` the CRM could not be reached or refused us (exit 4): no answer
   after the retries, or the login/session refused. A ``RetriableError`` that reaches the
   command line has spent its retries, so it exits 4 too.
@@ -66,11 +65,3 @@ class RetriableError(CrmsegError):
 
 class AuthExpiredError(RetriableError):
     """The session/token expired; re-authenticate once, then retry."""
-
-
-class RecordError(CrmsegError):
-    """One record failed; the others go on."""
-
-    def __init__(self, record_id: str, message: str) -> None:
-        super().__init__(f"record {record_id}: {message}")
-        self.record_id = record_id

@@ -50,17 +50,6 @@ class WriteResult:
 
 
 @dataclass(slots=True)
-class Change:
-    """A tag transition for one account and dimension."""
-
-    account_id: str
-    dimension: str
-    before: Any
-    after: Any
-    rule: str | None = None
-
-
-@dataclass(slots=True)
 class SchemaField:
     """What a CRM says about one field of the object (from describe / properties)."""
 

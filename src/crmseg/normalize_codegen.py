@@ -6,12 +6,17 @@ remembered spellings), and hand anything else to the field's own converter from
 ``normalize.make_converter`` — so the result is exactly the converter's, only faster.
 Field and source names appear in the source only as ``repr``'d strings; objects (the
 converters, memo dicts, counters) are arguments of a factory function.
+
+``plain`` builds the same ``account`` as an obvious loop over the converters: the reference
+the generated code is tested against (tests/test_normalize_codegen.py, with Hypothesis). The
+generated code is kept because it makes a whole audit some 12-19% faster (benchmarks/audit_bench.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from crmseg.config import FieldMap
@@ -181,10 +186,10 @@ def build(
     invalid: list[int],
     pass_fn: Callable[[Any, dict[str, Any]], None],
     columns: dict[str, int] | None = None,
+    bools: Mapping[str, bool] = MappingProxyType({}),
 ) -> Callable[..., dict[str, Any]]:
-    """Compile ``generate``'s source and bind it to this normalizer's converters and counters."""
-    from crmseg.normalize import _BOOLS
-
+    """Compile ``generate``'s source and bind it to this normalizer's converters and counters;
+    ``bools``: texts the bool converter reads at once (a hit is the converter's result)."""
     namespace: dict[str, Any] = {}
     exec(compile(generate(plan, passthrough, columns), "<crmseg mapping>", "exec"), namespace)
     memos: dict[int, dict[str, Any]] = {i: {} for i, *_ in plan}  # by the field's index, as the counters
@@ -200,8 +205,61 @@ def build(
         NO_HIT,
         int,
         float,
-        _BOOLS,
+        bools,
         datetime.fromisoformat,
         date.fromisoformat,
         UTC,
     )
+
+
+def plain(
+    plan: list[tuple[int, str, str, FieldMap]],
+    convs: list[Callable[[Any], Any]],
+    passthrough: bool,
+    missing: list[int],
+    invalid: list[int],
+    pass_fn: Callable[[Any, dict[str, Any]], None],
+    columns: dict[str, int] | None = None,
+    bools: Mapping[str, bool] = MappingProxyType({}),
+) -> Callable[..., dict[str, Any]]:
+    """The reference for ``build`` (same arguments; ``bools`` unused): the same ``account`` as a
+    plain loop over the fields' converters, kept for differential tests."""
+    fields = [(i, name, src, convs[i]) for i, name, src, _ in plan]
+
+    def convert(acc: dict[str, Any], i: int, name: str, conv: Callable[[Any], Any], v: Any) -> None:
+        if v is None:
+            missing[i] += 1
+            return
+        try:
+            out = conv(v)
+        except INVALID:
+            invalid[i] += 1
+            return
+        if out is None:
+            missing[i] += 1
+        else:
+            acc[name] = out
+
+    if columns is not None:
+        cells = [(i, name, columns.get(src), conv) for i, name, src, conv in fields]
+
+        def row_account(rid: str, row: list[Any]) -> dict[str, Any]:
+            acc: dict[str, Any] = {}
+            for i, name, pos, conv in cells:
+                convert(acc, i, name, conv, None if pos is None else row[pos])
+            acc["id"] = rid
+            return acc
+
+        return row_account
+
+    def account(raw: Any) -> dict[str, Any]:
+        acc: dict[str, Any] = {}
+        get = raw.fields.get
+        for i, name, src, conv in fields:
+            convert(acc, i, name, conv, get(src))
+        if passthrough:
+            pass_fn(raw.fields, acc)
+        acc["id"] = raw.id
+        return acc
+
+    return account

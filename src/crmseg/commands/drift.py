@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +16,17 @@ import click
 from rich.console import Console
 
 from crmseg.config import Config
+from crmseg.dates import parse_iso
 
 CHUNK = 500  # run ids per store query (stays far below SQLite's variable limit)
 
 
 def parse_since(value: str) -> datetime:
     """An ISO date (midnight UTC) or datetime (UTC when it has no offset) as an aware datetime."""
-    text = value.strip()
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        when = datetime.fromisoformat(text)
+        return parse_iso(value)
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO date (2024-06-01) or datetime (2024-06-01T08:00:00Z)") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:

@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from crmseg.config import Config, load_config, parse_interval
+from crmseg.dates import parse_iso
 
 
 def next_run(sync_cfg: Any, last_started: str | None, now: datetime | None = None) -> str | None:
@@ -27,7 +28,7 @@ def next_run(sync_cfg: Any, last_started: str | None, now: datetime | None = Non
         return None
     if not last_started:
         return now.isoformat(timespec="seconds")
-    last = datetime.fromisoformat(last_started.replace("Z", "+00:00"))
+    last = parse_iso(last_started)
     return max(now, last + timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 

@@ -43,9 +43,9 @@ from crmseg.connectors.file_checks import (
     pairs_without_duplicates,
     too_deep,
 )
+from crmseg.dates import parse_datetime
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
-from crmseg.normalize import parse_datetime
 
 __all__ = ["FileConnector", "FileKind"]
 

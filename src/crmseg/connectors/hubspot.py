@@ -29,6 +29,7 @@ from crmseg.config import HubSpotSync, Mapping
 from crmseg.connectors.base import Capabilities, Connector
 from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, chunks, http_error, paginate
+from crmseg.dates import parse_iso
 from crmseg.errors import ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
@@ -63,7 +64,7 @@ def to_ms(value: Any) -> int | None:
     if text.isdigit():
         return int(text)
     try:
-        return to_ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        return to_ms(parse_iso(text))
     except ValueError:
         return None
 

@@ -37,6 +37,7 @@ from crmseg.config import Mapping, SalesforceSync
 from crmseg.connectors.base import Capabilities, Connector
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
+from crmseg.dates import parse_iso
 from crmseg.errors import ConfigError, CrmsegError, CrmUnavailableError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
@@ -71,16 +72,13 @@ def soql_datetime(when: datetime) -> str:
 
 
 def parse_sf_datetime(value: Any) -> datetime | None:
-    """A Salesforce dateTime (``2026-11-01T00:00:00.000+0000``) as an aware datetime, else None."""
+    """A Salesforce dateTime (``2026-11-01T00:00:00.000+0000``) as an aware UTC datetime, else None."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.replace("Z", "+0000")
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
 
 
 def build_soql(
@@ -220,7 +218,7 @@ class SalesforceConnector(Connector):
         order = wanted[self.modified_field]
         opts = {"Sforce-Query-Options": f"batchSize={self.cfg.page_size}"}
         last: tuple[datetime, str] | None = None
-        last_raw: tuple[Any, str] | None = None  # parsed only when resuming: strptime per record is costly
+        last_raw: tuple[Any, str] | None = None  # parsed only when resuming: not per record
         for attempt in range(MAX_RESUMES + 1):
             if last_raw is not None:
                 stamp = parse_sf_datetime(last_raw[0])

@@ -90,7 +90,6 @@ class Const:
 Pred = Cmp | Cmp2 | Test | And | Or | Not | Const
 
 # ------------------------------------------------------------------ types
-NUMERIC = {"int", "float"}
 TEXT_FUNCS = {"contains", "startswith", "endswith", "matches"}
 VALUE_FUNCS = {"lower": ("str", "str"), "days_since": ("date", "int")}
 FUNCTIONS = sorted(TEXT_FUNCS | set(VALUE_FUNCS) | {"is_set"})

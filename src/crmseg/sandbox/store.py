@@ -159,12 +159,6 @@ class Store:
         for row in rows:
             yield _row(row)
 
-    def max_id(self) -> str | None:
-        """The largest id stored (ids are generated so that text order is creation order)."""
-        with self._lock:
-            row = self._db.execute("SELECT MAX(id) FROM records").fetchone()
-        return row[0] if row else None
-
     def close(self) -> None:
         """Close the database connection."""
         with self._lock:

@@ -30,7 +30,11 @@ class FieldError(Exception):
 
 # ---------------------------------------------------------------- time
 def parse_datetime(text: str) -> datetime | None:
-    """Parse ISO 8601 (date, datetime, Z or ±hh[:]mm offsets) to an aware UTC datetime."""
+    """Parse ISO 8601 (date, datetime, Z or ±hh[:]mm offsets) to an aware UTC datetime.
+
+    Not ``crmseg.dates``: this is the vendors' side of the wire (what the emulated servers
+    accept, e.g. nine-digit fractions), and it must not move when crmseg's own reading does,
+    or the tests would check crmseg's parser against itself."""
     text = text.strip()
     if len(text) >= 19 and text[10] == "T":
         try:

@@ -13,7 +13,17 @@ from typing import Any, ClassVar
 from crmseg.errors import ConfigError
 from crmseg.model import NONE_LABEL
 from crmseg.state.migrations import MIGRATIONS, VERSION
-from crmseg.state.store import COUNT_KEYS, Confirmed, Lease, PendingWrite, RecordError, RunRow, SyncState, Transition
+from crmseg.state.store import (
+    COUNT_KEYS,
+    Confirmed,
+    DimTag,
+    Lease,
+    PendingWrite,
+    RecordError,
+    RunRow,
+    SyncState,
+    Transition,
+)
 from crmseg.state.transitions import EDIT_RULE, moves
 
 _RUN_COLS = (
@@ -375,7 +385,7 @@ class SqlStore:
             trans, tag_rows = [], []
             for c in items:
                 have = recorded.get(c.account, {})
-                for dim, (crm_before, value, rule) in c.dims.items():
+                for dim, (crm_before, value, rule) in c.dims.items():  # a DimTag
                     for frm, to, why in moves(dim in have, have.get(dim), crm_before, value, rule, edit_rule):
                         trans.append((sync, c.account, dim, frm, to, why, run, at))
                     if dim not in have or have[dim] != value:
@@ -475,7 +485,7 @@ class SqlStore:
             out[rid] = PendingWrite(
                 rid,
                 int(run),
-                {k: tuple(v) for k, v in json.loads(dims).items()},
+                {k: DimTag(*v) for k, v in json.loads(dims).items()},  # stored as JSON lists
                 json.loads(fields),
             )
         return out
@@ -512,17 +522,6 @@ class SqlStore:
                 (sync,),
             )
         }
-
-    def mark_permanent(self, sync: str, ids: Sequence[str]) -> None:
-        with self._tx() as cur:
-            for i in range(0, len(ids), 500):
-                part = list(ids[i : i + 500])
-                self._exec(
-                    cur,
-                    f"UPDATE record_errors SET permanent = 1 WHERE sync = ? AND account IN "
-                    f"({', '.join('?' * len(part))})",
-                    (sync, *part),
-                )
 
     def clear_errors(self, sync: str, ids: Sequence[str]) -> None:
         with self._tx() as cur:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 #: Run statuses, as the spec names them.
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "aborted")
@@ -81,16 +81,28 @@ class SyncState:
     last_full_at: str | None = None
 
 
+class DimTag(NamedTuple):
+    """One dimension's tag of one account, to write or to record."""
+
+    crm_before: str | None  # the CRM's value before crmseg's write (or now, when nothing is written)
+    value: str | None  # the tag crmseg sets or records (None: cleared)
+    rule: str | None  # the rule that gave it (score rules joined by '+', or "(default)")
+
+
+#: Dimension -> its tag.
+Dims = dict[str, DimTag]
+
+
 @dataclass(slots=True)
 class Confirmed:
-    """One account's tags the CRM now holds, to record: dimension -> (crm_before, value, rule).
+    """One account's tags the CRM now holds, to record (dimension -> ``DimTag``).
 
     ``crm_before`` is the value the CRM held before crmseg's write (or the value it holds,
     when nothing was written); ``fields`` are CRM field values to store in the local copy.
     """
 
     account: str
-    dims: dict[str, tuple[str | None, str | None, str | None]]
+    dims: Dims
     fields: dict[str, Any] = field(default_factory=dict)
     #: False when the account still has writes to come in this run: its outbox/error rows stay.
     settles: bool = True
@@ -102,7 +114,7 @@ class PendingWrite:
 
     account: str
     run: int
-    dims: dict[str, tuple[str | None, str | None, str | None]]  # dim -> (crm_before, target, rule)
+    dims: Dims  # the tags the write sets (``DimTag.value``: the target)
     fields: dict[str, Any] = field(default_factory=dict)  # CRM field -> value sent
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from crmseg.diff import tag_text
 from crmseg.model import DimResult
+from crmseg.state.store import Dims, DimTag
 from crmseg.state.transitions import PINNED_RULE
 
 #: Per-record errors that retrying cannot fix (only an admin or a data change can).
@@ -40,8 +41,6 @@ PERMANENT_CODES = (
 MAX_ATTEMPTS = 5
 DEFAULT_RULE = "(default)"
 
-Dims = dict[str, tuple[str | None, str | None, str | None]]  # dim -> (crm_before, value, rule)
-
 
 def is_permanent(error: str | None) -> bool:
     """True when the error names a cause no retry can fix (restricted picklist, deleted record...)."""
@@ -58,7 +57,7 @@ def rule_label(result: DimResult) -> str:
 class AccountPlan:
     """The outcome of diffing one account."""
 
-    write: Dims = field(default_factory=dict)  # dims to send, with (crm_before, target, rule)
+    write: Dims = field(default_factory=dict)  # dims to send (``DimTag.value``: the target)
     confirm: Dims = field(default_factory=dict)  # dims to record without a write
     fields: dict[str, Any] = field(default_factory=dict)  # CRM field -> value to send
     pinned: bool = False
@@ -86,19 +85,19 @@ def account_plan(
         value, rule = tag_text(res.value), rule_label(res)
         fld = tag_field(dim)
         if fld is None:
-            plan.confirm[dim] = (recorded.get(dim), value, rule)
+            plan.confirm[dim] = DimTag(recorded.get(dim), value, rule)
             continue
         crm = tag_text(current.get(dim))
         if pinned:
-            plan.confirm[dim] = (crm, crm, PINNED_RULE)
+            plan.confirm[dim] = DimTag(crm, crm, PINNED_RULE)
         elif crm == value:
-            plan.confirm[dim] = (crm, value, rule)
+            plan.confirm[dim] = DimTag(crm, value, rule)
         else:
-            plan.write[dim] = (crm, value, rule)
+            plan.write[dim] = DimTag(crm, value, rule)
             plan.fields[fld] = res.value
     return plan
 
 
-def applied(current: Mapping[str, Any], targets: Mapping[str, tuple[Any, Any, Any]]) -> bool:
+def applied(current: Mapping[str, Any], targets: Dims) -> bool:
     """Whether the CRM now holds every target of an outbox entry (its write was applied)."""
-    return all(tag_text(current.get(dim)) == target for dim, (_, target, _) in targets.items())
+    return all(tag_text(current.get(dim)) == tag.value for dim, tag in targets.items())

@@ -34,6 +34,7 @@ from typing import Any
 
 from crmseg.config import FileSync, SyncConfig, parse_interval
 from crmseg.connectors.base import TagSink
+from crmseg.dates import INVALID, parse_datetime, parse_iso
 from crmseg.errors import CrmsegError
 from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
@@ -175,7 +176,7 @@ class SyncRun:
     def _run(self, state: SyncState, full: bool, reeval: bool, out: SyncOutcome) -> str | None:
         store, sync, run = self.store, self.sync, self.run_id
         budget = Budget(self.caps.api_limits, self.cfg.api_reserve)
-        since = None if full else _parse_iso(state.watermark)
+        since = None if full or not state.watermark else parse_iso(state.watermark)
         t0 = self._server_time()
         if t0 is None and not self.is_file:
             t0 = datetime.now(UTC) - timedelta(seconds=5)
@@ -293,15 +294,17 @@ class SyncRun:
             have = recorded.get(raw.id, {})
             plan = account_plan(results, currents[raw.id], pinned, tag_field, have)
             if self.is_file:  # a file never receives our writes: its old values are not edits
-                plan.write = {d: (have.get(d, c), t, r) for d, (c, t, r) in plan.write.items()}
-                plan.confirm = {d: (have.get(d, c), t, r) for d, (c, t, r) in plan.confirm.items()}
+                plan.write = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.write.items()}
+                plan.confirm = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.confirm.items()}
             self.counts["evaluated"] += 1
             if pinned:
                 self.counts["pinned"] += 1
-            keep = {d: v for d, v in plan.confirm.items() if d not in have or have[d] != v[1] or v[0] != have[d]}
+            keep = {
+                d: t for d, t in plan.confirm.items() if d not in have or have[d] != t.value or t.crm_before != have[d]
+            }
             err = errors.get(raw.id)
             if plan.write:
-                targets = {d: t for d, (_, t, _) in plan.write.items()}
+                targets = {d: t.value for d, t in plan.write.items()}
                 if err is not None and err.permanent and not full and err.targets == targets:
                     self.counts["blocked"] += 1
                     self.blocked.append((raw.id, err.error))
@@ -403,15 +406,12 @@ def _chunks(items: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[
 
 def _stamp(value: Any) -> datetime | None:
     """A CRM modification stamp (ISO text or epoch ms) as an aware datetime, else None."""
-    from crmseg.normalize import parse_datetime
-
     if value is None:
         return None
     try:
-        when = parse_datetime(value)
-    except (ValueError, TypeError):
+        return parse_datetime(value)
+    except INVALID:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _watermark(before_read: datetime | None, newest: datetime | None, after_read: datetime | None) -> datetime | None:
@@ -425,9 +425,3 @@ def _watermark(before_read: datetime | None, newest: datetime | None, after_read
     if newest is None or after_read is None or newest <= before_read:
         return before_read
     return min(newest, after_read + timedelta(seconds=1))
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -120,7 +120,7 @@ class Writer:
             if not is_permanent(error) and permanent:
                 error = f"{error} (gave up after {tries} attempts)"
             bad.append(
-                RecordError(entry.account, error, permanent, targets={d: t for d, (_, t, _) in entry.dims.items()})
+                RecordError(entry.account, error, permanent, targets={d: tag.value for d, tag in entry.dims.items()})
             )
         self.store.confirm(self.sync, self.run, at, ok)
         self.store.record_failures(self.sync, self.run, at, bad)

@@ -254,7 +254,6 @@ STAGES_PROSPECT = Pick(
     [("lead", 4), ("marketingqualifiedlead", 2), ("salesqualifiedlead", 1), ("subscriber", 1), ("Lead", 1), ("", 1)]
 )
 LEGACY_SEGMENTS = ["Enterprise", "Mid-Market", "SMB", "Digital Native", "Mid Market", "Strategic"]
-TIERS = ["Tier 1", "Tier 2", "Tier 3"]
 STAGES = ["Qualified", "Aware", "Engaged", "MQA", "Opportunity", "Customer", "Post-sale"]
 
 
