@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.normalize import _PIN_TEXTS, Normalizer
 from crmseg.rules.engines import make_engine
+from crmseg.rules.files import RuleFiles
 from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
 from crmseg.summary import AuditSummary
@@ -67,29 +67,29 @@ def default_mapping(rules_dir: str | Path) -> Path:
     return shipped
 
 
-def dimension_names(rules_dir: str | Path) -> set[str]:
+def dimension_names(rules_dir: str | Path | RuleFiles) -> set[str]:
     """The ``dimension`` names of a rules folder, read leniently (the loader reports errors)."""
-    names: set[str] = set()
-    for path in Path(rules_dir).glob("*.toml"):
-        try:
-            name = tomllib.loads(path.read_text(encoding="utf-8")).get("dimension")
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
-            continue
-        if isinstance(name, str):
-            names.add(name)
-    return names
+    if isinstance(rules_dir, RuleFiles):
+        return rules_dir.dimension_names()
+    try:
+        return RuleFiles.read(rules_dir).dimension_names()
+    except OSError:
+        return set()
 
 
 def prepare_rules(
-    rules_dir: str | Path,
+    rules_dir: str | Path | RuleFiles,
     mapping: Mapping,
     columns: Iterable[str] = (),
     passthrough: bool = True,
     now: datetime | None = None,
 ) -> tuple[Normalizer, RuleSet]:
-    """The normalizer for ``mapping`` and the rules checked against its fields (and ``columns``)."""
-    normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=dimension_names(rules_dir))
-    return normalizer, load_rules(rules_dir, normalizer.field_types(columns))
+    """The normalizer for ``mapping`` and the rules checked against its fields (and ``columns``).
+
+    The rule files are read once: their dimension names and the rules come from the same bytes."""
+    files = RuleFiles.of(rules_dir)
+    normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=files.dimension_names())
+    return normalizer, load_rules(files, normalizer.field_types(columns))
 
 
 def plan_source(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from crmseg.rules.engines import Engine
 from crmseg.rules.model import RuleSet
 from crmseg.rules.testing import run_tests
 
@@ -37,12 +38,13 @@ class RuleAlerts:
 def rule_alerts(
     rules: RuleSet,
     mapping: Mapping | None,
-    engine: str,
+    engine: str | Engine,
     now: datetime,
     schema: TMapping[str, SchemaField] | None = None,
 ) -> RuleAlerts:
     """Run the inline tests (tests without ``today`` run at ``now``) and the lints
-    (``schema``: the CRM's fields, for the picklist lint)."""
+    (``schema``: the CRM's fields, for the picklist lint). ``engine``: the rules compiled
+    already, or the name of the engine to compile them with."""
     from crmseg.rules.lints import lint_rules
 
     outcomes = run_tests(rules, engine, now)
