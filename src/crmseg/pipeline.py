@@ -21,7 +21,7 @@ from crmseg.errors import ConfigError
 from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.normalize import _PIN_TEXTS, Normalizer
-from crmseg.rules.engines import make_engine
+from crmseg.rules.engines import Engine, make_engine
 from crmseg.rules.files import RuleFiles
 from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
@@ -51,6 +51,20 @@ class Plan:
     fingerprint: str | None = None
     #: Warnings about the run's setup (e.g. tag fields not created yet), shown with the report's.
     warnings: list[str] = field(default_factory=list)
+    #: ``rules`` compiled for ``engine`` at ``now``: the inline tests and the run share it.
+    compiled: Engine | None = None
+
+    def rules_engine(self) -> Engine:
+        """The plan's compiled rules (compiled on first use when the plan was built without them)."""
+        if self.compiled is None:
+            self.compiled = make_engine(self.engine, self.rules, self.now)
+        return self.compiled
+
+    def close(self) -> None:
+        """Close the connector and the compiled engine."""
+        self.connector.close()
+        if self.compiled is not None:
+            self.compiled.close()
 
 
 def default_mapping(rules_dir: str | Path) -> Path:
@@ -109,8 +123,8 @@ def plan_source(
     mapping = load_mapping(mapping_path or default_mapping(rules_dir))
     connector = FileConnector(source, mapping=mapping, **file_options)
     normalizer, rules = prepare_rules(rules_dir, mapping, connector.columns(), True, now)
-    make_engine(engine, rules, now).close()  # fail now, not after reading, if unavailable
-    return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
+    compiled = make_engine(engine, rules, now)  # fails now, not after reading, if unavailable
+    return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir), compiled=compiled)
 
 
 def _open_sync(
@@ -158,11 +172,13 @@ def plan_config(
     writes: bool = False,
     *,
     prepared: tuple[Mapping, RuleSet] | None = None,
+    compiled: Engine | None = None,
     **connector_options: Any,
 ) -> Plan:
     """A plan for one sync of a config (a file path or a loaded Config): file, Salesforce or HubSpot.
 
-    ``writes``: the plan will write tags, so the tag fields must exist and be updateable."""
+    ``writes``: the plan will write tags, so the tag fields must exist and be updateable.
+    ``compiled``: ``prepared``'s rules compiled for this engine and ``now`` already."""
     now = now or datetime.now(UTC)
     sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(
         config_path, sync_name, now, prepared, **connector_options
@@ -176,7 +192,8 @@ def plan_config(
                 )
             _check_schema(connector, mapping, rules, writes=writes)
         kind = engine or sync.engine
-        make_engine(kind, rules, now).close()
+        if compiled is None:
+            compiled = make_engine(kind, rules, now)  # fails now, not after reading, if unavailable
     except BaseException:
         connector.close()
         raise
@@ -192,6 +209,7 @@ def plan_config(
         str(rules_dir),
         sync.min_segment_size,
         warnings=notes,
+        compiled=compiled,
     )
 
 
@@ -298,35 +316,32 @@ def run_audit(
     used = plan.rules.used_fields()
     account = norm.account_of(used)
     current_tags, pinned, add = norm.current_tags, norm.pinned, summary.add
-    engine = make_engine(plan.engine, plan.rules, plan.now)
+    engine = plan.rules_engine()
     n = 0
-    try:
-        with frozen_heap():  # the objects alive now are not garbage: the collector skips them
-            # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
-            # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
-            # the audit does not use it
-            if row_sink is None and _csv_file(plan.connector) and not norm.passes_through(used):
-                n = _audit_csv_rows(plan, plan.connector, engine, summary, used, tick)
-            elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
-                evaluate = engine.evaluate
-                add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
-                for raw in read_records(plan):
-                    add_record(raw.fields, evaluate(account(raw)), pinned(raw))
-                    n += 1
-                    if tick is not None and n % 1000 == 0:
-                        tick(n)
-            else:
-                evaluate = engine.evaluate
-                for raw in read_records(plan):
-                    results = evaluate(account(raw))
-                    current = current_tags(raw, dims)
-                    add(raw.id, results, current, pinned(raw))
-                    row_sink(raw.id, results, current)
-                    n += 1
-                    if tick is not None and n % 1000 == 0:
-                        tick(n)
-    finally:
-        engine.close()
+    with frozen_heap():  # the objects alive now are not garbage: the collector skips them
+        # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
+        # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
+        # the audit does not use it
+        if row_sink is None and _csv_file(plan.connector) and not norm.passes_through(used):
+            n = _audit_csv_rows(plan, plan.connector, engine, summary, used, tick)
+        elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
+            evaluate = engine.evaluate
+            add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
+            for raw in read_records(plan):
+                add_record(raw.fields, evaluate(account(raw)), pinned(raw))
+                n += 1
+                if tick is not None and n % 1000 == 0:
+                    tick(n)
+        else:
+            evaluate = engine.evaluate
+            for raw in read_records(plan):
+                results = evaluate(account(raw))
+                current = current_tags(raw, dims)
+                add(raw.id, results, current, pinned(raw))
+                row_sink(raw.id, results, current)
+                n += 1
+                if tick is not None and n % 1000 == 0:
+                    tick(n)
     summary.metadata.update(
         {
             "source": plan.source,

@@ -53,8 +53,9 @@ def rule_alerts(
 
 
 def plan_alerts(plan: Any) -> RuleAlerts:
-    """:func:`rule_alerts` for a run's plan, with the CRM schema when the connector has one
-    (CRM connectors cache it from the pre-run schema check, so this costs no API call)."""
+    """:func:`rule_alerts` for a run's plan, on the plan's compiled engine, with the CRM schema
+    when the connector has one (CRM connectors cache it from the pre-run schema check, so this
+    costs no API call)."""
     schema = None
     describe = getattr(plan.connector, "schema", None)
     if describe is not None and getattr(plan.connector, "_schema", None) is not None:
@@ -62,4 +63,4 @@ def plan_alerts(plan: Any) -> RuleAlerts:
             schema = describe()
         except Exception:
             schema = None
-    return rule_alerts(plan.rules, plan.mapping, plan.engine, plan.now, schema)
+    return rule_alerts(plan.rules, plan.mapping, plan.rules_engine(), plan.now, schema)

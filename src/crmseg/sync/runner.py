@@ -32,12 +32,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crmseg.config import FileSync, parse_interval
+from crmseg.config import CHANGES_FILE, FileSync, parse_interval
 from crmseg.errors import CrmsegError
 from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.pipeline import Plan
-from crmseg.rules.engines import make_engine
 from crmseg.state.drift import flag, snapshot_psi
 from crmseg.state.sql import iso
 from crmseg.state.store import Confirmed, PendingWrite, StateStore, SyncState
@@ -107,7 +106,9 @@ class SyncRun:
         )
         self.blocked: list[tuple[str, str]] = []
         self.read_fields = self.norm.read_fields(self.dims)
-        self.rules_fp = plan.fingerprint or rules_fingerprint(plan.rules_dir, plan.mapping.path or None)
+        self.rules_fp = plan.fingerprint or rules_fingerprint(
+            plan.rules.source or plan.rules_dir, plan.mapping.path or None
+        )
         self.read_fp = read_fingerprint(self.read_fields)
         self.changes_path = changes_path
         self.changes: ChangesFile | None = None
@@ -182,14 +183,14 @@ class SyncRun:
             accounts = store.iter_accounts(sync, read_ids | extra)
         if self.is_file:
             self.changes = ChangesFile(
-                self.changes_path or Path(f"{sync}-changes.csv"),
+                self.changes_path or Path(CHANGES_FILE.format(sync=sync)),
                 self.plan.mapping.id_field,
                 [f for d in self.dims if (f := self.plan.mapping.tag_field(d))],
             )
         target = self.changes if self.changes is not None else self.connector
         attempts = {rid: e.attempts for rid, e in errors.items() if not e.permanent}
         writer = Writer(target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts)
-        engine = make_engine(self.plan.engine, self.plan.rules, self.plan.now)
+        engine = self.plan.rules_engine()
         try:
             with frozen_heap():
                 for chunk in _chunks(accounts, CHUNK):
@@ -201,7 +202,6 @@ class SyncRun:
                 self.changes.discard()
             raise
         finally:
-            engine.close()
             self.counts["written"] = writer.stats.written
             self.counts["failed"] = writer.stats.failed
             out.failures = writer.stats.failures
