@@ -174,13 +174,15 @@ def sync_child(config: str, days_later: float) -> int:
 
     from crmseg.commands.sync import print_outcome
     from crmseg.config import load_config
+    from crmseg.heap import frozen_heap
     from crmseg.sync.service import SyncService
 
     service = SyncService(load_config(config))
     now = datetime.now(UTC) + timedelta(days=days_later)
     with service.plan(None, engine="native", now=now) as planned:
         planned.refuse_failing_tests()
-        outcome = service.run(planned)
+        with frozen_heap():
+            outcome = service.run(planned)
     print_outcome(outcome, Console(soft_wrap=True))
     return outcome.exit_code
 

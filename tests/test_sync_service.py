@@ -6,6 +6,7 @@ rules are neither parsed nor compiled again from one run to the next."""
 from __future__ import annotations
 
 import builtins
+import gc
 import os
 import pathlib
 import shutil
@@ -31,6 +32,7 @@ from .cli_run import ROOT, crmseg
 from .sync_env import SyncEnv
 
 OLD = time.time() - 3600  # rule files older than the daemon's settle time
+real_freeze = gc.freeze
 
 
 @dataclass
@@ -154,8 +156,11 @@ def test_the_daemon_reads_unchanged_rules_once_per_run_and_loads_them_once(
     tier = rules / "tier.toml"
     tier.write_text(tier.read_text(encoding="utf-8").replace("icp_score >= 70", "icp_score >= 75"), encoding="utf-8")
     os.utime(tier, (OLD, OLD))  # settled
+    freezes: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1) or real_freeze())
     with spying() as seen:
         daemon.run_job("files")
+    assert freezes == [1]  # the daemon's run job is an entry point: it freezes the heap around the run
     assert (seen.loads, seen.compiles) == (1, 1)  # the edit: loaded and compiled once more, from that one read
     assert seen.of(files) == dict.fromkeys((f.name for f in files), 1)
     assert seen.opened[config.resolve()] == 0

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from crmseg.config import Config, FileSync, Mapping, load_config, load_mapping
 from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
-from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.normalize import _PIN_TEXTS, Normalizer
 from crmseg.rules.engines import Engine, make_engine
@@ -318,30 +317,29 @@ def run_audit(
     current_tags, pinned, add = norm.current_tags, norm.pinned, summary.add
     engine = plan.rules_engine()
     n = 0
-    with frozen_heap():  # the objects alive now are not garbage: the collector skips them
-        # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
-        # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
-        # the audit does not use it
-        if row_sink is None and _csv_file(plan.connector) and not norm.passes_through(used):
-            n = _audit_csv_rows(plan, plan.connector, engine, summary, used, tick)
-        elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
-            evaluate = engine.evaluate
-            add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
-            for raw in read_records(plan):
-                add_record(raw.fields, evaluate(account(raw)), pinned(raw))
-                n += 1
-                if tick is not None and n % 1000 == 0:
-                    tick(n)
-        else:
-            evaluate = engine.evaluate
-            for raw in read_records(plan):
-                results = evaluate(account(raw))
-                current = current_tags(raw, dims)
-                add(raw.id, results, current, pinned(raw))
-                row_sink(raw.id, results, current)
-                n += 1
-                if tick is not None and n % 1000 == 0:
-                    tick(n)
+    # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
+    # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
+    # the audit does not use it
+    if row_sink is None and _csv_file(plan.connector) and not norm.passes_through(used):
+        n = _audit_csv_rows(plan, plan.connector, engine, summary, used, tick)
+    elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
+        evaluate = engine.evaluate
+        add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
+        for raw in read_records(plan):
+            add_record(raw.fields, evaluate(account(raw)), pinned(raw))
+            n += 1
+            if tick is not None and n % 1000 == 0:
+                tick(n)
+    else:
+        evaluate = engine.evaluate
+        for raw in read_records(plan):
+            results = evaluate(account(raw))
+            current = current_tags(raw, dims)
+            add(raw.id, results, current, pinned(raw))
+            row_sink(raw.id, results, current)
+            n += 1
+            if tick is not None and n % 1000 == 0:
+                tick(n)
     summary.metadata.update(
         {
             "source": plan.source,

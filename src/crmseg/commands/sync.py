@@ -33,6 +33,7 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
     """Run one sync now: write changed tags back, record state and drift.
 
     Exit 0 all written, 1 some records failed or the run stopped, 2 bad config/rules, 3 locked."""
+    from crmseg.heap import frozen_heap
     from crmseg.sync.service import SyncService
 
     cfg = load_config(config)
@@ -46,7 +47,7 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
         for line in planned.alerts.lints if planned.alerts else ():
             _err(f"warning: {line}")
         planned.refuse_failing_tests()
-        with _stop_on_signals(stop, signals), _ticker(quiet) as tick:
+        with _stop_on_signals(stop, signals), _ticker(quiet) as tick, frozen_heap():
             outcome = service.run(planned, full=full, stop=stop, tick=tick)
     print_outcome(outcome, Console(soft_wrap=True))
     if signals and outcome.status == "aborted":
@@ -56,12 +57,13 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
 
 def _dry_run(cfg: Config, sync_name: str | None, engine: str | None, quiet: bool) -> None:
     """The audit pipeline, stopped after the diff: nothing written, no state touched."""
+    from crmseg.heap import frozen_heap
     from crmseg.pipeline import plan_config, run_audit
     from crmseg.report import render
 
     plan = plan_config(cfg, sync_name, engine)
     try:
-        with _ticker(quiet) as tick:
+        with _ticker(quiet) as tick, frozen_heap():
             summary = run_audit(plan, tick=(lambda n: tick("evaluate", n)) if tick else None)
     finally:
         plan.close()

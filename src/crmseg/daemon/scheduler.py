@@ -33,6 +33,7 @@ from crmseg.daemon.logs import log_event
 from crmseg.daemon.metrics import Metrics, MetricsServer
 from crmseg.daemon.reload import RuleGuard
 from crmseg.errors import ConfigError, CrmsegError
+from crmseg.heap import frozen_heap
 from crmseg.sync.lease import SyncLocked
 from crmseg.sync.service import SyncService
 
@@ -147,13 +148,17 @@ class Daemon:
 
     # ------------------------------------------------------------------ one run
     def run_job(self, name: str) -> None:
-        """One scheduled run of ``name`` (called by APScheduler in a worker thread)."""
+        """One scheduled run of ``name`` (called by APScheduler in a worker thread).
+
+        The daemon's long-lived objects are frozen out of the collector's sight while runs
+        last (``frozen_heap``: a process entry point's choice, not the library's)."""
         if self.stop.is_set():
             return
         with self._active_cv:
             self._active += 1
         try:
-            self._run(name)
+            with frozen_heap():
+                self._run(name)
         except Exception as exc:
             log.exception("sync %s: run crashed: %s", name, exc)
             self.metrics.observe(name, "failed", {}, 0.0, None)

@@ -34,7 +34,6 @@ from typing import Any
 
 from crmseg.config import CHANGES_FILE, FileSync, parse_interval
 from crmseg.errors import CrmsegError
-from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.pipeline import Plan
 from crmseg.state.drift import flag, snapshot_psi
@@ -192,10 +191,9 @@ class SyncRun:
         writer = Writer(target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts)
         engine = self.plan.rules_engine()
         try:
-            with frozen_heap():
-                for chunk in _chunks(accounts, CHUNK):
-                    self._check_stop()
-                    self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
+            for chunk in _chunks(accounts, CHUNK):
+                self._check_stop()
+                self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
             writer.finish()
         except BaseException:
             if self.changes is not None:
