@@ -6,10 +6,10 @@
 1. Writes N generated accounts (scripts/make_sample_accounts.generate) to a CSV, streamed;
    a file of the same N and seed from an earlier run is reused.
 2. Times the floor: csv.DictReader alone over the same file, in a fresh subprocess.
-3. Runs the real audit (crmseg.pipeline.plan_source + run_audit, shipped rules,
-   connectors/csv.toml) once per engine, each in a fresh subprocess, plus the hand-written
-   if/elif baseline (benchmarks/handwritten.py) in its own subprocess; each child prints one
-   JSON line with its wall time and peak RSS.
+3. Runs the real audit (crmseg.pipeline.plan_source + run_audit in crmseg.heap.frozen_heap, as
+   ``crmseg audit`` does; shipped rules, connectors/csv.toml) once per engine, each in a fresh
+   subprocess, plus the hand-written if/elif baseline (benchmarks/handwritten.py) in its own
+   subprocess; each child prints one JSON line with its wall time and peak RSS.
 4. In one more subprocess, checks that hand-written (and durable) tags equal native's on
    the first accounts, and times evaluate() alone on pre-normalized accounts in memory
    (durable also through evaluate_many, its batched path).
@@ -111,9 +111,11 @@ def child_audit(engine: str, file: str, now: datetime) -> dict[str, Any]:
 
         summary = handwritten.audit(plan)
     else:
+        from crmseg.heap import frozen_heap
         from crmseg.pipeline import run_audit
 
-        summary = run_audit(plan)
+        with frozen_heap():  # as the ``crmseg audit`` command runs it
+            summary = run_audit(plan)
     wall = time.perf_counter() - t1
     return {
         "engine": engine,

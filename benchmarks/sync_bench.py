@@ -20,8 +20,8 @@ the real CLI, each in its own process (``crmseg sync --config C --engine native 
 5. **N days later** (``--days-later``, default 7; 0 skips it): the shipped rules use
    ``days_since``, so every account is re-evaluated from the local copy with a clock N days
    ahead; nothing is read but what changed. The CLI has no clock option, so this run goes
-   through ``crmseg.sync.runner.run_sync`` in a child process (the CLI's own code path, with
-   ``plan_config(..., now=now + N days)``).
+   through ``crmseg.sync.service.SyncService`` in a child process (the CLI's own code path,
+   with ``plan(..., now=now + N days)``).
 
 Runs 3, 4 and 5 start from the same snapshot (sandbox store and sync state) taken after run 2.
 
@@ -173,23 +173,16 @@ def sync_child(config: str, days_later: float) -> int:
     from rich.console import Console
 
     from crmseg.commands.sync import print_outcome
-    from crmseg.config import load_config, parse_interval
-    from crmseg.pipeline import plan_config
-    from crmseg.state import open_store
-    from crmseg.sync.lease import hold_lease
-    from crmseg.sync.runner import SyncOptions, run_sync
+    from crmseg.config import load_config
+    from crmseg.heap import frozen_heap
+    from crmseg.sync.service import SyncService
 
-    cfg = load_config(config)
-    sync_cfg = cfg.sync(None)
+    service = SyncService(load_config(config))
     now = datetime.now(UTC) + timedelta(days=days_later)
-    plan = plan_config(config, sync_cfg.name, "native", now=now, writes=True)
-    store = open_store(cfg.resolve(cfg.state.path))
-    try:
-        with hold_lease(store, sync_cfg.name, parse_interval(cfg.state.lease) or 600.0) as holder:
-            outcome = run_sync(plan, sync_cfg, store, SyncOptions(holder=holder))
-    finally:
-        plan.connector.close()
-        store.close()
+    with service.plan(None, engine="native", now=now) as planned:
+        planned.refuse_failing_tests()
+        with frozen_heap():
+            outcome = service.run(planned)
     print_outcome(outcome, Console(soft_wrap=True))
     return outcome.exit_code
 
@@ -564,7 +557,7 @@ class Bench:
                 f"{days_later:g}",
             ]
             row.note = (
-                f"run_sync in a child process with the rules' clock {days_later:g} days ahead "
+                f"SyncService in a child process with the rules' clock {days_later:g} days ahead "
                 "(the CLI has no clock option)"
             )
         else:

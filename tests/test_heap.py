@@ -1,12 +1,20 @@
 """frozen_heap: the collector skips the objects alive at the start, and garbage among them is
-still collected once the block ends (a daemon's runs back to back must not pile it up)."""
+still collected once the block ends (a daemon's runs back to back must not pile it up). Only
+entry points freeze (the commands, the daemon's run job): library calls leave the heap alone."""
 
 from __future__ import annotations
 
 import gc
+import shutil
 import weakref
+from pathlib import Path
+
+import pytest
 
 from crmseg.heap import frozen_heap
+from crmseg.pipeline import plan_source, run_audit
+
+from .cli_run import ROOT, crmseg
 
 
 class _Node:
@@ -43,3 +51,39 @@ def test_nested_blocks_unfreeze_once_the_outer_one_ends() -> None:
             pass
         assert gc.get_freeze_count() > outside
     assert gc.get_freeze_count() == outside
+
+
+# ---------------------------------------------------------------- who freezes: entry points only
+def _freezes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = gc.freeze
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append(1) or real())
+    return calls
+
+
+def test_the_library_leaves_the_callers_heap_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _freezes(monkeypatch)
+    plan = plan_source(ROOT / "examples" / "accounts.csv", ROOT / "rules", None, "native")
+    try:
+        assert run_audit(plan).accounts == 400
+    finally:
+        plan.close()
+    assert calls == []
+
+
+@pytest.mark.parametrize("command", ["audit", "sync"])
+def test_the_commands_freeze_the_heap_around_their_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copy(ROOT / "examples" / "accounts.csv", tmp_path / "accounts.csv")
+    (tmp_path / "config.toml").write_text(
+        '[state]\npath = "state.sqlite"\n[syncs.files]\nconnector = "csv"\npath = "accounts.csv"\n'
+        f'mapping = "{ROOT / "connectors" / "csv.toml"}"\nrules = "rules"\nengine = "native"\n',
+        encoding="utf-8",
+    )
+    calls = _freezes(monkeypatch)
+    res = crmseg(command, "--config", "config.toml", "-q", cwd=tmp_path)
+    assert res.returncode == 0, res.output
+    assert calls == [1]
+    assert gc.get_freeze_count() == _outside_count()  # handed back

@@ -312,6 +312,7 @@ def audit(
 
     from rich.console import Console
 
+    from crmseg.heap import frozen_heap
     from crmseg.pipeline import plan_config, plan_source, run_audit
     from crmseg.report import CsvWriter, render, write_html, write_json
     from crmseg.report.files import check_writable
@@ -340,6 +341,8 @@ def audit(
             writer = stack.enter_context(CsvWriter(csv_out, plan.rules.dimensions))
             sink = writer.row
         tick = None if quiet else stack.enter_context(_progress()) if sys.stderr.isatty() else _log_lines()
+        stack.callback(plan.close)
+        stack.enter_context(frozen_heap())  # the objects alive now are not garbage: the collector skips them
         summary = run_audit(plan, sink, tick)
     if as_of is not None:  # the run's clock is the as-of date; keep the real start beside it
         summary.metadata["as_of"] = as_of.isoformat(timespec="seconds")

@@ -94,6 +94,10 @@ def load_mapping(path: str | Path) -> Mapping:
 
 
 # ---------------------------------------------------------------- config.toml
+CHANGES_FILE = "{sync}-changes.csv"
+"""A file sync's import-ready changes file unless ``changes_path`` names one (beside config.toml)."""
+
+
 class _SyncBase(_Strict):
     mapping: str | None = None
     rules: str = "rules"
@@ -104,7 +108,7 @@ class _SyncBase(_Strict):
     min_segment_size: int | None = Field(default=None, ge=1)
     batch_size: int | None = Field(default=None, ge=1, le=10_000)
     api_reserve: int | str = "5%"  # calls, or a share of the daily allowance, kept for other integrations
-    changes_path: str | None = None  # csv/jsonl syncs: where the import-ready changes file goes
+    changes_path: str | None = None  # csv/jsonl syncs: where the import-ready changes file goes (CHANGES_FILE)
     full_every: str | None = "7d"  # a full read at least this often (finds deleted/archived records)
     name: str = ""
 
@@ -241,6 +245,11 @@ class StateConfig(_Strict):
     password_env: str = "CRMSEG_STATE_PASSWORD"  # the server store's password, from the environment
     lease: str = "10m"  # how long a run's lock lasts without renewal (renewed while the run lasts)
 
+    @property
+    def lease_s(self) -> float:
+        """``lease`` in seconds."""
+        return _seconds(self.lease)
+
     @field_validator("url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
@@ -272,6 +281,11 @@ class DaemonConfig(_Strict):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)  # off unless set (or --metrics-port)
     metrics_host: str = "127.0.0.1"  # another address only when named here
     shutdown_timeout: str = "2m"  # how long SIGTERM waits for running syncs to finish their batch
+
+    @property
+    def shutdown_timeout_s(self) -> float:
+        """``shutdown_timeout`` in seconds."""
+        return _seconds(self.shutdown_timeout)
 
     @field_validator("shutdown_timeout")
     @classmethod
@@ -310,6 +324,12 @@ class Config(_Strict):
         p = Path(rel)
         return p if p.is_absolute() else Path(self.base_dir) / p
 
+    def changes_file(self, sync: SyncConfig) -> Path | None:
+        """Where a file sync writes its import-ready changes (None: a CRM sync writes to the CRM)."""
+        if not isinstance(sync, FileSync):
+            return None
+        return self.resolve(sync.changes_path or CHANGES_FILE.format(sync=sync.name))
+
 
 def load_config(path: str | Path) -> Config:
     """Read and validate config.toml; sync tables get their ``name`` filled in."""
@@ -329,6 +349,14 @@ def parse_interval(text: str) -> float | None:
     if not m:
         return None
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def _seconds(text: str) -> float:
+    """A duration the model's validator accepted, in seconds."""
+    seconds = parse_interval(text)
+    if seconds is None:  # only a model built without validation gets here
+        raise ConfigError(f"duration {text!r} must look like 30s, 15m, 2h or 1d")
+    return seconds
 
 
 # ---------------------------------------------------------------- helpers

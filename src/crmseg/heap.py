@@ -7,6 +7,10 @@ becomes garbage. ``frozen_heap()`` moves the objects alive at the start of the l
 the collector's sight (``gc.freeze``) and hands them back at the end: cycles made during the
 loop are still collected, and a 1M-account audit runs about 5-10% faster.
 
+Freezing is the whole process's business, so only entry points do it, around their run: the
+``audit`` and ``sync`` commands and the daemon's run job. Library functions (``run_audit``,
+``run_sync``) leave the heap of whoever calls them alone.
+
 Garbage cycles among the frozen objects cannot be collected while frozen, so the last block
 to end runs one full collection after unfreezing (about 20 ms): without it a daemon whose runs
 follow each other would freeze the previous run's garbage again and again, and grow (the

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,10 +18,10 @@ from typing import Any
 from crmseg.config import Config, FileSync, Mapping, SyncConfig, load_config, load_mapping
 from crmseg.connectors.base import Connector, RowLists
 from crmseg.errors import ConfigError
-from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.normalize import _PIN_TEXTS, Normalizer
-from crmseg.rules.engines import make_engine
+from crmseg.rules.engines import Engine, make_engine
+from crmseg.rules.files import RuleFiles
 from crmseg.rules.loader import load_rules
 from crmseg.rules.model import RuleSet
 from crmseg.summary import AuditSummary
@@ -48,6 +47,20 @@ class Plan:
     fingerprint: str | None = None
     #: Warnings about the run's setup (e.g. tag fields not created yet), shown with the report's.
     warnings: list[str] = field(default_factory=list)
+    #: ``rules`` compiled for ``engine`` at ``now``: the inline tests and the run share it.
+    compiled: Engine | None = None
+
+    def rules_engine(self) -> Engine:
+        """The plan's compiled rules (compiled on first use when the plan was built without them)."""
+        if self.compiled is None:
+            self.compiled = make_engine(self.engine, self.rules, self.now)
+        return self.compiled
+
+    def close(self) -> None:
+        """Close the connector and the compiled engine."""
+        self.connector.close()
+        if self.compiled is not None:
+            self.compiled.close()
 
 
 def default_mapping(rules_dir: str | Path) -> Path:
@@ -64,29 +77,29 @@ def default_mapping(rules_dir: str | Path) -> Path:
     return shipped
 
 
-def dimension_names(rules_dir: str | Path) -> set[str]:
+def dimension_names(rules_dir: str | Path | RuleFiles) -> set[str]:
     """The ``dimension`` names of a rules folder, read leniently (the loader reports errors)."""
-    names: set[str] = set()
-    for path in Path(rules_dir).glob("*.toml"):
-        try:
-            name = tomllib.loads(path.read_text(encoding="utf-8")).get("dimension")
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
-            continue
-        if isinstance(name, str):
-            names.add(name)
-    return names
+    if isinstance(rules_dir, RuleFiles):
+        return rules_dir.dimension_names()
+    try:
+        return RuleFiles.read(rules_dir).dimension_names()
+    except OSError:
+        return set()
 
 
 def prepare_rules(
-    rules_dir: str | Path,
+    rules_dir: str | Path | RuleFiles,
     mapping: Mapping,
     columns: Iterable[str] = (),
     passthrough: bool = True,
     now: datetime | None = None,
 ) -> tuple[Normalizer, RuleSet]:
-    """The normalizer for ``mapping`` and the rules checked against its fields (and ``columns``)."""
-    normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=dimension_names(rules_dir))
-    return normalizer, load_rules(rules_dir, normalizer.field_types(columns))
+    """The normalizer for ``mapping`` and the rules checked against its fields (and ``columns``).
+
+    The rule files are read once: their dimension names and the rules come from the same bytes."""
+    files = RuleFiles.of(rules_dir)
+    normalizer = Normalizer(mapping, passthrough=passthrough, run_started=now, reserved=files.dimension_names())
+    return normalizer, load_rules(files, normalizer.field_types(columns))
 
 
 def plan_source(
@@ -106,8 +119,8 @@ def plan_source(
     mapping = load_mapping(mapping_path or default_mapping(rules_dir))
     connector = FileConnector(source, mapping=mapping, **file_options)
     normalizer, rules = prepare_rules(rules_dir, mapping, connector.columns(), True, now)
-    make_engine(engine, rules, now).close()  # fail now, not after reading, if unavailable
-    return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir))
+    compiled = make_engine(engine, rules, now)  # fails now, not after reading, if unavailable
+    return Plan(connector, mapping, rules, normalizer, engine, now, str(source), str(rules_dir), compiled=compiled)
 
 
 def _open_sync(
@@ -156,11 +169,13 @@ def plan_config(
     writes: bool = False,
     *,
     prepared: tuple[Mapping, RuleSet] | None = None,
+    compiled: Engine | None = None,
     **connector_options: Any,
 ) -> Plan:
     """A plan for one sync of a config (a file path or a loaded Config): file, Salesforce or HubSpot.
 
-    ``writes``: the plan will write tags, so the tag fields must exist and be updateable."""
+    ``writes``: the plan will write tags, so the tag fields must exist and be updateable.
+    ``compiled``: ``prepared``'s rules compiled for this engine and ``now`` already."""
     now = now or datetime.now(UTC)
     sync, mapping, rules_dir, connector, normalizer, rules = _open_sync(
         config_path, sync_name, now, prepared, **connector_options
@@ -174,7 +189,8 @@ def plan_config(
                 )
             _check_schema(connector, mapping, rules, writes=writes)
         kind = engine or sync.engine
-        make_engine(kind, rules, now).close()
+        if compiled is None:
+            compiled = make_engine(kind, rules, now)  # fails now, not after reading, if unavailable
     except BaseException:
         connector.close()
         raise
@@ -190,6 +206,7 @@ def plan_config(
         str(rules_dir),
         sync.min_segment_size,
         warnings=notes,
+        compiled=compiled,
     )
 
 
@@ -300,36 +317,32 @@ def run_audit(
     used = plan.rules.used_fields()
     account = norm.account_of(used)
     current_tags, pinned, add = norm.current_tags, norm.pinned, summary.add
-    engine = make_engine(plan.engine, plan.rules, plan.now)
+    engine = plan.rules_engine()
     n = 0
-    try:
-        with frozen_heap():  # the objects alive now are not garbage: the collector skips them
-            # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
-            # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
-            # the audit does not use it
-            row_lists = plan.connector.capabilities.row_lists
-            if row_sink is None and row_lists is not None and not norm.passes_through(used):
-                n = _audit_csv_rows(plan, row_lists, engine, summary, used, tick)
-            elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
-                evaluate = engine.evaluate
-                add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
-                for raw in read_records(plan):
-                    add_record(raw.fields, evaluate(account(raw)), pinned(raw))
-                    n += 1
-                    if tick is not None and n % 1000 == 0:
-                        tick(n)
-            else:
-                evaluate = engine.evaluate
-                for raw in read_records(plan):
-                    results = evaluate(account(raw))
-                    current = current_tags(raw, dims)
-                    add(raw.id, results, current, pinned(raw))
-                    row_sink(raw.id, results, current)
-                    n += 1
-                    if tick is not None and n % 1000 == 0:
-                        tick(n)
-    finally:
-        engine.close()
+    # evaluate() per account for every engine: durable's evaluate_many (1,000 accounts per
+    # ruleset call) is faster but fails at some 1M-account inputs (durable-rules code 2), so
+    # the audit does not use it
+    row_lists = plan.connector.capabilities.row_lists
+    if row_sink is None and row_lists is not None and not norm.passes_through(used):
+        n = _audit_csv_rows(plan, row_lists, engine, summary, used, tick)
+    elif row_sink is None:  # current tags read straight from the record (as current_tags gives them)
+        evaluate = engine.evaluate
+        add_record = summary.record_adder({d: norm.mapping.tag_field(d) for d in dims})
+        for raw in read_records(plan):
+            add_record(raw.fields, evaluate(account(raw)), pinned(raw))
+            n += 1
+            if tick is not None and n % 1000 == 0:
+                tick(n)
+    else:
+        evaluate = engine.evaluate
+        for raw in read_records(plan):
+            results = evaluate(account(raw))
+            current = current_tags(raw, dims)
+            add(raw.id, results, current, pinned(raw))
+            row_sink(raw.id, results, current)
+            n += 1
+            if tick is not None and n % 1000 == 0:
+                tick(n)
     summary.metadata.update(
         {
             "source": plan.source,

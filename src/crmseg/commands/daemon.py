@@ -35,5 +35,5 @@ def daemon(config: str, log_format: str | None, metrics_port: int | None, metric
     setup_logging(json_lines, cfg.logging.level)
     for sync_cfg in cfg.syncs.values():
         trigger_for(sync_cfg)  # a bad cron is a config error before anything starts
-    d = Daemon(config, metrics_port=metrics_port, metrics_host=metrics_host)
+    d = Daemon(config, cfg=cfg, metrics_port=metrics_port, metrics_host=metrics_host)
     sys.exit(d.serve())

@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from crmseg.cli import ENGINE, _err, _log_lines, _progress
-from crmseg.config import FileSync, load_config, parse_interval
+from crmseg.config import Config, load_config
 
 
 @click.command()
@@ -33,70 +33,40 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
     """Run one sync now: write changed tags back, record state and drift.
 
     Exit 0 all written, 1 some records failed or the run stopped, 2 bad config/rules, 3 locked."""
-    from crmseg.pipeline import plan_config
-
-    if dry_run:
-        _dry_run(config, sync_name, engine, quiet)
-        return
-    from crmseg.state import open_state
-    from crmseg.sync.lease import hold_lease
-    from crmseg.sync.runner import SyncOptions, run_sync
+    from crmseg.heap import frozen_heap
+    from crmseg.sync.service import SyncService
 
     cfg = load_config(config)
-    sync_cfg = cfg.sync(sync_name)
-    plan = plan_config(config, sync_cfg.name, engine, writes=True)
-    _refuse_failing_tests(plan)
-    store = open_state(cfg)
+    if dry_run:
+        _dry_run(cfg, sync_name, engine, quiet)
+        return
+    service = SyncService(cfg)
     stop = threading.Event()
     signals: list[int] = []
-    changes = None
-    if isinstance(sync_cfg, FileSync):
-        changes = cfg.resolve(sync_cfg.changes_path or f"{sync_cfg.name}-changes.csv")
-    with _stop_on_signals(stop, signals), _ticker(quiet) as tick:
-        try:
-            with hold_lease(store, sync_cfg.name, parse_interval(cfg.state.lease) or 600.0) as holder:
-                outcome = run_sync(
-                    plan,
-                    sync_cfg,
-                    store,
-                    SyncOptions(full=full, stop=stop, tick=tick, holder=holder),
-                    changes_path=changes,
-                )
-        finally:
-            plan.connector.close()
-            store.close()
+    with service.plan(sync_name, engine=engine) as planned:
+        for line in planned.alerts.lints if planned.alerts else ():
+            _err(f"warning: {line}")
+        planned.refuse_failing_tests()
+        with _stop_on_signals(stop, signals), _ticker(quiet) as tick, frozen_heap():
+            outcome = service.run(planned, full=full, stop=stop, tick=tick)
     print_outcome(outcome, Console(soft_wrap=True))
     if signals and outcome.status == "aborted":
         sys.exit(130 if signals[0] == signal.SIGINT else 143)
     sys.exit(outcome.exit_code)
 
 
-def _refuse_failing_tests(plan: Any) -> None:
-    """Print the rule warnings once; exit 2 (nothing read or written) when an inline test fails."""
-    from crmseg.rules.alerts import plan_alerts
-
-    alerts = plan_alerts(plan)
-    for line in alerts.lints:
-        _err(f"warning: {line}")
-    if alerts.failed_tests:
-        plan.connector.close()
-        for line in alerts.failed_tests:
-            _err(line)
-        _err(
-            f"sync refused: {len(alerts.failed_tests)} of {alerts.tests_run} inline rule test(s) fail in "
-            f"{plan.rules_dir}; nothing was read or written (run `crmseg rules check --rules {plan.rules_dir}`)"
-        )
-        sys.exit(2)
-
-
-def _dry_run(config: str, sync_name: str | None, engine: str | None, quiet: bool) -> None:
+def _dry_run(cfg: Config, sync_name: str | None, engine: str | None, quiet: bool) -> None:
     """The audit pipeline, stopped after the diff: nothing written, no state touched."""
+    from crmseg.heap import frozen_heap
     from crmseg.pipeline import plan_config, run_audit
     from crmseg.report import render
 
-    plan = plan_config(config, sync_name, engine)
-    with _ticker(quiet) as tick:
-        summary = run_audit(plan, tick=(lambda n: tick("evaluate", n)) if tick else None)
+    plan = plan_config(cfg, sync_name, engine)
+    try:
+        with _ticker(quiet) as tick, frozen_heap():
+            summary = run_audit(plan, tick=(lambda n: tick("evaluate", n)) if tick else None)
+    finally:
+        plan.close()
     console = Console()
     if not quiet:
         render(summary, console)

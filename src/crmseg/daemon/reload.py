@@ -9,7 +9,9 @@ truncated is neither loaded nor reported as broken. A version seen unchanged on 
 :data:`SETTLE_S` apart is taken whatever its timestamps say (clock skew on shared disks).
 
 Each run takes one consistent (mapping, rule set) pair from :meth:`RuleGuard.current`; a
-reload replaces the pair between runs, never during one.
+reload replaces the pair between runs, never during one. Every look reads the rule files once
+(for their fingerprint); only a changed version is parsed, checked and compiled — from those
+same bytes — and the compiled rules serve every run until the next change.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from typing import Any
 from crmseg.config import Config, FileSync, Mapping, load_mapping
 from crmseg.daemon.logs import log_event
 from crmseg.errors import ConfigError, RuleError
+from crmseg.rules.engines import Engine, make_engine
+from crmseg.rules.files import RuleFiles
 from crmseg.rules.model import RuleSet
 from crmseg.sync.fingerprint import newest_change, rules_fingerprint
+from crmseg.sync.service import CheckedRules
 
 log = logging.getLogger("crmseg.daemon")
 
@@ -35,12 +40,9 @@ SETTLE_S = 1.0
 
 
 @dataclass(frozen=True)
-class GoodRules:
-    """A mapping and rule set that passed check, and the fingerprint of the files they came from."""
+class GoodRules(CheckedRules):
+    """Rules that passed check (see :class:`CheckedRules`), and when this daemon loaded them."""
 
-    mapping: Mapping
-    rules: RuleSet
-    fingerprint: str
     loaded_at: str
 
 
@@ -56,14 +58,17 @@ def sync_files(cfg: Config, sync_cfg: Any) -> tuple[Path, Path | None]:
     return rules_dir, None
 
 
-def check_files(cfg: Config, sync_cfg: Any, engine: str) -> tuple[Mapping, RuleSet]:
-    """Load and check one sync's mapping and rules, inline tests included; RuleError lists every problem."""
+def check_files(
+    cfg: Config, sync_cfg: Any, engine: str, files: RuleFiles | None = None
+) -> tuple[Mapping, RuleSet, Engine]:
+    """Load and check one sync's mapping and rules (``files``: the rule files as read already),
+    inline tests included, on the rules compiled once; RuleError lists every problem."""
     from crmseg.normalize import Normalizer
-    from crmseg.pipeline import dimension_names
     from crmseg.rules.loader import load_rules
     from crmseg.rules.testing import run_tests
 
     rules_dir, mapping_path = sync_files(cfg, sync_cfg)
+    files = files or RuleFiles.read(rules_dir)
     if mapping_path is None:
         raise ConfigError(f"{cfg.path}: syncs.{sync_cfg.name}.mapping is required for connector '{sync_cfg.connector}'")
     mapping = load_mapping(mapping_path)
@@ -73,12 +78,15 @@ def check_files(cfg: Config, sync_cfg: Any, engine: str) -> tuple[Mapping, RuleS
         from crmseg.connectors.files import FileConnector
 
         columns = list(FileConnector(cfg.resolve(sync_cfg.path), sync_cfg.connector, mapping=mapping).columns())
-    types = Normalizer(mapping, passthrough=passthrough, reserved=dimension_names(rules_dir)).field_types(columns)
-    ruleset = load_rules(rules_dir, types)
-    failed = [o.message for o in run_tests(ruleset, engine, datetime.now(UTC)) if not o.ok]
+    types = Normalizer(mapping, passthrough=passthrough, reserved=files.dimension_names()).field_types(columns)
+    ruleset = load_rules(files, types)
+    now = datetime.now(UTC)
+    compiled = make_engine(engine, ruleset, now)
+    failed = [o.message for o in run_tests(ruleset, compiled, now) if not o.ok]
     if failed:
+        compiled.close()
         raise RuleError(failed)
-    return mapping, ruleset
+    return mapping, ruleset, compiled
 
 
 class RuleGuard:
@@ -91,7 +99,8 @@ class RuleGuard:
         self._lock = threading.Lock()
 
     def current(self, cfg: Config, sync_cfg: Any, engine: str = "native") -> GoodRules | None:
-        """The rules a run of ``sync_cfg`` should use now; None when no version ever passed check."""
+        """The rules a run of ``sync_cfg`` should use now, compiled for ``engine`` when loaded;
+        None when no version ever passed check."""
         with self._lock:
             return self._current_locked(cfg, sync_cfg, engine)
 
@@ -112,8 +121,10 @@ class RuleGuard:
         rules_dir, mapping_path = sync_files(cfg, sync_cfg)
         good = self._good.get(name)
         while True:
+            files: RuleFiles | None = None
             try:
-                fp = rules_fingerprint(rules_dir, mapping_path)
+                files = RuleFiles.read(rules_dir)
+                fp = rules_fingerprint(files, mapping_path)
             except OSError as exc:
                 fp = f"unreadable:{exc}"
             if good is not None and good.fingerprint == fp:
@@ -127,7 +138,7 @@ class RuleGuard:
             time.sleep(SETTLE_S)  # nothing loaded yet (start-up): wait for the files to settle
         self._pending.pop(name, None)
         try:
-            mapping, ruleset = check_files(cfg, sync_cfg, engine)
+            mapping, ruleset, compiled = check_files(cfg, sync_cfg, engine, files)
         except (RuleError, ConfigError) as exc:
             self._rejected[name] = fp
             problems = exc.problems if isinstance(exc, RuleError) else str(exc).splitlines()
@@ -143,7 +154,7 @@ class RuleGuard:
             for line in problems:
                 log_event(log, logging.ERROR, "rule_problem", line, sync=name)
             return good
-        fresh = GoodRules(mapping, ruleset, fp, datetime.now(UTC).isoformat(timespec="seconds"))
+        fresh = GoodRules(mapping, ruleset, fp, compiled, datetime.now(UTC).isoformat(timespec="seconds"))
         self._good[name] = fresh
         self._rejected.pop(name, None)
         from crmseg.rules.lints import lint_rules

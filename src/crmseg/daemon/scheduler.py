@@ -28,11 +28,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from crmseg.config import Config, FileSync, load_config, parse_interval
+from crmseg.config import Config, load_config, parse_interval
 from crmseg.daemon.logs import log_event
 from crmseg.daemon.metrics import Metrics, MetricsServer
 from crmseg.daemon.reload import RuleGuard
 from crmseg.errors import ConfigError, CrmsegError
+from crmseg.heap import frozen_heap
+from crmseg.sync.lease import SyncLocked
+from crmseg.sync.service import SyncService
 
 log = logging.getLogger("crmseg.daemon")
 MIN_GRACE_S = 30.0
@@ -64,10 +67,16 @@ class Daemon:
     """The scheduler, the shared stop flag, the rule guard, metrics and signal handling."""
 
     def __init__(
-        self, config_path: str | Path, *, metrics_port: int | None = None, metrics_host: str | None = None
+        self,
+        config_path: str | Path,
+        *,
+        cfg: Config | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str | None = None,
     ) -> None:
+        """``cfg``: the config at ``config_path`` loaded already (it is read again only on SIGHUP)."""
         self.config_path = Path(config_path)
-        self.cfg = load_config(self.config_path)
+        self.service = SyncService(cfg if cfg is not None else load_config(self.config_path))  # replaced on SIGHUP
         self.stop = threading.Event()  # running syncs stop between batches when set
         self.exit = threading.Event()
         self.guard = RuleGuard()
@@ -75,7 +84,7 @@ class Daemon:
         dcfg = self.cfg.daemon
         self.metrics_port = metrics_port if metrics_port is not None else dcfg.metrics_port
         self.metrics_host = metrics_host or dcfg.metrics_host
-        self.shutdown_timeout = parse_interval(dcfg.shutdown_timeout) or 120.0
+        self.shutdown_timeout = dcfg.shutdown_timeout_s
         self.server: MetricsServer | None = None
         self._active = 0
         self._active_cv = threading.Condition()
@@ -86,6 +95,11 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(max(1, len(self.cfg.syncs)))},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
+
+    @property
+    def cfg(self) -> Config:
+        """The config in use (the one last loaded without error)."""
+        return self.service.cfg
 
     # ------------------------------------------------------------------ schedule
     def schedule(self, cfg: Config) -> None:
@@ -134,13 +148,17 @@ class Daemon:
 
     # ------------------------------------------------------------------ one run
     def run_job(self, name: str) -> None:
-        """One scheduled run of ``name`` (called by APScheduler in a worker thread)."""
+        """One scheduled run of ``name`` (called by APScheduler in a worker thread).
+
+        The daemon's long-lived objects are frozen out of the collector's sight while runs
+        last (``frozen_heap``: a process entry point's choice, not the library's)."""
         if self.stop.is_set():
             return
         with self._active_cv:
             self._active += 1
         try:
-            self._run(name)
+            with frozen_heap():
+                self._run(name)
         except Exception as exc:
             log.exception("sync %s: run crashed: %s", name, exc)
             self.metrics.observe(name, "failed", {}, 0.0, None)
@@ -150,17 +168,12 @@ class Daemon:
                 self._active_cv.notify_all()
 
     def _run(self, name: str) -> None:
-        from crmseg.pipeline import plan_config
-        from crmseg.state import open_state
-        from crmseg.sync.lease import SyncLocked, hold_lease
-        from crmseg.sync.runner import SyncOptions, run_sync
-
-        cfg = self.cfg
-        sync_cfg = cfg.syncs.get(name)
+        service = self.service  # one config for the whole run, even if SIGHUP loads another meanwhile
+        sync_cfg = service.cfg.syncs.get(name)
         if sync_cfg is None:
             return
         started = time.perf_counter()
-        good = self.guard.current(cfg, sync_cfg, sync_cfg.engine)
+        good = self.guard.current(service.cfg, sync_cfg, sync_cfg.engine)
         if good is None:
             log_event(
                 log,
@@ -172,20 +185,13 @@ class Daemon:
             self.metrics.observe(name, "failed", {}, 0.0, None)
             return
         try:
-            plan = plan_config(cfg, name, None, writes=True, prepared=(good.mapping, good.rules))
+            planned = service.plan(name, checked=good)
         except CrmsegError as exc:
             log_event(log, logging.ERROR, "run_failed", f"sync {name}: not run: {exc}", sync=name, status="failed")
             self.metrics.observe(name, "failed", {}, time.perf_counter() - started, None)
             return
-        plan.fingerprint = good.fingerprint
-        changes = (
-            cfg.resolve(sync_cfg.changes_path or f"{name}-changes.csv") if isinstance(sync_cfg, FileSync) else None
-        )
-        store = None
         try:
-            store = open_state(cfg)
-            with hold_lease(store, name, parse_interval(cfg.state.lease) or 600.0) as holder:
-                outcome = run_sync(plan, sync_cfg, store, SyncOptions(stop=self.stop, holder=holder), changes)
+            outcome = service.run(planned, stop=self.stop)
         except SyncLocked as exc:
             log_event(
                 log, logging.INFO, "run_skipped", f"sync {name}: skipped: {exc}", sync=name, holder=exc.lease.holder
@@ -196,10 +202,6 @@ class Daemon:
             log_event(log, logging.ERROR, "run_failed", f"sync {name}: {exc}", sync=name, status="failed")
             self.metrics.observe(name, "failed", {}, time.perf_counter() - started, None)
             return
-        finally:
-            plan.connector.close()
-            if store is not None:
-                store.close()
         self._report(outcome)
 
     def _report(self, out: Any) -> None:
@@ -272,7 +274,7 @@ class Daemon:
         except CrmsegError as exc:
             log_event(log, logging.ERROR, "config_rejected", f"config reload failed, keeping the running config: {exc}")
             return
-        self.cfg = cfg
+        self.service = SyncService(cfg)
         self.schedule(cfg)
         log_event(log, logging.INFO, "config_reloaded", f"config {self.config_path} reloaded", syncs=list(cfg.syncs))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from crmseg.rules.engines import Engine
 from crmseg.rules.model import RuleSet
 from crmseg.rules.testing import run_tests
 
@@ -37,12 +38,13 @@ class RuleAlerts:
 def rule_alerts(
     rules: RuleSet,
     mapping: Mapping | None,
-    engine: str,
+    engine: str | Engine,
     now: datetime,
     schema: TMapping[str, SchemaField] | None = None,
 ) -> RuleAlerts:
     """Run the inline tests (tests without ``today`` run at ``now``) and the lints
-    (``schema``: the CRM's fields, for the picklist lint)."""
+    (``schema``: the CRM's fields, for the picklist lint). ``engine``: the rules compiled
+    already, or the name of the engine to compile them with."""
     from crmseg.rules.lints import lint_rules
 
     outcomes = run_tests(rules, engine, now)
@@ -51,8 +53,9 @@ def rule_alerts(
 
 
 def plan_alerts(plan: Any) -> RuleAlerts:
-    """:func:`rule_alerts` for a run's plan, with the CRM schema when the connector has one
-    (CRM connectors cache it from the pre-run schema check, so this costs no API call)."""
+    """:func:`rule_alerts` for a run's plan, on the plan's compiled engine, with the CRM schema
+    when the connector has one (CRM connectors cache it from the pre-run schema check, so this
+    costs no API call)."""
     described = plan.connector.capabilities.object_schema
     schema = described.cached_schema() if described is not None else None
-    return rule_alerts(plan.rules, plan.mapping, plan.engine, plan.now, schema)
+    return rule_alerts(plan.rules, plan.mapping, plan.rules_engine(), plan.now, schema)

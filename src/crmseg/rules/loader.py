@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crmseg.errors import RuleError
+from crmseg.rules.files import RuleFiles
 from crmseg.rules.ir import Lowering, fields_of, suggest
 from crmseg.rules.model import Dimension, Rule, RuleSet, TestCase
 from crmseg.rules.parser import ExprError, parse
@@ -32,28 +33,26 @@ class _Problems(list[str]):
         self.append(f"{where}: {msg}")
 
 
-def load_rules(rules_dir: str | Path, field_types: Mapping[str, str]) -> RuleSet:
-    """Load and check every ``*.toml`` in ``rules_dir`` (not recursive).
+def load_rules(rules_dir: str | Path | RuleFiles, field_types: Mapping[str, str]) -> RuleSet:
+    """Load and check every ``*.toml`` in ``rules_dir`` (not recursive; or the files already read).
 
     ``field_types`` maps every known account field to its type. Raises RuleError
     listing every problem found; returns the RuleSet in evaluation order.
     """
-    root = Path(rules_dir)
-    if not root.is_dir():
-        raise RuleError(f"{root}: rules directory not found")
-    files = sorted(root.glob("*.toml"))
-    if not files:
-        raise RuleError(f"{root}: no rule files (*.toml) found")
+    files = RuleFiles.of(rules_dir)
+    if not files.found:
+        raise RuleError(f"{files.root}: rules directory not found")
+    if not files.files:
+        raise RuleError(f"{files.root}: no rule files (*.toml) found")
     problems = _Problems()
     raw: list[tuple[Path, dict[str, Any]]] = []
-    for path in files:
-        try:
-            with path.open("rb") as fh:
-                raw.append((path, tomllib.load(fh)))
-        except tomllib.TOMLDecodeError as exc:
-            problems.add(str(path), f"invalid TOML: {exc}")
-        except UnicodeDecodeError as exc:
-            problems.add(str(path), f"not UTF-8 text: {exc}")
+    for path, doc in files.documents:
+        if isinstance(doc, tomllib.TOMLDecodeError):
+            problems.add(str(path), f"invalid TOML: {doc}")
+        elif isinstance(doc, UnicodeDecodeError):
+            problems.add(str(path), f"not UTF-8 text: {doc}")
+        elif isinstance(doc, dict):
+            raw.append((path, doc))
     dims_by_name: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path, data in raw:
         name = data.get("dimension")
@@ -81,7 +80,7 @@ def load_rules(rules_dir: str | Path, field_types: Mapping[str, str]) -> RuleSet
     ordered = _order(dims, problems)
     if problems:
         raise RuleError(list(problems))
-    return RuleSet(ordered, dict(field_types), warnings)
+    return RuleSet(ordered, dict(field_types), warnings, source=files)
 
 
 def _dimension(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmseg.rules.ir import Pred
+
+if TYPE_CHECKING:
+    from crmseg.rules.files import RuleFiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class RuleSet:
     dimensions: list[Dimension]
     field_types: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    #: The rule files it was loaded from (their bytes give the sync's rules fingerprint).
+    source: RuleFiles | None = field(default=None, repr=False, compare=False)
 
     def dimension(self, name: str) -> Dimension:
         for d in self.dimensions:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
 
 from crmseg.diff import tag_text
-from crmseg.rules.engines import make_engine
+from crmseg.rules.engines import Engine, make_engine
 from crmseg.rules.model import Dimension, RuleSet, TestCase
 
 
@@ -19,23 +18,6 @@ class TestOutcome:
     message: str
 
 
-def _needed(rules: RuleSet, target: Dimension, given: set[str]) -> list[Dimension]:
-    """``target`` and the dimensions it reads (transitively), unless the test gives their value."""
-    by_name = {d.name: d for d in rules.dimensions}
-    keep: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in keep:
-            return
-        keep.add(name)
-        for dep in by_name[name].depends_on:
-            if dep not in given:
-                visit(dep)
-
-    visit(target.name)
-    return [d for d in rules.dimensions if d.name in keep]
-
-
 def _at(today: date | datetime | None, default: datetime) -> datetime:
     if today is None:
         return default
@@ -44,37 +26,38 @@ def _at(today: date | datetime | None, default: datetime) -> datetime:
     return datetime.combine(today, time(0), tzinfo=UTC)
 
 
-def run_tests(rules: RuleSet, engine: str, now: datetime) -> list[TestOutcome]:
-    """Evaluate every inline test with ``engine``; a test may fix upstream dimension values."""
-    outcomes: list[TestOutcome] = []
-    engines: dict[tuple[tuple[str, ...], datetime], Any] = {}  # tests with the same needs share one engine
+def run_tests(rules: RuleSet, engine: str | Engine, now: datetime) -> list[TestOutcome]:
+    """Evaluate every inline test; a test may fix upstream dimension values and its date.
+
+    ``engine``: the rules already compiled (a run's engine: nothing is compiled again), or the
+    name of the engine to compile them with, once."""
+    cases = [(dim, case) for dim in rules.dimensions for case in dim.tests]
+    if not cases:
+        return []
+    compiled = make_engine(engine, rules, now) if isinstance(engine, str) else engine
+    views: dict[tuple[datetime, frozenset[str]], Engine] = {}  # tests with the same date and givens share one
     try:
-        for dim in rules.dimensions:
-            for case in dim.tests:
-                outcomes.append(_run_case(rules, dim, case, engine, now, engines))
+        return [_run_case(rules, dim, case, compiled, now, views) for dim, case in cases]
     finally:
-        for eng in engines.values():
-            eng.close()
-    return outcomes
+        if compiled is not engine:
+            compiled.close()
 
 
 def _run_case(
     rules: RuleSet,
     dim: Dimension,
     case: TestCase,
-    engine: str,
+    engine: Engine,
     now: datetime,
-    engines: dict[tuple[tuple[str, ...], datetime], Any],
+    views: dict[tuple[datetime, frozenset[str]], Engine],
 ) -> TestOutcome:
-    needed = _needed(rules, dim, set(case.account))
-    at = _at(case.today, now)
-    key = (tuple(d.name for d in needed), at)
-    eng = engines.get(key)
-    if eng is None:
-        given = {d.name: ("float" if d.kind == "score" else "str") for d in rules.dimensions if d not in needed}
-        sub = RuleSet(needed, {**rules.field_types, **given})  # a given dimension is read as a field
-        eng = engines[key] = make_engine(engine, sub, at)
-    result = eng.evaluate(case.account)[dim.name]
+    # the dimensions the test gives are read from its account; the one it tests is always computed
+    given = frozenset(name for name in case.account if name != dim.name and name in rules.names)
+    key = (_at(case.today, now), given)
+    view = views.get(key)
+    if view is None:
+        view = views[key] = engine.at(*key)
+    result = view.evaluate(case.account)[dim.name]
     ok = tag_text(result.value) == tag_text(case.expect)
     fired = ", ".join(f'"{r}"' for r in result.rules) or "no rule"
     got = "(none)" if result.value is None else repr(result.value)

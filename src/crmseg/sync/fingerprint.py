@@ -6,19 +6,19 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from crmseg.rules.files import RuleFiles
 from crmseg.rules.ir import functions_of
 from crmseg.rules.model import RuleSet
 
 
-def rules_fingerprint(rules_dir: str | Path, mapping_path: str | Path | None) -> str:
+def rules_fingerprint(rules: str | Path | RuleFiles, mapping_path: str | Path | None) -> str:
     """Hash of every rule file (name and bytes), the mapping file and the vocabulary it names:
-    any edit changes it."""
+    any edit changes it. ``rules``: the rules folder, or its files as already read (not read again)."""
     h = hashlib.sha256()
-    for path, role in _roles(rules_dir, mapping_path):
-        if role == "rule":
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        else:
-            h.update(role.encode() + b"\0" + path.read_bytes())
+    for path, data in RuleFiles.of(rules).files:
+        h.update(path.name.encode() + b"\0" + data + b"\0")
+    for path, role in _roles(None, mapping_path):
+        h.update(role.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -27,9 +27,9 @@ def rules_files(rules_dir: str | Path, mapping_path: str | Path | None) -> list[
     return [path for path, _ in _roles(rules_dir, mapping_path)]
 
 
-def _roles(rules_dir: str | Path, mapping_path: str | Path | None) -> list[tuple[Path, str]]:
-    """(file, "rule" | "mapping" | "vocabulary") in hashing order."""
-    files = [(path, "rule") for path in sorted(Path(rules_dir).glob("*.toml"))]
+def _roles(rules_dir: str | Path | None, mapping_path: str | Path | None) -> list[tuple[Path, str]]:
+    """(file, "rule" | "mapping" | "vocabulary") in hashing order (no rule files without ``rules_dir``)."""
+    files = [(path, "rule") for path in sorted(Path(rules_dir).glob("*.toml"))] if rules_dir is not None else []
     if mapping_path:
         files.append((Path(mapping_path), "mapping"))
         vocab = _vocabulary_of(Path(mapping_path))

@@ -32,14 +32,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crmseg.config import FileSync, SyncConfig, parse_interval
+from crmseg.config import CHANGES_FILE, FileSync, SyncConfig, parse_interval
 from crmseg.connectors.base import TagSink
 from crmseg.dates import INVALID, parse_datetime, parse_iso
 from crmseg.errors import CrmsegError
-from crmseg.heap import frozen_heap
 from crmseg.model import RawRecord
 from crmseg.pipeline import Plan
-from crmseg.rules.engines import make_engine
 from crmseg.state.drift import flag, snapshot_psi
 from crmseg.state.sql import iso
 from crmseg.state.store import Confirmed, PendingWrite, StateStore, SyncState
@@ -115,7 +113,9 @@ class SyncRun:
         )
         self.blocked: list[tuple[str, str]] = []
         self.read_fields = self.norm.read_fields(self.dims)
-        self.rules_fp = plan.fingerprint or rules_fingerprint(plan.rules_dir, plan.mapping.path or None)
+        self.rules_fp = plan.fingerprint or rules_fingerprint(
+            plan.rules.source or plan.rules_dir, plan.mapping.path or None
+        )
         self.read_fp = read_fingerprint(self.read_fields)
         self.changes_path = changes_path
         self.changes: ChangesFile | None = None
@@ -190,7 +190,7 @@ class SyncRun:
             accounts = store.iter_accounts(sync, read_ids | extra)
         if self.is_file:
             self.changes = ChangesFile(
-                self.changes_path or Path(f"{sync}-changes.csv"),
+                self.changes_path or Path(CHANGES_FILE.format(sync=sync)),
                 self.plan.mapping.id_field,
                 [f for d in self.dims if (f := self.plan.mapping.tag_field(d))],
             )
@@ -200,19 +200,17 @@ class SyncRun:
         writer = Writer(
             target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts, bulk=bulk
         )
-        engine = make_engine(self.plan.engine, self.plan.rules, self.plan.now)
+        engine = self.plan.rules_engine()
         try:
-            with frozen_heap():
-                for chunk in _chunks(accounts, CHUNK):
-                    self._check_stop()
-                    self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
+            for chunk in _chunks(accounts, CHUNK):
+                self._check_stop()
+                self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
             writer.finish()
         except BaseException:
             if self.changes is not None:
                 self.changes.discard()
             raise
         finally:
-            engine.close()
             self.counts["written"] = writer.stats.written
             self.counts["failed"] = writer.stats.failed
             out.failures = writer.stats.failures

@@ -10,7 +10,7 @@ durable-rules, is the optional ``crmseg[durable]`` extra.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -22,6 +22,8 @@ ENGINES = ("auto", "durable", "native")
 
 
 class Engine(Protocol):
+    """A RuleSet compiled for one clock (``days_since`` counts from ``now``)."""
+
     name: str
 
     def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
@@ -30,6 +32,13 @@ class Engine(Protocol):
 
     def evaluate_many(self, accounts: Iterable[dict[str, Any]]) -> Iterator[dict[str, DimResult]]:
         """``evaluate`` of each account, in order (durable sends them in batches)."""
+        ...
+
+    def at(self, now: datetime, given: Collection[str] = ()) -> Engine:
+        """The same compiled rules at another clock, with the dimensions named in ``given`` taken
+        from the account instead of computed (an inline test may give upstream values), for
+        the rules that read them. Nothing is compiled again: the copy shares this engine's
+        compiled state, so it is used while this engine is open and needs no ``close``."""
         ...
 
     def close(self) -> None: ...
@@ -55,12 +64,17 @@ def durable_missing(version: tuple[int, int] = sys.version_info[:2]) -> str:
     return f"{msg} (it builds from C source: gcc and the Python headers), or use --engine native (same results)"
 
 
-def make_engine(kind: str, rules: RuleSet, now: datetime) -> Engine:
-    """Build the engine named ``kind`` (``auto`` is ``native``: same results, faster at every size)."""
+def engine_kind(kind: str) -> str:
+    """The engine ``kind`` names (``auto`` is ``native``); ConfigError for an unknown name."""
     if kind not in ENGINES:
         raise ConfigError(f"unknown engine {kind!r}; allowed: {', '.join(ENGINES)}")
-    if kind == "auto":
-        kind = "native"
+    return "native" if kind == "auto" else kind
+
+
+def make_engine(kind: str, rules: RuleSet, now: datetime) -> Engine:
+    """Compile ``rules`` for the engine named ``kind`` (``auto`` is ``native``: same results,
+    faster at every size). Compiling is the costly part: reuse the engine (see ``Engine.at``)."""
+    kind = engine_kind(kind)
     if kind == "durable":
         if not durable_available():
             raise ConfigError(durable_missing())

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from crmseg.model import DimResult
 from crmseg.rules import ir
@@ -311,11 +311,20 @@ def _values(p: ir.Pred) -> list[tuple[ir.Value, bool]]:
 
 
 def generate(rules: RuleSet) -> tuple[str, dict[str, Any]]:
-    """The source of ``_make(...)`` returning ``evaluate(account)``, and the objects it takes."""
+    """The source of ``_make(...)`` returning ``evaluate(account)``, and the objects it takes.
+
+    ``_make`` takes the clock (``_now``) and the dimensions an inline test gives (``_given``):
+    a dimension other rules read is computed, then replaced by the account's value when given.
+    One flag test per such dimension is all a run pays for it, and a test at another date or
+    with other given values needs another ``_make(...)`` call, not another ``compile()``."""
     types = dict(rules.field_types)
     for d in rules.dimensions:
         types[d.name] = "float" if d.kind == "score" else "str"
     g = _Gen(types)
+    read = set().union(*(d.depends_on for d in rules.dimensions)) if rules.dimensions else set()
+    flags = {d.name: ident(f"_g{i}") for i, d in enumerate(rules.dimensions) if d.name in read}
+    for name, flag in flags.items():
+        g.emit(1, f"{flag} = {name!r} in _given")
     g.emit(1, "def evaluate(account):")
     g.emit(2, "get = account.get")
     out: list[str] = []
@@ -331,12 +340,15 @@ def generate(rules: RuleSet) -> tuple[str, dict[str, Any]]:
             _score(g, d, r)
             if all(type(x) is int for x in (d.default, *(rule.points for rule in d.rules))):
                 g.hints[d.name] = "int"
+        if d.name in flags:  # an inline test gives this dimension: later rules read its value
+            g.emit(2, f"if {flags[d.name]}:")
+            g.emit(3, f"{r} = _DimResult(_raw(get({d.name!r})), ())")
         for v in [v for v in g.locals_ if _reads(v, d.name)]:
             del g.locals_[v]  # (none: dependency order) a later rule reads the result, not the account
         g.sources[d.name] = f"{r}.value"  # later rules read this result, not the account
     g.emit(2, "return {" + ", ".join(out) + "}")
     g.emit(1, "return evaluate")
-    params = ["_DimResult", "_now", "_INF", "_datetime_t", "_date_t", *HELPERS, *g.consts]
+    params = ["_DimResult", "_now", "_given", "_INF", "_datetime_t", "_date_t", *HELPERS, *g.consts]
     src = "def _make(" + ", ".join(map(ident, params)) + "):\n" + "\n".join(g.lines) + "\n"
     return src, {**g.consts}
 
@@ -397,9 +409,18 @@ class ScoreTable(dict[int, DimResult]):
         return res
 
 
-def build(rules: RuleSet, now: datetime) -> Callable[[dict[str, Any]], dict[str, DimResult]]:
-    """Generate, ``compile()`` and instantiate the evaluator of ``rules`` at ``now``."""
+Evaluate = Callable[[dict[str, Any]], dict[str, DimResult]]
+
+
+def build(rules: RuleSet) -> Callable[[datetime, frozenset[str]], Evaluate]:
+    """Generate and ``compile()`` the evaluator of ``rules`` once; the result makes one
+    ``evaluate`` per clock and given dimensions (see :func:`generate`) without compiling again."""
     src, consts = generate(rules)
     namespace: dict[str, Any] = {}
     exec(compile(src, "<crmseg rules>", "exec"), namespace)
-    return namespace["_make"](DimResult, now, math.inf, datetime, date, *HELPERS.values(), *consts.values())
+    make, helpers, objects = namespace["_make"], tuple(HELPERS.values()), tuple(consts.values())
+
+    def instantiate(now: datetime, given: frozenset[str] = frozenset()) -> Evaluate:
+        return cast("Evaluate", make(DimResult, now, given, math.inf, datetime, date, *helpers, *objects))
+
+    return instantiate

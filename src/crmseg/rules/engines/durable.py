@@ -33,13 +33,14 @@ How the IR maps onto the engine, and the traps it avoids:
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import json
 import logging
 import math
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -206,10 +207,22 @@ class _Dim:
     ) -> None:
         self.name, self.kind, self.default, self.handle = name, kind, default, handle
         self.rules = rules  # (rule name, label value or points), file order; the catch-all is not listed
-        # the slots this dimension's rules read, and how to fill them from a cleaned account
-        self.getters = [(f"f_{f}", compile_value(ir.Field(f), c.now)) for f in sorted(c.fields)]
-        self.getters += [(base, compile_value(v, c.now)) for v, base in c.values.items()]
-        self.checks = [(slot, compile_pred(p, c.now)) for p, slot in c.tests.items()]
+        self._slots = c
+        self._fill(c.now)
+
+    def _fill(self, now: datetime) -> None:
+        """The slots this dimension's rules read, and how to fill them from a cleaned account at ``now``."""
+        c = self._slots
+        self.getters = [(f"f_{f}", compile_value(ir.Field(f), now)) for f in sorted(c.fields)]
+        self.getters += [(base, compile_value(v, now)) for v, base in c.values.items()]
+        self.checks = [(slot, compile_pred(p, now)) for p, slot in c.tests.items()]
+
+    def at(self, now: datetime) -> _Dim:
+        """This dimension's ruleset (the same handle) with slots filled at ``now``: the clock only
+        reaches durable-rules through the values computed in Python."""
+        twin = copy.copy(self)
+        twin._fill(now)
+        return twin
 
     def event(self, ix: int, acc: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """The event of one account, and whether it holds a float plain JSON would write with an exponent."""
@@ -277,6 +290,8 @@ class DurableEngine:
         self.now = now
         self._dims: list[_Dim] = []
         self._closed = False
+        self._given: frozenset[str] = frozenset()
+        self._owner: DurableEngine | None = None  # set on a copy made by ``at``: the engine whose rulesets it uses
         with _lock:
             uid = next(_ids)
         try:
@@ -293,6 +308,15 @@ class DurableEngine:
             self.close()
             raise
 
+    def at(self, now: datetime, given: Collection[str] = ()) -> DurableEngine:
+        """The same rulesets, values computed at ``now``, the dimensions in ``given`` read from the account."""
+        twin = copy.copy(self)
+        twin.now = now
+        twin._dims = [dim.at(now) for dim in self._dims]
+        twin._given = frozenset(given)
+        twin._owner = self._owner or self  # keeps the rulesets' owner (and so the rulesets) alive
+        return twin
+
     def evaluate(self, account: dict[str, Any]) -> dict[str, DimResult]:
         """Every dimension's result, in dependency order; ``account`` is not modified."""
         return self._batch([account])[0]
@@ -307,6 +331,10 @@ class DurableEngine:
         accs = [sem.clean(a) for a in accounts]
         outs: list[dict[str, DimResult]] = [{} for _ in accs]
         for dim in self._dims:
+            if dim.name in self._given:  # an inline test gives it: the rules after it read the account's value
+                for acc, out in zip(accs, outs, strict=True):
+                    out[dim.name] = DimResult(acc.get(dim.name), ())
+                continue
             fired = dim.fired(accs)
             for acc, out, hits in zip(accs, outs, fired, strict=True):
                 if dim.kind == "label":
@@ -325,8 +353,9 @@ class DurableEngine:
         return outs
 
     def close(self) -> None:
-        """Delete this engine's rulesets from the process-wide durable-rules host."""
-        if self._closed:
+        """Delete this engine's rulesets from the process-wide durable-rules host (a copy made by
+        ``at`` leaves them to the engine it was made from)."""
+        if self._closed or self._owner is not None:
             return
         self._closed = True
         for dim in self._dims:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import copy
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,15 @@ class NativeEngine:
     def __init__(self, rules: RuleSet, now: datetime) -> None:
         self.rules = rules
         self.now = now
-        self.evaluate = build(rules, now)
+        self._make = build(rules)  # compiled here, once; ``at`` only instantiates it again
+        self.evaluate = self._make(now, frozenset())
+
+    def at(self, now: datetime, given: Collection[str] = ()) -> NativeEngine:
+        """The same compiled rules evaluated at ``now``, the dimensions in ``given`` read from the account."""
+        twin = copy.copy(self)
+        twin.now = now
+        twin.evaluate = self._make(now, frozenset(given))
+        return twin
 
     def evaluate_many(self, accounts: Iterable[dict[str, Any]]) -> Iterator[dict[str, DimResult]]:
         """``evaluate`` over many accounts, in order."""
