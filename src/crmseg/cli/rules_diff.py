@@ -11,8 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from crmseg.asof import as_of_option
-from crmseg.cli import ENGINE, _err
+from crmseg.cli.options import ENGINE, as_of_option, err
 from crmseg.errors import RuleError
 
 
@@ -132,7 +131,7 @@ def rules_diff(
     if not quiet and md_out != "-" and json_out != "-" and html_out != "-":
         render_diff(diff, Console(soft_wrap=False))
     if fail_above is not None and diff.moved_share * 100 > fail_above:
-        _err(
+        err(
             f"rules diff: {diff.moved:,} of {diff.accounts:,} accounts move ({diff.moved_share:.1%}), "
             f"more than --fail-above {fail_above:g}%"
         )
