@@ -28,7 +28,7 @@ def _clock(monkeypatch: pytest.MonkeyPatch, today: datetime) -> None:
 
     monkeypatch.setattr("crmseg.cli.audit.datetime", Clock)
     monkeypatch.setattr("crmseg.cli.rules.datetime", Clock)
-    monkeypatch.setattr("crmseg.pipeline.datetime", Clock)
+    monkeypatch.setattr("crmseg.audit.plan.datetime", Clock)
 
 
 def _audit(tmp: Path, *extra: str) -> dict[str, Any]:

@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "crmseg"
 CONSUMERS = sorted(
     [
         *PACKAGE.glob("sync/*.py"),
-        PACKAGE / "pipeline.py",
+        PACKAGE / "audit" / "plan.py",
+        PACKAGE / "audit" / "run.py",
         *PACKAGE.glob("daemon/*.py"),
         *PACKAGE.glob("cli/*.py"),
         PACKAGE / "rules" / "alerts.py",

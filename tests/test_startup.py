@@ -40,7 +40,7 @@ HEAVY = [
     "durable_rules_engine",
     "importlib.metadata",
     "crmseg.config",
-    "crmseg.pipeline",
+    "crmseg.audit.plan",
 ]
 
 #: The command modules: each is imported only for its own command.

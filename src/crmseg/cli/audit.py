@@ -46,10 +46,12 @@ def audit(
 
     from rich.console import Console
 
+    from crmseg.audit.plan import plan_config, plan_source
+    from crmseg.audit.run import run_audit
     from crmseg.heap import frozen_heap
-    from crmseg.pipeline import plan_config, plan_source, run_audit
-    from crmseg.report import CsvWriter, render, write_html, write_json
-    from crmseg.report.files import check_writable
+    from crmseg.report.files import CsvWriter, check_writable, write_json
+    from crmseg.report.html import write_html
+    from crmseg.report.terminal import render
 
     if (config is None) == (source is None):
         raise click.UsageError("give either --config FILE or --source FILE --rules DIR")

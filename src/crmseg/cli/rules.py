@@ -102,9 +102,9 @@ def _checked_rules(
     engine: str | None,
 ) -> tuple[Any, Any, Any]:
     """(rule set, mapping, CRM schema or None), with the same known fields as audit would use."""
+    from crmseg.audit.plan import default_mapping, dimension_names, plan_config, plan_source
     from crmseg.config import load_mapping
-    from crmseg.normalize import Normalizer
-    from crmseg.pipeline import default_mapping, dimension_names, plan_config, plan_source
+    from crmseg.normalize.normalizer import Normalizer
     from crmseg.rules.loader import load_rules
 
     if config is not None:
@@ -147,9 +147,9 @@ def rules_explain(
     import json
     from dataclasses import asdict
 
+    from crmseg.audit.plan import default_mapping, find_record, plan_source, prepare_rules
     from crmseg.config import load_mapping
     from crmseg.model import RawRecord
-    from crmseg.pipeline import default_mapping, find_record, plan_source, prepare_rules
     from crmseg.rules.engines import make_engine
     from crmseg.rules.explain import explain, render_text, unknown_fields, with_current
 

@@ -88,11 +88,11 @@ def rules_diff(
     accounts per move. Exit 0, or 1 when --fail-above is exceeded; 2 bad usage, config or rules."""
     import json
 
-    from crmseg.pipeline import plan_config, plan_source, read_records
+    from crmseg.audit.plan import plan_config, plan_source, read_records
     from crmseg.report.rules_diff import diff_html, diff_markdown, render_diff
+    from crmseg.rules.diff import diff_rules
     from crmseg.rules.loader import load_rules
-    from crmseg.rules_base import resolve_base
-    from crmseg.rules_diff import diff_rules
+    from crmseg.rules.revision import resolve_base
 
     if (config is None) == (source is None):
         raise click.UsageError("give either --source FILE or --config FILE")

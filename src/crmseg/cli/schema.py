@@ -20,7 +20,7 @@ def schema(config: str, sync_name: str | None, provision: bool) -> None:
 
     Fields exist, types fit, tag fields are updateable and offer every label.
     Exit 0 when it fits, 1 with the problems."""
-    from crmseg.pipeline import schema_problems
+    from crmseg.audit.plan import schema_problems
 
     problems, created = schema_problems(config, sync_name, provision)
     for name in created:

@@ -57,9 +57,10 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
 
 def _dry_run(cfg: Config, sync_name: str | None, engine: str | None, quiet: bool) -> None:
     """The audit pipeline, stopped after the diff: nothing written, no state touched."""
+    from crmseg.audit.plan import plan_config
+    from crmseg.audit.run import run_audit
     from crmseg.heap import frozen_heap
-    from crmseg.pipeline import plan_config, run_audit
-    from crmseg.report import render
+    from crmseg.report.terminal import render
 
     plan = plan_config(cfg, sync_name, engine)
     try:
