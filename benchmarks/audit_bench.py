@@ -6,7 +6,7 @@
 1. Writes N generated accounts (scripts/make_sample_accounts.generate) to a CSV, streamed;
    a file of the same N and seed from an earlier run is reused.
 2. Times the floor: csv.DictReader alone over the same file, in a fresh subprocess.
-3. Runs the real audit (crmseg.pipeline.plan_source + run_audit in crmseg.heap.frozen_heap, as
+3. Runs the real audit (crmseg.audit.plan.plan_source + run_audit in crmseg.heap.frozen_heap, as
    ``crmseg audit`` does; shipped rules, connectors/csv.toml) once per engine, each in a fresh
    subprocess, plus the hand-written if/elif baseline (benchmarks/handwritten.py) in its own
    subprocess; each child prints one JSON line with its wall time and peak RSS.
@@ -87,7 +87,7 @@ def _proc_status(key: str) -> int | None:
 
 # ------------------------------------------------------------------ children
 def _plan(file: str, engine: str, now: datetime) -> Any:
-    from crmseg.pipeline import plan_source
+    from crmseg.audit.plan import plan_source
 
     return plan_source(file, RULES, MAPPING, engine, now=now)
 
@@ -111,8 +111,8 @@ def child_audit(engine: str, file: str, now: datetime) -> dict[str, Any]:
 
         summary = handwritten.audit(plan)
     else:
+        from crmseg.audit.run import run_audit
         from crmseg.heap import frozen_heap
-        from crmseg.pipeline import run_audit
 
         with frozen_heap():  # as the ``crmseg audit`` command runs it
             summary = run_audit(plan)
@@ -171,7 +171,7 @@ def child_engine_only(
 
     import handwritten
 
-    from crmseg.pipeline import read_records
+    from crmseg.audit.plan import read_records
     from crmseg.rules.engines import make_engine
 
     plan = _plan(file, "native", now)

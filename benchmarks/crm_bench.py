@@ -297,12 +297,12 @@ def next_value(options: Sequence[str], current: Any) -> str:
 
 
 def bench_crm(crm: str, sb: Sandbox, n: int, k: int, naive_sample: int, bulk: bool) -> dict[str, Any]:
+    from crmseg.audit.plan import dimension_names
     from crmseg.config import HubSpotSync, SalesforceSync, load_mapping
     from crmseg.connectors.factory import open_connector
     from crmseg.connectors.retry import RetryPolicy
     from crmseg.model import TagWrite
-    from crmseg.normalize import Normalizer
-    from crmseg.pipeline import dimension_names
+    from crmseg.normalize.normalizer import Normalizer
 
     mapping = load_mapping(mapping_path(crm))
     fields = Normalizer(mapping).read_fields(sorted(dimension_names(RULES)))

@@ -3,7 +3,7 @@
 This is the baseline of ``benchmarks/audit_bench.py``: what a developer would write
 without a rule engine. It evaluates the SAME four dimensions (``icp_score``, ``segment``,
 ``stage``, ``tier``) with the SAME fired-rule names, on the accounts
-``crmseg.normalize.Normalizer`` produces from ``connectors/csv.toml``, so its types are
+``crmseg.normalize.normalizer.Normalizer`` produces from ``connectors/csv.toml``, so its types are
 known: ``employees``/``web_visits_30d``/``open_opportunities`` int, ``annual_revenue``/
 ``intent_score`` float, ``industry``/``country`` text (synonyms applied, ISO codes),
 ``tech_stack`` a tuple of text, ``is_customer`` bool, ``last_activity_at`` an aware
@@ -16,10 +16,10 @@ the account, so ``get`` gives ``None`` and every comparison that touches it is f
 Keep this file in step with rules/*.toml: the benchmark and tests/test_benchmark_smoke.py
 check that it gives exactly the native engine's values and fired rules.
 
-``audit(plan)`` is the hand-written counterpart of ``crmseg.pipeline.run_audit``: the same
+``audit(plan)`` is the hand-written counterpart of ``crmseg.audit.run.run_audit``: the same
 CSV read (``FileConnector.read_rows``), the same ``Normalizer`` restricted to the fields the
 rules read, and the same ``AuditSummary`` adder; only the evaluation differs.
-The plan (``crmseg.pipeline.plan_source``) supplies the normalizer and the dimension
+The plan (``crmseg.audit.plan.plan_source``) supplies the normalizer and the dimension
 descriptions the summary prints; the rules themselves are never consulted here.
 """
 
@@ -30,8 +30,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from crmseg.audit.summary import AuditSummary
 from crmseg.model import DimResult
-from crmseg.summary import AuditSummary
 
 __all__ = ["HandwrittenEngine", "audit"]
 
@@ -199,11 +199,11 @@ class HandwrittenEngine:
 
 def audit(plan: Any) -> AuditSummary:
     """``run_audit`` with the hand-written evaluator: the same work as the pipeline's CSV path
-    (``crmseg.pipeline._audit_csv_rows``) but for the evaluation — ``FileConnector.read_rows``
+    (``crmseg.audit.run._audit_csv_rows``) but for the evaluation — ``FileConnector.read_rows``
     (csv.reader rows as lists), the Normalizer converting only the fields the rules read
     (``row_account_of``), if/elif, and the same ``AuditSummary`` adder and pin check.
 
-    ``plan`` comes from ``crmseg.pipeline.plan_source`` on a CSV file; only its connector,
+    ``plan`` comes from ``crmseg.audit.plan.plan_source`` on a CSV file; only its connector,
     normalizer, run time and the dimension descriptions (for the summary) are used."""
     started = time.perf_counter()
     dims = plan.rules.names

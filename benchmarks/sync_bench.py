@@ -172,7 +172,7 @@ def sync_child(config: str, days_later: float) -> int:
     ``days_later`` days ahead (the CLI has no clock option). Prints the CLI's run summary."""
     from rich.console import Console
 
-    from crmseg.commands.sync import print_outcome
+    from crmseg.cli.sync import print_outcome
     from crmseg.config import load_config
     from crmseg.heap import frozen_heap
     from crmseg.sync.service import SyncService

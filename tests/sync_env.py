@@ -13,10 +13,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from crmseg.diff import tag_text
 from crmseg.sandbox import SandboxServer
 from crmseg.sandbox.cli import write_sandbox_config
 from crmseg.state.sqlite import SqliteStore
+from crmseg.tags import tag_text
 
 from .cli_run import ROOT, CliResult, crmseg, crmseg_cmd, process_env
 

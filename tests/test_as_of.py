@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from crmseg.asof import parse_as_of
 from crmseg.cli import cli
+from crmseg.cli.options import parse_as_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "accounts.csv"
@@ -26,8 +26,9 @@ def _clock(monkeypatch: pytest.MonkeyPatch, today: datetime) -> None:
         def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
             return today
 
-    monkeypatch.setattr("crmseg.cli.datetime", Clock)
-    monkeypatch.setattr("crmseg.pipeline.datetime", Clock)
+    monkeypatch.setattr("crmseg.cli.audit.datetime", Clock)
+    monkeypatch.setattr("crmseg.cli.rules.datetime", Clock)
+    monkeypatch.setattr("crmseg.audit.plan.datetime", Clock)
 
 
 def _audit(tmp: Path, *extra: str) -> dict[str, Any]:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-import crmseg.pipeline as pipeline
-import crmseg.summary as summary_mod
+import crmseg.audit.summary as summary_mod
+from crmseg.audit import plan as planner
+from crmseg.audit.run import run_audit
+from crmseg.audit.summary import AuditSummary
 from crmseg.model import DimResult, RawRecord
-from crmseg.summary import AuditSummary
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -42,16 +43,14 @@ def _audit(
     monkeypatch: pytest.MonkeyPatch | None = None,
     bad: str = "skip",
 ) -> tuple[str, list[str]]:
-    plan = pipeline.plan_source(
+    plan = planner.plan_source(
         path, rules or ROOT / "rules", mapping or ROOT / "connectors" / "csv.toml", "native", now=NOW, on_bad_row=bad
     )
     seen: list[str] = []
     if monkeypatch is not None and not rows:  # the connector no longer claims row lists: RawRecords
         without = dataclasses.replace(plan.connector.capabilities, row_lists=None)
         monkeypatch.setattr(type(plan.connector), "capabilities", property(lambda self: without))
-    summary = pipeline.run_audit(
-        plan, row_sink=(lambda rid, res, cur: seen.append(repr((rid, res, cur)))) if sink else None
-    )
+    summary = run_audit(plan, row_sink=(lambda rid, res, cur: seen.append(repr((rid, res, cur)))) if sink else None)
     if monkeypatch is not None:
         monkeypatch.undo()
     return _doc(summary), seen
@@ -137,12 +136,12 @@ def test_passthrough_column_used_by_a_rule(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_account_of_is_account_restricted() -> None:
-    plan = pipeline.plan_source(
+    plan = planner.plan_source(
         ROOT / "examples" / "accounts.csv", ROOT / "rules", ROOT / "connectors" / "csv.toml", "native", now=NOW
     )
     norm = plan.normalizer
     used = plan.rules.used_fields()
-    raws = list(pipeline.read_records(plan))
+    raws = list(planner.read_records(plan))
     full = [norm.account(r) for r in raws]
     full_quality = norm.quality
     norm.reset_quality()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crmseg.diff import tag_text
-from crmseg.normalize import parse_bool
+from crmseg.normalize.normalizer import parse_bool
+from crmseg.tags import tag_text
 
 from .cli_run import crmseg
 

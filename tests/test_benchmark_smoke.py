@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crmseg.pipeline import plan_source, read_records
+from crmseg.audit.plan import plan_source, read_records
 from crmseg.rules.engines import durable_available, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from crmseg.cli import cli
-from crmseg.commands import Lazy
+from crmseg.cli.lazy import Lazy
 from crmseg.errors import ConfigError, CrmUnavailableError, RuleError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,11 +104,11 @@ def test_standalone_mode_false_lets_errors_through() -> None:
 
 
 def test_a_missing_command_module_is_an_error_not_a_missing_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(cli.lazy_subcommands, "gone", Lazy("crmseg.commands.gone:gone", "Went away."))
+    monkeypatch.setitem(cli.lazy_subcommands, "gone", Lazy("crmseg.cli.gone:gone", "Went away."))
     r = CliRunner().invoke(cli, ["gone"])
     assert r.exit_code == 1
     assert r.stderr == (
-        "error: command 'gone' cannot be loaded from crmseg.commands.gone:gone: ModuleNotFoundError: "
-        "No module named 'crmseg.commands.gone' (the crmseg installation is incomplete or broken; reinstall it)\n"
+        "error: command 'gone' cannot be loaded from crmseg.cli.gone:gone: ModuleNotFoundError: "
+        "No module named 'crmseg.cli.gone' (the crmseg installation is incomplete or broken; reinstall it)\n"
     )
     assert "gone" in CliRunner().invoke(cli, ["--help"]).stdout

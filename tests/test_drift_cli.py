@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from crmseg.drift.measures import EPS
 from crmseg.state import StateStore, open_store
-from crmseg.state.drift import EPS
 from crmseg.state.store import Confirmed
 
 from .cli_run import CliResult

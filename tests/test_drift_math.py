@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from crmseg.state.drift import (
+from crmseg.drift.measures import (
     EPS,
     Bins,
     decile_edges,

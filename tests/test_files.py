@@ -16,7 +16,7 @@ from crmseg.config import load_mapping
 from crmseg.connectors.files import FileConnector
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import TagWrite
-from crmseg.normalize import Normalizer
+from crmseg.normalize.normalizer import Normalizer
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC = UTC

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from crmseg.audit.plan import plan_source
+from crmseg.audit.run import run_audit
 from crmseg.heap import frozen_heap
-from crmseg.pipeline import plan_source, run_audit
 
 from .cli_run import ROOT, crmseg
 

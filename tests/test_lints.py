@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crmseg.config import load_mapping
-from crmseg.normalize import Normalizer
+from crmseg.normalize.normalizer import Normalizer
 from crmseg.rules.lints import lint_rules
 from crmseg.rules.loader import load_rules
 

@@ -15,7 +15,7 @@ import pytest
 from crmseg.config import Mapping, load_mapping
 from crmseg.connectors.files import FileConnector
 from crmseg.model import RawRecord
-from crmseg.normalize import Normalizer
+from crmseg.normalize.normalizer import Normalizer
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = ["csv", "salesforce", "hubspot"]

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from crmseg.config import Mapping
-from crmseg.countries import to_alpha2
 from crmseg.errors import ConfigError
 from crmseg.model import RawRecord
-from crmseg.normalize import Normalizer, parse_bool, parse_date, parse_datetime, parse_float, parse_int
+from crmseg.normalize.countries import to_alpha2
+from crmseg.normalize.normalizer import Normalizer, parse_bool, parse_date, parse_datetime, parse_float, parse_int
 
 UTC = UTC
 

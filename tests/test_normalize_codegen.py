@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from crmseg.config import Mapping
 from crmseg.model import RawRecord
-from crmseg.normalize import Normalizer
+from crmseg.normalize.normalizer import Normalizer
 
 FIELDS = {
     "t": {},
@@ -159,7 +159,7 @@ def test_pinned_matches_the_bool_converter(value: Any) -> None:
     n = Normalizer(mapping())
     raw = RawRecord("r1", {"crmseg_pin": value})
     try:
-        from crmseg.normalize import parse_bool
+        from crmseg.normalize.normalizer import parse_bool
 
         want = parse_bool(value)
     except (ValueError, TypeError):

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from crmseg.audit.summary import AuditSummary
 from crmseg.model import DimResult
-from crmseg.report import CsvWriter, write_json
-from crmseg.report.files import safe_cell
-from crmseg.summary import AuditSummary
+from crmseg.report.files import CsvWriter, safe_cell, write_json
 from tests.dims import Dim
 
 DIMS = [

@@ -6,10 +6,9 @@ import json
 import re
 from pathlib import Path
 
+from crmseg.audit.summary import AuditSummary
 from crmseg.model import DimResult
-from crmseg.report import write_html
-from crmseg.report.html import render_html
-from crmseg.summary import AuditSummary
+from crmseg.report.html import render_html, write_html
 from tests.dims import Dim
 
 EVIL = "<script>alert(1)</script>"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crmseg.report import change_total, distribution_rows
+from crmseg.report.views import change_total, distribution_rows
 
 
 def test_label_rows_by_count_none_last() -> None:

@@ -7,9 +7,9 @@ import json
 
 from rich.console import Console
 
+from crmseg.audit.summary import AuditSummary
 from crmseg.model import DimResult
-from crmseg.report import render
-from crmseg.summary import AuditSummary
+from crmseg.report.terminal import render
 from tests.dims import Dim
 
 

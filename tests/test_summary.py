@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from crmseg.audit.summary import AuditSummary, min_segment_threshold, share_text
 from crmseg.model import NONE_LABEL, DimResult
-from crmseg.summary import AuditSummary, min_segment_threshold, share_text
 from tests.dims import Dim
 
 
@@ -284,7 +284,7 @@ def test_share_text() -> None:
 
 
 def test_rule_hits_exact_past_the_combination_cap(monkeypatch) -> None:
-    import crmseg.summary as summary
+    import crmseg.audit.summary as summary
 
     monkeypatch.setattr(summary, "_COMBOS_MAX", 2)
     s = AuditSummary([Dim("score", kind="score", rule_names=["a", "b", "c"])], [])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from crmseg.config import parse_reserve
 from crmseg.errors import ConfigError
 from crmseg.model import DimResult
 from crmseg.state.store import DimTag
 from crmseg.state.transitions import EDIT_RULE, PINNED_RULE, moves
-from crmseg.sync.budget import Budget, BudgetExhausted, parse_reserve
+from crmseg.sync.budget import Budget, BudgetExhausted
 from crmseg.sync.decide import account_plan, applied, is_permanent, rule_label
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint
 

@@ -12,7 +12,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from crmseg.diff import tag_text
+from crmseg.tags import tag_text
 
 from .cli_run import CliResult, crmseg
 from .sync_env import ROOT, make_static

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crmseg.audit.plan import plan_config
 from crmseg.config import load_config
-from crmseg.diff import tag_text
-from crmseg.pipeline import plan_config
 from crmseg.state.sqlite import SqliteStore
 from crmseg.sync.runner import SyncOptions, run_sync
+from crmseg.tags import tag_text
 
 from .cli_run import ROOT, CliResult, crmseg
 from .sync_env import SyncEnv

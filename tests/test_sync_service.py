@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from crmseg import pipeline
+from crmseg.audit import plan as planner
 from crmseg.daemon import reload
 from crmseg.daemon.scheduler import Daemon
 from crmseg.rules import loader
@@ -83,7 +83,7 @@ def spying() -> Iterator[Reads]:
         m.setattr(pathlib.Path, "open", spy_path_open)
         m.setattr(builtins, "open", spy_open)
         m.setattr(loader, "load_rules", spy_load)
-        m.setattr(pipeline, "load_rules", spy_load)  # bound at import by the planner
+        m.setattr(planner, "load_rules", spy_load)  # bound at import by the planner
         m.setattr(codegen, "generate", spy_generate)  # every native engine compiles through it
         yield seen
 

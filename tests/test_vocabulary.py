@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
+from crmseg.audit.plan import Plan, plan_config, plan_source, read_records
 from crmseg.config import load_mapping
+from crmseg.config.vocabulary import load_vocabulary
 from crmseg.errors import ConfigError
 from crmseg.model import RawRecord
-from crmseg.normalize import Normalizer
-from crmseg.pipeline import Plan, plan_config, plan_source, read_records
+from crmseg.normalize.normalizer import Normalizer
 from crmseg.rules.engines import make_engine
 from crmseg.sandbox import SandboxServer
 from crmseg.sandbox.cli import write_sandbox_config
-from crmseg.vocabulary import load_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = load_vocabulary(ROOT / "connectors" / "vocabulary.toml")

@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as TMapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -37,6 +37,8 @@ from crmseg.config import Mapping, SalesforceSync
 from crmseg.connectors.base import Capabilities, Connector
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
+from crmseg.connectors.salesforce_bulk import BulkJob, bulk_update
+from crmseg.connectors.salesforce_values import sf_value
 from crmseg.dates import parse_iso
 from crmseg.errors import ConfigError, CrmsegError, CrmUnavailableError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
@@ -113,15 +115,6 @@ def sf_error_detail(content: Any) -> tuple[str | None, str | None]:
     if isinstance(content, bytes):
         content = content.decode("utf-8", "replace")
     return None, str(content) if content else None
-
-
-def sf_value(value: Any) -> Any:
-    """A tag value as Salesforce JSON: lists join with ';' (multi-picklists), dates as ISO."""
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ";".join(str(v) for v in value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
 
 
 class QueryLocatorLost(FatalError):
@@ -263,12 +256,19 @@ class SalesforceConnector(Connector):
 
     def write_bulk(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
         """One Bulk API 2.0 update job for ``writes`` whatever their number; one result per input, in order."""
-        from crmseg.connectors.salesforce_bulk import bulk_update
-
         for w in writes:
             for name in w.fields:
                 check_ident(name)
-        return bulk_update(self, writes) if writes else []
+        if not writes:
+            return []
+        job = BulkJob(
+            client=getattr(self._client().bulk2, self.object)._client,
+            run=self._run,
+            policy=self.policy,
+            object=self.object,
+            first_wait=self.bulk_wait,
+        )
+        return bulk_update(job, writes)
 
     def schema(self) -> dict[str, SchemaField]:
         """The object's fields from ``describe`` (cached for the connector's life)."""

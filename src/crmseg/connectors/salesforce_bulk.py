@@ -10,23 +10,34 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from simple_salesforce.bulk2 import JobState, Operation, ResultsType
 
+from crmseg.connectors.retry import RetryPolicy
+from crmseg.connectors.salesforce_values import sf_value
+from crmseg.errors import FatalError
 from crmseg.model import TagWrite, WriteResult
-
-if TYPE_CHECKING:
-    from crmseg.connectors.salesforce import SalesforceConnector
 
 NULL = "#N/A"
 
 
+@dataclass(frozen=True)
+class BulkJob:
+    """What one update job needs from its connector: the object's Bulk 2.0 ingest client and
+    the connector's way of running a call (retries, API counting), policy and first poll wait."""
+
+    client: Any  # simple-salesforce's bulk2 client for the object
+    run: Callable[[str, Callable[[], Any]], Any]
+    policy: RetryPolicy
+    object: str
+    first_wait: float
+
+
 def csv_value(value: Any) -> str:
     """A tag value as a Bulk API 2.0 CSV cell."""
-    from crmseg.connectors.salesforce import sf_value
-
     if value is None:
         return NULL
     value = sf_value(value)
@@ -58,7 +69,7 @@ def parse_results(successful: str, failed: str, unprocessed: str) -> dict[str, t
     return out
 
 
-def bulk_update(conn: SalesforceConnector, writes: Sequence[TagWrite]) -> list[WriteResult]:
+def bulk_update(job: BulkJob, writes: Sequence[TagWrite]) -> list[WriteResult]:
     """Run one Bulk API 2.0 update job for ``writes``; one result per input, in order.
 
     The job is driven step by step through simple-salesforce's Bulk 2.0 client (create,
@@ -66,49 +77,45 @@ def bulk_update(conn: SalesforceConnector, writes: Sequence[TagWrite]) -> list[W
     are used: the library's one-call ``update`` reads the finished job once more. Result
     files are downloaded only when some record failed or was not processed.
     """
-    client = getattr(conn._client().bulk2, conn.object)._client
-    job_id = conn._run("bulk", lambda: client.create_job(Operation.update)["id"])
-    conn._run("bulk", lambda: client.upload_job_data(job_id, _csv_text(bulk_rows(writes))))
-    conn._run("bulk", lambda: client.close_job(job_id))
-    job = _wait(conn, client, job_id)
-    if _all_succeeded(job, len(writes)):
+    client, run = job.client, job.run
+    job_id = run("bulk", lambda: client.create_job(Operation.update)["id"])
+    run("bulk", lambda: client.upload_job_data(job_id, _csv_text(bulk_rows(writes))))
+    run("bulk", lambda: client.close_job(job_id))
+    info = _wait(job, job_id)
+    if _all_succeeded(info, len(writes)):
         return [WriteResult(w.id, True) for w in writes]
-    ok = conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.successful))
-    bad = conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.failed))
+    ok = run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.successful))
+    bad = run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.failed))
     todo = (
-        conn._run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.unprocessed))
-        if _incomplete(job, len(writes))
+        run("bulk", lambda: client.get_ingest_results(job_id, ResultsType.unprocessed))
+        if _incomplete(info, len(writes))
         else ""
     )
     status = parse_results(ok, bad, todo)
     results = []
     for w in writes:
         rok, err = status.get(w.id, (False, "no result returned by the bulk job"))
-        results.append(WriteResult(w.id, rok, conn.policy.redact(err) if err else None))
+        results.append(WriteResult(w.id, rok, job.policy.redact(err) if err else None))
     return results
 
 
-def _wait(conn: SalesforceConnector, client: Any, job_id: str, timeout_s: float = 3600.0) -> dict[str, Any]:
+def _wait(job: BulkJob, job_id: str, timeout_s: float = 3600.0) -> dict[str, Any]:
     """Poll the job until it is complete (its info), failed or aborted (FatalError)."""
-    from crmseg.errors import FatalError
-
-    delay, waited = conn.bulk_wait, 0.0
+    delay, waited = job.first_wait, 0.0
     while True:
-        conn.policy.sleep(delay)
+        job.policy.sleep(delay)
         waited += delay
-        job = conn._run("bulk", lambda: client.get_job(job_id, False))
-        state = job.get("state")
+        info: dict[str, Any] = job.run("bulk", lambda: job.client.get_job(job_id, False))
+        state = info.get("state")
         if state == JobState.job_complete:
-            return job
+            return info
         if state in (JobState.failed, JobState.aborted):
             raise FatalError(
-                f"salesforce {conn.object} bulk update job {job_id}: {state}: "
-                f"{conn.policy.redact(str(job.get('errorMessage') or ''))}"
+                f"salesforce {job.object} bulk update job {job_id}: {state}: "
+                f"{job.policy.redact(str(info.get('errorMessage') or ''))}"
             )
         if waited >= timeout_s:
-            raise FatalError(
-                f"salesforce {conn.object} bulk update job {job_id}: still {state} after {timeout_s:.0f} s"
-            )
+            raise FatalError(f"salesforce {job.object} bulk update job {job_id}: still {state} after {timeout_s:.0f} s")
         delay = min(delay * 2, 10.0)
 
 

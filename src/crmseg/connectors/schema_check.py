@@ -112,7 +112,7 @@ def check_mapping(
                 f"{where}: field {source} on {obj} is {f.type} ({kind}); it cannot feed {canonical} of type {fm.type}"
             )
     roles = [("modified_field", mapping.modified_field), ("id_field", mapping.id_field)]
-    if writes:  # an audit reads a missing pin field as "not pinned" (see pipeline.plan_config)
+    if writes:  # an audit reads a missing pin field as "not pinned" (see crmseg.audit.plan.plan_config)
         roles.append(("pin_field", mapping.pin_field))
     for role, name in roles:
         if name and not (role == "id_field" and name.lower() == "id") and _lookup(schema, name, nocase) is None:

@@ -48,7 +48,7 @@ class GoodRules(CheckedRules):
 
 def sync_files(cfg: Config, sync_cfg: Any) -> tuple[Path, Path | None]:
     """(rules folder, mapping file) a sync reads, resolved against the config's folder."""
-    from crmseg.pipeline import default_mapping
+    from crmseg.audit.plan import default_mapping
 
     rules_dir = cfg.resolve(sync_cfg.rules)
     if sync_cfg.mapping:
@@ -63,7 +63,7 @@ def check_files(
 ) -> tuple[Mapping, RuleSet, Engine]:
     """Load and check one sync's mapping and rules (``files``: the rule files as read already),
     inline tests included, on the rules compiled once; RuleError lists every problem."""
-    from crmseg.normalize import Normalizer
+    from crmseg.normalize.normalizer import Normalizer
     from crmseg.rules.loader import load_rules
     from crmseg.rules.testing import run_tests
 

@@ -1,7 +1,7 @@
 """The drift report as ONE self-contained HTML file: inline CSS, inline SVG, no JS.
 
 Same template, escaping and atomic write as the audit report (:mod:`crmseg.report.html`).
-Input: the ``drift --json`` document (:func:`crmseg.state.drift.drift_report`).
+Input: the ``drift --json`` document (:func:`crmseg.drift.measures.drift_report`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from string import Template
 from typing import Any
 
 from crmseg import __version__
+from crmseg.audit.summary import share_text
 from crmseg.model import NONE_LABEL
 from crmseg.report.files import atomic_write
 from crmseg.report.html import esc
-from crmseg.summary import share_text
 
 PALETTE = (
     "#4f46e5",

@@ -16,8 +16,8 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from crmseg.audit.summary import share_text
 from crmseg.model import NONE_LABEL
-from crmseg.summary import share_text
 
 FLAG_STYLES = {"none": "green", "moderate": "bold yellow", "major": "bold red"}
 TOP_FLAPPING = 5

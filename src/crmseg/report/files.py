@@ -10,12 +10,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from crmseg.diff import tag_text
 from crmseg.model import DimResult
-from crmseg.report import as_data
+from crmseg.report.views import as_data
+from crmseg.tags import tag_text
 
 if TYPE_CHECKING:
-    from crmseg.summary import AuditSummary, DimInfo
+    from crmseg.audit.summary import AuditSummary, DimInfo
 
 _NO_RESULT = DimResult(None)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

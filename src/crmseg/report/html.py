@@ -15,13 +15,13 @@ from string import Template
 from typing import TYPE_CHECKING, Any
 
 from crmseg import __version__
-from crmseg.diff import CHANGE_KINDS
-from crmseg.report import Row, as_data, change_total, crosstab_cells, distribution_rows, move_cells, share_text
 from crmseg.report.files import atomic_write
 from crmseg.report.matrix import MAX_AXIS, html_matrix
+from crmseg.report.views import Row, as_data, change_total, crosstab_cells, distribution_rows, move_cells, share_text
+from crmseg.tags import CHANGE_KINDS
 
 if TYPE_CHECKING:
-    from crmseg.summary import AuditSummary
+    from crmseg.audit.summary import AuditSummary
 
 ACCENT = "#4f46e5"
 NONE_FILL = "#cbd5e1"

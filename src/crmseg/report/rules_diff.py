@@ -12,7 +12,7 @@ from rich.text import Text
 from crmseg.report.matrix import MAX_AXIS, html_matrix, markdown_matrix, terminal_matrix
 
 if TYPE_CHECKING:
-    from crmseg.rules_diff import DimDiff, RulesDiff
+    from crmseg.rules.diff import DimDiff, RulesDiff
 
 __all__ = ["diff_html", "diff_markdown", "render_diff"]
 

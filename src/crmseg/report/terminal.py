@@ -17,12 +17,12 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from crmseg.diff import CHANGE_KINDS
-from crmseg.report import Row, as_data, change_total, crosstab_cells, distribution_rows, move_cells, share_text
 from crmseg.report.matrix import MAX_AXIS, terminal_matrix
+from crmseg.report.views import Row, as_data, change_total, crosstab_cells, distribution_rows, move_cells, share_text
+from crmseg.tags import CHANGE_KINDS
 
 if TYPE_CHECKING:
-    from crmseg.summary import AuditSummary
+    from crmseg.audit.summary import AuditSummary
 
 BAR_WIDTH = 12
 GAP = 4

@@ -121,7 +121,7 @@ def explain(
 
 def with_current(expl: list[DimExplanation], current: dict[str, Any]) -> list[DimExplanation]:
     """Fill in each dimension's current CRM tag and what writing the computed one would do."""
-    from crmseg.diff import classify
+    from crmseg.tags import classify
 
     for d in expl:
         d.current = current.get(d.name)
@@ -139,7 +139,7 @@ _CHANGE_WORDS = {
 
 def render_text(expl: list[DimExplanation], account_id: str) -> str:
     """Plain text for the terminal."""
-    from crmseg.diff import tag_text
+    from crmseg.tags import tag_text
 
     lines = [f"account {account_id}"]
     for d in expl:

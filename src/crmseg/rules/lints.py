@@ -78,7 +78,7 @@ class _Vocab:
             good = folded[_fold(lit)]
             return f"which {where} turns into '{good}': it can never match — write '{good}'"
         if lit not in canon and fm.normalize == "country":
-            from crmseg.countries import to_alpha2
+            from crmseg.normalize.countries import to_alpha2
 
             code = to_alpha2(lit)
             if code is not None and code != lit:
@@ -106,7 +106,7 @@ class _Vocab:
         """The field's picklist options after normalization, when the CRM schema gives them."""
         if field in self._options:
             return self._options[field]
-        from crmseg.normalize import make_converter
+        from crmseg.normalize.normalizer import make_converter
 
         src = self.mapping.source_of(field)
         sf = self.schema.get(src) or next((f for k, f in self.schema.items() if k.lower() == src.lower()), None)

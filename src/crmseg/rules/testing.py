@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from crmseg.diff import tag_text
 from crmseg.rules.engines import Engine, make_engine
 from crmseg.rules.model import Dimension, RuleSet, TestCase
+from crmseg.tags import tag_text
 
 
 @dataclass(frozen=True, slots=True)

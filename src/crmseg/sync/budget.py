@@ -10,35 +10,15 @@ between batches with status ``aborted``.
 
 from __future__ import annotations
 
+from crmseg.config import parse_reserve
 from crmseg.connectors.base import ApiLimits
-from crmseg.errors import ConfigError, CrmsegError
-
-DEFAULT_RESERVE = "5%"
+from crmseg.errors import CrmsegError
 
 
 class BudgetExhausted(CrmsegError):
     """The next calls would use the reserved part of the daily API allowance."""
 
     exit_code = 1
-
-
-def parse_reserve(value: int | str | None) -> tuple[int, float]:
-    """(calls, share) from ``5000`` or ``"10%"``; exactly one of them is non-zero."""
-    if value is None:
-        value = DEFAULT_RESERVE
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ConfigError(f"api_reserve {value} must be >= 0")
-        return value, 0.0
-    text = str(value).strip()
-    if text.endswith("%"):
-        try:
-            share = float(text[:-1]) / 100.0
-        except ValueError:
-            share = -1.0
-        if 0.0 <= share < 1.0:
-            return 0, share
-    raise ConfigError(f'api_reserve {value!r} must be a number of calls (5000) or a share like "10%" (0-99%)')
 
 
 class Budget:

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from crmseg.diff import tag_text
 from crmseg.model import TagWrite, WriteResult
 from crmseg.report.files import safe_cell
+from crmseg.tags import tag_text
 
 
 class ChangesFile:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmseg.diff import tag_text
 from crmseg.model import DimResult
 from crmseg.state.store import Dims, DimTag
 from crmseg.state.transitions import PINNED_RULE
+from crmseg.tags import tag_text
 
 #: Per-record errors that retrying cannot fix (only an admin or a data change can).
 PERMANENT_CODES = (

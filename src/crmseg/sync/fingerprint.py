@@ -53,7 +53,7 @@ def _vocabulary_of(mapping_path: Path) -> Path | None:
     """The vocabulary file a mapping names (read leniently: the loader reports errors)."""
     import tomllib
 
-    from crmseg.vocabulary import vocabulary_path
+    from crmseg.config.vocabulary import vocabulary_path
 
     try:
         name = tomllib.loads(mapping_path.read_text(encoding="utf-8")).get("vocabulary")

@@ -32,13 +32,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crmseg.audit.plan import Plan
 from crmseg.config import CHANGES_FILE, FileSync, SyncConfig, parse_interval
 from crmseg.connectors.base import TagSink
 from crmseg.dates import INVALID, parse_datetime, parse_iso
+from crmseg.drift.measures import flag, snapshot_psi
 from crmseg.errors import CrmsegError
 from crmseg.model import RawRecord
-from crmseg.pipeline import Plan
-from crmseg.state.drift import flag, snapshot_psi
 from crmseg.state.sql import iso
 from crmseg.state.store import Confirmed, PendingWrite, StateStore, SyncState
 from crmseg.sync.budget import Budget, BudgetExhausted

@@ -36,9 +36,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from crmseg.audit.plan import Plan, plan_config
 from crmseg.config import Config, Mapping, SyncConfig
 from crmseg.errors import RuleError
-from crmseg.pipeline import Plan, plan_config
 from crmseg.rules.alerts import RuleAlerts, plan_alerts
 from crmseg.rules.engines import Engine, engine_kind
 from crmseg.rules.model import RuleSet

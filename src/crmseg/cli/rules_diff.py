@@ -11,8 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from crmseg.asof import as_of_option
-from crmseg.cli import ENGINE, _err
+from crmseg.cli.options import ENGINE, as_of_option, err
 from crmseg.errors import RuleError
 
 
@@ -89,11 +88,11 @@ def rules_diff(
     accounts per move. Exit 0, or 1 when --fail-above is exceeded; 2 bad usage, config or rules."""
     import json
 
-    from crmseg.pipeline import plan_config, plan_source, read_records
+    from crmseg.audit.plan import plan_config, plan_source, read_records
     from crmseg.report.rules_diff import diff_html, diff_markdown, render_diff
+    from crmseg.rules.diff import diff_rules
     from crmseg.rules.loader import load_rules
-    from crmseg.rules_base import resolve_base
-    from crmseg.rules_diff import diff_rules
+    from crmseg.rules.revision import resolve_base
 
     if (config is None) == (source is None):
         raise click.UsageError("give either --source FILE or --config FILE")
@@ -132,7 +131,7 @@ def rules_diff(
     if not quiet and md_out != "-" and json_out != "-" and html_out != "-":
         render_diff(diff, Console(soft_wrap=False))
     if fail_above is not None and diff.moved_share * 100 > fail_above:
-        _err(
+        err(
             f"rules diff: {diff.moved:,} of {diff.accounts:,} accounts move ({diff.moved_share:.1%}), "
             f"more than --fail-above {fail_above:g}%"
         )

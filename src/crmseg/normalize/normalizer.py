@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmseg.config import FieldMap, Mapping
-from crmseg.countries import to_alpha2
 from crmseg.dates import parse_date, parse_datetime, to_date, to_datetime
 from crmseg.errors import ConfigError
 from crmseg.model import Account, RawRecord
-from crmseg.normalize_codegen import MEMO_MAX, NO_HIT, build, plain
+from crmseg.normalize.codegen import MEMO_MAX, NO_HIT, build, plain
+from crmseg.normalize.countries import to_alpha2
 
 # parse_date and parse_datetime live in crmseg.dates; listed here with the other public value parsers
 __all__ = ["Normalizer", "make_converter", "parse_bool", "parse_date", "parse_datetime", "parse_float", "parse_int"]
@@ -31,7 +31,7 @@ _BOOLS = {
     **dict.fromkeys(("true", "True", "TRUE", "yes", "Yes", "YES", "y", "t", "1"), True),
     **dict.fromkeys(("false", "False", "FALSE", "no", "No", "NO", "n", "f", "0"), False),
 }
-_PIN_TEXTS = {**_BOOLS, "": False}  # blank: no value, so not pinned
+PIN_TEXTS = {**_BOOLS, "": False}  # blank: no value, so not pinned
 
 Converter = Callable[[Any], Any]  # raw value -> value, None for missing; raises when invalid
 
@@ -362,7 +362,7 @@ class Normalizer:
     @staticmethod
     def pin_value(v: Any) -> bool:
         """True when ``v``, a pin field's raw value (None: absent), is a true value."""
-        hit = _PIN_TEXTS.get(v) if v.__class__ is str else None  # the usual "true"/"false"/blank
+        hit = PIN_TEXTS.get(v) if v.__class__ is str else None  # the usual "true"/"false"/blank
         if hit is not None:
             return hit
         try:

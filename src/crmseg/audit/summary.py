@@ -28,8 +28,8 @@ from datetime import date, datetime
 from pathlib import PurePath
 from typing import Any, Protocol
 
-from crmseg.diff import CHANGE_KINDS, tag_text
 from crmseg.model import NONE_LABEL, DimResult
+from crmseg.tags import CHANGE_KINDS, tag_text
 
 MAX_LABELS = 6
 DEFAULT_MIN_SEGMENT_SHARE = 0.01

@@ -70,7 +70,7 @@ class Mapping(_Strict):
 
     def vocabulary_file(self) -> Path | None:
         """The shared vocabulary file this mapping uses, or None."""
-        from crmseg.vocabulary import vocabulary_path
+        from crmseg.config.vocabulary import vocabulary_path
 
         return vocabulary_path(self.path or ".", self.vocabulary) if self.vocabulary else None
 
@@ -80,7 +80,7 @@ class Mapping(_Strict):
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read and validate a mapping TOML file."""
-    from crmseg.vocabulary import load_vocabulary, merge_vocabulary, vocabulary_path
+    from crmseg.config.vocabulary import load_vocabulary, merge_vocabulary, vocabulary_path
 
     p = Path(path)
     data = _read_toml(p)
@@ -96,6 +96,27 @@ def load_mapping(path: str | Path) -> Mapping:
 # ---------------------------------------------------------------- config.toml
 CHANGES_FILE = "{sync}-changes.csv"
 """A file sync's import-ready changes file unless ``changes_path`` names one (beside config.toml)."""
+#: A sync's default ``api_reserve``: the share of the daily API allowance left for other integrations.
+DEFAULT_RESERVE = "5%"
+
+
+def parse_reserve(value: int | str | None) -> tuple[int, float]:
+    """(calls, share) from ``5000`` or ``"10%"``; exactly one of them is non-zero."""
+    if value is None:
+        value = DEFAULT_RESERVE
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError(f"api_reserve {value} must be >= 0")
+        return value, 0.0
+    text = str(value).strip()
+    if text.endswith("%"):
+        try:
+            share = float(text[:-1]) / 100.0
+        except ValueError:
+            share = -1.0
+        if 0.0 <= share < 1.0:
+            return 0, share
+    raise ConfigError(f'api_reserve {value!r} must be a number of calls (5000) or a share like "10%" (0-99%)')
 
 
 class _SyncBase(_Strict):
@@ -115,8 +136,6 @@ class _SyncBase(_Strict):
     @field_validator("api_reserve")
     @classmethod
     def _reserve(cls, v: int | str) -> int | str:
-        from crmseg.sync.budget import parse_reserve
-
         try:
             parse_reserve(v)
         except ConfigError as exc:

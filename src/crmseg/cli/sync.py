@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from crmseg.cli import ENGINE, _err, _log_lines, _progress
+from crmseg.cli.options import ENGINE, Progress, err, log_lines
 from crmseg.config import Config, load_config
 
 
@@ -45,7 +45,7 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
     signals: list[int] = []
     with service.plan(sync_name, engine=engine) as planned:
         for line in planned.alerts.lints if planned.alerts else ():
-            _err(f"warning: {line}")
+            err(f"warning: {line}")
         planned.refuse_failing_tests()
         with _stop_on_signals(stop, signals), _ticker(quiet) as tick, frozen_heap():
             outcome = service.run(planned, full=full, stop=stop, tick=tick)
@@ -57,9 +57,10 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
 
 def _dry_run(cfg: Config, sync_name: str | None, engine: str | None, quiet: bool) -> None:
     """The audit pipeline, stopped after the diff: nothing written, no state touched."""
+    from crmseg.audit.plan import plan_config
+    from crmseg.audit.run import run_audit
     from crmseg.heap import frozen_heap
-    from crmseg.pipeline import plan_config, run_audit
-    from crmseg.report import render
+    from crmseg.report.terminal import render
 
     plan = plan_config(cfg, sync_name, engine)
     try:
@@ -143,7 +144,7 @@ class _stop_on_signals:
                 os._exit(130 if signum == signal.SIGINT else 143)
             self.seen.append(signum)
             self.stop.set()
-            _err(
+            err(
                 f"{signal.Signals(signum).name}: finishing the current batch, then stopping "
                 "(send it again to stop at once)"
             )
@@ -167,10 +168,10 @@ class _ticker:
         if self.quiet:
             return None
         if sys.stderr.isatty():
-            self.inner = _progress()
+            self.inner = Progress()
             update = self.inner.__enter__()
             return lambda phase, n: update(n)
-        lines = _log_lines()
+        lines = log_lines()
         return lambda phase, n: lines(n)
 
     def __exit__(self, *exc: Any) -> None:

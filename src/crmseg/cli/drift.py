@@ -54,7 +54,7 @@ def rule_kinds(rules_dir: Path) -> dict[str, str]:
 
 def score_dimensions(kinds: dict[str, str], snapshots: dict[int, dict[str, dict[str, int]]]) -> set[str]:
     """Scores per the rules; a dimension the rules no longer define is a score when all its labels are numbers."""
-    from crmseg.state.drift import numeric_dimensions
+    from crmseg.drift.measures import numeric_dimensions
 
     numeric = numeric_dimensions(snapshots)
     dims = {d for snap in snapshots.values() for d in snap}
@@ -67,8 +67,8 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
 
 def load_drift(cfg: Config, sync: str, since: datetime | None, kinds: dict[str, str]) -> dict[str, Any] | None:
     """The drift document of ``sync`` from the state store; None when it recorded no run."""
+    from crmseg.drift.measures import drift_report
     from crmseg.state import open_state
-    from crmseg.state.drift import drift_report
     from crmseg.state.sql import iso
 
     store = open_state(cfg, create=False)
@@ -115,10 +115,10 @@ def drift(
     import json
 
     from crmseg.config import load_config
+    from crmseg.drift.measures import drift_report
     from crmseg.report.drift_html import write_drift_html
     from crmseg.report.drift_terminal import render_drift
     from crmseg.report.files import atomic_write
-    from crmseg.state.drift import drift_report
     from crmseg.state.sql import iso
 
     cfg = load_config(config)

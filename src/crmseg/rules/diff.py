@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from crmseg.diff import tag_text
 from crmseg.model import NONE_LABEL, Account, DimResult
 from crmseg.rules.engines import make_engine
 from crmseg.rules.model import RuleSet
+from crmseg.tags import tag_text
 
 __all__ = ["DimDiff", "RulesDiff", "diff_rules", "value_order"]
 

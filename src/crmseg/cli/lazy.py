@@ -1,10 +1,11 @@
-"""Commands beyond the core ``cli.py`` ones, imported only when one of them is run or asked for help.
+"""Command groups whose commands are imported only when one of them is run or asked for help.
 
-``crmseg --help`` and ``--version`` must start fast, and these modules pull in pydantic (the
-config), rich, the CRM clients, APScheduler or psycopg. So :data:`ROOT` and :data:`RULES` name
-each command's ``module:attribute`` and its short help (the first paragraph of its docstring,
-kept equal to it by a test), and :class:`LazyGroup` lists them from there and imports a module
-only when its command is looked up.
+``crmseg --help`` and ``--version`` must start fast, and the command modules pull in pydantic
+(the config), rich, the CRM clients, APScheduler or psycopg. So a group's map (the root's
+:data:`crmseg.cli.main.ROOT`, ``rules``' :data:`crmseg.cli.rules.RULES`) names each command's
+``module:attribute`` and its short help (the first paragraph of its docstring, kept equal to it
+by a test), and :class:`LazyGroup` lists them from there and imports a module only when its
+command is looked up.
 """
 
 from __future__ import annotations
@@ -24,34 +25,6 @@ class Lazy(NamedTuple):
 
     target: str
     help: str
-
-
-#: ``crmseg NAME``: the commands defined outside ``cli.py``.
-ROOT: dict[str, Lazy] = {
-    "daemon": Lazy(
-        "crmseg.commands.daemon:daemon",
-        "Run every sync on its schedule until SIGTERM/SIGINT (SIGHUP reloads the config).",
-    ),
-    "drift": Lazy("crmseg.commands.drift:drift", "Segment drift: PSI, transitions, flapping."),
-    "init": Lazy(
-        "crmseg.commands.init:init",
-        "Write a starter config.toml, rules/, connectors/ and sample accounts into DIRECTORY (default: here).",
-    ),
-    "state": Lazy("crmseg.commands.state:state", "Manage the sync state store (SQLite file or PostgreSQL server)."),
-    "status": Lazy(
-        "crmseg.commands.status:status",
-        "Per sync: the last run (when, outcome, counts, API calls, errors, drift alert) and the next one.",
-    ),
-    "sync": Lazy("crmseg.commands.sync:sync", "Run one sync now: write changed tags back, record state and drift."),
-}
-
-#: ``crmseg rules NAME``: the rules subcommands defined outside ``cli.py``.
-RULES: dict[str, Lazy] = {
-    "diff": Lazy(
-        "crmseg.commands.rules_diff:rules_diff",
-        "Evaluate the --base rules and the new rules on the same accounts (read once) and show what moves.",
-    ),
-}
 
 
 class CommandLoadError(CrmsegError):

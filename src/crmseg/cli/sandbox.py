@@ -1,0 +1,53 @@
+"""``crmseg sandbox``: a local Salesforce or HubSpot for trying crmseg without credentials."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command()
+@click.option("--crm", type=click.Choice(["salesforce", "hubspot"]), required=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--seed", "seed_file", type=click.Path(dir_okay=False, exists=True), help="CSV of canonical accounts to load."
+)
+@click.option("--accounts", "accounts_n", type=click.IntRange(min=0), help="Generate N synthetic accounts instead.")
+@click.option(
+    "--rules", "rules_dir", type=click.Path(file_okay=False), help="Rules whose values become picklist options."
+)
+@click.option("--mapping", type=click.Path(dir_okay=False), help="Mapping (default connectors/<crm>.toml).")
+@click.option(
+    "--write-config", type=click.Path(dir_okay=False), help="Write a ready config.toml pointing at the sandbox."
+)
+@click.option("--db", "db_path", default=":memory:", show_default=True, help="SQLite file for the sandbox's store.")
+def sandbox(
+    crm: str,
+    port: int,
+    seed_file: str | None,
+    accounts_n: int | None,
+    rules_dir: str | None,
+    mapping: str | None,
+    write_config: str | None,
+    db_path: str,
+) -> None:
+    """A local Salesforce or HubSpot on 127.0.0.1, no credentials needed.
+
+    It speaks the API subset crmseg uses, with the vendors' page and batch sizes."""
+    from crmseg.sandbox.cli import run_sandbox
+
+    if (seed_file is None) == (accounts_n is None):
+        raise click.UsageError("give either --seed FILE or --accounts N")
+    sys.exit(
+        run_sandbox(
+            crm,
+            port=port,
+            seed_file=seed_file,
+            accounts_n=accounts_n,
+            write_config=write_config,
+            rules_dir=rules_dir,
+            mapping=mapping,
+            db_path=db_path,
+        )
+    )

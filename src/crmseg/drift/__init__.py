@@ -1,0 +1,1 @@
+"""Segment drift on plain data (no I/O): PSI, transition matrices, flapping."""

@@ -1,0 +1,2 @@
+"""The normalize stage: raw CRM/file records to canonical accounts (parsers, converters, the
+normalizer and its generated fast path, country names)."""
