@@ -86,8 +86,8 @@ class _DimStats:
         self.name: str = info.name
         self.kind: str = info.kind or "label"
         self.is_score: bool = self.kind == "score"
-        self.description: str = getattr(info, "description", "") or ""
-        self.values: list[str] = list(getattr(info, "values", None) or [])
+        self.description: str = info.description or ""
+        self.values: list[str] = list(info.values or [])
         self.counts: dict[str, int] = {}
         self.rule_names: list[str] = list(info.rule_names)
         self.fired: dict[tuple[str, ...], int] = {}  # the fired rules of an account -> accounts

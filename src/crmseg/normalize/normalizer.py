@@ -4,7 +4,7 @@ A value that is absent, ``None`` or blank text is *missing*: its key is left out
 account. A value that cannot be converted to the field's type ("n/a" in an int field, an
 unknown country) is left out too and counted as *invalid*. Per-field converters are built
 once in ``Normalizer.__init__``; ``account()`` (it runs per record) is generated code that
-gives what the plain loop over them gives (``normalize_codegen``).
+gives what the plain loop over them gives (``normalize.codegen``).
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ class Normalizer:
     ) -> None:
         """``reserved``: names passthrough never produces (e.g. the dimension names).
         ``codegen=False``: ``account`` is the plain reference loop over the converters
-        (``normalize_codegen.plain``) instead of generated code: the same accounts and counts,
+        (``normalize.codegen.plain``) instead of generated code: the same accounts and counts,
         some 15% slower over an audit; for differential tests."""
         self.mapping = mapping
         self._codegen = codegen
@@ -299,7 +299,7 @@ class Normalizer:
     def _compile(
         self, only: frozenset[str] | None = None, columns: dict[str, int] | None = None
     ) -> Callable[..., Account]:
-        """``account`` for this mapping, generated and compiled once (see ``normalize_codegen``;
+        """``account`` for this mapping, generated and compiled once (see ``normalize.codegen``;
         the plain reference loop without ``codegen``); with ``only``, for the fields named in it
         alone; with ``columns``, over list rows."""
         fields = self.mapping.fields
