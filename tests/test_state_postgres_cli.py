@@ -1,5 +1,5 @@
 """``crmseg sync``/``status``/``drift`` on a PostgreSQL ``[state] url``, ``crmseg state migrate``
-and ``crmseg state copy`` — the real CLI as a subprocess, on the server the tests start."""
+and ``crmseg state copy`` — the real CLI (in-process), on the server the tests start."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from crmseg.state.postgres import PostgresStore
 from crmseg.state.sqlite import SqliteStore
 from crmseg.state.store import Confirmed
 
-from .cli_run import ROOT, SECRET_VARS, crmseg_cmd
+from .cli_run import ROOT, CliResult, crmseg
 
 pytestmark = pytest.mark.postgres
 
@@ -37,10 +36,10 @@ class CsvProject:
         (tmp / "pg.toml").write_text(f'[state]\nurl = "{pg_url}"\nlease = "30s"\n{sync}', encoding="utf-8")
         self.sqlite_path = tmp / "state" / "crmseg.sqlite"
 
-    def run(self, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS and not k.startswith("PG")}
-        env.update(CRMSEG_STATE_PASSWORD=self.password if password is None else password, NO_COLOR="1", COLUMNS="200")
-        res = subprocess.run([*crmseg_cmd(), *args], cwd=self.tmp, env=env, capture_output=True, text=True, timeout=180)
+    def run(self, *args: str, password: str | None = None) -> CliResult:
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PG")}  # libpq's own defaults off
+        env["CRMSEG_STATE_PASSWORD"] = self.password if password is None else password
+        res = crmseg(*args, cwd=self.tmp, env=env)
         assert self.password not in res.stdout + res.stderr  # never printed, whatever happens
         return res
 
