@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from crmseg.audit.guard import ChangeLimit
 from crmseg.config import Config, FileSync, Mapping, SyncConfig, load_config, load_mapping
 from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
@@ -47,6 +48,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     #: ``rules`` compiled for ``engine`` at ``now``: the inline tests and the run share it.
     compiled: Engine | None = None
+    #: The sync's change guard (``max_changes``), reported by the audit; None: no guard.
+    guard: ChangeLimit | None = None
 
     def rules_engine(self) -> Engine:
         """The plan's compiled rules (compiled on first use when the plan was built without them)."""
@@ -205,6 +208,7 @@ def plan_config(
         sync.min_segment_size,
         warnings=notes,
         compiled=compiled,
+        guard=ChangeLimit.of(sync.max_changes),
     )
 
 

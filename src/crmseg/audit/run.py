@@ -7,6 +7,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
+from crmseg.audit.guard import GuardCheck
 from crmseg.audit.plan import Plan, read_records
 from crmseg.audit.summary import AuditSummary
 from crmseg.connectors.base import RowLists
@@ -22,6 +23,8 @@ def run_audit(
     started = time.perf_counter()
     dims = plan.rules.names
     summary = AuditSummary(plan.rules.dimensions, plan.rules.used_fields(), plan.min_segment_size)
+    if plan.guard is not None:
+        summary.written_dims = frozenset(d for d in dims if plan.mapping.tag_field(d) is not None)
     alerts = plan_alerts(plan)
     summary.failed_tests, summary.rule_warnings = alerts.failed_tests, alerts.lints
     norm = plan.normalizer
@@ -74,6 +77,8 @@ def run_audit(
             summary.metadata["api_usage"] = f"{usage[0]:,}/{usage[1]:,} ({usage[0] / max(usage[1], 1):.1%})"
     skipped = plan.connector.capabilities.skipped_rows
     summary.skipped_rows = list(skipped.skipped) if skipped is not None else []
+    if plan.guard is not None:
+        summary.guard = GuardCheck(plan.guard, summary.changed_accounts, summary.accounts)
     summary.finish(norm.quality, plan.warnings)  # rule warnings are in summary.rule_warnings (alerts)
     return summary
 

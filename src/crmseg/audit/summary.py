@@ -28,6 +28,7 @@ from datetime import date, datetime
 from pathlib import PurePath
 from typing import Any, Protocol
 
+from crmseg.audit.guard import GuardCheck
 from crmseg.model import NONE_LABEL, DimResult
 from crmseg.tags import CHANGE_KINDS, tag_text
 
@@ -169,6 +170,13 @@ class AuditSummary:
         self.min_segment_size = min_segment_size
         self.accounts = 0
         self.pinned = 0
+        #: Accounts a sync would write (a mapped tag differs, not pinned); counted when ``count_changed``.
+        self.changed_accounts = 0
+        #: The dimensions with a CRM tag field, set before the first account when ``changed_accounts``
+        #: is wanted (the change guard); None: not counted (it costs a little per account).
+        self.written_dims: frozenset[str] | None = None
+        #: The change guard's verdict on this audit (set by the caller when the sync has one).
+        self.guard: GuardCheck | None = None
         self.quality: dict[str, dict[str, int]] = {}
         #: "file:line: problem" of each input row left out (``--skip-bad-rows``).
         self.skipped_rows: list[str] = []
@@ -445,6 +453,7 @@ class AuditSummary:
                 "cols": self.dimensions[self._cross[1]].name,
                 "cells": [{"row": a, "col": b, "accounts": n} for (a, b), n in sorted(self.crosstab.items())],
             },
+            "guard": self.guard.to_json() if self.guard is not None else None,
             "failed_tests": list(self.failed_tests),
             "rule_warnings": list(self.rule_warnings),
             "thresholds": {
@@ -472,11 +481,13 @@ def _build_adder(
         conv = tag
     # per dimension: name, where its CRM tag is (field name, column position, None: unmapped),
     # its stats when a score, its tally, its crosstab slots
-    dims: list[tuple[str, Any, _DimStats | None, dict[tuple[Any, ...], int], tuple[int, ...]]] = []
+    # and whether a sync writes it (counted in ``changed_accounts``)
+    dims: list[tuple[str, Any, _DimStats | None, dict[tuple[Any, ...], int], tuple[int, ...], bool]] = []
+    written = summary.written_dims
     for name, score, tally, slots in summary._plan:
         field = tag_fields.get(name)
         where = field if columns is None or field is None else columns.get(field)
-        dims.append((name, where, score, tally, slots))
+        dims.append((name, where, score, tally, slots, written is not None and name in written))
     cross = summary._cross is not None
     cross_tally, flush, flush_at = summary._cross_tally, summary._flush, _TALLY_FLUSH
     pending = 0  # accounts tallied by this adder since it last flushed
@@ -486,8 +497,9 @@ def _build_adder(
         summary.accounts += 1
         if pinned:
             summary.pinned += 1
+        changed = pinned or written is None  # True: nothing (more) to find out about this account
         slot_values: list[Any] = [None, None]  # (segment, tier) values for the crosstab
-        for name, where, score, tally, slots in dims:
+        for name, where, score, tally, slots, writes in dims:
             res = results.get(name, _NO_RESULT)
             value = res.value
             cls = value.__class__
@@ -515,6 +527,9 @@ def _build_adder(
                     value = tag(value)
                 key = (value, res.rules, before, pinned)
             tally[key] = tally.get(key, 0) + 1
+            if not changed and writes and tag(value) != tag(before):  # as _flush compares them
+                changed = True
+                summary.changed_accounts += 1
             for k in slots:
                 slot_values[k] = value
         if cross:

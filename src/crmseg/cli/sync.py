@@ -27,18 +27,34 @@ from crmseg.config import Config, load_config
     help="Read every account (not only those modified since the last run); "
     "also retries records blocked by a permanent error.",
 )
+@click.option(
+    "--allow-changes",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Let this run change up to N accounts, whatever the sync's max_changes allows "
+    "(the change guard; a run that would change more writes nothing).",
+)
 @ENGINE
 @click.option("--quiet", "-q", is_flag=True, help="Only the run summary.")
-def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: str | None, quiet: bool) -> None:
+def sync(
+    config: str,
+    sync_name: str | None,
+    dry_run: bool,
+    full: bool,
+    allow_changes: int | None,
+    engine: str | None,
+    quiet: bool,
+) -> None:
     """Run one sync now: write changed tags back, record state and drift.
 
-    Exit 0 all written, 1 some records failed or the run stopped, 2 bad config/rules, 3 locked."""
+    Exit 0 all written, 1 some records failed or the run stopped (the change guard included),
+    2 bad config/rules, 3 locked."""
     from crmseg.heap import frozen_heap
     from crmseg.sync.service import SyncService
 
     cfg = load_config(config)
     if dry_run:
-        _dry_run(cfg, sync_name, engine, quiet)
+        _dry_run(cfg, sync_name, engine, quiet, allow_changes)
         return
     service = SyncService(cfg)
     stop = threading.Event()
@@ -48,21 +64,24 @@ def sync(config: str, sync_name: str | None, dry_run: bool, full: bool, engine: 
             err(f"warning: {line}")
         planned.refuse_failing_tests()
         with _stop_on_signals(stop, signals), _ticker(quiet) as tick, frozen_heap():
-            outcome = service.run(planned, full=full, stop=stop, tick=tick)
+            outcome = service.run(planned, full=full, stop=stop, tick=tick, allow_changes=allow_changes)
     print_outcome(outcome, Console(soft_wrap=True))
     if signals and outcome.status == "aborted":
         sys.exit(130 if signals[0] == signal.SIGINT else 143)
     sys.exit(outcome.exit_code)
 
 
-def _dry_run(cfg: Config, sync_name: str | None, engine: str | None, quiet: bool) -> None:
+def _dry_run(cfg: Config, sync_name: str | None, engine: str | None, quiet: bool, allow_changes: int | None) -> None:
     """The audit pipeline, stopped after the diff: nothing written, no state touched."""
+    from crmseg.audit.guard import ChangeLimit
     from crmseg.audit.plan import plan_config
     from crmseg.audit.run import run_audit
     from crmseg.heap import frozen_heap
     from crmseg.report.terminal import render
 
     plan = plan_config(cfg, sync_name, engine)
+    if allow_changes is not None:
+        plan.guard = ChangeLimit.of(None, allow_changes)
     try:
         with _ticker(quiet) as tick, frozen_heap():
             summary = run_audit(plan, tick=(lambda n: tick("evaluate", n)) if tick else None)

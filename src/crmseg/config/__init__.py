@@ -119,6 +119,24 @@ def parse_reserve(value: int | str | None) -> tuple[int, float]:
     raise ConfigError(f'api_reserve {value!r} must be a number of calls (5000) or a share like "10%" (0-99%)')
 
 
+def parse_max_changes(value: int | str) -> tuple[int | None, float | None]:
+    """(count, share) from ``500`` or ``"20%"`` (a sync's ``max_changes``); exactly one is set."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value >= 0:
+            return value, None
+    elif isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            share = float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            share = -1.0
+        if 0.0 <= share <= 1.0:
+            return None, share
+    raise ConfigError(
+        f"max_changes {value!r} must be a number of accounts (500) "
+        'or a share of the sync\'s accounts like "20%" (0-100%)'
+    )
+
+
 class _SyncBase(_Strict):
     mapping: str | None = None
     rules: str = "rules"
@@ -129,6 +147,8 @@ class _SyncBase(_Strict):
     min_segment_size: int | None = Field(default=None, ge=1)
     batch_size: int | None = Field(default=None, ge=1, le=10_000)
     api_reserve: int | str = "5%"  # calls, or a share of the daily allowance, kept for other integrations
+    #: The change guard: a run that would change more accounts' tags writes nothing (count or "20%").
+    max_changes: int | str | None = None
     changes_path: str | None = None  # csv/jsonl syncs: where the import-ready changes file goes (CHANGES_FILE)
     full_every: str | None = "7d"  # a full read at least this often (finds deleted/archived records)
     name: str = ""
@@ -140,6 +160,16 @@ class _SyncBase(_Strict):
             parse_reserve(v)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("max_changes")
+    @classmethod
+    def _max_changes(cls, v: int | str | None) -> int | str | None:
+        if v is not None:
+            try:
+                parse_max_changes(v)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return v
 
     @field_validator("cron")

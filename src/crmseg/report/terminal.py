@@ -43,6 +43,9 @@ def render(summary: AuditSummary | Mapping[str, Any], console: Console) -> None:
         console.print(_dimension(name, dim, n, console))
     console.print()
     console.print(_changes(data.get("changes", {}), n, (data.get("pinned") or {}).get("would_change", {})))
+    guard = data.get("guard")
+    if guard:
+        console.print(_guard(guard))
     cross = _crosstab(data)
     if cross is not None:
         console.print()
@@ -248,6 +251,17 @@ def _changes(
         cells.append(_count_share(change_total(counts), n, bold=True))
         table.add_row(*cells)
     return Group(title, table)
+
+
+def _guard(guard: Mapping[str, Any]) -> Text:
+    """The change guard's verdict: would ``crmseg sync`` write, or stop at ``max_changes``?"""
+    if guard.get("tripped"):
+        text = Text("Change guard: TRIPS — ", style="bold red")
+        text.append(f"{guard['message']}; `crmseg sync` would write nothing (`--allow-changes N` lets a run through)")
+    else:
+        text = Text("Change guard: passes — ", style="bold green")
+        text.append(str(guard["message"]))
+    return text
 
 
 def _count_share(count: int, n: int, bold: bool = False) -> Text:

@@ -12,12 +12,18 @@ The run, step by step (the lease is held by the caller):
 4. **Evaluate** the accounts read, those with retriable failures or unresolved outbox entries,
    and — when the rules fingerprint changed or a rule uses ``days_since`` — every account of
    the local copy, with no extra API call.
-5. **Diff and write** only the changed mapped tag fields of unpinned accounts, in outbox
+5. **Change guard** (a sync's ``max_changes``, or ``--allow-changes``): before the first write,
+   the accounts of step 4 are evaluated once more and those the run would write counted
+   (:mod:`crmseg.audit.guard`); over the limit the run writes nothing and ends ``aborted``.
+   Counting in a pass of its own keeps memory flat and the outbox as it is (nothing is
+   buffered, nothing recorded before the verdict); the cost is a second evaluation, only
+   for syncs that set a guard.
+6. **Diff and write** only the changed mapped tag fields of unpinned accounts, in outbox
    batches (:mod:`crmseg.sync.writer`); values the CRM already holds are recorded directly.
-6. **Record**: after a full read, accounts not seen leave the population; a count snapshot;
+7. **Record**: after a full read, accounts not seen leave the population; a count snapshot;
    the watermark and fingerprints; the run's status and counts.
 
-A run stopped by a signal or the API budget ends ``aborted`` with state consistent; a
+A run stopped by a signal, the API budget or the change guard ends ``aborted`` with state consistent; a
 fatal CRM error ends ``failed``. Neither advances the watermark.
 """
 
@@ -32,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crmseg.audit.guard import ChangeGuardTripped, ChangeLimit, GuardCheck
 from crmseg.audit.plan import Plan
 from crmseg.config import CHANGES_FILE, FileSync, SyncConfig, parse_interval
 from crmseg.connectors.base import TagSink
@@ -40,10 +47,10 @@ from crmseg.drift.measures import flag, snapshot_psi
 from crmseg.errors import CrmsegError
 from crmseg.model import RawRecord
 from crmseg.state.sql import iso
-from crmseg.state.store import Confirmed, PendingWrite, StateStore, SyncState
+from crmseg.state.store import Confirmed, PendingWrite, RecordError, StateStore, SyncState
 from crmseg.sync.budget import Budget, BudgetExhausted
 from crmseg.sync.changes_file import ChangesFile
-from crmseg.sync.decide import account_plan, applied
+from crmseg.sync.decide import AccountPlan, account_plan, applied
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint, time_dependent
 from crmseg.sync.writer import StopRequested, Writer
 
@@ -57,6 +64,8 @@ class SyncOptions:
     stop: threading.Event = field(default_factory=threading.Event)
     tick: Callable[[str, int], None] | None = None  # (phase, count) for progress
     holder: str = ""
+    #: ``--allow-changes N``: this run may change up to N accounts, whatever ``max_changes`` says.
+    allow_changes: int | None = None
 
 
 @dataclass
@@ -183,11 +192,14 @@ class SyncRun:
         read_ids = self._read(since, budget)
         errors = store.record_errors(sync)
         outbox = store.outbox(sync)
-        if full or reeval:
-            accounts: Iterable[tuple[str, dict[str, Any]]] = store.iter_accounts(sync)
-        else:
-            extra = {rid for rid, e in errors.items() if not e.permanent} | set(outbox)
-            accounts = store.iter_accounts(sync, read_ids | extra)
+        wanted: set[str] | None = None  # None: every account of the local copy
+        if not (full or reeval):
+            wanted = read_ids | {rid for rid, e in errors.items() if not e.permanent} | set(outbox)
+        engine = self.plan.rules_engine()
+        limit = ChangeLimit.of(self.cfg.max_changes, self.opts.allow_changes)
+        if limit is not None:
+            self._guard(limit, store.iter_accounts(sync, wanted), engine, errors, full)
+        accounts = store.iter_accounts(sync, wanted)
         if self.is_file:
             self.changes = ChangesFile(
                 self.changes_path or Path(CHANGES_FILE.format(sync=sync)),
@@ -200,7 +212,6 @@ class SyncRun:
         writer = Writer(
             target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts, bulk=bulk
         )
-        engine = self.plan.rules_engine()
         try:
             for chunk in _chunks(accounts, CHUNK):
                 self._check_stop()
@@ -271,7 +282,7 @@ class SyncRun:
         engine: Any,
         writer: Writer,
         outbox: dict[str, PendingWrite],
-        errors: dict[str, Any],
+        errors: dict[str, RecordError],
         full: bool,
     ) -> None:
         store, sync, run, norm, dims = self.store, self.sync, self.run_id, self.norm, self.dims
@@ -302,8 +313,7 @@ class SyncRun:
             }
             err = errors.get(raw.id)
             if plan.write:
-                targets = {d: t.value for d, t in plan.write.items()}
-                if err is not None and err.permanent and not full and err.targets == targets:
+                if err is not None and _blocked(plan, err, full):
                     self.counts["blocked"] += 1
                     self.blocked.append((raw.id, err.error))
                 else:
@@ -315,6 +325,37 @@ class SyncRun:
                 confirms.append(Confirmed(raw.id, keep))
         store.confirm(sync, run, self._now(), confirms)
         self._tick("evaluate", self.counts["evaluated"])
+
+    def _guard(
+        self,
+        limit: ChangeLimit,
+        accounts: Iterable[tuple[str, dict[str, Any]]],
+        engine: Any,
+        errors: dict[str, RecordError],
+        full: bool,
+    ) -> None:
+        """The change guard, before the first write: evaluate the accounts this run will evaluate
+        and count those it would write, exactly as ``_evaluate_chunk`` decides; raise
+        ChangeGuardTripped when that is over ``limit``. Reads the local copy only and records
+        nothing, so a tripped run leaves the CRM and the recorded tags untouched."""
+        norm, dims, tag_field = self.norm, self.dims, self.plan.mapping.tag_field
+        changes = seen = 0
+        for chunk in _chunks(accounts, CHUNK):
+            self._check_stop()
+            for rid, data in chunk:
+                raw = RawRecord(rid, data)
+                results = engine.evaluate(norm.account(raw))
+                plan = account_plan(results, norm.current_tags(raw, dims), norm.pinned(raw), tag_field, {})
+                if plan.write and not _blocked(plan, errors.get(rid), full):
+                    changes += 1
+            seen += len(chunk)
+            self._tick("guard", seen)
+        check = GuardCheck(limit, changes, self.store.account_count(self.sync))
+        if check.tripped:
+            self.counts["evaluated"], self.counts["changed"] = seen, changes
+            log.warning("sync %s: change guard: %s", self.sync, check.message())
+            raise ChangeGuardTripped(check.message())
+        log.info("sync %s: change guard: %s", self.sync, check.message())
 
     def _drift_alert(self) -> str | None:
         """A warning when a dimension's PSI against the previous completed run reaches ``drift_alert_psi``."""
@@ -353,7 +394,7 @@ class SyncRun:
         )
 
     def _end_failed(self, out: SyncOutcome, exc: BaseException) -> None:
-        aborted = isinstance(exc, (StopRequested, BudgetExhausted, KeyboardInterrupt))
+        aborted = isinstance(exc, (StopRequested, BudgetExhausted, ChangeGuardTripped, KeyboardInterrupt))
         out.status = "aborted" if aborted else "failed"
         out.message = str(exc) or type(exc).__name__
         out.error = exc if isinstance(exc, CrmsegError) else None
@@ -389,6 +430,14 @@ def run_sync(
 ) -> SyncOutcome:
     """Run one sync (the caller holds the lease) and return how it ended."""
     return SyncRun(plan, sync_cfg, store, options or SyncOptions(), changes_path).execute()
+
+
+def _blocked(plan: AccountPlan, err: RecordError | None, full: bool) -> bool:
+    """Whether an account's write is held back: the same targets already failed with a permanent
+    error (an incremental run does not retry it; ``--full`` does)."""
+    if err is None or not err.permanent or full:
+        return False
+    return err.targets == {d: t.value for d, t in plan.write.items()}
 
 
 def _chunks(items: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:

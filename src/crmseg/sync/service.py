@@ -147,11 +147,13 @@ class SyncService:
         full: bool = False,
         stop: threading.Event | None = None,
         tick: Callable[[str, int], None] | None = None,
+        allow_changes: int | None = None,
     ) -> SyncOutcome:
         """Run ``planned`` under the sync's lease and record it; closes ``planned``.
 
         ``full``: read every account; ``stop``: set it to stop after the current batch;
-        ``tick``: progress, (phase, count). Raises SyncLocked, or CrmsegError when the state
+        ``tick``: progress, (phase, count); ``allow_changes``: this run may change up to that many
+        accounts, whatever the sync's ``max_changes`` says. Raises SyncLocked, or CrmsegError when the state
         store cannot be opened (the run did not start)."""
         from crmseg.state import open_state
 
@@ -160,7 +162,9 @@ class SyncService:
         try:
             store = open_state(self.cfg)
             with hold_lease(store, sync_cfg.name, self.cfg.state.lease_s) as holder:
-                options = SyncOptions(full=full, stop=stop or threading.Event(), tick=tick, holder=holder)
+                options = SyncOptions(
+                    full=full, stop=stop or threading.Event(), tick=tick, holder=holder, allow_changes=allow_changes
+                )
                 return run_sync(planned.plan, sync_cfg, store, options, self.cfg.changes_file(sync_cfg))
         finally:
             planned.close()
