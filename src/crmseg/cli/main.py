@@ -31,6 +31,10 @@ ROOT: dict[str, Lazy] = {
         "Run every sync on its schedule until SIGTERM/SIGINT (SIGHUP reloads the config).",
     ),
     "drift": Lazy("crmseg.cli.drift:drift", "Segment drift: PSI, transitions, flapping."),
+    "history": Lazy(
+        "crmseg.cli.history:history",
+        "Every recorded tag change of one account (run, time, dimension, from → to, rule), its pin and errors.",
+    ),
     "init": Lazy(
         "crmseg.cli.init:init",
         "Write a starter config.toml, rules/, connectors/ and sample accounts into DIRECTORY (default: here).",

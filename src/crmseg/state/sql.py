@@ -452,10 +452,13 @@ class SqlStore:
             self._exec(cur, f"DELETE FROM {table} WHERE sync = ? AND account IN ({marks})", (sync, *part))
 
     def transitions(
-        self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None
+        self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None, account: str | None = None
     ) -> list[Transition]:
         sql = "SELECT account, dimension, from_value, to_value, rule, run, at FROM transitions WHERE sync = ?"
         args: list[Any] = [sync]
+        if account is not None:  # no index on account (a schema change): one account's history scans the sync's log
+            sql += " AND account = ?"
+            args.append(account)
         if since:
             sql += " AND at >= ?"
             args.append(since)
