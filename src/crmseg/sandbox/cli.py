@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=int, help="HubSpot: calls per 10-second window")
     p.add_argument("--search-cap", type=int, help="HubSpot: results one search can page through (default 10000)")
     p.add_argument("--timeout-delay", type=float, help="seconds a 'timeout' fault holds a response")
+    p.add_argument("--org-id", help="Salesforce: the organization id the sandbox reports (15 characters, 00D...)")
+    p.add_argument("--portal-id", type=int, help="HubSpot: the portal id the sandbox reports")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
 
@@ -211,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("rate_limit", args.rate_limit),
             ("search_cap", args.search_cap),
             ("timeout_delay", args.timeout_delay),
+            ("org_id", args.org_id),
+            ("portal_id", args.portal_id),
         )
         if v is not None
     }
@@ -235,6 +239,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrmsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
