@@ -339,3 +339,11 @@ def test_the_daemon_refuses_another_crm_and_records_the_run_failed(tmp_path, dae
         assert last.counts["read"] == last.counts["written"] == 0
     finally:
         env.close()
+
+
+def test_the_sandbox_command_refuses_a_malformed_identity():
+    from crmseg.errors import ConfigError
+    from crmseg.sandbox.cli import run_sandbox
+
+    with pytest.raises(ConfigError, match="org_id must be 15 characters"):
+        run_sandbox("salesforce", accounts_n=1, org_id="00Dshort")

@@ -137,6 +137,8 @@ def run_sandbox(
         if exc.filename:
             raise
         raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # an option's value the sandbox refuses (e.g. an org id of the wrong shape)
+        raise ConfigError(str(exc)) from None
     stop = stop_event or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -239,6 +241,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrmsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
