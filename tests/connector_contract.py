@@ -124,6 +124,17 @@ class ConnectorContract:
         claimed = h.connector().capabilities.claimed()
         assert claimed == self.claims, f"{self.name} claims {sorted(claimed)}, its tests declare {sorted(self.claims)}"
 
+    @contract("identity")
+    def test_identity_names_the_crm_and_is_asked_once(self, h):
+        conn = self.ready(h)
+        named = conn.capabilities.identity
+        limits = conn.capabilities.api_limits
+        ident = named.crm_identity()
+        assert ident.key == h.identity_key()
+        calls = limits.calls if limits is not None else 0
+        assert named.crm_identity() == ident
+        assert (limits.calls if limits is not None else 0) == calls  # cached: asked once per connector
+
     # ------------------------------------------------------------------ reading
     def test_full_read_yields_every_record_once_lazily(self, h):
         conn = h.connector()

@@ -194,6 +194,10 @@ class ContractHarness(ABC):
     def record(self, rid: str) -> dict[str, Any]:
         """The record's fields as the fake holds them now."""
 
+    def identity_key(self) -> str:
+        """``CrmIdentity.key`` of the fake (connectors claiming ``identity``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no identity")
+
     def add_bad_row(self) -> None:
         """Add one malformed record (connectors claiming ``skipped_rows``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot add a malformed record")
@@ -243,6 +247,10 @@ class Harness(ContractHarness):
 
     def ids(self) -> list[str]:
         return self.sb.ids()
+
+    def identity_key(self) -> str:
+        o = self.sb.options
+        return f"salesforce:{o.org_id}" if self.crm == "salesforce" else f"hubspot:{o.portal_id}"
 
     def touch(self, ids: Sequence[str]) -> None:
         self.sb.edit(touch=ids)
@@ -313,6 +321,9 @@ class FileHarness(ContractHarness):
 
     def ids(self) -> list[str]:
         return [row["id"] for row in self.rows]
+
+    def identity_key(self) -> str:
+        return f"file:{self.path.resolve()}"
 
     def touch(self, ids: Sequence[str]) -> None:
         now = datetime.now(UTC).isoformat()

@@ -48,7 +48,7 @@ def ready(h: Harness, **kw):
 class TestSalesforce(SandboxContract):
     name = "salesforce"
     crm = "salesforce"
-    claims = frozenset({"incremental", "bulk_write", "api_limits", "object_schema"})
+    claims = frozenset({"incremental", "bulk_write", "api_limits", "object_schema", "identity"})
     object_name = "Account"
     bogus_field = "Bogus_Field__c"
     bulk_options = {"bulk_wait": 0}  # noqa: RUF012 - a hook read, never mutated
@@ -57,14 +57,14 @@ class TestSalesforce(SandboxContract):
 class TestHubSpot(SandboxContract):
     name = "hubspot"
     crm = "hubspot"
-    claims = frozenset({"incremental", "provision", "api_limits", "object_schema"})
+    claims = frozenset({"incremental", "provision", "api_limits", "object_schema", "identity"})
     object_name = "companies"
 
 
 class FileContract(ConnectorContract):
     kind: str
     writes = False
-    claims = frozenset({"incremental", "skipped_rows", "passthrough"})
+    claims = frozenset({"incremental", "skipped_rows", "passthrough", "identity"})
 
     def make_harness(self, tmp: Path, rules_dir: str, accounts: int, **fake: Any) -> ContractHarness:
         return FileHarness(self.kind, tmp, accounts)

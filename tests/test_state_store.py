@@ -83,6 +83,46 @@ def test_sync_state_round_trips(store):
     assert store.sync_state("demo") == SyncState("2026-11-02T00:00:00Z", "fp2", "rf", T0)
 
 
+def test_the_crm_identity_is_kept_apart_from_the_watermark(store):
+    store.bind_identity("demo", "salesforce:00DSb0000000001", "https://acme.my.salesforce.com")
+    state = store.sync_state("demo")
+    assert (state.identity, state.identity_where, state.watermark) == (
+        "salesforce:00DSb0000000001",
+        "https://acme.my.salesforce.com",
+        None,
+    )
+    store.save_sync_state("demo", SyncState("2026-11-01T00:00:00Z", "fp", "rf", T0))  # leaves the identity
+    assert store.sync_state("demo") == SyncState(
+        "2026-11-01T00:00:00Z", "fp", "rf", T0, "salesforce:00DSb0000000001", "https://acme.my.salesforce.com"
+    )
+    store.bind_identity("demo", "salesforce:00DSb0000000001", "https://acme2.my.salesforce.com")
+    assert store.sync_state("demo").identity_where == "https://acme2.my.salesforce.com"
+    assert store.sync_state("demo").watermark == "2026-11-01T00:00:00Z"
+
+
+def test_reset_forgets_the_crm_but_keeps_the_history(store):
+    run = store.begin_run("demo", "full", None, "fp", "h", T0)
+    other = store.begin_run("other", "full", None, "fp", "h", T0)
+    for sync, r in (("demo", run), ("other", other)):
+        store.upsert_accounts(sync, r, [("a", {"n": 1}), ("b", {"n": 2})])
+        store.confirm(sync, r, T0, [Confirmed("a", {"segment": DimTag(None, "SMB", "r")})])
+        store.put_outbox(sync, [PendingWrite("b", r, {"segment": DimTag(None, "Enterprise", "r")})])
+        store.record_failures(sync, r, T0, [RecordError("b", "x", False)])
+        store.write_snapshot(sync, r, ["segment"])
+        store.save_sync_state(sync, SyncState("2026-11-01T00:00:00Z", "fp", "rf", T0))
+        store.bind_identity(sync, "hubspot:1", "app.hubspot.com")
+        store.finish_run(r, "succeeded", T1, {"read": 2})
+    counts = store.reset_sync("demo")
+    assert counts == {"accounts": 2, "tags": 1, "outbox": 1, "record_errors": 1, "sync_state": 1}
+    assert store.account_count("demo") == 0 and store.recorded_tags("demo", ["a"]) == {}
+    assert store.outbox("demo") == {} and store.record_errors("demo") == {}
+    assert store.sync_state("demo") == SyncState()
+    assert [r.id for r in store.runs("demo")] == [run] and len(store.transitions("demo")) == 1
+    assert store.snapshots("demo", [run])[run] == {"segment": {"SMB": 1, "(none)": 1}}
+    assert store.account_count("other") == 2 and store.sync_state("other").identity == "hubspot:1"
+    assert store.reset_sync("demo") == dict.fromkeys(counts, 0)
+
+
 def test_local_copy_upserts_iterates_in_chunks_and_marks_absent(store):
     r1 = store.begin_run("demo", "full", None, "fp", "h", T0)
     store.upsert_accounts("demo", r1, [(f"a{i:03d}", {"n": i}) for i in range(25)])

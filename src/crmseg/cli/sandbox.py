@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -22,6 +23,8 @@ import click
     "--write-config", type=click.Path(dir_okay=False), help="Write a ready config.toml pointing at the sandbox."
 )
 @click.option("--db", "db_path", default=":memory:", show_default=True, help="SQLite file for the sandbox's store.")
+@click.option("--org-id", help="Salesforce: the organization id it reports (15 characters, 00D...).")
+@click.option("--portal-id", type=click.IntRange(min=1), help="HubSpot: the portal id it reports.")
 def sandbox(
     crm: str,
     port: int,
@@ -31,6 +34,8 @@ def sandbox(
     mapping: str | None,
     write_config: str | None,
     db_path: str,
+    org_id: str | None,
+    portal_id: int | None,
 ) -> None:
     """A local Salesforce or HubSpot on 127.0.0.1, no credentials needed.
 
@@ -39,6 +44,7 @@ def sandbox(
 
     if (seed_file is None) == (accounts_n is None):
         raise click.UsageError("give either --seed FILE or --accounts N")
+    identity: dict[str, Any] = {k: v for k, v in (("org_id", org_id), ("portal_id", portal_id)) if v is not None}
     sys.exit(
         run_sandbox(
             crm,
@@ -49,5 +55,6 @@ def sandbox(
             rules_dir=rules_dir,
             mapping=mapping,
             db_path=db_path,
+            **identity,
         )
     )

@@ -1,4 +1,5 @@
-"""``crmseg state``: create or upgrade the state schema; copy SQLite history into PostgreSQL."""
+"""``crmseg state``: create or upgrade the state schema; copy SQLite history into PostgreSQL;
+forget what a sync knows of its CRM (``reset``)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,36 @@ def state_copy(source: str, config: str, force: bool) -> None:
     finally:
         store.close()
     click.echo(f"copied {source} into {store.where}: {describe(counts)}")
+
+
+@state.command("reset")
+@CONFIG
+@click.option("--sync", "sync_name", help="The sync to reset (needed when the config has several).")
+def state_reset(config: str, sync_name: str | None) -> None:
+    """Forget the sync's local copy, recorded tags, pending writes, record errors, watermark and
+    CRM identity, keeping its run history (runs, transitions, drift snapshots).
+
+    For a sync pointed at another CRM on purpose: its next run reads every account of the new
+    CRM and binds the state to it. Exit 3 while a run of the sync holds its lease."""
+    from crmseg.state import open_state, state_label
+    from crmseg.sync.identity import stored_identity
+    from crmseg.sync.lease import hold_lease
+
+    cfg = load_config(config)
+    name = cfg.sync(sync_name).name
+    store = open_state(cfg, create=False)
+    if store is None:
+        click.echo(f"{state_label(cfg)}: no state file yet; nothing to reset")
+        return
+    try:
+        had = stored_identity(store.sync_state(name))
+        with hold_lease(store, name, cfg.state.lease_s):
+            counts = store.reset_sync(name)
+    finally:
+        store.close()
+    forgot = ", ".join(f"{n:,} {table}" for table, n in counts.items() if table != "sync_state")
+    bound = f"; it was bound to {had.describe()}" if had else ""
+    click.echo(
+        f"sync {name!r} reset in {state_label(cfg)}: forgot {forgot}, its watermark and CRM identity{bound}; "
+        "run history kept. The next run reads every account."
+    )

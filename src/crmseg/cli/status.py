@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from crmseg.config import Config, load_config, parse_interval
 from crmseg.dates import parse_iso
+
+if TYPE_CHECKING:
+    from crmseg.state.store import SyncState
 
 
 def next_run(sync_cfg: Any, last_started: str | None, now: datetime | None = None) -> str | None:
@@ -42,6 +45,7 @@ def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
     try:
         for name in names:
             sync_cfg = cfg.syncs[name]
+            state = store.sync_state(name) if store else None
             last = store.last_run(name) if store else None
             errors = store.record_errors(name) if store else {}
             lease = store.lease(name) if store else None
@@ -69,12 +73,21 @@ def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
                     else None
                 ),
                 "next_run": next_run(sync_cfg, last.started_at if last else None),
-                "watermark": store.sync_state(name).watermark if store else None,
+                "watermark": state.watermark if state else None,
+                "crm_identity": _identity(state),
             }
     finally:
         if store is not None:
             store.close()
     return out
+
+
+def _identity(state: SyncState | None) -> dict[str, str] | None:
+    """The CRM the sync's state belongs to (``kind``, ``id``, ``where``), None before a run records it."""
+    from crmseg.sync.identity import stored_identity
+
+    ident = stored_identity(state) if state is not None else None
+    return {"kind": ident.kind, "id": ident.id, "where": ident.where} if ident else None
 
 
 @click.command()

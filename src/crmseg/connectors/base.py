@@ -3,8 +3,8 @@
 Every source implements :class:`Connector`: ``read``, ``write``, ``schema``, ``close``, a
 ``batch_size``, and ``capabilities``. What only some sources can do (read incrementally
 against the CRM's clock, write through a bulk API, create tag fields, report API usage,
-leave bad rows out, ...) is not probed for: a connector *claims* it by putting an object
-into its :class:`Capabilities` (usually ``self``), and callers read
+leave bad rows out, name the CRM it is connected to, ...) is not probed for: a connector
+*claims* it by putting an object into its :class:`Capabilities` (usually ``self``), and callers read
 ``connector.capabilities.<name>``, which is that object or None.
 
 Why a capabilities object rather than ``isinstance`` checks against runtime-checkable
@@ -33,7 +33,9 @@ __all__ = [
     "BulkWrite",
     "Capabilities",
     "Connector",
+    "CrmIdentity",
     "IncrementalRead",
+    "KnownIdentity",
     "ObjectSchema",
     "PassThrough",
     "RowLists",
@@ -125,6 +127,38 @@ class ObjectSchema(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class CrmIdentity:
+    """Which CRM (or file) a connector talks to, as the vendor names it.
+
+    ``kind`` and ``id`` are what a sync's state is bound to (``key``): a Salesforce org id
+    (its 15-character form, the same whichever way it was read), a HubSpot portal id, a file's
+    resolved path. ``where`` (instance URL, UI domain) is for messages only: an org keeps its
+    id when its instance URL changes."""
+
+    kind: str
+    id: str
+    where: str = ""
+
+    @property
+    def key(self) -> str:
+        """The text stored in the state and compared on every run: ``kind:id``."""
+        return f"{self.kind}:{self.id}"
+
+    def describe(self) -> str:
+        """For messages: ``salesforce org 00D... (https://acme.my.salesforce.com)``."""
+        noun = {"salesforce": "salesforce org", "hubspot": "hubspot portal", "file": "file"}.get(self.kind, self.kind)
+        return f"{noun} {self.id}" + (f" ({self.where})" if self.where else "")
+
+
+class KnownIdentity(Protocol):
+    """The connector can say which CRM it is connected to (at most one cheap call, cached)."""
+
+    def crm_identity(self) -> CrmIdentity:
+        """The CRM's identity; the first call may ask the CRM (counted like any other call)."""
+        ...
+
+
 class SkippedRows(Protocol):
     """A file source that can leave malformed rows out and list them instead of stopping."""
 
@@ -162,6 +196,7 @@ class Capabilities:
     skipped_rows: SkippedRows | None = None
     passthrough: PassThrough | None = None
     row_lists: RowLists | None = None
+    identity: KnownIdentity | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

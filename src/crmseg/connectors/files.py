@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from crmseg.config import Mapping
-from crmseg.connectors.base import BadRowPolicy, Capabilities, Connector
+from crmseg.connectors.base import BadRowPolicy, Capabilities, Connector, CrmIdentity
 from crmseg.connectors.file_checks import (
     DELIMITERS,
     DuplicateKey,
@@ -70,7 +70,8 @@ class FileConnector(Connector):
 
     Claims: bad rows can be left out and listed (``skipped_rows``), its columns pass through
     as fields (``passthrough``), a CSV file reads as row lists (``row_lists``), and with a
-    modified field, ``read(since=...)`` filters on it (``incremental``, without a clock)."""
+    modified field, ``read(since=...)`` filters on it (``incremental``, without a clock); its
+    identity is its resolved path (``identity``)."""
 
     batch_size = 200
 
@@ -124,7 +125,12 @@ class FileConnector(Connector):
             skipped_rows=self,
             passthrough=self,
             row_lists=self if self.kind == "csv" else None,
+            identity=self,
         )
+
+    def crm_identity(self) -> CrmIdentity:
+        """The file's resolved path: a sync's state belongs to the file it was read from."""
+        return CrmIdentity("file", str(self.path.resolve()))
 
     def read(self, fields: Sequence[str] = (), since: datetime | None = None) -> Iterator[RawRecord]:
         """Stream every row as a RawRecord; with ``since``, only rows modified after it.

@@ -26,7 +26,7 @@ from hubspot.crm.properties.exceptions import ApiException as PropertiesApiExcep
 from urllib3.util.retry import Retry
 
 from crmseg.config import HubSpotSync, Mapping
-from crmseg.connectors.base import Capabilities, Connector
+from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.dates import parse_iso
@@ -86,7 +86,8 @@ class HubSpotConnector(Connector):
     """The Connector protocol for HubSpot companies.
 
     Claims: incremental reads (search API) against the server's clock, tag property
-    provisioning, API limits (daily allowance headers), and a described object schema."""
+    provisioning, API limits (daily allowance headers), a described object schema, and the
+    portal's identity (``GET /account-info/v3/details`` → ``portalId``, one call)."""
 
     crm = "hubspot"
     field_names_case_insensitive = False
@@ -124,11 +125,19 @@ class HubSpotConnector(Connector):
         self._token = self._read_token()
         self._apis: dict[str, Any] | None = None
         self._schema: dict[str, SchemaField] | None = None
+        self._identity: CrmIdentity | None = None
 
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, provision=self, api_limits=self, object_schema=self)
+        return Capabilities(incremental=self, provision=self, api_limits=self, object_schema=self, identity=self)
+
+    def crm_identity(self) -> CrmIdentity:
+        """The portal the access token belongs to, from the account-info API (one call, cached)."""
+        if self._identity is None:
+            body = self._run("identity", lambda: self._call("identity", self._account_info))
+            self._identity = portal_identity(body)
+        return self._identity
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -265,6 +274,20 @@ class HubSpotConnector(Connector):
                 "groups": client.crm.properties.groups_api,
             }
         return self._apis[name]
+
+    def _account_info(self, **kwargs: Any) -> Any:
+        """``GET /account-info/v3/details`` through the generated client's transport (the client
+        library has no account-info API): same auth, timeout, retries off and error type."""
+        api_client = self._api("core").api_client
+        return api_client.call_api(
+            "/account-info/v3/details",
+            "GET",
+            header_params={"Accept": "application/json"},
+            auth_settings=["oauth2"],
+            response_types_map={},
+            _return_http_data_only=True,
+            **kwargs,
+        )
 
     def _call(self, kind: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """One HTTP call: rate gate, count, rate headers, raw JSON body (errors raise)."""
@@ -456,6 +479,14 @@ def _batch_results(chunk: Sequence[TagWrite], body: dict[str, Any]) -> list[Writ
         else:
             out.append(WriteResult(w.id, False, "; ".join(loose) or "no result returned for this record"))
     return out
+
+
+def portal_identity(body: TMapping[str, Any]) -> CrmIdentity:
+    """The identity in an account-info answer: ``portalId`` (and ``uiDomain`` for messages)."""
+    portal = body.get("portalId")
+    if isinstance(portal, bool) or not isinstance(portal, (int, str)) or not str(portal).isdigit():
+        raise FatalError(f"hubspot account-info: no portalId in the answer (got {portal!r})")
+    return CrmIdentity("hubspot", str(int(portal)), str(body.get("uiDomain") or ""))
 
 
 def _json(body: Any) -> dict[str, Any]:

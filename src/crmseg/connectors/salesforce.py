@@ -34,7 +34,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 from simple_salesforce.login import SalesforceLogin, token_login
 
 from crmseg.config import Mapping, SalesforceSync
-from crmseg.connectors.base import Capabilities, Connector
+from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.connectors.salesforce_bulk import BulkJob, bulk_update
@@ -48,6 +48,7 @@ T = TypeVar("T")
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(__c|__r)?$")
 SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+ORG_ID = re.compile(r"^00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
 MAX_RESUMES = 3
 MAX_COLLECTION = 200
 DEFAULT_MODIFIED = "SystemModstamp"
@@ -104,6 +105,21 @@ def build_soql(
     return f"SELECT {', '.join(names)} FROM {obj}{where} ORDER BY {order_field}, Id"
 
 
+def org_from_id_url(url: Any) -> str | None:
+    """The org id (15 characters) in an OAuth identity URL ``https://login.salesforce.com/id/<org>/<user>``."""
+    if not isinstance(url, str):
+        return None
+    parts = urlparse(url).path.strip("/").split("/")
+    if len(parts) == 3 and parts[0] == "id" and ORG_ID.fullmatch(parts[1]):
+        return parts[1][:15]
+    return None
+
+
+def org_id15(value: Any) -> str | None:
+    """An org id (15 or 18 characters, as SOQL or the identity URL spell it) in its 15-character form."""
+    return value[:15] if isinstance(value, str) and ORG_ID.fullmatch(value) else None
+
+
 def sf_error_detail(content: Any) -> tuple[str | None, str | None]:
     """(errorCode, message) from a Salesforce error body (a JSON list, a dict or text)."""
     if isinstance(content, list) and content and isinstance(content[0], dict):
@@ -137,7 +153,9 @@ class SalesforceConnector(Connector):
     """The Connector protocol for one Salesforce object (``mapping.object``, default Account).
 
     Claims: incremental reads on ``SystemModstamp`` (or the mapping's modified field) against
-    the server's clock, Bulk API 2.0 writes, API limits, and a described object schema."""
+    the server's clock, Bulk API 2.0 writes, API limits, a described object schema, and the
+    org's identity: from the OAuth token answer's ``id`` URL when the auth flow has one (no
+    extra call), else one ``SELECT Id FROM Organization`` query."""
 
     crm = "salesforce"
     field_names_case_insensitive = True
@@ -182,11 +200,29 @@ class SalesforceConnector(Connector):
         self._session.hooks["response"].append(self._on_response)
         self._sf: Salesforce | None = None
         self._schema: dict[str, SchemaField] | None = None
+        #: The org id (15 characters) the latest OAuth token answer named, if any.
+        self._token_org: str | None = None
+        self._identity: CrmIdentity | None = None
+        self._instance_url = ""
 
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, bulk_write=self, api_limits=self, object_schema=self)
+        return Capabilities(incremental=self, bulk_write=self, api_limits=self, object_schema=self, identity=self)
+
+    def crm_identity(self) -> CrmIdentity:
+        """The org this connector is logged in to (cached; see the class's documentation)."""
+        if self._identity is None:
+            self._client()
+            org = self._token_org
+            if org is None:  # session id or SOAP login: no identity URL to read
+                res = self._run("identity", lambda: self._client().query("SELECT Id FROM Organization"))
+                records = res.get("records") or []
+                org = org_id15(records[0].get("Id")) if records else None
+                if org is None:
+                    raise FatalError("salesforce Organization query: no organization id in the answer")
+            self._identity = CrmIdentity("salesforce", org, self._instance_url)
+        return self._identity
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -301,6 +337,12 @@ class SalesforceConnector(Connector):
         self._last_headers = resp.headers
         self._usage.observe(resp.headers)
         self.server_time = parse_http_date(resp.headers.get("Date")) or self.server_time
+        if self._kind == "auth" and resp.ok and urlparse(resp.url).path.endswith("/services/oauth2/token"):
+            # simple-salesforce keeps only the token and instance of this answer; its ``id`` URL names the org
+            try:
+                self._token_org = org_from_id_url(resp.json().get("id"))
+            except (ValueError, AttributeError):
+                self._token_org = None
 
     def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
         if isinstance(exc, SalesforceAuthenticationFailed):
@@ -421,7 +463,7 @@ class SalesforceConnector(Connector):
         sf = Salesforce(session_id=sid, instance_url=base, version=ver, session=self._session, object_pairs_hook=dict)
         sf.base_url = f"{base}/services/data/v{ver}/"
         sf.bulk2_url = f"{sf.base_url}jobs/"
-        self._sf = sf
+        self._sf, self._instance_url = sf, base
         return sf
 
     def _client(self) -> Salesforce:

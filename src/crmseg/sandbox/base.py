@@ -58,6 +58,11 @@ class SandboxOptions:
     bulk_polls: int = 1  # Bulk API 2.0: status polls answering InProgress before JobComplete
     verbose: bool = False
     clock: Callable[[], float] = time.time  # record timestamps (seconds since the epoch)
+    #: The identity the CRM reports: Salesforce's organization id (15 characters; answered in
+    #: the token's ``id`` URL, ``userinfo`` and the ``Organization`` object), HubSpot's portal id
+    #: (``/account-info/v3/details``). Two sandboxes with different ids are two CRMs.
+    org_id: str = "00DSb0000000001"
+    portal_id: int = 24150001
 
 
 #: Options that ``POST /__sandbox/config`` may change on a running sandbox, with their type.

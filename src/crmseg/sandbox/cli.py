@@ -137,6 +137,8 @@ def run_sandbox(
         if exc.filename:
             raise
         raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # an option's value the sandbox refuses (e.g. an org id of the wrong shape)
+        raise ConfigError(str(exc)) from None
     stop = stop_event or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -197,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=int, help="HubSpot: calls per 10-second window")
     p.add_argument("--search-cap", type=int, help="HubSpot: results one search can page through (default 10000)")
     p.add_argument("--timeout-delay", type=float, help="seconds a 'timeout' fault holds a response")
+    p.add_argument("--org-id", help="Salesforce: the organization id the sandbox reports (15 characters, 00D...)")
+    p.add_argument("--portal-id", type=int, help="HubSpot: the portal id the sandbox reports")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return p
 
@@ -211,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("rate_limit", args.rate_limit),
             ("search_cap", args.search_cap),
             ("timeout_delay", args.timeout_delay),
+            ("org_id", args.org_id),
+            ("portal_id", args.portal_id),
         )
         if v is not None
     }

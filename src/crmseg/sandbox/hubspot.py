@@ -8,6 +8,7 @@
 - ``POST /crm/v3/objects/companies/batch/update``: ≤ 100 inputs; 200 when all succeed,
   207 with ``errors`` beside ``results`` otherwise
 - properties and property-group endpoints (see ``hs_properties``)
+- ``GET  /account-info/v3/details``: the portal's identity (``portalId`` = the configured ``portal_id``)
 
 Auth is ``Authorization: Bearer <token>``. Calls are limited per sliding window
 (``rate_limit`` per ``rate_window`` s; search: ``search_rate_limit`` per ``search_window`` s)
@@ -62,12 +63,16 @@ class HubSpotApp(BaseApp):
         self.daily_used = 0
         self._daily_lock = threading.Lock()
         self.groups = props.initial_groups(self.schema)
+        if isinstance(o.portal_id, bool) or not isinstance(o.portal_id, int) or o.portal_id <= 0:
+            raise ValueError(f"sandbox portal_id must be a positive integer, not {o.portal_id!r}")
 
     # ------------------------------------------------------------ routing
     def route(self, req: Request) -> Route | None:
         m, path = req.method, req.path.rstrip("/")
         if path == BASE and m == "GET":
             return "list", self._list
+        if path == "/account-info/v3/details" and m == "GET":
+            return "account_info", self._account_info
         if path == f"{BASE}/search" and m == "POST":
             return "search", lambda r: run_search(self, r)
         if path == f"{BASE}/batch/update" and m == "POST":
@@ -128,6 +133,23 @@ class HubSpotApp(BaseApp):
         with self._daily_lock:
             self.daily_used += 1
         return None
+
+    def _account_info(self, req: Request) -> Response:
+        """The account-info API's details of the portal the token belongs to."""
+        return json_response(
+            200,
+            {
+                "portalId": self.options.portal_id,
+                "accountType": "STANDARD",
+                "timeZone": "Etc/UTC",
+                "companyCurrency": "USD",
+                "additionalCurrencies": [],
+                "utcOffset": "+00:00",
+                "utcOffsetMilliseconds": 0,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            },
+        )
 
     def _rate_limited(self, policy: str, message: str, wait: float) -> Response:
         return json_response(

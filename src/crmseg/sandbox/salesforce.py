@@ -9,7 +9,10 @@ Paths (``vNN.N`` is any API version):
 - ``GET|PATCH /services/data/vNN.N/sobjects/Account/<id>``: one record (PATCH answers 204)
 - ``GET  /services/data/vNN.N/limits``
 - Bulk API 2.0 ingest under ``/services/data/vNN.N/jobs/ingest`` (see ``sf_bulk``)
-- ``POST /services/Soap/u/<ver>`` and ``POST /services/oauth2/token`` (see ``sf_auth``)
+- ``GET  /services/data/vNN.N/query?q=SELECT Id, ... FROM Organization``: the org's one row
+  (``Id`` = the configured ``org_id``; also ``Name``, ``InstanceName``, ``IsSandbox``, ``OrganizationType``)
+- ``POST /services/Soap/u/<ver>``, ``POST /services/oauth2/token`` and ``GET /services/oauth2/userinfo``
+  (see ``sf_auth``)
 
 Every ``/services/data`` answer carries ``Sforce-Limit-Info: api-usage=USED/MAX``; past
 the daily limit calls get 403 ``REQUEST_LIMIT_EXCEEDED``. Errors are vendor-shaped:
@@ -39,6 +42,7 @@ from crmseg.sandbox.store import Record
 from crmseg.sandbox.values import sf_datetime
 
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
+_ORG_QUERY = re.compile(r"\s*SELECT\s+(.+?)\s+FROM\s+Organization(?:\s+LIMIT\s+\d+)?\s*", re.IGNORECASE | re.DOTALL)
 
 
 def _bound(fn: Callable[..., Response], groups: tuple[Any, ...]) -> Callable[[Request], Response]:
@@ -62,7 +66,7 @@ class SalesforceApp(BaseApp):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.sessions = sf_auth.Sessions(self.options.credentials.session_id)
+        self.sessions = sf_auth.Sessions(self.options.credentials.session_id, sf_auth.check_org_id(self.options.org_id))
         self.bulk = BulkJobs(self)
         self.api_used = 0
         self._usage_lock = threading.Lock()
@@ -77,6 +81,8 @@ class SalesforceApp(BaseApp):
             return "login", lambda r: sf_auth.soap_login(self, r)
         if m == "POST" and path == "/services/oauth2/token":
             return "oauth_token", lambda r: sf_auth.oauth_token(self, r)
+        if m == "GET" and path == "/services/oauth2/userinfo":
+            return "userinfo", lambda r: sf_auth.userinfo(self, r)
         if m == "GET" and path == "/services/data":
             return "versions", self._versions
         match = _DATA.match(path)
@@ -120,7 +126,7 @@ class SalesforceApp(BaseApp):
         return json_response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
 
     def guard(self, req: Request, endpoint: str) -> Response | None:
-        if endpoint in ("login", "oauth_token", "versions"):
+        if endpoint in ("login", "oauth_token", "versions", "userinfo"):  # userinfo checks its own token
             return None
         if not self.sessions.valid(sf_auth.bearer(req)):
             return json_response(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
@@ -133,7 +139,7 @@ class SalesforceApp(BaseApp):
         return None
 
     def decorate(self, resp: Response, endpoint: str) -> None:
-        if endpoint not in ("login", "oauth_token"):
+        if endpoint not in ("login", "oauth_token", "userinfo"):
             resp.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.options.daily_limit}"
 
     def fault_response(self, fault: Fault, req: Request, endpoint: str) -> Response:
@@ -229,6 +235,25 @@ class SalesforceApp(BaseApp):
         ids = ids[q.offset :]
         return ids if q.limit is None else ids[: q.limit]
 
+    def _organization(self, names: list[str]) -> Response:
+        """``SELECT ... FROM Organization``: the one row naming the org (its identity)."""
+        org = sf_id18(self.options.org_id)
+        row = {
+            "Id": org,
+            "Name": "crmseg sandbox",
+            "InstanceName": "SANDBOX1",
+            "IsSandbox": True,
+            "OrganizationType": "Developer Edition",
+        }
+        by_lower = {k.lower(): k for k in row}
+        unknown = [n for n in names if n.lower() not in by_lower]
+        if unknown:
+            raise sf_error(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Organization'")
+        url = f"/services/data/v{self.options.api_version}/sobjects/Organization/{org}"
+        record: dict[str, Any] = {"attributes": {"type": "Organization", "url": url}}
+        record.update({by_lower[n.lower()]: row[by_lower[n.lower()]] for n in names})
+        return json_response(200, {"totalSize": 1, "done": True, "records": [record]})
+
     def _batch_size(self, req: Request) -> int:
         m = re.search(r"batchSize=(\d+)", req.header("sforce-query-options"))
         return min(2000, max(200, int(m.group(1)))) if m else 2000
@@ -237,6 +262,9 @@ class SalesforceApp(BaseApp):
         text = req.arg("q")
         if text is None:
             raise sf_error(400, "MALFORMED_QUERY", "A query string has to be specified")
+        org = _ORG_QUERY.fullmatch(text)
+        if org:
+            return self._organization([f.strip() for f in org.group(1).split(",")])
         try:
             q = soql.parse(text, self.schema, self.object)
         except soql.SoqlError as exc:

@@ -73,7 +73,11 @@ class SandboxServer:
             for rec in self.store.scan():
                 learn_options(schema, rec.data)
         app_cls = SalesforceApp if crm == "salesforce" else HubSpotApp
-        self.app: BaseApp = app_cls(self.store, schema, self.mapping, self.tag_fields, self.options)
+        try:
+            self.app: BaseApp = app_cls(self.store, schema, self.mapping, self.tag_fields, self.options)
+        except ValueError:  # an option the app refuses (org_id, portal_id)
+            self.store.close()
+            raise
         self.app.id_map = self.id_map
         self._httpd = SandboxHTTPServer(("127.0.0.1", port), self.app)
         self.port: int = self._httpd.server_address[1]

@@ -8,7 +8,10 @@
   (``iss`` = consumer key, ``sub`` = username, ``exp`` in the future; the RS256 signature is
   checked when the sandbox has ``jwt_public_key``), ``password`` (consumer key/secret +
   username/password+token) and ``client_credentials``. It answers ``access_token`` and
-  ``instance_url`` = the sandbox's own URL, as ``simple_salesforce.login.token_login`` expects.
+  ``instance_url`` = the sandbox's own URL, as ``simple_salesforce.login.token_login`` expects,
+  and the identity URL ``id`` = ``<sandbox>/id/<orgId>/<userId>`` (18-character ids).
+- ``GET /services/oauth2/userinfo``: the user and ``organization_id`` of the session (OpenID
+  Connect userinfo; not counted against the API allowance, like Salesforce).
 - Every other API call needs ``Authorization: Bearer <session>`` (or ``OAuth <session>``)
   with a session the sandbox issued, or the configured static ``session_id``.
 """
@@ -16,6 +19,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import threading
 import time
@@ -27,24 +31,38 @@ from urllib.parse import parse_qs
 import jwt
 
 from crmseg.sandbox.base import Request, Response, json_response
+from crmseg.sandbox.seed import sf_id18
 
 if TYPE_CHECKING:
     from crmseg.sandbox.salesforce import SalesforceApp
 
-ORG_ID = "00DSb0000000001"
 USER_ID = "005Sb0000000001"
+ORG_ID = re.compile(r"^00D[A-Za-z0-9]{12}$")
+
+
+def check_org_id(org_id: str) -> str:
+    """``org_id`` if it is a 15-character organization id (``00D`` + 12 letters or digits), else ValueError."""
+    if not isinstance(org_id, str) or not ORG_ID.fullmatch(org_id):
+        raise ValueError(f"sandbox org_id must be 15 characters starting with '00D', not {org_id!r}")
+    return org_id
+
+
+def identity_url(app: SalesforceApp) -> str:
+    """The OAuth identity URL of the sandbox's one user: ``<base>/id/<orgId>/<userId>``."""
+    return f"{app.base_url}/id/{sf_id18(app.options.org_id)}/{sf_id18(USER_ID)}"
 
 
 class Sessions:
     """The session ids the sandbox accepts; thread-safe."""
 
-    def __init__(self, static: str | None) -> None:
+    def __init__(self, static: str | None, org_id: str) -> None:
         self._lock = threading.Lock()
         self._valid: set[str] = {static} if static else set()
+        self._org = org_id
 
     def issue(self) -> str:
         """A fresh session id, valid until revoked."""
-        sid = f"{ORG_ID}!AQ{secrets.token_urlsafe(36)}"
+        sid = f"{self._org}!AQ{secrets.token_urlsafe(36)}"
         with self._lock:
             self._valid.add(sid)
         return sid
@@ -118,7 +136,7 @@ def soap_login(app: SalesforceApp, req: Request) -> Response:
         _OK.format(
             base=app.base_url,
             ver=app.options.api_version,
-            org=ORG_ID,
+            org=app.options.org_id,
             sid=sid,
             user=USER_ID,
             email=escape(creds.username),
@@ -149,7 +167,7 @@ def _token_ok(app: SalesforceApp) -> Response:
         {
             "access_token": sid,
             "instance_url": app.base_url,
-            "id": f"{app.base_url}/id/{ORG_ID}/{USER_ID}",
+            "id": identity_url(app),
             "token_type": "Bearer",
             "issued_at": now,
             "scope": "api",
@@ -204,3 +222,32 @@ def oauth_token(app: SalesforceApp, req: Request) -> Response:
             return _oauth_error("invalid_client", "invalid client credentials")
         return _token_ok(app)
     return _oauth_error("unsupported_grant_type", "grant type not supported")
+
+
+# ------------------------------------------------------------------ identity
+def userinfo(app: SalesforceApp, req: Request) -> Response:
+    """``GET /services/oauth2/userinfo``: who the session's user is, and in which org."""
+    if not app.sessions.valid(bearer(req)):
+        return _oauth_error("invalid_token", "Access token is invalid or expired", 403)
+    creds, ver = app.options.credentials, app.options.api_version
+    org, user = sf_id18(app.options.org_id), sf_id18(USER_ID)
+    return json_response(
+        200,
+        {
+            "sub": identity_url(app),
+            "user_id": user,
+            "organization_id": org,
+            "preferred_username": creds.username,
+            "nickname": "sandbox",
+            "name": "Sandbox User",
+            "email": creds.username,
+            "zoneinfo": "Etc/UTC",
+            "active": True,
+            "user_type": "STANDARD",
+            "urls": {
+                "rest": f"{app.base_url}/services/data/v{{version}}/",
+                "query": f"{app.base_url}/services/data/v{{version}}/query/",
+                "sobjects": f"{app.base_url}/services/data/v{ver}/sobjects/",
+            },
+        },
+    )

@@ -57,6 +57,12 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN api_remaining {big}",
         "ALTER TABLE runs ADD COLUMN drift_alert TEXT",
     ],
+    # 3: the CRM a sync's state belongs to (``kind:id``, and where it was, for messages); existing
+    # states have none and adopt the CRM of their next run
+    [
+        "ALTER TABLE sync_state ADD COLUMN crm_identity TEXT",
+        "ALTER TABLE sync_state ADD COLUMN crm_where TEXT",
+    ],
 ]
 
 #: The schema version this crmseg writes.

@@ -32,6 +32,9 @@ _RUN_COLS = (
     "message, drift_alert, holder"
 )
 
+#: What ``reset_sync`` forgets: everything bound to the CRM's records (history tables stay).
+RESET_TABLES = ("accounts", "tags", "outbox", "record_errors", "sync_state")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -285,7 +288,8 @@ class SqlStore:
     # ------------------------------------------------------------ sync state
     def sync_state(self, sync: str) -> SyncState:
         rows = self._query(
-            "SELECT watermark, rules_fingerprint, read_fingerprint, last_full_at FROM sync_state WHERE sync = ?",
+            "SELECT watermark, rules_fingerprint, read_fingerprint, last_full_at, crm_identity, crm_where "
+            "FROM sync_state WHERE sync = ?",
             (sync,),
         )
         return SyncState(*rows[0]) if rows else SyncState()
@@ -300,6 +304,22 @@ class SqlStore:
                 "last_full_at = excluded.last_full_at",
                 (sync, state.watermark, state.rules_fingerprint, state.read_fingerprint, state.last_full_at),
             )
+
+    def bind_identity(self, sync: str, identity: str, where: str) -> None:
+        with self._tx() as cur:
+            self._exec(
+                cur,
+                "INSERT INTO sync_state (sync, crm_identity, crm_where) VALUES (?, ?, ?) "
+                "ON CONFLICT (sync) DO UPDATE SET crm_identity = excluded.crm_identity, crm_where = excluded.crm_where",
+                (sync, identity, where),
+            )
+
+    def reset_sync(self, sync: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._tx() as cur:
+            for table in RESET_TABLES:
+                counts[table] = int(self._exec(cur, f"DELETE FROM {table} WHERE sync = ?", (sync,)).rowcount or 0)
+        return counts
 
     # ------------------------------------------------------------ local copy
     def upsert_accounts(self, sync: str, run: int, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> None:

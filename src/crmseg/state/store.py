@@ -3,7 +3,8 @@
 A store keeps, per sync:
 
 - **runs**: one row per ``crmseg sync`` run (status, counts, API calls, watermarks, rules fingerprint);
-- **sync state**: the watermark and the fingerprints of the last completed run;
+- **sync state**: the watermark and the fingerprints of the last completed run, and the CRM
+  the sync's state belongs to (its identity, recorded by its first run);
 - **accounts**: a local copy of the CRM fields crmseg reads (the rules' inputs and the
   current tags), so rule edits and ``days_since`` rules re-evaluate without re-reading;
 - **tags**: the value crmseg last wrote or confirmed per account and dimension;
@@ -73,12 +74,16 @@ class RunRow:
 
 @dataclass(slots=True)
 class SyncState:
-    """What the last completed run left for the next one."""
+    """What the last completed run left for the next one, and the CRM the state belongs to."""
 
     watermark: str | None = None
     rules_fingerprint: str | None = None
     read_fingerprint: str | None = None
     last_full_at: str | None = None
+    #: ``kind:id`` of the CRM (or file) the local copy came from; None until a run records it.
+    identity: str | None = None
+    #: Where that CRM was (instance URL, UI domain), for messages only.
+    identity_where: str | None = None
 
 
 class DimTag(NamedTuple):
@@ -194,7 +199,16 @@ class StateStore(Protocol):
 
     # -- sync state
     def sync_state(self, sync: str) -> SyncState: ...
-    def save_sync_state(self, sync: str, state: SyncState) -> None: ...
+    def save_sync_state(self, sync: str, state: SyncState) -> None:
+        """Store the watermark and fingerprints; the identity is left as it is (``bind_identity``)."""
+
+    def bind_identity(self, sync: str, identity: str, where: str) -> None:
+        """Record the CRM the sync's state belongs to (``CrmIdentity.key``, and where it was)."""
+
+    def reset_sync(self, sync: str) -> dict[str, int]:
+        """Forget what the sync knows of its CRM — local copy, recorded tags, outbox, record
+        errors, watermark, fingerprints and identity — keeping its history (runs, transitions,
+        snapshots). Rows deleted per table."""
 
     # -- local copy
     def upsert_accounts(self, sync: str, run: int, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> None: ...

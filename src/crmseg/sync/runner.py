@@ -6,7 +6,9 @@ The run, step by step (the lease is held by the caller):
 2. **Mode.** A *full* read on the first run, with ``--full``, when the fields read changed
    (mapping edit) or when the last full read is older than ``full_every``; otherwise an
    *incremental* read from the watermark (``SystemModstamp`` / ``hs_lastmodifieddate``).
-3. **Read** into the state's local copy of the fields crmseg reads. The watermark for the
+3. **Identity** of the CRM checked against the one the state belongs to (recorded by the first
+   run; :mod:`crmseg.sync.identity`): another CRM fails the run before anything is read.
+   **Read** into the state's local copy of the fields crmseg reads. The watermark for the
    next run is the CRM's own clock (its ``Date`` header) *before* the read started, so it
    never passes the run's start and crmseg's own writes are read back exactly once.
 4. **Evaluate** the accounts read, those with retriable failures or unresolved outbox entries,
@@ -52,6 +54,7 @@ from crmseg.sync.budget import Budget, BudgetExhausted
 from crmseg.sync.changes_file import ChangesFile
 from crmseg.sync.decide import AccountPlan, account_plan, applied
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint, time_dependent
+from crmseg.sync.identity import bind
 from crmseg.sync.writer import StopRequested, Writer
 
 log = logging.getLogger(__name__)
@@ -169,7 +172,7 @@ class SyncRun:
             return out
         out.watermark_after = wm_after
         out.status = "partial" if self.counts["failed"] else "succeeded"
-        self._finish(out, out.status, wm_after, None)
+        self._finish(out, out.status, wm_after, out.message)
         out.duration_s = round(time.perf_counter() - started, 3)
         return out
 
@@ -184,6 +187,8 @@ class SyncRun:
     # ------------------------------------------------------------------ phases
     def _run(self, state: SyncState, full: bool, reeval: bool, out: SyncOutcome) -> str | None:
         store, sync, run = self.store, self.sync, self.run_id
+        # before anything is read: the state must belong to the CRM the config reaches
+        out.message = bind(store, sync, state, self.caps, state.watermark is not None or store.account_count(sync) > 0)
         budget = Budget(self.caps.api_limits, self.cfg.api_reserve)
         since = None if full or not state.watermark else parse_iso(state.watermark)
         t0 = self._server_time()
