@@ -28,7 +28,7 @@ Runs 3, 4 and 5 start from the same snapshot (sandbox store and sync state) take
 Every run's API calls are counted by the sandbox (``/__sandbox/stats``, reset before the run)
 and by the run itself (``api_calls`` in the state's run row and in the printed summary); they
 must agree and equal the floor: read pages + write calls + fixed calls (login and describe, or
-HubSpot's property list), the fixed calls listed apart. The naive baseline is the same run
+HubSpot's property list and account info), the fixed calls listed apart. The naive baseline is the same run
 with one update call per changed record, timed on a sample with the same client and scaled
 (marked ``*``). Exit status 1 when a run is above (or below) its floor, the counters
 disagree, a fault happened, a run did not succeed or read what it should have; 0 otherwise.
@@ -79,7 +79,9 @@ SF_DAILY = 100_000
 HS_BURST, HS_WINDOW = 190, 10.0
 #: Sandbox endpoints, by what a sync uses them for.
 READ_EP = {"salesforce": ("query", "query_more"), "hubspot": ("list", "search")}
-FIXED_EP = {"salesforce": ("login", "describe"), "hubspot": ("properties_list",)}
+# fixed calls per run: login and describe; HubSpot's property list and the portal's identity
+# (account-info, checked every run so a state is never applied to another portal)
+FIXED_EP = {"salesforce": ("login", "describe"), "hubspot": ("properties_list", "account_info")}
 #: Endpoints that count as the Salesforce login, whichever flow the config uses (SOAP, OAuth token).
 LOGIN_EPS = ("login", "oauth_token")
 WRITE_EP = {
@@ -374,7 +376,7 @@ def sizes_for(crm: str, config: Path) -> Sizes:
     from crmseg.connectors.hubspot import LIST_LIMIT, MAX_BATCH, SEARCH_CAP, SEARCH_LIMIT
 
     batch = max(1, min(sync_cfg.batch_size or MAX_BATCH, MAX_BATCH))
-    return Sizes(crm, LIST_LIMIT, SEARCH_LIMIT, batch, None, BULK_JOB, SEARCH_CAP, fixed_names="property list")
+    return Sizes(crm, LIST_LIMIT, SEARCH_LIMIT, batch, None, BULK_JOB, SEARCH_CAP, fixed_names="property list + account info")
 
 
 def write_floor(sz: Sizes, k: int) -> tuple[int, str]:

@@ -25,7 +25,7 @@ RUNS = (
     "5 7 days later: local copy",
 )
 # (full-read page, incremental page, write batch, fixed calls per run) per CRM
-SIZES = {"salesforce": (2000, 2000, 200, 2), "hubspot": (100, 200, 100, 1)}
+SIZES = {"salesforce": (2000, 2000, 200, 2), "hubspot": (100, 200, 100, 2)}
 
 
 def _num(text: str) -> int:
