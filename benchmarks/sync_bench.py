@@ -376,7 +376,9 @@ def sizes_for(crm: str, config: Path) -> Sizes:
     from crmseg.connectors.hubspot import LIST_LIMIT, MAX_BATCH, SEARCH_CAP, SEARCH_LIMIT
 
     batch = max(1, min(sync_cfg.batch_size or MAX_BATCH, MAX_BATCH))
-    return Sizes(crm, LIST_LIMIT, SEARCH_LIMIT, batch, None, BULK_JOB, SEARCH_CAP, fixed_names="property list + account info")
+    return Sizes(
+        crm, LIST_LIMIT, SEARCH_LIMIT, batch, None, BULK_JOB, SEARCH_CAP, fixed_names="property list + account info"
+    )
 
 
 def write_floor(sz: Sizes, k: int) -> tuple[int, str]:
