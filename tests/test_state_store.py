@@ -290,3 +290,26 @@ def test_text_sorts_in_byte_order_whatever_the_database_locale(store):
     assert [rid for rid, _ in store.iter_accounts("beta", chunk=3)] == sorted(ids)  # keyset paging agrees
     store.record_failures("beta", run, T0, [RecordError(i, "x", False) for i in ids])
     assert list(store.record_errors("beta")) == sorted(ids)
+
+
+def test_tag_records_give_value_rule_and_run_filtered_by_accounts_or_rule_prefix(store):
+    run = store.begin_run("demo", "full", None, "fp", "h", T0)
+    store.confirm(
+        "demo",
+        run,
+        T0,
+        [
+            Confirmed("a", {"segment": (None, "SMB", "smb"), "tier": (None, "1", "undo:7")}),
+            Confirmed("b", {"segment": (None, "Mid", "undo_x")}),  # "_" is no wildcard
+        ],
+    )
+    assert sorted(store.tag_records("demo", ["a"])) == [
+        ("a", "segment", "SMB", "smb", run),
+        ("a", "tier", "1", "undo:7", run),
+    ]
+    assert store.tag_records("demo", rule_prefix="undo:") == [("a", "tier", "1", "undo:7", run)]
+    assert store.tag_records("demo", ["b"], rule_prefix="undo:") == []
+    assert store.tag_records("other") == []
+    row = store.run(run)
+    assert row is not None and (row.sync, row.rules_fingerprint) == ("demo", "fp")
+    assert store.run(run + 100) is None

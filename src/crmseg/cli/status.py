@@ -14,7 +14,7 @@ from crmseg.config import Config, load_config, parse_interval
 from crmseg.dates import parse_iso
 
 if TYPE_CHECKING:
-    from crmseg.state.store import SyncState
+    from crmseg.state.store import StateStore, SyncState
 
 
 def next_run(sync_cfg: Any, last_started: str | None, now: datetime | None = None) -> str | None:
@@ -75,11 +75,21 @@ def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
                 "next_run": next_run(sync_cfg, last.started_at if last else None),
                 "watermark": state.watermark if state else None,
                 "crm_identity": _identity(state),
+                "undo_holds": _holds(store, cfg, name) if store else None,
             }
     finally:
         if store is not None:
             store.close()
     return out
+
+
+def _holds(store: StateStore, cfg: Config, name: str) -> dict[str, Any] | None:
+    """Tags an undo restored that ordinary runs leave as they are while the rules are unchanged
+    (``accounts``, ``values``, ``undone_runs``); None when there are none in force."""
+    from crmseg.sync.undo import active_holds, live_fingerprint
+
+    holds = active_holds(store, name, live_fingerprint(cfg, cfg.syncs[name]))
+    return holds.to_json() if holds.dims else None
 
 
 def _identity(state: SyncState | None) -> dict[str, str] | None:
@@ -134,6 +144,14 @@ def status(config: str, sync_name: str | None, as_json: bool) -> None:
             )
         if r and r.get("message"):
             console.print(f"{name}: {r['message']}", highlight=False, markup=False)
+        if s["undo_holds"]:
+            h = s["undo_holds"]
+            console.print(
+                f"{name}: [bold yellow]undo holds[/]: {h['accounts']:,} account(s) kept at the values undo restored "
+                f"(run(s) {', '.join(map(str, h['undone_runs']))} undone); the rules are still those runs' rules, "
+                "edit them to release",
+                highlight=False,
+            )
         if s["drift_alert"]:
             console.print(f"{name}: [bold yellow]drift alert[/]: {s['drift_alert']}", highlight=False)
         for e in s["errors"][:10]:

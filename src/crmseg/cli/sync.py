@@ -34,6 +34,14 @@ from crmseg.config import Config, load_config
     help="Let this run change up to N accounts, whatever the sync's max_changes allows "
     "(the change guard; a run that would change more writes nothing).",
 )
+@click.option(
+    "--undo",
+    type=click.IntRange(min=1),
+    metavar="RUN",
+    help="Instead of applying the rules, write back the values run RUN replaced, where no later run "
+    "changed them again (the others are listed); a run of its own. With --dry-run: show them only.",
+)
+@click.option("--force", is_flag=True, help="With --undo: also restore tags a later run changed again.")
 @ENGINE
 @click.option("--quiet", "-q", is_flag=True, help="Only the run summary.")
 def sync(
@@ -42,17 +50,26 @@ def sync(
     dry_run: bool,
     full: bool,
     allow_changes: int | None,
+    undo: int | None,
+    force: bool,
     engine: str | None,
     quiet: bool,
 ) -> None:
     """Run one sync now: write changed tags back, record state and drift.
 
     Exit 0 all written, 1 some records failed or the run stopped (the change guard included),
-    2 bad config/rules, 3 locked."""
+    2 bad config/rules (or a run --undo refuses), 3 locked."""
     from crmseg.heap import frozen_heap
     from crmseg.sync.service import SyncService
 
+    if force and undo is None:
+        raise click.UsageError("--force goes with --undo RUN")
+    if undo is not None and full:
+        raise click.UsageError("--undo reads nothing from the CRM: --full does not apply")
     cfg = load_config(config)
+    if undo is not None:
+        _undo(cfg, sync_name, engine, undo, force, dry_run, allow_changes, quiet)
+        return
     if dry_run:
         _dry_run(cfg, sync_name, engine, quiet, allow_changes)
         return
@@ -96,6 +113,78 @@ def _dry_run(cfg: Config, sync_name: str | None, engine: str | None, quiet: bool
     )
 
 
+def _undo(
+    cfg: Config,
+    sync_name: str | None,
+    engine: str | None,
+    undo: int,
+    force: bool,
+    dry_run: bool,
+    allow_changes: int | None,
+    quiet: bool,
+) -> None:
+    """``sync --undo RUN``: the undo run (or, with ``--dry-run``, what it would restore)."""
+    from crmseg.sync.service import SyncService
+
+    service = SyncService(cfg)
+    console = Console(soft_wrap=True)
+    planned = service.plan(sync_name, engine=engine)  # the mapping, the CRM and the dimensions' kinds
+    live = planned.plan.fingerprint
+    if dry_run:
+        plan = service.preview_undo(planned, undo, force)
+        print_undo(plan, console, live, dry_run=True)
+        console.print("dry run: nothing was written and no run was recorded", highlight=False)
+        return
+    stop = threading.Event()
+    signals: list[int] = []
+    with _stop_on_signals(stop, signals), _ticker(quiet) as tick:
+        outcome = service.run(planned, stop=stop, tick=tick, allow_changes=allow_changes, undo=undo, force=force)
+    print_outcome(outcome, console)
+    if outcome.undo is not None:
+        print_undo(outcome.undo, console, live, dry_run=False)
+    if signals and outcome.status == "aborted":
+        sys.exit(130 if signals[0] == signal.SIGINT else 143)
+    sys.exit(outcome.exit_code)
+
+
+UNDO_SHOWN = 50  # tags listed per part of an undo's summary (a dry run lists them all)
+
+
+def print_undo(plan: Any, console: Console, live: str | None, *, dry_run: bool) -> None:
+    """An undo's restored tags, the tags it left (and why), and what the next run will do."""
+    shown = None if dry_run else UNDO_SHOWN
+    verb = "would restore" if dry_run else "restored"
+    console.print(
+        f"undo of run {plan.run}: {verb} {len(plan.restore):,} tag value(s) on {len(plan.accounts):,} account(s)",
+        highlight=False,
+    )
+    for r in plan.restore[:shown]:
+        again = f" (changed again by run {r.later_run}; --force)" if r.later_run is not None else ""
+        console.print(
+            f"  {r.account} {r.dimension}: {r.now or '(none)'} -> {r.before or '(none)'}{again}",
+            highlight=False,
+            markup=False,
+        )
+    if shown is not None and len(plan.restore) > shown:
+        console.print(f"  ... and {len(plan.restore) - shown:,} more (`crmseg history` per account)", highlight=False)
+    if plan.left:
+        console.print(
+            f"left as they are ({len(plan.left):,}; --force restores those a later run changed):",
+            highlight=False,
+        )
+        for x in plan.left[:shown]:
+            console.print(
+                f"  {x.account} {x.dimension}: now {x.now or '(none)'}, before run {plan.run} "
+                f"{x.before or '(none)'}: {x.reason}",
+                highlight=False,
+                markup=False,
+            )
+        if shown is not None and len(plan.left) > shown:
+            console.print(f"  ... and {len(plan.left) - shown:,} more (--dry-run lists them all)", highlight=False)
+    if plan.restore:
+        console.print(f"[bold yellow]next run[/]: {plan.hold_note(live)}", highlight=False)
+
+
 SKIPPED_SHOWN = 10  # skipped input rows named in the run summary (all are counted and logged)
 
 
@@ -136,6 +225,8 @@ def print_outcome(out: Any, console: Console) -> None:
             console.print(f"    {row}", highlight=False, markup=False)
         if n > SKIPPED_SHOWN:
             console.print(f"    ... and {n - SKIPPED_SHOWN:,} more (each is in the log)", highlight=False)
+    if out.held_note:
+        console.print(f"  [bold yellow]undo holds[/]: {out.held_note}", highlight=False)
     if out.message:
         console.print(f"  {out.message}", highlight=False, markup=False)
     for title, rows in (

@@ -22,6 +22,7 @@ from crmseg.state.store import (
     RecordError,
     RunRow,
     SyncState,
+    TagRecord,
     Transition,
 )
 from crmseg.state.transitions import EDIT_RULE, moves
@@ -392,6 +393,24 @@ class SqlStore:
                 f"SELECT account, dimension, value FROM tags WHERE sync = ? AND account IN ({marks})", (sync, *part)
             ):
                 out.setdefault(rid, {})[dim] = value
+        return out
+
+    def tag_records(
+        self, sync: str, ids: Sequence[str] | None = None, rule_prefix: str | None = None
+    ) -> list[TagRecord]:
+        sql = "SELECT account, dimension, value, rule, run FROM tags WHERE sync = ?"
+        args: list[Any] = [sync]
+        if rule_prefix is not None:
+            sql += f" AND substr(rule, 1, {len(rule_prefix):d}) = ?"  # not LIKE: the prefix is matched as written
+            args.append(rule_prefix)
+        if ids is None:
+            return [TagRecord(*r) for r in self._query(sql, args)]
+        out: list[TagRecord] = []
+        ids = list(dict.fromkeys(ids))
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            out += [TagRecord(*r) for r in self._query(f"{sql} AND account IN ({marks})", (*args, *part))]
         return out
 
     def confirm(self, sync: str, run: int, at: str, items: Sequence[Confirmed], edit_rule: str = EDIT_RULE) -> int:

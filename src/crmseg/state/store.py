@@ -150,6 +150,16 @@ class Transition:
     at: str
 
 
+class TagRecord(NamedTuple):
+    """One recorded tag: its value, the rule that gave it and the run that recorded it."""
+
+    account: str
+    dimension: str
+    value: str | None
+    rule: str | None
+    run: int
+
+
 @dataclass(slots=True)
 class Lease:
     """Who holds a sync's lock, and until when (ISO UTC)."""
@@ -195,6 +205,9 @@ class StateStore(Protocol):
     def abort_stale_runs(self, sync: str, finished_at: str, message: str) -> list[int]: ...
     def runs(self, sync: str, since: str | None = None, limit: int | None = None) -> list[RunRow]: ...
     def last_run(self, sync: str) -> RunRow | None: ...
+    def run(self, run_id: int) -> RunRow | None:
+        """One run by its id, whichever sync it belongs to; None when there is none."""
+
     def syncs(self) -> list[str]: ...
 
     # -- sync state
@@ -220,6 +233,12 @@ class StateStore(Protocol):
 
     # -- tags, transitions, outbox, errors
     def recorded_tags(self, sync: str, ids: Sequence[str]) -> dict[str, dict[str, str | None]]: ...
+    def tag_records(
+        self, sync: str, ids: Sequence[str] | None = None, rule_prefix: str | None = None
+    ) -> list[TagRecord]:
+        """The recorded tags of ``ids`` (None: every account); with ``rule_prefix``, only those whose
+        rule starts with it."""
+
     def put_outbox(self, sync: str, entries: Sequence[PendingWrite]) -> None: ...
     def outbox(self, sync: str) -> dict[str, PendingWrite]: ...
     def drop_outbox(self, sync: str, ids: Sequence[str]) -> None: ...

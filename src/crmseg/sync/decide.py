@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from crmseg.model import DimResult
 from crmseg.state.store import Dims, DimTag
-from crmseg.state.transitions import PINNED_RULE
+from crmseg.state.transitions import EDIT_RULE, PINNED_RULE
 from crmseg.tags import tag_text
 
 #: Per-record errors that retrying cannot fix (only an admin or a data change can).
@@ -61,6 +61,8 @@ class AccountPlan:
     confirm: Dims = field(default_factory=dict)  # dims to record without a write
     fields: dict[str, Any] = field(default_factory=dict)  # CRM field -> value to send
     pinned: bool = False
+    #: Held dimensions (an undo's restored value, see :mod:`crmseg.sync.undo`) the rules would change.
+    held: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -73,17 +75,25 @@ def account_plan(
     pinned: bool,
     tag_field: Callable[[str], str | None],
     recorded: Mapping[str, str | None],
+    held: Collection[str] = (),
 ) -> AccountPlan:
     """Diff one account's computed tags against the CRM's current values.
 
     A mapped dimension whose value differs is written (never for a pinned account: its
     CRM values are recorded as they are). An unmapped dimension has no CRM value: it is
-    recorded against what crmseg recorded before.
+    recorded against what crmseg recorded before. A ``held`` dimension keeps the value an
+    undo restored: nothing is written; a CRM edit since is recorded as one (which ends the hold).
     """
     plan = AccountPlan(pinned=pinned)
     for dim, res in results.items():
         value, rule = tag_text(res.value), rule_label(res)
         fld = tag_field(dim)
+        if dim in held and not pinned:
+            kept = recorded.get(dim) if fld is None else tag_text(current.get(dim))
+            plan.confirm[dim] = DimTag(kept, kept, EDIT_RULE)
+            if kept != value:
+                plan.held.append(dim)
+            continue
         if fld is None:
             plan.confirm[dim] = DimTag(recorded.get(dim), value, rule)
             continue

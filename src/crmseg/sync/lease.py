@@ -52,6 +52,12 @@ def _dead_here(lease: Lease) -> bool:
     return False
 
 
+def lease_live(lease: Lease | None, now: str) -> bool:
+    """Whether ``lease`` (None: no lease) is held by a run that may still be going: not expired
+    at ``now`` (ISO UTC) and not left by a process gone from this host."""
+    return lease is not None and lease.expires_at > now and not _dead_here(lease)
+
+
 @contextmanager
 def hold_lease(store: StateStore, sync: str, lease_s: float, holder: str | None = None) -> Iterator[str]:
     """Hold the sync's lease for the block (renewed every third of its length); SyncLocked if taken."""

@@ -22,6 +22,8 @@ The run, step by step (the lease is held by the caller):
    for syncs that set a guard.
 6. **Diff and write** only the changed mapped tag fields of unpinned accounts, in outbox
    batches (:mod:`crmseg.sync.writer`); values the CRM already holds are recorded directly.
+   Tags an undo restored are held while the rules are those of the undone run
+   (:mod:`crmseg.sync.undo`; the undo run itself is :mod:`crmseg.sync.undo_run`).
 7. **Record**: after a full read, accounts not seen leave the population; a count snapshot;
    the watermark and fingerprints; the run's status and counts.
 
@@ -55,6 +57,7 @@ from crmseg.sync.changes_file import ChangesFile
 from crmseg.sync.decide import AccountPlan, account_plan, applied
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint, time_dependent
 from crmseg.sync.identity import bind
+from crmseg.sync.undo import Holds, UndoPlan, active_holds
 from crmseg.sync.writer import StopRequested, Writer
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,11 @@ class SyncOutcome:
     error: CrmsegError | None = None
     #: Input rows a file sync left out (``skip_bad_rows = true``), as ``file:line: problem``.
     skipped_rows: list[str] = field(default_factory=list)
+    #: Accounts whose tags an undo restored and this run held (the rules would change them again).
+    held: int = 0
+    held_note: str | None = None
+    #: An undo run's plan: what it restored and what it left (``crmseg sync --undo``).
+    undo: UndoPlan | None = None
 
     @property
     def exit_code(self) -> int:
@@ -131,6 +139,8 @@ class SyncRun:
         self.read_fp = read_fingerprint(self.read_fields)
         self.changes_path = changes_path
         self.changes: ChangesFile | None = None
+        self.holds = Holds({})
+        self.held = 0  # accounts with a held tag the rules would change (see crmseg.sync.undo)
 
     # ------------------------------------------------------------------ entry
     def execute(self) -> SyncOutcome:
@@ -145,10 +155,8 @@ class SyncRun:
                 ", ".join(map(str, stale)),
             )
         state = store.sync_state(sync)
-        full = self._full_read(state, now)
-        reeval = (not full) and (state.rules_fingerprint != self.rules_fp or time_dependent(self.plan.rules))
-        mode = "full" if full else "incremental"
-        wm_before = None if full else state.watermark
+        full, reeval, mode = self._mode(state, now)
+        wm_before = state.watermark if mode == "incremental" else None
         run = store.begin_run(sync, mode, wm_before, self.rules_fp, self.opts.holder, iso(now))
         self.run_id = run
         out = SyncOutcome(
@@ -176,6 +184,12 @@ class SyncRun:
         out.duration_s = round(time.perf_counter() - started, 3)
         return out
 
+    def _mode(self, state: SyncState, now: datetime) -> tuple[bool, bool, str]:
+        """(full read, re-evaluate every account, the run's mode)."""
+        full = self._full_read(state, now)
+        reeval = (not full) and (state.rules_fingerprint != self.rules_fp or time_dependent(self.plan.rules))
+        return full, reeval, "full" if full else "incremental"
+
     def _full_read(self, state: SyncState, now: datetime) -> bool:
         if self.opts.full or self.is_file or state.watermark is None or state.read_fingerprint != self.read_fp:
             return True
@@ -201,6 +215,7 @@ class SyncRun:
         if not (full or reeval):
             wanted = read_ids | {rid for rid, e in errors.items() if not e.permanent} | set(outbox)
         engine = self.plan.rules_engine()
+        self.holds = active_holds(store, sync, self.rules_fp)
         limit = ChangeLimit.of(self.cfg.max_changes, self.opts.allow_changes)
         if limit is not None:
             self._guard(limit, store.iter_accounts(sync, wanted), engine, errors, full)
@@ -231,6 +246,14 @@ class SyncRun:
             self.counts["failed"] = writer.stats.failed
             out.failures = writer.stats.failures
             out.blocked = self.blocked
+            out.held = self.held
+        if self.held:
+            out.held_note = (
+                f"held {self.held:,} account(s) at the values undo restored (run(s) "
+                f"{', '.join(map(str, self.holds.undone))} undone; the rules are still the ones those runs used): "
+                "edit the rules to release them"
+            )
+            log.warning("sync %s: %s", sync, out.held_note)
         if self.changes is not None:
             out.changes_file = str(self.changes.commit())
         if full:
@@ -306,7 +329,9 @@ class SyncRun:
             results = engine.evaluate(norm.account(raw))
             pinned = norm.pinned(raw)
             have = recorded.get(raw.id, {})
-            plan = account_plan(results, currents[raw.id], pinned, tag_field, have)
+            plan = account_plan(results, currents[raw.id], pinned, tag_field, have, self.holds.dims.get(raw.id, ()))
+            if plan.held:
+                self.held += 1
             if self.is_file:  # a file never receives our writes: its old values are not edits
                 plan.write = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.write.items()}
                 plan.confirm = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.confirm.items()}
@@ -350,7 +375,8 @@ class SyncRun:
             for rid, data in chunk:
                 raw = RawRecord(rid, data)
                 results = engine.evaluate(norm.account(raw))
-                plan = account_plan(results, norm.current_tags(raw, dims), norm.pinned(raw), tag_field, {})
+                held = self.holds.dims.get(rid, ())
+                plan = account_plan(results, norm.current_tags(raw, dims), norm.pinned(raw), tag_field, {}, held)
                 if plan.write and not _blocked(plan, errors.get(rid), full):
                     changes += 1
             seen += len(chunk)

@@ -45,6 +45,8 @@ from crmseg.rules.model import RuleSet
 from crmseg.sync.fingerprint import rules_fingerprint
 from crmseg.sync.lease import hold_lease
 from crmseg.sync.runner import SyncOptions, SyncOutcome, run_sync
+from crmseg.sync.undo import UndoPlan, check_undo_target
+from crmseg.sync.undo_run import UndoRun, undo_plan
 
 __all__ = ["CheckedRules", "PlannedRun", "SyncService"]
 
@@ -148,12 +150,16 @@ class SyncService:
         stop: threading.Event | None = None,
         tick: Callable[[str, int], None] | None = None,
         allow_changes: int | None = None,
+        undo: int | None = None,
+        force: bool = False,
     ) -> SyncOutcome:
         """Run ``planned`` under the sync's lease and record it; closes ``planned``.
 
         ``full``: read every account; ``stop``: set it to stop after the current batch;
         ``tick``: progress, (phase, count); ``allow_changes``: this run may change up to that many
-        accounts, whatever the sync's ``max_changes`` says. Raises SyncLocked, or CrmsegError when the state
+        accounts, whatever the sync's ``max_changes`` says; ``undo``: instead of applying the rules,
+        put back the values run ``undo`` replaced (``force``: also those changed again since;
+        :mod:`crmseg.sync.undo`). Raises SyncLocked, UndoRefused, or CrmsegError when the state
         store cannot be opened (the run did not start)."""
         from crmseg.state import open_state
 
@@ -161,11 +167,31 @@ class SyncService:
         store = None
         try:
             store = open_state(self.cfg)
+            if undo is not None:
+                check_undo_target(store, sync_cfg.name, undo)  # refused before the lease: nothing recorded
             with hold_lease(store, sync_cfg.name, self.cfg.state.lease_s) as holder:
                 options = SyncOptions(
                     full=full, stop=stop or threading.Event(), tick=tick, holder=holder, allow_changes=allow_changes
                 )
-                return run_sync(planned.plan, sync_cfg, store, options, self.cfg.changes_file(sync_cfg))
+                changes = self.cfg.changes_file(sync_cfg)
+                if undo is not None:
+                    return UndoRun(planned.plan, sync_cfg, store, options, undo, force, changes).execute()
+                return run_sync(planned.plan, sync_cfg, store, options, changes)
+        finally:
+            planned.close()
+            if store is not None:
+                store.close()
+
+    def preview_undo(self, planned: PlannedRun, undo: int, force: bool = False) -> UndoPlan:
+        """What ``run(planned, undo=undo, force=force)`` would restore and leave; writes nothing,
+        takes no lease; closes ``planned``. UndoRefused (exit 2) as the undo itself would be."""
+        from crmseg.state import open_state
+
+        store = None
+        try:
+            store = open_state(self.cfg)
+            check_undo_target(store, planned.sync.name, undo)
+            return undo_plan(store, planned.sync.name, undo, planned.plan.normalizer, force)
         finally:
             planned.close()
             if store is not None:
