@@ -192,7 +192,7 @@ def print_outcome(out: Any, console: Console) -> None:
     """The run summary: status, counts, API calls, watermark and the failed records."""
     c = out.counts
     console.print(
-        f"sync '{out.sync}' run {out.run_id}: [bold]{out.status}[/bold] ({out.mode} read"
+        f"sync '{out.sync}' run {out.run_id}: [bold]{out.status}[/bold] ({_mode_text(out.mode)}"
         f"{', every account re-evaluated' if out.reevaluated_all and out.mode == 'incremental' else ''}, "
         f"{out.duration_s:.1f} s)",
         highlight=False,
@@ -239,6 +239,11 @@ def print_outcome(out: Any, console: Console) -> None:
                 console.print(f"  {rid}: {error}", highlight=False, markup=False)
             if len(rows) > 50:
                 console.print(f"  ... and {len(rows) - 50:,} more (crmseg status --json lists them)", highlight=False)
+
+
+def _mode_text(mode: str) -> str:
+    """``full read``, ``incremental read``; an undo reads nothing."""
+    return "undo, nothing read" if mode == "undo" else f"{mode} read"
 
 
 class _stop_on_signals:
