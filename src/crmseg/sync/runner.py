@@ -51,7 +51,7 @@ from crmseg.drift.measures import flag, snapshot_psi
 from crmseg.errors import CrmsegError
 from crmseg.model import RawRecord
 from crmseg.state.sql import iso
-from crmseg.state.store import Confirmed, PendingWrite, RecordError, StateStore, SyncState
+from crmseg.state.store import Confirmed, DimTag, PendingWrite, RecordError, StateStore, SyncState
 from crmseg.sync.budget import Budget, BudgetExhausted
 from crmseg.sync.changes_file import ChangesFile
 from crmseg.sync.decide import AccountPlan, account_plan, applied
@@ -329,12 +329,18 @@ class SyncRun:
             results = engine.evaluate(norm.account(raw))
             pinned = norm.pinned(raw)
             have = recorded.get(raw.id, {})
-            plan = account_plan(results, currents[raw.id], pinned, tag_field, have, self.holds.dims.get(raw.id, ()))
+            held = self.holds.dims.get(raw.id, ())
+            plan = account_plan(results, currents[raw.id], pinned, tag_field, have, held)
             if plan.held:
                 self.held += 1
             if self.is_file:  # a file never receives our writes: its old values are not edits
                 plan.write = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.write.items()}
-                plan.confirm = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.confirm.items()}
+                plan.confirm = {
+                    d: DimTag(have.get(d), have.get(d), t.rule)
+                    if d in held
+                    else t._replace(crm_before=have.get(d, t.crm_before))
+                    for d, t in plan.confirm.items()
+                }  # a held tag keeps the value recorded (the undo's), not the file's
             self.counts["evaluated"] += 1
             if pinned:
                 self.counts["pinned"] += 1
