@@ -34,6 +34,11 @@ def _rule(res: DimResult, kind: str) -> str:
     return ", ".join(res.rules)
 
 
+def _names(account: Account) -> dict[str, str]:
+    """The account's ``name`` and ``domain`` where it has them (shown beside its id)."""
+    return {k: str(account[k]) for k in ("name", "domain") if account.get(k) not in (None, "")}
+
+
 @dataclass
 class DimDiff:
     """One dimension's movement between the base rules and the new ones."""
@@ -147,7 +152,8 @@ def diff_rules(
                     moved = True
                     keep = d.samples.setdefault((a, b), [])
                     if len(keep) < samples:
-                        keep.append({"id": rid, "before_rule": _rule(rb, d.kind), "after_rule": _rule(ra, d.kind)})
+                        rules = {"before_rule": _rule(rb, d.kind), "after_rule": _rule(ra, d.kind)}
+                        keep.append({"id": rid, **_names(acc), **rules})
             out.accounts += 1
             out.moved += moved
             if tick is not None and out.accounts % 1000 == 0:
