@@ -245,7 +245,7 @@ def drift(
     json_out: str | None,
     html_out: str | None,
 ) -> None:
-    """Segment drift: PSI, transitions, flapping, the initial load apart.
+    """Segment drift: PSI, transitions, flapping.
 
     Per dimension: label counts per run, the from → to transition matrix of real moves, the
     accounts that moved most often and the PSI between the period's first and last snapshot;
