@@ -235,3 +235,123 @@ def test_drift_report_without_runs_and_new_dimension() -> None:
     orphan = drift_report([run(1, "failed")], {}, [T("a", None, "X", 1)])
     assert orphan["runs"] == [] and orphan["dimensions"]["segment"]["psi"] is None
     assert orphan["dimensions"]["segment"]["transitions"] == {"(none)": {"X": 1}}
+
+
+# ---------------------------------------------------------------- initial load, order, score bins (issue 15)
+def move(account: str, frm: str | None, to: str | None, run: int, dim: str = "segment", first: bool = False) -> dict:
+    """A transition as a plain dict; ``first``: logged at the account's first evaluation."""
+    return {
+        "account": account,
+        "dimension": dim,
+        "from": frm,
+        "to": to,
+        "run": run,
+        "at": f"2024-01-0{run}T00:00:00.000000Z",
+        "first_eval": first,
+    }
+
+
+def test_the_initial_load_is_shown_apart_and_never_counted_as_moves_or_flapping() -> None:
+    runs = [run(1), run(2), run(3)]
+    snaps = {
+        1: {"segment": {"SMB": 2, "Mid": 1}},
+        2: {"segment": {"SMB": 2, "Mid": 1, "Ent": 1}},  # d appears in run 2
+        3: {"segment": {"SMB": 1, "Mid": 2, "(none)": 1}},
+    }
+    ts = [
+        move("a", None, "SMB", 1, first=True),  # run 1: the backfill
+        move("b", None, "SMB", 1, first=True),
+        move("c", None, "Mid", 1, first=True),
+        move("d", None, "Ent", 2, first=True),  # first run the account appears in
+        move("a", "SMB", "Mid", 2),  # a real move
+        move("d", "Ent", None, 3),  # d loses its value ...
+        move("e", "Mid", "SMB", 1, first=True),  # a first evaluation that replaced a CRM value: a move
+    ]
+    seg = drift_report(runs, snaps, ts)["dimensions"]["segment"]
+    assert seg["initial_load"] == {"SMB": 2, "Mid": 1, "Ent": 1}
+    assert seg["transitions"] == {"Ent": {"(none)": 1}, "Mid": {"SMB": 1}, "SMB": {"Mid": 1}}
+    assert seg["moves"] == 3
+    assert seg["flapping"] == []  # a: backfill + 1 move; d: backfill + 1 move — neither flaps
+
+    # ... and regains one: a real move out of (none), so d now flaps (Ent -> (none) -> Mid)
+    seg = drift_report(runs, snaps, [*ts, move("d", None, "Mid", 3)])["dimensions"]["segment"]
+    assert seg["transitions"]["(none)"] == {"Mid": 1} and seg["moves"] == 4
+    assert [(f["account"], f["moves"], f["path"]) for f in seg["flapping"]] == [("d", 2, ["Ent", "(none)", "Mid"])]
+    assert seg["initial_load"] == {"SMB": 2, "Mid": 1, "Ent": 1}
+
+
+def test_labels_follow_the_declared_values_everywhere_none_last() -> None:
+    values = {"stage": ["Lead", "MQA", "Opportunity", "Customer"]}
+    runs = [run(1), run(2)]
+    # by count Customer would lead, by name Customer would too: the declared order puts it last
+    snaps = {
+        1: {"stage": {"Customer": 9, "Lead": 1, "(none)": 2, "Opportunity": 3}},
+        2: {"stage": {"Customer": 8, "Lead": 2, "MQA": 1, "Churned": 5, "(none)": 1}},
+    }
+    ts = [
+        move("a", "Customer", "Lead", 2, "stage"),
+        move("b", "Opportunity", "MQA", 2, "stage"),
+        move("c", None, "Customer", 2, "stage", first=True),
+        move("d", "Opportunity", "Churned", 2, "stage"),
+        move("e", None, "Lead", 2, "stage", first=True),
+    ]
+    rep = drift_report(runs, snaps, ts, values=values)
+    stage = rep["dimensions"]["stage"]
+    order = ["Lead", "MQA", "Opportunity", "Customer", "Churned", "(none)"]  # undeclared after, (none) last
+    assert stage["labels"] == order
+    assert list(stage["first"]) == ["Lead", "Opportunity", "Customer", "(none)"]
+    assert list(stage["last"]) == ["Lead", "MQA", "Customer", "Churned", "(none)"]
+    assert list(rep["runs"][1]["counts"]["stage"]) == list(stage["last"])
+    assert list(stage["transitions"]) == ["Opportunity", "Customer"]
+    assert list(stage["transitions"]["Opportunity"]) == ["MQA", "Churned"]
+    assert list(stage["initial_load"]) == ["Lead", "Customer"]
+    # without declared values: undeclared labels by the last snapshot's counts, (none) still last
+    plain = drift_report(runs, snaps, ts)["dimensions"]["stage"]
+    assert plain["labels"] == ["Customer", "Churned", "Lead", "MQA", "Opportunity", "(none)"]
+
+
+def test_score_moves_show_only_across_bins() -> None:
+    runs = [run(1), run(2)]
+    snaps = {1: {"icp": {str(i): 1 for i in range(1, 11)}}, 2: {"icp": {str(i): 1 for i in range(1, 11)}}}
+    ts = [
+        move("a", "3", "10", 2, "icp"),  # (2, 3] -> > 9: across
+        move("b", "10", "12", 2, "icp"),  # > 9 -> > 9: within one bin
+        move("c", "2.5", "3", 2, "icp"),  # (2, 3] both: within
+        move("c", "3", "2.5", 2, "icp"),  # within again: c does not flap
+        move("d", None, "4", 1, "icp", first=True),  # initial load, binned
+        move("e", "5", None, 2, "icp"),  # into (none): across
+    ]
+    icp = drift_report(runs, snaps, ts, {"icp"})["dimensions"]["icp"]
+    assert icp["transitions"] == {"(2, 3]": {"> 9": 1}, "(4, 5]": {"(none)": 1}}
+    assert icp["moves"] == 2 and icp["moves_within_bins"] == 3
+    assert icp["initial_load"] == {"(3, 4]": 1}
+    assert icp["flapping"] == []
+    # flapping paths of a score are in bins
+    more = [*ts, move("a", "10", "1", 2, "icp")]
+    icp = drift_report(runs, snaps, more, {"icp"})["dimensions"]["icp"]
+    assert [(f["account"], f["path"]) for f in icp["flapping"]] == [("a", ["(2, 3]", "> 9", "<= 1"])]
+
+
+def test_store_transitions_carry_first_eval_and_the_spec_keys_hold() -> None:
+    ts = [
+        Transition("a", "segment", None, "SMB", "r", 1, "2024-01-01T00:00:00.000000Z", first_eval=True),
+        Transition("a", "segment", "SMB", "Mid", "r", 2, "2024-01-02T00:00:00.000000Z"),
+        Transition("a", "segment", "Mid", "SMB", "r", 2, "2024-01-02T00:00:00.000000Z"),
+    ]
+    rep = drift_report([run(1), run(2)], {1: {"segment": {"SMB": 1}}, 2: {"segment": {"SMB": 1}}}, ts)
+    assert {"id", "at", "counts"} <= set(rep["runs"][0])
+    seg = rep["dimensions"]["segment"]
+    assert {"psi", "flag", "transitions", "flapping", "initial_load", "moves"} <= set(seg)
+    assert seg["initial_load"] == {"SMB": 1}
+    assert seg["flapping"][0]["path"] == ["SMB", "Mid", "SMB"] and seg["flapping"][0]["moves"] == 2
+
+
+def test_label_order_helper() -> None:
+    from crmseg.labels import account_text, label_order
+
+    seen = ["(none)", "Zeta", "10", "SMB", "2", "Alpha", "Enterprise"]
+    assert label_order(seen, ["Enterprise", "SMB"]) == ["Enterprise", "SMB", "2", "10", "Alpha", "Zeta", "(none)"]
+    assert label_order(seen, ["Enterprise", "SMB"], {"Zeta": 5, "Alpha": 1})[4:6] == ["Zeta", "Alpha"]
+    assert account_text("001", {"name": "Acme", "domain": "acme.com"}) == "001 Acme (acme.com)"
+    assert account_text("001", {"domain": "acme.com"}) == "001 (acme.com)"
+    assert account_text("001", None) == "001"

@@ -65,8 +65,16 @@ def test_history_lists_an_accounts_changes_of_two_runs_its_pin_and_its_errors(tm
         assert last_segment["to"] == crm_now["segment"] and last_segment["run"] == second
         assert doc["pin"] == {"field": "crmseg_pin", "pinned": False}
         assert doc["in_population"] and doc["errors"] == [] and doc["pending_writes"] == []
+        # the name and domain beside the id, as the CRM holds them (domain normalized per the mapping)
+        record = next(r for r in env.sb.store.scan() if r.id == account)
+        assert doc["name"] == record.data["name"] and doc["name"]
+        assert doc["domain"] == (str(record.data["domain"]).lower() if record.data.get("domain") else None)
+        # the first run's tags out of no value are the initial load; the rule edit's move is not
+        assert all(c["run"] == first and c["from"] is None for c in doc["changes"] if c["initial_load"])
+        assert not last_segment["initial_load"]
 
         text = _history(env, account).stdout
+        assert f"account {account} {doc['name']}" in text.splitlines()[0]
         seg = [c for c in doc["changes"] if c["dimension"] == "segment"]
         assert f"run {second} (succeeded)" in text and f"run {first} (partial)" in text
         assert f"segment: {seg[-1]['from'] or '(none)'} → {seg[-1]['to'] or '(none)'}" in text

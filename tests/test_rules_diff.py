@@ -104,6 +104,29 @@ def test_diff_against_head_1_matches_two_separate_audits(repo: Path) -> None:
     sample = seg["moves"][0]["samples"][0]
     assert sample["after_rule"] == "enterprise" and after[sample["id"]]["segment"] == "Enterprise"
     assert before[sample["id"]]["segment"] == seg["moves"][0]["from"]
+    # each sample carries the account's name (and domain, when it has one) beside its id
+    with (repo / "accounts.csv").open(newline="", encoding="utf-8") as fh:
+        rows = {row["id"]: row for row in csv.DictReader(fh)}
+    for move in seg["moves"]:
+        for s in move["samples"]:
+            assert s["name"] == rows[s["id"]]["name"].strip()
+            assert s.get("domain") == (rows[s["id"]]["domain"].strip().lower() or None)
+    md = crmseg(
+        "rules",
+        "diff",
+        "--base",
+        "HEAD~1",
+        "--source",
+        "accounts.csv",
+        "--as-of",
+        "2026-11-01",
+        "--markdown",
+        "-",
+        cwd=repo,
+    )
+    assert md.returncode == 0, md.stderr
+    named = f"{sample['id']} {sample['name']}" + (f" ({sample['domain']})" if sample.get("domain") else "")
+    assert f"{named} ({sample['before_rule']} → {sample['after_rule']})" in md.stdout
 
 
 def test_fail_above_is_a_ci_gate(repo: Path) -> None:

@@ -90,15 +90,21 @@ def test_drift_matrix_and_psi_match_a_hand_computation(tmp_path):
 
     ids = list(audits[0])
     expect_matrix = {d: Counter() for d in LABEL_DIMS}
+    expect_initial = {d: Counter() for d in LABEL_DIMS}  # first evaluation out of (none): the backfill
     for d in LABEL_DIMS:
         for rid in ids:
             if rid in pinned:
                 continue
             chain = [tag_text(audits[0][rid][f"{d}_current"]) or "(none)"] + [recorded(a, d, rid) for a in audits]
-            for frm, to in itertools.pairwise(chain):
-                if frm != to:
+            for step, (frm, to) in enumerate(itertools.pairwise(chain)):
+                if frm == to:
+                    continue
+                if step == 0 and frm == "(none)":
+                    expect_initial[d][to] += 1
+                else:
                     expect_matrix[d][(frm, to)] += 1
     assert sum(expect_matrix["segment"].values()) and sum(expect_matrix["tier"].values())
+    assert sum(expect_initial["segment"].values())
 
     res = _run(tmp_path, "drift", "--config", "config.toml", "--json", "drift.json", "--html", "drift.html")
     report = json.loads((tmp_path / "drift.json").read_text())
@@ -107,6 +113,7 @@ def test_drift_matrix_and_psi_match_a_hand_computation(tmp_path):
         got = report["dimensions"][d]
         matrix = Counter({(f, t): n for f, row in got["transitions"].items() for t, n in row.items()})
         assert matrix == expect_matrix[d], d
+        assert got["initial_load"] == dict(expect_initial[d]), d
         first = Counter(recorded(audits[0], d, rid) for rid in ids)
         last = Counter(recorded(audits[2], d, rid) for rid in ids)
         assert report["runs"][0]["counts"][d] == dict(first)

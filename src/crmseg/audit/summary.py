@@ -29,6 +29,7 @@ from pathlib import PurePath
 from typing import Any, Protocol
 
 from crmseg.audit.guard import GuardCheck
+from crmseg.labels import label_order
 from crmseg.model import NONE_LABEL, DimResult
 from crmseg.tags import CHANGE_KINDS, tag_text
 
@@ -357,11 +358,8 @@ class AuditSummary:
             for k in sorted(keys, key=_numeric_key):
                 out[k] = d.counts[k]
         else:
-            for v in d.values:
-                out[v] = d.counts.get(v, 0)
-            rest = [k for k in d.counts if k != NONE_LABEL and k not in out]
-            for k in sorted(rest, key=lambda k: (-d.counts[k], k)):
-                out[k] = d.counts[k]
+            for k in label_order([*d.values, *(k for k in d.counts if k != NONE_LABEL)], d.values, d.counts):
+                out[k] = d.counts.get(k, 0)
         out[NONE_LABEL] = d.counts.get(NONE_LABEL, 0)
         return out
 

@@ -9,7 +9,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from crmseg.config import Config, FileSync, load_config, load_mapping
+from crmseg.config import FileSync, load_config
+from crmseg.labels import account_text
 
 
 @click.command()
@@ -23,13 +24,22 @@ def history(config: str, sync_name: str | None, account: str, as_json: bool) -> 
     Exit 0 the account has recorded state, 1 the sync's state knows nothing of it."""
     from crmseg.state import open_state, state_label
     from crmseg.sync.history import account_history
+    from crmseg.sync.names import account_names, sync_mapping
 
     cfg = load_config(config)
     sync_cfg = cfg.sync(sync_name)
-    pin_field = _pin_field(cfg, sync_cfg)
+    mapping = sync_mapping(cfg, sync_cfg)
+    pin_field = mapping.pin_field if mapping is not None else None
     store = open_state(cfg, create=False)
     try:
-        data = account_history(store, sync_cfg.name, account, pin_field) if store is not None else None
+        data = None
+        if store is not None:
+            names = (
+                account_names(store, sync_cfg.name, [account], mapping, passthrough=isinstance(sync_cfg, FileSync))
+                if mapping is not None
+                else {}
+            )
+            data = account_history(store, sync_cfg.name, account, pin_field, names.get(account))
     finally:
         if store is not None:
             store.close()
@@ -46,17 +56,6 @@ def history(config: str, sync_name: str | None, account: str, as_json: bool) -> 
     _print(data, Console(soft_wrap=True))
 
 
-def _pin_field(cfg: Config, sync_cfg: Any) -> str | None:
-    """The CRM field that pins an account in this sync's mapping (None: no pin field)."""
-    if sync_cfg.mapping:
-        return load_mapping(cfg.resolve(sync_cfg.mapping)).pin_field
-    if isinstance(sync_cfg, FileSync):
-        from crmseg.audit.plan import default_mapping
-
-        return load_mapping(default_mapping(cfg.resolve(sync_cfg.rules))).pin_field
-    return None
-
-
 def _print(data: dict[str, Any], console: Console) -> None:
     """The text view of ``history``'s document."""
 
@@ -64,7 +63,7 @@ def _print(data: dict[str, Any], console: Console) -> None:
         console.print(text, highlight=False, markup=False)
 
     where = "in the population" if data["in_population"] else "no longer in the population (history kept)"
-    out(f"account {data['account']} in sync '{data['sync']}': {where}")
+    out(f"account {account_text(data['account'], data)} in sync '{data['sync']}': {where}")
     pin = data["pin"]
     if pin is not None:
         out(f"  pinned: {'yes — evaluated, never written' if pin['pinned'] else 'no'} ({pin['field']}, as last read)")
@@ -74,9 +73,10 @@ def _print(data: dict[str, Any], console: Console) -> None:
     out(f"changes ({len(changes)}):" if changes else "changes: none recorded")
     for c in changes:
         status = f" ({c['run_status']})" if c["run_status"] else ""
+        initial = "  (initial load)" if c.get("initial_load") else ""
         out(
             f"  run {c['run']}{status}  {c['at']}  {c['dimension']}: {_text(c['from'])} → {_text(c['to'])}"
-            f"  [{c['rule'] or '?'}]"
+            f"  [{c['rule'] or '?'}]{initial}"
         )
     for e in data["errors"]:
         kind = "blocked (permanent)" if e["permanent"] else f"retried on the next run, attempt {e['attempts']}"

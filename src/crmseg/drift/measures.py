@@ -15,7 +15,18 @@ Flags: ``moderate`` at PSI ≥ 0.1, ``major`` at PSI ≥ 0.25, else ``none``.
 deciles of the *baseline* snapshot (the first one of the period that holds a numeric score
 for the dimension), deduplicated, so ``<= e1``, ``(e1, e2]`` … ``> ek``; ``(none)`` stays its
 own bin. Every snapshot and every transition of the dimension is binned with those same
-edges, so a move inside one bin shows on the matrix diagonal.
+edges; a move inside one bin is not a move of the report (left out of the matrix, the move
+count and flapping; counted as ``moves_within_bins``).
+
+**Initial load**: a transition out of ``(none)`` logged at an account's first evaluation of
+a dimension (the first run, the first run the account appears in, or the first run a new
+dimension is evaluated; the store's ``first_eval``) is the backfill, not a move: it is
+counted per label as ``initial_load`` and never enters the matrix, the move count or
+flapping. A value lost and regained later is a real move out of ``(none)``.
+
+**Label order**: every label list, matrix and count mapping follows
+:func:`crmseg.labels.label_order` — the dimension's declared ``values``, then other labels,
+``(none)`` last; score bins ascend, ``(none)`` last.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
+from crmseg.labels import label_order
 from crmseg.model import NONE_LABEL
 
 EPS = 1e-4
@@ -186,13 +198,25 @@ def transition_matrix(transitions: Iterable[Any], bin_of: Callable[[str | None],
     return out
 
 
-def flapping(transitions: Iterable[Any], min_moves: int = 2, top: int = 10) -> list[dict[str, Any]]:
+def is_initial_load(t: Any) -> bool:
+    """A transition out of ``(none)`` logged at the account's first evaluation of its dimension."""
+    frm = _get(t, "from_value", "from")
+    return bool(_get(t, "first_eval")) and (frm is None or frm == NONE_LABEL)
+
+
+def flapping(
+    transitions: Iterable[Any],
+    min_moves: int = 2,
+    top: int = 10,
+    bin_of: Callable[[str | None], str] | None = None,
+) -> list[dict[str, Any]]:
     """The accounts of one dimension that moved most often (at least ``min_moves`` times).
 
     Each: ``{"account", "moves", "path": [value, ...], "last_at"}``; the path follows the log
-    order (a move whose start differs from the previous end adds that start too).
-    Most moves first, then account id; at most ``top``.
+    order (a move whose start differs from the previous end adds that start too); ``bin_of``
+    maps each value to its bin (score dimensions). Most moves first, then account id; at most ``top``.
     """
+    label = bin_of or _text
     moves: dict[str, list[Any]] = {}
     for t in transitions:
         moves.setdefault(str(_get(t, "account")), []).append(t)
@@ -200,9 +224,9 @@ def flapping(transitions: Iterable[Any], min_moves: int = 2, top: int = 10) -> l
     for account, ts in moves.items():
         if len(ts) < min_moves:
             continue
-        path = [_text(_get(ts[0], "from_value", "from"))]
+        path = [label(_get(ts[0], "from_value", "from"))]
         for t in ts:
-            frm, to = _text(_get(t, "from_value", "from")), _text(_get(t, "to_value", "to"))
+            frm, to = label(_get(t, "from_value", "from")), label(_get(t, "to_value", "to"))
             if frm != path[-1]:
                 path.append(frm)
             path.append(to)
@@ -211,11 +235,23 @@ def flapping(transitions: Iterable[Any], min_moves: int = 2, top: int = 10) -> l
     return out[:top]
 
 
+def flapping_accounts(report: Mapping[str, Any]) -> set[str]:
+    """The account ids a drift report's flapping lists name."""
+    return {str(f["account"]) for d in report.get("dimensions", {}).values() for f in d.get("flapping", [])}
+
+
+def attach_names(report: dict[str, Any], names: Mapping[str, Mapping[str, str]]) -> None:
+    """Add ``name`` and ``domain`` (where known) beside each flapping account's id, in place."""
+    for d in report.get("dimensions", {}).values():
+        for f in d.get("flapping", []):
+            f.update(names.get(str(f["account"]), {}))
+
+
 # ---------------------------------------------------------------- the report
-def _label_order(labels: Iterable[str], first: Counts, last: Counts) -> list[str]:
-    """Most accounts in the last snapshot first (then the first one's, then name); ``(none)`` last."""
-    uniq = sorted(set(labels) - {NONE_LABEL}, key=lambda k: (-int(last.get(k, 0)), -int(first.get(k, 0)), k))
-    return uniq + ([NONE_LABEL] if NONE_LABEL in set(labels) else [])
+def _in_order(counts: Mapping[str, int], labels: Sequence[str]) -> dict[str, int]:
+    """``counts`` with its keys in ``labels`` order (any other key after)."""
+    rank = {k: n for n, k in enumerate(labels)}
+    return dict(sorted(counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
 
 def drift_report(
@@ -224,6 +260,7 @@ def drift_report(
     transitions: Sequence[Any],
     score_dims: Iterable[str] = (),
     *,
+    values: Mapping[str, Sequence[str]] | None = None,
     top: int = 10,
     min_moves: int = 2,
     eps: float = EPS,
@@ -233,8 +270,10 @@ def drift_report(
     ``runs``: run records or mappings (``id``, ``started_at``, ``status`` …) of the period;
     those without a snapshot (failed, aborted) are left out of ``"runs"``. ``snapshots``:
     ``{run_id: {dimension: {label: n}}}``. ``transitions``: the moves logged by the period's
-    runs. ``score_dims``: dimensions to bin (see the module doc).
+    runs (``first_eval`` marks the initial load). ``score_dims``: dimensions to bin (see the
+    module doc). ``values``: each label dimension's declared values, for the label order.
     """
+    declared = values or {}
     scores = set(score_dims)
     kept = sorted((r for r in runs if snapshots.get(int(_get(r, "id")))), key=lambda r: int(_get(r, "id")))
     ids = [int(_get(r, "id")) for r in kept]
@@ -256,54 +295,50 @@ def drift_report(
         raw = snapshots[run_id].get(dim, {})
         return bins[dim].bin_counts(raw) if dim in bins else {k: int(n) for k, n in raw.items()}
 
-    out_runs = []
-    for r, i in zip(kept, ids, strict=True):
-        entry: dict[str, Any] = {
-            "id": i,
-            "at": _get(r, "started_at", "at"),
-            "status": _get(r, "status"),
-            "counts": {d: counts_of(i, d) for d in names if d in snapshots[i]},
-        }
-        raw_scores = {d: dict(snapshots[i][d]) for d in names if d in bins and d in snapshots[i]}
-        if raw_scores:
-            entry["score_counts"] = raw_scores
-        if _get(r, "drift_alert"):
-            entry["drift_alert"] = _get(r, "drift_alert")
-        out_runs.append(entry)
-
     dims: dict[str, Any] = {}
     for dim in names:
         having = [i for i in ids if dim in snapshots[i]]
         first = counts_of(having[0], dim) if having else {}
         last = counts_of(having[-1], dim) if having else {}
         value = psi(first, last, eps) if having and sum(first.values()) and sum(last.values()) else None
-        bin_of = bins[dim].label_of if dim in bins else None
-        matrix = transition_matrix(by_dim.get(dim, []), bin_of)
-        seen = {k for i in having for k in counts_of(i, dim)} | set(matrix)
+        bin_of = bins[dim].label_of if dim in bins else _text
+        logged = by_dim.get(dim, [])
+        initial = [t for t in logged if is_initial_load(t)]
+        moved = [t for t in logged if not is_initial_load(t)]
+        moves = [t for t in moved if bin_of(_get(t, "from_value", "from")) != bin_of(_get(t, "to_value", "to"))]
+        matrix = transition_matrix(moves, bin_of)
+        loaded: dict[str, int] = {}
+        for t in initial:
+            b = bin_of(_get(t, "to_value", "to"))
+            loaded[b] = loaded.get(b, 0) + 1
+        seen = {k for i in having for k in counts_of(i, dim)} | set(matrix) | set(loaded)
         seen |= {k for row in matrix.values() for k in row}
         if dim in bins:
             order = [b for b in [*bins[dim].labels, NONE_LABEL] if b in seen]
-            labels = order + sorted(seen - set(order))
+            labels = order + label_order(seen - set(order))
         else:
-            labels = _label_order(seen, first, last)
+            labels = label_order(seen, declared.get(dim), last or first)
         rank = {k: n for n, k in enumerate(labels)}
+
+        def ordered(counts: Mapping[str, int], rank: dict[str, int] = rank) -> dict[str, int]:
+            return dict(sorted(counts.items(), key=lambda kv: rank[kv[0]]))
+
         d: dict[str, Any] = {
             "kind": "score" if dim in bins else "label",
             "psi": value,
             "flag": flag(value),
             "from_run": having[0] if having else None,
             "to_run": having[-1] if having else None,
-            "first": first,
-            "last": last,
+            "first": ordered(first),
+            "last": ordered(last),
             "labels": labels,
-            "transitions": {
-                a: dict(sorted(row.items(), key=lambda kv: rank[kv[0]]))
-                for a, row in sorted(matrix.items(), key=lambda kv: rank[kv[0]])
-            },
-            "moves": len(by_dim.get(dim, [])),
-            "flapping": flapping(by_dim.get(dim, []), min_moves, top),
+            "transitions": {a: ordered(row) for a, row in sorted(matrix.items(), key=lambda kv: rank[kv[0]])},
+            "moves": len(moves),
+            "initial_load": ordered(loaded),
+            "flapping": flapping(moves, min_moves, top, bin_of if dim in bins else None),
         }
         if dim in bins:
+            d["moves_within_bins"] = len(moved) - len(moves)
             d["bins"] = {
                 "edges": list(bins[dim].edges),
                 "labels": bins[dim].labels,
@@ -311,6 +346,21 @@ def drift_report(
                 "method": "deciles of the baseline snapshot",
             }
         dims[dim] = d
+
+    out_runs = []
+    for r, i in zip(kept, ids, strict=True):
+        entry: dict[str, Any] = {
+            "id": i,
+            "at": _get(r, "started_at", "at"),
+            "status": _get(r, "status"),
+            "counts": {d: _in_order(counts_of(i, d), dims[d]["labels"]) for d in names if d in snapshots[i]},
+        }
+        raw_scores = {d: dict(snapshots[i][d]) for d in names if d in bins and d in snapshots[i]}
+        if raw_scores:
+            entry["score_counts"] = raw_scores
+        if _get(r, "drift_alert"):
+            entry["drift_alert"] = _get(r, "drift_alert")
+        out_runs.append(entry)
 
     kept_ids = set(ids)
     skipped = [

@@ -15,6 +15,7 @@ from typing import Any
 
 from crmseg import __version__
 from crmseg.audit.summary import share_text
+from crmseg.labels import account_text
 from crmseg.model import NONE_LABEL
 from crmseg.report.files import atomic_write
 from crmseg.report.html import esc
@@ -72,7 +73,7 @@ def _header(report: Mapping[str, Any], runs: list[Mapping[str, Any]], dims: Mapp
     tiles = [
         ("Runs", f"{len(runs):,}", ""),
         ("Dimensions", f"{len(dims):,}", ""),
-        ("Transitions", f"{moves:,}", ""),
+        ("Moves", f"{moves:,}", ""),
         ("Drifting", f"{drifting:,}", " warn" if major else ""),
     ]
     tiles_html = "".join(
@@ -84,6 +85,9 @@ def _header(report: Mapping[str, Any], runs: list[Mapping[str, Any]], dims: Mapp
             ("First run", f"#{runs[0]['id']} · {runs[0].get('at')}"),
             ("Last run", f"#{runs[-1]['id']} · {runs[-1].get('at')}"),
         ]
+    period = report.get("period")
+    if period:
+        facts.append(("Moves of", period_text(period)))
     eps = (report.get("psi") or {}).get("epsilon")
     if eps is not None:
         facts.append(("PSI", f"first vs last snapshot; empty shares count as {eps:g}; moderate ≥ 0.1, major ≥ 0.25"))
@@ -145,12 +149,32 @@ def _dimension(name: str, dim: Mapping[str, Any], runs: list[Mapping[str, Any]])
         f'<span class="badge">{esc(kind)}</span>{_flag_badge(dim.get("flag", "none"), dim.get("psi"))}{span}</div>'
         f"{bins_html}<h3>Accounts per {'bin' if kind == 'score' else 'label'} over runs</h3>"
         f"{line_chart(name, labels, runs)}"
-        f'<div style="height:14px"></div><h3>Transitions (from ↓ to →)</h3>'
+        f'<div style="height:14px"></div><h3>Transitions (from ↓ to →)</h3>{_moves_note(dim)}'
         f'{heat_map(dim.get("transitions", {}), labels)}<div style="height:14px"></div>'
         f'<div class="cols"><div><h3>First vs last snapshot</h3>'
         f"{_first_last(dim.get('first', {}), dim.get('last', {}), labels, dim)}</div>"
         f"<div><h3>Flapping accounts</h3>{_flapping(dim.get('flapping', []))}</div></div></section>"
     )
+
+
+def period_text(period: Mapping[str, Any]) -> str:
+    """``runs #3 to #5 (PSI against run #2)`` for a ``--run``/``--runs`` report."""
+    a, b, base = period.get("first_run"), period.get("last_run"), period.get("baseline_run")
+    runs = f"run #{a}" if a == b else f"runs #{a} to #{b}"
+    return f"{runs} (PSI against run #{base})" if base is not None else f"{runs} (no earlier snapshot)"
+
+
+def _moves_note(dim: Mapping[str, Any]) -> str:
+    """The initial load (first evaluations, not moves) and, for scores, the moves inside one bin left out."""
+    parts = []
+    loaded = dim.get("initial_load") or {}
+    if loaded:
+        counts = ", ".join(f"{label} {int(n):,}" for label, n in loaded.items())
+        parts.append(f"Initial load (first evaluations, not counted as moves): {counts}.")
+    within = int(dim.get("moves_within_bins") or 0)
+    if within:
+        parts.append(f"{within:,} score move{'s' if within != 1 else ''} inside one bin not shown.")
+    return f'<p class="desc">{esc(" ".join(parts))}</p>' if parts else ""
 
 
 def _psi_text(value: Any) -> str:
@@ -198,7 +222,8 @@ def _flapping(items: Sequence[Mapping[str, Any]]) -> str:
         if len(path) > MAX_PATH:
             path = [*path[:5], "…", *path[-5:]]
         rows.append(
-            f'<tr><td class="name">{esc(f.get("account"))}</td><td class="n">{int(f.get("moves", 0)):,}</td>'
+            f'<tr><td class="name">{esc(account_text(str(f.get("account")), f))}</td>'
+            f'<td class="n">{int(f.get("moves", 0)):,}</td>'
             f'<td class="name">{" → ".join(esc(p) for p in path)}</td></tr>'
         )
     return (

@@ -17,7 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from crmseg.audit.summary import share_text
+from crmseg.labels import account_text
 from crmseg.model import NONE_LABEL
+from crmseg.report.drift_html import period_text
 
 FLAG_STYLES = {"none": "green", "moderate": "bold yellow", "major": "bold red"}
 TOP_FLAPPING = 5
@@ -51,6 +53,8 @@ def _header(report: Mapping[str, Any]) -> Text:
         )
     if report.get("since"):
         text.append(f"\nsince {report['since']}", style="dim")
+    if report.get("period"):
+        text.append(f"\nmoves of {period_text(report['period'])}", style="dim")
     alerts = [r for r in runs if r.get("drift_alert")]
     for r in alerts:
         text.append(f"\n! run #{r['id']}: {r['drift_alert']}", style="yellow")
@@ -76,8 +80,25 @@ def _dimension(name: str, dim: Mapping[str, Any], console: Console) -> Renderabl
     labels = [str(x) for x in dim.get("labels", [])]
     if dim.get("from_run") is not None:
         parts += [_first_last(dim, labels), Text()]
-    parts += [_matrix(dim.get("transitions", {}), labels, console), Text(), _flapping(dim.get("flapping", []))]
+    parts += [*_moves_note(dim), _matrix(dim.get("transitions", {}), labels, console), Text()]
+    parts.append(_flapping(dim.get("flapping", [])))
     return Group(*parts)
+
+
+def _moves_note(dim: Mapping[str, Any]) -> list[RenderableType]:
+    """``initial load: SMB 275, Mid-Market 80`` (first evaluations, not moves); for scores, the
+    moves inside one bin left out."""
+    out: list[RenderableType] = []
+    loaded = dim.get("initial_load") or {}
+    if loaded:
+        text = Text("initial load ", style="bold")
+        text.append("(first evaluations, not counted as moves): ", style="dim")
+        text.append(", ".join(f"{label} {int(n):,}" for label, n in loaded.items()))
+        out.append(text)
+    within = int(dim.get("moves_within_bins") or 0)
+    if within:
+        out.append(Text(f"{within:,} score move{'s' if within != 1 else ''} inside one bin not shown", style="dim"))
+    return out
 
 
 def _first_last(dim: Mapping[str, Any], labels: list[str]) -> Table:
@@ -115,7 +136,7 @@ def _count(n: int, total: int) -> Text:
 def _matrix(matrix: Mapping[str, Mapping[str, int]], labels: list[str], console: Console) -> RenderableType:
     """The from → to counts as a table (rows: from, columns: to); as a list when too wide."""
     if not matrix:
-        return Text("No transitions in this period.", style="dim")
+        return Text("No moves in this period.", style="dim")
     order = {k: i for i, k in enumerate(labels)}
 
     def ordered(keys: Any) -> list[str]:
@@ -186,12 +207,13 @@ def _flapping(items: Sequence[Mapping[str, Any]]) -> RenderableType:
         title=Text(f"Flapping accounts (top {len(shown)})", style="bold"),
         title_justify="left",
     )
-    grid.add_column("Account", overflow="fold", max_width=30)
+    grid.add_column("Account", overflow="fold", max_width=40)
     grid.add_column("Moves", justify="right")
     grid.add_column("Path", overflow="fold")
     for f in shown:
         path = [str(p) for p in f.get("path", [])]
         if len(path) > MAX_PATH:
             path = [*path[:4], "…", *path[-4:]]
-        grid.add_row(Text(str(f.get("account"))), f"{int(f.get('moves', 0)):,}", Text(" → ".join(path)))
+        who = Text(account_text(str(f.get("account")), f))
+        grid.add_row(who, f"{int(f.get('moves', 0)):,}", Text(" → ".join(path)))
     return grid

@@ -9,6 +9,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from crmseg.labels import account_text
 from crmseg.report.matrix import MAX_AXIS, html_matrix, markdown_matrix, terminal_matrix
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ def _headline(d: RulesDiff) -> str:
 
 
 def _sample_text(d: DimDiff, a: str, b: str) -> str:
-    return "; ".join(f"{s['id']} ({s['before_rule']} → {s['after_rule']})" for s in d.samples.get((a, b), []))
+    return "; ".join(
+        f"{account_text(s['id'], s)} ({s['before_rule']} → {s['after_rule']})" for s in d.samples.get((a, b), [])
+    )
 
 
 def render_diff(diff: RulesDiff, console: Console) -> None:

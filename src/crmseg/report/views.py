@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crmseg.audit.summary import share_text
+from crmseg.labels import label_order
 from crmseg.model import NONE_LABEL
-from crmseg.rules.diff import value_order
 
 if TYPE_CHECKING:
     from crmseg.audit.summary import AuditSummary
@@ -46,7 +46,8 @@ def change_total(changes: Mapping[str, int]) -> int:
 def distribution_rows(dim: Mapping[str, Any], accounts: int, max_rows: int = 12) -> list[Row]:
     """Rows to show for one dimension's counts.
 
-    Labels: by count descending (ties by name), ``(none)`` last and always shown.
+    Labels: in the dimension's declared ``values`` order, then any other label by count
+    (``crmseg.labels.label_order``), ``(none)`` last and always shown.
     Scores: in value order; more than ``max_rows`` distinct values are grouped into
     equal-width ranges; ``(none)`` is shown only when some account has no score.
     """
@@ -62,13 +63,8 @@ def distribution_rows(dim: Mapping[str, Any], accounts: int, max_rows: int = 12)
         if none:
             rows.append(row(NONE_LABEL, none, True))
         return rows
-    values = list(dim.get("values") or [])
-    if dim.get("ordered") and values:  # an ordered scale: its own order, then any other label by count
-        rank = {v: i for i, v in enumerate(values)}
-        ordered = sorted(items, key=lambda kc: (rank.get(kc[0], len(rank)), -kc[1] if kc[0] not in rank else 0, kc[0]))
-        rows = [row(k, c) for k, c in ordered]
-    else:
-        rows = [row(k, c) for k, c in sorted(items, key=lambda kc: (-kc[1], kc[0]))]
+    tally = dict(items)
+    rows = [row(k, tally[k]) for k in label_order(tally, list(dim.get("values") or []), tally)]
     rows.append(row(NONE_LABEL, none, True))
     return rows
 
@@ -77,7 +73,7 @@ def move_cells(dim: Mapping[str, Any]) -> tuple[list[str], dict[tuple[str, str],
     """(axis order, (CRM now, computed) -> accounts) of one dimension's would-write moves."""
     cells = {(str(m["from"]), str(m["to"])): int(m["accounts"]) for m in dim.get("moves", [])}
     seen = {v for pair in cells for v in pair}
-    return value_order(seen, list(dim.get("values") or [])), cells
+    return label_order(seen, list(dim.get("values") or [])), cells
 
 
 def crosstab_cells(data: Mapping[str, Any]) -> tuple[str, str, list[str], list[str], dict[tuple[str, str], int]] | None:
@@ -87,8 +83,8 @@ def crosstab_cells(data: Mapping[str, Any]) -> tuple[str, str, list[str], list[s
         return None
     cells = {(str(c["row"]), str(c["col"])): int(c["accounts"]) for c in ct.get("cells", [])}
     dims = data.get("dimensions", {})
-    rows = value_order({a for a, _ in cells}, list((dims.get(ct["rows"]) or {}).get("values") or []))
-    cols = value_order({b for _, b in cells}, list((dims.get(ct["cols"]) or {}).get("values") or []))
+    rows = label_order({a for a, _ in cells}, list((dims.get(ct["rows"]) or {}).get("values") or []))
+    cols = label_order({b for _, b in cells}, list((dims.get(ct["cols"]) or {}).get("values") or []))
     return str(ct["rows"]), str(ct["cols"]), rows, cols, cells
 
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from crmseg.labels import label_order
 from crmseg.model import NONE_LABEL, Account, DimResult
 from crmseg.rules.engines import make_engine
 from crmseg.rules.model import RuleSet
 from crmseg.tags import tag_text
 
-__all__ = ["DimDiff", "RulesDiff", "diff_rules", "value_order"]
+__all__ = ["DimDiff", "RulesDiff", "diff_rules"]
 
 _NONE = DimResult(None)
 
@@ -31,6 +32,11 @@ def _rule(res: DimResult, kind: str) -> str:
     if not res.rules:
         return "(default)" if kind == "label" else "(no rule)"
     return ", ".join(res.rules)
+
+
+def _names(account: Account) -> dict[str, str]:
+    """The account's ``name`` and ``domain`` where it has them (shown beside its id)."""
+    return {k: str(account[k]) for k in ("name", "domain") if account.get(k) not in (None, "")}
 
 
 @dataclass
@@ -57,7 +63,7 @@ class DimDiff:
 
     def order(self) -> list[str]:
         """Every value seen, in ``values`` order (scores numerically), ``(none)`` last."""
-        return value_order(set(self.before) | set(self.after), self.values)
+        return label_order(set(self.before) | set(self.after), self.values)
 
     def rule_changes(self) -> list[tuple[str, int, int]]:
         """(rule, hits before, hits after) for each rule whose hits changed."""
@@ -65,22 +71,6 @@ class DimDiff:
         return [
             (r, self.hits_before[r], self.hits_after[r]) for r in names if self.hits_before[r] != self.hits_after[r]
         ]
-
-
-def value_order(seen: Iterable[str], values: list[str] | None) -> list[str]:
-    """``values`` order first, then numbers by value, then the rest by name; ``(none)`` last."""
-
-    def key(v: str) -> tuple[int, float, str]:
-        if v == NONE_LABEL:
-            return (3, 0.0, v)
-        if values and v in values:
-            return (0, float(values.index(v)), v)
-        try:
-            return (1, float(v), v)
-        except ValueError:
-            return (2, 0.0, v)
-
-    return sorted(set(seen), key=key)
 
 
 @dataclass
@@ -162,7 +152,8 @@ def diff_rules(
                     moved = True
                     keep = d.samples.setdefault((a, b), [])
                     if len(keep) < samples:
-                        keep.append({"id": rid, "before_rule": _rule(rb, d.kind), "after_rule": _rule(ra, d.kind)})
+                        rules = {"before_rule": _rule(rb, d.kind), "after_rule": _rule(ra, d.kind)}
+                        keep.append({"id": rid, **_names(acc), **rules})
             out.accounts += 1
             out.moved += moved
             if tick is not None and out.accounts % 1000 == 0:

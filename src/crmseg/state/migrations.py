@@ -63,6 +63,18 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE sync_state ADD COLUMN crm_identity TEXT",
         "ALTER TABLE sync_state ADD COLUMN crm_where TEXT",
     ],
+    # 4: reserved for the daemon's health records (built on another branch)
+    [],
+    # 5: ``first_eval`` marks a transition logged at an account's first evaluation of a dimension
+    # (no tag recorded for it yet): drift shows those out of ``(none)`` as the initial load, not as
+    # moves. Rows logged before have no such record; the first move of an account and dimension out
+    # of ``(none)`` that is not a CRM edit is taken for its first evaluation.
+    [
+        "ALTER TABLE transitions ADD COLUMN first_eval INTEGER",
+        """UPDATE transitions SET first_eval = 1
+            WHERE from_value IS NULL AND (rule IS NULL OR rule <> '(crm edit)')
+            AND id IN (SELECT MIN(id) FROM transitions GROUP BY sync, account, dimension)""",
+    ],
 ]
 
 #: The schema version this crmseg writes.

@@ -425,14 +425,15 @@ class SqlStore:
             for c in items:
                 have = recorded.get(c.account, {})
                 for dim, (crm_before, value, rule) in c.dims.items():  # a DimTag
+                    first = int(dim not in have)  # no tag recorded yet: the account's first evaluation
                     for frm, to, why in moves(dim in have, have.get(dim), crm_before, value, rule, edit_rule):
-                        trans.append((sync, c.account, dim, frm, to, why, run, at))
+                        trans.append((sync, c.account, dim, frm, to, why, run, at, first))
                     if dim not in have or have[dim] != value:
                         tag_rows.append((sync, c.account, dim, value, rule, run, at))
             self._many(
                 cur,
-                "INSERT INTO transitions (sync, account, dimension, from_value, to_value, rule, run, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO transitions (sync, account, dimension, from_value, to_value, rule, run, at, first_eval) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 trans,
             )
             self._many(
@@ -493,7 +494,10 @@ class SqlStore:
     def transitions(
         self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None, account: str | None = None
     ) -> list[Transition]:
-        sql = "SELECT account, dimension, from_value, to_value, rule, run, at FROM transitions WHERE sync = ?"
+        sql = (
+            "SELECT account, dimension, from_value, to_value, rule, run, at, COALESCE(first_eval, 0) "
+            "FROM transitions WHERE sync = ?"
+        )
         args: list[Any] = [sync]
         if account is not None:  # no index on account (a schema change): one account's history scans the sync's log
             sql += " AND account = ?"
@@ -506,7 +510,10 @@ class SqlStore:
                 return []
             sql += f" AND run IN ({', '.join('?' * len(run_ids))})"
             args += list(run_ids)
-        return [Transition(*r) for r in self._query(sql + " ORDER BY id", args)]
+        return [
+            Transition(r[0], r[1], r[2], r[3], r[4], r[5], r[6], first_eval=bool(r[7]))
+            for r in self._query(sql + " ORDER BY id", args)
+        ]
 
     # ------------------------------------------------------------ outbox
     def put_outbox(self, sync: str, entries: Sequence[PendingWrite]) -> None:

@@ -9,7 +9,8 @@ A store keeps, per sync:
   current tags), so rule edits and ``days_since`` rules re-evaluate without re-reading;
 - **tags**: the value crmseg last wrote or confirmed per account and dimension;
 - **transitions**: ``account, dimension, from, to, rule, run, at`` — appended in the same
-  transaction that changes ``tags``, so each transition is logged exactly once;
+  transaction that changes ``tags``, so each transition is logged exactly once — and whether
+  it came from the account's first evaluation of the dimension (drift's initial load);
 - **snapshots**: label counts per run and dimension (drift);
 - **outbox**: tag writes sent to the CRM whose outcome is not recorded yet;
 - **record errors**: failed records with attempt counts, permanent ones kept apart;
@@ -148,6 +149,8 @@ class Transition:
     rule: str | None
     run: int
     at: str
+    #: Logged at the account's first evaluation of the dimension (no tag recorded for it before).
+    first_eval: bool = False
 
 
 class TagRecord(NamedTuple):

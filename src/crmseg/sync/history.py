@@ -7,18 +7,28 @@ per-record errors and the outbox (writes sent whose outcome is not recorded yet)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from crmseg.drift.measures import is_initial_load
 from crmseg.normalize.normalizer import Normalizer
 from crmseg.state.store import StateStore
 
 
-def account_history(store: StateStore, sync: str, account: str, pin_field: str | None) -> dict[str, Any] | None:
+def account_history(
+    store: StateStore,
+    sync: str,
+    account: str,
+    pin_field: str | None,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any] | None:
     """The ``history --json`` document of ``account`` in ``sync``; None when the state knows nothing of it.
 
-    Keys: ``sync``, ``account``, ``in_population`` (in the local copy now), ``tags`` (dimension ->
+    Keys: ``sync``, ``account``, ``name`` and ``domain`` (from ``names``, as the local copy holds
+    them; None when unknown), ``in_population`` (in the local copy now), ``tags`` (dimension ->
     the value crmseg recorded last), ``changes`` (oldest first: ``run``, ``run_status``, ``at``,
-    ``dimension``, ``from``, ``to``, ``rule``), ``pin`` (``{"field", "pinned"}`` as last read;
+    ``dimension``, ``from``, ``to``, ``rule``, ``initial_load`` — set by the account's first
+    evaluation, out of no value), ``pin`` (``{"field", "pinned"}`` as last read;
     None without a pin field or a copy), ``errors`` (``error``, ``permanent``, ``attempts``,
     ``first_run``, ``last_run``, ``at``, ``targets``) and ``pending_writes`` (``run``, ``targets``)."""
     moves = store.transitions(sync, account=account)
@@ -35,6 +45,8 @@ def account_history(store: StateStore, sync: str, account: str, pin_field: str |
     return {
         "sync": sync,
         "account": account,
+        "name": (names or {}).get("name"),
+        "domain": (names or {}).get("domain"),
         "in_population": copy is not None,
         "tags": dict(sorted(tags.items())),
         "changes": [
@@ -46,6 +58,7 @@ def account_history(store: StateStore, sync: str, account: str, pin_field: str |
                 "from": t.from_value,
                 "to": t.to_value,
                 "rule": t.rule,
+                "initial_load": is_initial_load(t),
             }
             for t in moves
         ],
