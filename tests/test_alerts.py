@@ -25,7 +25,7 @@ from crmseg.daemon import reload as reload_mod
 from crmseg.daemon.reload import RuleGuard
 from crmseg.errors import ConfigError
 
-from .cli_run import ROOT, crmseg
+from .cli_run import ROOT, crmseg, process_env
 from .sync_env import SyncEnv
 from .webhook_server import WebhookServer
 
@@ -408,3 +408,52 @@ def test_a_rejected_rule_edit_is_posted_once(tmp_path, hook, monkeypatch):
     assert body["text"].startswith(f"crmseg: Rule edit rejected (sync demo): rules in {tmp_path / 'rules'} do not pass")
     problems = body["blocks"][2]["text"]["text"]
     assert "icp_scor" in problems and "keeping the rules loaded at" in body["text"]
+
+
+# ---------------------------------------------------------------- the daemon (subprocess)
+def test_a_daemon_posts_a_rejected_edit_once_and_keeps_the_secret_out_of_its_logs(tmp_path, hook, daemon):
+    config = _csv_sync(tmp_path, 'interval = "1s"\n' + _alerts_table())
+    d = daemon(config, process_env({ENV: hook.url(PATH)}), tmp_path, metrics=False)
+    try:
+        d.wait_for(lambda e: e.get("event") == "run" and e["status"] == "succeeded", timeout=60)
+        assert hook.received == []  # a succeeded run without drift: nothing to say
+        tier = tmp_path / "rules" / "tier.toml"
+        tier.write_text(tier.read_text().replace("icp_score >= 70", "icp_scor >= 70"), encoding="utf-8")
+        d.wait_for(lambda e: e.get("event") == "alert_sent", timeout=60)
+        runs = len(d.runs())
+        d.wait_for(lambda e: e.get("event") == "run", timeout=60, count=runs + 2)  # later runs: no new alert
+        ((path, _, body),) = hook.received
+        assert path == PATH and (body["event"], body["sync"], body["run_id"]) == ("rules_rejected", "demo", None)
+        assert any("icp_scor" in p for p in body["problems"]) and "keeping the rules loaded at" in body["message"]
+        sent = d.wait_for(lambda e: e.get("event") == "alert_sent", timeout=5)[0]
+        assert sent["webhook"] == hook.url("") and sent["alert"] == "rules_rejected"
+        assert d.stop() == 0
+    finally:
+        d.kill()
+    assert not any(TOKEN in line for line in d.raw)
+
+
+def test_a_daemon_with_a_refused_webhook_url_does_not_start(tmp_path, daemon):
+    config = _csv_sync(tmp_path, 'interval = "1s"\n' + _alerts_table())
+    d = daemon(config, process_env({ENV: f"http://hooks.example.com{PATH}"}), tmp_path, metrics=False)
+    try:
+        assert d.proc.wait(timeout=60) == 2
+    finally:
+        d.kill()
+    out = "".join(d.raw)
+    assert f"${ENV} uses plain http:// to hooks.example.com" in out and TOKEN not in out
+
+
+def test_a_config_reload_whose_webhook_variable_is_unset_keeps_the_running_config(tmp_path, monkeypatch, caplog):
+    from crmseg.daemon.scheduler import Daemon
+
+    config = _csv_sync(tmp_path, _alerts_table())
+    monkeypatch.setenv(ENV, "http://127.0.0.1:9/hook")
+    daemon = Daemon(config)
+    service = daemon.service
+    config.write_text(config.read_text().replace(f'"{ENV}"', '"OTHER_WEBHOOK_URL"'), encoding="utf-8")
+    monkeypatch.delenv("OTHER_WEBHOOK_URL", raising=False)
+    daemon.reload_config()
+    assert daemon.service is service and daemon.cfg.alerts.webhook_url_env == ENV
+    (rejected,) = [r for r in caplog.records if getattr(r, "event", None) == "config_rejected"]
+    assert "$OTHER_WEBHOOK_URL, which is not set" in rejected.getMessage()
