@@ -457,3 +457,22 @@ def test_a_config_reload_whose_webhook_variable_is_unset_keeps_the_running_confi
     assert daemon.service is service and daemon.cfg.alerts.webhook_url_env == ENV
     (rejected,) = [r for r in caplog.records if getattr(r, "event", None) == "config_rejected"]
     assert "$OTHER_WEBHOOK_URL, which is not set" in rejected.getMessage()
+
+
+def test_a_run_stopped_on_request_is_no_alert_one_the_budget_stopped_is(tmp_path, hook, monkeypatch):
+    from crmseg.sync.budget import BudgetExhausted
+    from crmseg.sync.runner import SyncOutcome
+    from crmseg.sync.service import SyncService
+    from crmseg.sync.writer import StopRequested
+
+    monkeypatch.setenv(ENV, hook.url(PATH))
+    service = SyncService(load_config(_csv_sync(tmp_path, _alerts_table())))
+
+    def ended(error: Exception) -> SyncOutcome:
+        return SyncOutcome(3, "demo", "aborted", "full", COUNTS, "2026-12-01T10:00:00Z", 1.0, str(error), error=error)
+
+    service._alert(ended(StopRequested("stopped on request")))  # the hook run() calls with every outcome
+    assert hook.received == []  # a signal: someone asked for it
+    service._alert(ended(BudgetExhausted("the API reserve is reached")))
+    ((_, _, body),) = hook.received
+    assert (body["event"], body["run_id"], body["message"]) == ("run_aborted", 3, "the API reserve is reached")

@@ -24,9 +24,10 @@ What goes wrong, and what the caller gets:
 
 Alerts (``[alerts]``, :mod:`crmseg.alerts`) go out from here, so ``crmseg sync`` and the
 daemon send the same ones: a run that failed or was aborted (the change guard's with its
-figures), a drift alert, and a run that could not start (any error of :meth:`SyncService.plan`
-or :meth:`SyncService.run` but :class:`~crmseg.sync.lease.SyncLocked`). They are sent after
-the lease is released; a delivery failure is a logged warning and changes no outcome.
+figures; not a run stopped on request: a signal, a daemon shutting down), a drift alert, and a
+run that could not start (any error of :meth:`SyncService.plan` or :meth:`SyncService.run` but
+:class:`~crmseg.sync.lease.SyncLocked`). They are sent after the lease is released; a
+delivery failure is a logged warning and changes no outcome.
 
 Every default the run needs has one home: the changes file's name
 (:data:`crmseg.config.CHANGES_FILE`), the lease (``[state] lease``), the engine (the sync's
@@ -53,6 +54,7 @@ from crmseg.rules.model import RuleSet
 from crmseg.sync.fingerprint import rules_fingerprint
 from crmseg.sync.lease import SyncLocked, hold_lease
 from crmseg.sync.runner import SyncOptions, SyncOutcome, run_sync
+from crmseg.sync.writer import StopRequested
 
 __all__ = ["CheckedRules", "PlannedRun", "SyncService"]
 
@@ -197,8 +199,9 @@ class SyncService:
 
     # ------------------------------------------------------------------ alerts
     def _alert(self, out: SyncOutcome) -> None:
-        """The alerts of a run's outcome (none without ``[alerts]``)."""
-        if self.alerts is None:
+        """The alerts of a run's outcome (none without ``[alerts]``). A run stopped on request
+        is none: someone asked for it, and a shutting-down daemon should not wait on a webhook."""
+        if self.alerts is None or isinstance(out.error, StopRequested):
             return
         guard = out.error.check if isinstance(out.error, ChangeGuardTripped) else None
         for event in run_events(
