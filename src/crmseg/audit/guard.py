@@ -26,6 +26,11 @@ class ChangeGuardTripped(CrmsegError):
 
     exit_code = 1
 
+    def __init__(self, message: str, check: GuardCheck | None = None) -> None:
+        super().__init__(message)
+        #: The figures that tripped the guard (alerts send them).
+        self.check = check
+
 
 @dataclass(frozen=True, slots=True)
 class ChangeLimit:

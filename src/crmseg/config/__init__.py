@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from crmseg.config.alerts import AlertsConfig
 from crmseg.errors import ConfigError
 
 FieldType = Literal["str", "int", "float", "bool", "date", "datetime", "list"]
@@ -348,6 +349,7 @@ class Config(_Strict):
     state: StateConfig = StateConfig()
     logging: LoggingConfig = LoggingConfig()
     daemon: DaemonConfig = DaemonConfig()
+    alerts: AlertsConfig | None = None  # [alerts]: a webhook for failed runs, guard trips, drift, rejected rules
     syncs: dict[str, SyncConfig]
     path: str = ""
     base_dir: str = "."
@@ -486,6 +488,7 @@ def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
     if len(loc) >= 3 and loc[0] == "syncs" and loc[2] in _TAGS:
         cur, loc = globals()[_TAGS[loc[2]]], loc[3:]
     for part in loc:
+        cur = _optional_table(cur)
         if isinstance(cur, type) and issubclass(cur, BaseModel):
             field = cur.model_fields.get(str(part))
             cur = field.annotation if field is not None else None
@@ -493,10 +496,20 @@ def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
             cur = get_args(cur)[1]
         else:
             return []
+    cur = _optional_table(cur)
     if isinstance(cur, type) and issubclass(cur, BaseModel):
         internal = _INTERNAL.get(cur.__name__, set()) | ({"name"} if issubclass(cur, _SyncBase) else set())
         return [k for k in cur.model_fields if k not in internal]
     return []
+
+
+def _optional_table(annotation: Any) -> Any:
+    """The model of an optional table (``AlertsConfig | None`` for ``[alerts]``), else ``annotation``."""
+    from typing import get_args
+
+    args = get_args(annotation)
+    models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models[0] if len(models) == 1 and type(None) in args else annotation
 
 
 def _unknown_key(key: str, allowed: list[str], listed: bool) -> str:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from crmseg.alerts import rules_rejected, send_alert
 from crmseg.config import Config, FileSync, Mapping, load_mapping
 from crmseg.daemon.logs import log_event
 from crmseg.errors import ConfigError, RuleError
@@ -153,6 +154,7 @@ class RuleGuard:
             )
             for line in problems:
                 log_event(log, logging.ERROR, "rule_problem", line, sync=name)
+            send_alert(cfg.alerts, rules_rejected(name, str(rules_dir), problems, keep))
             return good
         fresh = GoodRules(mapping, ruleset, fp, compiled, datetime.now(UTC).isoformat(timespec="seconds"))
         self._good[name] = fresh

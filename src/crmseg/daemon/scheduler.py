@@ -271,10 +271,11 @@ class Daemon:
             cfg = load_config(self.config_path)
             for sync_cfg in cfg.syncs.values():
                 trigger_for(sync_cfg)
+            service = SyncService(cfg)  # checks [alerts]' webhook URL
         except CrmsegError as exc:
             log_event(log, logging.ERROR, "config_rejected", f"config reload failed, keeping the running config: {exc}")
             return
-        self.service = SyncService(cfg)
+        self.service = service
         self.schedule(cfg)
         log_event(log, logging.INFO, "config_reloaded", f"config {self.config_path} reloaded", syncs=list(cfg.syncs))
 

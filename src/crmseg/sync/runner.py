@@ -391,7 +391,7 @@ class SyncRun:
         if check.tripped:
             self.counts["evaluated"], self.counts["changed"] = seen, changes
             log.warning("sync %s: change guard: %s", self.sync, check.message())
-            raise ChangeGuardTripped(check.message())
+            raise ChangeGuardTripped(check.message(), check)
         log.info("sync %s: change guard: %s", self.sync, check.message())
 
     def _drift_alert(self) -> str | None:

@@ -22,6 +22,13 @@ What goes wrong, and what the caller gets:
 - once the run has started, whatever happens ends in a recorded :class:`SyncOutcome`
   (``failed``, ``aborted``, ``partial`` or ``succeeded``) with its exit code.
 
+Alerts (``[alerts]``, :mod:`crmseg.alerts`) go out from here, so ``crmseg sync`` and the
+daemon send the same ones: a run that failed or was aborted (the change guard's with its
+figures; not a run stopped on request: a signal, a daemon shutting down), a drift alert, and a
+run that could not start (any error of :meth:`SyncService.plan` or :meth:`SyncService.run` but
+:class:`~crmseg.sync.lease.SyncLocked`). They are sent after the lease is released; a
+delivery failure is a logged warning and changes no outcome.
+
 Every default the run needs has one home: the changes file's name
 (:data:`crmseg.config.CHANGES_FILE`), the lease (``[state] lease``), the engine (the sync's
 ``engine``).
@@ -36,17 +43,20 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from crmseg.alerts import AlertEvent, Alerts, run_events
+from crmseg.audit.guard import ChangeGuardTripped
 from crmseg.audit.plan import Plan, plan_config
 from crmseg.config import Config, Mapping, SyncConfig
-from crmseg.errors import RuleError
+from crmseg.errors import CrmsegError, RuleError
 from crmseg.rules.alerts import RuleAlerts, plan_alerts
 from crmseg.rules.engines import Engine, engine_kind
 from crmseg.rules.model import RuleSet
 from crmseg.sync.fingerprint import rules_fingerprint
-from crmseg.sync.lease import hold_lease
+from crmseg.sync.lease import SyncLocked, hold_lease
 from crmseg.sync.runner import SyncOptions, SyncOutcome, run_sync
-from crmseg.sync.undo import UndoPlan, check_undo_target
+from crmseg.sync.undo import UndoPlan, UndoRefused, check_undo_target
 from crmseg.sync.undo_run import UndoRun, undo_plan
+from crmseg.sync.writer import StopRequested
 
 __all__ = ["CheckedRules", "PlannedRun", "SyncService"]
 
@@ -103,9 +113,11 @@ class SyncService:
     """Plans and runs the syncs of one loaded config (see the module's documentation)."""
 
     def __init__(self, cfg: Config, **connector_options: Any) -> None:
-        """``connector_options`` go to the connectors (tests and benchmarks: ``env``)."""
+        """``connector_options`` go to the connectors (tests and benchmarks: ``env``). ConfigError
+        when ``[alerts]`` names an unset variable or a webhook URL the policy refuses."""
         self.cfg = cfg
         self.connector_options = connector_options
+        self.alerts = Alerts.from_config(cfg.alerts)
 
     def plan(
         self,
@@ -116,9 +128,17 @@ class SyncService:
         checked: CheckedRules | None = None,
     ) -> PlannedRun:
         """Plan a run of sync ``name`` (None: the config's only sync) with ``engine`` (default:
-        the sync's) at ``now`` (default: now). Raises CrmsegError when it cannot run."""
+        the sync's) at ``now`` (default: now). Raises CrmsegError when it cannot run (and alerts)."""
         sync_cfg = self.cfg.sync(name)
-        now = now or datetime.now(UTC)
+        try:
+            return self._plan(sync_cfg, engine, now or datetime.now(UTC), checked)
+        except CrmsegError as exc:
+            self._alert_not_run(sync_cfg.name, exc)
+            raise
+
+    def _plan(
+        self, sync_cfg: SyncConfig, engine: str | None, now: datetime, checked: CheckedRules | None
+    ) -> PlannedRun:
         if checked is not None:
             same = checked.engine.name == engine_kind(engine or sync_cfg.engine)
             plan = plan_config(
@@ -175,12 +195,21 @@ class SyncService:
                 )
                 changes = self.cfg.changes_file(sync_cfg)
                 if undo is not None:
-                    return UndoRun(planned.plan, sync_cfg, store, options, undo, force, changes).execute()
-                return run_sync(planned.plan, sync_cfg, store, options, changes)
+                    outcome = UndoRun(planned.plan, sync_cfg, store, options, undo, force, changes).execute()
+                else:
+                    outcome = run_sync(planned.plan, sync_cfg, store, options, changes)
+        except CrmsegError as exc:
+            # another run holds the sync (it is running) or the undo was refused (a usage error,
+            # nothing started): neither is an alert
+            if not isinstance(exc, SyncLocked | UndoRefused):
+                self._alert_not_run(sync_cfg.name, exc)
+            raise
         finally:
             planned.close()
             if store is not None:
                 store.close()
+        self._alert(outcome)
+        return outcome
 
     def preview_undo(self, planned: PlannedRun, undo: int, force: bool = False) -> UndoPlan:
         """What ``run(planned, undo=undo, force=force)`` would restore and leave; writes nothing,
@@ -196,3 +225,26 @@ class SyncService:
             planned.close()
             if store is not None:
                 store.close()
+
+    # ------------------------------------------------------------------ alerts
+    def _alert(self, out: SyncOutcome) -> None:
+        """The alerts of a run's outcome (none without ``[alerts]``). A run stopped on request
+        is none: someone asked for it, and a shutting-down daemon should not wait on a webhook."""
+        if self.alerts is None or isinstance(out.error, StopRequested):
+            return
+        guard = out.error.check if isinstance(out.error, ChangeGuardTripped) else None
+        for event in run_events(
+            out.sync,
+            out.run_id,
+            out.status,
+            out.message,
+            out.counts,
+            drift=out.drift_alert,
+            guard=guard.to_json() if guard is not None else None,
+        ):
+            self.alerts.send(event)
+
+    def _alert_not_run(self, sync: str, exc: CrmsegError) -> None:
+        """``run_failed`` for a run that could not start (nothing read or written; no run recorded)."""
+        if self.alerts is not None:
+            self.alerts.send(AlertEvent("run_failed", sync, f"not run: {exc}", status="failed"))
