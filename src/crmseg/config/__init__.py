@@ -610,9 +610,12 @@ def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
     cur: Any = model
     if len(loc) >= 3 and loc[0] == "syncs" and loc[2] in _TAGS:
         cur, loc = globals()[_TAGS[loc[2]]], loc[3:]
+
+    def table(t: Any) -> Any:  # an optional table (a mapping's [deals]) is its model
+        return next((a for a in get_args(t) if a is not type(None)), None) if get_origin(t) in (Union, UnionType) else t
+
     for part in loc:
-        if get_origin(cur) in (Union, UnionType):  # an optional table, e.g. a mapping's [deals]
-            cur = next((a for a in get_args(cur) if a is not type(None)), None)
+        cur = table(cur)
         if isinstance(cur, type) and issubclass(cur, BaseModel):
             field = cur.model_fields.get(str(part))
             cur = field.annotation if field is not None else None
@@ -620,6 +623,7 @@ def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
             cur = get_args(cur)[1]
         else:
             return []
+    cur = table(cur)
     if isinstance(cur, type) and issubclass(cur, BaseModel):
         internal = _INTERNAL.get(cur.__name__, set()) | ({"name"} if issubclass(cur, _SyncBase) else set())
         return [k for k in cur.model_fields if k not in internal]
