@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [
     ("connectors", "*.toml"),
     ("rules", "*.toml"),
-    ("examples", "accounts.csv"),
-    ("scripts", "make_sample_accounts.py"),
+    ("examples", "*.csv"),
+    ("scripts", "*.py"),
 ]
 
 

@@ -383,6 +383,11 @@ class FileConnector(Connector):
                 raise self._not_text(exc) from None
 
     # ------------------------------------------------------------ helpers
+    def bad_row(self, line: int, problem: str) -> None:
+        """Report a bad row that a reader over ``rows()`` found (e.g. a deals file's invalid date):
+        raised or skipped and listed like the file's own bad rows, by ``on_bad_row``."""
+        self._bad_row(line, problem)
+
     def _bad_row(self, line: int, problem: str) -> None:
         message = f"{self.path}:{line}: {problem}"
         if self.on_bad_row == "raise":
