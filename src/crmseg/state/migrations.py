@@ -63,6 +63,16 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE sync_state ADD COLUMN crm_identity TEXT",
         "ALTER TABLE sync_state ADD COLUMN crm_where TEXT",
     ],
+    # 4: what a running daemon tells other processes (``status``): per sync, the rules it runs
+    # and an edit it rejected (problems as JSON), and its schedule under a renewed expiry
+    [
+        """CREATE TABLE rule_status (
+            sync TEXT PRIMARY KEY, fingerprint TEXT, since TEXT, rejected_fingerprint TEXT,
+            rejected_at TEXT, rejected_problems TEXT, reporter TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        """CREATE TABLE schedules (
+            sync TEXT NOT NULL, holder TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+            next_run TEXT, expires_at TEXT NOT NULL, PRIMARY KEY (sync, holder))""",
+    ],
 ]
 
 #: The schema version this crmseg writes.
