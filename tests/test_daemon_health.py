@@ -28,6 +28,7 @@ from crmseg.sync.service import NOT_READ, SyncService
 
 from .cli_run import crmseg
 from .connector_fixtures import no_wait_policy
+from .state_backends import backend_params, open_backend
 from .sync_env import ROOT
 
 NOW = "2026-12-01T10:00:00.000000Z"
@@ -117,8 +118,9 @@ def test_next_run_only_from_a_daemons_schedule_row_that_has_not_expired():
     assert fresh.daemon is not None and fresh.daemon["holder"] == "b" and fresh.daemon["pid"] == 42
 
 
-def test_the_state_store_keeps_schedules_and_rule_status(tmp_path):
-    store = SqliteStore(tmp_path / "s.db")
+@pytest.mark.parametrize("backend", backend_params())
+def test_the_state_store_keeps_schedules_and_rule_status(backend, tmp_path, request):
+    store = open_backend(backend, tmp_path, request)
     try:
         store.beat_schedule("d1", "host-a", 7, {"crm": "2026-12-01T10:05:00+00:00", "files": None}, 30.0)
         (row,) = store.schedules("crm")
