@@ -343,13 +343,14 @@ def test_a_failed_run_is_posted_in_the_configured_format(tmp_path, hook, fmt):
     _no_secret(tmp_path, out, err)
 
 
-def test_a_run_that_cannot_start_is_a_failed_run_without_a_run_id(tmp_path, hook):
+def test_a_run_that_cannot_start_alerts_with_the_failed_run_it_recorded(tmp_path, hook):
     config = _csv_sync(tmp_path, _alerts_table())
     (tmp_path / "accounts.csv").unlink()  # the source is gone before the run plans
     code, out, err = _sync(config, hook.url(PATH))
     assert code == 2, out + err
     ((_, _, body),) = hook.received
-    assert (body["event"], body["sync"], body["run_id"], body["status"]) == ("run_failed", "demo", None, "failed")
+    # the run ended before reading, and is recorded as such (run 1, failed): the alert names it
+    assert (body["event"], body["sync"], body["run_id"], body["status"]) == ("run_failed", "demo", 1, "failed")
     assert body["message"].startswith("not run: ") and "accounts.csv" in body["message"]
     _no_secret(tmp_path, out, err)
 

@@ -88,7 +88,9 @@ def test_daemon_runs_writes_reloads_good_rules_and_keeps_them_over_broken_ones(e
         assert re.search(r'crmseg_sync_records_total\{stage="written",sync="sandbox"\} (\d+)', text)
         assert 'crmseg_sync_api_remaining{sync="sandbox"}' in text
         assert "crmseg_sync_last_success_timestamp_seconds" in text and "crmseg_sync_run_duration_seconds" in text
-        assert d.get("/healthz").status_code == 200
+        health = d.get("/healthz")  # the broken edit is still there: degraded, naming it
+        assert health.status_code == 503 and health.json()["status"] == "degraded" and health.json()["late"] == {}
+        assert any("tier.toml" in (p["file"] or "") for p in health.json()["rejected"]["sandbox"]["problems"])
         assert d.stop() == 0
         assert d.events[-1]["event"] == "stopped"
     finally:

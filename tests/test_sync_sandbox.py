@@ -186,14 +186,27 @@ def _dead_pid() -> int:
     return p.pid
 
 
-def test_bad_input_leaves_state_and_crm_untouched(env, tmp_path):
+def test_bad_input_leaves_state_and_crm_untouched_and_records_the_failed_run(env, tmp_path):
+    tries = 0
+
     def assert_untouched(res, code: int, *needles: str) -> None:
+        nonlocal tries
         assert res.returncode == code, res.stdout + res.stderr
         assert "Traceback" not in res.stderr
         for needle in needles:
             assert needle in res.stderr
-        assert not env.state_path.exists()
         assert env.write_stats()["write_calls"] == 0
+        # the state holds the refused run (failed, nothing read) and nothing of the CRM's records
+        tries += 1
+        store = env.store()
+        try:
+            runs = store.runs("sandbox")
+            assert store.account_count("sandbox") == 0 and store.transitions("sandbox") == []
+            assert store.sync_state("sandbox").watermark is None
+        finally:
+            store.close()
+        assert [(r.status, r.mode, r.counts["read"]) for r in runs] == [("failed", "none", 0)] * tries
+        assert needles[-1] in (runs[-1].message or "")
 
     # a mapping naming a field the CRM lacks
     mapping = tmp_path / "bad-mapping.toml"

@@ -3,6 +3,8 @@
 - ``ConfigError``  fix the config, mapping or rules (exit 2; nothing read or written)
 - ``FatalError``   abort the run (auth refused, schema mismatch, limit exhausted)
 - ``RetriableError`` try the same call again later (429, 5xx, timeouts)
+- ``StopRequested`` the run was asked to stop (a signal, the API budget): state is
+  consistent, the next run goes on from there
 - ``CrmUnavailableError`` the CRM could not be reached or refused us (exit 4): no answer
   after the retries, or the login/session refused. A ``RetriableError`` that reaches the
   command line has spent its retries, so it exits 4 too.
@@ -65,3 +67,9 @@ class RetriableError(CrmsegError):
 
 class AuthExpiredError(RetriableError):
     """The session/token expired; re-authenticate once, then retry."""
+
+
+class StopRequested(CrmsegError):
+    """The run was asked to stop (signal or API budget); state is consistent."""
+
+    exit_code = 1

@@ -1,50 +1,35 @@
-"""``crmseg status``: per sync, the last run, records waiting for a retry, the next scheduled run."""
+"""``crmseg status``: per sync, the last run, records waiting for a retry, the rules a daemon runs
+(and an edit it rejected), the next run while a daemon holds the schedule."""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from crmseg.config import Config, load_config, parse_interval
-from crmseg.dates import parse_iso
+from crmseg.config import Config, load_config
 
 if TYPE_CHECKING:
-    from crmseg.state.store import StateStore, SyncState
-
-
-def next_run(sync_cfg: Any, last_started: str | None, now: datetime | None = None) -> str | None:
-    """When the daemon runs this sync next (ISO UTC), from its interval or cron; None if unscheduled."""
-    now = now or datetime.now(UTC)
-    if sync_cfg.cron:
-        from apscheduler.triggers.cron import CronTrigger
-
-        trigger = CronTrigger.from_crontab(sync_cfg.cron, timezone=UTC)
-        when = trigger.get_next_fire_time(None, now)
-        return when.astimezone(UTC).isoformat(timespec="seconds") if when else None
-    seconds = parse_interval(sync_cfg.interval) if sync_cfg.interval else None
-    if not seconds:
-        return None
-    if not last_started:
-        return now.isoformat(timespec="seconds")
-    last = parse_iso(last_started)
-    return max(now, last + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+    from crmseg.state.store import RuleStatus, ScheduleEntry, StateStore, SyncState
 
 
 def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
     """The ``status --json`` document: ``{"syncs": {NAME: {...}}}``."""
+    from crmseg.daemon.health import next_run
     from crmseg.state import open_state, state_label
 
     names = [cfg.sync(sync_name).name] if sync_name else list(cfg.syncs)
     out: dict[str, Any] = {"state": state_label(cfg), "syncs": {}}
     store = open_state(cfg, create=False)
     try:
+        now = store.now() if store else ""
         for name in names:
             sync_cfg = cfg.syncs[name]
+            schedule = _schedules(store, name)
+            when = next_run(bool(sync_cfg.cron or sync_cfg.interval), schedule, now)
             state = store.sync_state(name) if store else None
             last = store.last_run(name) if store else None
             errors = store.record_errors(name) if store else {}
@@ -72,7 +57,10 @@ def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
                     if lease
                     else None
                 ),
-                "next_run": next_run(sync_cfg, last.started_at if last else None),
+                "next_run": when.at,
+                "next_run_reason": when.reason,
+                "scheduled_by": when.daemon,
+                "rules": _rules(store.rule_status(name) if store else None, schedule, now),
                 "watermark": state.watermark if state else None,
                 "crm_identity": _identity(state),
                 "undo_holds": _holds(store, cfg, name) if store else None,
@@ -90,6 +78,30 @@ def _holds(store: StateStore, cfg: Config, name: str) -> dict[str, Any] | None:
 
     holds = active_holds(store, name, live_fingerprint(cfg, cfg.syncs[name]))
     return holds.to_json() if holds.dims else None
+
+
+def _schedules(store: StateStore | None, sync: str) -> list[ScheduleEntry]:
+    return store.schedules(sync) if store else []
+
+
+def _rules(status: RuleStatus | None, schedule: list[ScheduleEntry], now: str) -> dict[str, Any] | None:
+    """What a daemon last reported of the sync's rules: ``live`` (fingerprint, since when),
+    ``rejected`` (the edit it refused: fingerprint, when, problems with file, line, reason),
+    who reported and whether that daemon still runs; None when no daemon ever reported."""
+    if status is None:
+        return None
+    running = any(e.holder == status.reporter and e.expires_at > now for e in schedule)
+    return {
+        "live": {"fingerprint": status.fingerprint, "since": status.since} if status.fingerprint else None,
+        "rejected": (
+            {"fingerprint": status.rejected_fingerprint, "at": status.rejected_at, "problems": status.problems}
+            if status.rejected_fingerprint
+            else None
+        ),
+        "reported_by": status.reporter,
+        "reported_at": status.updated_at,
+        "reporter_running": running,
+    }
 
 
 def _identity(state: SyncState | None) -> dict[str, str] | None:
@@ -115,13 +127,12 @@ def status(config: str, sync_name: str | None, as_json: bool) -> None:
     for name, s in data["syncs"].items():
         r = s["last_run"]
         if r is None:
-            console.print(
-                f"[bold]{name}[/] ({s['connector']}): never run; next run {s['next_run'] or '-'}", highlight=False
-            )
+            console.print(f"[bold]{name}[/] ({s['connector']}): never run; next run {_next(s)}", highlight=False)
             continue
+        read = "nothing read" if r["mode"] == NOT_READ else f"{r['mode']} read"
         console.print(
             f"[bold]{name}[/] ({s['connector']}): last run #{r['id']} [bold]{r['status']}[/] at "
-            f"{r['started_at'][:19].replace('T', ' ')}Z ({r['mode']} read)",
+            f"{r['started_at'][:19].replace('T', ' ')}Z ({read})",
             highlight=False,
         )
         console.print(
@@ -131,12 +142,12 @@ def status(config: str, sync_name: str | None, as_json: bool) -> None:
             highlight=False,
         )
         console.print(
-            f"  waiting for retry {s['pending_retries']:,} · blocked {s['blocked']:,} · "
-            f"next run {s['next_run'] or '-'}",
+            f"  waiting for retry {s['pending_retries']:,} · blocked {s['blocked']:,} · next run {_next(s)}",
             highlight=False,
         )
     for name, s in data["syncs"].items():
         r = s["last_run"]
+        _print_rules(console, name, s["rules"])
         if s["running"]:
             console.print(
                 f"{name}: running now ({s['running']['holder']}, lease until {s['running']['lease_until']})",
@@ -158,3 +169,32 @@ def status(config: str, sync_name: str | None, as_json: bool) -> None:
             kind = "blocked" if e["permanent"] else f"retry (attempt {e['attempts']})"
             console.print(f"{name}: {e['account']} {kind}: {e['error']}", highlight=False, markup=False)
     sys.exit(0)
+
+
+#: ``last_run.mode`` of a run that ended before reading (``crmseg.sync.service.NOT_READ``; not
+#: imported, to keep ``status`` light).
+NOT_READ = "none"
+
+
+def _next(s: dict[str, Any]) -> str:
+    return s["next_run"] or f"- ({s['next_run_reason']})"
+
+
+def _print_rules(console: Console, name: str, rules: dict[str, Any] | None) -> None:
+    """The rules a daemon runs and the edit it rejected (file:line: reason per problem)."""
+    if rules is None:
+        return
+    live = rules["live"]
+    who = "the running daemon" if rules["reporter_running"] else f"the last daemon ({rules['reported_by']}, stopped)"
+    if live:
+        console.print(f"{name}: rules {live['fingerprint']} live since {live['since']} ({who})", highlight=False)
+    rejected = rules["rejected"]
+    if rejected:
+        kept = "the rules above stay in use" if live else "the sync does not run until it is fixed"
+        console.print(
+            f"{name}: [bold red]rule edit rejected[/] ({rejected['fingerprint']}, {rejected['at']}); {kept}:",
+            highlight=False,
+        )
+        for p in rejected["problems"]:
+            where = f"{p['file']}:{p['line']}" if p.get("file") and p.get("line") else p.get("file")
+            console.print(f"  {where + ': ' if where else ''}{p['reason']}", highlight=False, markup=False)

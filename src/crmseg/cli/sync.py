@@ -76,7 +76,7 @@ def sync(
     service = SyncService(cfg)
     stop = threading.Event()
     signals: list[int] = []
-    with service.plan(sync_name, engine=engine) as planned:
+    with service.plan(sync_name, engine=engine, stop=stop) as planned:
         for line in planned.alerts.lints if planned.alerts else ():
             err(f"warning: {line}")
         planned.refuse_failing_tests()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import threading
 from collections.abc import Mapping as TMapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ def open_connector(
     env: TMapping[str, str] = os.environ,
     *,
     base_dir: str | Path | None = None,
+    stop: threading.Event | None = None,
     **options: Any,
 ) -> Connector:
     """A connector for ``sync_cfg`` (csv/jsonl file, salesforce, hubspot).
@@ -25,7 +28,13 @@ def open_connector(
     ``options`` go to the connector's constructor (e.g. ``policy=``, ``timeout=``) for the
     CRM connectors; file connectors take none. Credentials come only from ``env``. A
     relative file path is taken relative to ``base_dir`` (the config's folder) when given.
+    ``stop``: the run's stop event; a CRM connector's waits (retry back-off, rate windows)
+    end at once when it is set (:meth:`~crmseg.connectors.retry.RetryPolicy.pause`).
     """
+    if stop is not None and not isinstance(sync_cfg, FileSync):
+        from crmseg.connectors.retry import RetryPolicy
+
+        options["policy"] = dataclasses.replace(options.get("policy") or RetryPolicy(), stop=stop)
     if isinstance(sync_cfg, FileSync):
         from crmseg.connectors.files import FileConnector
 

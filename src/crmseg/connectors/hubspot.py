@@ -117,7 +117,7 @@ class HubSpotConnector(Connector):
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.search_cap, self.search_limit = search_cap, min(search_limit, SEARCH_LIMIT)
-        self.gate = RateGate(sleep=self.policy.sleep, min_interval={"search": search_interval})
+        self.gate = RateGate(sleep=self.policy.pause, min_interval={"search": search_interval})
         self.calls = 0
         self.calls_by_kind: Counter[str] = Counter()
         #: The CRM's clock (``Date`` header of the latest answer): where the next watermark starts.

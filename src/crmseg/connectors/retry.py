@@ -5,6 +5,9 @@
 - :class:`RetryPolicy` runs one call: exponential backoff with full jitter, max tries and
   max total wait, ``Retry-After`` honored, 401 -> re-authenticate once then retry. Built on
   tenacity; the sleep function is injectable so tests never wait.
+- :meth:`RetryPolicy.pause` is the one wait a connector makes (back-off, rate windows, bulk
+  job polls): it ends at once with :class:`~crmseg.errors.StopRequested` when the run's stop
+  event is set, so a signal never waits out a long ``Retry-After``.
 - :func:`paginate` walks a cursor-paged endpoint lazily, each page fetched through the policy;
   :class:`CursorWalk` refuses a cursor the walk has already followed (a CRM answering the same
   ``after`` / ``nextRecordsUrl`` twice would otherwise make the read loop forever).
@@ -20,14 +23,22 @@ import logging
 import random
 import re
 import socket
-import time
+import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, CrmUnavailableError, FatalError, RetriableError
+from crmseg.errors import (
+    AuthExpiredError,
+    ConfigError,
+    CrmsegError,
+    CrmUnavailableError,
+    FatalError,
+    RetriableError,
+    StopRequested,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -155,14 +166,18 @@ class RetryPolicy:
 
     ``backoff(n)`` for the n-th retry is uniform in [0, min(max_delay, base_delay * 2**(n-1))].
     A server hint (``RetriableError.retry_after``) replaces the backoff for that wait; a hint
-    that would exceed ``max_total_wait`` stops retrying at once.
+    that would exceed ``max_total_wait`` stops retrying at once. Every wait goes through
+    :meth:`pause`, which ``stop`` (the run's stop event) cuts short.
     """
 
     max_tries: int = 5
     base_delay: float = 1.0
     max_delay: float = 60.0
     max_total_wait: float = 300.0
-    sleep: Callable[[float], None] = time.sleep
+    #: Tests inject a sleep that only records; None (the default) waits on ``stop``.
+    sleep: Callable[[float], None] | None = None
+    #: The run's stop event (a signal sets it): a wait in progress ends at once.
+    stop: threading.Event = field(default_factory=threading.Event)
     rng: random.Random = field(default_factory=random.Random)
     redact: Redactor = field(default_factory=Redactor)
     #: Seconds slept so far by this policy (all calls), for the run summary.
@@ -183,11 +198,23 @@ class RetryPolicy:
     def _stop(self, rs: RetryCallState) -> bool:
         return rs.attempt_number >= self.max_tries or rs.idle_for + rs.upcoming_sleep > self.max_total_wait
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, unless the run is asked to stop: then StopRequested, at once."""
+        if not self.stop.is_set() and seconds > 0:
+            if self.sleep is not None:
+                self.sleep(seconds)
+            else:
+                self.stop.wait(seconds)
+        if self.stop.is_set():
+            raise StopRequested(
+                "stopped on request while waiting to call the CRM again; state is consistent and the next run "
+                "goes on from here"
+            )
+
     def _sleep(self, seconds: float) -> None:
         self.waited += seconds
         self.retries += 1
-        if seconds > 0:
-            self.sleep(seconds)
+        self.pause(seconds)
 
     def _before_sleep(self, rs: RetryCallState) -> None:
         exc = rs.outcome.exception() if rs.outcome else None

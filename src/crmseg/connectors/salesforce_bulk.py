@@ -103,7 +103,7 @@ def _wait(job: BulkJob, job_id: str, timeout_s: float = 3600.0) -> dict[str, Any
     """Poll the job until it is complete (its info), failed or aborted (FatalError)."""
     delay, waited = job.first_wait, 0.0
     while True:
-        job.policy.sleep(delay)
+        job.policy.pause(delay)
         waited += delay
         info: dict[str, Any] = job.run("bulk", lambda: job.client.get_job(job_id, False))
         state = info.get("state")

@@ -3,7 +3,9 @@
 Served by a small threaded HTTP server bound to 127.0.0.1 unless the config names another
 address: ``GET /metrics`` (Prometheus text format) and ``GET /healthz`` — 200 while every
 scheduled sync has succeeded within twice its interval (counted from the daemon's start until
-its first success), else 503 with the syncs that are late.
+its first success) and no edit of a sync's rule or mapping files is rejected; else 503,
+``"status": "degraded"``, with the syncs that are late, the rejected edits (file, line,
+reason) and one line per reason (:class:`crmseg.daemon.health.Health`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from crmseg.daemon.health import Health, RejectedEdit
 
 
 class Metrics:
@@ -45,9 +49,40 @@ class Metrics:
         self.skipped = Counter(
             "crmseg_sync_skipped", "Runs skipped because another run held the lock", ["sync"], registry=r
         )
+        self.rules_rejected = Gauge(
+            "crmseg_rules_rejected",
+            "1 while an edit of the sync's rule or mapping files fails check (the last good rules run)",
+            ["sync"],
+            registry=r,
+        )
+        self.rules = Info("crmseg_rules", "The rules version each sync runs (fingerprint)", ["sync"], registry=r)
+        self.rules_loaded = Gauge(
+            "crmseg_rules_loaded_timestamp_seconds", "Unix time the running rules were loaded", ["sync"], registry=r
+        )
         self._success: dict[str, float] = {}
         self._period: dict[str, float] = {}
+        self._rejected: dict[str, RejectedEdit] = {}
+        self._live: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
+
+    def rules_live(self, sync: str, fingerprint: str, since: str) -> None:
+        """``sync`` runs rules version ``fingerprint`` (loaded at ``since``); no edit of it is rejected."""
+        from crmseg.dates import parse_iso
+
+        self.rules.labels(sync).info({"fingerprint": fingerprint, "since": since})
+        self.rules_loaded.labels(sync).set(parse_iso(since).timestamp())
+        self.rules_rejected.labels(sync).set(0)
+        with self._lock:
+            self._live[sync] = {"fingerprint": fingerprint, "since": since}
+            self._rejected.pop(sync, None)
+
+    def edit_rejected(self, edit: RejectedEdit) -> None:
+        """An edit of ``edit.sync``'s files is rejected: health degraded until :meth:`rules_live`."""
+        self.rules_rejected.labels(edit.sync).set(1)
+        with self._lock:
+            self._rejected[edit.sync] = edit
+            if edit.kept_fingerprint is None:
+                self._live.pop(edit.sync, None)
 
     def schedule(self, sync: str, period_s: float | None) -> None:
         """Declare a scheduled sync and its period (None: not scheduled, never late)."""
@@ -78,8 +113,14 @@ class Metrics:
             with self._lock:
                 self._success[sync] = now
 
+    def rejected_edit(self, sync: str) -> RejectedEdit | None:
+        """The edit of ``sync``'s files rejected now, if any."""
+        with self._lock:
+            return self._rejected.get(sync)
+
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """(healthy, detail): a sync is late when it has not succeeded for twice its period."""
+        """(healthy, body): a sync is late when it has not succeeded for twice its period; an
+        edit is rejected until a version passes check or the files are back to the live one."""
         now = self.clock()
         late = {}
         with self._lock:
@@ -91,7 +132,8 @@ class Metrics:
                         "seconds_since": round(now - since, 1),
                         "limit_s": 2 * period,
                     }
-        return not late, {"ok": not late, "late": late}
+            health = Health(late, dict(self._rejected), dict(self._live))
+        return health.body()
 
 
 class MetricsServer:

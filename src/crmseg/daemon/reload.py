@@ -22,10 +22,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from crmseg.alerts import rules_rejected, send_alert
 from crmseg.config import Config, FileSync, Mapping, load_mapping
+from crmseg.daemon.health import RejectedEdit, problems_of
 from crmseg.daemon.logs import log_event
 from crmseg.errors import ConfigError, RuleError
 from crmseg.rules.engines import Engine, make_engine
@@ -45,6 +46,16 @@ class GoodRules(CheckedRules):
     """Rules that passed check (see :class:`CheckedRules`), and when this daemon loaded them."""
 
     loaded_at: str
+
+
+class RulesListener(Protocol):
+    """Told what a :class:`RuleGuard` decides, from the thread of the run that looked."""
+
+    def rules_live(self, sync: str, good: GoodRules) -> None:
+        """``good`` is the version in use now; no edit of the sync is rejected any more."""
+
+    def rules_rejected(self, edit: RejectedEdit) -> None:
+        """An edit failed check (told once per version of the files); runs keep ``edit.kept_fingerprint``."""
 
 
 def sync_files(cfg: Config, sync_cfg: Any) -> tuple[Path, Path | None]:
@@ -93,7 +104,8 @@ def check_files(
 class RuleGuard:
     """Per sync: the last good rules, reloaded when the files' fingerprint changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, listener: RulesListener | None = None) -> None:
+        self.listener = listener
         self._good: dict[str, GoodRules] = {}
         self._rejected: dict[str, str] = {}  # sync -> fingerprint already reported as broken
         self._pending: dict[str, tuple[str, float]] = {}  # sync -> (unsettled fingerprint, first seen, monotonic)
@@ -129,6 +141,11 @@ class RuleGuard:
             except OSError as exc:
                 fp = f"unreadable:{exc}"
             if good is not None and good.fingerprint == fp:
+                if self._rejected.pop(name, None) is not None:  # the broken edit was reverted
+                    log_event(
+                        log, logging.INFO, "rules_restored", f"sync {name}: rules back to the live version", sync=name
+                    )
+                    self._tell_live(name, good)
                 return good
             if self._rejected.get(name) == fp:
                 return good
@@ -141,20 +158,7 @@ class RuleGuard:
         try:
             mapping, ruleset, compiled = check_files(cfg, sync_cfg, engine, files)
         except (RuleError, ConfigError) as exc:
-            self._rejected[name] = fp
-            problems = exc.problems if isinstance(exc, RuleError) else str(exc).splitlines()
-            keep = f"keeping the rules loaded at {good.loaded_at}" if good else "the sync cannot run until it is fixed"
-            log_event(
-                log,
-                logging.ERROR,
-                "rules_rejected",
-                f"sync {name}: rules in {rules_dir} do not pass check; {keep}",
-                sync=name,
-                problems=problems,
-            )
-            for line in problems:
-                log_event(log, logging.ERROR, "rule_problem", line, sync=name)
-            send_alert(cfg.alerts, rules_rejected(name, str(rules_dir), problems, keep))
+            self._reject(cfg, name, fp, rules_dir, good, exc)
             return good
         fresh = GoodRules(mapping, ruleset, fp, compiled, datetime.now(UTC).isoformat(timespec="seconds"))
         self._good[name] = fresh
@@ -173,4 +177,47 @@ class RuleGuard:
             sync=name,
             fingerprint=fp,
         )
+        self._tell_live(name, fresh)
         return fresh
+
+    def _reject(
+        self, cfg: Config, name: str, fp: str, rules_dir: Path, good: GoodRules | None, exc: RuleError | ConfigError
+    ) -> None:
+        """An edit of ``name``'s files (version ``fp``) failed check: log it once, alert, tell the listener."""
+        self._rejected[name] = fp
+        problems = exc.problems if isinstance(exc, RuleError) else str(exc).splitlines()
+        keep = f"keeping the rules loaded at {good.loaded_at}" if good else "the sync cannot run until it is fixed"
+        log_event(
+            log,
+            logging.ERROR,
+            "rules_rejected",
+            f"sync {name}: rules in {rules_dir} do not pass check; {keep}",
+            sync=name,
+            problems=problems,
+        )
+        for line in problems:
+            log_event(log, logging.ERROR, "rule_problem", line, sync=name)
+        send_alert(cfg.alerts, rules_rejected(name, str(rules_dir), problems, keep))
+        if self.listener is None:
+            return
+        edit = RejectedEdit(
+            sync=name,
+            fingerprint=fp,
+            at=datetime.now(UTC).isoformat(timespec="seconds"),
+            rules_dir=str(rules_dir),
+            problems=tuple(problems_of(problems)),
+            kept_fingerprint=good.fingerprint if good else None,
+            kept_since=good.loaded_at if good else None,
+        )
+        try:
+            self.listener.rules_rejected(edit)
+        except Exception as err:  # reporting must never stop a run with good rules
+            log.exception("sync %s: reporting the rejected edit failed: %s", name, err)
+
+    def _tell_live(self, name: str, good: GoodRules) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener.rules_live(name, good)
+        except Exception as err:  # reporting must never stop a run with good rules
+            log.exception("sync %s: reporting the live rules failed: %s", name, err)

@@ -9,7 +9,15 @@
 - SIGTERM/SIGINT: no new runs; running syncs finish their current write batch and record
   ``aborted``; the daemon exits 0 once they have, or 1 after ``shutdown_timeout``. A second
   signal exits at once. SIGHUP re-reads the config (schedules added, changed or removed).
-- Rules and mappings are re-checked before each run (:mod:`crmseg.daemon.reload`).
+- Rules and mappings are re-checked before each run (:mod:`crmseg.daemon.reload`); the
+  version in use and a rejected edit go to the metrics, ``/healthz`` and the state store
+  (``rule_status``), where ``crmseg status`` reads them.
+- Every run the daemon starts is recorded in the state, those that fail before reading
+  included (:meth:`crmseg.sync.service.SyncService.record_not_started`).
+- While it runs, the daemon holds the schedule in the state store: every
+  :data:`HEARTBEAT_S` (and after each run) it rewrites its rows (sync, next fire time, holder,
+  host, pid) with an expiry :data:`SCHEDULE_TTL_S` ahead, and drops them when it stops.
+  ``crmseg status`` shows a next run only from a row that has not expired.
 """
 
 from __future__ import annotations
@@ -17,8 +25,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,16 +39,22 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crmseg.config import Config, load_config, parse_interval
+from crmseg.daemon.health import RejectedEdit
 from crmseg.daemon.logs import log_event
 from crmseg.daemon.metrics import Metrics, MetricsServer
-from crmseg.daemon.reload import RuleGuard
+from crmseg.daemon.reload import GoodRules, RuleGuard
 from crmseg.errors import ConfigError, CrmsegError
 from crmseg.heap import frozen_heap
-from crmseg.sync.lease import SyncLocked
+from crmseg.state.store import RuleStatus, StateStore
+from crmseg.sync.lease import SyncLocked, holder_id
 from crmseg.sync.service import SyncService
 
 log = logging.getLogger("crmseg.daemon")
 MIN_GRACE_S = 30.0
+#: Seconds between two renewals of the daemon's schedule rows in the state store.
+HEARTBEAT_S = 5.0
+#: How long a schedule row stays valid unless renewed: a daemon gone that long shows no next run.
+SCHEDULE_TTL_S = 30.0
 
 
 def trigger_for(sync_cfg: Any) -> Any | None:
@@ -77,10 +93,13 @@ class Daemon:
         """``cfg``: the config at ``config_path`` loaded already (it is read again only on SIGHUP)."""
         self.config_path = Path(config_path)
         self.service = SyncService(cfg if cfg is not None else load_config(self.config_path))  # replaced on SIGHUP
-        self.stop = threading.Event()  # running syncs stop between batches when set
+        self.stop = threading.Event()  # running syncs stop between batches, and retry waits end, when set
         self.exit = threading.Event()
-        self.guard = RuleGuard()
+        self.guard = RuleGuard(listener=self)
         self.metrics = Metrics()
+        self.holder = holder_id()  # names this daemon in its schedule rows and rule reports
+        self._store: StateStore | None = None
+        self._store_lock = threading.Lock()
         dcfg = self.cfg.daemon
         self.metrics_port = metrics_port if metrics_port is not None else dcfg.metrics_port
         self.metrics_host = metrics_host or dcfg.metrics_host
@@ -166,6 +185,8 @@ class Daemon:
             with self._active_cv:
                 self._active -= 1
                 self._active_cv.notify_all()
+            if not self.stop.is_set():
+                self.beat()  # the job's next fire time moved on
 
     def _run(self, name: str) -> None:
         service = self.service  # one config for the whole run, even if SIGHUP loads another meanwhile
@@ -173,8 +194,11 @@ class Daemon:
         if sync_cfg is None:
             return
         started = time.perf_counter()
+        started_at = datetime.now(UTC)
         good = self.guard.current(service.cfg, sync_cfg, sync_cfg.engine)
         if good is None:
+            edit = self.metrics.rejected_edit(name)
+            why = f": {edit.problems[0]}" if edit and edit.problems else ""
             log_event(
                 log,
                 logging.ERROR,
@@ -182,16 +206,17 @@ class Daemon:
                 f"sync {name}: not run: its rules have never passed check",
                 sync=name,
             )
+            service.record_not_started(name, f"not run: the sync's rules have never passed check{why}", started_at)
             self.metrics.observe(name, "failed", {}, 0.0, None)
             return
         try:
-            planned = service.plan(name, checked=good)
-        except CrmsegError as exc:
+            planned = service.plan(name, checked=good, stop=self.stop)
+        except CrmsegError as exc:  # recorded as a failed run by the service
             log_event(log, logging.ERROR, "run_failed", f"sync {name}: not run: {exc}", sync=name, status="failed")
             self.metrics.observe(name, "failed", {}, time.perf_counter() - started, None)
             return
         try:
-            outcome = service.run(planned, stop=self.stop)
+            outcome = service.run(planned)
         except SyncLocked as exc:
             log_event(
                 log, logging.INFO, "run_skipped", f"sync {name}: skipped: {exc}", sync=name, holder=exc.lease.holder
@@ -254,6 +279,63 @@ class Daemon:
         remaining = out.api_remaining[0] if out.api_remaining else None
         self.metrics.observe(out.sync, out.status, out.counts, out.duration_s, remaining)
 
+    # ------------------------------------------------------------------ what other processes see
+    def rules_live(self, sync: str, good: GoodRules) -> None:
+        """RulesListener: ``good`` runs now; metrics, health and the state's rule status say so."""
+        self.metrics.rules_live(sync, good.fingerprint, good.loaded_at)
+        self._to_store(lambda store: store.put_rule_status(self._rule_status(sync, good, None)))
+
+    def rules_rejected(self, edit: RejectedEdit) -> None:
+        """RulesListener: an edit failed check; health is degraded and ``status`` shows it."""
+        self.metrics.edit_rejected(edit)
+        self._to_store(lambda store: store.put_rule_status(self._rule_status(edit.sync, None, edit)))
+
+    def _rule_status(self, sync: str, good: GoodRules | None, edit: RejectedEdit | None) -> RuleStatus:
+        live_fp = good.fingerprint if good else edit.kept_fingerprint if edit else None
+        since = good.loaded_at if good else edit.kept_since if edit else None
+        return RuleStatus(
+            sync,
+            live_fp,
+            since,
+            rejected_fingerprint=edit.fingerprint if edit else None,
+            rejected_at=edit.at if edit else None,
+            problems=[p.as_dict() for p in edit.problems] if edit else [],
+            reporter=self.holder,
+        )
+
+    def beat(self) -> None:
+        """Renew this daemon's schedule rows: each scheduled sync's next fire time, valid for SCHEDULE_TTL_S."""
+        try:
+            jobs = self.scheduler.get_jobs()
+        except Exception:  # the scheduler is shutting down
+            return
+        next_runs = {
+            job.name: (job.next_run_time.astimezone(UTC).isoformat() if job.next_run_time else None) for job in jobs
+        }
+        host, pid = socket.gethostname(), os.getpid()
+        self._to_store(lambda store: store.beat_schedule(self.holder, host, pid, next_runs, SCHEDULE_TTL_S))
+
+    def _to_store(self, write: Callable[[StateStore], None]) -> None:
+        """Write a report to the state store; a failure is logged (the next report tries again)."""
+        from crmseg.state import open_state
+
+        with self._store_lock:
+            try:
+                if self._store is None:
+                    self._store = open_state(self.cfg)
+                write(self._store)
+            except Exception as exc:  # the store unreachable must not stop the schedule
+                log_event(log, logging.WARNING, "report_failed", f"could not update the state store: {exc}")
+                self._close_store()
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception as exc:
+                log.debug("closing the state store: %s", exc)
+            self._store = None
+
     # ------------------------------------------------------------------ lifecycle
     def _on_signal(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGHUP:
@@ -275,8 +357,12 @@ class Daemon:
         except CrmsegError as exc:
             log_event(log, logging.ERROR, "config_rejected", f"config reload failed, keeping the running config: {exc}")
             return
+        with self._store_lock:
+            if cfg.state != self.cfg.state:  # the reports go where the runs now record
+                self._close_store()
         self.service = service
         self.schedule(cfg)
+        self.beat()
         log_event(log, logging.INFO, "config_reloaded", f"config {self.config_path} reloaded", syncs=list(cfg.syncs))
 
     def serve(self) -> int:
@@ -308,10 +394,15 @@ class Daemon:
             pid=os.getpid(),
             config=str(self.config_path),
         )
+        self.beat()
+        next_beat = time.monotonic() + HEARTBEAT_S
         while not self.exit.wait(0.2):
             if self._hup.is_set():
                 self._hup.clear()
                 self.reload_config()
+            if time.monotonic() >= next_beat:
+                self.beat()
+                next_beat = time.monotonic() + HEARTBEAT_S
         return self._shutdown()
 
     def _shutdown(self) -> int:
@@ -325,6 +416,9 @@ class Daemon:
             late = self._active
         if self.server is not None:
             self.server.stop()
+        self._to_store(lambda store: store.drop_schedule(self.holder))  # no next run once gone
+        with self._store_lock:
+            self._close_store()
         if late:
             log_event(
                 log,

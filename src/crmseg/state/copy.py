@@ -22,7 +22,8 @@ from crmseg.state.migrations import VERSION
 if TYPE_CHECKING:
     from crmseg.state.postgres import PostgresStore
 
-#: The tables copied, in an order that keeps references valid; ``locks`` stays behind.
+#: The tables copied, in an order that keeps references valid; ``locks``, ``schedules`` and
+#: ``rule_status`` (what running processes hold and report) stay behind.
 TABLES = ("runs", "sync_state", "accounts", "tags", "transitions", "snapshots", "outbox", "record_errors")
 #: Tables whose ``id`` is a ``BIGSERIAL``: ids copied as they are, sequences reset after.
 SERIAL = ("runs", "transitions")

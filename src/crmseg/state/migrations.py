@@ -63,8 +63,16 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE sync_state ADD COLUMN crm_identity TEXT",
         "ALTER TABLE sync_state ADD COLUMN crm_where TEXT",
     ],
-    # 4: reserved for the daemon's health records (built on another branch)
-    [],
+    # 4: what a running daemon tells other processes (``status``): per sync, the rules it runs
+    # and an edit it rejected (problems as JSON), and its schedule under a renewed expiry
+    [
+        """CREATE TABLE rule_status (
+            sync TEXT PRIMARY KEY, fingerprint TEXT, since TEXT, rejected_fingerprint TEXT,
+            rejected_at TEXT, rejected_problems TEXT, reporter TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        """CREATE TABLE schedules (
+            sync TEXT NOT NULL, holder TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+            next_run TEXT, expires_at TEXT NOT NULL, PRIMARY KEY (sync, holder))""",
+    ],
     # 5: ``first_eval`` marks a transition logged at an account's first evaluation of a dimension
     # (no tag recorded for it yet): drift shows those out of ``(none)`` as the initial load, not as
     # moves. Rows logged before have no such record; the first move of an account and dimension out

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from crmseg.errors import ConfigError
-from crmseg.state.sql import SqlStore
+from crmseg.state.sql import SqlStore, iso, utcnow
 
 
 class SqliteStore(SqlStore):
@@ -51,6 +51,10 @@ class SqliteStore(SqlStore):
     def _query(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return super()._query(sql, args)
+
+    def now(self) -> str:
+        """This machine's clock (every process sharing the file runs on it): no transaction needed."""
+        return iso(utcnow())
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,11 @@ A store keeps, per sync:
 - **snapshots**: label counts per run and dimension (drift);
 - **outbox**: tag writes sent to the CRM whose outcome is not recorded yet;
 - **record errors**: failed records with attempt counts, permanent ones kept apart;
-- **locks**: one lease per sync (holder, host, pid, expiry).
+- **locks**: one lease per sync (holder, host, pid, expiry);
+- **rule status**: the rules a daemon runs for the sync (fingerprint, since when) and an edit
+  it rejected (fingerprint, when, problems with file, line and reason);
+- **schedules**: per sync and daemon, its next fire time, under an expiry the daemon renews
+  (a row past its expiry is a daemon that is gone).
 
 Implementations: :mod:`crmseg.state.sqlite` (a file, WAL mode) and
 :mod:`crmseg.state.postgres` (a server shared by several hosts); both run the SQL in
@@ -175,6 +179,36 @@ class Lease:
     expires_at: str
 
 
+@dataclass(slots=True)
+class RuleStatus:
+    """What a daemon reports about one sync's rules: the version it runs and an edit it rejected."""
+
+    sync: str
+    #: The rules fingerprint in use, and since when (ISO UTC); None before a version passed check.
+    fingerprint: str | None
+    since: str | None
+    #: The rejected edit's fingerprint, when it was rejected and its problems
+    #: (``{"file", "line", "reason"}`` each); None / empty while no edit is rejected.
+    rejected_fingerprint: str | None = None
+    rejected_at: str | None = None
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    #: The daemon that reported it (``host:pid:nonce``) and when.
+    reporter: str = ""
+    updated_at: str = ""
+
+
+@dataclass(slots=True)
+class ScheduleEntry:
+    """One daemon's schedule of one sync: its next fire time, valid until ``expires_at``."""
+
+    sync: str
+    holder: str
+    host: str
+    pid: int
+    next_run: str | None
+    expires_at: str
+
+
 class StateStore(Protocol):
     """What the sync, status, drift and daemon code need from a state store."""
 
@@ -192,7 +226,13 @@ class StateStore(Protocol):
 
     # -- runs
     def begin_run(
-        self, sync: str, mode: str, watermark_before: str | None, rules_fingerprint: str, holder: str, started_at: str
+        self,
+        sync: str,
+        mode: str,
+        watermark_before: str | None,
+        rules_fingerprint: str | None,
+        holder: str,
+        started_at: str,
     ) -> int: ...
     def finish_run(
         self,
@@ -259,3 +299,18 @@ class StateStore(Protocol):
         self, sync: str, since: str | None = None, run_ids: Sequence[int] | None = None, account: str | None = None
     ) -> list[Transition]:
         """The logged moves in log order, filtered by time, runs and one account when given."""
+
+    # -- what a daemon reports (rules in use, schedule)
+    def now(self) -> str:
+        """The store's clock, ISO UTC (the one leases and schedule expiries are stamped with)."""
+
+    def put_rule_status(self, status: RuleStatus) -> None: ...
+    def rule_status(self, sync: str) -> RuleStatus | None: ...
+    def beat_schedule(
+        self, holder: str, host: str, pid: int, next_runs: Mapping[str, str | None], ttl_s: float
+    ) -> None:
+        """Replace ``holder``'s schedule rows (sync -> next fire time), valid for ``ttl_s`` seconds."""
+
+    def drop_schedule(self, holder: str) -> None: ...
+    def schedules(self, sync: str) -> list[ScheduleEntry]:
+        """Every daemon's schedule row of ``sync``, expired ones included (compare with :meth:`now`)."""

@@ -15,7 +15,11 @@ daemon one per version of its config (a new one after SIGHUP). A run has two ste
 What goes wrong, and what the caller gets:
 
 - before the run (config, rules, mapping against the CRM, state store): the
-  :class:`~crmseg.errors.CrmsegError` is raised, nothing was read or written;
+  :class:`~crmseg.errors.CrmsegError` is raised, nothing was read or written. A planned run
+  that fails so (CRM unreachable, login refused, mapping check, rules) is still recorded in
+  the state, as a ``failed`` run with mode ``none`` and the error's message
+  (:meth:`SyncService.record_not_started`; ``aborted`` when a stop request cut a retry wait
+  short), so ``status`` shows it — for ``crmseg sync`` and the daemon alike;
 - :meth:`PlannedRun.refuse_failing_tests`: a :class:`~crmseg.errors.RuleError` (exit 2) when
   an inline test fails, so such rules never write;
 - another holder has the lease: :class:`~crmseg.sync.lease.SyncLocked` (exit 3);
@@ -36,6 +40,7 @@ Every default the run needs has one home: the changes file's name
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,18 +52,22 @@ from crmseg.alerts import AlertEvent, Alerts, run_events
 from crmseg.audit.guard import ChangeGuardTripped
 from crmseg.audit.plan import Plan, plan_config
 from crmseg.config import Config, Mapping, SyncConfig
-from crmseg.errors import CrmsegError, RuleError
+from crmseg.errors import CrmsegError, RuleError, StopRequested
 from crmseg.rules.alerts import RuleAlerts, plan_alerts
 from crmseg.rules.engines import Engine, engine_kind
 from crmseg.rules.model import RuleSet
 from crmseg.sync.fingerprint import rules_fingerprint
-from crmseg.sync.lease import SyncLocked, hold_lease
+from crmseg.sync.lease import SyncLocked, hold_lease, holder_id
 from crmseg.sync.runner import SyncOptions, SyncOutcome, run_sync
 from crmseg.sync.undo import UndoPlan, UndoRefused, check_undo_target
 from crmseg.sync.undo_run import UndoRun, undo_plan
-from crmseg.sync.writer import StopRequested
 
-__all__ = ["CheckedRules", "PlannedRun", "SyncService"]
+__all__ = ["NOT_READ", "CheckedRules", "PlannedRun", "SyncService"]
+
+log = logging.getLogger(__name__)
+
+#: The mode recorded for a run that ended before reading anything.
+NOT_READ = "none"
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,9 @@ class PlannedRun:
     plan: Plan
     #: Failed inline tests and lints of rules read for this run; None for rules checked when loaded.
     alerts: RuleAlerts | None = None
+    #: The run's stop event: set, the run stops after its current batch and the connector's
+    #: waits (retry back-off) end at once.
+    stop: threading.Event = field(default_factory=threading.Event)
     _closed: bool = field(default=False, init=False, repr=False)
 
     def refuse_failing_tests(self) -> None:
@@ -126,18 +138,29 @@ class SyncService:
         engine: str | None = None,
         now: datetime | None = None,
         checked: CheckedRules | None = None,
+        stop: threading.Event | None = None,
     ) -> PlannedRun:
         """Plan a run of sync ``name`` (None: the config's only sync) with ``engine`` (default:
-        the sync's) at ``now`` (default: now). Raises CrmsegError when it cannot run (and alerts)."""
+        the sync's) at ``now`` (default: now); ``stop``: the run's stop event (see
+        :attr:`PlannedRun.stop`). Raises CrmsegError when it cannot run, having recorded the
+        run as failed (:meth:`record_not_started`) and alerted."""
         sync_cfg = self.cfg.sync(name)
+        started = datetime.now(UTC)
+        stop = stop or threading.Event()
         try:
-            return self._plan(sync_cfg, engine, now or datetime.now(UTC), checked)
+            return self._plan(sync_cfg, engine, now or started, checked, stop)
         except CrmsegError as exc:
-            self._alert_not_run(sync_cfg.name, exc)
+            run_id = self.record_not_started(sync_cfg.name, exc, started)
+            self._alert_not_run(sync_cfg.name, exc, run_id)
             raise
 
     def _plan(
-        self, sync_cfg: SyncConfig, engine: str | None, now: datetime, checked: CheckedRules | None
+        self,
+        sync_cfg: SyncConfig,
+        engine: str | None,
+        now: datetime,
+        checked: CheckedRules | None,
+        stop: threading.Event,
     ) -> PlannedRun:
         if checked is not None:
             same = checked.engine.name == engine_kind(engine or sync_cfg.engine)
@@ -149,15 +172,16 @@ class SyncService:
                 writes=True,
                 prepared=(checked.mapping, checked.rules),
                 compiled=checked.engine.at(now) if same else None,
+                stop=stop,
                 **self.connector_options,
             )
             plan.fingerprint = checked.fingerprint
-            return PlannedRun(sync_cfg, plan)
-        plan = plan_config(self.cfg, sync_cfg.name, engine, now, writes=True, **self.connector_options)
+            return PlannedRun(sync_cfg, plan, stop=stop)
+        plan = plan_config(self.cfg, sync_cfg.name, engine, now, writes=True, stop=stop, **self.connector_options)
         try:
             source = plan.rules.source  # the bytes the rules were loaded from: fingerprinted, not read again
             plan.fingerprint = rules_fingerprint(source or plan.rules_dir, plan.mapping.path or None)
-            return PlannedRun(sync_cfg, plan, plan_alerts(plan))
+            return PlannedRun(sync_cfg, plan, plan_alerts(plan), stop=stop)
         except BaseException:
             plan.close()
             raise
@@ -175,7 +199,8 @@ class SyncService:
     ) -> SyncOutcome:
         """Run ``planned`` under the sync's lease and record it; closes ``planned``.
 
-        ``full``: read every account; ``stop``: set it to stop after the current batch;
+        ``full``: read every account; ``stop``: set it to stop after the current batch (default:
+        the plan's, which also cuts the connector's retry waits short);
         ``tick``: progress, (phase, count); ``allow_changes``: this run may change up to that many
         accounts, whatever the sync's ``max_changes`` says; ``undo``: instead of applying the rules,
         put back the values run ``undo`` replaced (``force``: also those changed again since;
@@ -191,7 +216,7 @@ class SyncService:
                 check_undo_target(store, sync_cfg.name, undo)  # refused before the lease: nothing recorded
             with hold_lease(store, sync_cfg.name, self.cfg.state.lease_s) as holder:
                 options = SyncOptions(
-                    full=full, stop=stop or threading.Event(), tick=tick, holder=holder, allow_changes=allow_changes
+                    full=full, stop=stop or planned.stop, tick=tick, holder=holder, allow_changes=allow_changes
                 )
                 changes = self.cfg.changes_file(sync_cfg)
                 if undo is not None:
@@ -244,7 +269,32 @@ class SyncService:
         ):
             self.alerts.send(event)
 
-    def _alert_not_run(self, sync: str, exc: CrmsegError) -> None:
-        """``run_failed`` for a run that could not start (nothing read or written; no run recorded)."""
-        if self.alerts is not None:
-            self.alerts.send(AlertEvent("run_failed", sync, f"not run: {exc}", status="failed"))
+    def _alert_not_run(self, sync: str, exc: CrmsegError, run_id: int | None = None) -> None:
+        """``run_failed`` for a run that ended before reading (nothing read or written; ``run_id``:
+        the failed run recorded for it, if any). A stop request is none, as for :meth:`_alert`."""
+        if self.alerts is not None and not isinstance(exc, StopRequested):
+            self.alerts.send(AlertEvent("run_failed", sync, f"not run: {exc}", run_id=run_id, status="failed"))
+
+    def record_not_started(self, sync: str, error: BaseException | str, started_at: datetime) -> int | None:
+        """Record a run of ``sync`` that ended before reading: ``failed`` with the error's message
+        (``aborted`` for a stop request), mode :data:`NOT_READ`, no counts. The run's id, or None
+        when the state store cannot be opened (logged; the error itself is the caller's to report)."""
+        from crmseg.state import open_state
+        from crmseg.state.sql import iso
+
+        status = "aborted" if isinstance(error, StopRequested) else "failed"
+        message = str(error) or type(error).__name__
+        try:
+            store = open_state(self.cfg)
+        except CrmsegError as exc:
+            log.warning("sync %s: the failed run could not be recorded: %s", sync, exc)
+            return None
+        try:
+            run = store.begin_run(sync, NOT_READ, None, None, holder_id(), iso(started_at))
+            store.finish_run(run, status, iso(datetime.now(UTC)), {}, message=message)
+            return run
+        except Exception as exc:  # a store failing here must not hide the run's own error
+            log.warning("sync %s: the failed run could not be recorded: %s", sync, exc)
+            return None
+        finally:
+            store.close()

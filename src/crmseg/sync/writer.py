@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from crmseg.connectors.base import BulkWrite, TagSink
-from crmseg.errors import CrmsegError
+from crmseg.errors import StopRequested
 from crmseg.model import TagWrite
 from crmseg.state.store import Confirmed, PendingWrite, RecordError, StateStore
 from crmseg.sync.budget import Budget
@@ -33,11 +33,7 @@ log = logging.getLogger(__name__)
 #: Records per bulk job: one internal Salesforce batch each.
 BULK_JOB = 10_000
 
-
-class StopRequested(CrmsegError):
-    """The run was asked to stop (signal or API budget); state is consistent."""
-
-    exit_code = 1
+__all__ = ["BULK_JOB", "StopRequested", "WriteStats", "Writer"]
 
 
 @dataclass
