@@ -28,8 +28,10 @@ Deterministic: the same accounts, ``n``, ``seed``, ``as_of`` and options give th
 
 from __future__ import annotations
 
+import gc
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -37,7 +39,7 @@ from typing import Any
 from crmseg.config import Mapping
 from crmseg.sandbox.seed import sf_id
 from crmseg.sandbox.store import Record
-from crmseg.sandbox.values import FieldError, coerce, from_ms, to_ms
+from crmseg.sandbox.values import FieldError, coerce, to_ms
 
 DEALS_AS_OF = date(2026, 11, 1)
 QUARTERS = 6
@@ -283,7 +285,9 @@ def generate_deals(
     starts = quarter_starts(as_of)
     day0 = [to_ms(datetime(d.year, d.month, d.day, tzinfo=UTC)) for d in starts]
     q_days = [(starts[i + 1] - starts[i]).days for i in range(QUARTERS)]
+    q_dates = [[starts[q] + timedelta(days=k) for k in range(q_days[q])] for q in range(QUARTERS)]
     as_of_ms = to_ms(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC))
+    ahead = [as_of + timedelta(days=k) for k in range(400)]  # expected close dates of open deals
     probs = win_probabilities([p for _, p in accounts], effects)
     cur_cum, acc = [], 0.0
     for code, w in CURRENCY_WEIGHTS:
@@ -303,16 +307,16 @@ def generate_deals(
         cycle_days = 14 + int(r() ** 1.6 * (200 if effects and seg == "Enterprise" else 120))
         secs = int(r() * 86_400) * 1000
         if r() < OPEN_SHARE:
-            created = as_of_ms - int(r() * 150) * day_ms - day_ms + secs
-            close_date = (from_ms(created) + timedelta(days=cycle_days)).date()
-            if close_date <= as_of:
-                close_date = as_of + timedelta(days=1 + int(r() * 60))
+            age = 1 + int(r() * 150)  # days before as_of
+            created = as_of_ms - age * day_ms + secs
+            close_date = ahead[cycle_days - age] if cycle_days > age else ahead[1 + int(r() * 60)]
             modified = created + int(r() * (as_of_ms - created))
             status, stage = "open", int(r() * len(SF_OPEN_STAGES))
         else:
             q = int(r() * QUARTERS)
-            close_ms = day0[q] + int(r() * q_days[q]) * day_ms
-            close_date = from_ms(close_ms).date()
+            k = int(r() * q_days[q])
+            close_ms = day0[q] + k * day_ms
+            close_date = q_dates[q][k]
             created = close_ms - cycle_days * day_ms + secs
             modified = min(as_of_ms - 1000, close_ms + secs + int(r() * 3) * day_ms)
             status = "won" if r() < probs[seg, tier, q] else "lost"
@@ -385,11 +389,15 @@ def salesforce_records(deals: Sequence[Deal], multi_currency: bool) -> list[Reco
 def hubspot_records(deals: Sequence[Deal], multi_currency: bool) -> list[Record]:
     """HubSpot deal records (properties as stored, the companies under ``HS_COMPANIES_KEY``)."""
     out = []
+    noon: dict[date, int] = {}
     for d in deals:
+        close_ms = noon.get(d.close_date)
+        if close_ms is None:
+            c = d.close_date
+            close_ms = noon[c] = to_ms(datetime(c.year, c.month, c.day, 12, tzinfo=UTC))
         sid, _label, prob, _closed = (
             HS_STAGES[5] if d.status == "won" else HS_STAGES[6] if d.status == "lost" else HS_STAGES[d.stage % 5]
         )
-        close_ms = to_ms(datetime(d.close_date.year, d.close_date.month, d.close_date.day, 12, tzinfo=UTC))
         companies: list[list[Any]] = []
         if d.account is not None:
             companies.append([d.account, True])
@@ -425,9 +433,23 @@ def seed_deal_records(
     multi_currency: bool = False,
 ) -> list[Record]:
     """Store records of ``n`` deals for ``accounts`` ((CRM id, canonical row) pairs) in ``crm``'s shape."""
-    planter = Planter(mapping)
-    keyed = [(rid, planter.profile(row)) for rid, row in accounts]
-    deals = generate_deals(keyed, n, seed=seed, as_of=as_of, effects=effects, multi_currency=multi_currency)
-    if crm == "salesforce":
-        return salesforce_records(deals, multi_currency)
-    return hubspot_records(deals, multi_currency)
+    with _no_gc():
+        planter = Planter(mapping)
+        keyed = [(rid, planter.profile(row)) for rid, row in accounts]
+        deals = generate_deals(keyed, n, seed=seed, as_of=as_of, effects=effects, multi_currency=multi_currency)
+        if crm == "salesforce":
+            return salesforce_records(deals, multi_currency)
+        return hubspot_records(deals, multi_currency)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: building 300k acyclic records otherwise triggers
+    repeated full collections that cost more than the building itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

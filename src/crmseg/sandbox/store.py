@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS {t} (
     data TEXT NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0
 );
+"""
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS {t}_modified ON {t} (modified_ms, id);
 CREATE INDEX IF NOT EXISTS {t}_number ON {t} (CAST(id AS INTEGER));  -- HubSpot paging order
 """
@@ -54,7 +56,7 @@ class Store:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
-        self._db.executescript(_SCHEMA.format(t=table))
+        self._db.executescript(_SCHEMA.format(t=table) + _INDEXES.format(t=table))
         columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
         if "deleted" not in columns:  # a store file written before deals existed
             self._db.execute(f"ALTER TABLE {table} ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0")
@@ -62,16 +64,26 @@ class Store:
 
     # ------------------------------------------------------------ writes
     def insert_many(self, records: Iterable[Record]) -> int:
-        """Insert (or replace) records in one transaction; returns how many."""
+        """Insert (or replace) records in one transaction; returns how many.
+
+        Into an empty table (seeding) the secondary indexes are built after the rows, which is
+        about twice as fast as keeping them up to date row by row."""
         rows = [(r.id, r.created_ms, r.modified_ms, json.dumps(r.data), int(r.deleted)) for r in records]
+        t = self.table
         with self._lock:
             self._db.execute("BEGIN")
             try:
+                fresh = self._db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is None
+                if fresh:
+                    self._db.execute(f"DROP INDEX IF EXISTS {t}_modified")
+                    self._db.execute(f"DROP INDEX IF EXISTS {t}_number")
                 self._db.executemany(
-                    f"INSERT OR REPLACE INTO {self.table} (id, created_ms, modified_ms, data, deleted) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO {t} (id, created_ms, modified_ms, data, deleted) VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
+                if fresh:
+                    for statement in _INDEXES.format(t=t).strip().splitlines():
+                        self._db.execute(statement.split("--")[0])
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
