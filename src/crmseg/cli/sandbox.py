@@ -25,6 +25,16 @@ import click
 @click.option("--db", "db_path", default=":memory:", show_default=True, help="SQLite file for the sandbox's store.")
 @click.option("--org-id", help="Salesforce: the organization id it reports (15 characters, 00D...).")
 @click.option("--portal-id", type=click.IntRange(min=1), help="HubSpot: the portal id it reports.")
+@click.option(
+    "--deals",
+    "deals_n",
+    type=click.IntRange(min=0),
+    help="Also seed N deals over the last six quarters (planted effects).",
+)
+@click.option("--no-effects", is_flag=True, help="Seed the deals without planted effects (every segment alike).")
+@click.option(
+    "--multi-currency", is_flag=True, help="A multi-currency org/portal (deal amounts in several currencies)."
+)
 def sandbox(
     crm: str,
     port: int,
@@ -36,6 +46,9 @@ def sandbox(
     db_path: str,
     org_id: str | None,
     portal_id: int | None,
+    deals_n: int | None,
+    no_effects: bool,
+    multi_currency: bool,
 ) -> None:
     """A local Salesforce or HubSpot on 127.0.0.1, no credentials needed.
 
@@ -45,6 +58,8 @@ def sandbox(
     if (seed_file is None) == (accounts_n is None):
         raise click.UsageError("give either --seed FILE or --accounts N")
     identity: dict[str, Any] = {k: v for k, v in (("org_id", org_id), ("portal_id", portal_id)) if v is not None}
+    if multi_currency:
+        identity["multi_currency"] = True
     sys.exit(
         run_sandbox(
             crm,
@@ -55,6 +70,8 @@ def sandbox(
             rules_dir=rules_dir,
             mapping=mapping,
             db_path=db_path,
+            deals_n=deals_n,
+            deal_effects=not no_effects,
             **identity,
         )
     )

@@ -25,7 +25,8 @@ Command line: ``python -m crmseg.sandbox --crm hubspot --port 8765 --accounts 50
 Modules: ``server`` (SandboxServer), ``cli`` (run_sandbox, write_sandbox_config), ``base`` (HTTP,
 faults/stats/control endpoints), ``salesforce``/``sf_auth``/``sf_bulk``/``soql``,
 ``hubspot``/``hs_search``/``hs_properties``, ``store`` (SQLite), ``schema``, ``seed``,
-``synthetic``, ``faults``, ``stats``, ``ratelimit``, ``values``, ``clients``.
+``synthetic``, ``deals`` (seeded deals with planted effects, ``deals=N`` / ``--deals N``; see
+docs/sandbox-deals.md), ``faults``, ``stats``, ``ratelimit``, ``values``, ``clients``.
 """
 
 from crmseg.sandbox.base import SandboxOptions

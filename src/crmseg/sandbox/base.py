@@ -9,6 +9,9 @@ Control endpoints (never counted as API calls, no auth):
 - ``GET  /__sandbox/records/<id>``   a stored record as is
 - ``POST /__sandbox/records``         out-of-band edits: ``{"updates": [{"id", "fields"}], "touch": [ids]}``
 - ``GET  /__sandbox/ids``             ``{"id_map": {seed id: CRM id}, "ids": [CRM ids in creation order]}``
+- ``GET  /__sandbox/deals/ids``       ``{"ids": [deal ids], "deleted": [those in the recycle bin / archive]}``
+- ``POST /__sandbox/deals``           out-of-band deal edits: ``{"updates": [{"id", "fields"}], "touch": [ids],
+  "delete": [ids], "restore": [ids]}`` (delete: Salesforce's recycle bin, HubSpot's archive)
 - ``GET  /__sandbox/config``          the tunable options (``TUNABLE``) and their values
 - ``POST /__sandbox/config``          change some of them live, e.g. ``{"search_cap": 50, "rate_limit": 5}``
 - ``GET  /__sandbox/health``
@@ -63,6 +66,9 @@ class SandboxOptions:
     #: (``/account-info/v3/details``). Two sandboxes with different ids are two CRMs.
     org_id: str = "00DSb0000000001"
     portal_id: int = 24150001
+    #: Several currencies: Salesforce's Opportunity gets ``CurrencyIsoCode`` and ``convertCurrency()``
+    #: works; HubSpot's account-info lists additional currencies and deals vary ``deal_currency_code``.
+    multi_currency: bool = False
 
 
 #: Options that ``POST /__sandbox/config`` may change on a running sandbox, with their type.
@@ -181,6 +187,7 @@ class BaseApp:
         self.faults = FaultPlan()
         self.base_url = "http://127.0.0.1"
         self.id_map: dict[str, str] = {}  # seed id -> CRM id
+        self.deals: Store | None = None  # the seeded deals, when any (see attach_deals)
         self.stopping = threading.Event()
         self.lock = threading.RLock()
 
@@ -212,6 +219,10 @@ class BaseApp:
 
     def options_changed(self) -> None:
         """Options were changed live (``POST /__sandbox/config``): re-read what is derived from them."""
+
+    def attach_deals(self, store: Store) -> None:
+        """Serve the deals of ``store`` (each CRM adds its deal endpoints)."""
+        self.deals = store
 
     # ------------------------------------------------------------ helpers
     def now_ms(self) -> int:
@@ -280,6 +291,10 @@ class BaseApp:
             return self._edit(req)
         if path == "/__sandbox/ids" and method == "GET":
             return json_response(200, {"id_map": self.id_map, "ids": self.store.select_ids()})
+        if path == "/__sandbox/deals/ids" and method == "GET" and self.deals is not None:
+            return json_response(200, {"ids": self.deals.select_ids(), "deleted": self.deals.select_ids("deleted = 1")})
+        if path == "/__sandbox/deals" and method == "POST" and self.deals is not None:
+            return self._edit_deals(req, self.deals)
         if path == "/__sandbox/config" and method == "GET":
             return json_response(200, self.config_snapshot())
         if path == "/__sandbox/config" and method == "POST":
@@ -315,6 +330,22 @@ class BaseApp:
             },
         )
 
+    def _edit_deals(self, req: Request, store: Store) -> Response:
+        try:
+            body = req.json() or {}
+            changes = [(str(u["id"]), dict(u.get("fields") or {})) for u in body.get("updates", [])]
+            changes += [(str(rid), {}) for rid in body.get("touch", [])]
+            delete = [str(rid) for rid in body.get("delete", [])]
+            restore = [str(rid) for rid in body.get("restore", [])]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return json_response(400, {"error": f"bad edit body: {exc}"})
+        with self.lock:
+            now = self.write_ms()
+            done = store.update_many(changes, now)
+            deleted = store.set_deleted(delete, True, now)
+            restored = store.set_deleted(restore, False, now)
+        return json_response(200, {"updated": [r.id for r in done if r], "deleted": deleted, "restored": restored})
+
     def write_ms(self) -> int:
         """The modification time a write gets now (Salesforce keeps whole seconds)."""
         return self.now_ms()
@@ -328,6 +359,8 @@ class BaseApp:
         out["write_endpoints"] = {"total": sum(writes.values()), "by_endpoint": writes}
         out["faults"] = self.faults.snapshot()
         out["accounts"] = self.store.count()
+        if self.deals is not None:
+            out["deals"] = self.deals.count()
         out.update(self.extra_stats())
         return out
 

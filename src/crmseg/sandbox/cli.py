@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -101,11 +102,17 @@ def run_sandbox(
     seed: int = 42,
     out: TextIO | None = None,
     stop_event: threading.Event | None = None,
+    deals_n: int | None = None,
+    deal_effects: bool = True,
+    deals_as_of: date | None = None,
     **options: Any,
 ) -> int:
     """Run a sandbox until SIGINT/SIGTERM (or ``stop_event``); returns the exit code (0).
 
     ``seed_file`` (canonical accounts CSV) or ``accounts_n`` (synthetic accounts, default 100);
+    ``deals_n``: that many deals for those accounts, with the planted effects of
+    ``crmseg.sandbox.deals`` unless ``deal_effects`` is False (``deals_as_of``: the date the six
+    quarters end before; default 2026-11-01); ``multi_currency=True`` (an option): several currencies;
     ``write_config``: path of a config.toml to write for this sandbox; ``options``: any
     ``SandboxOptions`` field (``daily_limit``, ``rate_limit``, ``timeout_delay``, ...).
     Raises ConfigError (exit code 2) for bad input files, OSError when the port is taken.
@@ -117,11 +124,18 @@ def run_sandbox(
         raise ConfigError("give either --seed FILE or --accounts N, not both")
     if accounts_n is not None and accounts_n < 0:
         raise ConfigError(f"--accounts must be 0 or more (got {accounts_n})")
+    if deals_n is not None and deals_n < 0:
+        raise ConfigError(f"--deals must be 0 or more (got {deals_n})")
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be 0-65535 (got {port})")
     accounts: Any = seed_file if seed_file is not None else accounts_n
     if accounts is None and (db_path == ":memory:" or not Path(db_path).exists()):
         accounts = 100
+    deal_options: dict[str, Any] = {}
+    if deals_n is not None:
+        deal_options = {"deals": deals_n, "deal_effects": deal_effects}
+        if deals_as_of is not None:
+            deal_options["deals_as_of"] = deals_as_of
     try:
         sb = SandboxServer(
             crm,
@@ -131,6 +145,7 @@ def run_sandbox(
             mapping=mapping,
             rules_dir=rules_dir,
             db_path=db_path,
+            **deal_options,
             **options,
         )
     except OSError as exc:
@@ -149,7 +164,8 @@ def run_sandbox(
             sb.start()
         except OSError as exc:
             raise ConfigError(f"--port {port}: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
-        print(f"crmseg sandbox ({crm}) listening on {sb.url} with {sb.store.count()} accounts", file=out)
+        deals_note = f" and {sb.deal_store.count()} deals" if sb.deal_store is not None else ""
+        print(f"crmseg sandbox ({crm}) listening on {sb.url} with {sb.store.count()} accounts{deals_note}", file=out)
         print(f"  mapping: {sb.mapping.path}", file=out)
         if sb.rules_dir is not None:
             print(f"  rules:   {sb.rules_dir}", file=out)
@@ -186,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="N synthetic accounts (default 100 unless --db holds records)",
     )
+    p.add_argument(
+        "--deals", dest="deals_n", type=int, metavar="N", help="N deals for the accounts, with planted effects"
+    )
+    p.add_argument("--no-effects", action="store_true", help="deals without planted effects (every segment alike)")
+    p.add_argument("--deals-as-of", type=date.fromisoformat, help="deals span the six quarters before this date")
+    p.add_argument("--multi-currency", action="store_true", help="a multi-currency org/portal")
     p.add_argument("--random-seed", type=int, default=42, help="seed of the synthetic data (default 42)")
     p.add_argument(
         "--mapping",
@@ -220,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if v is not None
     }
+    if args.multi_currency:
+        opts["multi_currency"] = True
     if args.verbose:
         import logging
 
@@ -236,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.mapping,
             db_path=args.db,
             seed=args.random_seed,
+            deals_n=args.deals_n,
+            deal_effects=not args.no_effects,
+            deals_as_of=args.deals_as_of,
             **opts,
         )
     except CrmsegError as exc:

@@ -1,4 +1,4 @@
-"""``POST /crm/v3/objects/companies/search`` for the HubSpot sandbox.
+"""``POST /crm/v3/objects/{companies,deals}/search`` for the HubSpot sandbox.
 
 filterGroups are ORed, the filters of a group ANDed (≤ 5 groups, ≤ 6 filters each,
 ≤ 18 in all); operators EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN HAS_PROPERTY
@@ -6,7 +6,9 @@ NOT_HAS_PROPERTY CONTAINS_TOKEN NOT_CONTAINS_TOKEN; one sort (``{"propertyName",
 "direction"}`` or ``"name"`` / ``"-name"``); ``limit`` ≤ 200; ``after`` is an offset and
 one query returns at most ``options.search_cap`` results (HubSpot: ``MAX_RESULTS``, 10,000):
 ``after`` ≥ the cap answers 400. Filters and
-sorts on ``hs_lastmodifieddate`` / ``createdate`` / ``hs_object_id`` run in SQL.
+sorts on ``hs_lastmodifieddate`` / ``createdate`` / ``hs_object_id`` run in SQL (several
+groups of them too, e.g. ``modified > t OR (modified = t AND id > last)``, the way past the cap
+without re-reading). Archived records are never found; results carry no associations.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from crmseg.sandbox.store import Record
 from crmseg.sandbox.values import ms_of
 
 if TYPE_CHECKING:
-    from crmseg.sandbox.hubspot import HubSpotApp
+    from crmseg.sandbox.hubspot import HsType, HubSpotApp
 
 MAX_RESULTS: int = SandboxOptions.search_cap  # HubSpot's 10,000 (tests lower it per sandbox, not here)
 MAX_LIMIT = 200
@@ -94,7 +96,8 @@ def _test(fd: FieldDef, f: dict[str, Any], have: Any) -> bool:
         return False
 
 
-def _check(app: HubSpotApp, body: dict[str, Any]) -> tuple[list[list[dict[str, Any]]], tuple[FieldDef, bool] | None]:
+def _check(obj: HsType, body: dict[str, Any]) -> tuple[list[list[dict[str, Any]]], tuple[FieldDef, bool] | None]:
+    schema = obj.schema
     groups = body.get("filterGroups") or []
     if not isinstance(groups, list) or len(groups) > 5:
         raise _bad("filterGroups must be a list of at most 5 groups")
@@ -111,8 +114,8 @@ def _check(app: HubSpotApp, body: dict[str, Any]) -> tuple[list[list[dict[str, A
                     f"Invalid filter operator {f.get('operator') if isinstance(f, dict) else f!r}; "
                     f"allowed: {', '.join(sorted(OPERATORS))}"
                 )
-            if f.get("propertyName") not in app.schema:
-                raise _bad(f"Property {f.get('propertyName')!r} does not exist on COMPANY")
+            if f.get("propertyName") not in schema:
+                raise _bad(f"Property {f.get('propertyName')!r} does not exist on {obj.label}")
         out.append(filters)
     if total > 18:
         raise _bad(f"Too many filters: {total}; at most 18 filters are allowed across filterGroups")
@@ -128,35 +131,50 @@ def _check(app: HubSpotApp, body: dict[str, Any]) -> tuple[list[list[dict[str, A
             name, desc = str(s.get("propertyName")), str(s.get("direction", "ASCENDING")).upper() == "DESCENDING"
         else:
             raise _bad("Invalid sort")
-        if name not in app.schema:
-            raise _bad(f"Property {name!r} does not exist on COMPANY")
-        sort = (app.schema[name], desc)
+        if name not in schema:
+            raise _bad(f"Property {name!r} does not exist on {obj.label}")
+        sort = (schema[name], desc)
     return out, sort
 
 
-def _sql(app: HubSpotApp, groups: list[list[dict[str, Any]]]) -> tuple[str, list[Any]] | None:
-    """SQL for a single group of comparisons on system properties, else None."""
+def _sql(obj: HsType, groups: list[list[dict[str, Any]]]) -> tuple[str, list[Any]]:
+    """SQL for groups made only of comparisons on system properties (with the archive left out),
+    else just the archive condition (the filters then run in Python)."""
+    live = "deleted = 0"
     if not groups:
-        return "", []
-    if len(groups) != 1:
-        return None
-    conds, params = [], []
-    for f in groups[0]:
-        fd = app.schema[f["propertyName"]]
-        if fd.system not in _COLUMNS or f["operator"] not in _SQL_OPS:
-            return None
-        val = _norm(fd, f.get("value"))
-        if val is None:
-            return None
-        conds.append(f"{_COLUMNS[fd.system]} {_SQL_OPS[f['operator']]} ?")
-        params.append(val)
-    return " AND ".join(conds), params
+        return live, []
+    parts: list[str] = []
+    params: list[Any] = []
+    for group in groups:
+        conds = []
+        for f in group:
+            fd = obj.schema[f["propertyName"]]
+            val = _norm(fd, f.get("value"))
+            if fd.system not in _COLUMNS or f["operator"] not in _SQL_OPS or val is None:
+                return live, []
+            conds.append(f"{_COLUMNS[fd.system]} {_SQL_OPS[f['operator']]} ?")
+            params.append(val)
+        parts.append("(" + " AND ".join(conds) + ")")
+    return f"{live} AND ({' OR '.join(parts)})", params
 
 
-def _matches(app: HubSpotApp, groups: list[list[dict[str, Any]]], query: str) -> Callable[[Record], bool]:
+def _complete(obj: HsType, groups: list[list[dict[str, Any]]]) -> bool:
+    """Whether ``_sql`` decides the filters alone."""
+    return all(
+        obj.schema[f["propertyName"]].system in _COLUMNS
+        and f["operator"] in _SQL_OPS
+        and _norm(obj.schema[f["propertyName"]], f.get("value")) is not None
+        for g in groups
+        for f in g
+    )
+
+
+def _matches(app: HubSpotApp, obj: HsType, groups: list[list[dict[str, Any]]], query: str) -> Callable[[Record], bool]:
+    schema = obj.schema
+
     def ok(rec: Record) -> bool:
         if query:
-            hay = " ".join(str(app.value(rec, app.schema[n]) or "") for n in ("name", "domain") if n in app.schema)
+            hay = " ".join(str(app.value(rec, schema[n]) or "") for n in obj.text_props if n in schema)
             if query.lower() not in hay.lower():
                 return False
         if not groups:
@@ -164,9 +182,9 @@ def _matches(app: HubSpotApp, groups: list[list[dict[str, Any]]], query: str) ->
         return any(
             all(
                 _test(
-                    app.schema[f["propertyName"]],
+                    schema[f["propertyName"]],
                     f,
-                    _norm(app.schema[f["propertyName"]], app.value(rec, app.schema[f["propertyName"]])),
+                    _norm(schema[f["propertyName"]], app.value(rec, schema[f["propertyName"]])),
                 )
                 for f in g
             )
@@ -176,8 +194,8 @@ def _matches(app: HubSpotApp, groups: list[list[dict[str, Any]]], query: str) ->
     return ok
 
 
-def run_search(app: HubSpotApp, req: Request) -> Response:
-    """Answer one search request."""
+def run_search(app: HubSpotApp, req: Request, obj: HsType) -> Response:
+    """Answer one search request on ``obj``'s records."""
     try:
         body = req.json() or {}
     except ValueError:
@@ -197,19 +215,19 @@ def run_search(app: HubSpotApp, req: Request) -> Response:
             f"after={after}: a search returns at most {cap} results; narrow the filters "
             "(e.g. hs_lastmodifieddate GTE the last value seen) to page further"
         )
-    groups, sort = _check(app, body)
+    groups, sort = _check(obj, body)
     query = str(body.get("query") or "").strip()
-    names = app.requested(body.get("properties"))
-    sql = _sql(app, groups) if not query else None
+    names = app.requested(body.get("properties"), obj)
+    where, params = _sql(obj, groups)
     order = "CAST(id AS INTEGER)"
     if sort is not None and sort[0].system in _COLUMNS:
         order = f"{_COLUMNS[sort[0].system]} {'DESC' if sort[1] else 'ASC'}, CAST(id AS INTEGER)"
-    if sql is not None and (sort is None or sort[0].system in _COLUMNS):
-        ids = app.store.select_ids(sql[0], sql[1], order)
+    store = obj.store
+    if not query and _complete(obj, groups) and (sort is None or sort[0].system in _COLUMNS):
+        ids = store.select_ids(where, params, order)
     else:
-        where, params = sql if sql is not None else ("", [])
-        keep = _matches(app, groups, query)
-        recs = [r for r in app.store.scan(app.store.select_ids(where, params, "CAST(id AS INTEGER)")) if keep(r)]
+        keep = _matches(app, obj, groups, query)
+        recs = [r for r in store.scan(store.select_ids(where, params, "CAST(id AS INTEGER)")) if keep(r)]
         if sort is not None:
             fd, desc = sort
             keyed = [(_norm(fd, app.value(r, fd)), r) for r in recs]
@@ -217,9 +235,12 @@ def run_search(app: HubSpotApp, req: Request) -> Response:
             recs = [r for _, r in valued] + [r for v, r in keyed if v is None]
         ids = [r.id for r in recs]
     page = ids[after : min(after + limit, cap)]
-    found = app.store.get_many(page)
-    out: dict[str, Any] = {"total": len(ids), "results": [app.render(found[i], names) for i in page if i in found]}
+    found = store.get_many(page)
+    out: dict[str, Any] = {
+        "total": len(ids),
+        "results": [app.render(found[i], names, obj) for i in page if i in found],
+    }
     nxt = after + len(page)
     if nxt < len(ids) and page:
-        out["paging"] = {"next": {"after": str(nxt), "link": f"{app.base_url}/crm/v3/objects/companies/search"}}
+        out["paging"] = {"next": {"after": str(nxt), "link": f"{app.base_url}/crm/v3/objects/{obj.name}/search"}}
     return json_response(200, out)

@@ -4,8 +4,12 @@ Paths (``vNN.N`` is any API version):
 
 - ``GET  /services/data/vNN.N/query?q=SOQL`` (and ``queryAll``), ``GET .../query/<locator>``
   pages of ``batchSize`` (``Sforce-Query-Options``, 200-2000, default 2000) with ``nextRecordsUrl``
+  (``/query/...`` for both, as Salesforce answers). ``FROM Account`` or, when deals are seeded,
+  ``FROM Opportunity``: ``query`` leaves out records in the recycle bin, ``queryAll`` returns
+  them with ``IsDeleted`` true; ``convertCurrency(Amount)`` in multi-currency orgs
+  (``options.multi_currency``; fixed rates ``deals.CURRENCY_RATES``, corporate currency USD)
 - ``PATCH /services/data/vNN.N/composite/sobjects``: sObject Collections update (≤ 200 records)
-- ``GET  /services/data/vNN.N/sobjects`` and ``.../sobjects/Account/describe``
+- ``GET  /services/data/vNN.N/sobjects`` and ``.../sobjects/Account/describe`` (``Opportunity`` too)
 - ``GET|PATCH /services/data/vNN.N/sobjects/Account/<id>``: one record (PATCH answers 204)
 - ``GET  /services/data/vNN.N/limits``
 - Bulk API 2.0 ingest under ``/services/data/vNN.N/jobs/ingest`` (see ``sf_bulk``)
@@ -13,6 +17,9 @@ Paths (``vNN.N`` is any API version):
   (``Id`` = the configured ``org_id``; also ``Name``, ``InstanceName``, ``IsSandbox``, ``OrganizationType``)
 - ``POST /services/Soap/u/<ver>``, ``POST /services/oauth2/token`` and ``GET /services/oauth2/userinfo``
   (see ``sf_auth``)
+
+Stats name Opportunity calls apart: ``query_opportunity``, ``query_more_opportunity``,
+``describe_opportunity`` (a fault on ``query`` still matches them: endpoints match by substring).
 
 Every ``/services/data`` answer carries ``Sforce-Limit-Info: api-usage=USED/MAX``; past
 the daily limit calls get 403 ``REQUEST_LIMIT_EXCEEDED``. Errors are vendor-shaped:
@@ -31,14 +38,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from crmseg.sandbox import sf_auth, sf_writes, soql, soql_eval
+from crmseg.sandbox import deals, sf_auth, sf_writes, soql, soql_eval
 from crmseg.sandbox.base import BaseApp, Request, Response, Route, json_response
 from crmseg.sandbox.faults import Fault
 from crmseg.sandbox.schema import FieldDef, lookup
 from crmseg.sandbox.seed import SF_ID, sf_id18
 from crmseg.sandbox.sf_bulk import BulkJobs
 from crmseg.sandbox.sf_writes import RecordResult, sf_error
-from crmseg.sandbox.store import Record
+from crmseg.sandbox.store import Record, Store
 from crmseg.sandbox.values import sf_datetime
 
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
@@ -54,6 +61,12 @@ def _bound(fn: Callable[..., Response], groups: tuple[Any, ...]) -> Callable[[Re
 class Cursor:
     fields: list[FieldDef]
     ids: list[str]
+    obj: str
+    store: Store
+    convert: frozenset[str]
+
+
+OPPORTUNITY = "Opportunity"
 
 
 class SalesforceApp(BaseApp):
@@ -73,6 +86,17 @@ class SalesforceApp(BaseApp):
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
         self._cursor_seq = itertools.count(1)
         self.object = self.mapping.object
+        self.deal_schema: dict[str, FieldDef] = {}
+
+    def attach_deals(self, store: Store) -> None:
+        """Serve ``Opportunity`` from ``store`` (``CurrencyIsoCode`` when the org is multi-currency)."""
+        from crmseg.sandbox.schema import opportunity_schema
+
+        super().attach_deals(store)
+        self.deal_schema = opportunity_schema(self.options.multi_currency)
+
+    def _is_deals(self, obj: str | None) -> bool:
+        return self.deals is not None and obj is not None and obj.lower() == OPPORTUNITY.lower()
 
     # ------------------------------------------------------------ routing
     def route(self, req: Request) -> Route | None:
@@ -116,11 +140,22 @@ class SalesforceApp(BaseApp):
                 self.bulk.results,
             ),
         ]
+        if self.deals is not None:
+            table.insert(0, ("GET", rf"sobjects/(?i:{OPPORTUNITY})/describe", "describe_opportunity", self._describe))
         for method, pattern, name, fn in table:
             found = re.fullmatch(pattern, rest)
             if method == m and found:
+                if name == "query" and self._is_deals(soql.object_of(req.arg("q"))):
+                    name = "query_opportunity"
+                elif name == "query_more" and self._cursor_obj(found.group(1)) == OPPORTUNITY:
+                    name = "query_more_opportunity"
                 return name, _bound(fn, found.groups())
         return None
+
+    def _cursor_obj(self, locator: str) -> str | None:
+        with self.lock:
+            cursor = self._cursors.get(locator.partition("-")[0])
+        return cursor.obj if cursor is not None else None
 
     def not_found(self, req: Request) -> Response:
         return json_response(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
@@ -191,18 +226,29 @@ class SalesforceApp(BaseApp):
             return sf_datetime(rec.created_ms)
         if fd.system == "modified":
             return sf_datetime(rec.modified_ms)
-        if fd.name == "IsDeleted":
-            return False
+        if fd.system == "deleted" or fd.name == "IsDeleted":
+            return rec.deleted
         return rec.data.get(fd.name)
 
-    def render(self, rec: Record, fields: list[FieldDef]) -> dict[str, Any]:
-        out: dict[str, Any] = {"attributes": {"type": self.object, "url": self.record_url(rec.id)}}
+    def converted(self, rec: Record, fd: FieldDef) -> Any:
+        """``convertCurrency(field)``: the value in the corporate currency (fixed rates)."""
+        amount = rec.data.get(fd.name)
+        if amount is None:
+            return None
+        rate = deals.CURRENCY_RATES.get(str(rec.data.get("CurrencyIsoCode") or deals.CORPORATE_CURRENCY), 1.0)
+        return round(float(amount) / rate, 2)
+
+    def render(
+        self, rec: Record, fields: list[FieldDef], obj: str | None = None, convert: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        obj = obj or self.object
+        out: dict[str, Any] = {"attributes": {"type": obj, "url": self.record_url(rec.id, obj)}}
         for fd in fields:
-            out[fd.name] = self.value(rec, fd)
+            out[fd.name] = self.converted(rec, fd) if fd.name in convert else self.value(rec, fd)
         return out
 
-    def record_url(self, rid: str) -> str:
-        return f"/services/data/v{self.options.api_version}/sobjects/{self.object}/{rid}"
+    def record_url(self, rid: str, obj: str | None = None) -> str:
+        return f"/services/data/v{self.options.api_version}/sobjects/{obj or self.object}/{rid}"
 
     # ------------------------------------------------------------ query
     def _versions(self, req: Request) -> Response:
@@ -213,14 +259,16 @@ class SalesforceApp(BaseApp):
         limit = self.options.daily_limit
         return json_response(200, {"DailyApiRequests": {"Max": limit, "Remaining": max(0, limit - self.api_used)}})
 
-    def _match(self, q: soql.Query) -> list[str]:
+    def _match(self, q: soql.Query, store: Store, with_deleted: bool) -> list[str]:
         conds, params, complete = soql_eval.sql_filter(q.where)
+        if not with_deleted:  # query leaves the recycle bin out; queryAll does not
+            conds.append("deleted = 0")
         order_sql = soql_eval.sql_order(q.order)
         where = " AND ".join(conds)
         if complete and order_sql:
-            ids = self.store.select_ids(where, params, order_sql)
+            ids = store.select_ids(where, params, order_sql)
         else:
-            recs = list(self.store.scan(self.store.select_ids(where, params, "id")))
+            recs = list(store.scan(store.select_ids(where, params, "id")))
             if q.where is not None and not complete:
                 recs = [r for r in recs if soql_eval.evaluate(q.where, functools.partial(self.value, r))]
             for fd, desc, nulls_last in reversed(q.order):
@@ -265,41 +313,44 @@ class SalesforceApp(BaseApp):
         org = _ORG_QUERY.fullmatch(text)
         if org:
             return self._organization([f.strip() for f in org.group(1).split(",")])
+        on_deals = self._is_deals(soql.object_of(text))
+        obj, schema = (OPPORTUNITY, self.deal_schema) if on_deals else (self.object, self.schema)
+        store = self.deals if on_deals and self.deals is not None else self.store
         try:
-            q = soql.parse(text, self.schema, self.object)
+            q = soql.parse(text, schema, obj, self.options.multi_currency)
         except soql.SoqlError as exc:
             raise sf_error(400, exc.code, exc.message) from None
-        ids = self._match(q)
+        ids = self._match(q, store, with_deleted=kind == "queryAll")
         if q.fields is None:
             return json_response(200, {"totalSize": len(ids), "done": True, "records": []})
         with self.lock:
             loc = f"01gSb{next(self._cursor_seq):010d}{secrets.token_hex(2).upper()}"
-            self._cursors[loc] = Cursor(q.fields, ids)
+            self._cursors[loc] = Cursor(q.fields, ids, obj, store, q.convert)
             while len(self._cursors) > 200:
                 self._cursors.popitem(last=False)
-        return self._page(loc, 0, self._batch_size(req), kind)
+        return self._page(loc, 0, self._batch_size(req))
 
     def _query_more(self, req: Request, locator: str) -> Response:
-        kind = "queryAll" if "/queryAll/" in req.path else "query"
         loc, _, pos = locator.partition("-")
         with self.lock:
             cursor = self._cursors.get(loc)
         if cursor is None or not pos.isdigit() or int(pos) > len(cursor.ids):
             raise sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        return self._page(loc, int(pos), self._batch_size(req), kind)
+        return self._page(loc, int(pos), self._batch_size(req))
 
-    def _page(self, loc: str, pos: int, size: int, kind: str) -> Response:
+    def _page(self, loc: str, pos: int, size: int) -> Response:
         with self.lock:
             cursor = self._cursors.get(loc)
         if cursor is None:
             raise sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         chunk = cursor.ids[pos : pos + size]
-        found = self.store.get_many(chunk)
-        records = [self.render(found[i], cursor.fields) for i in chunk if i in found]
+        found = cursor.store.get_many(chunk)
+        records = [self.render(found[i], cursor.fields, cursor.obj, cursor.convert) for i in chunk if i in found]
         done = pos + size >= len(cursor.ids)
         body: dict[str, Any] = {"totalSize": len(cursor.ids), "done": done, "records": records}
         if not done:
-            body["nextRecordsUrl"] = f"/services/data/v{self.options.api_version}/{kind}/{loc}-{pos + size}"
+            # "query" for queryAll too: Salesforce's nextRecordsUrl says query either way
+            body["nextRecordsUrl"] = f"/services/data/v{self.options.api_version}/query/{loc}-{pos + size}"
         else:
             with self.lock:
                 self._cursors.pop(loc, None)
@@ -307,8 +358,10 @@ class SalesforceApp(BaseApp):
 
     # ------------------------------------------------------------ describe / get
     def _describe(self, req: Request) -> Response:
+        on_deals = "/sobjects/opportunity/" in req.path.lower()
+        obj, schema = (OPPORTUNITY, self.deal_schema) if on_deals else (self.object, self.schema)
         fields = []
-        for fd in self.schema.values():
+        for fd in schema.values():
             item: dict[str, Any] = {
                 "name": fd.name,
                 "label": fd.label,
@@ -320,7 +373,7 @@ class SalesforceApp(BaseApp):
                 "filterable": True,
                 "sortable": fd.kind not in ("multipicklist", "textarea"),
                 "length": fd.length
-                if fd.kind not in ("int", "double", "currency", "boolean", "date", "datetime")
+                if fd.kind not in ("int", "double", "currency", "percent", "boolean", "date", "datetime")
                 else 0,
                 "restrictedPicklist": fd.restricted,
                 "calculated": False,
@@ -330,30 +383,32 @@ class SalesforceApp(BaseApp):
                     for v in fd.options or []
                 ],
             }
-            if fd.kind in ("double", "currency"):
+            if fd.kind in ("double", "currency", "percent"):
                 item.update(precision=18, scale=2 if fd.kind == "currency" else 0)
             fields.append(item)
+        ver = self.options.api_version
         return json_response(
             200,
             {
-                "name": self.object,
-                "label": self.object,
-                "labelPlural": self.object + "s",
-                "keyPrefix": "001",
+                "name": obj,
+                "label": obj,
+                "labelPlural": obj + "s",
+                "keyPrefix": "006" if on_deals else "001",
                 "custom": False,
                 "queryable": True,
                 "updateable": True,
                 "createable": True,
                 "fields": fields,
                 "urls": {
-                    "sobject": f"/services/data/v{self.options.api_version}/sobjects/{self.object}",
-                    "describe": f"/services/data/v{self.options.api_version}/sobjects/{self.object}/describe",
+                    "sobject": f"/services/data/v{ver}/sobjects/{obj}",
+                    "describe": f"/services/data/v{ver}/sobjects/{obj}/describe",
                 },
             },
         )
 
     def _describe_global(self, req: Request) -> Response:
         ver = self.options.api_version
+        objects = [(self.object, "001")] + ([(OPPORTUNITY, "006")] if self.deals is not None else [])
         return json_response(
             200,
             {
@@ -361,14 +416,15 @@ class SalesforceApp(BaseApp):
                 "maxBatchSize": 200,
                 "sobjects": [
                     {
-                        "name": self.object,
-                        "label": self.object,
-                        "keyPrefix": "001",
+                        "name": name,
+                        "label": name,
+                        "keyPrefix": prefix,
                         "custom": False,
                         "queryable": True,
                         "updateable": True,
-                        "urls": {"describe": f"/services/data/v{ver}/sobjects/{self.object}/describe"},
+                        "urls": {"describe": f"/services/data/v{ver}/sobjects/{name}/describe"},
                     }
+                    for name, prefix in objects
                 ],
             },
         )

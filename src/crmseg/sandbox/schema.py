@@ -28,7 +28,7 @@ class FieldDef:
     updateable: bool = True
     options: list[str] | None = None
     restricted: bool = False
-    system: str | None = None  # "id" | "created" | "modified": computed from the store row
+    system: str | None = None  # "id" | "created" | "modified" | "deleted": computed from the store row
     custom: bool = False
     length: int = 255
     group: str = "companyinformation"
@@ -210,3 +210,65 @@ def learn_options(schema: dict[str, FieldDef], data: dict[str, Any]) -> None:
         for item in items:
             if item not in fd.options:
                 fd.options.append(item)
+
+
+# ------------------------------------------------------------------ deals
+def opportunity_schema(multi_currency: bool) -> dict[str, FieldDef]:
+    """Salesforce ``Opportunity`` fields the sandbox serves (``CurrencyIsoCode`` only in multi-currency orgs)."""
+    from crmseg.sandbox import deals
+
+    fields = [
+        FieldDef("Id", "id", "Opportunity ID", updateable=False, system="id", length=18),
+        FieldDef("IsDeleted", "boolean", "Deleted", updateable=False, system="deleted"),
+        FieldDef("Name", "string", "Name", length=120),
+        FieldDef("AccountId", "reference", "Account ID", length=18),
+        FieldDef("Amount", "currency", "Amount"),
+        FieldDef("CloseDate", "date", "Close Date"),
+        FieldDef("CreatedDate", "datetime", "Created Date", updateable=False, system="created"),
+        FieldDef("LastModifiedDate", "datetime", "Last Modified Date", updateable=False, system="modified"),
+        FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False, system="modified"),
+        FieldDef("IsClosed", "boolean", "Closed", updateable=False),
+        FieldDef("IsWon", "boolean", "Won", updateable=False),
+        FieldDef("StageName", "picklist", "Stage", options=[s[0] for s in deals.SF_STAGES], restricted=True),
+        FieldDef("Probability", "percent", "Probability (%)"),
+        FieldDef("Type", "picklist", "Opportunity Type", options=list(deals.SF_TYPES)),
+        FieldDef(
+            "ForecastCategory", "picklist", "Forecast Category", updateable=False, options=list(deals.SF_FORECAST)
+        ),
+    ]
+    if multi_currency:
+        fields.append(
+            FieldDef(
+                "CurrencyIsoCode", "picklist", "Opportunity Currency", options=list(deals.CURRENCY_RATES), length=3
+            )
+        )
+    return {fd.name: fd for fd in fields}
+
+
+def hubspot_deal_schema() -> dict[str, FieldDef]:
+    """HubSpot deal properties the sandbox serves (every portal has the currency properties;
+    ``deal_currency_code`` varies only in multi-currency portals)."""
+    from crmseg.sandbox import deals
+
+    g = "dealinformation"
+    fields = [
+        FieldDef("hs_object_id", "id", "Record ID", updateable=False, system="id", group=g),
+        FieldDef("createdate", "datetime", "Create Date", updateable=False, system="created", group=g),
+        FieldDef("hs_lastmodifieddate", "datetime", "Last Modified Date", updateable=False, system="modified", group=g),
+        FieldDef("dealname", "string", "Deal Name", group=g),
+        FieldDef("amount", "double", "Amount", group=g),
+        FieldDef("closedate", "datetime", "Close Date", group=g),
+        FieldDef(
+            "dealstage", "picklist", "Deal Stage", options=[s[0] for s in deals.HS_STAGES], restricted=True, group=g
+        ),
+        FieldDef("pipeline", "picklist", "Pipeline", options=[deals.HS_PIPELINE[0]], restricted=True, group=g),
+        FieldDef("dealtype", "picklist", "Deal Type", options=list(deals.HS_TYPES), restricted=True, group=g),
+        FieldDef("hs_is_closed", "boolean", "Is Deal Closed?", updateable=False, group=g),
+        FieldDef("hs_is_closed_won", "boolean", "Is Closed Won", updateable=False, group=g),
+        FieldDef("hs_deal_stage_probability", "double", "Deal Stage Probability", updateable=False, group=g),
+        FieldDef(
+            "deal_currency_code", "picklist", "Currency", options=list(deals.CURRENCY_RATES), restricted=True, group=g
+        ),
+        FieldDef("amount_in_home_currency", "double", "Amount in company currency", updateable=False, group=g),
+    ]
+    return {fd.name: fd for fd in fields}

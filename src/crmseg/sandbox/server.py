@@ -13,23 +13,30 @@ to the CRM ids. ``mapping`` defaults to the shipped ``connectors/<crm>.toml``.
 ``create_tags=False`` starts without the mapping's tag and pin fields (for testing a
 connector that provisions them). Keyword ``overrides`` set ``SandboxOptions`` fields, e.g.
 ``search_cap=50`` (HubSpot's 10,000-result search cap, made small for tests).
+
+``deals=N`` seeds N deals for the seeded accounts over the six quarters before
+``deals_as_of`` (default 2026-11-01) with the planted effects of ``crmseg.sandbox.deals``
+(``deal_effects=False``: none); ``multi_currency=True`` makes a multi-currency org/portal.
+Salesforce serves them as ``Opportunity``, HubSpot as deals (see the apps' docstrings).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from crmseg.config import Mapping
 from crmseg.sandbox.base import BaseApp, SandboxHTTPServer, SandboxOptions, set_options
+from crmseg.sandbox.deals import DEALS_AS_OF, seed_deal_records
 from crmseg.sandbox.defaults import resolve_mapping
 from crmseg.sandbox.hubspot import HubSpotApp
 from crmseg.sandbox.salesforce import SalesforceApp
 from crmseg.sandbox.schema import build_schema, learn_options, load_dimensions, tag_fields
 from crmseg.sandbox.seed import build_records, read_seed_csv
-from crmseg.sandbox.store import Store
+from crmseg.sandbox.store import Record, Store
 from crmseg.sandbox.synthetic import synthetic_accounts
 
 CRMS = ("salesforce", "hubspot")
@@ -50,6 +57,9 @@ class SandboxServer:
         db_path: str = ":memory:",
         create_tags: bool = True,
         options: SandboxOptions | None = None,
+        deals: int | None = None,
+        deal_effects: bool = True,
+        deals_as_of: date = DEALS_AS_OF,
         **overrides: Any,
     ) -> None:
         if crm not in CRMS:
@@ -64,21 +74,52 @@ class SandboxServer:
         schema = build_schema(crm, self.mapping, dims, create_tags)
         self.store = Store(db_path)
         self.id_map: dict[str, str] = {}
+        self.deal_store: Store | None = None
+        if deals is not None and accounts is None:
+            self.store.close()
+            raise ValueError(
+                "deals are seeded with the accounts they belong to: seed accounts too (--accounts N or --seed FILE)"
+            )
         if accounts is not None:
             rows = _rows(accounts, seed)
             records, self.id_map = build_records(crm, rows, self.mapping, schema, self.tag_fields)
             self.store.clear()
             self.store.insert_many(records)
+            if deals is not None:
+                self.deal_store = Store(db_path, table="deals")
+                self.deal_store.clear()
+                self.deal_store.insert_many(
+                    seed_deal_records(
+                        crm,
+                        [(rec.id, row) for rec, row in zip(records, rows, strict=True)],
+                        deals,
+                        self.mapping,
+                        seed=seed,
+                        as_of=deals_as_of,
+                        effects=deal_effects,
+                        multi_currency=self.options.multi_currency,
+                    )
+                )
         else:
             for rec in self.store.scan():
                 learn_options(schema, rec.data)
+            if db_path != ":memory:":  # deals a previous start left in the file
+                kept = Store(db_path, table="deals")
+                if kept.count():
+                    self.deal_store = kept
+                else:
+                    kept.close()
         app_cls = SalesforceApp if crm == "salesforce" else HubSpotApp
         try:
             self.app: BaseApp = app_cls(self.store, schema, self.mapping, self.tag_fields, self.options)
         except ValueError:  # an option the app refuses (org_id, portal_id)
             self.store.close()
+            if self.deal_store is not None:
+                self.deal_store.close()
             raise
         self.app.id_map = self.id_map
+        if self.deal_store is not None:
+            self.app.attach_deals(self.deal_store)
         self._httpd = SandboxHTTPServer(("127.0.0.1", port), self.app)
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,6 +152,8 @@ class SandboxServer:
             self._thread.join(timeout=5)
             self._thread = None
         self.store.close()
+        if self.deal_store is not None:
+            self.deal_store.close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -167,6 +210,40 @@ class SandboxServer:
         changes = [(rid, dict(fields)) for rid, fields in (updates or {}).items()] + [(r, {}) for r in touch]
         with self.app.lock:
             self.store.update_many(changes, self.app.write_ms())
+
+    # ------------------------------------------------------------ deals
+    def _deals(self) -> Store:
+        if self.deal_store is None:
+            raise RuntimeError("this sandbox has no deals (start it with deals=N)")
+        return self.deal_store
+
+    def deal_ids(self, deleted: bool | None = None) -> list[str]:
+        """Deal ids in id order (``deleted``: only those in / out of the recycle bin or archive)."""
+        store = self._deals()
+        if deleted is None:
+            return store.select_ids()
+        return store.select_ids("deleted = ?", [int(deleted)])
+
+    def deal(self, rid: str) -> Record | None:
+        """One stored deal (fields as the CRM stores them, timestamps, deleted flag), or None."""
+        return self._deals().get(rid)
+
+    def edit_deals(
+        self,
+        updates: dict[str, dict[str, Any]] | None = None,
+        touch: Sequence[str] = (),
+        delete: Sequence[str] = (),
+        restore: Sequence[str] = (),
+    ) -> None:
+        """Change deals out of band (as a CRM user would), bumping their modification time;
+        ``delete`` moves deals to the recycle bin (Salesforce) / archive (HubSpot), ``restore`` back."""
+        store = self._deals()
+        changes = [(rid, dict(fields)) for rid, fields in (updates or {}).items()] + [(r, {}) for r in touch]
+        with self.app.lock:
+            now = self.app.write_ms()
+            store.update_many(changes, now)
+            store.set_deleted(list(delete), True, now)
+            store.set_deleted(list(restore), False, now)
 
     @property
     def credentials(self) -> Any:

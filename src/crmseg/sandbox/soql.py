@@ -2,10 +2,11 @@
 
 Grammar (keywords case-insensitive)::
 
-    SELECT (COUNT() | field {, field}) FROM object
+    SELECT (COUNT() | item {, item}) FROM object
       [WHERE cond {AND cond} | cond {OR cond}]      -- mixing AND/OR needs parentheses
       [ORDER BY field [ASC|DESC] [NULLS FIRST|LAST] {, ...}]
       [LIMIT n] [OFFSET n]
+    item  := field | convertCurrency(field)      -- multi-currency orgs, currency fields only
     cond  := NOT cond | ( expr ) | field op literal | field [NOT] IN (literal {, literal})
              | field LIKE 'pattern'
     op    := = != <> < <= > >=
@@ -14,11 +15,14 @@ Grammar (keywords case-insensitive)::
 
 Anything else is refused with Salesforce's error codes: ``MALFORMED_QUERY`` (syntax),
 ``INVALID_FIELD`` (unknown field or a literal of the wrong type), ``INVALID_TYPE``
-(another object). Evaluation and the SQL pushdown live in ``soql_eval``.
+(another object). ``convertCurrency(Amount)`` returns the amount in the user's (corporate)
+currency under the field's own name (aliases are not supported). Evaluation and the SQL
+pushdown live in ``soql_eval``.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +123,7 @@ class Query:
     order: list[tuple[FieldDef, bool, bool]] = field(default_factory=list)  # (field, desc, nulls_last)
     limit: int | None = None
     offset: int = 0
+    convert: frozenset[str] = frozenset()  # fields selected through convertCurrency()
 
 
 def tokenize(text: str) -> list[Tok]:
@@ -165,8 +170,8 @@ def _unescape(raw: str, text: str, pos: int) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str, schema: dict[str, FieldDef], obj: str) -> None:
-        self.text, self.schema, self.obj = text, schema, obj
+    def __init__(self, text: str, schema: dict[str, FieldDef], obj: str, multi_currency: bool) -> None:
+        self.text, self.schema, self.obj, self.multi_currency = text, schema, obj, multi_currency
         self.toks = tokenize(text)
         self.i = 0
 
@@ -232,6 +237,7 @@ class _Parser:
     def query(self) -> Query:
         self.expect_kw("SELECT")
         fields: list[FieldDef] | None
+        convert: set[str] = set()
         tok = self.peek()
         if tok.kind == "ident" and tok.value.upper() == "COUNT" and self.toks[self.i + 1].value == "(":
             self.i += 1
@@ -242,11 +248,14 @@ class _Parser:
             fields = []
             seen: set[str] = set()
             while True:
-                fd = self.field()
+                through_convert = self._at_convert()
+                fd = self.converted() if through_convert else self.field()
                 if fd.name in seen:
                     raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {fd.name}")
                 seen.add(fd.name)
                 fields.append(fd)
+                if through_convert:
+                    convert.add(fd.name)
                 if not (self.peek().kind == "punct" and self.peek().value == ","):
                     break
                 self.i += 1
@@ -259,7 +268,7 @@ class _Parser:
                 "INVALID_TYPE",
                 f"\n{self.text}\nERROR at Row:1:Column:{tok.pos + 1}\nsObject type '{tok.value}' is not supported.",
             )
-        q = Query(self.obj, fields)
+        q = Query(self.obj, fields, convert=frozenset(convert))
         if self.accept_kw("WHERE"):
             q.where = self.expr()
         if self.accept_kw("ORDER"):
@@ -274,6 +283,30 @@ class _Parser:
         if self.peek().kind != "eof":
             raise self.fail(self.peek())
         return q
+
+    def _at_convert(self) -> bool:
+        tok = self.peek()
+        return tok.kind == "ident" and tok.value.lower() == "convertcurrency" and self.toks[self.i + 1].value == "("
+
+    def converted(self) -> FieldDef:
+        """``convertCurrency(field)``: a currency field, in a multi-currency org."""
+        start = self.next()
+        self.expect_punct("(")
+        fd = self.field()
+        self.expect_punct(")")
+        if not self.multi_currency:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"\n{self.text}\nERROR at Row:1:Column:{start.pos + 1}\n"
+                "convertCurrency() can only be used in organizations with multiple currencies enabled",
+            )
+        if fd.kind != "currency":
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"\n{self.text}\nERROR at Row:1:Column:{start.pos + 1}\n"
+                f"convertCurrency() can only be used on currency fields; {fd.name} is not one",
+            )
+        return fd
 
     def order(self) -> list[tuple[FieldDef, bool, bool]]:
         out = []
@@ -392,8 +425,24 @@ class _Parser:
         )
 
 
-def parse(text: str, schema: dict[str, FieldDef], obj: str = "Account") -> Query:
-    """Parse ``text`` against ``schema``; raises SoqlError in Salesforce's terms."""
+def parse(text: str, schema: dict[str, FieldDef], obj: str = "Account", multi_currency: bool = False) -> Query:
+    """Parse ``text`` against ``schema``; raises SoqlError in Salesforce's terms.
+
+    ``multi_currency``: the org has several currencies (``convertCurrency()`` is allowed)."""
     if not text or not text.strip():
         raise SoqlError("MALFORMED_QUERY", "A query string has to be specified")
-    return _Parser(text, schema, obj).query()
+    return _Parser(text, schema, obj, multi_currency).query()
+
+
+def object_of(text: str | None) -> str | None:
+    """The object named after the query's first FROM (None when there is none or it does not tokenize)."""
+    if not text:
+        return None
+    try:
+        toks = tokenize(text)
+    except SoqlError:
+        return None
+    for tok, nxt in itertools.pairwise(toks):
+        if tok.kind == "kw" and tok.value == "FROM" and nxt.kind == "ident":
+            return nxt.value
+    return None

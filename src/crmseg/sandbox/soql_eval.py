@@ -14,7 +14,7 @@ from crmseg.sandbox.schema import FieldDef
 from crmseg.sandbox.soql import BoolExpr, Cond, Node
 from crmseg.sandbox.values import ms_of
 
-SYSTEM_COLUMNS = {"id": "id", "created": "created_ms", "modified": "modified_ms"}
+SYSTEM_COLUMNS = {"id": "id", "created": "created_ms", "modified": "modified_ms", "deleted": "deleted"}
 
 
 def norm(fd: FieldDef, value: Any) -> Any:
