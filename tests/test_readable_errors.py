@@ -198,3 +198,64 @@ def test_an_unreachable_host_gets_fewer_shorter_retries():
     with pytest.raises(CrmUnreachableError, match=r"gave up after 3 tries"):
         policy.run(call, OP)
     assert len(calls) == 3 and len(waits) == 2 and all(w <= policy.unreachable_max_delay for w in waits)
+
+
+# ------------------------------------------------------------------ labels the CRM picklist lacks
+def _add_label(env: SyncEnv, label: str) -> None:
+    seg = env.rules / "segment.toml"
+    text = seg.read_text(encoding="utf-8")
+    old = 'values      = ["Enterprise", "Digital Native", "Mid-Market", "SMB", "Unsegmented"]'
+    assert old in text
+    seg.write_text(text.replace(old, old[:-1] + f', "{label}"]'), encoding="utf-8")
+
+
+def test_rules_check_and_sync_fail_on_a_label_the_picklist_lacks_and_point_to_provision(hubspot):
+    env = hubspot
+    clean = env.run("rules", "check", "--config", str(env.config))
+    assert clean.returncode == 0, clean.output
+    _add_label(env, "Startup")
+    env.sb.reset_stats()
+    check = env.run("rules", "check", "--config", str(env.config))
+    assert check.returncode == 1, check.output
+    lacking = (
+        "tag field crmseg_segment for dimension segment: picklist crmseg_segment on companies lacks value(s) 'Startup'"
+    )
+    provision = f"`crmseg schema --config {env.config} --provision`"
+    assert lacking in check.stderr and provision in check.stderr, check.stderr
+    assert "1 problem(s) with the CRM's tag fields" in check.stdout
+    assert env.sb.stats()["calls"]["by_endpoint"] == {"properties_list": 1}  # the schema, fetched once
+    sync = env.sync()
+    assert sync.returncode == 2, sync.output
+    assert lacking in sync.stderr and f"`crmseg schema --config {env.config} --sync sandbox --provision`" in sync.stderr
+    assert env.sb.stats()["write_calls"] == 0 and not env.state_path.exists()
+    # the way out the messages name works: then both pass
+    assert env.run("schema", "--config", str(env.config), "--provision").returncode == 0
+    assert env.run("rules", "check", "--config", str(env.config)).returncode == 0
+    assert env.sync().returncode == 0
+
+
+def test_on_salesforce_the_way_out_is_setup(salesforce):
+    _add_label(salesforce, "Startup")
+    check = salesforce.run("rules", "check", "--config", str(salesforce.config))
+    assert check.returncode == 1, check.output
+    assert "picklist Crmseg_Segment__c on Account lacks value(s) 'Startup'" in check.stderr
+    assert "create the missing fields and picklist values in the CRM's setup" in check.stderr
+    assert f"then check with `crmseg schema --config {salesforce.config}`" in check.stderr
+
+
+def test_rules_check_config_compiles_the_rules_once(hubspot, monkeypatch):
+    import crmseg.audit.plan as plan
+    import crmseg.rules.testing as testing
+
+    made: list[str] = []
+    real = plan.make_engine
+
+    def counting(kind, *args, **kwargs):
+        made.append(kind)
+        return real(kind, *args, **kwargs)
+
+    for module in (plan, testing):  # where the rules get compiled: the plan, and the tests if not given them
+        monkeypatch.setattr(module, "make_engine", counting)
+    res = hubspot.run("rules", "check", "--config", str(hubspot.config))
+    assert res.returncode == 0, res.output
+    assert made == ["native"]
