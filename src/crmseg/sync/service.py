@@ -44,7 +44,7 @@ from crmseg.rules.engines import Engine, engine_kind
 from crmseg.rules.model import RuleSet
 from crmseg.sync.fingerprint import rules_fingerprint
 from crmseg.sync.lease import hold_lease
-from crmseg.sync.runner import SyncOptions, SyncOutcome, run_sync
+from crmseg.sync.runner import RunProgress, SyncOptions, SyncOutcome, run_sync
 
 __all__ = ["CheckedRules", "PlannedRun", "SyncService"]
 
@@ -146,13 +146,14 @@ class SyncService:
         *,
         full: bool = False,
         stop: threading.Event | None = None,
-        tick: Callable[[str, int], None] | None = None,
+        tick: Callable[[RunProgress], None] | None = None,
         allow_changes: int | None = None,
     ) -> SyncOutcome:
         """Run ``planned`` under the sync's lease and record it; closes ``planned``.
 
         ``full``: read every account; ``stop``: set it to stop after the current batch;
-        ``tick``: progress, (phase, count); ``allow_changes``: this run may change up to that many
+        ``tick``: progress (:class:`~crmseg.sync.runner.RunProgress`, as the counts move);
+        ``allow_changes``: this run may change up to that many
         accounts, whatever the sync's ``max_changes`` says. Raises SyncLocked, or CrmsegError when the state
         store cannot be opened (the run did not start)."""
         from crmseg.state import open_state
