@@ -12,7 +12,7 @@ from responses import matchers
 
 from crmseg.connectors.salesforce import SalesforceConnector, build_soql, check_ident, soql_datetime
 from crmseg.connectors.schema_check import check_mapping, field_kind
-from crmseg.errors import AuthExpiredError, ConfigError, FatalError, RetriableError
+from crmseg.errors import AuthExpiredError, AuthRefusedError, ConfigError, FatalError, RetriableError
 from crmseg.model import TagWrite
 from tests.connector_fixtures import (
     BASE,
@@ -230,9 +230,13 @@ def test_login_refused_is_fatal_and_never_shows_the_password(rsps):
         "</soapenv:Body></soapenv:Envelope>"
     )
     rsps.add(responses.POST, SOAP, body=fault, status=500, content_type="text/xml")
-    with pytest.raises(FatalError, match="login \\(password\\) refused: INVALID_LOGIN") as ei:
+    with pytest.raises(AuthRefusedError) as ei:
         connector().schema()
-    assert SF_ENV["SF_PASSWORD"] not in str(ei.value)
+    assert str(ei.value).startswith(
+        "Salesforce refused the password login with the credentials in SF_USERNAME, SF_PASSWORD and "
+        "SF_SECURITY_TOKEN (INVALID_LOGIN, Invalid username, password ***) at salesforce Account login"
+    ), ei.value
+    assert SF_ENV["SF_PASSWORD"] not in str(ei.value) and len(rsps.calls) == 1  # refused: not retried
 
 
 def test_missing_env_var_is_a_config_error_naming_the_variable():
@@ -245,9 +249,9 @@ def test_session_auth_uses_the_session_and_cannot_relogin(rsps):
     conn = SalesforceConnector(
         sf_cfg(auth="session"), sf_mapping(), {"SF_SESSION_ID": SESSION_ID}, policy=no_wait_policy()
     )
-    with pytest.raises(FatalError, match="SF_SESSION_ID expired") as ei:
+    with pytest.raises(AuthRefusedError, match="refused the session id in SF_SESSION_ID") as ei:
         conn.schema()
-    assert SESSION_ID not in str(ei.value)
+    assert SESSION_ID not in str(ei.value) and len(rsps.calls) == 1
     assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {SESSION_ID}"
 
 

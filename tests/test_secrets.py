@@ -110,7 +110,7 @@ def test_salesforce_session_auth_keeps_the_session_secret(tmp_path, caplog):
         conn = h.connector(env={"SF_SESSION_ID": SECRETS["session_id"]}, cfg={"auth": "session"})
         assert len(list(conn.read(h.read_fields))) == 30
         h.sb.inject({"kind": "expired_session", "endpoint": "query"})
-        with pytest.raises(CrmsegError, match="SF_SESSION_ID expired") as ei:
+        with pytest.raises(CrmsegError, match="refused the session id in SF_SESSION_ID") as ei:
             list(conn.read(h.read_fields))
         errors.append(ei.value)
     finally:

@@ -8,6 +8,11 @@
 - ``CrmUnavailableError`` the CRM could not be reached or refused us (exit 4): no answer
   after the retries, or the login/session refused. A ``RetriableError`` that reaches the
   command line has spent its retries, so it exits 4 too.
+- ``AuthRefusedError`` the CRM refused the credentials (a wrong token, a refused login):
+  exit 4 like every refusal, never retried; the message names the environment variable(s)
+  the credentials came from, never their value.
+- ``CrmUnreachableError`` no connection at all (refused, DNS, connect timeout): retried a
+  few times only, the message names host:port.
 
 Exit codes: 0 success, 1 the run found problems, 2 bad usage/config/rules/input file,
 3 a sync locked by another run, 4 the CRM could not be reached or refused us, 130/143 a signal.
@@ -53,6 +58,11 @@ class CrmUnavailableError(FatalError):
     exit_code = 4
 
 
+class AuthRefusedError(CrmUnavailableError):
+    """The CRM refused the credentials (HTTP 401/403 for bad credentials, a refused login):
+    retrying cannot help, the user must fix the environment variable the message names."""
+
+
 class RetriableError(CrmsegError):
     """A transient failure; ``retry_after`` seconds is the server's hint, if any.
 
@@ -73,3 +83,9 @@ class StopRequested(CrmsegError):
     """The run was asked to stop (signal or API budget); state is consistent."""
 
     exit_code = 1
+
+
+class CrmUnreachableError(RetriableError):
+    """No connection to the CRM's host (connection refused, DNS failure, connect timeout); the
+    message names host:port. Retried only a few times: a host that is down rarely comes back
+    within a run's back-off."""

@@ -17,6 +17,7 @@ from typing import Any
 from crmseg.audit.guard import ChangeLimit
 from crmseg.config import Config, FileSync, Mapping, SyncConfig, load_config, load_mapping
 from crmseg.connectors.base import Connector
+from crmseg.connectors.schema_check import provision_hint
 from crmseg.errors import ConfigError
 from crmseg.model import RawRecord
 from crmseg.normalize.normalizer import Normalizer
@@ -50,6 +51,9 @@ class Plan:
     compiled: Engine | None = None
     #: The sync's change guard (``max_changes``), reported by the audit; None: no guard.
     guard: ChangeLimit | None = None
+    #: A read-only plan's mapping as configured, when tag fields the CRM lacks were dropped from
+    #: ``mapping`` (read as empty); what a sync would write to (:func:`write_problems`).
+    configured_mapping: Mapping | None = None
 
     def rules_engine(self) -> Engine:
         """The plan's compiled rules (compiled on first use when the plan was built without them)."""
@@ -182,13 +186,15 @@ def plan_config(
         config_path, sync_name, now, prepared, **connector_options
     )
     notes: list[str] = []
+    configured = mapping
     try:
         if not isinstance(sync, FileSync):
             if not writes:
                 mapping, normalizer, notes = _read_unprovisioned_as_empty(
                     connector, mapping, normalizer, rules, config_path, sync
                 )
-            _check_schema(connector, mapping, rules, writes=writes)
+            hint = provision_hint(connector, _config_path(config_path), sync.name) if writes else None
+            _check_schema(connector, mapping, rules, writes=writes, hint=hint)
         kind = engine or sync.engine
         if compiled is None:
             compiled = make_engine(kind, rules, now)  # fails now, not after reading, if unavailable
@@ -209,7 +215,31 @@ def plan_config(
         warnings=notes,
         compiled=compiled,
         guard=ChangeLimit.of(sync.max_changes),
+        configured_mapping=configured if configured is not mapping else None,
     )
+
+
+def _config_path(config: str | Path | Config) -> str:
+    return str(config.path if isinstance(config, Config) else config)
+
+
+def write_problems(plan: Plan, config: str | Path, sync_name: str | None) -> list[str]:
+    """What ``sync`` would refuse about the CRM's tag fields for a CRM sync's plan (missing,
+    not updateable, a picklist lacking a label of the rules), closed by the way out
+    (:func:`~crmseg.connectors.schema_check.provision_hint`); empty when a sync would write.
+    Uses the schema the plan fetched already: no API call."""
+    from crmseg.connectors.schema_check import check_tags
+
+    rules = plan.rules
+    problems = check_tags(
+        plan.connector,
+        plan.configured_mapping or plan.mapping,
+        {d.name: d.values for d in rules.dimensions},
+        scores={d.name for d in rules.dimensions if d.kind == "score"},
+    )
+    if problems:
+        problems.append(provision_hint(plan.connector, config, sync_name))
+    return problems
 
 
 def _read_unprovisioned_as_empty(
@@ -275,19 +305,19 @@ def schema_problems(
     return check_mapping(connector, mapping, dims, scores=scores, writes=True), created
 
 
-def _check_schema(connector: Connector, mapping: Mapping, rules: RuleSet, writes: bool = False) -> None:
-    """Fail before reading (and before any write) when the mapping does not fit the CRM."""
-    from crmseg.connectors.schema_check import check_mapping
+def _check_schema(
+    connector: Connector, mapping: Mapping, rules: RuleSet, writes: bool = False, hint: str | None = None
+) -> None:
+    """Fail before reading (and before any write) when the mapping does not fit the CRM;
+    ``hint`` closes the message when a tag field is what does not fit."""
+    from crmseg.connectors.schema_check import check_mapping, check_tags
 
-    problems = check_mapping(
-        connector,
-        mapping,
-        {d.name: d.values for d in rules.dimensions},
-        scores={d.name for d in rules.dimensions if d.kind == "score"},
-        writes=writes,
-    )
-    if problems:
-        raise ConfigError("\n".join(problems))
+    dims = {d.name: d.values for d in rules.dimensions}
+    scores = {d.name for d in rules.dimensions if d.kind == "score"}
+    problems = check_mapping(connector, mapping, dims, scores=scores, writes=False)
+    tags = check_tags(connector, mapping, dims, scores=scores) if writes else []
+    if problems or tags:
+        raise ConfigError("\n".join(problems + tags + ([hint] if tags and hint else [])))
 
 
 def read_records(plan: Plan) -> Iterator[RawRecord]:

@@ -1,27 +1,33 @@
 """Options and output helpers shared by the command modules: ``--engine``, the data-file options,
 ``--as-of DATE`` (the moment ``days_since`` counts from, for reproducible audits), stderr
-messages and the audit progress display."""
+messages and the progress displays of an audit ("auditing") and of a sync ("syncing": read,
+evaluated, written, failed) — a live line on a terminal, plain lines otherwise."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from crmseg.dates import parse_iso
 
+if TYPE_CHECKING:
+    from crmseg.sync.runner import RunProgress
+
 __all__ = [
     "ENGINE",
     "AsOf",
     "Progress",
+    "SyncProgress",
     "as_of_option",
     "err",
     "file_kwargs",
     "file_options",
     "log_lines",
     "parse_as_of",
+    "sync_log_lines",
 ]
 
 
@@ -120,6 +126,60 @@ class Progress:
         self.p.start()
         task = self.p.add_task("audit", total=None)
         return lambda n: self.p.update(task, completed=n)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.p.stop()
+
+
+#: What each phase of a sync is doing, for its progress display.
+SYNC_PHASES = {"read": "read", "guard": "change guard", "evaluate": "evaluate and write", "done": "done"}
+
+
+def sync_line(p: RunProgress) -> str:
+    """``syncing [read]: read 2,000 · evaluated 0 · written 0 · failed 0``."""
+    guard = f" · checked {p.checked:,}" if p.phase == "guard" else ""
+    return (
+        f"syncing [{SYNC_PHASES.get(p.phase, p.phase)}]: read {p.read:,}{guard} · evaluated {p.evaluated:,} · "
+        f"written {p.written:,} · failed {p.failed:,}"
+    )
+
+
+def sync_log_lines(every: int = 50_000) -> Callable[[RunProgress], None]:
+    """Off a terminal: a plain progress line on stderr at the end of each phase of a sync, and
+    within a phase each time its counter passes a multiple of ``every``."""
+    prev: RunProgress | None = None
+    shown = False  # whether ``prev`` was printed
+
+    def tick(p: RunProgress) -> None:
+        nonlocal prev, shown
+        if prev is not None and prev.phase != p.phase and not shown and p.phase != "done":
+            err(sync_line(prev))  # the figures the phase ended with
+        before = prev.count if prev is not None and prev.phase == p.phase else 0
+        shown = p.phase == "done" or p.count // every > before // every
+        if shown:
+            err(sync_line(p))
+        prev = p
+
+    return tick
+
+
+class SyncProgress:
+    """A live line on stderr for TTYs: the sync's phase, read / evaluated / written / failed."""
+
+    def __enter__(self) -> Callable[[RunProgress], None]:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.p = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.p.start()
+        task = self.p.add_task("syncing", total=None)
+        return lambda p: self.p.update(task, description=sync_line(p))
 
     def __exit__(self, *exc: Any) -> None:
         self.p.stop()

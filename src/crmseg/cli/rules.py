@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from crmseg.cli.lazy import Lazy, LazyGroup
 from crmseg.cli.options import ENGINE, as_of_option, err
 from crmseg.errors import ConfigError, RuleError
+
+if TYPE_CHECKING:
+    from crmseg.config import Mapping
+    from crmseg.model import SchemaField
+    from crmseg.rules.engines import Engine
+    from crmseg.rules.model import RuleSet
 
 #: ``crmseg rules NAME``: the rules subcommands defined in their own modules.
 RULES: dict[str, Lazy] = {
@@ -67,7 +74,7 @@ def rules_check(
     if not Path(rules_dir).is_dir():
         raise ConfigError(f"{rules_dir}: rules directory not found")
     try:
-        ruleset, m, schema = _checked_rules(rules_dir, mapping, source, config, sync_name, engine)
+        checked = _checked_rules(rules_dir, mapping, source, config, sync_name, engine)
     except RuleError as exc:
         for line in exc.problems:
             err(line)
@@ -78,19 +85,42 @@ def rules_check(
             )
         err(f"{len(exc.problems)} problem(s) in {rules_dir}")
         sys.exit(1)
-    alerts = rule_alerts(ruleset, m, engine or "auto", now, schema)
+    ruleset = checked.rules
+    try:
+        alerts = rule_alerts(ruleset, checked.mapping, checked.engine or engine or "auto", now, checked.schema)
+    finally:
+        if checked.engine is not None:
+            checked.engine.close()
     for w in alerts.lints:
         err(f"warning: {w}")
     for line in alerts.failed_tests:
         err(line)
+    for line in checked.crm_problems:
+        err(line)
     n_rules = sum(len(d.rules) for d in ruleset.dimensions)
     passed = alerts.tests_run - len(alerts.failed_tests)
+    crm = len(checked.crm_problems) - 1  # the last line is the way out
     click.echo(
         f"{rules_dir}: {len(ruleset.dimensions)} dimensions ({', '.join(ruleset.names)}), {n_rules} rules, "
         f"{passed}/{alerts.tests_run} tests passed, {len(alerts.lints)} warning(s)"
+        + (f", {crm} problem(s) with the CRM's tag fields" if crm > 0 else "")
         + (" (--strict: warnings fail)" if strict and alerts.lints else "")
     )
-    sys.exit(1 if alerts.failed_tests or (strict and alerts.lints) else 0)
+    sys.exit(1 if alerts.failed_tests or checked.crm_problems or (strict and alerts.lints) else 0)
+
+
+@dataclass
+class _Checked:
+    """The rules ``rules check`` checks and what it checks them with."""
+
+    rules: RuleSet
+    mapping: Mapping
+    #: The CRM's fields (a CRM sync of --config), for the picklist lints.
+    schema: dict[str, SchemaField] | None = None
+    #: The rules compiled already (by the plan of --config or --source): tested on, not compiled again.
+    engine: Engine | None = None
+    #: What ``sync`` would refuse about the CRM's tag fields, closed by the way out (--config only).
+    crm_problems: list[str] = field(default_factory=list)
 
 
 def _checked_rules(
@@ -100,9 +130,10 @@ def _checked_rules(
     config: str | None,
     sync_name: str | None,
     engine: str | None,
-) -> tuple[Any, Any, Any]:
-    """(rule set, mapping, CRM schema or None), with the same known fields as audit would use."""
-    from crmseg.audit.plan import default_mapping, dimension_names, plan_config, plan_source
+) -> _Checked:
+    """The rules with the same known fields as audit would use; with --config, checked against
+    the CRM's tag fields as ``sync`` checks them before writing."""
+    from crmseg.audit.plan import default_mapping, dimension_names, plan_config, plan_source, write_problems
     from crmseg.config import load_mapping
     from crmseg.normalize.normalizer import Normalizer
     from crmseg.rules.loader import load_rules
@@ -112,16 +143,19 @@ def _checked_rules(
         try:
             described = plan.connector.capabilities.object_schema is not None  # a CRM object, not a file
             schema = plan.connector.schema() if described else None
-        finally:
-            plan.connector.close()
-        return plan.rules, plan.mapping, schema
+            problems = write_problems(plan, config, sync_name) if described else []
+        except BaseException:
+            plan.close()
+            raise
+        plan.connector.close()
+        return _Checked(plan.rules, plan.mapping, schema, plan.compiled, problems)
     if source is not None:
         plan = plan_source(source, rules_dir, mapping, engine or "auto")
         plan.connector.close()
-        return plan.rules, plan.mapping, None
+        return _Checked(plan.rules, plan.mapping, None, plan.compiled)
     m = load_mapping(mapping or default_mapping(rules_dir))
     types = Normalizer(m, reserved=dimension_names(rules_dir)).field_types()
-    return load_rules(rules_dir, types), m, None
+    return _Checked(load_rules(rules_dir, types), m)
 
 
 @rules.command("explain")

@@ -7,14 +7,18 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from crmseg.cli.options import ENGINE, Progress, err, log_lines
+from crmseg.cli.options import ENGINE, Progress, SyncProgress, err, log_lines, sync_log_lines
 from crmseg.config import Config, load_config
+
+if TYPE_CHECKING:
+    from crmseg.sync.runner import RunProgress
 
 
 @click.command()
@@ -100,8 +104,10 @@ def _dry_run(cfg: Config, sync_name: str | None, engine: str | None, quiet: bool
     if allow_changes is not None:
         plan.guard = ChangeLimit.of(None, allow_changes)
     try:
-        with _ticker(quiet) as tick, frozen_heap():
-            summary = run_audit(plan, tick=(lambda n: tick("evaluate", n)) if tick else None)
+        with ExitStack() as stack:  # nothing is synced: the audit's own progress ("auditing")
+            tick = None if quiet else stack.enter_context(Progress()) if sys.stderr.isatty() else log_lines()
+            stack.enter_context(frozen_heap())
+            summary = run_audit(plan, tick=tick)
     finally:
         plan.close()
     console = Console()
@@ -273,21 +279,19 @@ class _stop_on_signals:
 
 
 class _ticker:
-    """Progress for a run: a live counter on a TTY, plain lines otherwise, nothing when quiet."""
+    """Progress for a run: a live line on a TTY, plain lines otherwise, nothing when quiet."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.inner: Any = None
+        self.inner: SyncProgress | None = None
 
-    def __enter__(self) -> Callable[[str, int], None] | None:
+    def __enter__(self) -> Callable[[RunProgress], None] | None:
         if self.quiet:
             return None
         if sys.stderr.isatty():
-            self.inner = Progress()
-            update = self.inner.__enter__()
-            return lambda phase, n: update(n)
-        lines = log_lines()
-        return lambda phase, n: lines(n)
+            self.inner = SyncProgress()
+            return self.inner.__enter__()
+        return sync_log_lines()
 
     def __exit__(self, *exc: Any) -> None:
         if self.inner is not None:

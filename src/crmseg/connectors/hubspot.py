@@ -319,12 +319,11 @@ class HubSpotConnector(Connector):
             if body.get("policyName") == "DAILY"
             else (body.get("errorType") or body.get("category"))
         )
-        if exc.status == 403 and body.get("category") == "MISSING_SCOPES":
-            return FatalError(f"{op}: HTTP 403 MISSING_SCOPES: the private app lacks a scope this call needs")
         retry_after = parse_retry_after(header(exc.headers, "Retry-After"))
         if retry_after is None and exc.status == 429:
             retry_after = hubspot_wait_hint(exc.headers)
-        return http_error(op, exc.status, code, body.get("message") or exc.reason, retry_after)
+        credential = f"the access token in {self.cfg.access_token_env}"
+        return http_error(op, exc.status, code, body.get("message") or exc.reason, retry_after, credential)
 
     def _reauth(self) -> None:
         """Re-read the token (it may have been rotated) and rebuild the clients."""

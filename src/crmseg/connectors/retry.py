@@ -2,9 +2,16 @@
 
 - :func:`http_error` turns a CRM answer (status, error code, detail, Retry-After) into
   the crmseg error that says what to do next (retry, re-authenticate, abort, fix config).
+  A 401 is a refusal of the credentials (:class:`~crmseg.errors.AuthRefusedError`, never
+  retried, naming the environment variable they came from) unless its code says the session
+  expired (``INVALID_SESSION_ID``, ``EXPIRED_AUTHENTICATION``): then re-authenticate once.
+- :func:`network_error` turns a failed connection into an error naming host:port: no
+  connection at all (refused, DNS, connect timeout) is :class:`~crmseg.errors.CrmUnreachableError`,
+  retried :attr:`RetryPolicy.unreachable_tries` times with short waits; a read timeout or a
+  dropped connection is an ordinary retriable error.
 - :class:`RetryPolicy` runs one call: exponential backoff with full jitter, max tries and
-  max total wait, ``Retry-After`` honored, 401 -> re-authenticate once then retry. Built on
-  tenacity; the sleep function is injectable so tests never wait.
+  max total wait, ``Retry-After`` honored, an expired session -> re-authenticate once then
+  retry. Built on tenacity; the sleep function is injectable so tests never wait.
 - :meth:`RetryPolicy.pause` is the one wait a connector makes (back-off, rate windows, bulk
   job polls): it ends at once with :class:`~crmseg.errors.StopRequested` when the run's stop
   event is set, so a signal never waits out a long ``Retry-After``.
@@ -32,9 +39,11 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from crmseg.errors import (
     AuthExpiredError,
+    AuthRefusedError,
     ConfigError,
     CrmsegError,
     CrmUnavailableError,
+    CrmUnreachableError,
     FatalError,
     RetriableError,
     StopRequested,
@@ -52,6 +61,14 @@ DAILY_POLICIES = frozenset({"DAILY"})
 #: Error codes that mean the mapping/config names something the CRM lacks.
 CONFIG_CODES = frozenset({"INVALID_FIELD", "INVALID_TYPE", "INVALID_FIELD_FOR_INSERT_UPDATE", "PROPERTY_DOESNT_EXIST"})
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: 401 codes that mean "the session expired" (re-authenticate once), not "wrong credentials".
+SESSION_EXPIRED_CODES = frozenset({"INVALID_SESSION_ID", "EXPIRED_AUTHENTICATION"})
+#: 403 codes that refuse the credentials themselves (not a limit, not one record's access).
+REFUSED_403_CODES = frozenset(
+    {"INVALID_AUTHENTICATION", "MISSING_SCOPES", "API_DISABLED_FOR_ORG", "API_CURRENTLY_DISABLED"}
+)
+#: How messages spell each CRM's name.
+VENDORS = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
 
 
 @dataclass(frozen=True)
@@ -108,15 +125,21 @@ def http_error(
     code: str | None = None,
     detail: str | None = None,
     retry_after: float | None = None,
+    credential: str | None = None,
 ) -> CrmsegError:
-    """The crmseg error for a failed CRM call (status None: no answer at all)."""
+    """The crmseg error for a failed CRM call (status None: no answer at all).
+
+    ``credential`` says where the call's credentials came from (``the access token in
+    HUBSPOT_ACCESS_TOKEN``), for the message when the CRM refuses them; never a value."""
     label = f"HTTP {status}" if status else "no response"
     text = f"{op}: {label}" + (f" {code}" if code else "") + (f": {_short(detail)}" if detail else "")
     err: CrmsegError
     if status is None or status == 0:
         return RetriableError(text, retry_after)
-    if status == 401:
+    if status == 401 and code in SESSION_EXPIRED_CODES:
         err = AuthExpiredError(text, 0.0)
+    elif status == 401 or (status == 403 and code in REFUSED_403_CODES):
+        err = auth_refused(op, f"{status} {_phrase(status)}", code, None if status == 401 else detail, credential)
     elif (status == 403 and code in LIMIT_CODES) or code in DAILY_POLICIES:
         err = FatalError(f"{text} (the CRM's API limit is exhausted; try again after it resets)")
     elif status in _RETRY_STATUS or status >= 500:
@@ -129,8 +152,36 @@ def http_error(
     return err
 
 
+def auth_refused(
+    op: Op, answer: str | None, code: str | None, detail: str | None, credential: str | None
+) -> AuthRefusedError:
+    """The one message shape for refused credentials: ``HubSpot refused the access token in
+    HUBSPOT_ACCESS_TOKEN (401 Unauthorized, INVALID_AUTHENTICATION) at hubspot companies list``.
+
+    ``answer``: the HTTP status and reason, when the refusal had one; ``detail`` the CRM's
+    explanation worth showing (a missing scope), else None."""
+    why = ", ".join(part for part in (answer, code, _short(detail, 200) if detail else None) if part)
+    vendor = VENDORS.get(op.crm, op.crm)
+    return AuthRefusedError(
+        f"{vendor} refused {credential or 'the credentials'}" + (f" ({why})" if why else "") + f" at {op}"
+    )
+
+
+def _phrase(status: int) -> str:
+    """``Unauthorized`` for 401: the standard reason phrase of an HTTP status."""
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 def network_error(op: Op, exc: BaseException) -> RetriableError | None:
-    """A RetriableError for timeouts and dropped connections, else None."""
+    """The error for a failed connection, naming host:port, else None (not a network error).
+
+    No connection at all (refused, DNS failure, connect timeout) gives CrmUnreachableError;
+    a read timeout or a dropped connection an ordinary RetriableError."""
     import requests
     import urllib3
 
@@ -142,19 +193,74 @@ def network_error(op: Op, exc: BaseException) -> RetriableError | None:
         ConnectionError,
         TimeoutError,
     )
-    if isinstance(exc, kinds):
-        return RetriableError(f"{op}: no response ({_network_reason(exc)})")
+    if not isinstance(exc, kinds):
+        return None
+    where, (reason, unreachable) = _endpoint(exc), _network_reason(exc)
+    if unreachable:
+        return CrmUnreachableError(f"{op}: cannot reach {where or 'the CRM'} ({reason})")
+    return RetriableError(f"{op}: no response" + (f" from {where}" if where else "") + f" ({reason})")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the errors it wraps (cause, context, urllib3's ``reason``, requests' first
+    argument), nearest first."""
+    import urllib3
+
+    out: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(out) < 12:
+        e = todo.pop(0)
+        if any(e is seen for seen in out):
+            continue
+        out.append(e)
+        inner: list[BaseException | None] = [e.__cause__, e.__context__]
+        if isinstance(e, urllib3.exceptions.MaxRetryError):
+            inner.append(e.reason)
+        inner.extend(a for a in e.args if isinstance(a, BaseException))
+        todo.extend(i for i in inner if i is not None)
+    return out
+
+
+def _endpoint(exc: BaseException) -> str | None:
+    """``host:port`` the failed call went to, from the requests request or the urllib3 pool."""
+    from urllib.parse import urlsplit
+
+    import requests
+    import urllib3
+
+    for e in _causes(exc):
+        if isinstance(e, requests.RequestException) and e.request is not None and e.request.url:
+            parts = urlsplit(str(e.request.url))
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            if parts.hostname:
+                return f"{parts.hostname}:{port}"
+        if isinstance(e, urllib3.exceptions.PoolError) and e.pool is not None and e.pool.host:
+            port = e.pool.port or (443 if e.pool.scheme == "https" else 80)
+            return f"{e.pool.host}:{port}"
     return None
 
 
-def _network_reason(exc: BaseException) -> str:
-    """``connection refused``, ``timed out``…: the OS reason inside a requests/urllib3 error."""
-    import re
+def _network_reason(exc: BaseException) -> tuple[str, bool]:
+    """(``connection refused``, ``DNS lookup failed: …``, ``timed out``…, whether the host
+    was not reached at all) for a requests/urllib3/socket error."""
+    import requests
+    import urllib3
 
-    m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    causes = _causes(exc)
+    text = " ".join(str(e) for e in causes)
+    if any(isinstance(e, (socket.gaierror, urllib3.exceptions.NameResolutionError)) for e in causes):
+        m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+        return "DNS lookup failed" + (f": {m.group(1).strip().rstrip('.').lower()}" if m else ""), True
+    if any(isinstance(e, ConnectionRefusedError) for e in causes) or "Connection refused" in text:
+        return "connection refused", True
+    if any(isinstance(e, (requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)) for e in causes):
+        return "connect timed out", True
+    if any(isinstance(e, (requests.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)) for e in causes):
+        return "timed out waiting for the answer", False
+    m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
     if m:
-        return f"{type(exc).__name__}: {m.group(1).strip().rstrip('.')}"
-    return type(exc).__name__
+        return m.group(1).strip().rstrip(".").lower(), False
+    return type(exc).__name__, False
 
 
 Classifier = Callable[[BaseException, Op], "CrmsegError | None"]
@@ -180,6 +286,10 @@ class RetryPolicy:
     stop: threading.Event = field(default_factory=threading.Event)
     rng: random.Random = field(default_factory=random.Random)
     redact: Redactor = field(default_factory=Redactor)
+    #: Tries for a call whose host cannot be reached at all (refused, DNS, connect timeout),
+    #: waiting at most ``unreachable_max_delay`` between them: a down host fails in seconds.
+    unreachable_tries: int = 3
+    unreachable_max_delay: float = 1.0
     #: Seconds slept so far by this policy (all calls), for the run summary.
     waited: float = 0.0
     #: Retries made so far by this policy (all calls).
@@ -192,11 +302,19 @@ class RetryPolicy:
 
     def _wait(self, rs: RetryCallState) -> float:
         exc = rs.outcome.exception() if rs.outcome else None
-        hint = getattr(exc, "retry_after", None)
+        if isinstance(exc, CrmUnreachableError):
+            ceiling = min(self.unreachable_max_delay, self.base_delay * (2 ** max(0, rs.attempt_number - 1)))
+            return self.rng.uniform(0.0, ceiling)
+        hint = exc.retry_after if isinstance(exc, RetriableError) else None
         return float(hint) if hint is not None else self.backoff(rs.attempt_number)
 
+    def _tries(self, exc: BaseException | None) -> int:
+        """The most tries for a call failing with ``exc``."""
+        return min(self.unreachable_tries, self.max_tries) if isinstance(exc, CrmUnreachableError) else self.max_tries
+
     def _stop(self, rs: RetryCallState) -> bool:
-        return rs.attempt_number >= self.max_tries or rs.idle_for + rs.upcoming_sleep > self.max_total_wait
+        exc = rs.outcome.exception() if rs.outcome else None
+        return rs.attempt_number >= self._tries(exc) or rs.idle_for + rs.upcoming_sleep > self.max_total_wait
 
     def pause(self, seconds: float) -> None:
         """Wait ``seconds``, unless the run is asked to stop: then StopRequested, at once."""
@@ -219,7 +337,11 @@ class RetryPolicy:
     def _before_sleep(self, rs: RetryCallState) -> None:
         exc = rs.outcome.exception() if rs.outcome else None
         log.warning(
-            "%s (retry %d/%d in %.1fs)", self.redact(str(exc)), rs.attempt_number, self.max_tries - 1, rs.upcoming_sleep
+            "%s (retry %d/%d in %.1fs)",
+            self.redact(str(exc)),
+            rs.attempt_number,
+            self._tries(exc) - 1,
+            rs.upcoming_sleep,
         )
 
     def run(

@@ -36,11 +36,11 @@ from simple_salesforce.login import SalesforceLogin, token_login
 from crmseg.config import Mapping, SalesforceSync
 from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
-from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
+from crmseg.connectors.retry import Op, RetryPolicy, auth_refused, chunks, http_error, paginate
 from crmseg.connectors.salesforce_bulk import BulkJob, bulk_update
 from crmseg.connectors.salesforce_values import sf_value
 from crmseg.dates import parse_iso
-from crmseg.errors import ConfigError, CrmsegError, CrmUnavailableError, FatalError
+from crmseg.errors import AuthRefusedError, ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class SalesforceConnector(Connector):
     def crm_identity(self) -> CrmIdentity:
         """The org this connector is logged in to (cached; see the class's documentation)."""
         if self._identity is None:
-            self._client()
+            self._run("auth", self._client)  # a refused login is mapped like any other call's failure
             org = self._token_org
             if org is None:  # session id or SOAP login: no identity URL to read
                 res = self._run("identity", lambda: self._client().query("SELECT Id FROM Organization"))
@@ -346,18 +346,28 @@ class SalesforceConnector(Connector):
 
     def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
         if isinstance(exc, SalesforceAuthenticationFailed):
+            login = Op("salesforce", self.object, "login")
             if isinstance(exc.code, int) and (exc.code >= 500 or exc.code == 429):
-                return http_error(Op("salesforce", self.object, "login"), exc.code)
-            return CrmUnavailableError(f"salesforce login ({self.cfg.auth}) refused: {exc.code}: {exc.auth_message}")
+                return http_error(login, exc.code)
+            # the login answer's own code (invalid_grant, INVALID_LOGIN) says more than its status
+            return auth_refused(login, None, str(exc.code), str(exc.auth_message or ""), self._credential_text())
         if isinstance(exc, SalesforceError):
             code, detail = sf_error_detail(exc.content)
             if code == "INVALID_QUERY_LOCATOR":
                 return QueryLocatorLost(f"{op}: HTTP {exc.status} {code}: {detail}")
             retry_after = parse_retry_after(header(self._last_headers, "Retry-After"))
-            return http_error(op, exc.status, code, detail, retry_after)
+            return http_error(op, exc.status, code, detail, retry_after, self._credential_text())
         if isinstance(exc, SalesforceOperationError):
             return FatalError(f"{op}: {exc}")
         return None
+
+    def _credential_text(self) -> str:
+        """Where this sync's credentials come from, for a refusal's message: the environment
+        variables the config names for its auth flow (their values are never shown)."""
+        names = list(self._credential_vars.values())
+        if self.cfg.auth == "session":
+            return f"the session id in {names[0]}"
+        return f"the {self.cfg.auth} login with the credentials in {', '.join(names[:-1])} and {names[-1]}"
 
     def _credentials(self, env: TMapping[str, str]) -> dict[str, str]:
         cfg = self.cfg
@@ -371,6 +381,7 @@ class SalesforceConnector(Connector):
             "client_credentials": {"consumer_key": cfg.consumer_key_env, "consumer_secret": cfg.consumer_secret_env},
             "session": {"session_id": cfg.session_id_env},
         }[cfg.auth]
+        self._credential_vars = need
         missing = [var for var in need.values() if not env.get(var)]
         if missing:
             raise ConfigError(
@@ -471,8 +482,9 @@ class SalesforceConnector(Connector):
 
     def _reauth(self) -> None:
         if self.cfg.auth == "session":
-            raise FatalError(
-                f"salesforce {self.object}: the session id in {self.cfg.session_id_env} expired; supply a fresh one"
+            raise AuthRefusedError(
+                f"Salesforce refused the session id in {self.cfg.session_id_env} (401 INVALID_SESSION_ID: "
+                f"expired or invalid) at salesforce {self.object}; supply a fresh one"
             )
         self._sf = None
         self._connect()

@@ -2,6 +2,9 @@
 
 :func:`check_mapping` returns every problem as one line naming the mapping file, the CRM
 field and the object; the caller raises FatalError when the list is not empty.
+:func:`check_tags` is its part about what a sync writes (tag fields exist, are updateable, and
+their picklists hold every label the rules give): ``sync`` refuses on it, ``rules check
+--config`` fails on it, and both close with :func:`provision_hint`.
 """
 
 from __future__ import annotations
@@ -111,18 +114,51 @@ def check_mapping(
             problems.append(
                 f"{where}: field {source} on {obj} is {f.type} ({kind}); it cannot feed {canonical} of type {fm.type}"
             )
-    roles = [("modified_field", mapping.modified_field), ("id_field", mapping.id_field)]
-    if writes:  # an audit reads a missing pin field as "not pinned" (see crmseg.audit.plan.plan_config)
-        roles.append(("pin_field", mapping.pin_field))
-    for role, name in roles:
+    for role, name in (("modified_field", mapping.modified_field), ("id_field", mapping.id_field)):
         if name and not (role == "id_field" and name.lower() == "id") and _lookup(schema, name, nocase) is None:
             missing(name, f"{role} ")
-    if writes:
-        for dim, values in dimensions.items():
-            name = mapping.tag_field(dim)
-            if name:
-                problems.extend(_check_tag(schema, name, dim, values, dim in scores, nocase, where, obj))
+    if writes:  # an audit reads a missing pin field as "not pinned" (see crmseg.audit.plan.plan_config)
+        problems.extend(check_tags(connector, mapping, dimensions, scores=scores))
     return problems
+
+
+def check_tags(
+    connector: Connector,
+    mapping: Mapping,
+    dimensions: TMapping[str, list[str] | None],
+    *,
+    scores: Collection[str] = (),
+) -> list[str]:
+    """What stops a sync writing: the pin field and each dimension's tag field missing, not
+    updateable, of the wrong type, or a picklist lacking a label of the dimension's ``values``."""
+    schema = connector.schema()
+    nocase = _case_insensitive(connector)
+    obj = object_name(connector, mapping)
+    where = mapping.path or "mapping"
+    problems: list[str] = []
+    if mapping.pin_field and _lookup(schema, mapping.pin_field, nocase) is None:
+        problems.append(f"{where}: pin_field {mapping.pin_field} not found on {obj}")
+    for dim, values in dimensions.items():
+        name = mapping.tag_field(dim)
+        if name:
+            problems.extend(_check_tag(schema, name, dim, values, dim in scores, nocase, where, obj))
+    return problems
+
+
+def provision_hint(connector: Connector, config: object, sync: str | None) -> str:
+    """The way out of :func:`check_tags` problems, for the CRM at hand: ``crmseg schema
+    --provision`` where the connector can create fields and options (HubSpot), else the CRM's
+    setup, then ``crmseg schema`` to check."""
+    check = f"crmseg schema --config {config}" + (f" --sync {sync}" if sync else "")
+    if connector.capabilities.provision is not None:
+        return (
+            f"fix: `{check} --provision` creates the missing tag properties and adds missing labels to the "
+            "enumerations crmseg created (add them by hand to properties of other groups), then run again"
+        )
+    return (
+        "fix: create the missing fields and picklist values in the CRM's setup (`crmseg schema --provision` "
+        f"creates them in HubSpot only), then check with `{check}`"
+    )
 
 
 def unprovisioned(connector: Connector, mapping: Mapping, dimensions: Collection[str]) -> dict[str, str]:

@@ -64,11 +64,33 @@ log = logging.getLogger(__name__)
 CHUNK = 1000
 
 
+@dataclass(frozen=True)
+class RunProgress:
+    """Where a run is, for a progress display: its phase and the counts so far.
+
+    ``phase``: ``read`` (reading into the local copy), ``guard`` (counting the changes for the
+    change guard; ``checked`` accounts so far), ``evaluate`` (evaluating; writes go out in
+    batches meanwhile) or ``done`` (the last write answered)."""
+
+    phase: str
+    read: int
+    evaluated: int
+    written: int
+    failed: int
+    checked: int = 0
+
+    @property
+    def count(self) -> int:
+        """The phase's own counter: accounts read, checked or evaluated."""
+        return {"read": self.read, "guard": self.checked}.get(self.phase, self.evaluated)
+
+
 @dataclass
 class SyncOptions:
     full: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
-    tick: Callable[[str, int], None] | None = None  # (phase, count) for progress
+    #: Progress: after each chunk read, checked or evaluated and after each write batch.
+    tick: Callable[[RunProgress], None] | None = None
     holder: str = ""
     #: ``--allow-changes N``: this run may change up to N accounts, whatever ``max_changes`` says.
     allow_changes: int | None = None
@@ -141,6 +163,7 @@ class SyncRun:
         self.changes: ChangesFile | None = None
         self.holds = Holds({})
         self.held = 0  # accounts with a held tag the rules would change (see crmseg.sync.undo)
+        self.writer: Writer | None = None
 
     # ------------------------------------------------------------------ entry
     def execute(self) -> SyncOutcome:
@@ -230,13 +253,24 @@ class SyncRun:
         bulk = self.caps.bulk_write if self.changes is None else None
         attempts = {rid: e.attempts for rid, e in errors.items() if not e.permanent}
         writer = Writer(
-            target, store, sync, run, lambda: iso(datetime.now(UTC)), budget, self.opts.stop, attempts, bulk=bulk
+            target,
+            store,
+            sync,
+            run,
+            lambda: iso(datetime.now(UTC)),
+            budget,
+            self.opts.stop,
+            attempts,
+            bulk=bulk,
+            on_batch=lambda: self._tick("evaluate"),
         )
+        self.writer = writer
         try:
             for chunk in _chunks(accounts, CHUNK):
                 self._check_stop()
                 self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
             writer.finish()
+            self._tick("done")
         except BaseException:
             if self.changes is not None:
                 self.changes.discard()
@@ -296,11 +330,12 @@ class SyncRun:
                 batch = []
                 self._check_stop()
                 budget.check(1, "reading the next page")
-                self._tick("read", n)
+                self.counts["read"] = n
+                self._tick("read")
         if batch:
             self.store.upsert_accounts(self.sync, self.run_id, batch)
         self.counts["read"] = n
-        self._tick("read", n)
+        self._tick("read")
         self.newest_read = _stamp(newest)
         return ids
 
@@ -360,7 +395,7 @@ class SyncRun:
             elif keep or err is not None:
                 confirms.append(Confirmed(raw.id, keep))
         store.confirm(sync, run, self._now(), confirms)
-        self._tick("evaluate", self.counts["evaluated"])
+        self._tick("evaluate")
 
     def _guard(
         self,
@@ -449,9 +484,12 @@ class SyncRun:
         if self.opts.stop.is_set():
             raise StopRequested("stopped on request; state is consistent and the next run goes on from here")
 
-    def _tick(self, phase: str, n: int) -> None:
-        if self.opts.tick is not None:
-            self.opts.tick(phase, n)
+    def _tick(self, phase: str, checked: int = 0) -> None:
+        if self.opts.tick is None:
+            return
+        c, stats = self.counts, self.writer.stats if self.writer is not None else None
+        written, failed = (stats.written, stats.failed) if stats is not None else (c["written"], c["failed"])
+        self.opts.tick(RunProgress(phase, c["read"], c["evaluated"], written, failed, checked))
 
     @staticmethod
     def _now() -> str:

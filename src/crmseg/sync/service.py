@@ -58,7 +58,7 @@ from crmseg.rules.engines import Engine, engine_kind
 from crmseg.rules.model import RuleSet
 from crmseg.sync.fingerprint import rules_fingerprint
 from crmseg.sync.lease import SyncLocked, hold_lease, holder_id
-from crmseg.sync.runner import SyncOptions, SyncOutcome, run_sync
+from crmseg.sync.runner import RunProgress, SyncOptions, SyncOutcome, run_sync
 from crmseg.sync.undo import UndoPlan, UndoRefused, check_undo_target
 from crmseg.sync.undo_run import UndoRun, undo_plan
 
@@ -192,7 +192,7 @@ class SyncService:
         *,
         full: bool = False,
         stop: threading.Event | None = None,
-        tick: Callable[[str, int], None] | None = None,
+        tick: Callable[[RunProgress], None] | None = None,
         allow_changes: int | None = None,
         undo: int | None = None,
         force: bool = False,
@@ -201,7 +201,8 @@ class SyncService:
 
         ``full``: read every account; ``stop``: set it to stop after the current batch (default:
         the plan's, which also cuts the connector's retry waits short);
-        ``tick``: progress, (phase, count); ``allow_changes``: this run may change up to that many
+        ``tick``: progress (:class:`~crmseg.sync.runner.RunProgress`, as the counts move);
+        ``allow_changes``: this run may change up to that many
         accounts, whatever the sync's ``max_changes`` says; ``undo``: instead of applying the rules,
         put back the values run ``undo`` replaced (``force``: also those changed again since;
         :mod:`crmseg.sync.undo`). Raises SyncLocked, UndoRefused, or CrmsegError when the state

@@ -59,6 +59,7 @@ class Writer:
         attempts: dict[str, int] | None = None,
         *,
         bulk: BulkWrite | None = None,
+        on_batch: Callable[[], None] | None = None,
     ) -> None:
         self.target, self.store, self.sync, self.run, self.now = target, store, sync, run, now
         self.budget = budget
@@ -71,6 +72,8 @@ class Writer:
         self.bulk_mode = False
         self.pending: list[PendingWrite] = []
         self.stats = WriteStats()
+        #: Called after each batch's outcomes are recorded (progress displays).
+        self.on_batch = on_batch
 
     def add(self, entry: PendingWrite) -> None:
         self.pending.append(entry)
@@ -126,3 +129,5 @@ class Writer:
         self.stats.failures.extend((e.account, e.error) for e in bad)
         for e in bad:
             log.info("record %s not written: %s", e.account, e.error)
+        if self.on_batch is not None:
+            self.on_batch()
