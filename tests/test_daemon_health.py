@@ -260,7 +260,7 @@ def test_an_unreachable_crm_is_a_recorded_failed_run_and_status_shows_it(tmp_pat
     finally:
         store.close()
     assert [(r.status, r.mode) for r in runs] == [("failed", NOT_READ)] * 2
-    assert runs[-1].message and "no response" in runs[-1].message and "gave up after" in runs[-1].message
+    assert runs[-1].message and "cannot reach 127.0.0.1:" in runs[-1].message and "gave up after" in runs[-1].message
     assert runs[-1].finished_at and runs[-1].counts["read"] == 0
     assert not any(s in (r.message or "") for r in runs for s in SF_ENV.values())
     res = crmseg("status", "--config", str(config), "--json")

@@ -117,7 +117,10 @@ def test_an_unreachable_crm_gives_recorded_failed_runs_in_status(tmp_path, daemo
         syncs = _status(config, tmp_path)
         crm = syncs["crm"]
         assert crm["last_run"] is not None and crm["last_run"]["status"] == "failed"
-        assert "no response" in crm["last_run"]["message"] and "Connection refused" in crm["last_run"]["message"]
+        assert (
+            "cannot reach 127.0.0.1:" in crm["last_run"]["message"]
+            and "connection refused" in crm["last_run"]["message"]
+        )
         assert crm["next_run"] is not None and crm["scheduled_by"]["pid"] == d.proc.pid
         text = crmseg("status", "--config", str(config), cwd=tmp_path).stdout
         assert "never run" not in text and "failed" in text and "nothing read" in text

@@ -16,6 +16,7 @@ import urllib3
 
 from crmseg.connectors.retry import Op, RetryPolicy, http_error, network_error
 from crmseg.errors import AuthExpiredError, AuthRefusedError, CrmUnreachableError, RetriableError
+from crmseg.sync.service import NOT_READ
 
 from .cli_run import crmseg
 from .sync_env import SyncEnv
@@ -46,15 +47,28 @@ def _set(env: SyncEnv, old: str, new: str) -> None:
 
 def _refused(env: SyncEnv, extra_env: dict[str, str], secret: str) -> str:
     """Run a sync with ``extra_env``: it must exit 4 after exactly one CRM call, write nothing,
-    keep no state, and never show ``secret``. Returns stderr."""
+    keep nothing but the failed run, and never show ``secret``. Returns stderr."""
     env.sb.reset_stats()
     res = crmseg("sync", "--config", env.config, "-q", cwd=env.tmp, env={**env.sb.env(), **extra_env})
     assert res.returncode == 4, res.output
     assert "Traceback" not in res.stderr and secret not in res.output
     stats = env.sb.stats()
     assert stats["calls"]["total"] == 1, stats["calls"]  # refused credentials are not retried
-    assert stats["write_calls"] == 0 and not env.state_path.exists()
+    assert stats["write_calls"] == 0
+    _only_the_failed_run(env, secret)
     return res.stderr
+
+
+def _only_the_failed_run(env: SyncEnv, secret: str | None = None) -> None:
+    """The state holds one run, failed before reading, and no account's tags."""
+    store = env.store()
+    try:
+        runs = store.runs("sandbox")
+        assert [(r.status, r.mode) for r in runs] == [("failed", NOT_READ)], runs
+        assert secret is None or secret not in (runs[0].message or "")
+        assert store.tag_records("sandbox") == []
+    finally:
+        store.close()
 
 
 # ------------------------------------------------------------------ HubSpot
@@ -227,7 +241,8 @@ def test_rules_check_and_sync_fail_on_a_label_the_picklist_lacks_and_point_to_pr
     sync = env.sync()
     assert sync.returncode == 2, sync.output
     assert lacking in sync.stderr and f"`crmseg schema --config {env.config} --sync sandbox --provision`" in sync.stderr
-    assert env.sb.stats()["write_calls"] == 0 and not env.state_path.exists()
+    assert env.sb.stats()["write_calls"] == 0
+    _only_the_failed_run(env)
     # the way out the messages name works: then both pass
     assert env.run("schema", "--config", str(env.config), "--provision").returncode == 0
     assert env.run("rules", "check", "--config", str(env.config)).returncode == 0
