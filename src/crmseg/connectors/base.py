@@ -34,6 +34,7 @@ __all__ = [
     "Capabilities",
     "Connector",
     "CrmIdentity",
+    "DealReads",
     "IncrementalRead",
     "KnownIdentity",
     "ObjectSchema",
@@ -184,6 +185,26 @@ class RowLists(Protocol):
         ...
 
 
+class DealReads(Protocol):
+    """The source reads deals (Salesforce Opportunities, HubSpot deals, a deals file) as raw
+    records of the mapping's ``[deals]`` source fields, turned into canonical deals by
+    :class:`crmseg.deals.mapped.DealNormalizer`. Where the source reads incrementally, its
+    :class:`IncrementalRead` ``server_time`` is the clock the deals watermark starts from too."""
+
+    @property
+    def multi_currency(self) -> bool:
+        """Whether the CRM keeps amounts in several currencies (detected from the CRM, never
+        configured: Salesforce's ``CurrencyIsoCode`` on Opportunity, HubSpot's additional
+        currencies); then the normalizer reads the home-currency amount."""
+        ...
+
+    def read_deals(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]:
+        """Every live deal (``since`` None: a full read, deleted deals absent), or the deals
+        modified at or after ``since`` by the CRM's clock. Each record holds ``fields``; a mapped
+        association (HubSpot's ``companies``) holds the primary associated account's id."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Capabilities:
     """What a connector can do beyond the protocol: each field the object doing it, or None."""
@@ -197,6 +218,7 @@ class Capabilities:
     passthrough: PassThrough | None = None
     row_lists: RowLists | None = None
     identity: KnownIdentity | None = None
+    deals: DealReads | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
