@@ -78,6 +78,8 @@ def test_undo_puts_back_what_a_bad_rule_edit_replaced_and_holds_it_until_the_rul
         scores = [f[score_field] for f in sent if score_field in f]
         assert scores and all(isinstance(v, int) and not isinstance(v, bool) for v in scores)  # numbers, not text
         assert f"undo of run {bad_run}: restored" in res.stdout and "restored values are held" in res.stdout
+        text = env.run("status", "--config", str(env.config)).stdout
+        assert f"last run #{undo.id} succeeded" in text and "(undo, nothing read)" in text, text
 
         store = env.store()
         try:

@@ -129,7 +129,7 @@ def status(config: str, sync_name: str | None, as_json: bool) -> None:
         if r is None:
             console.print(f"[bold]{name}[/] ({s['connector']}): never run; next run {_next(s)}", highlight=False)
             continue
-        read = "nothing read" if r["mode"] == NOT_READ else f"{r['mode']} read"
+        read = _MODE_TEXT.get(r["mode"]) or f"{r['mode']} read"
         console.print(
             f"[bold]{name}[/] ({s['connector']}): last run #{r['id']} [bold]{r['status']}[/] at "
             f"{r['started_at'][:19].replace('T', ' ')}Z ({read})",
@@ -174,6 +174,8 @@ def status(config: str, sync_name: str | None, as_json: bool) -> None:
 #: ``last_run.mode`` of a run that ended before reading (``crmseg.sync.service.NOT_READ``; not
 #: imported, to keep ``status`` light).
 NOT_READ = "none"
+#: How ``status`` names a run's mode where "<mode> read" would mislead (an undo reads nothing).
+_MODE_TEXT = {NOT_READ: "nothing read", "undo": "undo, nothing read"}
 
 
 def _next(s: dict[str, Any]) -> str:
