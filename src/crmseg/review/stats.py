@@ -114,14 +114,16 @@ def auc_interval(area: float, n_pos: int, n_neg: int, confidence: float = CONFID
 
 def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval | None:
     """Student-t interval of a mean (``stats.t.interval`` with the standard error
-    ``stats.sem``); the point itself when every value is equal; None with fewer than two values."""
+    ``stats.sem``); the point itself when the standard error is zero (every value equal); None
+    with fewer than two values."""
     if len(values) < 2:
         return None
     arr = np.asarray(values, dtype=float)
     mean = float(arr.mean())
-    if float(arr.min()) == float(arr.max()):
-        return (mean, mean)
-    low, high = stats.t.interval(confidence, len(arr) - 1, loc=mean, scale=stats.sem(arr))
+    sem = float(stats.sem(arr))
+    if sem == 0.0:  # every value equal (or differing below float resolution): scipy needs scale > 0
+        return _interval(mean, mean)
+    low, high = stats.t.interval(confidence, len(arr) - 1, loc=mean, scale=sem)
     return _interval(low, high)
 
 
