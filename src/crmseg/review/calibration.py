@@ -1,0 +1,212 @@
+"""Does the score (or the tier ladder) rank deals by their chance to win? (pure)
+
+Over the deals closed in the period, banded by the label their account held: a **tier
+dimension** whose labels are declared ordered is banded by its labels (top tier first); a
+**score dimension** by score deciles of the accounts that had closed deals (the drift
+report's bins, :class:`crmseg.drift.measures.Bins`; top band first). Per band: accounts,
+won, lost, win rate with its Wilson interval and **lift** (band win rate / overall win
+rate). Over all of them: the **AUC** — the probability that a won deal's account scores above
+a lost one's, ties counting one half (Mann–Whitney U / (won × lost)) — with its Hanley–McNeil
+interval and the Mann–Whitney p-value against 0.5; **monotonic**, and the adjacent bands out
+of order (an upper band winning less than the one below it) with a one-sided Fisher exact
+p-value. Bands with fewer closed deals than ``min_closed`` are shown but never compared:
+adjacency skips them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, Literal
+
+from crmseg.deals import AttributedDeal
+from crmseg.drift.measures import Bins, decile_edges, number
+from crmseg.review.metrics import MIN_CLOSED
+from crmseg.review.period import Period
+from crmseg.review.stats import CONFIDENCE, Interval, auc, auc_interval, fisher_p, mann_whitney_p, wilson
+
+__all__ = ["Band", "Calibration", "OutOfOrder", "calibrate_scores", "calibrate_tiers"]
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """One band's outcomes; ``sufficient`` as for a label."""
+
+    band: str
+    accounts: int
+    won: int
+    lost: int
+    win_rate: float | None
+    win_rate_ci: Interval | None
+    lift: float | None
+    sufficient: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec's band keys (plus ``sufficient``)."""
+        return {
+            "band": self.band,
+            "accounts": self.accounts,
+            "won": self.won,
+            "lost": self.lost,
+            "win_rate": self.win_rate,
+            "win_rate_ci": list(self.win_rate_ci) if self.win_rate_ci else None,
+            "lift": self.lift,
+            "sufficient": self.sufficient,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfOrder:
+    """``upper`` (ranked higher) wins less than ``lower``; ``p``: one-sided Fisher exact test."""
+
+    upper: str
+    lower: str
+    p: float | None
+
+    def to_json(self) -> list[Any]:
+        """``[BAND, BAND, p]`` as the spec writes it."""
+        return [self.upper, self.lower, self.p]
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """The calibration of one dimension (bands top first)."""
+
+    kind: Literal["score", "tiers"]
+    bands: tuple[Band, ...]
+    auc: float | None
+    auc_ci: Interval | None
+    auc_p: float | None
+    monotonic: bool | None
+    out_of_order: tuple[OutOfOrder, ...]
+    findings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec's ``calibration`` object (plus ``auc_p`` and ``findings``)."""
+        return {
+            "bands": [b.to_json() for b in self.bands],
+            "auc": self.auc,
+            "auc_ci": list(self.auc_ci) if self.auc_ci else None,
+            "monotonic": self.monotonic,
+            "out_of_order": [o.to_json() for o in self.out_of_order],
+            "auc_p": self.auc_p,
+            "findings": list(self.findings),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    band: str
+    account: str
+    won: bool
+    rank: float  # higher ranks higher; the AUC's score
+
+
+def _closed_in(deals: Iterable[AttributedDeal], period: Period) -> list[AttributedDeal]:
+    return [
+        d
+        for d in deals
+        if d.label is not None and d.deal.closed and d.deal.closed_at is not None and d.deal.closed_at in period
+    ]
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def _p(p: float | None) -> str:
+    return "p n/a" if p is None else f"p = {p:.2g}"
+
+
+def _calibrate(
+    kind: Literal["score", "tiers"],
+    outcomes: Sequence[_Outcome],
+    order: Sequence[str],
+    min_closed: int,
+    alpha: float,
+    confidence: float,
+) -> Calibration:
+    won_all = sum(o.won for o in outcomes)
+    overall = won_all / len(outcomes) if outcomes else None
+    bands: list[Band] = []
+    for name in order:
+        mine = [o for o in outcomes if o.band == name]
+        won = sum(o.won for o in mine)
+        lost = len(mine) - won
+        rate = won / len(mine) if mine else None
+        lift = rate / overall if rate is not None and overall else None
+        bands.append(
+            Band(name, len({o.account for o in mine}), won, lost, rate, wilson(won, len(mine), confidence), lift,
+                 len(mine) >= min_closed)
+        )  # fmt: skip
+    judged = [b for b in bands if b.sufficient]
+    wrong: list[OutOfOrder] = []
+    findings: list[str] = []
+    for upper, lower in pairwise(judged):
+        if upper.win_rate is not None and lower.win_rate is not None and upper.win_rate < lower.win_rate:
+            p = fisher_p(upper.won, upper.lost, lower.won, lower.lost, alternative="less")
+            wrong.append(OutOfOrder(upper.band, lower.band, p))
+            sig = "" if p is not None and p < alpha else ", which may be noise"
+            findings.append(
+                f"{upper.band} wins less than {lower.band} below it: {_pct(upper.win_rate)} vs "
+                f"{_pct(lower.win_rate)} ({_p(p)}{sig})"
+            )
+    if len(judged) >= 2 and judged[0].win_rate is not None and judged[1].win_rate is not None:
+        top, nxt = judged[0], judged[1]
+        if top.win_rate == nxt.win_rate:  # (lower is an out-of-order finding above)
+            findings.append(f"the top band {top.band} does not win more than {nxt.band}: both {_pct(top.win_rate)}")
+    pos = [o.rank for o in outcomes if o.won]
+    neg = [o.rank for o in outcomes if not o.won]
+    area = auc(pos, neg)
+    return Calibration(
+        kind=kind,
+        bands=tuple(bands),
+        auc=area,
+        auc_ci=auc_interval(area, len(pos), len(neg), confidence) if area is not None else None,
+        auc_p=mann_whitney_p(pos, neg),
+        monotonic=(not wrong) if len(judged) >= 2 else None,
+        out_of_order=tuple(wrong),
+        findings=tuple(findings),
+    )
+
+
+def calibrate_tiers(
+    deals: Iterable[AttributedDeal],
+    period: Period,
+    ladder: Sequence[str],
+    *,
+    min_closed: int = MIN_CLOSED,
+    alpha: float = 0.05,
+    confidence: float = CONFIDENCE,
+) -> Calibration:
+    """Calibration of an ordered tier dimension; ``ladder``: its labels, **top tier first**.
+    Deals whose label is not on the ladder are left out."""
+    rank = {label: len(ladder) - i for i, label in enumerate(ladder)}
+    outcomes = [
+        _Outcome(d.label, d.deal.account_id or "", d.deal.status == "won", float(rank[d.label]))
+        for d in _closed_in(deals, period)
+        if d.label in rank
+    ]
+    return _calibrate("tiers", outcomes, list(ladder), min_closed, alpha, confidence)
+
+
+def calibrate_scores(
+    deals: Iterable[AttributedDeal],
+    period: Period,
+    *,
+    min_closed: int = MIN_CLOSED,
+    alpha: float = 0.05,
+    confidence: float = CONFIDENCE,
+) -> Calibration:
+    """Calibration of a score dimension: deciles of the scores of the accounts with closed deals in
+    the period (each distinct account and score once; edges as the drift report's), top band
+    first; the AUC ranks by the score itself. Labels that are not numbers are left out."""
+    closed = [(d, v) for d in _closed_in(deals, period) if (v := number(d.label)) is not None]
+    seen: dict[str, int] = {}
+    for d, _ in {(d.deal.account_id or d.deal.id, d.label): (d, None) for d, _ in closed}.values():
+        assert d.label is not None  # (_closed_in keeps labelled deals only)
+        seen[d.label] = seen.get(d.label, 0) + 1
+    bins = Bins(tuple(decile_edges(seen)))
+    outcomes = [_Outcome(bins.label_of(d.label), d.deal.account_id or "", d.deal.status == "won", v) for d, v in closed]
+    return _calibrate("score", outcomes, list(reversed(bins.labels)), min_closed, alpha, confidence)

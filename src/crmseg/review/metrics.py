@@ -1,0 +1,363 @@
+"""Outcome metrics per label of one dimension, for a period and the one it is compared with.
+
+Over the deals **closed in the period** (``closed_at`` inside it; won or lost), per label the
+deal was attributed to (:mod:`crmseg.deals.attribution`): counts, win rate by count (Wilson
+interval) and by amount, won amount, average and median deal (t and order-statistic
+intervals), median sales cycle of won deals (order-statistic interval), open pipeline at the
+period's end, pipeline velocity, logo churn (from per-account customer flags), whether the
+label has enough closed deals to judge (``sufficient``), Fisher's exact test against the other
+labels and the trend against the compared period. ``docs/review.md`` gives every formula.
+
+Deals without a label (no account, an account crmseg never saw, an empty label) are left out
+of every label and counted by the caller; closed deals without a close date are counted in
+``warnings``. Undefined figures are None, never NaN.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal
+
+import numpy as np
+
+from crmseg.deals import AttributedDeal, Deal
+from crmseg.review.period import Period
+from crmseg.review.stats import (
+    CONFIDENCE,
+    Interval,
+    benjamini_hochberg,
+    chi_square_p,
+    fisher_p,
+    mean_interval,
+    median_interval,
+    wilson,
+)
+
+__all__ = [
+    "LABEL_KEYS",
+    "MIN_CLOSED",
+    "CustomerFlag",
+    "DimensionMetrics",
+    "LabelMetrics",
+    "Samples",
+    "Trend",
+    "TrendFlag",
+    "dimension_metrics",
+    "label_samples",
+]
+
+MIN_CLOSED: Final = 20  # the spec's ``[review] min_closed`` default
+ALPHA: Final = 0.05
+TrendFlag = Literal["decaying", "improving", "stable", "insufficient"]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFlag:
+    """Whether an account was a customer at the period's start and at its end, under the label it
+    held at the start (the ``[review] customer`` expression evaluated by the caller)."""
+
+    account: str
+    label: str
+    at_start: bool
+    at_end: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """The win rate against the compared period: Fisher's exact test, two-sided.
+
+    ``flag``: ``decaying`` / ``improving`` when lower / higher at ``p < alpha``, ``stable``
+    otherwise, ``insufficient`` when either period has fewer closed deals than ``min_closed``.
+    ``p_adjusted``: Benjamini–Hochberg over the dimension's labels (shown beside ``p``; the flag
+    follows the spec and uses ``p``)."""
+
+    previous_win_rate: float | None
+    p: float | None
+    flag: TrendFlag
+    p_adjusted: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec's ``trend`` object (plus ``p_adjusted``)."""
+        return {
+            "previous_win_rate": self.previous_win_rate,
+            "p": self.p,
+            "flag": self.flag,
+            "p_adjusted": self.p_adjusted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LabelMetrics:
+    """One label's figures for one period (the keys of the spec's table, in its order)."""
+
+    accounts: int | None
+    won: int
+    lost: int
+    win_rate: float | None
+    win_rate_ci: Interval | None
+    win_rate_amount: float | None
+    won_amount: float
+    avg_deal: float | None
+    avg_deal_ci: Interval | None
+    median_deal: float | None
+    median_deal_ci: Interval | None
+    cycle_days_median: float | None
+    cycle_days_median_ci: Interval | None
+    open_deals: int
+    open_amount: float
+    velocity: float | None
+    customers_start: int | None
+    churned: int | None
+    logo_churn: float | None
+    logo_churn_ci: Interval | None
+    sufficient: bool
+    vs_rest_p: float | None = None
+    trend: Trend | None = None
+
+    @property
+    def closed(self) -> int:
+        """Won plus lost."""
+        return self.won + self.lost
+
+    def to_json(self) -> dict[str, Any]:
+        """Every key of the spec's table (intervals as ``[low, high]``), None where undefined."""
+        out: dict[str, Any] = {}
+        for name in LABEL_KEYS:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Trend):
+                value = value.to_json()
+            out[name] = value
+        return out
+
+
+LABEL_KEYS: Final[tuple[str, ...]] = tuple(LabelMetrics.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionMetrics:
+    """Every label's metrics in one dimension for a period (and the compared one in ``previous``).
+
+    ``differentiable_p``: Pearson's chi-square test of won/lost across the *sufficient* labels
+    (None with fewer than two)."""
+
+    dimension: str
+    period: Period
+    compare: Period | None
+    labels: dict[str, LabelMetrics]
+    previous: dict[str, LabelMetrics] = field(default_factory=dict)
+    differentiable_p: float | None = None
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"labels": {LABEL: {...}}, "differentiable_p"}`` (the caller adds ``calibration``)."""
+        return {"labels": {k: v.to_json() for k, v in self.labels.items()}, "differentiable_p": self.differentiable_p}
+
+
+@dataclass(slots=True)
+class Samples:
+    """One label's closed deals in a period (won, lost, won amounts, won cycles in days) and its
+    open pipeline at the period's end: what every metric and pairwise test is computed from."""
+
+    won: int = 0
+    lost: int = 0
+    won_amounts: list[float] = field(default_factory=list)
+    closed_amount: float = 0.0
+    cycles: list[float] = field(default_factory=list)
+    open_deals: int = 0
+    open_amount: float = 0.0
+
+
+def _open_at(deal: Deal, period: Period) -> bool:
+    """Open at the period's end: created by then and not closed by then."""
+    if deal.created_at.date() > period.end:
+        return False
+    return deal.status == "open" or (deal.closed_at is not None and deal.closed_at > period.end)
+
+
+@dataclass(slots=True)
+class _Counts:
+    no_close_date: int = 0
+    negative_cycle: int = 0
+    won_no_amount: int = 0
+
+
+def _tally(deals: Iterable[tuple[str, Deal]], period: Period, counts: _Counts) -> dict[str, Samples]:
+    out: defaultdict[str, Samples] = defaultdict(Samples)
+    for label, deal in deals:
+        t = out[label]
+        if _open_at(deal, period):
+            t.open_deals += 1
+            t.open_amount += deal.amount or 0.0
+        if not deal.closed:
+            continue
+        if deal.closed_at is None:
+            counts.no_close_date += 1
+            continue
+        if deal.closed_at not in period:
+            continue
+        if deal.status == "won":
+            t.won += 1
+            if deal.amount is None:
+                counts.won_no_amount += 1
+            else:
+                t.won_amounts.append(deal.amount)
+            cycle = (deal.closed_at - deal.created_at.date()).days
+            if cycle < 0:
+                counts.negative_cycle += 1
+            else:
+                t.cycles.append(float(cycle))
+        else:
+            t.lost += 1
+        t.closed_amount += deal.amount or 0.0
+    return out
+
+
+def label_samples(deals: Iterable[AttributedDeal], period: Period) -> dict[str, Samples]:
+    """Each label's :class:`Samples` for ``period`` (deals without a label left out)."""
+    return _tally(((d.label, d.deal) for d in deals if d.label is not None), period, _Counts())
+
+
+def _metrics(
+    t: Samples,
+    accounts: int | None,
+    churn: tuple[int, int] | None,
+    min_closed: int,
+    confidence: float,
+) -> LabelMetrics:
+    closed = t.won + t.lost
+    win_rate = t.won / closed if closed else None
+    won_amount = float(sum(t.won_amounts))
+    avg = won_amount / len(t.won_amounts) if t.won_amounts else None
+    cycle = float(np.median(t.cycles)) if t.cycles else None
+    velocity = None
+    if win_rate is not None and avg is not None and cycle:  # a zero-day median cycle has no speed
+        velocity = t.open_deals * win_rate * avg / cycle
+    customers, churned = churn if churn is not None else (None, None)
+    return LabelMetrics(
+        accounts=accounts,
+        won=t.won,
+        lost=t.lost,
+        win_rate=win_rate,
+        win_rate_ci=wilson(t.won, closed, confidence),
+        win_rate_amount=won_amount / t.closed_amount if t.closed_amount > 0 else None,
+        won_amount=won_amount,
+        avg_deal=avg,
+        avg_deal_ci=mean_interval(t.won_amounts, confidence),
+        median_deal=float(np.median(t.won_amounts)) if t.won_amounts else None,
+        median_deal_ci=median_interval(t.won_amounts, confidence),
+        cycle_days_median=cycle,
+        cycle_days_median_ci=median_interval(t.cycles, confidence),
+        open_deals=t.open_deals,
+        open_amount=t.open_amount,
+        velocity=velocity,
+        customers_start=customers,
+        churned=churned,
+        logo_churn=churned / customers if customers and churned is not None else None,
+        logo_churn_ci=wilson(churned, customers, confidence) if customers and churned is not None else None,
+        sufficient=closed >= min_closed,
+    )
+
+
+def _labelled(deals: Iterable[AttributedDeal], counts: defaultdict[str, int]) -> list[tuple[str, Deal]]:
+    out: list[tuple[str, Deal]] = []
+    for d in deals:
+        if d.label is None:
+            counts[d.basis] += 1
+        else:
+            out.append((d.label, d.deal))
+    return out
+
+
+def _trend(now: LabelMetrics, before: LabelMetrics | None, alpha: float) -> Trend:
+    prev = before.win_rate if before is not None else None
+    p = None
+    if before is not None:
+        p = fisher_p(now.won, now.lost, before.won, before.lost)
+    if before is None or not now.sufficient or not before.sufficient:
+        return Trend(prev, p, "insufficient")
+    flag: TrendFlag = "stable"
+    if p is not None and p < alpha and now.win_rate is not None and prev is not None and now.win_rate != prev:
+        flag = "decaying" if now.win_rate < prev else "improving"
+    return Trend(prev, p, flag)
+
+
+def dimension_metrics(
+    deals: Iterable[AttributedDeal],
+    period: Period,
+    compare: Period | None = None,
+    *,
+    dimension: str = "",
+    accounts: Mapping[str, int] | None = None,
+    customers: Iterable[CustomerFlag] | None = None,
+    min_closed: int = MIN_CLOSED,
+    alpha: float = ALPHA,
+    confidence: float = CONFIDENCE,
+) -> DimensionMetrics:
+    """Every label's metrics over ``period`` (and ``compare``, for the trend).
+
+    ``accounts``: accounts holding each label at the period's end (None: not known, shown null).
+    ``customers``: per-account customer flags at the period's start and end (None: no
+    ``customer`` expression, churn shown null). Labels are those of the deals, ``accounts`` and
+    ``customers``, sorted."""
+    unlabelled: defaultdict[str, int] = defaultdict(int)
+    labelled = _labelled(deals, unlabelled)
+    counts, before_counts = _Counts(), _Counts()
+    now = _tally(labelled, period, counts)
+    before = _tally(labelled, compare, before_counts) if compare is not None else {}
+    churn: dict[str, tuple[int, int]] | None = None
+    if customers is not None:
+        started: defaultdict[str, int] = defaultdict(int)
+        lost: defaultdict[str, int] = defaultdict(int)
+        for c in customers:
+            started[c.label] += 0  # the label exists even with no customer at the start
+            if c.at_start:
+                started[c.label] += 1
+                lost[c.label] += not c.at_end
+        churn = {label: (started[label], lost[label]) for label in started}
+    names = sorted(set(now) | set(before) | set(accounts or {}) | set(churn or {}))
+    held = accounts or {}
+
+    def build(tallies: dict[str, Samples], with_churn: bool) -> dict[str, LabelMetrics]:
+        out = {}
+        for label in names:
+            c = None if churn is None or not with_churn else churn.get(label, (0, 0))
+            n = held.get(label, 0) if accounts is not None and with_churn else None
+            out[label] = _metrics(tallies.get(label, Samples()), n, c, min_closed, confidence)
+        return out
+
+    current = build(now, True)
+    previous = build(before, False) if compare is not None else {}
+    won_all = sum(m.won for m in current.values())
+    lost_all = sum(m.lost for m in current.values())
+    trends = {k: _trend(m, previous.get(k), alpha) for k, m in current.items()} if compare is not None else {}
+    adjusted = dict(zip(trends, benjamini_hochberg([t.p for t in trends.values()]), strict=True))
+    labels: dict[str, LabelMetrics] = {}
+    for label, m in current.items():
+        trend = trends.get(label)
+        if trend is not None:
+            trend = Trend(trend.previous_win_rate, trend.p, trend.flag, adjusted[label])
+        rest_p = fisher_p(m.won, m.lost, won_all - m.won, lost_all - m.lost) if m.closed else None
+        labels[label] = replace(m, vs_rest_p=rest_p, trend=trend)
+    judged = [[m.won, m.lost] for m in labels.values() if m.sufficient]
+    warnings = _warnings(counts, unlabelled)
+    return DimensionMetrics(
+        dimension, period, compare, labels, previous, chi_square_p(judged) if len(judged) >= 2 else None, warnings
+    )
+
+
+def _warnings(counts: _Counts, unlabelled: Mapping[str, int]) -> tuple[str, ...]:
+    out: list[str] = []
+    if counts.no_close_date:
+        out.append(f"{counts.no_close_date} closed deal(s) without a close date left out")
+    if counts.negative_cycle:
+        out.append(f"{counts.negative_cycle} won deal(s) closed before they were created: left out of the cycle")
+    if counts.won_no_amount:
+        out.append(f"{counts.won_no_amount} won deal(s) without an amount: left out of deal size")
+    for basis, n in sorted(unlabelled.items()):
+        what = {"no_account": "without an account", "unknown_account": "of accounts crmseg never saw"}
+        out.append(f"{n} deal(s) {what.get(basis, 'with no label')} left out of the labels")
+    return tuple(out)

@@ -1,0 +1,137 @@
+"""The review as one typed result: the spec's machine-readable view (``review --json``) and its
+alerts, assembled from the per-dimension parts (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmseg.deals import AttributedDeal, Attribution
+from crmseg.review.calibration import Calibration
+from crmseg.review.health import Health
+from crmseg.review.metrics import DimensionMetrics
+from crmseg.review.period import Period
+from crmseg.review.viability import Viability
+
+__all__ = ["DealSummary", "DimensionReview", "Review", "alerts_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class DealSummary:
+    """The ``deals`` object: what was read and how it was attributed."""
+
+    read: int
+    closed: int
+    won: int
+    lost: int
+    open: int
+    no_account: int
+    as_of: int
+    backfilled: int
+    current: int
+    unknown_account: int = 0
+
+    @classmethod
+    def of(cls, attribution: Attribution, period: Period) -> DealSummary:
+        """Counts over every deal of ``attribution``: closed / won / lost in ``period``, open at its end."""
+        deals: Iterable[AttributedDeal] = attribution.deals
+        won = lost = still_open = 0
+        for d in deals:
+            deal = d.deal
+            if deal.closed and deal.closed_at is not None and deal.closed_at in period:
+                won += deal.status == "won"
+                lost += deal.status == "lost"
+            if deal.created_at.date() <= period.end and (
+                deal.status == "open" or (deal.closed_at is not None and deal.closed_at > period.end)
+            ):
+                still_open += 1
+        n = attribution.counts
+        return cls(
+            len(attribution.deals),
+            won + lost,
+            won,
+            lost,
+            still_open,
+            n["no_account"],
+            n["as_of"],
+            n["backfilled"],
+            n["current"],
+            n["unknown_account"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec's ``deals`` object (plus ``unknown_account``)."""
+        return {
+            "read": self.read,
+            "closed": self.closed,
+            "won": self.won,
+            "lost": self.lost,
+            "open": self.open,
+            "no_account": self.no_account,
+            "attribution": {"as_of": self.as_of, "backfilled": self.backfilled, "current": self.current},
+            "unknown_account": self.unknown_account,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionReview:
+    """One dimension: its label metrics and, for score and ordered tier dimensions, calibration."""
+
+    metrics: DimensionMetrics
+    calibration: Calibration | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"labels", "differentiable_p", "calibration"}``."""
+        return {**self.metrics.to_json(), "calibration": self.calibration.to_json() if self.calibration else None}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def alerts_for(dimensions: Mapping[str, DimensionReview], alpha: float = 0.05) -> list[str]:
+    """The alerts a scheduled review pages on: a sufficient label whose win rate is ``decaying``,
+    and adjacent calibration bands out of order at ``p < alpha``. Insufficient labels and bands
+    never alert."""
+    out: list[str] = []
+    for dim, review in dimensions.items():
+        for label, m in review.metrics.labels.items():
+            t = m.trend
+            if m.sufficient and t is not None and t.flag == "decaying":
+                out.append(
+                    f"{dim} {label}: win rate fell from {_pct(t.previous_win_rate)} to {_pct(m.win_rate)} "
+                    f"(p = {t.p:.2g})"
+                )
+        cal = review.calibration
+        for o in cal.out_of_order if cal else ():
+            if o.p is not None and o.p < alpha:
+                out.append(f"{dim}: {o.upper} wins less than {o.lower} below it (p = {o.p:.2g})")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """The whole review; :meth:`to_json` is the spec's ``review --json`` (plus ``health``)."""
+
+    period: Period
+    compare: Period | None
+    deals: DealSummary
+    dimensions: dict[str, DimensionReview]
+    viability: dict[str, Viability] = field(default_factory=dict)
+    health: dict[str, Health] = field(default_factory=dict)
+    alerts: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable view: rates as fractions, None where undefined, never NaN."""
+        period: dict[str, Any] = {**self.period.to_json(), "compare": self.compare.to_json() if self.compare else None}
+        return {
+            "period": period,
+            "deals": self.deals.to_json(),
+            "dimensions": {k: v.to_json() for k, v in self.dimensions.items()},
+            "viability": {k: v.to_json() for k, v in self.viability.items()},
+            "alerts": list(self.alerts),
+            "warnings": list(self.warnings),
+            "health": {k: v.to_json() for k, v in self.health.items()},
+        }
