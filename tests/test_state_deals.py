@@ -206,3 +206,22 @@ def test_label_history_gives_the_attribution_its_inputs(store):
         "unknown": (None, "unknown_account"),
         "none": (None, "no_account"),
     }
+
+
+def test_state_copy_copies_the_deals_and_their_watermark(tmp_path, pg_server):
+    from crmseg.state.copy import copy_sqlite
+    from crmseg.state.postgres import PostgresStore
+
+    src = SqliteStore(tmp_path / "state.sqlite")
+    r1 = src.begin_run("demo", "full", None, "fp", "h", T0)
+    deals = [deal("d1", "a", "won", amount=10.25, closed_at=date(2026, 2, 1), extra={"k": "v"}), deal("d2", None)]
+    src.upsert_deals("demo", r1, deals)
+    src.save_deals_watermark("demo", T1)
+    src.close()
+    target = PostgresStore(pg_server.new_database(), password=pg_server.password)
+    try:
+        assert copy_sqlite(tmp_path / "state.sqlite", target)["deals"] == 2
+        assert list(target.iter_deals("demo")) == deals
+        assert target.sync_state("demo").deals_watermark == T1
+    finally:
+        target.close()
