@@ -113,7 +113,7 @@ def test_reset_forgets_the_crm_but_keeps_the_history(store):
         store.bind_identity(sync, "hubspot:1", "app.hubspot.com")
         store.finish_run(r, "succeeded", T1, {"read": 2})
     counts = store.reset_sync("demo")
-    assert counts == {"accounts": 2, "tags": 1, "outbox": 1, "record_errors": 1, "sync_state": 1}
+    assert counts == {"accounts": 2, "tags": 1, "outbox": 1, "record_errors": 1, "sync_state": 1, "deals": 0}
     assert store.account_count("demo") == 0 and store.recorded_tags("demo", ["a"]) == {}
     assert store.outbox("demo") == {} and store.record_errors("demo") == {}
     assert store.sync_state("demo") == SyncState()

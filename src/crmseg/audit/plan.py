@@ -154,7 +154,10 @@ def _open_sync(
         raise ConfigError(f"{cfg.path}: syncs.{sync.name}.mapping is required for connector '{sync.connector}'")
     passthrough = isinstance(sync, FileSync)
     if isinstance(sync, FileSync):
-        sync = sync.model_copy(update={"path": str(cfg.resolve(sync.path))})
+        resolved = {"path": str(cfg.resolve(sync.path))}
+        if sync.deals:
+            resolved["deals"] = str(cfg.resolve(sync.deals))
+        sync = sync.model_copy(update=resolved)
     connector = open_connector(sync, mapping, **connector_options)
     if prepared is not None:
         rules = prepared[1]

@@ -64,6 +64,7 @@ def status_data(cfg: Config, sync_name: str | None = None) -> dict[str, Any]:
                 "watermark": state.watermark if state else None,
                 "crm_identity": _identity(state),
                 "undo_holds": _holds(store, cfg, name) if store else None,
+                "deals": _deals(store, name, state) if store and state else None,
             }
     finally:
         if store is not None:
@@ -78,6 +79,15 @@ def _holds(store: StateStore, cfg: Config, name: str) -> dict[str, Any] | None:
 
     holds = active_holds(store, name, live_fingerprint(cfg, cfg.syncs[name]))
     return holds.to_json() if holds.dims else None
+
+
+def _deals(store: StateStore, name: str, state: SyncState) -> dict[str, Any] | None:
+    """The sync's deals in state (``total``, ``open``, ``won``, ``lost``, ``no_account``,
+    ``unknown_account``) and their ``watermark``; None when it keeps none and never read any."""
+    counts = store.deal_counts(name)
+    if not counts.total and state.deals_watermark is None:
+        return None
+    return {**counts.as_dict(), "watermark": state.deals_watermark}
 
 
 def _schedules(store: StateStore | None, sync: str) -> list[ScheduleEntry]:
@@ -145,6 +155,14 @@ def status(config: str, sync_name: str | None, as_json: bool) -> None:
             f"  waiting for retry {s['pending_retries']:,} · blocked {s['blocked']:,} · next run {_next(s)}",
             highlight=False,
         )
+        if s["deals"]:
+            d = s["deals"]
+            console.print(
+                f"  deals {d['total']:,}: open {d['open']:,} · won {d['won']:,} · lost {d['lost']:,} · "
+                f"no account {d['no_account']:,} · unknown account {d['unknown_account']:,} · "
+                f"watermark {d['watermark'] or '(none: next read is full)'}",
+                highlight=False,
+            )
     for name, s in data["syncs"].items():
         r = s["last_run"]
         _print_rules(console, name, s["rules"])

@@ -217,6 +217,8 @@ def print_outcome(out: Any, console: Console) -> None:
         console.print(
             f"  watermark {out.watermark_before or '(none: full read)'} -> {out.watermark_after}", highlight=False
         )
+    if out.deals is not None:
+        print_deals(out.deals, console)
     if out.changes_file:
         console.print(f"  changes file (import-ready): {out.changes_file}", highlight=False)
     if out.drift_alert:
@@ -245,6 +247,20 @@ def print_outcome(out: Any, console: Console) -> None:
                 console.print(f"  {rid}: {error}", highlight=False, markup=False)
             if len(rows) > 50:
                 console.print(f"  ... and {len(rows) - 50:,} more (crmseg status --json lists them)", highlight=False)
+
+
+def print_deals(d: Any, console: Console) -> None:
+    """The deal step's line (:class:`crmseg.sync.deals_step.DealsRead`) and its bad deals."""
+    console.print(
+        f"  deals: {d.mode} read {d.read:,} (open {d.by_status['open']:,} · won {d.by_status['won']:,} · "
+        f"lost {d.by_status['lost']:,}) · no account {d.no_account:,} · unknown account {d.unknown_account:,} · "
+        f"bad {d.bad:,} · removed {d.removed:,}",
+        highlight=False,
+    )
+    if d.bad:
+        console.print(f"  [bold yellow]{d.bad:,} bad deal(s)[/] not recorded (each is in the log):", highlight=False)
+        for text in d.problems[:SKIPPED_SHOWN]:
+            console.print(f"    {text}", highlight=False, markup=False)
 
 
 def _mode_text(mode: str) -> str:

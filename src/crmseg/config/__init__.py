@@ -358,6 +358,23 @@ class FileSync(_SyncBase):
     delimiter: str | None = None  # detected from the header unless given (",", ";", "tab", "|")
     encoding: str = "utf-8"
     skip_bad_rows: bool = False  # leave out (and count) bad rows instead of stopping
+    #: A deals file (CSV/JSONL, relative to the config) read after the accounts in each run.
+    deals: str | None = None
+
+    @field_validator("deals", mode="before")
+    @classmethod
+    def _deals_file(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, str):
+            raise ValueError(
+                f'a csv/jsonl sync reads deals from a file: deals = "deals.csv" (a path relative to the '
+                f"config, .csv or .jsonl), got {v!r}"
+            )
+        suffix = Path(v).suffix.lower()
+        if not v.strip() or suffix not in (".csv", ".jsonl", ".ndjson"):
+            raise ValueError(f"{v!r} is not a deals file: the path must end in .csv, .jsonl or .ndjson")
+        return v
 
 
 class SalesforceSync(_SyncBase):
@@ -393,6 +410,7 @@ class SalesforceSync(_SyncBase):
 
     bulk_threshold: int = 10_000
     timeout: float = Field(default=60.0, gt=0, le=600)  # seconds to wait for one answer
+    deals: bool = False  # read Opportunities after the accounts in each run (the mapping's [deals])
 
 
 class HubSpotSync(_SyncBase):
@@ -401,6 +419,7 @@ class HubSpotSync(_SyncBase):
     access_token_env: str = "HUBSPOT_ACCESS_TOKEN"
     provision: bool = False
     timeout: float = Field(default=30.0, gt=0, le=600)  # seconds to wait for one answer
+    deals: bool = False  # read deals after the companies in each run (the mapping's [deals])
 
     @field_validator("host")
     @classmethod

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from crmseg.config import DealsMapping, canonical_deals_mapping
@@ -29,7 +30,7 @@ from crmseg.deals import BadDeal, Deal, DealNormalizer
 from crmseg.errors import ConfigError
 from crmseg.model import RawRecord
 
-__all__ = ["DealFile"]
+__all__ = ["DealFile", "FileDeals"]
 
 
 class DealFile:
@@ -78,12 +79,28 @@ class DealFile:
     def read(self) -> Iterator[Deal]:
         """Every deal of the file, in file order."""
         f = self._file
+        where = "column" if f.kind == "csv" else "key"
+        deal = self._normalizer.deal
+        for line, raw in self._rows():
+            try:
+                yield deal(raw)
+            except BadDeal as exc:
+                f.bad_row(line, f"{where} {exc.key!r}: {exc.problem}")
+
+    def records(self) -> Iterator[RawRecord]:
+        """Every row of the file as a raw record (the file's checks done, values not converted):
+        what a sync reads through :class:`FileDeals` and converts with its own normalizer."""
+        for _, raw in self._rows():
+            yield raw
+
+    def _rows(self) -> Iterator[tuple[int, RawRecord]]:
+        """(line, raw record) of each row that passes the file's checks (header, id, duplicates)."""
+        f = self._file
         id_field = self.mapping.source_of("id")
         if f.kind == "csv":
             self._check_header(f.columns())
         where = "column" if f.kind == "csv" else "key"
         seen = IdSeen(estimate_lines(f.path))
-        deal = self._normalizer.deal
         for line, row in f.rows():
             rid = row.get(id_field)
             if isinstance(rid, (dict, list)):
@@ -97,10 +114,7 @@ class DealFile:
             if first is not None:
                 f.bad_row(line, f"duplicate id {rid!r} (first on line {first})")
                 continue
-            try:
-                yield deal(RawRecord(rid, row))
-            except BadDeal as exc:
-                f.bad_row(line, f"{where} {exc.key!r}: {exc.problem}")
+            yield line, RawRecord(rid, row)
 
     def _check_header(self, names: Sequence[str]) -> None:
         """A CSV header must hold the columns no deal exists without (id, created_at, status)."""
@@ -113,3 +127,22 @@ class DealFile:
                 hint = f" — did you mean {close[0]!r}?" if close else f" (columns: {', '.join(names[:12])})"
                 what = "" if column == field else f" (the deal's {field})"
                 raise ConfigError(f"{self.path}:1: no column {column!r}{what} in the header{hint}")
+
+
+class FileDeals:
+    """A sync's deals file as the :class:`~crmseg.connectors.base.DealReads` capability of its file
+    connector: every read is a full one (a file has no clock), one amount per deal."""
+
+    multi_currency = False
+
+    def __init__(self, deals: DealFile) -> None:
+        self.file = deals
+
+    @property
+    def skipped(self) -> list[str]:
+        """Rows the last read left out (``skip_bad_rows = true``), as ``file:line: problem``."""
+        return self.file.skipped
+
+    def read_deals(self, fields: Sequence[str] = (), since: datetime | None = None) -> Iterator[RawRecord]:
+        """Every row of the file (``fields`` and ``since`` are accepted for the protocol)."""
+        return self.file.records()

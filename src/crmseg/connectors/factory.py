@@ -41,6 +41,21 @@ def open_connector(
         path = Path(sync_cfg.path)
         if base_dir is not None and not path.is_absolute():
             path = Path(base_dir) / path
+        deals = None
+        if sync_cfg.deals:
+            from crmseg.connectors.deal_files import DealFile, FileDeals
+
+            deals_path = Path(sync_cfg.deals)
+            if base_dir is not None and not deals_path.is_absolute():
+                deals_path = Path(base_dir) / deals_path
+            deals = FileDeals(
+                DealFile(
+                    deals_path,
+                    mapping=mapping.deals,
+                    encoding=sync_cfg.encoding,
+                    on_bad_row="skip" if sync_cfg.skip_bad_rows else "raise",
+                )
+            )
         return FileConnector(
             path,
             sync_cfg.connector,
@@ -48,6 +63,7 @@ def open_connector(
             delimiter=sync_cfg.delimiter,
             encoding=sync_cfg.encoding,
             on_bad_row="skip" if sync_cfg.skip_bad_rows else "raise",
+            deals=deals,
         )
     if isinstance(sync_cfg, SalesforceSync):
         from crmseg.connectors.salesforce import SalesforceConnector

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from crmseg.config import Mapping
-from crmseg.connectors.base import BadRowPolicy, Capabilities, Connector, CrmIdentity
+from crmseg.connectors.base import BadRowPolicy, Capabilities, Connector, CrmIdentity, DealReads
 from crmseg.connectors.file_checks import (
     DELIMITERS,
     DuplicateKey,
@@ -71,7 +71,7 @@ class FileConnector(Connector):
     Claims: bad rows can be left out and listed (``skipped_rows``), its columns pass through
     as fields (``passthrough``), a CSV file reads as row lists (``row_lists``), and with a
     modified field, ``read(since=...)`` filters on it (``incremental``, without a clock); its
-    identity is its resolved path (``identity``)."""
+    identity is its resolved path (``identity``); with a deals file, its deals (``deals``)."""
 
     batch_size = 200
 
@@ -86,8 +86,11 @@ class FileConnector(Connector):
         delimiter: str | None = None,
         encoding: str = "utf-8-sig",
         on_bad_row: BadRowPolicy = "raise",
+        deals: DealReads | None = None,
     ) -> None:
         self.path = Path(path)
+        #: The sync's deals file, when it has one (``crmseg.connectors.deal_files.FileDeals``).
+        self.deals = deals
         self.kind: FileKind = kind or self._kind_from_suffix(self.path)
         if self.kind not in ("csv", "jsonl"):
             raise ConfigError(f"{self.path}: unknown file kind {self.kind!r} (allowed: 'csv', 'jsonl')")
@@ -126,6 +129,7 @@ class FileConnector(Connector):
             passthrough=self,
             row_lists=self if self.kind == "csv" else None,
             identity=self,
+            deals=self.deals,
         )
 
     def crm_identity(self) -> CrmIdentity:

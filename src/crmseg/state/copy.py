@@ -24,7 +24,17 @@ if TYPE_CHECKING:
 
 #: The tables copied, in an order that keeps references valid; ``locks``, ``schedules`` and
 #: ``rule_status`` (what running processes hold and report) stay behind.
-TABLES = ("runs", "sync_state", "accounts", "tags", "transitions", "snapshots", "outbox", "record_errors")
+TABLES = (
+    "runs",
+    "sync_state",
+    "accounts",
+    "tags",
+    "transitions",
+    "snapshots",
+    "outbox",
+    "record_errors",
+    "deals",
+)
 #: Tables whose ``id`` is a ``BIGSERIAL``: ids copied as they are, sequences reset after.
 SERIAL = ("runs", "transitions")
 

@@ -1,9 +1,9 @@
 """The state schema, as numbered migrations applied in order and recorded in ``meta``.
 
 Each migration is a list of statements; ``{serial}`` is the dialect's auto-increment
-primary key and ``{big}`` its 64-bit integer. A store opened on an older file applies
-the missing migrations in one transaction (history kept); a file from a newer crmseg is
-refused rather than misread.
+primary key, ``{big}`` its 64-bit integer and ``{real}`` its double-precision float. A store
+opened on an older file applies the missing migrations in one transaction (history kept); a
+file from a newer crmseg is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -82,6 +82,17 @@ MIGRATIONS: list[list[str]] = [
         """UPDATE transitions SET first_eval = 1
             WHERE from_value IS NULL AND (rule IS NULL OR rule <> '(crm edit)')
             AND id IN (SELECT MIN(id) FROM transitions GROUP BY sync, account, dimension)""",
+    ],
+    # 6: deals (one row per deal, updated in place; ``seen_run`` finds the deals a full read no
+    # longer returned), their account index (counts of deals whose account crmseg never saw), and
+    # the deals' own watermark. Additive: every existing table and row stays as it is.
+    [
+        """CREATE TABLE deals (
+            sync TEXT NOT NULL, deal TEXT NOT NULL, account TEXT, status TEXT NOT NULL, amount {real},
+            currency TEXT, created_at TEXT NOT NULL, closed_at TEXT, stage TEXT, pipeline TEXT, type TEXT,
+            extra TEXT NOT NULL, seen_run {big} NOT NULL, PRIMARY KEY (sync, deal))""",
+        "CREATE INDEX deals_account ON deals (sync, account)",
+        "ALTER TABLE sync_state ADD COLUMN deals_watermark TEXT",
     ],
 ]
 

@@ -3,7 +3,8 @@
 Same SQL and schema as SQLite (:mod:`crmseg.state.sql`), with these dialect choices:
 
 - ``?`` placeholders become ``%s``; new ids come from ``INSERT ... RETURNING id``;
-  ``{serial}`` is ``BIGSERIAL PRIMARY KEY`` and ``{big}`` ``BIGINT``.
+  ``{serial}`` is ``BIGSERIAL PRIMARY KEY``, ``{big}`` ``BIGINT`` and ``{real}``
+  ``DOUBLE PRECISION`` (deal amounts keep every digit SQLite's ``REAL`` keeps).
 - Every text column uses the ``"C"`` collation (byte order, like SQLite's ``BINARY``), so
   ``ORDER BY`` and keyset paging give the same order whatever the database's locale.
 - Timestamps stay ISO 8601 text, as in SQLite; leases are stamped and compared with the
@@ -74,7 +75,11 @@ def _reason(exc: BaseException, password: str | None) -> str:
 class PostgresStore(SqlStore):
     """A SqlStore over psycopg 3 (autocommit connections; explicit transactions in ``_tx``)."""
 
-    dialect: ClassVar[Mapping[str, str]] = {"serial": "BIGSERIAL PRIMARY KEY", "big": "BIGINT"}
+    dialect: ClassVar[Mapping[str, str]] = {
+        "serial": "BIGSERIAL PRIMARY KEY",
+        "big": "BIGINT",
+        "real": "DOUBLE PRECISION",
+    }
 
     def __init__(
         self,

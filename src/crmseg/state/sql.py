@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from crmseg.errors import ConfigError
 from crmseg.model import NONE_LABEL
+from crmseg.state.deals import DealRows
 from crmseg.state.migrations import MIGRATIONS, VERSION
 from crmseg.state.store import (
     COUNT_KEYS,
@@ -36,7 +37,7 @@ _RUN_COLS = (
 )
 
 #: What ``reset_sync`` forgets: everything bound to the CRM's records (history tables stay).
-RESET_TABLES = ("accounts", "tags", "outbox", "record_errors", "sync_state")
+RESET_TABLES = ("accounts", "tags", "outbox", "record_errors", "sync_state", "deals")
 
 
 def utcnow() -> datetime:
@@ -48,10 +49,14 @@ def iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SqlStore:
-    """Shared implementation; subclasses set ``dialect`` and the connection."""
+class SqlStore(DealRows):
+    """Shared implementation; subclasses set ``dialect`` and the connection (deals: :class:`DealRows`)."""
 
-    dialect: ClassVar[Mapping[str, str]] = {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "big": "INTEGER"}
+    dialect: ClassVar[Mapping[str, str]] = {
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "big": "INTEGER",
+        "real": "REAL",
+    }
     where: str = "state"
 
     def __init__(self) -> None:
@@ -91,7 +96,7 @@ class SqlStore:
         return int(cur.lastrowid)
 
     def _ddl(self, stmt: str) -> str:
-        """A migration statement in this dialect (``{serial}``/``{big}`` filled in)."""
+        """A migration statement in this dialect (``{serial}``/``{big}``/``{real}`` filled in)."""
         return stmt.format(**self.dialect)
 
     def _lock_lease(self, cur: Any, sync: str) -> None:
@@ -297,8 +302,8 @@ class SqlStore:
     # ------------------------------------------------------------ sync state
     def sync_state(self, sync: str) -> SyncState:
         rows = self._query(
-            "SELECT watermark, rules_fingerprint, read_fingerprint, last_full_at, crm_identity, crm_where "
-            "FROM sync_state WHERE sync = ?",
+            "SELECT watermark, rules_fingerprint, read_fingerprint, last_full_at, crm_identity, crm_where, "
+            "deals_watermark FROM sync_state WHERE sync = ?",
             (sync,),
         )
         return SyncState(*rows[0]) if rows else SyncState()

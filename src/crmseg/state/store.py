@@ -18,7 +18,9 @@ A store keeps, per sync:
 - **rule status**: the rules a daemon runs for the sync (fingerprint, since when) and an edit
   it rejected (fingerprint, when, problems with file, line and reason);
 - **schedules**: per sync and daemon, its next fire time, under an expiry the daemon renews
-  (a row past its expiry is a daemon that is gone).
+  (a row past its expiry is a daemon that is gone);
+- **deals**: one row per deal of a sync that reads them (``deals = true``), updated in place,
+  with the deals' own watermark in the sync state (:mod:`crmseg.state.deals`).
 
 Implementations: :mod:`crmseg.state.sqlite` (a file, WAL mode) and
 :mod:`crmseg.state.postgres` (a server shared by several hosts); both run the SQL in
@@ -30,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
+
+from crmseg.deals import Deal, FirstLabel, LabelMove
 
 #: Run statuses, as the spec names them.
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "aborted")
@@ -89,6 +93,8 @@ class SyncState:
     identity: str | None = None
     #: Where that CRM was (instance URL, UI domain), for messages only.
     identity_where: str | None = None
+    #: Where the next incremental deal read starts (the deals' own watermark; None: a full read).
+    deals_watermark: str | None = None
 
 
 class DimTag(NamedTuple):
@@ -209,6 +215,41 @@ class ScheduleEntry:
     expires_at: str
 
 
+@dataclass(slots=True)
+class DealCounts:
+    """A sync's deals in state: per status, and those with no account or an account crmseg never
+    read (not in its local copy, present or gone)."""
+
+    open: int = 0
+    won: int = 0
+    lost: int = 0
+    no_account: int = 0
+    unknown_account: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.open + self.won + self.lost
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "open": self.open,
+            "won": self.won,
+            "lost": self.lost,
+            "no_account": self.no_account,
+            "unknown_account": self.unknown_account,
+        }
+
+
+class LabelHistory(NamedTuple):
+    """The inputs of :class:`crmseg.deals.TagHistory` from a sync's recorded history: per account and
+    dimension the first recorded label (when known, see :meth:`StateStore.label_history`) and every
+    logged transition, in log order."""
+
+    first: list[FirstLabel]
+    moves: list[LabelMove]
+
+
 class StateStore(Protocol):
     """What the sync, status, drift and daemon code need from a state store."""
 
@@ -312,5 +353,24 @@ class StateStore(Protocol):
         """Replace ``holder``'s schedule rows (sync -> next fire time), valid for ``ttl_s`` seconds."""
 
     def drop_schedule(self, holder: str) -> None: ...
+
+    # -- deals (crmseg.state.deals)
+    def upsert_deals(self, sync: str, run: int, deals: Sequence[Deal]) -> None:
+        """Insert or update each deal in place, marked seen by ``run``."""
+
+    def drop_unseen_deals(self, sync: str, run: int) -> int:
+        """After a complete full read: delete the deals ``run`` did not see (deleted in the CRM)."""
+
+    def iter_deals(self, sync: str, chunk: int = 5000) -> Iterator[Deal]:
+        """The sync's deals in id order, fetched ``chunk`` at a time."""
+
+    def deal_counts(self, sync: str) -> DealCounts: ...
+    def unknown_accounts(self, sync: str, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` not in the sync's local copy (accounts crmseg never read)."""
+
+    def save_deals_watermark(self, sync: str, watermark: str | None) -> None: ...
+    def label_history(self, sync: str, dimensions: Sequence[str] | None = None) -> LabelHistory:
+        """The attribution's inputs from the recorded tags and transitions (every dimension, or those)."""
+
     def schedules(self, sync: str) -> list[ScheduleEntry]:
         """Every daemon's schedule row of ``sync``, expired ones included (compare with :meth:`now`)."""

@@ -24,8 +24,10 @@ The run, step by step (the lease is held by the caller):
    batches (:mod:`crmseg.sync.writer`); values the CRM already holds are recorded directly.
    Tags an undo restored are held while the rules are those of the undone run
    (:mod:`crmseg.sync.undo`; the undo run itself is :mod:`crmseg.sync.undo_run`).
-7. **Record**: after a full read, accounts not seen leave the population; a count snapshot;
-   the watermark and fingerprints; the run's status and counts.
+7. **Record**: after a full read, accounts not seen leave the population; a count snapshot.
+8. **Deals** (a sync with ``deals``; :mod:`crmseg.sync.deals_step`): read into the state and their
+   own watermark saved — before the accounts' watermark, so a run that fails here moves neither.
+9. **Record**: the watermark and fingerprints; the run's status and counts.
 
 A run stopped by a signal, the API budget or the change guard ends ``aborted`` with state consistent; a
 fatal CRM error ends ``failed``. Neither advances the watermark.
@@ -54,6 +56,7 @@ from crmseg.state.sql import iso
 from crmseg.state.store import Confirmed, DimTag, PendingWrite, RecordError, StateStore, SyncState
 from crmseg.sync.budget import Budget, BudgetExhausted
 from crmseg.sync.changes_file import ChangesFile
+from crmseg.sync.deals_step import DealsRead, deal_step
 from crmseg.sync.decide import AccountPlan, account_plan, applied
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint, time_dependent
 from crmseg.sync.identity import bind
@@ -122,6 +125,8 @@ class SyncOutcome:
     held_note: str | None = None
     #: An undo run's plan: what it restored and what it left (``crmseg sync --undo``).
     undo: UndoPlan | None = None
+    #: What the deal step read (a sync with ``deals``), None otherwise.
+    deals: DealsRead | None = None
 
     @property
     def exit_code(self) -> int:
@@ -224,6 +229,7 @@ class SyncRun:
     # ------------------------------------------------------------------ phases
     def _run(self, state: SyncState, full: bool, reeval: bool, out: SyncOutcome) -> str | None:
         store, sync, run = self.store, self.sync, self.run_id
+        deals = deal_step(self.cfg, self.plan)  # a sync asking for deals its connector cannot read fails here
         # before anything is read: the state must belong to the CRM the config reaches
         out.message = bind(store, sync, state, self.caps, state.watermark is not None or store.account_count(sync) > 0)
         budget = Budget(self.caps.api_limits, self.cfg.api_reserve)
@@ -296,6 +302,8 @@ class SyncRun:
                 log.info("sync %s: %d account(s) no longer in the source left the population", sync, gone)
         self.snapshot = store.write_snapshot(sync, run, self.dims)
         out.drift_alert = self._drift_alert()
+        if deals is not None:  # the deals' watermark: the run's start on the CRM's clock, as the accounts' read
+            out.deals = deals.run(store, run, state, full=full, mark=t0, budget=budget, check_stop=self._check_stop)
         mark = _watermark(t0, self.newest_read, self._server_time())
         wm_after = iso(mark) if mark is not None else None
         store.save_sync_state(
