@@ -136,6 +136,9 @@ def test_migrate_creates_the_schema_in_an_empty_database_and_then_changes_nothin
             "locks",
             "outbox",
             "record_errors",
+            "rule_status",
+            "schedules",
+            "deals",
         }
         run = store.begin_run("demo", "full", None, "fp", "h", "2026-11-01T00:00:00.000000Z")
         assert store.migrate() == VERSION

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from crmseg.drift.measures import is_initial_load
 from crmseg.state.migrations import VERSION
 from crmseg.state.postgres import PostgresStore
 from crmseg.state.sqlite import SqliteStore
@@ -94,7 +95,10 @@ def test_sync_status_and_drift_work_on_a_postgresql_state_url(project):
             store.snapshots("demo", [2])[2]["segment"]["Enterprise"]
             > store.snapshots("demo", [1])[1]["segment"]["Enterprise"]
         )
-        segment_moves = len([t for t in store.transitions("demo") if t.dimension == "segment"])
+        # drift counts real moves: the initial load (first evaluations out of "(none)") is apart
+        segment_moves = len(
+            [t for t in store.transitions("demo") if t.dimension == "segment" and not is_initial_load(t)]
+        )
     finally:
         store.close()
     status = project.run("status", "--config", "pg.toml", "--json")
