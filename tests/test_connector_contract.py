@@ -48,7 +48,7 @@ def ready(h: Harness, **kw):
 class TestSalesforce(SandboxContract):
     name = "salesforce"
     crm = "salesforce"
-    claims = frozenset({"incremental", "bulk_write", "api_limits", "object_schema", "identity"})
+    claims = frozenset({"incremental", "bulk_write", "api_limits", "object_schema", "identity", "deals"})
     object_name = "Account"
     bogus_field = "Bogus_Field__c"
     bulk_options = {"bulk_wait": 0}  # noqa: RUF012 - a hook read, never mutated
@@ -57,7 +57,7 @@ class TestSalesforce(SandboxContract):
 class TestHubSpot(SandboxContract):
     name = "hubspot"
     crm = "hubspot"
-    claims = frozenset({"incremental", "provision", "api_limits", "object_schema", "identity"})
+    claims = frozenset({"incremental", "provision", "api_limits", "object_schema", "identity", "deals"})
     object_name = "companies"
 
 
