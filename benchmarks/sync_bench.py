@@ -38,7 +38,6 @@ Progress goes to stderr (``[sync-bench] ...``), the report to stdout. See benchm
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
 import math
 import os
@@ -273,15 +272,10 @@ class Sandbox:
     def _db(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.work}?mode=ro", uri=True)
 
-    def modified_since(self, ms: int) -> list[int]:
-        """Modification times (epoch ms, ascending) of the records an incremental read from ``ms`` returns."""
+    def count_modified_since(self, ms: int) -> int:
+        """How many records an incremental read from ``ms`` (epoch ms) returns."""
         with self._db() as db:
-            return [
-                r[0]
-                for r in db.execute(
-                    "SELECT modified_ms FROM records WHERE modified_ms >= ? ORDER BY modified_ms, id", (ms,)
-                )
-            ]
+            return int(db.execute("SELECT COUNT(*) FROM records WHERE modified_ms >= ?", (ms,)).fetchone()[0])
 
     def count(self) -> int:
         with self._db() as db:
@@ -318,27 +312,14 @@ def copy_sqlite(src: Path, dest: Path) -> None:
 
 
 # ================================================================== floors
-def search_floor(stamps: Sequence[int], cap: int, limit: int) -> tuple[int, int, int]:
-    """(calls, queries, records re-read) for the fewest HubSpot search calls that return every
-    record of ``stamps`` (modification times, ascending): one query pages through at most
-    ``cap`` results, ``limit`` a page; past the cap the next query must start at the last time
-    seen (GTE, the only way not to lose records sharing it) and so re-reads the records at that
-    time. Taking as many results as a query allows is optimal (it moves the start furthest)."""
-    n = len(stamps)
-    start, calls, queries, reread, seen_at_start = 0, 0, 0, 0, 0
-    while True:
-        queries += 1
-        take = min(n - start, cap)
-        calls += max(1, math.ceil(take / limit))
-        reread += seen_at_start
-        if n - start <= cap:
-            return calls, queries, reread
-        last = stamps[start + take - 1]
-        if last == stamps[start]:  # more than `cap` records share one time: no search can page past them
-            raise RuntimeError(f"over {cap:,} records share one modification time")
-        new_start = bisect.bisect_left(stamps, last, start, start + take)
-        seen_at_start = start + take - new_start
-        start = new_start
+def search_floor(n: int, cap: int, limit: int) -> tuple[int, int]:
+    """(calls, queries) for the fewest HubSpot search calls that return ``n`` records, ``limit`` a
+    page: one query pages through at most ``cap`` results (whole pages), and the next query starts
+    right after the last record read (modification time, then object id), so no record is read
+    twice and the calls are ceil(n / limit) when ``limit`` divides ``cap`` (200 and 10,000)."""
+    per_query = max(1, cap // limit) * limit
+    queries = max(1, math.ceil(n / per_query))
+    return max(1, math.ceil(n / limit)), queries
 
 
 @dataclass
@@ -533,21 +514,17 @@ class Bench:
             )
         else:
             since = datetime.fromisoformat(state.watermark.replace("Z", "+00:00"))
-            stamps = sb.modified_since(int(since.timestamp() * 1000))
-            expected = len(stamps)
+            expected = sb.count_modified_since(int(since.timestamp() * 1000))
             if self.crm == "salesforce":
                 row.p = max(1, math.ceil(expected / sz.page_incr))
                 row.p_how = f"max(1, ceil({expected:,} / {sz.page_incr:,})) query pages (modified since the watermark)"
             else:
-                row.p, queries, reread = search_floor(stamps, sz.search_cap, sz.page_incr)
-                row.p_how = (
-                    f"{row.p:,} search page{'s' if row.p != 1 else ''} of <= {sz.page_incr} for "
-                    f"{expected:,} records modified since the watermark"
-                )
+                row.p, queries = search_floor(expected, sz.search_cap, sz.page_incr)
+                row.p_how = f"max(1, ceil({expected:,} / {sz.page_incr:,})) search pages (modified since the watermark)"
                 if queries > 1:
                     row.p_how += (
-                        f" ({queries} queries: the search cap of {sz.search_cap:,} results makes each next "
-                        f"query re-read the {reread:,} records sharing its start time)"
+                        f" in {queries} queries (the search cap of {sz.search_cap:,} results; each next query "
+                        "starts after the last record read, re-reading none)"
                     )
         row.f = len(FIXED_EP[self.crm])
         # ---- the run, in its own process

@@ -14,6 +14,8 @@ A connector's test class (see ``tests/test_connector_contract.py``) sets the hoo
 - ``make_harness(tmp, rules_dir, accounts, **fake)``: its fake seeded with ``accounts``
   records (a :class:`~tests.connector_fixtures.ContractHarness`: how to open the connector
   against it, list, modify and look up records);
+- ``deals`` (the capability): the fake also seeds deals (``make_harness(..., deals=N)``) with
+  ``sb.deal_ids`` / ``sb.edit_deals`` to list, change and delete them;
 - ``object_name`` / ``bogus_field``: the object the schema checks name, and a field it lacks;
   ``bulk_options``: constructor options for the bulk-write test.
 
@@ -33,6 +35,7 @@ import pytest
 
 from crmseg.connectors.base import Capabilities
 from crmseg.connectors.schema_check import check_mapping
+from crmseg.deals.mapped import DealNormalizer
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import TagWrite
 from tests.connector_fixtures import DIMENSIONS, SCORES, ContractHarness, Harness, write_rules
@@ -199,6 +202,29 @@ class ConnectorContract:
         assert len(ids) == len(set(ids)) == h.accounts
         assert 3.0 in conn.policy.sleep.calls  # Retry-After honored
         assert h.sb.stats()["rate_limited"] == 1
+
+    @contract("deals", "sandbox")
+    def test_deal_reads_every_live_deal_then_only_the_changed_ones(self, _needs, tmp_path, rules_dir):
+        h = self.make_harness(tmp_path, rules_dir, 40, deals=300)
+        try:
+            conn = h.connector()
+            reads = conn.capabilities.deals
+            norm = DealNormalizer(h.mapping.deals, multi_currency=reads.multi_currency)
+            live = h.sb.deal_ids(deleted=False)
+            h.sb.edit_deals(delete=live[:3])  # deleted / archived: absent from a full read
+            full = [norm.deal(r) for r in reads.read_deals(norm.read_fields())]
+            assert sorted(d.id for d in full) == live[3:]
+            assert {d.status for d in full} == {"open", "won", "lost"} and all(d.created_at for d in full)
+            assert any(d.account_id for d in full) and any(d.account_id is None for d in full)
+            since = datetime.now(UTC)
+            time.sleep(0.002)
+            h.sb.edit_deals(touch=live[10:40])
+            changed = [norm.deal(r).id for r in reads.read_deals(norm.read_fields(), since=since)]
+            assert sorted(changed) == sorted(live[10:40])
+            clock = conn.capabilities.incremental.server_time  # where the deals watermark starts
+            assert abs(clock - datetime.now(UTC)) < timedelta(seconds=5)
+        finally:
+            h.close()
 
     @contract("passthrough")
     def test_passthrough_columns_hold_every_read_field(self, h):

@@ -6,6 +6,7 @@ vendor's specifics."""
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +49,7 @@ def ready(h: Harness, **kw):
 class TestSalesforce(SandboxContract):
     name = "salesforce"
     crm = "salesforce"
-    claims = frozenset({"incremental", "bulk_write", "api_limits", "object_schema", "identity"})
+    claims = frozenset({"incremental", "bulk_write", "api_limits", "object_schema", "identity", "deals"})
     object_name = "Account"
     bogus_field = "Bogus_Field__c"
     bulk_options = {"bulk_wait": 0}  # noqa: RUF012 - a hook read, never mutated
@@ -57,7 +58,7 @@ class TestSalesforce(SandboxContract):
 class TestHubSpot(SandboxContract):
     name = "hubspot"
     crm = "hubspot"
-    claims = frozenset({"incremental", "provision", "api_limits", "object_schema", "identity"})
+    claims = frozenset({"incremental", "provision", "api_limits", "object_schema", "identity", "deals"})
     object_name = "companies"
 
 
@@ -139,7 +140,7 @@ def _stepping_clock(start: float):
     return state, (lambda: state["t"])
 
 
-def test_hubspot_incremental_pages_past_the_search_cap(rules_dir):
+def test_hubspot_incremental_pages_past_the_search_cap_reading_each_record_once(rules_dir):
     state, clock = _stepping_clock(time.time())
     h = Harness("hubspot", rules_dir, accounts=300, clock=clock, search_cap=50)
     try:
@@ -152,16 +153,22 @@ def test_hubspot_incremental_pages_past_the_search_cap(rules_dir):
             h.sb.edit(touch=batch)
             touched += batch
         conn = h.connector(search_cap=50, search_limit=20)
+        conn._schema = {}  # skip the schema call: count searches only
         got = [r.id for r in conn.read(h.read_fields, since=since)]
         assert len(got) == len(set(got)) and sorted(got) == sorted(touched)
         assert h.sb.stats()["calls"]["by_status"].get("400", 0) == 0
-        # over the cap at ONE modification time: falls back to a filtered list scan
+        # each query takes two pages of 20 (a third would pass the cap of 50) and the next starts
+        # right after the last record read: the floor, no record read twice
+        assert conn.calls_by_kind["search"] == math.ceil(140 / 20) == h.server_calls("search")
+        # over the cap at ONE modification time: the next query pages on by hs_object_id
         state["t"] += 5
         since2 = datetime.fromtimestamp(state["t"] - 0.5, UTC)
         same = ids[150:230]
         h.sb.edit(touch=same)
+        h.sb.reset_stats()
         got2 = [r.id for r in conn.read(h.read_fields, since=since2)]
-        assert sorted(got2) == sorted(same) and len(got2) == len(set(got2))
+        assert got2 == sorted(same, key=int)  # each once, in id order within the shared time
+        assert h.server_calls("search") == math.ceil(80 / 20) and h.server_calls("list") == 0
     finally:
         h.close()
 

@@ -57,14 +57,13 @@ def _bench_module():
     return mod
 
 
-def test_search_floor_rereads_the_records_sharing_a_query_start() -> None:
+def test_search_floor_reads_each_record_once_past_the_cap() -> None:
     floor = _bench_module().search_floor
-    assert floor([], 10_000, 200) == (1, 1, 0)  # an empty search is still one call
-    assert floor(list(range(10_000)), 10_000, 200) == (50, 1, 0)  # exactly the cap: one query
-    # 25,000 records written in batches of 100 sharing a time: each next query starts at the
-    # last time seen and re-reads that batch (100 records).
-    stamps = [i // 100 for i in range(25_000)]
-    assert floor(stamps, 10_000, 200) == (50 + 50 + 26, 3, 200)
+    assert floor(0, 10_000, 200) == (1, 1)  # an empty search is still one call
+    assert floor(10_000, 10_000, 200) == (50, 1)  # exactly the cap: one query
+    # past the cap each next query starts after the last record read: no page is spent on re-reads
+    assert floor(25_000, 10_000, 200) == (125, 3)
+    assert floor(97_223, 10_000, 200) == (487, 10)
 
 
 def test_sync_bench_tiny_run_makes_exactly_the_floor_of_calls(tmp_path: Path, run_bench) -> None:

@@ -13,81 +13,68 @@ import contextlib
 import json
 import logging
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as TMapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
+from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
 from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
+from hubspot.crm.deals.exceptions import ApiException as DealsApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from urllib3.util.retry import Retry
 
 from crmseg.config import HubSpotSync, Mapping
 from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
+from crmseg.connectors.hubspot_deals import HubSpotDeals
+from crmseg.connectors.hubspot_values import check_prop, hs_value, to_ms
 from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, chunks, http_error, paginate
-from crmseg.dates import parse_iso
 from crmseg.errors import ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PROP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LIST_LIMIT = 100
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
 MAX_BATCH = 100
+MAX_ASSOCIATIONS = 1_000  # ids per v4 association batch read
 DEFAULT_MODIFIED = "hs_lastmodifieddate"
+OBJECT_ID = "hs_object_id"
 GROUP = "crmseg"
-_API_EXC = (CompaniesApiException, PropertiesApiException)
+_API_EXC = (CompaniesApiException, DealsApiException, AssociationsApiException, PropertiesApiException)
 
 
-def check_prop(name: str) -> str:
-    """``name`` if it is a plain HubSpot property name, else ConfigError."""
-    if not isinstance(name, str) or not PROP.fullmatch(name):
-        raise ConfigError(f"hubspot: property name {name!r} is not valid (letters, digits, underscores)")
-    return name
+@dataclass(frozen=True)
+class _ObjectApis:
+    """The client APIs of one object type and the call kinds its reads count under."""
+
+    basic: str
+    search: str
+    list_kind: str
+    search_kind: str
 
 
-def to_ms(value: Any) -> int | None:
-    """Epoch milliseconds from a HubSpot datetime value (ISO 8601 string or ms epoch)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return int(dt.timestamp() * 1000)
-    text = str(value)
-    if text.isdigit():
-        return int(text)
-    try:
-        return to_ms(parse_iso(text))
-    except ValueError:
-        return None
-
-
-def hs_value(value: Any) -> str:
-    """A tag value as HubSpot wants it: strings; '' clears; lists join with ';'."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ";".join(str(v) for v in value)
-    if isinstance(value, datetime):
-        return str(to_ms(value))
-    return str(value)
+_OBJECTS = {
+    "companies": _ObjectApis("basic", "search", "list", "search"),
+    "deals": _ObjectApis("deals_basic", "deals_search", "deal_list", "deal_search"),
+}
+#: HubSpot's search rate limit is per portal, whatever the object: every search call waits on one gate.
+_GATE_KIND = {"deal_search": "search"}
 
 
 class HubSpotConnector(Connector):
     """The Connector protocol for HubSpot companies.
 
     Claims: incremental reads (search API) against the server's clock, tag property
-    provisioning, API limits (daily allowance headers), a described object schema, and the
-    portal's identity (``GET /account-info/v3/details`` → ``portalId``, one call)."""
+    provisioning, API limits (daily allowance headers), a described object schema, the
+    portal's identity (``GET /account-info/v3/details`` → ``portalId``, one call), and, when
+    the mapping has a ``[deals]`` part, deal reads (:mod:`crmseg.connectors.hubspot_deals`)."""
 
     crm = "hubspot"
     field_names_case_insensitive = False
@@ -126,18 +113,28 @@ class HubSpotConnector(Connector):
         self._apis: dict[str, Any] | None = None
         self._schema: dict[str, SchemaField] | None = None
         self._identity: CrmIdentity | None = None
+        self._account: dict[str, Any] | None = None
+        #: Deal reads, when the mapping has a ``[deals]`` part (connectors/hubspot_deals.py).
+        self._deals = HubSpotDeals(self, mapping.deals) if mapping.deals is not None else None
 
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, provision=self, api_limits=self, object_schema=self, identity=self)
+        return Capabilities(
+            incremental=self, provision=self, api_limits=self, object_schema=self, identity=self, deals=self._deals
+        )
 
     def crm_identity(self) -> CrmIdentity:
         """The portal the access token belongs to, from the account-info API (one call, cached)."""
         if self._identity is None:
-            body = self._run("identity", lambda: self._call("identity", self._account_info))
-            self._identity = portal_identity(body)
+            self._identity = portal_identity(self.account_info())
         return self._identity
+
+    def account_info(self) -> dict[str, Any]:
+        """``GET /account-info/v3/details`` (portal id, currencies): one call for the connector's life."""
+        if self._account is None:
+            self._account = self._run("identity", lambda: self._call("identity", self._account_info))
+        return self._account
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -156,9 +153,11 @@ class HubSpotConnector(Connector):
         """All companies (list API), or those modified at/after ``since`` (search API), lazily."""
         props = list(dict.fromkeys([check_prop(f) for f in fields if f != "id"] + [self.modified_field]))
         if since is None:
-            yield from self._list(props, fields)
+            found = self.list_objects("companies", props)
         else:
-            yield from self._search(props, fields, to_ms(since) or 0)
+            found = self.search_objects("companies", props, self.modified_field, to_ms(since) or 0)
+        for obj in found:
+            yield self._raw(obj, fields)
 
     def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
         """Batch update (<=100 a call); one result per input, in order; 207 errors map per id."""
@@ -272,6 +271,9 @@ class HubSpotConnector(Connector):
                 "batch": client.crm.companies.batch_api,
                 "core": client.crm.properties.core_api,
                 "groups": client.crm.properties.groups_api,
+                "deals_basic": client.crm.deals.basic_api,
+                "deals_search": client.crm.deals.search_api,
+                "associations": client.crm.associations.v4.batch_api,
             }
         return self._apis[name]
 
@@ -291,7 +293,7 @@ class HubSpotConnector(Connector):
 
     def _call(self, kind: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """One HTTP call: rate gate, count, rate headers, raw JSON body (errors raise)."""
-        self.gate.before_call(kind)
+        self.gate.before_call(_GATE_KIND.get(kind, kind))
         self.calls += 1
         self.calls_by_kind[kind] += 1
         try:
@@ -307,8 +309,8 @@ class HubSpotConnector(Connector):
             resp.release_conn()
         return json.loads(data) if data else {}
 
-    def _run(self, kind: str, fn: Callable[[], T]) -> T:
-        return self.policy.run(fn, Op("hubspot", self.object, kind), self._classify, self._reauth)
+    def _run(self, kind: str, fn: Callable[[], T], obj: str | None = None) -> T:
+        return self.policy.run(fn, Op("hubspot", obj or self.object, kind), self._classify, self._reauth)
 
     def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
         if not isinstance(exc, _API_EXC):
@@ -338,74 +340,115 @@ class HubSpotConnector(Connector):
                 fields[name] = str(obj["id"]) if name == "id" else None
         return RawRecord(id=str(obj["id"]), fields=fields)
 
-    def _list(self, props: list[str], requested: Sequence[str]) -> Iterator[RawRecord]:
-        def fetch(after: str | None) -> tuple[list[RawRecord], str | None]:
-            args: dict[str, Any] = {"limit": LIST_LIMIT, "properties": props}
+    def list_objects(
+        self, object_type: str, props: Sequence[str], associations: Sequence[str] = ()
+    ) -> Iterator[dict[str, Any]]:
+        """Every live object of ``object_type`` (``companies``, ``deals``) as the list API answers
+        it, 100 a page, lazily; ``associations``: object types whose links come inline."""
+        apis = _OBJECTS[object_type]
+
+        def fetch(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            args: dict[str, Any] = {"limit": LIST_LIMIT, "properties": list(props)}
+            if associations:
+                args["associations"] = list(associations)
             if after:
                 args["after"] = after
-            body = self._call("list", self._api("basic").get_page, **args)
+            body = self._call(apis.list_kind, self._api(apis.basic).get_page, **args)
             nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
-            return [self._raw(o, requested) for o in body.get("results", [])], nxt
+            return list(body.get("results", [])), nxt
 
-        yield from paginate(fetch, lambda f: self._run("list", f), Op("hubspot", self.object, "list"))
+        op = Op("hubspot", object_type, "list")
+        yield from paginate(fetch, lambda f: self._run(apis.list_kind, f, object_type), op)
 
-    def _search_page(self, props: list[str], lower: int, after: str | None) -> dict[str, Any]:
-        req: dict[str, Any] = {
-            "filterGroups": [
-                {"filters": [{"propertyName": self.modified_field, "operator": "GTE", "value": str(lower)}]}
-            ],
-            "sorts": [{"propertyName": self.modified_field, "direction": "ASCENDING"}],
-            "properties": props,
-            "limit": self.search_limit,
-        }
-        if after:
-            req["after"] = after
-        return self._run(
-            "search", lambda: self._call("search", self._api("search").do_search, public_object_search_request=req)
-        )
+    def search_objects(
+        self, object_type: str, props: Sequence[str], modified_field: str, since_ms: int
+    ) -> Iterator[dict[str, Any]]:
+        """The objects of ``object_type`` modified at or after ``since_ms``, oldest first, each once.
 
-    def _search(self, props: list[str], requested: Sequence[str], since_ms: int) -> Iterator[RawRecord]:
-        """Search pages sorted by modification time; past the result cap, re-query from the
-        last seen time, skipping the ids already seen at that exact time."""
-        lower, seen_at_lower = since_ms, set[str]()
+        One query pages through at most ``search_cap`` results (HubSpot's 10,000); the next
+        query starts right after the last object read, as (modified time, object id): modified
+        after its time, or at its time with a greater ``hs_object_id`` (a second filter group).
+        That needs objects sharing a time to come in id order: a search takes one sort, and
+        HubSpot (and the sandbox) order ties by object id. So no object is read twice, and any
+        number of objects may share one time."""
+        apis = _OBJECTS[object_type]
+        start: tuple[int, str] | None = None
         while True:
-            fetched, after = 0, None
-            last_ts, at_last = lower, set(seen_at_lower)
-            walk = CursorWalk[str](Op("hubspot", self.object, "search"))  # one per query: offsets restart
+            fetched, after, last = 0, None, start
+            walk = CursorWalk[str](Op("hubspot", object_type, "search"))  # one per query: offsets restart
             while True:
-                body = self._search_page(props, lower, after)
+                body = self._search_page(apis, object_type, props, modified_field, since_ms, start, after)
                 results = body.get("results", [])
                 fetched += len(results)
-                for obj in results:
-                    rid = str(obj["id"])
-                    ts = to_ms((obj.get("properties") or {}).get(self.modified_field)) or lower
-                    if ts > last_ts:
-                        last_ts, at_last = ts, set()
-                    at_last.add(rid)
-                    if ts == lower and rid in seen_at_lower:
-                        continue
-                    yield self._raw(obj, requested)
+                yield from results
+                if results:
+                    last = _position(results[-1], modified_field, object_type)
                 after = ((body.get("paging") or {}).get("next") or {}).get("after")
                 if not after:
                     return
                 walk.follow(after)
                 if fetched + self.search_limit > self.search_cap:
                     break
-            if last_ts == lower:
-                log.warning(
-                    "hubspot companies search: over %d companies share one modification time; "
-                    "falling back to a full list scan",
-                    self.search_cap,
-                )
-                yield from self._scan_from(props, requested, lower, at_last)
-                return
-            lower, seen_at_lower = last_ts, at_last
+            if last is None or last == start:
+                raise FatalError(f"hubspot {object_type} search: a full window of results did not move past {start}")
+            start = last
 
-    def _scan_from(self, props: list[str], requested: Sequence[str], lower: int, skip: set[str]) -> Iterator[RawRecord]:
-        for rec in self._list(props, requested):
-            ts = to_ms(rec.fields.get(self.modified_field))
-            if ts is not None and (ts > lower or (ts == lower and rec.id not in skip)):
-                yield rec
+    def association_batch(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, Any]:
+        """One v4 batch read of the ``from_type`` -> ``to_type`` links of ``ids`` (<= 1,000): the
+        answer's body (``results``; ``errors`` for ids without a link, a 207)."""
+        if len(ids) > MAX_ASSOCIATIONS:
+            raise ValueError(f"at most {MAX_ASSOCIATIONS} ids per association batch read (got {len(ids)})")
+        request = {"inputs": [{"id": i} for i in ids]}
+        kind = f"{from_type.rstrip('s')}_associations"
+        return self._run(
+            kind,
+            lambda: self._call(
+                kind,
+                self._api("associations").get_page,
+                from_object_type=from_type,
+                to_object_type=to_type,
+                batch_input_public_fetch_associations_batch_request=request,
+            ),
+            from_type,
+        )
+
+    def _search_page(
+        self,
+        apis: _ObjectApis,
+        object_type: str,
+        props: Sequence[str],
+        modified_field: str,
+        since_ms: int,
+        start: tuple[int, str] | None,
+        after: str | None,
+    ) -> dict[str, Any]:
+        if start is None:
+            groups = [{"filters": [{"propertyName": modified_field, "operator": "GTE", "value": str(since_ms)}]}]
+        else:
+            stamp, last_id = str(start[0]), start[1]
+            groups = [
+                {"filters": [{"propertyName": modified_field, "operator": "GT", "value": stamp}]},
+                {
+                    "filters": [
+                        {"propertyName": modified_field, "operator": "EQ", "value": stamp},
+                        {"propertyName": OBJECT_ID, "operator": "GT", "value": last_id},
+                    ]
+                },
+            ]
+        req: dict[str, Any] = {
+            "filterGroups": groups,
+            "sorts": [{"propertyName": modified_field, "direction": "ASCENDING"}],
+            "properties": list(props),
+            "limit": self.search_limit,
+        }
+        if after:
+            req["after"] = after
+        kind = apis.search_kind
+        return self._run(
+            kind,
+            lambda: self._call(kind, self._api(apis.search).do_search, public_object_search_request=req),
+            object_type,
+        )
 
     # ------------------------------------------------------------------ writing
     def _write_batch(self, chunk: Sequence[TagWrite]) -> list[WriteResult]:
@@ -478,6 +521,14 @@ def _batch_results(chunk: Sequence[TagWrite], body: dict[str, Any]) -> list[Writ
         else:
             out.append(WriteResult(w.id, False, "; ".join(loose) or "no result returned for this record"))
     return out
+
+
+def _position(obj: TMapping[str, Any], modified_field: str, object_type: str) -> tuple[int, str]:
+    """Where a search result sits in the (modified time, object id) order."""
+    stamp = to_ms((obj.get("properties") or {}).get(modified_field))
+    if stamp is None:
+        raise FatalError(f"hubspot {object_type} search: result {obj.get('id')!r} has no {modified_field}")
+    return stamp, str(obj["id"])
 
 
 def portal_identity(body: TMapping[str, Any]) -> CrmIdentity:

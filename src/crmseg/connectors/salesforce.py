@@ -20,7 +20,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from collections.abc import Mapping as TMapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, auth_refused, chunks, http_error, paginate
 from crmseg.connectors.salesforce_bulk import BulkJob, bulk_update
+from crmseg.connectors.salesforce_deals import SalesforceDeals
 from crmseg.connectors.salesforce_values import sf_value
 from crmseg.dates import parse_iso
 from crmseg.errors import AuthRefusedError, ConfigError, CrmsegError, FatalError
@@ -85,16 +86,24 @@ def parse_sf_datetime(value: Any) -> datetime | None:
 
 
 def build_soql(
-    obj: str, fields: Sequence[str], order_field: str, since: datetime | None, after: tuple[datetime, str] | None = None
+    obj: str,
+    fields: Sequence[str],
+    order_field: str,
+    since: datetime | None,
+    after: tuple[datetime, str] | None = None,
+    convert: Collection[str] = (),
 ) -> str:
     """``SELECT f1, f2 FROM Obj [WHERE Mod >= X] ORDER BY Mod, Id`` from validated names only.
+
+    Fields in ``convert`` are selected as ``convertCurrency(F)`` (the corporate currency in a
+    multi-currency org); Salesforce answers them under the field's own name.
 
     ``>=`` on the floored second, not ``>``: SystemModstamp is compared at whole seconds, so a
     record changed later in the watermark's own second would otherwise never be read again.
     Re-reading the boundary second is harmless (the diff finds nothing to write).
     """
     check_ident(obj, "object")
-    names = [check_ident(f) for f in fields]
+    names = [f"convertCurrency({f})" if f in convert else f for f in (check_ident(f) for f in fields)]
     check_ident(order_field)
     where = f" WHERE {order_field} >= {soql_datetime(since)}" if since is not None else ""
     if after is not None:  # keyset resume: strictly after the last (stamp, Id) read
@@ -153,9 +162,10 @@ class SalesforceConnector(Connector):
     """The Connector protocol for one Salesforce object (``mapping.object``, default Account).
 
     Claims: incremental reads on ``SystemModstamp`` (or the mapping's modified field) against
-    the server's clock, Bulk API 2.0 writes, API limits, a described object schema, and the
+    the server's clock, Bulk API 2.0 writes, API limits, a described object schema, the
     org's identity: from the OAuth token answer's ``id`` URL when the auth flow has one (no
-    extra call), else one ``SELECT Id FROM Organization`` query."""
+    extra call), else one ``SELECT Id FROM Organization`` query; and, when the mapping has a
+    ``[deals]`` part, deal reads (Opportunities, :mod:`crmseg.connectors.salesforce_deals`)."""
 
     crm = "salesforce"
     field_names_case_insensitive = True
@@ -200,15 +210,20 @@ class SalesforceConnector(Connector):
         self._session.hooks["response"].append(self._on_response)
         self._sf: Salesforce | None = None
         self._schema: dict[str, SchemaField] | None = None
+        self._described: dict[str, dict[str, Any]] = {}
         #: The org id (15 characters) the latest OAuth token answer named, if any.
         self._token_org: str | None = None
         self._identity: CrmIdentity | None = None
         self._instance_url = ""
+        #: Deal reads, when the mapping has a ``[deals]`` part (connectors/salesforce_deals.py).
+        self._deals = SalesforceDeals(self, mapping.deals) if mapping.deals is not None else None
 
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, bulk_write=self, api_limits=self, object_schema=self, identity=self)
+        return Capabilities(
+            incremental=self, bulk_write=self, api_limits=self, object_schema=self, identity=self, deals=self._deals
+        )
 
     def crm_identity(self) -> CrmIdentity:
         """The org this connector is logged in to (cached; see the class's documentation)."""
@@ -236,15 +251,37 @@ class SalesforceConnector(Connector):
         return (max(0, usage[1] - usage[0]), usage[1]) if usage else None
 
     def read(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]:
-        """Yield records lazily, page by page, ordered by modification stamp then Id.
+        """Yield records lazily, page by page, ordered by modification stamp then Id (:meth:`query_records`)."""
+        yield from self.query_records(self.object, fields, self.modified_field, since)
 
-        If the query locator dies mid-way (expired, or consumed by a call whose answer was
-        lost), the query resumes after the last record yielded (keyset on stamp, Id).
+    def query_records(
+        self,
+        obj: str,
+        fields: Sequence[str],
+        order_field: str,
+        since: datetime | None = None,
+        *,
+        kind: str = "query",
+        convert: Collection[str] = (),
+        optional: Collection[str] = (),
+    ) -> Iterator[RawRecord]:
+        """``obj``'s records (``query``: deleted ones absent), or those whose ``order_field`` is at or
+        after ``since``, lazily, page by page, ordered by ``order_field`` then Id.
+
+        Field names resolve case-insensitively against ``obj``'s describe; a missing one is a
+        ConfigError unless it is ``optional`` (then left out of the query and None in every
+        record). ``convert``: fields selected through ``convertCurrency()``. Calls count under
+        ``kind``. If the query locator dies mid-way (expired, or consumed by a call whose answer
+        was lost), the query resumes after the last record yielded (keyset on stamp, Id).
         """
-        wanted = self._resolve([*fields, "Id", self.modified_field])
+        present = self._present(obj, [*fields, "Id", order_field], optional)
+        wanted = {f: present[f] for f in fields if f in present} | {"Id": present["Id"]}
+        wanted[order_field] = present[order_field]
         names = list(dict.fromkeys(wanted.values()))
         renames = [(req, canon) for req, canon in wanted.items() if req != canon]
-        order = wanted[self.modified_field]
+        renames += [(f, "") for f in fields if f not in present]  # optional and absent: None
+        order = wanted[order_field]
+        converted = {wanted[f] for f in convert if f in wanted}
         opts = {"Sforce-Query-Options": f"batchSize={self.cfg.page_size}"}
         last: tuple[datetime, str] | None = None
         last_raw: tuple[Any, str] | None = None  # parsed only when resuming: not per record
@@ -252,20 +289,21 @@ class SalesforceConnector(Connector):
             if last_raw is not None:
                 stamp = parse_sf_datetime(last_raw[0])
                 last = (stamp, last_raw[1]) if stamp is not None else last
-            soql = build_soql(self.object, names, order, since, after=last)
-            log.debug("salesforce %s query: %s", self.object, soql)
+            soql = build_soql(obj, names, order, since, after=last, convert=converted)
+            log.debug("salesforce %s query: %s", obj, soql)
 
             def fetch(cursor: str | None, soql: str = soql) -> tuple[list[RawRecord], str | None]:
                 sf = self._client()
                 if cursor is None:
                     res = sf.query(soql, headers=opts)
                 else:
-                    res = _answer(sf.restful(self._relative(cursor), headers=opts), f"salesforce {self.object} query")
+                    res = _answer(sf.restful(self._relative(cursor), headers=opts), f"salesforce {obj} query")
                 recs = [self._raw(r, renames) for r in res.get("records", [])]
                 return recs, (None if res.get("done", True) else res.get("nextRecordsUrl"))
 
+            op = Op("salesforce", obj, "query")
             try:
-                for rec in paginate(fetch, lambda f: self._run("query", f), Op("salesforce", self.object, "query")):
+                for rec in paginate(fetch, lambda f: self._run(kind, f, obj), op):
                     yield rec
                     if rec.fields.get(order) is not None:
                         last_raw = (rec.fields.get(order), rec.id)
@@ -273,7 +311,17 @@ class SalesforceConnector(Connector):
             except QueryLocatorLost:
                 if last_raw is None or attempt == MAX_RESUMES:
                     raise
-                log.warning("salesforce %s query: locator lost; resuming after %s", self.object, last_raw[1])
+                log.warning("salesforce %s query: locator lost; resuming after %s", obj, last_raw[1])
+
+    def describe(self, obj: str, kind: str = "describe") -> dict[str, Any]:
+        """``obj``'s ``describe`` answer (one call per object for the connector's life, counted under ``kind``)."""
+        if obj not in self._described:
+            check_ident(obj, "object")
+            self._described[obj] = _answer(
+                self._run(kind, lambda: self._client().restful(f"sobjects/{obj}/describe"), obj),
+                f"salesforce {obj} describe",
+            )
+        return self._described[obj]
 
     def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
         """One result per input, in order, through sObject Collections (<=200 records a call).
@@ -309,10 +357,7 @@ class SalesforceConnector(Connector):
     def schema(self) -> dict[str, SchemaField]:
         """The object's fields from ``describe`` (cached for the connector's life)."""
         if self._schema is None:
-            desc = _answer(
-                self._run("describe", lambda: self._client().restful(f"sobjects/{self.object}/describe")),
-                f"salesforce {self.object} describe",
-            )
+            desc = self.describe(self.object)
             self._schema = {f["name"]: _schema_field(f) for f in desc.get("fields", [])}
         return self._schema
 
@@ -324,12 +369,12 @@ class SalesforceConnector(Connector):
         self._session.close()
 
     # ------------------------------------------------------------------ internals
-    def _run(self, kind: str, fn: Callable[[], T]) -> T:
+    def _run(self, kind: str, fn: Callable[[], T], obj: str | None = None) -> T:
         def call() -> T:
             self._kind = kind
             return fn()
 
-        return self.policy.run(call, Op("salesforce", self.object, kind), self._classify, self._reauth)
+        return self.policy.run(call, Op("salesforce", obj or self.object, kind), self._classify, self._reauth)
 
     def _on_response(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.calls += 1
@@ -498,21 +543,26 @@ class SalesforceConnector(Connector):
         query = urlparse(next_url).query
         return path[len(prefix) :] + (f"?{query}" if query else "")
 
-    def _resolve(self, fields: Sequence[str]) -> dict[str, str]:
-        """Requested name -> the API name ``describe`` spells (case-insensitive, like SOQL)."""
+    def _present(self, obj: str, fields: Sequence[str], optional: Collection[str] = ()) -> dict[str, str]:
+        """Requested name -> the API name ``obj``'s describe spells (case-insensitive, like SOQL);
+        ConfigError naming the fields it lacks, except ``optional`` ones (left out of the answer)."""
         for f in fields:
             check_ident(f)
-        by_lower = {name.lower(): name for name in self.schema()}
-        missing = [f for f in fields if f.lower() not in by_lower]
+        if obj == self.object:
+            by_lower = {name.lower(): name for name in self.schema()}
+        else:
+            by_lower = {str(f["name"]).lower(): str(f["name"]) for f in self.describe(obj).get("fields", [])}
+        maybe = {o.lower() for o in optional}
+        missing = [f for f in fields if f.lower() not in by_lower and f.lower() not in maybe]
         if missing:
             where = f"{self.mapping.path}: " if self.mapping.path else ""
-            raise ConfigError(f"{where}field {', '.join(missing)} not found on {self.object}")
-        return {f: by_lower[f.lower()] for f in fields}
+            raise ConfigError(f"{where}field {', '.join(missing)} not found on {obj}")
+        return {f: by_lower[f.lower()] for f in fields if f.lower() in by_lower}
 
     def _raw(self, rec: dict[str, Any], renames: list[tuple[str, str]]) -> RawRecord:
         fields = {k: v for k, v in rec.items() if k != "attributes"}
         for requested, canonical in renames:
-            fields[requested] = fields.get(canonical)
+            fields[requested] = fields.get(canonical) if canonical else None
         return RawRecord(id=str(rec.get("Id")), fields=fields)
 
     def _write_collection(self, chunk: Sequence[TagWrite]) -> list[WriteResult]:
