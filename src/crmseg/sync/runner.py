@@ -52,8 +52,7 @@ from crmseg.dates import INVALID, parse_datetime, parse_iso
 from crmseg.drift.measures import flag, snapshot_psi
 from crmseg.errors import CrmsegError
 from crmseg.model import RawRecord
-from crmseg.state.sql import iso
-from crmseg.state.store import Confirmed, DimTag, PendingWrite, RecordError, StateStore, SyncState
+from crmseg.state.store import Confirmed, DimTag, PendingWrite, RecordError, StateStore, SyncState, iso
 from crmseg.sync.budget import Budget, BudgetExhausted
 from crmseg.sync.changes_file import ChangesFile
 from crmseg.sync.deals_step import DealsRead, deal_step

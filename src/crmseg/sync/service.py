@@ -281,7 +281,7 @@ class SyncService:
         (``aborted`` for a stop request), mode :data:`NOT_READ`, no counts. The run's id, or None
         when the state store cannot be opened (logged; the error itself is the caller's to report)."""
         from crmseg.state import open_state
-        from crmseg.state.sql import iso
+        from crmseg.state.store import iso
 
         status = "aborted" if isinstance(error, StopRequested) else "failed"
         message = str(error) or type(error).__name__

@@ -20,8 +20,7 @@ from crmseg.config import CHANGES_FILE, SyncConfig
 from crmseg.connectors.base import TagSink
 from crmseg.model import RawRecord
 from crmseg.normalize.normalizer import Normalizer
-from crmseg.state.sql import iso
-from crmseg.state.store import Confirmed, DimTag, PendingWrite, StateStore, SyncState
+from crmseg.state.store import Confirmed, DimTag, PendingWrite, StateStore, SyncState, iso
 from crmseg.sync.budget import Budget
 from crmseg.sync.changes_file import ChangesFile
 from crmseg.sync.identity import bind
