@@ -24,7 +24,8 @@ from crmseg.state.store import Confirmed, DimTag, PendingWrite, StateStore, Sync
 from crmseg.sync.budget import Budget
 from crmseg.sync.changes_file import ChangesFile
 from crmseg.sync.identity import bind
-from crmseg.sync.runner import SyncOptions, SyncOutcome, SyncRun
+from crmseg.sync.outcome import SyncOptions, SyncOutcome
+from crmseg.sync.runner import SyncRun
 from crmseg.sync.undo import UndoPlan, plan_undo, typed_value, undo_rule
 from crmseg.sync.writer import Writer
 
@@ -128,5 +129,5 @@ class UndoRun(SyncRun):
             self._tick("write", writer.stats.written)
         if self.changes is not None:
             out.changes_file = str(self.changes.commit())
-        self.snapshot = store.write_snapshot(sync, run, self.dims)
+        store.write_snapshot(sync, run, self.dims)
         return None  # the watermark stays: nothing was read
