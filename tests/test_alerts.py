@@ -462,7 +462,7 @@ def test_a_config_reload_whose_webhook_variable_is_unset_keeps_the_running_confi
 
 def test_a_run_stopped_on_request_is_no_alert_one_the_budget_stopped_is(tmp_path, hook, monkeypatch):
     from crmseg.sync.budget import BudgetExhausted
-    from crmseg.sync.runner import SyncOutcome
+    from crmseg.sync.outcome import SyncOutcome
     from crmseg.sync.service import SyncService
     from crmseg.sync.writer import StopRequested
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import crmseg.audit.summary as summary_mod
+import crmseg.audit.counting as counting_mod
 from crmseg.audit import plan as planner
 from crmseg.audit.run import run_audit
 from crmseg.audit.summary import AuditSummary
@@ -202,11 +202,11 @@ def _summarize(run: list[tuple[dict[str, DimResult], dict[str, object], bool]], 
 def test_tallies_equal_counting_each_account(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     run = _random_run(seed)
     tallied = _summarize(run)
-    monkeypatch.setattr(summary_mod, "_TALLY_FLUSH", 1)  # every account counted at once, as before tallies
+    monkeypatch.setattr(counting_mod, "_TALLY_FLUSH", 1)  # every account counted at once, as before tallies
     assert _summarize(run) == tallied
-    monkeypatch.setattr(summary_mod, "_COMBOS_MAX", 7)  # spill past the combination cap, same order either way
+    monkeypatch.setattr(counting_mod, "_COMBOS_MAX", 7)  # spill past the combination cap, same order either way
     one_by_one = _summarize(run)
-    monkeypatch.setattr(summary_mod, "_TALLY_FLUSH", 500)
+    monkeypatch.setattr(counting_mod, "_TALLY_FLUSH", 500)
     assert _summarize(run) == one_by_one
 
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crmseg.dates import INVALID, parse_date, parse_datetime, parse_iso, to_date, to_datetime
-from crmseg.state.sql import iso
+from crmseg.state.store import iso
 
 TEN = datetime(2026, 11, 1, 10, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 11, 1, tzinfo=UTC)
@@ -20,7 +20,7 @@ ISO_TEXTS = [
     ("2026-11-01T10:00:00Z", TEN),
     ("2026-11-01T10:00:00.000+0000", TEN),  # Salesforce
     ("2026-11-01T10:00:00.000Z", TEN),  # HubSpot
-    ("2026-11-01T10:00:00.000000Z", TEN),  # a stored stamp (state.sql.iso)
+    ("2026-11-01T10:00:00.000000Z", TEN),  # a stored stamp (state.store.iso)
     ("2026-11-01T12:00:00+02:00", TEN),  # an offset: converted to UTC
     ("2026-11-01T05:00:00-0500", TEN),
     ("2026-11-01T10:00:00", TEN),  # naive = UTC
@@ -114,7 +114,7 @@ def test_dates(value: Any, want: date) -> None:
 
 @given(
     st.datetimes(
-        min_value=datetime(1900, 1, 1),  # state.sql.iso's strftime pads no year below 1000
+        min_value=datetime(1900, 1, 1),  # state.store.iso's strftime pads no year below 1000
         max_value=datetime(9998, 12, 31),
         timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from crmseg.audit.summary import AuditSummary, min_segment_threshold, share_text
+from crmseg.audit.checks import min_segment_threshold, share_text
+from crmseg.audit.summary import AuditSummary
 from crmseg.model import NONE_LABEL, DimResult
 from tests.dims import Dim
 
@@ -284,9 +285,9 @@ def test_share_text() -> None:
 
 
 def test_rule_hits_exact_past_the_combination_cap(monkeypatch) -> None:
-    import crmseg.audit.summary as summary
+    import crmseg.audit.counting as counting
 
-    monkeypatch.setattr(summary, "_COMBOS_MAX", 2)
+    monkeypatch.setattr(counting, "_COMBOS_MAX", 2)
     s = AuditSummary([Dim("score", kind="score", rule_names=["a", "b", "c"])], [])
     for rules in [("a",), ("a", "b"), ("b", "c"), ("a", "b", "c"), ("a",), ("c",)]:
         s.add("1", {"score": DimResult(len(rules), rules)}, {})

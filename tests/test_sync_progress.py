@@ -13,7 +13,7 @@ import pytest
 
 from crmseg.cli.options import sync_line, sync_log_lines
 from crmseg.config import load_config
-from crmseg.sync.runner import RunProgress
+from crmseg.sync.outcome import RunProgress
 from crmseg.sync.service import SyncService
 
 from .cli_run import crmseg_cmd

@@ -14,7 +14,8 @@ import pytest
 from crmseg.audit.plan import plan_config
 from crmseg.config import load_config
 from crmseg.state.sqlite import SqliteStore
-from crmseg.sync.runner import SyncOptions, run_sync
+from crmseg.sync.outcome import SyncOptions
+from crmseg.sync.runner import run_sync
 from crmseg.tags import tag_text
 
 from .cli_run import ROOT, CliResult, crmseg

@@ -159,7 +159,7 @@ def load_drift(
     Raises ValueError for a span that names no run of the sync."""
     from crmseg.drift.measures import attach_names, drift_report, flapping_accounts
     from crmseg.state import open_state
-    from crmseg.state.sql import iso
+    from crmseg.state.store import iso
     from crmseg.sync.names import names_of
 
     sync = sync_cfg.name
@@ -258,7 +258,7 @@ def drift(
     from crmseg.report.drift_html import write_drift_html
     from crmseg.report.drift_terminal import render_drift
     from crmseg.report.files import atomic_write
-    from crmseg.state.sql import iso
+    from crmseg.state.store import iso
 
     if sum(x is not None for x in (since, one_run, run_span)) > 1:
         raise click.UsageError("give one of --since, --run and --runs")

@@ -14,7 +14,7 @@ import click
 from crmseg.dates import parse_iso
 
 if TYPE_CHECKING:
-    from crmseg.sync.runner import RunProgress
+    from crmseg.sync.outcome import RunProgress
 
 __all__ = [
     "ENGINE",

@@ -18,7 +18,7 @@ from crmseg.cli.options import ENGINE, Progress, SyncProgress, err, log_lines, s
 from crmseg.config import Config, load_config
 
 if TYPE_CHECKING:
-    from crmseg.sync.runner import RunProgress
+    from crmseg.sync.outcome import RunProgress
 
 
 @click.command()

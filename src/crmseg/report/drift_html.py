@@ -14,7 +14,7 @@ from string import Template
 from typing import Any
 
 from crmseg import __version__
-from crmseg.audit.summary import share_text
+from crmseg.audit.checks import share_text
 from crmseg.labels import account_text
 from crmseg.model import NONE_LABEL
 from crmseg.report.files import atomic_write

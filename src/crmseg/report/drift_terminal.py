@@ -16,7 +16,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from crmseg.audit.summary import share_text
+from crmseg.audit.checks import share_text
 from crmseg.labels import account_text
 from crmseg.model import NONE_LABEL
 from crmseg.report.drift_html import period_text

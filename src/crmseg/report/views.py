@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from crmseg.audit.summary import share_text
+from crmseg.audit.checks import share_text
 from crmseg.labels import label_order
 from crmseg.model import NONE_LABEL
 

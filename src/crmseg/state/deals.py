@@ -1,6 +1,7 @@
 """Deals in the state store, and the attribution's inputs from the recorded tag history.
 
-A mixin of :class:`crmseg.state.sql.SqlStore` (portable SQL over its dialect hooks), so both
+A mixin of :class:`crmseg.state.sql.SqlStore` (portable SQL over the hooks of
+:class:`crmseg.state.sqlbase.SqlBase`), so both
 SQLite and PostgreSQL keep deals the same way:
 
 - one ``deals`` row per deal, updated in place (upsert) and stamped with the run that last saw
@@ -30,28 +31,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime
+from typing import Any
 
 from crmseg.dates import parse_iso
 from crmseg.deals import Deal, FirstLabel, LabelMove
-
-if TYPE_CHECKING:
-    from crmseg.state.store import DealCounts, LabelHistory
+from crmseg.state.sqlbase import SqlBase
+from crmseg.state.store import DealCounts, LabelHistory, iso
 
 _COLS = "deal, account, status, amount, currency, created_at, closed_at, stage, pipeline, type, extra"
 _PART = 500  # ids per IN (...) list
 
 
-def _stamp(when: datetime) -> str:
-    """ISO 8601 UTC with microseconds (sorts as text, like the store's other times)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _json_default(value: Any) -> str:
     if isinstance(value, datetime):
-        return _stamp(value)
+        return iso(value)
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
@@ -66,7 +60,7 @@ def deal_row(sync: str, run: int, d: Deal) -> tuple[Any, ...]:
         d.status,
         d.amount,
         d.currency,
-        _stamp(d.created_at),
+        iso(d.created_at),
         d.closed_at.isoformat() if d.closed_at is not None else None,
         d.stage,
         d.pipeline,
@@ -93,15 +87,8 @@ def row_deal(r: Sequence[Any]) -> Deal:
     )
 
 
-class DealRows:
+class DealRows(SqlBase):
     """The deal part of the state store (see the module's docstring)."""
-
-    if TYPE_CHECKING:  # the SqlStore hooks this mixin runs on
-
-        def _tx(self) -> AbstractContextManager[Any]: ...
-        def _exec(self, cur: Any, sql: str, args: Sequence[Any] = ()) -> Any: ...
-        def _many(self, cur: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
-        def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
     def upsert_deals(self, sync: str, run: int, deals: Sequence[Deal]) -> None:
         with self._tx() as cur:
@@ -132,8 +119,6 @@ class DealRows:
             last = rows[-1][0]
 
     def deal_counts(self, sync: str) -> DealCounts:
-        from crmseg.state.store import DealCounts
-
         out = DealCounts()
         for status, n in self._query("SELECT status, COUNT(*) FROM deals WHERE sync = ? GROUP BY status", (sync,)):
             if status in ("open", "won", "lost"):
@@ -176,8 +161,6 @@ class DealRows:
     def label_history(self, sync: str, dimensions: Sequence[str] | None = None) -> LabelHistory:
         """Per account and dimension, the first recorded label (when known: see the module's
         docstring) and every logged transition, in log order."""
-        from crmseg.state.store import LabelHistory
-
         where, args = "sync = ?", [sync]
         if dimensions is not None:
             if not dimensions:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from crmseg.errors import ConfigError
-from crmseg.state.sql import SqlStore, iso, utcnow
+from crmseg.state.sql import SqlStore
+from crmseg.state.store import iso, utcnow
 
 
 class SqliteStore(SqlStore):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from crmseg.deals import Deal, FirstLabel, LabelMove
@@ -39,6 +40,15 @@ from crmseg.deals import Deal, FirstLabel, LabelMove
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "aborted")
 #: Count columns every run row carries.
 COUNT_KEYS = ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(when: datetime) -> str:
+    """A stored time stamp: ISO 8601 UTC with microseconds, so stamps sort as text."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(slots=True)

@@ -33,8 +33,7 @@ from crmseg.connectors.base import DealReads
 from crmseg.dates import parse_iso
 from crmseg.deals import BadDeal, Deal, DealNormalizer
 from crmseg.errors import ConfigError
-from crmseg.state.sql import iso
-from crmseg.state.store import StateStore, SyncState
+from crmseg.state.store import StateStore, SyncState, iso
 from crmseg.sync.budget import Budget
 
 log = logging.getLogger(__name__)

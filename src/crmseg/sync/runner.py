@@ -29,6 +29,11 @@ The run, step by step (the lease is held by the caller):
    own watermark saved — before the accounts' watermark, so a run that fails here moves neither.
 9. **Record**: the watermark and fingerprints; the run's status and counts.
 
+Where each step lives: the options, progress and outcome in :mod:`crmseg.sync.outcome`; the
+read and the next watermark (steps 3 and 9) in :mod:`crmseg.sync.read`; the evaluation and the
+change guard's pass (steps 4 to 6) in :mod:`crmseg.sync.evaluate`; the drift alert of step 7 in
+:mod:`crmseg.sync.drift_alert`. This module runs them in order and records the run's end.
+
 A run stopped by a signal, the API budget or the change guard ends ``aborted`` with state consistent; a
 fatal CRM error ends ``failed``. Neither advances the watermark.
 """
@@ -36,105 +41,30 @@ fatal CRM error ends ``failed``. Neither advances the watermark.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from crmseg.audit.guard import ChangeGuardTripped, ChangeLimit, GuardCheck
 from crmseg.audit.plan import Plan
 from crmseg.config import CHANGES_FILE, FileSync, SyncConfig, parse_interval
 from crmseg.connectors.base import TagSink
-from crmseg.dates import INVALID, parse_datetime, parse_iso
-from crmseg.drift.measures import flag, snapshot_psi
+from crmseg.dates import parse_iso
 from crmseg.errors import CrmsegError
-from crmseg.model import RawRecord
-from crmseg.state.sql import iso
-from crmseg.state.store import Confirmed, DimTag, PendingWrite, RecordError, StateStore, SyncState
+from crmseg.state.store import StateStore, SyncState, iso
 from crmseg.sync.budget import Budget, BudgetExhausted
 from crmseg.sync.changes_file import ChangesFile
-from crmseg.sync.deals_step import DealsRead, deal_step
-from crmseg.sync.decide import AccountPlan, account_plan, applied
+from crmseg.sync.deals_step import deal_step
+from crmseg.sync.drift_alert import drift_alert
+from crmseg.sync.evaluate import CHUNK, Evaluation, Rows, chunks
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint, time_dependent
 from crmseg.sync.identity import bind
-from crmseg.sync.undo import Holds, UndoPlan, active_holds
+from crmseg.sync.outcome import RunProgress, SyncOptions, SyncOutcome
+from crmseg.sync.read import SourceRead, next_watermark, read_source
+from crmseg.sync.undo import active_holds
 from crmseg.sync.writer import StopRequested, Writer
 
 log = logging.getLogger(__name__)
-CHUNK = 1000
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    """Where a run is, for a progress display: its phase and the counts so far.
-
-    ``phase``: ``read`` (reading into the local copy), ``guard`` (counting the changes for the
-    change guard; ``checked`` accounts so far), ``evaluate`` (evaluating; writes go out in
-    batches meanwhile) or ``done`` (the last write answered)."""
-
-    phase: str
-    read: int
-    evaluated: int
-    written: int
-    failed: int
-    checked: int = 0
-
-    @property
-    def count(self) -> int:
-        """The phase's own counter: accounts read, checked or evaluated."""
-        return {"read": self.read, "guard": self.checked}.get(self.phase, self.evaluated)
-
-
-@dataclass
-class SyncOptions:
-    full: bool = False
-    stop: threading.Event = field(default_factory=threading.Event)
-    #: Progress: after each chunk read, checked or evaluated and after each write batch.
-    tick: Callable[[RunProgress], None] | None = None
-    holder: str = ""
-    #: ``--allow-changes N``: this run may change up to N accounts, whatever ``max_changes`` says.
-    allow_changes: int | None = None
-
-
-@dataclass
-class SyncOutcome:
-    run_id: int
-    sync: str
-    status: str
-    mode: str
-    counts: dict[str, int]
-    started_at: str
-    duration_s: float
-    message: str | None = None
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    blocked: list[tuple[str, str]] = field(default_factory=list)
-    watermark_before: str | None = None
-    watermark_after: str | None = None
-    api_remaining: tuple[int, int] | None = None
-    changes_file: str | None = None
-    reevaluated_all: bool = False
-    drift_alert: str | None = None
-    error: CrmsegError | None = None
-    #: Input rows a file sync left out (``skip_bad_rows = true``), as ``file:line: problem``.
-    skipped_rows: list[str] = field(default_factory=list)
-    #: Accounts whose tags an undo restored and this run held (the rules would change them again).
-    held: int = 0
-    held_note: str | None = None
-    #: An undo run's plan: what it restored and what it left (``crmseg sync --undo``).
-    undo: UndoPlan | None = None
-    #: What the deal step read (a sync with ``deals``), None otherwise.
-    deals: DealsRead | None = None
-
-    @property
-    def exit_code(self) -> int:
-        if self.status == "succeeded":
-            return 0
-        if self.error is not None:
-            return self.error.exit_code
-        return 1
 
 
 class SyncRun:
@@ -158,7 +88,6 @@ class SyncRun:
         self.counts = dict.fromkeys(
             ("read", "evaluated", "changed", "written", "failed", "pinned", "blocked", "api_calls"), 0
         )
-        self.blocked: list[tuple[str, str]] = []
         self.read_fields = self.norm.read_fields(self.dims)
         self.rules_fp = plan.fingerprint or rules_fingerprint(
             plan.rules.source or plan.rules_dir, plan.mapping.path or None
@@ -166,8 +95,6 @@ class SyncRun:
         self.read_fp = read_fingerprint(self.read_fields)
         self.changes_path = changes_path
         self.changes: ChangesFile | None = None
-        self.holds = Holds({})
-        self.held = 0  # accounts with a held tag the rules would change (see crmseg.sync.undo)
         self.writer: Writer | None = None
 
     # ------------------------------------------------------------------ entry
@@ -237,17 +164,31 @@ class SyncRun:
         t0 = self._server_time()
         if t0 is None and not self.is_file:
             t0 = datetime.now(UTC) - timedelta(seconds=5)
-        read_ids = self._read(since, budget)
+        read = self._read(since, budget)
         errors = store.record_errors(sync)
         outbox = store.outbox(sync)
         wanted: set[str] | None = None  # None: every account of the local copy
         if not (full or reeval):
-            wanted = read_ids | {rid for rid, e in errors.items() if not e.permanent} | set(outbox)
+            wanted = read.ids | {rid for rid, e in errors.items() if not e.permanent} | set(outbox)
         engine = self.plan.rules_engine()
-        self.holds = active_holds(store, sync, self.rules_fp)
+        holds = active_holds(store, sync, self.rules_fp)
+        evaluation = Evaluation(
+            store,
+            sync,
+            run,
+            engine,
+            self.norm,
+            self.dims,
+            self.plan.mapping.tag_field,
+            holds,
+            errors,
+            full,
+            self.is_file,
+            self.counts,
+        )
         limit = ChangeLimit.of(self.cfg.max_changes, self.opts.allow_changes)
         if limit is not None:
-            self._guard(limit, store.iter_accounts(sync, wanted), engine, errors, full)
+            self._guard(limit, evaluation, store.iter_accounts(sync, wanted))
         accounts = store.iter_accounts(sync, wanted)
         if self.is_file:
             self.changes = ChangesFile(
@@ -272,9 +213,10 @@ class SyncRun:
         )
         self.writer = writer
         try:
-            for chunk in _chunks(accounts, CHUNK):
+            for chunk in chunks(accounts, CHUNK):
                 self._check_stop()
-                self._evaluate_chunk(chunk, engine, writer, outbox, errors, full)
+                evaluation.chunk(chunk, writer, outbox)
+                self._tick("evaluate")
             writer.finish()
             self._tick("done")
         except BaseException:
@@ -285,12 +227,12 @@ class SyncRun:
             self.counts["written"] = writer.stats.written
             self.counts["failed"] = writer.stats.failed
             out.failures = writer.stats.failures
-            out.blocked = self.blocked
-            out.held = self.held
-        if self.held:
+            out.blocked = evaluation.blocked
+            out.held = evaluation.held
+        if evaluation.held:
             out.held_note = (
-                f"held {self.held:,} account(s) at the values undo restored (run(s) "
-                f"{', '.join(map(str, self.holds.undone))} undone; the rules are still the ones those runs used): "
+                f"held {evaluation.held:,} account(s) at the values undo restored (run(s) "
+                f"{', '.join(map(str, holds.undone))} undone; the rules are still the ones those runs used): "
                 "edit the rules to release them"
             )
             log.warning("sync %s: %s", sync, out.held_note)
@@ -300,11 +242,13 @@ class SyncRun:
             gone = store.mark_absent(sync, run)
             if gone:
                 log.info("sync %s: %d account(s) no longer in the source left the population", sync, gone)
-        self.snapshot = store.write_snapshot(sync, run, self.dims)
-        out.drift_alert = self._drift_alert()
+        snapshot = store.write_snapshot(sync, run, self.dims)
+        out.drift_alert = drift_alert(store, sync, run, snapshot, self.plan.rules.dimensions, self.cfg.drift_alert_psi)
+        if out.drift_alert is not None:
+            log.warning("sync %s: segment drift: %s", sync, out.drift_alert)
         if deals is not None:  # the deals' watermark: the run's start on the CRM's clock, as the accounts' read
             out.deals = deals.run(store, run, state, full=full, mark=t0, budget=budget, check_stop=self._check_stop)
-        mark = _watermark(t0, self.newest_read, self._server_time())
+        mark = next_watermark(t0, read.newest, self._server_time())
         wm_after = iso(mark) if mark is not None else None
         store.save_sync_state(
             sync,
@@ -317,150 +261,35 @@ class SyncRun:
         )
         return wm_after
 
-    def _read(self, since: datetime | None, budget: Budget) -> set[str]:
-        """Stream the source into the local copy; the ids read (kept only for incremental runs)."""
-        ids: set[str] = set()
-        batch: list[tuple[str, Any]] = []
-        keep = since is not None
-        n = 0
-        mod = self.caps.incremental.modified_field if self.caps.incremental is not None else None
-        newest: Any = None  # the latest modification stamp read, as the CRM wrote it (same format throughout)
-        for raw in self.connector.read(self.read_fields, since=since):
-            batch.append((raw.id, raw.fields))
-            stamp = raw.fields.get(mod) if mod else None
-            if stamp is not None and (newest is None or str(stamp) > str(newest)):
-                newest = stamp
-            if keep:
-                ids.add(raw.id)
-            n += 1
-            if len(batch) >= CHUNK:
-                self.store.upsert_accounts(self.sync, self.run_id, batch)
-                batch = []
-                self._check_stop()
-                budget.check(1, "reading the next page")
-                self.counts["read"] = n
-                self._tick("read")
-        if batch:
-            self.store.upsert_accounts(self.sync, self.run_id, batch)
-        self.counts["read"] = n
-        self._tick("read")
-        self.newest_read = _stamp(newest)
-        return ids
+    def _read(self, since: datetime | None, budget: Budget) -> SourceRead:
+        """Stream the source into the local copy (:func:`crmseg.sync.read.read_source`)."""
 
-    def _evaluate_chunk(
-        self,
-        chunk: list[tuple[str, dict[str, Any]]],
-        engine: Any,
-        writer: Writer,
-        outbox: dict[str, PendingWrite],
-        errors: dict[str, RecordError],
-        full: bool,
-    ) -> None:
-        store, sync, run, norm, dims = self.store, self.sync, self.run_id, self.norm, self.dims
-        raws = [RawRecord(rid, data) for rid, data in chunk]
-        currents = {r.id: norm.current_tags(r, dims) for r in raws}
-        # unresolved writes of an interrupted run: applied if the CRM now holds their targets
-        resolved = [outbox.pop(r.id) for r in raws if r.id in outbox]
-        if resolved:
-            done = [pw for pw in resolved if applied(currents[pw.account], pw.dims)]
-            store.confirm(sync, run, self._now(), [Confirmed(pw.account, pw.dims) for pw in done])
-            store.drop_outbox(sync, [pw.account for pw in resolved if pw not in done])
-        recorded = store.recorded_tags(sync, [r.id for r in raws])
-        confirms: list[Confirmed] = []
-        tag_field = self.plan.mapping.tag_field
-        for raw in raws:
-            results = engine.evaluate(norm.account(raw))
-            pinned = norm.pinned(raw)
-            have = recorded.get(raw.id, {})
-            held = self.holds.dims.get(raw.id, ())
-            plan = account_plan(results, currents[raw.id], pinned, tag_field, have, held)
-            if plan.held:
-                self.held += 1
-            if self.is_file:  # a file never receives our writes: its old values are not edits
-                plan.write = {d: t._replace(crm_before=have.get(d, t.crm_before)) for d, t in plan.write.items()}
-                plan.confirm = {
-                    d: DimTag(have.get(d), have.get(d), t.rule)
-                    if d in held
-                    else t._replace(crm_before=have.get(d, t.crm_before))
-                    for d, t in plan.confirm.items()
-                }  # a held tag keeps the value recorded (the undo's), not the file's
-            self.counts["evaluated"] += 1
-            if pinned:
-                self.counts["pinned"] += 1
-            keep = {
-                d: t for d, t in plan.confirm.items() if d not in have or have[d] != t.value or t.crm_before != have[d]
-            }
-            err = errors.get(raw.id)
-            if plan.write:
-                if err is not None and _blocked(plan, err, full):
-                    self.counts["blocked"] += 1
-                    self.blocked.append((raw.id, err.error))
-                else:
-                    self.counts["changed"] += 1
-                    writer.add(PendingWrite(raw.id, run, plan.write, plan.fields))
-                if keep:
-                    confirms.append(Confirmed(raw.id, keep, settles=False))
-            elif keep or err is not None:
-                confirms.append(Confirmed(raw.id, keep))
-        store.confirm(sync, run, self._now(), confirms)
-        self._tick("evaluate")
-
-    def _guard(
-        self,
-        limit: ChangeLimit,
-        accounts: Iterable[tuple[str, dict[str, Any]]],
-        engine: Any,
-        errors: dict[str, RecordError],
-        full: bool,
-    ) -> None:
-        """The change guard, before the first write: evaluate the accounts this run will evaluate
-        and count those it would write, exactly as ``_evaluate_chunk`` decides; raise
-        ChangeGuardTripped when that is over ``limit``. Reads the local copy only and records
-        nothing, so a tripped run leaves the CRM and the recorded tags untouched."""
-        norm, dims, tag_field = self.norm, self.dims, self.plan.mapping.tag_field
-        changes = seen = 0
-        for chunk in _chunks(accounts, CHUNK):
+        def after_chunk(n: int) -> None:
             self._check_stop()
-            for rid, data in chunk:
-                raw = RawRecord(rid, data)
-                results = engine.evaluate(norm.account(raw))
-                held = self.holds.dims.get(rid, ())
-                plan = account_plan(results, norm.current_tags(raw, dims), norm.pinned(raw), tag_field, {}, held)
-                if plan.write and not _blocked(plan, errors.get(rid), full):
-                    changes += 1
-            seen += len(chunk)
-            self._tick("guard", seen)
+            budget.check(1, "reading the next page")
+            self.counts["read"] = n
+            self._tick("read")
+
+        incremental = self.caps.incremental
+        modified = incremental.modified_field if incremental is not None else None
+        read = read_source(
+            self.connector, self.read_fields, modified, since, self.store, self.sync, self.run_id, CHUNK, after_chunk
+        )
+        self.counts["read"] = read.count
+        self._tick("read")
+        return read
+
+    def _guard(self, limit: ChangeLimit, evaluation: Evaluation, accounts: Rows) -> None:
+        """The change guard, before the first write: count the accounts this run would write
+        (:meth:`Evaluation.count_changes`); raise ChangeGuardTripped when that is over ``limit``.
+        A tripped run leaves the CRM and the recorded tags untouched."""
+        seen, changes = evaluation.count_changes(accounts, self._check_stop, lambda n: self._tick("guard", n))
         check = GuardCheck(limit, changes, self.store.account_count(self.sync))
         if check.tripped:
             self.counts["evaluated"], self.counts["changed"] = seen, changes
             log.warning("sync %s: change guard: %s", self.sync, check.message())
             raise ChangeGuardTripped(check.message(), check)
         log.info("sync %s: change guard: %s", self.sync, check.message())
-
-    def _drift_alert(self) -> str | None:
-        """A warning when a dimension's PSI against the previous completed run reaches ``drift_alert_psi``."""
-        limit = self.cfg.drift_alert_psi
-        if not limit:
-            return None
-        prev = next(
-            (
-                r
-                for r in reversed(self.store.runs(self.sync))
-                if r.id != self.run_id and r.status in ("succeeded", "partial")
-            ),
-            None,
-        )
-        if prev is None:
-            return None
-        before = self.store.snapshots(self.sync, [prev.id]).get(prev.id, {})
-        scores = [d.name for d in self.plan.rules.dimensions if d.kind == "score"]
-        values = snapshot_psi(before, self.snapshot, scores)
-        hits = [f"{dim} PSI {v:.3f} ({flag(v)})" for dim, v in sorted(values.items()) if v >= limit]
-        if not hits:
-            return None
-        text = f"{'; '.join(hits)} against run {prev.id} (drift_alert_psi = {limit})"
-        log.warning("sync %s: segment drift: %s", self.sync, text)
-        return text
 
     # ------------------------------------------------------------------ endings
     def _finish(self, out: SyncOutcome, status: str, wm_after: str | None, message: str | None) -> None:
@@ -513,45 +342,3 @@ def run_sync(
 ) -> SyncOutcome:
     """Run one sync (the caller holds the lease) and return how it ended."""
     return SyncRun(plan, sync_cfg, store, options or SyncOptions(), changes_path).execute()
-
-
-def _blocked(plan: AccountPlan, err: RecordError | None, full: bool) -> bool:
-    """Whether an account's write is held back: the same targets already failed with a permanent
-    error (an incremental run does not retry it; ``--full`` does)."""
-    if err is None or not err.permanent or full:
-        return False
-    return err.targets == {d: t.value for d, t in plan.write.items()}
-
-
-def _chunks(items: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    chunk: list[tuple[str, dict[str, Any]]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _stamp(value: Any) -> datetime | None:
-    """A CRM modification stamp (ISO text or epoch ms) as an aware datetime, else None."""
-    if value is None:
-        return None
-    try:
-        return parse_datetime(value)
-    except INVALID:
-        return None
-
-
-def _watermark(before_read: datetime | None, newest: datetime | None, after_read: datetime | None) -> datetime | None:
-    """The next run's watermark: the CRM's clock before the read, or the newest stamp the read saw when later.
-
-    Both are on the CRM's clock and no later than the read: a change after the read gets a later
-    stamp and is read next time. The ``Date`` header has whole seconds; the newest stamp, finer,
-    spares the next run re-reading what this one wrote in the second the read started."""
-    if before_read is None:
-        return None
-    if newest is None or after_read is None or newest <= before_read:
-        return before_read
-    return min(newest, after_read + timedelta(seconds=1))

@@ -58,7 +58,8 @@ from crmseg.rules.engines import Engine, engine_kind
 from crmseg.rules.model import RuleSet
 from crmseg.sync.fingerprint import rules_fingerprint
 from crmseg.sync.lease import SyncLocked, hold_lease, holder_id
-from crmseg.sync.runner import RunProgress, SyncOptions, SyncOutcome, run_sync
+from crmseg.sync.outcome import RunProgress, SyncOptions, SyncOutcome
+from crmseg.sync.runner import run_sync
 from crmseg.sync.undo import UndoPlan, UndoRefused, check_undo_target
 from crmseg.sync.undo_run import UndoRun, undo_plan
 
@@ -201,7 +202,7 @@ class SyncService:
 
         ``full``: read every account; ``stop``: set it to stop after the current batch (default:
         the plan's, which also cuts the connector's retry waits short);
-        ``tick``: progress (:class:`~crmseg.sync.runner.RunProgress`, as the counts move);
+        ``tick``: progress (:class:`~crmseg.sync.outcome.RunProgress`, as the counts move);
         ``allow_changes``: this run may change up to that many
         accounts, whatever the sync's ``max_changes`` says; ``undo``: instead of applying the rules,
         put back the values run ``undo`` replaced (``force``: also those changed again since;
@@ -281,7 +282,7 @@ class SyncService:
         (``aborted`` for a stop request), mode :data:`NOT_READ`, no counts. The run's id, or None
         when the state store cannot be opened (logged; the error itself is the caller's to report)."""
         from crmseg.state import open_state
-        from crmseg.state.sql import iso
+        from crmseg.state.store import iso
 
         status = "aborted" if isinstance(error, StopRequested) else "failed"
         message = str(error) or type(error).__name__

@@ -28,8 +28,7 @@ from typing import Any
 
 from crmseg.config import Config, SyncConfig
 from crmseg.errors import ConfigError
-from crmseg.state.sql import iso
-from crmseg.state.store import RunRow, StateStore, TagRecord, Transition
+from crmseg.state.store import RunRow, StateStore, TagRecord, Transition, iso
 from crmseg.state.transitions import EDIT_RULE, PINNED_RULE
 from crmseg.sync.lease import lease_live
 

@@ -20,12 +20,12 @@ from crmseg.config import CHANGES_FILE, SyncConfig
 from crmseg.connectors.base import TagSink
 from crmseg.model import RawRecord
 from crmseg.normalize.normalizer import Normalizer
-from crmseg.state.sql import iso
-from crmseg.state.store import Confirmed, DimTag, PendingWrite, StateStore, SyncState
+from crmseg.state.store import Confirmed, DimTag, PendingWrite, StateStore, SyncState, iso
 from crmseg.sync.budget import Budget
 from crmseg.sync.changes_file import ChangesFile
 from crmseg.sync.identity import bind
-from crmseg.sync.runner import SyncOptions, SyncOutcome, SyncRun
+from crmseg.sync.outcome import SyncOptions, SyncOutcome
+from crmseg.sync.runner import SyncRun
 from crmseg.sync.undo import UndoPlan, plan_undo, typed_value, undo_rule
 from crmseg.sync.writer import Writer
 
@@ -129,5 +129,5 @@ class UndoRun(SyncRun):
             self._tick("write", writer.stats.written)
         if self.changes is not None:
             out.changes_file = str(self.changes.commit())
-        self.snapshot = store.write_snapshot(sync, run, self.dims)
+        store.write_snapshot(sync, run, self.dims)
         return None  # the watermark stays: nothing was read
