@@ -86,7 +86,7 @@ def _env_names(sb: SandboxServer) -> dict[str, str]:
     env = sb.env()
     if sb.crm == "salesforce":
         return {k: env[k] for k in ("SF_CONSUMER_KEY", "SF_CONSUMER_SECRET")}
-    return env
+    return env  # HubSpot's token; Dynamics' client id and secret
 
 
 def run_sandbox(
