@@ -170,3 +170,14 @@ def test_service_protection_answers_429_with_retry_after(sb):
     assert int(answers[2].headers["Retry-After"]) > 0
     assert answers[2].json()["error"]["message"].startswith("Number of requests exceeded the limit of 2")
     assert answers[1].headers["x-ms-ratelimit-burst-remaining-xrm-requests"] == "0"
+
+
+def test_written_config_opens_a_connector_that_reads(sb, tmp_path):
+    from crmseg.config import load_config, load_mapping
+    from crmseg.connectors.factory import open_connector
+    from crmseg.sandbox import write_sandbox_config
+
+    cfg = load_config(write_sandbox_config(sb, tmp_path / "d365.toml"))
+    sync = next(iter(cfg.syncs.values()))
+    conn = open_connector(sync, load_mapping(sb.mapping.path), sb.env())
+    assert len(list(conn.read(["name"]))) == 25
