@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmseg.config import HubSpotSync, Mapping, SalesforceSync
+from crmseg.config import DynamicsSync, HubSpotSync, Mapping, SalesforceSync
 from crmseg.connectors.base import Connector
 from crmseg.connectors.retry import RetryPolicy
 
@@ -220,18 +220,24 @@ class Harness(ContractHarness):
         self.crm = crm
         self.mapping = default_mapping(crm)
         kw = {"rate_limit": 1_000_000, "search_rate_limit": 1_000_000}
+        if crm == "dynamics":
+            kw["service_limit"] = 1_000_000
         kw.update(sandbox_kw)
         self.sb = SandboxServer(crm, accounts=accounts, mapping=self.mapping, rules_dir=rules_dir, **kw).start()
         self.accounts = accounts
         #: Records per read page / per write call, as the connector uses them.
-        self.page = 200 if crm == "salesforce" else 100
+        self.page = 200 if crm == "salesforce" else 100  # Dynamics: page_size=100 (it allows 5,000)
         self.batch = 200 if crm == "salesforce" else 100
         self.tag = self.mapping.tag_field("segment")
         self.score_tag = self.mapping.tag_field("icp_score")
         self.read_fields = [self.mapping.source_of(f) for f in self.mapping.fields]
-        self.read_endpoints = ("query", "query_more") if crm == "salesforce" else ("list", "search")
-        self.write_endpoint = "composite_update" if crm == "salesforce" else "batch_update"
-        self.more_endpoint = "query_more" if crm == "salesforce" else "list"
+        self.read_endpoints = {
+            "salesforce": ("query", "query_more"),
+            "hubspot": ("list", "search"),
+            "dynamics": ("accounts_query", "accounts_next", "accounts_delta"),
+        }[crm]
+        self.write_endpoint = {"salesforce": "composite_update", "hubspot": "batch_update", "dynamics": "batch"}[crm]
+        self.more_endpoint = {"salesforce": "query_more", "hubspot": "list", "dynamics": "accounts_next"}[crm]
 
     def connector(self, env: dict[str, str] | None = None, mapping: Mapping | None = None, **kw: Any) -> Any:
         from crmseg.connectors.factory import open_connector
@@ -240,6 +246,17 @@ class Harness(ContractHarness):
         if self.crm == "salesforce":
             cfg = SalesforceSync(
                 connector="salesforce", instance_url=self.sb.url, name="sf", page_size=self.page, **kw.pop("cfg", {})
+            )
+        elif self.crm == "dynamics":
+            o = self.sb.options
+            cfg = DynamicsSync(
+                connector="dynamics",
+                environment_url=self.sb.url,
+                tenant_id=o.tenant_id,
+                authority_url=self.sb.url,
+                page_size=self.page,
+                name="d365",
+                **kw.pop("cfg", {}),
             )
         else:
             cfg = HubSpotSync(connector="hubspot", host=self.sb.url, name="hs", **kw.pop("cfg", {}))
@@ -250,14 +267,25 @@ class Harness(ContractHarness):
 
     def identity_key(self) -> str:
         o = self.sb.options
-        return f"salesforce:{o.org_id}" if self.crm == "salesforce" else f"hubspot:{o.portal_id}"
+        return {
+            "salesforce": f"salesforce:{o.org_id}",
+            "hubspot": f"hubspot:{o.portal_id}",
+            "dynamics": f"dynamics:{o.organization_id}",
+        }[self.crm]
 
     def touch(self, ids: Sequence[str]) -> None:
         self.sb.edit(touch=ids)
 
     def record(self, rid: str) -> dict[str, Any]:
+        """The record's fields, choice columns (Dynamics stores their integers) as labels."""
         rec = self.sb.record(rid)
         assert rec is not None, rid
+        if self.crm == "dynamics":
+            from crmseg.sandbox.dynamics_schema import option_label
+
+            for name, fd in self.sb.schema.items():
+                if fd.kind == "Picklist" and rec.get(name) is not None:
+                    rec[name] = option_label(fd, rec[name])
         return rec
 
     def server_calls(self, *endpoints: str) -> int:

@@ -62,6 +62,15 @@ class TestHubSpot(SandboxContract):
     object_name = "companies"
 
 
+class TestDynamics(SandboxContract):
+    name = "dynamics"
+    crm = "dynamics"
+    claims = frozenset({"incremental", "api_limits", "object_schema", "identity"})
+    object_name = "account"
+    bogus_field = "new_bogus"
+    daily_limit = False
+
+
 class FileContract(ConnectorContract):
     kind: str
     writes = False

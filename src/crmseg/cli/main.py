@@ -40,7 +40,9 @@ ROOT: dict[str, Lazy] = {
         "Write a starter config.toml, rules/, connectors/ and sample accounts into DIRECTORY (default: here).",
     ),
     "rules": Lazy("crmseg.cli.rules:rules", "Check and explain rule files."),
-    "sandbox": Lazy("crmseg.cli.sandbox:sandbox", "A local Salesforce or HubSpot on 127.0.0.1, no credentials needed."),
+    "sandbox": Lazy(
+        "crmseg.cli.sandbox:sandbox", "A local Salesforce, HubSpot or Dynamics 365 on 127.0.0.1, no credentials needed."
+    ),
     "schema": Lazy("crmseg.cli.schema:schema", "Check a CRM sync's mapping against the CRM's schema."),
     "state": Lazy("crmseg.cli.state:state", "Manage the sync state store (SQLite file or PostgreSQL server)."),
     "status": Lazy(

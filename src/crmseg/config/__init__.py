@@ -427,7 +427,35 @@ class HubSpotSync(_SyncBase):
         return check_endpoint(v)
 
 
-SyncConfig = Annotated[FileSync | SalesforceSync | HubSpotSync, Field(discriminator="connector")]
+class DynamicsSync(_SyncBase):
+    """Dynamics 365 (Dataverse Web API) with an Entra ID application user (client credentials)."""
+
+    connector: Literal["dynamics"]
+    environment_url: str  # https://ORG.crm.dynamics.com (the environment's Web API host)
+    tenant_id: str  # the Entra ID tenant (directory) id or domain
+    #: The Entra ID host; another cloud's (https://login.microsoftonline.us), or a loopback sandbox.
+    authority_url: str = "https://login.microsoftonline.com"
+    client_id_env: str = "DYNAMICS_CLIENT_ID"
+    client_secret_env: str = "DYNAMICS_CLIENT_SECRET"
+    api_version: str = "9.2"
+    page_size: int = Field(default=5000, ge=1, le=5000)  # Prefer: odata.maxpagesize (Dataverse's maximum)
+    timeout: float = Field(default=60.0, gt=0, le=600)  # seconds to wait for one answer
+    deals: bool = False  # opportunities are not read yet: true stops the run with a ConfigError
+
+    @field_validator("environment_url", "authority_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_endpoint(v).rstrip("/")
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", v):
+            raise ValueError(f"{v!r} is not a tenant id (a GUID or a domain such as contoso.onmicrosoft.com)")
+        return v
+
+
+SyncConfig = Annotated[FileSync | SalesforceSync | HubSpotSync | DynamicsSync, Field(discriminator="connector")]
 
 
 class StateConfig(_Strict):
@@ -612,7 +640,13 @@ _KINDS = {
     "bool_type": "true or false",
     "string_type": "a quoted text",
 }
-_TAGS = {"csv": "FileSync", "jsonl": "FileSync", "salesforce": "SalesforceSync", "hubspot": "HubSpotSync"}
+_TAGS = {
+    "csv": "FileSync",
+    "jsonl": "FileSync",
+    "salesforce": "SalesforceSync",
+    "hubspot": "HubSpotSync",
+    "dynamics": "DynamicsSync",
+}
 _INTERNAL = {"Config": {"path", "base_dir"}, "Mapping": {"path"}}  # filled in by the loader
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping as TMapping
 from pathlib import Path
 from typing import Any
 
-from crmseg.config import FileSync, HubSpotSync, Mapping, SalesforceSync
+from crmseg.config import DynamicsSync, FileSync, HubSpotSync, Mapping, SalesforceSync
 from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
 
@@ -23,7 +23,7 @@ def open_connector(
     stop: threading.Event | None = None,
     **options: Any,
 ) -> Connector:
-    """A connector for ``sync_cfg`` (csv/jsonl file, salesforce, hubspot).
+    """A connector for ``sync_cfg`` (csv/jsonl file, salesforce, hubspot, dynamics).
 
     ``options`` go to the connector's constructor (e.g. ``policy=``, ``timeout=``) for the
     CRM connectors; file connectors take none. Credentials come only from ``env``. A
@@ -75,5 +75,10 @@ def open_connector(
 
         options.setdefault("timeout", sync_cfg.timeout)
         return HubSpotConnector(sync_cfg, mapping, env, **options)
+    if isinstance(sync_cfg, DynamicsSync):
+        from crmseg.connectors.dynamics import DynamicsConnector
+
+        options.setdefault("timeout", sync_cfg.timeout)
+        return DynamicsConnector(sync_cfg, mapping, env, **options)
     kind = getattr(sync_cfg, "connector", type(sync_cfg).__name__)
-    raise ConfigError(f"unknown connector {kind!r} (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot')")
+    raise ConfigError(f"unknown connector {kind!r} (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot', 'dynamics')")

@@ -66,6 +66,17 @@ class SandboxOptions:
     #: (``/account-info/v3/details``). Two sandboxes with different ids are two CRMs.
     org_id: str = "00DSb0000000001"
     portal_id: int = 24150001
+    #: Dynamics 365: the Entra ID tenant the token endpoint serves, the organization id
+    #: ``WhoAmI`` answers, how long an access token lasts (Entra's ``expires_in``, ~60 min),
+    #: service protection limits (requests per user per window, every request of a ``$batch``
+    #: counted), whether ``account`` has change tracking, and how long a delta token lives.
+    tenant_id: str = "5a9d0000-0000-4000-8000-00000000d365"
+    organization_id: str = "d3650000-0000-4000-8000-000000000001"
+    token_lifetime: int = 3599
+    service_limit: int = 6000
+    service_window: float = 300.0
+    change_tracking: bool = True
+    delta_token_days: float = 7.0
     #: Several currencies: Salesforce's Opportunity gets ``CurrencyIsoCode`` and ``convertCurrency()``
     #: works; HubSpot's account-info lists additional currencies and deals vary ``deal_currency_code``.
     multi_currency: bool = False
@@ -83,6 +94,9 @@ TUNABLE: dict[str, type] = {
     "default_retry_after": float,
     "bulk_polls": int,
     "verbose": bool,
+    "token_lifetime": int,
+    "service_limit": int,
+    "service_window": float,
 }
 
 

@@ -72,6 +72,12 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
             f"api_version = {_q(sb.options.api_version)}",
         ]
         lines += [f"{key} = {_q(str(defaults[key].default))}" for key in ("consumer_key_env", "consumer_secret_env")]
+    elif sb.crm == "dynamics":
+        lines += [
+            f"environment_url = {_q(sb.url)}",
+            f"authority_url = {_q(sb.url)}  # the sandbox stands in for https://login.microsoftonline.com",
+            f"tenant_id = {_q(sb.options.tenant_id)}",
+        ]
     else:
         lines += [
             f"host = {_q(sb.url)}",
@@ -86,7 +92,7 @@ def _env_names(sb: SandboxServer) -> dict[str, str]:
     env = sb.env()
     if sb.crm == "salesforce":
         return {k: env[k] for k in ("SF_CONSUMER_KEY", "SF_CONSUMER_SECRET")}
-    return env
+    return env  # HubSpot's token; Dynamics' client id and secret
 
 
 def run_sandbox(

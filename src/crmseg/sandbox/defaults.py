@@ -29,6 +29,9 @@ class Credentials:
     consumer_key: str = "sandbox-consumer-key"
     consumer_secret: str = "sandbox-consumer-secret"
     hubspot_token: str = "pat-sandbox-0000-0000"
+    #: Dynamics 365: the Entra ID app registration's client id and secret (client credentials).
+    dynamics_client_id: str = "00000000-5a9d-4b0e-8d36-5a9d00000001"
+    dynamics_client_secret: str = "sandbox-dynamics-secret"
 
 
 def checkout_root() -> Path:
@@ -49,8 +52,8 @@ def checkout_file(relative: str | Path) -> Path | None:
 
 def shipped_mapping_path(crm: str) -> Path:
     """``connectors/<crm>.toml`` in the working folder or the source checkout (ConfigError if neither)."""
-    if crm not in ("salesforce", "hubspot"):
-        raise ValueError(f"unknown crm {crm!r}; allowed: 'salesforce', 'hubspot'")
+    if crm not in ("salesforce", "hubspot", "dynamics"):
+        raise ValueError(f"unknown crm {crm!r}; allowed: 'salesforce', 'hubspot', 'dynamics'")
     relative = Path("connectors") / f"{crm}.toml"
     found = checkout_file(relative)
     if found is None:

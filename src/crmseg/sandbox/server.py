@@ -32,6 +32,8 @@ from crmseg.config import Mapping
 from crmseg.sandbox.base import BaseApp, SandboxHTTPServer, SandboxOptions, set_options
 from crmseg.sandbox.deals import DEALS_AS_OF, seed_deal_records
 from crmseg.sandbox.defaults import resolve_mapping
+from crmseg.sandbox.dynamics import DynamicsApp
+from crmseg.sandbox.dynamics_schema import build_dynamics_schema, seed_records
 from crmseg.sandbox.hubspot import HubSpotApp
 from crmseg.sandbox.salesforce import SalesforceApp
 from crmseg.sandbox.schema import build_schema, learn_options, load_dimensions, tag_fields
@@ -39,7 +41,7 @@ from crmseg.sandbox.seed import build_records, read_seed_csv
 from crmseg.sandbox.store import Record, Store
 from crmseg.sandbox.synthetic import synthetic_accounts
 
-CRMS = ("salesforce", "hubspot")
+CRMS = ("salesforce", "hubspot", "dynamics")
 
 
 class SandboxServer:
@@ -71,10 +73,16 @@ class SandboxServer:
         set_options(self.options, overrides)
         dims = load_dimensions(self.rules_dir)
         self.tag_fields = tag_fields(self.mapping, dims)
-        schema = build_schema(crm, self.mapping, dims, create_tags)
+        if crm == "dynamics":
+            schema = build_dynamics_schema(self.mapping, dims, create_tags)
+        else:
+            schema = build_schema(crm, self.mapping, dims, create_tags)
         self.store = Store(db_path)
         self.id_map: dict[str, str] = {}
         self.deal_store: Store | None = None
+        if deals is not None and crm == "dynamics":
+            self.store.close()
+            raise ValueError("the dynamics sandbox serves no opportunities yet: start it without deals")
         if deals is not None and accounts is None:
             self.store.close()
             raise ValueError(
@@ -82,7 +90,10 @@ class SandboxServer:
             )
         if accounts is not None:
             rows = _rows(accounts, seed)
-            records, self.id_map = build_records(crm, rows, self.mapping, schema, self.tag_fields)
+            if crm == "dynamics":
+                records, self.id_map = seed_records(rows, self.mapping, schema, self.tag_fields)
+            else:
+                records, self.id_map = build_records(crm, rows, self.mapping, schema, self.tag_fields)
             self.store.clear()
             self.store.insert_many(records)
             if deals is not None:
@@ -101,7 +112,7 @@ class SandboxServer:
                     )
                 )
         else:
-            for rec in self.store.scan():
+            for rec in self.store.scan() if crm != "dynamics" else ():  # Dynamics stores option integers
                 learn_options(schema, rec.data)
             if db_path != ":memory:":  # deals a previous start left in the file
                 kept = Store(db_path, table="deals")
@@ -109,7 +120,7 @@ class SandboxServer:
                     self.deal_store = kept
                 else:
                     kept.close()
-        app_cls = SalesforceApp if crm == "salesforce" else HubSpotApp
+        app_cls = {"salesforce": SalesforceApp, "hubspot": HubSpotApp, "dynamics": DynamicsApp}[crm]
         try:
             self.app: BaseApp = app_cls(self.store, schema, self.mapping, self.tag_fields, self.options)
         except ValueError:  # an option the app refuses (org_id, portal_id)
@@ -254,6 +265,8 @@ class SandboxServer:
         c = self.options.credentials
         if self.crm == "hubspot":
             return {"HUBSPOT_ACCESS_TOKEN": c.hubspot_token}
+        if self.crm == "dynamics":
+            return {"DYNAMICS_CLIENT_ID": c.dynamics_client_id, "DYNAMICS_CLIENT_SECRET": c.dynamics_client_secret}
         return {
             "SF_USERNAME": c.username,
             "SF_PASSWORD": c.password,

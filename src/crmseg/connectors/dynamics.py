@@ -1,0 +1,459 @@
+"""Dynamics 365 accounts through the Dataverse Web API v9.2 (a thin client over requests).
+
+Why not a client library: Microsoft's ``PowerPlatform-Dataverse-Client`` is beta, pulls in
+pandas and has no change tracking; the calls crmseg needs are few. Tokens come from msal
+(:mod:`crmseg.connectors.dynamics_auth`), injectable as a :class:`TokenSource`.
+
+- Reads: ``GET /accounts?$select=...`` with ``Prefer: odata.maxpagesize`` (≤ 5,000) and the
+  formatted-value annotations, following ``@odata.nextLink`` as given (:func:`paginate`
+  refuses a repeated link). Choice columns (by the attribute metadata) are read as their
+  labels. Incremental: ``$filter=modifiedon ge <since>`` (whole seconds, so "at or after");
+  :meth:`DynamicsConnector.read_changes` follows change tracking's delta links, deletions
+  included.
+- Writes: one ``$batch`` per chunk of PATCH requests (not a change set: a change set is all
+  or nothing, and so is ``UpdateMultiple`` on standard tables), with
+  ``Prefer: odata.continue-on-error`` so every record gets its own outcome. A label a choice
+  tag column has no option for fails that record before sending (``INVALID_OPTION``).
+- Every call goes through the shared :class:`RetryPolicy`: 429 and 5xx with ``Retry-After``,
+  a 401 drops the cached token and retries once with a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping as TMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy as email_policy
+from email.parser import BytesParser
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+
+from crmseg.config import DynamicsSync, Mapping
+from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
+from crmseg.connectors.dynamics_auth import MsalTokens, TokenSource
+from crmseg.connectors.limits import header, parse_http_date, parse_retry_after
+from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
+from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
+from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+FORMATTED = "OData.Community.Display.V1.FormattedValue"
+MAX_PAGE = 5000
+MAX_BATCH = 1000
+DEFAULT_BATCH = 100
+_KINDS = {
+    "String": "text",
+    "Memo": "text",
+    "Integer": "number",
+    "BigInt": "number",
+    "Double": "number",
+    "Decimal": "number",
+    "Money": "number",
+    "Boolean": "bool",
+    "DateTime": "datetime",
+    "Picklist": "picklist",
+    "State": "picklist",
+    "Status": "picklist",
+    "Uniqueidentifier": "id",
+    "Lookup": "id",
+    "Owner": "id",
+    "Customer": "id",
+}
+_CHOICE_TYPES = frozenset({"Picklist", "State", "Status"})
+
+
+class DataverseHTTPError(Exception):
+    """A Dataverse answer with an error status (mapped by the connector's classifier)."""
+
+    def __init__(self, status: int, headers: TMapping[str, str], body: bytes) -> None:
+        self.status, self.headers = status, headers
+        self.code, self.message = _error_of(body)
+        super().__init__(f"HTTP {status} {self.code or ''}: {self.message or ''}")
+
+
+class DeltaTokenExpired(FatalError):
+    """Change tracking's delta token is no longer valid: read in full, then track from there."""
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """A row change tracking reports deleted since the delta link was issued."""
+
+    id: str
+
+
+class DynamicsConnector(Connector):
+    """The Connector protocol for Dataverse ``account`` rows.
+
+    Claims: incremental reads (``modifiedon``) against the server's clock, API limits (calls
+    counted; Dataverse reports no daily allowance, only the diagnostic
+    ``x-ms-ratelimit-burst-remaining-xrm-requests``), a described object schema, and the
+    organization's identity (``WhoAmI``)."""
+
+    crm = "dynamics"
+    field_names_case_insensitive = False
+
+    def __init__(
+        self,
+        cfg: DynamicsSync,
+        mapping: Mapping,
+        env: TMapping[str, str] = os.environ,
+        *,
+        policy: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        tokens: TokenSource | None = None,
+    ) -> None:
+        obj = (mapping.object or "account").lower()
+        if obj not in ("account", "accounts"):
+            raise ConfigError(
+                f"{mapping.path or 'dynamics mapping'}: object {mapping.object!r} is not supported (allowed: 'account')"
+            )
+        self.cfg, self.mapping = cfg, mapping
+        self.object = "account"
+        self.modified_field = mapping.modified_field or "modifiedon"
+        self.batch_size = max(1, min(cfg.batch_size or DEFAULT_BATCH, MAX_BATCH))
+        self.page_size = max(1, min(cfg.page_size, MAX_PAGE))
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self.base = f"{cfg.environment_url}/api/data/v{cfg.api_version}"
+        self.calls = 0
+        self.calls_by_kind: Counter[str] = Counter()
+        #: The CRM's clock (``Date`` header of the latest answer): where the next watermark starts.
+        self.server_time: datetime | None = None
+        #: Dataverse's ``x-ms-ratelimit-burst-remaining-xrm-requests`` as last answered (diagnostics).
+        self.burst_remaining: int | None = None
+        #: The delta link the latest :meth:`read_changes` ended with (None before one finished).
+        self.delta_link: str | None = None
+        self.tokens: TokenSource = tokens or MsalTokens(
+            tenant_id=cfg.tenant_id,
+            authority_url=cfg.authority_url,
+            environment_url=cfg.environment_url,
+            client_id_env=cfg.client_id_env,
+            client_secret_env=cfg.client_secret_env,
+            env=env,
+            timeout=timeout,
+            on_call=lambda: self._count("token"),
+            secrets=self.policy.redact.add,
+        )
+        self._session = requests.Session()
+        self._schema: dict[str, SchemaField] | None = None
+        self._identity: CrmIdentity | None = None
+
+    # ------------------------------------------------------------------ public
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(incremental=self, api_limits=self, object_schema=self, identity=self)
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """None: Dataverse reports no usage line."""
+        return None
+
+    @property
+    def api_remaining(self) -> tuple[int, int] | None:
+        """None: Dataverse's limits are per 5-minute window (answered with 429), not a daily count."""
+        return None
+
+    def crm_identity(self) -> CrmIdentity:
+        """The organization the application user belongs to, from ``WhoAmI`` (one call, cached)."""
+        if self._identity is None:
+            body = self._run("identity", lambda: self._get("identity", f"{self.base}/WhoAmI"))
+            org = str(body.get("OrganizationId") or "")
+            try:
+                uuid.UUID(org)
+            except ValueError:
+                raise FatalError(f"dynamics WhoAmI: no OrganizationId in the answer (got {org!r})") from None
+            self._identity = CrmIdentity("dynamics", org.lower(), self.cfg.environment_url)
+        return self._identity
+
+    def read(self, fields: Sequence[str], since: datetime | None = None) -> Iterator[RawRecord]:
+        """Every live account, or those modified at or after ``since`` (whole seconds), lazily."""
+        columns = self._columns(fields)
+        url = f"{self.base}/accounts?$select={','.join(columns)}"
+        if since is not None:
+            when = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+            url += f"&$filter={quote(f'{self.modified_field} ge {when:%Y-%m-%dT%H:%M:%SZ}', safe='')}"
+        yield from self._pages(url, fields, "query")
+
+    def read_changes(self, fields: Sequence[str], delta_link: str | None = None) -> Iterator[RawRecord | Removed]:
+        """Change tracking: with no ``delta_link`` every row, else the rows changed since it was
+        issued and :class:`Removed` for the deleted ones; when the walk ends, :attr:`delta_link`
+        holds the link to follow next time. An expired link raises :class:`DeltaTokenExpired`."""
+        self.delta_link = None
+        columns = self._columns(fields)
+        first = delta_link or f"{self.base}/accounts?$select={','.join(columns)}"
+        yield from self._pages(first, fields, "query", track=True)
+
+    def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
+        """One ``$batch`` per chunk (continue on error); one result per input, in order."""
+        schema = self.schema()
+        for w in writes:
+            for name in w.fields:
+                if name not in schema:
+                    raise ConfigError(f"dynamics: column {name} not found on account (check the mapping's tags)")
+        out: list[WriteResult] = []
+        for chunk in chunks(writes, self.batch_size):
+            out.extend(self._write_batch(chunk, schema))
+        return out
+
+    def schema(self) -> dict[str, SchemaField]:
+        """The account table's attributes with the choice columns' options (two calls, cached)."""
+        if self._schema is None:
+            attrs_url = f"{self.base}/EntityDefinitions(LogicalName='account')/Attributes"
+            attrs = self._run(
+                "schema",
+                lambda: self._get(
+                    "schema",
+                    f"{attrs_url}?$select=LogicalName,AttributeType,IsValidForUpdate,IsCustomAttribute",
+                ),
+            )
+            picklists = self._run(
+                "schema",
+                lambda: self._get(
+                    "schema",
+                    f"{attrs_url}/Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName"
+                    "&$expand=OptionSet($select=Options),GlobalOptionSet($select=Options)",
+                ),
+            )
+            options = {str(p.get("LogicalName")): _options(p) for p in picklists.get("value", [])}
+            self._schema = {
+                str(a["LogicalName"]): _schema_field(a, options.get(str(a["LogicalName"])))
+                for a in attrs.get("value", [])
+            }
+        return self._schema
+
+    def cached_schema(self) -> dict[str, SchemaField] | None:
+        return self._schema
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ------------------------------------------------------------------ calls
+    def _count(self, kind: str) -> None:
+        self.calls += 1
+        self.calls_by_kind[kind] += 1
+
+    def _request(self, kind: str, method: str, url: str, **kwargs: Any) -> requests.Response:
+        token = self.tokens.token()
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "OData-MaxVersion": "4.0",
+            "OData-Version": "4.0",
+            **kwargs.pop("headers", {}),
+        }
+        self._count(kind)
+        resp = self._session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+        self.server_time = parse_http_date(header(resp.headers, "Date")) or self.server_time
+        burst = header(resp.headers, "x-ms-ratelimit-burst-remaining-xrm-requests")
+        if burst is not None and burst.strip().isdigit():
+            self.burst_remaining = int(burst)
+        if resp.status_code >= 400:
+            raise DataverseHTTPError(resp.status_code, dict(resp.headers), resp.content)
+        return resp
+
+    def _get(self, kind: str, url: str, prefer: str | None = None) -> dict[str, Any]:
+        resp = self._request(kind, "GET", url, headers={"Prefer": prefer} if prefer else {})
+        body = resp.json() if resp.content else {}
+        return body if isinstance(body, dict) else {}
+
+    def _run(self, kind: str, fn: Callable[[], T]) -> T:
+        return self.policy.run(fn, Op("dynamics", self.object, kind), self._classify, self.tokens.invalidate)
+
+    def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
+        if not isinstance(exc, DataverseHTTPError):
+            return None
+        if exc.status == 401:  # Dataverse does not say why: take it as an expired token, renew once
+            return AuthExpiredError(f"{op}: HTTP 401 (the access token was refused)", 0.0)
+        if exc.status == 400 and op.operation == "query" and "expired" in (exc.message or "").lower():
+            return DeltaTokenExpired(f"{op}: the change tracking token expired ({exc.message}); read in full")
+        retry_after = parse_retry_after(header(exc.headers, "Retry-After"))
+        return http_error(op, exc.status, exc.code, exc.message, retry_after)
+
+    # ------------------------------------------------------------------ reading
+    def _columns(self, fields: Sequence[str]) -> list[str]:
+        schema = self.schema()
+        wanted = [f for f in fields if f not in ("id", "accountid")]
+        unknown = [f for f in wanted if f not in schema]
+        if unknown:
+            raise ConfigError(f"dynamics: column(s) {', '.join(unknown)} not found on account (check the mapping)")
+        return list(dict.fromkeys([*wanted, self.modified_field, "accountid"]))
+
+    def _pages(self, first: str, fields: Sequence[str], kind: str, track: bool = False) -> Iterator[Any]:
+        prefer = f'odata.maxpagesize={self.page_size},odata.include-annotations="{FORMATTED}"'
+        if track:
+            prefer += ",odata.track-changes"
+        schema = self.schema()
+
+        def fetch(url: str | None) -> tuple[list[Any], str | None]:
+            body = self._get(kind, url or first, prefer)
+            if track and body.get("@odata.deltaLink"):
+                self.delta_link = str(body["@odata.deltaLink"])
+            rows = [self._raw(row, fields, schema) for row in body.get("value", [])]
+            nxt = body.get("@odata.nextLink")
+            return rows, str(nxt) if nxt else None
+
+        yield from paginate(fetch, lambda f: self._run(kind, f), Op("dynamics", self.object, kind))
+
+    def _raw(self, row: dict[str, Any], fields: Sequence[str], schema: TMapping[str, SchemaField]) -> Any:
+        if str(row.get("@odata.context", "")).endswith("/$deletedEntity"):
+            return Removed(str(row.get("id")))
+        rid = str(row["accountid"])
+        out: dict[str, Any] = {}
+        for name in fields:
+            if name in ("id", "accountid"):
+                out[name] = rid
+                continue
+            value = row.get(name)
+            f = schema.get(name)
+            if value is not None and f is not None and f.type in _CHOICE_TYPES:
+                value = row.get(f"{name}@{FORMATTED}", value)  # the label, as the rules expect it
+            out[name] = value
+        return RawRecord(id=rid, fields=out)
+
+    # ------------------------------------------------------------------ writing
+    def _write_batch(self, chunk: Sequence[TagWrite], schema: TMapping[str, SchemaField]) -> list[WriteResult]:
+        results: list[WriteResult | None] = [None] * len(chunk)
+        sent: list[int] = []
+        parts: list[str] = []
+        boundary = f"batch_{uuid.uuid4()}"
+        for i, w in enumerate(chunk):
+            try:
+                body = {name: _wire_value(schema[name], value) for name, value in w.fields.items()}
+            except ValueError as exc:
+                results[i] = WriteResult(w.id, False, str(exc))
+                continue
+            sent.append(i)
+            parts.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                f"PATCH {self.base}/accounts({w.id}) HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: *\r\n\r\n"
+                f"{json.dumps(body)}\r\n"
+            )
+        if sent:
+            payload = ("".join(parts) + f"--{boundary}--\r\n").encode("utf-8")
+
+            def call() -> list[tuple[int, str | None, str | None]]:
+                resp = self._request(
+                    "write",
+                    "POST",
+                    f"{self.base}/$batch",
+                    data=payload,
+                    headers={
+                        "Content-Type": f"multipart/mixed; boundary={boundary}",
+                        "Prefer": "odata.continue-on-error",
+                    },
+                )
+                return parse_batch_response(resp.headers.get("Content-Type", ""), resp.content)
+
+            answers = self._run("write", call)
+            for n, i in enumerate(sent):
+                status, code, message = answers[n] if n < len(answers) else (0, None, "no answer for this request")
+                results[i] = _outcome(chunk[i].id, status, code, message, self.policy.redact)
+        return [r for r in results if r is not None]
+
+
+# ---------------------------------------------------------------------- helpers
+def parse_batch_response(content_type: str, body: bytes) -> list[tuple[int, str | None, str | None]]:
+    """(status, error code, error message) of each request in a ``$batch`` answer, in order
+    (a change set's answers in place)."""
+    msg = BytesParser(policy=email_policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    out: list[tuple[int, str | None, str | None]] = []
+
+    def walk(part: Any) -> None:
+        if part.is_multipart():
+            for sub in part.iter_parts():
+                walk(sub)
+            return
+        raw = part.get_payload(decode=True) or b""
+        head, _, rest = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+        words = head.split(b"\n", 1)[0].split()
+        status = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+        code, message = _error_of(rest.strip()) if status >= 400 else (None, None)
+        out.append((status, code, message))
+
+    for part in msg.iter_parts():
+        walk(part)
+    return out
+
+
+def _error_of(body: bytes) -> tuple[str | None, str | None]:
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return None, body[:300].decode("utf-8", "replace") or None
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        return (str(err["code"]) if err.get("code") else None), str(err.get("message") or "") or None
+    return None, None
+
+
+def _outcome(rid: str, status: int, code: str | None, message: str | None, redact: Callable[[str], str]) -> WriteResult:
+    """One request's result; a cause no retry can fix names a permanent code the sync keeps apart."""
+    if 200 <= status < 300:
+        return WriteResult(rid, True)
+    text = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+    low = (message or "").lower()
+    if status == 404:
+        text = f"OBJECT_NOT_FOUND: {text}"
+    elif status == 403:
+        text = f"INSUFFICIENT_ACCESS: {text}"
+    elif status == 400 and ("outside the valid range" in low or "option set" in low):
+        text = f"INVALID_OPTION: {text}"
+    elif status == 400 and "invalid property" in low:
+        text = f"INVALID_FIELD: {text}"
+    return WriteResult(rid, False, redact(text))
+
+
+def _wire_value(f: SchemaField, value: Any) -> Any:
+    """A tag value as Dataverse takes it: a choice's label as its option's integer (ValueError
+    naming ``INVALID_OPTION`` when the column has no such option), None clears."""
+    if value is None or value == "":
+        return None
+    if f.type in _CHOICE_TYPES:
+        values: dict[str, int] = f.extra.get("option_values") or {}
+        if str(value) not in values:
+            raise ValueError(
+                f"INVALID_OPTION: {value!r} is no option of the choice column {f.name} "
+                f"(options: {', '.join(values) or 'none'}); add it in the table's column settings"
+            )
+        return values[str(value)]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ";".join(str(v) for v in value)
+    if f.type in ("String", "Memo"):
+        return str(value)
+    return value
+
+
+def _options(p: TMapping[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for source in (p.get("OptionSet"), p.get("GlobalOptionSet")):
+        for o in (source or {}).get("Options") or []:
+            label = ((o.get("Label") or {}).get("UserLocalizedLabel") or {}).get("Label")
+            if label is not None and isinstance(o.get("Value"), int):
+                out.setdefault(str(label), int(o["Value"]))
+    return out
+
+
+def _schema_field(a: TMapping[str, Any], options: dict[str, int] | None) -> SchemaField:
+    atype = str(a.get("AttributeType") or "String")
+    return SchemaField(
+        name=str(a["LogicalName"]),
+        type=atype,
+        updateable=bool(a.get("IsValidForUpdate")),
+        options=list(options or {}) if atype in _CHOICE_TYPES else None,
+        extra={
+            "kind": _KINDS.get(atype, "other"),
+            "option_values": options or {},
+            "custom": a.get("IsCustomAttribute"),
+        },
+    )

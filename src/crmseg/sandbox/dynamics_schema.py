@@ -1,0 +1,190 @@
+"""The Dynamics 365 sandbox's ``account`` table: columns, choice option sets, seeding.
+
+Columns are Dataverse attributes (``AttributeType``: ``Uniqueidentifier``, ``String``,
+``Memo``, ``Picklist``, ``Integer``, ``Money``, ``Double``, ``Boolean``, ``DateTime``,
+``Lookup``). A choice (``Picklist``) column stores the option's integer value, as Dataverse
+does; its options are ``FieldDef.extra["options"]`` (label -> value). Standard choice columns
+(``industrycode``, ``customertypecode``) number their options from 1; custom ones (the tag
+columns) from 100,000,000, the option-value prefix of the default publisher (``new_``).
+
+Record ids are GUIDs whose text order is the seeding order (paging follows the primary key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from crmseg.config import Mapping
+from crmseg.sandbox.schema import Dimension, FieldDef, tag_fields
+from crmseg.sandbox.seed import BASE_TIME, PIN_COLUMNS
+from crmseg.sandbox.store import Record
+from crmseg.sandbox.values import FieldError, coerce, ms_of, to_ms
+
+#: Option values of custom choice columns start here (the default publisher's prefix 10,000).
+CUSTOM_OPTION_BASE = 100_000_000
+#: The standard columns of ``account`` the sandbox knows besides the mapping's.
+_STANDARD: dict[str, FieldDef] = {
+    "accountid": FieldDef("accountid", "Uniqueidentifier", "Account", updateable=False, system="id"),
+    "name": FieldDef("name", "String", "Account Name", length=160),
+    "createdon": FieldDef("createdon", "DateTime", "Created On", updateable=False, system="created"),
+    "modifiedon": FieldDef("modifiedon", "DateTime", "Modified On", updateable=False, system="modified"),
+    "websiteurl": FieldDef("websiteurl", "String", "Website", length=200),
+    "industrycode": FieldDef("industrycode", "Picklist", "Industry", options=[]),
+    "customertypecode": FieldDef("customertypecode", "Picklist", "Relationship Type", options=[]),
+    "numberofemployees": FieldDef("numberofemployees", "Integer", "Number of Employees"),
+    "revenue": FieldDef("revenue", "Money", "Annual Revenue"),
+    "address1_country": FieldDef("address1_country", "String", "Address 1: Country/Region", length=80),
+    "address1_stateorprovince": FieldDef("address1_stateorprovince", "String", "Address 1: State/Province", length=50),
+    "address1_city": FieldDef("address1_city", "String", "Address 1: City", length=80),
+    "_ownerid_value": FieldDef("_ownerid_value", "Lookup", "Owner", updateable=False),
+}
+#: The mapping's canonical type -> the attribute type of a custom column for it.
+_KIND = {
+    "str": "String",
+    "int": "Integer",
+    "float": "Double",
+    "bool": "Boolean",
+    "date": "DateTime",
+    "datetime": "DateTime",
+    "list": "Memo",  # multi-valued text joined by ";" (multi-select choices are not emulated)
+}
+#: Attribute type -> the CRM-neutral kind ``crmseg.sandbox.values.coerce`` converts to.
+COERCE_KIND = {
+    "String": "string",
+    "Memo": "textarea",
+    "Uniqueidentifier": "id",
+    "Lookup": "reference",
+    "Integer": "int",
+    "Double": "double",
+    "Money": "currency",
+    "Boolean": "boolean",
+    "DateTime": "datetime",
+}
+
+
+def guid(n: int) -> str:
+    """The n-th account id: a GUID whose text order is ``n``'s order."""
+    return f"{n:08x}-d365-4000-8000-{n % 0x1000000000000:012x}"
+
+
+def build_dynamics_schema(
+    mapping: Mapping, dims: dict[str, Dimension], create_tags: bool = True
+) -> dict[str, FieldDef]:
+    """Every column of the sandbox's ``account`` (the mapping's, the tags', the standard ones)."""
+    schema = {
+        name: replace(fd, options=list(fd.options or []) if fd.options is not None else None, extra={})
+        for name, fd in _STANDARD.items()
+    }
+    for fd in schema.values():
+        if fd.kind == "Picklist":
+            fd.extra["options"] = {}
+    for canonical, fm in mapping.fields.items():
+        src = fm.source or canonical
+        if src not in schema:
+            schema[src] = FieldDef(src, _KIND[fm.type], src, custom=True, length=4000 if fm.type == "list" else 100)
+    if not create_tags:
+        return schema
+    for dim, target in tag_fields(mapping, dims).items():
+        d = dims.get(dim)
+        if d is not None and d.kind == "score":
+            fd = FieldDef(target, "Double", target, custom=True, group="crmseg")
+        elif d is not None and d.values:
+            fd = FieldDef(
+                target, "Picklist", target, options=list(d.values), restricted=True, custom=True, group="crmseg"
+            )
+            fd.extra["options"] = {label: CUSTOM_OPTION_BASE + i for i, label in enumerate(d.values)}
+        else:
+            fd = FieldDef(target, "String", target, custom=True, group="crmseg", length=100)
+        fd.extra["dimension"] = dim
+        schema[target] = fd
+    if mapping.pin_field and mapping.pin_field not in schema:
+        schema[mapping.pin_field] = FieldDef(
+            mapping.pin_field, "Boolean", mapping.pin_field, custom=True, group="crmseg"
+        )
+    return schema
+
+
+def option_value(fd: FieldDef, label: str, learn: bool) -> int | None:
+    """The integer of a choice column's option ``label`` (None: no such option); ``learn`` adds it."""
+    options: dict[str, int] = fd.extra.setdefault("options", {})
+    if label in options:
+        return options[label]
+    if not learn:
+        return None
+    base = CUSTOM_OPTION_BASE if fd.custom else 1
+    options[label] = base + len(options)
+    if fd.options is not None:
+        fd.options.append(label)
+    return options[label]
+
+
+def option_label(fd: FieldDef, value: Any) -> str | None:
+    """The label of a choice column's stored integer (None when it is no option)."""
+    for label, v in (fd.extra.get("options") or {}).items():
+        if v == value:
+            return str(label)
+    return None
+
+
+def store_value(fd: FieldDef, value: Any) -> Any:
+    """A written (JSON) value as stored: choices as their integer, the rest coerced; FieldError if refused."""
+    if value is None or value == "":
+        return None
+    if fd.kind == "Picklist":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldError("0x80048d19", f"Cannot convert the literal '{value}' to the expected type 'Edm.Int32'.")
+        if option_label(fd, value) is None:
+            accepted = ",".join(str(v) for v in (fd.extra.get("options") or {}).values())
+            raise FieldError(
+                "0x8004431a",
+                f"A validation error occurred. The value {value} of '{fd.name}' on record of type 'account' is "
+                f"outside the valid range. Accepted Values: {accepted}",
+            )
+        return value
+    return coerce(COERCE_KIND.get(fd.kind, "string"), value, label=fd.name, length=fd.length)
+
+
+def seed_records(
+    rows: Iterable[dict[str, Any]], mapping: Mapping, schema: dict[str, FieldDef], tags: dict[str, str]
+) -> tuple[list[Record], dict[str, str]]:
+    """Store records for canonical account rows; returns them and the map seed id -> account GUID.
+
+    A choice column's label becomes its option's value (a label not yet an option of a
+    standard or unrestricted column is added, as an admin would have); values a column refuses
+    are left empty, as a real import would."""
+    plan: list[tuple[str, FieldDef]] = []
+    for canonical, fm in mapping.fields.items():
+        fd = schema.get(fm.source or canonical)
+        if fd is not None and not fd.system and fd.updateable:
+            plan.append((canonical, fd))
+    plan += [(f"crmseg_{dim}", schema[target]) for dim, target in tags.items() if target in schema]
+    pin = mapping.pin_field if mapping.pin_field in schema else None
+    base_ms = to_ms(BASE_TIME)
+    records: list[Record] = []
+    id_map: dict[str, str] = {}
+    for n, row in enumerate(rows, start=1):
+        data: dict[str, Any] = {fd.name: None for fd in schema.values() if not fd.system}
+        for column, fd in plan:
+            raw = row.get(column)
+            if raw in (None, ""):
+                continue
+            if fd.kind == "Picklist":
+                data[fd.name] = option_value(fd, str(raw), learn=not fd.restricted)
+                continue
+            try:
+                data[fd.name] = store_value(fd, raw)
+            except FieldError:
+                data[fd.name] = None
+        if pin:
+            flag = next((row[c] for c in PIN_COLUMNS if row.get(c) not in (None, "")), None)
+            data[pin] = str(flag).strip().lower() in ("1", "true", "yes", "y") if flag is not None else False
+        rid = guid(n)
+        given = str(row.get("id") or "").strip()
+        if given:
+            id_map[given] = rid
+        updated = ms_of(row.get("updated_at"))
+        created = ms_of(row.get("created_at")) or updated or base_ms - n * 60_000
+        records.append(Record(rid, created, max(updated or created, created), data))
+    return records, id_map

@@ -1,0 +1,91 @@
+"""The Dynamics 365 connector's specifics, through msal and requests over real HTTP to the
+sandbox (the shared contract runs in tests/test_connector_contract.py::TestDynamics)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from crmseg.config import DynamicsSync
+from crmseg.connectors.dynamics import Removed
+from crmseg.errors import AuthRefusedError
+from crmseg.model import TagWrite
+from crmseg.sync.decide import is_permanent
+from tests.connector_fixtures import Harness, write_rules
+
+
+@pytest.fixture
+def h(tmp_path):
+    harness = Harness("dynamics", write_rules(tmp_path / "rules"), accounts=30)
+    yield harness
+    harness.close()
+
+
+def test_choice_columns_read_as_labels(h):
+    records = {r.id: r for r in h.connector().read(["name", "industrycode", "numberofemployees"])}
+    first = records[h.ids()[0]]
+    assert first.fields["industrycode"] == "Retail"  # the label, not the option's integer
+    assert isinstance(first.fields["numberofemployees"], int)  # numbers keep their value, not "1,000"
+
+
+def test_an_expired_token_is_dropped_and_renewed_once(h):
+    conn = h.connector()
+    conn.crm_identity()
+    assert h.sb.stats()["logins"] == 1
+    h.sb.app.tokens.clear()  # every issued token now refused (401), as after expiry
+    assert len(list(conn.read(["name"]))) == 30
+    assert h.sb.stats()["logins"] == 2  # msal's cached token dropped, one new grant
+    assert h.server_calls("token") == 2 and h.server_calls("openid_configuration") == 1
+
+
+def test_tokens_are_renewed_before_they_expire(h):
+    h.sb.configure(token_lifetime=60)  # under msal's 5-minute margin: a new token every call
+    conn = h.connector()
+    conn.schema()
+    list(conn.read(["name"]))
+    assert h.sb.stats()["logins"] == conn.calls_by_kind["schema"] + conn.calls_by_kind["query"]
+    assert "401" not in h.sb.stats()["calls"]["by_status"]
+
+
+def test_a_wrong_secret_is_refused_naming_the_variable(h):
+    env = {**h.sb.env(), "DYNAMICS_CLIENT_SECRET": "wrong-secret"}
+    with pytest.raises(AuthRefusedError, match="DYNAMICS_CLIENT_SECRET") as err:
+        h.connector(env=env).crm_identity()
+    assert "wrong-secret" not in str(err.value)
+
+
+def test_change_tracking_yields_changes_and_deletions(h):
+    conn = h.connector()
+    assert len(list(conn.read_changes(["name"]))) == 30 and conn.delta_link
+    link, ids = conn.delta_link, h.ids()
+    h.touch(ids[:2])
+    h.sb.store.set_deleted([ids[5]], True, h.sb.app.write_ms())
+    changes = list(conn.read_changes(["name"], link))
+    assert [c.id for c in changes if not isinstance(c, Removed)] == ids[:2]
+    assert [c for c in changes if isinstance(c, Removed)] == [Removed(ids[5])]
+    assert conn.delta_link != link
+
+
+def test_write_outcomes_keep_permanent_errors_apart(h):
+    conn = h.connector()
+    ids = h.ids()
+    h.sb.store.set_deleted([ids[1]], True, h.sb.app.write_ms())
+    results = conn.write(
+        [TagWrite(ids[0], {h.tag: "SMB"}), TagWrite(ids[1], {h.tag: "SMB"}), TagWrite(ids[2], {h.tag: "Nope"})]
+    )
+    assert [r.ok for r in results] == [True, False, False]
+    assert "OBJECT_NOT_FOUND" in results[1].error and is_permanent(results[1].error)
+    assert "INVALID_OPTION" in results[2].error and is_permanent(results[2].error)
+    assert h.server_calls("batch") == 1  # the bad label never left the client
+
+
+def test_plain_http_only_to_loopback():
+    with pytest.raises(ValidationError, match="not loopback"):
+        DynamicsSync(connector="dynamics", environment_url="http://contoso.crm.dynamics.com", tenant_id="t1")
+    with pytest.raises(ValidationError, match="not loopback"):
+        DynamicsSync(
+            connector="dynamics",
+            environment_url="https://contoso.crm.dynamics.com",
+            tenant_id="t1",
+            authority_url="http://login.example.com",
+        )

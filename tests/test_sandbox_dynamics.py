@@ -1,0 +1,183 @@
+"""The Dynamics 365 sandbox speaks Dataverse Web API v9.2 as Microsoft documents it (plain
+requests over HTTP on 127.0.0.1, no crmseg client code): Entra ID client credentials, paging
+by ``odata.maxpagesize`` and ``@odata.nextLink``, choice labels as formatted values, change
+tracking with deletions, ``$batch`` with per-request outcomes, service protection 429s."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from crmseg.sandbox import SandboxServer
+from tests.connector_fixtures import write_rules
+
+API = "/api/data/v9.2"
+
+
+@pytest.fixture
+def sb(tmp_path):
+    server = SandboxServer("dynamics", accounts=25, rules_dir=write_rules(tmp_path / "rules")).start()
+    yield server
+    server.stop()
+
+
+def token(sb: SandboxServer, secret: str | None = None) -> requests.Response:
+    c = sb.options.credentials
+    return requests.post(
+        f"{sb.url}/{sb.options.tenant_id}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": c.dynamics_client_id,
+            "client_secret": secret or c.dynamics_client_secret,
+            "scope": f"{sb.url}/.default",
+        },
+        timeout=5,
+    )
+
+
+def auth(sb: SandboxServer, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(sb).json()['access_token']}", **headers}
+
+
+def test_client_credentials_grant_and_refusals(sb):
+    ok = token(sb).json()
+    assert ok["token_type"] == "Bearer" and ok["expires_in"] == 3599 and ok["access_token"]
+    bad = token(sb, secret="wrong")
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+    assert "AADSTS7000215" in bad.json()["error_description"]
+    anonymous = requests.get(f"{sb.url}{API}/WhoAmI", timeout=5)
+    assert anonymous.status_code == 401 and 'error="invalid_token"' in anonymous.headers["WWW-Authenticate"]
+
+
+def test_an_expired_token_is_refused(sb):
+    sb.configure(token_lifetime=0)
+    headers = auth(sb)
+    assert requests.get(f"{sb.url}{API}/WhoAmI", headers=headers, timeout=5).status_code == 401
+
+
+def test_paging_follows_next_links_in_primary_key_order(sb):
+    headers = auth(sb, Prefer="odata.maxpagesize=10")
+    url, ids, pages = f"{sb.url}{API}/accounts?$select=name", [], 0
+    while url:
+        body = requests.get(url, headers=headers, timeout=5).json()
+        ids += [row["accountid"] for row in body["value"]]
+        url, pages = body.get("@odata.nextLink"), pages + 1
+    assert ids == sb.ids() and pages == 3
+    calls = sb.stats()["calls"]["by_endpoint"]
+    assert calls["accounts_query"] == 1 and calls["accounts_next"] == 2
+
+
+def test_choice_columns_are_integers_with_formatted_labels(sb):
+    headers = auth(sb, Prefer='odata.include-annotations="OData.Community.Display.V1.FormattedValue"')
+    row = requests.get(f"{sb.url}{API}/accounts?$select=industrycode,numberofemployees", headers=headers, timeout=5)
+    first = row.json()["value"][0]
+    assert isinstance(first["industrycode"], int)
+    assert first["industrycode@OData.Community.Display.V1.FormattedValue"] == "Retail"
+    assert "numberofemployees@OData.Community.Display.V1.FormattedValue" in first  # not only choices
+    plain = requests.get(f"{sb.url}{API}/accounts?$select=industrycode", headers=auth(sb), timeout=5).json()
+    assert not any("@" in key for key in plain["value"][0] if key != "@odata.etag")
+
+
+def test_filter_on_modifiedon_and_unknown_columns(sb):
+    headers = auth(sb)
+    before = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sb.edit(touch=sb.ids()[:3])
+    body = requests.get(
+        f"{sb.url}{API}/accounts?$select=name&$filter=modifiedon ge {before}", headers=headers, timeout=5
+    )
+    assert [r["accountid"] for r in body.json()["value"]] == sb.ids()[:3]
+    bad = requests.get(f"{sb.url}{API}/accounts?$select=nope", headers=headers, timeout=5)
+    assert bad.status_code == 400 and "Could not find a property named 'nope'" in bad.json()["error"]["message"]
+
+
+def test_change_tracking_returns_changes_and_deletions(sb):
+    headers = auth(sb, Prefer="odata.track-changes,odata.maxpagesize=10")
+    url, seen, delta = f"{sb.url}{API}/accounts?$select=name", 0, None
+    while url:
+        body = requests.get(url, headers=headers, timeout=5).json()
+        seen += len(body["value"])
+        url, delta = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
+    assert seen == 25 and delta and "$deltatoken=" in delta
+    ids = sb.ids()
+    sb.edit({ids[1]: {"name": "Renamed"}})
+    sb.store.set_deleted([ids[2]], True, sb.app.write_ms())
+    body = requests.get(delta, headers=headers, timeout=5).json()
+    assert body["value"][0]["name"] == "Renamed"
+    assert body["value"][1] == {
+        "@odata.context": f"{sb.url}{API}/$metadata#accounts/$deletedEntity",
+        "id": ids[2],
+        "reason": "deleted",
+    }
+    assert body["@odata.deltaLink"] != delta
+    refused = requests.get(
+        f"{sb.url}{API}/accounts?$filter=modifiedon ge 2026-01-01T00:00:00Z", headers=headers, timeout=5
+    )
+    assert refused.status_code == 400
+
+
+def batch_body(parts: list[tuple[str, dict]], boundary: str = "batch_x") -> str:
+    out = []
+    for rid, fields in parts:
+        out.append(
+            f"--{boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+            f"PATCH {API}/accounts({rid}) HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: *\r\n\r\n"
+            f"{json.dumps(fields)}\r\n"
+        )
+    return "".join(out) + f"--{boundary}--\r\n"
+
+
+def test_batch_answers_each_request_and_continues_on_error(sb):
+    ids = sb.ids()
+    segment = sb.mapping.tag_field("segment")
+    options = sb.schema[segment].extra["options"]
+    parts = [(ids[0], {segment: options["SMB"]}), (ids[1], {segment: 7}), (ids[2], {segment: options["Enterprise"]})]
+    headers = auth(sb, **{"Content-Type": "multipart/mixed;boundary=batch_x", "Prefer": "odata.continue-on-error"})
+    resp = requests.post(f"{sb.url}{API}/$batch", data=batch_body(parts), headers=headers, timeout=5)
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith(
+        "multipart/mixed; boundary=batchresponse_"
+    )
+    assert re.findall(r"HTTP/1.1 (\d+)", resp.text) == ["204", "400", "204"]
+    assert "outside the valid range" in resp.text
+    assert sb.record(ids[0])[segment] == options["SMB"] and sb.record(ids[2])[segment] == options["Enterprise"]
+    stopped = requests.post(
+        f"{sb.url}{API}/$batch",
+        data=batch_body([(ids[3], {segment: 7}), (ids[4], {segment: options["SMB"]})]),
+        headers={k: v for k, v in headers.items() if k != "Prefer"},
+        timeout=5,
+    )
+    assert re.findall(r"HTTP/1.1 (\d+)", stopped.text) == ["400"]  # without continue-on-error it stops
+    assert sb.record(ids[4])[segment] != options["SMB"]
+
+
+def test_patch_of_a_deleted_row_is_404(sb):
+    rid = sb.ids()[0]
+    sb.store.set_deleted([rid], True, sb.app.write_ms())
+    resp = requests.patch(
+        f"{sb.url}{API}/accounts({rid})", json={"name": "x"}, headers=auth(sb, **{"If-Match": "*"}), timeout=5
+    )
+    assert resp.status_code == 404
+
+
+def test_service_protection_answers_429_with_retry_after(sb):
+    headers = auth(sb)
+    sb.configure(service_limit=2, service_window=60.0)
+    answers = [requests.get(f"{sb.url}{API}/WhoAmI", headers=headers, timeout=5) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[2].headers["Retry-After"]) > 0
+    assert answers[2].json()["error"]["message"].startswith("Number of requests exceeded the limit of 2")
+    assert answers[1].headers["x-ms-ratelimit-burst-remaining-xrm-requests"] == "0"
+
+
+def test_written_config_opens_a_connector_that_reads(sb, tmp_path):
+    from crmseg.config import load_config, load_mapping
+    from crmseg.connectors.factory import open_connector
+    from crmseg.sandbox import write_sandbox_config
+
+    cfg = load_config(write_sandbox_config(sb, tmp_path / "d365.toml"))
+    sync = next(iter(cfg.syncs.values()))
+    conn = open_connector(sync, load_mapping(sb.mapping.path), sb.env())
+    assert len(list(conn.read(["name"]))) == 25
