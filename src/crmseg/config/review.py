@@ -43,8 +43,10 @@ class ReviewConfig(BaseModel):
     #: The dimensions reviewed, in report order (default: every dimension of the rules, in their order).
     dimensions: tuple[str, ...] | None = None
     #: Label dimensions whose rule file's ``values`` list is a ladder, top first (tiers): calibrated.
-    ordered: tuple[str, ...] = ()
-    #: The segment dimensions judged for viability (default: every label dimension not in ``ordered``).
+    #: Default: the label dimensions with ``values`` whose name contains "tier".
+    ordered: tuple[str, ...] | None = None
+    #: The segment dimensions judged for viability. Default: the label dimensions whose name
+    #: contains "segment" (as the audit's segment checks read them).
     segments: tuple[str, ...] | None = None
     #: A segment smaller than this share of the accounts and of the won amount is not viable.
     min_segment_size: float = Field(default=0.05, gt=0, lt=1)

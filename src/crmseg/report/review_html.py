@@ -42,7 +42,8 @@ EXTRA_CSS = """
 .v-viable { background: #dcfce7; color: #166534; }
 .v-watch { background: #fef3c7; color: #92400e; }
 .v-not_viable { background: #fee2e2; color: #991b1b; }
-td.v { font-weight: 600; text-align: center; border-radius: 4px; }
+td.v { font-weight: 600; text-align: center; border-radius: 4px; white-space: nowrap; }
+td.label { white-space: nowrap; padding-right: 12px; }
 .health li { margin: 3px 0; }
 .note { color: var(--muted); font-size: 12px; margin: 6px 0 14px; }
 .flag-decaying { color: #b91c1c; font-weight: 600; }
@@ -344,7 +345,7 @@ def _viability(name: str, labels: Mapping[str, Mapping[str, Any]]) -> str:
         reasons = "; ".join(r for r in v["reasons"] if not r.startswith("actionable")) or "–"
         diff = {True: "yes", False: "no", None: "–"}[v["differentiable"]]
         rows.append(
-            f'<tr><td class="name">{esc(label)}</td><td class="n">{fmt_pct(v["measurable"])}</td>'
+            f'<tr><td class="label">{esc(label)}</td><td class="n">{fmt_pct(v["measurable"])}</td>'
             f'<td class="n">{fmt_pct(v["accessible"])}</td><td class="n">{fmt_pct(v["substantial"])}</td>'
             f'<td class="n">{diff}</td><td class="n">not measured</td>'
             f'<td class="v v-{esc(v["verdict"])}">{esc(v["verdict"].replace("_", " "))}</td>'

@@ -98,40 +98,65 @@ def _score(value: Any) -> float | None:
         return None
 
 
-def _dimensions(rules: RuleSet, request: ReviewRequest) -> list[Dimension]:
-    """The reviewed dimensions, in order; ConfigError naming an unknown one."""
+def _ordered(rules: RuleSet, settings: ReviewConfig) -> tuple[str, ...]:
+    """The tier ladders: ``[review] ordered``, else the label dimensions with values named like a tier."""
+    if settings.ordered is not None:
+        return settings.ordered
+    return tuple(d.name for d in rules.dimensions if d.kind == "label" and d.values and "tier" in d.name)
+
+
+def _segments(rules: RuleSet, settings: ReviewConfig) -> tuple[str, ...]:
+    """The segment dimensions: ``[review] segments``, else the label dimensions named like a segment."""
+    if settings.segments is not None:
+        return settings.segments
+    return tuple(d.name for d in rules.dimensions if d.kind == "label" and "segment" in d.name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The reviewed dimensions, in order, with their kind, ladder and whether they are segments."""
+
+    dimensions: list[Dimension]
+    ordered: tuple[str, ...]
+    segments: tuple[str, ...]
+
+    def kind(self, d: Dimension) -> DimensionKind:
+        if d.kind == "score":
+            return "score"
+        return "tiers" if d.name in self.ordered else "label"
+
+    def ladder(self, d: Dimension) -> tuple[str, ...]:
+        return tuple(d.values or ()) if d.name in self.ordered else ()
+
+    def segment(self, d: Dimension) -> bool:
+        return d.name in self.segments
+
+
+def _dimensions(rules: RuleSet, request: ReviewRequest) -> _Plan:
+    """The reviewed dimensions; ConfigError naming an unknown one or a ladder without values."""
     known = rules.names
-    names = list(request.settings.dimensions or known)
-    for where, wanted in (("[review] dimensions", names), ("--by", list(request.by or ()))):
+    settings = request.settings
+    ordered, segments = _ordered(rules, settings), _segments(rules, settings)
+    names = list(settings.dimensions or known)
+    for where, wanted in (
+        ("[review] dimensions", names),
+        ("--by", list(request.by or ())),
+        ("[review] ordered", list(ordered)),
+        ("[review] segments", list(segments)),
+    ):
         for name in wanted:
             if name not in known:
                 raise ConfigError(f"{where}: no dimension {name!r} in the rules (allowed: {', '.join(known)})")
     if request.by:
         names = list(request.by)
-    for key, listed in (("ordered", request.settings.ordered), ("segments", request.settings.segments or ())):
-        for name in listed:
-            if name not in known:
-                raise ConfigError(f"[review] {key}: no dimension {name!r} in the rules (allowed: {', '.join(known)})")
-    for name in request.settings.ordered:
+    for name in ordered:
         d = rules.dimension(name)
         if d.kind != "label" or not d.values:
             raise ConfigError(
                 f"[review] ordered: {name!r} needs to be a label dimension whose rule file lists its "
                 "values, top tier first (values = [...])"
             )
-    return [rules.dimension(n) for n in dict.fromkeys(names)]
-
-
-def _kind(d: Dimension, settings: ReviewConfig) -> DimensionKind:
-    if d.kind == "score":
-        return "score"
-    return "tiers" if d.name in settings.ordered else "label"
-
-
-def _is_segment(d: Dimension, settings: ReviewConfig) -> bool:
-    if settings.segments is not None:
-        return d.name in settings.segments
-    return d.kind == "label" and d.name not in settings.ordered
+    return _Plan([rules.dimension(n) for n in dict.fromkeys(names)], ordered, segments)
 
 
 def _label_fields(d: Dimension, dims: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -278,7 +303,8 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
         columns = sorted({k for data in list(accounts_raw.values())[:1] for k in data})
         now = request.as_of or datetime.now(UTC)
         normalizer, rules = prepare_rules(cfg.resolve(sync.rules), mapping, columns, isinstance(sync, FileSync), now)
-        dims = _dimensions(rules, request)
+        plan = _dimensions(rules, request)
+        dims = plan.dimensions
         names = [d.name for d in dims]
         wanted = list(dict.fromkeys(names + rules.names)) if settings.customer else names
         recorded = store.label_history(sync.name, wanted)
@@ -304,7 +330,7 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
                 out[account] = found.label
         return out
 
-    facts_needed = any(_is_segment(d, settings) for d in dims)
+    facts_needed = any(plan.segment(d) for d in dims)
     data: dict[str, Mapping[str, Any]] = {}
     if facts_needed:
         fields = set(rules.used_fields()) | {settings.owner_field, settings.activity_field}
@@ -325,14 +351,14 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
         inputs.append(
             DimensionInputs(
                 d.name,
-                _kind(d, settings),
+                plan.kind(d),
                 attribute(deals, history, d.name, request.attribute or "created"),
                 end,
                 start,
                 customers,
-                tuple(d.values or ()) if d.name in settings.ordered else (),
-                _is_segment(d, settings),
-                _facts(d, end, data, _label_fields(d, rules.names), accessible) if _is_segment(d, settings) else (),
+                plan.ladder(d),
+                plan.segment(d),
+                _facts(d, end, data, _label_fields(d, rules.names), accessible) if plan.segment(d) else (),
             )
         )
     if request.attribute == "current":
@@ -377,7 +403,8 @@ def file_inputs(
     plan = plan_source(source, rules_dir, mapping_path, "auto", now, **file_options)
     try:
         rules = plan.rules
-        dims = _dimensions(rules, request)
+        chosen = _dimensions(rules, request)
+        dims = chosen.dimensions
         if settings.customer:
             customer_check(settings.customer, rules)  # checked (exit 2 when it does not), not used
         norm = plan.normalizer
@@ -386,7 +413,7 @@ def file_inputs(
         evaluate = plan.rules_engine().evaluate
         labels: dict[str, dict[str, str | None]] = {d.name: {} for d in dims}
         data: dict[str, Mapping[str, Any]] = {}
-        keep_data = any(_is_segment(d, settings) for d in dims)
+        keep_data = any(chosen.segment(d) for d in dims)
         for raw in read_records(plan):
             account = account_of(raw)
             results = evaluate(account)
@@ -418,16 +445,14 @@ def file_inputs(
     inputs = [
         DimensionInputs(
             d.name,
-            _kind(d, settings),
+            chosen.kind(d),
             attribute_current(deals, labels[d.name], d.name),
             labels[d.name],
             None,
             None,
-            tuple(d.values or ()) if d.name in settings.ordered else (),
-            _is_segment(d, settings),
-            _facts(d, labels[d.name], data, _label_fields(d, rules.names), accessible)
-            if _is_segment(d, settings)
-            else (),
+            chosen.ladder(d),
+            chosen.segment(d),
+            _facts(d, labels[d.name], data, _label_fields(d, rules.names), accessible) if chosen.segment(d) else (),
         )
         for d in dims
     ]
