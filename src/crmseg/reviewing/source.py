@@ -300,7 +300,7 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
                 f"sync {sync.name!r} has no deals in its state: set {how} on the sync and run `crmseg sync`"
             )
         accounts_raw = dict(store.iter_accounts(sync.name))
-        columns = sorted({k for data in list(accounts_raw.values())[:1] for k in data})
+        columns = sorted(next(iter(accounts_raw.values()), {}))  # a file sync's columns, for passthrough fields
         now = request.as_of or datetime.now(UTC)
         normalizer, rules = prepare_rules(cfg.resolve(sync.rules), mapping, columns, isinstance(sync, FileSync), now)
         plan = _dimensions(rules, request)
