@@ -39,6 +39,10 @@ ROOT: dict[str, Lazy] = {
         "crmseg.cli.init:init",
         "Write a starter config.toml, rules/, connectors/ and sample accounts into DIRECTORY (default: here).",
     ),
+    "review": Lazy(
+        "crmseg.cli.review:review",
+        "Quarterly segment review: win rate, deal size, cycle, velocity, churn, calibration, viability.",
+    ),
     "rules": Lazy("crmseg.cli.rules:rules", "Check and explain rule files."),
     "sandbox": Lazy(
         "crmseg.cli.sandbox:sandbox", "A local Salesforce, HubSpot or Dynamics 365 on 127.0.0.1, no credentials needed."

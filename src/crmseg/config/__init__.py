@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crmseg.config.alerts import AlertsConfig
+from crmseg.config.review import ReviewConfig
 from crmseg.errors import ConfigError
 
 FieldType = Literal["str", "int", "float", "bool", "date", "datetime", "list"]
@@ -521,6 +522,7 @@ class Config(_Strict):
     logging: LoggingConfig = LoggingConfig()
     daemon: DaemonConfig = DaemonConfig()
     alerts: AlertsConfig | None = None  # [alerts]: a webhook for failed runs, guard trips, drift, rejected rules
+    review: ReviewConfig = ReviewConfig()  # [review]: how `crmseg review` judges the segments
     syncs: dict[str, SyncConfig]
     path: str = ""
     base_dir: str = "."
@@ -563,6 +565,19 @@ def load_config(path: str | Path) -> Config:
     data["path"] = str(p)
     data["base_dir"] = str(p.parent)
     return _validate(Config, data, p)
+
+
+class _ReviewFile(_Strict):
+    review: ReviewConfig = ReviewConfig()
+
+
+def load_review_config(path: str | Path) -> ReviewConfig:
+    """The ``[review]`` table of a TOML file (``crmseg review --review-config FILE``)."""
+    p = Path(path)
+    data = _read_toml(p)
+    if "review" not in data:
+        raise ConfigError(f"{p}: no [review] table (the file holds {', '.join(sorted(data)) or 'nothing'})")
+    return _validate(_ReviewFile, data, p).review
 
 
 def parse_interval(text: str) -> float | None:

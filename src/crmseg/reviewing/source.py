@@ -1,0 +1,480 @@
+"""Read what a review needs — deals, labels over time, account facts — from a sync's state or
+from files, and hand it to the pure statistics (:func:`crmseg.review.assemble.assemble`).
+
+- **A sync's state** (``--config``): the deals the sync keeps, attributed from crmseg's own tag
+  history (``--attribute created|closed|current``); each account's label at the period's start
+  and end from the same history (accounts in and out, PSI, churn); account facts (measurable,
+  accessible) from the sync's local copy of the accounts. Reads the state only.
+- **Files** (``--source/--deals/--rules``): the accounts evaluated with the rules now (or at
+  ``--as-of``), every deal attributed with that current evaluation — there is no history, so
+  no accounts in/out, PSI or churn, and the review says so in its warnings.
+
+Refused with a :class:`~crmseg.errors.ConfigError` naming the cause (exit 2, nothing computed):
+no deals, no deal's account among the accounts, deals in several currencies when nothing says
+their amounts are in one home currency, a period in which no deal closed, a ``customer``
+expression that does not check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from crmseg.config import Config, FileSync, load_mapping
+from crmseg.config import Mapping as MappingConfig
+from crmseg.config.review import ReviewConfig
+from crmseg.dates import parse_iso
+from crmseg.deals import AttributeMode, Deal, TagHistory, attribute, attribute_current
+from crmseg.errors import ConfigError
+from crmseg.model import RawRecord
+from crmseg.review.assemble import DimensionInputs, DimensionKind, ReviewInputs, ReviewSettings
+from crmseg.review.metrics import CustomerFlag
+from crmseg.review.period import Period
+from crmseg.review.result import Review
+from crmseg.review.viability import AccountFacts
+from crmseg.rules.model import Dimension, RuleSet
+from crmseg.tags import tag_text
+
+__all__ = ["ReviewRequest", "customer_check", "file_inputs", "review_document", "settings_of", "state_inputs"]
+
+SHOWN = 5  # ids named in a message
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRequest:
+    """What one review covers: its periods, dimensions (None: the configured ones), attribution
+    mode, the clock of a current evaluation, and the ``[review]`` settings."""
+
+    period: Period
+    compare: Period | None
+    settings: ReviewConfig
+    by: tuple[str, ...] | None = None
+    attribute: AttributeMode | None = None  # None: created (the default), not asked for
+    as_of: datetime | None = None
+
+
+def settings_of(cfg: ReviewConfig) -> ReviewSettings:
+    """The figures the statistics use, from ``[review]``."""
+    a = cfg.alerts
+    return ReviewSettings(cfg.min_closed, a.alpha, cfg.min_segment_size, a.decaying, a.out_of_order)
+
+
+# ---------------------------------------------------------------- checks shared by both sources
+def customer_check(expression: str, rules: RuleSet) -> Callable[[Mapping[str, Any]], bool]:
+    """The ``[review] customer`` condition compiled over the dimensions' values (a label's text, a
+    score's number). ConfigError naming the expression when it does not parse or check: it may
+    read only the dimensions, whose values crmseg records over time."""
+    from crmseg.rules.closures import compile_pred
+    from crmseg.rules.ir import Lowering
+    from crmseg.rules.parser import ExprError, parse
+
+    types = {d.name: "float" if d.kind == "score" else "str" for d in rules.dimensions}
+    try:
+        pred = Lowering(types, []).predicate(parse(expression))
+    except ExprError as exc:
+        raise ConfigError(
+            f"[review] customer = {expression!r}: col {exc.col}: {exc.message} (the expression reads the "
+            f"dimensions: {', '.join(types)})"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"[review] customer = {expression!r}: expression too deeply nested") from None
+    check = compile_pred(pred, datetime.now(UTC))
+    scores = {d.name for d in rules.dimensions if d.kind == "score"}
+
+    def is_customer(labels: Mapping[str, Any]) -> bool:
+        values = {k: _score(v) if k in scores else v for k, v in labels.items()}
+        return bool(check(values))
+
+    return is_customer
+
+
+def _score(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ordered(rules: RuleSet, settings: ReviewConfig) -> tuple[str, ...]:
+    """The tier ladders: ``[review] ordered``, else the label dimensions with values named like a tier."""
+    if settings.ordered is not None:
+        return settings.ordered
+    return tuple(d.name for d in rules.dimensions if d.kind == "label" and d.values and "tier" in d.name)
+
+
+def _segments(rules: RuleSet, settings: ReviewConfig) -> tuple[str, ...]:
+    """The segment dimensions: ``[review] segments``, else the label dimensions named like a segment."""
+    if settings.segments is not None:
+        return settings.segments
+    return tuple(d.name for d in rules.dimensions if d.kind == "label" and "segment" in d.name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The reviewed dimensions, in order, with their kind, ladder and whether they are segments."""
+
+    dimensions: list[Dimension]
+    ordered: tuple[str, ...]
+    segments: tuple[str, ...]
+
+    def kind(self, d: Dimension) -> DimensionKind:
+        if d.kind == "score":
+            return "score"
+        return "tiers" if d.name in self.ordered else "label"
+
+    def ladder(self, d: Dimension) -> tuple[str, ...]:
+        return tuple(d.values or ()) if d.name in self.ordered else ()
+
+    def segment(self, d: Dimension) -> bool:
+        return d.name in self.segments
+
+
+def _dimensions(rules: RuleSet, request: ReviewRequest) -> _Plan:
+    """The reviewed dimensions; ConfigError naming an unknown one or a ladder without values."""
+    known = rules.names
+    settings = request.settings
+    ordered, segments = _ordered(rules, settings), _segments(rules, settings)
+    names = list(settings.dimensions or known)
+    for where, wanted in (
+        ("[review] dimensions", names),
+        ("--by", list(request.by or ())),
+        ("[review] ordered", list(ordered)),
+        ("[review] segments", list(segments)),
+    ):
+        for name in wanted:
+            if name not in known:
+                raise ConfigError(f"{where}: no dimension {name!r} in the rules (allowed: {', '.join(known)})")
+    if request.by:
+        names = list(request.by)
+    for name in ordered:
+        d = rules.dimension(name)
+        if d.kind != "label" or not d.values:
+            raise ConfigError(
+                f"[review] ordered: {name!r} needs to be a label dimension whose rule file lists its "
+                "values, top tier first (values = [...])"
+            )
+    return _Plan([rules.dimension(n) for n in dict.fromkeys(names)], ordered, segments)
+
+
+def _label_fields(d: Dimension, dims: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Per label, the account fields its rules read (a label no rule sets, the default: every
+    field of the dimension, since it is what is left when none of them matched)."""
+    from crmseg.rules.ir import fields_of
+
+    skip = set(dims)
+    out: dict[str, set[str]] = {}
+    for r in d.rules:
+        if r.value is not None:
+            out.setdefault(str(r.value), set()).update(f for f in fields_of(r.pred) if f not in skip)
+    every = frozenset(f for f in d.fields if f not in skip)
+    return {**{k: frozenset(v) for k, v in out.items()}, "": every}
+
+
+def _check_currencies(deals: Sequence[Deal], settings: ReviewConfig, where: str) -> None:
+    """A file's amounts must be in one currency: refuse several currencies unless ``home_currency``
+    says the amounts were converted to it already."""
+    if settings.home_currency is not None:
+        return
+    codes = sorted({d.currency for d in deals if d.currency})
+    if len(codes) > 1:
+        raise ConfigError(
+            f"{where}: deals in {len(codes)} currencies ({', '.join(codes)}) and nothing says their amounts "
+            "are in one home currency, so deal sizes and won amounts cannot be added up. If the amount "
+            "column is already converted, say to which: --home-currency CODE (or [review] home_currency); "
+            "otherwise convert the amounts first"
+        )
+
+
+def _check_deals(deals: Sequence[Deal], accounts: set[str], period: Period, where: str, source: str) -> list[str]:
+    """ConfigError when nothing can be computed; else the warnings about unknown accounts."""
+    if not deals:
+        raise ConfigError(f"{where}: no deals to review")
+    named = [d.account_id for d in deals if d.account_id]
+    unknown = sorted({a for a in named if a not in accounts})
+    if named and len(unknown) == len(set(named)):
+        raise ConfigError(
+            f"{where}: none of the deals' {len(unknown)} accounts is among the accounts of {source} "
+            f"(e.g. {', '.join(unknown[:SHOWN])}): is it the right accounts file or sync?"
+        )
+    closed = [d.closed_at for d in deals if d.closed and d.closed_at is not None]
+    if not any(day in period for day in closed):
+        span = f"deals closed from {min(closed)} to {max(closed)}" if closed else "no deal has closed"
+        raise ConfigError(
+            f"no deal closed in the period {period.start} – {period.end} ({span}): nothing to review; "
+            "choose another --period or --since/--until"
+        )
+    out: list[str] = []
+    if unknown:
+        missing = set(unknown)
+        n = sum(1 for a in named if a in missing)
+        out.append(
+            f"{n} deal(s) name {len(unknown)} account(s) not among the accounts of {source} "
+            f"({', '.join(unknown[:SHOWN])}{', …' if len(unknown) > SHOWN else ''}): left out of the labels"
+        )
+    return out
+
+
+def _facts(
+    dim: Dimension,
+    labels: Mapping[str, str | None],
+    accounts: Mapping[str, Mapping[str, Any]],
+    fields: Mapping[str, frozenset[str]],
+    accessible: Callable[[Mapping[str, Any]], bool | None],
+) -> list[AccountFacts]:
+    from crmseg.rules.semantics import is_set
+
+    out: list[AccountFacts] = []
+    for account, label in labels.items():
+        data = accounts.get(account)
+        if label is None or data is None:
+            continue
+        read = fields.get(label, fields[""])
+        out.append(AccountFacts(account, label, all(is_set(data.get(f)) for f in read), accessible(data)))
+    return out
+
+
+def _accessible(
+    settings: ReviewConfig, types: Mapping[str, str], end: date
+) -> Callable[[Mapping[str, Any]], bool | None]:
+    """An owner and activity within ``activity_days`` of ``end``; None when the fields are not mapped."""
+    from crmseg.rules.semantics import is_set
+
+    owner, activity = settings.owner_field, settings.activity_field
+    if owner not in types or activity not in types:
+        return lambda data: None
+    since = datetime.combine(end, time(0), tzinfo=UTC) - timedelta(days=settings.activity_days - 1)
+
+    def check(data: Mapping[str, Any]) -> bool | None:
+        if not is_set(data.get(owner)):
+            return False
+        when = data.get(activity)
+        if isinstance(when, str):
+            try:
+                when = parse_iso(when)
+            except ValueError:
+                return False
+        if isinstance(when, datetime):
+            return when.astimezone(UTC) >= since
+        if isinstance(when, date):
+            return when >= since.date()
+        return False
+
+    return check
+
+
+# ---------------------------------------------------------------- a sync's state
+def _sync_mapping(cfg: Config, sync: Any) -> MappingConfig:
+    from crmseg.audit.plan import default_mapping
+
+    if sync.mapping:
+        return load_mapping(cfg.resolve(sync.mapping))
+    if isinstance(sync, FileSync):
+        return load_mapping(default_mapping(cfg.resolve(sync.rules)))
+    raise ConfigError(f"{cfg.path}: syncs.{sync.name}.mapping is required for connector '{sync.connector}'")
+
+
+def _at_end(day: date) -> datetime:
+    """The last instant of ``day`` (UTC): a label recorded that day held at the period's end."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC) - timedelta(microseconds=1)
+
+
+def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> ReviewInputs:
+    """The review's inputs from one sync's state (see the module's docstring)."""
+    from crmseg.audit.plan import prepare_rules
+    from crmseg.state import open_state
+
+    sync = cfg.sync(sync_name)
+    settings = request.settings
+    mapping = _sync_mapping(cfg, sync)
+    store = open_state(cfg, create=False)
+    if store is None:
+        raise ConfigError(f"{cfg.path}: no state yet ({cfg.resolve(cfg.state.path)}): run `crmseg sync` first")
+    try:
+        deals = list(store.iter_deals(sync.name))
+        if not deals:
+            how = 'deals = "deals.csv"' if isinstance(sync, FileSync) else "deals = true"
+            raise ConfigError(
+                f"sync {sync.name!r} has no deals in its state: set {how} on the sync and run `crmseg sync`"
+            )
+        accounts_raw = dict(store.iter_accounts(sync.name))
+        columns = sorted(next(iter(accounts_raw.values()), {}))  # a file sync's columns, for passthrough fields
+        now = request.as_of or datetime.now(UTC)
+        normalizer, rules = prepare_rules(cfg.resolve(sync.rules), mapping, columns, isinstance(sync, FileSync), now)
+        plan = _dimensions(rules, request)
+        dims = plan.dimensions
+        names = [d.name for d in dims]
+        wanted = list(dict.fromkeys(names + rules.names)) if settings.customer else names
+        recorded = store.label_history(sync.name, wanted)
+    finally:
+        store.close()
+    if isinstance(sync, FileSync):
+        _check_currencies(deals, settings, f"sync {sync.name!r} ({sync.deals})")
+    warnings = _check_deals(deals, set(accounts_raw), request.period, f"sync {sync.name!r}", f"sync {sync.name!r}")
+    history = TagHistory(recorded.first, recorded.moves)
+    known: dict[str, set[str]] = {}
+    for first in recorded.first:
+        known.setdefault(first.dimension, set()).add(first.account)
+    for move in recorded.moves:
+        known.setdefault(move.dimension, set()).add(move.account)
+    start_at = datetime.combine(request.period.start, time(0), tzinfo=UTC)
+    end_at = _at_end(request.period.end)
+
+    def labels_at(dim: str, at: datetime) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for account in known.get(dim, ()):
+            found = history.label_at(account, dim, at)
+            if found is not None and found.basis == "as_of":  # before its history an account held nothing yet
+                out[account] = found.label
+        return out
+
+    facts_needed = any(plan.segment(d) for d in dims)
+    data: dict[str, Mapping[str, Any]] = {}
+    if facts_needed:
+        fields = set(rules.used_fields()) | {settings.owner_field, settings.activity_field}
+        account_of = normalizer.account_of(fields)
+        data = {rid: account_of(RawRecord(rid, raw)) for rid, raw in accounts_raw.items()}
+    types = normalizer.field_types(columns)
+    accessible = _accessible(settings, types, request.period.end)
+    is_customer = customer_check(settings.customer, rules) if settings.customer else None
+    every: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {}
+    for name in wanted:
+        every[name] = (labels_at(name, start_at), labels_at(name, end_at))
+    inputs: list[DimensionInputs] = []
+    for d in dims:
+        start, end = every[d.name]
+        customers = None
+        if is_customer is not None:
+            customers = _customer_flags(d.name, every, is_customer)
+        inputs.append(
+            DimensionInputs(
+                d.name,
+                plan.kind(d),
+                attribute(deals, history, d.name, request.attribute or "created"),
+                end,
+                start,
+                customers,
+                plan.ladder(d),
+                plan.segment(d),
+                _facts(d, end, data, _label_fields(d, rules.names), accessible) if plan.segment(d) else (),
+            )
+        )
+    if request.attribute == "current":
+        warnings.append("--attribute current: every deal counts for its account's label today, not when it was made")
+    warnings.append("measurable and accessible use the accounts' fields as last read, not as they were in the period")
+    return ReviewInputs(request.period, request.compare, inputs, warnings)
+
+
+def _customer_flags(
+    dim: str,
+    every: Mapping[str, tuple[Mapping[str, str | None], Mapping[str, str | None]]],
+    is_customer: Callable[[Mapping[str, Any]], bool],
+) -> list[CustomerFlag]:
+    """Per account holding a label of ``dim`` at the start: customer then, customer at the end."""
+    start_of, _ = every[dim]
+    out: list[CustomerFlag] = []
+    for account, label in start_of.items():
+        if label is None:
+            continue
+        before = {name: s.get(account) for name, (s, _) in every.items()}
+        after = {name: e.get(account) for name, (_, e) in every.items()}
+        out.append(CustomerFlag(account, label, is_customer(before), is_customer(after)))
+    return out
+
+
+# ---------------------------------------------------------------- files
+def file_inputs(
+    source: str | Path,
+    deals_path: str | Path,
+    rules_dir: str | Path,
+    mapping_path: str | Path | None,
+    request: ReviewRequest,
+    **file_options: Any,
+) -> ReviewInputs:
+    """The review's inputs from an accounts file and a deals file, every deal attributed with the
+    rules' current evaluation of its account (see the module's docstring)."""
+    from crmseg.audit.plan import plan_source, read_records
+    from crmseg.connectors.deal_files import DealFile
+
+    settings = request.settings
+    now = request.as_of or datetime.now(UTC)
+    plan = plan_source(source, rules_dir, mapping_path, "auto", now, **file_options)
+    try:
+        rules = plan.rules
+        chosen = _dimensions(rules, request)
+        dims = chosen.dimensions
+        if settings.customer:
+            customer_check(settings.customer, rules)  # checked (exit 2 when it does not), not used
+        norm = plan.normalizer
+        fields = set(rules.used_fields()) | {settings.owner_field, settings.activity_field}
+        account_of = norm.account_of(fields)
+        evaluate = plan.rules_engine().evaluate
+        labels: dict[str, dict[str, str | None]] = {d.name: {} for d in dims}
+        data: dict[str, Mapping[str, Any]] = {}
+        keep_data = any(chosen.segment(d) for d in dims)
+        for raw in read_records(plan):
+            account = account_of(raw)
+            results = evaluate(account)
+            for d in dims:
+                labels[d.name][raw.id] = tag_text(results[d.name].value)
+            if keep_data:
+                data[raw.id] = account
+        passthrough = plan.connector.capabilities.passthrough
+        types = norm.field_types(passthrough.columns() if passthrough is not None else ())
+    finally:
+        plan.close()
+    on_bad_row = file_options.get("on_bad_row", "raise")
+    deal_file = DealFile(deals_path, on_bad_row=on_bad_row, encoding=file_options.get("encoding") or "utf-8-sig")
+    deals = list(deal_file.read())
+    _check_currencies(deals, settings, str(deals_path))
+    some = next(iter(labels.values()), {})
+    warnings = _check_deals(deals, set(some), request.period, str(deals_path), str(source))
+    warnings += [f"skipped deal row: {line}" for line in deal_file.skipped]
+    when = request.as_of.date().isoformat() if request.as_of else "today"
+    warnings.append(
+        f"no tag history (files): every deal is attributed with the rules' current evaluation ({when}) of its "
+        "account, so no accounts in/out, PSI or churn; review a sync's state for those"
+    )
+    if settings.customer:
+        warnings.append("[review] customer: churn needs a sync's tag history (customers at the start); not computed")
+    if request.attribute not in (None, "current"):
+        warnings.append(f"--attribute {request.attribute} needs a sync's tag history: the current evaluation is used")
+    accessible = _accessible(settings, types, request.period.end)
+    inputs = [
+        DimensionInputs(
+            d.name,
+            chosen.kind(d),
+            attribute_current(deals, labels[d.name], d.name),
+            labels[d.name],
+            None,
+            None,
+            chosen.ladder(d),
+            chosen.segment(d),
+            _facts(d, labels[d.name], data, _label_fields(d, rules.names), accessible) if chosen.segment(d) else (),
+        )
+        for d in dims
+    ]
+    return ReviewInputs(request.period, request.compare, inputs, warnings)
+
+
+# ---------------------------------------------------------------- the review
+#: Periods in the quarter-by-quarter trend (the review's period last).
+TREND_PERIODS = 6
+
+
+def review_document(inputs: ReviewInputs, request: ReviewRequest, source: str) -> tuple[Review, dict[str, Any]]:
+    """The review of ``inputs`` and its ``review --json`` document: the spec's keys, plus
+    ``source``, ``attribute`` and ``quarters`` (the win rate per label over the last periods)."""
+    from crmseg.review.assemble import assemble, periods_before, quarterly
+
+    review = assemble(inputs, settings_of(request.settings))
+    spans = periods_before(inputs.period, TREND_PERIODS, request.settings.fiscal_year_start_month)
+    doc = {
+        "source": source,
+        "attribute": inputs.dimensions[0].attribution.mode if inputs.dimensions else request.attribute or "created",
+        **review.to_json(),
+        "quarters": quarterly(inputs, spans),
+    }
+    return review, doc
