@@ -451,6 +451,9 @@ def test_sigint_stops_a_long_audit_with_130_and_no_partial_report(tmp_path: Path
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As at a terminal: a runner started in the background by a shell without job control
+        # hands its children SIGINT ignored, and Python then leaves Ctrl-C ignored too.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # Signal halfway: when the audit reports its first 50,000 accounts evaluated (and written to
