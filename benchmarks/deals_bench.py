@@ -104,7 +104,7 @@ def measure(crm: str, accounts: int, deals: int, changes: int, sample: int) -> l
     print(f"  seeded {accounts:,} accounts and {deals:,} deals in {time.perf_counter() - t0:.1f} s", flush=True)
     try:
         cfg = (
-            SalesforceSync(connector="salesforce", instance_url=sb.url, name="bench")
+            SalesforceSync(connector="salesforce", instance_url=sb.url, name="bench", auth="client_credentials")
             if crm == "salesforce"
             else HubSpotSync(connector="hubspot", host=sb.url, name="bench")
         )
