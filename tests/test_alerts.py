@@ -229,7 +229,14 @@ def test_the_events_filter_sends_only_the_events_listed(hook):
     assert alerts.send(drift) is True
     ((path, ctype, body),) = hook.received
     assert path == PATH and ctype == "application/json" and body["event"] == "drift_alert"
-    assert set(ALERT_EVENTS) == {"run_failed", "run_aborted", "guard_tripped", "drift_alert", "rules_rejected"}
+    assert set(ALERT_EVENTS) == {
+        "run_failed",
+        "run_aborted",
+        "guard_tripped",
+        "drift_alert",
+        "rules_rejected",
+        "review_alert",
+    }
 
 
 def test_a_5xx_is_retried_once_and_a_second_one_is_a_warning(hook, caplog):

@@ -1,5 +1,5 @@
 """Alerts: crmseg's events that need a person (a failed or aborted run, a tripped change guard,
-a drift alert, a rejected rule edit), posted to the webhook of ``[alerts]``.
+a drift alert, a rejected rule edit, a scheduled review's alerts), posted to the webhook of ``[alerts]``.
 
 - :mod:`.events` — the event (plain data) and how a run's outcome becomes events;
 - :mod:`.formats` — the payloads: crmseg's JSON event, Slack's incoming-webhook message;
@@ -8,7 +8,7 @@ a drift alert, a rejected rule edit), posted to the webhook of ``[alerts]``.
   never an error of the sync).
 """
 
-from crmseg.alerts.events import AlertEvent, rules_rejected, run_events
+from crmseg.alerts.events import AlertEvent, review_alert, rules_rejected, run_events
 from crmseg.alerts.webhook import Alerts, send_alert
 
-__all__ = ["AlertEvent", "Alerts", "rules_rejected", "run_events", "send_alert"]
+__all__ = ["AlertEvent", "Alerts", "review_alert", "rules_rejected", "run_events", "send_alert"]

@@ -3,7 +3,8 @@
 Its JSON (the ``json`` format, and the facts Slack's message shows) is
 ``{"event", "sync", "run_id", "status", "message", "counts", "at"}`` plus, by event,
 ``guard`` (the change guard's figures), ``drift`` (the drift alert's text) or ``rules`` and
-``problems`` (a rejected rule edit).
+``problems`` (a rejected rule edit), or ``period``, ``alerts`` and ``reports`` (a scheduled
+review's alerts).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from crmseg.config.alerts import AlertEventName
 
-__all__ = ["TITLES", "AlertEvent", "rules_rejected", "run_events"]
+__all__ = ["TITLES", "AlertEvent", "review_alert", "rules_rejected", "run_events"]
 
 #: A short title per event (Slack's header, the text of a notification).
 TITLES: dict[str, str] = {
@@ -24,6 +25,7 @@ TITLES: dict[str, str] = {
     "guard_tripped": "Change guard tripped: nothing was written",
     "drift_alert": "Segment drift alert",
     "rules_rejected": "Rule edit rejected",
+    "review_alert": "Segment review alert",
 }
 
 
@@ -42,7 +44,7 @@ class AlertEvent:
     status: str | None = None  # the run's status: failed, aborted, succeeded, partial
     counts: Mapping[str, int] = field(default_factory=dict)
     at: str = field(default_factory=_now)
-    #: The event's own keys: ``guard``, ``drift``, ``rules`` / ``problems``.
+    #: The event's own keys: ``guard``, ``drift``, ``rules`` / ``problems``, ``period`` / ``alerts`` / ``reports``.
     details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,4 +100,17 @@ def rules_rejected(sync: str, rules_dir: str, problems: Sequence[str], kept: str
         sync,
         f"rules in {rules_dir} do not pass check; {kept}",
         details={"rules": rules_dir, "problems": list(problems)},
+    )
+
+
+def review_alert(sync: str, period: Mapping[str, str], alerts: Sequence[str], reports: Sequence[str]) -> AlertEvent:
+    """A scheduled review of ``sync`` over ``period`` (``{"start", "end"}``) raised ``alerts``
+    (a decaying label, tiers out of order); ``reports``: the files it wrote."""
+    n = len(alerts)
+    return AlertEvent(
+        "review_alert",
+        sync,
+        f"the review of {period['start']} to {period['end']} raised {n} alert{'s' if n != 1 else ''}: {alerts[0]}"
+        + (f" (and {n - 1} more)" if n > 1 else ""),
+        details={"period": dict(period), "alerts": list(alerts), "reports": list(reports)},
     )

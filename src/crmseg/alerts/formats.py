@@ -66,7 +66,8 @@ def slack_payload(event: AlertEvent) -> dict[str, Any]:
     fields = _fields(event)
     if fields:
         blocks.append({"type": "section", "fields": fields})
-    problems = [str(p) for p in event.details.get("problems", ())]
+    # a rejected edit's problems, a review's alerts: one bullet each
+    problems = [str(p) for p in event.details.get("problems", ()) or event.details.get("alerts", ())]
     if problems:
         shown = "\n".join(f"• {p}" for p in problems[:PROBLEMS_SHOWN])
         if len(problems) > PROBLEMS_SHOWN:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import threading
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -15,6 +17,12 @@ ATTRIBUTE = ("created", "closed", "current")
 @click.command()
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), help="config.toml naming the sync to review.")
 @click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="With --config: run the sync first (as `crmseg sync`: accounts, then deals; it writes changed tags) "
+    "so the review sees today's deals.",
+)
 @click.option("--source", type=click.Path(dir_okay=False, exists=True), help="CSV/JSONL file of accounts.")
 @click.option(
     "--deals", "deals_path", type=click.Path(dir_okay=False, exists=True), help="CSV/JSONL deals file (with --source)."
@@ -54,6 +62,7 @@ ATTRIBUTE = ("created", "closed", "current")
 def review(
     config: str | None,
     sync_name: str | None,
+    refresh: bool,
     source: str | None,
     deals_path: str | None,
     rules_dir: str | None,
@@ -80,8 +89,9 @@ def review(
 
     Per dimension and label over the deals closed in the period, compared with the period
     before; reads a sync's state (--config) or files (--source --deals --rules) and never
-    writes to a CRM or to sync state. Exit 0; 1 when an alert fires (a decaying label, tiers
-    out of order); 2 bad input (nothing computed)."""
+    writes to a CRM or to sync state itself; --refresh runs the sync first, as `crmseg sync`
+    does (its errors and exit codes are the sync's, and the review is not run). Exit 0; 1 when
+    an alert fires (a decaying label, tiers out of order); 2 bad input (nothing computed)."""
     from datetime import UTC
 
     from pydantic import ValidationError
@@ -102,6 +112,8 @@ def review(
         raise click.UsageError("--source needs --deals FILE (the deals to review)")
     if config is not None and (deals_path or rules_dir or mapping or review_config):
         raise click.UsageError("--deals, --rules, --mapping and --review-config go with --source, not --config")
+    if refresh and config is None:
+        raise click.UsageError("--refresh goes with --config (it runs the sync, then reviews its state)")
     check_writable(("--json", json_out), ("--csv", csv_out), ("--markdown", md_out), ("--html", html_out))
     cfg = load_config(config) if config is not None else None
     settings = cfg.review if cfg is not None else load_review_config(review_config) if review_config else ReviewConfig()
@@ -127,6 +139,8 @@ def review(
     dims = tuple(d.strip() for d in by.split(",") if d.strip()) if by else None
     request = ReviewRequest(current, before, settings, dims, attribute, as_of)  # type: ignore[arg-type]  # click.Choice(ATTRIBUTE)
     if cfg is not None:
+        if refresh:
+            _refresh(cfg, sync_name, quiet)
         inputs = state_inputs(cfg, sync_name, request)
         where = f"sync '{cfg.sync(sync_name).name}' ({config})"
     else:
@@ -161,3 +175,40 @@ def review(
         for a in result.alerts:
             err(f"alert: {a}")
         sys.exit(1)
+
+
+def _refresh(cfg: Any, sync_name: str | None, quiet: bool) -> None:
+    """``--refresh``: one ordinary run of the sync (:class:`~crmseg.sync.service.SyncService`, the
+    entry ``crmseg sync`` and the daemon use: accounts then deals, under its lease, API budget and
+    change guard, recorded). Its summary goes to stderr; a run that does not succeed exits with
+    the sync's code (1 records failed or the run stopped, 2, 3 locked, 4 CRM unreachable,
+    130/143 on a signal) and no review."""
+    import signal
+
+    from rich.console import Console
+
+    from crmseg.cli.sync import _stop_on_signals, print_outcome
+    from crmseg.errors import ConfigError
+    from crmseg.heap import frozen_heap
+    from crmseg.sync.service import SyncService
+
+    sync_cfg = cfg.sync(sync_name)
+    if not sync_cfg.deals:
+        how = "deals = true" if sync_cfg.connector not in ("csv", "jsonl") else 'deals = "deals.csv"'
+        raise ConfigError(f"--refresh: sync {sync_cfg.name!r} reads no deals; set {how} on it")
+    service = SyncService(cfg)
+    stop = threading.Event()
+    signals: list[int] = []
+    with service.plan(sync_cfg.name, stop=stop) as planned:
+        for line in planned.alerts.lints if planned.alerts else ():
+            err(f"warning: {line}")
+        planned.refuse_failing_tests()
+        with _stop_on_signals(stop, signals), frozen_heap():
+            outcome = service.run(planned, stop=stop)
+    if outcome.exit_code or not quiet:
+        print_outcome(outcome, Console(stderr=True, soft_wrap=True))
+    if signals and outcome.status == "aborted":
+        sys.exit(130 if signals[0] == signal.SIGINT else 143)
+    if outcome.exit_code:
+        err(f"review not run: the refresh run of sync {sync_cfg.name!r} ended {outcome.status}")
+        sys.exit(outcome.exit_code)

@@ -533,6 +533,29 @@ class Config(_Strict):
             raise ValueError("at least one [syncs.NAME] table is required")
         return self
 
+    @model_validator(mode="after")
+    def _reviewed_syncs(self) -> Config:
+        """A scheduled review names syncs that exist and read deals (a review reads their deals)."""
+        if self.review.schedule is None:
+            return self
+        for name in self.review.syncs or ():
+            if name not in self.syncs:
+                raise ValueError(f"[review] syncs: no sync named {name!r}; allowed: {', '.join(self.syncs)}")
+            if not self.syncs[name].deals:
+                raise ValueError(f"[review] syncs: sync {name!r} reads no deals (set deals on it): nothing to review")
+        if not self.reviewed_syncs():
+            raise ValueError(
+                "[review] schedule: no sync reads deals, so there is nothing to review "
+                '(set deals = true on a CRM sync, deals = "deals.csv" on a csv/jsonl sync)'
+            )
+        return self
+
+    def reviewed_syncs(self) -> list[str]:
+        """The syncs ``[review] schedule`` reviews: ``[review] syncs``, else every sync reading deals."""
+        if self.review.syncs is not None:
+            return list(self.review.syncs)
+        return [name for name, sync in self.syncs.items() if sync.deals]
+
     def sync(self, name: str | None) -> SyncConfig:
         """The named sync, or the only one when ``name`` is None."""
         if name is None:

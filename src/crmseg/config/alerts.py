@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["ALERT_EVENTS", "AlertEventName", "AlertsConfig"]
 
-AlertEventName = Literal["run_failed", "run_aborted", "guard_tripped", "drift_alert", "rules_rejected"]
+AlertEventName = Literal["run_failed", "run_aborted", "guard_tripped", "drift_alert", "rules_rejected", "review_alert"]
 #: Every event an ``[alerts]`` webhook receives (``events`` keeps a subset).
 ALERT_EVENTS: tuple[AlertEventName, ...] = get_args(AlertEventName)
 

@@ -8,9 +8,15 @@ needs the rules to know the names), not here.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ReviewAlerts", "ReviewConfig"]
+__all__ = ["REPORT_FORMATS", "ReportFormat", "ReviewAlerts", "ReviewConfig"]
+
+ReportFormat = Literal["json", "html", "csv", "markdown"]
+#: The report files a scheduled review can write (``[review] reports``).
+REPORT_FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
 
 
 class ReviewAlerts(BaseModel):
@@ -59,6 +65,35 @@ class ReviewConfig(BaseModel):
     #: currencies: a file's ``amount`` must already be converted to one home currency.
     home_currency: str | None = None
     alerts: ReviewAlerts = ReviewAlerts()
+    #: ``crmseg daemon`` reviews on this schedule: an interval (``7d``, ``12h``) or a 5-field
+    #: crontab in UTC (``0 6 * * 1``: Mondays at 06:00). None: the daemon runs no review.
+    schedule: str | None = None
+    #: The folder (relative to the config) a scheduled review writes its reports to.
+    reports_dir: str = "reviews"
+    #: The report files a scheduled review writes.
+    reports: tuple[ReportFormat, ...] = Field(default=("json", "html"), min_length=1)
+    #: The syncs a scheduled review covers (default: every sync that reads deals).
+    syncs: tuple[str, ...] | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from apscheduler.triggers.cron import CronTrigger
+
+        from crmseg.config import parse_interval  # (the package imports this module first)
+
+        if parse_interval(v) is not None:
+            return v.strip()
+        try:
+            CronTrigger.from_crontab(v, timezone="UTC")
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{v!r} is neither an interval (30s, 15m, 12h, 7d) nor a 5-field crontab "
+                f"(minute hour day month weekday, e.g. '0 6 * * 1'): {exc}"
+            ) from None
+        return v
 
     @field_validator("home_currency")
     @classmethod

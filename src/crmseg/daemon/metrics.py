@@ -59,6 +59,21 @@ class Metrics:
         self.rules_loaded = Gauge(
             "crmseg_rules_loaded_timestamp_seconds", "Unix time the running rules were loaded", ["sync"], registry=r
         )
+        self.reviews = Counter(
+            "crmseg_review_runs",
+            "Scheduled reviews by outcome (succeeded, alerted: written with alerts, failed: nothing written)",
+            ["sync", "status"],
+            registry=r,
+        )
+        self.review_alerts = Gauge(
+            "crmseg_review_alerts", "Alerts the sync's last scheduled review raised", ["sync"], registry=r
+        )
+        self.review_last_success = Gauge(
+            "crmseg_review_last_success_timestamp_seconds",
+            "Unix time the sync's last scheduled review wrote its reports",
+            ["sync"],
+            registry=r,
+        )
         self._success: dict[str, float] = {}
         self._period: dict[str, float] = {}
         self._rejected: dict[str, RejectedEdit] = {}
@@ -112,6 +127,19 @@ class Metrics:
             self.last_success.labels(sync).set(now)
             with self._lock:
                 self._success[sync] = now
+
+    def review_scheduled(self, sync: str) -> None:
+        """Declare a sync's scheduled review (its counters show from the start, at 0)."""
+        for status in ("succeeded", "alerted", "failed"):
+            self.reviews.labels(sync, status)
+
+    def review_observed(self, sync: str, status: str, alerts: int = 0) -> None:
+        """Count one scheduled review: ``succeeded``, ``alerted`` (reports written, alerts raised)
+        or ``failed`` (nothing written)."""
+        self.reviews.labels(sync, status).inc()
+        if status != "failed":
+            self.review_alerts.labels(sync).set(alerts)
+            self.review_last_success.labels(sync).set(self.clock())
 
     def rejected_edit(self, sync: str) -> RejectedEdit | None:
         """The edit of ``sync``'s files rejected now, if any."""

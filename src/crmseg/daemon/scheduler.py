@@ -14,6 +14,13 @@
   (``rule_status``), where ``crmseg status`` reads them.
 - Every run the daemon starts is recorded in the state, those that fail before reading
   included (:meth:`crmseg.sync.service.SyncService.record_not_started`).
+- ``[review] schedule``: one more job per reviewed sync (``review:NAME``), on a thread of its
+  own so a review never holds up a sync. It waits for a run of the sync that holds the lease
+  to finish (up to :data:`REVIEW_WAIT_S`), reads the state without the lease (reads go on beside
+  a writer in SQLite's WAL mode and PostgreSQL), writes the reports to ``[review] reports_dir``
+  (:mod:`crmseg.reviewing.scheduled`), logs each alert as a ``review_alert`` event and sends
+  them to ``[alerts]``. A review that fails is logged (``review_failed``) and counted
+  (``crmseg_review_runs{status="failed"}``); the daemon goes on.
 - While it runs, the daemon holds the schedule in the state store: every
   :data:`HEARTBEAT_S` (and after each run) it rewrites its rows (sync, next fire time, holder,
   host, pid) with an expiry :data:`SCHEDULE_TTL_S` ahead, and drops them when it stops.
@@ -38,6 +45,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from crmseg.alerts import review_alert
 from crmseg.config import Config, load_config, parse_interval
 from crmseg.daemon.health import RejectedEdit
 from crmseg.daemon.logs import log_event
@@ -45,6 +53,7 @@ from crmseg.daemon.metrics import Metrics, MetricsServer
 from crmseg.daemon.reload import GoodRules, RuleGuard
 from crmseg.errors import ConfigError, CrmsegError
 from crmseg.heap import frozen_heap
+from crmseg.reviewing.scheduled import scheduled_review, wait_for_run
 from crmseg.state.store import RuleStatus, StateStore
 from crmseg.sync.lease import SyncLocked, holder_id
 from crmseg.sync.service import SyncService
@@ -55,6 +64,10 @@ MIN_GRACE_S = 30.0
 HEARTBEAT_S = 5.0
 #: How long a schedule row stays valid unless renewed: a daemon gone that long shows no next run.
 SCHEDULE_TTL_S = 30.0
+#: How long a scheduled review waits for a run of its sync to finish before reading anyway.
+REVIEW_WAIT_S = 3600.0
+#: The job id prefix of a scheduled review (``review:NAME``); a sync's jobs are ``sync:NAME``.
+REVIEW_JOB = "review:"
 
 
 def trigger_for(sync_cfg: Any) -> Any | None:
@@ -67,6 +80,17 @@ def trigger_for(sync_cfg: Any) -> Any | None:
     if sync_cfg.interval:
         return IntervalTrigger(seconds=parse_interval(sync_cfg.interval), timezone=UTC)
     return None
+
+
+def review_trigger(schedule: str) -> Any:
+    """``[review] schedule``'s trigger: an interval (``7d``) or a crontab in UTC."""
+    seconds = parse_interval(schedule)
+    if seconds is not None:
+        return IntervalTrigger(seconds=seconds, timezone=UTC)
+    try:
+        return CronTrigger.from_crontab(schedule, timezone=UTC)
+    except ValueError as exc:
+        raise ConfigError(f"[review] schedule {schedule!r}: {exc}") from None
 
 
 def period_of(trigger: Any) -> float:
@@ -111,7 +135,8 @@ class Daemon:
         self._hup = threading.Event()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max(1, len(self.cfg.syncs)))},
+            # reviews on a thread of their own: one waiting for a run never takes a sync's thread
+            executors={"default": ThreadPoolExecutor(max(1, len(self.cfg.syncs))), "review": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
 
@@ -158,12 +183,48 @@ class Daemon:
                 sync=name,
                 period_s=period,
             )
+        wanted |= self._schedule_reviews(cfg)
         for job in self.scheduler.get_jobs():
             if job.id not in wanted:
                 job.remove()
+                what = "review of sync" if job.id.startswith(REVIEW_JOB) else "sync"
                 log_event(
-                    log, logging.INFO, "unscheduled", f"sync {job.name}: removed from the schedule", sync=job.name
+                    log, logging.INFO, "unscheduled", f"{what} {job.name}: removed from the schedule", sync=job.name
                 )
+
+    def _schedule_reviews(self, cfg: Config) -> set[str]:
+        """Add or update one review job per reviewed sync when ``[review] schedule`` is set; their ids."""
+        schedule = cfg.review.schedule
+        if schedule is None:
+            return set()
+        trigger = review_trigger(schedule)
+        grace = int(max(MIN_GRACE_S, period_of(trigger)))
+        ids = set()
+        for name in cfg.reviewed_syncs():
+            job_id = f"{REVIEW_JOB}{name}"
+            ids.add(job_id)
+            self.metrics.review_scheduled(name)
+            if self.scheduler.get_job(job_id) is None:
+                self.scheduler.add_job(
+                    self.review_job,
+                    trigger,
+                    args=[name],
+                    id=job_id,
+                    name=name,
+                    executor="review",
+                    misfire_grace_time=grace,
+                )
+            else:
+                self.scheduler.reschedule_job(job_id, trigger=trigger)
+                self.scheduler.modify_job(job_id, misfire_grace_time=grace)
+            log_event(
+                log,
+                logging.INFO,
+                "review_scheduled",
+                f"review of sync {name}: every {schedule}, reports to {cfg.resolve(cfg.review.reports_dir)}",
+                sync=name,
+            )
+        return ids
 
     # ------------------------------------------------------------------ one run
     def run_job(self, name: str) -> None:
@@ -228,6 +289,68 @@ class Daemon:
             self.metrics.observe(name, "failed", {}, time.perf_counter() - started, None)
             return
         self._report(outcome)
+
+    # ------------------------------------------------------------------ one review
+    def review_job(self, name: str) -> None:
+        """One scheduled review of ``name``'s state (an APScheduler job on the review thread).
+        Whatever goes wrong is logged and counted; nothing stops the daemon."""
+        if self.stop.is_set():
+            return
+        with self._active_cv:
+            self._active += 1
+        try:
+            self._review(name)
+        except CrmsegError as exc:
+            log_event(log, logging.ERROR, "review_failed", f"review of sync {name}: {exc}", sync=name)
+            self.metrics.review_observed(name, "failed")
+        except Exception as exc:
+            log.exception(
+                "review of sync %s crashed: %s", name, exc, extra={"event": "review_failed", "fields": {"sync": name}}
+            )
+            self.metrics.review_observed(name, "failed")
+        finally:
+            with self._active_cv:
+                self._active -= 1
+                self._active_cv.notify_all()
+
+    def _review(self, name: str, wait_s: float = REVIEW_WAIT_S) -> None:
+        service = self.service  # one config for the whole review
+        cfg = service.cfg
+        if name not in cfg.syncs:
+            return
+        if not wait_for_run(cfg, name, self.stop, wait_s):
+            if self.stop.is_set():
+                return
+            log_event(
+                log,
+                logging.WARNING,
+                "review_not_waiting",
+                f"review of sync {name}: a run still holds the sync after {wait_s:.0f} s; reviewing the state as it is",
+                sync=name,
+            )
+        started = time.perf_counter()
+        done = scheduled_review(cfg, name)
+        reports = [str(p) for p in done.reports.values()]
+        log_event(
+            log,
+            logging.INFO,
+            "review",
+            f"review of sync {name}: {done.period['start']} to {done.period['end']}, "
+            f"{len(done.alerts)} alert(s); reports in {cfg.resolve(cfg.review.reports_dir)}",
+            sync=name,
+            period=done.period,
+            alerts=len(done.alerts),
+            warnings=len(done.warnings),
+            reports=reports,
+            duration_s=round(time.perf_counter() - started, 3),
+        )
+        for text in done.alerts:
+            log_event(
+                log, logging.WARNING, "review_alert", f"review of sync {name}: alert: {text}", sync=name, alert=text
+            )
+        if done.alerts and service.alerts is not None:
+            service.alerts.send(review_alert(name, done.period, done.alerts, reports))
+        self.metrics.review_observed(name, "alerted" if done.alerts else "succeeded", len(done.alerts))
 
     def _report(self, out: Any) -> None:
         level = logging.INFO if out.status == "succeeded" else logging.WARNING
@@ -309,8 +432,10 @@ class Daemon:
             jobs = self.scheduler.get_jobs()
         except Exception:  # the scheduler is shutting down
             return
-        next_runs = {
-            job.name: (job.next_run_time.astimezone(UTC).isoformat() if job.next_run_time else None) for job in jobs
+        next_runs = {  # the syncs' runs (``status`` shows them); reviews are not runs of a sync
+            job.name: (job.next_run_time.astimezone(UTC).isoformat() if job.next_run_time else None)
+            for job in jobs
+            if not job.id.startswith(REVIEW_JOB)
         }
         host, pid = socket.gethostname(), os.getpid()
         self._to_store(lambda store: store.beat_schedule(self.holder, host, pid, next_runs, SCHEDULE_TTL_S))
@@ -353,6 +478,8 @@ class Daemon:
             cfg = load_config(self.config_path)
             for sync_cfg in cfg.syncs.values():
                 trigger_for(sync_cfg)
+            if cfg.review.schedule is not None:
+                review_trigger(cfg.review.schedule)
             service = SyncService(cfg)  # checks [alerts]' webhook URL
         except CrmsegError as exc:
             log_event(log, logging.ERROR, "config_rejected", f"config reload failed, keeping the running config: {exc}")
