@@ -32,6 +32,7 @@ AUTO_MARKS = {
     "soak_runs": "slow",
     "run_bench": "bench",
     "large_rows": "slow",
+    "seed_sweep": "slow",
 }
 FAST_BUDGET_S = float(os.environ.get("CRMSEG_FAST_BUDGET_S", "20"))
 
@@ -129,6 +130,13 @@ def soak_runs() -> int:
 def large_rows() -> int:
     """Rows of the large-data memory tests' files (200k: big enough for a leak to show)."""
     return 200_000
+
+
+@pytest.fixture(scope="session")
+def seed_sweep() -> range:
+    """Sandbox seeds of the review's multi-seed sweep (a sync and a review each, with and
+    without planted effects: tests/test_review_planted.py)."""
+    return range(101, 121)
 
 
 @pytest.fixture

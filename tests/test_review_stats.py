@@ -322,7 +322,9 @@ def test_trend_flags_a_decaying_label_and_alerts() -> None:
     ps = sorted(t.p for t in (mid.trend, m.labels["Ent"].trend) if t and t.p is not None)
     assert mid.trend.p_adjusted == pytest.approx(min(ps[0] * 2, ps[1]), rel=REL)
     alerts = alerts_for({"segment": DimensionReview(m)})
-    assert alerts == [f"segment Mid: win rate fell from 60% to 20% (p = {mid.trend.p:.2g})"]
+    assert alerts == [
+        f"segment Mid: win rate fell from 60% to 20% (p = {mid.trend.p:.2g}, adjusted {mid.trend.p_adjusted:.2g})"
+    ]
     h = health(m, [LabelDrift("Mid", 100, 112, 30, 18)], psi=0.12)
     assert h.lines[0].sentence == (
         f"Mid grew 12% (+30 in, −18 out) and its win rate fell from 60% to 20% (p = {mid.trend.p:.2g})."
@@ -360,6 +362,8 @@ def test_calibration_ranks_a_planted_out_of_order_pair() -> None:
     assert (o.upper, o.lower) == ("T1", "T2")
     assert o.p == pytest.approx(fisher_less(8, 12, 16, 4), rel=REL)
     assert o.p < 0.05
+    in_order = fisher_less(16, 4, 4, 16)  # T2 over T3: the ladder's other adjacent test
+    assert o.p_adjusted == pytest.approx(min(1.0, 2 * o.p, in_order), rel=REL)  # BH over the two
     rank = {"T1": 3.0, "T2": 2.0, "T3": 1.0}
     pos = [rank[k] for k, (w, _) in counts.items() for _ in range(w)]
     neg = [rank[k] for k, (_, lost) in counts.items() for _ in range(lost)]
@@ -368,7 +372,7 @@ def test_calibration_ranks_a_planted_out_of_order_pair() -> None:
     assert cal.findings and cal.findings[0].startswith("T1 wins less than T2 below it: 40% vs 80%")
     assert cal.to_json()["out_of_order"] == [["T1", "T2", o.p]]
     assert alerts_for({"tier": DimensionReview(_metrics_stub(), cal)}) == [
-        f"tier: T1 wins less than T2 below it (p = {o.p:.2g})"
+        f"tier: T1 wins less than T2 below it (p = {o.p:.2g}, adjusted {o.p_adjusted:.2g})"
     ]
 
 

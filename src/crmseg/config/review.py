@@ -24,9 +24,11 @@ class ReviewAlerts(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: A sufficient label whose win rate fell against the compared period at ``p`` below ``alpha``.
+    #: A sufficient label whose win rate fell against the compared period, its Benjamini–Hochberg
+    #: adjusted ``p`` (over the dimension's labels) below ``alpha``.
     decaying: bool = True
-    #: Adjacent tiers (or score bands) out of order at ``p`` below ``alpha``.
+    #: Adjacent tiers (or score bands) out of order, the adjusted ``p`` (over the ladder's adjacent
+    #: pairs) below ``alpha``.
     out_of_order: bool = True
     #: The significance level of both alerts and of the trend flags.
     alpha: float = Field(default=0.05, gt=0, lt=1)

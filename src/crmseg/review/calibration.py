@@ -9,7 +9,9 @@ rate). Over all of them: the **AUC** — the probability that a won deal's accou
 a lost one's, ties counting one half (Mann–Whitney U / (won × lost)) — with its Hanley–McNeil
 interval and the Mann–Whitney p-value against 0.5; **monotonic**, and the adjacent bands out
 of order (an upper band winning less than the one below it) with a one-sided Fisher exact
-p-value. Bands with fewer closed deals than ``min_closed`` are shown but never compared:
+p-value, and that p adjusted by Benjamini–Hochberg over every adjacent pair compared (a
+ladder of ten score bands makes nine such tests: the adjusted p is what a finding and an alert
+rest on). Bands with fewer closed deals than ``min_closed`` are shown but never compared:
 adjacency skips them.
 """
 
@@ -24,7 +26,16 @@ from crmseg.deals import AttributedDeal
 from crmseg.drift.measures import Bins, decile_edges, number
 from crmseg.review.metrics import MIN_CLOSED
 from crmseg.review.period import Period
-from crmseg.review.stats import CONFIDENCE, Interval, auc, auc_interval, fisher_p, mann_whitney_p, wilson
+from crmseg.review.stats import (
+    CONFIDENCE,
+    Interval,
+    auc,
+    auc_interval,
+    benjamini_hochberg,
+    fisher_p,
+    mann_whitney_p,
+    wilson,
+)
 
 __all__ = ["Band", "Calibration", "OutOfOrder", "calibrate_scores", "calibrate_tiers"]
 
@@ -58,11 +69,13 @@ class Band:
 
 @dataclass(frozen=True, slots=True)
 class OutOfOrder:
-    """``upper`` (ranked higher) wins less than ``lower``; ``p``: one-sided Fisher exact test."""
+    """``upper`` (ranked higher) wins less than ``lower``; ``p``: one-sided Fisher exact test;
+    ``p_adjusted``: Benjamini–Hochberg over every adjacent pair of the ladder compared."""
 
     upper: str
     lower: str
     p: float | None
+    p_adjusted: float | None = None
 
     def to_json(self) -> list[Any]:
         """``[BAND, BAND, p]`` as the spec writes it."""
@@ -90,6 +103,7 @@ class Calibration:
             "auc_ci": list(self.auc_ci) if self.auc_ci else None,
             "monotonic": self.monotonic,
             "out_of_order": [o.to_json() for o in self.out_of_order],
+            "out_of_order_p_adjusted": [o.p_adjusted for o in self.out_of_order],
             "auc_p": self.auc_p,
             "findings": list(self.findings),
         }
@@ -119,6 +133,10 @@ def _p(p: float | None) -> str:
     return "p n/a" if p is None else f"p = {p:.2g}"
 
 
+def _q(q: float | None) -> str:
+    return "n/a" if q is None else f"{q:.2g}"
+
+
 def _calibrate(
     kind: Literal["score", "tiers"],
     outcomes: Sequence[_Outcome],
@@ -141,16 +159,18 @@ def _calibrate(
                  len(mine) >= min_closed)
         )  # fmt: skip
     judged = [b for b in bands if b.sufficient]
+    # every adjacent pair is a test (is the upper band's win rate lower?); adjusted together
+    pairs = list(pairwise(judged))
+    ps = [fisher_p(u.won, u.lost, lo.won, lo.lost, alternative="less") for u, lo in pairs]
     wrong: list[OutOfOrder] = []
     findings: list[str] = []
-    for upper, lower in pairwise(judged):
+    for (upper, lower), p, q in zip(pairs, ps, benjamini_hochberg(ps), strict=True):
         if upper.win_rate is not None and lower.win_rate is not None and upper.win_rate < lower.win_rate:
-            p = fisher_p(upper.won, upper.lost, lower.won, lower.lost, alternative="less")
-            wrong.append(OutOfOrder(upper.band, lower.band, p))
-            sig = "" if p is not None and p < alpha else ", which may be noise"
+            wrong.append(OutOfOrder(upper.band, lower.band, p, q))
+            sig = "" if q is not None and q < alpha else ", which may be noise"
             findings.append(
                 f"{upper.band} wins less than {lower.band} below it: {_pct(upper.win_rate)} vs "
-                f"{_pct(lower.win_rate)} ({_p(p)}{sig})"
+                f"{_pct(lower.win_rate)} ({_p(p)}, adjusted {_q(q)}{sig})"
             )
     if len(judged) >= 2 and judged[0].win_rate is not None and judged[1].win_rate is not None:
         top, nxt = judged[0], judged[1]

@@ -90,23 +90,39 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.0%}"
 
 
+def _q(q: float | None) -> str:
+    return "n/a" if q is None else f"{q:.2g}"
+
+
 def alerts_for(dimensions: Mapping[str, DimensionReview], alpha: float = 0.05) -> list[str]:
-    """The alerts a scheduled review pages on: a sufficient label whose win rate is ``decaying``,
-    and adjacent calibration bands out of order at ``p < alpha``. Insufficient labels and bands
-    never alert."""
+    """The alerts a scheduled review pages on: a sufficient label whose win rate is ``decaying``
+    with its Benjamini–Hochberg adjusted p (over the dimension's labels) below ``alpha``, and
+    adjacent calibration bands out of order with the adjusted p (over the ladder's adjacent
+    pairs) below ``alpha``. Insufficient labels and bands never alert.
+
+    Adjusted, not raw: a review runs a test per label and per adjacent band of every dimension,
+    and on raw p < 0.05 a third of quiet quarters paged someone (docs/review.md, "Alerts")."""
     out: list[str] = []
     for dim, review in dimensions.items():
         for label, m in review.metrics.labels.items():
             t = m.trend
-            if m.sufficient and t is not None and t.flag == "decaying":
+            if (
+                m.sufficient
+                and t is not None
+                and t.flag == "decaying"
+                and t.p_adjusted is not None
+                and t.p_adjusted < alpha
+            ):
                 out.append(
                     f"{dim} {label}: win rate fell from {_pct(t.previous_win_rate)} to {_pct(m.win_rate)} "
-                    f"(p = {t.p:.2g})"
+                    f"(p = {t.p:.2g}, adjusted {_q(t.p_adjusted)})"
                 )
         cal = review.calibration
         for o in cal.out_of_order if cal else ():
-            if o.p is not None and o.p < alpha:
-                out.append(f"{dim}: {o.upper} wins less than {o.lower} below it (p = {o.p:.2g})")
+            if o.p_adjusted is not None and o.p_adjusted < alpha:
+                out.append(
+                    f"{dim}: {o.upper} wins less than {o.lower} below it (p = {_q(o.p)}, adjusted {_q(o.p_adjusted)})"
+                )
     return out
 
 

@@ -16,10 +16,12 @@ Planted effects (``effects=True``; win rate = won / (won + lost) by count, by cl
 1. **Decay**: ``Enterprise`` wins 40% in the first five quarters and 12% in the last one.
 2. **Tier ladder out of order**: ``Tier 2`` wins more than ``Tier 1`` (factors ``TIER_FACTOR``;
    ``Tier 3`` stays below both), so the top tier converts worse than the next.
-3. **Alike**: ``Mid-Market`` and ``SMB`` both win 27% (a merge candidate); the other
-   segments differ (``Digital Native`` 50%, ``Unsegmented`` 18%).
+3. **Alike**: ``Mid-Market`` and ``SMB`` both win 27% at the same deal size and cycle (a
+   merge candidate: a review compares win rate, size and cycle, and any one of them would
+   tell the two apart); the other segments differ (``Digital Native`` 50%, ``Unsegmented`` 18%).
 
-Deal sizes and cycles differ by segment too (``SEGMENT_AMOUNT``). With ``effects=False``
+Deal sizes differ between the other segments (``SEGMENT_AMOUNT``), and Enterprise cycles run
+longer. With ``effects=False``
 every deal has the same win rate (``BASE_WIN_RATE``), size and cycle distribution whatever
 its account, so a review of that seed should find nothing.
 
@@ -58,7 +60,7 @@ SEGMENT_AMOUNT = {
     "Enterprise": 60_000,
     "Digital Native": 30_000,
     "Mid-Market": 22_000,
-    "SMB": 8_000,
+    "SMB": 22_000,  # as Mid-Market: the planted indistinguishable pair
     "Unsegmented": 9_000,
 }
 BASE_AMOUNT = 20_000
