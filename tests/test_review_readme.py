@@ -15,11 +15,12 @@ import pytest
 from .cli_run import ROOT, SECRET_VARS
 
 
-def _snippet() -> str:
+def _snippet(n: int = 0) -> str:
+    """The ``n``-th bash block of the README's "Review your segments" section."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Review your segments", 1)
     assert len(section) == 2, "README lost its 'Review your segments' section"
-    return section[1].split("```bash", 1)[1].split("```", 1)[0]
+    return section[1].split("\n## ", 1)[0].split("```bash")[n + 1].split("```", 1)[0]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -47,3 +48,39 @@ def test_readme_review_snippet_runs_as_written(tmp_path):
     html = (tmp_path / "review.html").read_text(encoding="utf-8")
     assert html.count("<svg") >= 9 and "Viability of segment" in html
     assert (tmp_path / "review.md").read_text(encoding="utf-8").startswith("# Segment review")
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_readme_review_against_the_sandbox_runs_as_written_and_finds_the_planted_effects(tmp_path):
+    for name in ("rules", "connectors"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / ".venv").mkdir()
+    os.symlink(Path(sys.executable).parent, tmp_path / ".venv" / "bin")
+    port = _free_port()
+    script = _snippet(1).replace("8766", str(port))  # the README's port may be taken here
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+    env.update(NO_COLOR="1", COLUMNS="100")
+    res = subprocess.run(
+        ["bash", "-c", "set -e\n" + script + "\nwait"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode in (0, 143), out  # the sandbox ends on the snippet's kill
+    assert "Traceback" not in out and "review exit 1: alerts fired" in out, out
+    doc = json.loads((tmp_path / "crm-review.json").read_text(encoding="utf-8"))
+    assert doc["deals"]["read"] > 7000
+    alerts = " ".join(a if isinstance(a, str) else json.dumps(a) for a in doc["alerts"])
+    assert "Enterprise" in alerts and "Tier 1" in alerts, alerts
+    assert (tmp_path / "crm-review.html").read_text(encoding="utf-8").count("<svg") >= 3
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
