@@ -40,6 +40,7 @@ from crmseg.config import DynamicsSync, Mapping
 from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.dynamics_auth import MsalTokens, TokenSource
 from crmseg.connectors.dynamics_deals import DynamicsDeals
+from crmseg.connectors.dynamics_provision import provision_steps
 from crmseg.connectors.limits import header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
@@ -155,7 +156,14 @@ class DynamicsConnector(Connector):
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, api_limits=self, object_schema=self, identity=self, deals=self._deals)
+        return Capabilities(
+            incremental=self,
+            api_limits=self,
+            object_schema=self,
+            identity=self,
+            deals=self._deals,
+            provision_steps=self,
+        )
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -248,6 +256,11 @@ class DynamicsConnector(Connector):
                 for a in attrs.get("value", [])
             }
         return self._schema
+
+    def provision_steps(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
+        """What to create for the missing tag columns (crmseg creates none; see
+        :mod:`crmseg.connectors.dynamics_provision`)."""
+        return provision_steps(self.base, self.schema(), self.mapping, dimensions, scores)
 
     def cached_schema(self) -> dict[str, SchemaField] | None:
         return self._schema
