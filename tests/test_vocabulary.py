@@ -1,9 +1,9 @@
 """One vocabulary for every source (issue 10, point 1).
 
 The shipped mappings take their synonym tables from ``connectors/vocabulary.toml``; a mapping
-may extend it but not contradict it. The three-source test seeds one account per synonym
-variant into a CSV file, the Salesforce sandbox and the HubSpot sandbox and checks that all
-three give identical canonical values and identical tags with the shipped mappings and rules.
+may extend it but not contradict it. The four-source test seeds one account per synonym
+variant into a CSV file and the Salesforce, HubSpot and Dynamics 365 sandboxes and checks that
+all four give identical canonical values and identical tags with the shipped mappings and rules.
 """
 
 from __future__ import annotations
@@ -89,13 +89,15 @@ def _crm_source(tmp: Path, crm: str, rows: list[dict[str, str]]) -> dict[str, An
         return _evaluate(plan, {crm_id: seed for seed, crm_id in sb.id_map.items()})
 
 
-def test_every_synonym_variant_gives_identical_values_and_tags_from_csv_salesforce_and_hubspot(tmp_path: Path) -> None:
+def test_every_synonym_variant_gives_identical_values_and_tags_from_csv_salesforce_hubspot_and_dynamics(
+    tmp_path: Path,
+) -> None:
     rows = _accounts()
     from_csv = _csv_source(tmp_path, rows)
     assert len(from_csv) == len(rows)
     canon = set(VOCAB["industry"])
     assert {vals["industry"] for vals, _ in from_csv.values()} == canon  # every variant folds
-    for crm in ("salesforce", "hubspot"):
+    for crm in ("salesforce", "hubspot", "dynamics"):
         from_crm = _crm_source(tmp_path, crm, rows)
         assert from_crm.keys() == from_csv.keys()
         for seed, (vals, tags) in from_csv.items():
@@ -103,7 +105,7 @@ def test_every_synonym_variant_gives_identical_values_and_tags_from_csv_salesfor
             assert from_crm[seed][1] == tags, f"{crm}: {seed} tags differ"
 
 
-@pytest.mark.parametrize("name", ["csv", "salesforce", "hubspot"])
+@pytest.mark.parametrize("name", ["csv", "salesforce", "hubspot", "dynamics"])
 def test_shipped_mappings_share_the_vocabulary(name: str) -> None:
     m = load_mapping(ROOT / "connectors" / f"{name}.toml")
     assert m.vocabulary == "vocabulary.toml"
@@ -111,6 +113,48 @@ def test_shipped_mappings_share_the_vocabulary(name: str) -> None:
     assert m.fields["tech_stack"].synonyms == VOCAB["tech_stack"]
     n = Normalizer(m)
     assert n.account(RawRecord("1", {m.source_of("industry"): "Biotechnology"}))["industry"] == "Healthcare"
+
+
+#: Dynamics 365's default industrycode labels and the canonical value each folds into (None:
+#: no canonical value fits; the label reaches the rules as it is).
+DYNAMICS_INDUSTRY = {
+    "Accounting": "Professional Services",
+    "Brokers": "Financial Services",
+    "Building Supply Retail": "Retail",
+    "Business Services": "Professional Services",
+    "Consulting": "Professional Services",
+    "Design, Direction and Creative Management": "Professional Services",
+    "Distributors, Dispatchers and Processors": "Logistics",
+    "Doctor's Offices and Clinics": "Healthcare",
+    "Durable Manufacturing": "Manufacturing",
+    "Eating and Drinking Places": "Retail",
+    "Entertainment Retail": "Retail",
+    "Financial": "Financial Services",
+    "Food and Tobacco Processing": "Manufacturing",
+    "Insurance": "Financial Services",
+    "Legal Services": "Professional Services",
+    "Non-Durable Merchandise Retail": "Retail",
+    "Service Retail": "Retail",
+    "Transportation": "Logistics",
+    "Vehicle Retail": "Retail",
+}
+
+
+def test_dynamics_default_industry_labels_fold_into_the_vocabulary() -> None:
+    from crmseg.sandbox.dynamics_schema import INDUSTRY_OPTIONS
+
+    n = Normalizer(load_mapping(ROOT / "connectors" / "dynamics.toml"))
+    got = {label: n.account(RawRecord("1", {"industrycode": label}))["industry"] for label in INDUSTRY_OPTIONS}
+    assert {k: v for k, v in got.items() if v != k} == DYNAMICS_INDUSTRY
+    assert set(DYNAMICS_INDUSTRY) <= set(INDUSTRY_OPTIONS)  # the sandbox ships Microsoft's defaults
+
+
+def test_the_same_account_from_a_file_and_dynamics_default_labels_gets_the_same_tags(tmp_path: Path) -> None:
+    rows = [{**row, "industry": label} for row, label in zip(_accounts(), DYNAMICS_INDUSTRY, strict=False)]
+    canonical = [{**row, "industry": DYNAMICS_INDUSTRY[row["industry"]]} for row in rows]
+    from_csv = _csv_source(tmp_path, canonical)
+    from_dynamics = _crm_source(tmp_path, "dynamics", rows)
+    assert from_dynamics == from_csv
 
 
 def _mapping(tmp: Path, body: str, vocab: str = '[industry]\n"Software" = ["SaaS"]\n') -> Path:

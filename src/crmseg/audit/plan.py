@@ -283,11 +283,12 @@ def _read_unprovisioned_as_empty(
 
 def schema_problems(
     config_path: str | Path, sync_name: str | None, provision: bool = False
-) -> tuple[list[str], list[str]]:
-    """(problems, created): the sync's mapping, tag fields included, against the CRM's schema.
+) -> tuple[list[str], list[str], list[str]]:
+    """(problems, created, steps): the sync's mapping, tag fields included, against the CRM's schema.
 
-    With ``provision`` (HubSpot), missing tag properties are created first, with the rule
-    files' ``values`` as enumeration options.
+    With ``provision``, missing tag properties are created first (HubSpot), with the rule
+    files' ``values`` as enumeration options, or the steps that create them are returned
+    (Dynamics: see :mod:`crmseg.connectors.dynamics_provision`).
     """
     from crmseg.connectors.schema_check import check_mapping
 
@@ -299,13 +300,17 @@ def schema_problems(
     created: list[str] = []
     if provision:
         provisioner = connector.capabilities.provision
+        steps = connector.capabilities.provision_steps
+        if provisioner is None and steps is not None:  # an admin creates them (Dynamics): say what
+            todo = steps.provision_steps(dims, scores=sorted(scores))
+            return check_mapping(connector, mapping, dims, scores=scores, writes=True), [], todo
         if provisioner is None:
             raise ConfigError(
                 f"--provision works with HubSpot; create the {sync.connector} fields in Setup "
                 "(or with the Metadata API), then run this check again"
             )
         created = provisioner.provision(dims, scores=sorted(scores))
-    return check_mapping(connector, mapping, dims, scores=scores, writes=True), created
+    return check_mapping(connector, mapping, dims, scores=scores, writes=True), created, []
 
 
 def _check_schema(

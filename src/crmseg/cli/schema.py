@@ -13,7 +13,10 @@ from crmseg.cli.options import err
 @click.option("--config", type=click.Path(dir_okay=False, exists=True), required=True)
 @click.option("--sync", "sync_name", help="Which sync of the config (needed when it has several).")
 @click.option(
-    "--provision", is_flag=True, help="HubSpot: create missing tag properties (options from the rules' values)."
+    "--provision",
+    is_flag=True,
+    help="HubSpot: create missing tag properties (options from the rules' values); "
+    "Dynamics: print the Web API requests that create the missing columns.",
 )
 def schema(config: str, sync_name: str | None, provision: bool) -> None:
     """Check a CRM sync's mapping against the CRM's schema.
@@ -22,9 +25,11 @@ def schema(config: str, sync_name: str | None, provision: bool) -> None:
     Exit 0 when it fits, 1 with the problems."""
     from crmseg.audit.plan import schema_problems
 
-    problems, created = schema_problems(config, sync_name, provision)
+    problems, created, steps = schema_problems(config, sync_name, provision)
     for name in created:
         click.echo(f"created or updated property {name}")
+    for step in steps:
+        click.echo(step)
     for line in problems:
         err(line)
     if problems:

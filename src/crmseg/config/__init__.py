@@ -441,7 +441,7 @@ class DynamicsSync(_SyncBase):
     api_version: str = "9.2"
     page_size: int = Field(default=5000, ge=1, le=5000)  # Prefer: odata.maxpagesize (Dataverse's maximum)
     timeout: float = Field(default=60.0, gt=0, le=600)  # seconds to wait for one answer
-    deals: bool = False  # opportunities are not read yet: true stops the run with a ConfigError
+    deals: bool = False  # read opportunities after the accounts in each run (the mapping's [deals])
 
     @field_validator("environment_url", "authority_url")
     @classmethod

@@ -39,6 +39,7 @@ __all__ = [
     "KnownIdentity",
     "ObjectSchema",
     "PassThrough",
+    "ProvisionSteps",
     "RowLists",
     "SchemaProvision",
     "SkippedRows",
@@ -90,6 +91,17 @@ class SchemaProvision(Protocol):
 
     def provision(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
         """Create or widen the tag fields of ``dimensions`` (-> their values); the names changed."""
+        ...
+
+
+class ProvisionSteps(Protocol):
+    """The connector says what to create for the mapping's missing tag (and pin) fields instead
+    of creating them (Dataverse: custom columns carry a publisher's prefix and usually travel in
+    a solution, an admin's decision)."""
+
+    def provision_steps(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
+        """The steps (text, request bodies included) that create or widen the tag fields of
+        ``dimensions``; empty when they all exist with every value."""
         ...
 
 
@@ -212,6 +224,7 @@ class Capabilities:
     incremental: IncrementalRead | None = None
     bulk_write: BulkWrite | None = None
     provision: SchemaProvision | None = None
+    provision_steps: ProvisionSteps | None = None
     api_limits: ApiLimits | None = None
     object_schema: ObjectSchema | None = None
     skipped_rows: SkippedRows | None = None

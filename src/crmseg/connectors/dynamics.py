@@ -39,6 +39,8 @@ import requests
 from crmseg.config import DynamicsSync, Mapping
 from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.dynamics_auth import MsalTokens, TokenSource
+from crmseg.connectors.dynamics_deals import DynamicsDeals
+from crmseg.connectors.dynamics_provision import provision_steps
 from crmseg.connectors.limits import header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
@@ -98,7 +100,8 @@ class DynamicsConnector(Connector):
     Claims: incremental reads (``modifiedon``) against the server's clock, API limits (calls
     counted; Dataverse reports no daily allowance, only the diagnostic
     ``x-ms-ratelimit-burst-remaining-xrm-requests``), a described object schema, and the
-    organization's identity (``WhoAmI``)."""
+    organization's identity (``WhoAmI``); with a ``[deals]`` part in the mapping, deal reads
+    (opportunities, :mod:`crmseg.connectors.dynamics_deals`)."""
 
     crm = "dynamics"
     field_names_case_insensitive = False
@@ -148,11 +151,19 @@ class DynamicsConnector(Connector):
         self._session = requests.Session()
         self._schema: dict[str, SchemaField] | None = None
         self._identity: CrmIdentity | None = None
+        self._deals = DynamicsDeals(self, mapping.deals) if mapping.deals is not None else None
 
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, api_limits=self, object_schema=self, identity=self)
+        return Capabilities(
+            incremental=self,
+            api_limits=self,
+            object_schema=self,
+            identity=self,
+            deals=self._deals,
+            provision_steps=self,
+        )
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -194,6 +205,20 @@ class DynamicsConnector(Connector):
         first = delta_link or f"{self.base}/accounts?$select={','.join(columns)}"
         yield from self._pages(first, fields, "query", track=True)
 
+    def rows(self, url: str, kind: str, annotations: str | None = None) -> Iterator[dict[str, Any]]:
+        """The rows of a query (any table) as answered, following ``@odata.nextLink``; calls count
+        under ``kind``; ``annotations``: the ``odata.include-annotations`` to ask for."""
+        prefer = f"odata.maxpagesize={self.page_size}"
+        if annotations:
+            prefer += f',odata.include-annotations="{annotations}"'
+
+        def fetch(link: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            body = self._get(kind, link or url, prefer)
+            nxt = body.get("@odata.nextLink")
+            return [r for r in body.get("value", []) if isinstance(r, dict)], str(nxt) if nxt else None
+
+        yield from paginate(fetch, lambda f: self._run(kind, f), Op("dynamics", self.object, kind))
+
     def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
         """One ``$batch`` per chunk (continue on error); one result per input, in order."""
         schema = self.schema()
@@ -231,6 +256,11 @@ class DynamicsConnector(Connector):
                 for a in attrs.get("value", [])
             }
         return self._schema
+
+    def provision_steps(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
+        """What to create for the missing tag columns (crmseg creates none; see
+        :mod:`crmseg.connectors.dynamics_provision`)."""
+        return provision_steps(self.base, self.schema(), self.mapping, dimensions, scores)
 
     def cached_schema(self) -> dict[str, SchemaField] | None:
         return self._schema

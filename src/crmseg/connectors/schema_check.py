@@ -155,6 +155,11 @@ def provision_hint(connector: Connector, config: object, sync: str | None) -> st
             f"fix: `{check} --provision` creates the missing tag properties and adds missing labels to the "
             "enumerations crmseg created (add them by hand to properties of other groups), then run again"
         )
+    if connector.capabilities.provision_steps is not None:
+        return (
+            f"fix: `{check} --provision` prints the Web API requests that create the missing columns and "
+            "options (send them, or create the same in the maker portal), then run again"
+        )
     return (
         "fix: create the missing fields and picklist values in the CRM's setup (`crmseg schema --provision` "
         f"creates them in HubSpot only), then check with `{check}`"

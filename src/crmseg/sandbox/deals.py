@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gc
 import random
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,6 +108,30 @@ HS_STAGES = (
 )
 HS_TYPES = ("newbusiness", "existingbusiness")
 HS_DEAL_BASE = 20_000_000_000
+# Dynamics 365's default sales process: (stepname, salesstagecode) of the open stages; closed
+# opportunities stay on the last stage. statecode: 0 Open, 1 Won, 2 Lost (with their default
+# statuscode: 1 In Progress, 3 Won, 4 Canceled).
+DY_STAGES = (("1-Qualify", 0), ("2-Develop", 1), ("3-Propose", 2), ("4-Close", 3))
+DY_STATE = {"open": (0, 1), "won": (1, 3), "lost": (2, 4)}
+#: Every fifth opportunity names its account only in the customer lookup (no parent account).
+DY_CUSTOMER_ONLY = 5
+
+
+def dy_deal_id(n: int) -> str:
+    """The n-th seeded opportunity id (a GUID)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crmseg-sandbox:opportunity:{n}"))
+
+
+def dy_currency_id(code: str) -> str:
+    """The transactioncurrency row id of an ISO 4217 code."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crmseg-sandbox:transactioncurrency:{code}"))
+
+
+def dy_contact_id(n: int) -> str:
+    """The contact an account-less opportunity's customer lookup names."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crmseg-sandbox:contact:{n}"))
+
+
 #: HubSpot's deal -> company association types (v4): primary and unlabeled.
 HS_PRIMARY_TYPE = 5
 HS_UNLABELED_TYPE = 341
@@ -423,6 +448,44 @@ def hubspot_records(deals: Sequence[Deal], multi_currency: bool) -> list[Record]
     return out
 
 
+def dynamics_records(deals: Sequence[Deal], multi_currency: bool) -> list[Record]:
+    """Opportunity rows as Dataverse stores them: money columns with their ``_base`` (USD)
+    twins, lookups as GUIDs (``_customerid_value`` with the table it points to under
+    ``DY_CUSTOMER_TABLE``), dates as ``YYYY-MM-DD`` (date-only columns)."""
+    out = []
+    for d in deals:
+        step, stage_code = DY_STAGES[-1] if d.status != "open" else DY_STAGES[d.stage % len(DY_STAGES)]
+        state, status = DY_STATE[d.status]
+        currency = d.currency if multi_currency else CORPORATE_CURRENCY
+        amount = d.amount if multi_currency else d.home_amount
+        parent = d.account if d.account is not None and d.n % DY_CUSTOMER_ONLY else None
+        data: dict[str, Any] = {
+            "name": f"Deal {d.n}",
+            "statecode": state,
+            "statuscode": status,
+            "estimatedvalue": amount,
+            "estimatedvalue_base": d.home_amount,
+            "actualvalue": amount if d.status == "won" else None,
+            "actualvalue_base": d.home_amount if d.status == "won" else None,
+            "_transactioncurrencyid_value": dy_currency_id(currency),
+            "exchangerate": CURRENCY_RATES[currency],
+            "estimatedclosedate": d.close_date.isoformat(),
+            "actualclosedate": d.close_date.isoformat() if d.status != "open" else None,
+            "_parentaccountid_value": parent,
+            "_customerid_value": d.account if d.account is not None else dy_contact_id(d.n),
+            DY_CUSTOMER_TABLE: "account" if d.account is not None else "contact",
+            "stepname": step,
+            "salesstagecode": stage_code,
+            "closeprobability": 100 if d.status == "won" else 0 if d.status == "lost" else 25 * (stage_code + 1),
+        }
+        out.append(Record(dy_deal_id(d.n), d.created_ms, d.modified_ms, data, d.deleted))
+    return out
+
+
+#: The stored key holding the table the customer lookup points to (account or contact).
+DY_CUSTOMER_TABLE = "_customerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
+
+
 def seed_deal_records(
     crm: str,
     accounts: Sequence[tuple[str, dict[str, Any]]],
@@ -441,6 +504,8 @@ def seed_deal_records(
         deals = generate_deals(keyed, n, seed=seed, as_of=as_of, effects=effects, multi_currency=multi_currency)
         if crm == "salesforce":
             return salesforce_records(deals, multi_currency)
+        if crm == "dynamics":
+            return dynamics_records(deals, multi_currency)
         return hubspot_records(deals, multi_currency)
 
 

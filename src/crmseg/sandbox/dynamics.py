@@ -35,6 +35,17 @@ Dataverse (``Authorization: Bearer``; an unknown or expired token answers 401 wi
   ``OptionSet.Options[].Value`` / ``Label.UserLocalizedLabel.Label``); ``$select``/``$expand``
   are accepted and every property is answered.
 
+Opportunities, when deals are seeded (``--deals N``; rows from :func:`crmseg.sandbox.deals.dynamics_records`):
+
+- ``GET /api/data/v9.2/opportunities?$select=...&$filter=modifiedon ge ...``: paged as accounts
+  (``$skiptoken``), deleted rows left out; ``statecode`` 0 Open / 1 Won / 2 Lost, money columns
+  with their ``_base`` twins, lookups as ``_<name>_value`` GUIDs; ``Prefer:
+  odata.include-annotations`` (``"*"``, the formatted value, or
+  ``"Microsoft.Dynamics.CRM.lookuplogicalname"``) adds the lookups' table names (the customer
+  lookup points to an account or a contact) and the choices' labels.
+- ``GET /api/data/v9.2/transactioncurrencies?$select=isocurrencycode``: the org's currencies
+  (USD only, or USD, EUR, GBP, CAD and AUD with ``multi_currency``).
+
 Service protection: at most ``service_limit`` requests (each request inside a ``$batch``
 counted) per ``service_window`` seconds; beyond, 429 with ``Retry-After`` (seconds) and
 Dataverse's error body. Every answer carries ``x-ms-ratelimit-burst-remaining-xrm-requests``.
@@ -43,7 +54,8 @@ illustrative: clients must act on the HTTP status.
 
 Stats name the endpoints ``token``, ``openid_configuration``, ``whoami``, ``accounts_query``
 (a query's first page), ``accounts_next`` (a ``$skiptoken`` page), ``accounts_delta`` (a delta
-link), ``update`` (PATCH), ``batch``, ``metadata_attributes`` and ``metadata_picklists``.
+link), ``opportunities_query`` / ``opportunities_next``, ``transactioncurrencies``,
+``update`` (PATCH), ``batch``, ``metadata_attributes`` and ``metadata_picklists``.
 """
 
 from __future__ import annotations
@@ -57,6 +69,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from crmseg.sandbox import deals as seeded
 from crmseg.sandbox.base import ApiError, BaseApp, Request, Response, Route, json_response
 from crmseg.sandbox.dynamics_batch import (
     BatchSyntaxError,
@@ -142,6 +155,10 @@ class DynamicsApp(BaseApp):
             return "update", lambda r: self._patch(r, found.group(1).lower())
         if path == f"{API}/$batch" and m == "POST":
             return "batch", self._batch
+        if path == f"{API}/opportunities" and m == "GET" and self.deals is not None:
+            return ("opportunities_next" if req.arg("$skiptoken") else "opportunities_query"), self._opportunities
+        if path == f"{API}/transactioncurrencies" and m == "GET" and self.deals is not None:
+            return "transactioncurrencies", self._currencies
         if path == f"{API}/WhoAmI" and m == "GET":
             return "whoami", self._whoami
         if path == _ATTRS and m == "GET":
@@ -513,6 +530,65 @@ class DynamicsApp(BaseApp):
             return str(uuid.uuid5(uuid.NAMESPACE_URL, f"systemuser:{stored}")), str(stored)
         return stored, None
 
+    # ------------------------------------------------------------ opportunities
+    def _currencies(self, req: Request) -> Response:
+        codes = list(seeded.CURRENCY_RATES) if self.options.multi_currency else [seeded.CORPORATE_CURRENCY]
+        value = [
+            {"transactioncurrencyid": seeded.dy_currency_id(c), "isocurrencycode": c, "currencyname": c} for c in codes
+        ]
+        return json_response(
+            200, {"@odata.context": f"{self.base_url}{API}/$metadata#transactioncurrencies", "value": value}
+        )
+
+    def _opportunities(self, req: Request) -> Response:
+        store = self.deals
+        assert store is not None  # routed only when deals are attached
+        unsupported = sorted(
+            k for k in req.query if k.startswith("$") and k not in ("$select", "$filter", "$skiptoken")
+        )
+        if unsupported:
+            raise dv_error(
+                400, "0x80060888", f"The sandbox does not support the query option(s) {', '.join(unsupported)}."
+            )
+        prefer = _prefer(req)
+        try:
+            size = int(prefer.get("odata.maxpagesize") or MAX_PAGE)
+        except ValueError:
+            size = MAX_PAGE
+        size = size if 1 <= size <= MAX_PAGE else MAX_PAGE
+        raw = req.arg("$select")
+        columns = [n.strip() for n in raw.split(",")] if raw else list(OPPORTUNITY_COLUMNS)
+        for name in columns:
+            if name not in OPPORTUNITY_COLUMNS:
+                raise dv_error(
+                    400,
+                    "0x80060888",
+                    f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.opportunity'.",
+                )
+        annotations = prefer.get("odata.include-annotations", "")
+        labels = annotations in (FORMATTED, "*")
+        tables = annotations in (LOOKUP_TABLE, "*")
+        where, params = "deleted = 0", list[Any]()
+        if req.arg("$filter"):
+            clause, params = self._filter(req.arg("$filter") or "")
+            where = f"{where} AND {clause}"
+        last = _LAST.search(unquote(unquote(req.arg("$skiptoken") or "")))
+        if last:
+            where, params = f"{where} AND id > ?", [*params, last.group(1).lower()]
+        ids = store.select_ids(where, params, "id", size + 1)
+        found = store.get_many(ids[:size])
+        value = [_opportunity(found[i], columns, labels, tables) for i in ids[:size] if i in found]
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.base_url}{API}/$metadata#opportunities({','.join(columns)})",
+            "value": value,
+        }
+        if len(ids) > size:
+            query = "&".join(f"{k}={quote(v[-1], safe=',$')}" for k, v in req.query.items() if k != "$skiptoken")
+            inner = quote(f'<cookie page="1"><opportunityid last="{{{ids[size - 1].upper()}}}" /></cookie>', safe="")
+            token = f'<cookie pagenumber="2" pagingcookie="{inner}" istracking="False" />'
+            body["@odata.nextLink"] = f"{self.base_url}{API}/opportunities?{query}&$skiptoken={quote(token, safe='')}"
+        return json_response(200, body, {"Preference-Applied": f"odata.maxpagesize={size}"})
+
     # ------------------------------------------------------------ writes
     def _validate(self, body: Any) -> tuple[dict[str, Any] | None, ApiError | None]:
         """The stored values of one PATCH body, or the error it gets."""
@@ -658,6 +734,63 @@ _METADATA_TYPE = {
     "Lookup": "Lookup",
     "Uniqueidentifier": "",
 }
+
+
+LOOKUP_TABLE = "Microsoft.Dynamics.CRM.lookuplogicalname"
+#: The opportunity columns the sandbox serves (lookups under their ``_<name>_value`` property).
+OPPORTUNITY_COLUMNS = (
+    "opportunityid",
+    "name",
+    "statecode",
+    "statuscode",
+    "estimatedvalue",
+    "estimatedvalue_base",
+    "actualvalue",
+    "actualvalue_base",
+    "_transactioncurrencyid_value",
+    "exchangerate",
+    "createdon",
+    "modifiedon",
+    "estimatedclosedate",
+    "actualclosedate",
+    "_parentaccountid_value",
+    "_customerid_value",
+    "stepname",
+    "salesstagecode",
+    "closeprobability",
+)
+_STATE_LABEL = {0: "Open", 1: "Won", 2: "Lost"}
+_STATUS_LABEL = {1: "In Progress", 2: "On Hold", 3: "Won", 4: "Canceled", 5: "Out-Sold"}
+_STAGE_LABEL = {0: "Qualify", 1: "Develop", 2: "Propose", 3: "Close"}
+
+
+def _opportunity(rec: Record, columns: list[str], labels: bool, tables: bool) -> dict[str, Any]:
+    """One opportunity row as Dataverse answers it (its id always; annotations when asked)."""
+    out: dict[str, Any] = {"@odata.etag": f'W/"{rec.modified_ms}"', "opportunityid": rec.id}
+    for name in columns:
+        if name == "createdon" or name == "modifiedon":
+            ms = rec.created_ms if name == "createdon" else rec.modified_ms
+            out[name] = iso_seconds(ms)
+            if labels:
+                out[f"{name}@{FORMATTED}"] = _date_label(ms)
+            continue
+        if name == "opportunityid":
+            continue
+        value = rec.data.get(name)
+        out[name] = value
+        if value is None:
+            continue
+        if name == "_customerid_value" and tables:
+            out[f"{name}@{LOOKUP_TABLE}"] = rec.data.get(seeded.DY_CUSTOMER_TABLE, "account")
+        elif name == "_parentaccountid_value" and tables:
+            out[f"{name}@{LOOKUP_TABLE}"] = "account"
+        elif name == "_transactioncurrencyid_value" and tables:
+            out[f"{name}@{LOOKUP_TABLE}"] = "transactioncurrency"
+        if labels:
+            label = {"statecode": _STATE_LABEL, "statuscode": _STATUS_LABEL, "salesstagecode": _STAGE_LABEL}.get(name)
+            if label is not None:
+                out[f"{name}@{FORMATTED}"] = label.get(int(value), str(value))
+    return out
 
 
 def _date_label(ms: int) -> str:

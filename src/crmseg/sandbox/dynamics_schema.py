@@ -4,8 +4,10 @@ Columns are Dataverse attributes (``AttributeType``: ``Uniqueidentifier``, ``Str
 ``Memo``, ``Picklist``, ``Integer``, ``Money``, ``Double``, ``Boolean``, ``DateTime``,
 ``Lookup``). A choice (``Picklist``) column stores the option's integer value, as Dataverse
 does; its options are ``FieldDef.extra["options"]`` (label -> value). Standard choice columns
-(``industrycode``, ``customertypecode``) number their options from 1; custom ones (the tag
-columns) from 100,000,000, the option-value prefix of the default publisher (``new_``).
+(``industrycode``, ``customertypecode``) number their options from 1 (``industrycode`` comes
+with Microsoft's 33 default options); custom ones (the tag columns), and options added to a
+standard column that ships some, from 100,000,000, the option-value prefix of the default
+publisher (``new_``).
 
 Record ids are GUIDs whose text order is the seeding order (paging follows the primary key).
 """
@@ -24,6 +26,43 @@ from crmseg.sandbox.values import FieldError, coerce, ms_of, to_ms
 
 #: Option values of custom choice columns start here (the default publisher's prefix 10,000).
 CUSTOM_OPTION_BASE = 100_000_000
+#: ``account.industrycode``'s default options (values 1 to 33), as every environment has them;
+#: a label seeded beyond these is an option an admin added (a custom value, from 100,000,000).
+INDUSTRY_OPTIONS = (
+    "Accounting",
+    "Agriculture and Non-petrol Natural Resource Extraction",
+    "Broadcasting Printing and Publishing",
+    "Brokers",
+    "Building Supply Retail",
+    "Business Services",
+    "Consulting",
+    "Consumer Services",
+    "Design, Direction and Creative Management",
+    "Distributors, Dispatchers and Processors",
+    "Doctor's Offices and Clinics",
+    "Durable Manufacturing",
+    "Eating and Drinking Places",
+    "Entertainment Retail",
+    "Equipment Rental and Leasing",
+    "Financial",
+    "Food and Tobacco Processing",
+    "Inbound Capital Intensive Processing",
+    "Inbound Repair and Services",
+    "Insurance",
+    "Legal Services",
+    "Non-Durable Merchandise Retail",
+    "Outbound Consumer Service",
+    "Petrochemical Extraction and Distribution",
+    "Service Retail",
+    "SIG Affiliations",
+    "Social Services",
+    "Special Outbound Trade Contractors",
+    "Specialty Realty",
+    "Transportation",
+    "Utility Creation and Distribution",
+    "Vehicle Retail",
+    "Wholesale",
+)
 #: The standard columns of ``account`` the sandbox knows besides the mapping's.
 _STANDARD: dict[str, FieldDef] = {
     "accountid": FieldDef("accountid", "Uniqueidentifier", "Account", updateable=False, system="id"),
@@ -80,6 +119,10 @@ def build_dynamics_schema(
     for fd in schema.values():
         if fd.kind == "Picklist":
             fd.extra["options"] = {}
+    industry = schema["industrycode"]
+    industry.extra["options"] = {label: n for n, label in enumerate(INDUSTRY_OPTIONS, start=1)}
+    industry.extra["defaults"] = len(INDUSTRY_OPTIONS)
+    industry.options = list(INDUSTRY_OPTIONS)
     for canonical, fm in mapping.fields.items():
         src = fm.source or canonical
         if src not in schema:
@@ -113,8 +156,9 @@ def option_value(fd: FieldDef, label: str, learn: bool) -> int | None:
         return options[label]
     if not learn:
         return None
-    base = CUSTOM_OPTION_BASE if fd.custom else 1
-    options[label] = base + len(options)
+    defaults = int(fd.extra.get("defaults") or 0)  # a standard column's shipped options
+    base = CUSTOM_OPTION_BASE if fd.custom or defaults else 1
+    options[label] = base + len(options) - defaults
     if fd.options is not None:
         fd.options.append(label)
     return options[label]

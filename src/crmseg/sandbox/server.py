@@ -80,9 +80,6 @@ class SandboxServer:
         self.store = Store(db_path)
         self.id_map: dict[str, str] = {}
         self.deal_store: Store | None = None
-        if deals is not None and crm == "dynamics":
-            self.store.close()
-            raise ValueError("the dynamics sandbox serves no opportunities yet: start it without deals")
         if deals is not None and accounts is None:
             self.store.close()
             raise ValueError(

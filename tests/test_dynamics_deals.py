@@ -1,0 +1,209 @@
+"""Dynamics 365 opportunities as deals, through the real connector over HTTP against the
+sandbox: full and incremental reads at the floor, status from statecode, the account from the
+parent account or the customer lookup, base-currency amounts in a multi-currency organization,
+faults mid-read. Each deal must be the one the sandbox stores (converted with the shipped mapping)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmseg.connectors.dynamics_deals import account_of
+from crmseg.deals.mapped import DealNormalizer
+from crmseg.deals.model import Deal
+from crmseg.sandbox.deals import DY_CUSTOMER_TABLE, dy_currency_id
+from crmseg.sandbox.store import Record
+from tests.connector_fixtures import Harness, write_rules
+from tests.sync_env import SyncEnv
+
+PAGE = 500
+
+
+@pytest.fixture(scope="module")
+def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_rules(tmp_path_factory.mktemp("rules"))
+
+
+def harness(rules_dir: str, deals: int, **kw: Any) -> Iterator[Harness]:
+    h = Harness("dynamics", rules_dir, accounts=80, deals=deals, **kw)
+    h.page = PAGE
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture(scope="module")
+def dy(rules_dir: str) -> Iterator[Harness]:
+    yield from harness(rules_dir, 1200)
+
+
+def read(h: Harness, since: datetime | None = None, **kw: Any) -> tuple[Any, DealNormalizer, list[Deal]]:
+    conn = h.connector(**kw)
+    reads = conn.capabilities.deals
+    assert reads is not None
+    norm = DealNormalizer(h.mapping.deals, multi_currency=reads.multi_currency)
+    return conn, norm, [norm.deal(r) for r in reads.read_deals(norm.read_fields(), since=since)]
+
+
+def expected(rec: Record, multi: bool) -> Deal:
+    d = rec.data
+    codes = {dy_currency_id(c): c for c in ("USD", "EUR", "GBP", "CAD", "AUD")}
+    parent, customer = d["_parentaccountid_value"], d["_customerid_value"]
+    return Deal(
+        id=rec.id,
+        created_at=datetime.fromtimestamp(rec.created_ms / 1000, UTC),
+        status={0: "open", 1: "won", 2: "lost"}[d["statecode"]],
+        account_id=parent or (customer if d[DY_CUSTOMER_TABLE] == "account" else None),
+        amount=d["estimatedvalue_base"] if multi else d["estimatedvalue"],
+        currency=codes[d["_transactioncurrencyid_value"]],
+        closed_at=date.fromisoformat(d["actualclosedate"]) if d["actualclosedate"] else None,
+        stage=d["stepname"],
+    )
+
+
+def same(got: Deal, want: Deal) -> None:
+    assert got.amount == pytest.approx(want.amount, abs=0.01), (got, want)
+    assert replace(got, amount=None) == replace(want, amount=None)
+
+
+def test_full_read_is_every_live_opportunity_at_the_floor(dy: Harness) -> None:
+    live = dy.sb.deal_ids(deleted=False)
+    assert dy.sb.deal_ids(deleted=True)  # the seed has deleted opportunities: they are not returned
+    dy.sb.reset_stats()
+    conn, norm, deals = read(dy)
+    assert sorted(d.id for d in deals) == live and not norm.multi_currency
+    pages = math.ceil(len(live) / PAGE)
+    assert conn.calls_by_kind["deal_query"] == pages == dy.server_calls("opportunities_query", "opportunities_next")
+    assert conn.calls_by_kind["deal_currencies"] == 1 == dy.server_calls("transactioncurrencies")
+    for deal in deals:
+        same(deal, expected(dy.sb.deal(deal.id), multi=False))
+    assert {d.status for d in deals} == {"open", "won", "lost"}
+    assert {d.currency for d in deals} == {"USD"}
+    stored = {d.id: dy.sb.deal(d.id).data for d in deals}
+    by_customer = [d for d in deals if not stored[d.id]["_parentaccountid_value"] and d.account_id]
+    to_contact = [d for d in deals if stored[d.id][DY_CUSTOMER_TABLE] == "contact"]
+    assert by_customer and all(d.account_id == stored[d.id]["_customerid_value"] for d in by_customer)
+    assert to_contact and all(d.account_id is None for d in to_contact)  # a contact is no account
+
+
+def test_incremental_read_and_a_deletion(dy: Harness) -> None:
+    live = dy.sb.deal_ids(deleted=False)
+    touched = live[100:700]  # two pages
+    since = datetime.now(UTC)
+    time.sleep(0.002)
+    dy.sb.edit_deals(touch=touched)
+    dy.sb.edit_deals({live[0]: {"statecode": 1, "statuscode": 3}}, delete=[live[1]])
+    try:
+        dy.sb.reset_stats()
+        conn, _, deals = read(dy, since=since)
+        assert sorted(d.id for d in deals) == sorted([*touched, live[0]])
+        assert conn.calls_by_kind["deal_query"] == 2 == dy.server_calls("opportunities_query", "opportunities_next")
+        assert next(d for d in deals if d.id == live[0]).status == "won"
+        assert conn.server_time is not None and abs(conn.server_time - datetime.now(UTC)).total_seconds() < 5
+        _, _, full = read(dy)
+        assert live[1] not in {d.id for d in full} and len(full) == len(live) - 1
+    finally:
+        dy.sb.edit_deals(restore=[live[1]])
+
+
+def test_multi_currency_organization_reads_base_amounts(rules_dir: str) -> None:
+    for h in harness(rules_dir, 300, multi_currency=True):
+        conn, norm, deals = read(h)
+        assert norm.multi_currency
+        for deal in deals:
+            same(deal, expected(h.sb.deal(deal.id), multi=True))
+        assert len({d.currency for d in deals}) > 2
+        assert any(d.amount != h.sb.deal(d.id).data["estimatedvalue"] for d in deals)
+        assert conn.calls_by_kind["deal_currencies"] == 1  # detection and the ISO codes share one call
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"kind": "429", "retry_after": 2}, {"kind": "503", "retry_after": 1}, {"kind": "expired_session"}],
+    ids=lambda f: f["kind"],
+)
+def test_faults_mid_read_are_retried_without_re_emitting(dy: Harness, fault: dict[str, Any]) -> None:
+    dy.sb.reset_stats()
+    dy.sb.inject({**fault, "endpoint": "opportunities_next"}, {**fault, "endpoint": "opportunities_query"})
+    conn, _, deals = read(dy)
+    ids = [d.id for d in deals]
+    assert len(ids) == len(set(ids)) and sorted(ids) == dy.sb.deal_ids(deleted=False)
+    assert dy.sb.stats()["faults"]["fired"] == {fault["kind"]: 2}
+    if fault.get("retry_after"):
+        assert conn.policy.sleep.calls.count(float(fault["retry_after"])) == 2
+
+
+def test_account_of_prefers_the_parent_account_then_an_account_customer() -> None:
+    table = "_customerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
+    assert account_of({"_parentaccountid_value": "a", "_customerid_value": "b", table: "account"}) == "a"
+    assert account_of({"_parentaccountid_value": None, "_customerid_value": "b", table: "account"}) == "b"
+    assert account_of({"_parentaccountid_value": None, "_customerid_value": "c", table: "contact"}) is None
+    assert account_of({}) is None
+
+
+# ------------------------------------------------------------------ a sync with deals = true
+def test_a_sync_with_deals_reads_opportunities_full_then_incremental(tmp_path: Path) -> None:
+    env = SyncEnv(tmp_path, "dynamics", 200, extra_config="deals = true\n", deals=1500)
+    try:
+        live = env.sb.deal_ids(deleted=False)
+        line = _sync(env)
+        assert line.startswith(f"deals: full read {len(live):,} ") and "removed 0" in line, line
+        want = {rid: expected(env.sb.deal(rid), multi=False) for rid in live}
+        got = _stored(env)
+        assert sorted(got) == sorted(want)
+        for rid, deal in got.items():
+            same(deal, want[rid])
+        status = Counter(d.status for d in want.values())
+        counts = _status_deals(env)
+        assert counts.pop("watermark") is not None
+        assert counts == {
+            "total": len(want),
+            "open": status["open"],
+            "won": status["won"],
+            "lost": status["lost"],
+            "no_account": sum(1 for d in want.values() if d.account_id is None),
+            "unknown_account": 0,
+        }
+        by = env.sb.stats()["calls"]["by_endpoint"]  # the shipped page size: one page of 5,000
+        assert by.get("opportunities_query", 0) == 1 and by.get("opportunities_next", 0) == 0
+        assert by.get("transactioncurrencies", 0) == 1
+
+        # run 2: 300 edited, one deleted: an incremental read of the modified ones only
+        env.sb.edit_deals({rid: {"statecode": 1, "statuscode": 3} for rid in live[:300]}, delete=[live[400]])
+        line = _sync(env)
+        assert line.startswith("deals: incremental read 300 "), line
+        assert all(d.status == "won" for rid, d in _stored(env).items() if rid in live[:300])
+        assert live[400] in _stored(env)  # an incremental read does not see deletions; the next full read does
+    finally:
+        env.close()
+
+
+def _sync(env: SyncEnv) -> str:
+    env.sb.reset_stats()
+    res = env.run("sync", "--config", str(env.config))
+    assert res.returncode == 0, res.stdout + res.stderr
+    return next(ln.strip() for ln in res.stdout.splitlines() if ln.strip().startswith("deals:"))
+
+
+def _stored(env: SyncEnv) -> dict[str, Deal]:
+    store = env.store()
+    try:
+        return {d.id: d for d in store.iter_deals("sandbox")}
+    finally:
+        store.close()
+
+
+def _status_deals(env: SyncEnv) -> dict[str, Any]:
+    res = env.run("status", "--config", str(env.config), "--json")
+    assert res.returncode == 0, res.stderr
+    return dict(json.loads(res.stdout)["syncs"]["sandbox"]["deals"])
