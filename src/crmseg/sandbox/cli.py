@@ -83,7 +83,7 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
             f"host = {_q(sb.url)}",
             f"access_token_env = {_q(str(HubSpotSync.model_fields['access_token_env'].default))}",
         ]
-    if sb.deal_store is not None and sb.crm in ("salesforce", "hubspot"):
+    if sb.deal_store is not None:
         lines.append("deals = true  # the sandbox serves deals: each run reads them after the accounts")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     load_config(path)  # the file we hand out must load
