@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from datetime import datetime
@@ -166,7 +167,9 @@ def review(
     if html_out:
         write_review_html(doc, html_out)
     if not quiet:
-        console = Console()
+        # The review's tables are laid out for 100 columns: off a terminal (a file, a pipe, cron)
+        # rich would assume 80 and fold the trend column; COLUMNS still wins when set.
+        console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100)
         render_review(doc, console)
         for label, path in (("JSON", json_out), ("CSV", csv_out), ("Markdown", md_out), ("HTML report", html_out)):
             if path:
