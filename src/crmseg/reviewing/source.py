@@ -374,13 +374,24 @@ def _customer_flags(
 ) -> list[CustomerFlag]:
     """Per account holding a label of ``dim`` at the start: customer then, customer at the end."""
     start_of, _ = every[dim]
+    names = list(every)
+    known: dict[tuple[str | None, ...], bool] = {}  # accounts share few label combinations: check each once
+
+    def check(values: tuple[str | None, ...]) -> bool:
+        found = known.get(values)
+        if found is None:
+            found = known[values] = is_customer(dict(zip(names, values, strict=True)))
+        return found
+
+    starts = [s for s, _ in every.values()]
+    ends = [e for _, e in every.values()]
     out: list[CustomerFlag] = []
     for account, label in start_of.items():
         if label is None:
             continue
-        before = {name: s.get(account) for name, (s, _) in every.items()}
-        after = {name: e.get(account) for name, (_, e) in every.items()}
-        out.append(CustomerFlag(account, label, is_customer(before), is_customer(after)))
+        before = tuple(s.get(account) for s in starts)
+        after = tuple(e.get(account) for e in ends)
+        out.append(CustomerFlag(account, label, check(before), check(after)))
     return out
 
 
