@@ -30,8 +30,9 @@ Per-run snapshots hold counts only, not per-account labels, so they add nothing 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from crmseg.dates import parse_iso
@@ -70,20 +71,25 @@ def deal_row(sync: str, run: int, d: Deal) -> tuple[Any, ...]:
     )
 
 
-def row_deal(r: Sequence[Any]) -> Deal:
-    """The deal of one ``SELECT {_COLS}`` row."""
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # shared by the many deals with no other field
+
+
+def row_deal(r: Sequence[Any], shared: dict[Any, Any] | None = None) -> Deal:
+    """The deal of one ``SELECT {_COLS}`` row. ``shared``: a dict the caller keeps across rows, so
+    repeated values (accounts, statuses, currencies, stages, close days) are one object each."""
+    one = (lambda v: v) if shared is None else (lambda v: shared.setdefault(v, v))
     return Deal(
         id=r[0],
-        account_id=r[1],
-        status=r[2],
+        account_id=one(r[1]),
+        status=one(r[2]),
         amount=None if r[3] is None else float(r[3]),
-        currency=r[4],
+        currency=one(r[4]),
         created_at=parse_iso(r[5]),
-        closed_at=date.fromisoformat(r[6]) if r[6] else None,
-        stage=r[7],
-        pipeline=r[8],
-        type=r[9],
-        extra=json.loads(r[10]),
+        closed_at=one(date.fromisoformat(r[6])) if r[6] else None,
+        stage=one(r[7]),
+        pipeline=one(r[8]),
+        type=one(r[9]),
+        extra=_NO_EXTRA if r[10] == "{}" else json.loads(r[10]),
     )
 
 
@@ -108,12 +114,13 @@ class DealRows(SqlBase):
 
     def iter_deals(self, sync: str, chunk: int = 5000) -> Iterator[Deal]:
         last = ""
+        shared: dict[Any, Any] = {}
         while True:
             rows = self._query(
                 f"SELECT {_COLS} FROM deals WHERE sync = ? AND deal > ? ORDER BY deal LIMIT ?", (sync, last, chunk)
             )
             for r in rows:
-                yield row_deal(r)
+                yield row_deal(r, shared)
             if len(rows) < chunk:
                 return
             last = rows[-1][0]
