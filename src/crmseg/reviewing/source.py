@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -299,26 +300,40 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
             raise ConfigError(
                 f"sync {sync.name!r} has no deals in its state: set {how} on the sync and run `crmseg sync`"
             )
-        accounts_raw = dict(store.iter_accounts(sync.name))
-        columns = sorted(next(iter(accounts_raw.values()), {}))  # a file sync's columns, for passthrough fields
+        accounts = store.iter_accounts(sync.name)
+        head = next(accounts, None)
+        columns = sorted(head[1]) if head is not None else []  # a file sync's columns, for passthrough fields
         now = request.as_of or datetime.now(UTC)
         normalizer, rules = prepare_rules(cfg.resolve(sync.rules), mapping, columns, isinstance(sync, FileSync), now)
         plan = _dimensions(rules, request)
         dims = plan.dimensions
         names = [d.name for d in dims]
         wanted = list(dict.fromkeys(names + rules.names)) if settings.customer else names
+        # the local copy is streamed: only the ids and, for viability, the fields it reads are kept
+        account_ids: set[str] = set()
+        data: dict[str, Mapping[str, Any]] = {}
+        account_of = None
+        if any(plan.segment(d) for d in dims):
+            account_of = normalizer.account_of(
+                set(rules.used_fields()) | {settings.owner_field, settings.activity_field}
+            )
+        for rid, raw in chain([head] if head is not None else [], accounts):
+            account_ids.add(rid)
+            if account_of is not None:
+                data[rid] = account_of(RawRecord(rid, raw))
         recorded = store.label_history(sync.name, wanted)
     finally:
         store.close()
     if isinstance(sync, FileSync):
         _check_currencies(deals, settings, f"sync {sync.name!r} ({sync.deals})")
-    warnings = _check_deals(deals, set(accounts_raw), request.period, f"sync {sync.name!r}", f"sync {sync.name!r}")
+    warnings = _check_deals(deals, account_ids, request.period, f"sync {sync.name!r}", f"sync {sync.name!r}")
     history = TagHistory(recorded.first, recorded.moves)
     known: dict[str, set[str]] = {}
     for first in recorded.first:
         known.setdefault(first.dimension, set()).add(first.account)
     for move in recorded.moves:
         known.setdefault(move.dimension, set()).add(move.account)
+    del recorded  # the history holds what is needed of it
     start_at = datetime.combine(request.period.start, time(0), tzinfo=UTC)
     end_at = _at_end(request.period.end)
 
@@ -330,12 +345,6 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
                 out[account] = found.label
         return out
 
-    facts_needed = any(plan.segment(d) for d in dims)
-    data: dict[str, Mapping[str, Any]] = {}
-    if facts_needed:
-        fields = set(rules.used_fields()) | {settings.owner_field, settings.activity_field}
-        account_of = normalizer.account_of(fields)
-        data = {rid: account_of(RawRecord(rid, raw)) for rid, raw in accounts_raw.items()}
     types = normalizer.field_types(columns)
     accessible = _accessible(settings, types, request.period.end)
     is_customer = customer_check(settings.customer, rules) if settings.customer else None
