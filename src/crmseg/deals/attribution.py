@@ -157,6 +157,7 @@ class TagHistory:
         for m in moves:
             logged[(m.account, m.dimension)].append((when(m.at), m.from_value, m.to_value))
         self._lines: dict[tuple[str, str], _Timeline] = {}
+        self._by_dimension: defaultdict[str, dict[str, _Timeline]] = defaultdict(dict)
         for key in firsts.keys() | logged.keys():
             start = firsts.get(key)
             seen = logged.get(key, [])
@@ -165,7 +166,8 @@ class TagHistory:
             if len(steps) > 1:
                 steps.sort(key=lambda step: step[0])  # stable: the first label, then the moves as logged
             before = start[1] if start is not None else min(seen, key=lambda m: m[0])[1]
-            self._lines[key] = _Timeline(before, [t for t, _ in steps], [v for _, v in steps])
+            line = self._lines[key] = _Timeline(before, [t for t, _ in steps], [v for _, v in steps])
+            self._by_dimension[key[1]][key[0]] = line
 
     def knows(self, account: str, dimension: str) -> bool:
         """Whether a label was ever recorded for ``account`` in ``dimension``."""
@@ -180,6 +182,17 @@ class TagHistory:
         if i == 0:
             return LabelAt(line.before, "backfilled")
         return LabelAt(line.labels[i - 1], "as_of")
+
+    def labels_at(self, dimension: str, at: datetime) -> dict[str, str | None]:
+        """Every account's label in ``dimension`` at ``at``, for the accounts whose history had
+        begun by then (``as_of``; an account holds nothing yet before its history)."""
+        when = _when(at)
+        out: dict[str, str | None] = {}
+        for account, line in self._by_dimension.get(dimension, {}).items():
+            i = bisect_right(line.times, when)
+            if i:
+                out[account] = line.labels[i - 1]
+        return out
 
     def current(self, account: str, dimension: str) -> LabelAt | None:
         """The latest recorded label (None: nothing recorded)."""
@@ -232,17 +245,17 @@ def attribute(
     if mode not in ATTRIBUTE_MODES:
         raise ValueError(f"attribution mode {mode!r} is not one of {', '.join(ATTRIBUTE_MODES)}")
     out: list[AttributedDeal] = []
-    lines = history._lines  # the loop below is label_at/current inlined: it runs once per deal
+    lines = history._by_dimension.get(dimension, {})  # label_at/current inlined: this runs once per deal
     for deal in deals:
         account = deal.account_id
         if not account:
             out.append(AttributedDeal(deal, None, "no_account"))
             continue
-        line = lines.get((account, dimension))
+        line = lines.get(account)
         if line is None:
             out.append(AttributedDeal(deal, None, "unknown_account"))
             continue
-        at = _when_attributed(deal, mode)
+        at = deal.created_at if mode == "created" else _when_attributed(deal, mode)
         if at is None:
             out.append(AttributedDeal(deal, line.labels[-1], "current"))
             continue

@@ -328,29 +328,16 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
         _check_currencies(deals, settings, f"sync {sync.name!r} ({sync.deals})")
     warnings = _check_deals(deals, account_ids, request.period, f"sync {sync.name!r}", f"sync {sync.name!r}")
     history = TagHistory(recorded.first, recorded.moves)
-    known: dict[str, set[str]] = {}
-    for first in recorded.first:
-        known.setdefault(first.dimension, set()).add(first.account)
-    for move in recorded.moves:
-        known.setdefault(move.dimension, set()).add(move.account)
     del recorded  # the history holds what is needed of it
     start_at = datetime.combine(request.period.start, time(0), tzinfo=UTC)
     end_at = _at_end(request.period.end)
-
-    def labels_at(dim: str, at: datetime) -> dict[str, str | None]:
-        out: dict[str, str | None] = {}
-        for account in known.get(dim, ()):
-            found = history.label_at(account, dim, at)
-            if found is not None and found.basis == "as_of":  # before its history an account held nothing yet
-                out[account] = found.label
-        return out
 
     types = normalizer.field_types(columns)
     accessible = _accessible(settings, types, request.period.end)
     is_customer = customer_check(settings.customer, rules) if settings.customer else None
     every: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {}
     for name in wanted:
-        every[name] = (labels_at(name, start_at), labels_at(name, end_at))
+        every[name] = (history.labels_at(name, start_at), history.labels_at(name, end_at))
     inputs: list[DimensionInputs] = []
     for d in dims:
         start, end = every[d.name]

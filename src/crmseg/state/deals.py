@@ -177,11 +177,14 @@ class DealRows(SqlBase):
         firsts: dict[tuple[str, str], FirstLabel] = {}
         moved: set[tuple[str, str]] = set()
         moves: list[LabelMove] = []
+        shared: dict[Any, Any] = {}
+        one = shared.setdefault  # accounts, labels and run times repeat: one object each
         for account, dim, frm, to, at, first_eval in self._query(
             f"SELECT account, dimension, from_value, to_value, at, COALESCE(first_eval, 0) FROM transitions "
             f"WHERE {where} ORDER BY id",
             args,
         ):
+            account, dim, frm, to, at = one(account, account), one(dim, dim), one(frm, frm), one(to, to), one(at, at)
             key = (account, dim)
             moved.add(key)
             moves.append(LabelMove(account, dim, frm, to, at))
