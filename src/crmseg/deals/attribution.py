@@ -156,7 +156,6 @@ class TagHistory:
         logged: defaultdict[tuple[str, str], list[tuple[datetime, str | None, str | None]]] = defaultdict(list)
         for m in moves:
             logged[(m.account, m.dimension)].append((when(m.at), m.from_value, m.to_value))
-        self._lines: dict[tuple[str, str], _Timeline] = {}
         self._by_dimension: defaultdict[str, dict[str, _Timeline]] = defaultdict(dict)
         for key in firsts.keys() | logged.keys():
             start = firsts.get(key)
@@ -166,16 +165,16 @@ class TagHistory:
             if len(steps) > 1:
                 steps.sort(key=lambda step: step[0])  # stable: the first label, then the moves as logged
             before = start[1] if start is not None else min(seen, key=lambda m: m[0])[1]
-            line = self._lines[key] = _Timeline(before, [t for t, _ in steps], [v for _, v in steps])
+            line = _Timeline(before, [t for t, _ in steps], [v for _, v in steps])
             self._by_dimension[key[1]][key[0]] = line
 
     def knows(self, account: str, dimension: str) -> bool:
         """Whether a label was ever recorded for ``account`` in ``dimension``."""
-        return (account, dimension) in self._lines
+        return account in self._by_dimension.get(dimension, {})
 
     def label_at(self, account: str, dimension: str, at: datetime) -> LabelAt | None:
         """The label ``account`` held in ``dimension`` at ``at`` (None: nothing recorded)."""
-        line = self._lines.get((account, dimension))
+        line = self._by_dimension.get(dimension, {}).get(account)
         if line is None:
             return None
         i = bisect_right(line.times, _when(at))
@@ -196,7 +195,7 @@ class TagHistory:
 
     def current(self, account: str, dimension: str) -> LabelAt | None:
         """The latest recorded label (None: nothing recorded)."""
-        line = self._lines.get((account, dimension))
+        line = self._by_dimension.get(dimension, {}).get(account)
         return None if line is None else LabelAt(line.labels[-1], "current")
 
 

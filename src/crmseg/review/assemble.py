@@ -38,6 +38,7 @@ __all__ = [
     "ReviewInputs",
     "ReviewSettings",
     "assemble",
+    "assemble_with_trend",
     "periods_before",
     "quarterly",
 ]
@@ -162,9 +163,8 @@ def _drift(start: Mapping[str, str | None], end: Mapping[str, str | None]) -> tu
 
 
 def _dimension(
-    dim: DimensionInputs, period: Period, compare: Period | None, s: ReviewSettings, columns: DealColumns | None
+    dim: DimensionInputs, b: _Binned, period: Period, compare: Period | None, s: ReviewSettings
 ) -> tuple[DimensionReview, Viability | None, Health | None, tuple[str, ...]]:
-    b = _binned(dim, columns)
     metrics = dimension_metrics(
         b.deals,
         period,
@@ -199,17 +199,33 @@ def _dimension(
     return DimensionReview(metrics, calibration), scorecard, view, metrics.warnings
 
 
+def _all_binned(inputs: ReviewInputs) -> list[_Binned]:
+    columns = _columns(inputs)
+    return [_binned(dim, columns) for dim in inputs.dimensions]
+
+
 def assemble(inputs: ReviewInputs, settings: ReviewSettings | None = None) -> Review:
     """The review of ``inputs``: every dimension's metrics, calibration, viability and health,
     the deal counts, the alerts (as ``settings`` enables them) and the warnings."""
-    s = settings or ReviewSettings()
+    return _assemble(inputs, settings or ReviewSettings(), _all_binned(inputs))
+
+
+def assemble_with_trend(
+    inputs: ReviewInputs, periods: Sequence[Period], settings: ReviewSettings | None = None
+) -> tuple[Review, dict[str, dict[str, object]]]:
+    """:func:`assemble` and :func:`quarterly` over ``periods`` together, the deals' columns and
+    labels prepared once for both."""
+    binned = _all_binned(inputs)
+    return _assemble(inputs, settings or ReviewSettings(), binned), _quarterly(inputs, periods, binned)
+
+
+def _assemble(inputs: ReviewInputs, s: ReviewSettings, binned: Sequence[_Binned]) -> Review:
     dims: dict[str, DimensionReview] = {}
     scorecards: dict[str, Viability] = {}
     views: dict[str, Health] = {}
     warnings: dict[str, None] = dict.fromkeys(inputs.warnings)
-    columns = _columns(inputs)
-    for dim in inputs.dimensions:
-        review, scorecard, view, notes = _dimension(dim, inputs.period, inputs.compare, s, columns)
+    for dim, b in zip(inputs.dimensions, binned, strict=True):
+        review, scorecard, view, notes = _dimension(dim, b, inputs.period, inputs.compare, s)
         dims[dim.name] = review
         if scorecard is not None:
             scorecards[dim.name] = scorecard
@@ -250,10 +266,14 @@ def quarterly(inputs: ReviewInputs, periods: Sequence[Period]) -> dict[str, dict
     """Per dimension, the win rate and closed deals of each label in each of ``periods`` (the
     quarter-by-quarter trend): ``{DIM: {"periods": [{start, end}], "labels": {LABEL:
     {"win_rate": [x|None, ...], "closed": [n, ...]}}}}``."""
+    return _quarterly(inputs, periods, _all_binned(inputs))
+
+
+def _quarterly(
+    inputs: ReviewInputs, periods: Sequence[Period], binned: Sequence[_Binned]
+) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
-    columns = _columns(inputs)
-    for dim in inputs.dimensions:
-        b = _binned(dim, columns)
+    for dim, b in zip(inputs.dimensions, binned, strict=True):
         per = [label_samples(b.deals, p, b.frame) for p in periods]
         labels = sorted({k for samples in per for k in samples})
         out[dim.name] = {

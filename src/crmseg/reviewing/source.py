@@ -474,14 +474,14 @@ TREND_PERIODS = 6
 def review_document(inputs: ReviewInputs, request: ReviewRequest, source: str) -> tuple[Review, dict[str, Any]]:
     """The review of ``inputs`` and its ``review --json`` document: the spec's keys, plus
     ``source``, ``attribute`` and ``quarters`` (the win rate per label over the last periods)."""
-    from crmseg.review.assemble import assemble, periods_before, quarterly
+    from crmseg.review.assemble import assemble_with_trend, periods_before
 
-    review = assemble(inputs, settings_of(request.settings))
     spans = periods_before(inputs.period, TREND_PERIODS, request.settings.fiscal_year_start_month)
+    review, trend = assemble_with_trend(inputs, spans, settings_of(request.settings))
     doc = {
         "source": source,
         "attribute": inputs.dimensions[0].attribution.mode if inputs.dimensions else request.attribute or "created",
         **review.to_json(),
-        "quarters": quarterly(inputs, spans),
+        "quarters": trend,
     }
     return review, doc
