@@ -166,15 +166,44 @@ def _build(folder: Path, accounts: int, deals: int, history: int, seed: int) -> 
 
 
 # ---------------------------------------------------------------- phases (child)
+def _row_by_row(deals: list[tuple[str, Any]], period: Any) -> dict[str, tuple[Any, ...]]:
+    """The first implementation of a period's tally: one Python pass over every labelled deal
+    (``tests/test_review_frame.py`` keeps the same definition), as (won, lost, won amounts,
+    closed amount, cycles, open deals, open amount) per label."""
+    out: dict[str, list[Any]] = {}
+    for label, deal in deals:
+        t = out.setdefault(label, [0, 0, [], 0.0, [], 0, 0.0])
+        if deal.created_at.date() <= period.end and (
+            deal.status == "open" or (deal.closed_at is not None and deal.closed_at > period.end)
+        ):
+            t[5] += 1
+            t[6] += deal.amount or 0.0
+        if deal.status == "open" or deal.closed_at is None or deal.closed_at not in period:
+            continue
+        if deal.status == "won":
+            t[0] += 1
+            if deal.amount is not None:
+                t[2].append(deal.amount)
+            cycle = (deal.closed_at - deal.created_at.date()).days
+            if cycle >= 0:
+                t[4].append(float(cycle))
+        else:
+            t[1] += 1
+        t[3] += deal.amount or 0.0
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def _phases(folder: Path) -> dict[str, Any]:
     """Each step of the review timed on its own (see the module's docstring)."""
     from datetime import UTC, datetime
 
     from crmseg.config import load_config
     from crmseg.deals import TagHistory, attribute
+    from crmseg.review.assemble import assemble, periods_before, quarterly
+    from crmseg.review.frame import DealColumns, LabelFrame, TallyCounts, tally
     from crmseg.reviewing import ReviewRequest, choose_periods, review_document, state_inputs
+    from crmseg.reviewing.source import TREND_PERIODS, settings_of
     from crmseg.state import open_state
-    from crmseg.state.deals import _COLS, row_deal
 
     cfg = load_config(folder / "config.toml")
     as_of = datetime.fromisoformat(AS_OF).replace(tzinfo=UTC)
@@ -193,25 +222,31 @@ def _phases(folder: Path) -> dict[str, Any]:
     deals = timed("read deals (iter_deals)", lambda: list(store.iter_deals(SYNC)))
     recorded = timed("read label history", lambda: store.label_history(SYNC, ["segment", "tier", "stage", "icp_score"]))
     timed("read accounts (local copy)", lambda: dict(store.iter_accounts(SYNC)))
-    db = getattr(store, "_db", None)
-    if db is not None:  # the baseline: one Deal per row, row by row
-
-        def row_by_row() -> int:
-            n = 0
-            for r in db.execute(f"SELECT {_COLS} FROM deals WHERE sync = ?", (SYNC,)):
-                row_deal(r)
-                n += 1
-            return n
-
-        timed("baseline: deals row by row (one query)", row_by_row)
     store.close()
     history = timed("tag history (TagHistory)", lambda: TagHistory(recorded.first, recorded.moves))
+    attributed = None
     for dim in ("segment", "tier"):
-        timed(f"attribution, {dim} (attribute)", lambda dim=dim: attribute(deals, history, dim, "created"))
-    inputs = timed("state_inputs (reads + attribution, all)", lambda: state_inputs(cfg, None, request))
-    from crmseg.review.assemble import assemble, periods_before, quarterly
-    from crmseg.reviewing.source import TREND_PERIODS, settings_of
+        attributed = timed(f"attribution, {dim} (attribute)", lambda dim=dim: attribute(deals, history, dim, "created"))
+    assert attributed is not None
+    periods = [current, *([before] if before else []), *periods_before(current, TREND_PERIODS, 1)]
+    labelled = [(d.label, d.deal) for d in attributed.deals if d.label is not None]
+    rows = timed(
+        f"baseline: tally row by row, tier, {len(periods)} periods",
+        lambda: [_row_by_row(labelled, p) for p in periods],
+    )
 
+    def columnar() -> list[Any]:
+        frame = LabelFrame.of(attributed.deals, DealColumns.of(deals))
+        return [tally(frame, p, TallyCounts()) for p in periods]
+
+    cols = timed(f"tally over columns (DealColumns + LabelFrame), tier, {len(periods)} periods", columnar)
+
+    def fields(t: Any) -> tuple[Any, ...]:
+        return (t.won, t.lost, t.won_amounts, t.closed_amount, t.cycles, t.open_deals, t.open_amount)
+
+    same = all(a == {k: fields(v) for k, v in b.items()} for a, b in zip(rows, cols, strict=True))
+    out["tallies identical"] = "yes" if same else "NO"
+    inputs = timed("state_inputs (reads + attribution, all)", lambda: state_inputs(cfg, None, request))
     timed("statistics (assemble)", lambda: assemble(inputs, settings_of(request.settings)))
     spans = periods_before(inputs.period, TREND_PERIODS, 1)
     timed("quarterly trend", lambda: quarterly(inputs, spans))
@@ -308,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         print("| phase | s |")
         print("| --- | ---: |")
         for name, s in phases.items():
-            print(f"| {name} | {s:.2f} |")
+            print(f"| {name} | {s:.2f} |" if isinstance(s, float) else f"| {name} | {s} |")
     best, peak = min(walls), max(peaks)
     ok = all(c in (0, 1) for c in codes)
     full = a.accounts >= 100_000 and a.deals >= 500_000
