@@ -77,20 +77,26 @@ _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # shared by the many deals 
 def row_deal(r: Sequence[Any], shared: dict[Any, Any] | None = None) -> Deal:
     """The deal of one ``SELECT {_COLS}`` row. ``shared``: a dict the caller keeps across rows, so
     repeated values (accounts, statuses, currencies, stages, close days) are one object each."""
-    one = (lambda v: v) if shared is None else (lambda v: shared.setdefault(v, v))
+    one = _same if shared is None else shared.setdefault
+    account, status, currency, stage, pipeline, kind = r[1], r[2], r[4], r[7], r[8], r[9]
+    closed = date.fromisoformat(r[6]) if r[6] else None
     return Deal(
         id=r[0],
-        account_id=one(r[1]),
-        status=one(r[2]),
+        account_id=one(account, account),
+        status=one(status, status),
         amount=None if r[3] is None else float(r[3]),
-        currency=one(r[4]),
+        currency=one(currency, currency),
         created_at=parse_iso(r[5]),
-        closed_at=one(date.fromisoformat(r[6])) if r[6] else None,
-        stage=one(r[7]),
-        pipeline=one(r[8]),
-        type=one(r[9]),
+        closed_at=one(closed, closed),
+        stage=one(stage, stage),
+        pipeline=one(pipeline, pipeline),
+        type=one(kind, kind),
         extra=_NO_EXTRA if r[10] == "{}" else json.loads(r[10]),
     )
+
+
+def _same(_: Any, value: Any) -> Any:
+    return value
 
 
 class DealRows(SqlBase):
