@@ -139,32 +139,42 @@ class TagHistory:
     def __init__(self, first: Iterable[RecordedLabel] = (), moves: Iterable[RecordedMove] = ()) -> None:
         """``first``: at most one first label per (account, dimension); ``moves``: the transitions,
         in the order they were logged (any time order)."""
+        stamps: dict[Stamp, datetime] = {}  # a run records its moves at one time: parse each once
+
+        def when(at: Stamp) -> datetime:
+            found = stamps.get(at)
+            if found is None:
+                found = stamps[at] = _when(at)
+            return found
+
         firsts: dict[tuple[str, str], tuple[datetime, str | None]] = {}
         for f in first:
             key = (f.account, f.dimension)
             if key in firsts:
                 raise ValueError(f"two first labels for account {f.account!r} in {f.dimension!r}")
-            firsts[key] = (_when(f.at), f.value)
+            firsts[key] = (when(f.at), f.value)
         logged: defaultdict[tuple[str, str], list[tuple[datetime, str | None, str | None]]] = defaultdict(list)
         for m in moves:
-            logged[(m.account, m.dimension)].append((_when(m.at), m.from_value, m.to_value))
-        self._lines: dict[tuple[str, str], _Timeline] = {}
+            logged[(m.account, m.dimension)].append((when(m.at), m.from_value, m.to_value))
+        self._by_dimension: defaultdict[str, dict[str, _Timeline]] = defaultdict(dict)
         for key in firsts.keys() | logged.keys():
             start = firsts.get(key)
             seen = logged.get(key, [])
             steps = [start] if start is not None else []
             steps += [(at, to) for at, _, to in seen]
-            steps.sort(key=lambda step: step[0])  # stable: the first label, then the moves as logged
+            if len(steps) > 1:
+                steps.sort(key=lambda step: step[0])  # stable: the first label, then the moves as logged
             before = start[1] if start is not None else min(seen, key=lambda m: m[0])[1]
-            self._lines[key] = _Timeline(before, [t for t, _ in steps], [v for _, v in steps])
+            line = _Timeline(before, [t for t, _ in steps], [v for _, v in steps])
+            self._by_dimension[key[1]][key[0]] = line
 
     def knows(self, account: str, dimension: str) -> bool:
         """Whether a label was ever recorded for ``account`` in ``dimension``."""
-        return (account, dimension) in self._lines
+        return account in self._by_dimension.get(dimension, {})
 
     def label_at(self, account: str, dimension: str, at: datetime) -> LabelAt | None:
         """The label ``account`` held in ``dimension`` at ``at`` (None: nothing recorded)."""
-        line = self._lines.get((account, dimension))
+        line = self._by_dimension.get(dimension, {}).get(account)
         if line is None:
             return None
         i = bisect_right(line.times, _when(at))
@@ -172,9 +182,20 @@ class TagHistory:
             return LabelAt(line.before, "backfilled")
         return LabelAt(line.labels[i - 1], "as_of")
 
+    def labels_at(self, dimension: str, at: datetime) -> dict[str, str | None]:
+        """Every account's label in ``dimension`` at ``at``, for the accounts whose history had
+        begun by then (``as_of``; an account holds nothing yet before its history)."""
+        when = _when(at)
+        out: dict[str, str | None] = {}
+        for account, line in self._by_dimension.get(dimension, {}).items():
+            i = bisect_right(line.times, when)
+            if i:
+                out[account] = line.labels[i - 1]
+        return out
+
     def current(self, account: str, dimension: str) -> LabelAt | None:
         """The latest recorded label (None: nothing recorded)."""
-        line = self._lines.get((account, dimension))
+        line = self._by_dimension.get(dimension, {}).get(account)
         return None if line is None else LabelAt(line.labels[-1], "current")
 
 
@@ -223,17 +244,25 @@ def attribute(
     if mode not in ATTRIBUTE_MODES:
         raise ValueError(f"attribution mode {mode!r} is not one of {', '.join(ATTRIBUTE_MODES)}")
     out: list[AttributedDeal] = []
+    lines = history._by_dimension.get(dimension, {})  # label_at/current inlined: this runs once per deal
     for deal in deals:
         account = deal.account_id
         if not account:
             out.append(AttributedDeal(deal, None, "no_account"))
             continue
-        at = _when_attributed(deal, mode)
-        found = history.current(account, dimension) if at is None else history.label_at(account, dimension, at)
-        if found is None:
+        line = lines.get(account)
+        if line is None:
             out.append(AttributedDeal(deal, None, "unknown_account"))
+            continue
+        at = deal.created_at if mode == "created" else _when_attributed(deal, mode)
+        if at is None:
+            out.append(AttributedDeal(deal, line.labels[-1], "current"))
+            continue
+        i = bisect_right(line.times, at)  # created_at is aware UTC (Deal), closing days are made so
+        if i == 0:
+            out.append(AttributedDeal(deal, line.before, "backfilled"))
         else:
-            out.append(AttributedDeal(deal, found.label, found.basis))
+            out.append(AttributedDeal(deal, line.labels[i - 1], "as_of"))
     return Attribution(dimension, mode, tuple(out))
 
 

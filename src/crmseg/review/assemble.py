@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from crmseg.deals import AttributedDeal, Attribution
 from crmseg.drift.measures import Bins, decile_edges, psi
 from crmseg.review.calibration import Calibration, calibrate_scores, calibrate_tiers
+from crmseg.review.frame import DealColumns, LabelFrame
 from crmseg.review.health import Health, LabelDrift, health
 from crmseg.review.metrics import MIN_CLOSED, CustomerFlag, dimension_metrics, label_samples
 from crmseg.review.period import Period, previous_quarter, quarter_containing
@@ -37,6 +38,7 @@ __all__ = [
     "ReviewInputs",
     "ReviewSettings",
     "assemble",
+    "assemble_with_trend",
     "periods_before",
     "quarterly",
 ]
@@ -91,7 +93,8 @@ class _Binned:
     deals: tuple[AttributedDeal, ...]
     end: dict[str, str | None]
     start: dict[str, str | None] | None
-    customers: list[CustomerFlag] | None = field(default=None)
+    customers: list[CustomerFlag] | None
+    frame: LabelFrame
 
 
 def _bins(dim: DimensionInputs) -> Bins:
@@ -99,25 +102,41 @@ def _bins(dim: DimensionInputs) -> Bins:
     return Bins(tuple(decile_edges(counts)))
 
 
-def _binned(dim: DimensionInputs) -> _Binned:
+def _binned(dim: DimensionInputs, columns: DealColumns | None = None) -> _Binned:
+    """``columns``: the deals' columns when already built (the frame is built on them)."""
     if dim.kind != "score":
+        deals = dim.attribution.deals
         return _Binned(
-            dim.attribution.deals,
+            deals,
             dict(dim.end),
             dict(dim.start) if dim.start is not None else None,
             list(dim.customers) if dim.customers is not None else None,
+            LabelFrame.of(deals, columns),
         )
     bins = _bins(dim)
+    bands: dict[str, str] = {}
 
     def band(label: str | None) -> str | None:
-        return None if label is None else bins.label_of(label)
+        if label is None:
+            return None
+        found = bands.get(label)
+        if found is None:
+            found = bands[label] = bins.label_of(label)
+        return found
 
+    deals = tuple(AttributedDeal(d.deal, band(d.label), d.basis) for d in dim.attribution.deals)
     return _Binned(
-        tuple(replace(d, label=band(d.label)) for d in dim.attribution.deals),
+        deals,
         {k: band(v) for k, v in dim.end.items()},
         {k: band(v) for k, v in dim.start.items()} if dim.start is not None else None,
         [replace(c, label=band(c.label) or "") for c in dim.customers] if dim.customers is not None else None,
+        LabelFrame.of(deals, columns),
     )
+
+
+def _columns(inputs: ReviewInputs) -> DealColumns | None:
+    """The deals' columns, built once for every dimension (they attribute the same deals)."""
+    return DealColumns.of([d.deal for d in inputs.dimensions[0].attribution.deals]) if inputs.dimensions else None
 
 
 def _counts(labels: Mapping[str, str | None]) -> Counter[str]:
@@ -144,9 +163,8 @@ def _drift(start: Mapping[str, str | None], end: Mapping[str, str | None]) -> tu
 
 
 def _dimension(
-    dim: DimensionInputs, period: Period, compare: Period | None, s: ReviewSettings
+    dim: DimensionInputs, b: _Binned, period: Period, compare: Period | None, s: ReviewSettings
 ) -> tuple[DimensionReview, Viability | None, Health | None, tuple[str, ...]]:
-    b = _binned(dim)
     metrics = dimension_metrics(
         b.deals,
         period,
@@ -156,6 +174,7 @@ def _dimension(
         customers=b.customers,
         min_closed=s.min_closed,
         alpha=s.alpha,
+        frame=b.frame,
     )
     calibration: Calibration | None = None
     if dim.kind == "score":
@@ -165,7 +184,13 @@ def _dimension(
     scorecard = None
     if dim.segment:
         scorecard = viability(
-            b.deals, period, dim.facts, min_segment_size=s.min_segment_size, min_closed=s.min_closed, alpha=s.alpha
+            b.deals,
+            period,
+            dim.facts,
+            min_segment_size=s.min_segment_size,
+            min_closed=s.min_closed,
+            alpha=s.alpha,
+            frame=b.frame,
         )
     view = None
     if b.start is not None:
@@ -174,16 +199,33 @@ def _dimension(
     return DimensionReview(metrics, calibration), scorecard, view, metrics.warnings
 
 
+def _all_binned(inputs: ReviewInputs) -> list[_Binned]:
+    columns = _columns(inputs)
+    return [_binned(dim, columns) for dim in inputs.dimensions]
+
+
 def assemble(inputs: ReviewInputs, settings: ReviewSettings | None = None) -> Review:
     """The review of ``inputs``: every dimension's metrics, calibration, viability and health,
     the deal counts, the alerts (as ``settings`` enables them) and the warnings."""
-    s = settings or ReviewSettings()
+    return _assemble(inputs, settings or ReviewSettings(), _all_binned(inputs))
+
+
+def assemble_with_trend(
+    inputs: ReviewInputs, periods: Sequence[Period], settings: ReviewSettings | None = None
+) -> tuple[Review, dict[str, dict[str, object]]]:
+    """:func:`assemble` and :func:`quarterly` over ``periods`` together, the deals' columns and
+    labels prepared once for both."""
+    binned = _all_binned(inputs)
+    return _assemble(inputs, settings or ReviewSettings(), binned), _quarterly(inputs, periods, binned)
+
+
+def _assemble(inputs: ReviewInputs, s: ReviewSettings, binned: Sequence[_Binned]) -> Review:
     dims: dict[str, DimensionReview] = {}
     scorecards: dict[str, Viability] = {}
     views: dict[str, Health] = {}
     warnings: dict[str, None] = dict.fromkeys(inputs.warnings)
-    for dim in inputs.dimensions:
-        review, scorecard, view, notes = _dimension(dim, inputs.period, inputs.compare, s)
+    for dim, b in zip(inputs.dimensions, binned, strict=True):
+        review, scorecard, view, notes = _dimension(dim, b, inputs.period, inputs.compare, s)
         dims[dim.name] = review
         if scorecard is not None:
             scorecards[dim.name] = scorecard
@@ -224,10 +266,15 @@ def quarterly(inputs: ReviewInputs, periods: Sequence[Period]) -> dict[str, dict
     """Per dimension, the win rate and closed deals of each label in each of ``periods`` (the
     quarter-by-quarter trend): ``{DIM: {"periods": [{start, end}], "labels": {LABEL:
     {"win_rate": [x|None, ...], "closed": [n, ...]}}}}``."""
+    return _quarterly(inputs, periods, _all_binned(inputs))
+
+
+def _quarterly(
+    inputs: ReviewInputs, periods: Sequence[Period], binned: Sequence[_Binned]
+) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
-    for dim in inputs.dimensions:
-        deals = _binned(dim).deals
-        per = [label_samples(deals, p) for p in periods]
+    for dim, b in zip(inputs.dimensions, binned, strict=True):
+        per = [label_samples(b.deals, p, b.frame) for p in periods]
         labels = sorted({k for samples in per for k in samples})
         out[dim.name] = {
             "periods": [p.to_json() for p in periods],

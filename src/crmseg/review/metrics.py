@@ -15,14 +15,15 @@ of every label and counted by the caller; closed deals without a close date are 
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import numpy as np
 
-from crmseg.deals import AttributedDeal, Deal
+from crmseg.deals import AttributedDeal
+from crmseg.review.frame import LabelFrame, Samples, TallyCounts, tally
 from crmseg.review.period import Period
 from crmseg.review.stats import (
     CONFIDENCE,
@@ -157,68 +158,12 @@ class DimensionMetrics:
         return {"labels": {k: v.to_json() for k, v in self.labels.items()}, "differentiable_p": self.differentiable_p}
 
 
-@dataclass(slots=True)
-class Samples:
-    """One label's closed deals in a period (won, lost, won amounts, won cycles in days) and its
-    open pipeline at the period's end: what every metric and pairwise test is computed from."""
-
-    won: int = 0
-    lost: int = 0
-    won_amounts: list[float] = field(default_factory=list)
-    closed_amount: float = 0.0
-    cycles: list[float] = field(default_factory=list)
-    open_deals: int = 0
-    open_amount: float = 0.0
-
-
-def _open_at(deal: Deal, period: Period) -> bool:
-    """Open at the period's end: created by then and not closed by then."""
-    if deal.created_at.date() > period.end:
-        return False
-    return deal.status == "open" or (deal.closed_at is not None and deal.closed_at > period.end)
-
-
-@dataclass(slots=True)
-class _Counts:
-    no_close_date: int = 0
-    negative_cycle: int = 0
-    won_no_amount: int = 0
-
-
-def _tally(deals: Iterable[tuple[str, Deal]], period: Period, counts: _Counts) -> dict[str, Samples]:
-    out: defaultdict[str, Samples] = defaultdict(Samples)
-    for label, deal in deals:
-        t = out[label]
-        if _open_at(deal, period):
-            t.open_deals += 1
-            t.open_amount += deal.amount or 0.0
-        if not deal.closed:
-            continue
-        if deal.closed_at is None:
-            counts.no_close_date += 1
-            continue
-        if deal.closed_at not in period:
-            continue
-        if deal.status == "won":
-            t.won += 1
-            if deal.amount is None:
-                counts.won_no_amount += 1
-            else:
-                t.won_amounts.append(deal.amount)
-            cycle = (deal.closed_at - deal.created_at.date()).days
-            if cycle < 0:
-                counts.negative_cycle += 1
-            else:
-                t.cycles.append(float(cycle))
-        else:
-            t.lost += 1
-        t.closed_amount += deal.amount or 0.0
-    return out
-
-
-def label_samples(deals: Iterable[AttributedDeal], period: Period) -> dict[str, Samples]:
-    """Each label's :class:`Samples` for ``period`` (deals without a label left out)."""
-    return _tally(((d.label, d.deal) for d in deals if d.label is not None), period, _Counts())
+def label_samples(
+    deals: Sequence[AttributedDeal], period: Period, frame: LabelFrame | None = None
+) -> dict[str, Samples]:
+    """Each label's :class:`Samples` for ``period`` (deals without a label left out); ``frame``:
+    the deals' :class:`~crmseg.review.frame.LabelFrame`, when the caller built it already."""
+    return tally(frame or LabelFrame.of(deals), period, TallyCounts())
 
 
 def _metrics(
@@ -262,16 +207,6 @@ def _metrics(
     )
 
 
-def _labelled(deals: Iterable[AttributedDeal], counts: defaultdict[str, int]) -> list[tuple[str, Deal]]:
-    out: list[tuple[str, Deal]] = []
-    for d in deals:
-        if d.label is None:
-            counts[d.basis] += 1
-        else:
-            out.append((d.label, d.deal))
-    return out
-
-
 def _trend(now: LabelMetrics, before: LabelMetrics | None, alpha: float) -> Trend:
     prev = before.win_rate if before is not None else None
     p = None
@@ -286,7 +221,7 @@ def _trend(now: LabelMetrics, before: LabelMetrics | None, alpha: float) -> Tren
 
 
 def dimension_metrics(
-    deals: Iterable[AttributedDeal],
+    deals: Sequence[AttributedDeal],
     period: Period,
     compare: Period | None = None,
     *,
@@ -296,18 +231,20 @@ def dimension_metrics(
     min_closed: int = MIN_CLOSED,
     alpha: float = ALPHA,
     confidence: float = CONFIDENCE,
+    frame: LabelFrame | None = None,
 ) -> DimensionMetrics:
     """Every label's metrics over ``period`` (and ``compare``, for the trend).
 
     ``accounts``: accounts holding each label at the period's end (None: not known, shown null).
     ``customers``: per-account customer flags at the period's start and end (None: no
     ``customer`` expression, churn shown null). Labels are those of the deals, ``accounts`` and
-    ``customers``, sorted."""
-    unlabelled: defaultdict[str, int] = defaultdict(int)
-    labelled = _labelled(deals, unlabelled)
-    counts, before_counts = _Counts(), _Counts()
-    now = _tally(labelled, period, counts)
-    before = _tally(labelled, compare, before_counts) if compare is not None else {}
+    ``customers``, sorted. ``frame``: the deals' :class:`~crmseg.review.frame.LabelFrame`, when
+    the caller built it already."""
+    unlabelled: Counter[str] = Counter(d.basis for d in deals if d.label is None)
+    frame = frame or LabelFrame.of(deals)
+    counts = TallyCounts()
+    now = tally(frame, period, counts)
+    before = tally(frame, compare, TallyCounts()) if compare is not None else {}
     churn: dict[str, tuple[int, int]] | None = None
     if customers is not None:
         started: defaultdict[str, int] = defaultdict(int)
@@ -349,7 +286,7 @@ def dimension_metrics(
     )
 
 
-def _warnings(counts: _Counts, unlabelled: Mapping[str, int]) -> tuple[str, ...]:
+def _warnings(counts: TallyCounts, unlabelled: Mapping[str, int]) -> tuple[str, ...]:
     out: list[str] = []
     if counts.no_close_date:
         out.append(f"{counts.no_close_date} closed deal(s) without a close date left out")

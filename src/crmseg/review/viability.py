@@ -21,12 +21,13 @@ closed deals to judge; ``viable`` otherwise. ``reasons`` say which, in words.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Final, Literal
 
 from crmseg.deals import AttributedDeal
+from crmseg.review.frame import LabelFrame
 from crmseg.review.metrics import MIN_CLOSED, Samples, label_samples
 from crmseg.review.period import Period
 from crmseg.review.stats import fisher_p, mann_whitney_p
@@ -127,7 +128,7 @@ def _pct(x: float) -> str:
 
 
 def viability(
-    deals: Iterable[AttributedDeal],
+    deals: Sequence[AttributedDeal],
     period: Period,
     facts: Iterable[AccountFacts],
     *,
@@ -136,10 +137,11 @@ def viability(
     alpha: float = 0.05,
     measurable_min: float = 0.9,
     accessible_min: float = 0.5,
+    frame: LabelFrame | None = None,
 ) -> Viability:
     """MASDA per label of one segment dimension over ``period`` (see the module's docstring).
-    Labels: those of ``facts`` and of the deals, sorted."""
-    samples: Mapping[str, Samples] = label_samples(deals, period)
+    Labels: those of ``facts`` and of the deals, sorted; ``frame``: the deals' frame, when built."""
+    samples: Mapping[str, Samples] = label_samples(deals, period, frame)
     held: defaultdict[str, list[AccountFacts]] = defaultdict(list)
     for f in facts:
         held[f.label].append(f)

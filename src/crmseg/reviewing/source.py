@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -299,49 +300,44 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
             raise ConfigError(
                 f"sync {sync.name!r} has no deals in its state: set {how} on the sync and run `crmseg sync`"
             )
-        accounts_raw = dict(store.iter_accounts(sync.name))
-        columns = sorted(next(iter(accounts_raw.values()), {}))  # a file sync's columns, for passthrough fields
+        accounts = store.iter_accounts(sync.name)
+        head = next(accounts, None)
+        columns = sorted(head[1]) if head is not None else []  # a file sync's columns, for passthrough fields
         now = request.as_of or datetime.now(UTC)
         normalizer, rules = prepare_rules(cfg.resolve(sync.rules), mapping, columns, isinstance(sync, FileSync), now)
         plan = _dimensions(rules, request)
         dims = plan.dimensions
         names = [d.name for d in dims]
         wanted = list(dict.fromkeys(names + rules.names)) if settings.customer else names
+        # the local copy is streamed: only the ids and, for viability, the fields it reads are kept
+        account_ids: set[str] = set()
+        data: dict[str, Mapping[str, Any]] = {}
+        account_of = None
+        if any(plan.segment(d) for d in dims):
+            account_of = normalizer.account_of(
+                set(rules.used_fields()) | {settings.owner_field, settings.activity_field}
+            )
+        for rid, raw in chain([head] if head is not None else [], accounts):
+            account_ids.add(rid)
+            if account_of is not None:
+                data[rid] = account_of(RawRecord(rid, raw))
         recorded = store.label_history(sync.name, wanted)
     finally:
         store.close()
     if isinstance(sync, FileSync):
         _check_currencies(deals, settings, f"sync {sync.name!r} ({sync.deals})")
-    warnings = _check_deals(deals, set(accounts_raw), request.period, f"sync {sync.name!r}", f"sync {sync.name!r}")
+    warnings = _check_deals(deals, account_ids, request.period, f"sync {sync.name!r}", f"sync {sync.name!r}")
     history = TagHistory(recorded.first, recorded.moves)
-    known: dict[str, set[str]] = {}
-    for first in recorded.first:
-        known.setdefault(first.dimension, set()).add(first.account)
-    for move in recorded.moves:
-        known.setdefault(move.dimension, set()).add(move.account)
+    del recorded  # the history holds what is needed of it
     start_at = datetime.combine(request.period.start, time(0), tzinfo=UTC)
     end_at = _at_end(request.period.end)
 
-    def labels_at(dim: str, at: datetime) -> dict[str, str | None]:
-        out: dict[str, str | None] = {}
-        for account in known.get(dim, ()):
-            found = history.label_at(account, dim, at)
-            if found is not None and found.basis == "as_of":  # before its history an account held nothing yet
-                out[account] = found.label
-        return out
-
-    facts_needed = any(plan.segment(d) for d in dims)
-    data: dict[str, Mapping[str, Any]] = {}
-    if facts_needed:
-        fields = set(rules.used_fields()) | {settings.owner_field, settings.activity_field}
-        account_of = normalizer.account_of(fields)
-        data = {rid: account_of(RawRecord(rid, raw)) for rid, raw in accounts_raw.items()}
     types = normalizer.field_types(columns)
     accessible = _accessible(settings, types, request.period.end)
     is_customer = customer_check(settings.customer, rules) if settings.customer else None
     every: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {}
     for name in wanted:
-        every[name] = (labels_at(name, start_at), labels_at(name, end_at))
+        every[name] = (history.labels_at(name, start_at), history.labels_at(name, end_at))
     inputs: list[DimensionInputs] = []
     for d in dims:
         start, end = every[d.name]
@@ -374,13 +370,24 @@ def _customer_flags(
 ) -> list[CustomerFlag]:
     """Per account holding a label of ``dim`` at the start: customer then, customer at the end."""
     start_of, _ = every[dim]
+    names = list(every)
+    known: dict[tuple[str | None, ...], bool] = {}  # accounts share few label combinations: check each once
+
+    def check(values: tuple[str | None, ...]) -> bool:
+        found = known.get(values)
+        if found is None:
+            found = known[values] = is_customer(dict(zip(names, values, strict=True)))
+        return found
+
+    starts = [s for s, _ in every.values()]
+    ends = [e for _, e in every.values()]
     out: list[CustomerFlag] = []
     for account, label in start_of.items():
         if label is None:
             continue
-        before = {name: s.get(account) for name, (s, _) in every.items()}
-        after = {name: e.get(account) for name, (_, e) in every.items()}
-        out.append(CustomerFlag(account, label, is_customer(before), is_customer(after)))
+        before = tuple(s.get(account) for s in starts)
+        after = tuple(e.get(account) for e in ends)
+        out.append(CustomerFlag(account, label, check(before), check(after)))
     return out
 
 
@@ -467,14 +474,14 @@ TREND_PERIODS = 6
 def review_document(inputs: ReviewInputs, request: ReviewRequest, source: str) -> tuple[Review, dict[str, Any]]:
     """The review of ``inputs`` and its ``review --json`` document: the spec's keys, plus
     ``source``, ``attribute`` and ``quarters`` (the win rate per label over the last periods)."""
-    from crmseg.review.assemble import assemble, periods_before, quarterly
+    from crmseg.review.assemble import assemble_with_trend, periods_before
 
-    review = assemble(inputs, settings_of(request.settings))
     spans = periods_before(inputs.period, TREND_PERIODS, request.settings.fiscal_year_start_month)
+    review, trend = assemble_with_trend(inputs, spans, settings_of(request.settings))
     doc = {
         "source": source,
         "attribute": inputs.dimensions[0].attribution.mode if inputs.dimensions else request.attribute or "created",
         **review.to_json(),
-        "quarters": quarterly(inputs, spans),
+        "quarters": trend,
     }
     return review, doc

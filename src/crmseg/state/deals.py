@@ -30,8 +30,9 @@ Per-run snapshots hold counts only, not per-account labels, so they add nothing 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from crmseg.dates import parse_iso
@@ -70,21 +71,32 @@ def deal_row(sync: str, run: int, d: Deal) -> tuple[Any, ...]:
     )
 
 
-def row_deal(r: Sequence[Any]) -> Deal:
-    """The deal of one ``SELECT {_COLS}`` row."""
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # shared by the many deals with no other field
+
+
+def row_deal(r: Sequence[Any], shared: dict[Any, Any] | None = None) -> Deal:
+    """The deal of one ``SELECT {_COLS}`` row. ``shared``: a dict the caller keeps across rows, so
+    repeated values (accounts, statuses, currencies, stages, close days) are one object each."""
+    one = _same if shared is None else shared.setdefault
+    account, status, currency, stage, pipeline, kind = r[1], r[2], r[4], r[7], r[8], r[9]
+    closed = date.fromisoformat(r[6]) if r[6] else None
     return Deal(
         id=r[0],
-        account_id=r[1],
-        status=r[2],
+        account_id=one(account, account),
+        status=one(status, status),
         amount=None if r[3] is None else float(r[3]),
-        currency=r[4],
+        currency=one(currency, currency),
         created_at=parse_iso(r[5]),
-        closed_at=date.fromisoformat(r[6]) if r[6] else None,
-        stage=r[7],
-        pipeline=r[8],
-        type=r[9],
-        extra=json.loads(r[10]),
+        closed_at=one(closed, closed),
+        stage=one(stage, stage),
+        pipeline=one(pipeline, pipeline),
+        type=one(kind, kind),
+        extra=_NO_EXTRA if r[10] == "{}" else json.loads(r[10]),
     )
+
+
+def _same(_: Any, value: Any) -> Any:
+    return value
 
 
 class DealRows(SqlBase):
@@ -108,12 +120,13 @@ class DealRows(SqlBase):
 
     def iter_deals(self, sync: str, chunk: int = 5000) -> Iterator[Deal]:
         last = ""
+        shared: dict[Any, Any] = {}
         while True:
             rows = self._query(
                 f"SELECT {_COLS} FROM deals WHERE sync = ? AND deal > ? ORDER BY deal LIMIT ?", (sync, last, chunk)
             )
             for r in rows:
-                yield row_deal(r)
+                yield row_deal(r, shared)
             if len(rows) < chunk:
                 return
             last = rows[-1][0]
@@ -170,11 +183,14 @@ class DealRows(SqlBase):
         firsts: dict[tuple[str, str], FirstLabel] = {}
         moved: set[tuple[str, str]] = set()
         moves: list[LabelMove] = []
+        shared: dict[Any, Any] = {}
+        one = shared.setdefault  # accounts, labels and run times repeat: one object each
         for account, dim, frm, to, at, first_eval in self._query(
             f"SELECT account, dimension, from_value, to_value, at, COALESCE(first_eval, 0) FROM transitions "
             f"WHERE {where} ORDER BY id",
             args,
         ):
+            account, dim, frm, to, at = one(account, account), one(dim, dim), one(frm, frm), one(to, to), one(at, at)
             key = (account, dim)
             moved.add(key)
             moves.append(LabelMove(account, dim, frm, to, at))
