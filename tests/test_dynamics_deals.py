@@ -153,7 +153,7 @@ def test_account_of_prefers_the_parent_account_then_an_account_customer() -> Non
 
 # ------------------------------------------------------------------ a sync with deals = true
 def test_a_sync_with_deals_reads_opportunities_full_then_incremental(tmp_path: Path) -> None:
-    env = SyncEnv(tmp_path, "dynamics", 200, extra_config="deals = true\n", deals=1500)
+    env = SyncEnv(tmp_path, "dynamics", 200, deals=1500)  # a sandbox with deals writes deals = true
     try:
         live = env.sb.deal_ids(deleted=False)
         line = _sync(env)

@@ -64,9 +64,7 @@ class Reviewed:
 def review_of(tmp: Path, seed: int, effects: bool, accounts: int = ACCOUNTS, deals: int = DEALS) -> Reviewed:
     """Seed a sandbox, sync its accounts and deals into a state, review 2026Q3 from that state."""
     review_rules(tmp / "rules")
-    env = SyncEnv(
-        tmp, "salesforce", accounts, extra_config="deals = true\n", deals=deals, deal_effects=effects, seed=seed
-    )
+    env = SyncEnv(tmp, "salesforce", accounts, deals=deals, deal_effects=effects, seed=seed)
     try:
         res = env.sync()
         assert res.returncode == 0, res.stdout + res.stderr

@@ -40,7 +40,7 @@ def deals_of(env: SyncEnv) -> tuple[dict[str, Deal], str | None]:
 
 
 def new_env(tmp: Path, crm: str, accounts: int) -> SyncEnv:
-    return SyncEnv(tmp, crm, accounts, extra_config="deals = true\n", deals=3 * accounts)
+    return SyncEnv(tmp, crm, accounts, deals=3 * accounts)  # a sandbox with deals writes deals = true
 
 
 def edit(env: SyncEnv) -> None:

@@ -107,7 +107,7 @@ def read_count(line: str, mode: str) -> int:
 
 @pytest.fixture(params=["salesforce", "hubspot"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncEnv]:
-    e = SyncEnv(tmp_path, request.param, 400, extra_config="deals = true\n", deals=4500)
+    e = SyncEnv(tmp_path, request.param, 400, deals=4500)  # a sandbox with deals writes deals = true
     try:
         yield e
     finally:
@@ -116,6 +116,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncEnv]:
 
 def test_a_crm_sync_reads_accounts_then_deals_full_then_incremental_at_the_floor(env: SyncEnv) -> None:
     crm = env.crm
+    assert "\ndeals = true" in env.config.read_text(encoding="utf-8")  # the sandbox's config reads its deals
     live = env.sb.deal_ids(deleted=False)
     assert env.sb.deal_ids(deleted=True)  # the seed has deleted/archived deals: never stored
     # one deal moved to an account the CRM does not hold: kept, counted as unknown
@@ -184,7 +185,7 @@ def test_a_crm_sync_reads_accounts_then_deals_full_then_incremental_at_the_floor
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
 def test_a_multi_currency_org_stores_the_home_currency_amount(crm: str, tmp_path: Path) -> None:
-    env = SyncEnv(tmp_path, crm, 200, extra_config="deals = true\n", deals=600, multi_currency=True)
+    env = SyncEnv(tmp_path, crm, 200, deals=600, multi_currency=True)
     try:
         sync(env)
         got, want = stored(env), expected(env, multi=True)
