@@ -30,7 +30,7 @@ def _collect(tmp_path: Path) -> dict[str, dict[str, list[str]]]:
     each deselected test (one collection: each imports every test module, seconds on 2 cores)."""
     out = tmp_path / "collected.json"
     res = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", PLUGIN],
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", PLUGIN],
         cwd=ROOT,
         env={**os.environ, "CRMSEG_POLICY_OUT": str(out)},
         capture_output=True,
