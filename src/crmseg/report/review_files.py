@@ -57,6 +57,19 @@ def fmt_pct(x: Any, digits: int = 0) -> str:
     return "–" if x is None else f"{float(x):.{digits}%}"
 
 
+def monotonic_text(cal: Mapping[str, Any]) -> str:
+    """Whether the bands' win rates fall from the top band down, in words (it needs two bands
+    with at least min_closed closed deals)."""
+    m = cal.get("monotonic")
+    return "not judged (fewer than two bands with enough closed deals)" if m is None else "yes" if m else "no"
+
+
+def differ_text(p: Any) -> str:
+    """The chi-square across labels in words: its p, or why it was not run (it needs two labels
+    with at least min_closed closed deals)."""
+    return "not tested (fewer than two labels with enough closed deals)" if p is None else f"p {fmt_p(p)}"
+
+
 def fmt_p(p: Any) -> str:
     """A p-value in two significant digits (``< 0.001`` below); an en dash for none."""
     if p is None:
@@ -259,7 +272,7 @@ def render_review_markdown(doc: Mapping[str, Any]) -> str:
         lines += [
             (
                 "`*`: fewer closed deals than `min_closed`: shown, never ranked or flagged. "
-                f"Labels differ (chi-square p): {fmt_p(dim.get('differentiable_p'))}."
+                f"Labels differ (chi-square): {differ_text(dim.get('differentiable_p'))}."
             ),
             "",
         ]
@@ -280,7 +293,7 @@ def render_review_markdown(doc: Mapping[str, Any]) -> str:
                     for b in cal["bands"]
                 ),
             )
-            lines += [f"AUC {auc_text(cal)}; monotonic: {cal.get('monotonic')}.", ""]
+            lines += [f"AUC {auc_text(cal)}; monotonic: {monotonic_text(cal)}.", ""]
             lines += [f"- {_md(f)}" for f in cal.get("findings", [])] + [""]
         h = health.get(name)
         if h:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -22,12 +23,13 @@ from crmseg.report.html import esc
 from crmseg.report.review_files import (
     LABEL_HEAD,
     auc_text,
-    fmt_p,
+    differ_text,
     fmt_pct,
     label_order,
     label_rows,
     period_title,
 )
+from crmseg.review.metrics import MIN_CLOSED
 
 __all__ = ["render_review_html", "write_review_html"]
 
@@ -61,8 +63,9 @@ def render_review_html(doc: Mapping[str, Any]) -> str:
     body = [_header(doc), _alerts(doc.get("alerts") or [])]
     health = doc.get("health") or {}
     quarters = doc.get("quarters") or {}
+    min_closed = int(doc.get("min_closed") or MIN_CLOSED)
     for name, dim in doc.get("dimensions", {}).items():
-        body.append(_dimension(name, dim, health.get(name), quarters.get(name)))
+        body.append(_dimension(name, dim, health.get(name), quarters.get(name), min_closed))
     for name, labels in (doc.get("viability") or {}).items():
         body.append(_viability(name, labels))
     warnings = doc.get("warnings") or []
@@ -118,17 +121,29 @@ def _alerts(alerts: Sequence[str]) -> str:
 
 
 def _dimension(
-    name: str, dim: Mapping[str, Any], health: Mapping[str, Any] | None, quarters: Mapping[str, Any] | None
+    name: str,
+    dim: Mapping[str, Any],
+    health: Mapping[str, Any] | None,
+    quarters: Mapping[str, Any] | None,
+    min_closed: int,
 ) -> str:
     order = label_order(dim)
     parts = [f'<section class="card"><div class="card-head"><h2>{esc(name)}</h2>']
     p = dim.get("differentiable_p")
-    parts.append(f'<span class="desc">labels differ (chi-square): p {esc(fmt_p(p))}</span></div>')
+    parts.append(f'<span class="desc">labels differ (chi-square): {esc(differ_text(p))}</span></div>')
     parts.append("<h3>Win rate per label, 95% interval</h3>")
     parts.append(whisker_chart(name, order, dim["labels"]))
+    parts.append(
+        f'<p class="note">Grey: fewer than {min_closed} closed deals (min_closed), too few to judge. '
+        "Dashed line: the win rate over all labels.</p>"
+    )
     if quarters and quarters.get("periods"):
         parts.append("<h3>Win rate quarter by quarter</h3>")
-        parts.append(trend_chart(name, order, quarters))
+        parts.append(trend_chart(name, order, quarters, min_closed))
+        parts.append(
+            f'<p class="note">Hollow points and dashed lines: quarters with fewer than {min_closed} closed deals '
+            "for that label, too few to read a change from.</p>"
+        )
     head = "".join(
         f'<th class="{"" if i == 0 or i == len(LABEL_HEAD) - 1 else "n"}">{esc(h)}</th>'
         for i, h in enumerate(LABEL_HEAD)
@@ -152,6 +167,11 @@ def _dimension(
     if cal:
         parts.append(f"<h3>Calibration: lift per band (AUC {esc(auc_text(cal))})</h3>")
         parts.append(lift_chart(name, cal["bands"]))
+        parts.append(
+            '<p class="note">Bands: the tier labels of an ordered ladder, or deciles of the score over the accounts '
+            "with closed deals in the period (so their bounds differ from the label bands above). "
+            "Lift: the band's win rate over the overall win rate; red line: 1, the average.</p>"
+        )
         findings = cal.get("findings") or []
         if findings:
             parts.append("<ul>" + "".join(f"<li>{esc(f)}</li>" for f in findings) + "</ul>")
@@ -220,9 +240,10 @@ def whisker_chart(dim: str, labels: Sequence[str], metrics: Mapping[str, Mapping
     return "".join(parts)
 
 
-def trend_chart(dim: str, labels: Sequence[str], quarters: Mapping[str, Any]) -> str:
+def trend_chart(dim: str, labels: Sequence[str], quarters: Mapping[str, Any], min_closed: int = MIN_CLOSED) -> str:
     """Win rate per label (one line each) over the periods, oldest left; a gap where a label
-    closed no deal."""
+    closed no deal; a quarter with fewer than ``min_closed`` closed deals drawn hollow, its
+    segments dashed, so a 0% or 100% from one or two deals does not read like a finding."""
     periods = quarters["periods"]
     series = quarters.get("labels", {})
     shown = [k for k in labels if k in series] + [k for k in series if k not in labels]
@@ -252,26 +273,24 @@ def trend_chart(dim: str, labels: Sequence[str], quarters: Mapping[str, Any]) ->
     for j, k in enumerate(shown):
         color = PALETTE[j % len(PALETTE)]
         rates, closed = series[k]["win_rate"], series[k]["closed"]
-        segment: list[str] = []
-        paths: list[list[str]] = []
-        for i, r in enumerate(rates):
-            if r is None:
-                if segment:
-                    paths.append(segment)
-                segment = []
-                continue
-            segment.append(f"{x(i):.1f},{y(r):.1f}")
-        if segment:
-            paths.append(segment)
         parts.append(f"<g><title>{esc(k)}</title>")
-        for pts in paths:
-            parts.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for i, r in enumerate(rates):
-            if r is not None:
-                tip = f"{k} · {periods[i]['start']} – {periods[i]['end']}: {r:.0%} of {closed[i]} closed"
-                parts.append(
-                    f'<circle cx="{x(i):.1f}" cy="{y(r):.1f}" r="3.5" fill="{color}"><title>{esc(tip)}</title></circle>'
-                )
+        points = [(i, r) for i, r in enumerate(rates) if r is not None]
+        for (i, r), (i2, r2) in pairwise(points):
+            if i2 != i + 1:
+                continue  # a quarter without closed deals: a gap, not a line across it
+            thin = closed[i] < min_closed or closed[i2] < min_closed
+            dash = ' stroke-dasharray="4 3" stroke-opacity="0.6"' if thin else ""
+            parts.append(
+                f'<line x1="{x(i):.1f}" y1="{y(r):.1f}" x2="{x(i2):.1f}" y2="{y(r2):.1f}" stroke="{color}" '
+                f'stroke-width="2"{dash}/>'
+            )
+        for i, r in points:
+            tip = f"{k} · {periods[i]['start']} – {periods[i]['end']}: {r:.0%} of {closed[i]} closed"
+            fill = "#fff" if closed[i] < min_closed else color
+            parts.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(r):.1f}" r="3.5" fill="{fill}" stroke="{color}" stroke-width="1.5">'
+                f"<title>{esc(tip)}</title></circle>"
+            )
         parts.append("</g>")
     parts.append("</svg>")
     legend = "".join(

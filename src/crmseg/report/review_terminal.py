@@ -14,7 +14,17 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from crmseg.report.review_files import auc_text, fmt_ci, fmt_money, fmt_p, fmt_pct, label_order, period_title
+from crmseg.report.review_files import (
+    auc_text,
+    differ_text,
+    fmt_ci,
+    fmt_money,
+    fmt_p,
+    fmt_pct,
+    label_order,
+    monotonic_text,
+    period_title,
+)
 
 __all__ = ["render_review"]
 
@@ -97,7 +107,7 @@ def _dimension(name: str, dim: Mapping[str, Any], health: Mapping[str, Any] | No
     parts: list[RenderableType] = [Rule(Text(name, style="bold"), align="left"), table]
     note = Text(
         f"* under min_closed closed deals: shown, never ranked or flagged · labels differ (chi-square): "
-        f"p {fmt_p(dim.get('differentiable_p'))}",
+        f"{differ_text(dim.get('differentiable_p'))}",
         style="dim",
     )
     churn = [(k, m) for k, m in dim["labels"].items() if m.get("customers_start")]
@@ -129,7 +139,7 @@ def _calibration(cal: Mapping[str, Any]) -> RenderableType:
             "–" if lift is None else f"{lift:.2f}",
             Text(bar, style="cyan"),
         )
-    title = Text(f"calibration: AUC {auc_text(cal)}, monotonic: {cal.get('monotonic')}", style="bold")
+    title = Text(f"calibration: AUC {auc_text(cal)}, monotonic: {monotonic_text(cal)}", style="bold")
     findings = [Text(f"  {line}", style="yellow") for line in cal.get("findings", [])]
     return Group(title, t, *findings)
 

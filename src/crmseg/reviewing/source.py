@@ -473,7 +473,8 @@ TREND_PERIODS = 6
 
 def review_document(inputs: ReviewInputs, request: ReviewRequest, source: str) -> tuple[Review, dict[str, Any]]:
     """The review of ``inputs`` and its ``review --json`` document: the spec's keys, plus
-    ``source``, ``attribute`` and ``quarters`` (the win rate per label over the last periods)."""
+    ``source``, ``attribute``, ``min_closed`` and ``quarters`` (the win rate per label over the last
+    periods)."""
     from crmseg.review.assemble import assemble_with_trend, periods_before
 
     spans = periods_before(inputs.period, TREND_PERIODS, request.settings.fiscal_year_start_month)
@@ -482,6 +483,7 @@ def review_document(inputs: ReviewInputs, request: ReviewRequest, source: str) -
         "source": source,
         "attribute": inputs.dimensions[0].attribution.mode if inputs.dimensions else request.attribute or "created",
         **review.to_json(),
+        "min_closed": request.settings.min_closed,
         "quarters": trend,
     }
     return review, doc
