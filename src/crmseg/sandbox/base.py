@@ -97,6 +97,7 @@ TUNABLE: dict[str, type] = {
     "token_lifetime": int,
     "service_limit": int,
     "service_window": float,
+    "delta_token_days": float,
 }
 
 
