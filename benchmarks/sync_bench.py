@@ -78,7 +78,7 @@ EDIT_TEXT = "segment: Enterprise from 1,000 to 450 employees"
 #: Vendor figures for the "at the vendor's limits" lines (as in crm_bench.py).
 SF_DAILY = 100_000
 HS_BURST, HS_WINDOW = 190, 10.0
-#: Dataverse service protection: requests per user per window (each request of a $batch counted).
+#: Dataverse service protection: requests per user per window (a $batch is one request).
 DV_REQUESTS, DV_WINDOW = 6000, 300.0
 #: Sandbox options: crm_bench.py's, and Dataverse's service protection limit out of the way too.
 BENCH_SANDBOX_OPTIONS = {**SANDBOX_OPTIONS, "service_limit": 10**9}
@@ -928,18 +928,16 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
     # ---- at the vendor's limits
     if crm == "dynamics":
 
-        def requests(r: Row) -> int:
-            """Service-protection requests: every call but the $batch ones, and each PATCH in a $batch."""
-            return r.calls - r.made("write") + r.changed
-
         def dv_floor_s(n: int) -> float:
             return (max(0, n - 1) // DV_REQUESTS) * DV_WINDOW
 
         out.append(
-            f"at the vendor's limits ({DV_REQUESTS:,} requests / {DV_WINDOW / 60:g} min per user, each request "
-            "in a $batch counted; raised in the sandbox): least time each run needs: "
-            + ", ".join(f"{r.key} {dv_floor_s(requests(r)):,.0f} s" for r in rows)
-            + " (the same for one PATCH per record: batching saves round trips, not service-protection requests)"
+            f"at the vendor's limits ({DV_REQUESTS:,} requests / {DV_WINDOW / 60:g} min per user, a $batch one "
+            "request; raised in the sandbox): least time each run needs under the number of requests: "
+            + ", ".join(
+                f"{r.key} {dv_floor_s(r.calls):,.0f} s (naive {dv_floor_s(naive_of(r, nv)[0]):,.0f} s)" for r in rows
+            )
+            + "; a $batch's execution time counts against the other limit (1,200 s / 5 min), not measured here"
         )
     elif crm == "salesforce":
         out.append(

@@ -254,6 +254,19 @@ def test_service_protection_answers_429_with_retry_after(sb):
     assert answers[1].headers["x-ms-ratelimit-burst-remaining-xrm-requests"] == "0"
 
 
+def test_a_batch_is_one_request_against_the_number_of_requests_limit(sb):
+    """Microsoft: a batch "can contain up to 1000 operations and will avoid the number of requests
+    limit" (its execution time counts against the other limit, which the sandbox does not emulate)."""
+    segment = sb.mapping.tag_field("segment")
+    smb = sb.schema[segment].extra["options"]["SMB"]
+    headers = auth(sb, **{"Content-Type": "multipart/mixed;boundary=batch_x", "Prefer": "odata.continue-on-error"})
+    sb.configure(service_limit=2, service_window=60.0)
+    body = batch_body([(rid, {segment: smb}) for rid in sb.ids()[:20]])
+    assert requests.post(f"{sb.url}{API}/$batch", data=body, headers=headers, timeout=5).status_code == 200
+    assert requests.get(f"{sb.url}{API}/WhoAmI", headers=headers, timeout=5).status_code == 200
+    assert requests.get(f"{sb.url}{API}/WhoAmI", headers=headers, timeout=5).status_code == 429
+
+
 def test_written_config_opens_a_connector_that_reads(sb, tmp_path):
     from crmseg.config import load_config, load_mapping
     from crmseg.connectors.factory import open_connector

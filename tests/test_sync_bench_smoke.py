@@ -118,7 +118,7 @@ def test_sync_bench_tiny_run_makes_exactly_the_floor_of_calls(tmp_path: Path, ru
     dyn = _section(out, "dynamics")
     assert _num(_row(dyn, RUNS[2])[1]) == _num(_row(dyn, RUNS[4])[1]) == 0
     assert "delta link pages (changed since the stored link)" in dyn and "accounts_delta 1" in dyn
-    assert "each request in a $batch counted" in dyn
+    assert "a $batch one request" in dyn
 
     # the cached seeded stores are reused by the next run (and shared with crm_bench.py)
     assert len(list(tmp_path.glob("sandbox-salesforce-2500-*.sqlite"))) == 1
