@@ -90,6 +90,7 @@ def cache_key(crm: str, accounts: int, seed: int) -> str:
         *sorted(RULES.glob("*.toml")),
         ROOT / "scripts" / "make_sample_accounts.py",
         *(src / n for n in ("synthetic.py", "seed.py", "schema.py", "values.py", "store.py")),
+        *([src / "dynamics_schema.py"] if crm == "dynamics" else []),  # how Dataverse columns hold values
     ]:
         h.update(path.name.encode())
         h.update(path.read_bytes() if path.is_file() else b"-")

@@ -2,7 +2,7 @@
 """Sync benchmark: API calls and wall time of ``crmseg sync`` runs against the local sandbox
 CRM, compared with the floor of calls and with the naive one-update-call-per-record way.
 
-    python benchmarks/sync_bench.py [--accounts 100000] [--crm salesforce,hubspot]
+    python benchmarks/sync_bench.py [--accounts 100000] [--crm salesforce,hubspot,dynamics]
                                     [--db-dir DIR] [--naive-sample 1000] [--days-later 7]
 
 For each CRM, one sandbox (``crmseg.sandbox.SandboxServer``, in a child process, seeded store
@@ -11,7 +11,8 @@ cached in ``--db-dir`` exactly as ``crm_bench.py`` caches it) and one sync confi
 the real CLI, each in its own process (``crmseg sync --config C --engine native -q``):
 
 1. **full first sync** (state empty): read every account, evaluate, write every changed tag;
-2. **no-change incremental sync** right after: reads back the first sync's own writes once;
+2. **no-change incremental sync** right after: reads back the first sync's own writes once
+   (Dynamics 365: through the delta link the first sync stored, Dataverse change tracking);
 3. **rule edit, local copy**: ``rules/`` copied to a temp folder with one segment threshold
    moved (Enterprise from 1,000 to 450 employees, ~9% of the accounts change); the rules
    fingerprint changed, so every account is re-evaluated from the state's local copy and only
@@ -27,8 +28,9 @@ Runs 3, 4 and 5 start from the same snapshot (sandbox store and sync state) take
 
 Every run's API calls are counted by the sandbox (``/__sandbox/stats``, reset before the run)
 and by the run itself (``api_calls`` in the state's run row and in the printed summary); they
-must agree and equal the floor: read pages + write calls + fixed calls (login and describe, or
-HubSpot's property list and account info), the fixed calls listed apart. The naive baseline is the same run
+must agree and equal the floor: read pages + write calls + fixed calls (login and describe;
+HubSpot's property list and account info; Dynamics' token, OpenID metadata, WhoAmI, table
+definition and choice metadata), the fixed calls listed apart. The naive baseline is the same run
 with one update call per changed record, timed on a sample with the same client and scaled
 (marked ``*``). Exit status 1 when a run is above (or below) its floor, the counters
 disagree, a fault happened, a run did not succeed or read what it should have; 0 otherwise.
@@ -69,18 +71,33 @@ from crm_bench import (  # noqa: E402 - crm_bench is found through the sys.path 
     scratch_root,
 )
 
-CRMS = ("salesforce", "hubspot")
+CRMS = ("salesforce", "hubspot", "dynamics")
 #: The rule edit: (file in rules/, text, replacement) -- the Enterprise segment's size threshold.
 EDIT = ("segment.toml", "employees >= 1000 or", "employees >= 450 or")
 EDIT_TEXT = "segment: Enterprise from 1,000 to 450 employees"
 #: Vendor figures for the "at the vendor's limits" lines (as in crm_bench.py).
 SF_DAILY = 100_000
 HS_BURST, HS_WINDOW = 190, 10.0
+#: Dataverse service protection: requests per user per window (a $batch is one request).
+DV_REQUESTS, DV_WINDOW = 6000, 300.0
+#: Sandbox options: crm_bench.py's, and Dataverse's service protection limit out of the way too.
+BENCH_SANDBOX_OPTIONS = {**SANDBOX_OPTIONS, "service_limit": 10**9}
 #: Sandbox endpoints, by what a sync uses them for.
-READ_EP = {"salesforce": ("query", "query_more"), "hubspot": ("list", "search")}
+READ_EP = {
+    "salesforce": ("query", "query_more"),
+    "hubspot": ("list", "search"),
+    "dynamics": ("accounts_query", "accounts_next", "accounts_delta"),
+}
 # fixed calls per run: login and describe; HubSpot's property list and the portal's identity
-# (account-info, checked every run so a state is never applied to another portal)
-FIXED_EP = {"salesforce": ("login", "describe"), "hubspot": ("properties_list", "account_info")}
+# (account-info, checked every run so a state is never applied to another portal); Dynamics'
+# Entra ID token (msal reads the tenant's OpenID metadata first), WhoAmI (the organization's
+# identity), the account table's definition with its columns (ChangeTrackingEnabled among them)
+# and the choice columns' options
+FIXED_EP = {
+    "salesforce": ("login", "describe"),
+    "hubspot": ("properties_list", "account_info"),
+    "dynamics": ("openid_configuration", "token", "whoami", "metadata_entity", "metadata_picklists"),
+}
 #: Endpoints that count as the Salesforce login, whichever flow the config uses (SOAP, OAuth token).
 LOGIN_EPS = ("login", "oauth_token")
 WRITE_EP = {
@@ -95,6 +112,7 @@ WRITE_EP = {
         "bulk_delete",
     ),
     "hubspot": ("batch_update", "update"),
+    "dynamics": ("batch", "update"),
 }
 BULK_CALLS_PER_JOB = 4  # create + upload + close (UploadComplete) + one status poll
 
@@ -134,7 +152,13 @@ def serve(
         log(f"{crm}: seeding {accounts:,} synthetic accounts into {cache} ...")
         t0 = time.perf_counter()
         with SandboxServer(
-            crm, accounts=accounts, seed=seed, mapping=mapping, rules_dir=RULES, db_path=str(part), **SANDBOX_OPTIONS
+            crm,
+            accounts=accounts,
+            seed=seed,
+            mapping=mapping,
+            rules_dir=RULES,
+            db_path=str(part),
+            **BENCH_SANDBOX_OPTIONS,
         ):
             pass  # constructing seeds the store; leaving closes it (WAL checkpointed)
         os.replace(part, cache)
@@ -144,7 +168,7 @@ def serve(
         Path(f"{work}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(source or cache, work)
     t0 = time.perf_counter()
-    sb = SandboxServer(crm, mapping=mapping, rules_dir=RULES, db_path=str(work), **SANDBOX_OPTIONS).start()
+    sb = SandboxServer(crm, mapping=mapping, rules_dir=RULES, db_path=str(work), **BENCH_SANDBOX_OPTIONS).start()
     try:
         tag = mapping.tag_field("segment")
         fd = sb.schema.get(tag)
@@ -156,6 +180,8 @@ def serve(
             "accounts": sb.store.count(),
             "tag": tag,
             "options": list(fd.options or []) if fd is not None else [],
+            # Dynamics keeps a choice column's option value (an integer): label -> value
+            "option_values": dict(fd.extra.get("options") or {}) if fd is not None and crm == "dynamics" else {},
             "pin": mapping.pin_field,
             "seeded_s": seeded_s,
             "load_s": time.perf_counter() - t0,
@@ -277,6 +303,11 @@ class Sandbox:
         with self._db() as db:
             return int(db.execute("SELECT COUNT(*) FROM records WHERE modified_ms >= ?", (ms,)).fetchone()[0])
 
+    def count_changed_after(self, version: int) -> int:
+        """How many rows a Dataverse delta link issued at ``version`` (epoch ms) returns."""
+        with self._db() as db:
+            return int(db.execute("SELECT COUNT(*) FROM records WHERE modified_ms > ?", (version,)).fetchone()[0])
+
     def count(self) -> int:
         with self._db() as db:
             return int(db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
@@ -284,13 +315,14 @@ class Sandbox:
     def sample(self, n: int) -> list[tuple[str, Any]]:
         """(id, current segment tag) of the first ``n`` unpinned records in id order."""
         tag, pin = self.hello["tag"], self.hello.get("pin")
+        labels = {v: k for k, v in (self.hello.get("option_values") or {}).items()}
         out: list[tuple[str, Any]] = []
         with self._db() as db:
             for rid, data in db.execute("SELECT id, data FROM records ORDER BY id"):
                 fields = json.loads(data)
                 if pin and fields.get(pin) in (True, "true"):
                     continue
-                out.append((rid, fields.get(tag)))
+                out.append((rid, labels.get(fields.get(tag), fields.get(tag))))
                 if len(out) >= n:
                     break
         return out
@@ -312,6 +344,14 @@ def copy_sqlite(src: Path, dest: Path) -> None:
 
 
 # ================================================================== floors
+def delta_version(link: str) -> int:
+    """The version (epoch ms) the sandbox's delta link was issued at: ``$deltatoken=<ms>!<date>``."""
+    from urllib.parse import parse_qs, urlsplit
+
+    token = parse_qs(urlsplit(link).query).get("$deltatoken", [""])[0]
+    return int(token.split("!", 1)[0])
+
+
 def search_floor(n: int, cap: int, limit: int) -> tuple[int, int]:
     """(calls, queries) for the fewest HubSpot search calls that return ``n`` records, ``limit`` a
     page: one query pages through at most ``cap`` results (whole pages), and the next query starts
@@ -354,6 +394,18 @@ def sizes_for(crm: str, config: Path) -> Sizes:
             BULK_JOB,
             fixed_names="login + describe",
         )
+    if crm == "dynamics":
+        from crmseg.connectors.dynamics import DEFAULT_BATCH
+        from crmseg.connectors.dynamics import MAX_BATCH as DV_MAX_BATCH
+
+        batch = max(1, min(sync_cfg.batch_size or DEFAULT_BATCH, DV_MAX_BATCH))
+        return Sizes(
+            crm,
+            sync_cfg.page_size,
+            sync_cfg.page_size,
+            batch,
+            fixed_names="OpenID metadata + token + WhoAmI + table definition + choice metadata",
+        )
     from crmseg.connectors.hubspot import LIST_LIMIT, MAX_BATCH, SEARCH_CAP, SEARCH_LIMIT
 
     batch = max(1, min(sync_cfg.batch_size or MAX_BATCH, MAX_BATCH))
@@ -372,7 +424,7 @@ def write_floor(sz: Sizes, k: int) -> tuple[int, str]:
             f"{jobs} Bulk API 2.0 job(s) of <= {sz.bulk_job:,} x {BULK_CALLS_PER_JOB} "
             "(create, upload, close, 1 status poll)"
         )
-    unit = "sObject Collections" if sz.crm == "salesforce" else "batch/update"
+    unit = {"salesforce": "sObject Collections", "dynamics": "$batch of PATCHes"}.get(sz.crm, "batch/update")
     return math.ceil(k / sz.batch), f"ceil({k:,} / {sz.batch}) {unit}"
 
 
@@ -504,13 +556,22 @@ class Bench:
         sz, sb, row = self.sizes, self.sb, Row(key, label, self.crm)
         state, _ = self._state()
         first = state is None or state.watermark is None
-        full_read = full or first
+        tracking = self.crm == "dynamics"  # Dataverse change tracking: a full read until a delta link is stored
+        full_read = full or first or (tracking and state.delta_link is None)
         # ---- the floor's read part, from what the CRM holds before the run
         if full_read:
             expected = sb.count()
             row.p = max(1, math.ceil(expected / sz.page_full))
+            row.p_how = f"ceil({expected:,} / {sz.page_full:,}) " + {
+                "salesforce": "query pages",
+                "dynamics": "pages (Prefer: odata.track-changes)",
+            }.get(self.crm, "list pages")
+        elif tracking:
+            version = delta_version(state.delta_link)
+            expected = sb.count_changed_after(version)
+            row.p = max(1, math.ceil(expected / sz.page_incr))
             row.p_how = (
-                f"ceil({expected:,} / {sz.page_full:,}) {'query pages' if self.crm == 'salesforce' else 'list pages'}"
+                f"max(1, ceil({expected:,} / {sz.page_incr:,})) delta link pages (changed since the stored link)"
             )
         else:
             since = datetime.fromisoformat(state.watermark.replace("Z", "+00:00"))
@@ -584,9 +645,9 @@ class Bench:
         if row.mode != ("full" if full_read else expect_mode):
             row.problems.append(f"mode {row.mode!r}, expected {'full' if full_read else expect_mode!r}")
         if row.read != expected:
+            since_what = "changed since the delta link" if tracking else "modified since the watermark"
             row.problems.append(
-                f"read {row.read:,} records, the CRM holds {expected:,} "
-                f"{'in all' if full_read else 'modified since the watermark'}"
+                f"read {row.read:,} records, the CRM holds {expected:,} {'in all' if full_read else since_what}"
             )
         if not (row.changed == row.written == st["records_written"]) or st["records_failed"]:
             row.problems.append(
@@ -646,7 +707,21 @@ def naive_sample(crm: str, sb: Sandbox, config: Path, sample: int) -> dict[str, 
             f"batched sample: {batched_calls} calls for {len(writes)} records in batches of {conn.batch_size}"
         )
     naive = [TagWrite(w.id, {tag: next_value(options, w.fields[tag])}) for w in writes]
-    if crm == "salesforce":
+    if crm == "dynamics":
+        from crmseg.connectors.dynamics import _wire_value
+
+        field = conn.schema()[tag]
+
+        def one(w: TagWrite) -> None:
+            conn._request(  # the connector's session and token: one PATCH per record
+                "update",
+                "PATCH",
+                f"{conn.base}/accounts({w.id})",
+                json={tag: _wire_value(field, w.fields[tag])},
+                headers={"Content-Type": "application/json", "If-Match": "*"},
+            )
+
+    elif crm == "salesforce":
         sf = conn._client()  # the connector's authenticated simple-salesforce client and session
         sobject = getattr(sf, conn.object)
         sobject.base_url = f"{sf.base_url}sobjects/{conn.object}/"  # as the connector points sf.base_url
@@ -721,7 +796,13 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
     )
     if sb.first.get("nodelay_set"):
         out.append("sandbox sockets: TCP_NODELAY set by the benchmark (see CRM.md, Nagle)")
-    if crm == "salesforce":
+    if crm == "dynamics":
+        out.append(
+            f"sync: full read in pages of {sz.page_full:,} asking for change tracking (Prefer: odata.track-changes); "
+            f"incremental read: the stored delta link's changes, pages of {sz.page_incr:,}; writes in $batch "
+            f"requests of {sz.batch} PATCHes (continue-on-error)"
+        )
+    elif crm == "salesforce":
         bulk = f"; more than {sz.bulk_threshold:,} changes go through Bulk API 2.0 jobs of {sz.bulk_job:,}"
         out.append(
             f"sync: read pages of {sz.page_full:,}; writes in sObject Collections of {sz.batch}{bulk} "
@@ -845,7 +926,20 @@ def render(bench: Bench, nv: dict[str, Any], n: int) -> tuple[str, bool]:
             )
         )
     # ---- at the vendor's limits
-    if crm == "salesforce":
+    if crm == "dynamics":
+
+        def dv_floor_s(n: int) -> float:
+            return (max(0, n - 1) // DV_REQUESTS) * DV_WINDOW
+
+        out.append(
+            f"at the vendor's limits ({DV_REQUESTS:,} requests / {DV_WINDOW / 60:g} min per user, a $batch one "
+            "request; raised in the sandbox): least time each run needs under the number of requests: "
+            + ", ".join(
+                f"{r.key} {dv_floor_s(r.calls):,.0f} s (naive {dv_floor_s(naive_of(r, nv)[0]):,.0f} s)" for r in rows
+            )
+            + "; a $batch's execution time counts against the other limit (1,200 s / 5 min), not measured here"
+        )
+    elif crm == "salesforce":
         out.append(
             "at the vendor's limits: share of a "
             f"{SF_DAILY:,}-call daily org allowance: "
@@ -924,7 +1018,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--accounts", type=int, default=100_000, help="accounts in the sandbox (default 100000)")
-    p.add_argument("--crm", default="salesforce,hubspot", help="CRMs to measure (default salesforce,hubspot)")
+    p.add_argument("--crm", default=",".join(CRMS), help=f"CRMs to measure (default {','.join(CRMS)})")
     p.add_argument(
         "--db-dir",
         default=None,

@@ -16,6 +16,8 @@ A connector's test class (see ``tests/test_connector_contract.py``) sets the hoo
   against it, list, modify and look up records);
 - ``deals`` (the capability): the fake also seeds deals (``make_harness(..., deals=N)``) with
   ``sb.deal_ids`` / ``sb.edit_deals`` to list, change and delete them;
+- ``change_tracking`` (the capability): the harness deletes records (``delete``) and makes the
+  fake refuse the delta links it handed out (``expire_delta_links``);
 - ``object_name`` / ``bogus_field``: the object the schema checks name, and a field it lacks;
   ``bulk_options``: constructor options for the bulk-write test.
 
@@ -33,11 +35,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from crmseg.connectors.base import Capabilities
+from crmseg.connectors.base import Capabilities, DeltaLinkExpired
 from crmseg.connectors.schema_check import check_mapping
 from crmseg.deals.mapped import DealNormalizer
 from crmseg.errors import ConfigError, FatalError
-from crmseg.model import TagWrite
+from crmseg.model import Removed, TagWrite
 from tests.connector_fixtures import DIMENSIONS, SCORES, ContractHarness, Harness, write_rules
 
 #: What a test may need besides a capability, and why a connector without it skips the test.
@@ -198,6 +200,43 @@ class ConnectorContract:
         list(conn.read(h.read_fields))
         assert abs(incremental.server_time - datetime.now(UTC)) < timedelta(seconds=5)
         assert incremental.modified_field == h.mapping.modified_field
+
+    @contract("change_tracking", "api_limits")
+    def test_change_tracking_reads_the_changes_and_deletions_since_its_link(self, h):
+        conn = self.ready(h)
+        tracking = conn.capabilities.change_tracking
+        assert tracking.tracks_changes() and tracking.delta_link is None
+        full = list(tracking.read_changes(h.read_fields))
+        assert sorted(r.id for r in full) == sorted(h.ids()) and not any(isinstance(r, Removed) for r in full)
+        link = tracking.delta_link
+        assert link
+        ids = h.ids()
+        h.touch(ids[10:40])
+        h.delete(ids[50:52])
+        before = read_calls(conn)
+        changes = list(tracking.read_changes(h.read_fields, link))
+        assert read_calls(conn) - before == math.ceil(32 / h.page)  # only the changes are read
+        assert sorted(c.id for c in changes if not isinstance(c, Removed)) == sorted(ids[10:40])
+        assert all(set(h.read_fields) <= set(c.fields) for c in changes if not isinstance(c, Removed))
+        assert sorted(c.id for c in changes if isinstance(c, Removed)) == sorted(ids[50:52])
+        nxt = tracking.delta_link
+        assert nxt and nxt != link
+        assert list(tracking.read_changes(h.read_fields, nxt)) == []  # nothing changed since
+        assert tracking.delta_link  # a link to go on from, still
+
+    @contract("change_tracking")
+    def test_an_expired_delta_link_is_refused_and_a_full_read_tracks_again(self, h):
+        conn = self.ready(h)
+        tracking = conn.capabilities.change_tracking
+        list(tracking.read_changes(h.read_fields))
+        link = tracking.delta_link
+        time.sleep(0.002)
+        h.expire_delta_links()
+        with pytest.raises(DeltaLinkExpired):
+            list(tracking.read_changes(h.read_fields, link))
+        assert tracking.delta_link is None
+        assert sorted(r.id for r in tracking.read_changes(h.read_fields)) == sorted(h.ids())
+        assert tracking.delta_link
 
     @contract("sandbox")
     def test_read_survives_a_rate_limit_mid_paging_without_re_emitting(self, h):

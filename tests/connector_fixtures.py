@@ -198,6 +198,14 @@ class ContractHarness(ABC):
         """``CrmIdentity.key`` of the fake (connectors claiming ``identity``)."""
         raise NotImplementedError(f"{type(self).__name__} has no identity")
 
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete ``ids`` now (connectors claiming ``change_tracking``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete records")
+
+    def expire_delta_links(self) -> None:
+        """Make the CRM refuse every delta link handed out so far as expired (``change_tracking``)."""
+        raise NotImplementedError(f"{type(self).__name__} hands out no delta links")
+
     def add_bad_row(self) -> None:
         """Add one malformed record (connectors claiming ``skipped_rows``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot add a malformed record")
@@ -275,6 +283,13 @@ class Harness(ContractHarness):
 
     def touch(self, ids: Sequence[str]) -> None:
         self.sb.edit(touch=ids)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        with self.sb.app.lock:
+            self.sb.store.set_deleted(list(ids), True, self.sb.app.write_ms())
+
+    def expire_delta_links(self) -> None:
+        self.sb.configure(delta_token_days=0)  # a token older than now (by a millisecond) is expired
 
     def record(self, rid: str) -> dict[str, Any]:
         """The record's fields, choice columns (Dynamics stores their integers) as labels."""

@@ -65,7 +65,9 @@ class TestHubSpot(SandboxContract):
 class TestDynamics(SandboxContract):
     name = "dynamics"
     crm = "dynamics"
-    claims = frozenset({"incremental", "api_limits", "object_schema", "identity", "deals", "provision_steps"})
+    claims = frozenset(
+        {"incremental", "change_tracking", "api_limits", "object_schema", "identity", "deals", "provision_steps"}
+    )
     object_name = "account"
     bogus_field = "new_bogus"
     daily_limit = False

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from crmseg.config import DynamicsSync
+from crmseg.connectors.base import DeltaLinkExpired
 from crmseg.connectors.dynamics import Removed
 from crmseg.errors import AuthRefusedError
 from crmseg.model import TagWrite
@@ -64,6 +65,31 @@ def test_change_tracking_yields_changes_and_deletions(h):
     assert [c.id for c in changes if not isinstance(c, Removed)] == ids[:2]
     assert [c for c in changes if isinstance(c, Removed)] == [Removed(ids[5])]
     assert conn.delta_link != link
+
+
+def test_a_stored_delta_link_is_followed_on_the_configured_host_only(h):
+    conn = h.connector()
+    list(conn.read_changes(["name"]))
+    link = conn.delta_link
+    h.touch(h.ids()[:1])
+    moved = link.replace(h.sb.url, "https://attacker.example.com")  # a state file naming another host
+    assert [r.id for r in conn.read_changes(["name"], moved)] == h.ids()[:1]  # asked of the sandbox
+    calls = conn.calls
+    with pytest.raises(DeltaLinkExpired, match="no delta link"):
+        list(conn.read_changes(["name"], f"{h.sb.url}/api/data/v9.2/WhoAmI?$deltatoken=1"))
+    assert conn.calls == calls  # refused before any call
+
+
+def test_change_tracking_follows_the_table_metadata_and_the_config(h, tmp_path):
+    assert h.connector().capabilities.change_tracking.tracks_changes()
+    assert h.connector(cfg={"change_tracking": False}).capabilities.change_tracking is None
+    off = Harness("dynamics", write_rules(tmp_path / "rules-off"), accounts=3, change_tracking=False)
+    try:
+        conn = off.connector()
+        assert not conn.capabilities.change_tracking.tracks_changes()
+        assert conn.calls_by_kind["schema"] == 2  # ChangeTrackingEnabled came with the columns
+    finally:
+        off.close()
 
 
 def test_write_outcomes_keep_permanent_errors_apart(h):

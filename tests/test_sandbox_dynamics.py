@@ -94,29 +94,111 @@ def test_filter_on_modifiedon_and_unknown_columns(sb):
     assert bad.status_code == 400 and "Could not find a property named 'nope'" in bad.json()["error"]["message"]
 
 
-def test_change_tracking_returns_changes_and_deletions(sb):
-    headers = auth(sb, Prefer="odata.track-changes,odata.maxpagesize=10")
-    url, seen, delta = f"{sb.url}{API}/accounts?$select=name", 0, None
+def _walk(sb: SandboxServer, url: str, headers: dict[str, str]) -> tuple[list[dict], list[requests.Response]]:
+    """Every row of a query or delta link, following ``@odata.nextLink``; (rows, answers)."""
+    rows, answers = [], []
     while url:
-        body = requests.get(url, headers=headers, timeout=5).json()
-        seen += len(body["value"])
-        url, delta = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
-    assert seen == 25 and delta and "$deltatoken=" in delta
+        resp = requests.get(url, headers=headers, timeout=5)
+        assert resp.status_code == 200, resp.text
+        answers.append(resp)
+        rows += resp.json()["value"]
+        url = resp.json().get("@odata.nextLink")
+    return rows, answers
+
+
+def test_change_tracking_returns_changes_then_deletions_as_microsoft_documents(sb):
+    headers = auth(sb, Prefer="odata.track-changes,odata.maxpagesize=10")
+    rows, answers = _walk(sb, f"{sb.url}{API}/accounts?$select=name", headers)
+    assert len(rows) == 25 and len(answers) == 3
+    assert all("@odata.deltaLink" not in a.json() for a in answers[:-1])  # on the last page only
+    delta = answers[-1].json()["@odata.deltaLink"]
+    assert "$deltatoken=" in delta and "$select=name" in delta
+    first = answers[0]
+    assert "odata.track-changes" in first.headers["Preference-Applied"]
+    assert first.json()["@odata.context"] == f"{sb.url}{API}/$metadata#accounts(name,accountid)"
     ids = sb.ids()
     sb.edit({ids[1]: {"name": "Renamed"}})
-    sb.store.set_deleted([ids[2]], True, sb.app.write_ms())
-    body = requests.get(delta, headers=headers, timeout=5).json()
+    with sb.app.lock:
+        sb.store.set_deleted([ids[0], ids[2]], True, sb.app.write_ms())
+    body = requests.get(delta, headers=auth(sb), timeout=5).json()  # no Prefer needed on a delta link
+    assert body["@odata.context"].endswith("/$delta")
+    assert [r.get("accountid") for r in body["value"]] == [ids[1], None, None]  # changes first, then deletions
     assert body["value"][0]["name"] == "Renamed"
-    assert body["value"][1] == {
-        "@odata.context": f"{sb.url}{API}/$metadata#accounts/$deletedEntity",
-        "id": ids[2],
-        "reason": "deleted",
-    }
-    assert body["@odata.deltaLink"] != delta
+    assert body["value"][1:] == [
+        {"@odata.context": f"{sb.url}{API}/$metadata#accounts/$deletedEntity", "id": rid, "reason": "deleted"}
+        for rid in (ids[0], ids[2])
+    ]
+    nxt = body["@odata.deltaLink"]
+    assert nxt != delta
+    empty = requests.get(nxt, headers=auth(sb), timeout=5).json()
+    assert empty["value"] == [] and empty["@odata.deltaLink"]  # nothing changed: nothing, and a link on
     refused = requests.get(
         f"{sb.url}{API}/accounts?$filter=modifiedon ge 2026-01-01T00:00:00Z", headers=headers, timeout=5
     )
     assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == (
+        'The "$filter" query parameter isn\'t supported when Change Tracking is enabled.'
+    )
+
+
+def test_delta_links_page_changes_then_deletions(sb):
+    headers = auth(sb, Prefer="odata.track-changes,odata.maxpagesize=4")
+    _, answers = _walk(sb, f"{sb.url}{API}/accounts?$select=name", headers)
+    delta = answers[-1].json()["@odata.deltaLink"]
+    ids = sb.ids()
+    sb.edit(touch=ids[10:16])
+    with sb.app.lock:
+        sb.store.set_deleted(ids[:3], True, sb.app.write_ms())
+    rows, pages = _walk(sb, delta, headers)
+    assert len(pages) == 3 and "@odata.deltaLink" in pages[-1].json()
+    assert [r.get("accountid", r.get("id")) for r in rows] == ids[10:16] + ids[:3]
+    assert [r.get("reason") for r in rows] == [None] * 6 + ["deleted"] * 3
+
+
+def test_a_change_in_the_millisecond_a_link_was_issued_is_in_its_delta(tmp_path):
+    now = [1_800_000_000.0]
+    sb = SandboxServer("dynamics", accounts=5, rules_dir=write_rules(tmp_path / "rules"), clock=lambda: now[0]).start()
+    try:
+        headers = auth(sb, Prefer="odata.track-changes")
+        _, answers = _walk(sb, f"{sb.url}{API}/accounts?$select=name", headers)
+        sb.edit(touch=sb.ids()[:1])  # the clock has not moved: Dataverse's row version still grows
+        rows, _ = _walk(sb, answers[-1].json()["@odata.deltaLink"], headers)
+        assert [r["accountid"] for r in rows] == sb.ids()[:1]
+    finally:
+        sb.stop()
+
+
+def test_an_expired_delta_token_answers_expired_version_stamp(sb):
+    headers = auth(sb, Prefer="odata.track-changes")
+    _, answers = _walk(sb, f"{sb.url}{API}/accounts?$select=name", headers)
+    sb.configure(delta_token_days=0)
+    sb.edit(touch=sb.ids()[:1])  # a millisecond later at least
+    expired = requests.get(answers[-1].json()["@odata.deltaLink"], headers=headers, timeout=5)
+    assert expired.status_code == 400
+    assert expired.json()["error"] == {
+        "code": "0x80044352",
+        "message": "Version stamp associated with the client has expired. Please perform a full sync.",
+    }
+
+
+def test_the_table_definition_says_whether_it_tracks_changes(sb, tmp_path):
+    url = f"{sb.url}{API}/EntityDefinitions(LogicalName='account')?$select=LogicalName,ChangeTrackingEnabled"
+    plain = requests.get(url, headers=auth(sb), timeout=5).json()
+    assert plain["ChangeTrackingEnabled"] is True and "Attributes" not in plain
+    expanded = requests.get(
+        f"{url}&$expand=Attributes($select=LogicalName,AttributeType)", headers=auth(sb), timeout=5
+    ).json()
+    assert {a["LogicalName"] for a in expanded["Attributes"]} == set(sb.schema)
+    off = SandboxServer("dynamics", accounts=3, rules_dir=write_rules(tmp_path / "r2"), change_tracking=False).start()
+    try:
+        url_off = url.replace(sb.url, off.url)
+        assert requests.get(url_off, headers=auth(off), timeout=5).json()["ChangeTrackingEnabled"] is False
+        refused = requests.get(
+            f"{off.url}{API}/accounts?$select=name", headers=auth(off, Prefer="odata.track-changes"), timeout=5
+        )
+        assert refused.status_code == 400
+    finally:
+        off.stop()
 
 
 def batch_body(parts: list[tuple[str, dict]], boundary: str = "batch_x") -> str:
@@ -170,6 +252,19 @@ def test_service_protection_answers_429_with_retry_after(sb):
     assert int(answers[2].headers["Retry-After"]) > 0
     assert answers[2].json()["error"]["message"].startswith("Number of requests exceeded the limit of 2")
     assert answers[1].headers["x-ms-ratelimit-burst-remaining-xrm-requests"] == "0"
+
+
+def test_a_batch_is_one_request_against_the_number_of_requests_limit(sb):
+    """Microsoft: a batch "can contain up to 1000 operations and will avoid the number of requests
+    limit" (its execution time counts against the other limit, which the sandbox does not emulate)."""
+    segment = sb.mapping.tag_field("segment")
+    smb = sb.schema[segment].extra["options"]["SMB"]
+    headers = auth(sb, **{"Content-Type": "multipart/mixed;boundary=batch_x", "Prefer": "odata.continue-on-error"})
+    sb.configure(service_limit=2, service_window=60.0)
+    body = batch_body([(rid, {segment: smb}) for rid in sb.ids()[:20]])
+    assert requests.post(f"{sb.url}{API}/$batch", data=body, headers=headers, timeout=5).status_code == 200
+    assert requests.get(f"{sb.url}{API}/WhoAmI", headers=headers, timeout=5).status_code == 200
+    assert requests.get(f"{sb.url}{API}/WhoAmI", headers=headers, timeout=5).status_code == 429
 
 
 def test_written_config_opens_a_connector_that_reads(sb, tmp_path):

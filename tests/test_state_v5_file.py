@@ -46,7 +46,7 @@ def test_a_state_file_from_before_deals_upgrades_in_place_keeping_its_history(tm
 
     store = SqliteStore(path)  # opening migrates
     try:
-        assert store.schema_version() == VERSION == 6
+        assert store.schema_version() == VERSION >= 6
         runs = store.runs("demo")
         assert [(r.id, r.status) for r in runs] == [(1, "succeeded"), (2, "succeeded")]
         assert store.sync_state("demo").deals_watermark is None and store.deal_counts("demo").total == 0

@@ -25,7 +25,7 @@ RUNS = (
     "5 7 days later: local copy",
 )
 # (full-read page, incremental page, write batch, fixed calls per run) per CRM
-SIZES = {"salesforce": (2000, 2000, 200, 2), "hubspot": (100, 200, 100, 2)}
+SIZES = {"salesforce": (2000, 2000, 200, 2), "hubspot": (100, 200, 100, 2), "dynamics": (5000, 5000, 100, 5)}
 
 
 def _num(text: str) -> int:
@@ -70,7 +70,7 @@ def test_sync_bench_tiny_run_makes_exactly_the_floor_of_calls(tmp_path: Path, ru
     proc = run_bench("sync_bench", "--accounts", N, "--db-dir", tmp_path, timeout=600)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
-    assert "RESULT: calls == floor for every sync run (salesforce, hubspot): OK" in out, out
+    assert "RESULT: calls == floor for every sync run (salesforce, hubspot, dynamics): OK" in out, out
 
     for crm, (page_full, page_incr, batch, fixed) in SIZES.items():
         sec = _section(out, crm)
@@ -113,6 +113,14 @@ def test_sync_bench_tiny_run_makes_exactly_the_floor_of_calls(tmp_path: Path, ru
         assert "naive: the same run with one update call per changed record" in sec
         assert "the rules' clock 7 days ahead" in sec
 
+    # Dynamics reads changes through change tracking: runs 2, 3 and 5 follow the stored delta link,
+    # and runs 3 and 5 start after run 2, which wrote nothing: their delta holds nothing at all
+    dyn = _section(out, "dynamics")
+    assert _num(_row(dyn, RUNS[2])[1]) == _num(_row(dyn, RUNS[4])[1]) == 0
+    assert "delta link pages (changed since the stored link)" in dyn and "accounts_delta 1" in dyn
+    assert "a $batch one request" in dyn
+
     # the cached seeded stores are reused by the next run (and shared with crm_bench.py)
     assert len(list(tmp_path.glob("sandbox-salesforce-2500-*.sqlite"))) == 1
     assert len(list(tmp_path.glob("sandbox-hubspot-2500-*.sqlite"))) == 1
+    assert len(list(tmp_path.glob("sandbox-dynamics-2500-*.sqlite"))) == 1

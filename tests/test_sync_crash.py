@@ -19,10 +19,13 @@ import pytest
 
 from .sync_env import SyncEnv
 
-READ = {"salesforce": "query_more", "hubspot": "list"}
-PAGE = {"salesforce": 2000, "hubspot": 100}  # records per read call
-WRITE = {"salesforce": "composite_update", "hubspot": "batch_update"}
-BATCH = {"salesforce": 200, "hubspot": 100}
+READ = {"salesforce": "query_more", "hubspot": "list", "dynamics": "accounts_next"}
+PAGE = {"salesforce": 2000, "hubspot": 100, "dynamics": 1000}  # records per read call
+#: Config lines per CRM: Dynamics reads pages of 1,000 here (5,000 by default), so that a read
+#: of the dev profile's 3,000 accounts has pages to kill the sync between.
+CONFIG = {"dynamics": "page_size = 1000\n"}
+WRITE = {"salesforce": "composite_update", "hubspot": "batch_update", "dynamics": "batch"}
+BATCH = {"salesforce": 200, "hubspot": 100, "dynamics": 100}
 
 pytestmark = pytest.mark.slow
 
@@ -40,15 +43,16 @@ class Reference:
         )
 
     def read_calls(self, crm: str) -> int:
-        """Calls to the paging endpoint of READ (Salesforce's first page comes from ``query``)."""
-        return math.ceil(self.accounts / PAGE[crm]) - (1 if crm == "salesforce" else 0)
+        """Calls to the paging endpoint of READ (Salesforce's and Dynamics' first page come from
+        another endpoint: ``query``, ``accounts_query``)."""
+        return math.ceil(self.accounts / PAGE[crm]) - (0 if crm == "hubspot" else 1)
 
 
-@pytest.fixture(scope="module", params=["salesforce", "hubspot"])
+@pytest.fixture(scope="module", params=["salesforce", "hubspot", "dynamics"])
 def reference(request, tmp_path_factory, crash_accounts: int) -> tuple[str, Reference]:
     """One uninterrupted sync of the same accounts: what every interrupted one must end with."""
     crm = request.param
-    env = SyncEnv(tmp_path_factory.mktemp(f"ref-{crm}"), crm, crash_accounts)
+    env = SyncEnv(tmp_path_factory.mktemp(f"ref-{crm}"), crm, crash_accounts, extra_config=CONFIG.get(crm, ""))
     try:
         res = env.sync()
         assert res.returncode == 0, res.stdout + res.stderr
@@ -108,7 +112,7 @@ KILL_POINTS = {
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_sigkill_then_rerun_converges_to_one_uninterrupted_run(point, reference, tmp_path):
     crm, ref = reference
-    env = SyncEnv(tmp_path, crm, ref.accounts)
+    env = SyncEnv(tmp_path, crm, ref.accounts, extra_config=CONFIG.get(crm, ""))
     try:
         fault, kind = KILL_POINTS[point](crm, ref)
         env.sb.inject(fault)
@@ -124,7 +128,8 @@ def test_faults_of_every_kind_then_a_kill_still_converge(reference, tmp_path, re
     """About 10% of calls fail (429 with Retry-After, 500, 503, timeouts, expired sessions) and 10%
     of written records are refused; one run is killed mid-write. Reruns converge to the reference."""
     crm, ref = reference
-    env = SyncEnv(tmp_path, crm, ref.accounts, timeout_delay=2.5)  # a held answer outlasts the client's timeout:
+    # a held answer outlasts the client's timeout:
+    env = SyncEnv(tmp_path, crm, ref.accounts, extra_config=CONFIG.get(crm, ""), timeout_delay=2.5)
     env.config.write_text(env.config.read_text().replace("timeout = 10\n", "timeout = 1.5\n"), encoding="utf-8")
     try:
         # about 10% of calls fail, spread over the kinds; 10% of written records are refused
@@ -175,3 +180,51 @@ def test_faults_of_every_kind_then_a_kill_still_converge(reference, tmp_path, re
 def _all_faults(env: SyncEnv) -> list[dict[str, Any]]:
     with env.sb.app.faults._lock:
         return [f.describe() for f in env.sb.app.faults.faults]
+
+
+def test_a_kill_after_a_delta_runs_last_write_rereads_the_same_changes(tmp_path, crash_accounts):
+    """Dynamics' change tracking: a run killed after its last write, before it recorded anything,
+    left the delta link where it was; the rerun reads the same changes again and logs each
+    transition once."""
+    env = SyncEnv(tmp_path, "dynamics", min(crash_accounts, 3000), extra_config=CONFIG["dynamics"])
+    try:
+        assert env.sync().returncode == 0 and env.sync().returncode == 0  # full; then its own writes read back
+        store = env.store()
+        try:
+            link = store.sync_state("sandbox").delta_link
+            recorded = store.recorded_tags("sandbox", env.sb.ids())
+        finally:
+            store.close()
+        pin = env.sb.mapping.pin_field
+        grow = [
+            r.id
+            for r in env.sb.store.scan()
+            if str(r.data.get(pin)).lower() != "true" and recorded[r.id]["segment"] != "Enterprise"
+        ][:250]
+        assert len(grow) == 250
+        env.sb.edit({rid: {"numberofemployees": 50_000} for rid in grow})
+        env.sb.reset_stats()
+        env.sb.inject({"kind": "timeout", "endpoint": "batch", "after": 2})  # the 3rd and last batch: applied, held
+        proc = env.popen_sync()
+        env.kill_when(proc, lambda: env.fired("timeout") > 0)
+        killed = env.runs()[-1]
+        assert killed.status == "running" and killed.mode == "incremental"
+        store = env.store()
+        try:
+            assert store.sync_state("sandbox").delta_link == link  # nothing stored by the killed run
+        finally:
+            store.close()
+        env.sb.clear_faults()
+        res = env.sync()
+        assert res.returncode == 0, res.stdout + res.stderr
+        runs = env.runs()
+        assert runs[-2].status == "aborted" and runs[-1].status == "succeeded" and runs[-1].mode == "incremental"
+        assert runs[-1].counts["read"] >= len(grow)  # the same changes, read again through the same link
+        trans = env.transitions()
+        assert max(trans.values()) == 1
+        moved = {k[0] for k in trans if k[1] == "segment" and k[3] == "Enterprise"}
+        assert {env.seed_of[rid] for rid in grow} <= moved
+        last = env.sync()
+        assert last.returncode == 0 and env.runs()[-1].counts["changed"] == 0
+    finally:
+        env.close()

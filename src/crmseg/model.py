@@ -22,6 +22,13 @@ class RawRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Removed:
+    """A record the CRM reports deleted since a change-tracking read's delta link was issued."""
+
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DimResult:
     """One dimension's outcome for one account.
 

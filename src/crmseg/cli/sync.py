@@ -217,6 +217,8 @@ def print_outcome(out: Any, console: Console) -> None:
         console.print(
             f"  watermark {out.watermark_before or '(none: full read)'} -> {out.watermark_after}", highlight=False
         )
+    if out.removed:
+        console.print(f"  deleted in the CRM: {out.removed:,} account(s), out of the population now", highlight=False)
     if out.deals is not None:
         print_deals(out.deals, console)
     if out.changes_file:

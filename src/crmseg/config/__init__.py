@@ -442,6 +442,9 @@ class DynamicsSync(_SyncBase):
     page_size: int = Field(default=5000, ge=1, le=5000)  # Prefer: odata.maxpagesize (Dataverse's maximum)
     timeout: float = Field(default=60.0, gt=0, le=600)  # seconds to wait for one answer
     deals: bool = False  # read opportunities after the accounts in each run (the mapping's [deals])
+    #: Read changes through Dataverse change tracking (delta links, deletions included) when the
+    #: account table has it on; false: by ``modifiedon``, as for tables without it.
+    change_tracking: bool = True
 
     @field_validator("environment_url", "authority_url")
     @classmethod

@@ -3,7 +3,7 @@
 Every source implements :class:`Connector`: ``read``, ``write``, ``schema``, ``close``, a
 ``batch_size``, and ``capabilities``. What only some sources can do (read incrementally
 against the CRM's clock, write through a bulk API, create tag fields, report API usage,
-leave bad rows out, name the CRM it is connected to, ...) is not probed for: a connector
+leave bad rows out, name the CRM it is connected to, track changes, ...) is not probed for: a connector
 *claims* it by putting an object into its :class:`Capabilities` (usually ``self``), and callers read
 ``connector.capabilities.<name>``, which is that object or None.
 
@@ -25,16 +25,19 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
+from crmseg.errors import FatalError
+from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 
 __all__ = [
     "ApiLimits",
     "BadRowPolicy",
     "BulkWrite",
     "Capabilities",
+    "ChangeTracking",
     "Connector",
     "CrmIdentity",
     "DealReads",
+    "DeltaLinkExpired",
     "IncrementalRead",
     "KnownIdentity",
     "ObjectSchema",
@@ -72,6 +75,37 @@ class IncrementalRead(Protocol):
 
     @property
     def server_time(self) -> datetime | None: ...
+
+
+class DeltaLinkExpired(FatalError):
+    """The CRM no longer accepts a delta link (expired, or not one of this object): only a full
+    read can start change tracking again."""
+
+
+class ChangeTracking(Protocol):
+    """The CRM tracks changes for the client (Dataverse change tracking): a read that asks for it
+    ends with a *delta link*; following that link later yields the records created or changed
+    since it was issued, :class:`~crmseg.model.Removed` for those deleted, and the next link.
+
+    A connector claims this where the CRM can do it; whether the object has it turned on is
+    the CRM's to say (:meth:`tracks_changes`), so a sync without it reads by its
+    :class:`IncrementalRead` modification stamps instead."""
+
+    def tracks_changes(self) -> bool:
+        """Whether the CRM tracks changes of the object (its metadata; no call once the schema is known)."""
+        ...
+
+    def read_changes(self, fields: Sequence[str], delta_link: str | None = None) -> Iterator[RawRecord | Removed]:
+        """With no ``delta_link`` every record (a full read that starts tracking), else the records
+        changed since the link was issued and the deletions; :class:`DeltaLinkExpired` when the CRM
+        refuses the link. Once the walk is exhausted :attr:`delta_link` holds the next link."""
+        ...
+
+    @property
+    def delta_link(self) -> str | None:
+        """The link the latest exhausted :meth:`read_changes` ended with; None before one ended,
+        or when the CRM answered none."""
+        ...
 
 
 class BulkWrite(Protocol):
@@ -222,6 +256,7 @@ class Capabilities:
     """What a connector can do beyond the protocol: each field the object doing it, or None."""
 
     incremental: IncrementalRead | None = None
+    change_tracking: ChangeTracking | None = None
     bulk_write: BulkWrite | None = None
     provision: SchemaProvision | None = None
     provision_steps: ProvisionSteps | None = None

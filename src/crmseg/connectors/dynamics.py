@@ -7,9 +7,16 @@ pandas and has no change tracking; the calls crmseg needs are few. Tokens come f
 - Reads: ``GET /accounts?$select=...`` with ``Prefer: odata.maxpagesize`` (≤ 5,000) and the
   formatted-value annotations, following ``@odata.nextLink`` as given (:func:`paginate`
   refuses a repeated link). Choice columns (by the attribute metadata) are read as their
-  labels. Incremental: ``$filter=modifiedon ge <since>`` (whole seconds, so "at or after");
-  :meth:`DynamicsConnector.read_changes` follows change tracking's delta links, deletions
-  included.
+  labels. Incremental: ``$filter=modifiedon ge <since>`` (whole seconds, so "at or after"), or
+  change tracking (:meth:`DynamicsConnector.read_changes`, the :class:`ChangeTracking`
+  capability): a full read with ``Prefer: odata.track-changes`` ends with ``@odata.deltaLink``;
+  following that link yields the rows changed since and ``$deletedEntity`` rows for the deleted
+  ones (:class:`Removed`), then the next link. Whether the table tracks changes comes with the
+  schema (``EntityDefinitions``' ``ChangeTrackingEnabled``, in the same call as the columns).
+  A delta link Dataverse refuses (``0x80044352`` "Version stamp associated with the client has
+  expired. Please perform a full sync.", or any 400/404/410 of a delta call) raises
+  :class:`DeltaLinkExpired`. A stored link is followed on the configured environment's host
+  only (the bearer token never goes to a host a state file names).
 - Writes: one ``$batch`` per chunk of PATCH requests (not a change set: a change set is all
   or nothing, and so is ``UpdateMultiple`` on standard tables), with
   ``Prefer: odata.continue-on-error`` so every record gets its own outcome. A label a choice
@@ -27,24 +34,23 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as TMapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy as email_policy
 from email.parser import BytesParser
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
 from crmseg.config import DynamicsSync, Mapping
-from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
+from crmseg.connectors.base import Capabilities, Connector, CrmIdentity, DeltaLinkExpired
 from crmseg.connectors.dynamics_auth import MsalTokens, TokenSource
 from crmseg.connectors.dynamics_deals import DynamicsDeals
 from crmseg.connectors.dynamics_provision import provision_steps
 from crmseg.connectors.limits import header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
-from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
+from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,6 +78,8 @@ _KINDS = {
     "Customer": "id",
 }
 _CHOICE_TYPES = frozenset({"Picklist", "State", "Status"})
+#: Dataverse's ExpiredVersionStamp: a delta token past the organization's ExpireChangeTrackingInDays.
+EXPIRED_VERSION_STAMP = "0x80044352"
 
 
 class DataverseHTTPError(Exception):
@@ -83,22 +91,12 @@ class DataverseHTTPError(Exception):
         super().__init__(f"HTTP {status} {self.code or ''}: {self.message or ''}")
 
 
-class DeltaTokenExpired(FatalError):
-    """Change tracking's delta token is no longer valid: read in full, then track from there."""
-
-
-@dataclass(frozen=True, slots=True)
-class Removed:
-    """A row change tracking reports deleted since the delta link was issued."""
-
-    id: str
-
-
 class DynamicsConnector(Connector):
     """The Connector protocol for Dataverse ``account`` rows.
 
-    Claims: incremental reads (``modifiedon``) against the server's clock, API limits (calls
-    counted; Dataverse reports no daily allowance, only the diagnostic
+    Claims: incremental reads (``modifiedon``) against the server's clock, change tracking
+    (unless the sync sets ``change_tracking = false``), API limits (calls counted; Dataverse
+    reports no daily allowance, only the diagnostic
     ``x-ms-ratelimit-burst-remaining-xrm-requests``), a described object schema, and the
     organization's identity (``WhoAmI``); with a ``[deals]`` part in the mapping, deal reads
     (opportunities, :mod:`crmseg.connectors.dynamics_deals`)."""
@@ -137,6 +135,7 @@ class DynamicsConnector(Connector):
         self.burst_remaining: int | None = None
         #: The delta link the latest :meth:`read_changes` ended with (None before one finished).
         self.delta_link: str | None = None
+        self._tracked: bool | None = None  # EntityDefinitions' ChangeTrackingEnabled, with the schema
         self.tokens: TokenSource = tokens or MsalTokens(
             tenant_id=cfg.tenant_id,
             authority_url=cfg.authority_url,
@@ -158,6 +157,7 @@ class DynamicsConnector(Connector):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             incremental=self,
+            change_tracking=self if self.cfg.change_tracking else None,
             api_limits=self,
             object_schema=self,
             identity=self,
@@ -196,14 +196,26 @@ class DynamicsConnector(Connector):
             url += f"&$filter={quote(f'{self.modified_field} ge {when:%Y-%m-%dT%H:%M:%SZ}', safe='')}"
         yield from self._pages(url, fields, "query")
 
+    def tracks_changes(self) -> bool:
+        """Whether the account table has change tracking on (``ChangeTrackingEnabled``, read with
+        the schema: no call once the schema is known)."""
+        self.schema()
+        return bool(self._tracked)
+
     def read_changes(self, fields: Sequence[str], delta_link: str | None = None) -> Iterator[RawRecord | Removed]:
         """Change tracking: with no ``delta_link`` every row, else the rows changed since it was
-        issued and :class:`Removed` for the deleted ones; when the walk ends, :attr:`delta_link`
-        holds the link to follow next time. An expired link raises :class:`DeltaTokenExpired`."""
+        issued and :class:`Removed` for the deleted ones; when the walk is exhausted,
+        :attr:`delta_link` holds the link to follow next time (the one followed, if Dataverse
+        answered no new one). A refused link raises :class:`DeltaLinkExpired`."""
         self.delta_link = None
         columns = self._columns(fields)
-        first = delta_link or f"{self.base}/accounts?$select={','.join(columns)}"
-        yield from self._pages(first, fields, "query", track=True)
+        if delta_link is None:
+            first, kind = f"{self.base}/accounts?$select={','.join(columns)}", "query"
+        else:
+            first, kind = self._own_link(delta_link), "delta"
+        found: list[str] = []
+        yield from self._pages(first, fields, "query", on_delta_link=found.append, op=kind)
+        self.delta_link = found[-1] if found else delta_link
 
     def rows(self, url: str, kind: str, annotations: str | None = None) -> Iterator[dict[str, Any]]:
         """The rows of a query (any table) as answered, following ``@odata.nextLink``; calls count
@@ -232,14 +244,17 @@ class DynamicsConnector(Connector):
         return out
 
     def schema(self) -> dict[str, SchemaField]:
-        """The account table's attributes with the choice columns' options (two calls, cached)."""
+        """The account table's attributes with the choice columns' options, and whether the
+        table tracks changes (two calls, cached)."""
         if self._schema is None:
-            attrs_url = f"{self.base}/EntityDefinitions(LogicalName='account')/Attributes"
-            attrs = self._run(
+            entity_url = f"{self.base}/EntityDefinitions(LogicalName='account')"
+            attrs_url = f"{entity_url}/Attributes"
+            entity = self._run(
                 "schema",
                 lambda: self._get(
                     "schema",
-                    f"{attrs_url}?$select=LogicalName,AttributeType,IsValidForUpdate,IsCustomAttribute",
+                    f"{entity_url}?$select=LogicalName,ChangeTrackingEnabled&$expand=Attributes($select="
+                    "LogicalName,AttributeType,IsValidForUpdate,IsCustomAttribute)",
                 ),
             )
             picklists = self._run(
@@ -251,9 +266,10 @@ class DynamicsConnector(Connector):
                 ),
             )
             options = {str(p.get("LogicalName")): _options(p) for p in picklists.get("value", [])}
+            self._tracked = entity.get("ChangeTrackingEnabled") is True
             self._schema = {
                 str(a["LogicalName"]): _schema_field(a, options.get(str(a["LogicalName"])))
-                for a in attrs.get("value", [])
+                for a in entity.get("Attributes") or []
             }
         return self._schema
 
@@ -305,8 +321,10 @@ class DynamicsConnector(Connector):
             return None
         if exc.status == 401:  # Dataverse does not say why: take it as an expired token, renew once
             return AuthExpiredError(f"{op}: HTTP 401 (the access token was refused)", 0.0)
-        if exc.status == 400 and op.operation == "query" and "expired" in (exc.message or "").lower():
-            return DeltaTokenExpired(f"{op}: the change tracking token expired ({exc.message}); read in full")
+        if op.operation == "delta" and (exc.code == EXPIRED_VERSION_STAMP or exc.status in (400, 404, 410)):
+            # a delta link is opaque: whatever the reason Dataverse refuses one, only a full read
+            # (which hands out a new one) goes on from there
+            return DeltaLinkExpired(f"{op}: HTTP {exc.status} {exc.code or ''}: {exc.message or 'delta link refused'}")
         retry_after = parse_retry_after(header(exc.headers, "Retry-After"))
         return http_error(op, exc.status, exc.code, exc.message, retry_after)
 
@@ -319,23 +337,46 @@ class DynamicsConnector(Connector):
             raise ConfigError(f"dynamics: column(s) {', '.join(unknown)} not found on account (check the mapping)")
         return list(dict.fromkeys([*wanted, self.modified_field, "accountid"]))
 
-    def _pages(self, first: str, fields: Sequence[str], kind: str, track: bool = False) -> Iterator[Any]:
+    def _own_link(self, link: str) -> str:
+        """A stored delta link on the configured environment's host (DeltaLinkExpired when it is
+        no delta link of this API's account table)."""
+        parts, base = urlsplit(link), urlsplit(self.base)
+        if not parts.path.startswith(f"{base.path}/accounts") or "$deltatoken=" not in parts.query:
+            raise DeltaLinkExpired(f"dynamics account delta: the stored link is no delta link of {self.base}/accounts")
+        return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+
+    def _pages(
+        self,
+        first: str,
+        fields: Sequence[str],
+        kind: str,
+        on_delta_link: Callable[[str], None] | None = None,
+        op: str | None = None,
+    ) -> Iterator[Any]:
+        """Rows of every page from ``first`` (calls counted under ``kind``, retried as ``op``);
+        with ``on_delta_link``, change tracking asked for and each ``@odata.deltaLink`` passed on."""
         prefer = f'odata.maxpagesize={self.page_size},odata.include-annotations="{FORMATTED}"'
-        if track:
+        if on_delta_link is not None:
             prefer += ",odata.track-changes"
         schema = self.schema()
+        operation = Op("dynamics", self.object, op or kind)
 
         def fetch(url: str | None) -> tuple[list[Any], str | None]:
             body = self._get(kind, url or first, prefer)
-            if track and body.get("@odata.deltaLink"):
-                self.delta_link = str(body["@odata.deltaLink"])
+            if on_delta_link is not None and body.get("@odata.deltaLink"):
+                on_delta_link(str(body["@odata.deltaLink"]))
             rows = [self._raw(row, fields, schema) for row in body.get("value", [])]
             nxt = body.get("@odata.nextLink")
             return rows, str(nxt) if nxt else None
 
-        yield from paginate(fetch, lambda f: self._run(kind, f), Op("dynamics", self.object, kind))
+        def run(page: Callable[[], Any]) -> Any:
+            return self.policy.run(page, operation, self._classify, self.tokens.invalidate)
 
-    def _raw(self, row: dict[str, Any], fields: Sequence[str], schema: TMapping[str, SchemaField]) -> Any:
+        yield from paginate(fetch, run, operation)
+
+    def _raw(
+        self, row: dict[str, Any], fields: Sequence[str], schema: TMapping[str, SchemaField]
+    ) -> RawRecord | Removed:
         if str(row.get("@odata.context", "")).endswith("/$deletedEntity"):
             return Removed(str(row.get("id")))
         rid = str(row["accountid"])

@@ -68,8 +68,8 @@ class SandboxOptions:
     portal_id: int = 24150001
     #: Dynamics 365: the Entra ID tenant the token endpoint serves, the organization id
     #: ``WhoAmI`` answers, how long an access token lasts (Entra's ``expires_in``, ~60 min),
-    #: service protection limits (requests per user per window, every request of a ``$batch``
-    #: counted), whether ``account`` has change tracking, and how long a delta token lives.
+    #: service protection limits (requests per user per window, a ``$batch`` one request), whether
+    #: ``account`` has change tracking, and how long a delta token lives.
     tenant_id: str = "5a9d0000-0000-4000-8000-00000000d365"
     organization_id: str = "d3650000-0000-4000-8000-000000000001"
     token_lifetime: int = 3599
@@ -97,6 +97,7 @@ TUNABLE: dict[str, type] = {
     "token_lifetime": int,
     "service_limit": int,
     "service_window": float,
+    "delta_token_days": float,
 }
 
 

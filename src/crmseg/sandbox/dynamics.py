@@ -19,17 +19,26 @@ Dataverse (``Authorization: Bearer``; an unknown or expired token answers 401 wi
   Choice columns are integers; ``Prefer: odata.include-annotations="OData.Community.Display.V1.FormattedValue"``
   (or ``"*"``) adds ``<column>@OData.Community.Display.V1.FormattedValue`` beside choice,
   number, money, yes/no, date and lookup values (so a client must pick the choice columns by metadata).
-- change tracking: ``Prefer: odata.track-changes`` on a query without ``$filter``/``$orderby``/``$top``
-  -> every row, the last page carrying ``@odata.deltaLink`` (``$deltatoken=<version>!<date>``);
-  following it returns rows changed since, deletions as ``{"@odata.context": ".../$deletedEntity",
-  "id", "reason": "deleted"}``, and a new delta link; a token older than ``delta_token_days``
-  answers 400 (the client must read in full). ``change_tracking=False``: the table has none (400).
+- change tracking, as Microsoft documents it ("Use change tracking to synchronize data with
+  external systems"): ``Prefer: odata.track-changes`` on a query (400 with ``$filter``,
+  ``$orderby``, ``$expand`` or ``$top``) -> every row, ``Preference-Applied: odata.track-changes``,
+  the last page carrying ``@odata.deltaLink`` (``$deltatoken=<version>!<date>``, the version
+  taken at the first page: every write after it gets a later one, as Dataverse's row versions
+  do). Following the link (no ``Prefer`` needed) answers a ``.../$delta`` context: the rows
+  created or changed since, then the deleted ones as ``{"@odata.context": ".../$deletedEntity",
+  "id", "reason": "deleted"}`` (also rows created and deleted in between), paged alike, and a
+  new delta link on the last page (an empty ``value`` when nothing changed). A token older
+  than ``delta_token_days`` answers 400 ``0x80044352`` ExpiredVersionStamp ("Version stamp
+  associated with the client has expired. Please perform a full sync."); ``change_tracking=False``:
+  the table has none (``ChangeTrackingEnabled`` false; tracking asked for answers 400).
 - ``PATCH /api/data/v9.2/accounts(<guid>)`` with ``If-Match: *``: 204; 404 when the row is gone.
 - ``POST /api/data/v9.2/$batch`` (multipart/mixed, ≤ 1,000 requests; change sets all or nothing;
   ``Prefer: odata.continue-on-error`` goes on past a failed request, else the batch stops there).
   Only PATCH of accounts inside a batch.
 - ``GET /api/data/v9.2/WhoAmI`` -> ``{"BusinessUnitId", "UserId", "OrganizationId"}``
-- ``GET /api/data/v9.2/EntityDefinitions(LogicalName='account')/Attributes`` (``LogicalName``,
+- ``GET /api/data/v9.2/EntityDefinitions(LogicalName='account')`` (``ChangeTrackingEnabled``, ...;
+  with ``$expand=Attributes(...)`` its attributes too),
+  ``GET /api/data/v9.2/EntityDefinitions(LogicalName='account')/Attributes`` (``LogicalName``,
   ``AttributeType``, ``IsValidForUpdate``, ...) and
   ``.../Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata`` (choice columns with
   ``OptionSet.Options[].Value`` / ``Label.UserLocalizedLabel.Label``); ``$select``/``$expand``
@@ -46,16 +55,19 @@ Opportunities, when deals are seeded (``--deals N``; rows from :func:`crmseg.san
 - ``GET /api/data/v9.2/transactioncurrencies?$select=isocurrencycode``: the org's currencies
   (USD only, or USD, EUR, GBP, CAD and AUD with ``multi_currency``).
 
-Service protection: at most ``service_limit`` requests (each request inside a ``$batch``
-counted) per ``service_window`` seconds; beyond, 429 with ``Retry-After`` (seconds) and
-Dataverse's error body. Every answer carries ``x-ms-ratelimit-burst-remaining-xrm-requests``.
-Error bodies are ``{"error": {"code": "0x...", "message"}}``; the sandbox's hex codes are
-illustrative: clients must act on the HTTP status.
+Service protection: at most ``service_limit`` requests per ``service_window`` seconds, a
+``$batch`` counting as one request whatever it holds (Microsoft's "Service protection API
+limits": a batch "will avoid the number of requests limit"; the combined execution-time
+limit, 1,200 s per 5 minutes, which bounds batches instead, is not emulated); beyond, 429
+with ``Retry-After`` (seconds) and Dataverse's error body (``0x80072322``). Every answer
+carries ``x-ms-ratelimit-burst-remaining-xrm-requests``. Error bodies are
+``{"error": {"code": "0x...", "message"}}``; the sandbox's hex codes are illustrative (but for
+the documented ones: ``0x80072322``, ``0x80044352``): clients must act on the HTTP status.
 
 Stats name the endpoints ``token``, ``openid_configuration``, ``whoami``, ``accounts_query``
-(a query's first page), ``accounts_next`` (a ``$skiptoken`` page), ``accounts_delta`` (a delta
-link), ``opportunities_query`` / ``opportunities_next``, ``transactioncurrencies``,
-``update`` (PATCH), ``batch``, ``metadata_attributes`` and ``metadata_picklists``.
+(a query's first page), ``accounts_next`` (a ``$skiptoken`` page), ``accounts_delta`` (a page
+of a delta link), ``opportunities_query`` / ``opportunities_next``, ``transactioncurrencies``,
+``update`` (PATCH), ``batch``, ``metadata_entity``, ``metadata_attributes`` and ``metadata_picklists``.
 """
 
 from __future__ import annotations
@@ -96,6 +108,8 @@ _COMPARE = re.compile(r"^\s*(modifiedon|createdon)\s+(eq|ne|gt|ge|lt|le)\s+(\S+)
 _SQL_OP = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _LAST = re.compile(r'last="\{?([0-9a-fA-F-]{36})\}?"')
 _SINCE = re.compile(r'since="(\d+)"')
+_PHASE = re.compile(r'phase="([01])"')
+_ENTITY = f"{API}/EntityDefinitions(LogicalName='account')"
 
 
 def dv_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> ApiError:
@@ -136,6 +150,7 @@ class DynamicsApp(BaseApp):
         self.tokens: dict[str, float] = {}  # access token -> expiry (epoch seconds)
         self._tokens_lock = threading.Lock()
         self.user_id = str(uuid.uuid5(uuid.UUID(o.organization_id), "crmseg application user"))
+        self._issued = 0  # the latest change-tracking version handed out in a delta link (epoch ms)
 
     # ------------------------------------------------------------ routing
     def route(self, req: Request) -> Route | None:
@@ -161,6 +176,8 @@ class DynamicsApp(BaseApp):
             return "transactioncurrencies", self._currencies
         if path == f"{API}/WhoAmI" and m == "GET":
             return "whoami", self._whoami
+        if path == _ENTITY and m == "GET":
+            return "metadata_entity", self._entity
         if path == _ATTRS and m == "GET":
             return "metadata_attributes", self._attributes
         if path == f"{_ATTRS}/Microsoft.Dynamics.CRM.PicklistAttributeMetadata" and m == "GET":
@@ -326,7 +343,32 @@ class DynamicsApp(BaseApp):
             },
         )
 
+    def _entity(self, req: Request) -> Response:
+        """The account table's definition (``ChangeTrackingEnabled`` among its properties), with
+        its attributes when ``$expand=Attributes(...)`` asks (every property answered)."""
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.base_url}{API}/$metadata#EntityDefinitions/$entity",
+            "LogicalName": "account",
+            "SchemaName": "Account",
+            "EntitySetName": "accounts",
+            "PrimaryIdAttribute": "accountid",
+            "ChangeTrackingEnabled": self.options.change_tracking,
+            "MetadataId": str(uuid.uuid5(uuid.UUID(self.options.organization_id), "account")),
+        }
+        if re.match(r"^Attributes\b", req.arg("$expand") or ""):
+            body["Attributes"] = self._attribute_rows()
+        return json_response(200, body)
+
     def _attributes(self, req: Request) -> Response:
+        return json_response(
+            200,
+            {
+                "@odata.context": f"{self.base_url}{API}/$metadata#EntityDefinitions('account')/Attributes",
+                "value": self._attribute_rows(),
+            },
+        )
+
+    def _attribute_rows(self) -> list[dict[str, Any]]:
         value = []
         for fd in self.schema.values():
             value.append(
@@ -343,13 +385,7 @@ class DynamicsApp(BaseApp):
                     "MetadataId": str(uuid.uuid5(uuid.UUID(self.options.organization_id), fd.name)),
                 }
             )
-        return json_response(
-            200,
-            {
-                "@odata.context": f"{self.base_url}{API}/$metadata#EntityDefinitions('account')/Attributes",
-                "value": value,
-            },
-        )
+        return value
 
     def _picklists(self, req: Request) -> Response:
         value = []
@@ -416,19 +452,17 @@ class DynamicsApp(BaseApp):
 
     def _query(self, req: Request) -> Response:
         prefer = _prefer(req)
-        unsupported = sorted(
-            k for k in req.query if k.startswith("$") and k not in ("$select", "$filter", "$skiptoken", "$deltatoken")
-        )
-        tracking = "odata.track-changes" in prefer or req.arg("$deltatoken") is not None
+        options = [k for k in req.query if k.startswith("$")]
+        delta = req.arg("$deltatoken")
+        tracking = "odata.track-changes" in prefer or delta is not None
         if tracking and not self.options.change_tracking:
             raise dv_error(400, "0x80044350", "Change tracking is not enabled for the entity 'account'.")
-        if tracking and (req.arg("$filter") or unsupported):
-            raise dv_error(
-                400,
-                "0x80060888",
-                "The query parameters $filter, $orderby and $top are not supported "
-                "with change tracking ('odata.track-changes').",
-            )
+        for name in ("$filter", "$orderby", "$expand", "$top"):
+            if tracking and name in options:
+                raise dv_error(
+                    400, "0x80060888", f'The "{name}" query parameter isn\'t supported when Change Tracking is enabled.'
+                )
+        unsupported = sorted(k for k in options if k not in ("$select", "$filter", "$skiptoken", "$deltatoken"))
         if unsupported:
             raise dv_error(
                 400, "0x80060888", f"The sandbox does not support the query option(s) {', '.join(unsupported)}."
@@ -442,34 +476,27 @@ class DynamicsApp(BaseApp):
         annotate = prefer.get("odata.include-annotations", "") in (FORMATTED, "*")
         cookie = unquote(unquote(req.arg("$skiptoken") or ""))
         last = _LAST.search(cookie)
-        delta = req.arg("$deltatoken")
-        now = self.now_ms()
+        after = last.group(1).lower() if last else None
         since = _SINCE.search(cookie)
-        version = int(since.group(1)) if since else now  # the delta link a finished read hands out
-        where, params = "deleted = 0", list[Any]()
+        # the version the walk's delta link hands out: taken at its first page (under the write lock,
+        # so every write after it gets a later modification time, as Dataverse's row versions do)
+        version = int(since.group(1)) if since else (self._issue_version() if tracking else 0)
         if delta is not None:
-            try:
-                changed_after = int(delta.split("!", 1)[0])
-            except ValueError:
-                raise dv_error(400, "0x80044352", f"The delta token '{delta}' is not valid.") from None
-            if now - changed_after > self.options.delta_token_days * 86_400_000:
-                raise dv_error(
-                    400,
-                    "0x80044352",
-                    "Version stamp associated with the client has expired. Please perform a full sync.",
-                )
-            where, params = "modified_ms > ?", [changed_after]
-        elif req.arg("$filter"):
-            clause, params = self._filter(req.arg("$filter") or "")
-            where = f"{where} AND {clause}"
-        if last:
-            where, params = f"{where} AND id > ?", [*params, last.group(1).lower()]
-        ids = self.store.select_ids(where, params, "id", size + 1)
-        found = self.store.get_many(ids[:size])
-        value = [self._render(found[i], columns, annotate) for i in ids[:size] if i in found]
+            phase = _PHASE.search(cookie)
+            ids = self._delta_ids(self._changed_after(delta), int(phase.group(1)) if phase else 0, after, size + 1)
+        else:
+            where, params = "deleted = 0", list[Any]()
+            if req.arg("$filter"):
+                clause, params = self._filter(req.arg("$filter") or "")
+                where = f"{where} AND {clause}"
+            if after:
+                where, params = f"{where} AND id > ?", [*params, after]
+            ids = [(0, i) for i in self.store.select_ids(where, params, "id", size + 1)]
+        found = self.store.get_many([i for _, i in ids[:size]])
+        value = [self._render(found[i], columns, annotate) for _, i in ids[:size] if i in found]
         ctx = "accounts(" + ",".join(fd.name for fd in columns) + ")"
         body: dict[str, Any] = {
-            "@odata.context": f"{self.base_url}{API}/$metadata#{ctx}" + ("/$delta" if tracking else "")
+            "@odata.context": f"{self.base_url}{API}/$metadata#{ctx}" + ("/$delta" if delta is not None else "")
         }
         body["value"] = value
         query = [(k, v[-1]) for k, v in req.query.items() if k != "$skiptoken"]
@@ -477,10 +504,13 @@ class DynamicsApp(BaseApp):
         if len(ids) > size:
             number = re.search(r'pagenumber="(\d+)"', cookie)
             page = (int(number.group(1)) if number else 1) + 1
-            inner = quote(
-                f'<cookie page="{page - 1}"><accountid last="{{{ids[size - 1].upper()}}}" /></cookie>', safe=""
+            phase_of_last, last_id = ids[size - 1]
+            inner = quote(f'<cookie page="{page - 1}"><accountid last="{{{last_id.upper()}}}" /></cookie>', safe="")
+            token = (
+                f'<cookie pagenumber="{page}" pagingcookie="{inner}" istracking="{tracking}" since="{version}"'
+                + (f' phase="{phase_of_last}"' if delta is not None else "")
+                + " />"
             )
-            token = f'<cookie pagenumber="{page}" pagingcookie="{inner}" istracking="{tracking}" since="{version}" />'
             body["@odata.nextLink"] = f"{link}&$skiptoken={quote(token, safe='')}"
         elif tracking:
             stamp = datetime.fromtimestamp(version / 1000, tz=UTC).strftime("%m/%d/%Y %H:%M:%S")
@@ -488,7 +518,48 @@ class DynamicsApp(BaseApp):
             body["@odata.deltaLink"] = (
                 f"{self.base_url}{API}/accounts?{kept}&$deltatoken={quote(f'{version}!{stamp}', safe='')}"
             )
-        return json_response(200, body, {"Preference-Applied": f"odata.maxpagesize={size}"})
+        applied = f"odata.maxpagesize={size}" + (",odata.track-changes" if tracking and delta is None else "")
+        return json_response(200, body, {"Preference-Applied": applied})
+
+    def _changed_after(self, delta: str) -> int:
+        """The version a delta token was issued at (400 ExpiredVersionStamp past ``delta_token_days``)."""
+        try:
+            changed_after = int(delta.split("!", 1)[0])
+        except ValueError:
+            raise dv_error(400, "0x80044352", f"The delta token '{delta}' is not valid.") from None
+        if self.now_ms() - changed_after > self.options.delta_token_days * 86_400_000:
+            raise dv_error(
+                400,
+                "0x80044352",
+                "Version stamp associated with the client has expired. Please perform a full sync.",
+            )
+        return changed_after
+
+    def _delta_ids(self, changed_after: int, phase: int, after: str | None, limit: int) -> list[tuple[int, str]]:
+        """(phase, id) of up to ``limit`` rows changed after ``changed_after``: created or updated
+        rows first (phase 0), then deleted ones (phase 1), each in id order, from the paging
+        cookie's place (``phase``, last id ``after``) on."""
+        out: list[tuple[int, str]] = []
+        for ph in (0, 1):
+            if ph < phase or len(out) >= limit:
+                continue
+            where, params = f"deleted = {ph} AND modified_ms > ?", list[Any]([changed_after])
+            if after and ph == phase:
+                where, params = f"{where} AND id > ?", [*params, after]
+            out += [(ph, i) for i in self.store.select_ids(where, params, "id", limit - len(out))]
+        return out
+
+    def _issue_version(self) -> int:
+        """A change-tracking version for a delta link: now, and never earlier than one handed out."""
+        with self.lock:
+            self._issued = max(self._issued, self.now_ms())
+            return self._issued
+
+    def write_ms(self) -> int:
+        """A write's modification time: after every delta link's version handed out (Dataverse's
+        row versions only grow), so a change made once a link was issued is in that link's delta."""
+        with self.lock:
+            return max(self.now_ms(), self._issued + 1)
 
     def _render(self, rec: Record, columns: list[FieldDef], annotate: bool) -> dict[str, Any]:
         if rec.deleted:
@@ -683,10 +754,6 @@ class DynamicsApp(BaseApp):
             raise dv_error(
                 400, "0x8005f103", f"The number of requests in a batch ({count}) exceeds the limit of {MAX_BATCH}."
             )
-        for _ in range(count - 1):  # the batch call itself took one request of the window
-            allowed, _, wait = self.window.acquire()
-            if not allowed:
-                return self._throttled(wait)
         go_on = "odata.continue-on-error" in _prefer(req)
         results: list[tuple[bool, list[SubResponse]]] = []
         ok = failed = sent = changed = 0

@@ -82,6 +82,25 @@ class AccountRows(SqlBase):
             )
             return gone
 
+    def mark_removed(self, sync: str, ids: Sequence[str]) -> int:
+        """Accounts the CRM reports deleted leave the population, as after a full read (history kept)."""
+        ids = list(dict.fromkeys(ids))
+        gone = 0
+        with self._tx() as cur:
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                marks = ", ".join("?" * len(part))
+                gone += int(
+                    self._exec(
+                        cur,
+                        f"UPDATE accounts SET present = 0 WHERE sync = ? AND present = 1 AND account IN ({marks})",
+                        (sync, *part),
+                    ).rowcount
+                    or 0
+                )
+            self._delete_in(cur, "outbox", sync, ids)
+        return gone
+
     def account_count(self, sync: str) -> int:
         return int(self._query("SELECT COUNT(*) FROM accounts WHERE sync = ? AND present = 1", (sync,))[0][0])
 

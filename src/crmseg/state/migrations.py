@@ -94,6 +94,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX deals_account ON deals (sync, account)",
         "ALTER TABLE sync_state ADD COLUMN deals_watermark TEXT",
     ],
+    # 7: change tracking's delta link (Dataverse), where the next incremental read of a sync goes
+    # on from; None for every existing state (its next run reads in full if it tracks changes)
+    [
+        "ALTER TABLE sync_state ADD COLUMN delta_link TEXT",
+    ],
 ]
 
 #: The schema version this crmseg writes.

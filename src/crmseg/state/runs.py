@@ -4,7 +4,7 @@
   a dialect serializes their changes (:meth:`SqlBase._lock_lease`);
 - **runs**: one row per run, begun ``running`` and finished with its status and counts; runs a
   dead process left ``running`` are marked ``aborted``;
-- **sync state** (``sync_state``): the watermark and fingerprints of the last completed run and
+- **sync state** (``sync_state``): the watermark, delta link and fingerprints of the last completed run and
   the CRM the state belongs to; ``reset_sync`` forgets what is bound to the CRM's records.
 """
 
@@ -103,13 +103,14 @@ class RunRows(SqlBase):
         message: str | None = None,
         api_remaining: int | None = None,
         drift_alert: str | None = None,
+        mode: str | None = None,
     ) -> None:
         sets = ", ".join(f"n_{k} = ?" for k in COUNT_KEYS)
         with self._tx() as cur:
             self._exec(
                 cur,
                 f"UPDATE runs SET status = ?, finished_at = ?, {sets}, watermark_after = ?, message = ?, "
-                "api_remaining = ?, drift_alert = ? WHERE id = ?",
+                "api_remaining = ?, drift_alert = ?, mode = COALESCE(?, mode) WHERE id = ?",
                 (
                     status,
                     finished_at,
@@ -118,6 +119,7 @@ class RunRows(SqlBase):
                     message,
                     api_remaining,
                     drift_alert,
+                    mode,
                     run_id,
                 ),
             )
@@ -191,7 +193,7 @@ class RunRows(SqlBase):
     def sync_state(self, sync: str) -> SyncState:
         rows = self._query(
             "SELECT watermark, rules_fingerprint, read_fingerprint, last_full_at, crm_identity, crm_where, "
-            "deals_watermark FROM sync_state WHERE sync = ?",
+            "deals_watermark, delta_link FROM sync_state WHERE sync = ?",
             (sync,),
         )
         return SyncState(*rows[0]) if rows else SyncState()
@@ -200,11 +202,19 @@ class RunRows(SqlBase):
         with self._tx() as cur:
             self._exec(
                 cur,
-                "INSERT INTO sync_state (sync, watermark, rules_fingerprint, read_fingerprint, last_full_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sync) DO UPDATE SET watermark = excluded.watermark, "
-                "rules_fingerprint = excluded.rules_fingerprint, read_fingerprint = excluded.read_fingerprint, "
-                "last_full_at = excluded.last_full_at",
-                (sync, state.watermark, state.rules_fingerprint, state.read_fingerprint, state.last_full_at),
+                "INSERT INTO sync_state (sync, watermark, rules_fingerprint, read_fingerprint, last_full_at, "
+                "delta_link) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sync) DO UPDATE SET "
+                "watermark = excluded.watermark, rules_fingerprint = excluded.rules_fingerprint, "
+                "read_fingerprint = excluded.read_fingerprint, last_full_at = excluded.last_full_at, "
+                "delta_link = excluded.delta_link",
+                (
+                    sync,
+                    state.watermark,
+                    state.rules_fingerprint,
+                    state.read_fingerprint,
+                    state.last_full_at,
+                    state.delta_link,
+                ),
             )
 
     def bind_identity(self, sync: str, identity: str, where: str) -> None:

@@ -3,8 +3,9 @@
 A store keeps, per sync:
 
 - **runs**: one row per ``crmseg sync`` run (status, counts, API calls, watermarks, rules fingerprint);
-- **sync state**: the watermark and the fingerprints of the last completed run, and the CRM
-  the sync's state belongs to (its identity, recorded by its first run);
+- **sync state**: the watermark (and, for a CRM that tracks changes, the delta link) and the
+  fingerprints of the last completed run, and the CRM the sync's state belongs to (its
+  identity, recorded by its first run);
 - **accounts**: a local copy of the CRM fields crmseg reads (the rules' inputs and the
   current tags), so rule edits and ``days_since`` rules re-evaluate without re-reading;
 - **tags**: the value crmseg last wrote or confirmed per account and dimension;
@@ -105,6 +106,8 @@ class SyncState:
     identity_where: str | None = None
     #: Where the next incremental deal read starts (the deals' own watermark; None: a full read).
     deals_watermark: str | None = None
+    #: Change tracking's link to the changes since the last completed run's read (None: not tracking).
+    delta_link: str | None = None
 
 
 class DimTag(NamedTuple):
@@ -295,7 +298,11 @@ class StateStore(Protocol):
         message: str | None = None,
         api_remaining: int | None = None,
         drift_alert: str | None = None,
-    ) -> None: ...
+        mode: str | None = None,
+    ) -> None:
+        """Record the run's end; ``mode``: the run's mode when the run changed it (an
+        incremental read that had to read in full), else the one it began with stays."""
+
     def abort_stale_runs(self, sync: str, finished_at: str, message: str) -> list[int]: ...
     def runs(self, sync: str, since: str | None = None, limit: int | None = None) -> list[RunRow]: ...
     def last_run(self, sync: str) -> RunRow | None: ...
@@ -323,6 +330,10 @@ class StateStore(Protocol):
         self, sync: str, ids: Iterable[str] | None = None, chunk: int = 5000
     ) -> Iterator[tuple[str, dict[str, Any]]]: ...
     def mark_absent(self, sync: str, run: int) -> int: ...
+    def mark_removed(self, sync: str, ids: Sequence[str]) -> int:
+        """Accounts the CRM reports deleted (change tracking) leave the population as ``mark_absent``
+        has them leave it (history kept, pending outbox entries dropped); how many were present."""
+
     def account_count(self, sync: str) -> int: ...
 
     # -- tags, transitions, outbox, errors

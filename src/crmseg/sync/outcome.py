@@ -72,6 +72,8 @@ class SyncOutcome:
     undo: UndoPlan | None = None
     #: What the deal step read (a sync with ``deals``), None otherwise.
     deals: DealsRead | None = None
+    #: Accounts change tracking reported deleted in the CRM, out of the population now.
+    removed: int = 0
 
     @property
     def exit_code(self) -> int:

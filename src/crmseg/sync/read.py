@@ -3,18 +3,29 @@
 The source is streamed into the state's local copy a chunk at a time, and the newest
 modification stamp seen is kept. The next watermark (:func:`next_watermark`) is on the CRM's
 own clock and never later than the read, so a change made after the read is read next time.
+
+A CRM that tracks changes (:class:`~crmseg.connectors.base.ChangeTracking`) is read through
+it instead: a full read asks for a delta link, an incremental one follows the link the last
+completed run stored, and the accounts it reports deleted leave the population there and then
+(:meth:`~crmseg.state.store.StateStore.mark_removed`). A link the CRM refuses (expired) falls
+back to a full read, logged and noted for the run. The read hands back the next link; the run
+stores it only once its writes are recorded, so a run that dies reads the same changes again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmseg.connectors.base import Connector
+from crmseg.connectors.base import ChangeTracking, Connector, DeltaLinkExpired
 from crmseg.dates import INVALID, parse_datetime
+from crmseg.model import RawRecord, Removed
 from crmseg.state.store import StateStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,6 +38,20 @@ class SourceRead:
     count: int
     #: The newest modification stamp read, None when the source has none.
     newest: datetime | None
+    #: Accounts the CRM reported deleted (change tracking) that left the population.
+    removed: int = 0
+    #: An incremental read that had to read every account instead (its delta link was refused).
+    fell_back: str | None = None
+    #: Change tracking's link to the changes after this read (None: not tracking, or none answered).
+    delta_link: str | None = None
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Read through change tracking: ``link`` the stored delta link (None: a full read)."""
+
+    source: ChangeTracking
+    link: str | None = None
 
 
 def read_source(
@@ -39,17 +64,60 @@ def read_source(
     run: int,
     chunk: int,
     after_chunk: Callable[[int], None],
+    tracking: Tracking | None = None,
 ) -> SourceRead:
     """Stream the source into the local copy, ``chunk`` accounts a time, watching the stamps of
     ``modified_field`` (None: the source has none); ``after_chunk(n)`` (``n``: accounts read so
-    far) runs after each full chunk is stored, not after the last one."""
+    far) runs after each full chunk is stored, not after the last one. With ``tracking`` the
+    accounts come through change tracking (``since`` is then unused): see the module's documentation."""
+    if tracking is None:
+        return _stream(
+            connector.read(fields, since=since), since is not None, modified_field, store, sync, run, chunk, after_chunk
+        )
+    source = tracking.source
+    fell_back = None
+    if tracking.link is not None:
+        try:
+            read = _stream(
+                source.read_changes(fields, tracking.link), True, modified_field, store, sync, run, chunk, after_chunk
+            )
+        except DeltaLinkExpired as exc:
+            fell_back = f"change tracking: the CRM refused the stored delta link, so every account was read ({exc})"
+            log.warning("sync %s: %s", sync, fell_back)
+        else:
+            read.delta_link = source.delta_link
+            return read
+    read = _stream(source.read_changes(fields), False, modified_field, store, sync, run, chunk, after_chunk)
+    read.fell_back, read.delta_link = fell_back, source.delta_link
+    if read.delta_link is None:
+        log.warning("sync %s: change tracking: the CRM answered no delta link; the next run reads in full again", sync)
+    return read
+
+
+def _stream(
+    records: Iterator[RawRecord] | Iterator[RawRecord | Removed],
+    keep: bool,
+    mod: str | None,
+    store: StateStore,
+    sync: str,
+    run: int,
+    chunk: int,
+    after_chunk: Callable[[int], None],
+) -> SourceRead:
+    """Store ``records`` a chunk at a time (their ids kept when ``keep``); deletions leave the population."""
     ids: set[str] = set()
     batch: list[tuple[str, Any]] = []
-    keep = since is not None
+    gone: list[str] = []
+    removed = 0
     n = 0
-    mod = modified_field
     newest: Any = None  # the latest modification stamp read, as the CRM wrote it (same format throughout)
-    for raw in connector.read(fields, since=since):
+    for raw in records:
+        if isinstance(raw, Removed):
+            gone.append(raw.id)
+            if len(gone) >= chunk:
+                removed += store.mark_removed(sync, gone)
+                gone = []
+            continue
         batch.append((raw.id, raw.fields))
         stamp = raw.fields.get(mod) if mod else None
         if stamp is not None and (newest is None or str(stamp) > str(newest)):
@@ -63,7 +131,9 @@ def read_source(
             after_chunk(n)
     if batch:
         store.upsert_accounts(sync, run, batch)
-    return SourceRead(ids, n, modstamp(newest))
+    if gone:
+        removed += store.mark_removed(sync, gone)
+    return SourceRead(ids, n, modstamp(newest), removed)
 
 
 def modstamp(value: Any) -> datetime | None:

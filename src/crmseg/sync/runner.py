@@ -5,12 +5,18 @@ The run, step by step (the lease is held by the caller):
 1. Runs left ``running`` by a dead process are marked ``aborted``.
 2. **Mode.** A *full* read on the first run, with ``--full``, when the fields read changed
    (mapping edit) or when the last full read is older than ``full_every``; otherwise an
-   *incremental* read from the watermark (``SystemModstamp`` / ``hs_lastmodifieddate``).
+   *incremental* read from the watermark (``SystemModstamp`` / ``hs_lastmodifieddate``). A CRM
+   that tracks changes (Dataverse; :class:`~crmseg.connectors.base.ChangeTracking`) is read
+   through it: a full read gets a delta link, an incremental one follows the stored link (no
+   link stored yet: a full read), deletions included.
 3. **Identity** of the CRM checked against the one the state belongs to (recorded by the first
    run; :mod:`crmseg.sync.identity`): another CRM fails the run before anything is read.
    **Read** into the state's local copy of the fields crmseg reads. The watermark for the
    next run is the CRM's own clock (its ``Date`` header) *before* the read started, so it
-   never passes the run's start and crmseg's own writes are read back exactly once.
+   never passes the run's start and crmseg's own writes are read back exactly once (so does
+   a delta link, issued as the read starts). Accounts change tracking reports deleted leave
+   the population at once. A delta link the CRM refuses (expired) makes the read a full one,
+   and the run a full run (logged, and noted in the run's message).
 4. **Evaluate** the accounts read, those with retriable failures or unresolved outbox entries,
    and — when the rules fingerprint changed or a rule uses ``days_since`` — every account of
    the local copy, with no extra API call.
@@ -27,7 +33,7 @@ The run, step by step (the lease is held by the caller):
 7. **Record**: after a full read, accounts not seen leave the population; a count snapshot.
 8. **Deals** (a sync with ``deals``; :mod:`crmseg.sync.deals_step`): read into the state and their
    own watermark saved — before the accounts' watermark, so a run that fails here moves neither.
-9. **Record**: the watermark and fingerprints; the run's status and counts.
+9. **Record**: the watermark, the delta link and fingerprints; the run's status and counts.
 
 Where each step lives: the options, progress and outcome in :mod:`crmseg.sync.outcome`; the
 read and the next watermark (steps 3 and 9) in :mod:`crmseg.sync.read`; the evaluation and the
@@ -48,7 +54,7 @@ from pathlib import Path
 from crmseg.audit.guard import ChangeGuardTripped, ChangeLimit, GuardCheck
 from crmseg.audit.plan import Plan
 from crmseg.config import CHANGES_FILE, FileSync, SyncConfig, parse_interval
-from crmseg.connectors.base import TagSink
+from crmseg.connectors.base import ChangeTracking, TagSink
 from crmseg.dates import parse_iso
 from crmseg.errors import CrmsegError
 from crmseg.state.store import StateStore, SyncState, iso
@@ -60,7 +66,7 @@ from crmseg.sync.evaluate import CHUNK, Evaluation, Rows, chunks
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint, time_dependent
 from crmseg.sync.identity import bind
 from crmseg.sync.outcome import RunProgress, SyncOptions, SyncOutcome
-from crmseg.sync.read import SourceRead, next_watermark, read_source
+from crmseg.sync.read import SourceRead, Tracking, next_watermark, read_source
 from crmseg.sync.undo import active_holds
 from crmseg.sync.writer import StopRequested, Writer
 
@@ -96,6 +102,7 @@ class SyncRun:
         self.changes_path = changes_path
         self.changes: ChangesFile | None = None
         self.writer: Writer | None = None
+        self.tracking = self._tracking()
 
     # ------------------------------------------------------------------ entry
     def execute(self) -> SyncOutcome:
@@ -145,8 +152,16 @@ class SyncRun:
         reeval = (not full) and (state.rules_fingerprint != self.rules_fp or time_dependent(self.plan.rules))
         return full, reeval, "full" if full else "incremental"
 
+    def _tracking(self) -> ChangeTracking | None:
+        """The connector's change tracking, when the CRM tracks the object's changes."""
+        tracking = self.caps.change_tracking
+        return tracking if tracking is not None and tracking.tracks_changes() else None
+
     def _full_read(self, state: SyncState, now: datetime) -> bool:
         if self.opts.full or self.is_file or state.watermark is None or state.read_fingerprint != self.read_fp:
+            return True
+        if self.tracking is not None and state.delta_link is None:
+            log.info("sync %s: change tracking: no delta link stored yet, so this run reads every account", self.sync)
             return True
         every = parse_interval(self.cfg.full_every) if self.cfg.full_every else None
         if every and state.last_full_at:
@@ -164,7 +179,13 @@ class SyncRun:
         t0 = self._server_time()
         if t0 is None and not self.is_file:
             t0 = datetime.now(UTC) - timedelta(seconds=5)
-        read = self._read(since, budget)
+        tracking = Tracking(self.tracking, None if full else state.delta_link) if self.tracking else None
+        read = self._read(since, budget, tracking)
+        out.removed = read.removed
+        deals_full = full  # the deals keep their own watermark, whatever the accounts' read became
+        if read.fell_back is not None:
+            full, out.mode = True, "full"
+            out.message = "; ".join(filter(None, [out.message, read.fell_back]))
         errors = store.record_errors(sync)
         outbox = store.outbox(sync)
         wanted: set[str] | None = None  # None: every account of the local copy
@@ -247,7 +268,9 @@ class SyncRun:
         if out.drift_alert is not None:
             log.warning("sync %s: segment drift: %s", sync, out.drift_alert)
         if deals is not None:  # the deals' watermark: the run's start on the CRM's clock, as the accounts' read
-            out.deals = deals.run(store, run, state, full=full, mark=t0, budget=budget, check_stop=self._check_stop)
+            out.deals = deals.run(
+                store, run, state, full=deals_full, mark=t0, budget=budget, check_stop=self._check_stop
+            )
         mark = next_watermark(t0, read.newest, self._server_time())
         wm_after = iso(mark) if mark is not None else None
         store.save_sync_state(
@@ -257,11 +280,12 @@ class SyncRun:
                 rules_fingerprint=self.rules_fp,
                 read_fingerprint=self.read_fp,
                 last_full_at=out.started_at if full else state.last_full_at,
+                delta_link=read.delta_link,
             ),
         )
         return wm_after
 
-    def _read(self, since: datetime | None, budget: Budget) -> SourceRead:
+    def _read(self, since: datetime | None, budget: Budget, tracking: Tracking | None) -> SourceRead:
         """Stream the source into the local copy (:func:`crmseg.sync.read.read_source`)."""
 
         def after_chunk(n: int) -> None:
@@ -273,8 +297,19 @@ class SyncRun:
         incremental = self.caps.incremental
         modified = incremental.modified_field if incremental is not None else None
         read = read_source(
-            self.connector, self.read_fields, modified, since, self.store, self.sync, self.run_id, CHUNK, after_chunk
+            self.connector,
+            self.read_fields,
+            modified,
+            since,
+            self.store,
+            self.sync,
+            self.run_id,
+            CHUNK,
+            after_chunk,
+            tracking,
         )
+        if read.removed:
+            log.info("sync %s: %d account(s) deleted in the CRM left the population", self.sync, read.removed)
         self.counts["read"] = read.count
         self._tick("read")
         return read
@@ -299,7 +334,7 @@ class SyncRun:
         out.api_remaining = limits.api_remaining if limits is not None else None
         remaining = out.api_remaining[0] if out.api_remaining else None
         self.store.finish_run(
-            self.run_id, status, self._now(), self.counts, wm_after, message, remaining, out.drift_alert
+            self.run_id, status, self._now(), self.counts, wm_after, message, remaining, out.drift_alert, out.mode
         )
 
     def _end_failed(self, out: SyncOutcome, exc: BaseException) -> None:
