@@ -94,7 +94,7 @@ def _env_names(sb: SandboxServer) -> dict[str, str]:
     env = sb.env()
     if sb.crm == "salesforce":
         return {k: env[k] for k in ("SF_CONSUMER_KEY", "SF_CONSUMER_SECRET")}
-    return env  # HubSpot's token; Dynamics' client id and secret
+    return env  # HubSpot's token; Dynamics' client id and secret; Zoho's client id, secret and refresh token
 
 
 def run_sandbox(
@@ -197,7 +197,8 @@ def run_sandbox(
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m crmseg.sandbox", description="A local Salesforce/HubSpot API sandbox for crmseg."
+        prog="python -m crmseg.sandbox",
+        description="A local Salesforce, HubSpot, Dynamics 365 or Zoho CRM API sandbox for crmseg.",
     )
     p.add_argument("--crm", required=True, choices=CRMS)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
