@@ -71,6 +71,15 @@ class TestDynamics(SandboxContract):
     daily_limit = False
 
 
+class TestZoho(SandboxContract):
+    name = "zoho"
+    crm = "zoho"
+    claims = frozenset({"incremental", "api_limits", "object_schema", "identity"})
+    object_name = "Accounts"
+    bogus_field = "Bogus_Field"
+    retry_after = False  # Zoho documents no Retry-After: the connector backs off
+
+
 class FileContract(ConnectorContract):
     kind: str
     writes = False

@@ -72,6 +72,11 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
             f"api_version = {_q(sb.options.api_version)}",
         ]
         lines += [f"{key} = {_q(str(defaults[key].default))}" for key in ("consumer_key_env", "consumer_secret_env")]
+    elif sb.crm == "zoho":
+        lines += [
+            f"accounts_url = {_q(sb.url)}  # the sandbox stands in for https://accounts.zoho.com",
+            f"api_credits = {sb.options.daily_limit}  # the sandbox's credits per rolling 24 hours",
+        ]
     elif sb.crm == "dynamics":
         lines += [
             f"environment_url = {_q(sb.url)}",

@@ -190,7 +190,7 @@ class ZohoApp(BaseApp):
             return
         allowance = self.options.daily_limit
         used = self.credits.used()
-        if allowance and used * 2 >= allowance:  # Zoho sends it only past half of the day's credits
+        if used * 2 >= allowance:  # Zoho sends it only past half of the day's credits
             resp.headers["X-API-CREDITS-REMAINING"] = str(max(0, allowance - used))
 
     def fault_response(self, fault: Fault, req: Request, endpoint: str) -> Response:

@@ -246,8 +246,9 @@ def answer_value(fd: FieldDef, rec: Record, offset: str) -> Any:
     stored = rec.data.get(fd.name)
     if stored is None:
         return [] if fd.kind == "multiselectpicklist" else None
-    if fd.kind == "datetime":
-        return zoho_time(int(stored), offset)
+    if fd.kind == "datetime":  # epoch ms, or ISO text an out-of-band edit stored
+        ms = ms_of(stored)
+        return zoho_time(ms, offset) if ms is not None else None
     return stored
 
 
