@@ -74,7 +74,7 @@ class TestDynamics(SandboxContract):
 class TestZoho(SandboxContract):
     name = "zoho"
     crm = "zoho"
-    claims = frozenset({"incremental", "api_limits", "object_schema", "identity"})
+    claims = frozenset({"incremental", "api_limits", "object_schema", "identity", "deals"})
     object_name = "Accounts"
     bogus_field = "Bogus_Field"
     retry_after = False  # Zoho documents no Retry-After: the connector backs off

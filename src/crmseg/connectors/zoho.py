@@ -49,6 +49,7 @@ from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.limits import header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, auth_refused, chunks, http_error
 from crmseg.connectors.zoho_auth import TokenCache, ZohoTokens
+from crmseg.connectors.zoho_deals import ZohoDeals
 from crmseg.dates import INVALID, parse_datetime
 from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
@@ -165,11 +166,13 @@ class ZohoConnector(Connector):
         self._session = requests.Session()
         self._schema: dict[str, SchemaField] | None = None
         self._identity: CrmIdentity | None = None
+        self._org: dict[str, Any] | None = None
+        self._deals = ZohoDeals(self, mapping.deals) if mapping.deals is not None else None
 
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, api_limits=self, object_schema=self, identity=self)
+        return Capabilities(incremental=self, api_limits=self, object_schema=self, identity=self, deals=self._deals)
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -201,12 +204,18 @@ class ZohoConnector(Connector):
                 raise FatalError(f"zoho: the accounts server named the API domain {named!r}: {exc}") from None
         return f"{domain}{API}"
 
+    def org(self) -> dict[str, Any]:
+        """The org as ``GET /org`` describes it (one call, cached; its identity and currencies)."""
+        if self._org is None:
+            body = self._run("identity", lambda: self._get("identity", f"{self.base}/org"))
+            orgs = body.get("org")
+            self._org = orgs[0] if isinstance(orgs, list) and orgs and isinstance(orgs[0], dict) else {}
+        return self._org
+
     def crm_identity(self) -> CrmIdentity:
         """The org, from ``GET /org`` (one call, cached)."""
         if self._identity is None:
-            body = self._run("identity", lambda: self._get("identity", f"{self.base}/org"))
-            orgs = body.get("org") if isinstance(body, dict) else None
-            org = orgs[0] if isinstance(orgs, list) and orgs and isinstance(orgs[0], dict) else {}
+            org = self.org()
             oid = str(org.get("id") or "")
             if not oid.isdigit():
                 raise FatalError(f"zoho GET /org: no org id in the answer (got {oid!r})")
@@ -519,14 +528,21 @@ def schema_field(f: TMapping[str, Any]) -> SchemaField:
     updateable = (
         not f.get("read_only") and not f.get("field_read_only") and operation.get("api_update", True) is not False
     )
-    values = f.get("pick_list_values") or []
-    options = [str(v.get("actual_value")) for v in values if isinstance(v, dict)] if data_type in _PICKLISTS else None
+    values = [v for v in f.get("pick_list_values") or [] if isinstance(v, dict)]
+    options = [str(v.get("actual_value")) for v in values] if data_type in _PICKLISTS else None
+    #: A pick list value's metadata besides its name (a deal stage's forecast_type, probability...).
+    meta = {str(v.get("actual_value")): v for v in values}
     return SchemaField(
         name=str(f["api_name"]),
         type=data_type,
         updateable=bool(updateable),
         options=options,
-        extra={"kind": _KINDS.get(data_type, "other"), "custom": f.get("custom_field"), "length": f.get("length")},
+        extra={
+            "kind": _KINDS.get(data_type, "other"),
+            "custom": f.get("custom_field"),
+            "length": f.get("length"),
+            "pick_list_meta": meta,
+        },
     )
 
 

@@ -43,6 +43,8 @@ from urllib.parse import parse_qs
 
 from crmseg.sandbox.base import BaseApp, Request, Response, Route, json_response
 from crmseg.sandbox.faults import Fault
+from crmseg.sandbox.store import Store
+from crmseg.sandbox.zoho_deals import deal_schema
 from crmseg.sandbox.zoho_records import (
     Limits,
     Module,
@@ -117,6 +119,10 @@ class ZohoApp(BaseApp):
         self._auth_lock = threading.Lock()
         self._inflight = 0
         self._inflight_lock = threading.Lock()
+
+    def attach_deals(self, store: Store) -> None:
+        super().attach_deals(store)
+        self.modules["Deals"] = Module("Deals", store, deal_schema(self.options.multi_currency), "Deal_Name")
 
     # ------------------------------------------------------------ routing
     def route(self, req: Request) -> Route | None:
