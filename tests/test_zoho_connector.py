@@ -92,6 +92,19 @@ def test_one_token_for_the_connectors_sharing_a_cache_renewed_before_the_hour_ru
     assert h.sb.stats()["calls"]["by_status"].get("401", 0) == 0  # renewed before Zoho refused it
 
 
+def test_the_access_token_is_redacted_by_every_connector_sharing_it(h):
+    first, second = h.connector(), h.connector()
+    first.schema()
+    second.schema()  # the cached token: no grant, but its redactor must know it too
+    token = h.token_cache.token
+    assert token and h.sb.stats()["logins"] == 1
+    assert (
+        first.policy.redact(f"sent {token} to zoho")
+        == "sent *** to zoho"
+        == second.policy.redact(f"sent {token} to zoho")
+    )
+
+
 def test_a_token_refused_again_after_renewing_once_gives_up(h):
     h.sb.configure(zoho_token_lifetime=0)
     conn = h.connector()

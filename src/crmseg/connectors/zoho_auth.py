@@ -88,6 +88,7 @@ class ZohoTokens:
         self.cache = cache if cache is not None else shared_cache(accounts_url, self._id, self._refresh)
         self.timeout, self.on_call, self.clock, self._secrets = timeout, on_call, clock, secrets
         self._session = requests.Session()
+        self._told: str | None = None
 
     @property
     def api_domain(self) -> str | None:
@@ -100,7 +101,9 @@ class ZohoTokens:
             c = self.cache
             if c.token is None or self.clock() >= c.expires - RENEW_BEFORE:
                 c.token, c.expires, c.api_domain = self._grant()
-            self._secrets(c.token)
+            if c.token != self._told:  # a token this connector's redactor has not seen (granted, or cached)
+                self._secrets(c.token)
+                self._told = c.token
             return c.token
 
     def invalidate(self, refused: str | None) -> None:
