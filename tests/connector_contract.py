@@ -17,7 +17,9 @@ A connector's test class (see ``tests/test_connector_contract.py``) sets the hoo
 - ``deals`` (the capability): the fake also seeds deals (``make_harness(..., deals=N)``) with
   ``sb.deal_ids`` / ``sb.edit_deals`` to list, change and delete them;
 - ``object_name`` / ``bogus_field``: the object the schema checks name, and a field it lacks;
-  ``bulk_options``: constructor options for the bulk-write test.
+  ``bulk_options``: constructor options for the bulk-write test; ``retry_after``: whether the
+  CRM sends ``Retry-After`` with a 429 or 503 (without it, the fault tests check one back-off
+  per fault instead).
 
 A test needing a capability or a feature carries ``@contract("incremental", "sandbox")``.
 """
