@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmseg.config import DynamicsSync, HubSpotSync, Mapping, SalesforceSync
+from crmseg.config import DynamicsSync, HubSpotSync, Mapping, SalesforceSync, ZohoSync
 from crmseg.connectors.base import Connector
 from crmseg.connectors.retry import RetryPolicy
 
@@ -230,11 +230,16 @@ class Harness(ContractHarness):
         kw = {"rate_limit": 1_000_000, "search_rate_limit": 1_000_000}
         if crm == "dynamics":
             kw["service_limit"] = 1_000_000
+        if crm == "zoho":
+            from crmseg.connectors.zoho_auth import TokenCache
+
+            kw["zoho_tokens_per_window"] = 1_000  # the contract opens many connectors in a few seconds
+            self.token_cache = TokenCache()  # as the connectors of one process share theirs
         kw.update(sandbox_kw)
         self.sb = SandboxServer(crm, accounts=accounts, mapping=self.mapping, rules_dir=rules_dir, **kw).start()
         self.accounts = accounts
         #: Records per read page / per write call, as the connector uses them.
-        self.page = 200 if crm == "salesforce" else 100  # Dynamics: page_size=100 (it allows 5,000)
+        self.page = 200 if crm in ("salesforce", "zoho") else 100  # Dynamics: page_size=100 (it allows 5,000)
         self.batch = 200 if crm == "salesforce" else 100
         self.tag = self.mapping.tag_field("segment")
         self.score_tag = self.mapping.tag_field("icp_score")
@@ -243,9 +248,20 @@ class Harness(ContractHarness):
             "salesforce": ("query", "query_more"),
             "hubspot": ("list", "search"),
             "dynamics": ("accounts_query", "accounts_next", "accounts_delta"),
+            "zoho": ("records_page", "records_token"),
         }[crm]
-        self.write_endpoint = {"salesforce": "composite_update", "hubspot": "batch_update", "dynamics": "batch"}[crm]
-        self.more_endpoint = {"salesforce": "query_more", "hubspot": "list", "dynamics": "accounts_next"}[crm]
+        self.write_endpoint = {
+            "salesforce": "composite_update",
+            "hubspot": "batch_update",
+            "dynamics": "batch",
+            "zoho": "update",
+        }[crm]
+        self.more_endpoint = {
+            "salesforce": "query_more",
+            "hubspot": "list",
+            "dynamics": "accounts_next",
+            "zoho": "records_page",
+        }[crm]
 
     def connector(self, env: dict[str, str] | None = None, mapping: Mapping | None = None, **kw: Any) -> Any:
         from crmseg.connectors.factory import open_connector
@@ -266,6 +282,18 @@ class Harness(ContractHarness):
                 name="d365",
                 **kw.pop("cfg", {}),
             )
+        elif self.crm == "zoho":
+            kw.setdefault("token_cache", self.token_cache)
+            cfg = ZohoSync(
+                **{
+                    "connector": "zoho",
+                    "accounts_url": self.sb.url,
+                    "page_size": self.page,
+                    "api_credits": self.sb.options.daily_limit,
+                    "name": "zoho",
+                    **kw.pop("cfg", {}),
+                }
+            )
         else:
             cfg = HubSpotSync(connector="hubspot", host=self.sb.url, name="hs", **kw.pop("cfg", {}))
         return open_connector(cfg, mapping or self.mapping, env if env is not None else self.sb.env(), **kw)
@@ -279,6 +307,7 @@ class Harness(ContractHarness):
             "salesforce": f"salesforce:{o.org_id}",
             "hubspot": f"hubspot:{o.portal_id}",
             "dynamics": f"dynamics:{o.organization_id}",
+            "zoho": f"zoho:{o.zoho_org_id}",
         }[self.crm]
 
     def touch(self, ids: Sequence[str]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,47 @@ class TestDynamics(SandboxContract):
     object_name = "account"
     bogus_field = "new_bogus"
     daily_limit = False
+
+
+class TestZoho(SandboxContract):
+    name = "zoho"
+    crm = "zoho"
+    claims = frozenset({"incremental", "api_limits", "object_schema", "identity", "deals"})
+    object_name = "Accounts"
+    bogus_field = "Bogus_Field"
+    retry_after = False  # Zoho documents no Retry-After: the connector backs off
+
+    def test_a_read_pages_past_2000_records_by_page_token(self, rules_dir):
+        h = Harness("zoho", rules_dir, accounts=2_450)
+        try:
+            conn = ready(h)
+            ids = [r.id for r in conn.read(h.read_fields)]
+            assert len(ids) == len(set(ids)) and sorted(ids) == sorted(h.ids())
+            calls = h.sb.stats()["calls"]["by_endpoint"]
+            assert calls["records_page"] == 10 and calls["records_token"] == 3  # 2,000 by page, the rest by token
+            assert conn.calls_by_kind["query"] == math.ceil(2_450 / 200)
+            assert h.sb.stats()["calls"]["by_status"].get("400", 0) == 0
+        finally:
+            h.close()
+
+    def test_incremental_read_with_deletions(self, rules_dir):
+        h = Harness("zoho", rules_dir, accounts=60)
+        try:
+            conn = ready(h)
+            since = datetime.now(UTC)
+            assert list(conn.read(h.read_fields, since=since + timedelta(hours=1))) == []  # 304: one call
+            assert conn.calls_by_kind["query"] == 1 and h.sb.stats()["calls"]["by_status"]["304"] == 1
+            ids = h.ids()
+            h.touch(ids[5:9])
+            h.sb.store.set_deleted(ids[20:23], True, h.sb.app.write_ms())
+            assert sorted(r.id for r in conn.read(h.read_fields, since=since)) == sorted(ids[5:9])
+            gone = list(conn.read_deleted(since))
+            assert sorted(d.id for d in gone) == sorted(ids[20:23])
+            assert all(d.deleted_at and abs(d.deleted_at - datetime.now(UTC)) < timedelta(seconds=5) for d in gone)
+            assert list(conn.read_deleted(since + timedelta(hours=1))) == []
+            assert len(list(conn.read(h.read_fields))) == len(ids) - 3  # a full read leaves the deleted out
+        finally:
+            h.close()
 
 
 class FileContract(ConnectorContract):

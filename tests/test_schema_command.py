@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -55,3 +57,46 @@ def test_salesforce_cannot_provision_and_says_how(tmp_path: Path) -> None:
         assert ok.returncode == 0, ok.stderr
         r = run(cfg, sb.env(), "--provision")
         assert r.returncode == 2 and "create the salesforce fields in Setup" in r.stderr
+
+
+def test_zoho_mapping_checked_against_the_fields_metadata(tmp_path: Path) -> None:
+    """API names, types, read-only fields and pick lists covering the rules' labels, from
+    ``GET /settings/fields``; a read-only run reads missing tag fields as empty and says where to create them."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    with SandboxServer(
+        crm="zoho", accounts=10, mapping=ROOT / "connectors" / "zoho.toml", rules_dir=rules, create_tags=False
+    ) as sb:
+        cfg = write_sandbox_config(sb, tmp_path / "config.toml")
+        missing = run(cfg, sb.env())
+        assert missing.returncode == 1
+        assert "tag field crmseg_segment for dimension segment not found on Accounts" in missing.stderr
+        assert "pin_field crmseg_pin not found on Accounts" in missing.stderr
+        audit = crmseg("audit", "--config", cfg, "-q", env=sb.env())
+        assert audit.returncode == 0 and "Zoho CRM's Setup > Modules and Fields" in audit.stderr, audit.stderr
+        r = run(cfg, sb.env(), "--provision")
+        assert r.returncode == 2 and "create the zoho fields in Setup" in r.stderr
+    with SandboxServer(crm="zoho", accounts=10, mapping=ROOT / "connectors" / "zoho.toml", rules_dir=rules) as sb:
+        cfg = write_sandbox_config(sb, tmp_path / "config.toml")
+        ok = run(cfg, sb.env())
+        assert ok.returncode == 0 and "mapping fits the CRM schema" in ok.stdout, ok.stderr
+        segment = rules / "segment.toml"
+        segment.write_text(segment.read_text(encoding="utf-8").replace('"SMB"', '"SMB", "Startup"', 1))
+        mapping = (ROOT / "connectors" / "zoho.toml").read_text(encoding="utf-8")
+        mapping = mapping.replace('stage = "crmseg_stage"', 'stage = "Modified_Time"')  # a read-only field
+        mapping = mapping.replace(
+            'source = "Created_Time"\ntype = "datetime"', 'source = "Employees"\ntype = "datetime"'
+        )
+        mapping = mapping.replace('source = "Industry"', 'source = "Industri"')
+        (tmp_path / "zoho.toml").write_text(mapping, encoding="utf-8")
+        (tmp_path / "vocabulary.toml").write_text((ROOT / "connectors" / "vocabulary.toml").read_text())
+        text = re.sub(r"^mapping = .*$", f'mapping = "{tmp_path / "zoho.toml"}"', cfg.read_text(), flags=re.M)
+        cfg.write_text(text, encoding="utf-8")
+        bad = run(cfg, sb.env())
+        assert bad.returncode == 1, bad.stdout
+        assert "field Industri not found on Accounts" in bad.stderr
+        assert (
+            "field Employees on Accounts is integer (number); it cannot feed created_at of type datetime" in bad.stderr
+        )
+        assert "tag field Modified_Time for dimension stage on Accounts is not updateable" in bad.stderr
+        assert "picklist crmseg_segment on Accounts lacks value(s) 'Startup'" in bad.stderr

@@ -2,8 +2,8 @@
 
 The shipped mappings take their synonym tables from ``connectors/vocabulary.toml``; a mapping
 may extend it but not contradict it. The four-source test seeds one account per synonym
-variant into a CSV file and the Salesforce, HubSpot and Dynamics 365 sandboxes and checks that
-all four give identical canonical values and identical tags with the shipped mappings and rules.
+variant into a CSV file and the Salesforce, HubSpot, Dynamics 365 and Zoho CRM sandboxes and checks
+that all of them give identical canonical values and identical tags with the shipped mappings and rules.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def test_every_synonym_variant_gives_identical_values_and_tags_from_csv_salesfor
             assert from_crm[seed][1] == tags, f"{crm}: {seed} tags differ"
 
 
-@pytest.mark.parametrize("name", ["csv", "salesforce", "hubspot", "dynamics"])
+@pytest.mark.parametrize("name", ["csv", "salesforce", "hubspot", "dynamics", "zoho"])
 def test_shipped_mappings_share_the_vocabulary(name: str) -> None:
     m = load_mapping(ROOT / "connectors" / f"{name}.toml")
     assert m.vocabulary == "vocabulary.toml"
@@ -113,6 +113,18 @@ def test_shipped_mappings_share_the_vocabulary(name: str) -> None:
     assert m.fields["tech_stack"].synonyms == VOCAB["tech_stack"]
     n = Normalizer(m)
     assert n.account(RawRecord("1", {m.source_of("industry"): "Biotechnology"}))["industry"] == "Healthcare"
+
+
+def test_every_synonym_variant_gives_identical_values_and_tags_from_csv_and_zoho(tmp_path: Path) -> None:
+    """Zoho keeps times in the org's time zone, multi-select pick lists as lists and the owner as
+    a lookup: the same accounts still give the same canonical values and tags as the CSV."""
+    rows = _accounts()
+    from_csv = _csv_source(tmp_path, rows)
+    from_zoho = _crm_source(tmp_path, "zoho", rows)
+    assert from_zoho.keys() == from_csv.keys()
+    for seed, (vals, tags) in from_csv.items():
+        assert from_zoho[seed][0] == vals, f"zoho: {seed} canonical values differ"
+        assert from_zoho[seed][1] == tags, f"zoho: {seed} tags differ"
 
 
 #: Dynamics 365's default industrycode labels and the canonical value each folds into (None:
@@ -207,3 +219,23 @@ def test_a_copied_shipped_mapping_still_finds_the_shipped_vocabulary(tmp_path: P
     copy.parent.mkdir()
     shutil.copy(ROOT / "connectors" / "salesforce.toml", copy)
     assert load_mapping(copy).fields["industry"].synonyms == VOCAB["industry"]
+
+
+#: Zoho CRM's default Industry values that fold into a canonical value (the rest pass through).
+ZOHO_INDUSTRY = {
+    "ASP (Application Service Provider)": "Software",
+    "ERP (Enterprise Resource Planning)": "Software",
+    "ManagementISV": "Software",
+    "Non-management ISV": "Software",
+    "MSP (Management Service Provider)": "Software",
+    "Systems Integrator": "Software",
+    "Technology": "Software",
+}
+
+
+def test_zoho_default_industry_values_fold_into_the_vocabulary() -> None:
+    from crmseg.sandbox.zoho_schema import INDUSTRY_VALUES
+
+    n = Normalizer(load_mapping(ROOT / "connectors" / "zoho.toml"))
+    got = {label: n.account(RawRecord("1", {"Industry": label}))["industry"] for label in INDUSTRY_VALUES}
+    assert {k: v for k, v in got.items() if v != k} == ZOHO_INDUSTRY

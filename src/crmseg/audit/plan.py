@@ -267,10 +267,12 @@ def _read_unprovisioned_as_empty(
         mapping, passthrough=normalizer.passthrough, run_started=normalizer.run_started, reserved=rules.names
     )
     cfg = config_path.path if isinstance(config_path, Config) else config_path
+    check = f"`crmseg schema --config {cfg} --sync {sync.name}`"
+    setup = {"zoho": "Zoho CRM's Setup > Modules and Fields"}
     how = (
-        f"`crmseg schema --config {cfg} --sync {sync.name} --provision`"
+        f"{check[:-1]} --provision`"
         if sync.connector == "hubspot"
-        else f"Salesforce Setup (then check with `crmseg schema --config {cfg} --sync {sync.name}`)"
+        else f"{setup.get(sync.connector, 'Salesforce Setup')} (then check with {check})"
     )
     names = ", ".join(sorted(set(lacking.values())))
     note = (

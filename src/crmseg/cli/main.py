@@ -45,7 +45,8 @@ ROOT: dict[str, Lazy] = {
     ),
     "rules": Lazy("crmseg.cli.rules:rules", "Check and explain rule files."),
     "sandbox": Lazy(
-        "crmseg.cli.sandbox:sandbox", "A local Salesforce, HubSpot or Dynamics 365 on 127.0.0.1, no credentials needed."
+        "crmseg.cli.sandbox:sandbox",
+        "A local Salesforce, HubSpot, Dynamics 365 or Zoho CRM on 127.0.0.1, no credentials needed.",
     ),
     "schema": Lazy("crmseg.cli.schema:schema", "Check a CRM sync's mapping against the CRM's schema."),
     "state": Lazy("crmseg.cli.state:state", "Manage the sync state store (SQLite file or PostgreSQL server)."),

@@ -1,4 +1,4 @@
-"""``crmseg sandbox``: a local Salesforce or HubSpot for trying crmseg without credentials."""
+"""``crmseg sandbox``: a local Salesforce, HubSpot, Dynamics 365 or Zoho CRM for trying crmseg without credentials."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 
 @click.command()
-@click.option("--crm", type=click.Choice(["salesforce", "hubspot", "dynamics"]), required=True)
+@click.option("--crm", type=click.Choice(["salesforce", "hubspot", "dynamics", "zoho"]), required=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
 @click.option(
     "--seed", "seed_file", type=click.Path(dir_okay=False, exists=True), help="CSV of canonical accounts to load."
@@ -50,7 +50,7 @@ def sandbox(
     no_effects: bool,
     multi_currency: bool,
 ) -> None:
-    """A local Salesforce, HubSpot or Dynamics 365 on 127.0.0.1, no credentials needed.
+    """A local Salesforce, HubSpot, Dynamics 365 or Zoho CRM on 127.0.0.1, no credentials needed.
 
     It speaks the API subset crmseg uses, with the vendors' page and batch sizes."""
     from crmseg.sandbox.cli import run_sandbox

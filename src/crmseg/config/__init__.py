@@ -459,7 +459,40 @@ class DynamicsSync(_SyncBase):
         return v
 
 
-SyncConfig = Annotated[FileSync | SalesforceSync | HubSpotSync | DynamicsSync, Field(discriminator="connector")]
+#: Automation a Zoho update may fire (its ``trigger``): none unless a sync names some.
+ZohoTrigger = Literal["workflow", "approval", "blueprint", "pathfinder", "orchestration"]
+
+
+class ZohoSync(_SyncBase):
+    """Zoho CRM (REST API v8) through a server-based client's refresh token (docs/zoho.md)."""
+
+    connector: Literal["zoho"]
+    #: The accounts server of the org's data centre (https://accounts.zoho.eu, .in, .com.au, .jp,
+    #: .com.cn, https://accounts.zohocloud.ca, https://accounts.zoho.sa, ...), or a loopback sandbox.
+    accounts_url: str = "https://accounts.zoho.com"
+    #: The CRM's API domain; left out, the one the accounts server names with each token.
+    api_domain: str | None = None
+    client_id_env: str = "ZOHO_CLIENT_ID"
+    client_secret_env: str = "ZOHO_CLIENT_SECRET"
+    refresh_token_env: str = "ZOHO_REFRESH_TOKEN"
+    page_size: int = Field(default=200, ge=1, le=200)  # per_page (Zoho's maximum is 200)
+    #: The org's API credits per rolling 24 hours (Setup > Developer Hub > APIs > API Dashboard);
+    #: Zoho reports what is left only past half of them (docs/zoho.md: how crmseg counts).
+    api_credits: int = Field(default=50_000, ge=1)
+    #: The automation crmseg's updates may fire; none by default (``"trigger": []``).
+    triggers: list[ZohoTrigger] = Field(default_factory=list)
+    timeout: float = Field(default=60.0, gt=0, le=600)  # seconds to wait for one answer
+    deals: bool = False  # read the Deals module after the accounts in each run (the mapping's [deals])
+
+    @field_validator("accounts_url", "api_domain")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else check_endpoint(v).rstrip("/")
+
+
+SyncConfig = Annotated[
+    FileSync | SalesforceSync | HubSpotSync | DynamicsSync | ZohoSync, Field(discriminator="connector")
+]
 
 
 class StateConfig(_Strict):
@@ -655,7 +688,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], p: Path) -> Any:
             elif err["type"] in _KINDS:
                 msg = f"must be {_KINDS[err['type']]} (got {err.get('input')!r})"
             if err["type"] == "union_tag_invalid":
-                msg = "unknown connector (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot')"
+                msg = "unknown connector (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot', 'dynamics', 'zoho')"
             if err["type"] == "extra_forbidden":
                 table = ".".join(str(x) for x in keys[:-1])
                 msg = _unknown_key(str(keys[-1]), _allowed_keys(model, raw[:-1]), table in listed)
@@ -687,6 +720,7 @@ _TAGS = {
     "salesforce": "SalesforceSync",
     "hubspot": "HubSpotSync",
     "dynamics": "DynamicsSync",
+    "zoho": "ZohoSync",
 }
 _INTERNAL = {"Config": {"path", "base_dir"}, "Mapping": {"path"}}  # filled in by the loader
 

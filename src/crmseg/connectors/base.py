@@ -194,7 +194,9 @@ class CrmIdentity:
 
     def describe(self) -> str:
         """For messages: ``salesforce org 00D... (https://acme.my.salesforce.com)``."""
-        noun = {"salesforce": "salesforce org", "hubspot": "hubspot portal", "file": "file"}.get(self.kind, self.kind)
+        noun = {"salesforce": "salesforce org", "hubspot": "hubspot portal", "zoho": "zoho org", "file": "file"}.get(
+            self.kind, self.kind
+        )
         return f"{noun} {self.id}" + (f" ({self.where})" if self.where else "")
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping as TMapping
 from pathlib import Path
 from typing import Any
 
-from crmseg.config import DynamicsSync, FileSync, HubSpotSync, Mapping, SalesforceSync
+from crmseg.config import DynamicsSync, FileSync, HubSpotSync, Mapping, SalesforceSync, ZohoSync
 from crmseg.connectors.base import Connector
 from crmseg.errors import ConfigError
 
@@ -23,7 +23,7 @@ def open_connector(
     stop: threading.Event | None = None,
     **options: Any,
 ) -> Connector:
-    """A connector for ``sync_cfg`` (csv/jsonl file, salesforce, hubspot, dynamics).
+    """A connector for ``sync_cfg`` (csv/jsonl file, salesforce, hubspot, dynamics, zoho).
 
     ``options`` go to the connector's constructor (e.g. ``policy=``, ``timeout=``) for the
     CRM connectors; file connectors take none. Credentials come only from ``env``. A
@@ -80,5 +80,12 @@ def open_connector(
 
         options.setdefault("timeout", sync_cfg.timeout)
         return DynamicsConnector(sync_cfg, mapping, env, **options)
+    if isinstance(sync_cfg, ZohoSync):
+        from crmseg.connectors.zoho import ZohoConnector
+
+        options.setdefault("timeout", sync_cfg.timeout)
+        return ZohoConnector(sync_cfg, mapping, env, **options)
     kind = getattr(sync_cfg, "connector", type(sync_cfg).__name__)
-    raise ConfigError(f"unknown connector {kind!r} (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot', 'dynamics')")
+    raise ConfigError(
+        f"unknown connector {kind!r} (allowed: 'csv', 'jsonl', 'salesforce', 'hubspot', 'dynamics', 'zoho')"
+    )

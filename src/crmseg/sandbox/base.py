@@ -77,6 +77,19 @@ class SandboxOptions:
     service_window: float = 300.0
     change_tracking: bool = True
     delta_token_days: float = 7.0
+    #: Zoho CRM: the org id ``GET /org`` answers (digits), an access token's lifetime (3,600 s),
+    #: the org's time zone (record times are answered with its offset), the records ``page``
+    #: reaches (2,000) and a ``page_token`` walk (100,000), calls allowed at once (5 to 25 by
+    #: edition), records one API credit updates, access tokens one refresh token gets per 10
+    #: minutes. ``daily_limit`` is the org's API credits per rolling 24 hours.
+    zoho_org_id: str = "868000000014021"
+    zoho_token_lifetime: int = 3600
+    zoho_utc_offset: str = "+05:30"
+    zoho_page_limit: int = 2000
+    zoho_token_limit: int = 100_000
+    zoho_concurrency: int = 20
+    zoho_records_per_credit: int = 10
+    zoho_tokens_per_window: int = 10
     #: Several currencies: Salesforce's Opportunity gets ``CurrencyIsoCode`` and ``convertCurrency()``
     #: works; HubSpot's account-info lists additional currencies and deals vary ``deal_currency_code``.
     multi_currency: bool = False
@@ -98,6 +111,12 @@ TUNABLE: dict[str, type] = {
     "service_limit": int,
     "service_window": float,
     "delta_token_days": float,
+    "zoho_token_lifetime": int,
+    "zoho_page_limit": int,
+    "zoho_token_limit": int,
+    "zoho_concurrency": int,
+    "zoho_records_per_credit": int,
+    "zoho_tokens_per_window": int,
 }
 
 

@@ -72,6 +72,11 @@ def write_sandbox_config(sb: SandboxServer, out: str | Path, sync_name: str = "s
             f"api_version = {_q(sb.options.api_version)}",
         ]
         lines += [f"{key} = {_q(str(defaults[key].default))}" for key in ("consumer_key_env", "consumer_secret_env")]
+    elif sb.crm == "zoho":
+        lines += [
+            f"accounts_url = {_q(sb.url)}  # the sandbox stands in for https://accounts.zoho.com",
+            f"api_credits = {sb.options.daily_limit}  # the sandbox's credits per rolling 24 hours",
+        ]
     elif sb.crm == "dynamics":
         lines += [
             f"environment_url = {_q(sb.url)}",
@@ -94,7 +99,7 @@ def _env_names(sb: SandboxServer) -> dict[str, str]:
     env = sb.env()
     if sb.crm == "salesforce":
         return {k: env[k] for k in ("SF_CONSUMER_KEY", "SF_CONSUMER_SECRET")}
-    return env  # HubSpot's token; Dynamics' client id and secret
+    return env  # HubSpot's token; Dynamics' client id and secret; Zoho's client id, secret and refresh token
 
 
 def run_sandbox(
@@ -197,7 +202,8 @@ def run_sandbox(
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m crmseg.sandbox", description="A local Salesforce/HubSpot API sandbox for crmseg."
+        prog="python -m crmseg.sandbox",
+        description="A local Salesforce, HubSpot, Dynamics 365 or Zoho CRM API sandbox for crmseg.",
     )
     p.add_argument("--crm", required=True, choices=CRMS)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")

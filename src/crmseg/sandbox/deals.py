@@ -506,6 +506,10 @@ def seed_deal_records(
             return salesforce_records(deals, multi_currency)
         if crm == "dynamics":
             return dynamics_records(deals, multi_currency)
+        if crm == "zoho":
+            from crmseg.sandbox.zoho_deals import zoho_records
+
+            return zoho_records(deals, {rid: row.get("name") for rid, row in accounts}, multi_currency)
         return hubspot_records(deals, multi_currency)
 
 

@@ -32,6 +32,10 @@ class Credentials:
     #: Dynamics 365: the Entra ID app registration's client id and secret (client credentials).
     dynamics_client_id: str = "00000000-5a9d-4b0e-8d36-5a9d00000001"
     dynamics_client_secret: str = "sandbox-dynamics-secret"
+    #: Zoho CRM: the server-based client's id and secret, and the refresh token of its grant.
+    zoho_client_id: str = "1000.SANDBOX0ZOHO0CLIENT0000000000"
+    zoho_client_secret: str = "sandbox-zoho-secret"
+    zoho_refresh_token: str = "1000.sandbox0refresh.sandbox0zoho0token"
 
 
 def checkout_root() -> Path:
@@ -52,8 +56,8 @@ def checkout_file(relative: str | Path) -> Path | None:
 
 def shipped_mapping_path(crm: str) -> Path:
     """``connectors/<crm>.toml`` in the working folder or the source checkout (ConfigError if neither)."""
-    if crm not in ("salesforce", "hubspot", "dynamics"):
-        raise ValueError(f"unknown crm {crm!r}; allowed: 'salesforce', 'hubspot', 'dynamics'")
+    if crm not in ("salesforce", "hubspot", "dynamics", "zoho"):
+        raise ValueError(f"unknown crm {crm!r}; allowed: 'salesforce', 'hubspot', 'dynamics', 'zoho'")
     relative = Path("connectors") / f"{crm}.toml"
     found = checkout_file(relative)
     if found is None:

@@ -40,12 +40,15 @@ from crmseg.sandbox.schema import build_schema, learn_options, load_dimensions, 
 from crmseg.sandbox.seed import build_records, read_seed_csv
 from crmseg.sandbox.store import Record, Store
 from crmseg.sandbox.synthetic import synthetic_accounts
+from crmseg.sandbox.zoho import ZohoApp
+from crmseg.sandbox.zoho_schema import build_zoho_schema, learn_stored
+from crmseg.sandbox.zoho_schema import seed_records as zoho_seed_records
 
-CRMS = ("salesforce", "hubspot", "dynamics")
+CRMS = ("salesforce", "hubspot", "dynamics", "zoho")
 
 
 class SandboxServer:
-    """A sandbox CRM (``crm`` = "salesforce" or "hubspot") serving HTTP on 127.0.0.1."""
+    """A sandbox CRM (``crm`` = "salesforce", "hubspot", "dynamics" or "zoho") serving HTTP on 127.0.0.1."""
 
     def __init__(
         self,
@@ -75,6 +78,8 @@ class SandboxServer:
         self.tag_fields = tag_fields(self.mapping, dims)
         if crm == "dynamics":
             schema = build_dynamics_schema(self.mapping, dims, create_tags)
+        elif crm == "zoho":
+            schema = build_zoho_schema(self.mapping, dims, create_tags)
         else:
             schema = build_schema(crm, self.mapping, dims, create_tags)
         self.store = Store(db_path)
@@ -89,6 +94,8 @@ class SandboxServer:
             rows = _rows(accounts, seed)
             if crm == "dynamics":
                 records, self.id_map = seed_records(rows, self.mapping, schema, self.tag_fields)
+            elif crm == "zoho":
+                records, self.id_map = zoho_seed_records(rows, self.mapping, schema, self.tag_fields)
             else:
                 records, self.id_map = build_records(crm, rows, self.mapping, schema, self.tag_fields)
             self.store.clear()
@@ -110,14 +117,14 @@ class SandboxServer:
                 )
         else:
             for rec in self.store.scan() if crm != "dynamics" else ():  # Dynamics stores option integers
-                learn_options(schema, rec.data)
+                (learn_stored if crm == "zoho" else learn_options)(schema, rec.data)
             if db_path != ":memory:":  # deals a previous start left in the file
                 kept = Store(db_path, table="deals")
                 if kept.count():
                     self.deal_store = kept
                 else:
                     kept.close()
-        app_cls = {"salesforce": SalesforceApp, "hubspot": HubSpotApp, "dynamics": DynamicsApp}[crm]
+        app_cls = {"salesforce": SalesforceApp, "hubspot": HubSpotApp, "dynamics": DynamicsApp, "zoho": ZohoApp}[crm]
         try:
             self.app: BaseApp = app_cls(self.store, schema, self.mapping, self.tag_fields, self.options)
         except ValueError:  # an option the app refuses (org_id, portal_id)
@@ -264,6 +271,12 @@ class SandboxServer:
             return {"HUBSPOT_ACCESS_TOKEN": c.hubspot_token}
         if self.crm == "dynamics":
             return {"DYNAMICS_CLIENT_ID": c.dynamics_client_id, "DYNAMICS_CLIENT_SECRET": c.dynamics_client_secret}
+        if self.crm == "zoho":
+            return {
+                "ZOHO_CLIENT_ID": c.zoho_client_id,
+                "ZOHO_CLIENT_SECRET": c.zoho_client_secret,
+                "ZOHO_REFRESH_TOKEN": c.zoho_refresh_token,
+            }
         return {
             "SF_USERNAME": c.username,
             "SF_PASSWORD": c.password,

@@ -174,18 +174,24 @@ class Store:
             return int(self._db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0])
 
     def select_ids(
-        self, where: str = "", params: Sequence[Any] = (), order: str = "id", limit: int | None = None
+        self,
+        where: str = "",
+        params: Sequence[Any] = (),
+        order: str = "id",
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[str]:
-        """Ids of records matching a SQL condition on id/created_ms/modified_ms/deleted.
+        """Ids of records matching a SQL condition on id/created_ms/modified_ms/deleted, the
+        first ``offset`` left out.
 
         ``where`` and ``order`` are built by the sandbox from fixed fragments only;
         values always travel as ``params``.
         """
         sql = f"SELECT id FROM {self.table}" + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
         args = list(params)
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
         with self._lock:
             return [r[0] for r in self._db.execute(sql, args)]
 

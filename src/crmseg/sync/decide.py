@@ -36,6 +36,11 @@ PERMANENT_CODES = (
     "PROPERTY_DOESNT_EXIST",
     "READ_ONLY_VALUE",
     "INVALID_LENGTH",
+    # Zoho CRM: a value the field refuses (a pick list lacking it, the wrong type, a deleted
+    # record's id), a layout rule's mandatory field, a unique field's duplicate
+    "INVALID_DATA",
+    "MANDATORY_NOT_FOUND",
+    "DUPLICATE_DATA",
 )
 #: A retriable per-record error becomes permanent after this many failed runs.
 MAX_ATTEMPTS = 5

@@ -1,0 +1,214 @@
+"""Zoho CRM specifics beyond the contract suite (tests/test_connector_contract.py::TestZoho: paging
+past 2,000 records by page token, incremental reads with deletions), over real HTTP to the
+sandbox: paging past a page-token walk's reach by modification time, the refresh-token grant (cached,
+renewed before the hour runs out, refused), API credits from the header or counted, triggers,
+pick-list values checked before sending, the config's URLs and secrets."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from crmseg.config import ZohoSync
+from crmseg.connectors.zoho import ZohoConnector, wire_value
+from crmseg.connectors.zoho_auth import RENEW_BEFORE, TokenCache
+from crmseg.errors import AuthRefusedError, ConfigError, CrmUnavailableError, FatalError
+from crmseg.model import SchemaField, TagWrite
+from crmseg.sync.decide import is_permanent
+from tests.connector_fixtures import Harness, write_rules
+
+
+@pytest.fixture(scope="module")
+def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_rules(tmp_path_factory.mktemp("rules"))
+
+
+@pytest.fixture
+def h(rules_dir: str):
+    harness = Harness("zoho", rules_dir, accounts=60)
+    yield harness
+    harness.close()
+
+
+def test_past_the_page_token_reach_the_read_goes_on_by_modification_time(rules_dir):
+    h = Harness("zoho", rules_dir, accounts=700, zoho_page_limit=100, zoho_token_limit=300)
+    try:
+        conn = h.connector(page_limit=100, token_limit=300, cfg={"page_size": 50})
+        conn.schema()
+        same_second = h.ids()[100:160]
+        h.touch(same_second)  # 60 records at one time: a walk can stop among them
+        ids = [r.id for r in conn.read(h.read_fields)]
+        assert len(ids) == len(set(ids)) and sorted(ids) == sorted(h.ids())
+        assert h.sb.stats()["calls"]["by_status"].get("400", 0) == 0
+        assert conn.calls_by_kind["query"] > math.ceil(700 / 50)  # the restarts re-read a boundary second
+    finally:
+        h.close()
+
+
+def test_more_records_in_one_second_than_a_walk_reaches_stop_the_read(rules_dir):
+    h = Harness("zoho", rules_dir, accounts=80, zoho_page_limit=20, zoho_token_limit=40)
+    try:
+        conn = h.connector(page_limit=20, token_limit=40, cfg={"page_size": 10})
+        conn.schema()
+        since = datetime.now(UTC)
+        h.touch(h.ids()[:60])
+        with pytest.raises(FatalError, match="share one Modified_Time"):
+            list(conn.read(h.read_fields, since=since))
+    finally:
+        h.close()
+
+
+def test_records_read_as_the_mapping_expects(h):
+    conn = h.connector()
+    rec = next(iter(conn.read(["id", "Owner", "Tech_Stack", "Modified_Time", "Employees"])))
+    assert rec.fields["id"] == rec.id and rec.fields["Owner"].isdigit()  # a lookup reads as its id
+    assert isinstance(rec.fields["Tech_Stack"], list)
+    with pytest.raises(ConfigError, match=r"field\(s\) Nope not found on Accounts"):
+        list(conn.read(["Nope"]))
+    many = ZohoConnector(
+        ZohoSync(connector="zoho", name="z", accounts_url=h.sb.url),
+        h.mapping,
+        h.sb.env(),
+        token_cache=h.token_cache,
+    )
+    many._schema = {f"F{i}": SchemaField(f"F{i}", "text") for i in range(60)}
+    with pytest.raises(ConfigError, match="at most 50"):
+        list(many.read([f"F{i}" for i in range(60)]))
+
+
+def test_one_token_for_the_connectors_sharing_a_cache_renewed_before_the_hour_runs_out(h):
+    first, second = h.connector(), h.connector()
+    list(first.read(h.read_fields))
+    list(second.read(h.read_fields))
+    assert h.sb.stats()["logins"] == 1
+    h.token_cache.expires = time.time() + RENEW_BEFORE - 5  # minutes before the hour runs out
+    list(second.read(h.read_fields))
+    assert h.sb.stats()["logins"] == 2 and second.calls_by_kind["token"] == 1
+    assert h.sb.stats()["calls"]["by_status"].get("401", 0) == 0  # renewed before Zoho refused it
+
+
+def test_the_access_token_is_redacted_by_every_connector_sharing_it(h):
+    first, second = h.connector(), h.connector()
+    first.schema()
+    second.schema()  # the cached token: no grant, but its redactor must know it too
+    token = h.token_cache.token
+    assert token and h.sb.stats()["logins"] == 1
+    assert (
+        first.policy.redact(f"sent {token} to zoho")
+        == "sent *** to zoho"
+        == second.policy.redact(f"sent {token} to zoho")
+    )
+
+
+def test_a_token_refused_again_after_renewing_once_gives_up(h):
+    h.sb.configure(zoho_token_lifetime=0)
+    conn = h.connector()
+    with pytest.raises(CrmUnavailableError, match="re-authenticating once"):
+        conn.schema()
+    assert conn.calls_by_kind["token"] == 2 and h.sb.stats()["calls"]["by_status"]["401"] == 2
+
+
+def test_a_refused_refresh_token_names_where_it_came_from_never_its_value(h, caplog):
+    env = {**h.sb.env(), "ZOHO_REFRESH_TOKEN": "1000.revoked0secret0value"}
+    caplog.set_level(logging.DEBUG)
+    conn = h.connector(env=env, token_cache=TokenCache())
+    with pytest.raises(AuthRefusedError) as err:
+        conn.schema()
+    text = str(err.value)
+    assert "ZOHO_REFRESH_TOKEN" in text and "invalid_code" in text
+    assert "revoked0secret0value" not in text + caplog.text
+    assert conn.policy.sleep.calls == []  # never retried
+    with pytest.raises(ConfigError, match="ZOHO_CLIENT_SECRET"):
+        h.connector(env={k: v for k, v in h.sb.env().items() if k != "ZOHO_CLIENT_SECRET"})
+
+
+def test_api_remaining_from_the_header_past_half_else_counted(rules_dir):
+    h = Harness("zoho", rules_dir, accounts=30, daily_limit=20)
+    try:
+        conn = h.connector()
+        limits = conn.capabilities.api_limits
+        assert limits.api_remaining is None  # nothing answered yet
+        conn.schema()
+        assert limits.api_remaining == (19, 20) and conn.credits_left is None  # counted: under half used
+        conn.write([TagWrite(i, {h.tag: "SMB"}) for i in h.ids()[:30]])  # 30 records: 3 credits
+        for _ in range(6):
+            list(conn.read(h.read_fields))
+        used = h.sb.stats()["api_usage"]["used"]
+        assert used == 1 + 3 + 6 and conn.credits_left == 20 - used == limits.api_remaining[0]
+    finally:
+        h.close()
+
+
+def test_updates_fire_no_automation_unless_configured(h):
+    ids = h.ids()
+    assert all(r.ok for r in h.connector().write([TagWrite(i, {h.tag: "SMB"}) for i in ids[:3]]))
+    assert h.sb.stats()["triggers"] == {"none": 3}
+    conn = h.connector(cfg={"triggers": ["workflow"]})
+    assert all(r.ok for r in conn.write([TagWrite(ids[3], {h.tag: "SMB"})]))
+    assert h.sb.stats()["triggers"] == {"workflow": 1, "none": 3}
+
+
+def test_a_label_the_pick_list_lacks_fails_before_sending_and_is_permanent(h):
+    conn = h.connector()
+    ids = h.ids()
+    results = conn.write([TagWrite(ids[0], {h.tag: "Startup"}), TagWrite(ids[1], {h.tag: "SMB"})])
+    assert [r.ok for r in results] == [False, True]
+    assert results[0].error.startswith("INVALID_DATA: 'Startup' is no value of the pick list crmseg_segment")
+    assert is_permanent(results[0].error)
+    assert h.sb.stats()["records_written"] == 1 and h.sb.stats()["records_failed"] == 0  # never sent
+    h.sb.store.set_deleted([ids[2]], True, h.sb.app.write_ms())
+    gone = conn.write([TagWrite(ids[2], {h.tag: "SMB"})])[0]
+    assert not gone.ok and gone.error.startswith("INVALID_DATA: the id given seems to be invalid (field id)")
+    assert is_permanent(gone.error)
+
+
+def test_wire_values():
+    pick = SchemaField("P", "picklist", options=["A", "B"], extra={"kind": "picklist"})
+    number = SchemaField("N", "double", extra={"kind": "number"})
+    text = SchemaField("T", "text", extra={"kind": "text"})
+    assert wire_value(pick, "A") == "A" and wire_value(pick, None) is None and wire_value(pick, "") is None
+    assert wire_value(number, 42) == 42 and wire_value(number, "4.5") == 4.5 and wire_value(text, 7) == "7"
+    with pytest.raises(ValueError, match="INVALID_DATA: 'C' is no value"):
+        wire_value(pick, "C")
+
+
+def test_config_urls_and_the_api_domain_named_with_the_token(h):
+    with pytest.raises(ValueError, match="plain http://"):
+        ZohoSync(connector="zoho", name="z", accounts_url="http://accounts.example.com")
+    with pytest.raises(ValueError, match="plain http://"):
+        ZohoSync(connector="zoho", name="z", api_domain="http://www.zohoapis.example")
+    assert ZohoSync(connector="zoho", name="z").accounts_url == "https://accounts.zoho.com"
+    conn = h.connector()
+    assert conn.base == f"{h.sb.url}/crm/v8"  # the accounts server named the sandbox
+    h.token_cache.api_domain = "http://crm.example.com"
+    with pytest.raises(FatalError, match="plain http://"):
+        _ = conn.base
+    pinned = h.connector(cfg={"api_domain": h.sb.url})
+    assert pinned.base == f"{h.sb.url}/crm/v8"
+
+
+def test_written_sandbox_config_opens_a_connector_that_reads(h, tmp_path: Path):
+    from crmseg.config import load_config, load_mapping
+    from crmseg.connectors.factory import open_connector
+    from crmseg.sandbox import write_sandbox_config
+
+    cfg = load_config(write_sandbox_config(h.sb, tmp_path / "zoho.toml"))
+    sync = next(iter(cfg.syncs.values()))
+    assert isinstance(sync, ZohoSync) and sync.api_credits == h.sb.options.daily_limit
+    conn = open_connector(sync, load_mapping(h.sb.mapping.path), h.sb.env(), token_cache=h.token_cache)
+    assert len(list(conn.read(["Account_Name"]))) == 60
+
+
+def test_the_commented_zoho_entry_of_config_example_is_a_valid_sync() -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    block = (root / "config.example.toml").read_text(encoding="utf-8").split("# [syncs.zoho]")[1]
+    lines = block.strip().split("\n\n")[0].splitlines()
+    sync = ZohoSync(name="zoho", **tomllib.loads("\n".join(line.removeprefix("# ") for line in lines)))
+    assert sync.mapping == "connectors/zoho.toml" and sync.triggers == [] and sync.api_credits == 50_000

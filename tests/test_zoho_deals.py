@@ -1,0 +1,198 @@
+"""Zoho CRM deals, through the real connector over HTTP against the sandbox: full and incremental
+reads at the floor, the status from the Stage pick list's forecast metadata (not the label's
+text), the account from the Account_Name lookup, home-currency amounts in a multi-currency org,
+faults mid-read, and a sync with deals = true. Each deal must be the one the sandbox stores."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmseg.deals.mapped import DealNormalizer
+from crmseg.deals.model import Deal
+from crmseg.model import SchemaField
+from crmseg.sandbox.store import Record
+from crmseg.sandbox.zoho_deals import STAGES
+from tests.connector_fixtures import Harness, write_rules
+from tests.sync_env import SyncEnv
+
+STATUS = {kind: status for status, kind in (("open", "Open"), ("won", "Closed Won"), ("lost", "Closed Lost"))}
+FORECAST = {name: STATUS[kind] for name, _, kind, _ in STAGES}
+
+
+@pytest.fixture(scope="module")
+def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_rules(tmp_path_factory.mktemp("rules"))
+
+
+def harness(rules_dir: str, deals: int, **kw: Any) -> Iterator[Harness]:
+    h = Harness("zoho", rules_dir, accounts=80, deals=deals, **kw)
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture(scope="module")
+def zh(rules_dir: str) -> Iterator[Harness]:
+    yield from harness(rules_dir, 700)
+
+
+def read(h: Harness, since: datetime | None = None, **kw: Any) -> tuple[Any, DealNormalizer, list[Deal]]:
+    conn = h.connector(**kw)
+    reads = conn.capabilities.deals
+    assert reads is not None
+    norm = DealNormalizer(h.mapping.deals, multi_currency=reads.multi_currency)
+    return conn, norm, [norm.deal(r) for r in reads.read_deals(norm.read_fields(), since=since)]
+
+
+def expected(rec: Record, multi: bool) -> Deal:
+    d = rec.data
+    account = d["Account_Name"]
+    return Deal(
+        id=rec.id,
+        created_at=datetime.fromtimestamp(rec.created_ms / 1000, UTC),
+        status=FORECAST[d["Stage"]],
+        account_id=account["id"] if account else None,
+        amount=round(d["Amount"] / d["Exchange_Rate"], 2) if multi else d["Amount"],
+        currency=d.get("Currency"),
+        closed_at=date.fromisoformat(d["Closing_Date"]),
+        stage=d["Stage"],
+        pipeline=d["Pipeline"],
+        type=d["Type"],
+    )
+
+
+def same(got: Deal, want: Deal) -> None:
+    assert got.amount == pytest.approx(want.amount, abs=0.01), (got, want)
+    assert replace(got, amount=None) == replace(want, amount=None)
+
+
+def test_full_read_is_every_live_deal_at_the_floor(zh: Harness) -> None:
+    live = zh.sb.deal_ids(deleted=False)
+    assert zh.sb.deal_ids(deleted=True)  # the seed has deleted deals: they are not returned
+    zh.sb.reset_stats()
+    conn, norm, deals = read(zh)
+    assert sorted(d.id for d in deals) == live and not norm.multi_currency
+    pages = math.ceil(len(live) / 200)
+    assert conn.calls_by_kind["deal_query"] == pages == zh.server_calls("deals_page", "deals_token")
+    assert conn.calls_by_kind["deal_schema"] == 1 and conn.calls_by_kind["identity"] == 1  # stages; the org
+    for deal in deals:
+        same(deal, expected(zh.sb.deal(deal.id), multi=False))
+    assert {d.status for d in deals} == {"open", "won", "lost"} and {d.currency for d in deals} == {None}
+    assert any(d.account_id is None for d in deals) and any(d.account_id for d in deals)
+
+
+def test_the_status_comes_from_the_stage_metadata_not_its_label(zh: Harness) -> None:
+    _, _, deals = read(zh)
+    to_competition = [d for d in deals if d.stage == "Closed Lost to Competition"]
+    assert to_competition and all(d.status == "lost" for d in to_competition)
+    # a stage renamed by an admin keeps its forecast type: the status follows the metadata
+    stage = zh.sb.app.modules["Deals"].schema["Stage"]
+    stage.options = [*stage.options, "Signed"]
+    stage.extra["pick_list_extra"]["Signed"] = {"forecast_type": "Closed Won", "probability": 100}
+    rid = zh.sb.deal_ids(deleted=False)[0]
+    zh.sb.edit_deals({rid: {"Stage": "Signed"}})
+    try:
+        _, _, again = read(zh)
+        assert next(d for d in again if d.id == rid).status == "won"
+    finally:
+        zh.sb.edit_deals({rid: {"Stage": zh.sb.deal(rid).data["Stage"]}})
+
+
+def test_a_stage_without_a_forecast_type_reads_as_no_status() -> None:
+    from crmseg.connectors.zoho_deals import _forecast_types
+
+    meta = {"Won": {"forecast_type": "Closed Won"}, "Odd": {"probability": 50}, "Open": {"forecast_type": "Open"}}
+    stage = SchemaField("Stage", "picklist", options=list(meta), extra={"pick_list_meta": meta})
+    assert _forecast_types(stage) == {"Won": "won", "Open": "open"}
+
+
+def test_incremental_read_and_a_deletion(zh: Harness) -> None:
+    live = zh.sb.deal_ids(deleted=False)
+    touched = live[100:350]  # two pages
+    since = datetime.now(UTC)
+    time.sleep(0.002)
+    zh.sb.edit_deals(touch=touched)
+    zh.sb.edit_deals({live[0]: {"Stage": "Closed Won"}}, delete=[live[1]])
+    try:
+        zh.sb.reset_stats()
+        conn, _, deals = read(zh, since=since)
+        assert sorted(d.id for d in deals) == sorted([*touched, live[0]])
+        assert conn.calls_by_kind["deal_query"] == 2 == zh.server_calls("deals_page", "deals_token")
+        assert next(d for d in deals if d.id == live[0]).status == "won"
+        _, _, full = read(zh)
+        assert live[1] not in {d.id for d in full} and len(full) == len(live) - 1
+    finally:
+        zh.sb.edit_deals(restore=[live[1]])
+
+
+def test_multi_currency_org_reads_home_currency_amounts(rules_dir: str) -> None:
+    for h in harness(rules_dir, 300, multi_currency=True):
+        conn, norm, deals = read(h)
+        assert norm.multi_currency
+        for deal in deals:
+            same(deal, expected(h.sb.deal(deal.id), multi=True))
+        assert len({d.currency for d in deals}) > 2
+        assert any(d.amount != h.sb.deal(d.id).data["Amount"] for d in deals)
+        assert conn.calls_by_kind["identity"] == 1  # the org: multi-currency and identity share one call
+
+
+@pytest.mark.parametrize(
+    "fault", [{"kind": "429"}, {"kind": "503"}, {"kind": "expired_session"}], ids=lambda f: f["kind"]
+)
+def test_faults_mid_read_are_retried_without_re_emitting(zh: Harness, fault: dict[str, Any]) -> None:
+    zh.sb.reset_stats()
+    zh.sb.inject({**fault, "endpoint": "deals_page", "after": 3}, {**fault, "endpoint": "deals_page"})
+    _, _, deals = read(zh)
+    ids = [d.id for d in deals]
+    assert len(ids) == len(set(ids)) and sorted(ids) == zh.sb.deal_ids(deleted=False)
+    assert zh.sb.stats()["faults"]["fired"] == {fault["kind"]: 2}
+
+
+# ------------------------------------------------------------------ a sync with deals = true
+def test_a_sync_with_deals_reads_the_deals_full_then_incremental(tmp_path: Path) -> None:
+    env = SyncEnv(tmp_path, "zoho", 200, deals=900)  # a sandbox with deals writes deals = true
+    try:
+        live = env.sb.deal_ids(deleted=False)
+        line = _sync(env)
+        assert line.startswith(f"deals: full read {len(live):,} ") and "removed 0" in line, line
+        want = {rid: expected(env.sb.deal(rid), multi=False) for rid in live}
+        got = _stored(env)
+        assert sorted(got) == sorted(want)
+        for rid, deal in got.items():
+            same(deal, want[rid])
+        status = Counter(d.status for d in want.values())
+        assert Counter(d.status for d in got.values()) == status
+        by = env.sb.stats()["calls"]["by_endpoint"]
+        assert by.get("deals_page", 0) == math.ceil(len(live) / 200) and by.get("deals_token", 0) == 0
+
+        env.sb.edit_deals({rid: {"Stage": "Closed Won"} for rid in live[:300]}, delete=[live[400]])
+        line = _sync(env)
+        assert line.startswith("deals: incremental read 300 "), line
+        assert all(d.status == "won" for rid, d in _stored(env).items() if rid in live[:300])
+    finally:
+        env.close()
+
+
+def _sync(env: SyncEnv) -> str:
+    env.sb.reset_stats()
+    res = env.run("sync", "--config", str(env.config))
+    assert res.returncode == 0, res.stdout + res.stderr
+    return next(ln.strip() for ln in res.stdout.splitlines() if ln.strip().startswith("deals:"))
+
+
+def _stored(env: SyncEnv) -> dict[str, Deal]:
+    store = env.store()
+    try:
+        return {d.id: d for d in store.iter_deals("sandbox")}
+    finally:
+        store.close()
