@@ -438,6 +438,10 @@ class DynamicsSync(_SyncBase):
     authority_url: str = "https://login.microsoftonline.com"
     client_id_env: str = "DYNAMICS_CLIENT_ID"
     client_secret_env: str = "DYNAMICS_CLIENT_SECRET"
+    #: A certificate instead of the secret: the variable names a PEM file (private key and
+    #: certificate) or a .pfx/.p12; when it is set, the secret is not used.
+    client_certificate_env: str = "DYNAMICS_CLIENT_CERTIFICATE"
+    client_certificate_password_env: str = "DYNAMICS_CLIENT_CERTIFICATE_PASSWORD"  # for an encrypted key
     api_version: str = "9.2"
     page_size: int = Field(default=5000, ge=1, le=5000)  # Prefer: odata.maxpagesize (Dataverse's maximum)
     timeout: float = Field(default=60.0, gt=0, le=600)  # seconds to wait for one answer

@@ -142,6 +142,8 @@ class DynamicsConnector(Connector):
             environment_url=cfg.environment_url,
             client_id_env=cfg.client_id_env,
             client_secret_env=cfg.client_secret_env,
+            client_certificate_env=cfg.client_certificate_env,
+            client_certificate_password_env=cfg.client_certificate_password_env,
             env=env,
             timeout=timeout,
             on_call=lambda: self._count("token"),

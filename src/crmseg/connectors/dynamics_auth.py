@@ -1,5 +1,10 @@
 """Entra ID access tokens for Dynamics 365, through msal (OAuth 2.0 client credentials).
 
+The application proves itself with a client secret or, when the certificate variable is set,
+with a certificate: a PEM file holding the private key and the certificate (as ``az ad sp
+create-for-rbac --create-cert`` writes it) or a PKCS#12 ``.pfx``/``.p12`` file; msal signs a
+client assertion (PS256, the certificate's SHA-256 thumbprint) and the secret is not needed.
+
 msal's ``ConfidentialClientApplication`` caches the token and answers from its cache until
 the token is about to expire, so :meth:`MsalTokens.token` is called before every Dataverse
 call and renews in time by itself. After a 401, :meth:`MsalTokens.invalidate` drops the
@@ -12,7 +17,9 @@ HTTP client that routes that host's URLs to the loopback one (:class:`RoutedSess
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -57,6 +64,57 @@ class RoutedSession(requests.Session):
         return super().request(verb, text, *args, **kwargs)
 
 
+def certificate_credential(path: str, variable: str, password: str | None) -> dict[str, str]:
+    """msal's ``client_credential`` for the certificate file at ``path`` (named by ``variable``):
+    PEM with the private key and the certificate, or PKCS#12. ConfigError names the variable and
+    what is wrong; the key itself is never put in a message."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"dynamics: {variable}: cannot read the certificate file {path} ({exc.strerror})") from None
+    secret = password.encode() if password else None
+    if file.suffix.lower() in (".pfx", ".p12"):
+        try:
+            key, cert, _ = pkcs12.load_key_and_certificates(data, secret)
+        except ValueError:
+            raise ConfigError(f"dynamics: {variable}: {path} is not a PKCS#12 file this password opens") from None
+        if key is None or cert is None:
+            raise ConfigError(f"dynamics: {variable}: {path} lacks the private key or the certificate")
+        out = {"private_key_pfx_path": str(file)}
+        return {**out, "passphrase": password} if password else out
+    text = data.decode("ascii", "replace")
+    key_pem = _pem_block(text, "PRIVATE KEY")
+    cert_pem = _pem_block(text, "CERTIFICATE")
+    if key_pem is None or cert_pem is None:
+        raise ConfigError(
+            f"dynamics: {variable}: {path} needs the private key and the certificate in PEM "
+            "(-----BEGIN PRIVATE KEY----- and -----BEGIN CERTIFICATE-----), or a .pfx/.p12 file"
+        )
+    try:
+        load_pem_private_key(key_pem.encode(), secret)
+        x509.load_pem_x509_certificate(cert_pem.encode())
+    except (ValueError, TypeError) as exc:
+        why = (
+            "a password is needed or wrong"
+            if "password" in str(exc).lower() or "encrypted" in str(exc).lower()
+            else "unreadable"
+        )
+        raise ConfigError(f"dynamics: {variable}: the key or certificate in {path} is {why}") from None
+    out = {"private_key": key_pem, "public_certificate": cert_pem}
+    return {**out, "passphrase": password} if password else out
+
+
+def _pem_block(text: str, kind: str) -> str | None:
+    """The first PEM block whose label ends with ``kind`` (``PRIVATE KEY`` also matches ``RSA
+    PRIVATE KEY`` and ``ENCRYPTED PRIVATE KEY``)."""
+    m = re.search(rf"-----BEGIN ([A-Z ]*{kind})-----.+?-----END \1-----", text, re.S)
+    return m.group(0) if m else None
+
+
 def is_loopback_http(url: str) -> bool:
     """Whether ``url`` is plain http (config validation allows that only for loopback hosts)."""
     return urlsplit(url).scheme == "http"
@@ -77,16 +135,30 @@ class MsalTokens:
         timeout: float,
         on_call: Callable[[], None],
         secrets: Callable[..., None],
+        client_certificate_env: str = "DYNAMICS_CLIENT_CERTIFICATE",
+        client_certificate_password_env: str = "DYNAMICS_CLIENT_CERTIFICATE_PASSWORD",
     ) -> None:
-        missing = [name for name in (client_id_env, client_secret_env) if not env.get(name)]
-        if missing:
+        if not env.get(client_id_env):
             raise ConfigError(
-                f"dynamics: environment variable(s) {', '.join(missing)} (the Entra ID application's client id "
-                "and secret) not set"
+                f"dynamics: environment variable {client_id_env} (the Entra ID application's client id) not set"
             )
-        self.client_id, self._secret = env[client_id_env], env[client_secret_env]
-        secrets(self._secret)
-        self.credential = f"the client secret in {client_secret_env} (client id from {client_id_env})"
+        self.client_id = env[client_id_env]
+        self._secret: str | dict[str, str]
+        if env.get(client_certificate_env):
+            password = env.get(client_certificate_password_env) or None
+            if password:
+                secrets(password)
+            self._secret = certificate_credential(env[client_certificate_env], client_certificate_env, password)
+            self.credential = f"the certificate in {client_certificate_env} (client id from {client_id_env})"
+        elif env.get(client_secret_env):
+            self._secret = env[client_secret_env]
+            secrets(self._secret)
+            self.credential = f"the client secret in {client_secret_env} (client id from {client_id_env})"
+        else:
+            raise ConfigError(
+                f"dynamics: neither {client_secret_env} (the Entra ID application's client secret) nor "
+                f"{client_certificate_env} (a certificate file) is set"
+            )
         routed = is_loopback_http(authority_url)
         self.authority = f"{PUBLIC_AUTHORITY if routed else authority_url}/{tenant_id}"
         self.scope = f"{environment_url.rstrip('/')}/.default"

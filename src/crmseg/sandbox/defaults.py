@@ -32,6 +32,9 @@ class Credentials:
     #: Dynamics 365: the Entra ID app registration's client id and secret (client credentials).
     dynamics_client_id: str = "00000000-5a9d-4b0e-8d36-5a9d00000001"
     dynamics_client_secret: str = "sandbox-dynamics-secret"
+    #: PEM certificates registered on that application: a client assertion signed by one's key
+    #: is accepted instead of the secret.
+    dynamics_certificates: tuple[str, ...] = ()
     #: Zoho CRM: the server-based client's id and secret, and the refresh token of its grant.
     zoho_client_id: str = "1000.SANDBOX0ZOHO0CLIENT0000000000"
     zoho_client_secret: str = "sandbox-zoho-secret"

@@ -7,7 +7,10 @@ those URLs here; msal refuses a plain-http authority):
   (its ``token_endpoint`` names the real host, which the client routes here too)
 - ``POST /{tenant}/oauth2/v2.0/token``: client credentials (``client_id``, ``client_secret``,
   ``scope=<environment>/.default``) -> ``{"token_type": "Bearer", "expires_in", "access_token"}``;
-  a wrong secret answers 401 ``invalid_client`` (AADSTS7000215), an unknown tenant 400
+  a wrong secret answers 401 ``invalid_client`` (AADSTS7000215), an unknown tenant 400; a
+  certificate credential (``client_assertion_type`` jwt-bearer, a JWT signed with the key of a
+  certificate registered in ``credentials.dynamics_certificates``) instead of the secret, refused
+  as Entra ID does (AADSTS700027 for an unregistered certificate or a bad signature)
 
 Dataverse (``Authorization: Bearer``; an unknown or expired token answers 401 with
 ``WWW-Authenticate: Bearer error="invalid_token"``):
@@ -72,6 +75,7 @@ of a delta link), ``opportunities_query`` / ``opportunities_next``, ``transactio
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -102,6 +106,8 @@ MAX_PAGE = 5000
 MAX_BATCH = 1000
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
 WELL_KNOWN_LOGIN = "https://login.microsoftonline.com"
+#: The client assertion type of a certificate credential (RFC 7523).
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _ACCOUNT = re.compile(rf"^{re.escape(API)}/accounts\(([0-9a-fA-F-]{{36}})\)$")
 _ATTRS = f"{API}/EntityDefinitions(LogicalName='account')/Attributes"
 _COMPARE = re.compile(r"^\s*(modifiedon|createdon)\s+(eq|ne|gt|ge|lt|le)\s+(\S+)\s*$", re.IGNORECASE)
@@ -151,6 +157,8 @@ class DynamicsApp(BaseApp):
         self._tokens_lock = threading.Lock()
         self.user_id = str(uuid.uuid5(uuid.UUID(o.organization_id), "crmseg application user"))
         self._issued = 0  # the latest change-tracking version handed out in a delta link (epoch ms)
+        #: PEM certificates registered on the application (a certificate credential's public part).
+        self.certificates: list[str] = list(o.credentials.dynamics_certificates)
 
     # ------------------------------------------------------------ routing
     def route(self, req: Request) -> Route | None:
@@ -301,7 +309,9 @@ class DynamicsApp(BaseApp):
                     f"'{form.get('client_id')}' was not found in the directory.",
                 },
             )
-        if form.get("client_secret") != c.dynamics_client_secret:
+        if form.get("client_assertion_type") == JWT_BEARER:
+            self._check_assertion(form.get("client_assertion", ""), tenant, c.dynamics_client_id)
+        elif form.get("client_secret") != c.dynamics_client_secret:
             raise ApiError(
                 401,
                 {
@@ -329,6 +339,51 @@ class DynamicsApp(BaseApp):
         return json_response(
             200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
         )
+
+    def _check_assertion(self, assertion: str, tenant: str, client_id: str) -> None:
+        """A certificate credential: a JWT signed by the key of a certificate registered on the
+        application (its SHA-256 ``x5t#S256`` or SHA-1 ``x5t`` thumbprint in the header), for
+        this tenant's token endpoint, issued by and about the client id (Entra ID's checks)."""
+        import jwt
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        def refuse(code: str, why: str) -> ApiError:
+            return ApiError(401, {"error": "invalid_client", "error_description": f"{code}: {why}"})
+
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError:
+            raise refuse("AADSTS50027", "JWT token is invalid or malformed.") from None
+        for pem in self.certificates:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+            prints = {
+                "x5t#S256": base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode(),
+                "x5t": base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA1())).rstrip(b"=").decode(),
+            }
+            # base64url without padding (RFC 7515); msal sends it padded, which Entra ID takes too
+            if any(str(header.get(k, "")).rstrip("=") == v for k, v in prints.items()):
+                break
+        else:
+            raise refuse(
+                "AADSTS700027",
+                "The certificate with identifier used to sign the client assertion is not registered on application.",
+            )
+        try:
+            claims = jwt.decode(
+                assertion,
+                cert.public_key(),  # type: ignore[arg-type]  # an RSA or EC key: what jwt verifies with
+                algorithms=["PS256", "RS256"],
+                audience=f"{WELL_KNOWN_LOGIN}/{tenant}/oauth2/v2.0/token",
+                issuer=client_id,
+                options={"require": ["exp", "aud", "iss", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise refuse("AADSTS700024", "Client assertion is not within its valid time range.") from None
+        except jwt.PyJWTError as exc:
+            raise refuse("AADSTS700027", f"Client assertion failed signature validation ({exc}).") from None
+        if claims.get("sub") != client_id:
+            raise refuse("AADSTS700021", "Client assertion application identifier doesn't match 'client_id' parameter.")
 
     # ------------------------------------------------------------ identity, metadata
     def _whoami(self, req: Request) -> Response:
