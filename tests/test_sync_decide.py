@@ -10,7 +10,7 @@ from crmseg.model import DimResult
 from crmseg.state.store import DimTag
 from crmseg.state.transitions import EDIT_RULE, PINNED_RULE, moves
 from crmseg.sync.budget import Budget, BudgetExhausted
-from crmseg.sync.decide import account_plan, applied, is_permanent, rule_label
+from crmseg.sync.decide import MAX_ATTEMPTS, account_plan, applied, gives_up, is_permanent, rule_label
 from crmseg.sync.fingerprint import read_fingerprint, rules_fingerprint
 
 TAGS = {"segment": "Segment__c", "icp_score": "ICP_Score__c"}.get
@@ -81,6 +81,24 @@ def test_applied_compares_tag_texts():
 )
 def test_permanent_errors_are_told_apart(error, permanent):
     assert is_permanent(error) is permanent
+
+
+@pytest.mark.parametrize(
+    "error, tries, blocked",
+    [
+        ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: bad value", 1, True),  # permanent: at once
+        ("HTTP 500: server error", MAX_ATTEMPTS - 1, False),
+        ("HTTP 500: server error", MAX_ATTEMPTS, True),  # no known kind: given up after MAX_ATTEMPTS runs
+        ("no result returned by the bulk job", MAX_ATTEMPTS + 3, True),
+        ("UNABLE_TO_LOCK_ROW: unable to obtain exclusive access to this record", MAX_ATTEMPTS, False),
+        ("UNABLE_TO_LOCK_ROW: unable to obtain exclusive access to this record", 100, False),  # a lock: never
+        (None, MAX_ATTEMPTS, True),
+    ],
+)
+def test_a_failed_write_is_given_up_on_permanent_errors_and_repeated_unknown_ones_never_on_a_lock(
+    error, tries, blocked
+):
+    assert gives_up(error, tries) is blocked
 
 
 def test_rule_label():

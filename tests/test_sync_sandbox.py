@@ -15,6 +15,7 @@ import pytest
 from crmseg.audit.plan import plan_config
 from crmseg.config import load_config
 from crmseg.state.sqlite import SqliteStore
+from crmseg.sync.decide import MAX_ATTEMPTS
 from crmseg.sync.outcome import SyncOptions
 from crmseg.sync.runner import run_sync
 from crmseg.tags import tag_text
@@ -266,6 +267,71 @@ def test_failed_records_are_retried_and_permanent_ones_kept_apart(env):
     status = json.loads(env.run("status", "--config", str(env.config), "--json").stdout)["syncs"]["sandbox"]
     assert status["pending_retries"] == 0 and status["blocked"] == 0
     assert max(env.transitions().values()) == 1
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_a_locked_record_is_retried_however_many_runs_it_failed(crm, tmp_path):
+    """A row lock clears on a retry, however often it repeats: a record refused with
+    ``UNABLE_TO_LOCK_ROW`` by more runs in a row than :data:`MAX_ATTEMPTS` is still retried by the
+    next incremental run and ends with its tags (it is not blocked as if the error were permanent)."""
+    env = SyncEnv(tmp_path, crm, 60)
+    try:
+        env.sb.inject({"kind": "record_failure", "error": "UNABLE_TO_LOCK_ROW"})  # the first record written
+        assert env.sync().returncode == 1
+        store = env.store()
+        try:
+            (locked,) = store.record_errors("sandbox")
+        finally:
+            store.close()
+        env.sb.inject({"kind": "record_failure", "ids": [locked], "count": MAX_ATTEMPTS, "error": "UNABLE_TO_LOCK_ROW"})
+        for _ in range(MAX_ATTEMPTS):  # the same record refused again by each next run
+            res = env.sync()
+            assert res.returncode == 1, res.stdout + res.stderr
+            assert env.runs()[-1].counts["failed"] == 1
+        store = env.store()
+        try:
+            err = store.record_errors("sandbox")[locked]
+        finally:
+            store.close()
+        assert err.attempts == MAX_ATTEMPTS + 1 and not err.permanent, err
+        res = env.sync()  # the lock is gone
+        assert res.returncode == 0, res.stdout + res.stderr
+        run = env.runs()[-1]
+        assert run.mode == "incremental" and run.counts["written"] == 1 and run.counts["blocked"] == 0
+        tags = env.crm_tags()[env.seed_of[locked]]
+        assert err.targets and {d: tags[d] for d in err.targets} == err.targets  # the CRM holds its tags now
+        assert max(env.transitions().values()) == 1
+    finally:
+        env.close()
+
+
+def test_an_unknown_error_failing_max_attempts_runs_is_blocked_until_a_full_run(tmp_path):
+    """An error of no known kind that fails :data:`MAX_ATTEMPTS` runs in a row is kept apart as
+    blocked (the next incremental run does not send it again); ``--full`` retries it."""
+    env = SyncEnv(tmp_path, "hubspot", 60)
+    try:
+        env.sb.inject({"kind": "record_failure", "error": "MYSTERY"})
+        assert env.sync().returncode == 1
+        store = env.store()
+        try:
+            (stuck,) = store.record_errors("sandbox")
+        finally:
+            store.close()
+        env.sb.inject({"kind": "record_failure", "ids": [stuck], "count": MAX_ATTEMPTS - 1, "error": "MYSTERY"})
+        for _ in range(MAX_ATTEMPTS - 1):
+            assert env.sync().returncode == 1
+        store = env.store()
+        try:
+            err = store.record_errors("sandbox")[stuck]
+        finally:
+            store.close()
+        assert err.permanent and err.attempts == MAX_ATTEMPTS and f"gave up after {MAX_ATTEMPTS} attempts" in err.error
+        assert env.sync().returncode == 0
+        assert env.runs()[-1].counts["blocked"] == 1 and env.runs()[-1].counts["written"] == 0
+        assert env.sync("--full").returncode == 0
+        assert env.runs()[-1].counts["written"] == 1 and env.runs()[-1].counts["blocked"] == 0
+    finally:
+        env.close()
 
 
 def _daily_limit(env: SyncEnv, limit: int) -> None:

@@ -3,6 +3,7 @@
 - :func:`account_plan`: which dimensions to write (mapped, not pinned, differing from the
   CRM's value), which to record as confirmed without a write, and the CRM fields to send.
 - :func:`is_permanent`: whether a CRM's per-record error can succeed by retrying.
+- :func:`gives_up`: whether a failed write is kept apart as blocked after its latest failure.
 - :func:`rule_label`: the rule text logged with a transition.
 """
 
@@ -42,7 +43,12 @@ PERMANENT_CODES = (
     "MANDATORY_NOT_FOUND",
     "DUPLICATE_DATA",
 )
-#: A retriable per-record error becomes permanent after this many failed runs.
+#: Per-record errors that say the record was busy for a moment: Salesforce's UNABLE_TO_LOCK_ROW (the
+#: ~10 s wait for a row lock another transaction held ran out). A retry clears them, so they never
+#: become permanent, however many runs in a row they fail. (Zoho's RECORD_LOCKED is not one: a
+#: locked Zoho record stays locked until someone unlocks it.)
+TRANSIENT_CODES = ("UNABLE_TO_LOCK_ROW",)
+#: An error of no known kind becomes permanent after this many failed runs in a row.
 MAX_ATTEMPTS = 5
 DEFAULT_RULE = "(default)"
 
@@ -51,6 +57,20 @@ def is_permanent(error: str | None) -> bool:
     """True when the error names a cause no retry can fix (restricted picklist, deleted record...)."""
     text = (error or "").upper()
     return any(code in text for code in PERMANENT_CODES)
+
+
+def is_transient(error: str | None) -> bool:
+    """True when the error says the record was busy for a moment: a later run's retry goes through."""
+    text = (error or "").upper()
+    return any(code in text for code in TRANSIENT_CODES)
+
+
+def gives_up(error: str | None, tries: int) -> bool:
+    """Whether a write that failed with ``error`` in its ``tries``-th run in a row is kept apart as
+    blocked: a permanent error at once, a transient one never, any other after MAX_ATTEMPTS runs."""
+    if is_permanent(error):
+        return True
+    return tries >= MAX_ATTEMPTS and not is_transient(error)
 
 
 def rule_label(result: DimResult) -> str:

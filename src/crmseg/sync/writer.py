@@ -26,7 +26,7 @@ from crmseg.errors import StopRequested
 from crmseg.model import TagWrite
 from crmseg.state.store import Confirmed, PendingWrite, RecordError, StateStore
 from crmseg.sync.budget import Budget
-from crmseg.sync.decide import MAX_ATTEMPTS, is_permanent
+from crmseg.sync.decide import gives_up, is_permanent
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ class Writer:
                 continue
             error = res.error or "failed without an error message"
             tries = self.attempts.get(entry.account, 0) + 1
-            permanent = is_permanent(error) or tries >= MAX_ATTEMPTS
-            if not is_permanent(error) and permanent:
+            permanent = gives_up(error, tries)
+            if permanent and not is_permanent(error):
                 error = f"{error} (gave up after {tries} attempts)"
             bad.append(
                 RecordError(entry.account, error, permanent, targets={d: tag.value for d, tag in entry.dims.items()})
