@@ -20,9 +20,9 @@ from typing import Any
 
 from crmseg.config import Mapping
 from crmseg.sandbox.schema import Dimension, FieldDef, tag_fields
-from crmseg.sandbox.seed import BASE_TIME, PIN_COLUMNS
+from crmseg.sandbox.seed import BASE_TIME, row_pinned, row_stamps
 from crmseg.sandbox.store import Record
-from crmseg.sandbox.values import FieldError, coerce, ms_of, to_ms
+from crmseg.sandbox.values import FieldError, coerce, to_ms
 
 #: Option values of custom choice columns start here (the default publisher's prefix 10,000).
 CUSTOM_OPTION_BASE = 100_000_000
@@ -222,13 +222,10 @@ def seed_records(
             except FieldError:
                 data[fd.name] = None
         if pin:
-            flag = next((row[c] for c in PIN_COLUMNS if row.get(c) not in (None, "")), None)
-            data[pin] = str(flag).strip().lower() in ("1", "true", "yes", "y") if flag is not None else False
+            data[pin] = row_pinned(row)
         rid = guid(n)
         given = str(row.get("id") or "").strip()
         if given:
             id_map[given] = rid
-        updated = ms_of(row.get("updated_at"))
-        created = ms_of(row.get("created_at")) or updated or base_ms - n * 60_000
-        records.append(Record(rid, created, max(updated or created, created), data))
+        records.append(Record(rid, *row_stamps(row, n, base_ms), data))
     return records, id_map

@@ -103,6 +103,22 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "y")
 
 
+def row_pinned(row: dict[str, Any]) -> bool:
+    """A seed row's pin flag (the first non-empty of :data:`PIN_COLUMNS`); False without one."""
+    raw = next((row[c] for c in PIN_COLUMNS if row.get(c) not in (None, "")), None)
+    return _truthy(raw) if raw is not None else False
+
+
+def row_stamps(row: dict[str, Any], n: int, base_ms: int, resolution: int = 1) -> tuple[int, int]:
+    """A seed row's (created, modified) epoch ms, cut to the CRM's ``resolution`` (1,000: whole
+    seconds): from its ``created_at``/``updated_at``, else a minute apart per row before
+    ``base_ms``; modified never before created."""
+    updated = ms_of(row.get("updated_at"))
+    created = ms_of(row.get("created_at")) or updated or base_ms - n * 60_000
+    modified = max(updated or created, created)
+    return created - created % resolution, modified - modified % resolution
+
+
 def _plan(mapping: Mapping, schema: dict[str, FieldDef], tag_fields: dict[str, str]) -> list[tuple[str, FieldDef]]:
     """(row column, target field) pairs: mapped canonical fields, then ``crmseg_<dim>`` tag columns."""
     plan = []
@@ -138,8 +154,7 @@ def build_records(
             if column in row:
                 data[fd.name] = _seed_value(fd, row[column])
         if pin:
-            raw = next((row[c] for c in PIN_COLUMNS if row.get(c) not in (None, "")), None)
-            data[pin] = _truthy(raw) if raw is not None else False
+            data[pin] = row_pinned(row)
         learn_options(learnable, {k: data[k] for k in learnable if data[k] is not None})
         given = str(row.get("id") or "").strip()
         rid = (
@@ -152,8 +167,5 @@ def build_records(
         taken.add(rid)
         if given:
             id_map[given] = rid
-        updated = ms_of(row.get("updated_at"))
-        created = ms_of(row.get("created_at")) or updated or base_ms - n * 60_000
-        modified = max(updated or created, created)
-        records.append(Record(rid, created - created % resolution, modified - modified % resolution, data))
+        records.append(Record(rid, *row_stamps(row, n, base_ms, resolution), data))
     return records, id_map

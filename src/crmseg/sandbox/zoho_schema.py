@@ -26,7 +26,7 @@ from typing import Any
 
 from crmseg.config import Mapping
 from crmseg.sandbox.schema import Dimension, FieldDef, tag_fields
-from crmseg.sandbox.seed import BASE_TIME, PIN_COLUMNS
+from crmseg.sandbox.seed import BASE_TIME, row_pinned, row_stamps
 from crmseg.sandbox.store import Record
 from crmseg.sandbox.values import FieldError, ms_of, parse_datetime, split_multi, to_ms
 
@@ -346,16 +346,12 @@ def seed_records(
             except FieldError:
                 data[fd.name] = None
         if pin:
-            flag = next((row[c] for c in PIN_COLUMNS if row.get(c) not in (None, "")), None)
-            data[pin] = str(flag).strip().lower() in ("1", "true", "yes", "y") if flag is not None else False
+            data[pin] = row_pinned(row)
         rid = account_id(n)
         given = str(row.get("id") or "").strip()
         if given:
             id_map[given] = rid
-        updated = ms_of(row.get("updated_at"))
-        created = ms_of(row.get("created_at")) or updated or base_ms - n * 60_000
-        modified = max(updated or created, created)
-        records.append(Record(rid, created - created % 1000, modified - modified % 1000, data))
+        records.append(Record(rid, *row_stamps(row, n, base_ms, 1000), data))
     return records, id_map
 
 
