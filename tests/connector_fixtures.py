@@ -8,7 +8,7 @@ import csv
 import json
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from typing import Any
 from crmseg.config import DynamicsSync, HubSpotSync, Mapping, SalesforceSync, ZohoSync
 from crmseg.connectors.base import Connector
 from crmseg.connectors.retry import RetryPolicy
+from crmseg.deals.mapped import DealNormalizer
+from crmseg.deals.model import Deal
 
 BASE = "http://127.0.0.1:8999"
 VER = "59.0"
@@ -414,3 +416,24 @@ class FileHarness(ContractHarness):
     def add_bad_row(self) -> None:
         self.bad_lines.append("broken,row" if self.kind == "csv" else "{not json")
         self._save()
+
+
+def deal_harness(crm: str, rules_dir: str, deals: int, page: int | None = None, **kw: Any) -> Iterator[Harness]:
+    """A sandbox harness of 80 accounts and ``deals`` deals (for a module fixture to ``yield
+    from``); ``page``: the deal read's page size the floor is counted in, when not the accounts'."""
+    h = Harness(crm, rules_dir, accounts=80, deals=deals, **kw)
+    if page is not None:
+        h.page = page
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def read_deals(h: Harness, since: datetime | None = None, **kw: Any) -> tuple[Any, DealNormalizer, list[Deal]]:
+    """A new connector, and the deals it reads (each converted with the shipped mapping)."""
+    conn = h.connector(**kw)
+    reads = conn.capabilities.deals
+    assert reads is not None
+    norm = DealNormalizer(h.mapping.deals, multi_currency=reads.multi_currency)
+    return conn, norm, [norm.deal(r) for r in reads.read_deals(norm.read_fields(), since=since)]

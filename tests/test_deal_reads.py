@@ -20,7 +20,7 @@ from crmseg.deals.mapped import DealNormalizer
 from crmseg.deals.model import Deal
 from crmseg.sandbox.deals import CURRENCY_RATES
 from crmseg.sandbox.store import Record
-from tests.connector_fixtures import Harness, write_rules
+from tests.connector_fixtures import Harness, deal_harness, read_deals, write_rules
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +29,8 @@ def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def harness(crm: str, rules_dir: str, deals: int, **kw: Any) -> Iterator[Harness]:
-    h = Harness(crm, rules_dir, accounts=80, deals=deals, **kw)
-    h.page = 2000  # the shipped page size: Salesforce's floor is ceil(D / 2000)
-    try:
-        yield h
-    finally:
-        h.close()
+    # the shipped page size: Salesforce's floor is ceil(D / 2000)
+    return deal_harness(crm, rules_dir, deals, page=2000, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +41,6 @@ def sf(rules_dir: str) -> Iterator[Harness]:
 @pytest.fixture(scope="module")
 def hs(rules_dir: str) -> Iterator[Harness]:
     yield from harness("hubspot", rules_dir, 2500)
-
-
-def read(h: Harness, since: datetime | None = None, **kw: Any) -> tuple[Any, DealNormalizer, list[Deal]]:
-    """A new connector, and the deals it reads (each converted with the shipped mapping)."""
-    conn = h.connector(**kw)
-    reads = conn.capabilities.deals
-    assert reads is not None
-    norm = DealNormalizer(h.mapping.deals, multi_currency=reads.multi_currency)
-    return conn, norm, [norm.deal(r) for r in reads.read_deals(norm.read_fields(), since=since)]
 
 
 def _utc(ms: int) -> datetime:
@@ -110,7 +97,7 @@ def test_salesforce_full_read_is_every_live_opportunity_at_the_floor(sf: Harness
     live = sf.sb.deal_ids(deleted=False)
     assert sf.sb.deal_ids(deleted=True)  # the seed has deleted opportunities: query leaves them out
     sf.sb.reset_stats()
-    conn, norm, deals = read(sf)
+    conn, norm, deals = read_deals(sf)
     assert sorted(d.id for d in deals) == live
     pages = math.ceil(len(live) / 2000)
     assert conn.calls_by_kind["deal_query"] == pages == sf.server_calls("query_opportunity", "query_more_opportunity")
@@ -129,12 +116,12 @@ def test_salesforce_incremental_read_and_a_deletion(sf: Harness) -> None:
     sf.sb.edit_deals({live[0]: {"StageName": "Closed Won", "IsClosed": True, "IsWon": True}}, delete=[live[1]])
     try:
         sf.sb.reset_stats()
-        conn, _, deals = read(sf, since=since)
+        conn, _, deals = read_deals(sf, since=since)
         assert sorted(d.id for d in deals) == sorted([*touched, live[0]])  # the deleted one is not returned
         assert conn.calls_by_kind["deal_query"] == 2 == sf.server_calls("query_opportunity", "query_more_opportunity")
         assert next(d for d in deals if d.id == live[0]).status == "won"
         assert conn.server_time is not None and abs(conn.server_time - datetime.now(UTC)).total_seconds() < 5
-        _, _, full = read(sf)
+        _, _, full = read_deals(sf)
         assert live[1] not in {d.id for d in full} and len(full) == len(live) - 1
     finally:
         sf.sb.edit_deals(restore=[live[1]])
@@ -142,7 +129,7 @@ def test_salesforce_incremental_read_and_a_deletion(sf: Harness) -> None:
 
 def test_salesforce_multi_currency_org_reads_converted_amounts(rules_dir: str) -> None:
     for h in harness("salesforce", rules_dir, 300, multi_currency=True):
-        conn, norm, deals = read(h)
+        conn, norm, deals = read_deals(h)
         assert norm.multi_currency
         for deal in deals:
             same(deal, sf_expected(h.sb.deal(deal.id), multi=True))
@@ -166,7 +153,7 @@ def test_salesforce_faults_mid_read_are_retried_without_re_emitting(sf: Harness,
     sf.sb.reset_stats()
     sf.sb.inject({**fault, "endpoint": "query_more_opportunity"}, {**fault, "endpoint": "query_opportunity"})
     logins = sf.sb.stats()["logins"]
-    conn, _, deals = read(sf, timeout=0.3)
+    conn, _, deals = read_deals(sf, timeout=0.3)
     ids = [d.id for d in deals]
     assert len(ids) == len(set(ids)) and sorted(ids) == sf.sb.deal_ids(deleted=False)
     assert sf.sb.stats()["faults"]["fired"] == {fault["kind"]: 2}
@@ -181,7 +168,7 @@ def test_hubspot_full_read_lists_deals_with_their_primary_company(hs: Harness) -
     live = hs.sb.deal_ids(deleted=False)
     assert hs.sb.deal_ids(deleted=True)  # archived deals are not listed
     hs.sb.reset_stats()
-    conn, norm, deals = read(hs)
+    conn, norm, deals = read_deals(hs)
     assert [d.id for d in deals] == live and not norm.multi_currency
     assert conn.calls_by_kind["deal_list"] == math.ceil(len(live) / 100) == hs.server_calls("deals_list")
     assert hs.server_calls("deals_associations_batch_read", "deals_search") == 0  # companies came inline
@@ -201,7 +188,7 @@ def test_hubspot_incremental_read_searches_and_batches_the_associations(hs: Harn
     touched = live[50:1550]  # 1,500: 8 search pages, 2 association batches
     since = touched_since(hs, touched)
     hs.sb.reset_stats()
-    conn, _, deals = read(hs, since=since)
+    conn, _, deals = read_deals(hs, since=since)
     assert sorted(d.id for d in deals) == sorted(touched)
     assert conn.calls_by_kind["deal_search"] == math.ceil(1500 / 200) == hs.server_calls("deals_search")
     assert conn.calls_by_kind["deal_associations"] == math.ceil(1500 / 1000)
@@ -222,7 +209,7 @@ def test_hubspot_deal_search_past_the_cap_reads_each_deal_once(rules_dir: str) -
         frozen["t"] += 1
         h.sb.edit_deals(touch=live[250:300])
         h.sb.reset_stats()
-        conn, _, deals = read(h, since=since, search_cap=100, search_limit=50)
+        conn, _, deals = read_deals(h, since=since, search_cap=100, search_limit=50)
         assert [d.id for d in deals] == live[:300]  # by time, then by id within one time
         # three queries of two pages each: every page is new deals, none is read twice
         assert h.server_calls("deals_search") == math.ceil(300 / 50) == conn.calls_by_kind["deal_search"]
@@ -231,7 +218,7 @@ def test_hubspot_deal_search_past_the_cap_reads_each_deal_once(rules_dir: str) -
 
 def test_hubspot_multi_currency_portal_reads_the_home_amount(rules_dir: str) -> None:
     for h in harness("hubspot", rules_dir, 300, multi_currency=True):
-        conn, norm, deals = read(h)
+        conn, norm, deals = read_deals(h)
         assert norm.multi_currency and len({d.currency for d in deals}) > 2
         for deal in deals:
             same(deal, hs_expected(h.sb.deal(deal.id), multi=True))
@@ -260,7 +247,7 @@ def test_hubspot_faults_on_every_deal_call_are_retried(hs: Harness, fault: dict[
         {**fault, "endpoint": "deals_search", "after": 1},
         {**fault, "endpoint": "deals_associations"},
     )
-    conn, _, full = read(hs, timeout=0.3)
+    conn, _, full = read_deals(hs, timeout=0.3)
     assert [d.id for d in full] == live
     reads = conn.capabilities.deals
     norm = DealNormalizer(hs.mapping.deals)

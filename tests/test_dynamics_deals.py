@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 
 from crmseg.connectors.dynamics_deals import account_of
-from crmseg.deals.mapped import DealNormalizer
 from crmseg.deals.model import Deal
 from crmseg.sandbox.deals import DY_CUSTOMER_TABLE, dy_currency_id
 from crmseg.sandbox.store import Record
-from tests.connector_fixtures import Harness, write_rules
+from tests.connector_fixtures import Harness, deal_harness, read_deals, write_rules
 from tests.sync_env import SyncEnv
 
 PAGE = 500
@@ -34,25 +33,12 @@ def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def harness(rules_dir: str, deals: int, **kw: Any) -> Iterator[Harness]:
-    h = Harness("dynamics", rules_dir, accounts=80, deals=deals, **kw)
-    h.page = PAGE
-    try:
-        yield h
-    finally:
-        h.close()
+    return deal_harness("dynamics", rules_dir, deals, page=PAGE, **kw)
 
 
 @pytest.fixture(scope="module")
 def dy(rules_dir: str) -> Iterator[Harness]:
     yield from harness(rules_dir, 1200)
-
-
-def read(h: Harness, since: datetime | None = None, **kw: Any) -> tuple[Any, DealNormalizer, list[Deal]]:
-    conn = h.connector(**kw)
-    reads = conn.capabilities.deals
-    assert reads is not None
-    norm = DealNormalizer(h.mapping.deals, multi_currency=reads.multi_currency)
-    return conn, norm, [norm.deal(r) for r in reads.read_deals(norm.read_fields(), since=since)]
 
 
 def expected(rec: Record, multi: bool) -> Deal:
@@ -80,7 +66,7 @@ def test_full_read_is_every_live_opportunity_at_the_floor(dy: Harness) -> None:
     live = dy.sb.deal_ids(deleted=False)
     assert dy.sb.deal_ids(deleted=True)  # the seed has deleted opportunities: they are not returned
     dy.sb.reset_stats()
-    conn, norm, deals = read(dy)
+    conn, norm, deals = read_deals(dy)
     assert sorted(d.id for d in deals) == live and not norm.multi_currency
     pages = math.ceil(len(live) / PAGE)
     assert conn.calls_by_kind["deal_query"] == pages == dy.server_calls("opportunities_query", "opportunities_next")
@@ -105,12 +91,12 @@ def test_incremental_read_and_a_deletion(dy: Harness) -> None:
     dy.sb.edit_deals({live[0]: {"statecode": 1, "statuscode": 3}}, delete=[live[1]])
     try:
         dy.sb.reset_stats()
-        conn, _, deals = read(dy, since=since)
+        conn, _, deals = read_deals(dy, since=since)
         assert sorted(d.id for d in deals) == sorted([*touched, live[0]])
         assert conn.calls_by_kind["deal_query"] == 2 == dy.server_calls("opportunities_query", "opportunities_next")
         assert next(d for d in deals if d.id == live[0]).status == "won"
         assert conn.server_time is not None and abs(conn.server_time - datetime.now(UTC)).total_seconds() < 5
-        _, _, full = read(dy)
+        _, _, full = read_deals(dy)
         assert live[1] not in {d.id for d in full} and len(full) == len(live) - 1
     finally:
         dy.sb.edit_deals(restore=[live[1]])
@@ -118,7 +104,7 @@ def test_incremental_read_and_a_deletion(dy: Harness) -> None:
 
 def test_multi_currency_organization_reads_base_amounts(rules_dir: str) -> None:
     for h in harness(rules_dir, 300, multi_currency=True):
-        conn, norm, deals = read(h)
+        conn, norm, deals = read_deals(h)
         assert norm.multi_currency
         for deal in deals:
             same(deal, expected(h.sb.deal(deal.id), multi=True))
@@ -135,7 +121,7 @@ def test_multi_currency_organization_reads_base_amounts(rules_dir: str) -> None:
 def test_faults_mid_read_are_retried_without_re_emitting(dy: Harness, fault: dict[str, Any]) -> None:
     dy.sb.reset_stats()
     dy.sb.inject({**fault, "endpoint": "opportunities_next"}, {**fault, "endpoint": "opportunities_query"})
-    conn, _, deals = read(dy)
+    conn, _, deals = read_deals(dy)
     ids = [d.id for d in deals]
     assert len(ids) == len(set(ids)) and sorted(ids) == dy.sb.deal_ids(deleted=False)
     assert dy.sb.stats()["faults"]["fired"] == {fault["kind"]: 2}

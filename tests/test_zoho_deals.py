@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from crmseg.deals.mapped import DealNormalizer
 from crmseg.deals.model import Deal
 from crmseg.model import SchemaField
 from crmseg.sandbox.store import Record
 from crmseg.sandbox.zoho_deals import STAGES
-from tests.connector_fixtures import Harness, write_rules
+from tests.connector_fixtures import Harness, deal_harness, read_deals, write_rules
 from tests.sync_env import SyncEnv
 
 STATUS = {kind: status for status, kind in (("open", "Open"), ("won", "Closed Won"), ("lost", "Closed Lost"))}
@@ -34,24 +33,12 @@ def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def harness(rules_dir: str, deals: int, **kw: Any) -> Iterator[Harness]:
-    h = Harness("zoho", rules_dir, accounts=80, deals=deals, **kw)
-    try:
-        yield h
-    finally:
-        h.close()
+    return deal_harness("zoho", rules_dir, deals, **kw)
 
 
 @pytest.fixture(scope="module")
 def zh(rules_dir: str) -> Iterator[Harness]:
     yield from harness(rules_dir, 700)
-
-
-def read(h: Harness, since: datetime | None = None, **kw: Any) -> tuple[Any, DealNormalizer, list[Deal]]:
-    conn = h.connector(**kw)
-    reads = conn.capabilities.deals
-    assert reads is not None
-    norm = DealNormalizer(h.mapping.deals, multi_currency=reads.multi_currency)
-    return conn, norm, [norm.deal(r) for r in reads.read_deals(norm.read_fields(), since=since)]
 
 
 def expected(rec: Record, multi: bool) -> Deal:
@@ -80,7 +67,7 @@ def test_full_read_is_every_live_deal_at_the_floor(zh: Harness) -> None:
     live = zh.sb.deal_ids(deleted=False)
     assert zh.sb.deal_ids(deleted=True)  # the seed has deleted deals: they are not returned
     zh.sb.reset_stats()
-    conn, norm, deals = read(zh)
+    conn, norm, deals = read_deals(zh)
     assert sorted(d.id for d in deals) == live and not norm.multi_currency
     pages = math.ceil(len(live) / 200)
     assert conn.calls_by_kind["deal_query"] == pages == zh.server_calls("deals_page", "deals_token")
@@ -92,7 +79,7 @@ def test_full_read_is_every_live_deal_at_the_floor(zh: Harness) -> None:
 
 
 def test_the_status_comes_from_the_stage_metadata_not_its_label(zh: Harness) -> None:
-    _, _, deals = read(zh)
+    _, _, deals = read_deals(zh)
     to_competition = [d for d in deals if d.stage == "Closed Lost to Competition"]
     assert to_competition and all(d.status == "lost" for d in to_competition)
     # a stage renamed by an admin keeps its forecast type: the status follows the metadata
@@ -102,7 +89,7 @@ def test_the_status_comes_from_the_stage_metadata_not_its_label(zh: Harness) -> 
     rid = zh.sb.deal_ids(deleted=False)[0]
     zh.sb.edit_deals({rid: {"Stage": "Signed"}})
     try:
-        _, _, again = read(zh)
+        _, _, again = read_deals(zh)
         assert next(d for d in again if d.id == rid).status == "won"
     finally:
         zh.sb.edit_deals({rid: {"Stage": zh.sb.deal(rid).data["Stage"]}})
@@ -125,11 +112,11 @@ def test_incremental_read_and_a_deletion(zh: Harness) -> None:
     zh.sb.edit_deals({live[0]: {"Stage": "Closed Won"}}, delete=[live[1]])
     try:
         zh.sb.reset_stats()
-        conn, _, deals = read(zh, since=since)
+        conn, _, deals = read_deals(zh, since=since)
         assert sorted(d.id for d in deals) == sorted([*touched, live[0]])
         assert conn.calls_by_kind["deal_query"] == 2 == zh.server_calls("deals_page", "deals_token")
         assert next(d for d in deals if d.id == live[0]).status == "won"
-        _, _, full = read(zh)
+        _, _, full = read_deals(zh)
         assert live[1] not in {d.id for d in full} and len(full) == len(live) - 1
     finally:
         zh.sb.edit_deals(restore=[live[1]])
@@ -137,7 +124,7 @@ def test_incremental_read_and_a_deletion(zh: Harness) -> None:
 
 def test_multi_currency_org_reads_home_currency_amounts(rules_dir: str) -> None:
     for h in harness(rules_dir, 300, multi_currency=True):
-        conn, norm, deals = read(h)
+        conn, norm, deals = read_deals(h)
         assert norm.multi_currency
         for deal in deals:
             same(deal, expected(h.sb.deal(deal.id), multi=True))
@@ -152,7 +139,7 @@ def test_multi_currency_org_reads_home_currency_amounts(rules_dir: str) -> None:
 def test_faults_mid_read_are_retried_without_re_emitting(zh: Harness, fault: dict[str, Any]) -> None:
     zh.sb.reset_stats()
     zh.sb.inject({**fault, "endpoint": "deals_page", "after": 3}, {**fault, "endpoint": "deals_page"})
-    _, _, deals = read(zh)
+    _, _, deals = read_deals(zh)
     ids = [d.id for d in deals]
     assert len(ids) == len(set(ids)) and sorted(ids) == zh.sb.deal_ids(deleted=False)
     assert zh.sb.stats()["faults"]["fired"] == {fault["kind"]: 2}
