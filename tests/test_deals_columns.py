@@ -54,6 +54,15 @@ def _history(rng: random.Random, accounts: int) -> tuple[list[FirstLabel], list[
     return first, moves
 
 
+def _chunks(rng: random.Random, first: list[FirstLabel], moves: list[LabelMove]) -> list[RecordedRows]:
+    """The history as the state may give it: in chunks, the transitions in any order (each with its
+    place in the log), the first labels as tags or as first-evaluation transitions."""
+    rows = RecordedRows.of(first, moves).moves
+    shuffled = rng.sample(list(rows), len(rows))
+    out = [RecordedRows(moves=shuffled[i : i + 7]) for i in range(0, len(shuffled), 7)]
+    return rng.sample(out, len(out))
+
+
 def _deals(rng: random.Random, n: int, accounts: int) -> list[Deal]:
     out = []
     for i in range(n):
@@ -80,7 +89,7 @@ def test_columnar_attribution_equals_the_row_by_row_one(seed: int, mode: str) ->
     history = TagHistory(first, moves)
     index = AccountIndex()
     table = DealTable.of(deals, index)
-    lines = timelines([RecordedRows.of(first, moves)], index, DIMS)
+    lines = timelines(_chunks(rng, first, moves), index, DIMS)
     for dim in DIMS:
         want = attribute(deals, history, dim, mode)  # type: ignore[arg-type]  # one of the modes
         got = attribute_table(table, lines[dim], mode)  # type: ignore[arg-type]  # one of the modes
@@ -97,7 +106,7 @@ def test_labels_at_a_time_equal_the_tag_history(seed: int) -> None:
     first, moves = _history(rng, 30)
     history = TagHistory(first, moves)
     index = AccountIndex()
-    lines = timelines([RecordedRows.of(first, moves)], index)
+    lines = timelines(_chunks(rng, first, moves), index)
     ids = index.ids
     for day in (-10, 0, 5, 7.5, 100, 395, 1000):
         at = T0 + timedelta(days=day)

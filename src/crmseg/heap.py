@@ -8,7 +8,7 @@ the collector's sight (``gc.freeze``) and hands them back at the end: cycles mad
 loop are still collected, and a 1M-account audit runs about 5-10% faster.
 
 Freezing is the whole process's business, so only entry points do it, around their run: the
-``audit`` and ``sync`` commands and the daemon's run job. Library functions (``run_audit``,
+``audit``, ``sync`` and ``review`` commands and the daemon's run job. Library functions (``run_audit``,
 ``run_sync``) leave the heap of whoever calls them alone.
 
 Garbage cycles among the frozen objects cannot be collected while frozen, so the last block

@@ -54,15 +54,17 @@ _NOTHING = -2  # per account: no step (never recorded in this dimension)
 
 
 #: A logged transition as the state keeps it: account, dimension, from, to, time (ISO text or a
-#: datetime), and whether it was logged at the account's first evaluation of the dimension.
-MoveRow = tuple[str, str, str | None, str | None, str | datetime, bool]
+#: datetime), whether it was logged at the account's first evaluation of the dimension, and its
+#: place in the log (a number that grows with the order logged: the state's row id).
+MoveRow = tuple[str, str, str | None, str | None, str | datetime, bool, int]
 #: A recorded tag (the current value): account, dimension, value, time it was recorded.
 TagRow = tuple[str, str, str | None, str | datetime]
 
 
 class RecordedRows(NamedTuple):
     """A chunk of a recorded history, as :meth:`crmseg.state.store.StateStore.label_rows` reads it:
-    transitions (in the order logged, across chunks too) and recorded tags.
+    transitions (each with its place in the log; in any order, across chunks too) and recorded
+    tags.
 
     The first label of an account in a dimension is read from them as the state's
     ``label_history`` reads it (``crmseg.state.deals``): its earliest transition logged at the
@@ -84,8 +86,10 @@ class RecordedRows(NamedTuple):
             if (f.account, f.dimension) in seen:
                 raise ValueError(f"two first labels for account {f.account!r} in {f.dimension!r}")
             seen.add((f.account, f.dimension))
-            rows.append((f.account, f.dimension, None, f.value, f.at, True))
-        rows += [(m.account, m.dimension, m.from_value, m.to_value, m.at, False) for m in moves]
+            rows.append((f.account, f.dimension, None, f.value, f.at, True, len(rows)))
+        rows += [
+            (m.account, m.dimension, m.from_value, m.to_value, m.at, False, len(rows) + i) for i, m in enumerate(moves)
+        ]
         return cls(rows, ())
 
 
@@ -182,11 +186,11 @@ def timelines(
 
     for chunk in chunks:
         if chunk.moves:
-            account, dim, frm, to, at, first_eval = columns_of(chunk.moves, 6)
+            account, dim, frm, to, at, first_eval, seq = columns_of(chunk.moves, 7)
             moves.append((
                 dim_codes(dim), np.array(accounts.codes(account), dtype=np.int32), stamps.micros(at),
                 np.array(labels.of(to), dtype=np.int32), np.array(labels.of(frm), dtype=np.int32),
-                np.array(first_eval, dtype=bool),
+                np.array(first_eval, dtype=bool), np.array(seq, dtype=np.int64),
             ))  # fmt: skip
         if chunk.tags:
             account, dim, value, at = columns_of(chunk.tags, 4)
@@ -194,7 +198,9 @@ def timelines(
                 dim_codes(dim), np.array(accounts.codes(account), dtype=np.int32), stamps.micros(at),
                 np.array(labels.of(value), dtype=np.int32),
             ))  # fmt: skip
-    m = _joined(moves, (np.int32, np.int32, np.int64, np.int32, np.int32, bool))
+    m = _joined(moves, (np.int32, np.int32, np.int64, np.int32, np.int32, bool, np.int64))
+    logged = np.argsort(m[-1], kind="stable")  # the moves in the order logged
+    m = tuple(c[logged] for c in m[:-1])
     t = _joined(tags, (np.int32, np.int32, np.int64, np.int32))
     all_names = labels.names
     out: dict[str, Timeline] = {}

@@ -128,6 +128,11 @@ class AccountLabels:
         code[[a for a, _ in pairs]] = [NO_LABEL if v is None else codes.setdefault(v, len(codes)) for _, v in pairs]
         return cls(code, tuple(codes))
 
+    def labels(self) -> list[str | None]:
+        """Each account's label by number (None: none)."""
+        names: list[str | None] = [*self.names, None]  # NO_LABEL (-1) indexes the None
+        return [names[c] for c in self.code.tolist()]
+
     def counts(self) -> dict[str, int]:
         """Accounts per label (labels no account holds left out)."""
         n = np.bincount(self.code[self.code != NO_LABEL], minlength=len(self.names))

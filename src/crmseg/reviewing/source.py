@@ -240,18 +240,15 @@ class _Facts:
         self.accessible = accessible
         self.out: dict[str, list[AccountFacts]] = {d.name: [] for d in segments}
 
-    def add(self, account: str, labels: Mapping[str, str | None], data: Mapping[str, Any]) -> None:
-        """``account``'s facts under its label in each segment dimension (``labels``; None: holds none)."""
+    def add(self, account: str, labels: Iterable[tuple[str, str]], data: Mapping[str, Any]) -> None:
+        """``account``'s facts under its label in segment dimensions: ``labels`` (dimension, label)."""
         from crmseg.rules.semantics import is_set
 
-        for name, label in labels.items():
-            if label is None:
-                continue
+        reachable = self.accessible(data)
+        for name, label in labels:
             fields = self.fields[name]
             read = fields.get(label, fields[""])
-            self.out[name].append(
-                AccountFacts(account, label, all(is_set(data.get(f)) for f in read), self.accessible(data))
-            )
+            self.out[name].append(AccountFacts(account, label, all(is_set(data.get(f)) for f in read), reachable))
 
 
 def _accessible(
@@ -339,16 +336,19 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
         if segments:  # the fields viability reads: the segment rules' and the accessible ones
             read = set().union(*(d.fields for d in segments))
             account_of = normalizer.account_of(read | {settings.owner_field, settings.activity_field})
-        known = np.zeros(len(index), dtype=bool)
+        ends = [(d.name, held[d.name].end.labels()) for d in segments]  # per account number, a list
+        seen: list[int] = []
         for rid, raw in chain([head] if head is not None else [], accounts):
             a = index.find(rid)
             if a < 0:
                 continue  # no deal and no recorded label: nothing to say about it
-            known[a] = True
+            seen.append(a)
             if account_of is not None:
-                labels = {d.name: held[d.name].label_of(a) for d in segments}
-                if any(v is not None for v in labels.values()):
+                labels = [(name, label) for name, by in ends if (label := by[a]) is not None]
+                if labels:
                     facts.add(rid, labels, account_of(RawRecord(rid, raw)))
+        known = np.zeros(len(index), dtype=bool)
+        known[seen] = True
     finally:
         store.close()
     if isinstance(sync, FileSync):
@@ -394,11 +394,6 @@ class _Held:
     reach: Literal["period", "inside", "after"]
     start: AccountLabels | None
     end: AccountLabels
-
-    def label_of(self, account: int) -> str | None:
-        """The label account number ``account`` held at the end (None: none)."""
-        code = int(self.end.code[account]) if account < len(self.end.code) else NO_LABEL
-        return None if code == NO_LABEL else self.end.names[code]
 
 
 def _held(line: Timeline, start_at: datetime, end_at: datetime, n: int) -> _Held:
@@ -537,7 +532,8 @@ def file_inputs(
     segments = [d for d in dims if chosen.segment(d)]
     facts = _Facts(rules, segments, _accessible(settings, types, request.period.end))
     for rid, fields_read in data.items():
-        facts.add(rid, {d.name: labels[d.name].get(rid) for d in segments}, fields_read)
+        held = [(d.name, label) for d in segments if (label := labels[d.name].get(rid)) is not None]
+        facts.add(rid, held, fields_read)
     inputs = [
         DimensionInputs(
             d.name,

@@ -390,8 +390,8 @@ class StateStore(Protocol):
     def label_rows(
         self, sync: str, dimensions: Sequence[str] | None = None, chunk: int = 50_000
     ) -> Iterator[RecordedRows]:
-        """The recorded transitions (log order) and tags, ``chunk`` rows at a time (a review's
-        timelines: ``crmseg.deals.timelines``)."""
+        """The recorded transitions (with their place in the log) and tags, ``chunk`` rows at a time
+        (a review's timelines: ``crmseg.deals.timelines``)."""
 
     def schedules(self, sync: str) -> list[ScheduleEntry]:
         """Every daemon's schedule row of ``sync``, expired ones included (compare with :meth:`now`)."""
