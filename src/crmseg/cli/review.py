@@ -142,9 +142,9 @@ def review(
     request = ReviewRequest(current, before, settings, dims, attribute, as_of)  # type: ignore[arg-type]  # click.Choice(ATTRIBUTE)
     if cfg is not None and refresh:
         _refresh(cfg, sync_name, quiet)
-    # the objects alive now (imports, config) are not garbage: the collector skips them while the
-    # review reads and tallies (crmseg.heap)
-    with frozen_heap():
+    # the objects alive now (imports, config) are not garbage, and reading the state makes
+    # millions of short-lived rows and next to no cycles: no collection while the review runs
+    with frozen_heap(paused=True):
         if cfg is not None:
             inputs = state_inputs(cfg, sync_name, request)
             where = f"sync '{cfg.sync(sync_name).name}' ({config})"

@@ -17,6 +17,7 @@ expression that does not check.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -444,19 +445,42 @@ def _churn(expression: str, rules: RuleSet, held: Mapping[str, _Held]) -> tuple[
 
     def customers(at_start: bool) -> np.ndarray:
         sides = [h.start if at_start else h.end for h in held.values()]
-        codes = [s.code if s is not None else np.full(len(held[names[0]].end.code), NO_LABEL, np.int32) for s in sides]
-        combos, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+        n = len(held[names[0]].end.code)
+        codes = [s.code if s is not None else np.full(n, NO_LABEL, np.int32) for s in sides]
+        combos, inverse = _combinations(codes, [len(s.names) if s is not None else 0 for s in sides])
         flags = []  # accounts share few label combinations: each is checked once
-        for row in combos.tolist():
+        for row in combos:
             labels = {
                 name: None if c == NO_LABEL or side is None else side.names[c]
                 for name, c, side in zip(names, row, sides, strict=True)
             }
             flags.append(is_customer(labels))
-        return np.array(flags, dtype=bool)[inverse.ravel()]
+        return np.array(flags, dtype=bool)[inverse]
 
     then, now = customers(True), customers(False)
     return {name: Churn.of_columns(h.start, then, now) for name, h in held.items() if h.start is not None}, []
+
+
+def _combinations(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> tuple[list[list[int]], np.ndarray]:
+    """The distinct rows of label codes across dimensions (one code array per dimension, codes
+    ``NO_LABEL`` … ``size`` − 1) and each account's row among them: one int64 key per account
+    (mixed radix) when the codes fit in one, else rows compared as rows."""
+    radix = [size + 1 for size in sizes]
+    if math.prod(radix) < 2**62:
+        key = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
+        for code, base in zip(codes, radix, strict=True):
+            key = key * base + (code.astype(np.int64) + 1)
+        keys, inverse = np.unique(key, return_inverse=True)
+        rows: list[list[int]] = []
+        for k in keys.tolist():
+            row = []
+            for base in reversed(radix):
+                k, digit = divmod(k, base)
+                row.append(digit - 1)
+            rows.append(row[::-1])
+        return rows, inverse.ravel()
+    combos, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    return combos.tolist(), inverse.ravel()
 
 
 def _dimensions_read(expression: str, rules: RuleSet) -> list[str]:
