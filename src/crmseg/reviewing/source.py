@@ -237,7 +237,7 @@ class _Facts:
         segments: Sequence[Dimension],
         accessible: Callable[[Mapping[str, Any]], bool | None],
     ) -> None:
-        self.fields = {d.name: _label_fields(d, rules.names) for d in segments}
+        self.fields = {d.name: {k: tuple(v) for k, v in _label_fields(d, rules.names).items()} for d in segments}
         self.accessible = accessible
         self.out: dict[str, list[AccountFacts]] = {d.name: [] for d in segments}
 
@@ -246,10 +246,16 @@ class _Facts:
         from crmseg.rules.semantics import is_set
 
         reachable = self.accessible(data)
+        get = data.get
         for name, label in labels:
             fields = self.fields[name]
             read = fields.get(label, fields[""])
-            self.out[name].append(AccountFacts(account, label, all(is_set(data.get(f)) for f in read), reachable))
+            measurable = True
+            for f in read:
+                if not is_set(get(f)):
+                    measurable = False
+                    break
+            self.out[name].append(AccountFacts(account, label, measurable, reachable))
 
 
 def _accessible(
@@ -538,10 +544,11 @@ def file_inputs(
         plan.close()
     on_bad_row = file_options.get("on_bad_row", "raise")
     deal_file = DealFile(deals_path, on_bad_row=on_bad_row, encoding=file_options.get("encoding") or "utf-8-sig")
-    index = AccountIndex(evaluated)  # the accounts file's accounts first: numbers below len(evaluated) are known
+    index = AccountIndex(evaluated)  # the accounts file's accounts numbered first: those below n are known
+    n = len(index)
     deals = DealTable.of(list(deal_file.read()), index)
     _check_currencies(deals.currencies, settings, str(deals_path))
-    known = np.arange(len(index)) < len(evaluated)
+    known = np.arange(len(index)) < n
     warnings = _check_deals(deals, known, request.period, str(deals_path), str(source))
     warnings += [f"skipped deal row: {line}" for line in deal_file.skipped]
     when = request.as_of.date().isoformat() if request.as_of else "today"
