@@ -5,14 +5,15 @@ that module's docstring for what a deal's label is), computed over arrays instea
 object per deal and per transition. That module stays the reference; the differential test
 ``tests/test_deals_columns.py`` checks the two agree on random histories.
 
-One dimension's history is a :class:`Timeline`: every recording (a first label, then each
-transition's ``to``) as a *step* with the account's number (an
+One dimension's history is a :class:`Timeline`: every recording (each transition's ``to``;
+the recorded tag of an account that never moved) as a *step* with the account's number (an
 :class:`~crmseg.deals.table.AccountIndex` shared with the deals), its time and its label,
-sorted by account, then time, then the order logged (a first label before the transitions of
-its own instant). The label an account held at ``t`` is that of its last step at or before
-``t``: for a whole column of deals that is one ``numpy.searchsorted`` over (account, time)
-keys. Times are ranked among the distinct step times first, so a key is ``account × (ranks +
-1) + rank`` in an int64, exact for any number of accounts and times a state can hold.
+sorted by account, then time, then the order logged (a first label given as an object before
+the transitions of its own instant, as ``TagHistory`` has it). The label an account held at
+``t`` is that of its last step at or before ``t``: for a whole column of deals that is one
+``numpy.searchsorted`` over (account, time) keys. Times are ranked among the distinct step times
+first, so a key is ``account × (ranks + 1) + rank`` in an int64, exact for any number of
+accounts and times a state can hold.
 """
 
 from __future__ import annotations
