@@ -18,12 +18,12 @@ What it does:
    from start to exit) and peak RSS (``os.wait4``'s ``ru_maxrss`` of that child; the parent
    never imports crmseg and stays small, so the child's figure is its own).
 3. **Per phase** (``--child phases``, in one process): the review's steps timed one by one with
-   the same code the command runs — reading deals, label history and account copy from the
-   state, building the tag history, attribution, the statistics (``assemble``), the quarterly
-   trend, the JSON document — and, as the baseline, the first straightforward way of the two
-   costliest steps (deal by deal from SQLite into ``Deal`` objects; attribution per deal with a
-   ``TagHistory`` bisect) beside the way the command does them now, with a check that both give
-   the same result.
+   the same code the command runs — reading deals and the tag history from the state into
+   columns, the accounts' local copy, columnar attribution, the statistics (``assemble``), the
+   quarterly trend, the JSON document — and, as the baseline, the row-by-row way (a ``Deal``
+   per deal from ``iter_deals``, the ``label_history`` objects and a ``TagHistory``, attribution
+   deal by deal with a bisect, the tally one Python pass per period) beside them, with checks
+   that both give the same attribution and the same tallies.
 
 Progress goes to stderr (``[review-bench] ...``), the report to stdout. Exit 1 when the
 review fails or the targets (≤ 10 s, ≤ 500 MB) are not met at 100,000 accounts and 500,000
@@ -199,6 +199,9 @@ def _phases(folder: Path) -> dict[str, Any]:
 
     from crmseg.config import load_config
     from crmseg.deals import TagHistory, attribute
+    from crmseg.deals.attribution import BASES
+    from crmseg.deals.table import AccountIndex, DealTable
+    from crmseg.deals.timelines import attribute_table, timelines
     from crmseg.review.assemble import assemble, periods_before, quarterly
     from crmseg.review.frame import DealColumns, LabelFrame, TallyCounts, tally
     from crmseg.reviewing import ReviewRequest, choose_periods, review_document, state_inputs
@@ -209,6 +212,7 @@ def _phases(folder: Path) -> dict[str, Any]:
     as_of = datetime.fromisoformat(AS_OF).replace(tzinfo=UTC)
     current, before = choose_periods(as_of.date(), period=PERIOD, fiscal_year_start_month=1)
     request = ReviewRequest(current, before, cfg.review, None, None, as_of)
+    dims = ["segment", "tier", "stage", "icp_score"]
     out: dict[str, Any] = {}
 
     def timed(name: str, fn: Any) -> Any:
@@ -219,32 +223,44 @@ def _phases(folder: Path) -> dict[str, Any]:
 
     store = open_state(cfg, create=False)
     assert store is not None
-    deals = timed("read deals (iter_deals)", lambda: list(store.iter_deals(SYNC)))
-    recorded = timed("read label history", lambda: store.label_history(SYNC, ["segment", "tier", "stage", "icp_score"]))
-    timed("read accounts (local copy)", lambda: dict(store.iter_accounts(SYNC)))
+    index = AccountIndex()
+    table = timed(
+        "read deals into columns (deal_rows, DealTable)", lambda: DealTable.from_rows(store.deal_rows(SYNC), index)
+    )
+    lines = timed("read the tag history into timelines (label_rows, timelines)",
+                  lambda: timelines(store.label_rows(SYNC, dims), index, dims))  # fmt: skip
+    timed("read accounts (local copy)", lambda: sum(1 for _ in store.iter_accounts(SYNC)))
+    deals = timed("baseline: read deals (iter_deals, a Deal each)", lambda: list(store.iter_deals(SYNC)))
+    recorded = timed("baseline: read label history (label_history)", lambda: store.label_history(SYNC, dims))
     store.close()
-    history = timed("tag history (TagHistory)", lambda: TagHistory(recorded.first, recorded.moves))
-    attributed = None
+    history = timed("baseline: tag history (TagHistory)", lambda: TagHistory(recorded.first, recorded.moves))
+    same = True
+    rows = None
     for dim in ("segment", "tier"):
-        attributed = timed(f"attribution, {dim} (attribute)", lambda dim=dim: attribute(deals, history, dim, "created"))
-    assert attributed is not None
+        rows = timed(f"baseline: attribution, {dim} (attribute, deal by deal)",
+                     lambda dim=dim: attribute(deals, history, dim, "created"))  # fmt: skip
+        cols = timed(f"attribution, {dim} (attribute_table)", lambda dim=dim: attribute_table(table, lines[dim]))
+        same = same and cols.labels() == [d.label for d in rows.deals]
+        same = same and [BASES[b] for b in cols.basis.tolist()] == [d.basis for d in rows.deals]
+    out["attributions identical"] = "yes" if same else "NO"
+    assert rows is not None
     periods = [current, *([before] if before else []), *periods_before(current, TREND_PERIODS, 1)]
-    labelled = [(d.label, d.deal) for d in attributed.deals if d.label is not None]
-    rows = timed(
+    labelled = [(d.label, d.deal) for d in rows.deals if d.label is not None]
+    by_row = timed(
         f"baseline: tally row by row, tier, {len(periods)} periods",
         lambda: [_row_by_row(labelled, p) for p in periods],
     )
 
     def columnar() -> list[Any]:
-        frame = LabelFrame.of(attributed.deals, DealColumns.of(deals))
+        frame = LabelFrame.of_table(attribute_table(table, lines["tier"]), DealColumns.of(table))
         return [tally(frame, p, TallyCounts()) for p in periods]
 
-    cols = timed(f"tally over columns (DealColumns + LabelFrame), tier, {len(periods)} periods", columnar)
+    by_cols = timed(f"tally over columns (LabelFrame), tier, {len(periods)} periods", columnar)
 
     def fields(t: Any) -> tuple[Any, ...]:
         return (t.won, t.lost, t.won_amounts, t.closed_amount, t.cycles, t.open_deals, t.open_amount)
 
-    same = all(a == {k: fields(v) for k, v in b.items()} for a, b in zip(rows, cols, strict=True))
+    same = all(a == {k: fields(v) for k, v in b.items()} for a, b in zip(by_row, by_cols, strict=True))
     out["tallies identical"] = "yes" if same else "NO"
     inputs = timed("state_inputs (reads + attribution, all)", lambda: state_inputs(cfg, None, request))
     timed("statistics (assemble)", lambda: assemble(inputs, settings_of(request.settings)))

@@ -54,6 +54,20 @@ def test_nested_blocks_unfreeze_once_the_outer_one_ends() -> None:
     assert gc.get_freeze_count() == outside
 
 
+def test_a_paused_block_runs_no_collection_and_switches_the_collector_back_as_it_was() -> None:
+    assert gc.isenabled()
+    with frozen_heap(paused=True):
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with frozen_heap(paused=True):
+            pass
+        assert not gc.isenabled()  # it was off: left off
+    finally:
+        gc.enable()
+
+
 # ---------------------------------------------------------------- who freezes: entry points only
 def _freezes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []

@@ -1,5 +1,6 @@
 """The review benchmark runs end to end on a tiny state: the state is built through the store's
-API, `crmseg review` reads every deal from it, and the columnar tally equals the row-by-row one.
+API, `crmseg review` reads every deal from it, and the columnar attribution and tally equal the
+row-by-row ones.
 
 Figures only: nothing here asserts on speed or memory."""
 
@@ -20,5 +21,5 @@ def test_review_bench_tiny_run(run_bench, tmp_path) -> None:
     counts = json.loads(re.search(r"deals (\{.*\})$", out, re.M).group(1))  # type: ignore[union-attr]
     assert counts["read"] == 1500
     assert counts["attribution"]["as_of"] > 0 and counts["attribution"]["backfilled"] > 0  # history does work
-    assert "| tallies identical | yes |" in out, out
+    assert "| tallies identical | yes |" in out and "| attributions identical | yes |" in out, out
     assert "(targets are for 100,000 accounts and 500,000 deals; this run is smaller)" in out

@@ -360,3 +360,73 @@ def test_a_sync_without_deals_or_state_exits_2(tmp_path):
     res = crmseg("review", "--config", config, cwd=tmp_path)
     assert res.returncode == 2 and "no state yet" in res.stderr and "crmseg sync" in res.stderr
     assert crmseg("review", "--config", config, "--source", "accounts.csv", cwd=tmp_path).returncode == 2
+
+
+def _first_sync(tmp_path: Path, deals: str) -> Path:
+    """A sync of the four accounts whose one run (its tag history's start) is now, with ``deals``."""
+    _files(tmp_path, HEAD.strip())
+    (tmp_path / "rules" / "tier.toml").unlink()
+    config = _sync_config(tmp_path, "[review]\nmin_closed = 1\ncustomer = \"segment == 'Big'\"\n")
+    (tmp_path / "deals.csv").write_text(HEAD + deals + "\n")
+    run = crmseg("sync", "--config", config)
+    assert run.returncode == 0, run.output
+    return config
+
+
+def test_a_history_that_starts_after_the_period_backfills_accounts_and_measures_no_movement(tmp_path):
+    """The first sync ran after the reviewed quarter: deals and accounts count for each account's
+    earliest recorded label (not 0 accounts), and accounts in/out, PSI and churn are not measured."""
+    config = _first_sync(
+        tmp_path,
+        "\n".join(
+            [
+                "d1,a1,100,USD,2025-07-01T00:00:00Z,2025-08-01,won,,,",  # Big
+                "d2,a2,100,USD,2025-07-01T00:00:00Z,2025-08-02,lost,,,",  # Big
+                "d3,a3,100,USD,2025-07-01T00:00:00Z,2025-08-03,lost,,,",  # Small
+                "d4,a4,100,USD,2025-04-01T00:00:00Z,2025-05-03,won,,,",  # Small, the quarter before
+            ]
+        ),
+    )
+    res = crmseg("review", "--config", config, "--period", "2025Q3", "--json", "r.json", cwd=tmp_path)
+    assert res.returncode == 0, res.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    labels = doc["dimensions"]["segment"]["labels"]
+    assert {k: (m["accounts"], m["won"], m["lost"]) for k, m in labels.items()} == {
+        "Big": (2, 1, 1),
+        "Small": (2, 0, 1),
+    }
+    assert doc["deals"]["attribution"] == {"as_of": 0, "backfilled": 4, "current": 0}
+    assert labels["Big"]["customers_start"] is None and labels["Big"]["logo_churn"] is None
+    assert "segment" not in doc["health"]  # no movement is claimed: no "new with 0 accounts"
+    started = date.today().isoformat()  # the sync ran now
+    said = [w for w in doc["warnings"] if w.startswith("the tag history of segment starts on")]
+    assert said == [
+        (
+            f"the tag history of segment starts on {started}, after the period (2025-07-01 – 2025-09-30): deals "
+            "and accounts count for each account's earliest recorded label (backfilled), not the one it held "
+            "then; accounts in/out, PSI and churn are not measured"
+        )
+    ]
+    assert "is new with 0 accounts" not in res.stdout and "the tag history of segment starts on" in res.stdout
+
+
+def test_a_history_that_starts_inside_the_period_counts_the_end_and_measures_no_movement(tmp_path):
+    today = date.today()
+    since = today - timedelta(days=10)
+    config = _first_sync(tmp_path, f"d1,a1,100,USD,2020-01-01T00:00:00Z,{today},won,,,")
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:  # the history starts five days into the period
+        db.execute("UPDATE transitions SET at = ?", (_iso(datetime.now(UTC) - timedelta(days=5)),))
+    res = crmseg(
+        "review", "--config", config, "--since", since.isoformat(), "--until", today.isoformat(),
+        "--compare", "none", "--json", "r.json", "-q", cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    labels = doc["dimensions"]["segment"]["labels"]
+    assert {k: m["accounts"] for k, m in labels.items()} == {"Big": 2, "Small": 2}  # as of the end: recorded
+    assert labels["Big"]["customers_start"] is None and doc["health"] == {}
+    day = (datetime.now(UTC) - timedelta(days=5)).date()
+    assert (
+        f"the tag history of segment starts on {day}, after the period's start ({since}): accounts in/out, PSI "
+        "and churn need each account's label at the start and are not measured"
+    ) in doc["warnings"]

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from crmseg.deals import AttributedDeal, Deal
+from crmseg.deals.table import DealTable
 from crmseg.review.frame import DealColumns, LabelFrame, Samples, TallyCounts, tally
 from crmseg.review.metrics import label_samples
 from crmseg.review.period import Period
@@ -81,8 +82,9 @@ def _deals(rng: random.Random, n: int) -> list[AttributedDeal]:
 def test_columnar_tally_equals_the_row_by_row_definition(seed: int) -> None:
     rng = random.Random(seed)
     deals = _deals(rng, rng.choice([0, 1, 30, 2000]))
-    columns = DealColumns.of([d.deal for d in deals])
+    columns = DealColumns.of(DealTable.of([d.deal for d in deals]))
     frame = LabelFrame.of(deals, columns)
+    assert frame.columns is columns
     for period in (Period(date(2026, 1, 1), date(2026, 3, 31)), Period(date(2025, 10, 1), date(2026, 12, 31))):
         want_counts, got_counts = TallyCounts(), TallyCounts()
         want = reference(((d.label, d.deal) for d in deals if d.label is not None), period, want_counts)
@@ -96,6 +98,6 @@ def test_columnar_tally_equals_the_row_by_row_definition(seed: int) -> None:
 def test_a_frame_rebuilds_its_columns_for_other_deals() -> None:
     rng = random.Random(1)
     one, other = _deals(rng, 50), _deals(rng, 50)
-    columns = DealColumns.of([d.deal for d in one])
+    columns = DealColumns.of(DealTable.of([d.deal for d in one]))
     assert columns.same_deals(one) and not columns.same_deals(other)
     assert LabelFrame.of(other, columns).columns is not columns

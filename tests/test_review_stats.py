@@ -581,3 +581,37 @@ def test_review_loads_no_io_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ------------------------------------------------------------------ warnings said once
+def test_what_the_tallies_left_out_is_said_once_per_kind() -> None:
+    """Deals whose account held no label (as of the deal, or backfilled) in two dimensions, in
+    different numbers, and deals without an account or a close date (the same in both): one line
+    each, not one per dimension and basis."""
+    from crmseg.deals.table import DealTable
+    from crmseg.deals.timelines import AttributedTable
+    from crmseg.review.assemble import DimensionInputs, ReviewInputs, assemble
+    from crmseg.review.frame import AccountLabels
+
+    def d(i: int, account: str | None, closed: date | None = Q3.end) -> Deal:
+        return deal(f"n{i}", account, "won", D(2026, 7, 1), closed, 10.0)
+
+    deals = [d(0, "a"), d(1, "b"), d(2, "c"), d(3, None), d(4, "a", None), d(5, "b", None), d(6, "e")]
+    segment = [("A", "as_of"), (None, "as_of"), (None, "backfilled"), (None, "no_account"), ("A", "as_of"),
+               ("A", "as_of"), (None, "as_of")]  # fmt: skip
+    tier = [("T1", "as_of"), ("T1", "as_of"), (None, "backfilled"), (None, "no_account"), ("T1", "as_of"),
+            ("T1", "as_of"), ("T1", "as_of")]  # fmt: skip
+    table = DealTable.of(deals)
+
+    def dim(name: str, labels: list[tuple[str | None, str]]) -> DimensionInputs:
+        rows = tuple(AttributedDeal(x, label, basis) for x, (label, basis) in zip(deals, labels, strict=True))  # type: ignore[arg-type]  # the bases written above
+        attributed = AttributedTable.of(Attribution(name, "created", rows), table)
+        return DimensionInputs(name, "label", attributed, AccountLabels.of({"a": labels[0][0]}, table.accounts))
+
+    review = assemble(ReviewInputs(Q3, None, [dim("segment", segment), dim("tier", tier)], ["given once"]))
+    assert list(review.warnings) == [
+        "given once",
+        "2 closed deal(s) without a close date left out",
+        "1 deal(s) without an account left out of the labels",
+        "deal(s) with no label left out of the labels: 3 in segment, 1 in tier",  # was 2, 1 and 1: three lines
+    ]

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import numpy as np
 import pytest
 
 import crmseg.state.sql as sql_module
 from crmseg.deals import Deal, FirstLabel, LabelMove, TagHistory, attribute
+from crmseg.deals.attribution import BASES
+from crmseg.deals.table import AccountIndex, DealTable
+from crmseg.deals.timelines import attribute_table, timelines
 from crmseg.state.migrations import VERSION
 from crmseg.state.sqlite import SqliteStore
 from crmseg.state.store import Confirmed, DimTag, SyncState
@@ -122,6 +126,12 @@ def test_deals_upsert_in_place_and_round_trip(store):
     got = {d.id: d for d in store.iter_deals("demo")}
     assert len(got) == 3 and got["d3"].status == "lost" and got["d3"].account_id == "a" and got["d3"].amount == 5.0
     assert [d.account_id for d in store.iter_deals("other")] == ["x"]
+    # the review's columns read the same deals, in the same order
+    table = DealTable.from_rows(store.deal_rows("demo", chunk=2))
+    want = DealTable.of(list(store.iter_deals("demo")))
+    for name in ("account", "created", "closed", "status"):
+        assert getattr(table, name).tolist() == getattr(want, name).tolist(), name
+    assert np.array_equal(table.amount, want.amount, equal_nan=True) and table.currencies == {"EUR"}
 
 
 def test_a_full_read_drops_the_deals_it_did_not_see(store):
@@ -212,6 +222,15 @@ def test_label_history_gives_the_attribution_its_inputs(store):
         "unknown": (None, "unknown_account"),
         "none": (None, "no_account"),
     }
+    # the columnar history (label_rows, a few rows at a time) reads the same first labels and moves
+    index = AccountIndex()
+    table = DealTable.of(deals, index)
+    lines = timelines(store.label_rows("demo", [seg], chunk=2), index, [seg, "tier"])
+    columns = attribute_table(table, lines[seg])
+    assert dict(zip((d.id for d in deals), zip(columns.labels(), (BASES[b] for b in columns.basis), strict=True),
+                    strict=True)) == got  # fmt: skip
+    assert lines["tier"].start is None  # not asked for by label_rows: nothing recorded
+    assert list(store.label_rows("demo", [])) == []
 
 
 def test_state_copy_copies_the_deals_and_their_watermark(tmp_path, pg_server):

@@ -8,7 +8,7 @@ the collector's sight (``gc.freeze``) and hands them back at the end: cycles mad
 loop are still collected, and a 1M-account audit runs about 5-10% faster.
 
 Freezing is the whole process's business, so only entry points do it, around their run: the
-``audit`` and ``sync`` commands and the daemon's run job. Library functions (``run_audit``,
+``audit``, ``sync`` and ``review`` commands and the daemon's run job. Library functions (``run_audit``,
 ``run_sync``) leave the heap of whoever calls them alone.
 
 Garbage cycles among the frozen objects cannot be collected while frozen, so the last block
@@ -29,16 +29,27 @@ _depth = 0  # nested or concurrent loops (daemon threads): the heap is handed ba
 
 
 @contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Run the block with the objects alive now frozen (``gc.freeze``); unfreeze afterwards."""
+def frozen_heap(*, paused: bool = False) -> Iterator[None]:
+    """Run the block with the objects alive now frozen (``gc.freeze``); unfreeze afterwards.
+
+    ``paused``: the collector does not run during the block either — for a bounded command that
+    makes next to no cyclic garbage but allocates millions of short-lived rows (a review reading
+    a state: each collection would walk the rows of the chunk being read); it is switched back on
+    as it was at the end. The switch is the process's: for an entry point running one block at a
+    time (``crmseg review``), not for the daemon's concurrent ones."""
     global _depth
     with _lock:
         _depth += 1
         if _depth == 1:
             gc.freeze()
+    was_on = gc.isenabled()
+    if paused:
+        gc.disable()
     try:
         yield
     finally:
+        if paused and was_on:
+            gc.enable()
         with _lock:
             _depth -= 1
             last = _depth == 0

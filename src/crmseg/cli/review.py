@@ -101,6 +101,7 @@ def review(
     from crmseg.config import load_config, load_review_config
     from crmseg.config.review import ReviewConfig
     from crmseg.errors import ConfigError
+    from crmseg.heap import frozen_heap
     from crmseg.report.files import check_writable
     from crmseg.report.review_files import write_review_csv, write_review_json, write_review_markdown
     from crmseg.report.review_html import write_review_html
@@ -139,25 +140,28 @@ def review(
         raise click.UsageError(str(exc)) from None
     dims = tuple(d.strip() for d in by.split(",") if d.strip()) if by else None
     request = ReviewRequest(current, before, settings, dims, attribute, as_of)  # type: ignore[arg-type]  # click.Choice(ATTRIBUTE)
-    if cfg is not None:
-        if refresh:
-            _refresh(cfg, sync_name, quiet)
-        inputs = state_inputs(cfg, sync_name, request)
-        where = f"sync '{cfg.sync(sync_name).name}' ({config})"
-    else:
-        assert source is not None and deals_path is not None  # (checked above)
-        inputs = file_inputs(
-            source,
-            deals_path,
-            rules_dir or "rules",
-            mapping,
-            request,
-            **file_kwargs(delimiter, encoding, skip_bad_rows),
-        )
-        where = f"{source} + {deals_path}"
-    if not inputs.dimensions:
-        raise ConfigError("no dimension to review")
-    result, doc = review_document(inputs, request, where)
+    if cfg is not None and refresh:
+        _refresh(cfg, sync_name, quiet)
+    # the objects alive now (imports, config) are not garbage, and reading the state makes
+    # millions of short-lived rows and next to no cycles: no collection while the review runs
+    with frozen_heap(paused=True):
+        if cfg is not None:
+            inputs = state_inputs(cfg, sync_name, request)
+            where = f"sync '{cfg.sync(sync_name).name}' ({config})"
+        else:
+            assert source is not None and deals_path is not None  # (checked above)
+            inputs = file_inputs(
+                source,
+                deals_path,
+                rules_dir or "rules",
+                mapping,
+                request,
+                **file_kwargs(delimiter, encoding, skip_bad_rows),
+            )
+            where = f"{source} + {deals_path}"
+        if not inputs.dimensions:
+            raise ConfigError("no dimension to review")
+        result, doc = review_document(inputs, request, where)
     if json_out:
         write_review_json(doc, json_out)
     if csv_out:

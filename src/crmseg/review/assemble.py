@@ -2,9 +2,10 @@
 labels and account facts are read (``crmseg.reviewing`` reads them from a sync's state or from
 files).
 
-Per dimension the caller gives the deals attributed in it, each account's label at the
-period's start and end (the start unknown without a tag history), the customer flags (with a
-``customer`` expression) and, for segment dimensions, the account facts. From those:
+Per dimension the caller gives the deals attributed in it (columns: ``crmseg.deals.timelines``),
+each account's label at the period's start and end (the start unknown without a tag history
+that reaches it), the churn counts (with a ``customer`` expression) and, for segment
+dimensions, the account facts. From those:
 
 - **label dimensions**: the metrics per label; **tiers** (labels declared ordered) add the
   calibration of the ladder; **segments** add viability (MASDA);
@@ -17,17 +18,19 @@ period's start and end (the start unknown without a tag history), the customer f
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from crmseg.deals import AttributedDeal, Attribution
+import numpy as np
+
+from crmseg.deals.table import AccountIndex, DealTable
+from crmseg.deals.timelines import NO_LABEL, AttributedTable
 from crmseg.drift.measures import Bins, decile_edges, psi
 from crmseg.review.calibration import Calibration, calibrate_scores, calibrate_tiers
-from crmseg.review.frame import DealColumns, LabelFrame
+from crmseg.review.frame import AccountLabels, DealColumns, LabelFrame
 from crmseg.review.health import Health, LabelDrift, health
-from crmseg.review.metrics import MIN_CLOSED, CustomerFlag, dimension_metrics, label_samples
+from crmseg.review.metrics import MIN_CLOSED, Churn, dimension_metrics, label_samples, left_out_warnings
 from crmseg.review.period import Period, previous_quarter, quarter_containing
 from crmseg.review.result import DealSummary, DimensionReview, Review, alerts_for
 from crmseg.review.viability import AccountFacts, Viability, viability
@@ -50,16 +53,18 @@ DimensionKind = Literal["label", "tiers", "score"]
 class DimensionInputs:
     """One dimension's inputs.
 
-    ``end``: account -> its label at the period's end (accounts holding none left out or None);
-    ``start``: the same at the period's start, None when no history tells it (no health then);
-    ``ladder``: a tier dimension's labels, top first; ``segment``: judge viability (``facts``)."""
+    ``end``: each account's label at the period's end; ``start``: the same at its start, None
+    when no history tells it (no health then); ``churn``: None without a ``customer``
+    expression (or a history that tells it); ``ladder``: a tier dimension's labels, top first;
+    ``segment``: judge viability (``facts``). Every dimension's attribution holds the same deal
+    table, and ``start``/``end`` number accounts as it does."""
 
     name: str
     kind: DimensionKind
-    attribution: Attribution
-    end: Mapping[str, str | None]
-    start: Mapping[str, str | None] | None = None
-    customers: Sequence[CustomerFlag] | None = None
+    attribution: AttributedTable
+    end: AccountLabels
+    start: AccountLabels | None = None
+    churn: Churn | None = None
     ladder: tuple[str, ...] = ()
     segment: bool = False
     facts: Sequence[AccountFacts] = ()
@@ -88,115 +93,89 @@ class ReviewSettings:
 
 @dataclass(slots=True)
 class _Binned:
-    """A dimension's inputs in the labels its metrics use (score bands for a score dimension)."""
+    """A dimension's inputs in the labels its metrics use (score bands for a score dimension);
+    ``labels`` the deals in their own labels (a score dimension's calibration reads the scores)."""
 
-    deals: tuple[AttributedDeal, ...]
-    end: dict[str, str | None]
-    start: dict[str, str | None] | None
-    customers: list[CustomerFlag] | None
     frame: LabelFrame
-
-
-def _bins(dim: DimensionInputs) -> Bins:
-    counts = Counter(v for v in dim.end.values() if v is not None)
-    return Bins(tuple(decile_edges(counts)))
+    end: AccountLabels
+    start: AccountLabels | None
+    churn: Churn | None
+    labels: LabelFrame
 
 
 def _binned(dim: DimensionInputs, columns: DealColumns | None = None) -> _Binned:
     """``columns``: the deals' columns when already built (the frame is built on them)."""
+    frame = LabelFrame.of_table(dim.attribution, columns)
     if dim.kind != "score":
-        deals = dim.attribution.deals
-        return _Binned(
-            deals,
-            dict(dim.end),
-            dict(dim.start) if dim.start is not None else None,
-            list(dim.customers) if dim.customers is not None else None,
-            LabelFrame.of(deals, columns),
-        )
-    bins = _bins(dim)
+        return _Binned(frame, dim.end, dim.start, dim.churn, frame)
+    bins = Bins(tuple(decile_edges(dim.end.counts())))
     bands: dict[str, str] = {}
 
-    def band(label: str | None) -> str | None:
-        if label is None:
-            return None
+    def band(label: str) -> str:
         found = bands.get(label)
         if found is None:
             found = bands[label] = bins.label_of(label)
         return found
 
-    deals = tuple(AttributedDeal(d.deal, band(d.label), d.basis) for d in dim.attribution.deals)
     return _Binned(
-        deals,
-        {k: band(v) for k, v in dim.end.items()},
-        {k: band(v) for k, v in dim.start.items()} if dim.start is not None else None,
-        [replace(c, label=band(c.label) or "") for c in dim.customers] if dim.customers is not None else None,
-        LabelFrame.of(deals, columns),
+        frame.relabel(band),
+        dim.end.relabel(band),
+        dim.start.relabel(band) if dim.start is not None else None,
+        dim.churn.relabel(band) if dim.churn is not None else None,
+        frame,
     )
 
 
 def _columns(inputs: ReviewInputs) -> DealColumns | None:
     """The deals' columns, built once for every dimension (they attribute the same deals)."""
-    return DealColumns.of([d.deal for d in inputs.dimensions[0].attribution.deals]) if inputs.dimensions else None
+    return DealColumns.of(inputs.dimensions[0].attribution.deals) if inputs.dimensions else None
 
 
-def _counts(labels: Mapping[str, str | None]) -> Counter[str]:
-    return Counter(v for v in labels.values() if v is not None)
-
-
-def _drift(start: Mapping[str, str | None], end: Mapping[str, str | None]) -> tuple[list[LabelDrift], float | None]:
+def _drift(start: AccountLabels, end: AccountLabels) -> tuple[list[LabelDrift], float | None]:
     """Per label: accounts at the start and end, in and out (accounts whose label differs); the PSI."""
-    before, after = _counts(start), _counts(end)
-    moved_in: Counter[str] = Counter()
-    moved_out: Counter[str] = Counter()
-    for account in start.keys() | end.keys():
-        a, b = start.get(account), end.get(account)
-        if a == b:
-            continue
-        if a is not None:
-            moved_out[a] += 1
-        if b is not None:
-            moved_in[b] += 1
+    names = list(dict.fromkeys([*start.names, *end.names]))
+    n = max(len(start.code), len(end.code))
+    a, b = (np.pad(x.recoded(names).code, (0, n - len(x.code)), constant_values=NO_LABEL) for x in (start, end))
+    moved = a != b
+    counts = [np.bincount(x[x != NO_LABEL], minlength=len(names)) for x in (a, b, b[moved], a[moved])]
+    before_n, after_n, in_n, out_n = (c.tolist() for c in counts)
+    before = {k: v for k, v in zip(names, before_n, strict=True) if v}
+    after = {k: v for k, v in zip(names, after_n, strict=True) if v}
+    where = {k: i for i, k in enumerate(names)}
     labels = sorted(before.keys() | after.keys())
-    drift = [LabelDrift(k, before[k], after[k], moved_in[k], moved_out[k]) for k in labels]
+    drift = [LabelDrift(k, before.get(k, 0), after.get(k, 0), in_n[where[k]], out_n[where[k]]) for k in labels]
     value = psi(before, after) if before and after else None
     return drift, value
 
 
 def _dimension(
     dim: DimensionInputs, b: _Binned, period: Period, compare: Period | None, s: ReviewSettings
-) -> tuple[DimensionReview, Viability | None, Health | None, tuple[str, ...]]:
+) -> tuple[DimensionReview, Viability | None, Health | None]:
     metrics = dimension_metrics(
-        b.deals,
+        b.frame,
         period,
         compare,
         dimension=dim.name,
-        accounts=dict(_counts(b.end)),
-        customers=b.customers,
+        accounts=b.end.counts(),
+        customers=b.churn,
         min_closed=s.min_closed,
         alpha=s.alpha,
-        frame=b.frame,
     )
     calibration: Calibration | None = None
     if dim.kind == "score":
-        calibration = calibrate_scores(dim.attribution.deals, period, min_closed=s.min_closed, alpha=s.alpha)
+        calibration = calibrate_scores(b.labels, period, min_closed=s.min_closed, alpha=s.alpha)
     elif dim.kind == "tiers" and dim.ladder:
-        calibration = calibrate_tiers(dim.attribution.deals, period, dim.ladder, min_closed=s.min_closed, alpha=s.alpha)
+        calibration = calibrate_tiers(b.labels, period, dim.ladder, min_closed=s.min_closed, alpha=s.alpha)
     scorecard = None
     if dim.segment:
         scorecard = viability(
-            b.deals,
-            period,
-            dim.facts,
-            min_segment_size=s.min_segment_size,
-            min_closed=s.min_closed,
-            alpha=s.alpha,
-            frame=b.frame,
+            b.frame, period, dim.facts, min_segment_size=s.min_segment_size, min_closed=s.min_closed, alpha=s.alpha
         )
     view = None
     if b.start is not None:
         drift, value = _drift(b.start, b.end)
         view = health(metrics, drift, value)
-    return DimensionReview(metrics, calibration), scorecard, view, metrics.warnings
+    return DimensionReview(metrics, calibration), scorecard, view
 
 
 def _all_binned(inputs: ReviewInputs) -> list[_Binned]:
@@ -223,15 +202,16 @@ def _assemble(inputs: ReviewInputs, s: ReviewSettings, binned: Sequence[_Binned]
     dims: dict[str, DimensionReview] = {}
     scorecards: dict[str, Viability] = {}
     views: dict[str, Health] = {}
-    warnings: dict[str, None] = dict.fromkeys(inputs.warnings)
     for dim, b in zip(inputs.dimensions, binned, strict=True):
-        review, scorecard, view, notes = _dimension(dim, b, inputs.period, inputs.compare, s)
+        review, scorecard, view = _dimension(dim, b, inputs.period, inputs.compare, s)
         dims[dim.name] = review
         if scorecard is not None:
             scorecards[dim.name] = scorecard
         if view is not None:
             views[dim.name] = view
-        warnings.update(dict.fromkeys(notes))  # the same deals in every dimension: said once
+    # the same deals in every dimension: what was left out is said once, naming dimensions that differ
+    left_out = left_out_warnings({name: r.metrics.left_out for name, r in dims.items()})
+    warnings = dict.fromkeys([*inputs.warnings, *left_out])
     alerting = {
         name: DimensionReview(
             r.metrics if s.alert_decaying else replace(r.metrics, labels={}),
@@ -239,7 +219,7 @@ def _assemble(inputs: ReviewInputs, s: ReviewSettings, binned: Sequence[_Binned]
         )
         for name, r in dims.items()
     }
-    first = inputs.dimensions[0].attribution if inputs.dimensions else Attribution("", "created", ())
+    first = inputs.dimensions[0].attribution if inputs.dimensions else _NO_DEALS
     return Review(
         inputs.period,
         inputs.compare,
@@ -250,6 +230,11 @@ def _assemble(inputs: ReviewInputs, s: ReviewSettings, binned: Sequence[_Binned]
         tuple(alerts_for(alerting, s.alpha)),
         tuple(warnings),
     )
+
+
+_NO_DEALS = AttributedTable(
+    "", "created", DealTable.of([], AccountIndex()), np.zeros(0, np.int32), (), np.zeros(0, np.int8)
+)
 
 
 def periods_before(period: Period, n: int, fiscal_year_start_month: int = 1) -> list[Period]:
@@ -274,7 +259,7 @@ def _quarterly(
 ) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
     for dim, b in zip(inputs.dimensions, binned, strict=True):
-        per = [label_samples(b.deals, p, b.frame) for p in periods]
+        per = [label_samples(b.frame, p) for p in periods]
         labels = sorted({k for samples in per for k in samples})
         out[dim.name] = {
             "periods": [p.to_json() for p in periods],

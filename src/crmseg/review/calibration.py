@@ -17,14 +17,17 @@ adjacency skips them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Literal
 
-from crmseg.deals import AttributedDeal
+import numpy as np
+
+from crmseg.deals.table import OPEN, WON
 from crmseg.drift.measures import Bins, decile_edges, number
-from crmseg.review.metrics import MIN_CLOSED
+from crmseg.review.frame import LabelFrame
+from crmseg.review.metrics import MIN_CLOSED, Deals, frame_of
 from crmseg.review.period import Period
 from crmseg.review.stats import (
     CONFIDENCE,
@@ -110,19 +113,22 @@ class Calibration:
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome:
-    band: str
-    account: str
-    won: bool
-    rank: float  # higher ranks higher; the AUC's score
+class _Outcomes:
+    """The closed deals calibrated, in the deals' order: each one's band (an index of the bands'
+    order), account (a number; deals without one share -1), whether it was won, and its rank
+    (higher ranks higher: the AUC's score)."""
+
+    band: np.ndarray
+    account: np.ndarray
+    won: np.ndarray
+    rank: np.ndarray
 
 
-def _closed_in(deals: Iterable[AttributedDeal], period: Period) -> list[AttributedDeal]:
-    return [
-        d
-        for d in deals
-        if d.label is not None and d.deal.closed and d.deal.closed_at is not None and d.deal.closed_at in period
-    ]
+def _closed_in(frame: LabelFrame, period: Period) -> np.ndarray:
+    """The labelled deals closed in ``period`` (a mask)."""
+    t = frame.columns.table
+    start, end = period.start.toordinal(), period.end.toordinal()
+    return (frame.code >= 0) & (t.status != OPEN) & (t.closed != 0) & (t.closed >= start) & (t.closed <= end)
 
 
 def _pct(x: float | None) -> str:
@@ -139,25 +145,26 @@ def _q(q: float | None) -> str:
 
 def _calibrate(
     kind: Literal["score", "tiers"],
-    outcomes: Sequence[_Outcome],
+    outcomes: _Outcomes,
     order: Sequence[str],
     min_closed: int,
     alpha: float,
     confidence: float,
 ) -> Calibration:
-    won_all = sum(o.won for o in outcomes)
-    overall = won_all / len(outcomes) if outcomes else None
+    o = outcomes
+    n = len(o.won)
+    won_all = int(np.count_nonzero(o.won))
+    overall = won_all / n if n else None
     bands: list[Band] = []
-    for name in order:
-        mine = [o for o in outcomes if o.band == name]
-        won = sum(o.won for o in mine)
-        lost = len(mine) - won
-        rate = won / len(mine) if mine else None
+    for i, name in enumerate(order):
+        mine = o.band == i
+        closed = int(np.count_nonzero(mine))
+        won = int(np.count_nonzero(mine & o.won))
+        lost = closed - won
+        rate = won / closed if closed else None
         lift = rate / overall if rate is not None and overall else None
-        bands.append(
-            Band(name, len({o.account for o in mine}), won, lost, rate, wilson(won, len(mine), confidence), lift,
-                 len(mine) >= min_closed)
-        )  # fmt: skip
+        accounts = len(np.unique(o.account[mine]))
+        bands.append(Band(name, accounts, won, lost, rate, wilson(won, closed, confidence), lift, closed >= min_closed))
     judged = [b for b in bands if b.sufficient]
     # every adjacent pair is a test (is the upper band's win rate lower?); adjusted together
     pairs = list(pairwise(judged))
@@ -176,8 +183,8 @@ def _calibrate(
         top, nxt = judged[0], judged[1]
         if top.win_rate == nxt.win_rate:  # (lower is an out-of-order finding above)
             findings.append(f"the top band {top.band} does not win more than {nxt.band}: both {_pct(top.win_rate)}")
-    pos = [o.rank for o in outcomes if o.won]
-    neg = [o.rank for o in outcomes if not o.won]
+    pos = o.rank[o.won].tolist()
+    neg = o.rank[~o.won].tolist()
     area = auc(pos, neg)
     return Calibration(
         kind=kind,
@@ -192,7 +199,7 @@ def _calibrate(
 
 
 def calibrate_tiers(
-    deals: Iterable[AttributedDeal],
+    deals: Deals,
     period: Period,
     ladder: Sequence[str],
     *,
@@ -202,17 +209,17 @@ def calibrate_tiers(
 ) -> Calibration:
     """Calibration of an ordered tier dimension; ``ladder``: its labels, **top tier first**.
     Deals whose label is not on the ladder are left out."""
-    rank = {label: len(ladder) - i for i, label in enumerate(ladder)}
-    outcomes = [
-        _Outcome(d.label, d.deal.account_id or "", d.deal.status == "won", float(rank[d.label]))
-        for d in _closed_in(deals, period)
-        if d.label in rank
-    ]
+    frame = frame_of(deals)
+    step = {label: i for i, label in enumerate(ladder)}
+    band = np.array([*(step.get(name, -1) for name in frame.names), -1], dtype=np.int64)[frame.code]
+    rows = np.flatnonzero(_closed_in(frame, period) & (band >= 0))
+    t = frame.columns.table
+    outcomes = _Outcomes(band[rows], t.account[rows], t.status[rows] == WON, (len(ladder) - band[rows]).astype(float))
     return _calibrate("tiers", outcomes, list(ladder), min_closed, alpha, confidence)
 
 
 def calibrate_scores(
-    deals: Iterable[AttributedDeal],
+    deals: Deals,
     period: Period,
     *,
     min_closed: int = MIN_CLOSED,
@@ -220,13 +227,21 @@ def calibrate_scores(
     confidence: float = CONFIDENCE,
 ) -> Calibration:
     """Calibration of a score dimension: deciles of the scores of the accounts with closed deals in
-    the period (each distinct account and score once; edges as the drift report's), top band
-    first; the AUC ranks by the score itself. Labels that are not numbers are left out."""
-    closed = [(d, v) for d in _closed_in(deals, period) if (v := number(d.label)) is not None]
-    seen: dict[str, int] = {}
-    for d, _ in {(d.deal.account_id or d.deal.id, d.label): (d, None) for d, _ in closed}.values():
-        assert d.label is not None  # (_closed_in keeps labelled deals only)
-        seen[d.label] = seen.get(d.label, 0) + 1
+    the period (each distinct account and score once; a deal without an account counts as its
+    own; edges as the drift report's), top band first; the AUC ranks by the score itself. Labels
+    that are not numbers are left out."""
+    frame = frame_of(deals)
+    values = np.array([*(np.nan if (v := number(name)) is None else v for name in frame.names), np.nan])
+    rows = np.flatnonzero(_closed_in(frame, period) & ~np.isnan(values[frame.code]))
+    t = frame.columns.table
+    code, account = frame.code[rows], t.account[rows]
+    who = np.where(account >= 0, account, -2 - rows)  # a deal without an account: itself
+    pairs = np.unique(np.stack([who.astype(np.int64), code.astype(np.int64)]), axis=1)
+    per_label = np.bincount(pairs[1], minlength=len(frame.names))
+    seen = {frame.names[i]: int(k) for i, k in enumerate(per_label.tolist()) if k}
     bins = Bins(tuple(decile_edges(seen)))
-    outcomes = [_Outcome(bins.label_of(d.label), d.deal.account_id or "", d.deal.status == "won", v) for d, v in closed]
-    return _calibrate("score", outcomes, list(reversed(bins.labels)), min_closed, alpha, confidence)
+    order = list(reversed(bins.labels))
+    at = {name: i for i, name in enumerate(order)}
+    band_of = np.array([at.get(bins.label_of(name), -1) if name in seen else -1 for name in frame.names] + [-1])
+    outcomes = _Outcomes(band_of[code], account, t.status[rows] == WON, values[code])
+    return _calibrate("score", outcomes, order, min_closed, alpha, confidence)

@@ -1,29 +1,30 @@
-"""Deals as columns (pure): what the per-label tallies read, built once and reused for every
-period and dimension of a review.
+"""Deals and account labels as columns (pure): what the per-label tallies read, built once and
+reused for every period and dimension of a review.
 
 A review tallies the same deals for its period, the compared one and each quarter of the
 trend, in every dimension; row by row that is one Python pass over every deal per period and
-dimension. Here a deal's fields become numpy columns once (:class:`DealColumns`), a dimension's
-labels an array of codes (:class:`LabelFrame`), and a period's tally is a few array masks.
-:func:`tally` gives exactly what the row-by-row definition gives (``docs/review.md``; the
-differential test in ``tests/test_review_frame.py`` checks it): sums are sequential, in the
-deals' order, as adding them one by one does.
+dimension. Here the deals are a :class:`~crmseg.deals.table.DealTable` (read straight into
+columns from the state, or built from ``Deal`` objects), a dimension's labels an array of
+codes (:class:`LabelFrame`), and a period's tally a few array masks. :func:`tally` gives
+exactly what the row-by-row definition gives (``docs/review.md``; the differential test in
+``tests/test_review_frame.py`` checks it): sums are sequential, in the deals' order, as adding
+them one by one does. :class:`AccountLabels` holds each account's label at one time, the same
+way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from crmseg.deals import AttributedDeal, Deal
+from crmseg.deals import AttributedDeal, Attribution
+from crmseg.deals.table import LOST, OPEN, WON, AccountIndex, DealTable
+from crmseg.deals.timelines import NO_LABEL, AttributedTable
 from crmseg.review.period import Period
 
-__all__ = ["DealColumns", "LabelFrame", "Samples", "TallyCounts", "tally"]
-
-OPEN, WON, LOST = 0, 1, 2
-_STATUS = {"open": OPEN, "won": WON, "lost": LOST}
+__all__ = ["AccountLabels", "DealColumns", "LabelFrame", "Samples", "TallyCounts", "tally"]
 
 
 @dataclass(slots=True)
@@ -35,75 +36,135 @@ class TallyCounts:
     won_no_amount: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class DealColumns:
-    """Deals' fields as columns, in the deals' order: days as proleptic ordinals (``closed`` 0:
-    no close date), ``amount`` NaN when missing, ``counted`` the amount as sums count it
-    (``amount or 0.0``)."""
+    """A deal table and ``counted``: each amount as the sums count it (``amount or 0.0``)."""
 
-    created: np.ndarray
-    closed: np.ndarray
-    status: np.ndarray
-    amount: np.ndarray
+    table: DealTable
     counted: np.ndarray
-    deals: Sequence[Deal] = field(repr=False)
 
     @classmethod
-    def of(cls, deals: Sequence[Deal]) -> DealColumns:
-        """The columns of ``deals``."""
-        n = len(deals)
-        created = np.fromiter((d.created_at.toordinal() for d in deals), dtype=np.int32, count=n)
-        closed = np.fromiter(
-            (0 if d.closed_at is None else d.closed_at.toordinal() for d in deals), dtype=np.int32, count=n
-        )
-        status = np.fromiter((_STATUS[d.status] for d in deals), dtype=np.int8, count=n)
-        amount = np.fromiter((np.nan if d.amount is None else d.amount for d in deals), dtype=np.float64, count=n)
-        counted = np.where(np.isnan(amount) | (amount == 0.0), 0.0, amount)
-        return cls(created, closed, status, amount, counted, deals)
+    def of(cls, table: DealTable) -> DealColumns:
+        """The columns of ``table``."""
+        amount = table.amount
+        return cls(table, np.where(np.isnan(amount) | (amount == 0.0), 0.0, amount))
 
     def same_deals(self, deals: Sequence[AttributedDeal]) -> bool:
-        """Whether ``deals`` are these deals, in this order (the same objects)."""
-        return len(deals) == len(self.deals) and all(a.deal is b for a, b in zip(deals, self.deals, strict=True))
+        """Whether ``deals`` are this table's deals, in this order (the same objects)."""
+        own = self.table.deals
+        return own is not None and len(deals) == len(own) and all(a.deal is b for a, b in zip(deals, own, strict=True))
 
 
-@dataclass(frozen=True, slots=True)
+def _renumbered(code: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes renumbered so the labels come in the order they first occur (labels no deal holds
+    left out), and those labels."""
+    held = code[code != NO_LABEL]
+    present, first = np.unique(held, return_index=True)
+    present = present[np.argsort(first, kind="stable")]
+    renumber = np.full(len(names) + 1, NO_LABEL, dtype=np.int32)  # the last entry: NO_LABEL stays
+    renumber[present] = np.arange(len(present), dtype=np.int32)
+    return renumber[code], tuple(names[i] for i in present.tolist())
+
+
+def _mapped(names: Sequence[str], to: Callable[[str], str | None]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Each label's code among the labels ``to`` maps them to (in the order of ``names``), and those."""
+    out: dict[str, int] = {}
+    codes = [NO_LABEL if (m := to(name)) is None else out.setdefault(m, len(out)) for name in names]
+    return np.array([*codes, NO_LABEL], dtype=np.int32), tuple(out)  # the last entry: NO_LABEL stays
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class LabelFrame:
-    """One dimension's deals: the columns and each deal's label code (-1: no label); ``names``
-    the labels by code, in the order they first occur."""
+    """One dimension's deals: the columns, each deal's label code (:data:`NO_LABEL`: none) and
+    attribution basis (a code of ``crmseg.deals.attribution.BASES``); ``names`` the labels by
+    code, in the order they first occur among the deals."""
 
     columns: DealColumns
     code: np.ndarray
     names: tuple[str, ...]
+    basis: np.ndarray
+    grouped: np.ndarray = field(init=False, repr=False)  # the labelled deals by label, in order within one
+
+    def __post_init__(self) -> None:
+        labelled = np.flatnonzero(self.code != NO_LABEL)
+        object.__setattr__(self, "grouped", labelled[np.argsort(self.code[labelled], kind="stable")])
+
+    @classmethod
+    def of_table(cls, attributed: AttributedTable, columns: DealColumns | None = None) -> LabelFrame:
+        """The frame of an attribution's columns; ``columns``: its deals', when already built."""
+        if columns is None or columns.table is not attributed.deals:
+            columns = DealColumns.of(attributed.deals)
+        code, names = _renumbered(attributed.label, attributed.names)
+        return cls(columns, code, names, attributed.basis)
 
     @classmethod
     def of(cls, deals: Sequence[AttributedDeal], columns: DealColumns | None = None) -> LabelFrame:
-        """The frame of ``deals``; ``columns``: theirs, when already built for the same deals."""
-        if columns is None or not columns.same_deals(deals):
-            columns = DealColumns.of([d.deal for d in deals])
+        """The frame of deals attributed one by one; ``columns``: theirs, when already built."""
+        table = columns.table if columns is not None and columns.same_deals(deals) else None
+        return cls.of_table(AttributedTable.of(Attribution("", "created", tuple(deals)), table), columns)
+
+    def relabel(self, to: Callable[[str], str | None]) -> LabelFrame:
+        """The frame with each label replaced by ``to(label)`` (e.g. a score by its band)."""
+        mapped, names = _mapped(self.names, to)
+        code, names = _renumbered(mapped[self.code], names)
+        return LabelFrame(self.columns, code, names, self.basis)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AccountLabels:
+    """Each account's label in one dimension at one time: ``code`` per account number (of the
+    deals' :class:`~crmseg.deals.table.AccountIndex`), a code of ``names``; :data:`NO_LABEL` for
+    an account holding none."""
+
+    code: np.ndarray
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, labels: Mapping[str, str | None], accounts: AccountIndex) -> AccountLabels:
+        """From account -> label (None: holds none), the accounts numbered in ``accounts``."""
         codes: dict[str, int] = {}
-        code = np.fromiter(
-            (-1 if d.label is None else codes.setdefault(d.label, len(codes)) for d in deals),
-            dtype=np.int32,
-            count=len(deals),
-        )
-        return cls(columns, code, tuple(codes))
+        pairs = [(a, v) for a, v in zip(accounts.codes(list(labels)), labels.values(), strict=True) if a >= 0]
+        code = np.full(len(accounts), NO_LABEL, dtype=np.int32)
+        code[[a for a, _ in pairs]] = [NO_LABEL if v is None else codes.setdefault(v, len(codes)) for _, v in pairs]
+        return cls(code, tuple(codes))
 
+    def labels(self) -> list[str | None]:
+        """Each account's label by number (None: none)."""
+        names: list[str | None] = [*self.names, None]  # NO_LABEL (-1) indexes the None
+        return [names[c] for c in self.code.tolist()]
 
-def _groups(frame: LabelFrame, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The deals of ``mask`` grouped by label code, each group in the deals' order: their
-    indexes, the codes present and where each group starts."""
-    idx = np.flatnonzero(mask)
-    order = np.argsort(frame.code[idx], kind="stable")
-    idx = idx[order]
-    present, starts = np.unique(frame.code[idx], return_index=True)
-    return idx, present, starts
+    def counts(self) -> dict[str, int]:
+        """Accounts per label (labels no account holds left out)."""
+        n = np.bincount(self.code[self.code != NO_LABEL], minlength=len(self.names))
+        return {name: int(k) for name, k in zip(self.names, n.tolist(), strict=True) if k}
+
+    def relabel(self, to: Callable[[str], str | None]) -> AccountLabels:
+        """Each label replaced by ``to(label)``; two sets of labels with the same ``names`` get the same codes."""
+        mapped, names = _mapped(self.names, to)
+        return AccountLabels(mapped[self.code], names)
+
+    def recoded(self, names: Sequence[str]) -> AccountLabels:
+        """The same labels as codes of ``names`` (which must hold every label of these)."""
+        where = {name: i for i, name in enumerate(names)}
+        renumber = np.array([*(where[n] for n in self.names), NO_LABEL], dtype=np.int32)
+        return AccountLabels(renumber[self.code], tuple(names))
 
 
 def _per_label(frame: LabelFrame, mask: np.ndarray, values: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
-    idx, present, starts = _groups(frame, mask)
-    bounds = [*starts.tolist(), len(idx)]
-    for i, code in enumerate(present.tolist()):
-        yield code, values[idx[bounds[i] : bounds[i + 1]]]
+    """Each label's values among the (labelled) deals of ``mask``, in the deals' order."""
+    idx = frame.grouped[mask[frame.grouped]]  # by label, in the deals' order within one
+    codes = frame.code[idx]
+    if not len(codes):
+        return
+    starts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)]
+    for i, at in enumerate(starts[:-1]):
+        yield int(codes[at]), values[idx[at : starts[i + 1]]]
+
+
+def _counts(frame: LabelFrame, mask: np.ndarray) -> Iterable[tuple[int, int]]:
+    """Each label's count among the (labelled) deals of ``mask`` (labels with none left out)."""
+    n = np.bincount(frame.code[mask], minlength=len(frame.names))
+    return zip(np.flatnonzero(n).tolist(), n[n > 0].tolist(), strict=True)
 
 
 def _running_sum(values: np.ndarray) -> float:
@@ -129,27 +190,28 @@ def tally(frame: LabelFrame, period: Period, counts: TallyCounts) -> dict[str, S
     """Each label's closed deals in ``period`` and open pipeline at its end (every label of the
     frame listed, in first-occurrence order); ``counts`` gains the deals left out."""
     c = frame.columns
+    t = c.table
     start, end = period.start.toordinal(), period.end.toordinal()
     labelled = frame.code >= 0
     out = {name: Samples() for name in frame.names}
     names = frame.names
-    open_at = labelled & (c.created <= end) & ((c.status == OPEN) | (c.closed > end))
-    closed = labelled & (c.status != OPEN)
-    counts.no_close_date += int(np.count_nonzero(closed & (c.closed == 0)))
-    inside = closed & (c.closed >= start) & (c.closed <= end)
-    won = inside & (c.status == WON)
-    lost = inside & (c.status == LOST)
-    has_amount = ~np.isnan(c.amount)
+    open_at = labelled & (t.created_day <= end) & ((t.status == OPEN) | (t.closed > end))
+    closed = labelled & (t.status != OPEN)
+    counts.no_close_date += int(np.count_nonzero(closed & (t.closed == 0)))
+    inside = closed & (t.closed >= start) & (t.closed <= end)
+    won = inside & (t.status == WON)
+    lost = inside & (t.status == LOST)
+    has_amount = ~np.isnan(t.amount)
     counts.won_no_amount += int(np.count_nonzero(won & ~has_amount))
-    cycle = (c.closed - c.created).astype(np.float64)
+    cycle = (t.closed - t.created_day).astype(np.float64)
     counts.negative_cycle += int(np.count_nonzero(won & (cycle < 0)))
-    for code, n in zip(*np.unique(frame.code[won], return_counts=True), strict=True):
-        out[names[code]].won = int(n)
-    for code, n in zip(*np.unique(frame.code[lost], return_counts=True), strict=True):
-        out[names[code]].lost = int(n)
-    for code, n in zip(*np.unique(frame.code[open_at], return_counts=True), strict=True):
-        out[names[code]].open_deals = int(n)
-    for code, values in _per_label(frame, won & has_amount, c.amount):
+    for code, n in _counts(frame, won):
+        out[names[code]].won = n
+    for code, n in _counts(frame, lost):
+        out[names[code]].lost = n
+    for code, n in _counts(frame, open_at):
+        out[names[code]].open_deals = n
+    for code, values in _per_label(frame, won & has_amount, t.amount):
         out[names[code]].won_amounts = values.tolist()
     for code, values in _per_label(frame, won & (cycle >= 0), cycle):
         out[names[code]].cycles = values.tolist()

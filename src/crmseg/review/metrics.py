@@ -8,22 +8,28 @@ period's end, pipeline velocity, logo churn (from per-account customer flags), w
 label has enough closed deals to judge (``sufficient``), Fisher's exact test against the other
 labels and the trend against the compared period. ``docs/review.md`` gives every formula.
 
-Deals without a label (no account, an account crmseg never saw, an empty label) are left out
-of every label and counted by the caller; closed deals without a close date are counted in
-``warnings``. Undefined figures are None, never NaN.
+Deals without a label (no account, an account crmseg never saw, no label held) are left out
+of every label; they and closed deals without a close date are counted in ``left_out``, said
+in ``warnings`` (:func:`left_out_warnings` says it once for several dimensions). Undefined
+figures are None, never NaN.
+
+The deals come as a :class:`~crmseg.review.frame.LabelFrame` (columns, as a review builds them)
+or as a sequence of ``AttributedDeal`` (made into a frame here).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import numpy as np
 
 from crmseg.deals import AttributedDeal
-from crmseg.review.frame import LabelFrame, Samples, TallyCounts, tally
+from crmseg.deals.attribution import BASES
+from crmseg.deals.timelines import NO_LABEL
+from crmseg.review.frame import AccountLabels, LabelFrame, Samples, TallyCounts, tally
 from crmseg.review.period import Period
 from crmseg.review.stats import (
     CONFIDENCE,
@@ -39,14 +45,18 @@ from crmseg.review.stats import (
 __all__ = [
     "LABEL_KEYS",
     "MIN_CLOSED",
+    "Churn",
     "CustomerFlag",
+    "Deals",
     "DimensionMetrics",
     "LabelMetrics",
     "Samples",
     "Trend",
     "TrendFlag",
     "dimension_metrics",
+    "frame_of",
     "label_samples",
+    "left_out_warnings",
 ]
 
 MIN_CLOSED: Final = 20  # the spec's ``[review] min_closed`` default
@@ -63,6 +73,46 @@ class CustomerFlag:
     label: str
     at_start: bool
     at_end: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Churn:
+    """Per label held at the period's start: the accounts that were customers then, and how many
+    of those are no longer customers at its end (every label some account held is listed)."""
+
+    counts: Mapping[str, tuple[int, int]]
+
+    @classmethod
+    def of(cls, flags: Iterable[CustomerFlag]) -> Churn:
+        """From per-account flags."""
+        started: defaultdict[str, int] = defaultdict(int)
+        lost: defaultdict[str, int] = defaultdict(int)
+        for c in flags:
+            started[c.label] += 0  # the label exists even with no customer at the start
+            if c.at_start:
+                started[c.label] += 1
+                lost[c.label] += not c.at_end
+        return cls({label: (started[label], lost[label]) for label in started})
+
+    @classmethod
+    def of_columns(cls, start: AccountLabels, at_start: np.ndarray, at_end: np.ndarray) -> Churn:
+        """From each account's label at the start and whether it was a customer at the start and at
+        the end (per account number: arrays as long as ``start.code``)."""
+        held = start.code != NO_LABEL
+        code = start.code[held]
+        n = len(start.names)
+        present = np.bincount(code, minlength=n)
+        started = np.bincount(code[at_start[held]], minlength=n)
+        lost = np.bincount(code[at_start[held] & ~at_end[held]], minlength=n)
+        return cls({start.names[i]: (int(started[i]), int(lost[i])) for i in np.flatnonzero(present).tolist()})
+
+    def relabel(self, to: Callable[[str], str]) -> Churn:
+        """The counts of labels that ``to`` maps together added up (e.g. scores into their bands)."""
+        out: dict[str, tuple[int, int]] = {}
+        for label, (started, lost) in self.counts.items():
+            was = out.get(to(label), (0, 0))
+            out[to(label)] = (was[0] + started, was[1] + lost)
+        return Churn(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,19 +201,29 @@ class DimensionMetrics:
     labels: dict[str, LabelMetrics]
     previous: dict[str, LabelMetrics] = field(default_factory=dict)
     differentiable_p: float | None = None
-    warnings: tuple[str, ...] = ()
+    left_out: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What was left out, in words."""
+        return tuple(left_out_warnings({self.dimension: self.left_out}))
 
     def to_json(self) -> dict[str, Any]:
         """``{"labels": {LABEL: {...}}, "differentiable_p"}`` (the caller adds ``calibration``)."""
         return {"labels": {k: v.to_json() for k, v in self.labels.items()}, "differentiable_p": self.differentiable_p}
 
 
-def label_samples(
-    deals: Sequence[AttributedDeal], period: Period, frame: LabelFrame | None = None
-) -> dict[str, Samples]:
-    """Each label's :class:`Samples` for ``period`` (deals without a label left out); ``frame``:
-    the deals' :class:`~crmseg.review.frame.LabelFrame`, when the caller built it already."""
-    return tally(frame or LabelFrame.of(deals), period, TallyCounts())
+Deals = Sequence[AttributedDeal] | LabelFrame
+
+
+def frame_of(deals: Deals) -> LabelFrame:
+    """``deals`` as a :class:`~crmseg.review.frame.LabelFrame` (a frame as it is)."""
+    return deals if isinstance(deals, LabelFrame) else LabelFrame.of(deals)
+
+
+def label_samples(deals: Deals, period: Period) -> dict[str, Samples]:
+    """Each label's :class:`Samples` for ``period`` (deals without a label left out)."""
+    return tally(frame_of(deals), period, TallyCounts())
 
 
 def _metrics(
@@ -221,40 +281,31 @@ def _trend(now: LabelMetrics, before: LabelMetrics | None, alpha: float) -> Tren
 
 
 def dimension_metrics(
-    deals: Sequence[AttributedDeal],
+    deals: Deals,
     period: Period,
     compare: Period | None = None,
     *,
     dimension: str = "",
     accounts: Mapping[str, int] | None = None,
-    customers: Iterable[CustomerFlag] | None = None,
+    customers: Iterable[CustomerFlag] | Churn | None = None,
     min_closed: int = MIN_CLOSED,
     alpha: float = ALPHA,
     confidence: float = CONFIDENCE,
-    frame: LabelFrame | None = None,
 ) -> DimensionMetrics:
     """Every label's metrics over ``period`` (and ``compare``, for the trend).
 
     ``accounts``: accounts holding each label at the period's end (None: not known, shown null).
-    ``customers``: per-account customer flags at the period's start and end (None: no
-    ``customer`` expression, churn shown null). Labels are those of the deals, ``accounts`` and
-    ``customers``, sorted. ``frame``: the deals' :class:`~crmseg.review.frame.LabelFrame`, when
-    the caller built it already."""
-    unlabelled: Counter[str] = Counter(d.basis for d in deals if d.label is None)
-    frame = frame or LabelFrame.of(deals)
+    ``customers``: per-account customer flags at the period's start and end, or their
+    :class:`Churn` counts (None: no ``customer`` expression, churn shown null). Labels are those
+    of the deals, ``accounts`` and ``customers``, sorted."""
+    frame = frame_of(deals)
+    unlabelled = np.bincount(frame.basis[frame.code == NO_LABEL], minlength=len(BASES))
     counts = TallyCounts()
     now = tally(frame, period, counts)
     before = tally(frame, compare, TallyCounts()) if compare is not None else {}
-    churn: dict[str, tuple[int, int]] | None = None
+    churn: Mapping[str, tuple[int, int]] | None = None
     if customers is not None:
-        started: defaultdict[str, int] = defaultdict(int)
-        lost: defaultdict[str, int] = defaultdict(int)
-        for c in customers:
-            started[c.label] += 0  # the label exists even with no customer at the start
-            if c.at_start:
-                started[c.label] += 1
-                lost[c.label] += not c.at_end
-        churn = {label: (started[label], lost[label]) for label in started}
+        churn = (customers if isinstance(customers, Churn) else Churn.of(customers)).counts
     names = sorted(set(now) | set(before) | set(accounts or {}) | set(churn or {}))
     held = accounts or {}
 
@@ -280,21 +331,41 @@ def dimension_metrics(
         rest_p = fisher_p(m.won, m.lost, won_all - m.won, lost_all - m.lost) if m.closed else None
         labels[label] = replace(m, vs_rest_p=rest_p, trend=trend)
     judged = [[m.won, m.lost] for m in labels.values() if m.sufficient]
-    warnings = _warnings(counts, unlabelled)
+    by_basis = dict(zip(BASES, unlabelled.tolist(), strict=True))
+    left_out = {
+        "no_close_date": counts.no_close_date,
+        "negative_cycle": counts.negative_cycle,
+        "won_no_amount": counts.won_no_amount,
+        "no_account": by_basis["no_account"],
+        "unknown_account": by_basis["unknown_account"],
+        "no_label": by_basis["as_of"] + by_basis["backfilled"] + by_basis["current"],  # the account held none
+    }
     return DimensionMetrics(
-        dimension, period, compare, labels, previous, chi_square_p(judged) if len(judged) >= 2 else None, warnings
+        dimension, period, compare, labels, previous, chi_square_p(judged) if len(judged) >= 2 else None, left_out
     )
 
 
-def _warnings(counts: TallyCounts, unlabelled: Mapping[str, int]) -> tuple[str, ...]:
+#: What a dimension's tally left out, in the order said.
+LEFT_OUT: Final[dict[str, str]] = {
+    "no_close_date": "closed deal(s) without a close date left out",
+    "negative_cycle": "won deal(s) closed before they were created: left out of the cycle",
+    "won_no_amount": "won deal(s) without an amount: left out of deal size",
+    "no_account": "deal(s) without an account left out of the labels",
+    "unknown_account": "deal(s) of accounts crmseg never saw left out of the labels",
+    "no_label": "deal(s) with no label left out of the labels",
+}
+
+
+def left_out_warnings(per_dimension: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """What the dimensions' tallies left out, one line per kind: ``"N closed deal(s) …"`` when
+    every dimension left out the same N, else naming them (``"… : 12 in segment, 3 in tier"``)."""
     out: list[str] = []
-    if counts.no_close_date:
-        out.append(f"{counts.no_close_date} closed deal(s) without a close date left out")
-    if counts.negative_cycle:
-        out.append(f"{counts.negative_cycle} won deal(s) closed before they were created: left out of the cycle")
-    if counts.won_no_amount:
-        out.append(f"{counts.won_no_amount} won deal(s) without an amount: left out of deal size")
-    for basis, n in sorted(unlabelled.items()):
-        what = {"no_account": "without an account", "unknown_account": "of accounts crmseg never saw"}
-        out.append(f"{n} deal(s) {what.get(basis, 'with no label')} left out of the labels")
-    return tuple(out)
+    for kind, text in LEFT_OUT.items():
+        counts = {dim: left.get(kind, 0) for dim, left in per_dimension.items()}
+        if not any(counts.values()):
+            continue
+        if len(set(counts.values())) == 1:
+            out.append(f"{next(iter(counts.values()))} {text}")
+        else:
+            out.append(f"{text}: " + ", ".join(f"{n} in {dim}" for dim, n in counts.items() if n))
+    return out

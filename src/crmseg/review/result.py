@@ -3,11 +3,15 @@ alerts, assembled from the per-dimension parts (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmseg.deals import AttributedDeal, Attribution
+import numpy as np
+
+from crmseg.deals import Attribution
+from crmseg.deals.table import LOST, OPEN, WON
+from crmseg.deals.timelines import AttributedTable
 from crmseg.review.calibration import Calibration
 from crmseg.review.health import Health
 from crmseg.review.metrics import DimensionMetrics
@@ -33,22 +37,18 @@ class DealSummary:
     unknown_account: int = 0
 
     @classmethod
-    def of(cls, attribution: Attribution, period: Period) -> DealSummary:
+    def of(cls, attribution: Attribution | AttributedTable, period: Period) -> DealSummary:
         """Counts over every deal of ``attribution``: closed / won / lost in ``period``, open at its end."""
-        deals: Iterable[AttributedDeal] = attribution.deals
-        won = lost = still_open = 0
-        for d in deals:
-            deal = d.deal
-            if deal.closed and deal.closed_at is not None and deal.closed_at in period:
-                won += deal.status == "won"
-                lost += deal.status == "lost"
-            if deal.created_at.date() <= period.end and (
-                deal.status == "open" or (deal.closed_at is not None and deal.closed_at > period.end)
-            ):
-                still_open += 1
-        n = attribution.counts
+        columns = attribution if isinstance(attribution, AttributedTable) else AttributedTable.of(attribution)
+        t = columns.deals
+        start, end = period.start.toordinal(), period.end.toordinal()
+        inside = (t.status != OPEN) & (t.closed != 0) & (t.closed >= start) & (t.closed <= end)
+        won = int(np.count_nonzero(inside & (t.status == WON)))
+        lost = int(np.count_nonzero(inside & (t.status == LOST)))
+        still_open = int(np.count_nonzero((t.created_day <= end) & ((t.status == OPEN) | (t.closed > end))))
+        n = columns.counts
         return cls(
-            len(attribution.deals),
+            len(t),
             won + lost,
             won,
             lost,

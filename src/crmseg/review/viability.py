@@ -21,14 +21,12 @@ closed deals to judge; ``viable`` otherwise. ``reasons`` say which, in words.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Final, Literal
 
-from crmseg.deals import AttributedDeal
-from crmseg.review.frame import LabelFrame
-from crmseg.review.metrics import MIN_CLOSED, Samples, label_samples
+from crmseg.review.metrics import MIN_CLOSED, Deals, Samples, label_samples
 from crmseg.review.period import Period
 from crmseg.review.stats import fisher_p, mann_whitney_p
 
@@ -128,7 +126,7 @@ def _pct(x: float) -> str:
 
 
 def viability(
-    deals: Sequence[AttributedDeal],
+    deals: Deals,
     period: Period,
     facts: Iterable[AccountFacts],
     *,
@@ -137,11 +135,10 @@ def viability(
     alpha: float = 0.05,
     measurable_min: float = 0.9,
     accessible_min: float = 0.5,
-    frame: LabelFrame | None = None,
 ) -> Viability:
     """MASDA per label of one segment dimension over ``period`` (see the module's docstring).
-    Labels: those of ``facts`` and of the deals, sorted; ``frame``: the deals' frame, when built."""
-    samples: Mapping[str, Samples] = label_samples(deals, period, frame)
+    Labels: those of ``facts`` and of the deals, sorted."""
+    samples: Mapping[str, Samples] = label_samples(deals, period)
     held: defaultdict[str, list[AccountFacts]] = defaultdict(list)
     for f in facts:
         held[f.label].append(f)

@@ -17,22 +17,28 @@ expression that does not check.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from crmseg.config import Config, FileSync, load_mapping
 from crmseg.config import Mapping as MappingConfig
 from crmseg.config.review import ReviewConfig
 from crmseg.dates import parse_iso
-from crmseg.deals import AttributeMode, Deal, TagHistory, attribute, attribute_current
+from crmseg.deals import AttributeMode
+from crmseg.deals.table import OPEN, AccountIndex, DealTable, micros
+from crmseg.deals.timelines import NO_LABEL, Timeline, attribute_table, current_table, timelines
 from crmseg.errors import ConfigError
 from crmseg.model import RawRecord
 from crmseg.review.assemble import DimensionInputs, DimensionKind, ReviewInputs, ReviewSettings
-from crmseg.review.metrics import CustomerFlag
+from crmseg.review.frame import AccountLabels
+from crmseg.review.metrics import Churn
 from crmseg.review.period import Period
 from crmseg.review.result import Review
 from crmseg.review.viability import AccountFacts
@@ -174,12 +180,12 @@ def _label_fields(d: Dimension, dims: Iterable[str]) -> dict[str, frozenset[str]
     return {**{k: frozenset(v) for k, v in out.items()}, "": every}
 
 
-def _check_currencies(deals: Sequence[Deal], settings: ReviewConfig, where: str) -> None:
+def _check_currencies(currencies: Iterable[str], settings: ReviewConfig, where: str) -> None:
     """A file's amounts must be in one currency: refuse several currencies unless ``home_currency``
     says the amounts were converted to it already."""
     if settings.home_currency is not None:
         return
-    codes = sorted({d.currency for d in deals if d.currency})
+    codes = sorted(set(currencies))
     if len(codes) > 1:
         raise ConfigError(
             f"{where}: deals in {len(codes)} currencies ({', '.join(codes)}) and nothing says their amounts "
@@ -189,52 +195,67 @@ def _check_currencies(deals: Sequence[Deal], settings: ReviewConfig, where: str)
         )
 
 
-def _check_deals(deals: Sequence[Deal], accounts: set[str], period: Period, where: str, source: str) -> list[str]:
-    """ConfigError when nothing can be computed; else the warnings about unknown accounts."""
-    if not deals:
+def _check_deals(deals: DealTable, known: np.ndarray, period: Period, where: str, source: str) -> list[str]:
+    """ConfigError when nothing can be computed; else the warnings about unknown accounts.
+    ``known``: per account number, whether it is among the accounts of ``source``."""
+    if not len(deals):
         raise ConfigError(f"{where}: no deals to review")
-    named = [d.account_id for d in deals if d.account_id]
-    unknown = sorted({a for a in named if a not in accounts})
-    if named and len(unknown) == len(set(named)):
+    named = deals.account[deals.account >= 0]
+    known = np.pad(known, (0, max(0, len(deals.accounts) - len(known))))
+    strangers = named[~known[named]]
+    ids = deals.accounts.ids
+    unknown = sorted(ids[a] for a in np.unique(strangers).tolist())
+    if len(named) and len(unknown) == len(np.unique(named)):
         raise ConfigError(
             f"{where}: none of the deals' {len(unknown)} accounts is among the accounts of {source} "
             f"(e.g. {', '.join(unknown[:SHOWN])}): is it the right accounts file or sync?"
         )
-    closed = [d.closed_at for d in deals if d.closed and d.closed_at is not None]
-    if not any(day in period for day in closed):
-        span = f"deals closed from {min(closed)} to {max(closed)}" if closed else "no deal has closed"
+    closed = deals.closed[(deals.status != OPEN) & (deals.closed != 0)]
+    if not np.any((closed >= period.start.toordinal()) & (closed <= period.end.toordinal())):
+        span = "no deal has closed"
+        if len(closed):
+            span = f"deals closed from {date.fromordinal(int(closed.min()))} to {date.fromordinal(int(closed.max()))}"
         raise ConfigError(
             f"no deal closed in the period {period.start} – {period.end} ({span}): nothing to review; "
             "choose another --period or --since/--until"
         )
     out: list[str] = []
     if unknown:
-        missing = set(unknown)
-        n = sum(1 for a in named if a in missing)
         out.append(
-            f"{n} deal(s) name {len(unknown)} account(s) not among the accounts of {source} "
+            f"{len(strangers)} deal(s) name {len(unknown)} account(s) not among the accounts of {source} "
             f"({', '.join(unknown[:SHOWN])}{', …' if len(unknown) > SHOWN else ''}): left out of the labels"
         )
     return out
 
 
-def _facts(
-    dim: Dimension,
-    labels: Mapping[str, str | None],
-    accounts: Mapping[str, Mapping[str, Any]],
-    fields: Mapping[str, frozenset[str]],
-    accessible: Callable[[Mapping[str, Any]], bool | None],
-) -> list[AccountFacts]:
-    from crmseg.rules.semantics import is_set
+class _Facts:
+    """Viability's account facts, per segment dimension, gathered one account at a time."""
 
-    out: list[AccountFacts] = []
-    for account, label in labels.items():
-        data = accounts.get(account)
-        if label is None or data is None:
-            continue
-        read = fields.get(label, fields[""])
-        out.append(AccountFacts(account, label, all(is_set(data.get(f)) for f in read), accessible(data)))
-    return out
+    def __init__(
+        self,
+        rules: RuleSet,
+        segments: Sequence[Dimension],
+        accessible: Callable[[Mapping[str, Any]], bool | None],
+    ) -> None:
+        self.fields = {d.name: {k: tuple(v) for k, v in _label_fields(d, rules.names).items()} for d in segments}
+        self.accessible = accessible
+        self.out: dict[str, list[AccountFacts]] = {d.name: [] for d in segments}
+
+    def add(self, account: str, labels: Iterable[tuple[str, str]], data: Mapping[str, Any]) -> None:
+        """``account``'s facts under its label in segment dimensions: ``labels`` (dimension, label)."""
+        from crmseg.rules.semantics import is_set
+
+        reachable = self.accessible(data)
+        get = data.get
+        for name, label in labels:
+            fields = self.fields[name]
+            read = fields.get(label, fields[""])
+            measurable = True
+            for f in read:
+                if not is_set(get(f)):
+                    measurable = False
+                    break
+            self.out[name].append(AccountFacts(account, label, measurable, reachable))
 
 
 def _accessible(
@@ -293,9 +314,12 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
     store = open_state(cfg, create=False)
     if store is None:
         raise ConfigError(f"{cfg.path}: no state yet ({cfg.resolve(cfg.state.path)}): run `crmseg sync` first")
+    index = AccountIndex()  # one numbering of accounts for the deals, the history and the local copy
+    start_at = datetime.combine(request.period.start, time(0), tzinfo=UTC)
+    end_at = _at_end(request.period.end)
     try:
-        deals = list(store.iter_deals(sync.name))
-        if not deals:
+        deals = DealTable.from_rows(store.deal_rows(sync.name), index)
+        if not len(deals):
             how = 'deals = "deals.csv"' if isinstance(sync, FileSync) else "deals = true"
             raise ConfigError(
                 f"sync {sync.name!r} has no deals in its state: set {how} on the sync and run `crmseg sync`"
@@ -309,86 +333,170 @@ def state_inputs(cfg: Config, sync_name: str | None, request: ReviewRequest) -> 
         dims = plan.dimensions
         names = [d.name for d in dims]
         wanted = list(dict.fromkeys(names + rules.names)) if settings.customer else names
-        # the local copy is streamed: only the ids and, for viability, the fields it reads are kept
-        account_ids: set[str] = set()
-        data: dict[str, Mapping[str, Any]] = {}
+        lines = timelines(store.label_rows(sync.name, wanted), index, wanted)
+        held = {name: _held(lines[name], start_at, end_at, len(index)) for name in wanted}
+        # the local copy, streamed: which accounts it holds and, for viability, each one's facts
+        types = normalizer.field_types(columns)
+        segments = [d for d in dims if plan.segment(d)]
+        facts = _Facts(rules, segments, _accessible(settings, types, request.period.end))
         account_of = None
-        if any(plan.segment(d) for d in dims):
-            account_of = normalizer.account_of(
-                set(rules.used_fields()) | {settings.owner_field, settings.activity_field}
-            )
+        if segments:  # the fields viability reads: the segment rules' and the accessible ones
+            read = set().union(*(d.fields for d in segments))
+            account_of = normalizer.account_of(read | {settings.owner_field, settings.activity_field})
+        ends = [(d.name, held[d.name].end.labels()) for d in segments]  # per account number, a list
+        seen: list[int] = []
         for rid, raw in chain([head] if head is not None else [], accounts):
-            account_ids.add(rid)
+            a = index.find(rid)
+            if a < 0:
+                continue  # no deal and no recorded label: nothing to say about it
+            seen.append(a)
             if account_of is not None:
-                data[rid] = account_of(RawRecord(rid, raw))
-        recorded = store.label_history(sync.name, wanted)
+                labels = [(name, label) for name, by in ends if (label := by[a]) is not None]
+                if labels:
+                    facts.add(rid, labels, account_of(RawRecord(rid, raw)))
+        known = np.zeros(len(index), dtype=bool)
+        known[seen] = True
     finally:
         store.close()
     if isinstance(sync, FileSync):
-        _check_currencies(deals, settings, f"sync {sync.name!r} ({sync.deals})")
-    warnings = _check_deals(deals, account_ids, request.period, f"sync {sync.name!r}", f"sync {sync.name!r}")
-    history = TagHistory(recorded.first, recorded.moves)
-    del recorded  # the history holds what is needed of it
-    start_at = datetime.combine(request.period.start, time(0), tzinfo=UTC)
-    end_at = _at_end(request.period.end)
-
-    types = normalizer.field_types(columns)
-    accessible = _accessible(settings, types, request.period.end)
-    is_customer = customer_check(settings.customer, rules) if settings.customer else None
-    every: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {}
-    for name in wanted:
-        every[name] = (history.labels_at(name, start_at), history.labels_at(name, end_at))
-    inputs: list[DimensionInputs] = []
-    for d in dims:
-        start, end = every[d.name]
-        customers = None
-        if is_customer is not None:
-            customers = _customer_flags(d.name, every, is_customer)
-        inputs.append(
-            DimensionInputs(
-                d.name,
-                plan.kind(d),
-                attribute(deals, history, d.name, request.attribute or "created"),
-                end,
-                start,
-                customers,
-                plan.ladder(d),
-                plan.segment(d),
-                _facts(d, end, data, _label_fields(d, rules.names), accessible) if plan.segment(d) else (),
-            )
+        _check_currencies(deals.currencies, settings, f"sync {sync.name!r} ({sync.deals})")
+    warnings = _check_deals(deals, known, request.period, f"sync {sync.name!r}", f"sync {sync.name!r}")
+    warnings += _history_warnings(held, request.period)
+    churn: dict[str, Churn] | None = None
+    if settings.customer:
+        churn, note = _churn(settings.customer, rules, held)
+        warnings += note
+    mode = request.attribute or "created"
+    inputs = [
+        DimensionInputs(
+            d.name,
+            plan.kind(d),
+            attribute_table(deals, lines[d.name], mode),
+            held[d.name].end,
+            held[d.name].start,
+            churn.get(d.name) if churn is not None else None,
+            plan.ladder(d),
+            plan.segment(d),
+            facts.out.get(d.name, ()),
         )
+        for d in dims
+    ]
     if request.attribute == "current":
         warnings.append("--attribute current: every deal counts for its account's label today, not when it was made")
     warnings.append("measurable and accessible use the accounts' fields as last read, not as they were in the period")
     return ReviewInputs(request.period, request.compare, inputs, warnings)
 
 
-def _customer_flags(
-    dim: str,
-    every: Mapping[str, tuple[Mapping[str, str | None], Mapping[str, str | None]]],
-    is_customer: Callable[[Mapping[str, Any]], bool],
-) -> list[CustomerFlag]:
-    """Per account holding a label of ``dim`` at the start: customer then, customer at the end."""
-    start_of, _ = every[dim]
-    names = list(every)
-    known: dict[tuple[str | None, ...], bool] = {}  # accounts share few label combinations: check each once
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """One dimension's labels at the period's start and end, from its tag history.
 
-    def check(values: tuple[str | None, ...]) -> bool:
-        found = known.get(values)
-        if found is None:
-            found = known[values] = is_customer(dict(zip(names, values, strict=True)))
-        return found
+    ``begins``: when the history starts (None: nothing recorded); ``reach``: ``"period"`` when it
+    starts by the period's start, ``"inside"`` after its start, ``"after"`` after its end. Only a
+    history that reaches the start tells the labels there (``start``; else None); one that starts
+    after the end gives each account its earliest recorded label at the end, as a deal older than
+    the history is backfilled."""
 
-    starts = [s for s, _ in every.values()]
-    ends = [e for _, e in every.values()]
-    out: list[CustomerFlag] = []
-    for account, label in start_of.items():
-        if label is None:
-            continue
-        before = tuple(s.get(account) for s in starts)
-        after = tuple(e.get(account) for e in ends)
-        out.append(CustomerFlag(account, label, check(before), check(after)))
+    begins: datetime | None
+    reach: Literal["period", "inside", "after"]
+    start: AccountLabels | None
+    end: AccountLabels
+
+
+def _held(line: Timeline, start_at: datetime, end_at: datetime, n: int) -> _Held:
+    begins = line.start
+    when = None if begins is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=begins)
+    if begins is not None and begins > micros(end_at):
+        return _Held(when, "after", None, AccountLabels(line.labels_at(end_at, n, backfill=True), line.names))
+    end = AccountLabels(line.labels_at(end_at, n), line.names)
+    if begins is not None and begins > micros(start_at):
+        return _Held(when, "inside", None, end)
+    return _Held(when, "period", AccountLabels(line.labels_at(start_at, n), line.names), end)
+
+
+def _history_warnings(held: Mapping[str, _Held], period: Period) -> list[str]:
+    """What a tag history that does not reach the period's start leaves out, once per start day."""
+    out: list[str] = []
+    for reach in ("after", "inside"):
+        days: dict[date, list[str]] = {}
+        for name, h in held.items():
+            if h.reach == reach and h.begins is not None:
+                days.setdefault(h.begins.date(), []).append(name)
+        for day, names in days.items():
+            which = f"the tag history of {', '.join(names)} starts on {day}"
+            if reach == "after":
+                out.append(
+                    f"{which}, after the period ({period.start} – {period.end}): deals and accounts count for "
+                    "each account's earliest recorded label (backfilled), not the one it held then; accounts "
+                    "in/out, PSI and churn are not measured"
+                )
+            else:
+                out.append(
+                    f"{which}, after the period's start ({period.start}): accounts in/out, PSI and churn need "
+                    "each account's label at the start and are not measured"
+                )
     return out
+
+
+def _churn(expression: str, rules: RuleSet, held: Mapping[str, _Held]) -> tuple[dict[str, Churn] | None, list[str]]:
+    """Per dimension whose history reaches the period's start, the churn of its labels: accounts
+    that were customers (``expression`` over their labels) at the start and no longer are at the
+    end. None, with a warning, when a dimension the expression reads has no labels at the start."""
+    is_customer = customer_check(expression, rules)
+    missing = [name for name in _dimensions_read(expression, rules) if name in held and held[name].start is None]
+    if missing:
+        what = f"[review] customer reads {', '.join(missing)}, whose tag history does not reach the period's start"
+        return None, [f"{what}: churn is not measured"]
+    names = list(held)
+
+    def customers(at_start: bool) -> np.ndarray:
+        sides = [h.start if at_start else h.end for h in held.values()]
+        n = len(held[names[0]].end.code)
+        codes = [s.code if s is not None else np.full(n, NO_LABEL, np.int32) for s in sides]
+        combos, inverse = _combinations(codes, [len(s.names) if s is not None else 0 for s in sides])
+        flags = []  # accounts share few label combinations: each is checked once
+        for row in combos:
+            labels = {
+                name: None if c == NO_LABEL or side is None else side.names[c]
+                for name, c, side in zip(names, row, sides, strict=True)
+            }
+            flags.append(is_customer(labels))
+        return np.array(flags, dtype=bool)[inverse]
+
+    then, now = customers(True), customers(False)
+    return {name: Churn.of_columns(h.start, then, now) for name, h in held.items() if h.start is not None}, []
+
+
+def _combinations(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> tuple[list[list[int]], np.ndarray]:
+    """The distinct rows of label codes across dimensions (one code array per dimension, codes
+    ``NO_LABEL`` … ``size`` − 1) and each account's row among them: one int64 key per account
+    (mixed radix) when the codes fit in one, else rows compared as rows."""
+    radix = [size + 1 for size in sizes]
+    if math.prod(radix) < 2**62:
+        key = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
+        for code, base in zip(codes, radix, strict=True):
+            key = key * base + (code.astype(np.int64) + 1)
+        keys, inverse = np.unique(key, return_inverse=True)
+        rows: list[list[int]] = []
+        for k in keys.tolist():
+            row = []
+            for base in reversed(radix):
+                k, digit = divmod(k, base)
+                row.append(digit - 1)
+            rows.append(row[::-1])
+        return rows, inverse.ravel()
+    combos, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    return combos.tolist(), inverse.ravel()
+
+
+def _dimensions_read(expression: str, rules: RuleSet) -> list[str]:
+    """The dimensions a (checked) ``customer`` expression reads."""
+    from crmseg.rules.ir import Lowering, fields_of
+    from crmseg.rules.parser import parse
+
+    types = {d.name: "float" if d.kind == "score" else "str" for d in rules.dimensions}
+    read = fields_of(Lowering(types, []).predicate(parse(expression)))
+    return [name for name in types if name in read]
 
 
 # ---------------------------------------------------------------- files
@@ -420,8 +528,10 @@ def file_inputs(
         evaluate = plan.rules_engine().evaluate
         labels: dict[str, dict[str, str | None]] = {d.name: {} for d in dims}
         data: dict[str, Mapping[str, Any]] = {}
+        evaluated: list[str] = []
         keep_data = any(chosen.segment(d) for d in dims)
         for raw in read_records(plan):
+            evaluated.append(raw.id)
             account = account_of(raw)
             results = evaluate(account)
             for d in dims:
@@ -434,10 +544,12 @@ def file_inputs(
         plan.close()
     on_bad_row = file_options.get("on_bad_row", "raise")
     deal_file = DealFile(deals_path, on_bad_row=on_bad_row, encoding=file_options.get("encoding") or "utf-8-sig")
-    deals = list(deal_file.read())
-    _check_currencies(deals, settings, str(deals_path))
-    some = next(iter(labels.values()), {})
-    warnings = _check_deals(deals, set(some), request.period, str(deals_path), str(source))
+    index = AccountIndex(evaluated)  # the accounts file's accounts numbered first: those below n are known
+    n = len(index)
+    deals = DealTable.of(list(deal_file.read()), index)
+    _check_currencies(deals.currencies, settings, str(deals_path))
+    known = np.arange(len(index)) < n
+    warnings = _check_deals(deals, known, request.period, str(deals_path), str(source))
     warnings += [f"skipped deal row: {line}" for line in deal_file.skipped]
     when = request.as_of.date().isoformat() if request.as_of else "today"
     warnings.append(
@@ -448,18 +560,22 @@ def file_inputs(
         warnings.append("[review] customer: churn needs a sync's tag history (customers at the start); not computed")
     if request.attribute not in (None, "current"):
         warnings.append(f"--attribute {request.attribute} needs a sync's tag history: the current evaluation is used")
-    accessible = _accessible(settings, types, request.period.end)
+    segments = [d for d in dims if chosen.segment(d)]
+    facts = _Facts(rules, segments, _accessible(settings, types, request.period.end))
+    for rid, fields_read in data.items():
+        held = [(d.name, label) for d in segments if (label := labels[d.name].get(rid)) is not None]
+        facts.add(rid, held, fields_read)
     inputs = [
         DimensionInputs(
             d.name,
             chosen.kind(d),
-            attribute_current(deals, labels[d.name], d.name),
-            labels[d.name],
+            current_table(deals, labels[d.name], d.name),
+            AccountLabels.of(labels[d.name], index),
             None,
             None,
             chosen.ladder(d),
             chosen.segment(d),
-            _facts(d, labels[d.name], data, _label_fields(d, rules.names), accessible) if chosen.segment(d) else (),
+            facts.out.get(d.name, ()),
         )
         for d in dims
     ]

@@ -37,6 +37,8 @@ from typing import Any
 
 from crmseg.dates import parse_iso
 from crmseg.deals import Deal, FirstLabel, LabelMove
+from crmseg.deals.table import DealRow
+from crmseg.deals.timelines import RecordedRows
 from crmseg.state.sqlbase import SqlBase
 from crmseg.state.store import DealCounts, LabelHistory, iso
 
@@ -131,6 +133,15 @@ class DealRows(SqlBase):
                 return
             last = rows[-1][0]
 
+    def deal_rows(self, sync: str, chunk: int = 50_000) -> Iterator[list[DealRow]]:
+        """The sync's deals in id order as :data:`~crmseg.deals.table.DealRow` tuples, ``chunk`` at a
+        time: what a review reads (``DealTable.from_rows``), without a ``Deal`` object per row."""
+        yield from self._stream(
+            "SELECT account, status, amount, created_at, closed_at, currency FROM deals WHERE sync = ? ORDER BY deal",
+            (sync,),
+            chunk,
+        )
+
     def deal_counts(self, sync: str) -> DealCounts:
         out = DealCounts()
         for status, n in self._query("SELECT status, COUNT(*) FROM deals WHERE sync = ? GROUP BY status", (sync,)):
@@ -170,6 +181,38 @@ class DealRows(SqlBase):
                 "ON CONFLICT (sync) DO UPDATE SET deals_watermark = excluded.deals_watermark",
                 (sync, watermark),
             )
+
+    def label_rows(
+        self, sync: str, dimensions: Sequence[str] | None = None, chunk: int = 50_000
+    ) -> Iterator[RecordedRows]:
+        """The recorded history as kept, ``chunk`` rows at a time: every transition (with whether it
+        was logged at the first evaluation, and its id: the log's order), then the recorded tags of the accounts
+        and dimensions with no transition. ``crmseg.deals.timelines`` reads the first labels from
+        them as :meth:`label_history` does."""
+        where, args = "sync = ?", [sync]
+        if dimensions is not None:
+            if not dimensions:
+                return
+            where += f" AND dimension IN ({', '.join('?' * len(dimensions))})"
+            args += list(dimensions)
+        for rows in self._stream(
+            # in the index's order, with the id: a sort by id here costs the database more than the
+            # caller's sort of the ids (crmseg.deals.timelines)
+            f"SELECT account, dimension, from_value, to_value, at, COALESCE(first_eval, 0) = 1, id FROM transitions "
+            f"WHERE {where}",
+            args,
+            chunk,
+        ):
+            yield RecordedRows(moves=rows)
+        # only the tags of accounts and dimensions with no transition are first labels: the others
+        # are left in the database (most tags, once a sync has run twice)
+        silent = (
+            f"SELECT t.account, t.dimension, t.value, t.at FROM tags t JOIN (SELECT account, dimension FROM tags "
+            f"WHERE {where} EXCEPT SELECT account, dimension FROM transitions WHERE {where}) s "
+            "ON t.sync = ? AND t.account = s.account AND t.dimension = s.dimension"
+        )
+        for rows in self._stream(silent, [*args, *args, sync], chunk):
+            yield RecordedRows(tags=rows)
 
     def label_history(self, sync: str, dimensions: Sequence[str] | None = None) -> LabelHistory:
         """Per account and dimension, the first recorded label (when known: see the module's

@@ -194,6 +194,12 @@ class PostgresStore(SqlStore):
             cur.execute(self._sql(sql), tuple(args))
             return list(cur.fetchall())
 
+    def _stream(self, sql: str, args: Sequence[Any] = (), size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+        with self._connection() as conn, conn.cursor() as cur:
+            cur.execute(self._sql(sql), tuple(args))
+            while rows := cur.fetchmany(size):
+                yield list(rows)
+
     def _insert_id(self, cur: Any, sql: str, args: Sequence[Any]) -> int:
         return int(self._exec(cur, sql + " RETURNING id", args).fetchone()[0])
 

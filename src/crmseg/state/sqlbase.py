@@ -58,6 +58,16 @@ class SqlBase:
         finally:
             cur.close()
 
+    def _stream(self, sql: str, args: Sequence[Any] = (), size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of one query, ``size`` at a time (one query, however many rows)."""
+        cur = self._conn.cursor()
+        try:
+            self._exec(cur, sql, args)
+            while rows := cur.fetchmany(size):
+                yield list(rows)
+        finally:
+            cur.close()
+
     def _insert_id(self, cur: Any, sql: str, args: Sequence[Any]) -> int:
         self._exec(cur, sql, args)
         return int(cur.lastrowid)

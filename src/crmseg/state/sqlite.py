@@ -53,6 +53,10 @@ class SqliteStore(SqlStore):
         with self._lock:
             return super()._query(sql, args)
 
+    def _stream(self, sql: str, args: Any = (), size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+        with self._lock:
+            yield from super()._stream(sql, args, size)
+
     def now(self) -> str:
         """This machine's clock (every process sharing the file runs on it): no transaction needed."""
         return iso(utcnow())

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from crmseg.deals import Deal, FirstLabel, LabelMove
+from crmseg.deals.table import DealRow
+from crmseg.deals.timelines import RecordedRows
 
 #: Run statuses, as the spec names them.
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "aborted")
@@ -392,6 +394,15 @@ class StateStore(Protocol):
     def save_deals_watermark(self, sync: str, watermark: str | None) -> None: ...
     def label_history(self, sync: str, dimensions: Sequence[str] | None = None) -> LabelHistory:
         """The attribution's inputs from the recorded tags and transitions (every dimension, or those)."""
+
+    def deal_rows(self, sync: str, chunk: int = 50_000) -> Iterator[list[DealRow]]:
+        """The sync's deals in id order as plain rows, ``chunk`` at a time (a review's columns)."""
+
+    def label_rows(
+        self, sync: str, dimensions: Sequence[str] | None = None, chunk: int = 50_000
+    ) -> Iterator[RecordedRows]:
+        """The recorded transitions (with their place in the log) and tags, ``chunk`` rows at a time
+        (a review's timelines: ``crmseg.deals.timelines``)."""
 
     def schedules(self, sync: str) -> list[ScheduleEntry]:
         """Every daemon's schedule row of ``sync``, expired ones included (compare with :meth:`now`)."""
