@@ -20,8 +20,9 @@ writes for it; then three runs of the real CLI, each in its own process
 The sandbox counts every call and credit (``/__sandbox/stats``, reset before each run); the run
 counts its own calls (``api_calls`` in the state). The floor of a run: one token grant (the
 accounts server, no credit), ``settings/fields`` and ``org`` (one credit each), one page per 200
-records read (at least one: a 304 when nothing changed) and one update per 100 records written;
-credits: one per call to the CRM, and an update one per 10 records. Exit status 1 when a run is
+records read (at least one: a 304 when nothing changed), in an incremental run one page of
+deleted records (a 304 when none; two credits) and one update per 100 records written;
+credits: one per call to the CRM but those, and an update one per 10 records. Exit status 1 when a run is
 above (or below) its floor, the counters disagree, or a run did not succeed; 0 otherwise.
 Progress goes to stderr (``[zoho-bench] ...``), the report to stdout.
 """
@@ -43,7 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EDIT = ("segment.toml", "employees >= 1000 or", "employees >= 450 or")
-PAGE, BATCH, RECORDS_PER_CREDIT = 200, 100, 10
+PAGE, BATCH, RECORDS_PER_CREDIT, DELETED_CREDITS = 200, 100, 10, 2
 
 
 def log(msg: str) -> None:
@@ -58,6 +59,7 @@ class Run:
     written: int
     counted: int  # api_calls the run recorded
     stats: dict[str, Any]
+    incremental: bool  # the run read the changes, then the deleted records
 
     @property
     def calls(self) -> int:
@@ -73,7 +75,8 @@ class Run:
         full, rest = divmod(self.written, BATCH)
         updates = full + (1 if rest else 0)
         update_credits = full * math.ceil(BATCH / RECORDS_PER_CREDIT) + math.ceil(rest / RECORDS_PER_CREDIT)
-        return 1 + 2 + pages + updates, 2 + pages + update_credits
+        deleted = 1 if self.incremental else 0  # no account deleted in these runs: one 304
+        return 1 + 2 + pages + deleted + updates, 2 + pages + deleted * DELETED_CREDITS + update_credits
 
 
 def sync(config: Path, env: dict[str, str], cwd: Path) -> float:
@@ -134,8 +137,17 @@ def main(argv: list[str] | None = None) -> int:
             run = last_run(state)
             if run.status != "succeeded":
                 raise SystemExit(f"{name}: run {run.id} {run.status}: {run.message}")
+            counts = run.counts
             runs.append(
-                Run(name, seconds, run.counts["read"], run.counts["written"], run.counts["api_calls"], sb.stats())
+                Run(
+                    name,
+                    seconds,
+                    counts["read"],
+                    counts["written"],
+                    counts["api_calls"],
+                    sb.stats(),
+                    run.mode == "incremental",
+                )
             )
             log(f"{name}: {runs[-1].calls} calls, {runs[-1].credits} credits, {seconds:.1f} s")
 

@@ -18,6 +18,7 @@ A connector's test class (see ``tests/test_connector_contract.py``) sets the hoo
   ``sb.deal_ids`` / ``sb.edit_deals`` to list, change and delete them;
 - ``change_tracking`` (the capability): the harness deletes records (``delete``) and makes the
   fake refuse the delta links it handed out (``expire_delta_links``);
+- ``deletions`` (the capability): the harness deletes records (``delete``);
 - ``object_name`` / ``bogus_field``: the object the schema checks name, and a field it lacks;
   ``bulk_options``: constructor options for the bulk-write test; ``retry_after``: whether the
   CRM sends ``Retry-After`` with a 429 or 503 (without it, the fault tests check one back-off
@@ -242,6 +243,22 @@ class ConnectorContract:
         assert tracking.delta_link is None
         assert sorted(r.id for r in tracking.read_changes(h.read_fields)) == sorted(h.ids())
         assert tracking.delta_link
+
+    @contract("deletions", "sandbox")
+    def test_deletions_since_a_time_are_listed_and_left_out_of_reads(self, h):
+        conn = self.ready(h)
+        deletions = conn.capabilities.deletions
+        since = datetime.now(UTC)
+        ids = h.ids()
+        assert list(deletions.read_deleted(since)) == []
+        h.delete(ids[20:23])
+        before = h.server_calls()
+        gone = list(deletions.read_deleted(since))
+        assert h.server_calls() - before == 1  # a few deletions: one call
+        assert all(isinstance(r, Removed) for r in gone) and sorted(r.id for r in gone) == sorted(ids[20:23])
+        assert list(deletions.read_deleted(since + timedelta(hours=1))) == []  # none later
+        assert sorted(r.id for r in conn.read(h.read_fields)) == sorted(set(ids) - set(ids[20:23]))
+        assert list(conn.read(h.read_fields, since=since)) == []  # a deletion is no change a read returns
 
     @contract("sandbox")
     def test_read_survives_a_rate_limit_mid_paging_without_re_emitting(self, h):

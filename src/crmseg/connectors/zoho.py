@@ -13,12 +13,14 @@ Zoho-oauthtoken``).
   ``since`` (Zoho keeps whole seconds and gives the records modified *after* the header), so
   the records modified at or after ``since`` come back; nothing modified answers 304.
   Lookups (``Owner``) are read as the linked record's id. :meth:`ZohoConnector.read_deleted`
-  lists the recycle bin (``/Accounts/deleted?type=all``).
+  lists the recycle bin (``/Accounts/deleted?type=all``), which an incremental sync reads after
+  the changes (the ``deletions`` capability).
 - Writes: ``PUT /crm/v8/Accounts`` with at most 100 records and ``"trigger": []`` (the sync's
   ``triggers`` otherwise); each record's answer in input order. A label a pick-list tag field
   lacks fails that record before sending, as Zoho would (``INVALID_DATA``, kept apart as
   permanent by the sync).
-- API credits: a call costs one credit, an update one per 10 records (see docs/zoho.md);
+- API credits: a call costs one credit, an update one per 10 records, a page of deleted records
+  two (see docs/zoho.md);
   :attr:`ZohoConnector.api_remaining` is ``X-API-CREDITS-REMAINING`` when the latest answer
   carried it (Zoho sends it past half of the day's credits), else the configured
   ``api_credits`` less the credits this connector spent (at least half of them: the header's
@@ -38,7 +40,6 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as TMapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -52,7 +53,7 @@ from crmseg.connectors.zoho_auth import TokenCache, ZohoTokens
 from crmseg.connectors.zoho_deals import ZohoDeals
 from crmseg.dates import INVALID, parse_datetime
 from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
-from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
+from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,8 +66,10 @@ MAX_FIELDS = 50
 PAGE_LIMIT = 2_000
 #: Records one ``page_token`` walk reaches.
 TOKEN_LIMIT = 100_000
-#: Records one API credit updates (docs/zoho.md: an assumption, not found in Zoho's documents).
+#: Records one API credit updates, and the credits a page of deleted records' ids costs (Zoho's
+#: credit table; docs/zoho.md).
 RECORDS_PER_CREDIT = 10
+DELETED_CREDITS = 2
 _KINDS = {
     "text": "text",
     "textarea": "text",
@@ -101,20 +104,12 @@ class ZohoHTTPError(Exception):
         super().__init__(f"HTTP {status} {self.code or ''}: {self.message or ''}")
 
 
-@dataclass(frozen=True, slots=True)
-class Deleted:
-    """A record in the recycle bin (or deleted for good): its id and when it was deleted."""
-
-    id: str
-    deleted_at: datetime | None
-
-
 class ZohoConnector(Connector):
     """The Connector protocol for one Zoho CRM org's Accounts.
 
-    Claims: incremental reads (``Modified_Time``) against the server's clock, API limits
-    (credits, see the module), a described module (``settings/fields``) and the org's identity
-    (``GET /org``)."""
+    Claims: incremental reads (``Modified_Time``) against the server's clock, the list of deleted
+    records, API limits (credits, see the module), a described module (``settings/fields``) and
+    the org's identity (``GET /org``)."""
 
     crm = "zoho"
     field_names_case_insensitive = False
@@ -172,7 +167,9 @@ class ZohoConnector(Connector):
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, api_limits=self, object_schema=self, identity=self, deals=self._deals)
+        return Capabilities(
+            incremental=self, deletions=self, api_limits=self, object_schema=self, identity=self, deals=self._deals
+        )
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -281,16 +278,19 @@ class ZohoConnector(Connector):
             restarted_at, after = last_time, last_time - timedelta(seconds=1)
             log.info("%s: %d records read by page token; going on from %s", op, walked, last_time.isoformat())
 
-    def read_deleted(self, since: datetime | None = None) -> Iterator[Deleted]:
-        """The accounts deleted (recycle bin and for good), or those deleted at or after ``since``."""
+    def read_deleted(self, since: datetime | None = None) -> Iterator[Removed]:
+        """The accounts deleted (recycle bin and for good), or those deleted at or after ``since``
+        (``If-Modified-Since`` as for :meth:`read`; nothing deleted answers 304). Each page costs
+        ``DELETED_CREDITS``."""
         after = _second_before(since) if since is not None else None
         page = 1
         while True:
             params = {"type": "all", "page": str(page), "per_page": str(MAX_PAGE)}
             url = f"{self.base}/{self.object}/deleted"
-            rows, info = self._run("deleted", functools.partial(self._page, url, params, after, "deleted"))
+            call = functools.partial(self._page, url, params, after, "deleted", DELETED_CREDITS)
+            rows, info = self._run("deleted", call)
             for row in rows:
-                yield Deleted(str(row.get("id")), _stamp(row.get("deleted_time")))
+                yield Removed(str(row.get("id")), _stamp(row.get("deleted_time")))
             if not info.get("more_records"):
                 return
             page += 1
@@ -358,11 +358,11 @@ class ZohoConnector(Connector):
         return body if isinstance(body, dict) else {}
 
     def _page(
-        self, url: str, params: dict[str, str], after: datetime | None, kind: str
+        self, url: str, params: dict[str, str], after: datetime | None, kind: str, credits: int = 1
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """One page: (rows, info); 204 (nothing at all) and 304 (nothing modified) give none."""
         headers = {"If-Modified-Since": after.isoformat(timespec="seconds")} if after is not None else {}
-        resp = self._request(kind, "GET", url, params=params, headers=headers)
+        resp = self._request(kind, "GET", url, credits, params=params, headers=headers)
         if resp.status_code in (204, 304):
             return [], {"more_records": False}
         if resp.status_code >= 400:

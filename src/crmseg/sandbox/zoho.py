@@ -20,8 +20,9 @@ The CRM (``Authorization: Zoho-oauthtoken <token>``; an unknown or expired token
 - ``GET /crm/v8/org``: ``{"org": [{"id", "zgid", "domain_name", "iso_code", "mc_status", ...}]}``
 
 Limits: API credits per rolling 24 hours (``daily_limit``): a call costs one credit, an update
-one per ``zoho_records_per_credit`` records; past half of the allowance every answer carries
-``X-API-CREDITS-REMAINING``; a call the credits left cannot pay gets 429 ``TOO_MANY_REQUESTS``.
+one per ``zoho_records_per_credit`` records, a page of deleted records two; past half of the
+allowance every answer carries ``X-API-CREDITS-REMAINING``; a call the credits left cannot pay
+gets 429 ``TOO_MANY_REQUESTS``.
 At most ``zoho_concurrency`` calls at once; one more gets 429 ``TOO_MANY_REQUESTS`` too. Zoho
 documents no ``Retry-After``, and none is sent (injected 429/503 faults neither).
 
@@ -59,6 +60,8 @@ from crmseg.sandbox.zoho_schema import field_metadata
 API = "/crm/v8"
 TOKEN_WINDOW = 600.0  # seconds: the refresh-token grant limit's window
 CREDIT_WINDOW = 86_400.0  # seconds: API credits are counted over a rolling 24 hours
+#: What a call costs besides one credit (Zoho's credit table): a page of deleted records' ids, 2.
+CREDITS = {"deleted": 2, "deals_deleted": 2}
 _MODULE_PATH = re.compile(rf"^{API}/(Accounts|Deals)(/deleted)?$")
 
 
@@ -183,7 +186,10 @@ class ZohoApp(BaseApp):
             expiry = self.tokens.get(token)
         if expiry is None or expiry <= self.options.clock():
             return self.error_response(zoho_error(401, "INVALID_TOKEN", "invalid oauth token"))
-        cost = update_cost(req, self.options.zoho_records_per_credit) if endpoint == "update" else 1
+        if endpoint == "update":
+            cost = update_cost(req, self.options.zoho_records_per_credit)
+        else:
+            cost = CREDITS.get(endpoint, 1)
         if not self.credits.spend(cost, self.options.daily_limit):
             return self._too_many("the API credits of the org for the last 24 hours have been used up")
         return None
