@@ -126,3 +126,37 @@ def test_a_failed_run_keeps_its_watermark_and_the_rerun_reads_the_same_deletions
     assert last.status == "succeeded" and last.watermark_before == runs[-1].watermark_before  # the same since
     assert _calls(env)["deleted"] == 1 and "deleted in the CRM" not in rerun.stdout  # asked again: none left twice
     assert last.counts["written"] == 1 and len(_present(env)) == N - 2
+
+
+def test_a_full_read_of_a_population_past_the_threshold_goes_through_bulk_read(tmp_path):
+    env = SyncEnv(tmp_path, "zoho", N, extra_config="bulk_read_threshold = 250\n", bulk_polls=1)
+    try:
+        first = env.sync()  # nothing known yet: the pages are walked
+        assert first.returncode == 0, first.stdout + first.stderr
+        calls = _calls(env)
+        assert calls["records_page"] == 2 and "bulk_read_create" not in calls
+        gone = env.sb.ids()[7:9]
+        _delete(env, gone)
+        pin = env.sb.mapping.pin_field
+        retag = next(r.id for r in env.sb.store.scan() if str(r.data.get(pin)).lower() != "true" and r.id not in gone)
+        env.sb.edit({retag: {"Employees": 90_000}})
+        env.sb.reset_stats()
+
+        full = env.sync("--full")  # 300 accounts known: one Bulk Read job
+        assert full.returncode == 0, full.stdout + full.stderr
+        calls = _calls(env)
+        assert (calls["bulk_read_create"], calls["bulk_read_status"], calls["bulk_read_result"]) == (1, 2, 1)
+        assert "records_page" not in calls and "records_token" not in calls and "deleted" not in calls
+        run = env.runs()[-1]
+        assert (run.mode, run.counts["read"], run.counts["written"]) == ("full", N - 2, 1)
+        assert run.counts["api_calls"] == env.sb.stats()["calls"]["total"]
+        assert env.sb.stats()["api_usage"]["used"] == 2 + 50 + 2 + 1 + 1  # fields, org; job; polls; download; update
+        present = _present(env)
+        assert len(present) == N - 2 and not present & set(gone)  # the full read's absent accounts left
+        store = env.store()
+        try:
+            assert store.recorded_tags("sandbox", [retag])[retag]["segment"] == "Enterprise"
+        finally:
+            store.close()
+    finally:
+        env.close()

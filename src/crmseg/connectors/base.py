@@ -32,6 +32,7 @@ from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 __all__ = [
     "ApiLimits",
     "BadRowPolicy",
+    "BulkRead",
     "BulkWrite",
     "Capabilities",
     "ChangeTracking",
@@ -118,6 +119,20 @@ class DeletedRecords(Protocol):
 
     def read_deleted(self, since: datetime) -> Iterator[Removed]:
         """The records deleted at or after ``since`` by the CRM's clock (recycle bin and for good)."""
+        ...
+
+
+class BulkRead(Protocol):
+    """A second read path for large full reads (Zoho's Bulk Read: a job exports up to 200,000
+    records as a zipped CSV, for fewer calls and credits than a page walk). The sync's read step
+    alone decides when to use it: a full read of a population at least ``bulk_read_threshold``
+    accounts large, as the state last recorded it (no call to count)."""
+
+    @property
+    def bulk_read_threshold(self) -> int: ...
+
+    def read_bulk(self, fields: Sequence[str]) -> Iterator[RawRecord]:
+        """Every live record holding ``fields``, as a full ``read`` gives them, in no order."""
         ...
 
 
@@ -273,6 +288,7 @@ class Capabilities:
     incremental: IncrementalRead | None = None
     change_tracking: ChangeTracking | None = None
     deletions: DeletedRecords | None = None
+    bulk_read: BulkRead | None = None
     bulk_write: BulkWrite | None = None
     provision: SchemaProvision | None = None
     provision_steps: ProvisionSteps | None = None

@@ -11,6 +11,10 @@ completed run stored, and the accounts it reports deleted leave the population t
 back to a full read, logged and noted for the run. The read hands back the next link; the run
 stores it only once its writes are recorded, so a run that dies reads the same changes again.
 
+A full read goes through the connector's bulk read (:class:`~crmseg.connectors.base.BulkRead`)
+when the population the state last recorded is at least its ``bulk_read_threshold`` (known
+without a call; the first run of a sync walks the pages unless the threshold is 0).
+
 A CRM that lists its deleted records apart (:class:`~crmseg.connectors.base.DeletedRecords`,
 Zoho) is asked for them in an incremental read, with the same ``since`` as the changes and
 after them: a deletion before the newest stamp read happened before the list was asked for, so
@@ -82,7 +86,8 @@ def read_source(
     accounts come through change tracking (``since`` is then unused): see the module's documentation."""
     if tracking is None:
         deletions = connector.capabilities.deletions
-        records: Iterator[RawRecord | Removed] = connector.read(fields, since=since)
+        records: Iterator[RawRecord | Removed]
+        records = _full_read(connector, fields, store, sync) if since is None else connector.read(fields, since=since)
         if since is not None and deletions is not None:
             records = chain(records, deletions.read_deleted(since))  # asked once the changes are read
         read = _stream(records, since is not None, modified_field, store, sync, run, chunk, after_chunk)
@@ -107,6 +112,17 @@ def read_source(
     if read.delta_link is None:
         log.warning("sync %s: change tracking: the CRM answered no delta link; the next run reads in full again", sync)
     return read
+
+
+def _full_read(connector: Connector, fields: Sequence[str], store: StateStore, sync: str) -> Iterator[RawRecord]:
+    """Every account: through the connector's bulk read when the population, as the state last
+    recorded it, is at least its threshold; else ``read``."""
+    bulk = connector.capabilities.bulk_read
+    known = store.account_count(sync) if bulk is not None else 0
+    if bulk is None or known < bulk.bulk_read_threshold:
+        return connector.read(fields)
+    log.info("sync %s: %d accounts last time: a full read through the CRM's bulk read", sync, known)
+    return bulk.read_bulk(fields)
 
 
 def _stream(
