@@ -49,7 +49,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as TMapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import requests
 
@@ -337,8 +337,7 @@ class ZohoConnector(Connector):
         query: dict[str, Any] = {"module": {"api_name": self.object}, "fields": columns, "page": 1}
         while True:
             what = f"zoho {self.object} bulk read (page {query.get('page', 'by token')})"
-            create = functools.partial(self._post_json, "bulk_read", f"{self.domain}{BULK_API}/read", query)
-            body = self._run("bulk_read", create)
+            body = self._run("bulk_read", functools.partial(self._create_job, query))
             job = job_id(body, what)
             result = self._bulk_wait(job, f"{what} job {job}")
             with tempfile.TemporaryFile() as zipped:
@@ -414,11 +413,12 @@ class ZohoConnector(Connector):
         body = resp.json() if resp.content else {}
         return body if isinstance(body, dict) else {}
 
-    def _post_json(self, kind: str, url: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """A Bulk Read job created: ``payload`` as its query (``BULK_READ_CREDITS``)."""
+    def _create_job(self, query: dict[str, Any]) -> dict[str, Any]:
+        """A Bulk Read job created for ``query`` (``BULK_READ_CREDITS``): Zoho's answer."""
         headers = {"Content-Type": "application/json"}
-        data = json.dumps({"query": payload, "file_type": "csv"})
-        resp = self._request(kind, "POST", url, BULK_READ_CREDITS, data=data, headers=headers)
+        data = json.dumps({"query": query, "file_type": "csv"})
+        url = f"{self.domain}{BULK_API}/read"
+        resp = self._request("bulk_read", "POST", url, BULK_READ_CREDITS, data=data, headers=headers)
         if resp.status_code >= 400:
             raise ZohoHTTPError(resp.status_code, dict(resp.headers), resp.content)
         return _dict(resp.json() if resp.content else {})
@@ -439,7 +439,7 @@ class ZohoConnector(Connector):
                 raise FatalError(f"{what}: still {state} after {BULK_TIMEOUT:.0f} s")
             delay = min(max(delay, 0.5) * 2, BULK_POLL_MAX)
 
-    def _download(self, result: TMapping[str, Any], into: Any, what: str) -> None:
+    def _download(self, result: TMapping[str, Any], into: IO[bytes], what: str) -> None:
         """The job's zipped CSV (``download_url``, on the API domain only) into the file ``into``."""
         link = str(result.get("download_url") or "")
         domain = self.domain

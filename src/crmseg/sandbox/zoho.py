@@ -23,8 +23,9 @@ The CRM (``Authorization: Zoho-oauthtoken <token>``; an unknown or expired token
 Limits: API credits per rolling 24 hours (``daily_limit``): a call costs one credit, an update
 one per ``zoho_records_per_credit`` records, a page of deleted records two, a Bulk Read job 50;
 past half of the allowance every answer carries ``X-API-CREDITS-REMAINING``; a call the credits
-left cannot pay gets 429 ``TOO_MANY_REQUESTS``. At most ``zoho_concurrency`` calls at once; one more gets 429 ``TOO_MANY_REQUESTS`` too. Zoho
-documents no ``Retry-After``, and none is sent (injected 429/503 faults neither).
+left cannot pay gets 429 ``TOO_MANY_REQUESTS``. At most ``zoho_concurrency`` calls at once; one
+more gets 429 ``TOO_MANY_REQUESTS`` too. Zoho documents no ``Retry-After``, and none is sent
+(injected 429/503 faults neither).
 
 Stats name the endpoints ``token``, ``org``, ``fields``, ``records_page`` (a list call with
 ``page`` or none), ``records_token`` (with ``page_token``), ``deleted``, ``update``, and for deals
