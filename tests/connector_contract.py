@@ -18,8 +18,9 @@ A connector's test class (see ``tests/test_connector_contract.py``) sets the hoo
   ``sb.deal_ids`` / ``sb.edit_deals`` to list, change and delete them;
 - ``change_tracking`` (the capability): the harness deletes records (``delete``) and makes the
   fake refuse the delta links it handed out (``expire_delta_links``);
+- ``deletions`` and ``bulk_read`` (the capabilities): the harness deletes records (``delete``);
 - ``object_name`` / ``bogus_field``: the object the schema checks name, and a field it lacks;
-  ``bulk_options``: constructor options for the bulk-write test; ``retry_after``: whether the
+  ``bulk_options``: constructor options for the bulk-write and bulk-read tests; ``retry_after``: whether the
   CRM sends ``Retry-After`` with a 429 or 503 (without it, the fault tests check one back-off
   per fault instead).
 
@@ -93,7 +94,7 @@ class ConnectorContract:
     #: Whether the CRM sends ``Retry-After`` with a 429 or 503 (Zoho documents none: the connector
     #: backs off exponentially, which the fault tests check instead).
     retry_after: ClassVar[bool] = True
-    #: Constructor options for the bulk-write test (e.g. no wait before the first status poll).
+    #: Constructor options for the bulk tests (e.g. no wait before the first status poll).
     bulk_options: ClassVar[dict[str, Any]] = {}
 
     def make_harness(self, tmp: Path, rules_dir: str, accounts: int, **fake: Any) -> ContractHarness:
@@ -243,6 +244,22 @@ class ConnectorContract:
         assert sorted(r.id for r in tracking.read_changes(h.read_fields)) == sorted(h.ids())
         assert tracking.delta_link
 
+    @contract("deletions", "sandbox")
+    def test_deletions_since_a_time_are_listed_and_left_out_of_reads(self, h):
+        conn = self.ready(h)
+        deletions = conn.capabilities.deletions
+        since = datetime.now(UTC)
+        ids = h.ids()
+        assert list(deletions.read_deleted(since)) == []
+        h.delete(ids[20:23])
+        before = h.server_calls()
+        gone = list(deletions.read_deleted(since))
+        assert h.server_calls() - before == 1  # a few deletions: one call
+        assert all(isinstance(r, Removed) for r in gone) and sorted(r.id for r in gone) == sorted(ids[20:23])
+        assert list(deletions.read_deleted(since + timedelta(hours=1))) == []  # none later
+        assert sorted(r.id for r in conn.read(h.read_fields)) == sorted(set(ids) - set(ids[20:23]))
+        assert list(conn.read(h.read_fields, since=since)) == []  # a deletion is no change a read returns
+
     @contract("sandbox")
     def test_read_survives_a_rate_limit_mid_paging_without_re_emitting(self, h):
         conn = self.ready(h)
@@ -350,6 +367,20 @@ class ConnectorContract:
         assert all(r.ok for r in conn.write(changes))
         lower_bound = math.ceil(h.accounts / h.page) + math.ceil(len(changes) / h.batch)
         assert conn.calls - before == lower_bound == h.server_calls()
+
+    @contract("bulk_read", "sandbox")
+    def test_bulk_read_gives_the_records_a_full_read_gives_in_a_few_calls(self, h):
+        conn = self.ready(h, **self.bulk_options)
+        assert conn.capabilities.bulk_read.bulk_read_threshold >= 0
+        h.delete(h.ids()[:2])  # left out of both
+        walked = {r.id: dict(r.fields) for r in conn.read(h.read_fields)}
+        h.sb.reset_stats()
+        before = read_calls(conn)
+        bulk = list(conn.capabilities.bulk_read.read_bulk(h.read_fields))
+        assert len(bulk) == len({r.id for r in bulk}) == h.accounts - 2
+        assert {r.id: dict(r.fields) for r in bulk} == walked  # the same values, typed alike
+        assert read_calls(conn) == before  # no page walked
+        assert h.server_calls() <= 4  # one job: create, a poll or two, download
 
     @contract("writes", "bulk_write")
     def test_bulk_write_answers_one_result_per_input_in_order(self, h):

@@ -56,6 +56,20 @@ def test_schema_provision_prints_the_requests_for_the_missing_columns(tmp_path: 
         assert r.returncode == 2 and "--provision` prints the Web API requests" in r.stderr, r.stderr
 
 
+def test_a_read_only_run_names_the_dynamics_way_to_create_missing_columns(tmp_path: Path) -> None:
+    """An audit reads the missing tag columns as empty and says how to create them: the requests
+    ``schema --provision`` prints, not another CRM's setup."""
+    with SandboxServer("dynamics", accounts=5, mapping=MAPPING, rules_dir=ROOT / "rules", create_tags=False) as sb:
+        cfg = write_sandbox_config(sb, tmp_path / "config.toml")
+        r = crmseg("audit", "--config", str(cfg), "-q", cwd=tmp_path, env=sb.env())
+        assert r.returncode == 0, r.stderr
+        note = " ".join(r.stderr.split())  # the log may wrap
+        assert "fields not found on account: new_crmseg_icp_score, new_crmseg_pin" in note, note
+        assert f"Create them with the Web API requests `crmseg schema --config {cfg} --sync" in note
+        assert "--provision` prints (or the same columns in the maker portal)" in note
+        assert "Salesforce" not in r.stderr
+
+
 def test_schema_provision_prints_nothing_when_the_columns_exist(tmp_path: Path) -> None:
     with SandboxServer("dynamics", accounts=5, mapping=MAPPING, rules_dir=ROOT / "rules") as sb:
         cfg = write_sandbox_config(sb, tmp_path / "config.toml")

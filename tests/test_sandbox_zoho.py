@@ -3,12 +3,17 @@
 mandatory, ``page`` within the first 2,000 records and ``page_token`` past them,
 ``If-Modified-Since`` (304 when nothing changed), deleted records, ``PUT`` of at most 100 records
 with per-record outcomes and ``trigger``, API credits over a rolling day with
-``X-API-CREDITS-REMAINING`` past half of them, 429 ``TOO_MANY_REQUESTS`` without ``Retry-After``."""
+``X-API-CREDITS-REMAINING`` past half of them, 429 ``TOO_MANY_REQUESTS`` without ``Retry-After``;
+Bulk Read jobs (create, poll, download a zipped CSV; 200,000 records a job, then ``page`` or
+``page_token``)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import time
+import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -196,6 +201,84 @@ def test_deleted_records_from_the_recycle_bin(sb):
     assert ids[3] not in [r["id"] for r in get(sb, headers, fields=FIELDS).json()["data"]]
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
     assert get(sb, {**headers, "If-Modified-Since": later}, "/Accounts/deleted").status_code == 304
+    assert sb.stats()["api_usage"]["used"] == 1 + 2 * 3  # a list; three pages of deleted ids at 2 credits
+
+
+BULK = "/crm/bulk/v8/read"
+
+
+def bulk_job(sb: SandboxServer, headers: dict[str, str], query: dict[str, Any]) -> requests.Response:
+    return requests.post(f"{sb.url}{BULK}", json={"query": query}, headers=headers, timeout=5)
+
+
+def bulk_get(sb: SandboxServer, headers: dict[str, str], path: str) -> requests.Response:
+    return requests.get(f"{sb.url}{path}", headers=headers, timeout=5)
+
+
+def test_a_bulk_read_job_exports_the_live_records_as_a_zipped_csv(rules):
+    with SandboxServer("zoho", accounts=25, rules_dir=rules, bulk_polls=1) as sb:
+        headers = auth(sb)
+        sb.store.set_deleted(sb.ids()[:2], True, sb.app.write_ms())
+        sb.edit({sb.ids()[5]: {"Tech_Stack": ["Salesforce", "Azure"], "Is_Customer": True}})
+        fields = ["Account_Name", "Employees", "Tech_Stack", "Is_Customer", "Owner", "Modified_Time"]
+        created = bulk_job(sb, headers, {"module": {"api_name": "Accounts"}, "fields": fields, "page": 1})
+        assert created.status_code == 201, created.text
+        answer = created.json()["data"][0]
+        assert (answer["status"], answer["code"], answer["details"]["state"]) == (
+            "success",
+            "ADDED_SUCCESSFULLY",
+            "ADDED",
+        )
+        job = answer["details"]["id"]
+        assert bulk_get(sb, headers, f"{BULK}/{job}/result").status_code == 400  # not completed yet
+        first = bulk_get(sb, headers, f"{BULK}/{job}").json()["data"][0]
+        assert first["state"] == "IN PROGRESS" and "result" not in first
+        done = bulk_get(sb, headers, f"{BULK}/{job}").json()["data"][0]
+        assert done["state"] == "COMPLETED" and done["file_type"] == "csv"
+        result = done["result"]
+        assert (result["count"], result["more_records"], result["page"]) == (23, False, 1)
+        zipped = bulk_get(sb, headers, result["download_url"])
+        assert zipped.status_code == 200 and zipped.headers["Content-Type"] == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(zipped.content)) as zf:
+            assert zf.namelist() == [f"{job}.csv"]
+            rows = list(csv.reader(io.TextIOWrapper(zf.open(f"{job}.csv"), encoding="utf-8")))
+        assert rows[0] == ["Id", *fields] and len(rows) == 1 + 23
+        by_id = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+        assert set(by_id) == set(sb.ids()[2:])  # the deleted are left out
+        edited = by_id[sb.ids()[5]]
+        assert edited["Tech_Stack"] == "Salesforce;Azure" and edited["Is_Customer"] == "true"
+        owner = get(sb, headers, fields="Owner").json()["data"]
+        assert edited["Owner"] == next(r["Owner"]["id"] for r in owner if r["id"] == sb.ids()[5])
+        assert sb.stats()["api_usage"]["used"] == 50 + 1 + 3 + 1  # the job, the early download, 2 polls; the list
+        assert bulk_get(sb, headers, f"{BULK}/99").json()["code"] == "RESOURCE_NOT_FOUND"
+        bad = bulk_job(sb, headers, {"module": {"api_name": "Accounts"}, "fields": ["Nope"]})
+        assert bad.status_code == 400 and bad.json()["details"]["api_name"] == "Nope"
+        assert bulk_job(sb, headers, {"module": {"api_name": "Leads"}}).json()["code"] == "INVALID_MODULE"
+
+
+def test_bulk_read_jobs_past_their_size_go_on_by_page_or_page_token(rules):
+    with SandboxServer("zoho", accounts=25, rules_dir=rules, bulk_polls=0, zoho_bulk_page=10) as sb:
+        headers = auth(sb)
+
+        def export(query: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+            job = bulk_job(sb, headers, {"module": {"api_name": "Accounts"}, "fields": ["Account_Name"], **query})
+            result = bulk_get(sb, headers, f"{BULK}/{job.json()['data'][0]['details']['id']}").json()["data"][0]
+            with zipfile.ZipFile(io.BytesIO(bulk_get(sb, headers, result["result"]["download_url"]).content)) as zf:
+                text = zf.read(zf.namelist()[0]).decode("utf-8")
+            return [line.split(",", 1)[0] for line in text.splitlines()[1:]], result["result"]
+
+        by_page = [export({"page": n}) for n in (1, 2, 3)]
+        assert [r["more_records"] for _, r in by_page] == [True, True, False]
+        assert [i for ids, _ in by_page for i in ids] == sb.ids()
+        second, result = export({"page_token": by_page[0][1]["next_page_token"]})
+        assert second == by_page[1][0] and result["next_page_token"]
+        assert bulk_job(sb, headers, {"module": {"api_name": "Accounts"}, "page_token": "x"}).status_code == 400
+        for _ in range(6):  # 4 so far: 10 downloads a minute, then 429
+            export({"page": 1})
+        job = bulk_job(sb, headers, {"module": {"api_name": "Accounts"}, "fields": ["Account_Name"]})
+        status = bulk_get(sb, headers, f"{BULK}/{job.json()['data'][0]['details']['id']}").json()["data"][0]
+        refused = bulk_get(sb, headers, status["result"]["download_url"])
+        assert refused.status_code == 429 and refused.json()["code"] == "TOO_MANY_REQUESTS"
 
 
 def put(sb: SandboxServer, headers: dict[str, str], body: dict[str, Any]) -> requests.Response:

@@ -6,6 +6,7 @@ pick-list values checked before sending, the config's URLs and secrets."""
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import time
@@ -17,6 +18,7 @@ import pytest
 from crmseg.config import ZohoSync
 from crmseg.connectors.zoho import ZohoConnector, wire_value
 from crmseg.connectors.zoho_auth import RENEW_BEFORE, TokenCache
+from crmseg.connectors.zoho_bulk import api_value
 from crmseg.errors import AuthRefusedError, ConfigError, CrmUnavailableError, FatalError
 from crmseg.model import SchemaField, TagWrite
 from crmseg.sync.decide import is_permanent
@@ -175,6 +177,31 @@ def test_wire_values():
     assert wire_value(number, 42) == 42 and wire_value(number, "4.5") == 4.5 and wire_value(text, 7) == "7"
     with pytest.raises(ValueError, match="INVALID_DATA: 'C' is no value"):
         wire_value(pick, "C")
+
+
+def test_bulk_read_csv_cells_as_the_rest_api_answers_them():
+    def field(data_type: str) -> SchemaField:
+        return SchemaField("F", data_type)
+
+    assert api_value(field("integer"), "42") == 42 and api_value(field("integer"), "n/a") == "n/a"
+    assert api_value(field("currency"), "1200.50") == 1200.5 and api_value(field("bigint"), "5725767") == "5725767"
+    assert api_value(field("boolean"), "true") is True and api_value(field("boolean"), "FALSE") is False
+    assert (
+        api_value(field("multiselectpicklist"), "A;B") == ["A", "B"]
+        and api_value(field("multiselectpicklist"), "") == []
+    )
+    assert api_value(field("text"), "") is None and api_value(None, "x") == "x"
+    assert api_value(field("datetime"), "2026-01-02T03:04:05+05:30") == "2026-01-02T03:04:05+05:30"
+
+
+def test_a_failed_bulk_job_stops_the_read_and_a_download_off_the_api_domain_is_refused(h):
+    conn = h.connector(bulk_wait=0)
+    conn._get = lambda *args, **kw: {"data": [{"id": "7", "state": "FAILURE"}]}  # the job's status answer
+    with pytest.raises(FatalError, match="job 7: the job failed in Zoho"):
+        conn._bulk_wait("7", "zoho Accounts bulk read job 7")
+    with pytest.raises(FatalError, match="is not on the API domain"):
+        conn._download({"download_url": "https://files.example.com/7.zip"}, io.BytesIO(), "job 7")
+    assert "bulk_read_result" not in h.sb.stats()["calls"]["by_endpoint"]
 
 
 def test_config_urls_and_the_api_domain_named_with_the_token(h):

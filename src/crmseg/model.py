@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 #: A canonical account: canonical field name -> normalized value. Missing values are absent.
@@ -23,9 +24,11 @@ class RawRecord:
 
 @dataclass(frozen=True, slots=True)
 class Removed:
-    """A record the CRM reports deleted since a change-tracking read's delta link was issued."""
+    """A record the CRM reports deleted: since a change-tracking read's delta link was issued, or
+    in its list of deleted records (``deleted_at``: when, where the CRM says)."""
 
     id: str
+    deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

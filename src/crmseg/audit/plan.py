@@ -255,7 +255,7 @@ def _read_unprovisioned_as_empty(
 ) -> tuple[Mapping, Normalizer, list[str]]:
     """For a read-only run: tag and pin fields the CRM lacks yet are read as no current value,
     with one warning naming them and the command that creates them (``sync`` still refuses)."""
-    from crmseg.connectors.schema_check import object_name, unprovisioned
+    from crmseg.connectors.schema_check import create_fields_with, object_name, unprovisioned
 
     lacking = unprovisioned(connector, mapping, rules.names)
     if not lacking:
@@ -267,13 +267,7 @@ def _read_unprovisioned_as_empty(
         mapping, passthrough=normalizer.passthrough, run_started=normalizer.run_started, reserved=rules.names
     )
     cfg = config_path.path if isinstance(config_path, Config) else config_path
-    check = f"`crmseg schema --config {cfg} --sync {sync.name}`"
-    setup = {"zoho": "Zoho CRM's Setup > Modules and Fields"}
-    how = (
-        f"{check[:-1]} --provision`"
-        if sync.connector == "hubspot"
-        else f"{setup.get(sync.connector, 'Salesforce Setup')} (then check with {check})"
-    )
+    how = create_fields_with(connector, f"crmseg schema --config {cfg} --sync {sync.name}", sync.connector)
     names = ", ".join(sorted(set(lacking.values())))
     note = (
         f"fields not found on {object_name(connector, mapping)}: {names}; read as no current "

@@ -480,6 +480,11 @@ class ZohoSync(_SyncBase):
     client_secret_env: str = "ZOHO_CLIENT_SECRET"
     refresh_token_env: str = "ZOHO_REFRESH_TOKEN"
     page_size: int = Field(default=200, ge=1, le=200)  # per_page (Zoho's maximum is 200)
+    #: A full read of at least this many accounts (as the last run left them) goes through Bulk
+    #: Read: 50 credits and a few calls a job of 200,000, against one per 200-account page; the
+    #: credits cross over near 10,400 accounts, and 20,000 leaves room for the job's status polls
+    #: (docs/zoho.md). 0: every full read, the first included.
+    bulk_read_threshold: int = Field(default=20_000, ge=0)
     #: The org's API credits per rolling 24 hours (Setup > Developer Hub > APIs > API Dashboard);
     #: Zoho reports what is left only past half of them (docs/zoho.md: how crmseg counts).
     api_credits: int = Field(default=50_000, ge=1)

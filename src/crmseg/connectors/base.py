@@ -3,9 +3,10 @@
 Every source implements :class:`Connector`: ``read``, ``write``, ``schema``, ``close``, a
 ``batch_size``, and ``capabilities``. What only some sources can do (read incrementally
 against the CRM's clock, write through a bulk API, create tag fields, report API usage,
-leave bad rows out, name the CRM it is connected to, track changes, ...) is not probed for: a connector
-*claims* it by putting an object into its :class:`Capabilities` (usually ``self``), and callers read
-``connector.capabilities.<name>``, which is that object or None.
+leave bad rows out, name the CRM it is connected to, track changes, list deletions, ...) is
+not probed for: a connector *claims* it by putting an object into its :class:`Capabilities`
+(usually ``self``), and callers read ``connector.capabilities.<name>``, which is that object or
+None.
 
 Why a capabilities object rather than ``isinstance`` checks against runtime-checkable
 protocols: a claim is explicit and made in one place per connector, where mypy checks that
@@ -31,12 +32,14 @@ from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 __all__ = [
     "ApiLimits",
     "BadRowPolicy",
+    "BulkRead",
     "BulkWrite",
     "Capabilities",
     "ChangeTracking",
     "Connector",
     "CrmIdentity",
     "DealReads",
+    "DeletedRecords",
     "DeltaLinkExpired",
     "IncrementalRead",
     "KnownIdentity",
@@ -105,6 +108,31 @@ class ChangeTracking(Protocol):
     def delta_link(self) -> str | None:
         """The link the latest exhausted :meth:`read_changes` ended with; None before one ended,
         or when the CRM answered none."""
+        ...
+
+
+class DeletedRecords(Protocol):
+    """The CRM lists the records deleted since a time, apart from the records (Zoho's
+    ``/deleted``): a read by modification stamps never sees a deletion, so an incremental sync
+    asks for this list with the same ``since`` after reading the changes, and the accounts in it
+    leave the population. Asking twice is harmless (a deleted account leaves once)."""
+
+    def read_deleted(self, since: datetime) -> Iterator[Removed]:
+        """The records deleted at or after ``since`` by the CRM's clock (recycle bin and for good)."""
+        ...
+
+
+class BulkRead(Protocol):
+    """A second read path for large full reads (Zoho's Bulk Read: a job exports up to 200,000
+    records as a zipped CSV, for fewer calls and credits than a page walk). The sync's read step
+    alone decides when to use it: a full read of a population at least ``bulk_read_threshold``
+    accounts large, as the state last recorded it (no call to count)."""
+
+    @property
+    def bulk_read_threshold(self) -> int: ...
+
+    def read_bulk(self, fields: Sequence[str]) -> Iterator[RawRecord]:
+        """Every live record holding ``fields``, as a full ``read`` gives them, in no order."""
         ...
 
 
@@ -259,6 +287,8 @@ class Capabilities:
 
     incremental: IncrementalRead | None = None
     change_tracking: ChangeTracking | None = None
+    deletions: DeletedRecords | None = None
+    bulk_read: BulkRead | None = None
     bulk_write: BulkWrite | None = None
     provision: SchemaProvision | None = None
     provision_steps: ProvisionSteps | None = None

@@ -166,6 +166,26 @@ def provision_hint(connector: Connector, config: object, sync: str | None) -> st
     )
 
 
+#: Where an admin creates fields by hand in each CRM crmseg cannot create them in (by the sync's
+#: ``connector`` type).
+FIELD_SETUP = {"salesforce": "Salesforce Setup", "zoho": "Zoho CRM's Setup > Modules and Fields"}
+
+
+def create_fields_with(connector: Connector, check: str, crm: str) -> str:
+    """How missing tag fields get created, for a message about the CRM at hand: ``check
+    --provision`` where crmseg creates them (HubSpot) or prints the requests that do (Dynamics),
+    else the CRM's own setup (``crm``: the sync's connector type), then ``check``."""
+    if connector.capabilities.provision is not None:
+        return f"`{check} --provision`"
+    if connector.capabilities.provision_steps is not None:
+        return (
+            f"the Web API requests `{check} --provision` prints (or the same columns in the maker portal), "
+            f"then check with `{check}`"
+        )
+    setup = FIELD_SETUP.get(crm, "the CRM's setup")
+    return f"{setup} (then check with `{check}`)"
+
+
 def unprovisioned(connector: Connector, mapping: Mapping, dimensions: Collection[str]) -> dict[str, str]:
     """The tag fields (dimension -> field) and pin field (``"(pin)"`` -> field) the CRM lacks yet."""
     schema = connector.schema()

@@ -13,12 +13,21 @@ Zoho-oauthtoken``).
   ``since`` (Zoho keeps whole seconds and gives the records modified *after* the header), so
   the records modified at or after ``since`` come back; nothing modified answers 304.
   Lookups (``Owner``) are read as the linked record's id. :meth:`ZohoConnector.read_deleted`
-  lists the recycle bin (``/Accounts/deleted?type=all``).
+  lists the recycle bin (``/Accounts/deleted?type=all``), which an incremental sync reads after
+  the changes (the ``deletions`` capability).
+- Bulk Read (:meth:`ZohoConnector.read_bulk`, the ``bulk_read`` capability: the sync takes it
+  for a full read of at least ``bulk_read_threshold`` accounts): ``POST /crm/bulk/v8/read`` (the
+  mapping's fields; 50 credits), status polls from ``bulk_wait`` seconds on, doubling up to 30,
+  then the result's ``download_url`` (on the API domain only): a zipped CSV read into the same
+  records as a page walk's (:mod:`crmseg.connectors.zoho_bulk`), streamed through a temporary
+  file. Past 200,000 records the next job asks for the result's ``next_page_token`` (else the
+  next ``page``).
 - Writes: ``PUT /crm/v8/Accounts`` with at most 100 records and ``"trigger": []`` (the sync's
   ``triggers`` otherwise); each record's answer in input order. A label a pick-list tag field
   lacks fails that record before sending, as Zoho would (``INVALID_DATA``, kept apart as
   permanent by the sync).
-- API credits: a call costs one credit, an update one per 10 records (see docs/zoho.md);
+- API credits: a call costs one credit, an update one per 10 records, a page of deleted records
+  two (see docs/zoho.md);
   :attr:`ZohoConnector.api_remaining` is ``X-API-CREDITS-REMAINING`` when the latest answer
   carried it (Zoho sends it past half of the day's credits), else the configured
   ``api_credits`` less the credits this connector spent (at least half of them: the header's
@@ -35,12 +44,12 @@ import json
 import logging
 import math
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as TMapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import requests
 
@@ -49,15 +58,22 @@ from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.limits import header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, auth_refused, chunks, http_error
 from crmseg.connectors.zoho_auth import TokenCache, ZohoTokens
+from crmseg.connectors.zoho_bulk import COMPLETED, FAILED, csv_records, job_id, job_status
 from crmseg.connectors.zoho_deals import ZohoDeals
 from crmseg.dates import INVALID, parse_datetime
 from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
-from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
+from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 API = "/crm/v8"
+BULK_API = "/crm/bulk/v8"
+#: Credits a Bulk Read job costs (Zoho's "Bulk Read Initialize"); its polls and download one each.
+BULK_READ_CREDITS = 50
+#: Longest wait between two polls of a Bulk Read job, and how long a job may take.
+BULK_POLL_MAX = 30.0
+BULK_TIMEOUT = 3600.0
 MAX_PAGE = 200
 MAX_BATCH = 100
 MAX_FIELDS = 50
@@ -65,8 +81,10 @@ MAX_FIELDS = 50
 PAGE_LIMIT = 2_000
 #: Records one ``page_token`` walk reaches.
 TOKEN_LIMIT = 100_000
-#: Records one API credit updates (docs/zoho.md: an assumption, not found in Zoho's documents).
+#: Records one API credit updates, and the credits a page of deleted records' ids costs (Zoho's
+#: credit table; docs/zoho.md).
 RECORDS_PER_CREDIT = 10
+DELETED_CREDITS = 2
 _KINDS = {
     "text": "text",
     "textarea": "text",
@@ -101,20 +119,12 @@ class ZohoHTTPError(Exception):
         super().__init__(f"HTTP {status} {self.code or ''}: {self.message or ''}")
 
 
-@dataclass(frozen=True, slots=True)
-class Deleted:
-    """A record in the recycle bin (or deleted for good): its id and when it was deleted."""
-
-    id: str
-    deleted_at: datetime | None
-
-
 class ZohoConnector(Connector):
     """The Connector protocol for one Zoho CRM org's Accounts.
 
-    Claims: incremental reads (``Modified_Time``) against the server's clock, API limits
-    (credits, see the module), a described module (``settings/fields``) and the org's identity
-    (``GET /org``)."""
+    Claims: incremental reads (``Modified_Time``) against the server's clock, the list of deleted
+    records, Bulk Read, API limits (credits, see the module), a described module
+    (``settings/fields``) and the org's identity (``GET /org``)."""
 
     crm = "zoho"
     field_names_case_insensitive = False
@@ -130,6 +140,7 @@ class ZohoConnector(Connector):
         token_cache: TokenCache | None = None,
         page_limit: int = PAGE_LIMIT,
         token_limit: int = TOKEN_LIMIT,
+        bulk_wait: float = 1.0,
     ) -> None:
         if (mapping.object or "Accounts").lower() != "accounts":
             raise ConfigError(
@@ -141,6 +152,8 @@ class ZohoConnector(Connector):
         self.batch_size = max(1, min(cfg.batch_size or MAX_BATCH, MAX_BATCH))
         self.page_size = max(1, min(cfg.page_size, MAX_PAGE))
         self.page_limit, self.token_limit = page_limit, token_limit
+        #: Seconds before a Bulk Read job's first status poll (then doubling, up to BULK_POLL_MAX).
+        self.bulk_wait = bulk_wait
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.calls = 0
@@ -172,7 +185,20 @@ class ZohoConnector(Connector):
     # ------------------------------------------------------------------ public
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(incremental=self, api_limits=self, object_schema=self, identity=self, deals=self._deals)
+        return Capabilities(
+            incremental=self,
+            deletions=self,
+            bulk_read=self,
+            api_limits=self,
+            object_schema=self,
+            identity=self,
+            deals=self._deals,
+        )
+
+    @property
+    def bulk_read_threshold(self) -> int:
+        """Accounts from which a full read goes through Bulk Read (the sync's ``bulk_read_threshold``)."""
+        return self.cfg.bulk_read_threshold
 
     @property
     def api_usage(self) -> tuple[int, int] | None:
@@ -192,6 +218,11 @@ class ZohoConnector(Connector):
     @property
     def base(self) -> str:
         """``{api_domain}/crm/v8``: the configured domain, else the one named with the token."""
+        return f"{self.domain}{API}"
+
+    @property
+    def domain(self) -> str:
+        """The API domain: the configured one, else the one named with the token."""
         domain = self.cfg.api_domain
         if domain is None:
             self.tokens.token()
@@ -202,7 +233,7 @@ class ZohoConnector(Connector):
                 domain = check_endpoint(named).rstrip("/")
             except ValueError as exc:
                 raise FatalError(f"zoho: the accounts server named the API domain {named!r}: {exc}") from None
-        return f"{domain}{API}"
+        return domain
 
     def org(self) -> dict[str, Any]:
         """The org as ``GET /org`` describes it (one call, cached; its identity and currencies)."""
@@ -281,19 +312,44 @@ class ZohoConnector(Connector):
             restarted_at, after = last_time, last_time - timedelta(seconds=1)
             log.info("%s: %d records read by page token; going on from %s", op, walked, last_time.isoformat())
 
-    def read_deleted(self, since: datetime | None = None) -> Iterator[Deleted]:
-        """The accounts deleted (recycle bin and for good), or those deleted at or after ``since``."""
+    def read_deleted(self, since: datetime | None = None) -> Iterator[Removed]:
+        """The accounts deleted (recycle bin and for good), or those deleted at or after ``since``
+        (``If-Modified-Since`` as for :meth:`read`; nothing deleted answers 304). Each page costs
+        ``DELETED_CREDITS``."""
         after = _second_before(since) if since is not None else None
         page = 1
         while True:
             params = {"type": "all", "page": str(page), "per_page": str(MAX_PAGE)}
             url = f"{self.base}/{self.object}/deleted"
-            rows, info = self._run("deleted", functools.partial(self._page, url, params, after, "deleted"))
+            call = functools.partial(self._page, url, params, after, "deleted", DELETED_CREDITS)
+            rows, info = self._run("deleted", call)
             for row in rows:
-                yield Deleted(str(row.get("id")), _stamp(row.get("deleted_time")))
+                yield Removed(str(row.get("id")), _stamp(row.get("deleted_time")))
             if not info.get("more_records"):
                 return
             page += 1
+
+    def read_bulk(self, fields: Sequence[str]) -> Iterator[RawRecord]:
+        """Every live account through Bulk Read jobs (see the module), in no order; the same
+        records and values as a full :meth:`read`."""
+        columns = self._columns(fields)
+        schema = self.schema()
+        query: dict[str, Any] = {"module": {"api_name": self.object}, "fields": columns, "page": 1}
+        while True:
+            what = f"zoho {self.object} bulk read (page {query.get('page', 'by token')})"
+            body = self._run("bulk_read", functools.partial(self._create_job, query))
+            job = job_id(body, what)
+            result = self._bulk_wait(job, f"{what} job {job}")
+            with tempfile.TemporaryFile() as zipped:
+                self._run("bulk_read", functools.partial(self._download, result, zipped, f"{what} job {job}"))
+                for row in csv_records(zipped, schema, f"{what} job {job}"):
+                    yield self._raw(row, fields)
+            if not result.get("more_records"):
+                return
+            token = result.get("next_page_token")
+            page = int(result.get("page") or query.get("page") or 1)
+            query = {k: v for k, v in query.items() if k not in ("page", "page_token")}
+            query.update({"page_token": str(token)} if token else {"page": page + 1})
 
     def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
         """One ``PUT`` per chunk of at most 100; one result per input, in order."""
@@ -357,12 +413,54 @@ class ZohoConnector(Connector):
         body = resp.json() if resp.content else {}
         return body if isinstance(body, dict) else {}
 
+    def _create_job(self, query: dict[str, Any]) -> dict[str, Any]:
+        """A Bulk Read job created for ``query`` (``BULK_READ_CREDITS``): Zoho's answer."""
+        headers = {"Content-Type": "application/json"}
+        data = json.dumps({"query": query, "file_type": "csv"})
+        url = f"{self.domain}{BULK_API}/read"
+        resp = self._request("bulk_read", "POST", url, BULK_READ_CREDITS, data=data, headers=headers)
+        if resp.status_code >= 400:
+            raise ZohoHTTPError(resp.status_code, dict(resp.headers), resp.content)
+        return _dict(resp.json() if resp.content else {})
+
+    def _bulk_wait(self, job: str, what: str) -> dict[str, Any]:
+        """Poll ``job`` until it completes (its ``result``); FatalError when it fails or takes too long."""
+        delay, waited = self.bulk_wait, 0.0
+        url = f"{self.domain}{BULK_API}/read/{job}"
+        while True:
+            self.policy.pause(delay)
+            waited += delay
+            state, result = job_status(self._run("bulk_read", lambda: self._get("bulk_read", url)), what)
+            if state == COMPLETED:
+                return result
+            if state == FAILED:
+                raise FatalError(f"{what}: the job failed in Zoho; the next run tries again")
+            if waited >= BULK_TIMEOUT:
+                raise FatalError(f"{what}: still {state} after {BULK_TIMEOUT:.0f} s")
+            delay = min(max(delay, 0.5) * 2, BULK_POLL_MAX)
+
+    def _download(self, result: TMapping[str, Any], into: IO[bytes], what: str) -> None:
+        """The job's zipped CSV (``download_url``, on the API domain only) into the file ``into``."""
+        link = str(result.get("download_url") or "")
+        domain = self.domain
+        url = f"{domain}{link}" if link.startswith("/") else link
+        if not url.startswith(f"{domain}/"):
+            raise FatalError(f"{what}: the download_url {link[:200]!r} is not on the API domain {domain}")
+        into.seek(0)
+        into.truncate()
+        with self._request("bulk_read", "GET", url, headers={"Accept": "application/zip"}, stream=True) as resp:
+            if resp.status_code >= 400:
+                raise ZohoHTTPError(resp.status_code, dict(resp.headers), resp.content)
+            for block in resp.iter_content(1 << 16):
+                into.write(block)
+        into.seek(0)
+
     def _page(
-        self, url: str, params: dict[str, str], after: datetime | None, kind: str
+        self, url: str, params: dict[str, str], after: datetime | None, kind: str, credits: int = 1
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """One page: (rows, info); 204 (nothing at all) and 304 (nothing modified) give none."""
         headers = {"If-Modified-Since": after.isoformat(timespec="seconds")} if after is not None else {}
-        resp = self._request(kind, "GET", url, params=params, headers=headers)
+        resp = self._request(kind, "GET", url, credits, params=params, headers=headers)
         if resp.status_code in (204, 304):
             return [], {"more_records": False}
         if resp.status_code >= 400:

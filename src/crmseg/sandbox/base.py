@@ -58,7 +58,7 @@ class SandboxOptions:
     timeout_delay: float = 5.0  # "timeout" faults hold the response this long
     default_retry_after: float = 1.0
     jwt_public_key: str | None = None  # verify JWT bearer assertions when set (PEM)
-    bulk_polls: int = 1  # Bulk API 2.0: status polls answering InProgress before JobComplete
+    bulk_polls: int = 1  # bulk jobs (Salesforce Bulk API 2.0, Zoho Bulk Read): status polls answering in progress
     verbose: bool = False
     clock: Callable[[], float] = time.time  # record timestamps (seconds since the epoch)
     #: The identity the CRM reports: Salesforce's organization id (15 characters; answered in
@@ -81,7 +81,8 @@ class SandboxOptions:
     #: the org's time zone (record times are answered with its offset), the records ``page``
     #: reaches (2,000) and a ``page_token`` walk (100,000), calls allowed at once (5 to 25 by
     #: edition), records one API credit updates, access tokens one refresh token gets per 10
-    #: minutes. ``daily_limit`` is the org's API credits per rolling 24 hours.
+    #: minutes, records one Bulk Read job exports (200,000). ``daily_limit`` is the org's API
+    #: credits per rolling 24 hours.
     zoho_org_id: str = "868000000014021"
     zoho_token_lifetime: int = 3600
     zoho_utc_offset: str = "+05:30"
@@ -90,6 +91,7 @@ class SandboxOptions:
     zoho_concurrency: int = 20
     zoho_records_per_credit: int = 10
     zoho_tokens_per_window: int = 10
+    zoho_bulk_page: int = 200_000
     #: Several currencies: Salesforce's Opportunity gets ``CurrencyIsoCode`` and ``convertCurrency()``
     #: works; HubSpot's account-info lists additional currencies and deals vary ``deal_currency_code``.
     multi_currency: bool = False
@@ -117,6 +119,7 @@ TUNABLE: dict[str, type] = {
     "zoho_concurrency": int,
     "zoho_records_per_credit": int,
     "zoho_tokens_per_window": int,
+    "zoho_bulk_page": int,
 }
 
 

@@ -18,16 +18,19 @@ The CRM (``Authorization: Zoho-oauthtoken <token>``; an unknown or expired token
   ``data_type``, ``read_only``, ``custom_field``, ``pick_list_values`` (``actual_value``; a deal
   stage's also ``forecast_type``, ``forecast_category`` and ``probability``)
 - ``GET /crm/v8/org``: ``{"org": [{"id", "zgid", "domain_name", "iso_code", "mc_status", ...}]}``
+- Bulk Read jobs, their status and zipped CSV results (:mod:`crmseg.sandbox.zoho_bulk`)
 
 Limits: API credits per rolling 24 hours (``daily_limit``): a call costs one credit, an update
-one per ``zoho_records_per_credit`` records; past half of the allowance every answer carries
-``X-API-CREDITS-REMAINING``; a call the credits left cannot pay gets 429 ``TOO_MANY_REQUESTS``.
-At most ``zoho_concurrency`` calls at once; one more gets 429 ``TOO_MANY_REQUESTS`` too. Zoho
-documents no ``Retry-After``, and none is sent (injected 429/503 faults neither).
+one per ``zoho_records_per_credit`` records, a page of deleted records two, a Bulk Read job 50;
+past half of the allowance every answer carries ``X-API-CREDITS-REMAINING``; a call the credits
+left cannot pay gets 429 ``TOO_MANY_REQUESTS``. At most ``zoho_concurrency`` calls at once; one
+more gets 429 ``TOO_MANY_REQUESTS`` too. Zoho documents no ``Retry-After``, and none is sent
+(injected 429/503 faults neither).
 
 Stats name the endpoints ``token``, ``org``, ``fields``, ``records_page`` (a list call with
 ``page`` or none), ``records_token`` (with ``page_token``), ``deleted``, ``update``, and for deals
-``deals_page``, ``deals_token``, ``deals_deleted``; ``api_usage`` is the credits used and the
+``deals_page``, ``deals_token``, ``deals_deleted``, for Bulk Read ``bulk_read_create``,
+``bulk_read_status``, ``bulk_read_result``; ``api_usage`` is the credits used and the
 allowance, ``triggers`` how many updated records each automation would have fired for.
 """
 
@@ -44,6 +47,7 @@ from urllib.parse import parse_qs
 from crmseg.sandbox.base import BaseApp, Request, Response, Route, json_response
 from crmseg.sandbox.faults import Fault
 from crmseg.sandbox.store import Store
+from crmseg.sandbox.zoho_bulk import BULK_API, JOB_CREDITS, BulkReads
 from crmseg.sandbox.zoho_deals import deal_schema
 from crmseg.sandbox.zoho_records import (
     Limits,
@@ -59,7 +63,11 @@ from crmseg.sandbox.zoho_schema import field_metadata
 API = "/crm/v8"
 TOKEN_WINDOW = 600.0  # seconds: the refresh-token grant limit's window
 CREDIT_WINDOW = 86_400.0  # seconds: API credits are counted over a rolling 24 hours
+#: What a call costs besides one credit (Zoho's credit table): a page of deleted records' ids, 2;
+#: a Bulk Read job, 50.
+CREDITS = {"deleted": 2, "deals_deleted": 2, "bulk_read_create": JOB_CREDITS}
 _MODULE_PATH = re.compile(rf"^{API}/(Accounts|Deals)(/deleted)?$")
+_BULK_JOB = re.compile(rf"^{BULK_API}/read/(\d+)(/result)?$")
 
 
 class CreditWindow:
@@ -116,6 +124,7 @@ class ZohoApp(BaseApp):
         self.grants: deque[float] = deque()  # when access tokens were issued (the refresh-token limit)
         self.triggers: Counter[str] = Counter()
         self.untriggered = 0
+        self.bulk = BulkReads(lambda: self.options.zoho_utc_offset)
         self._auth_lock = threading.Lock()
         self._inflight = 0
         self._inflight_lock = threading.Lock()
@@ -133,6 +142,14 @@ class ZohoApp(BaseApp):
             return "org", self._org
         if path == f"{API}/settings/fields" and m == "GET":
             return "fields", self._fields
+        if path == f"{BULK_API}/read" and m == "POST":
+            return "bulk_read_create", lambda r: self.bulk.create(self.modules, r, self.now_ms())
+        job = _BULK_JOB.match(path)
+        if job is not None and m == "GET":
+            if job.group(2):
+                return "bulk_read_result", lambda r: self.bulk.download(job.group(1), self.options.clock())
+            o = self.options
+            return "bulk_read_status", lambda r: self.bulk.status(job.group(1), o.bulk_polls, o.zoho_bulk_page)
         found = _MODULE_PATH.match(path)
         if found is None or found.group(1) not in self.modules:
             return None
@@ -156,7 +173,7 @@ class ZohoApp(BaseApp):
 
     def handle(self, req: Request) -> Response:
         """Every CRM call holds one of ``zoho_concurrency`` slots while it runs; none free: 429."""
-        if not req.path.startswith(f"{API}/"):
+        if not req.path.startswith("/crm/"):
             return super().handle(req)
         with self._inflight_lock:
             busy = self._inflight >= self.options.zoho_concurrency
@@ -183,7 +200,10 @@ class ZohoApp(BaseApp):
             expiry = self.tokens.get(token)
         if expiry is None or expiry <= self.options.clock():
             return self.error_response(zoho_error(401, "INVALID_TOKEN", "invalid oauth token"))
-        cost = update_cost(req, self.options.zoho_records_per_credit) if endpoint == "update" else 1
+        if endpoint == "update":
+            cost = update_cost(req, self.options.zoho_records_per_credit)
+        else:
+            cost = CREDITS.get(endpoint, 1)
         if not self.credits.spend(cost, self.options.daily_limit):
             return self._too_many("the API credits of the org for the last 24 hours have been used up")
         return None
@@ -225,6 +245,7 @@ class ZohoApp(BaseApp):
             self.grants.clear()
         self.triggers.clear()
         self.untriggered = 0
+        self.bulk.reset()
 
     def _limits(self) -> Limits:
         o = self.options

@@ -10,6 +10,18 @@ completed run stored, and the accounts it reports deleted leave the population t
 (:meth:`~crmseg.state.store.StateStore.mark_removed`). A link the CRM refuses (expired) falls
 back to a full read, logged and noted for the run. The read hands back the next link; the run
 stores it only once its writes are recorded, so a run that dies reads the same changes again.
+
+A full read goes through the connector's bulk read (:class:`~crmseg.connectors.base.BulkRead`)
+when the population the state last recorded is at least its ``bulk_read_threshold`` (known
+without a call; the first run of a sync walks the pages unless the threshold is 0).
+
+A CRM that lists its deleted records apart (:class:`~crmseg.connectors.base.DeletedRecords`,
+Zoho) is asked for them in an incremental read, with the same ``since`` as the changes and
+after them: a deletion before the newest stamp read happened before the list was asked for, so
+the next watermark (never later than that stamp) leaves none out. A run that dies before its
+watermark moves asks again; an account leaves the population once. A full read leaves the
+deleted out by itself, but a record deleted during it, after its page was read, is in no
+list the read saw: its next watermark is the clock before the read, not the newest stamp.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from crmseg.connectors.base import ChangeTracking, Connector, DeltaLinkExpired
@@ -36,9 +49,10 @@ class SourceRead:
     ids: set[str]
     #: Accounts read.
     count: int
-    #: The newest modification stamp read, None when the source has none.
+    #: The newest modification stamp read, where the next watermark may go (None: the source has
+    #: none, or the watermark must stay at the clock before the read).
     newest: datetime | None
-    #: Accounts the CRM reported deleted (change tracking) that left the population.
+    #: Accounts the CRM reported deleted (change tracking, or its list of deletions) that left the population.
     removed: int = 0
     #: An incremental read that had to read every account instead (its delta link was refused).
     fell_back: str | None = None
@@ -71,9 +85,15 @@ def read_source(
     far) runs after each full chunk is stored, not after the last one. With ``tracking`` the
     accounts come through change tracking (``since`` is then unused): see the module's documentation."""
     if tracking is None:
-        return _stream(
-            connector.read(fields, since=since), since is not None, modified_field, store, sync, run, chunk, after_chunk
-        )
+        deletions = connector.capabilities.deletions
+        records: Iterator[RawRecord | Removed]
+        records = _full_read(connector, fields, store, sync) if since is None else connector.read(fields, since=since)
+        if since is not None and deletions is not None:
+            records = chain(records, deletions.read_deleted(since))  # asked once the changes are read
+        read = _stream(records, since is not None, modified_field, store, sync, run, chunk, after_chunk)
+        if since is None and deletions is not None:
+            read.newest = None  # deletions during this read are in no list it saw (module documentation)
+        return read
     source = tracking.source
     fell_back = None
     if tracking.link is not None:
@@ -92,6 +112,17 @@ def read_source(
     if read.delta_link is None:
         log.warning("sync %s: change tracking: the CRM answered no delta link; the next run reads in full again", sync)
     return read
+
+
+def _full_read(connector: Connector, fields: Sequence[str], store: StateStore, sync: str) -> Iterator[RawRecord]:
+    """Every account: through the connector's bulk read when the population, as the state last
+    recorded it, is at least its threshold; else ``read``."""
+    bulk = connector.capabilities.bulk_read
+    known = store.account_count(sync) if bulk is not None else 0
+    if bulk is None or known < bulk.bulk_read_threshold:
+        return connector.read(fields)
+    log.info("sync %s: %d accounts last time: a full read through the CRM's bulk read", sync, known)
+    return bulk.read_bulk(fields)
 
 
 def _stream(

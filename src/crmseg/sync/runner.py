@@ -14,9 +14,10 @@ The run, step by step (the lease is held by the caller):
    **Read** into the state's local copy of the fields crmseg reads. The watermark for the
    next run is the CRM's own clock (its ``Date`` header) *before* the read started, so it
    never passes the run's start and crmseg's own writes are read back exactly once (so does
-   a delta link, issued as the read starts). Accounts change tracking reports deleted leave
-   the population at once. A delta link the CRM refuses (expired) makes the read a full one,
-   and the run a full run (logged, and noted in the run's message).
+   a delta link, issued as the read starts). Accounts change tracking (or, in an incremental
+   read, the CRM's list of deleted records) reports deleted leave the population at once. A
+   delta link the CRM refuses (expired) makes the read a full one, and the run a full run
+   (logged, and noted in the run's message).
 4. **Evaluate** the accounts read, those with retriable failures or unresolved outbox entries,
    and — when the rules fingerprint changed or a rule uses ``days_since`` — every account of
    the local copy, with no extra API call.
