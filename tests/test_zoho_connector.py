@@ -58,6 +58,18 @@ def test_past_the_page_token_reach_the_read_goes_on_by_modification_time(rules_d
         h.close()
 
 
+def test_a_smaller_page_size_pages_at_most_ten_pages_then_goes_on_by_page_token(rules_dir):
+    h = Harness("zoho", rules_dir, accounts=700)
+    try:
+        conn = h.connector(cfg={"page_size": 50})
+        ids = [r.id for r in conn.read(h.read_fields)]
+        assert sorted(ids) == sorted(h.ids())
+        calls = h.sb.stats()["calls"]["by_endpoint"]
+        assert calls["records_page"] == 10 and calls["records_token"] == 4  # "page (1-10)", then tokens
+    finally:
+        h.close()
+
+
 def test_more_records_in_one_second_than_a_walk_reaches_stop_the_read(rules_dir):
     h = Harness("zoho", rules_dir, accounts=80, zoho_page_limit=20, zoho_token_limit=40)
     try:
