@@ -7,17 +7,23 @@ pick-list values checked before sending, the config's URLs and secrets."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from crmseg.config import ZohoSync
 from crmseg.connectors.zoho import ZohoConnector, wire_value
-from crmseg.connectors.zoho_auth import RENEW_BEFORE, TokenCache
+from crmseg.connectors.zoho_auth import RENEW_BEFORE, TokenCache, ZohoTokens
 from crmseg.connectors.zoho_bulk import api_value
 from crmseg.errors import AuthRefusedError, ConfigError, CrmUnavailableError, FatalError
 from crmseg.model import SchemaField, TagWrite
@@ -48,6 +54,18 @@ def test_past_the_page_token_reach_the_read_goes_on_by_modification_time(rules_d
         assert len(ids) == len(set(ids)) and sorted(ids) == sorted(h.ids())
         assert h.sb.stats()["calls"]["by_status"].get("400", 0) == 0
         assert conn.calls_by_kind["query"] > math.ceil(700 / 50)  # the restarts re-read a boundary second
+    finally:
+        h.close()
+
+
+def test_a_smaller_page_size_pages_at_most_ten_pages_then_goes_on_by_page_token(rules_dir):
+    h = Harness("zoho", rules_dir, accounts=700)
+    try:
+        conn = h.connector(cfg={"page_size": 50})
+        ids = [r.id for r in conn.read(h.read_fields)]
+        assert sorted(ids) == sorted(h.ids())
+        calls = h.sb.stats()["calls"]["by_endpoint"]
+        assert calls["records_page"] == 10 and calls["records_token"] == 4  # "page (1-10)", then tokens
     finally:
         h.close()
 
@@ -113,6 +131,66 @@ def test_a_token_refused_again_after_renewing_once_gives_up(h):
     with pytest.raises(CrmUnavailableError, match="re-authenticating once"):
         conn.schema()
     assert conn.calls_by_kind["token"] == 2 and h.sb.stats()["calls"]["by_status"]["401"] == 2
+
+
+class _QueryOnlyAccounts(BaseHTTPRequestHandler):
+    """An accounts server that reads the refresh grant where Zoho documents it: the query string."""
+
+    seen: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        self.seen.append((query, body))
+        wanted = {"grant_type": "refresh_token", "client_id": "cid", "client_secret": "csecret", "refresh_token": "rt"}
+        if urlsplit(self.path).path == "/oauth/v2/token" and query == wanted:
+            answer = {"access_token": "1000.granted", "api_domain": "https://www.zohoapis.com", "expires_in": 3600}
+        else:
+            answer = {"error": "invalid_client"}
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def query_only_accounts() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _QueryOnlyAccounts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _QueryOnlyAccounts.seen = []
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_refresh_grant_sends_its_parameters_as_documented_query_parameters(query_only_accounts):
+    secrets: list[str] = []
+    tokens = ZohoTokens(
+        accounts_url=query_only_accounts,
+        client_id_env="ID",
+        client_secret_env="SECRET",
+        refresh_token_env="REFRESH",
+        env={"ID": "cid", "SECRET": "csecret", "REFRESH": "rt"},
+        timeout=10.0,
+        on_call=lambda: None,
+        secrets=lambda *s: secrets.extend(s),
+        cache=TokenCache(),
+    )
+    try:
+        assert tokens.token() == "1000.granted" and tokens.api_domain == "https://www.zohoapis.com"
+    finally:
+        tokens.close()
+    [(query, body)] = _QueryOnlyAccounts.seen
+    assert query["grant_type"] == "refresh_token" and body == b""
+    assert {"csecret", "rt", "1000.granted"} <= set(secrets)  # every secret the URL carries is redacted
 
 
 def test_a_refused_refresh_token_names_where_it_came_from_never_its_value(h, caplog):

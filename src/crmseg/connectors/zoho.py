@@ -6,15 +6,15 @@ crmseg makes are few. Tokens: :mod:`crmseg.connectors.zoho_auth` (``Authorizatio
 Zoho-oauthtoken``).
 
 - Reads: ``GET /crm/v8/Accounts?fields=...`` (at most 50 fields) sorted by ``Modified_Time``
-  ascending, ``per_page`` ≤ 200; ``page`` while it stays within the first 2,000 records, then the
-  answer's ``next_page_token``. A ``page_token`` walk reaches 100,000 records: past that the read
-  goes on with ``If-Modified-Since`` at the last modification time read (the records of that
-  second already given are left out). Incremental: ``If-Modified-Since`` one second before
-  ``since`` (Zoho keeps whole seconds and gives the records modified *after* the header), so
-  the records modified at or after ``since`` come back; nothing modified answers 304.
-  Lookups (``Owner``) are read as the linked record's id. :meth:`ZohoConnector.read_deleted`
-  lists the recycle bin (``/Accounts/deleted?type=all``), which an incremental sync reads after
-  the changes (the ``deletions`` capability).
+  ascending, ``per_page`` ≤ 200; ``page`` (at most 10, as documented) while it stays within the
+  first 2,000 records, then the answer's ``next_page_token``. A ``page_token`` walk reaches
+  100,000 records: past that the read goes on with ``If-Modified-Since`` at the last
+  modification time read (the records of that second already given are left out). Incremental:
+  ``If-Modified-Since`` one second before ``since`` (Zoho keeps whole seconds and gives the
+  records modified *after* the header), so the records modified at or after ``since`` come back;
+  nothing modified answers 304. Lookups (``Owner``) are read as the linked record's id.
+  :meth:`ZohoConnector.read_deleted` lists the recycle bin (``/Accounts/deleted?type=all``),
+  which an incremental sync reads after the changes (the ``deletions`` capability).
 - Bulk Read (:meth:`ZohoConnector.read_bulk`, the ``bulk_read`` capability: the sync takes it
   for a full read of at least ``bulk_read_threshold`` accounts): ``POST /crm/bulk/v8/read`` (the
   mapping's fields; 50 credits), status polls from ``bulk_wait`` seconds on, doubling up to 30,
@@ -79,6 +79,9 @@ MAX_BATCH = 100
 MAX_FIELDS = 50
 #: Records ``page`` reaches; past them only ``page_token`` goes on.
 PAGE_LIMIT = 2_000
+#: The highest ``page`` Zoho documents ("page (1-10)", getRecords in crm-oas v8.0): a smaller
+#: ``per_page`` goes on by ``page_token`` from there too.
+MAX_DISCRETE_PAGE = 10
 #: Records one ``page_token`` walk reaches.
 TOKEN_LIMIT = 100_000
 #: Records one API credit updates, and the credits a page of deleted records' ids costs (Zoho's
@@ -295,7 +298,7 @@ class ZohoConnector(Connector):
                 walked += len(rows)
                 if not info.get("more_records"):
                     return
-                if token is None and (page + 1) * self.page_size <= self.page_limit:
+                if token is None and page < MAX_DISCRETE_PAGE and (page + 1) * self.page_size <= self.page_limit:
                     page += 1
                     continue
                 nxt = info.get("next_page_token")

@@ -1,9 +1,13 @@
 """Zoho CRM access tokens: the refresh-token grant of a server-based client, cached and renewed.
 
 ``POST {accounts_url}/oauth/v2/token`` with ``grant_type=refresh_token``, the client id and
-secret and the refresh token (form body, so no secret travels in a URL) answers
-``{"access_token", "api_domain", "expires_in": 3600, ...}``; a refusal also answers HTTP 200,
-with ``{"error": "invalid_client" | "invalid_code" | "Access Denied"}``.
+secret and the refresh token as query parameters — where Zoho's OAuth documentation puts them
+("Query parameters", accounts/protocol/oauth/.../access-token-expiry; every Zoho API's "Refresh
+Access Token" page), so an accounts server that reads only the documented place grants too; the
+secrets reach no crmseg message (network errors name host:port, the redactor knows both, and
+urllib3's debug lines get the query masked) —
+answers ``{"access_token", "api_domain", "expires_in": 3600, ...}``; a refusal also answers
+HTTP 200, with ``{"error": "invalid_client" | "invalid_code" | "Access Denied"}``.
 
 Why a cache shared by the connectors of one process (:class:`TokenCache`, one per accounts
 server, client and refresh token): Zoho hands out at most 10 access tokens per refresh token in
@@ -17,6 +21,8 @@ already, then nothing is dropped) and retries once.
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +32,23 @@ from typing import Any
 import requests
 
 from crmseg.errors import AuthRefusedError, ConfigError, CrmsegError, RetriableError
+
+_GRANT_QUERY = re.compile(r"(/oauth/v2/token)\?[^\s\"']*")
+
+
+class _GrantQueryFilter(logging.Filter):
+    """Masks the query of a token-endpoint URL in urllib3's debug lines: it holds the client
+    secret and the refresh token (the grant's documented place, see the module)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_GRANT_QUERY.sub(r"\1?***", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_URLLIB3 = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _GrantQueryFilter) for f in _URLLIB3.filters):
+    _URLLIB3.addFilter(_GrantQueryFilter())
 
 #: Seconds before an access token's expiry at which it is renewed.
 RENEW_BEFORE = 300.0
@@ -124,7 +147,7 @@ class ZohoTokens:
         }
         self.on_call()
         started = self.clock()
-        resp = self._session.post(self.url, data=form, timeout=self.timeout, headers={"Accept": "application/json"})
+        resp = self._session.post(self.url, params=form, timeout=self.timeout, headers={"Accept": "application/json"})
         try:
             body: Any = resp.json()
         except ValueError:

@@ -15,7 +15,8 @@
 - ``GET /crm/bulk/v8/read/{id}/result`` (the ``download_url``) -> a zip holding ``{id}.csv``:
   a header row of ``Id`` and the fields asked for, one row per record; empty cells for no value,
   multi-select pick lists joined by ``;``, lookups as the linked record's id, booleans ``true`` /
-  ``false``, date-times as the REST API answers them. Before the job completes: 400. At most 10
+  ``false``, date-times as the REST API answers them. Before the job completes: 404
+  ``RESOURCE_NOT_FOUND`` (the spec's "the result is not yet available"). At most 10
   downloads a minute: past that, 429 ``TOO_MANY_REQUESTS``.
 """
 
@@ -192,7 +193,9 @@ class BulkReads:
                 raise zoho_error(429, "TOO_MANY_REQUESTS", "too many requests: 10 downloads a minute")
             self._downloads.append(now)
             if job.result is None:
-                raise zoho_error(400, "INVALID_REQUEST", "the job is not completed yet", {"id": job_id})
+                raise zoho_error(
+                    404, "RESOURCE_NOT_FOUND", "the result of the job is not available yet", {"resource": job_id}
+                )
             data = job.data
         headers = {"Content-Disposition": f"attachment; filename={job.id}.zip"}
         return Response(200, data, "application/zip", headers)
