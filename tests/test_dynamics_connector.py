@@ -29,6 +29,16 @@ def test_choice_columns_read_as_labels(h):
     assert isinstance(first.fields["numberofemployees"], int)  # numbers keep their value, not "1,000"
 
 
+def test_a_lookup_column_is_read_through_its_value_property(h):
+    """The table definition names the owner attribute ``ownerid``; the mapping and the query
+    use its Web API property ``_ownerid_value`` (a GUID)."""
+    conn = h.connector()
+    assert conn.schema()["_ownerid_value"].extra["kind"] == "id" and "ownerid" not in conn.schema()
+    h.sb.store.update_many([(h.ids()[0], {"_ownerid_value": "jane"})], h.sb.app.write_ms())
+    records = {r.id: r for r in conn.read(["name", "_ownerid_value"])}
+    assert len(records) == 30 and len(records[h.ids()[0]].fields["_ownerid_value"]) == 36
+
+
 def test_an_expired_token_is_dropped_and_renewed_once(h):
     conn = h.connector()
     conn.crm_identity()

@@ -94,7 +94,7 @@ from crmseg.sandbox.dynamics_batch import (
     parse_batch,
     render_batch,
 )
-from crmseg.sandbox.dynamics_schema import option_label, store_value
+from crmseg.sandbox.dynamics_schema import attribute_of, option_label, store_value
 from crmseg.sandbox.faults import Fault
 from crmseg.sandbox.ratelimit import SlidingWindow, retry_after_header
 from crmseg.sandbox.schema import FieldDef
@@ -426,13 +426,14 @@ class DynamicsApp(BaseApp):
     def _attribute_rows(self) -> list[dict[str, Any]]:
         value = []
         for fd in self.schema.values():
+            name, kind = attribute_of(fd)
             value.append(
                 {
                     "@odata.type": f"#Microsoft.Dynamics.CRM.{_METADATA_TYPE.get(fd.kind, 'String')}AttributeMetadata",
-                    "LogicalName": fd.name,
-                    "SchemaName": fd.name,
-                    "AttributeType": fd.kind,
-                    "AttributeTypeName": {"Value": f"{fd.kind}Type"},
+                    "LogicalName": name,
+                    "SchemaName": name,
+                    "AttributeType": kind,
+                    "AttributeTypeName": {"Value": f"{kind}Type"},
                     "IsValidForUpdate": fd.updateable,
                     "IsValidForRead": True,
                     "IsCustomAttribute": fd.custom,
