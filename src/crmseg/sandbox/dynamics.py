@@ -36,7 +36,8 @@ Dataverse (``Authorization: Bearer``; an unknown or expired token answers 401 wi
   the table has none (``ChangeTrackingEnabled`` false; tracking asked for answers 400).
 - ``PATCH /api/data/v9.2/accounts(<guid>)`` with ``If-Match: *``: 204; 404 when the row is gone.
 - ``POST /api/data/v9.2/$batch`` (multipart/mixed, ≤ 1,000 requests; change sets all or nothing;
-  ``Prefer: odata.continue-on-error`` goes on past a failed request, else the batch stops there).
+  ``Prefer: odata.continue-on-error`` goes on past a failed request and answers 200, else the
+  batch stops there and answers with that request's status, e.g. 400, as Microsoft documents).
   Only PATCH of accounts inside a batch.
 - ``GET /api/data/v9.2/WhoAmI`` -> ``{"BusinessUnitId", "UserId", "OrganizationId"}``
 - ``GET /api/data/v9.2/EntityDefinitions(LogicalName='account')`` (``ChangeTrackingEnabled``, ...;
@@ -811,6 +812,7 @@ class DynamicsApp(BaseApp):
                 400, "0x8005f103", f"The number of requests in a batch ({count}) exceeds the limit of {MAX_BATCH}."
             )
         go_on = "odata.continue-on-error" in _prefer(req)
+        status = 200  # without continue-on-error, the first failure's status (Microsoft's "Handling errors")
         results: list[tuple[bool, list[SubResponse]]] = []
         ok = failed = sent = changed = 0
         names: list[str] = []
@@ -822,6 +824,7 @@ class DynamicsApp(BaseApp):
                     failed += len(item.requests)
                     results.append((item.changeset, errors[:1]))  # a change set answers its first failure
                     if not go_on:
+                        status = errors[0].status
                         break
                     continue
                 changes = [p for p in prepared if not isinstance(p, SubResponse)]
@@ -843,7 +846,7 @@ class DynamicsApp(BaseApp):
                 )
             self.stats.wrote(ok, failed, sent, changed, names)
         body, ctype = render_batch(results)
-        return Response(200, body, content_type=ctype)
+        return Response(status, body, content_type=ctype)
 
 
 _METADATA_TYPE = {
