@@ -29,6 +29,16 @@ def test_choice_columns_read_as_labels(h):
     assert isinstance(first.fields["numberofemployees"], int)  # numbers keep their value, not "1,000"
 
 
+def test_a_lookup_column_is_read_through_its_value_property(h):
+    """The table definition names the owner attribute ``ownerid``; the mapping and the query
+    use its Web API property ``_ownerid_value`` (a GUID)."""
+    conn = h.connector()
+    assert conn.schema()["_ownerid_value"].extra["kind"] == "id" and "ownerid" not in conn.schema()
+    h.sb.store.update_many([(h.ids()[0], {"_ownerid_value": "jane"})], h.sb.app.write_ms())
+    records = {r.id: r for r in conn.read(["name", "_ownerid_value"])}
+    assert len(records) == 30 and len(records[h.ids()[0]].fields["_ownerid_value"]) == 36
+
+
 def test_an_expired_token_is_dropped_and_renewed_once(h):
     conn = h.connector()
     conn.crm_identity()
@@ -115,3 +125,22 @@ def test_plain_http_only_to_loopback():
             tenant_id="t1",
             authority_url="http://login.example.com",
         )
+
+
+def test_a_batch_answer_as_microsoft_documents_it_is_parsed_per_request():
+    """The continue-on-error answer from Microsoft's "Execute batch operations using the Web API"
+    (a failed request's error body, then two 204s), CRLF or LF line ends, boundary quoted or not."""
+    from crmseg.connectors.dynamics import parse_batch_response
+
+    boundary = "batchresponse_f44bd09d-573f-4a30-bca0-2e500ee7e139"
+    error = '{"error":{"code":"0x80044331","message":"A validation error occurred."}}'
+    ok = "HTTP/1.1 204 No Content\nOData-Version: 4.0\n\n\n"
+    part = f"--{boundary}\nContent-Type: application/http\nContent-Transfer-Encoding: binary\n\n"
+    text = (
+        f"{part}HTTP/1.1 400 Bad Request\nREQ_ID: de4c5227\nContent-Type: application/json; odata.metadata=minimal\n"
+        f"OData-Version: 4.0\n\n{error}\n{part}{ok}{part}{ok}--{boundary}--\n"
+    )
+    expected = [(400, "0x80044331", "A validation error occurred."), (204, None, None), (204, None, None)]
+    for eol in ("\n", "\r\n"):
+        for ctype in (f"multipart/mixed; boundary={boundary}", f'multipart/mixed; boundary="{boundary}"'):
+            assert parse_batch_response(ctype, text.replace("\n", eol).encode()) == expected

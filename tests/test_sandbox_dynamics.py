@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from crmseg.sandbox import SandboxServer
+from crmseg.sandbox.dynamics_schema import attribute_of
 from tests.connector_fixtures import write_rules
 
 API = "/api/data/v9.2"
@@ -188,7 +189,7 @@ def test_the_table_definition_says_whether_it_tracks_changes(sb, tmp_path):
     expanded = requests.get(
         f"{url}&$expand=Attributes($select=LogicalName,AttributeType)", headers=auth(sb), timeout=5
     ).json()
-    assert {a["LogicalName"] for a in expanded["Attributes"]} == set(sb.schema)
+    assert {a["LogicalName"] for a in expanded["Attributes"]} == {attribute_of(fd)[0] for fd in sb.schema.values()}
     off = SandboxServer("dynamics", accounts=3, rules_dir=write_rules(tmp_path / "r2"), change_tracking=False).start()
     try:
         url_off = url.replace(sb.url, off.url)
@@ -231,7 +232,10 @@ def test_batch_answers_each_request_and_continues_on_error(sb):
         headers={k: v for k, v in headers.items() if k != "Prefer"},
         timeout=5,
     )
-    assert re.findall(r"HTTP/1.1 (\d+)", stopped.text) == ["400"]  # without continue-on-error it stops
+    # without continue-on-error it stops, and the batch answers with that request's status
+    # (Microsoft's "Execute batch operations using the Web API", Handling errors: HTTP/1.1 400)
+    assert stopped.status_code == 400 and stopped.headers["Content-Type"].startswith("multipart/mixed")
+    assert re.findall(r"HTTP/1.1 (\d+)", stopped.text) == ["400"]
     assert sb.record(ids[4])[segment] != options["SMB"]
 
 
@@ -276,3 +280,19 @@ def test_written_config_opens_a_connector_that_reads(sb, tmp_path):
     sync = next(iter(cfg.syncs.values()))
     conn = open_connector(sync, load_mapping(sb.mapping.path), sb.env())
     assert len(list(conn.read(["name"]))) == 25
+
+
+def test_a_lookup_is_an_attribute_by_its_name_and_a_property_named_value(sb):
+    """Microsoft ("Web API navigation properties"): the attribute is ``ownerid`` (an Owner
+    lookup); the Web API reads and selects it as the ``_ownerid_value`` property, not by name."""
+    url = (
+        f"{sb.url}{API}/EntityDefinitions(LogicalName='account')?$expand=Attributes($select=LogicalName,AttributeType)"
+    )
+    attributes = {a["LogicalName"]: a for a in requests.get(url, headers=auth(sb), timeout=5).json()["Attributes"]}
+    assert attributes["ownerid"]["AttributeType"] == "Owner" and "_ownerid_value" not in attributes
+    first = sb.store.select_ids("deleted = 0", [], "id", 1)[0]
+    sb.store.update_many([(first, {"_ownerid_value": "jane"})], sb.app.write_ms())
+    rows = requests.get(f"{sb.url}{API}/accounts?$select=_ownerid_value", headers=auth(sb), timeout=5).json()["value"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", rows[0]["_ownerid_value"])
+    refused = requests.get(f"{sb.url}{API}/accounts?$select=ownerid", headers=auth(sb), timeout=5)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "0x80060888"

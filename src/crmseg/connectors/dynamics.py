@@ -78,6 +78,8 @@ _KINDS = {
     "Customer": "id",
 }
 _CHOICE_TYPES = frozenset({"Picklist", "State", "Status"})
+#: Attribute types whose Web API property is ``_<name>_value`` (Microsoft: "Lookup properties").
+_LOOKUP_TYPES = frozenset({"Lookup", "Owner", "Customer"})
 #: Dataverse's ExpiredVersionStamp: a delta token past the organization's ExpireChangeTrackingInDays.
 EXPIRED_VERSION_STAMP = "0x80044352"
 
@@ -246,8 +248,9 @@ class DynamicsConnector(Connector):
         return out
 
     def schema(self) -> dict[str, SchemaField]:
-        """The account table's attributes with the choice columns' options, and whether the
-        table tracks changes (two calls, cached)."""
+        """The account table's attributes, keyed by their Web API property names (lookups as
+        ``_<name>_value``), with the choice columns' options, and whether the table tracks
+        changes (two calls, cached)."""
         if self._schema is None:
             entity_url = f"{self.base}/EntityDefinitions(LogicalName='account')"
             attrs_url = f"{entity_url}/Attributes"
@@ -269,10 +272,8 @@ class DynamicsConnector(Connector):
             )
             options = {str(p.get("LogicalName")): _options(p) for p in picklists.get("value", [])}
             self._tracked = entity.get("ChangeTrackingEnabled") is True
-            self._schema = {
-                str(a["LogicalName"]): _schema_field(a, options.get(str(a["LogicalName"])))
-                for a in entity.get("Attributes") or []
-            }
+            fields = (_schema_field(a, options.get(str(a["LogicalName"]))) for a in entity.get("Attributes") or [])
+            self._schema = {f.name: f for f in fields}
         return self._schema
 
     def provision_steps(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
@@ -517,10 +518,17 @@ def _options(p: TMapping[str, Any]) -> dict[str, int]:
     return out
 
 
+def property_name(logical_name: str, attribute_type: str) -> str:
+    """The Web API property of a column: a lookup's attribute ``<name>`` is read, selected and
+    filtered as ``_<name>_value`` (its GUID); every other column under its logical name."""
+    return f"_{logical_name}_value" if attribute_type in _LOOKUP_TYPES else logical_name
+
+
 def _schema_field(a: TMapping[str, Any], options: dict[str, int] | None) -> SchemaField:
+    """A column under its Web API property name (what a mapping names and ``$select`` takes)."""
     atype = str(a.get("AttributeType") or "String")
     return SchemaField(
-        name=str(a["LogicalName"]),
+        name=property_name(str(a["LogicalName"]), atype),
         type=atype,
         updateable=bool(a.get("IsValidForUpdate")),
         options=list(options or {}) if atype in _CHOICE_TYPES else None,

@@ -36,7 +36,8 @@ Dataverse (``Authorization: Bearer``; an unknown or expired token answers 401 wi
   the table has none (``ChangeTrackingEnabled`` false; tracking asked for answers 400).
 - ``PATCH /api/data/v9.2/accounts(<guid>)`` with ``If-Match: *``: 204; 404 when the row is gone.
 - ``POST /api/data/v9.2/$batch`` (multipart/mixed, ≤ 1,000 requests; change sets all or nothing;
-  ``Prefer: odata.continue-on-error`` goes on past a failed request, else the batch stops there).
+  ``Prefer: odata.continue-on-error`` goes on past a failed request and answers 200, else the
+  batch stops there and answers with that request's status, e.g. 400, as Microsoft documents).
   Only PATCH of accounts inside a batch.
 - ``GET /api/data/v9.2/WhoAmI`` -> ``{"BusinessUnitId", "UserId", "OrganizationId"}``
 - ``GET /api/data/v9.2/EntityDefinitions(LogicalName='account')`` (``ChangeTrackingEnabled``, ...;
@@ -94,7 +95,7 @@ from crmseg.sandbox.dynamics_batch import (
     parse_batch,
     render_batch,
 )
-from crmseg.sandbox.dynamics_schema import option_label, store_value
+from crmseg.sandbox.dynamics_schema import attribute_of, option_label, store_value
 from crmseg.sandbox.faults import Fault
 from crmseg.sandbox.ratelimit import SlidingWindow, retry_after_header
 from crmseg.sandbox.schema import FieldDef
@@ -426,13 +427,14 @@ class DynamicsApp(BaseApp):
     def _attribute_rows(self) -> list[dict[str, Any]]:
         value = []
         for fd in self.schema.values():
+            name, kind = attribute_of(fd)
             value.append(
                 {
                     "@odata.type": f"#Microsoft.Dynamics.CRM.{_METADATA_TYPE.get(fd.kind, 'String')}AttributeMetadata",
-                    "LogicalName": fd.name,
-                    "SchemaName": fd.name,
-                    "AttributeType": fd.kind,
-                    "AttributeTypeName": {"Value": f"{fd.kind}Type"},
+                    "LogicalName": name,
+                    "SchemaName": name,
+                    "AttributeType": kind,
+                    "AttributeTypeName": {"Value": f"{kind}Type"},
                     "IsValidForUpdate": fd.updateable,
                     "IsValidForRead": True,
                     "IsCustomAttribute": fd.custom,
@@ -810,6 +812,7 @@ class DynamicsApp(BaseApp):
                 400, "0x8005f103", f"The number of requests in a batch ({count}) exceeds the limit of {MAX_BATCH}."
             )
         go_on = "odata.continue-on-error" in _prefer(req)
+        status = 200  # without continue-on-error, the first failure's status (Microsoft's "Handling errors")
         results: list[tuple[bool, list[SubResponse]]] = []
         ok = failed = sent = changed = 0
         names: list[str] = []
@@ -821,6 +824,7 @@ class DynamicsApp(BaseApp):
                     failed += len(item.requests)
                     results.append((item.changeset, errors[:1]))  # a change set answers its first failure
                     if not go_on:
+                        status = errors[0].status
                         break
                     continue
                 changes = [p for p in prepared if not isinstance(p, SubResponse)]
@@ -842,7 +846,7 @@ class DynamicsApp(BaseApp):
                 )
             self.stats.wrote(ok, failed, sent, changed, names)
         body, ctype = render_batch(results)
-        return Response(200, body, content_type=ctype)
+        return Response(status, body, content_type=ctype)
 
 
 _METADATA_TYPE = {

@@ -149,6 +149,20 @@ def build_dynamics_schema(
     return schema
 
 
+#: Lookup columns whose attribute type is not plain ``Lookup`` (the owner is an ``Owner`` lookup).
+_LOOKUP_TYPES = {"ownerid": "Owner", "customerid": "Customer"}
+
+
+def attribute_of(fd: FieldDef) -> tuple[str, str]:
+    """(LogicalName, AttributeType) of a column in the table definition. A lookup is read and
+    selected through its ``_<name>_value`` property, but its attribute is ``<name>`` (Microsoft's
+    "Web API navigation properties": lookup properties are named ``_<name>_value``)."""
+    if fd.kind == "Lookup" and fd.name.startswith("_") and fd.name.endswith("_value"):
+        name = fd.name[1 : -len("_value")]
+        return name, _LOOKUP_TYPES.get(name, "Lookup")
+    return fd.name, fd.kind
+
+
 def option_value(fd: FieldDef, label: str, learn: bool) -> int | None:
     """The integer of a choice column's option ``label`` (None: no such option); ``learn`` adds it."""
     options: dict[str, int] = fd.extra.setdefault("options", {})
