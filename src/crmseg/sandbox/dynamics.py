@@ -76,15 +76,12 @@ of a delta link), ``opportunities_query`` / ``opportunities_next``, ``transactio
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import secrets
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from crmseg.sandbox import deals as seeded
 from crmseg.sandbox.base import ApiError, BaseApp, Request, Response, Route, json_response
@@ -95,6 +92,7 @@ from crmseg.sandbox.dynamics_batch import (
     parse_batch,
     render_batch,
 )
+from crmseg.sandbox.dynamics_entra import WELL_KNOWN_LOGIN, EntraId
 from crmseg.sandbox.dynamics_schema import attribute_of, option_label, store_value
 from crmseg.sandbox.faults import Fault
 from crmseg.sandbox.ratelimit import SlidingWindow, retry_after_header
@@ -106,9 +104,6 @@ API = "/api/data/v9.2"
 MAX_PAGE = 5000
 MAX_BATCH = 1000
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
-WELL_KNOWN_LOGIN = "https://login.microsoftonline.com"
-#: The client assertion type of a certificate credential (RFC 7523).
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _ACCOUNT = re.compile(rf"^{re.escape(API)}/accounts\(([0-9a-fA-F-]{{36}})\)$")
 _ATTRS = f"{API}/EntityDefinitions(LogicalName='account')/Attributes"
 _COMPARE = re.compile(r"^\s*(modifiedon|createdon)\s+(eq|ne|gt|ge|lt|le)\s+(\S+)\s*$", re.IGNORECASE)
@@ -154,12 +149,12 @@ class DynamicsApp(BaseApp):
             except ValueError:
                 raise ValueError(f"sandbox {name} must be a GUID, not {getattr(o, name)!r}") from None
         self.window = SlidingWindow(o.service_limit, o.service_window)
-        self.tokens: dict[str, float] = {}  # access token -> expiry (epoch seconds)
-        self._tokens_lock = threading.Lock()
+        self.entra = EntraId(o, self.stats.login)
+        self.tokens = self.entra.tokens  # access token -> expiry (epoch seconds)
         self.user_id = str(uuid.uuid5(uuid.UUID(o.organization_id), "crmseg application user"))
         self._issued = 0  # the latest change-tracking version handed out in a delta link (epoch ms)
         #: PEM certificates registered on the application (a certificate credential's public part).
-        self.certificates: list[str] = list(o.credentials.dynamics_certificates)
+        self.certificates = self.entra.certificates
 
     # ------------------------------------------------------------ routing
     def route(self, req: Request) -> Route | None:
@@ -167,9 +162,9 @@ class DynamicsApp(BaseApp):
         tenant = re.fullmatch(r"/([^/]+)/(oauth2/v2\.0/token|v2\.0/\.well-known/openid-configuration)", path)
         if tenant:
             if tenant.group(2).startswith("oauth2") and m == "POST":
-                return "token", lambda r: self._token(r, tenant.group(1))
+                return "token", lambda r: self.entra.token(r, tenant.group(1))
             if m == "GET":
-                return "openid_configuration", lambda r: self._openid(r, tenant.group(1))
+                return "openid_configuration", lambda r: self.entra.openid(tenant.group(1))
         if path == f"{API}/accounts" and m == "GET":
             if req.arg("$deltatoken") is not None:
                 return "accounts_delta", self._query
@@ -202,8 +197,7 @@ class DynamicsApp(BaseApp):
             return None
         parts = req.header("authorization").split(None, 1)
         token = parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
-        with self._tokens_lock:
-            expiry = self.tokens.get(token)
+        expiry = self.entra.expiry(token)
         if expiry is None or expiry <= self.options.clock():
             why = "The token is expired" if expiry is not None else "The access token is missing or invalid"
             return self._unauthorized(why)
@@ -263,128 +257,6 @@ class DynamicsApp(BaseApp):
 
     def options_changed(self) -> None:
         self.window.limit, self.window.window = self.options.service_limit, self.options.service_window
-
-    # ------------------------------------------------------------ Entra ID
-    def _openid(self, req: Request, tenant: str) -> Response:
-        if tenant != self.options.tenant_id:
-            raise ApiError(
-                400, {"error": "invalid_tenant", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."}
-            )
-        base = f"{WELL_KNOWN_LOGIN}/{tenant}"
-        return json_response(
-            200,
-            {
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "token_endpoint_auth_methods_supported": [
-                    "client_secret_post",
-                    "private_key_jwt",
-                    "client_secret_basic",
-                ],
-                "jwks_uri": f"{WELL_KNOWN_LOGIN}/{tenant}/discovery/v2.0/keys",
-                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-                "issuer": f"{base}/v2.0",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
-                "tenant_region_scope": "EU",
-            },
-        )
-
-    def _token(self, req: Request, tenant: str) -> Response:
-        form = {k: v[-1] for k, v in parse_qs(req.body.decode("utf-8"), keep_blank_values=True).items()}
-        c = self.options.credentials
-        if tenant != self.options.tenant_id:
-            raise ApiError(
-                400, {"error": "invalid_request", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."}
-            )
-        if form.get("grant_type") != "client_credentials":
-            raise ApiError(
-                400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003: grant type not supported"}
-            )
-        if form.get("client_id") != c.dynamics_client_id:
-            raise ApiError(
-                400,
-                {
-                    "error": "unauthorized_client",
-                    "error_description": "AADSTS700016: Application with identifier "
-                    f"'{form.get('client_id')}' was not found in the directory.",
-                },
-            )
-        if form.get("client_assertion_type") == JWT_BEARER:
-            self._check_assertion(form.get("client_assertion", ""), tenant, c.dynamics_client_id)
-        elif form.get("client_secret") != c.dynamics_client_secret:
-            raise ApiError(
-                401,
-                {
-                    "error": "invalid_client",
-                    "error_description": "AADSTS7000215: Invalid client secret provided. Ensure "
-                    "the secret being sent in the request is the client secret value, not the client secret ID.",
-                },
-            )
-        scope = form.get("scope", "")
-        if not scope.endswith("/.default"):
-            raise ApiError(
-                400,
-                {
-                    "error": "invalid_scope",
-                    "error_description": "AADSTS1002012: The provided value "
-                    f"for scope {scope} is not valid. Client credential flows must have a scope value "
-                    "with /.default suffixed to the resource identifier.",
-                },
-            )
-        token = "eyJ0eXAiOiJKV1QiLCJzYW5kYm94IjoiZDM2NSJ9." + secrets.token_urlsafe(24)
-        lifetime = self.options.token_lifetime
-        with self._tokens_lock:
-            self.tokens[token] = self.options.clock() + lifetime
-        self.stats.login()
-        return json_response(
-            200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
-        )
-
-    def _check_assertion(self, assertion: str, tenant: str, client_id: str) -> None:
-        """A certificate credential: a JWT signed by the key of a certificate registered on the
-        application (its SHA-256 ``x5t#S256`` or SHA-1 ``x5t`` thumbprint in the header), for
-        this tenant's token endpoint, issued by and about the client id (Entra ID's checks)."""
-        import jwt
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-
-        def refuse(code: str, why: str) -> ApiError:
-            return ApiError(401, {"error": "invalid_client", "error_description": f"{code}: {why}"})
-
-        try:
-            header = jwt.get_unverified_header(assertion)
-        except jwt.PyJWTError:
-            raise refuse("AADSTS50027", "JWT token is invalid or malformed.") from None
-        for pem in self.certificates:
-            cert = x509.load_pem_x509_certificate(pem.encode())
-            prints = {
-                "x5t#S256": base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode(),
-                "x5t": base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA1())).rstrip(b"=").decode(),
-            }
-            # base64url without padding (RFC 7515); msal sends it padded, which Entra ID takes too
-            if any(str(header.get(k, "")).rstrip("=") == v for k, v in prints.items()):
-                break
-        else:
-            raise refuse(
-                "AADSTS700027",
-                "The certificate with identifier used to sign the client assertion is not registered on application.",
-            )
-        try:
-            claims = jwt.decode(
-                assertion,
-                cert.public_key(),  # type: ignore[arg-type]  # an RSA or EC key: what jwt verifies with
-                algorithms=["PS256", "RS256"],
-                audience=f"{WELL_KNOWN_LOGIN}/{tenant}/oauth2/v2.0/token",
-                issuer=client_id,
-                options={"require": ["exp", "aud", "iss", "sub"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise refuse("AADSTS700024", "Client assertion is not within its valid time range.") from None
-        except jwt.PyJWTError as exc:
-            raise refuse("AADSTS700027", f"Client assertion failed signature validation ({exc}).") from None
-        if claims.get("sub") != client_id:
-            raise refuse("AADSTS700021", "Client assertion application identifier doesn't match 'client_id' parameter.")
 
     # ------------------------------------------------------------ identity, metadata
     def _whoami(self, req: Request) -> Response:
