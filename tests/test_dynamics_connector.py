@@ -39,6 +39,15 @@ def test_a_lookup_column_is_read_through_its_value_property(h):
     assert len(records) == 30 and len(records[h.ids()[0]].fields["_ownerid_value"]) == 36
 
 
+def test_every_seeded_account_has_an_owner_as_dataverse_requires(h):
+    from crmseg.sandbox.dynamics_schema import DEFAULT_OWNER, owner_guid
+
+    owners = [r.fields["_ownerid_value"] for r in h.connector().read(["name", "_ownerid_value"])]
+    assert len(owners) == 30 and all(isinstance(o, str) and len(o) == 36 for o in owners)
+    assert owner_guid(" Jane ") == owner_guid("jane") != owner_guid("joe")
+    assert owner_guid("") == owner_guid(None) == DEFAULT_OWNER != owner_guid("jane")
+
+
 def test_an_expired_token_is_dropped_and_renewed_once(h):
     conn = h.connector()
     conn.crm_identity()

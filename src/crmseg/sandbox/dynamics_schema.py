@@ -14,6 +14,7 @@ Record ids are GUIDs whose text order is the seeding order (paging follows the p
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -106,6 +107,19 @@ COERCE_KIND = {
 def guid(n: int) -> str:
     """The n-th account id: a GUID whose text order is ``n``'s order."""
     return f"{n:08x}-d365-4000-8000-{n % 0x1000000000000:012x}"
+
+
+#: The owner column (a system-required ``Owner`` lookup: every account has one).
+OWNER_COLUMN = "_ownerid_value"
+#: The systemuser an account without a named owner belongs to (as the importing user would).
+DEFAULT_OWNER = "00000000-5a9d-4000-8000-000000000001"
+
+
+def owner_guid(name: Any) -> str:
+    """The systemuser id standing for a seed row's ``owner`` text (stable per name), or the
+    default owner when the row names none."""
+    text = str(name or "").strip().lower()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crmseg-sandbox:systemuser:{text}")) if text else DEFAULT_OWNER
 
 
 def build_dynamics_schema(
@@ -211,7 +225,8 @@ def seed_records(
 
     A choice column's label becomes its option's value (a label not yet an option of a
     standard or unrestricted column is added, as an admin would have); values a column refuses
-    are left empty, as a real import would."""
+    are left empty, as a real import would; every account has an owner (the row's, else the
+    default systemuser), as Dataverse requires."""
     plan: list[tuple[str, FieldDef]] = []
     for canonical, fm in mapping.fields.items():
         fd = schema.get(fm.source or canonical)
@@ -237,6 +252,8 @@ def seed_records(
                 data[fd.name] = None
         if pin:
             data[pin] = row_pinned(row)
+        if OWNER_COLUMN in data:
+            data[OWNER_COLUMN] = owner_guid(row.get("owner"))
         rid = guid(n)
         given = str(row.get("id") or "").strip()
         if given:
