@@ -124,3 +124,11 @@ def test_iso_round_trips(when: datetime) -> None:
     assert parse_iso(when.isoformat()) == when
     assert parse_iso(iso(when)) == when
     assert parse_datetime(when.isoformat().replace("+00:00", "Z")) == when
+
+
+def test_a_stamp_that_cannot_be_read_is_unknown_not_an_error() -> None:
+    from crmseg.dates import stamp_or_none
+
+    assert stamp_or_none("2026-11-01T10:00:00Z") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert stamp_or_none(1_700_000_000_000) == datetime.fromtimestamp(1_700_000_000, UTC)
+    assert stamp_or_none(None) is None and stamp_or_none("") is None and stamp_or_none("not a date") is None

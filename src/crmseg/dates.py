@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-__all__ = ["INVALID", "parse_date", "parse_datetime", "parse_iso", "to_date", "to_datetime"]
+__all__ = ["INVALID", "parse_date", "parse_datetime", "parse_iso", "stamp_or_none", "to_date", "to_datetime"]
 
 #: What parsing an invalid value may raise (huge epoch numbers overflow; some platforms say OSError).
 INVALID = (ValueError, TypeError, OverflowError, OSError)
@@ -85,6 +85,17 @@ def parse_datetime(value: Any) -> datetime:
     if out is None:
         raise ValueError("no value")
     return out
+
+
+def stamp_or_none(value: Any) -> datetime | None:
+    """A CRM stamp (ISO text or epoch number) as an aware UTC datetime; None when it is absent
+    or unreadable (a record's stamp that cannot be read is treated as unknown, not an error)."""
+    if value is None:
+        return None
+    try:
+        return parse_datetime(value)
+    except INVALID:
+        return None
 
 
 def parse_date(value: Any) -> date:

@@ -60,7 +60,7 @@ from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, auth_refused, c
 from crmseg.connectors.zoho_auth import TokenCache, ZohoTokens
 from crmseg.connectors.zoho_bulk import COMPLETED, FAILED, csv_records, job_id, job_status
 from crmseg.connectors.zoho_deals import ZohoDeals
-from crmseg.dates import INVALID, parse_datetime
+from crmseg.dates import stamp_or_none
 from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 
@@ -288,7 +288,7 @@ class ZohoConnector(Connector):
                 rows, info = self._run(kind, functools.partial(self._list, module, params, page, token, after, kind))
                 for row in rows:
                     rid = str(row.get("id"))
-                    stamp = _stamp(row.get("Modified_Time"))
+                    stamp = stamp_or_none(row.get("Modified_Time"))
                     if stamp is not None and (last_time is None or stamp > last_time):
                         last_time, given = stamp, set()
                     if rid in given:
@@ -327,7 +327,7 @@ class ZohoConnector(Connector):
             call = functools.partial(self._page, url, params, after, "deleted", DELETED_CREDITS)
             rows, info = self._run("deleted", call)
             for row in rows:
-                yield Removed(str(row.get("id")), _stamp(row.get("deleted_time")))
+                yield Removed(str(row.get("id")), stamp_or_none(row.get("deleted_time")))
             if not info.get("more_records"):
                 return
             page += 1
@@ -655,12 +655,3 @@ def _second_before(since: datetime) -> datetime:
     """``since`` as a whole second, less one: what ``If-Modified-Since`` sends for "at or after"."""
     when = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
     return when.replace(microsecond=0) - timedelta(seconds=1)
-
-
-def _stamp(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_datetime(value)
-    except INVALID:
-        return None

@@ -34,7 +34,7 @@ from itertools import chain
 from typing import Any
 
 from crmseg.connectors.base import ChangeTracking, Connector, DeltaLinkExpired
-from crmseg.dates import INVALID, parse_datetime
+from crmseg.dates import stamp_or_none
 from crmseg.model import RawRecord, Removed
 from crmseg.state.store import StateStore
 
@@ -164,17 +164,7 @@ def _stream(
         store.upsert_accounts(sync, run, batch)
     if gone:
         removed += store.mark_removed(sync, gone)
-    return SourceRead(ids, n, modstamp(newest), removed)
-
-
-def modstamp(value: Any) -> datetime | None:
-    """A CRM modification stamp (ISO text or epoch ms) as an aware datetime, else None."""
-    if value is None:
-        return None
-    try:
-        return parse_datetime(value)
-    except INVALID:
-        return None
+    return SourceRead(ids, n, stamp_or_none(newest), removed)
 
 
 def next_watermark(
