@@ -276,13 +276,15 @@ class Harness(ContractHarness):
         elif self.crm == "dynamics":
             o = self.sb.options
             cfg = DynamicsSync(
-                connector="dynamics",
-                environment_url=self.sb.url,
-                tenant_id=o.tenant_id,
-                authority_url=self.sb.url,
-                page_size=self.page,
-                name="d365",
-                **kw.pop("cfg", {}),
+                **{
+                    "connector": "dynamics",
+                    "environment_url": self.sb.url,
+                    "tenant_id": o.tenant_id,
+                    "authority_url": self.sb.url,
+                    "page_size": self.page,
+                    "name": "d365",
+                    **kw.pop("cfg", {}),
+                }
             )
         elif self.crm == "zoho":
             kw.setdefault("token_cache", self.token_cache)

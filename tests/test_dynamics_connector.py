@@ -48,6 +48,23 @@ def test_every_seeded_account_has_an_owner_as_dataverse_requires(h):
     assert owner_guid("") == owner_guid(None) == DEFAULT_OWNER != owner_guid("jane")
 
 
+@pytest.mark.parametrize("kind", ["429", "503", "500"])
+@pytest.mark.parametrize("endpoint", ["openid_configuration", "token"])
+def test_entra_id_throttled_or_failing_is_retried_like_any_call(h, endpoint, kind):
+    """msal reads the tenant's OpenID metadata as it starts and raises ValueError on a 429 or 5xx:
+    that is a retry, not a traceback (Entra ID throttles and fails like any service)."""
+    # Retry-After 0: msal keeps a throttled answer for its Retry-After, and this policy does not wait
+    h.sb.inject({"kind": kind, "endpoint": endpoint, "count": 1, "retry_after": 0})
+    assert len(list(h.connector().read(["name"]))) == 30
+    assert h.server_calls(endpoint) == 2  # the failed call, then the retried one
+
+
+def test_an_unknown_tenant_is_refused_once_naming_the_tenant(h):
+    with pytest.raises(AuthRefusedError, match=r"does not know the tenant .*check tenant_id"):
+        h.connector(cfg={"tenant_id": "contoso.onmicrosoft.com"}).crm_identity()
+    assert h.server_calls("openid_configuration") == 1  # refused, not retried
+
+
 def test_an_expired_token_is_dropped_and_renewed_once(h):
     conn = h.connector()
     conn.crm_identity()

@@ -170,17 +170,26 @@ class MsalTokens:
         if self._app is None:
             import msal
 
-            self._app = msal.ConfidentialClientApplication(
-                self.client_id,
-                client_credential=self._secret,
-                authority=self.authority,
-                http_client=self._http,
-                instance_discovery=False,  # the authority is given; no discovery call
-            )
+            try:
+                self._app = msal.ConfidentialClientApplication(
+                    self.client_id,
+                    client_credential=self._secret,
+                    authority=self.authority,
+                    http_client=self._http,
+                    instance_discovery=False,  # the authority is given; no discovery call
+                )
+            except (ValueError, msal.exceptions.MsalServiceError) as exc:  # it reads the OpenID metadata first
+                raise self._msal_error(exc) from None
         return self._app
 
     def token(self) -> str:
-        result = self._application().acquire_token_for_client(scopes=[self.scope])
+        import msal
+
+        app = self._application()
+        try:
+            result = app.acquire_token_for_client(scopes=[self.scope])
+        except (ValueError, msal.exceptions.MsalServiceError) as exc:  # a 5xx, or an answer msal cannot parse
+            raise self._msal_error(exc) from None
         access = result.get("access_token") if isinstance(result, dict) else None
         if access:
             self._secrets(access)
@@ -190,6 +199,24 @@ class MsalTokens:
     def invalidate(self) -> None:
         if self._app is not None:
             self._app.remove_tokens_for_client()
+
+    def _msal_error(self, exc: Exception) -> CrmsegError:
+        """What an exception from msal means. msal raises rather than answers when Entra ID's
+        OpenID metadata (read as msal starts) or token endpoint fails: a 4xx on the metadata is
+        an unknown tenant (not retried); 429, 5xx or an unreadable answer are retried; anything
+        else is msal refusing the credential's form (a config error)."""
+        text = " ".join(str(e) for e in (exc.__context__, exc) if e is not None)
+        found = re.search(r"HTTP (?:status: |Error: )(\d{3})", text)
+        status = int(found.group(1)) if found else None
+        known = status is not None or "OIDC Discovery failed" in text or "authority configuration" in text
+        if not known and isinstance(exc, ValueError) and "Expecting value" not in text:
+            return ConfigError(f"dynamics: msal cannot use {self.credential}: {' '.join(str(exc).split())[:200]}")
+        if status is not None and 400 <= status < 500 and status not in (408, 429):
+            return AuthRefusedError(
+                f"Microsoft Entra ID does not know the tenant in {self.authority} (HTTP {status} on its OpenID "
+                "metadata; check tenant_id) at dynamics token"
+            )
+        return RetriableError(f"dynamics token: Entra ID answered {status or 'nothing readable'}")
 
     def _error(self, result: Mapping[str, Any]) -> CrmsegError:
         code = str(result.get("error") or "no_token")

@@ -237,6 +237,8 @@ class DynamicsApp(BaseApp):
 
     def fault_response(self, fault: Fault, req: Request, endpoint: str) -> Response:
         retry = fault.retry_after if fault.retry_after is not None else self.options.default_retry_after
+        if endpoint in ("token", "openid_configuration"):
+            return self.entra.fault_response(fault.kind, retry)
         if fault.kind == "429":
             return self._throttled(retry)
         if fault.kind == "expired_session":

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from crmseg.sandbox.base import ApiError, Request, Response, SandboxOptions, json_response
+from crmseg.sandbox.ratelimit import retry_after_header
 
 WELL_KNOWN_LOGIN = "https://login.microsoftonline.com"
 #: The client assertion type of a certificate credential (RFC 7523).
@@ -36,6 +37,30 @@ class EntraId:
         """When ``token`` expires; None when it was never issued."""
         with self._lock:
             return self.tokens.get(token)
+
+    def fault_response(self, kind: str, retry_after: float) -> Response:
+        """An injected fault as Entra ID answers it: throttled (429, ``temporarily_unavailable``) or
+        a transient server error (``server_error``), with ``Retry-After`` (msal keeps serving the
+        failed answer from its cache for that long, 5 s without one)."""
+        if kind == "429":
+            return json_response(
+                429,
+                {
+                    "error": "temporarily_unavailable",
+                    "error_description": "AADSTS50196: The server terminated an operation because it encountered "
+                    "a client request loop (sandbox fault).",
+                },
+                {"Retry-After": retry_after_header(retry_after)},
+            )
+        status = 503 if kind == "503" else 500
+        return json_response(
+            status,
+            {
+                "error": "server_error",
+                "error_description": "AADSTS90033: A transient error has occurred. Please try again. (sandbox fault)",
+            },
+            {"Retry-After": retry_after_header(retry_after)},
+        )
 
     def openid(self, tenant: str) -> Response:
         """The tenant's OpenID metadata (its endpoints name the real host, routed here)."""
