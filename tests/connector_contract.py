@@ -43,7 +43,15 @@ from crmseg.connectors.schema_check import check_mapping
 from crmseg.deals.mapped import DealNormalizer
 from crmseg.errors import ConfigError, FatalError
 from crmseg.model import Removed, TagWrite
-from tests.connector_fixtures import DIMENSIONS, SCORES, ContractHarness, Harness, write_rules
+from tests.connector_fixtures import (
+    DIMENSIONS,
+    SCORES,
+    TIMEOUT_FAULT,
+    ContractHarness,
+    Harness,
+    fault_timeout,
+    write_rules,
+)
 
 #: What a test may need besides a capability, and why a connector without it skips the test.
 FEATURES = {
@@ -74,7 +82,7 @@ FAULTS = [
     {"kind": "429", "retry_after": 2},
     {"kind": "500"},
     {"kind": "503", "retry_after": 1},
-    {"kind": "timeout", "delay": 0.6},
+    TIMEOUT_FAULT,
     {"kind": "expired_session"},
 ]
 
@@ -395,7 +403,7 @@ class ConnectorContract:
     @contract("writes", "sandbox")
     @pytest.mark.parametrize("fault", FAULTS, ids=[f["kind"] for f in FAULTS])
     def test_every_call_fault_is_retried_on_read_and_write(self, h, fault):
-        conn = self.ready(h, timeout=0.25)
+        conn = self.ready(h, **fault_timeout(fault))
         h.sb.inject({**fault, "endpoint": h.more_endpoint, "after": 1}, {**fault, "endpoint": h.write_endpoint})
         ids = [r.id for r in conn.read(h.read_fields)]
         assert len(ids) == len(set(ids)) == h.accounts

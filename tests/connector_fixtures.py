@@ -41,6 +41,19 @@ class FakeSleep:
         return sum(self.calls)
 
 
+# Fault tests give the client a real timeout only where a fault holds its answer: a normal
+# answer on a loaded 2-core CI worker can take well over 0.25 s (a 100-record write did), and a
+# spurious timeout is one retry more than the test counts. The held answer outlasts the client
+# timeout by a wide margin so that it, and only it, times out.
+FAULT_CLIENT_TIMEOUT_S = 1.0
+TIMEOUT_FAULT: dict[str, Any] = {"kind": "timeout", "delay": 3.0}
+
+
+def fault_timeout(fault: dict[str, Any]) -> dict[str, Any]:
+    """Connector keyword arguments for a test that injects ``fault``: a short timeout only for a held answer."""
+    return {"timeout": FAULT_CLIENT_TIMEOUT_S} if fault["kind"] == "timeout" else {}
+
+
 def no_wait_policy(max_tries: int = 4, **kw: Any) -> RetryPolicy:
     """A RetryPolicy whose sleep only records (``policy.sleep.calls``)."""
     return RetryPolicy(

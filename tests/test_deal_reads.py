@@ -20,7 +20,7 @@ from crmseg.deals.mapped import DealNormalizer
 from crmseg.deals.model import Deal
 from crmseg.sandbox.deals import CURRENCY_RATES
 from crmseg.sandbox.store import Record
-from tests.connector_fixtures import Harness, deal_harness, read_deals, write_rules
+from tests.connector_fixtures import TIMEOUT_FAULT, Harness, deal_harness, fault_timeout, read_deals, write_rules
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_salesforce_multi_currency_org_reads_converted_amounts(rules_dir: str) -
         {"kind": "429", "retry_after": 2},
         {"kind": "500"},
         {"kind": "503", "retry_after": 1},
-        {"kind": "timeout", "delay": 0.6},
+        TIMEOUT_FAULT,
         {"kind": "expired_session"},
     ],
     ids=lambda f: f["kind"],
@@ -153,7 +153,7 @@ def test_salesforce_faults_mid_read_are_retried_without_re_emitting(sf: Harness,
     sf.sb.reset_stats()
     sf.sb.inject({**fault, "endpoint": "query_more_opportunity"}, {**fault, "endpoint": "query_opportunity"})
     logins = sf.sb.stats()["logins"]
-    conn, _, deals = read_deals(sf, timeout=0.3)
+    conn, _, deals = read_deals(sf, **fault_timeout(fault))
     ids = [d.id for d in deals]
     assert len(ids) == len(set(ids)) and sorted(ids) == sf.sb.deal_ids(deleted=False)
     assert sf.sb.stats()["faults"]["fired"] == {fault["kind"]: 2}
@@ -233,7 +233,7 @@ def test_hubspot_multi_currency_portal_reads_the_home_amount(rules_dir: str) -> 
         {"kind": "429", "retry_after": 2},
         {"kind": "500"},
         {"kind": "503", "retry_after": 1},
-        {"kind": "timeout", "delay": 0.6},
+        TIMEOUT_FAULT,
         {"kind": "expired_session"},
     ],
     ids=lambda f: f["kind"],
@@ -247,7 +247,7 @@ def test_hubspot_faults_on_every_deal_call_are_retried(hs: Harness, fault: dict[
         {**fault, "endpoint": "deals_search", "after": 1},
         {**fault, "endpoint": "deals_associations"},
     )
-    conn, _, full = read_deals(hs, timeout=0.3)
+    conn, _, full = read_deals(hs, **fault_timeout(fault))
     assert [d.id for d in full] == live
     reads = conn.capabilities.deals
     norm = DealNormalizer(hs.mapping.deals)

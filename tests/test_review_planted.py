@@ -20,8 +20,11 @@ would move accounts between tiers at random.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,11 @@ def review_of(tmp: Path, seed: int, effects: bool, accounts: int = ACCOUNTS, dea
         return Reviewed(res.returncode, json.loads(out.read_text(encoding="utf-8")), res.stderr)
     finally:
         env.close()
+
+
+def sweep_review(tmp: Path, seed: int, effects: bool) -> dict[str, Any]:
+    """The review document of one sweep sandbox (run in a worker process: module level)."""
+    return review_of(tmp, seed, effects, *SWEEP_SIZE).doc
 
 
 def decaying_alerts(doc: dict[str, Any], dim: str) -> list[str]:
@@ -166,12 +174,16 @@ def test_false_alarms_and_detection_over_many_seeds(seed_sweep: range, tmp_path:
     planted_false = 0  # a no-effect seed flagging Enterprise decaying or the tiers out of order
     families = 0
     missed: dict[str, list[int]] = {"decay": [], "ladder": [], "pair": []}
-    for seed in seeds:
-        hits = found(review_of(tmp_path / f"planted-{seed}", seed, True, *SWEEP_SIZE).doc)
-        for effect, hit in hits.items():
+    # A process per core: a review runs its sandbox and crmseg in one process (the CLI is called
+    # in-process), so one review uses one core at most.
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        planted = pool.map(sweep_review, [tmp_path / f"planted-{s}" for s in seeds], seeds, [True] * len(seeds))
+        quiet = pool.map(sweep_review, [tmp_path / f"quiet-{s}" for s in seeds], seeds, [False] * len(seeds))
+        reviews = list(zip(seeds, planted, quiet, strict=True))
+    for seed, planted_doc, doc in reviews:
+        for effect, hit in found(planted_doc).items():
             if not hit:
                 missed[effect].append(seed)
-        doc = review_of(tmp_path / f"quiet-{seed}", seed, False, *SWEEP_SIZE).doc
         families = max(families, alert_families(doc))
         if doc["alerts"]:
             alarmed.append((seed, doc["alerts"]))

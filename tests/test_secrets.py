@@ -13,7 +13,7 @@ import pytest
 
 from crmseg.errors import CrmsegError
 from crmseg.model import TagWrite
-from tests.connector_fixtures import Harness, no_wait_policy, write_rules
+from tests.connector_fixtures import FAULT_CLIENT_TIMEOUT_S, TIMEOUT_FAULT, Harness, no_wait_policy, write_rules
 
 pytest.importorskip("crmseg.sandbox")
 
@@ -27,7 +27,7 @@ FAULTS = [
     {"kind": "429", "retry_after": 0},
     {"kind": "500"},
     {"kind": "503", "retry_after": 0},
-    {"kind": "timeout", "delay": 0.5},
+    TIMEOUT_FAULT,
     {"kind": "expired_session"},
 ]
 
@@ -63,7 +63,7 @@ def test_no_secret_in_logs_or_errors(h, caplog):
     caplog.set_level(logging.DEBUG)
     errors: list[BaseException] = []
     env = h.sb.env()
-    conn = h.connector(env=env, timeout=0.2, policy=no_wait_policy(max_tries=len(FAULTS) + 2))
+    conn = h.connector(env=env, timeout=FAULT_CLIENT_TIMEOUT_S, policy=no_wait_policy(max_tries=len(FAULTS) + 2))
     for fault in FAULTS:
         h.sb.inject({**fault, "endpoint": h.read_endpoints[0]}, {**fault, "endpoint": h.write_endpoint})
     records = list(conn.read(h.read_fields))
