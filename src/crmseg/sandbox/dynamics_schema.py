@@ -1,4 +1,5 @@
-"""The Dynamics 365 sandbox's ``account`` table: columns, choice option sets, seeding.
+"""The Dynamics 365 sandbox's ``account`` table: columns, choice option sets, seeding, and the
+metadata endpoints that describe them.
 
 Columns are Dataverse attributes (``AttributeType``: ``Uniqueidentifier``, ``String``,
 ``Memo``, ``Picklist``, ``Integer``, ``Money``, ``Double``, ``Boolean``, ``DateTime``,
@@ -10,16 +11,30 @@ standard column that ships some, from 100,000,000, the option-value prefix of th
 publisher (``new_``).
 
 Record ids are GUIDs whose text order is the seeding order (paging follows the primary key).
+
+The metadata endpoints (:class:`DataverseMetadata`):
+
+- ``GET /api/data/v9.2/EntityDefinitions(LogicalName='account')`` (``ChangeTrackingEnabled``, ...;
+  with ``$expand=Attributes(...)`` its attributes too)
+- ``GET /api/data/v9.2/EntityDefinitions(LogicalName='account')/Attributes`` (``LogicalName``,
+  ``AttributeType``, ``IsValidForUpdate``, ...)
+- ``.../Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata`` (choice columns with
+  ``OptionSet.Options[].Value`` / ``Label.UserLocalizedLabel.Label``)
+
+``$select``/``$expand`` are accepted and every property is answered.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from crmseg.config import Mapping
+from crmseg.sandbox.base import BaseApp, Request, Response, json_response
+from crmseg.sandbox.dynamics_odata import API
 from crmseg.sandbox.schema import Dimension, FieldDef, tag_fields
 from crmseg.sandbox.seed import BASE_TIME, row_pinned, row_stamps
 from crmseg.sandbox.store import Record
@@ -260,3 +275,91 @@ def seed_records(
             id_map[given] = rid
         records.append(Record(rid, *row_stamps(row, n, base_ms), data))
     return records, id_map
+
+
+_METADATA_TYPE = {
+    "Picklist": "Picklist",
+    "Integer": "Integer",
+    "Money": "Money",
+    "Double": "Double",
+    "Boolean": "Boolean",
+    "DateTime": "DateTime",
+    "Memo": "Memo",
+    "Lookup": "Lookup",
+    "Uniqueidentifier": "",
+}
+
+
+class DataverseMetadata(BaseApp):
+    """The Dynamics app's metadata endpoints: the ``account`` table's definition, its attributes
+    and its choice columns' option sets."""
+
+    def _entity(self, req: Request) -> Response:
+        """The account table's definition (``ChangeTrackingEnabled`` among its properties), with
+        its attributes when ``$expand=Attributes(...)`` asks (every property answered)."""
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.base_url}{API}/$metadata#EntityDefinitions/$entity",
+            "LogicalName": "account",
+            "SchemaName": "Account",
+            "EntitySetName": "accounts",
+            "PrimaryIdAttribute": "accountid",
+            "ChangeTrackingEnabled": self.options.change_tracking,
+            "MetadataId": str(uuid.uuid5(uuid.UUID(self.options.organization_id), "account")),
+        }
+        if re.match(r"^Attributes\b", req.arg("$expand") or ""):
+            body["Attributes"] = self._attribute_rows()
+        return json_response(200, body)
+
+    def _attributes(self, req: Request) -> Response:
+        return json_response(
+            200,
+            {
+                "@odata.context": f"{self.base_url}{API}/$metadata#EntityDefinitions('account')/Attributes",
+                "value": self._attribute_rows(),
+            },
+        )
+
+    def _attribute_rows(self) -> list[dict[str, Any]]:
+        value = []
+        for fd in self.schema.values():
+            name, kind = attribute_of(fd)
+            value.append(
+                {
+                    "@odata.type": f"#Microsoft.Dynamics.CRM.{_METADATA_TYPE.get(fd.kind, 'String')}AttributeMetadata",
+                    "LogicalName": name,
+                    "SchemaName": name,
+                    "AttributeType": kind,
+                    "AttributeTypeName": {"Value": f"{kind}Type"},
+                    "IsValidForUpdate": fd.updateable,
+                    "IsValidForRead": True,
+                    "IsCustomAttribute": fd.custom,
+                    "IsPrimaryId": fd.system == "id",
+                    "MetadataId": str(uuid.uuid5(uuid.UUID(self.options.organization_id), fd.name)),
+                }
+            )
+        return value
+
+    def _picklists(self, req: Request) -> Response:
+        value = []
+        for fd in self.schema.values():
+            if fd.kind != "Picklist":
+                continue
+            options = [
+                {
+                    "Value": v,
+                    "Label": {
+                        "LocalizedLabels": [{"Label": label, "LanguageCode": 1033}],
+                        "UserLocalizedLabel": {"Label": label, "LanguageCode": 1033},
+                    },
+                }
+                for label, v in (fd.extra.get("options") or {}).items()
+            ]
+            value.append(
+                {
+                    "LogicalName": fd.name,
+                    "MetadataId": str(uuid.uuid5(uuid.UUID(self.options.organization_id), fd.name)),
+                    "OptionSet": {"Name": f"account_{fd.name}", "IsGlobal": False, "Options": options},
+                    "GlobalOptionSet": None,
+                }
+            )
+        return json_response(200, {"value": value})
