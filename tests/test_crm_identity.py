@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from crmseg.connectors.base import Capabilities, CrmIdentity
-from crmseg.connectors.hubspot import portal_identity
+from crmseg.connectors.hubspot_values import portal_identity
 from crmseg.connectors.salesforce_auth import org_from_id_url, org_id15
 from crmseg.errors import FatalError
 from crmseg.sandbox import SandboxServer
