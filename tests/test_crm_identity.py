@@ -10,8 +10,8 @@ import sqlite3
 import pytest
 
 from crmseg.connectors.base import Capabilities, CrmIdentity
-from crmseg.connectors.hubspot import portal_identity
-from crmseg.connectors.salesforce import org_from_id_url, org_id15
+from crmseg.connectors.hubspot_values import portal_identity
+from crmseg.connectors.salesforce_auth import org_from_id_url, org_id15
 from crmseg.errors import FatalError
 from crmseg.sandbox import SandboxServer
 from crmseg.state.migrations import MIGRATIONS, VERSION

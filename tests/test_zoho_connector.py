@@ -6,6 +6,7 @@ pick-list values checked before sending, the config's URLs and secrets."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -22,9 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from crmseg.config import ZohoSync
-from crmseg.connectors.zoho import ZohoConnector, wire_value
+from crmseg.connectors.zoho import ZohoConnector
 from crmseg.connectors.zoho_auth import RENEW_BEFORE, TokenCache, ZohoTokens
-from crmseg.connectors.zoho_bulk import api_value
+from crmseg.connectors.zoho_bulk import api_value, bulk_wait, download
+from crmseg.connectors.zoho_values import wire_value
 from crmseg.errors import AuthRefusedError, ConfigError, CrmUnavailableError, FatalError
 from crmseg.model import SchemaField, TagWrite
 from crmseg.sync.decide import is_permanent
@@ -274,11 +276,12 @@ def test_bulk_read_csv_cells_as_the_rest_api_answers_them():
 
 def test_a_failed_bulk_job_stops_the_read_and_a_download_off_the_api_domain_is_refused(h):
     conn = h.connector(bulk_wait=0)
-    conn._get = lambda *args, **kw: {"data": [{"id": "7", "state": "FAILURE"}]}  # the job's status answer
+    failed = {"data": [{"id": "7", "state": "FAILURE"}]}  # the job's status answer
+    calls = dataclasses.replace(conn._bulk_calls(), get=lambda *args, **kw: failed)
     with pytest.raises(FatalError, match="job 7: the job failed in Zoho"):
-        conn._bulk_wait("7", "zoho Accounts bulk read job 7")
+        bulk_wait(calls, "7", "zoho Accounts bulk read job 7")
     with pytest.raises(FatalError, match="is not on the API domain"):
-        conn._download({"download_url": "https://files.example.com/7.zip"}, io.BytesIO(), "job 7")
+        download(calls, {"download_url": "https://files.example.com/7.zip"}, io.BytesIO(), "job 7")
     assert "bulk_read_result" not in h.sb.stats()["calls"]["by_endpoint"]
 
 

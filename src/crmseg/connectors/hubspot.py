@@ -5,6 +5,8 @@ given). The client's own urllib3 retries are switched off (``Retry(0)``) so the 
 :class:`~crmseg.connectors.retry.RetryPolicy` is the only place that retries; responses are
 read raw (``_preload_content=False``) so every call's status and rate-limit headers are
 seen in one place (:meth:`HubSpotConnector._call`) and records stay plain dicts.
+Tag property provisioning is :mod:`crmseg.connectors.hubspot_provision`; names, values and
+answers as HubSpot spells them, :mod:`crmseg.connectors.hubspot_values`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,16 @@ from urllib3.util.retry import Retry
 from crmseg.config import HubSpotSync, Mapping
 from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.hubspot_deals import HubSpotDeals
-from crmseg.connectors.hubspot_values import check_prop, hs_value, to_ms
+from crmseg.connectors.hubspot_provision import provision_properties
+from crmseg.connectors.hubspot_values import (
+    batch_results,
+    check_prop,
+    error_body,
+    hs_value,
+    portal_identity,
+    schema_field,
+    to_ms,
+)
 from crmseg.connectors.limits import RateGate, header, hubspot_wait_hint, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, chunks, http_error, paginate
 from crmseg.errors import ConfigError, CrmsegError, FatalError
@@ -46,7 +57,6 @@ MAX_BATCH = 100
 MAX_ASSOCIATIONS = 1_000  # ids per v4 association batch read
 DEFAULT_MODIFIED = "hs_lastmodifieddate"
 OBJECT_ID = "hs_object_id"
-GROUP = "crmseg"
 _API_EXC = (CompaniesApiException, DealsApiException, AssociationsApiException, PropertiesApiException)
 
 
@@ -173,7 +183,7 @@ class HubSpotConnector(Connector):
         """Company properties (cached for the connector's life)."""
         if self._schema is None:
             body = self._run("schema", lambda: self._call("schema", self._api("core").get_all, object_type=self.object))
-            self._schema = {p["name"]: _schema_field(p) for p in body.get("results", [])}
+            self._schema = {p["name"]: schema_field(p) for p in body.get("results", [])}
         return self._schema
 
     def cached_schema(self) -> dict[str, SchemaField] | None:
@@ -181,55 +191,20 @@ class HubSpotConnector(Connector):
         return self._schema
 
     def provision(self, dimensions: TMapping[str, list[str] | None], scores: Sequence[str] = ()) -> list[str]:
-        """Create missing tag (and pin) properties in the ``crmseg`` group; add missing options to ours.
-
-        A dimension with values becomes an enumeration (select) with those options; one named
-        in ``scores`` a number; any other a string; the pin field a checkbox. Returns the
-        property names created or changed.
-        """
-        schema = self.schema()
-        changed: list[str] = []
-        pin = self.mapping.pin_field
-        wanted = [self.mapping.tag_field(d) for d in dimensions] + [pin]
-        if any(name and name not in schema for name in wanted):
-            self._ensure_group()
-        if pin and pin not in schema:
-            check_prop(pin)
-            self._run(
-                "provision",
-                lambda: self._call(
-                    "provision", self._api("core").create, object_type=self.object, property_create=_pin_body(pin)
-                ),
-            )
-            changed.append(pin)
-        for dim, values in dimensions.items():
-            name = self.mapping.tag_field(dim)
-            if not name:
-                continue
-            check_prop(name)
-            have = schema.get(name)
-            if have is None:
-                self._provision("create", property_create=_property_body(name, dim, values, dim in scores))
-                changed.append(name)
-            elif values and have.options is not None and have.extra.get("group") == GROUP:
-                missing = [v for v in values if v not in have.options]
-                if missing:
-                    opts = [
-                        {"label": v, "value": v, "displayOrder": i, "hidden": False}
-                        for i, v in enumerate(list(have.options) + missing)
-                    ]
-                    self._provision("update", property_name=name, property_update={"options": opts})
-                    changed.append(name)
+        """Create missing tag (and pin) properties in the ``crmseg`` group; add missing options to ours
+        (:mod:`crmseg.connectors.hubspot_provision`). Returns the property names created or changed."""
+        changed = provision_properties(self, self.mapping, dimensions, scores)
         if changed:
             self._schema = None
         return changed
 
-    def _provision(self, action: str, **kwargs: Any) -> Any:
-        """One ``provision`` call of the core properties API, ``create`` or ``update`` with ``kwargs``;
-        the API client is looked up on each attempt (a re-authentication rebuilds it)."""
+    def property_call(self, api: str, action: str, **kwargs: Any) -> Any:
+        """One ``provision`` call: the method ``action`` of the properties API ``api`` (``core``,
+        ``groups``) on the companies, with ``kwargs``; the API client is looked up on each attempt
+        (a re-authentication rebuilds it)."""
         return self._run(
             "provision",
-            lambda: self._call("provision", getattr(self._api("core"), action), object_type=self.object, **kwargs),
+            lambda: self._call("provision", getattr(self._api(api), action), object_type=self.object, **kwargs),
         )
 
     def close(self) -> None:
@@ -315,7 +290,7 @@ class HubSpotConnector(Connector):
     def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
         if not isinstance(exc, _API_EXC):
             return None
-        body = _json(exc.body)
+        body = error_body(exc.body)
         code = (
             body.get("policyName")
             if body.get("policyName") == "DAILY"
@@ -473,54 +448,12 @@ class HubSpotConnector(Connector):
             mid = len(chunk) // 2
             return self._write_batch(chunk[:mid]) + self._write_batch(chunk[mid:])
         return [
-            WriteResult(r.id, r.ok, self.policy.redact(r.error)) if r.error else r for r in _batch_results(chunk, body)
+            WriteResult(r.id, r.ok, self.policy.redact(r.error)) if r.error else r for r in batch_results(chunk, body)
         ]
-
-    def _ensure_group(self) -> None:
-        groups = self._run(
-            "provision", lambda: self._call("provision", self._api("groups").get_all, object_type=self.object)
-        )
-        if any(g.get("name") == GROUP for g in groups.get("results", [])):
-            return
-        self._run(
-            "provision",
-            lambda: self._call(
-                "provision",
-                self._api("groups").create,
-                object_type=self.object,
-                property_group_create={"name": GROUP, "label": "crmseg segments", "displayOrder": -1},
-            ),
-        )
 
 
 #: Whole-batch answers that may be about some of its records: the batch is split to find them.
 _RECORD_REFUSALS = frozenset({400, 404, 409, 422})
-
-
-def _batch_results(chunk: Sequence[TagWrite], body: dict[str, Any]) -> list[WriteResult]:
-    ok = {str(r.get("id")) for r in body.get("results", [])}
-    failed: dict[str, str] = {}
-    loose: list[str] = []
-    for e in body.get("errors", []) or []:
-        text = f"{e.get('category') or 'ERROR'}: {e.get('message') or ''}".strip()
-        codes = [str(x.get("code")) for x in e.get("errors") or [] if isinstance(x, dict) and x.get("code")]
-        if codes:  # e.g. VALIDATION_ERROR with INVALID_OPTION inside: keep the precise code
-            text += f" [{', '.join(dict.fromkeys(codes))}]"
-        ids = (e.get("context") or {}).get("ids") or ([e["id"]] if e.get("id") else [])
-        for rid in ids:
-            failed[str(rid)] = text
-        if not ids:
-            loose.append(text)
-    partial = bool(body.get("errors"))
-    out = []
-    for w in chunk:
-        if w.id in failed:
-            out.append(WriteResult(w.id, False, failed[w.id]))
-        elif w.id in ok or not partial:
-            out.append(WriteResult(w.id, True))
-        else:
-            out.append(WriteResult(w.id, False, "; ".join(loose) or "no result returned for this record"))
-    return out
 
 
 def _position(obj: TMapping[str, Any], modified_field: str, object_type: str) -> tuple[int, str]:
@@ -529,73 +462,3 @@ def _position(obj: TMapping[str, Any], modified_field: str, object_type: str) ->
     if stamp is None:
         raise FatalError(f"hubspot {object_type} search: result {obj.get('id')!r} has no {modified_field}")
     return stamp, str(obj["id"])
-
-
-def portal_identity(body: TMapping[str, Any]) -> CrmIdentity:
-    """The identity in an account-info answer: ``portalId`` (and ``uiDomain`` for messages)."""
-    portal = body.get("portalId")
-    if isinstance(portal, bool) or not isinstance(portal, (int, str)) or not str(portal).isdigit():
-        raise FatalError(f"hubspot account-info: no portalId in the answer (got {portal!r})")
-    return CrmIdentity("hubspot", str(int(portal)), str(body.get("uiDomain") or ""))
-
-
-def _json(body: Any) -> dict[str, Any]:
-    try:
-        data = json.loads(body) if body else {}
-    except (TypeError, ValueError):
-        return {"message": str(body)[:300]}
-    return data if isinstance(data, dict) else {}
-
-
-def _property_body(name: str, dim: str, values: list[str] | None, score: bool) -> dict[str, Any]:
-    base = {
-        "name": name,
-        "label": dim.replace("_", " ").title(),
-        "groupName": GROUP,
-        "description": f"crmseg dimension {dim}",
-    }
-    if values:
-        opts = [{"label": v, "value": v, "displayOrder": i, "hidden": False} for i, v in enumerate(values)]
-        return {**base, "type": "enumeration", "fieldType": "select", "options": opts}
-    if score:
-        return {**base, "type": "number", "fieldType": "number"}
-    return {**base, "type": "string", "fieldType": "text"}
-
-
-def _pin_body(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "label": "crmseg pinned",
-        "groupName": GROUP,
-        "type": "bool",
-        "fieldType": "booleancheckbox",
-        "description": "when true, crmseg never changes this company's tags",
-        "options": [
-            {"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
-            {"label": "No", "value": "false", "displayOrder": 1, "hidden": False},
-        ],
-    }
-
-
-def _schema_field(p: dict[str, Any]) -> SchemaField:
-    ptype, ftype = str(p.get("type", "string")), str(p.get("fieldType", ""))
-    meta = p.get("modificationMetadata") or {}
-    updateable = not (meta.get("readOnlyValue") or p.get("calculated"))
-    options = [o["value"] for o in p.get("options") or [] if not o.get("hidden")] if ptype == "enumeration" else None
-    kind = {
-        "string": "text",
-        "phone_number": "text",
-        "number": "number",
-        "bool": "bool",
-        "date": "date",
-        "datetime": "datetime",
-    }.get(ptype, "other")
-    if ptype == "enumeration":
-        kind = {"checkbox": "multipicklist", "booleancheckbox": "bool"}.get(ftype, "picklist")
-    return SchemaField(
-        name=p["name"],
-        type=ptype,
-        updateable=bool(updateable),
-        options=options,
-        extra={"kind": kind, "fieldType": ftype, "group": p.get("groupName"), "label": p.get("label")},
-    )

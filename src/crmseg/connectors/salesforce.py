@@ -1,12 +1,13 @@
 """Salesforce accounts through simple-salesforce (REST query, sObject Collections, Bulk API 2.0).
 
-Auth: username + password + security token, OAuth 2.0 JWT bearer (consumer key + private
-key file) or an existing session id + instance URL; credentials come only from the
-environment variables the config names. ``instance_url`` may be plain
-``http://127.0.0.1:PORT``: we log in against it ourselves (SOAP login via the library's
-``scratch_url``, or its ``token_login`` for JWT), then hand the session to
-``Salesforce(session_id=..., instance_url=...)`` and point that instance's ``base_url`` /
-``bulk2_url`` at the configured base — no library code is patched.
+Auth (:mod:`crmseg.connectors.salesforce_auth`): username + password + security token,
+OAuth 2.0 client credentials or JWT bearer, or an existing session id + instance URL;
+credentials come only from the environment variables the config names. The login answers a
+session id and a base, which the connector hands to ``Salesforce(session_id=...,
+instance_url=...)``, pointing that instance's ``base_url`` / ``bulk2_url`` at the configured
+base (``instance_url`` may be plain ``http://127.0.0.1:PORT``) — no library code is patched.
+Bulk API 2.0 writes are :mod:`crmseg.connectors.salesforce_bulk`; values and answers as
+Salesforce spells them, :mod:`crmseg.connectors.salesforce_values`.
 
 Every HTTP call goes through one ``requests.Session`` whose response hook counts calls
 (``calls``, ``calls_by_kind``) and tracks ``Sforce-Limit-Info`` (``api_usage``); every
@@ -15,7 +16,6 @@ operation runs under the shared :class:`~crmseg.connectors.retry.RetryPolicy`.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import re
@@ -23,23 +23,21 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from collections.abc import Mapping as TMapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-import jwt
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError, SalesforceOperationError
-from simple_salesforce.login import SalesforceLogin, token_login
 
 from crmseg.config import Mapping, SalesforceSync
 from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
 from crmseg.connectors.limits import ApiUsage, header, parse_http_date, parse_retry_after
 from crmseg.connectors.retry import Op, RetryPolicy, auth_refused, chunks, http_error, paginate
+from crmseg.connectors.salesforce_auth import SalesforceAuth, org_from_id_url, org_id15
 from crmseg.connectors.salesforce_bulk import BulkJob, bulk_update
 from crmseg.connectors.salesforce_deals import SalesforceDeals
-from crmseg.connectors.salesforce_values import sf_value
+from crmseg.connectors.salesforce_values import collection_result, schema_field, sf_error_detail, sf_value
 from crmseg.dates import parse_iso
 from crmseg.errors import AuthRefusedError, ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, SchemaField, TagWrite, WriteResult
@@ -49,7 +47,6 @@ T = TypeVar("T")
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(__c|__r)?$")
 SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
-ORG_ID = re.compile(r"^00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
 MAX_RESUMES = 3
 MAX_COLLECTION = 200
 DEFAULT_MODIFIED = "SystemModstamp"
@@ -114,34 +111,6 @@ def build_soql(
     return f"SELECT {', '.join(names)} FROM {obj}{where} ORDER BY {order_field}, Id"
 
 
-def org_from_id_url(url: Any) -> str | None:
-    """The org id (15 characters) in an OAuth identity URL ``https://login.salesforce.com/id/<org>/<user>``."""
-    if not isinstance(url, str):
-        return None
-    parts = urlparse(url).path.strip("/").split("/")
-    if len(parts) == 3 and parts[0] == "id" and ORG_ID.fullmatch(parts[1]):
-        return parts[1][:15]
-    return None
-
-
-def org_id15(value: Any) -> str | None:
-    """An org id (15 or 18 characters, as SOQL or the identity URL spell it) in its 15-character form."""
-    return value[:15] if isinstance(value, str) and ORG_ID.fullmatch(value) else None
-
-
-def sf_error_detail(content: Any) -> tuple[str | None, str | None]:
-    """(errorCode, message) from a Salesforce error body (a JSON list, a dict or text)."""
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        content = content[0]
-    if isinstance(content, dict):
-        return content.get("errorCode") or content.get("error"), content.get("message") or content.get(
-            "error_description"
-        )
-    if isinstance(content, bytes):
-        content = content.decode("utf-8", "replace")
-    return None, str(content) if content else None
-
-
 class QueryLocatorLost(FatalError):
     """The query cursor is gone (expired or consumed); ``read`` resumes by keyset."""
 
@@ -195,7 +164,7 @@ class SalesforceConnector(Connector):
         self._last_headers: TMapping[str, str] = {}
         #: The CRM's clock (``Date`` header of the latest response): where the next watermark starts.
         self.server_time: datetime | None = None
-        self._creds = self._credentials(env)
+        self._auth = SalesforceAuth(cfg, env, self.policy.redact.add)
         if cfg.auth == "password":
             log.warning(
                 "salesforce sync %r: auth = 'password' uses SOAP login(), which Salesforce is retiring "
@@ -203,9 +172,6 @@ class SalesforceConnector(Connector):
                 "'jwt' (README: Salesforce login)",
                 cfg.name or "salesforce",
             )
-        self.policy.redact.add(*self._creds.values())
-        if "password" in self._creds:  # SOAP login sends password + security token as one word
-            self.policy.redact.add(self._creds["password"] + self._creds["token"])
         self._session = _Session(timeout)
         self._session.hooks["response"].append(self._on_response)
         self._sf: Salesforce | None = None
@@ -358,7 +324,7 @@ class SalesforceConnector(Connector):
         """The object's fields from ``describe`` (cached for the connector's life)."""
         if self._schema is None:
             desc = self.describe(self.object)
-            self._schema = {f["name"]: _schema_field(f) for f in desc.get("fields", [])}
+            self._schema = {f["name"]: schema_field(f) for f in desc.get("fields", [])}
         return self._schema
 
     def cached_schema(self) -> dict[str, SchemaField] | None:
@@ -395,124 +361,21 @@ class SalesforceConnector(Connector):
             if isinstance(exc.code, int) and (exc.code >= 500 or exc.code == 429):
                 return http_error(login, exc.code)
             # the login answer's own code (invalid_grant, INVALID_LOGIN) says more than its status
-            return auth_refused(login, None, str(exc.code), str(exc.auth_message or ""), self._credential_text())
+            return auth_refused(login, None, str(exc.code), str(exc.auth_message or ""), self._auth.credential_text())
         if isinstance(exc, SalesforceError):
             code, detail = sf_error_detail(exc.content)
             if code == "INVALID_QUERY_LOCATOR":
                 return QueryLocatorLost(f"{op}: HTTP {exc.status} {code}: {detail}")
             retry_after = parse_retry_after(header(self._last_headers, "Retry-After"))
-            return http_error(op, exc.status, code, detail, retry_after, self._credential_text())
+            return http_error(op, exc.status, code, detail, retry_after, self._auth.credential_text())
         if isinstance(exc, SalesforceOperationError):
             return FatalError(f"{op}: {exc}")
         return None
 
-    def _credential_text(self) -> str:
-        """Where this sync's credentials come from, for a refusal's message: the environment
-        variables the config names for its auth flow (their values are never shown)."""
-        names = list(self._credential_vars.values())
-        if self.cfg.auth == "session":
-            return f"the session id in {names[0]}"
-        return f"the {self.cfg.auth} login with the credentials in {', '.join(names[:-1])} and {names[-1]}"
-
-    def _credentials(self, env: TMapping[str, str]) -> dict[str, str]:
-        cfg = self.cfg
-        need = {
-            "password": {"username": cfg.username_env, "password": cfg.password_env, "token": cfg.security_token_env},
-            "jwt": {
-                "username": cfg.username_env,
-                "consumer_key": cfg.consumer_key_env,
-                "key_file": cfg.private_key_file_env,
-            },
-            "client_credentials": {"consumer_key": cfg.consumer_key_env, "consumer_secret": cfg.consumer_secret_env},
-            "session": {"session_id": cfg.session_id_env},
-        }[cfg.auth]
-        self._credential_vars = need
-        missing = [var for var in need.values() if not env.get(var)]
-        if missing:
-            raise ConfigError(
-                f"{cfg.name or 'salesforce'}: auth = {cfg.auth!r} needs environment variable(s) {', '.join(missing)}"
-            )
-        if cfg.auth == "session" and not cfg.instance_url:
-            raise ConfigError(f"{cfg.name or 'salesforce'}: auth = 'session' needs instance_url")
-        creds = {key: env[var] for key, var in need.items()}
-        if cfg.auth == "jwt":
-            _check_private_key(Path(creds["key_file"]), cfg.private_key_file_env, cfg.name or "salesforce")
-        return creds
-
-    def _base(self) -> str | None:
-        if not self.cfg.instance_url:
-            return None
-        u = urlparse(self.cfg.instance_url)
-        return f"{u.scheme or 'https'}://{u.netloc or u.path}".rstrip("/")
-
-    def _login(self) -> tuple[str, str]:
-        """(session id, REST base URL) for the configured auth flow."""
-        cfg, c, base = self.cfg, self._creds, self._base()
-        self._kind = "auth"
-        if cfg.auth == "session":
-            assert base is not None  # _credentials refused auth = 'session' without instance_url
-            return c["session_id"], base
-        if cfg.auth == "client_credentials":
-            token_url = f"{base or f'https://{cfg.domain}.salesforce.com'}/services/oauth2/token"
-            basic = base64.b64encode(f"{c['consumer_key']}:{c['consumer_secret']}".encode()).decode()
-            sid, host = token_login(
-                token_url,
-                {"grant_type": "client_credentials"},
-                cfg.domain,
-                c["consumer_key"],
-                {"Authorization": f"Basic {basic}"},
-                None,
-                self._session,
-            )
-        elif cfg.auth == "password":
-            # scratch_url only when set: older simple-salesforce releases have no such SalesforceLogin parameter
-            extra: dict[str, Any] = {"scratch_url": base} if base else {}
-            sid, host = SalesforceLogin(
-                username=c["username"],
-                password=c["password"],
-                security_token=c["token"],
-                sf_version=cfg.api_version,
-                session=self._session,
-                domain=cfg.domain,
-                **extra,
-            )
-        elif base:
-            sid, host = token_login(
-                f"{base}/services/oauth2/token",
-                self._jwt_grant(),
-                cfg.domain,
-                c["consumer_key"],
-                None,
-                None,
-                self._session,
-            )
-        else:
-            sid, host = SalesforceLogin(
-                username=c["username"],
-                consumer_key=c["consumer_key"],
-                privatekey_file=c["key_file"],
-                domain=cfg.domain,
-                session=self._session,
-            )
-        self.policy.redact.add(sid)
-        return sid, base or f"https://{host}"
-
-    def _jwt_grant(self) -> dict[str, str]:
-        c = self._creds
-        exp = int(datetime.now(UTC).timestamp()) + 180
-        claims = {
-            "iss": c["consumer_key"],
-            "sub": c["username"],
-            "aud": f"https://{self.cfg.domain}.salesforce.com",
-            "exp": exp,
-        }
-        assertion = jwt.encode(claims, Path(c["key_file"]).read_bytes(), algorithm="RS256")
-        return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
-
     def _connect(self) -> Salesforce:
-        kind = self._kind
+        kind, self._kind = self._kind, "auth"
         try:
-            sid, base = self._login()
+            sid, base = self._auth.login(self._session)
         finally:
             self._kind = kind
         ver = self.cfg.api_version
@@ -579,7 +442,7 @@ class SalesforceConnector(Connector):
                 f"salesforce {self.object} update: expected {len(chunk)} results, got "
                 f"{len(res) if isinstance(res, list) else type(res).__name__}"
             )
-        return [_collection_result(w.id, r, self.policy.redact) for w, r in zip(chunk, res, strict=True)]
+        return [collection_result(w.id, r, self.policy.redact) for w, r in zip(chunk, res, strict=True)]
 
 
 def _answer(res: Any | None, what: str) -> Any:
@@ -587,47 +450,3 @@ def _answer(res: Any | None, what: str) -> Any:
     if res is None:
         raise FatalError(f"{what}: empty answer where a JSON body was expected")
     return res
-
-
-def _collection_result(record_id: str, res: dict[str, Any], redact: Callable[[str], str]) -> WriteResult:
-    if res.get("success"):
-        return WriteResult(record_id, True)
-    errs = res.get("errors") or []
-    text = (
-        "; ".join(
-            f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}"
-            + (f" (fields: {', '.join(e['fields'])})" if e.get("fields") else "")
-            for e in errs
-        )
-        or "failed without an error message"
-    )
-    return WriteResult(record_id, False, redact(text))
-
-
-def _schema_field(f: dict[str, Any]) -> SchemaField:
-    ftype = str(f.get("type", "string"))
-    options = None
-    if ftype in ("picklist", "multipicklist"):
-        options = [p["value"] for p in f.get("picklistValues") or [] if p.get("active", True)]
-    return SchemaField(
-        name=f["name"],
-        type=ftype,
-        updateable=bool(f.get("updateable", False)),
-        options=options,
-        extra={"label": f.get("label"), "restricted": bool(f.get("restrictedPicklist", False))},
-    )
-
-
-def _check_private_key(path: Path, env_var: str, name: str) -> None:
-    """The JWT private key must exist and be an RSA key in PEM form (ConfigError naming the variable)."""
-    where = f"{name}: the private key file named by {env_var} ({path})"
-    try:
-        pem = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{where} not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{where} cannot be read: {exc.strerror}") from None
-    try:
-        jwt.encode({"check": 1}, pem, algorithm="RS256")
-    except Exception:
-        raise ConfigError(f"{where} is not an RSA private key in PEM form (-----BEGIN PRIVATE KEY----- ...)") from None

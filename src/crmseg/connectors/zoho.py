@@ -16,12 +16,8 @@ Zoho-oauthtoken``).
   :meth:`ZohoConnector.read_deleted` lists the recycle bin (``/Accounts/deleted?type=all``),
   which an incremental sync reads after the changes (the ``deletions`` capability).
 - Bulk Read (:meth:`ZohoConnector.read_bulk`, the ``bulk_read`` capability: the sync takes it
-  for a full read of at least ``bulk_read_threshold`` accounts): ``POST /crm/bulk/v8/read`` (the
-  mapping's fields; 50 credits), status polls from ``bulk_wait`` seconds on, doubling up to 30,
-  then the result's ``download_url`` (on the API domain only): a zipped CSV read into the same
-  records as a page walk's (:mod:`crmseg.connectors.zoho_bulk`), streamed through a temporary
-  file. Past 200,000 records the next job asks for the result's ``next_page_token`` (else the
-  next ``page``).
+  for a full read of at least ``bulk_read_threshold`` accounts): jobs of up to 200,000 records,
+  each a zipped CSV read into the same records as a page walk's (:mod:`crmseg.connectors.zoho_bulk`).
 - Writes: ``PUT /crm/v8/Accounts`` with at most 100 records and ``"trigger": []`` (the sync's
   ``triggers`` otherwise); each record's answer in input order. A label a pick-list tag field
   lacks fails that record before sending, as Zoho would (``INVALID_DATA``, kept apart as
@@ -34,7 +30,9 @@ Zoho-oauthtoken``).
   absence says less than half are used).
 - Every call goes through the shared :class:`RetryPolicy`: a 401 ``INVALID_TOKEN`` renews the
   token once; 429 ``TOO_MANY_REQUESTS`` (no ``Retry-After`` documented) backs off exponentially,
-  unless the org's credits are spent (the header says 0): then the run stops.
+  unless the org's credits are spent (the header says 0): then the run stops. Values and
+  answers as Zoho spells them (errors and their meaning, lookups, fields, tag values):
+  :mod:`crmseg.connectors.zoho_values`.
 """
 
 from __future__ import annotations
@@ -44,36 +42,38 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as TMapping
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import requests
 
 from crmseg.config import Mapping, ZohoSync, check_endpoint
 from crmseg.connectors.base import Capabilities, Connector, CrmIdentity
-from crmseg.connectors.limits import header, parse_http_date, parse_retry_after
-from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, auth_refused, chunks, http_error
+from crmseg.connectors.limits import header, parse_http_date
+from crmseg.connectors.retry import CursorWalk, Op, RetryPolicy, chunks
 from crmseg.connectors.zoho_auth import TokenCache, ZohoTokens
-from crmseg.connectors.zoho_bulk import COMPLETED, FAILED, csv_records, job_id, job_status
+from crmseg.connectors.zoho_bulk import BulkCalls, bulk_read
 from crmseg.connectors.zoho_deals import ZohoDeals
+from crmseg.connectors.zoho_values import (
+    ZohoHTTPError,
+    as_dict,
+    classify,
+    lookup_id,
+    outcome,
+    schema_field,
+    wire_value,
+)
 from crmseg.dates import stamp_or_none
-from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
+from crmseg.errors import ConfigError, CrmsegError, FatalError
 from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 API = "/crm/v8"
-BULK_API = "/crm/bulk/v8"
-#: Credits a Bulk Read job costs (Zoho's "Bulk Read Initialize"); its polls and download one each.
-BULK_READ_CREDITS = 50
-#: Longest wait between two polls of a Bulk Read job, and how long a job may take.
-BULK_POLL_MAX = 30.0
-BULK_TIMEOUT = 3600.0
 MAX_PAGE = 200
 MAX_BATCH = 100
 MAX_FIELDS = 50
@@ -88,38 +88,6 @@ TOKEN_LIMIT = 100_000
 #: credit table; docs/zoho.md).
 RECORDS_PER_CREDIT = 10
 DELETED_CREDITS = 2
-_KINDS = {
-    "text": "text",
-    "textarea": "text",
-    "email": "text",
-    "phone": "text",
-    "website": "text",
-    "autonumber": "text",
-    "integer": "number",
-    "bigint": "number",
-    "double": "number",
-    "currency": "number",
-    "percent": "number",
-    "decimal": "number",
-    "boolean": "bool",
-    "date": "date",
-    "datetime": "datetime",
-    "picklist": "picklist",
-    "multiselectpicklist": "multipicklist",
-    "lookup": "id",
-    "ownerlookup": "id",
-    "userlookup": "id",
-}
-_PICKLISTS = frozenset({"picklist", "multiselectpicklist"})
-
-
-class ZohoHTTPError(Exception):
-    """A Zoho answer with an error status (mapped by the connector's classifier)."""
-
-    def __init__(self, status: int, headers: TMapping[str, str], body: bytes) -> None:
-        self.status, self.headers = status, headers
-        self.code, self.message, self.details = error_of(body)
-        super().__init__(f"HTTP {status} {self.code or ''}: {self.message or ''}")
 
 
 class ZohoConnector(Connector):
@@ -333,26 +301,22 @@ class ZohoConnector(Connector):
             page += 1
 
     def read_bulk(self, fields: Sequence[str]) -> Iterator[RawRecord]:
-        """Every live account through Bulk Read jobs (see the module), in no order; the same
-        records and values as a full :meth:`read`."""
+        """Every live account through Bulk Read jobs (:mod:`crmseg.connectors.zoho_bulk`), in no
+        order; the same records and values as a full :meth:`read`."""
         columns = self._columns(fields)
-        schema = self.schema()
-        query: dict[str, Any] = {"module": {"api_name": self.object}, "fields": columns, "page": 1}
-        while True:
-            what = f"zoho {self.object} bulk read (page {query.get('page', 'by token')})"
-            body = self._run("bulk_read", functools.partial(self._create_job, query))
-            job = job_id(body, what)
-            result = self._bulk_wait(job, f"{what} job {job}")
-            with tempfile.TemporaryFile() as zipped:
-                self._run("bulk_read", functools.partial(self._download, result, zipped, f"{what} job {job}"))
-                for row in csv_records(zipped, schema, f"{what} job {job}"):
-                    yield self._raw(row, fields)
-            if not result.get("more_records"):
-                return
-            token = result.get("next_page_token")
-            page = int(result.get("page") or query.get("page") or 1)
-            query = {k: v for k, v in query.items() if k not in ("page", "page_token")}
-            query.update({"page_token": str(token)} if token else {"page": page + 1})
+        for row in bulk_read(self._bulk_calls(), self.object, columns, self.schema()):
+            yield self._raw(row, fields)
+
+    def _bulk_calls(self) -> BulkCalls:
+        """What a Bulk Read's jobs need of this connector (built per read: ``bulk_wait`` is read then)."""
+        return BulkCalls(
+            send=self._request,
+            get=self._get,
+            run=self._run,
+            domain=lambda: self.domain,
+            pause=self.policy.pause,
+            first_wait=self.bulk_wait,
+        )
 
     def write(self, writes: Sequence[TagWrite]) -> list[WriteResult]:
         """One ``PUT`` per chunk of at most 100; one result per input, in order."""
@@ -416,48 +380,6 @@ class ZohoConnector(Connector):
         body = resp.json() if resp.content else {}
         return body if isinstance(body, dict) else {}
 
-    def _create_job(self, query: dict[str, Any]) -> dict[str, Any]:
-        """A Bulk Read job created for ``query`` (``BULK_READ_CREDITS``): Zoho's answer."""
-        headers = {"Content-Type": "application/json"}
-        data = json.dumps({"query": query, "file_type": "csv"})
-        url = f"{self.domain}{BULK_API}/read"
-        resp = self._request("bulk_read", "POST", url, BULK_READ_CREDITS, data=data, headers=headers)
-        if resp.status_code >= 400:
-            raise ZohoHTTPError(resp.status_code, dict(resp.headers), resp.content)
-        return _dict(resp.json() if resp.content else {})
-
-    def _bulk_wait(self, job: str, what: str) -> dict[str, Any]:
-        """Poll ``job`` until it completes (its ``result``); FatalError when it fails or takes too long."""
-        delay, waited = self.bulk_wait, 0.0
-        url = f"{self.domain}{BULK_API}/read/{job}"
-        while True:
-            self.policy.pause(delay)
-            waited += delay
-            state, result = job_status(self._run("bulk_read", lambda: self._get("bulk_read", url)), what)
-            if state == COMPLETED:
-                return result
-            if state == FAILED:
-                raise FatalError(f"{what}: the job failed in Zoho; the next run tries again")
-            if waited >= BULK_TIMEOUT:
-                raise FatalError(f"{what}: still {state} after {BULK_TIMEOUT:.0f} s")
-            delay = min(max(delay, 0.5) * 2, BULK_POLL_MAX)
-
-    def _download(self, result: TMapping[str, Any], into: IO[bytes], what: str) -> None:
-        """The job's zipped CSV (``download_url``, on the API domain only) into the file ``into``."""
-        link = str(result.get("download_url") or "")
-        domain = self.domain
-        url = f"{domain}{link}" if link.startswith("/") else link
-        if not url.startswith(f"{domain}/"):
-            raise FatalError(f"{what}: the download_url {link[:200]!r} is not on the API domain {domain}")
-        into.seek(0)
-        into.truncate()
-        with self._request("bulk_read", "GET", url, headers={"Accept": "application/zip"}, stream=True) as resp:
-            if resp.status_code >= 400:
-                raise ZohoHTTPError(resp.status_code, dict(resp.headers), resp.content)
-            for block in resp.iter_content(1 << 16):
-                into.write(block)
-        into.seek(0)
-
     def _page(
         self, url: str, params: dict[str, str], after: datetime | None, kind: str, credits: int = 1
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -468,9 +390,9 @@ class ZohoConnector(Connector):
             return [], {"more_records": False}
         if resp.status_code >= 400:
             raise ZohoHTTPError(resp.status_code, dict(resp.headers), resp.content)
-        body = _dict(resp.json())
+        body = as_dict(resp.json())
         rows = [r for r in body.get("data") or [] if isinstance(r, dict)]
-        return rows, _dict(body.get("info"))
+        return rows, as_dict(body.get("info"))
 
     def _list(
         self, module: str, params: dict[str, str], page: int, token: str | None, after: datetime | None, kind: str
@@ -483,22 +405,7 @@ class ZohoConnector(Connector):
         return self.policy.run(fn, op, self._classify, lambda: self.tokens.invalidate(self._sent_token))
 
     def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
-        if not isinstance(exc, ZohoHTTPError):
-            return None
-        if exc.status == 401 and exc.code in ("INVALID_TOKEN", "AUTHENTICATION_FAILURE"):
-            return AuthExpiredError(f"{op}: HTTP 401 {exc.code} (the access token was refused)", 0.0)
-        if exc.status == 401:
-            return auth_refused(op, "401 Unauthorized", exc.code, exc.message, self.tokens.credential)
-        if exc.status == 429:
-            left = header(exc.headers, "X-API-CREDITS-REMAINING")
-            text = f"{op}: HTTP 429 {exc.code or ''}: {exc.message or ''}".rstrip(": ")
-            if left is not None and left.strip().isdigit() and int(left) == 0:
-                return FatalError(
-                    f"{text} (the org's API credits for the rolling 24 hours are used up: the CRM's API limit is "
-                    "exhausted; try again after it resets)"
-                )
-        retry_after = parse_retry_after(header(exc.headers, "Retry-After"))
-        return http_error(op, exc.status, exc.code, exc.message, retry_after, self.tokens.credential)
+        return classify(exc, op, self.tokens.credential)
 
     # ------------------------------------------------------------------ reading
     def _columns(self, fields: Sequence[str]) -> list[str]:
@@ -557,98 +464,8 @@ class ZohoConnector(Connector):
 
             answers = self._run("write", call)
             for n, i in enumerate(sent):
-                results[i] = _outcome(chunk[i].id, answers[n], self.policy.redact)
+                results[i] = outcome(chunk[i].id, answers[n], self.policy.redact)
         return [r for r in results if r is not None]
-
-
-# ---------------------------------------------------------------------- helpers
-def error_of(body: bytes) -> tuple[str | None, str | None, dict[str, Any]]:
-    """(code, message, details) of a Zoho error body (a whole-request error, or the first of ``data``)."""
-    try:
-        data = json.loads(body) if body else {}
-    except ValueError:
-        return None, body[:300].decode("utf-8", "replace") or None, {}
-    if isinstance(data, dict) and isinstance(data.get("data"), list) and data["data"]:
-        data = data["data"][0]
-    if not isinstance(data, dict):
-        return None, None, {}
-    details = _dict(data.get("details"))
-    return (str(data["code"]) if data.get("code") else None), (str(data.get("message") or "") or None), details
-
-
-def _outcome(rid: str, answer: Any, redact: Callable[[str], str]) -> WriteResult:
-    """One record's answer: ``SUCCESS``, else its code, message and the field it names."""
-    if not isinstance(answer, dict):
-        return WriteResult(rid, False, "no answer for this record")
-    code = str(answer.get("code") or "")
-    if code == "SUCCESS" or answer.get("status") == "success":
-        return WriteResult(rid, True)
-    details = _dict(answer.get("details"))
-    field = details.get("api_name")
-    text = f"{code or 'ERROR'}: {answer.get('message') or 'no message'}" + (f" (field {field})" if field else "")
-    if details.get("supported_values"):
-        text += f"; allowed: {', '.join(map(str, details['supported_values']))}"
-    return WriteResult(rid, False, redact(text))
-
-
-def wire_value(f: SchemaField, value: Any) -> Any:
-    """A tag value as Zoho takes it: a pick list's value only when listed (ValueError naming
-    ``INVALID_DATA`` otherwise), numbers as numbers, None clears."""
-    if value is None or value == "":
-        return None
-    kind = f.extra.get("kind")
-    if f.type in _PICKLISTS:
-        items = [str(v) for v in value] if isinstance(value, (list, tuple, set, frozenset)) else [str(value)]
-        lacking = [v for v in items if v not in (f.options or [])]
-        if lacking:
-            raise ValueError(
-                f"INVALID_DATA: {lacking[0]!r} is no value of the pick list {f.name} "
-                f"(values: {', '.join(f.options or []) or 'none'}); add it in Setup > Modules and Fields"
-            )
-        return items if f.type == "multiselectpicklist" else items[0]
-    if kind == "number":
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else float(value)
-    if kind == "bool":
-        return bool(value)
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ";".join(str(v) for v in value)
-    return str(value) if kind == "text" else value
-
-
-def lookup_id(value: Any) -> Any:
-    """A lookup (``{"name", "id"}``) as its record's id; other values unchanged."""
-    if isinstance(value, dict) and "id" in value:
-        return str(value["id"]) if value["id"] is not None else None
-    return value
-
-
-def schema_field(f: TMapping[str, Any]) -> SchemaField:
-    """One field of ``settings/fields`` as a SchemaField (options: the pick list's actual values)."""
-    data_type = str(f.get("data_type") or "text")
-    operation = _dict(f.get("operation_type"))
-    updateable = (
-        not f.get("read_only") and not f.get("field_read_only") and operation.get("api_update", True) is not False
-    )
-    values = [v for v in f.get("pick_list_values") or [] if isinstance(v, dict)]
-    options = [str(v.get("actual_value")) for v in values] if data_type in _PICKLISTS else None
-    #: A pick list value's metadata besides its name (a deal stage's forecast_type, probability...).
-    meta = {str(v.get("actual_value")): v for v in values}
-    return SchemaField(
-        name=str(f["api_name"]),
-        type=data_type,
-        updateable=bool(updateable),
-        options=options,
-        extra={
-            "kind": _KINDS.get(data_type, "other"),
-            "custom": f.get("custom_field"),
-            "length": f.get("length"),
-            "pick_list_meta": meta,
-        },
-    )
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _second_before(since: datetime) -> datetime:
