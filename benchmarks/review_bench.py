@@ -204,8 +204,8 @@ def _phases(folder: Path) -> dict[str, Any]:
     from crmseg.deals.timelines import attribute_table, timelines
     from crmseg.review.assemble import assemble, periods_before, quarterly
     from crmseg.review.frame import DealColumns, LabelFrame, TallyCounts, tally
-    from crmseg.reviewing import ReviewRequest, choose_periods, review_document, state_inputs
-    from crmseg.reviewing.source import TREND_PERIODS, settings_of
+    from crmseg.reviewing import ReviewRequest, choose_periods, review_document, settings_of, state_inputs
+    from crmseg.reviewing.document import TREND_PERIODS
     from crmseg.state import open_state
 
     cfg = load_config(folder / "config.toml")

@@ -45,8 +45,8 @@ from crmseg.errors import ConfigError, FatalError
 from crmseg.model import Removed, TagWrite
 from tests.connector_fixtures import (
     DIMENSIONS,
+    FAULTS,
     SCORES,
-    TIMEOUT_FAULT,
     ContractHarness,
     Harness,
     fault_timeout,
@@ -76,15 +76,6 @@ def read_calls(conn: Any) -> int:
 
 def write_calls(conn: Any) -> int:
     return conn.calls_by_kind["update"] + conn.calls_by_kind["write"]
-
-
-FAULTS = [
-    {"kind": "429", "retry_after": 2},
-    {"kind": "500"},
-    {"kind": "503", "retry_after": 1},
-    TIMEOUT_FAULT,
-    {"kind": "expired_session"},
-]
 
 
 class ConnectorContract:

@@ -7,11 +7,15 @@ from __future__ import annotations
 import csv
 import json
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from crmseg.config import DynamicsSync, HubSpotSync, Mapping, SalesforceSync, ZohoSync
 from crmseg.connectors.base import Connector
@@ -47,6 +51,14 @@ class FakeSleep:
 # timeout by a wide margin so that it, and only it, times out.
 FAULT_CLIENT_TIMEOUT_S = 1.0
 TIMEOUT_FAULT: dict[str, Any] = {"kind": "timeout", "delay": 3.0}
+#: One of each kind of call fault a connector must retry through (a held answer among them).
+FAULTS: list[dict[str, Any]] = [
+    {"kind": "429", "retry_after": 2},
+    {"kind": "500"},
+    {"kind": "503", "retry_after": 1},
+    TIMEOUT_FAULT,
+    {"kind": "expired_session"},
+]
 
 
 def fault_timeout(fault: dict[str, Any]) -> dict[str, Any]:
@@ -452,3 +464,24 @@ def read_deals(h: Harness, since: datetime | None = None, **kw: Any) -> tuple[An
     assert reads is not None
     norm = DealNormalizer(h.mapping.deals, multi_currency=reads.multi_currency)
     return conn, norm, [norm.deal(r) for r in reads.read_deals(norm.read_fields(), since=since)]
+
+
+def touched_since(h: Harness, ids: Sequence[str]) -> datetime:
+    """Touch the deals ``ids`` now; a time just before, from which an incremental read returns them."""
+    since = datetime.now(UTC)
+    time.sleep(0.002)  # the touch lands in a later millisecond than ``since``
+    h.sb.edit_deals(touch=ids)
+    return since
+
+
+def same_deal(got: Deal, want: Deal) -> None:
+    """The same deal; amounts to the cent (converted amounts are rounded by the CRM)."""
+    assert got.amount == pytest.approx(want.amount, abs=0.01), (got, want)
+    assert replace(got, amount=None) == replace(want, amount=None)
+
+
+def same_deals(got: dict[str, Deal], want: dict[str, Deal]) -> None:
+    """The same deals by id, each as :func:`same_deal` has it."""
+    assert sorted(got) == sorted(want)
+    for rid, deal in got.items():
+        same_deal(deal, want[rid])

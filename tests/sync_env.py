@@ -3,6 +3,7 @@ real ``crmseg sync`` CLI (in-process, or a subprocess where it gets killed): wha
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -13,9 +14,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from crmseg.deals.model import Deal
 from crmseg.sandbox import SandboxServer
 from crmseg.sandbox.cli import write_sandbox_config
 from crmseg.state.sqlite import SqliteStore
+from crmseg.state.store import SyncState
 from crmseg.tags import tag_text
 
 from .cli_run import ROOT, CliResult, crmseg, crmseg_cmd, process_env
@@ -80,6 +83,21 @@ class SyncEnv:
     def sync(self, *args: str) -> CliResult:
         return self.run("sync", "--config", str(self.config), "-q", *args)
 
+    def sync_deals(self, *args: str) -> str:
+        """One ``crmseg sync`` (the CRM's stats reset first) that must succeed; its summary's deals line."""
+        self.sb.reset_stats()
+        res = self.run("sync", "--config", str(self.config), *args)
+        assert res.returncode == 0, res.stdout + res.stderr
+        line = next((ln.strip() for ln in res.stdout.splitlines() if ln.strip().startswith("deals:")), None)
+        assert line is not None, res.stdout
+        return line
+
+    def status_deals(self) -> dict[str, Any]:
+        """The deals part of ``crmseg status --json`` for this sync."""
+        res = self.run("status", "--config", str(self.config), "--json")
+        assert res.returncode == 0, res.stderr
+        return dict(json.loads(res.stdout)["syncs"]["sandbox"]["deals"])
+
     def popen_sync(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [*crmseg_cmd(), "sync", "--config", str(self.config), "-q", *args],
@@ -122,6 +140,15 @@ class SyncEnv:
     def write_stats(self) -> dict[str, Any]:
         return self.sb.stats()
 
+    def calls(self) -> dict[str, int]:
+        """CRM calls per endpoint since the last stats reset."""
+        return dict(self.sb.stats()["calls"]["by_endpoint"])
+
+    def delete_in_crm(self, ids: list[str]) -> None:
+        """Delete the accounts ``ids`` in the CRM now (as a user of the CRM would)."""
+        with self.sb.app.lock:
+            self.sb.store.set_deleted(ids, True, self.sb.app.write_ms())
+
     # ------------------------------------------------------------------ the state
     def store(self) -> SqliteStore:
         return SqliteStore(self.state_path)
@@ -141,6 +168,38 @@ class SyncEnv:
         store = self.store()
         try:
             return store.runs("sandbox")
+        finally:
+            store.close()
+
+    def sync_state(self) -> SyncState:
+        """The sync's stored state (watermarks, delta link)."""
+        store = self.store()
+        try:
+            return store.sync_state("sandbox")
+        finally:
+            store.close()
+
+    def recorded_tags(self, ids: list[str]) -> dict[str, dict[str, str | None]]:
+        """account id -> {dimension: tag} as crmseg last recorded them."""
+        store = self.store()
+        try:
+            return store.recorded_tags("sandbox", ids)
+        finally:
+            store.close()
+
+    def present(self) -> set[str]:
+        """The ids of the accounts in the state's population."""
+        store = self.store()
+        try:
+            return {rid for rid, _ in store.iter_accounts("sandbox")}
+        finally:
+            store.close()
+
+    def stored_deals(self) -> dict[str, Deal]:
+        """deal id -> the deal as the state holds it."""
+        store = self.store()
+        try:
+            return {d.id: d for d in store.iter_deals("sandbox")}
         finally:
             store.close()
 

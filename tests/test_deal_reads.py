@@ -1,15 +1,14 @@
 """Deal reads through the real clients over HTTP against the sandbox CRMs (simple-salesforce,
-hubspot-api-client): full and incremental reads at the API floor, associations, multi-currency,
-deletions and faults; every record goes through ``DealNormalizer`` with the shipped mapping and
-must give the deal the sandbox stores. The claim-level checks every deal-reading connector
-passes are in tests/connector_contract.py; these are each vendor's specifics."""
+hubspot-api-client): full and incremental reads at the API floor, associations, multi-currency
+(Dynamics 365's and Zoho's too), deletions and faults; every record goes through ``DealNormalizer``
+with the shipped mapping and must give the deal the sandbox stores. The claim-level checks every
+deal-reading connector passes are in tests/connector_contract.py; these are each vendor's specifics."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,7 +19,19 @@ from crmseg.deals.mapped import DealNormalizer
 from crmseg.deals.model import Deal
 from crmseg.sandbox.deals import CURRENCY_RATES
 from crmseg.sandbox.store import Record
-from tests.connector_fixtures import TIMEOUT_FAULT, Harness, deal_harness, fault_timeout, read_deals, write_rules
+from tests.connector_fixtures import (
+    FAULTS,
+    Harness,
+    deal_harness,
+    fault_timeout,
+    read_deals,
+    same_deal,
+    touched_since,
+    write_rules,
+)
+from tests.test_dynamics_deals import PAGE as DY_PAGE
+from tests.test_dynamics_deals import expected as dy_expected
+from tests.test_zoho_deals import expected as zoho_expected
 
 
 @pytest.fixture(scope="module")
@@ -79,19 +90,6 @@ def hs_expected(rec: Record, multi: bool) -> Deal:
     )
 
 
-def same(got: Deal, want: Deal) -> None:
-    """The same deal; amounts to the cent (converted amounts are rounded by the CRM)."""
-    assert got.amount == pytest.approx(want.amount, abs=0.01), (got, want)
-    assert replace(got, amount=None) == replace(want, amount=None)
-
-
-def touched_since(h: Harness, ids: list[str]) -> datetime:
-    since = datetime.now(UTC)
-    time.sleep(0.002)
-    h.sb.edit_deals(touch=ids)
-    return since
-
-
 # ------------------------------------------------------------------ Salesforce
 def test_salesforce_full_read_is_every_live_opportunity_at_the_floor(sf: Harness) -> None:
     live = sf.sb.deal_ids(deleted=False)
@@ -103,7 +101,7 @@ def test_salesforce_full_read_is_every_live_opportunity_at_the_floor(sf: Harness
     assert conn.calls_by_kind["deal_query"] == pages == sf.server_calls("query_opportunity", "query_more_opportunity")
     assert conn.calls_by_kind["deal_describe"] == 1 and not norm.multi_currency
     for deal in deals:
-        same(deal, sf_expected(sf.sb.deal(deal.id), multi=False))
+        same_deal(deal, sf_expected(sf.sb.deal(deal.id), multi=False))
     assert {d.status for d in deals} == {"open", "won", "lost"}
     assert any(d.account_id is None for d in deals)  # AccountId is nillable
     assert all(d.currency is None for d in deals)  # no CurrencyIsoCode in a single-currency org
@@ -127,28 +125,7 @@ def test_salesforce_incremental_read_and_a_deletion(sf: Harness) -> None:
         sf.sb.edit_deals(restore=[live[1]])
 
 
-def test_salesforce_multi_currency_org_reads_converted_amounts(rules_dir: str) -> None:
-    for h in harness("salesforce", rules_dir, 300, multi_currency=True):
-        conn, norm, deals = read_deals(h)
-        assert norm.multi_currency
-        for deal in deals:
-            same(deal, sf_expected(h.sb.deal(deal.id), multi=True))
-        assert len({d.currency for d in deals}) > 2
-        assert any(d.amount != h.sb.deal(d.id).data["Amount"] for d in deals)
-        assert conn.calls_by_kind["deal_describe"] == 1  # multi_currency and the read share one describe
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        {"kind": "429", "retry_after": 2},
-        {"kind": "500"},
-        {"kind": "503", "retry_after": 1},
-        TIMEOUT_FAULT,
-        {"kind": "expired_session"},
-    ],
-    ids=lambda f: f["kind"],
-)
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f["kind"])
 def test_salesforce_faults_mid_read_are_retried_without_re_emitting(sf: Harness, fault: dict[str, Any]) -> None:
     sf.sb.reset_stats()
     sf.sb.inject({**fault, "endpoint": "query_more_opportunity"}, {**fault, "endpoint": "query_opportunity"})
@@ -180,7 +157,7 @@ def test_hubspot_full_read_lists_deals_with_their_primary_company(hs: Harness) -
     assert all(d.account_id == next(str(c) for c, primary in stored[d.id] if primary) for d in several)
     assert all(d.account_id == str(stored[d.id][0][0]) for d in alone) and all(d.account_id is None for d in none)
     for deal in deals:
-        same(deal, hs_expected(hs.sb.deal(deal.id), multi=False))
+        same_deal(deal, hs_expected(hs.sb.deal(deal.id), multi=False))
 
 
 def test_hubspot_incremental_read_searches_and_batches_the_associations(hs: Harness) -> None:
@@ -194,7 +171,7 @@ def test_hubspot_incremental_read_searches_and_batches_the_associations(hs: Harn
     assert conn.calls_by_kind["deal_associations"] == math.ceil(1500 / 1000)
     assert hs.server_calls("deals_associations_batch_read") == 2 and hs.server_calls("deals_list") == 0
     for deal in deals:  # the v4 batches give the same accounts as the inline list
-        same(deal, hs_expected(hs.sb.deal(deal.id), multi=False))
+        same_deal(deal, hs_expected(hs.sb.deal(deal.id), multi=False))
     assert any(len(hs.sb.deal(d.id).data["__companies"]) > 1 for d in deals)
     assert any(d.account_id is None for d in deals)
 
@@ -221,23 +198,13 @@ def test_hubspot_multi_currency_portal_reads_the_home_amount(rules_dir: str) -> 
         conn, norm, deals = read_deals(h)
         assert norm.multi_currency and len({d.currency for d in deals}) > 2
         for deal in deals:
-            same(deal, hs_expected(h.sb.deal(deal.id), multi=True))
+            same_deal(deal, hs_expected(h.sb.deal(deal.id), multi=True))
         assert any(d.amount != float(h.sb.deal(d.id).data["amount"]) for d in deals)
         assert conn.crm_identity().kind == "hubspot"
         assert conn.calls_by_kind["identity"] == 1  # the currencies and the identity share one account-info call
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        {"kind": "429", "retry_after": 2},
-        {"kind": "500"},
-        {"kind": "503", "retry_after": 1},
-        TIMEOUT_FAULT,
-        {"kind": "expired_session"},
-    ],
-    ids=lambda f: f["kind"],
-)
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f["kind"])
 def test_hubspot_faults_on_every_deal_call_are_retried(hs: Harness, fault: dict[str, Any]) -> None:
     live = hs.sb.deal_ids(deleted=False)
     since = touched_since(hs, live[:1200])
@@ -258,3 +225,27 @@ def test_hubspot_faults_on_every_deal_call_are_retried(hs: Harness, fault: dict[
     assert hs.sb.stats()["faults"]["fired"] == {fault["kind"]: 3}
     if fault.get("retry_after"):
         assert conn.policy.sleep.calls.count(float(fault["retry_after"])) == 3
+
+
+# ------------------------------------------------------------------ Salesforce, Dynamics 365, Zoho
+#: crm -> (the deal it must read from a stored record, the deal page size its other tests read with,
+#: the stored amount in the deal's own currency, the one call that finds the org multi-currency
+#: and serves another need too).
+MULTI_CURRENCY: dict[str, tuple[Callable[[Record, bool], Deal], int | None, str, str]] = {
+    "salesforce": (sf_expected, 2000, "Amount", "deal_describe"),  # the read's describe
+    "dynamics": (dy_expected, DY_PAGE, "estimatedvalue", "deal_currencies"),  # the currencies' ISO codes
+    "zoho": (zoho_expected, None, "Amount", "identity"),  # the org's identity
+}
+
+
+@pytest.mark.parametrize("crm", list(MULTI_CURRENCY))
+def test_multi_currency_org_reads_home_currency_amounts(crm: str, rules_dir: str) -> None:
+    expected, page, native, shared_call = MULTI_CURRENCY[crm]
+    for h in deal_harness(crm, rules_dir, 300, page=page, multi_currency=True):
+        conn, norm, deals = read_deals(h)
+        assert norm.multi_currency
+        for deal in deals:
+            same_deal(deal, expected(h.sb.deal(deal.id), multi=True))
+        assert len({d.currency for d in deals}) > 2
+        assert any(d.amount != h.sb.deal(d.id).data[native] for d in deals)
+        assert conn.calls_by_kind[shared_call] == 1

@@ -1,16 +1,14 @@
 """Dynamics 365 opportunities as deals, through the real connector over HTTP against the
 sandbox: full and incremental reads at the floor, status from statecode, the account from the
-parent account or the customer lookup, base-currency amounts in a multi-currency organization,
-faults mid-read. Each deal must be the one the sandbox stores (converted with the shipped mapping)."""
+parent account or the customer lookup, faults mid-read, and a sync with deals = true (base-currency
+amounts in a multi-currency organization: tests/test_deal_reads.py). Each deal must be the one the
+sandbox stores (converted with the shipped mapping)."""
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,15 @@ from crmseg.connectors.dynamics_deals import account_of
 from crmseg.deals.model import Deal
 from crmseg.sandbox.deals import DY_CUSTOMER_TABLE, dy_currency_id
 from crmseg.sandbox.store import Record
-from tests.connector_fixtures import Harness, deal_harness, read_deals, write_rules
+from tests.connector_fixtures import (
+    Harness,
+    deal_harness,
+    read_deals,
+    same_deal,
+    same_deals,
+    touched_since,
+    write_rules,
+)
 from tests.sync_env import SyncEnv
 
 PAGE = 500
@@ -57,11 +63,6 @@ def expected(rec: Record, multi: bool) -> Deal:
     )
 
 
-def same(got: Deal, want: Deal) -> None:
-    assert got.amount == pytest.approx(want.amount, abs=0.01), (got, want)
-    assert replace(got, amount=None) == replace(want, amount=None)
-
-
 def test_full_read_is_every_live_opportunity_at_the_floor(dy: Harness) -> None:
     live = dy.sb.deal_ids(deleted=False)
     assert dy.sb.deal_ids(deleted=True)  # the seed has deleted opportunities: they are not returned
@@ -72,7 +73,7 @@ def test_full_read_is_every_live_opportunity_at_the_floor(dy: Harness) -> None:
     assert conn.calls_by_kind["deal_query"] == pages == dy.server_calls("opportunities_query", "opportunities_next")
     assert conn.calls_by_kind["deal_currencies"] == 1 == dy.server_calls("transactioncurrencies")
     for deal in deals:
-        same(deal, expected(dy.sb.deal(deal.id), multi=False))
+        same_deal(deal, expected(dy.sb.deal(deal.id), multi=False))
     assert {d.status for d in deals} == {"open", "won", "lost"}
     assert {d.currency for d in deals} == {"USD"}
     stored = {d.id: dy.sb.deal(d.id).data for d in deals}
@@ -85,9 +86,7 @@ def test_full_read_is_every_live_opportunity_at_the_floor(dy: Harness) -> None:
 def test_incremental_read_and_a_deletion(dy: Harness) -> None:
     live = dy.sb.deal_ids(deleted=False)
     touched = live[100:700]  # two pages
-    since = datetime.now(UTC)
-    time.sleep(0.002)
-    dy.sb.edit_deals(touch=touched)
+    since = touched_since(dy, touched)
     dy.sb.edit_deals({live[0]: {"statecode": 1, "statuscode": 3}}, delete=[live[1]])
     try:
         dy.sb.reset_stats()
@@ -100,17 +99,6 @@ def test_incremental_read_and_a_deletion(dy: Harness) -> None:
         assert live[1] not in {d.id for d in full} and len(full) == len(live) - 1
     finally:
         dy.sb.edit_deals(restore=[live[1]])
-
-
-def test_multi_currency_organization_reads_base_amounts(rules_dir: str) -> None:
-    for h in harness(rules_dir, 300, multi_currency=True):
-        conn, norm, deals = read_deals(h)
-        assert norm.multi_currency
-        for deal in deals:
-            same(deal, expected(h.sb.deal(deal.id), multi=True))
-        assert len({d.currency for d in deals}) > 2
-        assert any(d.amount != h.sb.deal(d.id).data["estimatedvalue"] for d in deals)
-        assert conn.calls_by_kind["deal_currencies"] == 1  # detection and the ISO codes share one call
 
 
 @pytest.mark.parametrize(
@@ -142,15 +130,13 @@ def test_a_sync_with_deals_reads_opportunities_full_then_incremental(tmp_path: P
     env = SyncEnv(tmp_path, "dynamics", 200, deals=1500)  # a sandbox with deals writes deals = true
     try:
         live = env.sb.deal_ids(deleted=False)
-        line = _sync(env)
+        line = env.sync_deals()
         assert line.startswith(f"deals: full read {len(live):,} ") and "removed 0" in line, line
         want = {rid: expected(env.sb.deal(rid), multi=False) for rid in live}
-        got = _stored(env)
-        assert sorted(got) == sorted(want)
-        for rid, deal in got.items():
-            same(deal, want[rid])
+        got = env.stored_deals()
+        same_deals(got, want)
         status = Counter(d.status for d in want.values())
-        counts = _status_deals(env)
+        counts = env.status_deals()
         assert counts.pop("watermark") is not None
         assert counts == {
             "total": len(want),
@@ -160,36 +146,15 @@ def test_a_sync_with_deals_reads_opportunities_full_then_incremental(tmp_path: P
             "no_account": sum(1 for d in want.values() if d.account_id is None),
             "unknown_account": 0,
         }
-        by = env.sb.stats()["calls"]["by_endpoint"]  # the shipped page size: one page of 5,000
+        by = env.calls()  # the shipped page size: one page of 5,000
         assert by.get("opportunities_query", 0) == 1 and by.get("opportunities_next", 0) == 0
         assert by.get("transactioncurrencies", 0) == 1
 
         # run 2: 300 edited, one deleted: an incremental read of the modified ones only
         env.sb.edit_deals({rid: {"statecode": 1, "statuscode": 3} for rid in live[:300]}, delete=[live[400]])
-        line = _sync(env)
+        line = env.sync_deals()
         assert line.startswith("deals: incremental read 300 "), line
-        assert all(d.status == "won" for rid, d in _stored(env).items() if rid in live[:300])
-        assert live[400] in _stored(env)  # an incremental read does not see deletions; the next full read does
+        assert all(d.status == "won" for rid, d in env.stored_deals().items() if rid in live[:300])
+        assert live[400] in env.stored_deals()  # an incremental read does not see deletions; the next full read does
     finally:
         env.close()
-
-
-def _sync(env: SyncEnv) -> str:
-    env.sb.reset_stats()
-    res = env.run("sync", "--config", str(env.config))
-    assert res.returncode == 0, res.stdout + res.stderr
-    return next(ln.strip() for ln in res.stdout.splitlines() if ln.strip().startswith("deals:"))
-
-
-def _stored(env: SyncEnv) -> dict[str, Deal]:
-    store = env.store()
-    try:
-        return {d.id: d for d in store.iter_deals("sandbox")}
-    finally:
-        store.close()
-
-
-def _status_deals(env: SyncEnv) -> dict[str, Any]:
-    res = env.run("status", "--config", str(env.config), "--json")
-    assert res.returncode == 0, res.stderr
-    return dict(json.loads(res.stdout)["syncs"]["sandbox"]["deals"])

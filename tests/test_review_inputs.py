@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crmseg.reviewing.source import _combinations
+from crmseg.reviewing.from_state import _combinations
 
 
 def test_label_combinations_by_key_equal_those_by_row() -> None:

@@ -22,8 +22,8 @@ import pytest
 from crmseg.dates import parse_iso
 from crmseg.deals.model import Deal
 
+from .connector_fixtures import same_deals
 from .sync_env import SyncEnv
-from .test_deal_reads import same
 
 #: The deal read's paging endpoints (sandbox stats names) and records per call.
 FULL_PAGE = {"salesforce": ("query_more_opportunity", 2000), "hubspot": ("deals_list", 100)}
@@ -32,11 +32,7 @@ EDITED = 4500  # deals edited before the incremental run: 3 Salesforce pages, 23
 
 
 def deals_of(env: SyncEnv) -> tuple[dict[str, Deal], str | None]:
-    store = env.store()
-    try:
-        return {d.id: d for d in store.iter_deals("sandbox")}, store.sync_state("sandbox").deals_watermark
-    finally:
-        store.close()
+    return env.stored_deals(), env.sync_state().deals_watermark
 
 
 def new_env(tmp: Path, crm: str, accounts: int) -> SyncEnv:
@@ -75,12 +71,6 @@ def reference(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         return crm, accounts, full, incremental
     finally:
         env.close()
-
-
-def same_deals(got: dict[str, Deal], want: dict[str, Deal]) -> None:
-    assert sorted(got) == sorted(want)
-    for rid, deal in got.items():
-        same(deal, want[rid])
 
 
 def kill_during_deal_read(env: SyncEnv, endpoint: str, after: int) -> datetime:

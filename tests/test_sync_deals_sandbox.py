@@ -7,13 +7,11 @@ the sandbox's own stats."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,8 +19,9 @@ from crmseg.dates import parse_iso
 from crmseg.deals.model import Deal
 from crmseg.sandbox.store import Record
 
+from .connector_fixtures import same_deals
 from .sync_env import SyncEnv
-from .test_deal_reads import hs_expected, same, sf_expected
+from .test_deal_reads import hs_expected, sf_expected
 
 #: The deal endpoints of each CRM, as the sandbox's stats name them.
 DEAL_CALLS = {
@@ -64,39 +63,9 @@ def expected_counts(env: SyncEnv, deals: dict[str, Deal]) -> dict[str, int]:
     }
 
 
-def stored(env: SyncEnv) -> dict[str, Deal]:
-    store = env.store()
-    try:
-        return {d.id: d for d in store.iter_deals("sandbox")}
-    finally:
-        store.close()
-
-
-def same_deals(got: dict[str, Deal], want: dict[str, Deal]) -> None:
-    assert sorted(got) == sorted(want)
-    for rid, deal in got.items():
-        same(deal, want[rid])
-
-
-def status_deals(env: SyncEnv) -> dict[str, Any]:
-    res = env.run("status", "--config", str(env.config), "--json")
-    assert res.returncode == 0, res.stderr
-    return dict(json.loads(res.stdout)["syncs"]["sandbox"]["deals"])
-
-
 def deal_calls(env: SyncEnv) -> dict[str, int]:
-    by = env.sb.stats()["calls"]["by_endpoint"]
+    by = env.calls()
     return {e: by.get(e, 0) for e in DEAL_CALLS[env.crm]}
-
-
-def sync(env: SyncEnv, *args: str) -> str:
-    """One ``crmseg sync`` (stats reset first); its summary's deals line."""
-    env.sb.reset_stats()
-    res = env.run("sync", "--config", str(env.config), *args)
-    assert res.returncode == 0, res.stdout + res.stderr
-    line = next((ln.strip() for ln in res.stdout.splitlines() if ln.strip().startswith("deals:")), None)
-    assert line is not None, res.stdout
-    return line
 
 
 def read_count(line: str, mode: str) -> int:
@@ -124,13 +93,13 @@ def test_a_crm_sync_reads_accounts_then_deals_full_then_incremental_at_the_floor
     env.sb.edit_deals({live[3]: ghost_field})
 
     # run 1: accounts (full) then every live deal (full), in the same run
-    line = sync(env)
+    line = env.sync_deals()
     want = expected(env)
     assert read_count(line, "full") == len(live) and "removed 0" in line
-    same_deals(stored(env), want)
+    same_deals(env.stored_deals(), want)
     counts = expected_counts(env, want)
     assert counts["no_account"] > 0 and counts["unknown_account"] == 1
-    got = status_deals(env)
+    got = env.status_deals()
     wm1 = got.pop("watermark")
     assert got == counts and wm1 is not None
     calls = deal_calls(env)
@@ -151,14 +120,14 @@ def test_a_crm_sync_reads_accounts_then_deals_full_then_incremental_at_the_floor
         closed = {"dealstage": "closedwon", "hs_is_closed": True, "hs_is_closed_won": True, "dealtype": "renewal"}
     gone = live[2000]
     env.sb.edit_deals({live[10]: closed}, touch=edited[1:], delete=[gone])
-    line = sync(env)
+    line = env.sync_deals()
     # the deals modified since the watermark (whole seconds: a deal edited in run 1's first second is
     # read again, safely); the deleted one is not returned by an incremental read
     since_ms = int(parse_iso(wm1).timestamp() * 1000)
     modified = [rid for rid in env.sb.deal_ids(deleted=False) if env.sb.deal(rid).modified_ms >= since_ms]  # type: ignore[union-attr]
     n = read_count(line, "incremental")
     assert set(edited) <= set(modified) and n == len(modified) < len(edited) + 5
-    now = stored(env)
+    now = env.stored_deals()
     assert now[live[10]].status == "won"
     want = expected(env)
     assert gone in now and gone not in want  # an incremental read cannot see a deletion ...
@@ -171,14 +140,14 @@ def test_a_crm_sync_reads_accounts_then_deals_full_then_incremental_at_the_floor
         assert calls["deals_search"] == math.ceil(n / 200)
         assert calls["deals_associations_batch_read"] == math.ceil(n / 1000)
         assert calls["deals_list"] == 0
-    wm2 = status_deals(env)["watermark"]
+    wm2 = env.status_deals()["watermark"]
     assert wm2 >= wm1 and env.runs()[-1].mode == "incremental"
 
     # run 3: a full read (--full) drops the deleted deal
-    line = sync(env, "--full")
+    line = env.sync_deals("--full")
     assert read_count(line, "full") == len(live) - 1 and "removed 1" in line
-    same_deals(stored(env), want)
-    got = status_deals(env)
+    same_deals(env.stored_deals(), want)
+    got = env.status_deals()
     got.pop("watermark")
     assert got == expected_counts(env, want)
 
@@ -187,8 +156,8 @@ def test_a_crm_sync_reads_accounts_then_deals_full_then_incremental_at_the_floor
 def test_a_multi_currency_org_stores_the_home_currency_amount(crm: str, tmp_path: Path) -> None:
     env = SyncEnv(tmp_path, crm, 200, deals=600, multi_currency=True)
     try:
-        sync(env)
-        got, want = stored(env), expected(env, multi=True)
+        env.sync_deals()
+        got, want = env.stored_deals(), expected(env, multi=True)
         same_deals(got, want)
         assert len({d.currency for d in got.values()}) > 2
         native = "Amount" if crm == "salesforce" else "amount"

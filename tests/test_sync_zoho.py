@@ -22,23 +22,6 @@ def env(tmp_path):
     e.close()
 
 
-def _present(env: SyncEnv) -> set[str]:
-    store = env.store()
-    try:
-        return {rid for rid, _ in store.iter_accounts("sandbox")}
-    finally:
-        store.close()
-
-
-def _delete(env: SyncEnv, ids: list[str]) -> None:
-    with env.sb.app.lock:
-        env.sb.store.set_deleted(ids, True, env.sb.app.write_ms())
-
-
-def _calls(env: SyncEnv) -> dict[str, int]:
-    return dict(env.sb.stats()["calls"]["by_endpoint"])
-
-
 def _history(env: SyncEnv, rid: str) -> int:
     return sum(n for t, n in env.transitions().items() if t[0] == env.seed_of[rid])
 
@@ -71,20 +54,20 @@ def test_an_incremental_sync_reads_the_changes_then_the_deletions_and_drops_them
     assert all(history.values())  # the first sync tagged them
     env.sb.reset_stats()
     env.sb.edit(touch=changed)
-    _delete(env, gone)
+    env.delete_in_crm(gone)
     _past_the_last_write(env)  # so this run's watermark is past them, and the next run reads nothing
 
     res = env.sync()
     assert res.returncode == 0, res.stdout + res.stderr
     assert "deleted in the CRM: 2 account(s), out of the population now" in res.stdout
-    calls = _calls(env)
+    calls = env.calls()
     assert calls["records_page"] == 1 and calls["deleted"] == 1  # the 3 changes, then the deletions
     assert "records_token" not in calls and "update" not in calls
     run = env.runs()[-1]
     assert (run.mode, run.counts["read"], run.counts["evaluated"], run.counts["written"]) == ("incremental", 3, 3, 0)
     assert env.sb.stats()["api_usage"]["used"] == 2 + 1 + 2  # fields and org; one page; the deleted ids cost 2
 
-    present = _present(env)
+    present = env.present()
     assert len(present) == N - 2 and not present & set(gone) and set(changed) <= present
     assert {rid: _history(env, rid) for rid in gone} == history  # their history stays
     store = env.store()
@@ -98,7 +81,7 @@ def test_an_incremental_sync_reads_the_changes_then_the_deletions_and_drops_them
     env.sb.reset_stats()
     quiet = env.sync()  # nothing changed or deleted since: a 304 for each
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
-    assert _calls(env)["records_page"] == _calls(env)["deleted"] == 1
+    assert env.calls()["records_page"] == env.calls()["deleted"] == 1
     assert env.sb.stats()["calls"]["by_status"]["304"] == 2
     assert env.runs()[-1].counts["read"] == 0 and "deleted in the CRM" not in quiet.stdout
 
@@ -110,13 +93,13 @@ def test_a_failed_run_keeps_its_watermark_and_the_rerun_reads_the_same_deletions
     retag = next(r.id for r in env.sb.store.scan() if str(r.data.get(pin)).lower() != "true" and r.id not in ids[:5])
     env.sb.edit({retag: {"Employees": 90_000}})  # retagged, so the run writes
     gone = ids[:2]
-    _delete(env, gone)
+    env.delete_in_crm(gone)
     env.sb.inject({"kind": "expired_session", "endpoint": "update", "count": 2})  # refused after a renewal: fatal
     failed = env.sync()
     assert failed.returncode != 0 and "INVALID_TOKEN" in failed.stdout + failed.stderr
     runs = env.runs()
     assert runs[-1].status == "failed"
-    assert not _present(env) & set(gone)  # they left in the read, before the write failed
+    assert not env.present() & set(gone)  # they left in the read, before the write failed
 
     env.sb.clear_faults()
     env.sb.reset_stats()
@@ -124,8 +107,8 @@ def test_a_failed_run_keeps_its_watermark_and_the_rerun_reads_the_same_deletions
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     last: Any = env.runs()[-1]
     assert last.status == "succeeded" and last.watermark_before == runs[-1].watermark_before  # the same since
-    assert _calls(env)["deleted"] == 1 and "deleted in the CRM" not in rerun.stdout  # asked again: none left twice
-    assert last.counts["written"] == 1 and len(_present(env)) == N - 2
+    assert env.calls()["deleted"] == 1 and "deleted in the CRM" not in rerun.stdout  # asked again: none left twice
+    assert last.counts["written"] == 1 and len(env.present()) == N - 2
 
 
 def test_a_full_read_of_a_population_past_the_threshold_goes_through_bulk_read(tmp_path):
@@ -133,10 +116,10 @@ def test_a_full_read_of_a_population_past_the_threshold_goes_through_bulk_read(t
     try:
         first = env.sync()  # nothing known yet: the pages are walked
         assert first.returncode == 0, first.stdout + first.stderr
-        calls = _calls(env)
+        calls = env.calls()
         assert calls["records_page"] == 2 and "bulk_read_create" not in calls
         gone = env.sb.ids()[7:9]
-        _delete(env, gone)
+        env.delete_in_crm(gone)
         pin = env.sb.mapping.pin_field
         retag = next(r.id for r in env.sb.store.scan() if str(r.data.get(pin)).lower() != "true" and r.id not in gone)
         env.sb.edit({retag: {"Employees": 90_000}})
@@ -144,14 +127,14 @@ def test_a_full_read_of_a_population_past_the_threshold_goes_through_bulk_read(t
 
         full = env.sync("--full")  # 300 accounts known: one Bulk Read job
         assert full.returncode == 0, full.stdout + full.stderr
-        calls = _calls(env)
+        calls = env.calls()
         assert (calls["bulk_read_create"], calls["bulk_read_status"], calls["bulk_read_result"]) == (1, 2, 1)
         assert "records_page" not in calls and "records_token" not in calls and "deleted" not in calls
         run = env.runs()[-1]
         assert (run.mode, run.counts["read"], run.counts["written"]) == ("full", N - 2, 1)
         assert run.counts["api_calls"] == env.sb.stats()["calls"]["total"]
         assert env.sb.stats()["api_usage"]["used"] == 2 + 50 + 2 + 1 + 1  # fields, org; job; polls; download; update
-        present = _present(env)
+        present = env.present()
         assert len(present) == N - 2 and not present & set(gone)  # the full read's absent accounts left
         store = env.store()
         try:

@@ -1,15 +1,14 @@
 """Zoho CRM deals, through the real connector over HTTP against the sandbox: full and incremental
 reads at the floor, the status from the Stage pick list's forecast metadata (not the label's
-text), the account from the Account_Name lookup, home-currency amounts in a multi-currency org,
-faults mid-read, and a sync with deals = true. Each deal must be the one the sandbox stores."""
+text), the account from the Account_Name lookup, faults mid-read, and a sync with deals = true
+(home-currency amounts in a multi-currency org: tests/test_deal_reads.py). Each deal must be the
+one the sandbox stores."""
 
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,15 @@ from crmseg.deals.model import Deal
 from crmseg.model import SchemaField
 from crmseg.sandbox.store import Record
 from crmseg.sandbox.zoho_deals import STAGES
-from tests.connector_fixtures import Harness, deal_harness, read_deals, write_rules
+from tests.connector_fixtures import (
+    Harness,
+    deal_harness,
+    read_deals,
+    same_deal,
+    same_deals,
+    touched_since,
+    write_rules,
+)
 from tests.sync_env import SyncEnv
 
 STATUS = {kind: status for status, kind in (("open", "Open"), ("won", "Closed Won"), ("lost", "Closed Lost"))}
@@ -58,11 +65,6 @@ def expected(rec: Record, multi: bool) -> Deal:
     )
 
 
-def same(got: Deal, want: Deal) -> None:
-    assert got.amount == pytest.approx(want.amount, abs=0.01), (got, want)
-    assert replace(got, amount=None) == replace(want, amount=None)
-
-
 def test_full_read_is_every_live_deal_at_the_floor(zh: Harness) -> None:
     live = zh.sb.deal_ids(deleted=False)
     assert zh.sb.deal_ids(deleted=True)  # the seed has deleted deals: they are not returned
@@ -73,7 +75,7 @@ def test_full_read_is_every_live_deal_at_the_floor(zh: Harness) -> None:
     assert conn.calls_by_kind["deal_query"] == pages == zh.server_calls("deals_page", "deals_token")
     assert conn.calls_by_kind["deal_schema"] == 1 and conn.calls_by_kind["identity"] == 1  # stages; the org
     for deal in deals:
-        same(deal, expected(zh.sb.deal(deal.id), multi=False))
+        same_deal(deal, expected(zh.sb.deal(deal.id), multi=False))
     assert {d.status for d in deals} == {"open", "won", "lost"} and {d.currency for d in deals} == {None}
     assert any(d.account_id is None for d in deals) and any(d.account_id for d in deals)
 
@@ -106,9 +108,7 @@ def test_a_stage_without_a_forecast_type_reads_as_no_status() -> None:
 def test_incremental_read_and_a_deletion(zh: Harness) -> None:
     live = zh.sb.deal_ids(deleted=False)
     touched = live[100:350]  # two pages
-    since = datetime.now(UTC)
-    time.sleep(0.002)
-    zh.sb.edit_deals(touch=touched)
+    since = touched_since(zh, touched)
     zh.sb.edit_deals({live[0]: {"Stage": "Closed Won"}}, delete=[live[1]])
     try:
         zh.sb.reset_stats()
@@ -120,17 +120,6 @@ def test_incremental_read_and_a_deletion(zh: Harness) -> None:
         assert live[1] not in {d.id for d in full} and len(full) == len(live) - 1
     finally:
         zh.sb.edit_deals(restore=[live[1]])
-
-
-def test_multi_currency_org_reads_home_currency_amounts(rules_dir: str) -> None:
-    for h in harness(rules_dir, 300, multi_currency=True):
-        conn, norm, deals = read_deals(h)
-        assert norm.multi_currency
-        for deal in deals:
-            same(deal, expected(h.sb.deal(deal.id), multi=True))
-        assert len({d.currency for d in deals}) > 2
-        assert any(d.amount != h.sb.deal(d.id).data["Amount"] for d in deals)
-        assert conn.calls_by_kind["identity"] == 1  # the org: multi-currency and identity share one call
 
 
 @pytest.mark.parametrize(
@@ -150,36 +139,19 @@ def test_a_sync_with_deals_reads_the_deals_full_then_incremental(tmp_path: Path)
     env = SyncEnv(tmp_path, "zoho", 200, deals=900)  # a sandbox with deals writes deals = true
     try:
         live = env.sb.deal_ids(deleted=False)
-        line = _sync(env)
+        line = env.sync_deals()
         assert line.startswith(f"deals: full read {len(live):,} ") and "removed 0" in line, line
         want = {rid: expected(env.sb.deal(rid), multi=False) for rid in live}
-        got = _stored(env)
-        assert sorted(got) == sorted(want)
-        for rid, deal in got.items():
-            same(deal, want[rid])
+        got = env.stored_deals()
+        same_deals(got, want)
         status = Counter(d.status for d in want.values())
         assert Counter(d.status for d in got.values()) == status
-        by = env.sb.stats()["calls"]["by_endpoint"]
+        by = env.calls()
         assert by.get("deals_page", 0) == math.ceil(len(live) / 200) and by.get("deals_token", 0) == 0
 
         env.sb.edit_deals({rid: {"Stage": "Closed Won"} for rid in live[:300]}, delete=[live[400]])
-        line = _sync(env)
+        line = env.sync_deals()
         assert line.startswith("deals: incremental read 300 "), line
-        assert all(d.status == "won" for rid, d in _stored(env).items() if rid in live[:300])
+        assert all(d.status == "won" for rid, d in env.stored_deals().items() if rid in live[:300])
     finally:
         env.close()
-
-
-def _sync(env: SyncEnv) -> str:
-    env.sb.reset_stats()
-    res = env.run("sync", "--config", str(env.config))
-    assert res.returncode == 0, res.stdout + res.stderr
-    return next(ln.strip() for ln in res.stdout.splitlines() if ln.strip().startswith("deals:"))
-
-
-def _stored(env: SyncEnv) -> dict[str, Deal]:
-    store = env.store()
-    try:
-        return {d.id: d for d in store.iter_deals("sandbox")}
-    finally:
-        store.close()

@@ -27,8 +27,10 @@ from typing import Any
 from crmseg.config import Config
 from crmseg.config.review import ReportFormat
 from crmseg.errors import ConfigError
+from crmseg.reviewing.document import review_document
+from crmseg.reviewing.from_state import state_inputs
 from crmseg.reviewing.periods import choose_periods
-from crmseg.reviewing.source import ReviewRequest, review_document, state_inputs
+from crmseg.reviewing.request import ReviewRequest
 
 __all__ = ["ScheduledReview", "report_paths", "scheduled_review", "wait_for_run", "write_reports"]
 
