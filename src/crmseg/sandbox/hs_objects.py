@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crmseg.sandbox import deals as seeded
 from crmseg.sandbox.base import BaseApp
+from crmseg.sandbox.deal_setup import HS_COMPANIES_KEY
 from crmseg.sandbox.schema import FieldDef, hubspot_deal_schema
 from crmseg.sandbox.store import Record, Store
 from crmseg.sandbox.values import hs_datetime, hs_text
@@ -108,7 +108,7 @@ class HubSpotObjects(BaseApp):
     def with_companies(self, out: dict[str, Any], rec: Record) -> dict[str, Any]:
         """Add a deal's companies the way v3 reads give associations inline (nothing when none)."""
         results = []
-        for cid, primary in rec.data.get(seeded.HS_COMPANIES_KEY) or []:
+        for cid, primary in rec.data.get(HS_COMPANIES_KEY) or []:
             if primary:
                 results.append({"id": str(cid), "type": "deal_to_company"})
             results.append({"id": str(cid), "type": "deal_to_company_unlabeled"})

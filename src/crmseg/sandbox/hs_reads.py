@@ -18,8 +18,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from crmseg.sandbox import deals as seeded
 from crmseg.sandbox.base import Request, Response, json_response
+from crmseg.sandbox.deal_setup import HS_COMPANIES_KEY, HS_PIPELINE, HS_PRIMARY_TYPE, HS_STAGES, HS_UNLABELED_TYPE
 from crmseg.sandbox.hs_objects import HsType, HubSpotObjects
 from crmseg.sandbox.hs_properties import hs_error
 
@@ -94,17 +94,15 @@ class HubSpotReads(HubSpotObjects):
         results, missing = [], []
         for rid in ids:
             rec = found.get(rid)
-            companies = rec.data.get(seeded.HS_COMPANIES_KEY) if rec is not None and not rec.deleted else None
+            companies = rec.data.get(HS_COMPANIES_KEY) if rec is not None and not rec.deleted else None
             if not companies:
                 missing.append(rid)
                 continue
             to = []
             for cid, primary in companies:
-                types = [{"category": "HUBSPOT_DEFINED", "typeId": seeded.HS_UNLABELED_TYPE, "label": None}]
+                types = [{"category": "HUBSPOT_DEFINED", "typeId": HS_UNLABELED_TYPE, "label": None}]
                 if primary:
-                    types.insert(
-                        0, {"category": "HUBSPOT_DEFINED", "typeId": seeded.HS_PRIMARY_TYPE, "label": "Primary"}
-                    )
+                    types.insert(0, {"category": "HUBSPOT_DEFINED", "typeId": HS_PRIMARY_TYPE, "label": "Primary"})
                 to.append({"toObjectId": int(cid), "associationTypes": types})
             results.append({"from": {"id": rid}, "to": to})
         done = datetime.now(UTC).isoformat().replace("+00:00", "Z")
@@ -139,11 +137,11 @@ class HubSpotReads(HubSpotObjects):
                 "archived": False,
                 "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
             }
-            for i, (sid, label, prob, closed) in enumerate(seeded.HS_STAGES)
+            for i, (sid, label, prob, closed) in enumerate(HS_STAGES)
         ]
         pipeline = {
-            "id": seeded.HS_PIPELINE[0],
-            "label": seeded.HS_PIPELINE[1],
+            "id": HS_PIPELINE[0],
+            "label": HS_PIPELINE[1],
             "displayOrder": 0,
             "stages": stages,
             "createdAt": _STAMP,

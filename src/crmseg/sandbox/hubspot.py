@@ -28,9 +28,9 @@ import re
 import threading
 from typing import Any
 
-from crmseg.sandbox import deals as seeded
 from crmseg.sandbox import hs_properties as props
 from crmseg.sandbox.base import Request, Response, Route, json_response
+from crmseg.sandbox.deal_setup import CORPORATE_CURRENCY, CURRENCY_RATES
 from crmseg.sandbox.faults import Fault
 from crmseg.sandbox.hs_objects import HsType
 from crmseg.sandbox.hs_properties import hs_error
@@ -174,8 +174,8 @@ class HubSpotApp(HubSpotReads, HubSpotWrites):
                 "portalId": self.options.portal_id,
                 "accountType": "STANDARD",
                 "timeZone": "Etc/UTC",
-                "companyCurrency": seeded.CORPORATE_CURRENCY,
-                "additionalCurrencies": [c for c in seeded.CURRENCY_RATES if c != seeded.CORPORATE_CURRENCY]
+                "companyCurrency": CORPORATE_CURRENCY,
+                "additionalCurrencies": [c for c in CURRENCY_RATES if c != CORPORATE_CURRENCY]
                 if self.options.multi_currency
                 else [],
                 "utcOffset": "+00:00",
