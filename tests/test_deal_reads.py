@@ -17,7 +17,7 @@ import pytest
 from crmseg.connectors.hubspot_deals import primary_company
 from crmseg.deals.mapped import DealNormalizer
 from crmseg.deals.model import Deal
-from crmseg.sandbox.deals import CURRENCY_RATES
+from crmseg.sandbox.deal_setup import CURRENCY_RATES
 from crmseg.sandbox.store import Record
 from tests.connector_fixtures import (
     FAULTS,

@@ -17,7 +17,7 @@ import pytest
 
 from crmseg.connectors.dynamics_deals import account_of
 from crmseg.deals.model import Deal
-from crmseg.sandbox.deals import DY_CUSTOMER_TABLE, dy_currency_id
+from crmseg.sandbox.deal_setup import DY_CUSTOMER_TABLE, dy_currency_id
 from crmseg.sandbox.store import Record
 from tests.connector_fixtures import (
     Harness,

@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 
 from crmseg.sandbox import SandboxServer
 from crmseg.sandbox.clients import hubspot_client, salesforce_client
-from crmseg.sandbox.deals import CURRENCY_RATES, HS_PRIMARY_TYPE, HS_UNLABELED_TYPE, SF_STAGES
+from crmseg.sandbox.deal_setup import CURRENCY_RATES, HS_PRIMARY_TYPE, HS_UNLABELED_TYPE, SF_STAGES
 
 OPP_FIELDS = (
     "Id, AccountId, Amount, CloseDate, CreatedDate, IsClosed, IsWon, StageName, Type, ForecastCategory, "

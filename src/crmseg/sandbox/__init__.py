@@ -24,10 +24,11 @@ Command line: ``python -m crmseg.sandbox --crm hubspot --port 8765 --accounts 50
 
 Modules: ``server`` (SandboxServer), ``cli`` (run_sandbox, write_sandbox_config), ``base`` (HTTP,
 faults/stats/control endpoints), ``salesforce``/``sf_auth``/``sf_bulk``/``soql``,
-``hubspot``/``hs_search``/``hs_properties``, ``dynamics``/``dynamics_schema``/``dynamics_batch``,
-``zoho``/``zoho_records``/``zoho_schema``, ``store`` (SQLite), ``schema``, ``seed``,
-``synthetic``, ``deals`` (seeded deals with planted effects, ``deals=N`` / ``--deals N``; see
-docs/sandbox-deals.md), ``faults``, ``stats``, ``ratelimit``, ``values``, ``clients``.
+``hubspot``/``hs_objects``/``hs_reads``/``hs_writes``/``hs_search``/``hs_properties``,
+``dynamics``/``dynamics_schema``/``dynamics_batch``, ``zoho``/``zoho_records``/``zoho_schema``,
+``store`` (SQLite), ``schema``, ``seed``, ``synthetic``, ``deals``/``deal_records``/``deal_setup``
+(seeded deals with planted effects, ``deals=N`` / ``--deals N``; see docs/sandbox-deals.md),
+``faults``, ``stats``, ``ratelimit``, ``values``, ``clients``.
 """
 
 from crmseg.sandbox.base import SandboxOptions

@@ -21,7 +21,7 @@
   associated with the client has expired. Please perform a full sync."); ``change_tracking=False``:
   the table has none (``ChangeTrackingEnabled`` false; tracking asked for answers 400).
 
-Opportunities, when deals are seeded (``--deals N``; rows from :func:`crmseg.sandbox.deals.dynamics_records`):
+Opportunities, when deals are seeded (``--deals N``; rows from :func:`crmseg.sandbox.deal_records.dynamics_records`):
 
 - ``GET /api/data/v9.2/opportunities?$select=...&$filter=modifiedon ge ...``: paged as accounts
   (``$skiptoken``), deleted rows left out; ``statecode`` 0 Open / 1 Won / 2 Lost, money columns
@@ -41,8 +41,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from crmseg.sandbox import deals as seeded
 from crmseg.sandbox.base import BaseApp, Request, Response, json_response
+from crmseg.sandbox.deal_setup import CORPORATE_CURRENCY, CURRENCY_RATES, DY_CUSTOMER_TABLE, dy_currency_id
 from crmseg.sandbox.dynamics_odata import API, dv_error, preferences
 from crmseg.sandbox.dynamics_schema import option_label
 from crmseg.sandbox.schema import FieldDef
@@ -289,10 +289,8 @@ class DataverseReads(BaseApp):
 
     # ------------------------------------------------------------ opportunities
     def _currencies(self, req: Request) -> Response:
-        codes = list(seeded.CURRENCY_RATES) if self.options.multi_currency else [seeded.CORPORATE_CURRENCY]
-        value = [
-            {"transactioncurrencyid": seeded.dy_currency_id(c), "isocurrencycode": c, "currencyname": c} for c in codes
-        ]
+        codes = list(CURRENCY_RATES) if self.options.multi_currency else [CORPORATE_CURRENCY]
+        value = [{"transactioncurrencyid": dy_currency_id(c), "isocurrencycode": c, "currencyname": c} for c in codes]
         return json_response(
             200, {"@odata.context": f"{self.base_url}{API}/$metadata#transactioncurrencies", "value": value}
         )
@@ -364,7 +362,7 @@ def _opportunity(rec: Record, columns: list[str], labels: bool, tables: bool) ->
         if value is None:
             continue
         if name == "_customerid_value" and tables:
-            out[f"{name}@{LOOKUP_TABLE}"] = rec.data.get(seeded.DY_CUSTOMER_TABLE, "account")
+            out[f"{name}@{LOOKUP_TABLE}"] = rec.data.get(DY_CUSTOMER_TABLE, "account")
         elif name == "_parentaccountid_value" and tables:
             out[f"{name}@{LOOKUP_TABLE}"] = "account"
         elif name == "_transactioncurrencyid_value" and tables:

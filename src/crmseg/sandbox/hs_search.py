@@ -14,16 +14,14 @@ without re-reading). Archived records are never found; results carry no associat
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crmseg.sandbox.base import Request, Response, SandboxOptions, json_response
+from crmseg.sandbox.hs_objects import HsType, HubSpotObjects
 from crmseg.sandbox.hs_properties import hs_error
 from crmseg.sandbox.schema import FieldDef
 from crmseg.sandbox.store import Record
 from crmseg.sandbox.values import ms_of
-
-if TYPE_CHECKING:
-    from crmseg.sandbox.hubspot import HsType, HubSpotApp
 
 MAX_RESULTS: int = SandboxOptions.search_cap  # HubSpot's 10,000 (tests lower it per sandbox, not here)
 MAX_LIMIT = 200
@@ -169,7 +167,9 @@ def _complete(obj: HsType, groups: list[list[dict[str, Any]]]) -> bool:
     )
 
 
-def _matches(app: HubSpotApp, obj: HsType, groups: list[list[dict[str, Any]]], query: str) -> Callable[[Record], bool]:
+def _matches(
+    app: HubSpotObjects, obj: HsType, groups: list[list[dict[str, Any]]], query: str
+) -> Callable[[Record], bool]:
     schema = obj.schema
 
     def ok(rec: Record) -> bool:
@@ -194,7 +194,7 @@ def _matches(app: HubSpotApp, obj: HsType, groups: list[list[dict[str, Any]]], q
     return ok
 
 
-def run_search(app: HubSpotApp, req: Request, obj: HsType) -> Response:
+def run_search(app: HubSpotObjects, req: Request, obj: HsType) -> Response:
     """Answer one search request on ``obj``'s records."""
     try:
         body = req.json() or {}

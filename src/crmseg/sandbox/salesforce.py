@@ -7,7 +7,7 @@ Paths (``vNN.N`` is any API version):
   (``/query/...`` for both, as Salesforce answers). ``FROM Account`` or, when deals are seeded,
   ``FROM Opportunity``: ``query`` leaves out records in the recycle bin, ``queryAll`` returns
   them with ``IsDeleted`` true; ``convertCurrency(Amount)`` in multi-currency orgs
-  (``options.multi_currency``; fixed rates ``deals.CURRENCY_RATES``, corporate currency USD)
+  (``options.multi_currency``; fixed rates ``deal_setup.CURRENCY_RATES``, corporate currency USD)
 - ``PATCH /services/data/vNN.N/composite/sobjects``: sObject Collections update (≤ 200 records)
 - ``GET  /services/data/vNN.N/sobjects`` and ``.../sobjects/Account/describe`` (``Opportunity`` too)
 - ``GET|PATCH /services/data/vNN.N/sobjects/Account/<id>``: one record (PATCH answers 204)
@@ -38,8 +38,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from crmseg.sandbox import deals, sf_auth, sf_writes, soql, soql_eval
+from crmseg.sandbox import sf_auth, sf_writes, soql, soql_eval
 from crmseg.sandbox.base import BaseApp, Request, Response, Route, json_response
+from crmseg.sandbox.deal_setup import CORPORATE_CURRENCY, CURRENCY_RATES
 from crmseg.sandbox.faults import Fault
 from crmseg.sandbox.schema import FieldDef, lookup
 from crmseg.sandbox.seed import SF_ID, sf_id18
@@ -235,7 +236,7 @@ class SalesforceApp(BaseApp):
         amount = rec.data.get(fd.name)
         if amount is None:
             return None
-        rate = deals.CURRENCY_RATES.get(str(rec.data.get("CurrencyIsoCode") or deals.CORPORATE_CURRENCY), 1.0)
+        rate = CURRENCY_RATES.get(str(rec.data.get("CurrencyIsoCode") or CORPORATE_CURRENCY), 1.0)
         return round(float(amount) / rate, 2)
 
     def render(

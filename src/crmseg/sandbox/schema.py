@@ -16,6 +16,7 @@ from typing import Any
 
 from crmseg.config import Mapping
 from crmseg.errors import ConfigError
+from crmseg.sandbox.deal_setup import CURRENCY_RATES, HS_PIPELINE, HS_STAGES, HS_TYPES, SF_FORECAST, SF_STAGES, SF_TYPES
 
 
 @dataclass(slots=True)
@@ -215,8 +216,6 @@ def learn_options(schema: dict[str, FieldDef], data: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ deals
 def opportunity_schema(multi_currency: bool) -> dict[str, FieldDef]:
     """Salesforce ``Opportunity`` fields the sandbox serves (``CurrencyIsoCode`` only in multi-currency orgs)."""
-    from crmseg.sandbox import deals
-
     fields = [
         FieldDef("Id", "id", "Opportunity ID", updateable=False, system="id", length=18),
         FieldDef("IsDeleted", "boolean", "Deleted", updateable=False, system="deleted"),
@@ -229,18 +228,14 @@ def opportunity_schema(multi_currency: bool) -> dict[str, FieldDef]:
         FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False, system="modified"),
         FieldDef("IsClosed", "boolean", "Closed", updateable=False),
         FieldDef("IsWon", "boolean", "Won", updateable=False),
-        FieldDef("StageName", "picklist", "Stage", options=[s[0] for s in deals.SF_STAGES], restricted=True),
+        FieldDef("StageName", "picklist", "Stage", options=[s[0] for s in SF_STAGES], restricted=True),
         FieldDef("Probability", "percent", "Probability (%)"),
-        FieldDef("Type", "picklist", "Opportunity Type", options=list(deals.SF_TYPES)),
-        FieldDef(
-            "ForecastCategory", "picklist", "Forecast Category", updateable=False, options=list(deals.SF_FORECAST)
-        ),
+        FieldDef("Type", "picklist", "Opportunity Type", options=list(SF_TYPES)),
+        FieldDef("ForecastCategory", "picklist", "Forecast Category", updateable=False, options=list(SF_FORECAST)),
     ]
     if multi_currency:
         fields.append(
-            FieldDef(
-                "CurrencyIsoCode", "picklist", "Opportunity Currency", options=list(deals.CURRENCY_RATES), length=3
-            )
+            FieldDef("CurrencyIsoCode", "picklist", "Opportunity Currency", options=list(CURRENCY_RATES), length=3)
         )
     return {fd.name: fd for fd in fields}
 
@@ -248,8 +243,6 @@ def opportunity_schema(multi_currency: bool) -> dict[str, FieldDef]:
 def hubspot_deal_schema() -> dict[str, FieldDef]:
     """HubSpot deal properties the sandbox serves (every portal has the currency properties;
     ``deal_currency_code`` varies only in multi-currency portals)."""
-    from crmseg.sandbox import deals
-
     g = "dealinformation"
     fields = [
         FieldDef("hs_object_id", "id", "Record ID", updateable=False, system="id", group=g),
@@ -258,17 +251,13 @@ def hubspot_deal_schema() -> dict[str, FieldDef]:
         FieldDef("dealname", "string", "Deal Name", group=g),
         FieldDef("amount", "double", "Amount", group=g),
         FieldDef("closedate", "datetime", "Close Date", group=g),
-        FieldDef(
-            "dealstage", "picklist", "Deal Stage", options=[s[0] for s in deals.HS_STAGES], restricted=True, group=g
-        ),
-        FieldDef("pipeline", "picklist", "Pipeline", options=[deals.HS_PIPELINE[0]], restricted=True, group=g),
-        FieldDef("dealtype", "picklist", "Deal Type", options=list(deals.HS_TYPES), restricted=True, group=g),
+        FieldDef("dealstage", "picklist", "Deal Stage", options=[s[0] for s in HS_STAGES], restricted=True, group=g),
+        FieldDef("pipeline", "picklist", "Pipeline", options=[HS_PIPELINE[0]], restricted=True, group=g),
+        FieldDef("dealtype", "picklist", "Deal Type", options=list(HS_TYPES), restricted=True, group=g),
         FieldDef("hs_is_closed", "boolean", "Is Deal Closed?", updateable=False, group=g),
         FieldDef("hs_is_closed_won", "boolean", "Is Closed Won", updateable=False, group=g),
         FieldDef("hs_deal_stage_probability", "double", "Deal Stage Probability", updateable=False, group=g),
-        FieldDef(
-            "deal_currency_code", "picklist", "Currency", options=list(deals.CURRENCY_RATES), restricted=True, group=g
-        ),
+        FieldDef("deal_currency_code", "picklist", "Currency", options=list(CURRENCY_RATES), restricted=True, group=g),
         FieldDef("amount_in_home_currency", "double", "Amount in company currency", updateable=False, group=g),
     ]
     return {fd.name: fd for fd in fields}

@@ -30,7 +30,8 @@ from typing import Any
 
 from crmseg.config import Mapping
 from crmseg.sandbox.base import BaseApp, SandboxHTTPServer, SandboxOptions, set_options
-from crmseg.sandbox.deals import DEALS_AS_OF, seed_deal_records
+from crmseg.sandbox.deal_records import seed_deal_records
+from crmseg.sandbox.deals import DEALS_AS_OF
 from crmseg.sandbox.defaults import resolve_mapping
 from crmseg.sandbox.dynamics import DynamicsApp
 from crmseg.sandbox.dynamics_schema import build_dynamics_schema, seed_records

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crmseg.sandbox import deals as seeded
+from crmseg.sandbox.deal_setup import CURRENCY_RATES
+from crmseg.sandbox.deals import Deal
 from crmseg.sandbox.schema import FieldDef
 from crmseg.sandbox.store import Record
 
@@ -69,13 +70,13 @@ def deal_schema(multi_currency: bool) -> dict[str, FieldDef]:
     ]
     if multi_currency:
         fields += [
-            FieldDef("Currency", "picklist", "Currency", options=list(seeded.CURRENCY_RATES), restricted=True),
+            FieldDef("Currency", "picklist", "Currency", options=list(CURRENCY_RATES), restricted=True),
             FieldDef("Exchange_Rate", "double", "Exchange Rate"),
         ]
     return {fd.name: fd for fd in fields}
 
 
-def zoho_records(deals: Sequence[seeded.Deal], names: Mapping[str, Any], multi_currency: bool) -> list[Record]:
+def zoho_records(deals: Sequence[Deal], names: Mapping[str, Any], multi_currency: bool) -> list[Record]:
     """Deal records as Zoho stores them; ``names``: account id -> its name (the lookup shows both)."""
     out = []
     lost = 0
@@ -100,6 +101,6 @@ def zoho_records(deals: Sequence[seeded.Deal], names: Mapping[str, Any], multi_c
         }
         if multi_currency:
             data["Currency"] = d.currency
-            data["Exchange_Rate"] = seeded.CURRENCY_RATES[d.currency]
+            data["Exchange_Rate"] = CURRENCY_RATES[d.currency]
         out.append(Record(deal_id(d.n), d.created_ms, d.modified_ms, data, d.deleted))
     return out
