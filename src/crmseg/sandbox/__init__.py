@@ -23,12 +23,14 @@ Command line: ``python -m crmseg.sandbox --crm hubspot --port 8765 --accounts 50
 --rules rules --write-config sandbox.toml`` (wired as ``crmseg sandbox``).
 
 Modules: ``server`` (SandboxServer), ``cli`` (run_sandbox, write_sandbox_config), ``base`` (HTTP,
-faults/stats/control endpoints), ``salesforce``/``sf_auth``/``sf_bulk``/``soql``,
+faults/stats/control endpoints), ``salesforce``/``sf_auth``/``sf_bulk``/``sf_writes``/``soql``/``soql_eval``,
 ``hubspot``/``hs_objects``/``hs_reads``/``hs_writes``/``hs_search``/``hs_properties``,
-``dynamics``/``dynamics_schema``/``dynamics_batch``, ``zoho``/``zoho_records``/``zoho_schema``,
+``dynamics``/``dynamics_odata``/``dynamics_reads``/``dynamics_writes``/``dynamics_schema``/
+``dynamics_batch``/``dynamics_entra``, ``zoho``/``zoho_records``/``zoho_schema``/``zoho_deals``/
+``zoho_bulk``,
 ``store`` (SQLite), ``schema``, ``seed``, ``synthetic``, ``deals``/``deal_records``/``deal_setup``
 (seeded deals with planted effects, ``deals=N`` / ``--deals N``; see docs/sandbox-deals.md),
-``faults``, ``stats``, ``ratelimit``, ``values``, ``clients``.
+``faults``, ``stats``, ``ratelimit``, ``values``, ``clients``, ``defaults`` (credentials, mappings).
 """
 
 from crmseg.sandbox.base import SandboxOptions
