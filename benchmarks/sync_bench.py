@@ -708,7 +708,7 @@ def naive_sample(crm: str, sb: Sandbox, config: Path, sample: int) -> dict[str, 
         )
     naive = [TagWrite(w.id, {tag: next_value(options, w.fields[tag])}) for w in writes]
     if crm == "dynamics":
-        from crmseg.connectors.dynamics import _wire_value
+        from crmseg.connectors.dynamics_values import wire_value
 
         field = conn.schema()[tag]
 
@@ -717,7 +717,7 @@ def naive_sample(crm: str, sb: Sandbox, config: Path, sample: int) -> dict[str, 
                 "update",
                 "PATCH",
                 f"{conn.base}/accounts({w.id})",
-                json={tag: _wire_value(field, w.fields[tag])},
+                json={tag: wire_value(field, w.fields[tag])},
                 headers={"Content-Type": "application/json", "If-Match": "*"},
             )
 

@@ -8,9 +8,8 @@ from pydantic import ValidationError
 
 from crmseg.config import DynamicsSync
 from crmseg.connectors.base import DeltaLinkExpired
-from crmseg.connectors.dynamics import Removed
 from crmseg.errors import AuthRefusedError
-from crmseg.model import TagWrite
+from crmseg.model import Removed, TagWrite
 from crmseg.sync.decide import is_permanent
 from tests.connector_fixtures import Harness, write_rules
 
@@ -156,7 +155,7 @@ def test_plain_http_only_to_loopback():
 def test_a_batch_answer_as_microsoft_documents_it_is_parsed_per_request():
     """The continue-on-error answer from Microsoft's "Execute batch operations using the Web API"
     (a failed request's error body, then two 204s), CRLF or LF line ends, boundary quoted or not."""
-    from crmseg.connectors.dynamics import parse_batch_response
+    from crmseg.connectors.dynamics_values import parse_batch_response
 
     boundary = "batchresponse_f44bd09d-573f-4a30-bca0-2e500ee7e139"
     error = '{"error":{"code":"0x80044331","message":"A validation error occurred."}}'

@@ -22,7 +22,9 @@ pandas and has no change tracking; the calls crmseg needs are few. Tokens come f
   ``Prefer: odata.continue-on-error`` so every record gets its own outcome. A label a choice
   tag column has no option for fails that record before sending (``INVALID_OPTION``).
 - Every call goes through the shared :class:`RetryPolicy`: 429 and 5xx with ``Retry-After``,
-  a 401 drops the cached token and retries once with a new one.
+  a 401 drops the cached token and retries once with a new one. Values and answers as
+  Dataverse spells them (errors and their meaning, ``$batch`` answers, columns, tag values):
+  :mod:`crmseg.connectors.dynamics_values`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as TMapping
 from datetime import UTC, datetime
-from email import policy as email_policy
-from email.parser import BytesParser
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -47,9 +47,19 @@ from crmseg.connectors.base import Capabilities, Connector, CrmIdentity, DeltaLi
 from crmseg.connectors.dynamics_auth import MsalTokens, TokenSource
 from crmseg.connectors.dynamics_deals import DynamicsDeals
 from crmseg.connectors.dynamics_provision import provision_steps
-from crmseg.connectors.limits import header, parse_http_date, parse_retry_after
-from crmseg.connectors.retry import Op, RetryPolicy, chunks, http_error, paginate
-from crmseg.errors import AuthExpiredError, ConfigError, CrmsegError, FatalError
+from crmseg.connectors.dynamics_values import (
+    CHOICE_TYPES,
+    DataverseHTTPError,
+    classify,
+    option_values,
+    outcome,
+    parse_batch_response,
+    schema_field,
+    wire_value,
+)
+from crmseg.connectors.limits import header, parse_http_date
+from crmseg.connectors.retry import Op, RetryPolicy, chunks, paginate
+from crmseg.errors import ConfigError, FatalError
 from crmseg.model import RawRecord, Removed, SchemaField, TagWrite, WriteResult
 
 log = logging.getLogger(__name__)
@@ -59,38 +69,6 @@ FORMATTED = "OData.Community.Display.V1.FormattedValue"
 MAX_PAGE = 5000
 MAX_BATCH = 1000
 DEFAULT_BATCH = 100
-_KINDS = {
-    "String": "text",
-    "Memo": "text",
-    "Integer": "number",
-    "BigInt": "number",
-    "Double": "number",
-    "Decimal": "number",
-    "Money": "number",
-    "Boolean": "bool",
-    "DateTime": "datetime",
-    "Picklist": "picklist",
-    "State": "picklist",
-    "Status": "picklist",
-    "Uniqueidentifier": "id",
-    "Lookup": "id",
-    "Owner": "id",
-    "Customer": "id",
-}
-_CHOICE_TYPES = frozenset({"Picklist", "State", "Status"})
-#: Attribute types whose Web API property is ``_<name>_value`` (Microsoft: "Lookup properties").
-_LOOKUP_TYPES = frozenset({"Lookup", "Owner", "Customer"})
-#: Dataverse's ExpiredVersionStamp: a delta token past the organization's ExpireChangeTrackingInDays.
-EXPIRED_VERSION_STAMP = "0x80044352"
-
-
-class DataverseHTTPError(Exception):
-    """A Dataverse answer with an error status (mapped by the connector's classifier)."""
-
-    def __init__(self, status: int, headers: TMapping[str, str], body: bytes) -> None:
-        self.status, self.headers = status, headers
-        self.code, self.message = _error_of(body)
-        super().__init__(f"HTTP {status} {self.code or ''}: {self.message or ''}")
 
 
 class DynamicsConnector(Connector):
@@ -270,9 +248,9 @@ class DynamicsConnector(Connector):
                     "&$expand=OptionSet($select=Options),GlobalOptionSet($select=Options)",
                 ),
             )
-            options = {str(p.get("LogicalName")): _options(p) for p in picklists.get("value", [])}
+            options = {str(p.get("LogicalName")): option_values(p) for p in picklists.get("value", [])}
             self._tracked = entity.get("ChangeTrackingEnabled") is True
-            fields = (_schema_field(a, options.get(str(a["LogicalName"]))) for a in entity.get("Attributes") or [])
+            fields = (schema_field(a, options.get(str(a["LogicalName"]))) for a in entity.get("Attributes") or [])
             self._schema = {f.name: f for f in fields}
         return self._schema
 
@@ -317,19 +295,7 @@ class DynamicsConnector(Connector):
         return body if isinstance(body, dict) else {}
 
     def _run(self, kind: str, fn: Callable[[], T]) -> T:
-        return self.policy.run(fn, Op("dynamics", self.object, kind), self._classify, self.tokens.invalidate)
-
-    def _classify(self, exc: BaseException, op: Op) -> CrmsegError | None:
-        if not isinstance(exc, DataverseHTTPError):
-            return None
-        if exc.status == 401:  # Dataverse does not say why: take it as an expired token, renew once
-            return AuthExpiredError(f"{op}: HTTP 401 (the access token was refused)", 0.0)
-        if op.operation == "delta" and (exc.code == EXPIRED_VERSION_STAMP or exc.status in (400, 404, 410)):
-            # a delta link is opaque: whatever the reason Dataverse refuses one, only a full read
-            # (which hands out a new one) goes on from there
-            return DeltaLinkExpired(f"{op}: HTTP {exc.status} {exc.code or ''}: {exc.message or 'delta link refused'}")
-        retry_after = parse_retry_after(header(exc.headers, "Retry-After"))
-        return http_error(op, exc.status, exc.code, exc.message, retry_after)
+        return self.policy.run(fn, Op("dynamics", self.object, kind), classify, self.tokens.invalidate)
 
     # ------------------------------------------------------------------ reading
     def _columns(self, fields: Sequence[str]) -> list[str]:
@@ -373,7 +339,7 @@ class DynamicsConnector(Connector):
             return rows, str(nxt) if nxt else None
 
         def run(page: Callable[[], Any]) -> Any:
-            return self.policy.run(page, operation, self._classify, self.tokens.invalidate)
+            return self.policy.run(page, operation, classify, self.tokens.invalidate)
 
         yield from paginate(fetch, run, operation)
 
@@ -390,7 +356,7 @@ class DynamicsConnector(Connector):
                 continue
             value = row.get(name)
             f = schema.get(name)
-            if value is not None and f is not None and f.type in _CHOICE_TYPES:
+            if value is not None and f is not None and f.type in CHOICE_TYPES:
                 value = row.get(f"{name}@{FORMATTED}", value)  # the label, as the rules expect it
             out[name] = value
         return RawRecord(id=rid, fields=out)
@@ -403,7 +369,7 @@ class DynamicsConnector(Connector):
         boundary = f"batch_{uuid.uuid4()}"
         for i, w in enumerate(chunk):
             try:
-                body = {name: _wire_value(schema[name], value) for name, value in w.fields.items()}
+                body = {name: wire_value(schema[name], value) for name, value in w.fields.items()}
             except ValueError as exc:
                 results[i] = WriteResult(w.id, False, str(exc))
                 continue
@@ -432,109 +398,5 @@ class DynamicsConnector(Connector):
             answers = self._run("write", call)
             for n, i in enumerate(sent):
                 status, code, message = answers[n] if n < len(answers) else (0, None, "no answer for this request")
-                results[i] = _outcome(chunk[i].id, status, code, message, self.policy.redact)
+                results[i] = outcome(chunk[i].id, status, code, message, self.policy.redact)
         return [r for r in results if r is not None]
-
-
-# ---------------------------------------------------------------------- helpers
-def parse_batch_response(content_type: str, body: bytes) -> list[tuple[int, str | None, str | None]]:
-    """(status, error code, error message) of each request in a ``$batch`` answer, in order
-    (a change set's answers in place)."""
-    msg = BytesParser(policy=email_policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    out: list[tuple[int, str | None, str | None]] = []
-
-    def walk(part: Any) -> None:
-        if part.is_multipart():
-            for sub in part.iter_parts():
-                walk(sub)
-            return
-        raw = part.get_payload(decode=True) or b""
-        head, _, rest = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
-        words = head.split(b"\n", 1)[0].split()
-        status = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
-        code, message = _error_of(rest.strip()) if status >= 400 else (None, None)
-        out.append((status, code, message))
-
-    for part in msg.iter_parts():
-        walk(part)
-    return out
-
-
-def _error_of(body: bytes) -> tuple[str | None, str | None]:
-    try:
-        data = json.loads(body) if body else {}
-    except ValueError:
-        return None, body[:300].decode("utf-8", "replace") or None
-    err = data.get("error") if isinstance(data, dict) else None
-    if isinstance(err, dict):
-        return (str(err["code"]) if err.get("code") else None), str(err.get("message") or "") or None
-    return None, None
-
-
-def _outcome(rid: str, status: int, code: str | None, message: str | None, redact: Callable[[str], str]) -> WriteResult:
-    """One request's result; a cause no retry can fix names a permanent code the sync keeps apart."""
-    if 200 <= status < 300:
-        return WriteResult(rid, True)
-    text = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
-    low = (message or "").lower()
-    if status == 404:
-        text = f"OBJECT_NOT_FOUND: {text}"
-    elif status == 403:
-        text = f"INSUFFICIENT_ACCESS: {text}"
-    elif status == 400 and ("outside the valid range" in low or "option set" in low):
-        text = f"INVALID_OPTION: {text}"
-    elif status == 400 and "invalid property" in low:
-        text = f"INVALID_FIELD: {text}"
-    return WriteResult(rid, False, redact(text))
-
-
-def _wire_value(f: SchemaField, value: Any) -> Any:
-    """A tag value as Dataverse takes it: a choice's label as its option's integer (ValueError
-    naming ``INVALID_OPTION`` when the column has no such option), None clears."""
-    if value is None or value == "":
-        return None
-    if f.type in _CHOICE_TYPES:
-        values: dict[str, int] = f.extra.get("option_values") or {}
-        if str(value) not in values:
-            raise ValueError(
-                f"INVALID_OPTION: {value!r} is no option of the choice column {f.name} "
-                f"(options: {', '.join(values) or 'none'}); add it in the table's column settings"
-            )
-        return values[str(value)]
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ";".join(str(v) for v in value)
-    if f.type in ("String", "Memo"):
-        return str(value)
-    return value
-
-
-def _options(p: TMapping[str, Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for source in (p.get("OptionSet"), p.get("GlobalOptionSet")):
-        for o in (source or {}).get("Options") or []:
-            label = ((o.get("Label") or {}).get("UserLocalizedLabel") or {}).get("Label")
-            if label is not None and isinstance(o.get("Value"), int):
-                out.setdefault(str(label), int(o["Value"]))
-    return out
-
-
-def property_name(logical_name: str, attribute_type: str) -> str:
-    """The Web API property of a column: a lookup's attribute ``<name>`` is read, selected and
-    filtered as ``_<name>_value`` (its GUID); every other column under its logical name."""
-    return f"_{logical_name}_value" if attribute_type in _LOOKUP_TYPES else logical_name
-
-
-def _schema_field(a: TMapping[str, Any], options: dict[str, int] | None) -> SchemaField:
-    """A column under its Web API property name (what a mapping names and ``$select`` takes)."""
-    atype = str(a.get("AttributeType") or "String")
-    return SchemaField(
-        name=property_name(str(a["LogicalName"]), atype),
-        type=atype,
-        updateable=bool(a.get("IsValidForUpdate")),
-        options=list(options or {}) if atype in _CHOICE_TYPES else None,
-        extra={
-            "kind": _KINDS.get(atype, "other"),
-            "option_values": options or {},
-            "custom": a.get("IsCustomAttribute"),
-        },
-    )
