@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from crmseg.config import load_config
+from crmseg.daemon.review_job import review_sync
 from crmseg.daemon.scheduler import Daemon
 from crmseg.errors import ConfigError
 from crmseg.review.period import previous_quarter, quarter_containing
@@ -193,7 +194,7 @@ def test_the_review_job_waits_for_a_run_holding_the_sync(tmp_path, caplog):
     daemon = Daemon(config, cfg=load_config(config))
     caplog.set_level(logging.INFO, logger="crmseg")
     started = time.monotonic()
-    daemon._review("demo", wait_s=1.0)
+    review_sync("demo", daemon.service, daemon.stop, daemon.metrics, wait_s=1.0)
     assert time.monotonic() - started >= 1.0
     assert _events(caplog, "review_not_waiting") and _events(caplog, "review")
 

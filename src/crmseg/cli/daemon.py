@@ -28,7 +28,8 @@ def daemon(config: str, log_format: str | None, metrics_port: int | None, metric
     Exit 0 after a clean stop, 1 when running syncs did not stop in time, 2 bad config."""
     from crmseg.config import load_config
     from crmseg.daemon.logs import setup_logging
-    from crmseg.daemon.scheduler import Daemon, trigger_for
+    from crmseg.daemon.scheduler import Daemon
+    from crmseg.daemon.triggers import trigger_for
 
     cfg = load_config(config)
     json_lines = cfg.logging.json_lines if log_format is None else log_format == "json"

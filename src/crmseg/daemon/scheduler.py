@@ -1,8 +1,9 @@
 """``crmseg daemon``: every sync on its schedule (APScheduler 3), until SIGTERM/SIGINT.
 
-- One job per sync with an explicit id (``sync:NAME``), an interval or cron trigger,
-  ``max_instances=1``, ``coalesce=True`` (missed runs run once) and an explicit misfire grace
-  time (the library's default of 1 s silently drops a run that starts a little late).
+- One job per sync with an explicit id (``sync:NAME``), an interval or cron trigger
+  (:mod:`crmseg.daemon.triggers`), ``max_instances=1``, ``coalesce=True`` (missed runs run
+  once) and an explicit misfire grace time (the library's default of 1 s silently drops a run
+  that starts a little late).
 - Whether a run may start is decided by the state store's lease, not by the scheduler: a run
   held by this daemon, another daemon on any host, or a manual ``crmseg sync`` makes this one
   log a clear line and skip.
@@ -13,14 +14,10 @@
   version in use and a rejected edit go to the metrics, ``/healthz`` and the state store
   (``rule_status``), where ``crmseg status`` reads them.
 - Every run the daemon starts is recorded in the state, those that fail before reading
-  included (:meth:`crmseg.sync.service.SyncService.record_not_started`).
+  included (:meth:`crmseg.sync.service.SyncService.record_not_started`); a run that ends is
+  logged and counted (:mod:`crmseg.daemon.run_report`).
 - ``[review] schedule``: one more job per reviewed sync (``review:NAME``), on a thread of its
-  own so a review never holds up a sync. It waits for a run of the sync that holds the lease
-  to finish (up to :data:`REVIEW_WAIT_S`), reads the state without the lease (reads go on beside
-  a writer in SQLite's WAL mode and PostgreSQL), writes the reports to ``[review] reports_dir``
-  (:mod:`crmseg.reviewing.scheduled`), logs each alert as a ``review_alert`` event and sends
-  them to ``[alerts]``. A review that fails is logged (``review_failed``) and counted
-  (``crmseg_review_runs{status="failed"}``); the daemon goes on.
+  own so a review never holds up a sync (:mod:`crmseg.daemon.review_job`).
 - While it runs, the daemon holds the schedule in the state store: every
   :data:`HEARTBEAT_S` (and after each run) it rewrites its rows (sync, next fire time, holder,
   host, pid) with an expiry :data:`SCHEDULE_TTL_S` ahead, and drops them when it stops.
@@ -36,24 +33,23 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
-from crmseg.alerts import review_alert
-from crmseg.config import Config, load_config, parse_interval
+from crmseg.config import Config, load_config
 from crmseg.daemon.health import RejectedEdit
 from crmseg.daemon.logs import log_event
 from crmseg.daemon.metrics import Metrics, MetricsServer
 from crmseg.daemon.reload import GoodRules, RuleGuard
+from crmseg.daemon.review_job import run_review
+from crmseg.daemon.run_report import report_run
+from crmseg.daemon.triggers import period_of, review_trigger, trigger_for
 from crmseg.errors import ConfigError, CrmsegError
 from crmseg.heap import frozen_heap
-from crmseg.reviewing.scheduled import scheduled_review, wait_for_run
 from crmseg.state.store import RuleStatus, StateStore
 from crmseg.sync.lease import SyncLocked, holder_id
 from crmseg.sync.service import SyncService
@@ -64,43 +60,8 @@ MIN_GRACE_S = 30.0
 HEARTBEAT_S = 5.0
 #: How long a schedule row stays valid unless renewed: a daemon gone that long shows no next run.
 SCHEDULE_TTL_S = 30.0
-#: How long a scheduled review waits for a run of its sync to finish before reading anyway.
-REVIEW_WAIT_S = 3600.0
 #: The job id prefix of a scheduled review (``review:NAME``); a sync's jobs are ``sync:NAME``.
 REVIEW_JOB = "review:"
-
-
-def trigger_for(sync_cfg: Any) -> Any | None:
-    """The sync's APScheduler trigger (cron wins over interval), or None when it has no schedule."""
-    if sync_cfg.cron:
-        try:
-            return CronTrigger.from_crontab(sync_cfg.cron, timezone=UTC)
-        except ValueError as exc:
-            raise ConfigError(f"syncs.{sync_cfg.name}.cron {sync_cfg.cron!r}: {exc}") from None
-    if sync_cfg.interval:
-        return IntervalTrigger(seconds=parse_interval(sync_cfg.interval), timezone=UTC)
-    return None
-
-
-def review_trigger(schedule: str) -> Any:
-    """``[review] schedule``'s trigger: an interval (``7d``) or a crontab in UTC."""
-    seconds = parse_interval(schedule)
-    if seconds is not None:
-        return IntervalTrigger(seconds=seconds, timezone=UTC)
-    try:
-        return CronTrigger.from_crontab(schedule, timezone=UTC)
-    except ValueError as exc:
-        raise ConfigError(f"[review] schedule {schedule!r}: {exc}") from None
-
-
-def period_of(trigger: Any) -> float:
-    """Seconds between two runs (cron: between its next two fire times)."""
-    if isinstance(trigger, IntervalTrigger):
-        return trigger.interval.total_seconds()
-    now = datetime.now(UTC)
-    first = trigger.get_next_fire_time(None, now)
-    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
-    return (second - first).total_seconds() if first and second else 86400.0
 
 
 class Daemon:
@@ -288,119 +249,22 @@ class Daemon:
             log_event(log, logging.ERROR, "run_failed", f"sync {name}: {exc}", sync=name, status="failed")
             self.metrics.observe(name, "failed", {}, time.perf_counter() - started, None)
             return
-        self._report(outcome)
+        report_run(outcome, self.metrics)
 
     # ------------------------------------------------------------------ one review
     def review_job(self, name: str) -> None:
-        """One scheduled review of ``name``'s state (an APScheduler job on the review thread).
-        Whatever goes wrong is logged and counted; nothing stops the daemon."""
+        """One scheduled review of ``name`` (an APScheduler job on the review thread:
+        :func:`~crmseg.daemon.review_job.run_review` with the config in use now)."""
         if self.stop.is_set():
             return
         with self._active_cv:
             self._active += 1
         try:
-            self._review(name)
-        except CrmsegError as exc:
-            log_event(log, logging.ERROR, "review_failed", f"review of sync {name}: {exc}", sync=name)
-            self.metrics.review_observed(name, "failed")
-        except Exception as exc:
-            log.exception(
-                "review of sync %s crashed: %s", name, exc, extra={"event": "review_failed", "fields": {"sync": name}}
-            )
-            self.metrics.review_observed(name, "failed")
+            run_review(name, self.service, self.stop, self.metrics)
         finally:
             with self._active_cv:
                 self._active -= 1
                 self._active_cv.notify_all()
-
-    def _review(self, name: str, wait_s: float = REVIEW_WAIT_S) -> None:
-        service = self.service  # one config for the whole review
-        cfg = service.cfg
-        if name not in cfg.syncs:
-            return
-        if not wait_for_run(cfg, name, self.stop, wait_s):
-            if self.stop.is_set():
-                return
-            log_event(
-                log,
-                logging.WARNING,
-                "review_not_waiting",
-                f"review of sync {name}: a run still holds the sync after {wait_s:.0f} s; reviewing the state as it is",
-                sync=name,
-            )
-        started = time.perf_counter()
-        done = scheduled_review(cfg, name)
-        reports = [str(p) for p in done.reports.values()]
-        log_event(
-            log,
-            logging.INFO,
-            "review",
-            f"review of sync {name}: {done.period['start']} to {done.period['end']}, "
-            f"{len(done.alerts)} alert(s); reports in {cfg.resolve(cfg.review.reports_dir)}",
-            sync=name,
-            period=done.period,
-            alerts=len(done.alerts),
-            warnings=len(done.warnings),
-            reports=reports,
-            duration_s=round(time.perf_counter() - started, 3),
-        )
-        for text in done.alerts:
-            log_event(
-                log, logging.WARNING, "review_alert", f"review of sync {name}: alert: {text}", sync=name, alert=text
-            )
-        if done.alerts and service.alerts is not None:
-            service.alerts.send(review_alert(name, done.period, done.alerts, reports))
-        self.metrics.review_observed(name, "alerted" if done.alerts else "succeeded", len(done.alerts))
-
-    def _report(self, out: Any) -> None:
-        level = logging.INFO if out.status == "succeeded" else logging.WARNING
-        log_event(
-            log,
-            level,
-            "run",
-            f"sync {out.sync}: run {out.run_id} {out.status}",
-            sync=out.sync,
-            run_id=out.run_id,
-            status=out.status,
-            mode=out.mode,
-            **out.counts,
-            duration_s=out.duration_s,
-            api_remaining=out.api_remaining[0] if out.api_remaining else None,
-            message=out.message,
-        )
-        if out.failures:
-            log_event(
-                log,
-                logging.WARNING,
-                "records_failed",
-                f"sync {out.sync}: {len(out.failures)} record(s) failed; retried on the next run",
-                sync=out.sync,
-                run_id=out.run_id,
-                failed=len(out.failures),
-                records=[f"{rid}: {err}" for rid, err in out.failures[:10]],
-            )
-        if out.skipped_rows:
-            log_event(
-                log,
-                logging.WARNING,
-                "rows_skipped",
-                f"sync {out.sync}: {len(out.skipped_rows)} bad input row(s) skipped (skip_bad_rows)",
-                sync=out.sync,
-                run_id=out.run_id,
-                skipped=len(out.skipped_rows),
-                rows=out.skipped_rows[:10],
-            )
-        if out.drift_alert:
-            log_event(
-                log,
-                logging.WARNING,
-                "drift_alert",
-                f"sync {out.sync}: drift alert: {out.drift_alert}",
-                sync=out.sync,
-                run_id=out.run_id,
-            )
-        remaining = out.api_remaining[0] if out.api_remaining else None
-        self.metrics.observe(out.sync, out.status, out.counts, out.duration_s, remaining)
 
     # ------------------------------------------------------------------ what other processes see
     def rules_live(self, sync: str, good: GoodRules) -> None:
