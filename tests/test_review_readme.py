@@ -50,6 +50,8 @@ def test_readme_review_snippet_runs_as_written(tmp_path):
     assert (tmp_path / "review.md").read_text(encoding="utf-8").startswith("# Segment review")
 
 
+# A walk-through of a sandbox, a sync and a review as processes (~8 s): CI's long set runs it.
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_readme_review_against_the_sandbox_runs_as_written_and_finds_the_planted_effects(tmp_path):
     for name in ("rules", "connectors"):

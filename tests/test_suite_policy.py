@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .cli_run import ROOT
 from .conftest import AUTO_MARKS, LONG_MARKERS
 
@@ -41,6 +43,9 @@ def _collect(tmp_path: Path) -> dict[str, dict[str, list[str]]]:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
+# A whole collection in a subprocess (~9 s): CI's long set runs it, where it checks the default set
+# CI ran just before.
+@pytest.mark.slow
 def test_the_default_run_leaves_out_every_long_test_and_only_those(tmp_path: Path) -> None:
     seen = _collect(tmp_path)
     default, left_out = seen["selected"], seen["deselected"]

@@ -29,6 +29,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# A walk-through of several crmseg processes against a sandbox (~9 s): CI's long set runs it.
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None or shutil.which("sed") is None, reason="needs bash and sed")
 def test_readme_sync_snippet_runs_as_written(tmp_path):
     for name in ("rules", "connectors", "examples"):
